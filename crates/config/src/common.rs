@@ -1,0 +1,180 @@
+//! Types shared by several resources: string matches, durations, selectors, percentages.
+//!
+//! Field names follow Istio's and Gateway API's JSON (camelCase). Every struct denies unknown
+//! fields: a typo in user config is an error that names the field, not a silent no-op.
+
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Labels and selectors are ordered maps so everything derived from them is deterministic.
+pub type Labels = BTreeMap<String, String>;
+
+/// Istio's `StringMatch`: exactly one of `exact`, `prefix` or `regex` (RE2 syntax).
+/// A header match of `exact: ""` means "the header is present" in Istio's semantics.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum StringMatch {
+    Exact(String),
+    Prefix(String),
+    Regex(String),
+}
+
+/// A duration as Istio writes it: a sequence of decimal numbers with units, as Go's
+/// `time.ParseDuration` accepts (`"1.5s"`, `"300ms"`, `"1h30m"`, `"10us"`).
+/// Parsing happens during deserialisation, so a malformed duration is reported at its field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub fn as_std(&self) -> std::time::Duration {
+        self.0
+    }
+}
+
+/// Why a duration string is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration {input:?}: {reason} (write e.g. \"1.5s\", \"300ms\", \"1m\")")]
+pub struct InvalidDuration {
+    pub input: String,
+    pub reason: &'static str,
+}
+
+/// Parses Go/Istio duration syntax. Negative durations are refused: no Istio field takes one.
+pub fn parse_duration(input: &str) -> Result<std::time::Duration, InvalidDuration> {
+    let err = |reason| InvalidDuration {
+        input: input.to_string(),
+        reason,
+    };
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(err("empty"));
+    }
+    if s.starts_with('-') {
+        return Err(err("negative durations are not allowed"));
+    }
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| err("missing unit (one of ns, us, ms, s, m, h)"))?;
+        if num_len == 0 {
+            return Err(err("expected a number"));
+        }
+        let number: f64 = rest[..num_len].parse().map_err(|_| err("bad number"))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let nanos_per_unit = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(err("unknown unit (use ns, us, ms, s, m or h)")),
+        };
+        total += number * nanos_per_unit;
+        rest = &rest[unit_len..];
+    }
+    if !total.is_finite() || total > 1e19 {
+        return Err(err("too large"));
+    }
+    Ok(std::time::Duration::from_nanos(total.round() as u64))
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(Duration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// Istio's `Percent`: `{value: 0.0..=100.0}`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Percent {
+    #[serde(default)]
+    pub value: f64,
+}
+
+/// `WorkloadSelector` of security resources (`selector: {matchLabels: {..}}`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadSelector {
+    #[serde(default)]
+    pub match_labels: Labels,
+}
+
+/// `PolicyTargetReference` (`targetRef` / `targetRefs[]`): attach a policy to a Gateway or Service.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyTargetReference {
+    #[serde(default)]
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+}
+
+/// True when every label in `selector` is present in `labels` with the same value. An empty
+/// selector selects everything, as in Kubernetes.
+pub fn selector_matches(selector: &Labels, labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as D;
+
+    #[test]
+    fn durations_parse_like_go() {
+        let ok = [
+            ("1.5s", D::from_millis(1500)),
+            ("300ms", D::from_millis(300)),
+            ("0", D::ZERO),
+            ("1h30m", D::from_secs(5400)),
+            ("10us", D::from_micros(10)),
+            ("2m", D::from_secs(120)),
+            ("0.5s", D::from_millis(500)),
+        ];
+        for (input, want) in ok {
+            assert_eq!(parse_duration(input), Ok(want), "{input}");
+        }
+        for bad in ["", "5", "5x", "-1s", "s", "1.2.3s", "ms5"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn string_match_is_a_oneof() {
+        let m: StringMatch = serde_json::from_str(r#"{"prefix":"/api"}"#).unwrap();
+        assert_eq!(m, StringMatch::Prefix("/api".into()));
+        assert!(serde_json::from_str::<StringMatch>(r#"{"prefix":"/a","exact":"/b"}"#).is_err());
+        assert!(serde_json::from_str::<StringMatch>(r#"{"glob":"/a"}"#).is_err());
+    }
+
+    #[test]
+    fn empty_selector_selects_all() {
+        let labels: Labels = [("app".to_string(), "reviews".to_string())].into();
+        assert!(selector_matches(&Labels::new(), &labels));
+        assert!(selector_matches(&labels.clone(), &labels));
+        let other: Labels = [("app".to_string(), "ratings".to_string())].into();
+        assert!(!selector_matches(&other, &labels));
+    }
+}

@@ -1,0 +1,207 @@
+//! A user resource as loaded: its kind, metadata, typed spec and where it came from.
+
+use crate::common::Labels;
+use crate::{gateway_api, istio};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The kinds bowline reads. Istio serves one schema under several versions, so `Kind` does
+/// not carry the version; [`crate::kinds`] decides which apiVersions each kind accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    VirtualService,
+    DestinationRule,
+    ServiceEntry,
+    WorkloadEntry,
+    Gateway,
+    Sidecar,
+    PeerAuthentication,
+    AuthorizationPolicy,
+    RequestAuthentication,
+    /// gateway.networking.k8s.io Gateway (named apart from Istio's Gateway).
+    K8sGateway,
+    HttpRoute,
+    GrpcRoute,
+}
+
+impl Kind {
+    /// The `kind:` string users write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::VirtualService => "VirtualService",
+            Kind::DestinationRule => "DestinationRule",
+            Kind::ServiceEntry => "ServiceEntry",
+            Kind::WorkloadEntry => "WorkloadEntry",
+            Kind::Gateway | Kind::K8sGateway => "Gateway",
+            Kind::Sidecar => "Sidecar",
+            Kind::PeerAuthentication => "PeerAuthentication",
+            Kind::AuthorizationPolicy => "AuthorizationPolicy",
+            Kind::RequestAuthentication => "RequestAuthentication",
+            Kind::HttpRoute => "HTTPRoute",
+            Kind::GrpcRoute => "GRPCRoute",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The part of Kubernetes `metadata` bowline uses. Unknown metadata fields (uid,
+/// resourceVersion, managedFields, ...) are accepted and ignored: they are written by the
+/// API server, not by the user.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ObjectMeta {
+    pub name: String,
+    /// Defaults to `default` when absent.
+    pub namespace: String,
+    pub labels: Labels,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Where a resource (or a field of it) was written: file, 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// `kind/namespace/name`, the way diagnostics name a resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ResourceRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// A typed spec, one variant per [`Kind`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    VirtualService(istio::VirtualService),
+    DestinationRule(istio::DestinationRule),
+    ServiceEntry(istio::ServiceEntry),
+    WorkloadEntry(istio::WorkloadEntry),
+    Gateway(istio::Gateway),
+    Sidecar(istio::Sidecar),
+    PeerAuthentication(istio::PeerAuthentication),
+    AuthorizationPolicy(istio::AuthorizationPolicy),
+    RequestAuthentication(istio::RequestAuthentication),
+    K8sGateway(gateway_api::Gateway),
+    HttpRoute(gateway_api::HttpRoute),
+    GrpcRoute(gateway_api::GrpcRoute),
+}
+
+impl Spec {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Spec::VirtualService(_) => Kind::VirtualService,
+            Spec::DestinationRule(_) => Kind::DestinationRule,
+            Spec::ServiceEntry(_) => Kind::ServiceEntry,
+            Spec::WorkloadEntry(_) => Kind::WorkloadEntry,
+            Spec::Gateway(_) => Kind::Gateway,
+            Spec::Sidecar(_) => Kind::Sidecar,
+            Spec::PeerAuthentication(_) => Kind::PeerAuthentication,
+            Spec::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
+            Spec::RequestAuthentication(_) => Kind::RequestAuthentication,
+            Spec::K8sGateway(_) => Kind::K8sGateway,
+            Spec::HttpRoute(_) => Kind::HttpRoute,
+            Spec::GrpcRoute(_) => Kind::GrpcRoute,
+        }
+    }
+}
+
+/// One loaded resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub api_version: String,
+    pub meta: ObjectMeta,
+    pub spec: Spec,
+    /// Where the document starts.
+    pub origin: Origin,
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        self.spec.kind()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.meta.namespace
+    }
+
+    pub fn resource_ref(&self) -> ResourceRef {
+        ResourceRef {
+            kind: self.kind().as_str().to_string(),
+            namespace: self.meta.namespace.clone(),
+            name: self.meta.name.clone(),
+        }
+    }
+}
+
+/// Typed accessors over a set of resources, in load order (file path order, then document
+/// order), which is also Istio's tie-break order for conflicting resources.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConfigSet {
+    pub resources: Vec<Resource>,
+}
+
+macro_rules! accessor {
+    ($fn:ident, $variant:ident, $ty:ty) => {
+        /// Every resource of this kind with its metadata.
+        pub fn $fn(&self) -> impl Iterator<Item = (&Resource, &$ty)> + '_ {
+            self.resources.iter().filter_map(|r| match &r.spec {
+                Spec::$variant(s) => Some((r, s)),
+                _ => None,
+            })
+        }
+    };
+}
+
+impl ConfigSet {
+    accessor!(virtual_services, VirtualService, istio::VirtualService);
+    accessor!(destination_rules, DestinationRule, istio::DestinationRule);
+    accessor!(service_entries, ServiceEntry, istio::ServiceEntry);
+    accessor!(workload_entries, WorkloadEntry, istio::WorkloadEntry);
+    accessor!(gateways, Gateway, istio::Gateway);
+    accessor!(sidecars, Sidecar, istio::Sidecar);
+    accessor!(
+        peer_authentications,
+        PeerAuthentication,
+        istio::PeerAuthentication
+    );
+    accessor!(
+        authorization_policies,
+        AuthorizationPolicy,
+        istio::AuthorizationPolicy
+    );
+    accessor!(
+        request_authentications,
+        RequestAuthentication,
+        istio::RequestAuthentication
+    );
+    accessor!(k8s_gateways, K8sGateway, gateway_api::Gateway);
+    accessor!(http_routes, HttpRoute, gateway_api::HttpRoute);
+    accessor!(grpc_routes, GrpcRoute, gateway_api::GrpcRoute);
+}
