@@ -1,1 +1,58 @@
-fn main() {}
+//! `bowline`: the mesh's command line. Each subcommand lives in its own module and is a thin
+//! layer over the crates: parse flags here, do the work there.
+
+mod bootstrap;
+mod control;
+mod echo;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "bowline", version, about = "bowline: a service mesh (Istio config, Envoy xDS)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane: watch a config directory, serve xDS (ADS) and a debug port.
+    Control(control::Args),
+    /// Check Istio / Gateway API config files and directories; print diagnostics.
+    Validate(validate::Args),
+    /// Print a bootstrap for a proxy.
+    #[command(subcommand)]
+    Bootstrap(bootstrap::Command),
+    /// Run a small HTTP server that answers every request with JSON describing it.
+    Echo(echo::Args),
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout with exit 0 and usage errors with exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match cli.command {
+        Command::Control(args) => control::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Bootstrap(cmd) => bootstrap::run(cmd),
+        Command::Echo(args) => echo::run(args),
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -92,8 +92,10 @@ impl fmt::Display for ResourceRef {
     }
 }
 
-/// A typed spec, one variant per [`Kind`].
+/// A typed spec, one variant per [`Kind`]. Specs are read once and kept, so their sizes
+/// differ freely (boxing them would only add noise to every match).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Spec {
     VirtualService(istio::VirtualService),
     DestinationRule(istio::DestinationRule),
