@@ -178,3 +178,62 @@ mod tests {
         assert!(!selector_matches(&other, &labels));
     }
 }
+
+/// The DNS suffix of in-mesh service names, as in Kubernetes' default cluster domain.
+pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
+
+/// Expands a host as Istio does for names written in a resource of `namespace`: a short name
+/// (no dot) becomes `<name>.<namespace>.svc.cluster.local`; `name.ns` becomes
+/// `name.ns.svc.cluster.local`; anything else (FQDNs, wildcards, `*`) is kept as written.
+pub fn fqdn(host: &str, namespace: &str) -> String {
+    if host == "*" || host.starts_with("*.") {
+        return host.to_string();
+    }
+    match host.matches('.').count() {
+        0 => format!("{host}.{namespace}.{CLUSTER_DOMAIN}"),
+        1 => format!("{host}.{CLUSTER_DOMAIN}"),
+        _ => host.to_string(),
+    }
+}
+
+/// True when `pattern` (a host, `*`, or a `*.suffix` wildcard) covers `host`.
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.strip_prefix('*') {
+        Some(suffix) => host.ends_with(suffix) && host.len() > suffix.len(),
+        None => pattern.eq_ignore_ascii_case(host),
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn short_names_expand_in_the_resource_namespace() {
+        assert_eq!(
+            fqdn("reviews", "default"),
+            "reviews.default.svc.cluster.local"
+        );
+        assert_eq!(
+            fqdn("reviews.prod", "default"),
+            "reviews.prod.svc.cluster.local"
+        );
+        assert_eq!(fqdn("api.example.com", "default"), "api.example.com");
+        assert_eq!(fqdn("*.example.com", "default"), "*.example.com");
+        assert_eq!(fqdn("*", "default"), "*");
+    }
+
+    #[test]
+    fn wildcards_cover_subdomains_only() {
+        assert!(host_matches("*.example.com", "a.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(host_matches("*", "anything"));
+        assert!(host_matches(
+            "Reviews.default.svc.cluster.local",
+            "reviews.default.svc.cluster.local"
+        ));
+    }
+}

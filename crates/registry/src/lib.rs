@@ -1,1 +1,12 @@
-//! placeholder
+//! The embedded service registry: services, workloads and endpoints, derived from
+//! ServiceEntry and WorkloadEntry resources, into an immutable, versioned [`Snapshot`].
+//!
+//! A snapshot is built by a pure function ([`Snapshot::build`]) from a validated
+//! [`ConfigSet`]; the [`watch`] module rebuilds it when a config directory changes and keeps
+//! the last good one serving when an edit is broken.
+
+pub mod model;
+pub mod watch;
+
+pub use bowline_config::ConfigSet;
+pub use model::{Endpoint, Protocol, Service, ServicePort, Snapshot, Workload};

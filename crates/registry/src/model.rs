@@ -1,0 +1,265 @@
+//! The registry's model: what the translator reads. Built once per config generation.
+
+use bowline_config::common::{fqdn, selector_matches, Labels};
+use bowline_config::istio::service_entry::{Location, Resolution, WorkloadEntry};
+use bowline_config::ConfigSet;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An immutable view of the mesh at one config generation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Monotonic, starting at 1 for the first good config; a refused edit does not bump it.
+    pub generation: u64,
+    /// The validated user config this snapshot was built from (routing and policy resources).
+    pub config: ConfigSet,
+    /// Mesh services, sorted by hostname.
+    pub services: Vec<Service>,
+    /// Every WorkloadEntry, sorted by namespace then name.
+    pub workloads: Vec<Workload>,
+}
+
+/// A service: one ServiceEntry host. A ServiceEntry with several hosts gives several services
+/// sharing ports and endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Fully qualified, e.g. `reviews.default.svc.cluster.local`.
+    pub hostname: String,
+    /// Namespace of the ServiceEntry that declared it.
+    pub namespace: String,
+    /// Virtual IPs from `spec.addresses` (may be empty).
+    pub addresses: Vec<String>,
+    pub ports: Vec<ServicePort>,
+    pub location: Location,
+    pub resolution: Resolution,
+    /// Endpoints in a stable order (workload namespace/name, then inline order).
+    pub endpoints: Vec<Endpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    pub number: u32,
+    pub name: String,
+    pub protocol: Protocol,
+    /// Port on the endpoints when a WorkloadEntry does not name this port; default `number`.
+    pub target_port: Option<u32>,
+}
+
+/// Application protocol of a service port, as Istio reads `protocol` (or, when unset, the
+/// port name's prefix: `http-`, `grpc-`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Http,
+    Http2,
+    Grpc,
+    Https,
+    Tls,
+    Tcp,
+    Mongo,
+    Udp,
+}
+
+impl Protocol {
+    /// Reads Istio's protocol names case-insensitively; falls back on the port-name prefix
+    /// convention, then on TCP (Istio would sniff; we do not yet).
+    pub fn from_port(protocol: Option<&str>, port_name: &str) -> Protocol {
+        let word = protocol
+            .map(str::to_string)
+            .unwrap_or_else(|| port_name.split('-').next().unwrap_or_default().to_string());
+        match word.to_ascii_uppercase().as_str() {
+            "HTTP" => Protocol::Http,
+            "HTTP2" => Protocol::Http2,
+            "GRPC" | "GRPC-WEB" => Protocol::Grpc,
+            "HTTPS" => Protocol::Https,
+            "TLS" => Protocol::Tls,
+            "MONGO" => Protocol::Mongo,
+            "UDP" => Protocol::Udp,
+            _ => Protocol::Tcp,
+        }
+    }
+
+    /// Ports whose traffic the proxy routes as HTTP (VirtualService `http` rules apply).
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http | Protocol::Http2 | Protocol::Grpc)
+    }
+
+    /// Upstream speaks HTTP/2 (h2c) rather than HTTP/1.1.
+    pub fn is_http2(self) -> bool {
+        matches!(self, Protocol::Http2 | Protocol::Grpc)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Protocol::Http => "HTTP",
+            Protocol::Http2 => "HTTP2",
+            Protocol::Grpc => "GRPC",
+            Protocol::Https => "HTTPS",
+            Protocol::Tls => "TLS",
+            Protocol::Tcp => "TCP",
+            Protocol::Mongo => "MONGO",
+            Protocol::Udp => "UDP",
+        };
+        f.write_str(s)
+    }
+}
+
+/// One endpoint of a service: a WorkloadEntry picked by the selector, or an inline endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub address: String,
+    /// Service port name -> port on this endpoint.
+    pub ports: BTreeMap<String, u32>,
+    pub labels: Labels,
+    pub locality: String,
+    /// Load-balancing weight, at least 1.
+    pub weight: u32,
+    pub service_account: String,
+    /// `namespace/name` of the WorkloadEntry, or `None` for an inline endpoint.
+    pub workload: Option<String>,
+}
+
+impl Endpoint {
+    /// The port to dial on this endpoint for `port`: the endpoint's own mapping by port name,
+    /// else the service port's `targetPort`, else its number (Istio's rule).
+    pub fn port_for(&self, port: &ServicePort) -> u32 {
+        self.ports
+            .get(&port.name)
+            .copied()
+            .or(port.target_port)
+            .unwrap_or(port.number)
+    }
+}
+
+/// A workload known to the registry (a WorkloadEntry). Sidecars identify themselves by
+/// `<name>.<namespace>` in their node id and get their labels and ports from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+    pub address: String,
+    pub ports: BTreeMap<String, u32>,
+    pub labels: Labels,
+    pub service_account: String,
+    pub locality: String,
+    pub weight: u32,
+}
+
+impl Snapshot {
+    /// Builds the registry view from validated config. Pure: same input, same snapshot.
+    pub fn build(generation: u64, config: ConfigSet) -> Snapshot {
+        let mut workloads: Vec<Workload> = config
+            .workload_entries()
+            .map(|(r, we)| Workload {
+                name: r.meta.name.clone(),
+                namespace: r.meta.namespace.clone(),
+                address: we.address.clone(),
+                ports: we.ports.clone(),
+                labels: we.labels.clone(),
+                service_account: service_account_or_default(&we.service_account),
+                locality: we.locality.clone(),
+                weight: we.weight.unwrap_or(1).max(1),
+            })
+            .collect();
+        workloads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+
+        let mut services = Vec::new();
+        for (r, se) in config.service_entries() {
+            let ns = &r.meta.namespace;
+            let endpoints = endpoints_of(se, ns, &workloads);
+            let ports: Vec<ServicePort> = se
+                .ports
+                .iter()
+                .map(|p| ServicePort {
+                    number: p.number,
+                    name: p.name.clone(),
+                    protocol: Protocol::from_port(p.protocol.as_deref(), &p.name),
+                    target_port: p.target_port,
+                })
+                .collect();
+            for host in &se.hosts {
+                services.push(Service {
+                    hostname: fqdn(host, ns),
+                    namespace: ns.clone(),
+                    addresses: se.addresses.clone(),
+                    ports: ports.clone(),
+                    location: se.location.unwrap_or(Location::MeshExternal),
+                    resolution: se.resolution.unwrap_or(Resolution::None),
+                    endpoints: endpoints.clone(),
+                });
+            }
+        }
+        // First declaration of a hostname wins (load order), as Istio keeps the oldest.
+        services.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        services.dedup_by(|later, earlier| later.hostname == earlier.hostname);
+
+        Snapshot {
+            generation,
+            config,
+            services,
+            workloads,
+        }
+    }
+
+    /// The service with this exact hostname.
+    pub fn service(&self, hostname: &str) -> Option<&Service> {
+        self.services
+            .binary_search_by(|s| s.hostname.as_str().cmp(hostname))
+            .ok()
+            .map(|i| &self.services[i])
+    }
+
+    /// Resolves a host as written in a resource of `namespace` (short names expand there).
+    pub fn resolve(&self, host: &str, namespace: &str) -> Option<&Service> {
+        self.service(&fqdn(host, namespace))
+    }
+
+    /// The workload named `name` in `namespace`.
+    pub fn workload(&self, name: &str, namespace: &str) -> Option<&Workload> {
+        self.workloads
+            .iter()
+            .find(|w| w.name == name && w.namespace == namespace)
+    }
+}
+
+fn service_account_or_default(sa: &str) -> String {
+    if sa.is_empty() {
+        "default".to_string()
+    } else {
+        sa.to_string()
+    }
+}
+
+/// Inline endpoints come first, in their written order, then selected WorkloadEntries of the
+/// ServiceEntry's namespace (Istio selects only within the namespace).
+fn endpoints_of(
+    se: &bowline_config::istio::ServiceEntry,
+    namespace: &str,
+    workloads: &[Workload],
+) -> Vec<Endpoint> {
+    let inline = se.endpoints.iter().map(|we: &WorkloadEntry| Endpoint {
+        address: we.address.clone(),
+        ports: we.ports.clone(),
+        labels: we.labels.clone(),
+        locality: we.locality.clone(),
+        weight: we.weight.unwrap_or(1).max(1),
+        service_account: service_account_or_default(&we.service_account),
+        workload: None,
+    });
+    let selected = se.workload_selector.iter().flat_map(|sel| {
+        workloads
+            .iter()
+            .filter(move |w| w.namespace == namespace && selector_matches(&sel.labels, &w.labels))
+            .map(|w| Endpoint {
+                address: w.address.clone(),
+                ports: w.ports.clone(),
+                labels: w.labels.clone(),
+                locality: w.locality.clone(),
+                weight: w.weight,
+                service_account: w.service_account.clone(),
+                workload: Some(format!("{}/{}", w.namespace, w.name)),
+            })
+    });
+    inline.chain(selected).collect()
+}
