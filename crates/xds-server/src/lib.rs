@@ -1,1 +1,136 @@
-//! placeholder
+//! bowline's ADS server: Envoy xDS v3 over gRPC, state-of-the-world and delta.
+//!
+//! The control plane publishes immutable snapshots on a `watch` channel; each proxy stream
+//! turns the latest snapshot into that proxy's [`Resources`] with a [`Generator`], and pushes
+//! only what changed for that proxy, in make-before-break order (CDS, EDS, LDS, RDS, SDS).
+//! Every stream reports its ACK/NACK state to a shared [`SyncStatus`] (`/debug/syncz`).
+//!
+//! Layout: [`stream`] drives one connection (requests, debounced snapshot changes, shutdown)
+//! and leaves the protocol to a session: [`sotw`] or [`delta`]. [`subscription`] holds what a
+//! proxy asked for, [`acks`] what was sent and acknowledged, [`diff`] resource versions.
+
+mod acks;
+mod debug;
+mod delta;
+mod diff;
+mod service;
+mod sotw;
+mod status;
+mod stream;
+mod subscription;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bowline_xds::pb::envoy::config::core::v3::Node;
+use bowline_xds::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
+use bowline_xds::pb::google::protobuf::Any;
+use tokio::sync::watch;
+
+pub use debug::{serve_debug, DebugHandler};
+pub use status::{Nack, Protocol, ProxySync, SyncStatus, TypeSync};
+
+/// Everything served to one proxy: type URL -> resource name -> packed resource.
+pub type Resources = BTreeMap<String, BTreeMap<String, Any>>;
+
+/// Turns the current snapshot into one proxy's resources.
+///
+/// Pure: the server calls it once per proxy per snapshot change and compares the output with
+/// the previous one to decide what to push, so equal inputs must give equal outputs.
+pub trait Generator: Send + Sync + 'static {
+    type Snapshot: Send + Sync + 'static;
+    /// Monotonic generation number of a snapshot (1, 2, 3...). A snapshot whose generation
+    /// equals the one a proxy already has is not evaluated again.
+    fn generation(snapshot: &Self::Snapshot) -> u64;
+    fn generate(&self, snapshot: &Self::Snapshot, node: &Node) -> Resources;
+}
+
+/// Tuning of the server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// How long a stream waits after a snapshot change for further changes before it
+    /// regenerates, so a burst of changes costs one push. Default 50 ms.
+    pub debounce: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            debounce: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Why [`XdsServer::serve`] stopped before its shutdown signal.
+#[derive(Debug, thiserror::Error)]
+pub enum XdsServerError {
+    #[error("ADS gRPC transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// State shared by every stream of one server.
+pub(crate) struct Shared<G: Generator> {
+    pub(crate) generator: G,
+    pub(crate) snapshots: watch::Receiver<Arc<G::Snapshot>>,
+    pub(crate) options: ServerOptions,
+    pub(crate) status: SyncStatus,
+}
+
+/// The ADS server. Build it with the snapshot watch, keep a [`SyncStatus`] handle for the
+/// debug page, then [`serve`](Self::serve) it on a bound listener.
+pub struct XdsServer<G: Generator> {
+    shared: Arc<Shared<G>>,
+}
+
+impl<G: Generator> XdsServer<G> {
+    pub fn new(
+        generator: G,
+        snapshots: watch::Receiver<Arc<G::Snapshot>>,
+        options: ServerOptions,
+    ) -> Self {
+        let latest = snapshots.clone();
+        let status = SyncStatus::new(Box::new(move || G::generation(&latest.borrow())));
+        Self {
+            shared: Arc::new(Shared {
+                generator,
+                snapshots,
+                options,
+                status,
+            }),
+        }
+    }
+
+    /// Shared view of every connected proxy's sync state, for `/debug/syncz`.
+    pub fn sync_status(&self) -> SyncStatus {
+        self.shared.status.clone()
+    }
+
+    /// Serves ADS (`StreamAggregatedResources` and `DeltaAggregatedResources`) on an
+    /// already-bound listener until `shutdown` resolves.
+    ///
+    /// On shutdown every open stream is ended first: ADS streams live as long as the proxy,
+    /// so a graceful HTTP/2 shutdown alone would wait for them forever.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), XdsServerError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let service = service::AdsService::new(self.shared, stop_rx);
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let signal = async move {
+            shutdown.await;
+            stop_tx.send_replace(true);
+        };
+        tonic::transport::Server::builder()
+            // Finds proxies that vanished without closing their TCP connection.
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_service(AggregatedDiscoveryServiceServer::new(service))
+            .serve_with_incoming_shutdown(incoming, signal)
+            .await?;
+        Ok(())
+    }
+}

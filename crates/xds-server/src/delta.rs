@@ -1,0 +1,189 @@
+//! Incremental (delta) ADS: responses carry only added or changed resources plus the names
+//! of removed ones, tracked per resource by content version.
+//!
+//! Unlike SotW, a delta request with a stale nonce still changes subscriptions (the client
+//! will not repeat them), so only its ACK/NACK part is ignored. The first request of a type is
+//! always answered, even with nothing in it, so that the client's initial fetch completes.
+
+use std::collections::BTreeMap;
+
+use bowline_xds::pb::envoy::config::core::v3::Node;
+use bowline_xds::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
+};
+use bowline_xds::type_url;
+use tonic::Status;
+
+use crate::acks::{next_nonce, Acks, Reply};
+use crate::diff::{in_push_order, resource_version};
+use crate::status::Protocol;
+use crate::stream::{Session, View};
+use crate::subscription::Subscription;
+
+pub(crate) struct Delta {
+    node_id: String,
+    types: BTreeMap<String, DeltaType>,
+    acks: Acks,
+}
+
+/// A subscribed type.
+struct DeltaType {
+    subscription: Subscription,
+    /// Name -> version the client holds, as far as we know (what we sent, or what it reported
+    /// in `initial_resource_versions`).
+    known: BTreeMap<String, String>,
+}
+
+impl Session for Delta {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+    const PROTOCOL: Protocol = Protocol::Delta;
+
+    fn node(request: &DeltaDiscoveryRequest) -> Option<&Node> {
+        request.node.as_ref()
+    }
+
+    fn new(node_id: String, _view: &View) -> Self {
+        Self {
+            node_id,
+            types: BTreeMap::new(),
+            acks: Acks::default(),
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        request: DeltaDiscoveryRequest,
+        view: &View,
+    ) -> Result<Vec<DeltaDiscoveryResponse>, Status> {
+        let type_url = request.type_url.as_str();
+        if type_url.is_empty() {
+            return Err(Status::invalid_argument(
+                "DeltaDiscoveryRequest without type_url",
+            ));
+        }
+        if !request.response_nonce.is_empty() {
+            let nonce = request.response_nonce.as_str();
+            let error = request.error_detail.as_ref();
+            if self.acks.reply(&self.node_id, type_url, nonce, error) == Reply::Stale {
+                tracing::debug!(
+                    node = self.node_id,
+                    r#type = type_url::short(type_url),
+                    nonce,
+                    "stale nonce: ACK/NACK ignored"
+                );
+            }
+        }
+        let first = match self.types.get_mut(type_url) {
+            Some(state) => {
+                let subscription = &mut state.subscription;
+                subscription.delta_change(
+                    &request.resource_names_subscribe,
+                    &request.resource_names_unsubscribe,
+                );
+                // The client forgets what it unsubscribed from; forgetting it too makes a
+                // later re-subscription resend it. A newly named resource is resent even if
+                // we sent it before: the client may have ignored it while not asking for it.
+                state.known.retain(|name, _| subscription.wants(name));
+                for name in &request.resource_names_subscribe {
+                    state.known.remove(name);
+                }
+                false
+            }
+            None => {
+                let subscription =
+                    Subscription::delta_initial(type_url, &request.resource_names_subscribe);
+                // Only the first request of a type on a stream may carry what the client
+                // kept from a previous stream.
+                let known = request
+                    .initial_resource_versions
+                    .into_iter()
+                    .filter(|(name, _)| subscription.wants(name))
+                    .collect();
+                let state = DeltaType {
+                    subscription,
+                    known,
+                };
+                self.types.insert(type_url.to_string(), state);
+                true
+            }
+        };
+        Ok(self.respond(type_url, view, first).into_iter().collect())
+    }
+
+    fn on_update(&mut self, _previous: &View, next: &View) -> Vec<DeltaDiscoveryResponse> {
+        in_push_order(self.types.keys())
+            .into_iter()
+            .filter_map(|type_url| self.respond(&type_url, next, false))
+            .collect()
+    }
+
+    fn acks(&self) -> &Acks {
+        &self.acks
+    }
+}
+
+impl Delta {
+    /// The difference between what the client holds and `view` for one type, as a response;
+    /// `None` when there is no difference and `always` is false.
+    fn respond(
+        &mut self,
+        type_url: &str,
+        view: &View,
+        always: bool,
+    ) -> Option<DeltaDiscoveryResponse> {
+        let state = self.types.get_mut(type_url)?;
+        let current = view.resources.get(type_url);
+        let resources: Vec<Resource> = current
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| state.subscription.wants(name))
+            .filter_map(|(name, resource)| {
+                let version = resource_version(resource);
+                (state.known.get(name) != Some(&version)).then(|| Resource {
+                    name: name.clone(),
+                    version,
+                    resource: Some(resource.clone()),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let removed_resources: Vec<String> = state
+            .known
+            .keys()
+            .filter(|name| !current.is_some_and(|c| c.contains_key(*name)))
+            .cloned()
+            .collect();
+        if resources.is_empty() && removed_resources.is_empty() && !always {
+            return None;
+        }
+        for resource in &resources {
+            state
+                .known
+                .insert(resource.name.clone(), resource.version.clone());
+        }
+        for name in &removed_resources {
+            state.known.remove(name);
+        }
+        let version = view.generation.to_string();
+        let nonce = next_nonce();
+        tracing::debug!(
+            node = self.node_id,
+            r#type = type_url::short(type_url),
+            version,
+            nonce,
+            resources = resources.len(),
+            removed = removed_resources.len(),
+            "push"
+        );
+        self.acks.sent(type_url, version.clone(), nonce.clone());
+        Some(DeltaDiscoveryResponse {
+            system_version_info: version,
+            resources,
+            type_url: type_url.to_string(),
+            removed_resources,
+            nonce,
+            ..Default::default()
+        })
+    }
+}

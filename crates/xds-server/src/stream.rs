@@ -1,0 +1,181 @@
+//! Drives one ADS stream: the first request names the node, then requests, debounced
+//! snapshot changes and shutdown are handled one at a time by the protocol's [`Session`].
+//!
+//! One task per stream owns all of its state, so no locks are needed beyond publishing a copy
+//! to [`crate::SyncStatus`] after each step.
+
+use std::sync::Arc;
+
+use bowline_xds::pb::envoy::config::core::v3::Node;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tonic::{Status, Streaming};
+
+use crate::acks::Acks;
+use crate::status::Protocol;
+use crate::{Generator, Resources, Shared};
+
+/// Responses queued per stream before the stream task waits for the proxy to read.
+pub(crate) const RESPONSE_BUFFER: usize = 16;
+
+/// One proxy's resources as generated from one snapshot.
+pub(crate) struct View {
+    pub(crate) generation: u64,
+    pub(crate) resources: Resources,
+}
+
+/// The protocol half of a stream (SotW or delta): turns requests and new views into
+/// responses, and keeps the per-type ACK state.
+pub(crate) trait Session: Send + 'static {
+    type Request: prost::Message + Default + Send + 'static;
+    type Response: Send + 'static;
+    const PROTOCOL: Protocol;
+
+    fn node(request: &Self::Request) -> Option<&Node>;
+    fn new(node_id: String, view: &View) -> Self;
+    /// Handles one request; an error ends the stream with that status.
+    fn on_request(
+        &mut self,
+        request: Self::Request,
+        view: &View,
+    ) -> Result<Vec<Self::Response>, Status>;
+    /// The proxy's resources changed from `previous` to `next`: what to push, in push order.
+    fn on_update(&mut self, previous: &View, next: &View) -> Vec<Self::Response>;
+    fn acks(&self) -> &Acks;
+}
+
+type Responses<S> = mpsc::Sender<Result<<S as Session>::Response, Status>>;
+
+/// Runs one stream until the proxy leaves, a request is refused, or the server stops.
+pub(crate) async fn drive<G: Generator, S: Session>(
+    shared: Arc<Shared<G>>,
+    mut requests: Streaming<S::Request>,
+    responses: Responses<S>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let first = tokio::select! {
+        message = requests.message() => message,
+        _ = stop.wait_for(|stopped| *stopped) => return,
+    };
+    let first = match first {
+        Ok(Some(request)) => request,
+        Ok(None) => return,
+        Err(status) => {
+            tracing::debug!(%status, protocol = %S::PROTOCOL, "stream failed before its first request");
+            return;
+        }
+    };
+    let Some(node) = S::node(&first).cloned() else {
+        let refusal =
+            Status::invalid_argument("the first request on an ADS stream must carry the node");
+        let _ = responses.send(Err(refusal)).await;
+        return;
+    };
+
+    let mut snapshots = shared.snapshots.clone();
+    let mut view = evaluate(&shared, &mut snapshots, &node);
+    let registration = shared.status.register(&node.id, S::PROTOCOL);
+    tracing::info!(node = node.id, protocol = %S::PROTOCOL, generation = view.generation, "proxy connected");
+
+    let mut session = S::new(node.id.clone(), &view);
+    let mut applied = None;
+    let mut event = Event::Request(first);
+    let mut debounce_until: Option<Instant> = None;
+    let mut watching = true;
+    let ended_because = loop {
+        let out = match event {
+            Event::Request(request) => match session.on_request(request, &view) {
+                Ok(out) => out,
+                Err(status) => {
+                    tracing::warn!(node = node.id, %status, "refusing malformed request");
+                    let _ = responses.send(Err(status)).await;
+                    break "malformed request";
+                }
+            },
+            Event::SnapshotSettled if G::generation(&snapshots.borrow()) != view.generation => {
+                let next_view = evaluate(&shared, &mut snapshots, &node);
+                let out = session.on_update(&view, &next_view);
+                view = next_view;
+                out
+            }
+            Event::SnapshotSettled | Event::Nothing => Vec::new(),
+        };
+        if !send_all::<S>(&responses, out, &mut stop).await {
+            break "proxy went away or server stopping";
+        }
+        // Everything sent so far is ACKed: the proxy runs the generation evaluated last.
+        if session.acks().all_acked() {
+            applied = Some(view.generation);
+        }
+        registration.publish(session.acks().to_status(), applied);
+
+        event = tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => break "server stopping",
+            _ = responses.closed() => break "proxy went away",
+            message = requests.message() => match message {
+                Ok(Some(request)) => Event::Request(request),
+                Ok(None) => break "proxy closed the stream",
+                Err(status) => {
+                    tracing::debug!(node = node.id, %status, "request stream failed");
+                    break "request stream failed";
+                }
+            },
+            changed = snapshots.changed(), if watching && debounce_until.is_none() => {
+                match changed {
+                    Ok(()) => debounce_until = Some(Instant::now() + shared.options.debounce),
+                    // The control plane dropped its sender: keep serving the last snapshot.
+                    Err(_) => watching = false,
+                }
+                Event::Nothing
+            },
+            _ = sleep_until(debounce_until), if debounce_until.is_some() => {
+                debounce_until = None;
+                Event::SnapshotSettled
+            },
+        };
+    };
+    tracing::info!(node = node.id, protocol = %S::PROTOCOL, reason = ended_because, "proxy disconnected");
+}
+
+/// What woke the stream task.
+enum Event<R> {
+    Request(R),
+    /// The debounce after a snapshot change ran out: time to regenerate.
+    SnapshotSettled,
+    Nothing,
+}
+
+/// Generates the proxy's resources from the latest snapshot, marking it seen.
+fn evaluate<G: Generator>(
+    shared: &Shared<G>,
+    snapshots: &mut watch::Receiver<Arc<G::Snapshot>>,
+    node: &Node,
+) -> View {
+    // Clone the Arc so the watch is not borrowed (blocking the publisher) while generating.
+    let snapshot = snapshots.borrow_and_update().clone();
+    View {
+        generation: G::generation(&snapshot),
+        resources: shared.generator.generate(&snapshot, node),
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// Sends in order; false when the proxy is gone or the server stops while the proxy is slow.
+async fn send_all<S: Session>(
+    responses: &Responses<S>,
+    out: Vec<S::Response>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    for response in out {
+        tokio::select! {
+            sent = responses.send(Ok(response)) => if sent.is_err() { return false },
+            _ = stop.wait_for(|stopped| *stopped) => return false,
+        }
+    }
+    true
+}

@@ -1,0 +1,127 @@
+//! Which resources of one type a proxy asked for, following the xDS rules on wildcards.
+//!
+//! "*" subscribes to everything the server deems relevant. For historical reasons a client
+//! that never named a resource of a wildcard type (CDS, LDS) is a wildcard subscriber too;
+//! once it has named one, an empty list means "nothing" (xds_protocol.rst, "How the client
+//! specifies what resources to return"). EDS and RDS have no legacy wildcard: Envoy names them.
+
+use std::collections::BTreeSet;
+
+use bowline_xds::type_url;
+
+const WILDCARD: &str = "*";
+
+/// A proxy's subscription to one resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Subscription {
+    wildcard: bool,
+    names: BTreeSet<String>,
+    /// The client has named resources (or "*") on this stream: the legacy rule no longer applies.
+    explicit: bool,
+}
+
+impl Subscription {
+    /// SotW: every request carries the whole list; `previous` is the subscription so far.
+    pub(crate) fn sotw(type_url: &str, previous: Option<&Subscription>, names: &[String]) -> Self {
+        let explicit_before = previous.is_some_and(|p| p.explicit);
+        if names.is_empty() {
+            return Self {
+                wildcard: !explicit_before && type_url::is_wildcard(type_url),
+                names: BTreeSet::new(),
+                explicit: explicit_before,
+            };
+        }
+        Self {
+            wildcard: names.iter().any(|n| n == WILDCARD),
+            names: names.iter().filter(|n| *n != WILDCARD).cloned().collect(),
+            explicit: true,
+        }
+    }
+
+    /// Delta: the first request of a type on a stream.
+    pub(crate) fn delta_initial(type_url: &str, subscribe: &[String]) -> Self {
+        let mut subscription = Self {
+            wildcard: subscribe.is_empty() && type_url::is_wildcard(type_url),
+            names: BTreeSet::new(),
+            explicit: false,
+        };
+        subscription.delta_change(subscribe, &[]);
+        subscription
+    }
+
+    /// Delta: later requests add and remove names ("*" included).
+    pub(crate) fn delta_change(&mut self, subscribe: &[String], unsubscribe: &[String]) {
+        for name in subscribe {
+            self.explicit = true;
+            if name == WILDCARD {
+                self.wildcard = true;
+            } else {
+                self.names.insert(name.clone());
+            }
+        }
+        for name in unsubscribe {
+            if name == WILDCARD {
+                self.wildcard = false;
+            } else {
+                self.names.remove(name);
+            }
+        }
+    }
+
+    /// Whether the resource called `name` is to be sent.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.wildcard || self.names.contains(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sotw_follows_the_legacy_wildcard_rule_until_a_name_is_given() {
+        let first = Subscription::sotw(type_url::LISTENER, None, &[]);
+        assert!(first.wants("anything"));
+        let star_and_a = Subscription::sotw(type_url::LISTENER, Some(&first), &names(&["*", "a"]));
+        assert!(star_and_a.wants("b"));
+        let only_a = Subscription::sotw(type_url::LISTENER, Some(&star_and_a), &names(&["a"]));
+        assert!(only_a.wants("a") && !only_a.wants("b"));
+        let empty = Subscription::sotw(type_url::LISTENER, Some(&only_a), &[]);
+        assert!(
+            !empty.wants("a"),
+            "empty after explicit names unsubscribes everything"
+        );
+    }
+
+    #[test]
+    fn sotw_endpoints_are_never_a_legacy_wildcard() {
+        let empty = Subscription::sotw(type_url::ENDPOINT, None, &[]);
+        assert!(!empty.wants("outbound|80||a"));
+        let some = Subscription::sotw(type_url::ENDPOINT, None, &names(&["a"]));
+        assert!(some.wants("a") && !some.wants("b"));
+    }
+
+    #[test]
+    fn delta_follows_the_documented_example() {
+        let mut s = Subscription::delta_initial(type_url::CLUSTER, &[]);
+        assert!(s.wants("x"));
+        s.delta_change(&names(&["A"]), &[]);
+        assert!(s.wants("x") && s.wants("A"));
+        s.delta_change(&[], &names(&["*"]));
+        assert!(!s.wants("x") && s.wants("A"));
+        s.delta_change(&[], &names(&["A"]));
+        assert!(!s.wants("A") && !s.wants("x"));
+    }
+
+    #[test]
+    fn delta_explicit_names_on_a_wildcard_type_are_not_a_wildcard() {
+        let s = Subscription::delta_initial(type_url::CLUSTER, &names(&["A"]));
+        assert!(s.wants("A") && !s.wants("B"));
+        let star = Subscription::delta_initial(type_url::ENDPOINT, &names(&["*"]));
+        assert!(star.wants("B"));
+    }
+}
