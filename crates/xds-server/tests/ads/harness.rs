@@ -1,0 +1,418 @@
+//! A real server on 127.0.0.1:0 fed by a test snapshot, and thin ADS clients over tonic.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
+use bowline_xds::pb::envoy::config::core::v3::{
+    address, socket_address, Address, Node, SocketAddress,
+};
+use bowline_xds::pb::envoy::config::endpoint::v3::{
+    lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
+};
+use bowline_xds::pb::envoy::config::listener::v3::Listener;
+use bowline_xds::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use bowline_xds::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use bowline_xds::pb::google::protobuf::Any;
+use bowline_xds::pb::google::rpc::Status as RpcStatus;
+use bowline_xds::{pack, type_url, unpack};
+use bowline_xds_server::{Generator, ProxySync, Resources, ServerOptions, SyncStatus, XdsServer};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+/// Upper bound for anything we expect to happen.
+pub const WAIT: Duration = Duration::from_secs(5);
+/// How long "nothing arrives" is observed for.
+pub const SILENCE: Duration = Duration::from_millis(300);
+
+/// The test snapshot: clusters (with a tag that is all the CDS content, and endpoint ports
+/// that are all the EDS content) and listeners per node id.
+#[derive(Debug, Clone, Default)]
+pub struct Snap {
+    pub generation: u64,
+    clusters: BTreeMap<String, (String, Vec<u32>)>,
+    listeners: BTreeMap<String, Vec<String>>,
+}
+
+impl Snap {
+    pub fn new(generation: u64) -> Self {
+        Self {
+            generation,
+            ..Default::default()
+        }
+    }
+
+    /// Same content, another generation.
+    pub fn next(&self) -> Self {
+        Self {
+            generation: self.generation + 1,
+            ..self.clone()
+        }
+    }
+
+    pub fn cluster(mut self, name: &str, tag: &str, ports: &[u32]) -> Self {
+        self.clusters
+            .insert(name.into(), (tag.into(), ports.to_vec()));
+        self
+    }
+
+    pub fn without_cluster(mut self, name: &str) -> Self {
+        self.clusters.remove(name);
+        self
+    }
+
+    pub fn listener(mut self, node_id: &str, name: &str) -> Self {
+        self.listeners
+            .entry(node_id.into())
+            .or_default()
+            .push(name.into());
+        self
+    }
+}
+
+/// Packs clusters and endpoints for everyone, listeners only for the node they name.
+pub struct TestGenerator;
+
+impl Generator for TestGenerator {
+    type Snapshot = Snap;
+
+    fn generation(snapshot: &Snap) -> u64 {
+        snapshot.generation
+    }
+
+    fn generate(&self, snapshot: &Snap, node: &Node) -> Resources {
+        let mut resources = Resources::new();
+        for (name, (tag, ports)) in &snapshot.clusters {
+            let cluster = Cluster {
+                name: name.clone(),
+                alt_stat_name: tag.clone(),
+                ..Default::default()
+            };
+            insert(&mut resources, name, pack(&cluster));
+            insert(&mut resources, name, pack(&load_assignment(name, ports)));
+        }
+        for name in snapshot.listeners.get(&node.id).into_iter().flatten() {
+            let listener = Listener {
+                name: name.clone(),
+                ..Default::default()
+            };
+            insert(&mut resources, name, pack(&listener));
+        }
+        resources
+    }
+}
+
+fn insert(resources: &mut Resources, name: &str, any: Any) {
+    resources
+        .entry(any.type_url.clone())
+        .or_default()
+        .insert(name.to_string(), any);
+}
+
+fn load_assignment(cluster: &str, ports: &[u32]) -> ClusterLoadAssignment {
+    let endpoint = |port: u32| LbEndpoint {
+        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+            address: Some(Address {
+                address: Some(address::Address::SocketAddress(SocketAddress {
+                    address: "127.0.0.1".into(),
+                    port_specifier: Some(socket_address::PortSpecifier::PortValue(port)),
+                    ..Default::default()
+                })),
+            }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    ClusterLoadAssignment {
+        cluster_name: cluster.into(),
+        endpoints: vec![LocalityLbEndpoints {
+            lb_endpoints: ports.iter().copied().map(endpoint).collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// Names of the resources in packed form, whatever their type.
+pub fn names_of<'a>(resources: impl IntoIterator<Item = &'a Any>) -> Vec<String> {
+    let mut names: Vec<String> = resources
+        .into_iter()
+        .map(|any| match any.type_url.as_str() {
+            type_url::CLUSTER => unpack::<Cluster>(any).expect("cluster").name,
+            type_url::ENDPOINT => {
+                unpack::<ClusterLoadAssignment>(any)
+                    .expect("load assignment")
+                    .cluster_name
+            }
+            type_url::LISTENER => unpack::<Listener>(any).expect("listener").name,
+            other => panic!("unexpected type {other}"),
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A running ADS server and the control plane's side of it.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub status: SyncStatus,
+    snapshots: watch::Sender<Arc<Snap>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), bowline_xds_server::XdsServerError>>>,
+}
+
+impl Server {
+    pub async fn start(snapshot: Snap) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let (snapshots, rx) = watch::channel(Arc::new(snapshot));
+        let options = ServerOptions {
+            debounce: Duration::from_millis(10),
+        };
+        let server = XdsServer::new(TestGenerator, rx, options);
+        let status = server.sync_status();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(listener, async move {
+            let _ = stop.await;
+        }));
+        Self {
+            addr,
+            status,
+            snapshots,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    pub fn publish(&self, snapshot: Snap) {
+        self.snapshots.send_replace(Arc::new(snapshot));
+    }
+
+    /// Signals shutdown and waits (bounded) for `serve` to return.
+    pub async fn stop(mut self) -> Result<(), bowline_xds_server::XdsServerError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(WAIT, task)
+            .await
+            .expect("serve returns after shutdown")
+            .expect("serve task did not panic")
+    }
+
+    /// Waits (bounded) until the proxy with `node_id` satisfies `done`.
+    pub async fn wait_for_proxy(
+        &self,
+        node_id: &str,
+        done: impl Fn(&ProxySync) -> bool,
+    ) -> ProxySync {
+        let found = |proxies: &[ProxySync]| {
+            proxies
+                .iter()
+                .find(|p| p.node_id == node_id && done(p))
+                .cloned()
+        };
+        tokio::time::timeout(WAIT, self.status.wait_until(|p| found(p).is_some()))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "proxy {node_id} never got there: {:#?}",
+                    self.status.proxies()
+                )
+            });
+        found(&self.status.proxies()).expect("still there")
+    }
+}
+
+pub fn node(id: &str) -> Node {
+    Node {
+        id: id.into(),
+        cluster: "test".into(),
+        ..Default::default()
+    }
+}
+
+pub fn nack_detail(message: &str) -> Option<RpcStatus> {
+    Some(RpcStatus {
+        code: 3,
+        message: message.into(),
+        details: vec![],
+    })
+}
+
+pub fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// A state-of-the-world ADS client.
+pub struct SotwClient {
+    requests: mpsc::Sender<DiscoveryRequest>,
+    responses: Streaming<DiscoveryResponse>,
+}
+
+impl SotwClient {
+    /// Opens a stream whose first request (carrying the node) asks for `type_url`.
+    pub async fn connect(server: &Server, node_id: &str, type_url: &str, names: &[&str]) -> Self {
+        let first = DiscoveryRequest {
+            node: Some(node(node_id)),
+            type_url: type_url.into(),
+            resource_names: strings(names),
+            ..Default::default()
+        };
+        Self::connect_with(server.addr, first)
+            .await
+            .expect("stream opens")
+    }
+
+    pub async fn connect_with(
+        addr: SocketAddr,
+        first: DiscoveryRequest,
+    ) -> Result<Self, tonic::Status> {
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let (requests, rx) = mpsc::channel(16);
+        // Queue the first request before awaiting the call (see DESIGN.md §6).
+        requests.send(first).await.expect("queue first request");
+        let responses = client
+            .stream_aggregated_resources(ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        Ok(Self {
+            requests,
+            responses,
+        })
+    }
+
+    pub async fn send(&self, request: DiscoveryRequest) {
+        self.requests.send(request).await.expect("stream open");
+    }
+
+    /// A further first request for another type (no nonce).
+    pub async fn request(&self, type_url: &str, names: &[&str]) {
+        self.send(DiscoveryRequest {
+            type_url: type_url.into(),
+            resource_names: strings(names),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    pub async fn ack(&self, response: &DiscoveryResponse, names: &[&str]) {
+        self.send(DiscoveryRequest {
+            version_info: response.version_info.clone(),
+            type_url: response.type_url.clone(),
+            response_nonce: response.nonce.clone(),
+            resource_names: strings(names),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// Rejects `response`, reporting `last_good` as the version still in use.
+    pub async fn nack(&self, response: &DiscoveryResponse, last_good: &str, message: &str) {
+        self.send(DiscoveryRequest {
+            version_info: last_good.into(),
+            type_url: response.type_url.clone(),
+            response_nonce: response.nonce.clone(),
+            error_detail: nack_detail(message),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    pub async fn recv(&mut self) -> DiscoveryResponse {
+        tokio::time::timeout(WAIT, self.responses.message())
+            .await
+            .expect("a response in time")
+            .expect("no stream error")
+            .expect("stream still open")
+    }
+
+    /// The stream's next event: a response, its end, or its error status.
+    pub async fn next(&mut self) -> Result<Option<DiscoveryResponse>, tonic::Status> {
+        tokio::time::timeout(WAIT, self.responses.message())
+            .await
+            .expect("an event in time")
+    }
+
+    pub async fn expect_silence(&mut self) {
+        if let Ok(message) = tokio::time::timeout(SILENCE, self.responses.message()).await {
+            panic!("expected nothing, got {message:?}");
+        }
+    }
+}
+
+/// An incremental ADS client.
+pub struct DeltaClient {
+    requests: mpsc::Sender<DeltaDiscoveryRequest>,
+    responses: Streaming<DeltaDiscoveryResponse>,
+}
+
+impl DeltaClient {
+    pub async fn connect(server: &Server, first: DeltaDiscoveryRequest) -> Self {
+        let mut client =
+            AggregatedDiscoveryServiceClient::connect(format!("http://{}", server.addr))
+                .await
+                .expect("connect");
+        let (requests, rx) = mpsc::channel(16);
+        requests.send(first).await.expect("queue first request");
+        let responses = client
+            .delta_aggregated_resources(ReceiverStream::new(rx))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        Self {
+            requests,
+            responses,
+        }
+    }
+
+    pub async fn send(&self, request: DeltaDiscoveryRequest) {
+        self.requests.send(request).await.expect("stream open");
+    }
+
+    pub async fn ack(&self, response: &DeltaDiscoveryResponse) {
+        self.send(DeltaDiscoveryRequest {
+            type_url: response.type_url.clone(),
+            response_nonce: response.nonce.clone(),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    pub async fn recv(&mut self) -> DeltaDiscoveryResponse {
+        tokio::time::timeout(WAIT, self.responses.message())
+            .await
+            .expect("a response in time")
+            .expect("no stream error")
+            .expect("stream still open")
+    }
+
+    pub async fn expect_silence(&mut self) {
+        if let Ok(message) = tokio::time::timeout(SILENCE, self.responses.message()).await {
+            panic!("expected nothing, got {message:?}");
+        }
+    }
+}
+
+/// Resource name -> version of a delta response.
+pub fn delta_versions(response: &DeltaDiscoveryResponse) -> BTreeMap<String, String> {
+    response
+        .resources
+        .iter()
+        .map(|r| (r.name.clone(), r.version.clone()))
+        .collect()
+}

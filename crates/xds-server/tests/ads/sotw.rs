@@ -1,0 +1,266 @@
+//! State-of-the-world scenarios.
+
+use bowline_xds::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use bowline_xds::type_url::{CLUSTER, ENDPOINT, LISTENER};
+
+use crate::harness::{names_of, node, Server, Snap, SotwClient};
+
+fn mesh() -> Snap {
+    Snap::new(1)
+        .cluster("a", "v1", &[8080])
+        .cluster("b", "v1", &[9090])
+        .listener("sidecar-1", "inbound")
+        .listener("sidecar-2", "outbound")
+}
+
+/// Connects `node_id`, fetches CDS, LDS and EDS for `eds` like Envoy does, ACKs each.
+async fn synced_proxy(server: &Server, node_id: &str, eds: &[&str]) -> SotwClient {
+    let mut proxy = SotwClient::connect(server, node_id, CLUSTER, &[]).await;
+    let cds = proxy.recv().await;
+    proxy.ack(&cds, &[]).await;
+    proxy.request(LISTENER, &[]).await;
+    let lds = proxy.recv().await;
+    proxy.ack(&lds, &[]).await;
+    proxy.request(ENDPOINT, eds).await;
+    let eds_response = proxy.recv().await;
+    proxy.ack(&eds_response, eds).await;
+    proxy
+}
+
+#[tokio::test]
+async fn first_requests_are_answered_per_type_with_the_generation_and_fresh_nonces() {
+    let server = Server::start(mesh()).await;
+    let mut proxy = SotwClient::connect(&server, "sidecar-1", CLUSTER, &[]).await;
+
+    let cds = proxy.recv().await;
+    assert_eq!(cds.type_url, CLUSTER);
+    assert_eq!(names_of(&cds.resources), ["a", "b"], "CDS is wildcard");
+    assert_eq!(cds.version_info, "1");
+
+    proxy.request(LISTENER, &[]).await;
+    let lds = proxy.recv().await;
+    assert_eq!(lds.type_url, LISTENER);
+    assert_eq!(
+        names_of(&lds.resources),
+        ["inbound"],
+        "only this node's listeners"
+    );
+
+    proxy.request(ENDPOINT, &["a"]).await;
+    let eds = proxy.recv().await;
+    assert_eq!(
+        names_of(&eds.resources),
+        ["a"],
+        "EDS sends only what was named"
+    );
+
+    let nonces = [&cds.nonce, &lds.nonce, &eds.nonce];
+    assert!(nonces.iter().all(|n| !n.is_empty()));
+    assert!(cds.nonce != lds.nonce && lds.nonce != eds.nonce && cds.nonce != eds.nonce);
+}
+
+#[tokio::test]
+async fn an_ack_is_not_answered_and_completes_the_generation() {
+    let server = Server::start(mesh()).await;
+    let mut proxy = SotwClient::connect(&server, "sidecar-1", CLUSTER, &[]).await;
+    let cds = proxy.recv().await;
+    proxy.ack(&cds, &[]).await;
+    proxy.expect_silence().await;
+
+    let synced = server
+        .wait_for_proxy("sidecar-1", |p| p.applied_generation == Some(1))
+        .await;
+    assert_eq!(synced.types["CDS"].acked_version.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn a_nack_is_recorded_and_leaves_the_applied_generation() {
+    let server = Server::start(mesh()).await;
+    let mut proxy = synced_proxy(&server, "sidecar-1", &["a"]).await;
+    server
+        .wait_for_proxy("sidecar-1", |p| p.applied_generation == Some(1))
+        .await;
+
+    server.publish(mesh().next().cluster("a", "v2", &[8080]));
+    let cds = proxy.recv().await;
+    assert_eq!(cds.version_info, "2");
+    proxy
+        .nack(&cds, "1", "Proto constraint validation failed: port 70000")
+        .await;
+    proxy.expect_silence().await;
+
+    let status = server
+        .wait_for_proxy("sidecar-1", |p| p.types["CDS"].last_nack.is_some())
+        .await;
+    let nack = status.types["CDS"].last_nack.clone().expect("kept");
+    assert_eq!(
+        nack.message,
+        "Proto constraint validation failed: port 70000"
+    );
+    assert_eq!(
+        (nack.version.as_str(), nack.nonce.as_str()),
+        ("2", cds.nonce.as_str())
+    );
+    assert_eq!(status.types["CDS"].acked_version.as_deref(), Some("1"));
+    assert_eq!(status.applied_generation, Some(1));
+}
+
+#[tokio::test]
+async fn a_snapshot_change_pushes_only_the_changed_types_in_make_before_break_order() {
+    let server = Server::start(mesh()).await;
+    let mut proxy = synced_proxy(&server, "sidecar-1", &["a"]).await;
+
+    // Endpoints of a subscribed cluster: EDS only.
+    let endpoints_moved = mesh().next().cluster("a", "v1", &[8081]);
+    server.publish(endpoints_moved.clone());
+    let eds = proxy.recv().await;
+    assert_eq!(
+        (eds.type_url.as_str(), eds.version_info.as_str()),
+        (ENDPOINT, "2")
+    );
+    assert_eq!(names_of(&eds.resources), ["a"]);
+    proxy.ack(&eds, &["a"]).await;
+    proxy.expect_silence().await;
+
+    // A new cluster and a new listener: CDS before LDS, no EDS (nothing named changed).
+    let grown = endpoints_moved
+        .next()
+        .cluster("c", "v1", &[7070])
+        .listener("sidecar-1", "inbound-2");
+    server.publish(grown);
+    let cds = proxy.recv().await;
+    let lds = proxy.recv().await;
+    assert_eq!(
+        (cds.type_url.as_str(), cds.version_info.as_str()),
+        (CLUSTER, "3")
+    );
+    assert_eq!(names_of(&cds.resources), ["a", "b", "c"]);
+    assert_eq!(
+        (lds.type_url.as_str(), lds.version_info.as_str()),
+        (LISTENER, "3")
+    );
+    assert_eq!(names_of(&lds.resources), ["inbound", "inbound-2"]);
+    proxy.ack(&cds, &[]).await;
+    proxy.ack(&lds, &[]).await;
+    proxy.expect_silence().await;
+
+    let synced = server
+        .wait_for_proxy("sidecar-1", |p| p.applied_generation == Some(3))
+        .await;
+    assert_eq!(
+        synced.types["EDS"].acked_version.as_deref(),
+        Some("2"),
+        "EDS kept its version"
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_whose_view_did_not_change_gets_nothing() {
+    let server = Server::start(mesh()).await;
+    let mut one = synced_proxy(&server, "sidecar-1", &["a"]).await;
+    let mut two = synced_proxy(&server, "sidecar-2", &["a"]).await;
+
+    // Same generation again: not even evaluated.
+    server.publish(mesh());
+    one.expect_silence().await;
+
+    // A new generation that only changes sidecar-1's listeners.
+    server.publish(mesh().next().listener("sidecar-1", "extra"));
+    let lds = one.recv().await;
+    assert_eq!(names_of(&lds.resources), ["extra", "inbound"]);
+    two.expect_silence().await;
+    // Nothing was owed to sidecar-2, so it runs generation 2 already.
+    server
+        .wait_for_proxy("sidecar-2", |p| p.applied_generation == Some(2))
+        .await;
+}
+
+#[tokio::test]
+async fn an_eds_subscription_change_is_answered_with_exactly_the_requested_names() {
+    let server = Server::start(mesh().cluster("c", "v1", &[7070])).await;
+    let mut proxy = SotwClient::connect(&server, "sidecar-1", ENDPOINT, &["a"]).await;
+    let first = proxy.recv().await;
+    assert_eq!(names_of(&first.resources), ["a"]);
+
+    proxy.ack(&first, &["a", "c"]).await;
+    let widened = proxy.recv().await;
+    assert_eq!(names_of(&widened.resources), ["a", "c"]);
+
+    // A request carrying the superseded nonce is ignored, names and all.
+    proxy.ack(&first, &["b"]).await;
+    proxy.expect_silence().await;
+
+    proxy.ack(&widened, &["c"]).await;
+    let narrowed = proxy.recv().await;
+    assert_eq!(names_of(&narrowed.resources), ["c"]);
+
+    // Endpoints of a cluster no longer named do not wake the proxy.
+    proxy.ack(&narrowed, &["c"]).await;
+    server.publish(
+        mesh()
+            .next()
+            .cluster("a", "v1", &[1])
+            .cluster("c", "v1", &[7070]),
+    );
+    proxy.expect_silence().await;
+}
+
+#[tokio::test]
+async fn a_stream_without_a_node_or_type_is_refused_and_the_server_keeps_serving() {
+    let server = Server::start(mesh()).await;
+    let no_node = DiscoveryRequest {
+        type_url: CLUSTER.into(),
+        ..Default::default()
+    };
+    let refused = match SotwClient::connect_with(server.addr, no_node).await {
+        Ok(mut stream) => stream.next().await.expect_err("refused"),
+        Err(status) => status,
+    };
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+
+    let no_type = DiscoveryRequest {
+        node: Some(node("sidecar-1")),
+        ..Default::default()
+    };
+    let mut stream = SotwClient::connect_with(server.addr, no_type)
+        .await
+        .expect("opens");
+    let refused = stream.next().await.expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+
+    let mut healthy = SotwClient::connect(&server, "sidecar-1", CLUSTER, &[]).await;
+    assert_eq!(names_of(&healthy.recv().await.resources), ["a", "b"]);
+}
+
+#[tokio::test]
+async fn a_disconnected_proxy_leaves_the_sync_status_and_shutdown_ends_open_streams() {
+    let server = Server::start(mesh()).await;
+    let gone = synced_proxy(&server, "sidecar-1", &["a"]).await;
+    let mut staying = synced_proxy(&server, "sidecar-2", &["a"]).await;
+    server.wait_for_proxy("sidecar-1", |_| true).await;
+
+    drop(gone);
+    let ids = |server: &Server| -> Vec<String> {
+        server
+            .status
+            .proxies()
+            .into_iter()
+            .map(|p| p.node_id)
+            .collect()
+    };
+    tokio::time::timeout(
+        crate::harness::WAIT,
+        server
+            .status
+            .wait_until(|p| p.iter().all(|p| p.node_id != "sidecar-1")),
+    )
+    .await
+    .expect("sidecar-1 removed");
+    assert_eq!(ids(&server), ["sidecar-2"]);
+
+    server.stop().await.expect("serve ends cleanly");
+    assert!(
+        matches!(staying.next().await, Ok(None) | Err(_)),
+        "stream ended"
+    );
+}
