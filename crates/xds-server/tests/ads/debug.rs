@@ -9,7 +9,8 @@ use bowline_xds_server::{serve_debug, DebugHandler};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-use crate::harness::{node, DeltaClient, Server, Snap, SotwClient, WAIT};
+use crate::clients::{DeltaClient, SotwClient};
+use crate::harness::{node, Server, Snap, WAIT};
 
 /// A one-shot HTTP/1.1 GET; returns the status code and body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {

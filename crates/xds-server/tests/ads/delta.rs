@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use bowline_xds::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 use bowline_xds::type_url::{CLUSTER, ENDPOINT};
 
-use crate::harness::{delta_versions, nack_detail, node, strings, DeltaClient, Server, Snap};
+use crate::clients::{delta_versions, DeltaClient};
+use crate::harness::{nack_detail, node, strings, Server, Snap};
 
 fn mesh() -> Snap {
     Snap::new(1)

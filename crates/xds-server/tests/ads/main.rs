@@ -2,6 +2,7 @@
 //!
 //! One test binary (modules below) so the tonic stack links once.
 
+mod clients;
 mod debug;
 mod delta;
 mod harness;

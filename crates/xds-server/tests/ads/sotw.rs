@@ -3,7 +3,8 @@
 use bowline_xds::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use bowline_xds::type_url::{CLUSTER, ENDPOINT, LISTENER};
 
-use crate::harness::{names_of, node, Server, Snap, SotwClient};
+use crate::clients::SotwClient;
+use crate::harness::{names_of, node, Server, Snap};
 
 fn mesh() -> Snap {
     Snap::new(1)
