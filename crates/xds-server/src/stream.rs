@@ -73,7 +73,9 @@ pub(crate) async fn drive<G: Generator, S: Session>(
     };
 
     let mut snapshots = shared.snapshots.clone();
-    let mut view = evaluate(&shared, &mut snapshots, &node);
+    // Clone the Arc so the watch is not borrowed (blocking the publisher) while generating.
+    let snapshot = snapshots.borrow_and_update().clone();
+    let mut view = evaluate(&shared, &snapshot, &node);
     let registration = shared.status.register(&node.id, S::PROTOCOL);
     tracing::info!(node = node.id, protocol = %S::PROTOCOL, generation = view.generation, "proxy connected");
 
@@ -92,13 +94,20 @@ pub(crate) async fn drive<G: Generator, S: Session>(
                     break "malformed request";
                 }
             },
-            Event::SnapshotSettled if G::generation(&snapshots.borrow()) != view.generation => {
-                let next_view = evaluate(&shared, &mut snapshots, &node);
-                let out = session.on_update(&view, &next_view);
-                view = next_view;
-                out
+            Event::SnapshotSettled => {
+                // Mark the snapshot seen even when it is not evaluated, or `changed()` would
+                // fire again at once.
+                let snapshot = snapshots.borrow_and_update().clone();
+                if G::generation(&snapshot) == view.generation {
+                    Vec::new()
+                } else {
+                    let next_view = evaluate(&shared, &snapshot, &node);
+                    let out = session.on_update(&view, &next_view);
+                    view = next_view;
+                    out
+                }
             }
-            Event::SnapshotSettled | Event::Nothing => Vec::new(),
+            Event::Nothing => Vec::new(),
         };
         if !send_all::<S>(&responses, out, &mut stop).await {
             break "proxy went away or server stopping";
@@ -145,17 +154,11 @@ enum Event<R> {
     Nothing,
 }
 
-/// Generates the proxy's resources from the latest snapshot, marking it seen.
-fn evaluate<G: Generator>(
-    shared: &Shared<G>,
-    snapshots: &mut watch::Receiver<Arc<G::Snapshot>>,
-    node: &Node,
-) -> View {
-    // Clone the Arc so the watch is not borrowed (blocking the publisher) while generating.
-    let snapshot = snapshots.borrow_and_update().clone();
+/// Generates the proxy's resources from `snapshot`.
+fn evaluate<G: Generator>(shared: &Shared<G>, snapshot: &G::Snapshot, node: &Node) -> View {
     View {
-        generation: G::generation(&snapshot),
-        resources: shared.generator.generate(&snapshot, node),
+        generation: G::generation(snapshot),
+        resources: shared.generator.generate(snapshot, node),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,8 +71,11 @@ impl Snap {
     }
 }
 
-/// Packs clusters and endpoints for everyone, listeners only for the node they name.
-pub struct TestGenerator;
+/// Packs clusters and endpoints for everyone, listeners only for the node they name;
+/// counts its calls.
+pub struct TestGenerator {
+    calls: Arc<AtomicUsize>,
+}
 
 impl Generator for TestGenerator {
     type Snapshot = Snap;
@@ -81,6 +85,7 @@ impl Generator for TestGenerator {
     }
 
     fn generate(&self, snapshot: &Snap, node: &Node) -> Resources {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let mut resources = Resources::new();
         for (name, (tag, ports)) in &snapshot.clusters {
             let cluster = Cluster {
@@ -156,6 +161,7 @@ pub fn names_of<'a>(resources: impl IntoIterator<Item = &'a Any>) -> Vec<String>
 pub struct Server {
     pub addr: SocketAddr,
     pub status: SyncStatus,
+    generate_calls: Arc<AtomicUsize>,
     snapshots: watch::Sender<Arc<Snap>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), bowline_xds_server::XdsServerError>>>,
@@ -171,7 +177,11 @@ impl Server {
         let options = ServerOptions {
             debounce: Duration::from_millis(10),
         };
-        let server = XdsServer::new(TestGenerator, rx, options);
+        let generate_calls = Arc::new(AtomicUsize::new(0));
+        let generator = TestGenerator {
+            calls: generate_calls.clone(),
+        };
+        let server = XdsServer::new(generator, rx, options);
         let status = server.sync_status();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -184,10 +194,16 @@ impl Server {
         Self {
             addr,
             status,
+            generate_calls,
             snapshots,
             shutdown: Some(shutdown),
             task: Some(task),
         }
+    }
+
+    /// How often the generator ran, over all proxies.
+    pub fn generate_calls(&self) -> usize {
+        self.generate_calls.load(Ordering::SeqCst)
     }
 
     pub fn publish(&self, snapshot: Snap) {

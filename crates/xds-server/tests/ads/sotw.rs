@@ -177,6 +177,27 @@ async fn a_proxy_whose_view_did_not_change_gets_nothing() {
 }
 
 #[tokio::test]
+async fn a_burst_of_snapshots_is_debounced_into_one_evaluation_and_push() {
+    let server = Server::start(mesh()).await;
+    let mut proxy = synced_proxy(&server, "sidecar-1", &["a"]).await;
+    assert_eq!(server.generate_calls(), 1, "evaluated once on connect");
+
+    // Published back to back, with no await in between: the stream sees only the last.
+    let mut snapshot = mesh();
+    for tag in ["v2", "v3", "v4"] {
+        snapshot = snapshot.next().cluster("b", tag, &[9090]);
+        server.publish(snapshot.clone());
+    }
+    let cds = proxy.recv().await;
+    assert_eq!(cds.version_info, "4");
+    proxy.ack(&cds, &[]).await;
+    // Same generation again: marked seen without evaluating, and nothing is pushed.
+    server.publish(snapshot);
+    proxy.expect_silence().await;
+    assert_eq!(server.generate_calls(), 2);
+}
+
+#[tokio::test]
 async fn an_eds_subscription_change_is_answered_with_exactly_the_requested_names() {
     let server = Server::start(mesh().cluster("c", "v1", &[7070])).await;
     let mut proxy = SotwClient::connect(&server, "sidecar-1", ENDPOINT, &["a"]).await;
