@@ -1,0 +1,294 @@
+//! `bowline bootstrap envoy`: prints the bootstrap a real Envoy needs to become a bowline
+//! sidecar — its node identity, its admin address, and ADS over HTTP/2 to the control plane.
+//! Listeners and clusters then arrive over xDS; the control plane reads `OUTBOUND_PORT` and
+//! `INBOUND_PORT` from the node metadata to build `virtualOutbound` and `virtualInbound`.
+
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+/// Name of the static cluster that points at the control plane.
+pub const XDS_CLUSTER: &str = "xds-grpc";
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Print an Envoy bootstrap (YAML) for a sidecar.
+    Envoy(EnvoyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EnvoyArgs {
+    /// Istio node id: sidecar~<ip>~<workload>.<namespace>~<namespace>.svc.cluster.local
+    #[arg(long)]
+    node_id: String,
+    /// Control plane's ADS address, ip:port (HTTP/2 gRPC).
+    #[arg(long)]
+    xds_addr: SocketAddr,
+    /// Envoy admin address, ip:port (port 0: Envoy picks one; see --admin-address-path).
+    #[arg(long)]
+    admin_addr: SocketAddr,
+    /// Port of the outbound listener `virtualOutbound` on 127.0.0.1 (0: Envoy picks one).
+    #[arg(long)]
+    outbound_port: u16,
+    /// Port of the inbound listener `virtualInbound` on the node id's ip (0: Envoy picks one).
+    #[arg(long, default_value_t = 15006)]
+    inbound_port: u16,
+    /// Use incremental (delta) ADS instead of state-of-the-world.
+    #[arg(long)]
+    delta: bool,
+    /// Envoy node cluster [default: <workload>.<namespace>].
+    #[arg(long)]
+    cluster: Option<String>,
+}
+
+/// The parts of an Istio sidecar node id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeId {
+    pub ip: IpAddr,
+    pub workload: String,
+    pub namespace: String,
+}
+
+/// Prints the bootstrap; exit 2 with a hint when the node id is not Istio's form.
+pub fn run(cmd: Command) -> ExitCode {
+    let Command::Envoy(args) = cmd;
+    let node = match parse_node_id(&args.node_id) {
+        Ok(node) => node,
+        Err(e) => {
+            eprintln!("bowline bootstrap envoy: --node-id {:?}: {e}", args.node_id);
+            eprintln!("hint: use sidecar~<ip>~<workload>.<namespace>~<namespace>.svc.cluster.local, e.g. sidecar~10.0.0.7~reviews-v1.default~default.svc.cluster.local");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", to_yaml(&envoy_bootstrap(&args, &node)));
+    ExitCode::SUCCESS
+}
+
+/// Parses `sidecar~<ip>~<workload>.<namespace>~<namespace>.svc.<domain>`; the error says which
+/// part is wrong.
+pub fn parse_node_id(id: &str) -> Result<NodeId, String> {
+    let parts: Vec<&str> = id.split('~').collect();
+    let [kind, ip, workload_ns, domain] = parts[..] else {
+        return Err(format!(
+            "expected 4 parts separated by '~', found {}",
+            parts.len()
+        ));
+    };
+    if kind != "sidecar" {
+        return Err(format!("first part must be \"sidecar\", found {kind:?}"));
+    }
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("second part must be an IP address, found {ip:?}"))?;
+    let Some((workload, namespace)) = workload_ns
+        .split_once('.')
+        .filter(|(w, n)| !w.is_empty() && !n.is_empty())
+    else {
+        return Err(format!(
+            "third part must be <workload>.<namespace>, found {workload_ns:?}"
+        ));
+    };
+    let want = format!("{namespace}.svc.");
+    if !domain.starts_with(&want) || domain.len() == want.len() {
+        return Err(format!(
+            "fourth part must be {namespace}.svc.cluster.local, found {domain:?}"
+        ));
+    }
+    Ok(NodeId {
+        ip,
+        workload: workload.to_owned(),
+        namespace: namespace.to_owned(),
+    })
+}
+
+/// The bootstrap as a JSON value (field names as in Envoy's v3 `Bootstrap` proto).
+pub fn envoy_bootstrap(args: &EnvoyArgs, node: &NodeId) -> Value {
+    let cluster = args
+        .cluster
+        .clone()
+        .unwrap_or_else(|| format!("{}.{}", node.workload, node.namespace));
+    let api_type = if args.delta { "DELTA_GRPC" } else { "GRPC" };
+    let ads = json!({ "ads": {}, "resource_api_version": "V3" });
+    json!({
+        "node": {
+            "id": args.node_id,
+            "cluster": cluster,
+            "metadata": {
+                "OUTBOUND_PORT": args.outbound_port.to_string(),
+                "INBOUND_PORT": args.inbound_port.to_string(),
+                "INTERCEPTION_MODE": "NONE",
+                "NAMESPACE": node.namespace,
+                "WORKLOAD_NAME": node.workload,
+            },
+        },
+        "admin": { "address": socket_address(args.admin_addr) },
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": api_type,
+                "transport_api_version": "V3",
+                "set_node_on_first_message_only": true,
+                "grpc_services": [{
+                    "envoy_grpc": {
+                        "cluster_name": XDS_CLUSTER,
+                        // Reconnect quickly after the control plane restarts (Envoy's default
+                        // backoff reaches tens of seconds).
+                        "retry_policy": {
+                            "retry_back_off": { "base_interval": "0.25s", "max_interval": "2s" },
+                        },
+                    },
+                }],
+            },
+            "cds_config": ads.clone(),
+            "lds_config": ads,
+        },
+        "static_resources": { "clusters": [xds_cluster(args.xds_addr)] },
+    })
+}
+
+fn xds_cluster(addr: SocketAddr) -> Value {
+    json!({
+        "name": XDS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": XDS_CLUSTER,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(addr) } }] }],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {
+                    "http2_protocol_options": {
+                        "connection_keepalive": { "interval": "30s", "timeout": "5s" },
+                    },
+                },
+            },
+        },
+        "upstream_connection_options": { "tcp_keepalive": { "keepalive_time": 300 } },
+    })
+}
+
+fn socket_address(addr: SocketAddr) -> Value {
+    json!({ "socket_address": { "address": addr.ip().to_string(), "port_value": addr.port() } })
+}
+
+/// Renders a JSON value as block-style YAML. Strings are plain only when YAML cannot read them
+/// as anything else; otherwise they are JSON-quoted (a valid YAML double-quoted scalar), so
+/// `"15006"` stays a string.
+pub fn to_yaml(value: &Value) -> String {
+    let mut out = String::new();
+    write_node(&mut out, value, 0);
+    out
+}
+
+fn write_node(out: &mut String, value: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let _ = write!(out, "{pad}{}:", scalar(&Value::String(key.clone())));
+                write_child(out, child, indent + 2);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                let _ = write!(out, "{pad}-");
+                if is_block(item) {
+                    // The first entry shares the dash line; the rest align under it.
+                    let mut nested = String::new();
+                    write_node(&mut nested, item, indent + 2);
+                    out.push(' ');
+                    out.push_str(nested.trim_start());
+                } else {
+                    let _ = writeln!(out, " {}", scalar(item));
+                }
+            }
+        }
+        scalar_value => {
+            let _ = writeln!(out, "{pad}{}", scalar(scalar_value));
+        }
+    }
+}
+
+fn write_child(out: &mut String, child: &Value, indent: usize) {
+    if is_block(child) {
+        out.push('\n');
+        write_node(out, child, indent);
+    } else {
+        let _ = writeln!(out, " {}", scalar(child));
+    }
+}
+
+fn is_block(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => !map.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        _ => false,
+    }
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        Value::String(s) if is_plain(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_plain(s: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~",
+    ];
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+        && !RESERVED.contains(&s.to_ascii_lowercase().as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_id_table() {
+        let ok = [
+            "sidecar~10.0.0.7~reviews-v1.default~default.svc.cluster.local",
+            "sidecar~::1~a.b~b.svc.example.org",
+        ];
+        for id in ok {
+            assert!(parse_node_id(id).is_ok(), "{id}");
+        }
+        let parsed = parse_node_id(ok[0]).unwrap();
+        assert_eq!(parsed.workload, "reviews-v1");
+        assert_eq!(parsed.namespace, "default");
+        let bad = [
+            ("reviews", "4 parts"),
+            ("router~10.0.0.7~a.b~b.svc.cluster.local", "sidecar"),
+            ("sidecar~10.0.0~a.b~b.svc.cluster.local", "IP address"),
+            (
+                "sidecar~10.0.0.7~reviews~default.svc.cluster.local",
+                "<workload>.<namespace>",
+            ),
+            (
+                "sidecar~10.0.0.7~a.b~c.svc.cluster.local",
+                "b.svc.cluster.local",
+            ),
+            ("sidecar~10.0.0.7~a.b~b.svc.", "b.svc.cluster.local"),
+        ];
+        for (id, needle) in bad {
+            let err = parse_node_id(id).unwrap_err();
+            assert!(err.contains(needle), "{id}: {err}");
+        }
+    }
+
+    #[test]
+    fn yaml_quotes_what_could_be_misread() {
+        let v = json!({"a": "15006", "@type": "x/y.z", "b": [{"c": 1, "d": {}}, "no"], "e": true, "f": []});
+        assert_eq!(
+            to_yaml(&v),
+            "a: \"15006\"\n\"@type\": x/y.z\nb:\n  - c: 1\n    d: {}\n  - \"no\"\ne: true\nf: []\n"
+        );
+    }
+}
