@@ -90,10 +90,19 @@ pub fn parse_duration(input: &str) -> Result<std::time::Duration, InvalidDuratio
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Duration)
-            .map_err(serde::de::Error::custom)
+        // A visitor (rather than `String::deserialize`) so a bare number says what is
+        // expected: `timeout: 5` is a common slip for `timeout: 5s`.
+        struct DurationVisitor;
+        impl serde::de::Visitor<'_> for DurationVisitor {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string with a unit, such as \"5s\" or \"300ms\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Duration, E> {
+                parse_duration(s).map(Duration).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(DurationVisitor)
     }
 }
 

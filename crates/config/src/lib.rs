@@ -1,10 +1,23 @@
 //! User configuration: Istio (networking.istio.io, security.istio.io) and Kubernetes Gateway
 //! API resources, read from multi-document YAML or JSON with source positions, and validated
 //! into diagnostics that name file, line, column, resource and field.
+//!
+//! Entry points: [`load_paths`] (files and directories) and [`load_str`] (one text) return a
+//! [`Loaded`]: the [`ConfigSet`] of every resource that parsed plus all [`Diagnostic`]s.
 
 pub mod common;
+pub mod diag;
+mod document;
 pub mod gateway_api;
 pub mod istio;
+pub mod kinds;
+mod load;
+pub mod positions;
 pub mod resource;
+mod suggest;
+pub mod validate;
+pub mod yaml;
 
+pub use diag::{Diagnostic, Finding, Severity};
+pub use load::{load_paths, load_str, Loaded};
 pub use resource::{ConfigSet, Kind, ObjectMeta, Origin, Resource, ResourceRef, Spec};

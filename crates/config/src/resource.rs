@@ -79,7 +79,7 @@ impl fmt::Display for Origin {
 }
 
 /// `kind/namespace/name`, the way diagnostics name a resource.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 pub struct ResourceRef {
     pub kind: String,
     pub namespace: String,
