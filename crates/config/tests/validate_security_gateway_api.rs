@@ -1,0 +1,179 @@
+//! security.istio.io and Gateway API checks as tables.
+
+mod support;
+
+use support::{spec_findings, want};
+
+fn check_table(kind: &str, cases: &[(&str, &[(&'static str, &str)])]) {
+    for (spec, expected) in cases {
+        let mut got = spec_findings(kind, spec);
+        got.sort();
+        let mut expected = want(expected);
+        expected.sort();
+        assert_eq!(got, expected, "{kind} spec:\n{spec}");
+    }
+}
+
+#[test]
+fn peer_authentications() {
+    check_table(
+        "PeerAuthentication",
+        &[
+            ("mtls: {mode: STRICT}", &[]),
+            (
+                "selector: {matchLabels: {app: a}}\nportLevelMtls: {8080: {mode: DISABLE}}",
+                &[],
+            ),
+            (
+                "mtls: {mode: STRICT}\nportLevelMtls: {8080: {mode: DISABLE}}",
+                &[("BL0101", "spec.portLevelMtls")],
+            ),
+            (
+                "selector: {matchLabels: {app: a}}\nportLevelMtls: {0: {mode: DISABLE}}",
+                &[("BL0102", "spec.portLevelMtls.0")],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn authorization_policies() {
+    let from = |source: &str| format!("rules:\n- from:\n  - source: {source}");
+    let cases: Vec<(String, &[(&str, &str)])> = vec![
+        (from("{principals: [cluster.local/ns/default/sa/productpage]}"), &[]),
+        (from("{principals: ['*', '*/ns/default/sa/x', 'cluster.local/ns/default/*']}"), &[]),
+        (
+            from("{principals: ['spiffe://cluster.local/ns/default/sa/x']}"),
+            &[("BL0113", "spec.rules[0].from[0].source.principals[0]")],
+        ),
+        (from("{principals: [productpage]}"), &[("BL0113", "spec.rules[0].from[0].source.principals[0]")]),
+        (from("{namespaces: ['a*b']}"), &[("BL0113", "spec.rules[0].from[0].source.namespaces[0]")]),
+        (from("{ipBlocks: [10.0.0.0/8, 300.1.1.1]}"), &[("BL0110", "spec.rules[0].from[0].source.ipBlocks[1]")]),
+        (from("{}"), &[("BL0101", "spec.rules[0].from[0].source")]),
+        (
+            from("{serviceAccounts: [default/x], namespaces: [default]}"),
+            &[("BL0111", "spec.rules[0].from[0].source.serviceAccounts")],
+        ),
+        ("action: CUSTOM".into(), &[("BL0101", "spec.provider")]),
+        ("action: CUSTOM\nprovider: {name: ext-authz}".into(), &[]),
+        ("action: DENY\nprovider: {name: ext-authz}".into(), &[("BL0111", "spec.provider")]),
+        (
+            "selector: {matchLabels: {app: a}}\ntargetRef: {kind: Gateway, name: gw}".into(),
+            &[("BL0111", "spec")],
+        ),
+        (
+            "rules:\n- to:\n  - operation: {ports: ['80', x, '0']}".into(),
+            &[("BL0102", "spec.rules[0].to[0].operation.ports[1]"), ("BL0102", "spec.rules[0].to[0].operation.ports[2]")],
+        ),
+        (
+            "rules:\n- when:\n  - {key: 'request.auth.claims[groups]', values: [admin]}\n  - {key: request.colour, values: [red]}\n  - {key: source.ip}"
+                .into(),
+            &[("BL0115", "spec.rules[0].when[1].key"), ("BL0101", "spec.rules[0].when[2].values")],
+        ),
+    ];
+    for (spec, expected) in cases {
+        check_table("AuthorizationPolicy", &[(spec.as_str(), expected)]);
+    }
+}
+
+#[test]
+fn request_authentications() {
+    check_table(
+        "RequestAuthentication",
+        &[
+            ("jwtRules: [{issuer: https://accounts.example.com, jwksUri: https://accounts.example.com/jwks}]", &[]),
+            ("jwtRules: [{jwksUri: https://a/jwks}]", &[("BL0101", "spec.jwtRules[0].issuer")]),
+            ("jwtRules: [{issuer: i, jwksUri: https://a/jwks, jwks: '{}'}]", &[("BL0111", "spec.jwtRules[0].jwks")]),
+            ("jwtRules: [{issuer: i, jwksUri: ftp://a/jwks}]", &[("BL0115", "spec.jwtRules[0].jwksUri")]),
+            (
+                "jwtRules: [{issuer: i, fromHeaders: [{prefix: 'Bearer '}], outputClaimToHeaders: [{header: 'x y', claim: sub}]}]",
+                &[("BL0101", "spec.jwtRules[0].fromHeaders[0].name"), ("BL0108", "spec.jwtRules[0].outputClaimToHeaders[0].header")],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn gateway_api_gateways() {
+    check_table(
+        "K8sGateway",
+        &[
+            ("gatewayClassName: istio\nlisteners: [{name: http, port: 80, protocol: HTTP}]", &[]),
+            ("listeners: [{name: http, port: 80, protocol: HTTP}]", &[("BL0101", "spec.gatewayClassName")]),
+            (
+                "gatewayClassName: istio\nlisteners:\n- {name: http, port: 80, protocol: HTTP}\n- {name: http, port: 0, protocol: SMTP}",
+                &[
+                    ("BL0112", "spec.listeners[1].name"),
+                    ("BL0102", "spec.listeners[1].port"),
+                    ("BL0115", "spec.listeners[1].protocol"),
+                ],
+            ),
+            ("gatewayClassName: istio\nlisteners: [{name: https, port: 443, protocol: HTTPS}]", &[("BL0101", "spec.listeners[0].tls")]),
+            (
+                "gatewayClassName: istio\nlisteners: [{name: https, port: 443, protocol: HTTPS, tls: {mode: Terminate}}]",
+                &[("BL0101", "spec.listeners[0].tls.certificateRefs")],
+            ),
+            (
+                "gatewayClassName: istio\nlisteners: [{name: h, port: 80, protocol: HTTP, tls: {mode: Passthrough}}]",
+                &[("BL0111", "spec.listeners[0].tls")],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn http_routes() {
+    let rule = |body: &str| format!("rules:\n- {}", body.replace('\n', "\n  "));
+    let backend = "backendRefs: [{name: reviews, port: 9080}]";
+    let cases: Vec<(String, &[(&str, &str)])> = vec![
+        (rule(&format!("matches: [{{path: {{type: PathPrefix, value: /api}}}}]\n{backend}")), &[]),
+        (rule("matches: [{path: {type: Prefix, value: /api}}]"), &[("BL0115", "spec.rules[0].matches[0].path.type")]),
+        (rule("matches: [{path: {type: Exact, value: api}}]"), &[("BL0115", "spec.rules[0].matches[0].path.value")]),
+        (rule("matches: [{path: {type: RegularExpression, value: '/a(('}}]"), &[("BL0106", "spec.rules[0].matches[0].path.value")]),
+        (
+            rule("matches: [{headers: [{type: Regex, name: x-a, value: b}], method: get}]"),
+            &[("BL0115", "spec.rules[0].matches[0].headers[0].type"), ("BL0115", "spec.rules[0].matches[0].method")],
+        ),
+        (
+            rule("filters: [{type: RequestHeaderModifier, requestRedirect: {statusCode: 301}}]"),
+            &[("BL0101", "spec.rules[0].filters[0].requestHeaderModifier"), ("BL0111", "spec.rules[0].filters[0].requestRedirect")],
+        ),
+        (rule("filters: [{type: Teleport}]"), &[("BL0115", "spec.rules[0].filters[0].type")]),
+        (
+            rule("filters: [{type: RequestRedirect, requestRedirect: {statusCode: 305, scheme: ftp}}]"),
+            &[("BL0105", "spec.rules[0].filters[0].requestRedirect.statusCode"), ("BL0115", "spec.rules[0].filters[0].requestRedirect.scheme")],
+        ),
+        (
+            rule("filters:\n- {type: RequestRedirect, requestRedirect: {statusCode: 302}}\n- {type: URLRewrite, urlRewrite: {hostname: a}}"),
+            &[("BL0111", "spec.rules[0].filters")],
+        ),
+        (
+            rule("matches: [{path: {type: Exact, value: /a}}]\nfilters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /b}}}]"),
+            &[("BL0111", "spec.rules[0].filters[0].urlRewrite.path")],
+        ),
+        (
+            rule("backendRefs: [{name: reviews, port: 9080, weight: -1}, {name: ratings}]"),
+            &[("BL0103", "spec.rules[0].backendRefs[0].weight"), ("BL0101", "spec.rules[0].backendRefs[1].port")],
+        ),
+        (rule("timeouts: {request: 5s, backendRequest: 10s}"), &[("BL0111", "spec.rules[0].timeouts.backendRequest")]),
+        (rule("retry: {attempts: 2, codes: [503, 200]}"), &[("BL0105", "spec.rules[0].retry.codes[1]")]),
+        ("parentRefs: [{port: 80}]".into(), &[("BL0101", "spec.parentRefs[0].name")]),
+        ("hostnames: ['bad_host.example.com']".into(), &[("BL0114", "spec.hostnames[0]")]),
+    ];
+    for (spec, expected) in cases {
+        check_table("HTTPRoute", &[(spec.as_str(), expected)]);
+    }
+}
+
+#[test]
+fn grpc_routes() {
+    check_table(
+        "GRPCRoute",
+        &[
+            ("rules: [{matches: [{method: {service: helloworld.Greeter}}], backendRefs: [{name: g, port: 50051}]}]", &[]),
+            ("rules: [{matches: [{method: {type: Exact}}]}]", &[("BL0101", "spec.rules[0].matches[0].method")]),
+            ("rules: [{matches: [{method: {type: RegularExpression, service: '('}}]}]", &[("BL0106", "spec.rules[0].matches[0].method.service")]),
+            ("rules: [{filters: [{type: URLRewrite, urlRewrite: {}}]}]", &[("BL0115", "spec.rules[0].filters[0].type")]),
+        ],
+    );
+}
