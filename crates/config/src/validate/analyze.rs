@@ -121,8 +121,12 @@ pub fn subsets_not_found(config: &ConfigSet) -> Vec<Located> {
                 format!("no DestinationRule has host {host}; add one with this subset")
             } else {
                 let names: Vec<_> = defined.into_iter().collect();
+                let (noun, verb) = match rules.len() {
+                    1 => ("DestinationRule", "defines"),
+                    _ => ("DestinationRules", "define"),
+                };
                 format!(
-                    "DestinationRule {} defines only [{}]",
+                    "{noun} {} {verb} only [{}]",
                     rules.join(", "),
                     names.join(", ")
                 )

@@ -48,7 +48,7 @@ fn check_server(server: &Server, p: &str, out: &mut Findings) {
     );
     for (i, host) in server.hosts.iter().enumerate() {
         let field = format!("{p}.hosts[{i}]");
-        let (ns, name) = server.hosts[i].split_once('/').unwrap_or((".", host));
+        let (ns, name) = host.split_once('/').unwrap_or((".", host));
         if !(ns == "*" || ns == "." || fields::is_dns1123_label(ns)) {
             out.error(
                 code::HOST,
@@ -65,7 +65,7 @@ fn check_server(server: &Server, p: &str, out: &mut Findings) {
         None if tls_protocol => out.error(
             code::REQUIRED,
             format!("{p}.tls"),
-            format!("a {protocol} server needs `tls` settings"),
+            format!("{protocol} servers need `tls` settings (mode and credentialName)"),
         ),
         None => {}
         Some(tls) if !tls_protocol => {
@@ -78,7 +78,7 @@ fn check_server(server: &Server, p: &str, out: &mut Findings) {
                 out.error(
                     code::CONFLICT,
                     format!("{p}.tls"),
-                    format!("a {protocol} server cannot have TLS settings (only httpsRedirect); use protocol HTTPS"),
+                    format!("{protocol} servers cannot have TLS settings (only httpsRedirect); use protocol HTTPS"),
                 );
             }
         }

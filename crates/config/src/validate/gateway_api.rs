@@ -82,12 +82,12 @@ pub fn check_gateway(gw: &Gateway) -> Vec<Finding> {
             None if tls_protocol => out.error(
                 code::REQUIRED,
                 format!("{p}.tls"),
-                format!("a {} listener needs `tls`", l.protocol),
+                format!("{} listeners need `tls`", l.protocol),
             ),
             Some(_) if !tls_protocol && !l.protocol.contains('/') => out.error(
                 code::CONFLICT,
                 format!("{p}.tls"),
-                format!("a {} listener cannot have `tls`", l.protocol),
+                format!("{} listeners cannot have `tls`", l.protocol),
             ),
             Some(tls) => {
                 let mode = tls.mode.as_deref().unwrap_or("Terminate");
