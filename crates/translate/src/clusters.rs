@@ -1,0 +1,201 @@
+//! CDS: one cluster per service port, one per DestinationRule subset and port, and one per
+//! port of the proxy's own workload.
+
+mod traffic;
+
+use crate::endpoints::{lb_endpoint, load_assignment, Addressing};
+use crate::inbound::inbound_ports;
+use crate::naming;
+use crate::policy::{effective_policy, host_policy, EffectivePolicy};
+use crate::proto::{ads_config_source, seconds, socket_address};
+use crate::services::{outbound_ports, PortOf};
+use crate::ProxyView;
+use bowline_config::istio::destination_rule::{SimpleLb, Subset};
+use bowline_config::istio::service_entry::Resolution;
+use bowline_registry::{Protocol, Snapshot};
+use bowline_xds::pb::envoy::config::cluster::v3::{cluster, Cluster};
+use bowline_xds::pb::envoy::config::core::v3::TransportSocket;
+use bowline_xds::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, LocalityLbEndpoints};
+
+/// Istio's default upstream connect timeout.
+const DEFAULT_CONNECT_TIMEOUT_SECS: i64 = 10;
+
+/// How Envoy learns a cluster's hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Discovery {
+    /// From us, over ADS (the ClusterLoadAssignment of [`crate::endpoints`]).
+    Eds,
+    /// DestinationRule `PASSTHROUGH`: the connection's original destination.
+    OriginalDst,
+    /// ServiceEntry `resolution: DNS`: Envoy resolves every endpoint hostname.
+    StrictDns,
+    /// ServiceEntry `resolution: DNS_ROUND_ROBIN`: Envoy resolves the single endpoint.
+    LogicalDns,
+}
+
+/// One outbound cluster before it becomes protobuf; shared by CDS and EDS so both agree on
+/// which clusters exist and which take endpoints over EDS.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboundCluster<'a> {
+    pub name: String,
+    pub at: PortOf<'a>,
+    pub subset: Option<&'a Subset>,
+    pub policy: EffectivePolicy<'a>,
+    pub discovery: Discovery,
+}
+
+/// Every cluster the proxy gets, sorted by name.
+pub fn clusters(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Cluster> {
+    let mut out: Vec<Cluster> = outbound_clusters(snapshot, proxy)
+        .iter()
+        .map(outbound)
+        .collect();
+    out.extend(
+        inbound_ports(snapshot, proxy)
+            .into_iter()
+            .map(|p| inbound(p.number, p.protocol)),
+    );
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The default cluster of every service port, then one per subset of the DestinationRule
+/// in force for the host (see [`host_policy`]).
+pub(crate) fn outbound_clusters<'a>(
+    snapshot: &'a Snapshot,
+    proxy: &ProxyView,
+) -> Vec<OutboundCluster<'a>> {
+    let mut out = Vec::new();
+    for at in outbound_ports(snapshot) {
+        let host = &at.service.hostname;
+        let rule = host_policy(snapshot, proxy, host, &at.service.namespace);
+        let subsets = std::iter::once(None).chain(rule.subsets.iter().map(|s| Some(*s)));
+        for subset in subsets {
+            let policy = effective_policy(&rule, subset, at.port.number);
+            let name = naming::outbound_cluster(
+                at.port.number,
+                subset.map(|s| s.name.as_str()).unwrap_or(""),
+                host,
+            );
+            out.push(OutboundCluster {
+                name,
+                at,
+                subset,
+                discovery: discovery(&at, &policy),
+                policy,
+            });
+        }
+    }
+    out
+}
+
+fn discovery(at: &PortOf<'_>, policy: &EffectivePolicy<'_>) -> Discovery {
+    let lb = policy.load_balancer.and_then(|lb| lb.simple);
+    if lb == Some(SimpleLb::Passthrough) {
+        return Discovery::OriginalDst;
+    }
+    match at.service.resolution {
+        // DYNAMIC_DNS needs Envoy's dynamic forward proxy; until then resolve like DNS.
+        Resolution::Dns | Resolution::DynamicDns => Discovery::StrictDns,
+        Resolution::DnsRoundRobin => Discovery::LogicalDns,
+        Resolution::None | Resolution::Static => Discovery::Eds,
+    }
+}
+
+fn outbound(c: &OutboundCluster<'_>) -> Cluster {
+    let mut cluster = base(&c.name);
+    match c.discovery {
+        Discovery::Eds => {
+            cluster.cluster_discovery_type = discovery_type(cluster::DiscoveryType::Eds);
+            cluster.eds_cluster_config = Some(cluster::EdsClusterConfig {
+                eds_config: Some(ads_config_source()),
+                service_name: c.name.clone(),
+            });
+        }
+        Discovery::OriginalDst => {
+            cluster.cluster_discovery_type = discovery_type(cluster::DiscoveryType::OriginalDst);
+        }
+        Discovery::StrictDns | Discovery::LogicalDns => {
+            let assignment = dns_assignment(c);
+            // Envoy refuses a LOGICAL_DNS cluster without exactly one host; with none (a
+            // wildcard host and no endpoints) STRICT_DNS with no hosts is the honest answer.
+            let kind = if c.discovery == Discovery::LogicalDns && host_count(&assignment) == 1 {
+                cluster::DiscoveryType::LogicalDns
+            } else {
+                cluster::DiscoveryType::StrictDns
+            };
+            cluster.cluster_discovery_type = discovery_type(kind);
+            cluster.load_assignment = Some(assignment);
+            cluster.dns_lookup_family = cluster::DnsLookupFamily::V4Only as i32;
+        }
+    }
+    traffic::apply(&mut cluster, &c.policy, c.at.port.protocol);
+    cluster.transport_socket = transport_socket(&c.policy);
+    cluster
+}
+
+/// Where client TLS (DestinationRule `tls`, mesh mTLS) will go: the mTLS issue fills this in.
+/// Until then every upstream connection is plaintext.
+fn transport_socket(_policy: &EffectivePolicy<'_>) -> Option<TransportSocket> {
+    None
+}
+
+/// DNS clusters carry their hosts inline. With no endpoints the service's own hostname is
+/// the host (Istio's rule), unless it is a wildcard. LOGICAL_DNS keeps only the first host.
+fn dns_assignment(c: &OutboundCluster<'_>) -> ClusterLoadAssignment {
+    let labels = c.subset.map(|s| s.labels.clone()).unwrap_or_default();
+    let mut assignment = load_assignment(&c.name, c.at, &labels, Addressing::Hostnames);
+    let host = &c.at.service.hostname;
+    if c.at.service.endpoints.is_empty() && !host.starts_with('*') {
+        let addr = socket_address(host, c.at.number);
+        assignment.endpoints = vec![LocalityLbEndpoints {
+            lb_endpoints: vec![lb_endpoint(addr, 1)],
+            ..Default::default()
+        }];
+    }
+    if c.discovery == Discovery::LogicalDns {
+        assignment.endpoints.truncate(1);
+        if let Some(first) = assignment.endpoints.first_mut() {
+            first.lb_endpoints.truncate(1);
+        }
+    }
+    assignment
+}
+
+fn host_count(assignment: &ClusterLoadAssignment) -> usize {
+    assignment
+        .endpoints
+        .iter()
+        .map(|l| l.lb_endpoints.len())
+        .sum()
+}
+
+/// `inbound|<port>||`: the local application at 127.0.0.1:<port>.
+fn inbound(port: u16, protocol: Protocol) -> Cluster {
+    let name = naming::inbound_cluster(u32::from(port));
+    let mut cluster = base(&name);
+    cluster.cluster_discovery_type = discovery_type(cluster::DiscoveryType::Static);
+    cluster.load_assignment = Some(ClusterLoadAssignment {
+        cluster_name: name,
+        endpoints: vec![LocalityLbEndpoints {
+            lb_endpoints: vec![lb_endpoint(socket_address("127.0.0.1", port), 1)],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    traffic::apply(&mut cluster, &EffectivePolicy::default(), protocol);
+    cluster
+}
+
+/// What every cluster has: name, Istio's connect timeout and its (unlimited) circuit breakers.
+fn base(name: &str) -> Cluster {
+    Cluster {
+        name: name.to_string(),
+        connect_timeout: Some(seconds(DEFAULT_CONNECT_TIMEOUT_SECS)),
+        ..Default::default()
+    }
+}
+
+fn discovery_type(kind: cluster::DiscoveryType) -> Option<cluster::ClusterDiscoveryType> {
+    Some(cluster::ClusterDiscoveryType::Type(kind as i32))
+}

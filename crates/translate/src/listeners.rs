@@ -1,0 +1,227 @@
+//! LDS: `virtualOutbound` (everything the application sends) and `virtualInbound`
+//! (everything sent to the application), in Istio's shape.
+
+mod hcm;
+
+use crate::inbound::inbound_ports;
+use crate::naming;
+use crate::proto::{bool_value, duration, socket_address, u32_value};
+use crate::services::outbound_ports;
+use crate::tcp::tcp_proxy;
+use crate::ProxyView;
+use bowline_registry::Snapshot;
+use bowline_xds::pb::envoy::config::core::v3::{CidrRange, TrafficDirection};
+use bowline_xds::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
+use bowline_xds::pb::envoy::config::route::v3::{
+    route, route_action, Route, RouteAction, RouteConfiguration, VirtualHost,
+};
+use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
+use hcm::{http_connection_manager, tcp_proxy_filter, Routes};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+/// Every listener the proxy gets, sorted by name.
+pub fn listeners(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Listener> {
+    let mut out = vec![virtual_outbound(snapshot, proxy)];
+    out.extend(virtual_inbound(snapshot, proxy));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Whether listeners take the connection's original destination (iptables capture). Off
+/// until transparent capture lands: applications reach the proxy through `HTTP_PROXY`, so
+/// the default filter chain serves them. Turning this on is the one switch capture needs.
+fn use_original_dst(_proxy: &ProxyView) -> bool {
+    false
+}
+
+/// On 127.0.0.1:<outbound_port>: one chain per HTTP port (→ RDS `"<port>"`), one per TCP
+/// service port (→ tcp_proxy; matched on the VIPs too when the service has some), and the
+/// default chain (→ RDS `http_proxy`) for absolute-form requests to the listener itself.
+fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
+    let ports = outbound_ports(snapshot);
+    let mut chains = Vec::new();
+    // Envoy refuses two chains with the same match; the first claimant (HTTP ports first,
+    // then services in hostname order) keeps it, as Istio resolves such conflicts.
+    let mut claimed: BTreeSet<(u16, Vec<String>)> = BTreeSet::new();
+    let http_ports: BTreeSet<u16> = ports
+        .iter()
+        .filter(|p| p.is_http())
+        .map(|p| p.number)
+        .collect();
+    for port in http_ports {
+        claimed.insert((port, Vec::new()));
+        let p = u32::from(port);
+        chains.push(FilterChain {
+            name: format!("0.0.0.0_{port}"),
+            filter_chain_match: Some(destination(port, Vec::new())),
+            filters: vec![http_connection_manager(
+                naming::outbound_stat_prefix(p),
+                Routes::Rds(naming::port_route_config(p)),
+                true,
+            )],
+            ..Default::default()
+        });
+    }
+    for at in ports.iter().filter(|p| !p.is_http()) {
+        let ranges: Vec<CidrRange> = at
+            .service
+            .addresses
+            .iter()
+            .filter_map(|a| cidr(a))
+            .collect();
+        let key = (at.number, ranges.iter().map(|r| format!("{r:?}")).collect());
+        if !claimed.insert(key) {
+            continue;
+        }
+        chains.push(FilterChain {
+            name: format!("{}_{}", at.service.hostname, at.number),
+            filter_chain_match: Some(destination(at.number, ranges)),
+            filters: vec![tcp_proxy_filter(&tcp_proxy(snapshot, proxy, *at))],
+            ..Default::default()
+        });
+    }
+    Listener {
+        name: naming::VIRTUAL_OUTBOUND.into(),
+        address: Some(socket_address("127.0.0.1", proxy.outbound_port)),
+        use_original_dst: bool_value(use_original_dst(proxy)),
+        traffic_direction: TrafficDirection::Outbound as i32,
+        filter_chains: chains,
+        default_filter_chain: Some(FilterChain {
+            name: naming::HTTP_PROXY_ROUTE.into(),
+            filters: vec![http_connection_manager(
+                "outbound_http_proxy".into(),
+                Routes::Rds(naming::HTTP_PROXY_ROUTE.into()),
+                true,
+            )],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// On <proxy ip>:<inbound_port>, only for a workload the registry knows: one chain per
+/// port of the workload, HTTP ports through a connection manager with a fixed route to
+/// `inbound|<port>||`, others through tcp_proxy to it.
+fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
+    let ports = inbound_ports(snapshot, proxy);
+    if ports.is_empty() {
+        // Envoy refuses a listener without filter chains.
+        return None;
+    }
+    let chains = ports
+        .iter()
+        .map(|p| {
+            let port = u32::from(p.number);
+            let cluster = naming::inbound_cluster(port);
+            let filter = if p.protocol.is_http() {
+                http_connection_manager(
+                    naming::inbound_stat_prefix(port),
+                    Routes::Inline(Box::new(inbound_route(port))),
+                    false,
+                )
+            } else {
+                tcp_proxy_filter(&TcpProxy {
+                    stat_prefix: cluster.clone(),
+                    cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster)),
+                    ..Default::default()
+                })
+            };
+            FilterChain {
+                name: format!("inbound_0.0.0.0_{port}"),
+                filter_chain_match: Some(destination(p.number, Vec::new())),
+                filters: vec![filter],
+                ..Default::default()
+            }
+        })
+        .collect();
+    Some(Listener {
+        name: naming::VIRTUAL_INBOUND.into(),
+        address: Some(socket_address(&proxy.ip, proxy.inbound_port)),
+        use_original_dst: bool_value(use_original_dst(proxy)),
+        traffic_direction: TrafficDirection::Inbound as i32,
+        filter_chains: chains,
+        ..Default::default()
+    })
+}
+
+/// Every request on an inbound port goes to the local application, without a timeout.
+fn inbound_route(port: u32) -> RouteConfiguration {
+    let cluster = naming::inbound_cluster(port);
+    let zero = duration(std::time::Duration::ZERO);
+    RouteConfiguration {
+        name: cluster.clone(),
+        virtual_hosts: vec![VirtualHost {
+            name: format!("inbound|http|{port}"),
+            domains: vec!["*".into()],
+            routes: vec![Route {
+                name: "default".into(),
+                r#match: Some(crate::routes::prefix_all()),
+                action: Some(route::Action::Route(RouteAction {
+                    cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster)),
+                    timeout: Some(zero),
+                    max_stream_duration: Some(route_action::MaxStreamDuration {
+                        grpc_timeout_header_max: Some(zero),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        validate_clusters: bool_value(false),
+        ..Default::default()
+    }
+}
+
+fn destination(port: u16, prefix_ranges: Vec<CidrRange>) -> FilterChainMatch {
+    FilterChainMatch {
+        destination_port: u32_value(u32::from(port)),
+        prefix_ranges,
+        ..Default::default()
+    }
+}
+
+/// A service address (`10.0.0.1`, `10.0.0.0/24`, `fd00::/64`) as a CIDR range; `None` for
+/// anything else (Envoy would refuse it).
+pub(crate) fn cidr(address: &str) -> Option<CidrRange> {
+    let (ip, len) = match address.split_once('/') {
+        Some((ip, len)) => (ip.parse::<IpAddr>().ok()?, Some(len.parse::<u32>().ok()?)),
+        None => (address.parse::<IpAddr>().ok()?, None),
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(max);
+    (len <= max).then(|| CidrRange {
+        address_prefix: ip.to_string(),
+        prefix_len: u32_value(len),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_addresses_become_cidr_ranges() {
+        let cases = [
+            ("10.96.0.5", Some(("10.96.0.5", 32))),
+            ("10.0.0.0/24", Some(("10.0.0.0", 24))),
+            ("fd00::/64", Some(("fd00::", 64))),
+            ("fd00::5", Some(("fd00::5", 128))),
+            ("10.0.0.0/33", None),
+            ("reviews", None),
+            ("10.0.0.0/x", None),
+        ];
+        for (raw, want) in cases {
+            let got = cidr(raw);
+            let got = got.as_ref().map(|c| {
+                (
+                    c.address_prefix.as_str(),
+                    c.prefix_len.as_ref().unwrap().value,
+                )
+            });
+            assert_eq!(got, want, "{raw}");
+        }
+    }
+}

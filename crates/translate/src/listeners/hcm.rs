@@ -1,0 +1,92 @@
+//! The HTTP connection manager every HTTP filter chain runs, and the network filters.
+
+use crate::proto::{ads_config_source, bool_value};
+use crate::routes::filters::{CORS_FILTER, FAULT_FILTER, ROUTER_FILTER};
+use bowline_xds::pack;
+use bowline_xds::pb::envoy::config::core::v3::Http1ProtocolOptions;
+use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter};
+use bowline_xds::pb::envoy::config::route::v3::RouteConfiguration;
+use bowline_xds::pb::envoy::extensions::filters::http::cors::v3::Cors;
+use bowline_xds::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
+use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
+use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::{CodecType, PathWithEscapedSlashesAction, RouteSpecifier},
+    http_filter, HttpConnectionManager, HttpFilter, Rds,
+};
+use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
+
+pub(crate) const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
+pub(crate) const TCP_PROXY_FILTER: &str = "envoy.filters.network.tcp_proxy";
+
+/// Where the connection manager gets its routes.
+pub(crate) enum Routes {
+    /// Over ADS, by route configuration name.
+    Rds(String),
+    /// Inline (inbound: one fixed route to the local application).
+    Inline(Box<RouteConfiguration>),
+}
+
+/// An outbound-style connection manager: codec sniffed (HTTP/1.1 or h2c), the fault and
+/// CORS filters (configured per route) before the router, Istio's `BASE` path normalisation
+/// (RFC 3986 normalisation, slashes kept, escaped slashes untouched), absolute-form request
+/// URLs accepted (what an `HTTP_PROXY` client sends), websocket upgrades allowed.
+pub(crate) fn http_connection_manager(
+    stat_prefix: String,
+    routes: Routes,
+    with_route_filters: bool,
+) -> Filter {
+    let mut http_filters = Vec::new();
+    if with_route_filters {
+        http_filters.push(http_filter(FAULT_FILTER, pack(&HttpFault::default())));
+        http_filters.push(http_filter(CORS_FILTER, pack(&Cors::default())));
+    }
+    http_filters.push(http_filter(ROUTER_FILTER, pack(&Router::default())));
+    let route_specifier = match routes {
+        Routes::Rds(name) => RouteSpecifier::Rds(Rds {
+            config_source: Some(ads_config_source()),
+            route_config_name: name,
+        }),
+        Routes::Inline(config) => RouteSpecifier::RouteConfig(*config),
+    };
+    let hcm = HttpConnectionManager {
+        codec_type: CodecType::Auto as i32,
+        stat_prefix,
+        http_filters,
+        route_specifier: Some(route_specifier),
+        use_remote_address: bool_value(false),
+        normalize_path: bool_value(true),
+        merge_slashes: false,
+        path_with_escaped_slashes_action: PathWithEscapedSlashesAction::KeepUnchanged as i32,
+        http_protocol_options: Some(Http1ProtocolOptions {
+            allow_absolute_url: bool_value(true),
+            ..Default::default()
+        }),
+        upgrade_configs: vec![
+            bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::UpgradeConfig {
+                upgrade_type: "websocket".into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    network_filter(HCM_FILTER, pack(&hcm))
+}
+
+pub(crate) fn tcp_proxy_filter(proxy: &TcpProxy) -> Filter {
+    network_filter(TCP_PROXY_FILTER, pack(proxy))
+}
+
+fn http_filter(name: &str, config: bowline_xds::pb::google::protobuf::Any) -> HttpFilter {
+    HttpFilter {
+        name: name.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(config)),
+        ..Default::default()
+    }
+}
+
+fn network_filter(name: &str, config: bowline_xds::pb::google::protobuf::Any) -> Filter {
+    Filter {
+        name: name.to_string(),
+        config_type: Some(filter::ConfigType::TypedConfig(config)),
+    }
+}

@@ -1,0 +1,160 @@
+//! RDS: one route configuration per outbound HTTP port (`"9080"`), holding a virtual host
+//! per service on that port, and `http_proxy`, holding one per (service, HTTP port) for
+//! requests that reach the outbound listener itself (absolute-form, `HTTP_PROXY`).
+
+mod action;
+mod destination;
+mod domains;
+pub(crate) mod filters;
+mod headers;
+mod matching;
+mod retry;
+pub(crate) mod virtual_service;
+
+use crate::naming;
+use crate::services::{outbound_ports, PortOf};
+use crate::ProxyView;
+use bowline_registry::Snapshot;
+use bowline_xds::pb::envoy::config::core::v3::data_source;
+use bowline_xds::pb::envoy::config::route::v3::{route, Route, RouteConfiguration, VirtualHost};
+use std::collections::BTreeMap;
+use virtual_service::{applies, Source};
+
+pub(crate) use destination::cluster_name;
+pub(crate) use matching::prefix_all;
+
+/// What a route is built against: who asks, where the VirtualService's short names resolve,
+/// and the port of the virtual host (the default for destinations without a port).
+pub(crate) struct RouteContext<'a> {
+    pub snapshot: &'a Snapshot,
+    pub proxy: &'a ProxyView,
+    pub vs_namespace: &'a str,
+    pub port: u32,
+}
+
+/// Envoy's default cap on direct-response bodies; larger bodies need the cap raised.
+const DEFAULT_MAX_DIRECT_RESPONSE_BODY: usize = 4096;
+
+/// Every route configuration the proxy gets, sorted by name.
+pub fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfiguration> {
+    let http: Vec<(PortOf<'_>, Vec<Route>)> = outbound_ports(snapshot)
+        .into_iter()
+        .filter(PortOf::is_http)
+        .map(|at| (at, http_routes(snapshot, proxy, at)))
+        .collect();
+
+    let mut by_port: BTreeMap<u16, Vec<&(PortOf<'_>, Vec<Route>)>> = BTreeMap::new();
+    for entry in &http {
+        by_port.entry(entry.0.number).or_default().push(entry);
+    }
+    let mut out: Vec<RouteConfiguration> = by_port
+        .into_iter()
+        .map(|(port, entries)| {
+            let vhosts = entries.iter().map(|(at, routes)| {
+                let domains = domains::service_domains(at.service, u32::from(port), proxy);
+                (*at, domains, routes.clone())
+            });
+            route_config(naming::port_route_config(u32::from(port)), vhosts.collect())
+        })
+        .collect();
+    let proxied = http.iter().map(|(at, routes)| {
+        let domains = domains::proxy_domains(at.service, at.port.number, proxy);
+        (*at, domains, routes.clone())
+    });
+    out.push(route_config(
+        naming::HTTP_PROXY_ROUTE.to_string(),
+        proxied.collect(),
+    ));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// A route configuration from (service port, domains, routes) in order; a domain belongs to
+/// the first virtual host that claims it, and a virtual host left without domains is dropped
+/// (Envoy refuses both duplicates and empty domain lists).
+fn route_config(
+    name: String,
+    vhosts: Vec<(PortOf<'_>, Vec<String>, Vec<Route>)>,
+) -> RouteConfiguration {
+    let domains = domains::claim_unique(vhosts.iter().map(|(_, d, _)| d.clone()).collect());
+    let virtual_hosts: Vec<VirtualHost> = vhosts
+        .into_iter()
+        .zip(domains)
+        .filter(|(_, domains)| !domains.is_empty())
+        .map(|((at, _, routes), domains)| VirtualHost {
+            name: naming::virtual_host(&at.service.hostname, at.port.number),
+            domains,
+            routes,
+            ..Default::default()
+        })
+        .collect();
+    let largest_body = virtual_hosts
+        .iter()
+        .flat_map(|v| &v.routes)
+        .filter_map(|r| match &r.action {
+            Some(route::Action::DirectResponse(d)) => d.body.as_ref()?.specifier.as_ref(),
+            _ => None,
+        })
+        .map(|body| match body {
+            data_source::Specifier::InlineString(s) => s.len(),
+            data_source::Specifier::InlineBytes(b) => b.len(),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    RouteConfiguration {
+        name,
+        virtual_hosts,
+        // Clusters may arrive after routes (and a destination may name a subset that does
+        // not exist, which Istio answers with 503): do not refuse the configuration for it.
+        validate_clusters: crate::proto::bool_value(false),
+        max_direct_response_body_size_bytes: (largest_body > DEFAULT_MAX_DIRECT_RESPONSE_BODY)
+            .then(|| crate::proto::u32_value(u32::try_from(largest_body).unwrap_or(u32::MAX)))
+            .flatten(),
+        ..Default::default()
+    }
+}
+
+/// The routes of one service port's virtual host: the VirtualService's `http` rules in
+/// order (first match wins; a rule whose matches all exclude this proxy or port is left
+/// out, and nothing after a rule without matches can match), else the default route.
+fn http_routes(snapshot: &Snapshot, proxy: &ProxyView, at: PortOf<'_>) -> Vec<Route> {
+    let host = &at.service.hostname;
+    let Some(vs) = virtual_service::for_host(snapshot, proxy, host) else {
+        let ctx = RouteContext {
+            snapshot,
+            proxy,
+            vs_namespace: &at.service.namespace,
+            port: at.port.number,
+        };
+        return vec![action::default_route(&ctx, host)];
+    };
+    let ctx = RouteContext {
+        snapshot,
+        proxy,
+        vs_namespace: vs.namespace,
+        port: at.port.number,
+    };
+    let mut out = Vec::new();
+    for rule in &vs.spec.http {
+        // Delegation (a root VirtualService handing paths to another) is not supported yet.
+        if rule.delegate.is_some() {
+            continue;
+        }
+        if rule.matches.is_empty() {
+            let m = matching::prefix_all();
+            out.extend(action::route(&ctx, rule, None, m));
+            break;
+        }
+        for m in rule
+            .matches
+            .iter()
+            .filter(|m| applies(Source::from(*m), at.port.number, proxy))
+        {
+            if let Some(route_match) = matching::route_match(Some(m)) {
+                out.extend(action::route(&ctx, rule, Some(m), route_match));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,93 @@
+//! What of the registry a sidecar can be given, and the visibility rules shared by routing
+//! and policy (`exportTo`, `gateways`).
+
+use crate::proto::valid_port;
+use bowline_registry::{Protocol, Service, ServicePort, Snapshot};
+use std::collections::BTreeSet;
+
+/// One port of one service, with its number checked against Envoy's range.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PortOf<'a> {
+    pub service: &'a Service,
+    pub port: &'a ServicePort,
+    pub number: u16,
+}
+
+impl PortOf<'_> {
+    pub fn is_http(&self) -> bool {
+        self.port.protocol.is_http()
+    }
+}
+
+/// Every service port the outbound side serves, services in hostname order, ports in
+/// declaration order. Skipped: UDP (Envoy's TCP listeners cannot carry it), numbers outside
+/// 1..=65535, and a repeated number within one service (it would name a cluster twice).
+pub(crate) fn outbound_ports(snapshot: &Snapshot) -> Vec<PortOf<'_>> {
+    let mut out = Vec::new();
+    for service in &snapshot.services {
+        let mut seen = BTreeSet::new();
+        for port in &service.ports {
+            let Some(number) = valid_port(port.number) else {
+                continue;
+            };
+            if port.protocol == Protocol::Udp || !seen.insert(number) {
+                continue;
+            }
+            out.push(PortOf {
+                service,
+                port,
+                number,
+            });
+        }
+    }
+    out
+}
+
+/// Istio's `exportTo`: empty or `*` = every namespace, `.` = the owner's namespace only,
+/// otherwise the listed namespaces.
+pub(crate) fn exported_to(export_to: &[String], owner_ns: &str, proxy_ns: &str) -> bool {
+    export_to.is_empty()
+        || export_to
+            .iter()
+            .any(|e| e == "*" || (e == "." && owner_ns == proxy_ns) || (e != "." && e == proxy_ns))
+}
+
+/// A `gateways` list applies to sidecars when it is empty or names the reserved `mesh`.
+pub(crate) fn applies_to_mesh(gateways: &[String]) -> bool {
+    gateways.is_empty() || gateways.iter().any(|g| g == "mesh")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn export_to_follows_istio() {
+        let cases = [
+            (list(&[]), "a", "b", true),
+            (list(&["*"]), "a", "b", true),
+            (list(&["."]), "a", "a", true),
+            (list(&["."]), "a", "b", false),
+            (list(&["b"]), "a", "b", true),
+            (list(&["c"]), "a", "b", false),
+        ];
+        for (export, owner, proxy, want) in cases {
+            assert_eq!(
+                exported_to(&export, owner, proxy),
+                want,
+                "{export:?} {owner}->{proxy}"
+            );
+        }
+    }
+
+    #[test]
+    fn gateways_select_the_mesh() {
+        assert!(applies_to_mesh(&[]));
+        assert!(applies_to_mesh(&list(&["mesh", "istio-system/ingress"])));
+        assert!(!applies_to_mesh(&list(&["istio-system/ingress"])));
+    }
+}
