@@ -115,6 +115,7 @@ const SERVED: &[Served] = &[
 
 /// (group, kind or "*" for the whole group, reason).
 const REFUSED: &[(&str, &str, &str)] = &[
+    ("", "List", "a List wraps several resources; write each item as its own document, separated by `---`"),
     (NET, "EnvoyFilter", "EnvoyFilter patches Envoy's internal configuration, which bowline's own proxy does not have and cannot honour; express the behaviour with VirtualService/DestinationRule features (retries, timeouts, fault injection, header manipulation) instead"),
     (NET, "WorkloadGroup", "automatic VM registration is not supported; write a WorkloadEntry for each workload"),
     (NET, "ProxyConfig", "proxy settings come from bowline's own flags; ProxyConfig is not read"),
@@ -265,6 +266,7 @@ mod tests {
             ("extensions.istio.io/v1alpha1", "WasmPlugin", "Wasm"),
             ("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "tcp"),
             ("v1", "Service", "ServiceEntries"),
+            ("v1", "List", "own document"),
             ("apps/v1", "Deployment", "Kubernetes"),
             ("policy.linkerd.io/v1beta3", "HTTPRoute", "Linkerd"),
         ];

@@ -421,4 +421,11 @@ mod tests {
         assert_eq!(port.value, Yaml::Number(80.into()));
         assert_eq!(port.pos.line, 2);
     }
+
+    #[test]
+    fn tab_indented_json_parses() {
+        let (docs, err) = parse("{\n\t\"spec\": {\n\t\t\"host\": \"r\\u00e9\"\n\t}\n}\n");
+        assert_eq!(err, None);
+        assert_eq!(docs.len(), 1);
+    }
 }
