@@ -94,14 +94,24 @@ impl Reader<'_> {
         };
         let api_version = self.required_string(&top, "apiVersion")?;
         let kind_name = self.required_string(&top, "kind")?;
-        let (meta, meta_ok) = self.metadata(top.get("metadata").cloned());
-        if !meta.name.is_empty() {
+        // Name the resource in diagnostics from the raw metadata, so even a metadata error
+        // says which resource it is about.
+        let raw_meta = |key: &str| {
+            top.get("metadata")
+                .and_then(|m| m.get(key))
+                .and_then(Value::as_str)
+        };
+        if let Some(name) = raw_meta("name").filter(|n| !n.is_empty()) {
             self.resource = Some(ResourceRef {
                 kind: kind_name.clone(),
-                namespace: meta.namespace.clone(),
-                name: meta.name.clone(),
+                namespace: raw_meta("namespace")
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("default")
+                    .to_string(),
+                name: name.to_string(),
             });
         }
+        let (meta, meta_ok) = self.metadata(top.get("metadata").cloned());
         let kind = self.kind(&api_version, &kind_name)?;
         for key in top
             .keys()
@@ -212,7 +222,7 @@ impl Reader<'_> {
                 self.error(
                     code::METADATA,
                     &field,
-                    format!("invalid metadata: {}", e.inner()),
+                    format!("invalid metadata: {}", plain_types(&e.inner().to_string())),
                 );
                 return (ObjectMeta::default(), false);
             }
@@ -307,6 +317,14 @@ fn plain_types(message: &str) -> String {
         ("expected a map", "expected a mapping"),
     ] {
         m = m.replace(rust, plain);
+    }
+    // serde_json's wording for a non-numeric key of a port-keyed map.
+    m = m.replace(
+        "expected key to be a number in quotes",
+        "keys here must be port numbers",
+    );
+    if m.contains("expected a string") && !m.contains("got string") {
+        m.push_str("; quote the value to make it a string");
     }
     m
 }

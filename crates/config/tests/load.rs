@@ -367,3 +367,27 @@ fn unreadable_paths_are_diagnostics_not_panics() {
         ]
     );
 }
+
+#[test]
+fn metadata_errors_still_name_the_resource() {
+    let text = "\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: p
+  labels: {version: 1}
+spec:
+  selector: {matchLabels: {app: a}}
+";
+    let got = positioned(&load(text));
+    assert_eq!(
+        got,
+        [("BL0009", "metadata.labels.version".to_string(), 5, 12)]
+    );
+    let d = &load(text).diagnostics[0];
+    assert_eq!(
+        d.resource.as_ref().map(|r| r.to_string()).as_deref(),
+        Some("PeerAuthentication/default/p")
+    );
+    assert!(d.message.contains("quote the value"), "{}", d.message);
+}
