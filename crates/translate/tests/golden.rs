@@ -1,0 +1,218 @@
+//! Golden tests: Istio YAML in `tests/inputs/`, the generated Envoy resources rendered in
+//! `tests/golden/<name>.txt`. `UPDATE_GOLDEN=1 cargo test -p bowline-translate --test golden`
+//! rewrites them; review every diff: each file must say what Envoy should do.
+
+mod support;
+
+use support::render::Sections;
+use support::{golden, mesh, proxy};
+
+const SERVICES: &str = include_str!("inputs/services.yaml");
+
+fn with(scenario: &str) -> bowline_registry::Snapshot {
+    mesh(&format!("{SERVICES}\n---\n{scenario}"))
+}
+
+fn productpage(snapshot: &bowline_registry::Snapshot) -> bowline_translate::ProxyView {
+    proxy(snapshot, "10.10.0.10", "productpage-v1", "default")
+}
+
+#[test]
+fn default_sidecar() {
+    // No VirtualService, no DestinationRule: one cluster per service port, default routes,
+    // the outbound listener with its per-port chains and the http_proxy default chain.
+    let snap = mesh(SERVICES);
+    golden(
+        "default_sidecar",
+        &snap,
+        &productpage(&snap),
+        Sections::ALL,
+        "",
+    );
+}
+
+#[test]
+fn vs_match() {
+    let snap = with(include_str!("inputs/vs_match.yaml"));
+    golden(
+        "vs_match",
+        &snap,
+        &productpage(&snap),
+        Sections::ROUTES,
+        "9080/reviews",
+    );
+}
+
+#[test]
+fn vs_forwarding() {
+    let snap = with(include_str!("inputs/vs_forwarding.yaml"));
+    golden(
+        "vs_forwarding",
+        &snap,
+        &productpage(&snap),
+        Sections::ROUTES,
+        "9080/ratings",
+    );
+}
+
+#[test]
+fn vs_responses() {
+    let snap = with(include_str!("inputs/vs_responses.yaml"));
+    golden(
+        "vs_responses",
+        &snap,
+        &productpage(&snap),
+        Sections::ROUTES.plus(Sections::LISTENERS),
+        "9080/details",
+    );
+}
+
+#[test]
+fn vs_source_labels_per_proxy() {
+    let snap = with(include_str!("inputs/vs_source_labels.yaml"));
+    let reviews = proxy(&snap, "10.10.0.32", "reviews-v2", "default");
+    let details = proxy(&snap, "10.10.0.20", "details-v1", "prod");
+    golden(
+        "vs_source_labels_productpage",
+        &snap,
+        &productpage(&snap),
+        Sections::ROUTES,
+        "80/web",
+    );
+    golden(
+        "vs_source_labels_reviews_v2",
+        &snap,
+        &reviews,
+        Sections::ROUTES,
+        "80/web",
+    );
+    golden(
+        "vs_source_labels_details_prod",
+        &snap,
+        &details,
+        Sections::ROUTES,
+        "80/web",
+    );
+}
+
+#[test]
+fn vs_conflict() {
+    let snap = with(include_str!("inputs/vs_conflict.yaml"));
+    golden(
+        "vs_conflict",
+        &snap,
+        &productpage(&snap),
+        Sections::ROUTES,
+        "50051/catalog",
+    );
+}
+
+#[test]
+fn tcp_routes() {
+    let snap = with(include_str!("inputs/tcp_routes.yaml"));
+    golden(
+        "tcp_routes",
+        &snap,
+        &productpage(&snap),
+        Sections::LISTENERS,
+        "virtualOutbound",
+    );
+    // Another proxy does not match the sourceLabels rule: the catch-all tcp rule applies.
+    let reviews = proxy(&snap, "10.10.0.32", "reviews-v2", "default");
+    golden(
+        "tcp_routes_reviews_v2",
+        &snap,
+        &reviews,
+        Sections::LISTENERS,
+        "virtualOutbound",
+    );
+}
+
+#[test]
+fn dr_load_balancers() {
+    let snap = with(include_str!("inputs/dr_load_balancers.yaml"));
+    golden(
+        "dr_load_balancers",
+        &snap,
+        &productpage(&snap),
+        Sections::CLUSTERS,
+        "outbound",
+    );
+    golden(
+        "dr_hash_policies",
+        &snap,
+        &productpage(&snap),
+        Sections::ROUTES,
+        "http_proxy/",
+    );
+}
+
+#[test]
+fn dr_pool_outlier() {
+    let snap = with(include_str!("inputs/dr_pool_outlier.yaml"));
+    golden(
+        "dr_pool_outlier",
+        &snap,
+        &productpage(&snap),
+        Sections::CLUSTERS,
+        "ratings",
+    );
+    golden(
+        "dr_pool_grpc",
+        &snap,
+        &productpage(&snap),
+        Sections::CLUSTERS,
+        "catalog",
+    );
+}
+
+#[test]
+fn endpoints_by_subset_and_locality() {
+    let snap = with(include_str!("inputs/vs_match.yaml"));
+    golden(
+        "endpoints_reviews",
+        &snap,
+        &productpage(&snap),
+        Sections::ENDPOINTS,
+        "reviews",
+    );
+}
+
+#[test]
+fn inbound_side() {
+    let snap = mesh(SERVICES);
+    golden(
+        "inbound",
+        &snap,
+        &productpage(&snap),
+        Sections::CLUSTERS.plus(Sections::LISTENERS),
+        "inbound",
+    );
+}
+
+#[test]
+fn dns_resolved_service() {
+    let snap = mesh(SERVICES);
+    golden(
+        "dns_httpbin",
+        &snap,
+        &productpage(&snap),
+        Sections::CLUSTERS.plus(Sections::ENDPOINTS),
+        "httpbin",
+    );
+}
+
+#[test]
+fn unknown_workload_gets_no_inbound_side() {
+    let snap = mesh(SERVICES);
+    let stranger = proxy(&snap, "10.10.0.99", "stranger", "default");
+    let g = golden(
+        "unknown_workload",
+        &snap,
+        &stranger,
+        Sections::LISTENERS.plus(Sections::CLUSTERS),
+        "inbound",
+    );
+    assert!(g.listeners.iter().all(|l| l.name != "virtualInbound"));
+    assert!(g.clusters.iter().all(|c| !c.name.starts_with("inbound|")));
+}
