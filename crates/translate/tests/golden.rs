@@ -180,13 +180,23 @@ fn endpoints_by_subset_and_locality() {
 
 #[test]
 fn inbound_side() {
+    // productpage-v1 declares ports {http: 9080, tcp-admin: 9999}: an HTTP chain with a
+    // fixed route and a TCP chain, each to its STATIC inbound cluster on 127.0.0.1.
     let snap = mesh(SERVICES);
+    let p = productpage(&snap);
     golden(
-        "inbound",
+        "inbound_clusters",
         &snap,
-        &productpage(&snap),
-        Sections::CLUSTERS.plus(Sections::LISTENERS),
-        "inbound",
+        &p,
+        Sections::CLUSTERS,
+        "inbound|",
+    );
+    golden(
+        "inbound_listener",
+        &snap,
+        &p,
+        Sections::LISTENERS,
+        "virtualInbound",
     );
 }
 
@@ -210,9 +220,11 @@ fn unknown_workload_gets_no_inbound_side() {
         "unknown_workload",
         &snap,
         &stranger,
-        Sections::LISTENERS.plus(Sections::CLUSTERS),
-        "inbound",
+        Sections::LISTENERS,
+        "virtual",
     );
+    assert_eq!(g.listeners.len(), 1);
     assert!(g.listeners.iter().all(|l| l.name != "virtualInbound"));
     assert!(g.clusters.iter().all(|c| !c.name.starts_with("inbound|")));
+    assert!(!g.clusters.is_empty(), "the outbound side is still served");
 }

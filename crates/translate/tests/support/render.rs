@@ -265,7 +265,22 @@ fn text<T: Debug>(msg: &T, slots: &[(String, String)]) -> String {
         r#"Address \{ address: Some\(SocketAddress\(SocketAddress \{ address: "([^"]*)", port_specifier: Some\(PortValue\((\d+)\)\) \}\)\) \}"#,
     )
     .unwrap();
-    fold(&socket.replace_all(&fold(&prune(&spliced)), r#"SocketAddress("$1:$2")"#))
+    let folded = fold(&socket.replace_all(&fold(&prune(&spliced)), r#"SocketAddress("$1:$2")"#));
+    // Durations read as `Duration(1.5s)`; `Duration(0s)` is an explicit zero.
+    let duration =
+        regex::Regex::new(r"Duration \{ ?(?:seconds: (\d+))?,? ?(?:nanos: (\d+))? ?\}").unwrap();
+    duration
+        .replace_all(&folded, |c: &regex::Captures| {
+            let secs: u64 = c.get(1).map_or(0, |m| m.as_str().parse().unwrap());
+            let nanos: u64 = c.get(2).map_or(0, |m| m.as_str().parse().unwrap());
+            let d = std::time::Duration::new(secs, nanos as u32);
+            if d.is_zero() {
+                "Duration(0s)".to_string()
+            } else {
+                format!("Duration({d:?})")
+            }
+        })
+        .into_owned()
 }
 
 /// Replaces each 4-line placeholder `Any { type_url: "@@k@@", value: [], }` by its text,
@@ -373,7 +388,7 @@ fn fold(text: &str) -> String {
                 while j < lines.len() && !closes(&lines[j]) && !opens(&lines[j]) {
                     j += 1;
                 }
-                if j < lines.len() && closes(&lines[j]) && j - i - 1 <= 4 {
+                if j < lines.len() && closes(&lines[j]) && j - i - 1 <= 8 {
                     let inner: Vec<&str> = lines[i + 1..j]
                         .iter()
                         .map(|l| l.trim().trim_end_matches(','))
