@@ -192,16 +192,16 @@ mod tests {
 pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
 
 /// Expands a host as Istio does for names written in a resource of `namespace`: a short name
-/// (no dot) becomes `<name>.<namespace>.svc.cluster.local`; `name.ns` becomes
-/// `name.ns.svc.cluster.local`; anything else (FQDNs, wildcards, `*`) is kept as written.
+/// (no dot) becomes `<name>.<namespace>.svc.cluster.local`; anything with a dot (FQDNs such
+/// as `httpbin.org`), wildcards and `*` are kept as written (Istio's `ResolveShortnameToFQDN`).
 pub fn fqdn(host: &str, namespace: &str) -> String {
     if host == "*" || host.starts_with("*.") {
         return host.to_string();
     }
-    match host.matches('.').count() {
-        0 => format!("{host}.{namespace}.{CLUSTER_DOMAIN}"),
-        1 => format!("{host}.{CLUSTER_DOMAIN}"),
-        _ => host.to_string(),
+    if host.contains('.') {
+        host.to_string()
+    } else {
+        format!("{host}.{namespace}.{CLUSTER_DOMAIN}")
     }
 }
 
