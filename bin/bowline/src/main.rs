@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "bowline", version, about = "bowline: a service mesh (Istio config, Envoy xDS)")]
+#[command(
+    name = "bowline",
+    version,
+    about = "bowline: a service mesh (Istio config, Envoy xDS)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
