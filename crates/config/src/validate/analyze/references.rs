@@ -2,7 +2,7 @@
 //! that point at nothing.
 
 use super::{destinations, is_known, known_hosts, unknown_host, virtual_services, Located};
-use crate::common::{fqdn, host_matches};
+use crate::common::{fqdn, host_matches, CLUSTER_DOMAIN};
 use crate::diag::{code, Finding};
 use crate::gateway_api::{HttpBackendRef, ParentReference};
 use crate::resource::{ConfigSet, Spec};
@@ -180,6 +180,11 @@ pub fn missing_delegates(config: &ConfigSet) -> Vec<Located> {
     out
 }
 
+/// The FQDN of a Kubernetes Service a Gateway API reference names (`name` in `namespace`).
+fn service_host(name: &str, namespace: &str) -> String {
+    format!("{name}.{namespace}.{CLUSTER_DOMAIN}")
+}
+
 /// Backend references with their field paths.
 type PathedBackends<'a> = Vec<(String, &'a HttpBackendRef)>;
 
@@ -239,7 +244,7 @@ pub fn missing_route_parents(config: &ConfigSet) -> Vec<Located> {
                     ));
                 }
                 "Service" => {
-                    let host = fqdn(&format!("{}.{p_ns}", parent.name), p_ns);
+                    let host = service_host(&parent.name, p_ns);
                     if !is_known(&known, &host) {
                         out.push((
                             i,
@@ -259,7 +264,7 @@ pub fn missing_route_parents(config: &ConfigSet) -> Vec<Located> {
                 continue;
             }
             let b_ns = b.namespace.as_deref().unwrap_or(ns);
-            let host = fqdn(&format!("{}.{b_ns}", b.name), b_ns);
+            let host = service_host(&b.name, b_ns);
             if !is_known(&known, &host) {
                 out.push((
                     i,
