@@ -9,6 +9,13 @@ use crate::istio::virtual_service::{HttpMatchRequest, HttpRoute, VirtualService}
 use crate::resource::{ConfigSet, Spec};
 use std::collections::{BTreeSet, HashMap};
 
+/// `Kind/ns/name (file:line:col)`: names the other resource of a pair, even when both have
+/// the same name (a duplicate, also reported as BL0013).
+fn at(config: &ConfigSet, index: usize) -> String {
+    let r = &config.resources[index];
+    format!("{} ({})", r.resource_ref(), r.origin)
+}
+
 /// IST0109: for sidecars, Istio uses one VirtualService per host; a later one is ignored.
 pub fn conflicting_mesh_virtual_services(config: &ConfigSet) -> Vec<Located> {
     let mut owner: HashMap<String, usize> = HashMap::new();
@@ -21,10 +28,10 @@ pub fn conflicting_mesh_virtual_services(config: &ConfigSet) -> Vec<Located> {
             let host = fqdn(host, ns);
             match owner.get(&host) {
                 Some(first) if *first != i => {
-                    let first_ref = config.resources[*first].resource_ref();
+                    let first_ref = at(config, *first);
                     let this_ref = config.resources[i].resource_ref();
                     out.push((i, Finding::warning(code::CONFLICTING_MESH_VS, format!("spec.hosts[{h}]"), format!(
-                        "{first_ref} and {this_ref} both route host {host} for the mesh; sidecars use only the first, so {this_ref} is ignored for it — merge them into one VirtualService"
+                        "{first_ref} and this {this_ref} both route host {host} for the mesh; sidecars use only the first, so this one is ignored for it — merge them into one VirtualService"
                     ))));
                 }
                 Some(_) => {}
@@ -98,9 +105,9 @@ pub fn multiple_destination_rules(config: &ConfigSet) -> Vec<Located> {
         }
         let key = (r.namespace().to_string(), fqdn(&dr.host, r.namespace()));
         if let Some(first) = owner.get(&key) {
-            let first_ref = config.resources[*first].resource_ref();
+            let first_ref = at(config, *first);
             out.push((i, Finding::warning(code::MULTIPLE_DR, "spec.host", format!(
-                "{first_ref} and {} both apply to host {}; only the first one's traffic policy is used — merge them into one DestinationRule",
+                "{first_ref} and this {} both apply to host {}; only the first one's traffic policy is used — merge them into one DestinationRule",
                 r.resource_ref(), key.1
             ))));
         } else {
