@@ -74,6 +74,7 @@ async fn live_edits(ads: Ads) {
     mesh.wait_synced(first).await.unwrap();
 
     an_edit_reroutes_within_a_second_without_failures(&mesh, first).await;
+    a_changed_cluster_warms_at_once(&mesh).await;
     a_broken_edit_is_refused_and_routing_stays(&mesh).await;
 }
 
@@ -149,6 +150,59 @@ async fn an_edit_reroutes_within_a_second_without_failures(mesh: &Mesh, first: u
         first + 1
     );
     assert_no_nack(&syncz);
+}
+
+/// A DestinationRule edit changes the clusters themselves. Envoy then re-creates and warms
+/// each changed cluster, which needs its endpoints again: a server that did not resend them
+/// would leave the new clusters warming until Envoy's 15 s initial-fetch timeout.
+async fn a_changed_cluster_warms_at_once(mesh: &Mesh) {
+    let before = mesh.configz().await.unwrap()["generation"]
+        .as_u64()
+        .unwrap();
+    let edited_at = Instant::now();
+    mesh.write_config(
+        "subsets.yaml",
+        &SUBSETS.replace(
+            "  subsets:",
+            "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n  subsets:",
+        ),
+    );
+    // Bounded well under Envoy's 15 s initial-fetch timeout, so waiting it out fails.
+    wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || async {
+            let clusters = mesh
+                .envoy
+                .get_admin("/config_dump?resource=dynamic_active_clusters")
+                .await?;
+            if !clusters.contains("RANDOM") {
+                anyhow::bail!("the RANDOM policy is not active yet");
+            }
+            let stats = mesh
+                .envoy
+                .get_admin("/stats?filter=cluster_manager.warming_clusters")
+                .await?;
+            if !stats.contains("warming_clusters: 0") {
+                anyhow::bail!("clusters still warming: {stats}");
+            }
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    println!(
+        "[{:?}] DestinationRule edit → changed clusters active in {:?}",
+        mesh.ads,
+        edited_at.elapsed()
+    );
+    let syncz = tokio::time::timeout(Duration::from_secs(5), mesh.wait_synced(before + 1))
+        .await
+        .expect("the proxy did not ACK the cluster change within 5s")
+        .unwrap();
+    assert_no_nack(&syncz);
+    let rsp = mesh.get("canary", "/", &[]).await.unwrap();
+    assert_eq!(rsp.status, 200);
 }
 
 async fn a_broken_edit_is_refused_and_routing_stays(mesh: &Mesh) {

@@ -112,10 +112,25 @@ impl Session for Delta {
     }
 
     fn on_update(&mut self, _previous: &View, next: &View) -> Vec<DeltaDiscoveryResponse> {
-        in_push_order(self.types.keys())
-            .into_iter()
-            .filter_map(|type_url| self.respond(&type_url, next, false))
-            .collect()
+        let mut out = Vec::new();
+        for type_url in in_push_order(self.types.keys()) {
+            let Some(response) = self.respond(&type_url, next, false) else {
+                continue;
+            };
+            if type_url == type_url::CLUSTER {
+                // Envoy re-creates each changed cluster and warms it until it gets its
+                // endpoints again; it does not always re-subscribe. Forget that the proxy
+                // holds those endpoints so they follow the clusters in this push (measured
+                // without it: changed clusters stayed warming for the 15 s fetch timeout).
+                if let Some(eds) = self.types.get_mut(type_url::ENDPOINT) {
+                    for cluster in &response.resources {
+                        eds.known.remove(&cluster.name);
+                    }
+                }
+            }
+            out.push(response);
+        }
+        out
     }
 
     fn acks(&self) -> &Acks {

@@ -85,9 +85,15 @@ async fn a_nack_is_recorded_and_leaves_the_applied_generation() {
     server.publish(mesh().next().cluster("a", "v2", &[8080]));
     let cds = proxy.recv().await;
     assert_eq!(cds.version_info, "2");
+    let eds = proxy.recv().await;
+    assert_eq!(
+        eds.type_url, ENDPOINT,
+        "endpoints follow every cluster push"
+    );
     proxy
         .nack(&cds, "1", "Proto constraint validation failed: port 70000")
         .await;
+    proxy.ack(&eds, &["a"]).await;
     proxy.expect_silence().await;
 
     let status = server
@@ -115,22 +121,32 @@ async fn a_snapshot_change_pushes_only_the_changed_types_in_make_before_break_or
     let endpoints_moved = mesh().next().cluster("a", "v1", &[8081]);
     server.publish(endpoints_moved.clone());
     let eds = proxy.recv().await;
+    // Version 3: the type's content changed (c's endpoints), though not what "a" holds.
     assert_eq!(
         (eds.type_url.as_str(), eds.version_info.as_str()),
-        (ENDPOINT, "2")
+        (ENDPOINT, "3")
     );
     assert_eq!(names_of(&eds.resources), ["a"]);
     proxy.ack(&eds, &["a"]).await;
     proxy.expect_silence().await;
 
-    // A new cluster and a new listener: CDS before LDS, no EDS (nothing named changed).
+    // A new cluster and a new listener: CDS, then EDS (unchanged, but Envoy re-warms the
+    // clusters it was sent and needs their endpoints again), then LDS.
     let grown = endpoints_moved
         .next()
         .cluster("c", "v1", &[7070])
         .listener("sidecar-1", "inbound-2");
     server.publish(grown);
     let cds = proxy.recv().await;
+    let eds = proxy.recv().await;
     let lds = proxy.recv().await;
+    // Version 3: the type's content changed (c's endpoints), though not what "a" holds.
+    assert_eq!(
+        (eds.type_url.as_str(), eds.version_info.as_str()),
+        (ENDPOINT, "3")
+    );
+    assert_eq!(names_of(&eds.resources), ["a"]);
+    proxy.ack(&eds, &["a"]).await;
     assert_eq!(
         (cds.type_url.as_str(), cds.version_info.as_str()),
         (CLUSTER, "3")
@@ -190,7 +206,13 @@ async fn a_burst_of_snapshots_is_debounced_into_one_evaluation_and_push() {
     }
     let cds = proxy.recv().await;
     assert_eq!(cds.version_info, "4");
+    let eds = proxy.recv().await;
+    assert_eq!(
+        eds.type_url, ENDPOINT,
+        "endpoints follow every cluster push"
+    );
     proxy.ack(&cds, &[]).await;
+    proxy.ack(&eds, &["a"]).await;
     // Same generation again: marked seen without evaluating, and nothing is pushed.
     server.publish(snapshot);
     proxy.expect_silence().await;
