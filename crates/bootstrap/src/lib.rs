@@ -1,0 +1,1 @@
+//! Envoy-style bootstrap YAML for bowline-proxy (work in progress).
