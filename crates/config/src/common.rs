@@ -146,10 +146,70 @@ pub fn selector_matches(selector: &Labels, labels: &Labels) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Envoy's `retry_on` and `retry_grpc_on` conditions (Istio's `supportedRetryOnPolicies`):
+/// what validation accepts and what translation passes on to Envoy.
+pub const RETRY_ON: &[&str] = &[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "envoy-ratelimited",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+/// gRPC status code by its canonical name (`UNAVAILABLE`, any case) or number (0–16). One
+/// list for validation and translation, so the two never disagree.
+pub fn grpc_code(name: &str) -> Option<u32> {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    let name = name.trim();
+    NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(name))
+        .map(|i| i as u32)
+        .or_else(|| name.parse::<u32>().ok().filter(|c| *c <= 16))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration as D;
+
+    #[test]
+    fn grpc_codes_by_name_or_number() {
+        assert_eq!(grpc_code("UNAVAILABLE"), Some(14));
+        assert_eq!(grpc_code("cancelled"), Some(1));
+        assert_eq!(grpc_code("16"), Some(16));
+        assert_eq!(grpc_code("17"), None);
+        assert_eq!(grpc_code("BROKEN"), None);
+    }
 
     #[test]
     fn durations_parse_like_go() {

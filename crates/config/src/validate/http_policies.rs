@@ -9,48 +9,8 @@ use crate::istio::virtual_service::{
     HttpRewrite, HttpRoute,
 };
 
-/// Envoy's `retry_on` and `retry_grpc_on` conditions (Istio's `supportedRetryOnPolicies`).
-pub const RETRY_ON: &[&str] = &[
-    "5xx",
-    "gateway-error",
-    "reset",
-    "reset-before-request",
-    "connect-failure",
-    "retriable-4xx",
-    "refused-stream",
-    "retriable-status-codes",
-    "retriable-headers",
-    "envoy-ratelimited",
-    "http3-post-connect-failure",
-    "cancelled",
-    "deadline-exceeded",
-    "internal",
-    "resource-exhausted",
-    "unavailable",
-];
-
 /// Redirect codes Envoy can send (`RedirectResponseCode`).
 pub const REDIRECT_CODES: &[u32] = &[301, 302, 303, 307, 308];
-
-const GRPC_STATUS: &[&str] = &[
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
 
 const CORS_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
@@ -234,7 +194,7 @@ fn retries(r: &HttpRetry, q: &str, out: &mut Findings) {
         .filter(|c| !c.is_empty())
     {
         let status_code = cond.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c));
-        if !status_code && !RETRY_ON.contains(&cond) {
+        if !status_code && !crate::common::RETRY_ON.contains(&cond) {
             out.error(
                 code::RETRY_ON,
                 format!("{q}.retryOn"),
@@ -273,7 +233,7 @@ fn abort(a: &FaultAbort, q: &str, out: &mut Findings) {
         }
     }
     if let Some(g) = &a.grpc_status {
-        if !GRPC_STATUS.contains(&g.as_str()) {
+        if crate::common::grpc_code(g).is_none() {
             out.error(
                 code::NOT_ALLOWED,
                 format!("{q}.grpcStatus"),

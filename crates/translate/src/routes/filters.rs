@@ -41,7 +41,9 @@ pub(crate) fn fault(f: &HttpFaultInjection) -> Option<HttpFault> {
                 .filter(|s| (200..600).contains(s))?;
             fault_abort::ErrorType::HttpStatus(status)
         } else {
-            fault_abort::ErrorType::GrpcStatus(grpc_code(a.grpc_status.as_deref()?)?)
+            fault_abort::ErrorType::GrpcStatus(bowline_config::common::grpc_code(
+                a.grpc_status.as_deref()?,
+            )?)
         };
         Some(FaultAbort {
             percentage: Some(fractional_percent(
@@ -56,35 +58,6 @@ pub(crate) fn fault(f: &HttpFaultInjection) -> Option<HttpFault> {
         abort,
         ..Default::default()
     })
-}
-
-/// gRPC status by its canonical name (`UNAVAILABLE`) or number.
-pub(crate) fn grpc_code(name: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    let name = name.trim();
-    NAMES
-        .iter()
-        .position(|n| n.eq_ignore_ascii_case(name))
-        .map(|i| i as u32)
-        .or_else(|| name.parse::<u32>().ok().filter(|c| *c <= 16))
 }
 
 /// Istio's CORS translation: origins as string matchers (deprecated `allowOrigin` as exact
@@ -151,14 +124,5 @@ mod tests {
         assert_eq!(abort.percentage.unwrap().numerator, 5_000);
         let all = fault_of(serde_json::json!({"abort": {"httpStatus": 503}})).unwrap();
         assert_eq!(all.abort.unwrap().percentage.unwrap().numerator, 100);
-    }
-
-    #[test]
-    fn grpc_codes_by_name_or_number() {
-        assert_eq!(grpc_code("UNAVAILABLE"), Some(14));
-        assert_eq!(grpc_code("cancelled"), Some(1));
-        assert_eq!(grpc_code("16"), Some(16));
-        assert_eq!(grpc_code("17"), None);
-        assert_eq!(grpc_code("BROKEN"), None);
     }
 }

@@ -11,27 +11,6 @@ use bowline_xds::pb::envoy::extensions::retry::host::previous_hosts::v3::Previou
 const DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
-/// The `retry_on` conditions Envoy knows (HTTP and gRPC). Envoy refuses a route whose
-/// `retry_on` names anything else, so unknown words are dropped.
-const KNOWN_RETRY_ON: &[&str] = &[
-    "5xx",
-    "gateway-error",
-    "reset",
-    "reset-before-request",
-    "connect-failure",
-    "envoy-ratelimited",
-    "retriable-4xx",
-    "refused-stream",
-    "retriable-status-codes",
-    "retriable-headers",
-    "http3-post-connect-failure",
-    "cancelled",
-    "deadline-exceeded",
-    "internal",
-    "resource-exhausted",
-    "unavailable",
-];
-
 /// Istio's mesh default: 2 retries on connection failures, refused streams, gRPC
 /// unavailable/cancelled and 503, each on a host not tried before (5 picks at most).
 pub(crate) fn default_policy() -> RetryPolicy {
@@ -95,7 +74,11 @@ pub(crate) fn parse_retry_on(retry_on: &str) -> (String, Vec<u32>) {
         match part.parse::<u32>() {
             Ok(code) if (100..600).contains(&code) => codes.push(code),
             Ok(_) => {}
-            Err(_) if KNOWN_RETRY_ON.contains(&part) && !words.contains(&part) => words.push(part),
+            Err(_)
+                if bowline_config::common::RETRY_ON.contains(&part) && !words.contains(&part) =>
+            {
+                words.push(part)
+            }
             Err(_) => {}
         }
     }
