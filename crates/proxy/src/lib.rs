@@ -1,2 +1,14 @@
 //! bowline's data plane: the same job as Envoy on the same xDS, converted once into
-//! `bowline-model` values and served from an immutable [`Config`] snapshot.
+//! `bowline-model` values and served from an immutable configuration snapshot.
+//!
+//! Layout: `listener/` binds and accepts, `http/` serves and routes, `tcp/` proxies bytes,
+//! `upstream/` holds clusters, pools and balancers, `admin/` answers operators; `worker`
+//! runs one single-threaded runtime per core.
+
+pub mod drain;
+pub mod http;
+pub mod listener;
+pub mod stats;
+pub mod tcp;
+pub mod upstream;
+pub mod worker;

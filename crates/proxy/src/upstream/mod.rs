@@ -1,0 +1,7 @@
+//! Upstreams: clusters, endpoints, balancers, breakers, outlier detection and pools.
+
+pub mod circuit;
+pub mod cluster;
+pub mod lb;
+pub mod outlier;
+pub mod pool;

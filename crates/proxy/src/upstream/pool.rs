@@ -1,0 +1,330 @@
+//! Upstream connection pools, one per worker, keyed by (endpoint, protocol): HTTP/1.1 keeps a
+//! stack of idle senders (a connection serves one request at a time and returns to the pool
+//! when its response body ends); HTTP/2 shares one sender per endpoint.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use crate::http::body::UpstreamBody;
+use crate::stats::ClusterStats;
+
+/// The protocol spoken to an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Why a request never got a response from the upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connect to {addr}: {source}")]
+    Connect { addr: SocketAddr, source: io::Error },
+    #[error("connect to {0}: timed out")]
+    ConnectTimeout(SocketAddr),
+    #[error("handshake with {addr}: {source}")]
+    Handshake {
+        addr: SocketAddr,
+        source: hyper::Error,
+    },
+    /// The connection failed or was reset while the request was in flight.
+    #[error("upstream {addr}: {source}")]
+    Reset {
+        addr: SocketAddr,
+        source: hyper::Error,
+    },
+}
+
+impl UpstreamError {
+    /// Envoy's `connect-failure` retry condition.
+    pub fn is_connect_failure(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect { .. }
+                | UpstreamError::ConnectTimeout(_)
+                | UpstreamError::Handshake { .. }
+        )
+    }
+}
+
+/// Idle HTTP/1.1 connections kept per endpoint; more are closed when they come back.
+const MAX_IDLE_PER_ENDPOINT: usize = 128;
+
+/// A worker's pools. Cloning shares them.
+#[derive(Debug, Clone, Default)]
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    idle_h1: Mutex<HashMap<SocketAddr, Vec<http1::SendRequest<UpstreamBody>>>>,
+    h2: Mutex<HashMap<SocketAddr, http2::SendRequest<UpstreamBody>>>,
+}
+
+/// The response body of a pooled request: on its end the HTTP/1.1 connection goes back to the
+/// pool; dropped early, the connection is closed (its state is unknown).
+#[derive(Debug)]
+pub struct PooledBody {
+    body: Incoming,
+    give_back: Option<GiveBack>,
+}
+
+#[derive(Debug)]
+struct GiveBack {
+    pool: Weak<Shared>,
+    addr: SocketAddr,
+    sender: http1::SendRequest<UpstreamBody>,
+}
+
+impl Pool {
+    /// Sends `request` to `addr` on a pooled connection (a new one when none is idle), within
+    /// `connect_timeout` for a new connection. A pooled HTTP/1.1 connection that turns out to
+    /// be closed before the request went out is replaced transparently.
+    pub async fn send(
+        &self,
+        addr: SocketAddr,
+        protocol: Protocol,
+        mut request: Request<UpstreamBody>,
+        connect_timeout: Duration,
+        stats: &Arc<ClusterStats>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        match protocol {
+            Protocol::Http1 => {
+                while let Some(mut sender) = self.idle_h1(addr) {
+                    if sender.ready().await.is_err() {
+                        continue;
+                    }
+                    match sender.try_send_request(request).await {
+                        Ok(response) => return Ok(self.pooled(addr, sender, response)),
+                        Err(mut e) => match e.take_message() {
+                            // Never written: safe to try another connection.
+                            Some(back) => request = back,
+                            None => {
+                                return Err(UpstreamError::Reset {
+                                    addr,
+                                    source: e.into_error(),
+                                })
+                            }
+                        },
+                    }
+                }
+                let mut sender = connect_h1(addr, connect_timeout, stats).await?;
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|source| UpstreamError::Reset { addr, source })?;
+                Ok(self.pooled(addr, sender, response))
+            }
+            Protocol::Http2 => {
+                let mut sender = match self.shared_h2(addr) {
+                    Some(sender) => sender,
+                    None => {
+                        let sender = connect_h2(addr, connect_timeout, stats).await?;
+                        lock(&self.shared.h2).insert(addr, sender.clone());
+                        sender
+                    }
+                };
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|source| UpstreamError::Reset { addr, source })?;
+                Ok(response.map(|body| PooledBody {
+                    body,
+                    give_back: None,
+                }))
+            }
+        }
+    }
+
+    /// Takes the HTTP/1.1 connection of an upgraded request out of pooling: after a 101 the
+    /// connection belongs to the tunnel.
+    pub fn detach(body: &mut PooledBody) {
+        body.give_back = None;
+    }
+
+    fn idle_h1(&self, addr: SocketAddr) -> Option<http1::SendRequest<UpstreamBody>> {
+        let mut idle = lock(&self.shared.idle_h1);
+        let stack = idle.get_mut(&addr)?;
+        while let Some(sender) = stack.pop() {
+            if !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn shared_h2(&self, addr: SocketAddr) -> Option<http2::SendRequest<UpstreamBody>> {
+        let mut h2 = lock(&self.shared.h2);
+        match h2.get(&addr) {
+            Some(sender) if !sender.is_closed() => Some(sender.clone()),
+            Some(_) => {
+                h2.remove(&addr);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn pooled(
+        &self,
+        addr: SocketAddr,
+        sender: http1::SendRequest<UpstreamBody>,
+        response: Response<Incoming>,
+    ) -> Response<PooledBody> {
+        let give_back = GiveBack {
+            pool: Arc::downgrade(&self.shared),
+            addr,
+            sender,
+        };
+        let mut response = response.map(|body| PooledBody {
+            body,
+            give_back: Some(give_back),
+        });
+        // An empty body (HEAD, 204, 304, Content-Length: 0) ends before anyone polls it.
+        if response.body().body.is_end_stream() {
+            response.body_mut().release();
+        }
+        response
+    }
+
+    /// Idle HTTP/1.1 connections per endpoint (for admin `/clusters`).
+    pub fn idle_count(&self, addr: SocketAddr) -> usize {
+        lock(&self.shared.idle_h1).get(&addr).map_or(0, Vec::len)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PooledBody {
+    fn release(&mut self) {
+        let Some(GiveBack { pool, addr, sender }) = self.give_back.take() else {
+            return;
+        };
+        let Some(pool) = pool.upgrade() else { return };
+        let mut idle = lock(&pool.idle_h1);
+        let stack = idle.entry(addr).or_default();
+        if stack.len() < MAX_IDLE_PER_ENDPOINT {
+            stack.push(sender);
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.release(),
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.release(),
+            Poll::Ready(Some(Err(_))) => this.give_back = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+async fn connect_tcp(
+    addr: SocketAddr,
+    timeout: Duration,
+    stats: &ClusterStats,
+) -> Result<TcpStream, UpstreamError> {
+    let connected = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
+    let stream = match connected {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(source)) => {
+            stats.upstream_cx_connect_fail.inc();
+            return Err(UpstreamError::Connect { addr, source });
+        }
+        Err(_) => {
+            stats.upstream_cx_connect_fail.inc();
+            return Err(UpstreamError::ConnectTimeout(addr));
+        }
+    };
+    // Requests are small and latency matters more than packet count.
+    let _ = stream.set_nodelay(true);
+    stats.upstream_cx_total.inc();
+    Ok(stream)
+}
+
+/// Counts an open upstream connection in its cluster's gauge until the connection ends.
+struct ActiveConnection(Arc<ClusterStats>);
+
+impl ActiveConnection {
+    fn new(stats: &Arc<ClusterStats>) -> Self {
+        stats.upstream_cx_active.inc();
+        ActiveConnection(stats.clone())
+    }
+}
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.0.upstream_cx_active.dec();
+    }
+}
+
+async fn connect_h1(
+    addr: SocketAddr,
+    timeout: Duration,
+    stats: &Arc<ClusterStats>,
+) -> Result<http1::SendRequest<UpstreamBody>, UpstreamError> {
+    let stream = connect_tcp(addr, timeout, stats).await?;
+    let (sender, connection) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|source| UpstreamError::Handshake { addr, source })?;
+    let active = ActiveConnection::new(stats);
+    tokio::spawn(async move {
+        // Errors here surface on the request that was in flight.
+        let _ = connection.with_upgrades().await;
+        drop(active);
+    });
+    Ok(sender)
+}
+
+async fn connect_h2(
+    addr: SocketAddr,
+    timeout: Duration,
+    stats: &Arc<ClusterStats>,
+) -> Result<http2::SendRequest<UpstreamBody>, UpstreamError> {
+    let stream = connect_tcp(addr, timeout, stats).await?;
+    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|source| UpstreamError::Handshake { addr, source })?;
+    let active = ActiveConnection::new(stats);
+    tokio::spawn(async move {
+        let _ = connection.await;
+        drop(active);
+    });
+    Ok(sender)
+}
