@@ -1,0 +1,139 @@
+//! Clusters (CDS): groups of upstream hosts, how they are found, balanced, limited and
+//! ejected.
+
+mod convert;
+mod lb;
+mod outlier;
+
+pub use lb::{LbPolicy, DEFAULT_MAGLEV_TABLE_SIZE};
+pub use outlier::OutlierDetection;
+
+use crate::address::DnsHost;
+use crate::endpoints::ClusterLoadAssignment;
+use std::time::Duration;
+
+/// An upstream cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    pub name: String,
+    pub discovery: Discovery,
+    /// Envoy's default: 5 s.
+    pub connect_timeout: Duration,
+    pub lb: LbPolicy,
+    /// The upstream HTTP protocol (for HTTP traffic; TCP proxying ignores it).
+    pub protocol: UpstreamProtocol,
+    pub circuit_breakers: Thresholds,
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Below this percentage of healthy hosts, balance over all hosts (panic mode).
+    /// Envoy's default: 50; 0 disables panic mode.
+    pub healthy_panic_threshold: f64,
+    pub connection: ConnectionOptions,
+    pub dns_lookup_family: DnsLookupFamily,
+}
+
+/// Envoy's default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the cluster's hosts are found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Discovery {
+    /// STATIC: the hosts are in the cluster.
+    Static(ClusterLoadAssignment),
+    /// EDS over ADS: a [`ClusterLoadAssignment`] named `service_name`.
+    Eds { service_name: String },
+    /// STRICT_DNS: every name resolved, every address a host.
+    StrictDns(Vec<DnsHost>),
+    /// LOGICAL_DNS: one name; connect to its first address.
+    LogicalDns(DnsHost),
+    /// ORIGINAL_DST: the connection's original destination is the host.
+    OriginalDst,
+}
+
+/// The HTTP protocol spoken to the cluster's hosts
+/// (`envoy.extensions.upstreams.http.v3.HttpProtocolOptions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// Envoy's default.
+    #[default]
+    Http1,
+    Http2 {
+        /// Envoy's default: 2147483647.
+        max_concurrent_streams: u32,
+    },
+    /// The downstream request's protocol.
+    UseDownstream { max_concurrent_streams: u32 },
+}
+
+/// Envoy's default HTTP/2 `max_concurrent_streams`.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 2_147_483_647;
+
+/// The DEFAULT-priority circuit breakers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Envoy's default: 1024.
+    pub max_connections: u32,
+    /// Envoy's default: 1024.
+    pub max_pending_requests: u32,
+    /// Envoy's default: 1024.
+    pub max_requests: u32,
+    /// Concurrent retries. Envoy's default: 3.
+    pub max_retries: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            max_retries: 3,
+        }
+    }
+}
+
+/// Per-connection limits and socket options of upstream connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// Close a connection after this many requests; `None` = unlimited (Envoy's default).
+    pub max_requests_per_connection: Option<u32>,
+    /// Close a connection idle this long. Envoy's default: 1 hour; `None` = never
+    /// (configured as 0).
+    pub idle_timeout: Option<Duration>,
+    /// Close a connection this old (after draining). `None` = never (Envoy's default).
+    pub max_connection_duration: Option<Duration>,
+    pub tcp_keepalive: Option<TcpKeepalive>,
+}
+
+/// Envoy's default upstream idle timeout.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+impl Default for ConnectionOptions {
+    fn default() -> ConnectionOptions {
+        ConnectionOptions {
+            max_requests_per_connection: None,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_connection_duration: None,
+            tcp_keepalive: None,
+        }
+    }
+}
+
+/// TCP keepalive on upstream sockets; `None` fields keep the OS defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpKeepalive {
+    pub probes: Option<u32>,
+    pub time: Option<Duration>,
+    pub interval: Option<Duration>,
+}
+
+/// Which address families DNS answers may give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DnsLookupFamily {
+    /// IPv4, falling back to IPv6 when there is none (Envoy's default).
+    #[default]
+    Auto,
+    V4Only,
+    V6Only,
+    V4Preferred,
+    All,
+}

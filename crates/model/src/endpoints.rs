@@ -1,0 +1,57 @@
+//! Cluster load assignments (EDS, or inline in STATIC clusters): the hosts of a cluster by
+//! locality and priority.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterLoadAssignment {
+    pub cluster_name: String,
+    pub endpoints: Vec<LocalityLbEndpoints>,
+}
+
+/// Hosts sharing a locality and priority.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalityLbEndpoints {
+    pub locality: Option<Locality>,
+    /// 0 is the highest priority (Envoy's default).
+    pub priority: u32,
+    /// Locality weight (used only with locality-weighted balancing); `None` when unset.
+    pub weight: Option<u32>,
+    pub lb_endpoints: Vec<LbEndpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Locality {
+    pub region: String,
+    pub zone: String,
+    pub sub_zone: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LbEndpoint {
+    pub address: SocketAddr,
+    /// At least 1. Envoy's default: 1.
+    pub weight: u32,
+    pub health: HealthStatus,
+}
+
+/// The health the control plane reports (EDS), Envoy's `HealthStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HealthStatus {
+    /// Envoy's default: treated as healthy.
+    #[default]
+    Unknown,
+    Healthy,
+    Unhealthy,
+    Draining,
+    Timeout,
+    Degraded,
+}
+
+impl HealthStatus {
+    /// Whether the balancer may pick the host (Envoy: UNKNOWN and HEALTHY are healthy;
+    /// DEGRADED only when no healthy host is left, which the balancer decides).
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, HealthStatus::Unknown | HealthStatus::Healthy)
+    }
+}

@@ -1,0 +1,49 @@
+//! bowline-proxy's model of its configuration: validated, immutable, plain Rust.
+//!
+//! Envoy xDS v3 resources are converted here, once, at the edge (`TryFrom<&pb::…>`), and
+//! nothing past this crate sees a protobuf type. A conversion either yields a model the proxy
+//! implements completely or an `Invalid*` error naming the resource and the field path, so
+//! that the resource is NACKed with a reason and the last good one keeps serving. A field we
+//! do not implement is refused by name when it is not at its proto default, and a filter or
+//! extension we do not implement is refused by name and type URL: silently ignoring config
+//! would make the proxy behave unlike Envoy on the same xDS.
+//!
+//! The decisions the data path takes (virtual host and route selection, weighted picks,
+//! faults, retries, rewrites, redirects, CORS, filter-chain selection) are pure functions of
+//! the model and the request; the async code in `bowline-proxy` only performs them.
+
+// Conversions must name deprecated proto fields too, to refuse them when set.
+#![allow(deprecated)]
+
+mod address;
+mod cidr;
+pub mod cluster;
+mod duration;
+mod endpoints;
+mod error;
+mod fraction;
+mod hcm;
+mod listener;
+mod matcher;
+mod regex;
+pub mod route;
+mod tcp;
+mod unsupported;
+
+pub use address::DnsHost;
+pub use cidr::Cidr;
+pub use cluster::Cluster;
+pub use endpoints::{
+    ClusterLoadAssignment, HealthStatus, LbEndpoint, Locality, LocalityLbEndpoints,
+};
+pub use error::{InvalidCluster, InvalidEndpoints, InvalidListener, InvalidRoute, Problem};
+pub use fraction::Fraction;
+pub use hcm::{Codec, EscapedSlashes, HttpConnectionManager, HttpFilter, RouteSource, Router};
+pub use listener::{
+    ConnectionInfo, FilterChain, FilterChainMatch, Listener, NetworkFilter, SourceType,
+    TrafficDirection,
+};
+pub use matcher::{StringMatcher, StringPattern};
+pub use regex::Regex;
+pub use route::{ClusterSpecifier, RouteConfig, WeightedCluster};
+pub use tcp::TcpProxy;

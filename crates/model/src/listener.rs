@@ -1,0 +1,81 @@
+//! Listeners (LDS): where the proxy accepts connections and which filter chain serves each.
+
+mod convert;
+mod select;
+
+pub use select::ConnectionInfo;
+
+use crate::cidr::Cidr;
+use crate::hcm::HttpConnectionManager;
+use crate::tcp::TcpProxy;
+use std::net::SocketAddr;
+
+/// A listener the proxy binds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    pub name: String,
+    /// An IP and port (port 0 = ephemeral, as in Envoy).
+    pub address: SocketAddr,
+    /// Take the connection's original destination (`SO_ORIGINAL_DST`) as its destination
+    /// for filter-chain matching. Envoy's default: false.
+    pub use_original_dst: bool,
+    pub traffic_direction: TrafficDirection,
+    /// Tried by [`Listener::select_chain`]; never two with the same match.
+    pub filter_chains: Vec<FilterChain>,
+    /// Serves connections no chain matches; without it they are closed.
+    pub default_filter_chain: Option<FilterChain>,
+}
+
+/// Envoy's `TrafficDirection` (stats and tracing only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrafficDirection {
+    #[default]
+    Unspecified,
+    Inbound,
+    Outbound,
+}
+
+/// One way of serving a connection: the network filter that terminates it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterChain {
+    pub name: String,
+    pub matcher: FilterChainMatch,
+    pub network: NetworkFilter,
+}
+
+/// Which connections a filter chain takes. Every empty criterion matches anything.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FilterChainMatch {
+    /// The destination port (the original destination's when `use_original_dst`).
+    pub destination_port: Option<u16>,
+    /// Destination IP ranges.
+    pub prefix_ranges: Vec<Cidr>,
+    /// TLS SNI names; `*.example.com` matches any subdomain.
+    pub server_names: Vec<String>,
+    /// `raw_buffer` or `tls` (from a TLS inspector); empty = any.
+    pub transport_protocol: String,
+    /// ALPN values (`h2`, `http/1.1`).
+    pub application_protocols: Vec<String>,
+    pub source_type: SourceType,
+    /// Source IP ranges.
+    pub source_prefix_ranges: Vec<Cidr>,
+    pub source_ports: Vec<u16>,
+}
+
+/// Envoy's `ConnectionSourceType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceType {
+    #[default]
+    Any,
+    /// The source IP is the destination IP, or a loopback address.
+    SameIpOrLoopback,
+    /// Anything else.
+    External,
+}
+
+/// The terminal network filter of a chain (the only one: other network filters are refused).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetworkFilter {
+    Http(HttpConnectionManager),
+    Tcp(TcpProxy),
+}

@@ -1,0 +1,1 @@
+//! RouteConfiguration → RouteConfig.
