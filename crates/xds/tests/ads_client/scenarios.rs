@@ -213,19 +213,20 @@ async fn eds_follows_clusters(flavor: AdsFlavor) {
     server
         .wait_for_proxy(|p| p.applied_generation == Some(3) && all_acked(p, &ALL))
         .await;
-    let held = client.held.lock().unwrap();
-    assert_eq!(held.ports("c"), [7070]);
-    let eds_since: Vec<_> = held.log[log_at_unsubscribe..]
-        .iter()
-        .filter(|(t, _, _)| *t == "EDS")
-        .collect();
-    assert!(
-        eds_since
+    {
+        let held = client.held.lock().unwrap();
+        assert_eq!(held.ports("c"), [7070]);
+        let eds_since: Vec<_> = held.log[log_at_unsubscribe..]
             .iter()
-            .all(|(_, names, _)| !names.contains(&"b".to_string())),
-        "{eds_since:?}"
-    );
-    drop(held);
+            .filter(|(t, _, _)| *t == "EDS")
+            .collect();
+        assert!(
+            eds_since
+                .iter()
+                .all(|(_, names, _)| !names.contains(&"b".to_string())),
+            "{eds_since:?}"
+        );
+    }
     client.stop().await;
     server.stop().await;
 }
