@@ -92,7 +92,7 @@ impl<H: AdsHandler> AdsClient<H> {
                 ended = self.stream_once(&endpoint, &mut backoff) => ended,
                 _ = &mut shutdown => break,
             };
-            self.status.disconnected();
+            self.status.disconnected(Some(ended.to_string()));
             let delay = backoff.next_delay();
             tracing::warn!(
                 endpoint = %self.config.endpoint,
@@ -105,7 +105,7 @@ impl<H: AdsHandler> AdsClient<H> {
                 _ = &mut shutdown => break,
             }
         }
-        self.status.disconnected();
+        self.status.disconnected(None);
         self.handler
     }
 
@@ -188,7 +188,16 @@ enum StreamEnd {
 impl std::fmt::Display for StreamEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StreamEnd::Connect(error) => write!(f, "connect failed: {error}"),
+            StreamEnd::Connect(error) => {
+                // tonic's transport error says only "transport error"; the cause is below it.
+                write!(f, "connect failed: {error}")?;
+                let mut source = std::error::Error::source(error);
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
             StreamEnd::Status(status) => write!(
                 f,
                 "stream failed: {:?}: {}",

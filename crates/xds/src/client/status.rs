@@ -12,6 +12,8 @@ pub struct ClientState {
     pub connected: bool,
     /// How many streams were opened so far (1 after the first connect; +1 per reconnect).
     pub connections: u64,
+    /// Why the last stream (or connect attempt) ended; kept after a reconnect.
+    pub last_error: Option<String>,
     /// Keyed by type URL.
     pub types: BTreeMap<String, TypeStatus>,
 }
@@ -86,10 +88,13 @@ impl ClientStatus {
         });
     }
 
-    pub(crate) fn disconnected(&self) {
+    pub(crate) fn disconnected(&self, error: Option<String>) {
         self.state.send_if_modified(|state| {
-            let changed = state.connected;
+            let changed = state.connected || error.is_some();
             state.connected = false;
+            if error.is_some() {
+                state.last_error = error;
+            }
             changed
         });
     }

@@ -240,3 +240,30 @@ async fn sotw_eds_subscriptions_follow_the_clusters() {
 async fn delta_eds_subscriptions_follow_the_clusters() {
     eds_follows_clusters(Delta).await;
 }
+
+#[tokio::test]
+async fn a_client_started_before_its_control_plane_keeps_retrying_until_it_is_up() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let client = Client::start(addr, Delta, None);
+    let refused = client
+        .wait("a failed connect", |s| s.last_error.is_some())
+        .await;
+    assert!(!refused.connected);
+    assert!(
+        refused.last_error.unwrap().contains("connect failed"),
+        "{:?}",
+        client.status.get()
+    );
+
+    let server = Server::restart_on(addr, mesh()).await;
+    let state = client
+        .wait("synced once the server is up", |s| {
+            held_names(s, ROUTE) == ["r1"] && held_names(s, ENDPOINT) == ["a", "b"]
+        })
+        .await;
+    assert_eq!(state.connections, 1, "failed connects are not connections");
+    client.stop().await;
+    server.stop().await;
+}
