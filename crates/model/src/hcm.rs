@@ -1,6 +1,10 @@
 //! The HTTP connection manager: how a filter chain speaks HTTP and where its routes come
 //! from.
 
+mod convert;
+
+pub(crate) use convert::http_connection_manager;
+
 use crate::route::{FaultPolicy, RouteConfig};
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ pub struct HttpConnectionManager {
     pub merge_slashes: bool,
     pub escaped_slashes: EscapedSlashes,
     /// Accept absolute-form request targets (`GET http://host/path`, what an `HTTP_PROXY`
-    /// client sends). Envoy's default: false.
+    /// client sends) on HTTP/1.1. Envoy's default: true.
     pub allow_absolute_url: bool,
     /// Accept `Upgrade: websocket`. Envoy's default: no upgrades.
     pub websocket: bool,

@@ -23,7 +23,7 @@ mod endpoints;
 mod error;
 mod fraction;
 mod hcm;
-mod listener;
+pub(crate) mod listener;
 mod matcher;
 mod regex;
 pub mod route;

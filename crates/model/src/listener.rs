@@ -3,6 +3,7 @@
 mod convert;
 mod select;
 
+pub(crate) use convert::same_type;
 pub use select::ConnectionInfo;
 
 use crate::cidr::Cidr;

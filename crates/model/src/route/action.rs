@@ -1,6 +1,10 @@
 //! What a matching route does: forward (to a cluster or weighted clusters, with rewrites,
 //! retries, mirrors), redirect, or answer directly.
 
+mod convert;
+
+pub(super) use convert::{direct_response, forward, redirect};
+
 use super::headers::HeaderOps;
 use super::matching::RouteMatch;
 use super::retry::RetryPolicy;

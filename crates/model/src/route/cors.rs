@@ -80,3 +80,45 @@ impl CorsPolicy {
         }
     }
 }
+
+// ---- conversion from Envoy's protos ----
+
+use crate::error::{At, Problem};
+use crate::fraction::runtime_fraction;
+use crate::matcher::string_matcher;
+use crate::unsupported::refuse_unsupported;
+use bowline_xds::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy as PbCors;
+
+pub(crate) fn cors_policy(c: &PbCors, at: &At) -> Result<CorsPolicy, Problem> {
+    let PbCors {
+        allow_origin_string_match,
+        allow_methods,
+        allow_headers,
+        expose_headers,
+        max_age,
+        allow_credentials,
+        filter_enabled,
+        forward_not_matching_preflights,
+        shadow_enabled,
+        allow_private_network_access,
+    } = c;
+    refuse_unsupported!(at; shadow_enabled, allow_private_network_access);
+    Ok(CorsPolicy {
+        allow_origins: allow_origin_string_match
+            .iter()
+            .enumerate()
+            .map(|(i, m)| string_matcher(m, &at.index("allow_origin_string_match", i)))
+            .collect::<Result<_, _>>()?,
+        allow_methods: allow_methods.clone(),
+        allow_headers: allow_headers.clone(),
+        expose_headers: expose_headers.clone(),
+        max_age: max_age.clone(),
+        allow_credentials: allow_credentials.as_ref().is_some_and(|b| b.value),
+        enabled: filter_enabled.as_ref().map_or(Ok(Fraction::ALL), |f| {
+            runtime_fraction(f, &at.field("filter_enabled"))
+        })?,
+        forward_not_matching_preflights: forward_not_matching_preflights
+            .as_ref()
+            .is_none_or(|b| b.value),
+    })
+}

@@ -19,8 +19,9 @@ pub enum DomainMatcher {
 }
 
 impl DomainMatcher {
-    /// Parses a domain as Envoy does (lower-cased; a leading `*` is a suffix match, a
-    /// trailing one a prefix match). `None` for an empty domain or a `*` elsewhere.
+    /// Parses a domain as Envoy does (lower-cased; `*` alone matches anything, a leading
+    /// `*` makes a suffix match, else a trailing one a prefix match; a `*` anywhere else is
+    /// literal). `None` for an empty domain.
     pub fn parse(domain: &str) -> Option<DomainMatcher> {
         let d = domain.to_ascii_lowercase();
         if d == "*" {

@@ -60,3 +60,110 @@ impl FaultPolicy {
         }
     }
 }
+
+// ---- conversion from Envoy's protos ----
+
+use crate::error::{At, Problem};
+use crate::fraction::fraction;
+use crate::unsupported::refuse_unsupported;
+use bowline_xds::pb::envoy::extensions::filters::common::fault::v3::{
+    fault_delay::FaultDelaySecifier, FaultDelay as PbDelay,
+};
+use bowline_xds::pb::envoy::extensions::filters::http::fault::v3::{
+    fault_abort::ErrorType, FaultAbort as PbAbort, HttpFault,
+};
+
+/// The fault filter's config (filter-wide or per route). The `*_runtime` keys name runtime
+/// overrides; the proxy has no runtime, so the configured values apply, as in an Envoy
+/// whose runtime does not set those keys.
+pub(crate) fn fault_policy(f: &HttpFault, at: &At) -> Result<FaultPolicy, Problem> {
+    let HttpFault {
+        delay,
+        abort,
+        upstream_cluster,
+        headers,
+        downstream_nodes,
+        max_active_faults,
+        response_rate_limit,
+        disable_downstream_cluster_stats,
+        filter_metadata,
+        delay_percent_runtime: _,
+        abort_percent_runtime: _,
+        delay_duration_runtime: _,
+        abort_http_status_runtime: _,
+        max_active_faults_runtime: _,
+        response_rate_limit_percent_runtime: _,
+        abort_grpc_status_runtime: _,
+    } = f;
+    refuse_unsupported!(at;
+        upstream_cluster, headers, downstream_nodes, max_active_faults, response_rate_limit,
+        disable_downstream_cluster_stats, filter_metadata,
+    );
+    Ok(FaultPolicy {
+        delay: delay
+            .as_ref()
+            .map(|d| fault_delay(d, &at.field("delay")))
+            .transpose()?,
+        abort: abort
+            .as_ref()
+            .map(|a| fault_abort(a, &at.field("abort")))
+            .transpose()?,
+    })
+}
+
+/// An unset percentage is 0% in the proto, so such a fault never fires (as in Envoy).
+fn share(
+    p: &Option<bowline_xds::pb::envoy::r#type::v3::FractionalPercent>,
+    at: &At,
+) -> Result<Fraction, Problem> {
+    p.as_ref()
+        .map_or(Ok(Fraction::NONE), |p| fraction(p, &at.field("percentage")))
+}
+
+fn fault_delay(d: &PbDelay, at: &At) -> Result<FaultDelay, Problem> {
+    let PbDelay {
+        percentage,
+        fault_delay_secifier,
+    } = d;
+    let duration = match fault_delay_secifier {
+        Some(FaultDelaySecifier::FixedDelay(d)) => {
+            let d = crate::duration::duration(d, &at.field("fixed_delay"))?;
+            if d.is_zero() {
+                return Err(at.field("fixed_delay").invalid("must be greater than zero"));
+            }
+            d
+        }
+        Some(FaultDelaySecifier::HeaderDelay(_)) => {
+            return Err(at.field("header_delay").unsupported())
+        }
+        None => return Err(at.invalid("fixed_delay is required")),
+    };
+    Ok(FaultDelay {
+        duration,
+        fraction: share(percentage, at)?,
+    })
+}
+
+fn fault_abort(a: &PbAbort, at: &At) -> Result<FaultAbort, Problem> {
+    let PbAbort {
+        percentage,
+        response_body,
+        error_type,
+    } = a;
+    refuse_unsupported!(at; response_body);
+    let abort = match error_type {
+        Some(ErrorType::HttpStatus(s)) if (200..600).contains(s) => Abort::Http(*s as u16),
+        Some(ErrorType::HttpStatus(s)) => {
+            return Err(at
+                .field("http_status")
+                .invalid(format!("{s} is not in 200..600")))
+        }
+        Some(ErrorType::GrpcStatus(s)) => Abort::Grpc(*s),
+        Some(ErrorType::HeaderAbort(_)) => return Err(at.field("header_abort").unsupported()),
+        None => return Err(at.invalid("one of http_status, grpc_status is required")),
+    };
+    Ok(FaultAbort {
+        abort,
+        fraction: share(percentage, at)?,
+    })
+}

@@ -76,3 +76,123 @@ fn apply(remove: &[HeaderName], add: &[HeaderAppend], headers: &mut HeaderMap) {
         }
     }
 }
+
+// ---- conversion from Envoy's protos ----
+
+use crate::error::{At, Problem};
+use crate::unsupported::refuse_unsupported;
+use bowline_xds::pb::envoy::config::core::v3::{
+    header_value_option::HeaderAppendAction, HeaderValue as PbHeaderValue, HeaderValueOption,
+};
+
+/// The four header-mutation lists of a route or weighted cluster, by their proto names.
+pub(crate) struct PbHeaderOps<'a> {
+    pub request_add: &'a [HeaderValueOption],
+    pub request_remove: &'a [String],
+    pub response_add: &'a [HeaderValueOption],
+    pub response_remove: &'a [String],
+}
+
+pub(crate) fn header_ops(ops: PbHeaderOps<'_>, at: &At) -> Result<HeaderOps, Problem> {
+    let adds = |list: &[HeaderValueOption], field: &str| {
+        list.iter()
+            .enumerate()
+            .map(|(i, o)| header_append(o, &at.index(field, i)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let removes = |list: &[String], field: &str| {
+        list.iter()
+            .enumerate()
+            .map(|(i, n)| modifiable_name(n, &at.index(field, i)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(HeaderOps {
+        request_add: adds(ops.request_add, "request_headers_to_add")?,
+        request_remove: removes(ops.request_remove, "request_headers_to_remove")?,
+        response_add: adds(ops.response_add, "response_headers_to_add")?,
+        response_remove: removes(ops.response_remove, "response_headers_to_remove")?,
+    })
+}
+
+fn header_append(o: &HeaderValueOption, at: &At) -> Result<HeaderAppend, Problem> {
+    let HeaderValueOption {
+        header,
+        append,
+        append_action,
+        keep_empty_value,
+    } = o;
+    let Some(PbHeaderValue {
+        key,
+        value,
+        raw_value,
+    }) = header
+    else {
+        return Err(at.field("header").invalid("is required"));
+    };
+    let at_header = at.field("header");
+    refuse_unsupported!(at_header; raw_value);
+    let name = modifiable_name(key, &at_header.field("key"))?;
+    let literal = literal_value(value, &at_header.field("value"))?;
+    let value = HeaderValue::from_str(&literal).map_err(|_| {
+        at_header
+            .field("value")
+            .invalid("is not a valid header value")
+    })?;
+    let action = match (append, HeaderAppendAction::try_from(*append_action)) {
+        // Envoy refuses both set; the deprecated `append` maps onto the two common actions.
+        (Some(_), Ok(a)) if a != HeaderAppendAction::AppendIfExistsOrAdd => {
+            return Err(at.invalid("append and append_action are both set"))
+        }
+        (Some(b), _) if b.value => AppendAction::AppendIfExistsOrAdd,
+        (Some(_), _) => AppendAction::OverwriteIfExistsOrAdd,
+        (None, Ok(HeaderAppendAction::AppendIfExistsOrAdd)) => AppendAction::AppendIfExistsOrAdd,
+        (None, Ok(HeaderAppendAction::AddIfAbsent)) => AppendAction::AddIfAbsent,
+        (None, Ok(HeaderAppendAction::OverwriteIfExistsOrAdd)) => {
+            AppendAction::OverwriteIfExistsOrAdd
+        }
+        (None, Ok(HeaderAppendAction::OverwriteIfExists)) => AppendAction::OverwriteIfExists,
+        (None, Err(_)) => {
+            return Err(at
+                .field("append_action")
+                .invalid(format!("unknown value {append_action}")))
+        }
+    };
+    Ok(HeaderAppend {
+        name,
+        value,
+        action,
+        keep_empty_value: *keep_empty_value,
+    })
+}
+
+/// Envoy refuses mutations of pseudo-headers and `host` (a host rewrite is the route's job).
+fn modifiable_name(name: &str, at: &At) -> Result<HeaderName, Problem> {
+    if name.starts_with(':') || name.eq_ignore_ascii_case("host") {
+        return Err(at.invalid(format!(
+            "{name:?}: pseudo-headers and host may not be modified"
+        )));
+    }
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| at.invalid(format!("{name:?} is not a valid header name")))
+}
+
+/// Envoy header values are format strings: `%%` is a literal `%`, `%COMMAND%` a formatter
+/// (client address, request id, …), which the proxy does not implement.
+fn literal_value(value: &str, at: &At) -> Result<String, Problem> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        if rest[i + 1..].starts_with('%') {
+            out.push('%');
+            rest = &rest[i + 2..];
+        } else {
+            let command = rest[i..].split_inclusive('%').take(2).collect::<String>();
+            return Err(at.unsupported_because(format!(
+                "header formatter {command} is not implemented (write %% for a literal %)"
+            )));
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}

@@ -52,11 +52,19 @@ pub enum HeaderRule {
 }
 
 /// A condition on a query parameter (the first value when it repeats, percent-decoded).
+/// An absent parameter never matches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryParamMatcher {
     pub name: String,
-    /// `None` = present with any value.
-    pub value: Option<StringMatcher>,
+    pub rule: QueryParamRule,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryParamRule {
+    /// Present with any value. (`present_match: false` is `Present(false)`, which in
+    /// Envoy never matches: an absent parameter already fails.)
+    Present(bool),
+    String(StringMatcher),
 }
 
 impl RouteMatch {
@@ -129,7 +137,10 @@ impl QueryParamMatcher {
         let Some(value) = first_query_value(query.unwrap_or(""), &self.name) else {
             return false;
         };
-        self.value.as_ref().is_none_or(|m| m.matches(&value))
+        match &self.rule {
+            QueryParamRule::Present(present) => *present,
+            QueryParamRule::String(m) => m.matches(&value),
+        }
     }
 }
 
@@ -160,4 +171,149 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---- conversion from Envoy's protos ----
+
+use crate::error::{At, Problem};
+use crate::matcher::{string_matcher, StringPattern};
+use crate::unsupported::refuse_unsupported;
+use bowline_xds::pb::envoy::config::route::v3::{
+    header_matcher::HeaderMatchSpecifier, query_parameter_matcher::QueryParameterMatchSpecifier,
+    route_match::PathSpecifier, HeaderMatcher as PbHeaderMatcher,
+    QueryParameterMatcher as PbQueryMatcher, RouteMatch as PbRouteMatch,
+};
+
+pub(super) fn route_match(m: &PbRouteMatch, at: &At) -> Result<RouteMatch, Problem> {
+    let PbRouteMatch {
+        path_specifier,
+        case_sensitive,
+        headers,
+        query_parameters,
+        runtime_fraction,
+        cookies,
+        grpc,
+        tls_context,
+        dynamic_metadata,
+        filter_state,
+    } = m;
+    refuse_unsupported!(at; runtime_fraction, cookies, grpc, tls_context, dynamic_metadata, filter_state);
+    let path = match path_specifier {
+        Some(PathSpecifier::Prefix(p)) => PathMatch::Prefix(p.clone()),
+        Some(PathSpecifier::Path(p)) => PathMatch::Exact(p.clone()),
+        Some(PathSpecifier::SafeRegex(r)) => {
+            PathMatch::Regex(crate::regex::regex(r, &at.field("safe_regex"))?)
+        }
+        Some(PathSpecifier::PathSeparatedPrefix(p)) => {
+            // Envoy's constraint: starts with `/`, does not end with one, no `?` or `#`.
+            if !p.starts_with('/') || (p.len() > 1 && p.ends_with('/')) || p.contains(['?', '#']) {
+                return Err(at.field("path_separated_prefix").invalid(format!(
+                    "{p:?} must start with / and have no trailing /, ? or #"
+                )));
+            }
+            PathMatch::PathSeparatedPrefix(p.clone())
+        }
+        Some(PathSpecifier::ConnectMatcher(_)) => {
+            return Err(at.field("connect_matcher").unsupported())
+        }
+        Some(PathSpecifier::PathMatchPolicy(_)) => {
+            return Err(at.field("path_match_policy").unsupported())
+        }
+        None => {
+            return Err(
+                at.invalid("one of prefix, path, safe_regex, path_separated_prefix is required")
+            )
+        }
+    };
+    Ok(RouteMatch {
+        path,
+        case_sensitive: case_sensitive.as_ref().is_none_or(|b| b.value),
+        headers: headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| header_matcher(h, &at.index("headers", i)))
+            .collect::<Result<_, _>>()?,
+        query_params: query_parameters
+            .iter()
+            .enumerate()
+            .map(|(i, q)| query_matcher(q, &at.index("query_parameters", i)))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn header_matcher(h: &PbHeaderMatcher, at: &At) -> Result<HeaderMatcher, Problem> {
+    let PbHeaderMatcher {
+        name,
+        invert_match,
+        treat_missing_header_as_empty,
+        header_match_specifier,
+    } = h;
+    if name.is_empty() {
+        return Err(at.field("name").invalid("must not be empty"));
+    }
+    let non_empty = |s: &String, field: &str| {
+        if s.is_empty() {
+            Err(at.field(field).invalid("must not be empty"))
+        } else {
+            Ok(s.clone())
+        }
+    };
+    let string = |pattern| {
+        HeaderRule::String(StringMatcher {
+            pattern,
+            ignore_case: false,
+        })
+    };
+    let rule = match header_match_specifier {
+        // Envoy: a matcher without a specifier checks presence.
+        None => HeaderRule::Present(true),
+        Some(HeaderMatchSpecifier::PresentMatch(p)) => HeaderRule::Present(*p),
+        Some(HeaderMatchSpecifier::ExactMatch(s)) => string(StringPattern::Exact(s.clone())),
+        Some(HeaderMatchSpecifier::PrefixMatch(s)) => {
+            string(StringPattern::Prefix(non_empty(s, "prefix_match")?))
+        }
+        Some(HeaderMatchSpecifier::SuffixMatch(s)) => {
+            string(StringPattern::Suffix(non_empty(s, "suffix_match")?))
+        }
+        Some(HeaderMatchSpecifier::ContainsMatch(s)) => {
+            string(StringPattern::Contains(non_empty(s, "contains_match")?))
+        }
+        Some(HeaderMatchSpecifier::SafeRegexMatch(r)) => string(StringPattern::Regex(
+            crate::regex::regex(r, &at.field("safe_regex_match"))?,
+        )),
+        Some(HeaderMatchSpecifier::RangeMatch(r)) => HeaderRule::Range {
+            start: r.start,
+            end: r.end,
+        },
+        Some(HeaderMatchSpecifier::StringMatch(m)) => {
+            HeaderRule::String(string_matcher(m, &at.field("string_match"))?)
+        }
+    };
+    Ok(HeaderMatcher {
+        name: name.to_ascii_lowercase(),
+        rule,
+        invert: *invert_match,
+        treat_missing_as_empty: *treat_missing_header_as_empty,
+    })
+}
+
+fn query_matcher(q: &PbQueryMatcher, at: &At) -> Result<QueryParamMatcher, Problem> {
+    let PbQueryMatcher {
+        name,
+        query_parameter_match_specifier,
+    } = q;
+    if name.is_empty() {
+        return Err(at.field("name").invalid("must not be empty"));
+    }
+    let rule = match query_parameter_match_specifier {
+        None => QueryParamRule::Present(true),
+        Some(QueryParameterMatchSpecifier::PresentMatch(p)) => QueryParamRule::Present(*p),
+        Some(QueryParameterMatchSpecifier::StringMatch(m)) => {
+            QueryParamRule::String(string_matcher(m, &at.field("string_match"))?)
+        }
+    };
+    Ok(QueryParamMatcher {
+        name: name.clone(),
+        rule,
+    })
 }

@@ -15,11 +15,15 @@ pub use action::{
     pick_weighted, ClusterSpecifier, DirectResponse, Forward, GrpcTimeout, HashKey, HashPolicy,
     Mirror, PathRewrite, Redirect, RedirectPath, RouteAction, WeightedCluster,
 };
+pub(crate) use convert::route_config;
 pub use cors::{CorsDecision, CorsPolicy};
 pub use domains::DomainMatcher;
+pub(crate) use fault::fault_policy;
 pub use fault::{Abort, FaultAbort, FaultDecision, FaultDelay, FaultPolicy};
 pub use headers::{AppendAction, HeaderAppend, HeaderOps};
-pub use matching::{HeaderMatcher, HeaderRule, PathMatch, QueryParamMatcher, RouteMatch};
+pub use matching::{
+    HeaderMatcher, HeaderRule, PathMatch, QueryParamMatcher, QueryParamRule, RouteMatch,
+};
 pub use request::RequestHead;
 pub use retry::{Backoff, RetryOn, RetryPolicy, UpstreamOutcome};
 

@@ -189,3 +189,123 @@ impl RetryPolicy {
         }
     }
 }
+
+// ---- conversion from Envoy's protos ----
+
+use crate::error::{At, Problem};
+use crate::unsupported::refuse_unsupported;
+use bowline_xds::pb::envoy::config::route::v3::{
+    retry_policy::{retry_host_predicate, RetryBackOff, RetryHostPredicate},
+    RetryPolicy as PbRetryPolicy,
+};
+use bowline_xds::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
+use bowline_xds::prost::Name;
+
+pub(super) fn retry_policy(r: &PbRetryPolicy, at: &At) -> Result<RetryPolicy, Problem> {
+    let PbRetryPolicy {
+        retry_on,
+        num_retries,
+        per_try_timeout,
+        retry_host_predicate,
+        host_selection_retry_max_attempts,
+        retriable_status_codes,
+        retry_back_off,
+        per_try_idle_timeout,
+        retry_priority,
+        retry_options_predicates,
+        rate_limited_retry_back_off,
+        retriable_headers,
+        retriable_request_headers,
+        refresh_cluster_on_retry,
+    } = r;
+    refuse_unsupported!(at;
+        per_try_idle_timeout, retry_priority, retry_options_predicates,
+        rate_limited_retry_back_off, retriable_headers, retriable_request_headers,
+        refresh_cluster_on_retry,
+    );
+    let mut conditions = BTreeSet::new();
+    for word in retry_on.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let condition = RetryOn::parse(word).ok_or_else(|| {
+            at.field("retry_on")
+                .invalid(format!("unknown retry condition {word:?}"))
+        })?;
+        conditions.insert(condition);
+    }
+    let codes = retriable_status_codes
+        .iter()
+        .map(|c| {
+            u16::try_from(*c)
+                .ok()
+                .filter(|c| (100..600).contains(c))
+                .ok_or_else(|| {
+                    at.field("retriable_status_codes")
+                        .invalid(format!("{c} is not an HTTP status"))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut avoid_previous_hosts = false;
+    for (i, p) in retry_host_predicate.iter().enumerate() {
+        host_predicate(p, &at.index("retry_host_predicate", i))?;
+        avoid_previous_hosts = true;
+    }
+    let host_selection_retry_max_attempts = match *host_selection_retry_max_attempts {
+        // Envoy: unset (0) retries host selection once.
+        0 => 1,
+        n => u32::try_from(n).map_err(|_| {
+            at.field("host_selection_retry_max_attempts")
+                .invalid(format!("{n} is out of range"))
+        })?,
+    };
+    Ok(RetryPolicy {
+        num_retries: num_retries.as_ref().map_or(1, |n| n.value),
+        retry_on: conditions,
+        retriable_status_codes: codes,
+        per_try_timeout: crate::duration::timeout(
+            per_try_timeout,
+            None,
+            &at.field("per_try_timeout"),
+        )?,
+        backoff: retry_back_off
+            .as_ref()
+            .map_or(Ok(Backoff::default()), |b| {
+                backoff(b, &at.field("retry_back_off"))
+            })?,
+        avoid_previous_hosts,
+        host_selection_retry_max_attempts,
+    })
+}
+
+/// Only `envoy.retry_host_predicates.previous_hosts` is implemented.
+fn host_predicate(p: &RetryHostPredicate, at: &At) -> Result<(), Problem> {
+    let RetryHostPredicate { name, config_type } = p;
+    match config_type {
+        Some(retry_host_predicate::ConfigType::TypedConfig(any))
+            if crate::listener::same_type(&any.type_url, &PreviousHostsPredicate::type_url()) =>
+        {
+            Ok(())
+        }
+        Some(retry_host_predicate::ConfigType::TypedConfig(any)) => Err(at
+            .field("typed_config")
+            .unsupported_filter(name, &any.type_url)),
+        None => Err(at.field("typed_config").invalid("is required")),
+    }
+}
+
+/// Envoy: `base_interval` is required and positive; `max_interval` defaults to 10 × base
+/// and must not be below it.
+fn backoff(b: &RetryBackOff, at: &At) -> Result<Backoff, Problem> {
+    let RetryBackOff {
+        base_interval,
+        max_interval,
+    } = b;
+    let base = crate::duration::positive(base_interval, &at.field("base_interval"))?
+        .ok_or_else(|| at.field("base_interval").invalid("is required"))?;
+    let max =
+        crate::duration::positive(max_interval, &at.field("max_interval"))?.unwrap_or(base * 10);
+    if max < base {
+        return Err(at
+            .field("max_interval")
+            .invalid("must not be below base_interval"));
+    }
+    Ok(Backoff { base, max })
+}
