@@ -3,12 +3,20 @@
 //!
 //! Layout: `listener/` binds and accepts, `http/` serves and routes, `tcp/` proxies bytes,
 //! `upstream/` holds clusters, pools and balancers, `admin/` answers operators; `worker`
-//! runs one single-threaded runtime per core.
+//! runs one single-threaded runtime per core; [`Proxy`] ties them together.
 
+pub mod admin;
+pub mod config;
 pub mod drain;
 pub mod http;
 pub mod listener;
+mod proxy;
+pub mod state;
 pub mod stats;
 pub mod tcp;
 pub mod upstream;
 pub mod worker;
+
+pub use config::{Change, Config};
+pub use proxy::{Options, Proxy};
+pub use state::State;

@@ -1,3 +1,8 @@
 //! HTTP: the connection manager (hyper server, HTTP/1.1 and h2c) and the router.
 
 pub mod body;
+pub mod forward;
+pub mod headers;
+pub mod local;
+pub mod router;
+pub mod server;

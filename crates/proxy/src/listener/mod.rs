@@ -1,4 +1,7 @@
 //! Listeners: binding, accepting, original destinations and filter-chain selection.
 
+pub mod accept;
 pub mod bind;
+pub mod manager;
 pub mod original_dst;
+pub mod runtime;

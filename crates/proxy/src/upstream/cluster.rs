@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
+use bowline_model as model;
 
 use super::circuit::{Thresholds, Usage};
 use super::lb::{Balancer, PickInput, Policy};
@@ -34,6 +35,8 @@ pub enum Discovery {
 
 #[derive(Debug)]
 pub struct Cluster {
+    /// The model it was built from (a CDS update with an equal model keeps this object).
+    pub source: model::Cluster,
     pub name: String,
     pub discovery: Discovery,
     pub protocol: Protocol,
@@ -44,6 +47,8 @@ pub struct Cluster {
     pub usage: Arc<Usage>,
     pub stats: Arc<ClusterStats>,
     pub endpoints: ArcSwap<EndpointSet>,
+    /// The EDS assignment the endpoints came from, so an unchanged one is not re-applied.
+    pub(crate) assignment: ArcSwapOption<model::ClusterLoadAssignment>,
 }
 
 /// One endpoint: address, weight, health, and the state that outlives EDS updates.
@@ -165,8 +170,10 @@ mod tests {
     use super::*;
 
     pub(crate) fn cluster(policy: Policy, outlier: Option<OutlierConfig>) -> Cluster {
+        let source = crate::upstream::build::tests::model_cluster("c", "127.0.0.1:1");
         Cluster {
             name: "c".into(),
+            source,
             discovery: Discovery::Static,
             protocol: Protocol::Http1,
             connect_timeout: Duration::from_secs(1),
@@ -176,6 +183,7 @@ mod tests {
             usage: Arc::default(),
             stats: Arc::default(),
             endpoints: ArcSwap::from_pointee(EndpointSet::empty(policy)),
+            assignment: ArcSwapOption::empty(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Upstreams: clusters, endpoints, balancers, breakers, outlier detection and pools.
 
+pub mod build;
 pub mod circuit;
 pub mod cluster;
 pub mod lb;

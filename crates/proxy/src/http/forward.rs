@@ -1,0 +1,456 @@
+//! Forwarding to a cluster: pick an endpoint, respect the breakers, send on a pooled
+//! connection within the route and per-try timeouts, retry as the policy says (with
+//! jittered back-off, avoiding previous hosts), feed outlier detection, fire mirrors, and
+//! hand WebSocket upgrades over to a byte tunnel.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, HOST};
+use http::request::Parts;
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Incoming};
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+
+use bowline_model as model;
+use model::route::{Forward, HashKey, UpstreamOutcome};
+
+use super::body::{ResponseBody, UpstreamBody};
+use super::headers::{is_upgrade, strip_hop_by_hop};
+use super::local;
+use super::router::Conn;
+use crate::config::Config;
+use crate::upstream::circuit::Overflow;
+use crate::upstream::cluster::{Cluster, Discovery, Endpoint};
+use crate::upstream::lb::Policy;
+use crate::upstream::pool::{Pool, PooledBody, Protocol};
+
+/// Bodies up to this size are buffered when a retry or mirror may need to send them again;
+/// larger or unknown-length bodies stream and are not retried.
+const MAX_BUFFERED_BODY: u64 = 64 * 1024;
+
+/// Where a request goes.
+pub struct Target<'a> {
+    pub cluster: Arc<Cluster>,
+    pub forward: &'a Forward,
+    pub snapshot: &'a Config,
+}
+
+pub async fn forward(
+    conn: &Conn,
+    target: Target<'_>,
+    mut req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let cluster = &target.cluster;
+    let fwd = target.forward;
+    let upgrading = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
+    let downstream_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers, upgrading);
+
+    let wants_copies = fwd.retry.is_some() || !fwd.mirrors.is_empty();
+    let body = match prepare_body(body, wants_copies).await {
+        Ok(body) => body,
+        Err(()) => return local::reply(StatusCode::BAD_REQUEST, "malformed request body"),
+    };
+    let replay = match &body {
+        UpstreamBody::Buffered(bytes) => Some(bytes.clone()),
+        UpstreamBody::Streamed(_) => None,
+    };
+    if let Some(bytes) = &replay {
+        for mirror in &fwd.mirrors {
+            if mirror.fraction.hits(rand::random()) {
+                send_mirror(
+                    conn,
+                    target.snapshot,
+                    &mirror.cluster,
+                    &parts,
+                    bytes.clone(),
+                );
+            }
+        }
+    }
+
+    let deadline = fwd.timeout.map(|t| Instant::now() + t);
+    // A streamed body can be sent once: no retries then.
+    let retry = fwd.retry.as_ref().filter(|_| replay.is_some());
+    let hash = match cluster.policy {
+        Policy::RingHash { .. } | Policy::Maglev { .. } => {
+            request_hash(&fwd.hash_policy, &parts, conn.peer)
+        }
+        _ => None,
+    };
+    let mut parts = Some(parts);
+    let mut body = Some(body);
+    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut retries_done = 0u32;
+    let stats = &cluster.stats;
+    loop {
+        let exclude: &[SocketAddr] = if retry.is_some_and(|r| r.avoid_previous_hosts) {
+            &tried
+        } else {
+            &[]
+        };
+        let endpoint = match &cluster.discovery {
+            Discovery::OriginalDst { .. } => {
+                Some(Arc::new(Endpoint::new(conn.destination, 1, true)))
+            }
+            _ => cluster.pick(hash, rand::random(), exclude),
+        };
+        let Some(endpoint) = endpoint else {
+            stats.upstream_cx_none_healthy.inc();
+            return local::reply(StatusCode::SERVICE_UNAVAILABLE, local::NO_HEALTHY_UPSTREAM);
+        };
+        let Ok(_slot) = cluster
+            .usage
+            .acquire(Overflow::Requests, cluster.thresholds.max_requests)
+        else {
+            stats.upstream_rq_pending_overflow.inc();
+            return local::overloaded();
+        };
+        let last_try = retry.is_none_or(|r| retries_done >= r.num_retries);
+        let try_body = match &replay {
+            Some(bytes) => UpstreamBody::Buffered(bytes.clone()),
+            None => body.take().unwrap_or_else(UpstreamBody::empty),
+        };
+        let request = if last_try {
+            upstream_request_owned(
+                parts.take().expect("parts until the last try"),
+                try_body,
+                cluster.protocol,
+            )
+        } else {
+            upstream_request(
+                parts.as_ref().expect("parts until the last try"),
+                try_body,
+                cluster.protocol,
+            )
+        };
+        if retry.is_some() {
+            tried.push(endpoint.addr);
+        }
+
+        stats.upstream_rq_total.inc();
+        stats.upstream_rq_active.inc();
+        endpoint.active.fetch_add(1, Ordering::Relaxed);
+        let send = conn.pool.send(
+            endpoint.addr,
+            cluster.protocol,
+            request,
+            cluster.connect_timeout,
+            stats,
+        );
+        let per_try = retry
+            .and_then(|r| r.per_try_timeout)
+            .map(|t| Instant::now() + t);
+        let try_deadline = match (deadline, per_try) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let result = match try_deadline {
+            Some(at) => tokio::time::timeout_at(at, send).await.ok(),
+            None => Some(send.await),
+        };
+        endpoint.active.fetch_sub(1, Ordering::Relaxed);
+        stats.upstream_rq_active.dec();
+
+        let (outcome, reply) = match result {
+            Some(Ok(response)) => {
+                let status = response.status().as_u16();
+                cluster.record(&endpoint, status);
+                let outcome = UpstreamOutcome::Response {
+                    status,
+                    grpc_status: grpc_status(&response),
+                    envoy_ratelimited: response.headers().contains_key("x-envoy-ratelimited"),
+                };
+                if last_try || !retry.is_some_and(|r| r.retry_on(outcome)) {
+                    stats.upstream_rq_xx.record(status);
+                    return downstream_response(response, downstream_upgrade);
+                }
+                // Retried: the response is dropped (its connection closes).
+                stats.upstream_rq_xx.record(status);
+                (outcome, None)
+            }
+            Some(Err(error)) => {
+                cluster.record(&endpoint, 503);
+                if error.is_connect_failure() {
+                    (
+                        UpstreamOutcome::ConnectFailure,
+                        Some(local::CONNECT_FAILURE),
+                    )
+                } else {
+                    (
+                        UpstreamOutcome::Reset { request_sent: true },
+                        Some(local::RESET),
+                    )
+                }
+            }
+            None if deadline.is_some_and(|d| Instant::now() >= d) => {
+                stats.upstream_rq_timeout.inc();
+                return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT);
+            }
+            None => {
+                stats.upstream_rq_per_try_timeout.inc();
+                cluster.record(&endpoint, 504);
+                (
+                    UpstreamOutcome::PerTryTimeout,
+                    Some(local::UPSTREAM_TIMEOUT),
+                )
+            }
+        };
+        let give_up = |reply: Option<&'static str>| match reply {
+            Some(text) if text == local::UPSTREAM_TIMEOUT => {
+                local::reply(StatusCode::GATEWAY_TIMEOUT, text)
+            }
+            Some(text) => local::reply(StatusCode::SERVICE_UNAVAILABLE, text),
+            None => local::reply(StatusCode::SERVICE_UNAVAILABLE, local::RESET),
+        };
+        let Some(policy) = retry.filter(|r| !last_try && r.retry_on(outcome)) else {
+            return give_up(reply);
+        };
+        let Ok(_retry_slot) = cluster
+            .usage
+            .acquire(Overflow::Retries, cluster.thresholds.max_retries)
+        else {
+            stats.upstream_rq_retry_overflow.inc();
+            return give_up(reply);
+        };
+        stats.upstream_rq_retry.inc();
+        let wait = policy.backoff.delay(retries_done, rand::random());
+        retries_done += 1;
+        if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+            stats.upstream_rq_timeout.inc();
+            return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT);
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The body to send: nothing when the request has none, buffered when it may be sent more
+/// than once and is small enough, else streamed. `Err` when the client's body broke.
+async fn prepare_body(body: Incoming, wants_copies: bool) -> Result<UpstreamBody, ()> {
+    if body.is_end_stream() {
+        return Ok(UpstreamBody::empty());
+    }
+    let small = body
+        .size_hint()
+        .upper()
+        .is_some_and(|n| n <= MAX_BUFFERED_BODY);
+    if !(wants_copies && small) {
+        return Ok(UpstreamBody::Streamed(body));
+    }
+    let bytes = body.collect().await.map_err(|_| ())?.to_bytes();
+    Ok(UpstreamBody::Buffered((!bytes.is_empty()).then_some(bytes)))
+}
+
+/// The URI the upstream expects: origin-form for HTTP/1.1, absolute for HTTP/2 (hyper takes
+/// `:scheme` and `:authority` from it).
+fn upstream_uri(parts: &Parts, protocol: Protocol) -> Uri {
+    let pq = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    match protocol {
+        Protocol::Http1 => Uri::from(pq),
+        Protocol::Http2 => {
+            let authority = parts
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| h.parse::<http::uri::Authority>().ok());
+            let mut uri = http::uri::Parts::default();
+            uri.scheme = Some(http::uri::Scheme::HTTP);
+            uri.authority = authority;
+            uri.path_and_query = Some(pq);
+            Uri::from_parts(uri).unwrap_or_default()
+        }
+    }
+}
+
+fn version(protocol: Protocol) -> Version {
+    match protocol {
+        Protocol::Http1 => Version::HTTP_11,
+        Protocol::Http2 => Version::HTTP_2,
+    }
+}
+
+/// A request for one try of several (the parts stay for the next).
+fn upstream_request(
+    parts: &Parts,
+    body: UpstreamBody,
+    protocol: Protocol,
+) -> Request<UpstreamBody> {
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = upstream_uri(parts, protocol);
+    *request.version_mut() = version(protocol);
+    *request.headers_mut() = parts.headers.clone();
+    finish_headers(&mut request, protocol);
+    request
+}
+
+/// The request of the last (usually only) try: moves the parts, copies nothing.
+fn upstream_request_owned(
+    mut parts: Parts,
+    body: UpstreamBody,
+    protocol: Protocol,
+) -> Request<UpstreamBody> {
+    parts.uri = upstream_uri(&parts, protocol);
+    parts.version = version(protocol);
+    let mut request = Request::from_parts(parts, body);
+    finish_headers(&mut request, protocol);
+    request
+}
+
+fn finish_headers(request: &mut Request<UpstreamBody>, protocol: Protocol) {
+    if protocol == Protocol::Http2 {
+        // HTTP/2 carries the authority as a pseudo-header.
+        request.headers_mut().remove(HOST);
+    }
+    if let UpstreamBody::Buffered(bytes) = request.body() {
+        let len = bytes.as_ref().map_or(0, Bytes::len);
+        if len > 0 || request.headers().contains_key(CONTENT_LENGTH) {
+            request
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(len));
+        }
+    }
+}
+
+fn grpc_status(response: &Response<PooledBody>) -> Option<u32> {
+    response
+        .headers()
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The upstream's response on its way down: hop-by-hop headers off; a 101 hands both
+/// connections to a tunnel.
+fn downstream_response(
+    response: Response<PooledBody>,
+    downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<ResponseBody> {
+    let mut response = response;
+    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    strip_hop_by_hop(response.headers_mut(), switching);
+    if switching {
+        if let Some(downstream) = downstream_upgrade {
+            let upstream = hyper::upgrade::on(&mut response);
+            Pool::detach(response.body_mut());
+            tokio::spawn(async move {
+                let (Ok(down), Ok(up)) = tokio::join!(downstream, upstream) else {
+                    return;
+                };
+                let _ = crate::tcp::proxy(TokioIo::new(down), TokioIo::new(up), None).await;
+            });
+        }
+    }
+    response.map(ResponseBody::Upstream)
+}
+
+/// The consistent-hash key of a request, from the first policy that yields one.
+fn request_hash(
+    policies: &[model::route::HashPolicy],
+    parts: &Parts,
+    peer: SocketAddr,
+) -> Option<u64> {
+    let mut hash: Option<u64> = None;
+    for policy in policies {
+        let mut hasher = DefaultHasher::new();
+        let found = match &policy.key {
+            HashKey::Header(name) => parts
+                .headers
+                .get(name.as_str())
+                .map(|v| v.as_bytes().hash(&mut hasher)),
+            HashKey::SourceIp => {
+                peer.ip().hash(&mut hasher);
+                Some(())
+            }
+            HashKey::QueryParameter(name) => parts.uri.query().and_then(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.hash(&mut hasher))
+            }),
+            HashKey::Cookie { name, .. } => parts
+                .headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|c| c.trim().split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.hash(&mut hasher)),
+        };
+        if found.is_some() {
+            // Several keys combine, as in Envoy.
+            let h = hasher.finish();
+            hash = Some(hash.map_or(h, |prev| prev.rotate_left(1) ^ h));
+            if policy.terminal {
+                break;
+            }
+        }
+    }
+    hash
+}
+
+/// Fire-and-forget copy of the request to `cluster` (Host gets Envoy's `-shadow` suffix).
+fn send_mirror(conn: &Conn, snapshot: &Config, cluster: &str, parts: &Parts, body: Option<Bytes>) {
+    let Some(cluster) = snapshot.clusters.get(cluster).cloned() else {
+        return;
+    };
+    let Some(endpoint) = cluster.pick(None, rand::random(), &[]) else {
+        return;
+    };
+    let mut request = upstream_request(parts, UpstreamBody::Buffered(body), cluster.protocol);
+    if let Some(host) = parts.headers.get(HOST).and_then(|h| h.to_str().ok()) {
+        let shadow = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+                format!("{name}-shadow:{port}")
+            }
+            _ => format!("{host}-shadow"),
+        };
+        if let Ok(value) = HeaderValue::try_from(shadow) {
+            if cluster.protocol == Protocol::Http1 {
+                request.headers_mut().insert(HOST, value);
+            } else if let Ok(authority) = value
+                .to_str()
+                .unwrap_or_default()
+                .parse::<http::uri::Authority>()
+            {
+                let mut uri = std::mem::take(request.uri_mut()).into_parts();
+                uri.authority = Some(authority);
+                *request.uri_mut() = Uri::from_parts(uri).unwrap_or_default();
+            }
+        }
+    }
+    let pool = conn.pool.clone();
+    tokio::spawn(async move {
+        let stats = cluster.stats.clone();
+        stats.upstream_rq_total.inc();
+        if let Ok(response) = pool
+            .send(
+                endpoint.addr,
+                cluster.protocol,
+                request,
+                cluster.connect_timeout,
+                &stats,
+            )
+            .await
+        {
+            stats.upstream_rq_xx.record(response.status().as_u16());
+            // Read to the end so the connection goes back to the pool.
+            let _ = response.into_body().collect().await;
+        }
+    });
+}

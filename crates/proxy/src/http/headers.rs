@@ -1,0 +1,88 @@
+//! Header hygiene between hops: hop-by-hop headers are the connection's, not the message's,
+//! and must not be forwarded (HTTP/2 refuses them outright).
+
+use http::header::{self, HeaderMap, HeaderName};
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Removes hop-by-hop headers, and the headers a `Connection` header names. `upgrading`
+/// keeps `Connection` and `Upgrade` for a WebSocket hand-shake over HTTP/1.1.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
+    if let Some(connection) = headers.get(header::CONNECTION) {
+        if !upgrading {
+            // Rare: only look the named headers up when there are any besides keep-alive/close.
+            let named: Vec<HeaderName> = connection
+                .to_str()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|n| {
+                    !n.is_empty()
+                        && !n.eq_ignore_ascii_case("keep-alive")
+                        && !n.eq_ignore_ascii_case("close")
+                })
+                .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+                .collect();
+            for name in named {
+                headers.remove(name);
+            }
+            headers.remove(header::CONNECTION);
+        }
+    }
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
+    headers.remove(header::TRANSFER_ENCODING);
+    if !upgrading {
+        headers.remove(header::UPGRADE);
+    }
+    if let Some(te) = headers.get(header::TE) {
+        // Only `te: trailers` may cross (gRPC needs it).
+        if te.as_bytes() != b"trailers" {
+            headers.remove(header::TE);
+        }
+    }
+}
+
+/// Whether the request asks for a protocol upgrade (WebSocket) over HTTP/1.1.
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers.get_all(header::CONNECTION).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert(KEEP_ALIVE, HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("gzip"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn an_upgrade_keeps_connection_and_upgrade() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(is_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.len(), 2);
+    }
+}

@@ -1,0 +1,46 @@
+//! Local replies: the answers the proxy gives itself, with Envoy's bodies so clients and
+//! tests see the same text from either proxy.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+
+use super::body::ResponseBody;
+
+pub const NO_HEALTHY_UPSTREAM: &str = "no healthy upstream";
+pub const UPSTREAM_TIMEOUT: &str = "upstream request timeout";
+pub const CONNECT_FAILURE: &str =
+    "upstream connect error or disconnect/reset before headers. reset reason: connection failure";
+pub const RESET: &str =
+    "upstream connect error or disconnect/reset before headers. reset reason: connection termination";
+pub const OVERFLOW: &str =
+    "upstream connect error or disconnect/reset before headers. reset reason: overflow";
+pub const FAULT_ABORT: &str = "fault filter abort";
+
+/// A reply with a text body (none when empty).
+pub fn reply(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::local(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    if !body.is_empty() {
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    }
+    response
+}
+
+/// A reply with an owned body (direct responses).
+pub fn reply_owned(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::local(body));
+    *response.status_mut() = status;
+    response
+}
+
+/// Circuit-breaker overflow: 503 with `x-envoy-overloaded: true`.
+pub fn overloaded() -> Response<ResponseBody> {
+    let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, OVERFLOW);
+    response
+        .headers_mut()
+        .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+    response
+}

@@ -1,0 +1,84 @@
+//! A listener as the accept loop uses it: the model plus, per filter chain, what serving a
+//! connection needs precomputed (stats handles, the fault filter's policy, whether CORS is
+//! on), so accepting a connection looks nothing up by name.
+
+use std::sync::Arc;
+
+use bowline_model as model;
+use model::{FilterChain, HttpFilter, Listener, NetworkFilter};
+
+use crate::stats::{HttpStats, ListenerStats, Stats};
+
+#[derive(Debug)]
+pub struct ListenerRt {
+    pub model: Listener,
+    /// Parallel to `model.filter_chains`.
+    pub chains: Vec<Chain>,
+    pub default_chain: Option<Chain>,
+    pub stats: Arc<ListenerStats>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Chain {
+    Http(Arc<HttpRt>),
+    Tcp(Arc<model::TcpProxy>),
+}
+
+/// An HTTP connection manager ready to serve.
+#[derive(Debug)]
+pub struct HttpRt {
+    pub model: model::HttpConnectionManager,
+    pub stats: Arc<HttpStats>,
+    /// The fault filter's own policy, when the filter is configured (routes may override).
+    pub fault: Option<model::route::FaultPolicy>,
+    pub cors: bool,
+}
+
+impl ListenerRt {
+    pub fn new(model: Listener, stats: &Stats) -> ListenerRt {
+        let chain = |c: &FilterChain| Chain::new(c, stats);
+        ListenerRt {
+            chains: model.filter_chains.iter().map(chain).collect(),
+            default_chain: model.default_filter_chain.as_ref().map(chain),
+            stats: stats.listener(&model.name),
+            model,
+        }
+    }
+
+    /// The runtime chain of a model chain that selection returned (by identity).
+    pub fn chain_of(&self, selected: &FilterChain) -> Option<&Chain> {
+        if let Some(i) = self
+            .model
+            .filter_chains
+            .iter()
+            .position(|c| std::ptr::eq(c, selected))
+        {
+            return self.chains.get(i);
+        }
+        self.default_chain.as_ref()
+    }
+}
+
+impl Chain {
+    fn new(chain: &FilterChain, stats: &Stats) -> Chain {
+        match &chain.network {
+            NetworkFilter::Http(hcm) => {
+                let fault = hcm.http_filters.iter().find_map(|f| match f {
+                    HttpFilter::Fault(policy) => Some(policy.clone()),
+                    _ => None,
+                });
+                let cors = hcm
+                    .http_filters
+                    .iter()
+                    .any(|f| matches!(f, HttpFilter::Cors));
+                Chain::Http(Arc::new(HttpRt {
+                    stats: stats.http(&hcm.stat_prefix),
+                    model: hcm.clone(),
+                    fault,
+                    cors,
+                }))
+            }
+            NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(tcp.clone())),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Building a run-time [`Cluster`] from its model: defaults resolved, stats attached,
+//! static endpoints filled in; EDS and DNS clusters start empty and fill when their
+//! endpoints arrive.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use bowline_model as model;
+use model::cluster::{Discovery as ModelDiscovery, LbPolicy, UpstreamProtocol};
+
+use super::circuit::Thresholds;
+use super::cluster::{Cluster, Discovery, EndpointSet};
+use super::lb::Policy;
+use super::outlier::OutlierConfig;
+use super::pool::Protocol;
+use crate::stats::Stats;
+
+/// Envoy's default `dns_refresh_rate`.
+pub const DNS_REFRESH: Duration = Duration::from_secs(5);
+
+/// A STRICT_DNS cluster to keep resolved (the task stops when the cluster is gone).
+#[derive(Debug, Clone)]
+pub struct DnsTarget {
+    pub cluster: Weak<Cluster>,
+    pub hosts: Vec<(String, u16)>,
+    pub refresh: Duration,
+}
+
+pub fn cluster(source: model::Cluster, stats: &Stats) -> Cluster {
+    let policy = match source.lb {
+        LbPolicy::RoundRobin | LbPolicy::ClusterProvided => Policy::RoundRobin,
+        LbPolicy::LeastRequest { choice_count } => Policy::LeastRequest {
+            choices: choice_count,
+        },
+        LbPolicy::Random => Policy::Random,
+        LbPolicy::RingHash {
+            min_ring_size,
+            max_ring_size,
+        } => Policy::RingHash {
+            min_ring_size,
+            max_ring_size,
+        },
+        LbPolicy::Maglev { table_size } => Policy::Maglev { table_size },
+    };
+    let protocol = match source.protocol {
+        UpstreamProtocol::Http1 => Protocol::Http1,
+        // UseDownstream: HTTP/1.1 upstream is always acceptable; h2 downstreams of such
+        // clusters still work, only without multiplexing upstream.
+        UpstreamProtocol::UseDownstream { .. } => Protocol::Http1,
+        UpstreamProtocol::Http2 { .. } => Protocol::Http2,
+    };
+    let discovery = match &source.discovery {
+        ModelDiscovery::Static(_) => Discovery::Static,
+        ModelDiscovery::Eds { service_name } => Discovery::Eds(if service_name.is_empty() {
+            source.name.clone()
+        } else {
+            service_name.clone()
+        }),
+        ModelDiscovery::StrictDns(hosts) => Discovery::StrictDns {
+            hosts: hosts.iter().map(|h| (h.hostname.clone(), h.port)).collect(),
+            refresh: DNS_REFRESH,
+        },
+        ModelDiscovery::LogicalDns(host) => Discovery::StrictDns {
+            hosts: vec![(host.hostname.clone(), host.port)],
+            refresh: DNS_REFRESH,
+        },
+        ModelDiscovery::OriginalDst => Discovery::OriginalDst {
+            use_http_header: false,
+        },
+    };
+    let t = source.circuit_breakers;
+    let outlier = source.outlier_detection.map(|o| OutlierConfig {
+        consecutive_5xx: (o.enforcing_consecutive_5xx > 0).then_some(o.consecutive_5xx),
+        consecutive_gateway_failure: (o.enforcing_consecutive_gateway_failure > 0)
+            .then_some(o.consecutive_gateway_failure),
+        base_ejection_time: o.base_ejection_time,
+        max_ejection_time: o.max_ejection_time,
+        max_ejection_percent: o.max_ejection_percent,
+    });
+    let cluster = Cluster {
+        name: source.name.clone(),
+        stats: stats.cluster(&source.name),
+        discovery,
+        protocol,
+        connect_timeout: source.connect_timeout,
+        policy,
+        thresholds: Thresholds {
+            max_connections: t.max_connections,
+            max_pending_requests: t.max_pending_requests,
+            max_requests: t.max_requests,
+            max_retries: t.max_retries,
+        },
+        outlier,
+        usage: Arc::default(),
+        endpoints: ArcSwap::from_pointee(EndpointSet::empty(policy)),
+        assignment: ArcSwapOption::empty(),
+        source,
+    };
+    if let ModelDiscovery::Static(cla) = &cluster.source.discovery {
+        cluster.set_endpoints(endpoints(cla));
+    }
+    cluster
+}
+
+/// The EDS service name of an EDS cluster.
+pub fn eds_service(cluster: &Cluster) -> Option<&str> {
+    match &cluster.discovery {
+        Discovery::Eds(service) => Some(service),
+        _ => None,
+    }
+}
+
+pub fn dns_target(cluster: &Arc<Cluster>) -> Option<DnsTarget> {
+    match &cluster.discovery {
+        Discovery::StrictDns { hosts, refresh } => Some(DnsTarget {
+            cluster: Arc::downgrade(cluster),
+            hosts: hosts.clone(),
+            refresh: *refresh,
+        }),
+        _ => None,
+    }
+}
+
+/// Applies an EDS assignment unless it is the one already applied.
+pub fn apply_assignment(cluster: &Cluster, cla: Option<&Arc<model::ClusterLoadAssignment>>) {
+    let current = cluster.assignment.load();
+    let same = match (current.as_ref(), cla) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => return,
+        _ => false,
+    };
+    if same {
+        return;
+    }
+    cluster.assignment.store(cla.cloned());
+    cluster.set_endpoints(cla.map(|c| endpoints(c)).unwrap_or_default());
+}
+
+/// (address, weight, healthy) of every endpoint of the highest priority that has one
+/// (priority 0 first; lower priorities are Envoy's failover).
+pub fn endpoints(cla: &model::ClusterLoadAssignment) -> Vec<(SocketAddr, u32, bool)> {
+    let Some(best) = cla
+        .endpoints
+        .iter()
+        .filter(|l| !l.lb_endpoints.is_empty())
+        .map(|l| l.priority)
+        .min()
+    else {
+        return Vec::new();
+    };
+    cla.endpoints
+        .iter()
+        .filter(|l| l.priority == best)
+        .flat_map(|l| {
+            let locality_weight = l.weight.unwrap_or(1).max(1);
+            l.lb_endpoints.iter().map(move |e| {
+                (
+                    e.address,
+                    e.weight.max(1) * locality_weight,
+                    e.health.is_healthy(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Keeps a STRICT_DNS cluster's endpoints resolved until the cluster is dropped.
+pub async fn resolve_forever(target: DnsTarget) {
+    loop {
+        let Some(cluster) = target.cluster.upgrade() else {
+            return;
+        };
+        let mut found = Vec::new();
+        for (host, port) in &target.hosts {
+            if let Ok(addrs) = tokio::net::lookup_host((host.as_str(), *port)).await {
+                found.extend(addrs.map(|a| (a, 1, true)));
+            }
+        }
+        found.sort();
+        found.dedup();
+        let current: Vec<SocketAddr> = cluster
+            .endpoints
+            .load()
+            .endpoints
+            .iter()
+            .map(|e| e.addr)
+            .collect();
+        let fresh: Vec<SocketAddr> = found.iter().map(|e| e.0).collect();
+        // A failed lookup keeps the last answer, as Envoy does.
+        if !found.is_empty() && current != fresh {
+            cluster.set_endpoints(found);
+        }
+        drop(cluster);
+        tokio::time::sleep(target.refresh).await;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use model::{ClusterLoadAssignment, HealthStatus, LbEndpoint, LocalityLbEndpoints};
+
+    pub(crate) fn model_cluster(name: &str, addr: &str) -> model::Cluster {
+        model::Cluster {
+            name: name.into(),
+            discovery: ModelDiscovery::Static(cla(name, &[(addr, 0)])),
+            connect_timeout: Duration::from_secs(1),
+            lb: LbPolicy::RoundRobin,
+            protocol: UpstreamProtocol::Http1,
+            circuit_breakers: Default::default(),
+            outlier_detection: None,
+            healthy_panic_threshold: 50.0,
+            connection: Default::default(),
+            dns_lookup_family: Default::default(),
+        }
+    }
+
+    pub(crate) fn cla(name: &str, endpoints: &[(&str, u32)]) -> ClusterLoadAssignment {
+        ClusterLoadAssignment {
+            cluster_name: name.into(),
+            endpoints: endpoints
+                .iter()
+                .map(|(addr, priority)| LocalityLbEndpoints {
+                    locality: None,
+                    priority: *priority,
+                    weight: None,
+                    lb_endpoints: vec![LbEndpoint {
+                        address: addr.parse().unwrap(),
+                        weight: 1,
+                        health: HealthStatus::Healthy,
+                    }],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_static_cluster_has_its_endpoints_at_once() {
+        let c = cluster(model_cluster("up", "127.0.0.1:8080"), &Stats::default());
+        assert_eq!(
+            c.endpoints.load().endpoints[0].addr,
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(c.stats.membership_total.get(), 1);
+    }
+
+    #[test]
+    fn only_the_best_priority_gets_traffic() {
+        let eps = endpoints(&cla("x", &[("10.0.0.1:80", 1), ("10.0.0.2:80", 0)]));
+        assert_eq!(eps, vec![("10.0.0.2:80".parse().unwrap(), 1, true)]);
+    }
+}
