@@ -41,12 +41,20 @@ pub enum Discovery {
     Static(ClusterLoadAssignment),
     /// EDS over ADS: a [`ClusterLoadAssignment`] named `service_name`.
     Eds { service_name: String },
-    /// STRICT_DNS: every name resolved, every address a host.
-    StrictDns(Vec<DnsHost>),
+    /// STRICT_DNS: every name resolved, every address a host with the name's weight.
+    StrictDns(Vec<DnsEndpoint>),
     /// LOGICAL_DNS: one name; connect to its first address.
     LogicalDns(DnsHost),
     /// ORIGINAL_DST: the connection's original destination is the host.
     OriginalDst,
+}
+
+/// A name of a STRICT_DNS cluster and the weight of each address it resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsEndpoint {
+    pub host: DnsHost,
+    /// At least 1. Envoy's default: 1.
+    pub weight: u32,
 }
 
 /// The HTTP protocol spoken to the cluster's hosts

@@ -16,15 +16,6 @@ pub(crate) fn duration(d: &PbDuration, at: &At) -> Result<Duration, Problem> {
     Ok(Duration::new(d.seconds as u64, d.nanos as u32))
 }
 
-/// An optional duration with Envoy's default when unset.
-pub(crate) fn duration_or(
-    d: &Option<PbDuration>,
-    default: Duration,
-    at: &At,
-) -> Result<Duration, Problem> {
-    d.as_ref().map_or(Ok(default), |d| duration(d, at))
-}
-
 /// An optional duration that must be strictly positive when set (`gt: {}` in the protos).
 pub(crate) fn positive(d: &Option<PbDuration>, at: &At) -> Result<Option<Duration>, Problem> {
     match d {

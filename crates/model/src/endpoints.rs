@@ -1,6 +1,10 @@
 //! Cluster load assignments (EDS, or inline in STATIC clusters): the hosts of a cluster by
 //! locality and priority.
 
+mod convert;
+
+pub(crate) use convert::{assignment_parts, load_assignment as load_assignment_at};
+
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, PartialEq)]

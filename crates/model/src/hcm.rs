@@ -3,7 +3,7 @@
 
 mod convert;
 
-pub(crate) use convert::http_connection_manager;
+pub(crate) use convert::{ads_config_source, http_connection_manager};
 
 use crate::route::{FaultPolicy, RouteConfig};
 use std::sync::Arc;

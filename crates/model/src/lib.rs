@@ -22,7 +22,7 @@ mod duration;
 mod endpoints;
 mod error;
 mod fraction;
-mod hcm;
+pub(crate) mod hcm;
 pub(crate) mod listener;
 mod matcher;
 mod regex;

@@ -1,1 +1,475 @@
-//! Cluster → model Cluster.
+//! `envoy.config.cluster.v3.Cluster` → [`Cluster`].
+
+use super::lb::{DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE};
+use super::{
+    Cluster, ConnectionOptions, Discovery, DnsEndpoint, DnsLookupFamily, LbPolicy, TcpKeepalive,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAGLEV_TABLE_SIZE,
+};
+use crate::address::dns_host;
+use crate::endpoints::assignment_parts;
+use crate::error::{At, InvalidCluster, Problem};
+use crate::hcm::ads_config_source;
+use crate::unsupported::refuse_unsupported;
+use bowline_xds::pb::envoy::config::cluster::v3::{
+    cluster::{self, CommonLbConfig, DiscoveryType, LbConfig},
+    Cluster as PbCluster, UpstreamConnectionOptions,
+};
+use bowline_xds::pb::envoy::config::core::v3::TcpKeepalive as PbKeepalive;
+use bowline_xds::pb::envoy::extensions::transport_sockets::raw_buffer::v3::RawBuffer;
+use bowline_xds::prost::Name;
+use std::time::Duration;
+
+mod options;
+mod outlier;
+mod thresholds;
+
+impl TryFrom<&PbCluster> for Cluster {
+    type Error = InvalidCluster;
+
+    fn try_from(c: &PbCluster) -> Result<Cluster, InvalidCluster> {
+        cluster(c, &At::root("cluster")).map_err(|problem| InvalidCluster {
+            name: c.name.clone(),
+            problem,
+        })
+    }
+}
+
+fn cluster(c: &PbCluster, at: &At) -> Result<Cluster, Problem> {
+    let PbCluster {
+        name,
+        cluster_discovery_type,
+        eds_cluster_config,
+        connect_timeout,
+        lb_policy,
+        lb_config,
+        load_assignment,
+        circuit_breakers,
+        typed_extension_protocol_options,
+        http2_protocol_options,
+        dns_lookup_family,
+        outlier_detection,
+        common_lb_config,
+        upstream_connection_options,
+        transport_socket,
+        // Not implemented: refused below unless at their defaults.
+        transport_socket_matches,
+        transport_socket_matcher,
+        alt_stat_name,
+        stats_matcher,
+        per_connection_buffer_limit_bytes,
+        per_connection_buffer_high_watermark_timeout,
+        health_checks,
+        max_requests_per_connection,
+        upstream_http_protocol_options,
+        common_http_protocol_options,
+        http_protocol_options,
+        dns_refresh_rate,
+        dns_jitter,
+        dns_failure_refresh_rate,
+        respect_dns_ttl,
+        dns_resolvers,
+        use_tcp_for_dns_lookups,
+        dns_resolution_config,
+        typed_dns_resolver_config,
+        wait_for_warm_on_init,
+        cleanup_interval,
+        upstream_bind_config,
+        lb_subset_config,
+        metadata,
+        protocol_selection,
+        close_connections_on_host_health_failure,
+        ignore_health_on_host_removal,
+        filters,
+        load_balancing_policy,
+        lrs_server,
+        lrs_report_endpoint_metrics,
+        track_timeout_budgets,
+        upstream_config,
+        track_cluster_stats,
+        preconnect_policy,
+        connection_pool_per_downstream_connection,
+        queuing_policies,
+    } = c;
+    refuse_unsupported!(at;
+        transport_socket_matches, transport_socket_matcher, alt_stat_name, stats_matcher,
+        per_connection_buffer_limit_bytes, per_connection_buffer_high_watermark_timeout,
+        health_checks, max_requests_per_connection, upstream_http_protocol_options,
+        common_http_protocol_options, http_protocol_options, dns_refresh_rate, dns_jitter,
+        dns_failure_refresh_rate, respect_dns_ttl, dns_resolvers, use_tcp_for_dns_lookups,
+        dns_resolution_config, typed_dns_resolver_config, wait_for_warm_on_init,
+        cleanup_interval, upstream_bind_config, lb_subset_config, metadata, protocol_selection,
+        close_connections_on_host_health_failure, ignore_health_on_host_removal, filters,
+        load_balancing_policy, lrs_server, lrs_report_endpoint_metrics, track_timeout_budgets,
+        upstream_config, track_cluster_stats, preconnect_policy,
+        connection_pool_per_downstream_connection, queuing_policies,
+    );
+    if name.is_empty() {
+        return Err(at.field("name").invalid("must not be empty"));
+    }
+    if let Some(ts) = transport_socket {
+        plaintext(ts, &at.field("transport_socket"))?;
+    }
+    let kind = match cluster_discovery_type {
+        // The `type` field's default is STATIC.
+        None => DiscoveryType::Static,
+        Some(cluster::ClusterDiscoveryType::Type(t)) => DiscoveryType::try_from(*t)
+            .map_err(|_| at.field("type").invalid(format!("unknown value {t}")))?,
+        Some(cluster::ClusterDiscoveryType::ClusterType(custom)) => {
+            let type_url = custom
+                .typed_config
+                .as_ref()
+                .map_or("", |a| a.type_url.as_str());
+            return Err(at
+                .field("cluster_type")
+                .unsupported_filter(&custom.name, type_url));
+        }
+    };
+    let discovery = discovery(kind, name, eds_cluster_config, load_assignment, at)?;
+    let (protocol, http_common) =
+        options::protocol_options(typed_extension_protocol_options, http2_protocol_options, at)?;
+    let mut connection = http_common;
+    if let Some(u) = upstream_connection_options {
+        connection.tcp_keepalive = keepalive(u, &at.field("upstream_connection_options"))?;
+    }
+    Ok(Cluster {
+        name: name.clone(),
+        lb: lb(*lb_policy, lb_config, kind, at)?,
+        discovery,
+        connect_timeout: match crate::duration::positive(
+            connect_timeout,
+            &at.field("connect_timeout"),
+        )? {
+            Some(d) => d,
+            None => DEFAULT_CONNECT_TIMEOUT,
+        },
+        protocol,
+        circuit_breakers: match circuit_breakers {
+            Some(cb) => thresholds::thresholds(cb, &at.field("circuit_breakers"))?,
+            None => Default::default(),
+        },
+        outlier_detection: outlier_detection
+            .as_ref()
+            .map(|o| outlier::outlier_detection(o, &at.field("outlier_detection")))
+            .transpose()?,
+        healthy_panic_threshold: match common_lb_config {
+            Some(c) => panic_threshold(c, &at.field("common_lb_config"))?,
+            None => 50.0,
+        },
+        connection,
+        dns_lookup_family: dns_family(*dns_lookup_family, at)?,
+    })
+}
+
+/// Only plaintext (`raw_buffer`) upstream connections are implemented so far.
+fn plaintext(
+    ts: &bowline_xds::pb::envoy::config::core::v3::TransportSocket,
+    at: &At,
+) -> Result<(), Problem> {
+    use bowline_xds::pb::envoy::config::core::v3::transport_socket::ConfigType;
+    match &ts.config_type {
+        Some(ConfigType::TypedConfig(any))
+            if crate::listener::same_type(&any.type_url, &RawBuffer::type_url()) =>
+        {
+            Ok(())
+        }
+        Some(ConfigType::TypedConfig(any)) => Err(at
+            .field("typed_config")
+            .unsupported_filter(&ts.name, &any.type_url)),
+        None => Err(at.field("typed_config").invalid("is required")),
+    }
+}
+
+fn discovery(
+    kind: DiscoveryType,
+    name: &str,
+    eds: &Option<cluster::EdsClusterConfig>,
+    load_assignment: &Option<bowline_xds::pb::envoy::config::endpoint::v3::ClusterLoadAssignment>,
+    at: &At,
+) -> Result<Discovery, Problem> {
+    let la_at = at.field("load_assignment");
+    if kind != DiscoveryType::Eds && eds.is_some() {
+        return Err(at
+            .field("eds_cluster_config")
+            .invalid("is only for EDS clusters"));
+    }
+    Ok(match kind {
+        DiscoveryType::Static => Discovery::Static(match load_assignment {
+            Some(la) => crate::endpoints::load_assignment_at(la, &la_at)?,
+            // Envoy accepts a STATIC cluster without hosts.
+            None => crate::endpoints::ClusterLoadAssignment {
+                cluster_name: name.to_string(),
+                endpoints: Vec::new(),
+            },
+        }),
+        DiscoveryType::Eds => {
+            if load_assignment.is_some() {
+                return Err(la_at.unsupported_because("EDS clusters take their endpoints over EDS"));
+            }
+            let Some(cluster::EdsClusterConfig {
+                eds_config,
+                service_name,
+            }) = eds
+            else {
+                return Err(at
+                    .field("eds_cluster_config")
+                    .invalid("is required for EDS clusters"));
+            };
+            let eds_at = at.field("eds_cluster_config").field("eds_config");
+            match eds_config {
+                Some(cs) => ads_config_source(cs, &eds_at)?,
+                None => return Err(eds_at.invalid("is required")),
+            }
+            // Envoy: an empty service name means the cluster's own name.
+            let service_name = if service_name.is_empty() {
+                name
+            } else {
+                service_name
+            };
+            Discovery::Eds {
+                service_name: service_name.to_string(),
+            }
+        }
+        DiscoveryType::StrictDns | DiscoveryType::LogicalDns => {
+            let Some(la) = load_assignment else {
+                return Err(la_at.invalid("is required for DNS clusters"));
+            };
+            let parts = assignment_parts(la, &la_at, dns_host)?;
+            let mut hosts: Vec<DnsEndpoint> = Vec::new();
+            for l in parts.localities {
+                if l.priority != 0 {
+                    return Err(
+                        la_at.unsupported_because("priorities on DNS clusters are not implemented")
+                    );
+                }
+                hosts.extend(
+                    l.endpoints
+                        .into_iter()
+                        .map(|(host, weight, _)| DnsEndpoint { host, weight }),
+                );
+            }
+            if kind == DiscoveryType::StrictDns {
+                Discovery::StrictDns(hosts)
+            } else {
+                // Envoy: "LOGICAL_DNS clusters must have a single locality_lb_endpoint and a
+                // single lb_endpoint".
+                match <[DnsEndpoint; 1]>::try_from(hosts) {
+                    Ok([only]) => Discovery::LogicalDns(only.host),
+                    Err(_) => {
+                        return Err(
+                            la_at.invalid("LOGICAL_DNS clusters must have exactly one endpoint")
+                        )
+                    }
+                }
+            }
+        }
+        DiscoveryType::OriginalDst => {
+            if load_assignment.is_some() {
+                return Err(
+                    la_at.unsupported_because("ORIGINAL_DST clusters have no configured hosts")
+                );
+            }
+            Discovery::OriginalDst
+        }
+    })
+}
+
+/// Envoy's rules: ORIGINAL_DST requires CLUSTER_PROVIDED and only it may use it; an
+/// `lb_config` must be the one of the policy.
+fn lb(
+    policy: i32,
+    config: &Option<LbConfig>,
+    kind: DiscoveryType,
+    at: &At,
+) -> Result<LbPolicy, Problem> {
+    use cluster::LbPolicy as Pb;
+    let at_policy = at.field("lb_policy");
+    let policy = Pb::try_from(policy)
+        .map_err(|_| at_policy.invalid(format!("unknown load balancing policy {policy}")))?;
+    let provided = policy == Pb::ClusterProvided;
+    if (kind == DiscoveryType::OriginalDst) != provided {
+        return Err(at_policy.invalid(format!(
+            "{} clusters require CLUSTER_PROVIDED, and only they may use it",
+            DiscoveryType::OriginalDst.as_str_name()
+        )));
+    }
+    let mismatch = || {
+        at.field("lb_config")
+            .invalid(format!("does not match lb_policy {}", policy.as_str_name()))
+    };
+    let out = match (policy, config) {
+        (Pb::RoundRobin, None) => LbPolicy::RoundRobin,
+        (Pb::RoundRobin, Some(LbConfig::RoundRobinLbConfig(c))) => {
+            let at = at.field("round_robin_lb_config");
+            let cluster::RoundRobinLbConfig { slow_start_config } = c;
+            refuse_unsupported!(at; slow_start_config);
+            LbPolicy::RoundRobin
+        }
+        (Pb::LeastRequest, None) => LbPolicy::LeastRequest { choice_count: 2 },
+        (Pb::LeastRequest, Some(LbConfig::LeastRequestLbConfig(c))) => {
+            let at = at.field("least_request_lb_config");
+            let cluster::LeastRequestLbConfig {
+                choice_count,
+                active_request_bias,
+                slow_start_config,
+            } = c;
+            refuse_unsupported!(at; active_request_bias, slow_start_config);
+            let choice_count = choice_count.as_ref().map_or(2, |c| c.value);
+            if choice_count < 2 {
+                return Err(at.field("choice_count").invalid("must be at least 2"));
+            }
+            LbPolicy::LeastRequest { choice_count }
+        }
+        (Pb::Random, None) => LbPolicy::Random,
+        (Pb::RingHash, None) => LbPolicy::RingHash {
+            min_ring_size: DEFAULT_MIN_RING_SIZE,
+            max_ring_size: DEFAULT_MAX_RING_SIZE,
+        },
+        (Pb::RingHash, Some(LbConfig::RingHashLbConfig(c))) => {
+            let at = at.field("ring_hash_lb_config");
+            let cluster::RingHashLbConfig {
+                minimum_ring_size,
+                hash_function,
+                maximum_ring_size,
+            } = c;
+            if *hash_function != 0 {
+                return Err(at
+                    .field("hash_function")
+                    .unsupported_because("only XX_HASH is implemented"));
+            }
+            let min = minimum_ring_size
+                .as_ref()
+                .map_or(DEFAULT_MIN_RING_SIZE, |v| v.value);
+            let max = maximum_ring_size
+                .as_ref()
+                .map_or(DEFAULT_MAX_RING_SIZE, |v| v.value);
+            if !(1..=DEFAULT_MAX_RING_SIZE).contains(&min)
+                || !(1..=DEFAULT_MAX_RING_SIZE).contains(&max)
+            {
+                return Err(
+                    at.invalid(format!("ring sizes must be in 1..={DEFAULT_MAX_RING_SIZE}"))
+                );
+            }
+            if min > max {
+                return Err(at
+                    .field("minimum_ring_size")
+                    .invalid("must not exceed maximum_ring_size"));
+            }
+            LbPolicy::RingHash {
+                min_ring_size: min,
+                max_ring_size: max,
+            }
+        }
+        (Pb::Maglev, None) => LbPolicy::Maglev {
+            table_size: DEFAULT_MAGLEV_TABLE_SIZE,
+        },
+        (Pb::Maglev, Some(LbConfig::MaglevLbConfig(c))) => {
+            let size = c
+                .table_size
+                .as_ref()
+                .map_or(DEFAULT_MAGLEV_TABLE_SIZE, |v| v.value);
+            // Envoy: a prime no larger than 5000011.
+            if size > 5_000_011 || !is_prime(size) {
+                return Err(at
+                    .field("maglev_lb_config")
+                    .field("table_size")
+                    .invalid(format!("{size} is not a prime up to 5000011")));
+            }
+            LbPolicy::Maglev { table_size: size }
+        }
+        (Pb::ClusterProvided, None) => LbPolicy::ClusterProvided,
+        (_, Some(LbConfig::OriginalDstLbConfig(_))) => {
+            return Err(at.field("original_dst_lb_config").unsupported())
+        }
+        (Pb::LoadBalancingPolicyConfig, _) => {
+            return Err(
+                at_policy.unsupported_because("LOAD_BALANCING_POLICY_CONFIG is not implemented")
+            )
+        }
+        (_, Some(_)) => return Err(mismatch()),
+    };
+    Ok(out)
+}
+
+fn is_prime(n: u64) -> bool {
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+}
+
+fn panic_threshold(c: &CommonLbConfig, at: &At) -> Result<f64, Problem> {
+    let CommonLbConfig {
+        healthy_panic_threshold,
+        update_merge_window,
+        ignore_new_hosts_until_first_hc,
+        close_connections_on_host_set_change,
+        consistent_hashing_lb_config,
+        override_host_status,
+        locality_config_specifier,
+    } = c;
+    refuse_unsupported!(at;
+        update_merge_window, ignore_new_hosts_until_first_hc, close_connections_on_host_set_change,
+        consistent_hashing_lb_config, override_host_status, locality_config_specifier,
+    );
+    let percent = healthy_panic_threshold.as_ref().map_or(50.0, |p| p.value);
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(at
+            .field("healthy_panic_threshold")
+            .invalid(format!("{percent} is not in 0..=100")));
+    }
+    Ok(percent)
+}
+
+fn keepalive(u: &UpstreamConnectionOptions, at: &At) -> Result<Option<TcpKeepalive>, Problem> {
+    let UpstreamConnectionOptions {
+        tcp_keepalive,
+        set_local_interface_name_on_upstream_connections,
+        happy_eyeballs_config,
+    } = u;
+    refuse_unsupported!(at; set_local_interface_name_on_upstream_connections, happy_eyeballs_config);
+    Ok(tcp_keepalive.as_ref().map(|k| {
+        let PbKeepalive {
+            keepalive_probes,
+            keepalive_time,
+            keepalive_interval,
+        } = k;
+        TcpKeepalive {
+            probes: keepalive_probes.as_ref().map(|v| v.value),
+            time: keepalive_time
+                .as_ref()
+                .map(|v| Duration::from_secs(u64::from(v.value))),
+            interval: keepalive_interval
+                .as_ref()
+                .map(|v| Duration::from_secs(u64::from(v.value))),
+        }
+    }))
+}
+
+fn dns_family(family: i32, at: &At) -> Result<DnsLookupFamily, Problem> {
+    use cluster::DnsLookupFamily as Pb;
+    Ok(match Pb::try_from(family) {
+        Ok(Pb::Auto) => DnsLookupFamily::Auto,
+        Ok(Pb::V4Only) => DnsLookupFamily::V4Only,
+        Ok(Pb::V6Only) => DnsLookupFamily::V6Only,
+        Ok(Pb::V4Preferred) => DnsLookupFamily::V4Preferred,
+        Ok(Pb::All) => DnsLookupFamily::All,
+        Err(_) => {
+            return Err(at
+                .field("dns_lookup_family")
+                .invalid(format!("unknown value {family}")))
+        }
+    })
+}
+
+/// The connection options every cluster starts from, before the HTTP protocol options.
+pub(super) fn default_connection() -> ConnectionOptions {
+    ConnectionOptions::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_prime;
+
+    #[test]
+    fn maglev_tables_must_be_prime() {
+        assert!([2, 3, 65_537, 5_000_011].iter().all(|n| is_prime(*n)));
+        assert!([0, 1, 4, 65_536, 1_000_000].iter().all(|n| !is_prime(*n)));
+    }
+}

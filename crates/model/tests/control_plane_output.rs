@@ -1,0 +1,241 @@
+//! Whatever the control plane emits, our proxy accepts: every scenario of translate's golden
+//! tests (and the hostile config it must sanitise), generated for the proxies the goldens
+//! use, converts into the model without a single refusal.
+
+use bowline_model::{Cluster, ClusterLoadAssignment, Listener, RouteConfig};
+use bowline_registry::Snapshot;
+use bowline_translate::{generate, Generated, ProxyView};
+use bowline_xds::pb::envoy::config::core::v3::Node;
+use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
+use std::path::Path;
+
+macro_rules! input {
+    ($name:literal) => {
+        include_str!(concat!("../../translate/tests/inputs/", $name))
+    };
+}
+
+const SERVICES: &str = input!("services.yaml");
+
+/// The scenarios of translate's goldens, each on top of the shared services.
+const SCENARIOS: [(&str, &str); 8] = [
+    ("vs_match", input!("vs_match.yaml")),
+    ("vs_forwarding", input!("vs_forwarding.yaml")),
+    ("vs_responses", input!("vs_responses.yaml")),
+    ("vs_source_labels", input!("vs_source_labels.yaml")),
+    ("vs_conflict", input!("vs_conflict.yaml")),
+    ("tcp_routes", input!("tcp_routes.yaml")),
+    ("dr_load_balancers", input!("dr_load_balancers.yaml")),
+    ("dr_pool_outlier", input!("dr_pool_outlier.yaml")),
+];
+
+/// The proxies the goldens generate for: each sees different rules.
+const PROXIES: [(&str, &str, &str); 4] = [
+    ("10.10.0.10", "productpage-v1", "default"),
+    ("10.10.0.32", "reviews-v2", "default"),
+    ("10.10.0.20", "details-v1", "prod"),
+    ("10.10.0.99", "stranger", "default"),
+];
+
+fn mesh(yaml: &str, checked: bool) -> Snapshot {
+    let loaded = bowline_config::load_str(Path::new("mesh.yaml"), yaml);
+    if checked {
+        let errors: Vec<String> = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{d:?}"))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "test mesh has errors:\n{}",
+            errors.join("\n")
+        );
+    }
+    Snapshot::build(1, loaded.config)
+}
+
+/// The sidecar of `workload` as Envoy would announce itself (as translate's tests do).
+fn proxy(snapshot: &Snapshot, ip: &str, workload: &str, namespace: &str) -> ProxyView {
+    let id = format!("sidecar~{ip}~{workload}.{namespace}~{namespace}.svc.cluster.local");
+    let fields = [("NAMESPACE", namespace), ("INTERCEPTION_MODE", "NONE")]
+        .iter()
+        .map(|(k, v)| {
+            let value = Value {
+                kind: Some(Kind::StringValue(v.to_string())),
+            };
+            (k.to_string(), value)
+        })
+        .collect();
+    let node = Node {
+        id,
+        metadata: Some(Struct { fields }),
+        ..Default::default()
+    };
+    ProxyView::from_node(&node, snapshot).expect("valid node")
+}
+
+/// Converts every resource; returns how many converted, panics listing every refusal.
+fn assert_accepted(label: &str, g: &Generated) -> usize {
+    let mut refused: Vec<String> = Vec::new();
+    refused.extend(
+        g.listeners
+            .iter()
+            .filter_map(|l| Listener::try_from(l).err())
+            .map(|e| e.to_string()),
+    );
+    refused.extend(
+        g.routes
+            .iter()
+            .filter_map(|r| RouteConfig::try_from(r).err())
+            .map(|e| e.to_string()),
+    );
+    refused.extend(
+        g.clusters
+            .iter()
+            .filter_map(|c| Cluster::try_from(c).err())
+            .map(|e| e.to_string()),
+    );
+    refused.extend(
+        g.endpoints
+            .iter()
+            .filter_map(|e| ClusterLoadAssignment::try_from(e).err())
+            .map(|e| e.to_string()),
+    );
+    assert!(
+        refused.is_empty(),
+        "{label}: the proxy refuses what translate emits:\n{}",
+        refused.join("\n")
+    );
+    g.listeners.len() + g.routes.len() + g.clusters.len() + g.endpoints.len()
+}
+
+#[test]
+fn every_golden_scenario_converts_for_every_proxy() {
+    let mut scenarios = vec![("default_sidecar", mesh(SERVICES, true))];
+    scenarios.extend(
+        SCENARIOS
+            .iter()
+            .map(|(name, yaml)| (*name, mesh(&format!("{SERVICES}\n---\n{yaml}"), true))),
+    );
+    for (name, snap) in &scenarios {
+        for (ip, workload, ns) in PROXIES {
+            let g = generate(snap, &proxy(snap, ip, workload, ns));
+            let converted = assert_accepted(&format!("{name} for {workload}"), &g);
+            assert!(converted > 0, "{name} for {workload}: nothing generated");
+        }
+    }
+}
+
+#[test]
+fn the_whole_rich_mesh_converts_for_every_proxy() {
+    let all: Vec<&str> = std::iter::once(SERVICES)
+        .chain(SCENARIOS.iter().map(|(_, y)| *y))
+        .collect();
+    let snap = mesh(&all.join("\n---\n"), true);
+    for (ip, workload, ns) in PROXIES {
+        let g = generate(&snap, &proxy(&snap, ip, workload, ns));
+        assert_accepted(workload, &g);
+        // Every kind of resource is exercised, with the features the goldens show.
+        assert!(!g.endpoints.is_empty() && !g.clusters.is_empty());
+        if workload == "productpage-v1" {
+            assert_eq!(g.listeners.len(), 2, "outbound and inbound listeners");
+        }
+    }
+}
+
+#[test]
+fn the_inbound_route_and_fault_cors_weights_survive_conversion() {
+    use bowline_model::route::RouteAction;
+    use bowline_model::{HttpFilter, NetworkFilter, RouteSource};
+    let all: Vec<&str> = std::iter::once(SERVICES)
+        .chain(SCENARIOS.iter().map(|(_, y)| *y))
+        .collect();
+    let snap = mesh(&all.join("\n---\n"), true);
+    let g = generate(
+        &snap,
+        &proxy(&snap, "10.10.0.10", "productpage-v1", "default"),
+    );
+    let inbound = g
+        .listeners
+        .iter()
+        .find(|l| l.name == "virtualInbound")
+        .unwrap();
+    let inbound = Listener::try_from(inbound).unwrap();
+    let NetworkFilter::Http(hcm) = &inbound.filter_chains[0].network else {
+        panic!("the inbound HTTP port has a connection manager")
+    };
+    let RouteSource::Static(rc) = &hcm.route else {
+        panic!("the inbound route is inline")
+    };
+    let RouteAction::Forward(f) = &rc.virtual_hosts[0].routes[0].action else {
+        panic!("the inbound route forwards")
+    };
+    assert_eq!(
+        f.timeout, None,
+        "inbound routes have no timeout (0 = disabled)"
+    );
+    assert!(
+        f.grpc_timeout.is_some_and(|g| g.max.is_none()),
+        "grpc-timeout honoured, uncapped"
+    );
+    let outbound = Listener::try_from(
+        g.listeners
+            .iter()
+            .find(|l| l.name == "virtualOutbound")
+            .unwrap(),
+    )
+    .unwrap();
+    let NetworkFilter::Http(hcm) = &outbound.default_filter_chain.as_ref().unwrap().network else {
+        panic!("the http_proxy chain has a connection manager")
+    };
+    assert!(matches!(
+        hcm.http_filters.as_slice(),
+        [
+            HttpFilter::Fault(_),
+            HttpFilter::Cors,
+            HttpFilter::Router(_)
+        ]
+    ));
+    assert!(hcm.allow_absolute_url && hcm.websocket && hcm.normalize_path);
+    let routes: Vec<RouteConfig> = g
+        .routes
+        .iter()
+        .map(|r| RouteConfig::try_from(r).unwrap())
+        .collect();
+    let all_routes = || {
+        routes
+            .iter()
+            .flat_map(|rc| &rc.virtual_hosts)
+            .flat_map(|v| &v.routes)
+    };
+    assert!(
+        all_routes().any(|r| r.fault.is_some()),
+        "a fault scenario converts"
+    );
+    assert!(
+        all_routes().any(|r| r.cors.is_some()),
+        "a CORS scenario converts"
+    );
+    assert!(
+        all_routes().any(|r| matches!(&r.action, RouteAction::Forward(f) if matches!(f.clusters, bowline_model::ClusterSpecifier::Weighted(_)))),
+        "a weighted split converts"
+    );
+}
+
+/// Config a user could force past validation; translate drops or defaults what Envoy would
+/// refuse (translate's `envoy_accepts` test), and the proxy must accept the result too.
+#[test]
+fn what_translate_makes_of_hostile_config_converts() {
+    let hostile = include_str!("hostile.yaml").replace("BODY", &"x".repeat(10_000));
+    let snap = mesh(&format!("{SERVICES}\n---\n{hostile}"), false);
+    let g = generate(
+        &snap,
+        &proxy(&snap, "10.10.0.10", "productpage-v1", "default"),
+    );
+    assert!(g
+        .clusters
+        .iter()
+        .any(|c| c.name == "outbound|8080||odd.default.svc.cluster.local"));
+    assert_accepted("hostile config", &g);
+}
