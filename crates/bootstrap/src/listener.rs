@@ -1,0 +1,190 @@
+//! Static listeners: filter chains of an HTTP connection manager (inline routes or RDS, the
+//! router filter) or a TCP proxy.
+
+use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter, FilterChain, Listener};
+use bowline_xds::pb::envoy::config::route::v3::{
+    route, route_action, route_match, Route, RouteAction, RouteConfiguration, RouteMatch,
+    VirtualHost,
+};
+use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
+use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::{CodecType, RouteSpecifier},
+    http_filter, HttpConnectionManager, HttpFilter, Rds,
+};
+use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
+
+use crate::any::any;
+use crate::core::{address, config_source};
+use crate::json::{Field, Result};
+
+pub(crate) fn listener(f: Field<'_>) -> Result<Listener> {
+    f.object(|o| {
+        Ok(Listener {
+            name: o.or_default("name", Field::string)?,
+            address: o.opt("address", address)?,
+            stat_prefix: o.or_default("stat_prefix", Field::string)?,
+            filter_chains: o.or_default("filter_chains", |f| f.list(filter_chain))?,
+            ..Default::default()
+        })
+    })
+}
+
+fn filter_chain(f: Field<'_>) -> Result<FilterChain> {
+    f.object(|o| {
+        Ok(FilterChain {
+            name: o.or_default("name", Field::string)?,
+            filters: o.or_default("filters", |f| f.list(network_filter))?,
+            ..Default::default()
+        })
+    })
+}
+
+fn network_filter(f: Field<'_>) -> Result<Filter> {
+    f.object(|o| {
+        Ok(Filter {
+            name: o.or_default("name", Field::string)?,
+            config_type: o
+                .opt("typed_config", any)?
+                .map(filter::ConfigType::TypedConfig),
+        })
+    })
+}
+
+/// `envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`.
+pub(crate) fn http_connection_manager(f: Field<'_>) -> Result<HttpConnectionManager> {
+    f.object(|o| {
+        o.skip("@type");
+        let rds = o.opt("rds", rds)?.map(RouteSpecifier::Rds);
+        let inline = o
+            .opt("route_config", route_configuration)?
+            .map(RouteSpecifier::RouteConfig);
+        let route_specifier = match (rds, inline) {
+            (Some(_), Some(_)) => {
+                return Err(f.error("set one of rds and route_config, not both"));
+            }
+            (rds, inline) => rds.or(inline),
+        };
+        Ok(HttpConnectionManager {
+            stat_prefix: o.or_default("stat_prefix", Field::string)?,
+            codec_type: o.or_default("codec_type", |f| {
+                f.enumeration(CodecType::from_str_name, "HttpConnectionManager.CodecType")
+            })?,
+            generate_request_id: o.opt("generate_request_id", Field::bool_value)?,
+            stream_idle_timeout: o.opt("stream_idle_timeout", Field::duration)?,
+            http_filters: o.or_default("http_filters", |f| f.list(http_filter))?,
+            route_specifier,
+            ..Default::default()
+        })
+    })
+}
+
+fn rds(f: Field<'_>) -> Result<Rds> {
+    f.object(|o| {
+        Ok(Rds {
+            config_source: o.opt("config_source", config_source)?,
+            route_config_name: o.or_default("route_config_name", Field::string)?,
+        })
+    })
+}
+
+fn http_filter(f: Field<'_>) -> Result<HttpFilter> {
+    f.object(|o| {
+        Ok(HttpFilter {
+            name: o.or_default("name", Field::string)?,
+            is_optional: o.or_default("is_optional", Field::bool)?,
+            config_type: o
+                .opt("typed_config", any)?
+                .map(http_filter::ConfigType::TypedConfig),
+            ..Default::default()
+        })
+    })
+}
+
+/// `envoy.extensions.filters.http.router.v3.Router`.
+pub(crate) fn router(f: Field<'_>) -> Result<Router> {
+    f.object(|o| {
+        o.skip("@type");
+        Ok(Router {
+            dynamic_stats: o.opt("dynamic_stats", Field::bool_value)?,
+            suppress_envoy_headers: o.or_default("suppress_envoy_headers", Field::bool)?,
+            ..Default::default()
+        })
+    })
+}
+
+/// `envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`.
+pub(crate) fn tcp_proxy(f: Field<'_>) -> Result<TcpProxy> {
+    f.object(|o| {
+        o.skip("@type");
+        Ok(TcpProxy {
+            stat_prefix: o.or_default("stat_prefix", Field::string)?,
+            cluster_specifier: o
+                .opt("cluster", Field::string)?
+                .map(tcp_proxy::ClusterSpecifier::Cluster),
+            idle_timeout: o.opt("idle_timeout", Field::duration)?,
+            ..Default::default()
+        })
+    })
+}
+
+pub(crate) fn route_configuration(f: Field<'_>) -> Result<RouteConfiguration> {
+    f.object(|o| {
+        Ok(RouteConfiguration {
+            name: o.or_default("name", Field::string)?,
+            virtual_hosts: o.or_default("virtual_hosts", |f| f.list(virtual_host))?,
+            ..Default::default()
+        })
+    })
+}
+
+fn virtual_host(f: Field<'_>) -> Result<VirtualHost> {
+    f.object(|o| {
+        Ok(VirtualHost {
+            name: o.or_default("name", Field::string)?,
+            domains: o.or_default("domains", Field::strings)?,
+            routes: o.or_default("routes", |f| f.list(route))?,
+            ..Default::default()
+        })
+    })
+}
+
+fn route(f: Field<'_>) -> Result<Route> {
+    f.object(|o| {
+        Ok(Route {
+            name: o.or_default("name", Field::string)?,
+            r#match: o.opt("match", route_match)?,
+            action: o.opt("route", route_action)?.map(route::Action::Route),
+            ..Default::default()
+        })
+    })
+}
+
+fn route_match(f: Field<'_>) -> Result<RouteMatch> {
+    f.object(|o| {
+        let prefix = o.opt("prefix", Field::string)?;
+        let path = o.opt("path", Field::string)?;
+        let path_specifier = match (prefix, path) {
+            (Some(_), Some(_)) => return Err(f.error("set one of prefix and path, not both")),
+            (Some(prefix), None) => Some(route_match::PathSpecifier::Prefix(prefix)),
+            (None, Some(path)) => Some(route_match::PathSpecifier::Path(path)),
+            (None, None) => None,
+        };
+        Ok(RouteMatch {
+            path_specifier,
+            ..Default::default()
+        })
+    })
+}
+
+fn route_action(f: Field<'_>) -> Result<RouteAction> {
+    f.object(|o| {
+        Ok(RouteAction {
+            cluster_specifier: o
+                .opt("cluster", Field::string)?
+                .map(route_action::ClusterSpecifier::Cluster),
+            timeout: o.opt("timeout", Field::duration)?,
+            prefix_rewrite: o.or_default("prefix_rewrite", Field::string)?,
+            ..Default::default()
+        })
+    })
+}
