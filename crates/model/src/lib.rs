@@ -45,5 +45,7 @@ pub use listener::{
 };
 pub use matcher::{StringMatcher, StringPattern};
 pub use regex::Regex;
-pub use route::{ClusterSpecifier, RouteConfig, WeightedCluster};
+pub use route::{
+    ClusterSpecifier, DomainMatcher, RequestHead, Route, RouteConfig, VirtualHost, WeightedCluster,
+};
 pub use tcp::TcpProxy;

@@ -391,7 +391,10 @@ fn lb(
 }
 
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 fn panic_threshold(c: &CommonLbConfig, at: &At) -> Result<f64, Problem> {

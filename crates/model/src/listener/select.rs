@@ -28,7 +28,7 @@ impl Listener {
     /// source type, source IP (longest prefix), source port. It never backtracks: when the
     /// most specific chains fail a later criterion, the default chain serves.
     pub fn select_chain(&self, conn: &ConnectionInfo<'_>) -> Option<&FilterChain> {
-        let criteria: [&dyn Fn(&FilterChainMatch) -> Option<u64>; 8] = [
+        let criteria: [&Criterion<'_>; 8] = [
             &|m| {
                 rank_port(
                     m.destination_port
@@ -68,7 +68,10 @@ impl Listener {
     }
 }
 
-/// `None` = the chain does not match; a higher rank is more specific.
+/// Ranks a chain on one criterion: `None` = the chain does not match; a higher rank is more
+/// specific.
+type Criterion<'a> = dyn Fn(&FilterChainMatch) -> Option<u64> + 'a;
+
 fn rank_port(ports: &[u16], port: u16) -> Option<u64> {
     match ports {
         [] => Some(0),

@@ -14,6 +14,7 @@ mod retry;
 pub use action::{
     pick_weighted, ClusterSpecifier, DirectResponse, Forward, GrpcTimeout, HashKey, HashPolicy,
     Mirror, PathRewrite, Redirect, RedirectPath, RouteAction, WeightedCluster,
+    DEFAULT_ROUTE_TIMEOUT,
 };
 pub(crate) use convert::route_config;
 pub use cors::{CorsDecision, CorsPolicy};
