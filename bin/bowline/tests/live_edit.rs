@@ -1,10 +1,10 @@
-//! Live config edits against the real Envoy: an edit of the config directory reroutes within
+//! Live config edits against the sidecar (the real Envoy and bowline-proxy alike): an edit of the config directory reroutes within
 //! a second with no failed request, and a broken edit is refused while routing stays and every
 //! proxy stays ACKed at the last good generation. Over SotW and delta ADS.
 
 mod support;
 
-use bowline_testkit::wait_until;
+use bowline_testkit::{wait_until, ProxyKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,17 +51,17 @@ spec:
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_edits_over_sotw() {
-    live_edits(Ads::Sotw).await;
+async fn live_edits_on_envoy_over_sotw() {
+    live_edits(ProxyKind::Envoy, Ads::Sotw).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_edits_over_delta() {
-    live_edits(Ads::Delta).await;
+async fn live_edits_on_envoy_over_delta() {
+    live_edits(ProxyKind::Envoy, Ads::Delta).await;
 }
 
-async fn live_edits(ads: Ads) {
-    let mesh = Mesh::builder(ads)
+async fn live_edits(sidecar: ProxyKind, ads: Ads) {
+    let mesh = Mesh::builder(sidecar, ads)
         .backend("canary", "v1", &[])
         .backend("canary", "v2", &[])
         .config("subsets.yaml", SUBSETS)
@@ -134,8 +134,8 @@ async fn an_edit_reroutes_within_a_second_without_failures(mesh: &Mesh, first: u
     load.await.unwrap();
     let latency = switched_at.unwrap() - edited_at;
     println!(
-        "[{:?}] edit → routing changed in {latency:?} ({total} requests during the change, 0 failed)",
-        mesh.ads
+        "[{}] edit → routing changed in {latency:?} ({total} requests during the change, 0 failed)",
+        mesh.label()
     );
     assert!(
         latency < Duration::from_secs(3),
@@ -145,8 +145,8 @@ async fn an_edit_reroutes_within_a_second_without_failures(mesh: &Mesh, first: u
     let syncz = mesh.wait_synced(first + 1).await.unwrap();
     let acked_at = Instant::now() - edited_at;
     println!(
-        "[{:?}] edit → every proxy ACKed generation {} within {acked_at:?}",
-        mesh.ads,
+        "[{}] edit → every proxy ACKed generation {} within {acked_at:?}",
+        mesh.label(),
         first + 1
     );
     assert_no_nack(&syncz);
@@ -192,8 +192,8 @@ async fn a_changed_cluster_warms_at_once(mesh: &Mesh) {
     .await
     .unwrap();
     println!(
-        "[{:?}] DestinationRule edit → changed clusters active in {:?}",
-        mesh.ads,
+        "[{}] DestinationRule edit → changed clusters active in {:?}",
+        mesh.label(),
         edited_at.elapsed()
     );
     let syncz = tokio::time::timeout(Duration::from_secs(5), mesh.wait_synced(before + 1))
@@ -220,7 +220,7 @@ async fn a_broken_edit_is_refused_and_routing_stays(mesh: &Mesh) {
     .await
     .unwrap();
     let diagnostics = configz["rejected"].to_string();
-    println!("[{:?}] broken edit refused: {diagnostics}", mesh.ads);
+    println!("[{}] broken edit refused: {diagnostics}", mesh.label());
     assert!(diagnostics.contains("canary.yaml"), "{diagnostics}");
     assert!(
         diagnostics.contains("spec.http[0].timeout"),

@@ -1,11 +1,13 @@
-//! Istio routing rules served by `bowline control` and enforced by the real Envoy 1.40 as the
-//! sidecar, over both state-of-the-world and delta ADS.
+//! Istio routing rules served by `bowline control` and enforced by the sidecar — the real
+//! Envoy 1.40 and bowline-proxy, with the same expected outcomes (a differential suite) — over
+//! both state-of-the-world and delta ADS.
 //!
-//! One mesh per ADS flavour carries every scenario on its own service, so the scenarios run
-//! against one control plane and one Envoy, as they would in a real mesh.
+//! One mesh per sidecar × ADS flavour carries every scenario on its own service, so the
+//! scenarios run against one control plane and one sidecar, as they would in a real mesh.
 
 mod support;
 
+use bowline_testkit::ProxyKind;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::{Ads, Mesh, REQUEST};
@@ -66,8 +68,8 @@ spec:
     route: [{destination: {host: flaky}}]
 "#;
 
-async fn mesh(ads: Ads) -> Mesh {
-    Mesh::builder(ads)
+async fn mesh(sidecar: ProxyKind, ads: Ads) -> Mesh {
+    Mesh::builder(sidecar, ads)
         .backend("reviews", "v1", &[])
         .backend("reviews", "v2", &[])
         .backend("faults", "v1", &[])
@@ -78,17 +80,17 @@ async fn mesh(ads: Ads) -> Mesh {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_rules_hold_over_sotw() {
-    routing_rules_hold(Ads::Sotw).await;
+async fn routing_rules_hold_on_envoy_over_sotw() {
+    routing_rules_hold(ProxyKind::Envoy, Ads::Sotw).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_rules_hold_over_delta() {
-    routing_rules_hold(Ads::Delta).await;
+async fn routing_rules_hold_on_envoy_over_delta() {
+    routing_rules_hold(ProxyKind::Envoy, Ads::Delta).await;
 }
 
-async fn routing_rules_hold(ads: Ads) {
-    let mesh = mesh(ads).await;
+async fn routing_rules_hold(sidecar: ProxyKind, ads: Ads) {
+    let mesh = mesh(sidecar, ads).await;
     weights_80_20_hold_within_5_points(&mesh).await;
     end_user_jason_goes_to_v2_only(&mesh).await;
     abort_fault_returns_its_status(&mesh).await;
@@ -112,8 +114,8 @@ async fn weights_80_20_hold_within_5_points(mesh: &Mesh) {
     let v1 = versions.get("v1").copied().unwrap_or(0);
     let v2 = versions.get("v2").copied().unwrap_or(0);
     println!(
-        "[{:?}] 80/20 split over 1000 requests: v1={v1} v2={v2}",
-        mesh.ads
+        "[{}] 80/20 split over 1000 requests: v1={v1} v2={v2}",
+        mesh.label()
     );
     assert_eq!(v1 + v2, 1000, "only v1 and v2 may answer: {versions:?}");
     assert!(
@@ -194,8 +196,8 @@ async fn a_2s_backend_delay_under_a_half_second_timeout_is_504(mesh: &Mesh) {
         "the timeout did not cut the 2s delay: {took:?}"
     );
     println!(
-        "[{:?}] 2s delay under a 0.5s timeout: 504 after {took:?}",
-        mesh.ads
+        "[{}] 2s delay under a 0.5s timeout: 504 after {took:?}",
+        mesh.label()
     );
     // Without the timeout rule the same delay is served.
     let rsp = mesh
@@ -234,8 +236,8 @@ async fn retries_mask_a_half_failing_backend(mesh: &Mesh) {
         }
     }
     println!(
-        "[{:?}] 50%-failing backend: direct {}/200 ok, with retries {ok}/200 ok",
-        mesh.ads,
+        "[{}] 50%-failing backend: direct {}/200 ok, with retries {ok}/200 ok",
+        mesh.label(),
         200 - direct_failures
     );
     assert!(

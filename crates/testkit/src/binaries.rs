@@ -52,14 +52,35 @@ fn envoy_in_venv(venv: &Path) -> Option<PathBuf> {
 }
 
 /// The built `bowline` binary. Looks at `$BOWLINE_BIN`, then `$CARGO_BIN_EXE_bowline` (set for
-/// the bowline package's own tests; they may also pass `env!("CARGO_BIN_EXE_bowline")`
-/// directly), then `target/<profile>/bowline` beside the running test executable (which lives
-/// in `target/<profile>/deps/`).
+/// the bowline package's own tests), then `target/<profile>/bowline` beside the running test
+/// executable (which lives in `target/<profile>/deps/`).
 ///
 /// # Panics
-/// When it is not there; tests of other packages must build it first: `cargo build -p bowline`.
+/// When it is not there; tests of other packages must build it first: `cargo build -p bowline`
+/// (`cargo test --workspace` builds every binary before it runs any test).
 pub fn bowline_binary() -> PathBuf {
-    for var in ["BOWLINE_BIN", "CARGO_BIN_EXE_bowline"] {
+    workspace_binary(
+        "bowline",
+        &["BOWLINE_BIN", "CARGO_BIN_EXE_bowline"],
+        "bowline",
+    )
+}
+
+/// The built `bowline-proxy` binary: `$BOWLINE_PROXY_BIN`, `$CARGO_BIN_EXE_bowline-proxy`, then
+/// `target/<profile>/bowline-proxy` beside the running test executable.
+///
+/// # Panics
+/// When it is not there: `cargo build -p bowline-proxy-bin` builds it.
+pub fn bowline_proxy_binary() -> PathBuf {
+    workspace_binary(
+        "bowline-proxy",
+        &["BOWLINE_PROXY_BIN", "CARGO_BIN_EXE_bowline-proxy"],
+        "bowline-proxy-bin",
+    )
+}
+
+fn workspace_binary(name: &str, vars: &[&str], package: &str) -> PathBuf {
+    for var in vars {
         if let Some(bin) = std::env::var_os(var)
             .map(PathBuf::from)
             .filter(|p| p.is_file())
@@ -72,11 +93,12 @@ pub fn bowline_binary() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("test executable in target/<profile>/deps");
-    let bin = profile_dir.join("bowline");
+    let bin = profile_dir.join(name);
     assert!(
         bin.is_file(),
-        "bowline binary not found at {} (nor BOWLINE_BIN); build it first: cargo build -p bowline",
-        bin.display()
+        "{name} binary not found at {} (nor ${}); build it first: cargo build -p {package}",
+        bin.display(),
+        vars[0]
     );
     bin
 }

@@ -1,6 +1,6 @@
 //! [`Envoy`]: the real Envoy, started from a bootstrap, observed through its admin API.
 
-use crate::{envoy_binary, get, wait_until, Proc};
+use crate::{bowline_proxy_binary, envoy_binary, get, wait_until, Proc};
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::process::Command;
@@ -10,6 +10,25 @@ use std::time::Duration;
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which proxy runs as the sidecar: the real Envoy, or bowline's own proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Envoy,
+    Bowline,
+}
+
+impl ProxyKind {
+    /// Both, for differential tests.
+    pub const ALL: [ProxyKind; 2] = [ProxyKind::Envoy, ProxyKind::Bowline];
+
+    pub fn binary(self) -> std::path::PathBuf {
+        match self {
+            ProxyKind::Envoy => envoy_binary(),
+            ProxyKind::Bowline => bowline_proxy_binary(),
+        }
+    }
+}
 
 /// A running Envoy (`--concurrency 1`, `-l info`, a dynamic base id so several run at once).
 /// Its logs go through a [`Proc`]; it is stopped by PID on drop.
@@ -29,11 +48,18 @@ impl Envoy {
 
     /// Like [`Envoy::start`], with `name` prefixing its log lines (for tests with several).
     pub async fn start_named(name: &str, bootstrap_yaml: &str) -> Result<Envoy> {
+        Envoy::start_kind(ProxyKind::Envoy, name, bootstrap_yaml).await
+    }
+
+    /// Starts the proxy `kind` from the same bootstrap, with the same flags: bowline-proxy
+    /// takes Envoy's command line (`-c`, `--admin-address-path`, `--concurrency`, `-l`), so
+    /// everything below works on both and a test can run one scenario against each.
+    pub async fn start_kind(kind: ProxyKind, name: &str, bootstrap_yaml: &str) -> Result<Envoy> {
         let dir = tempfile::tempdir().context("tempdir")?;
         let config = dir.path().join("bootstrap.yaml");
         let admin_file = dir.path().join("admin-address");
         std::fs::write(&config, bootstrap_yaml).context("write bootstrap")?;
-        let mut command = Command::new(envoy_binary());
+        let mut command = Command::new(kind.binary());
         command
             .arg("-c")
             .arg(&config)

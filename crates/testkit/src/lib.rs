@@ -11,8 +11,8 @@ mod process;
 mod proxy_client;
 mod wait;
 
-pub use binaries::{bowline_binary, envoy_binary};
-pub use envoy::Envoy;
+pub use binaries::{bowline_binary, bowline_proxy_binary, envoy_binary};
+pub use envoy::{Envoy, ProxyKind};
 pub use http_client::{get, get_h2, proxy_request, send_raw, Response};
 pub use process::Proc;
 pub use proxy_client::ProxyClient;

@@ -2,7 +2,7 @@
 //! on a config directory, and the real Envoy as the sidecar of a `productpage` workload.
 //!
 //! ```ignore
-//! let mesh = Mesh::builder(Ads::Delta)
+//! let mesh = Mesh::builder(ProxyKind::Bowline, Ads::Delta)
 //!     .backend("reviews", "v1", &[])
 //!     .backend("reviews", "v2", &[])
 //!     .config("routing.yaml", ROUTING)
@@ -19,7 +19,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use anyhow::{bail, Context, Result};
-use bowline_testkit::{get, wait_until, Envoy, Proc, ProxyClient, Response};
+use bowline_testkit::{get, wait_until, Envoy, Proc, ProxyClient, ProxyKind, Response};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +45,7 @@ struct BackendSpec {
 
 pub struct MeshBuilder {
     ads: Ads,
+    sidecar: ProxyKind,
     backends: Vec<BackendSpec>,
     files: Vec<(String, String)>,
 }
@@ -60,6 +61,8 @@ pub struct Backend {
 /// config directory (so the control plane never sees its directory vanish).
 pub struct Mesh {
     pub ads: Ads,
+    pub sidecar: ProxyKind,
+    /// The sidecar process (the real Envoy or bowline-proxy; both speak Envoy's admin API).
     pub envoy: Envoy,
     /// Envoy's `virtualOutbound` listener: where the app's `HTTP_PROXY` points.
     pub outbound: SocketAddr,
@@ -71,9 +74,11 @@ pub struct Mesh {
 }
 
 impl Mesh {
-    pub fn builder(ads: Ads) -> MeshBuilder {
+    /// A mesh whose sidecar is `sidecar`, speaking `ads` to the control plane.
+    pub fn builder(sidecar: ProxyKind, ads: Ads) -> MeshBuilder {
         MeshBuilder {
             ads,
+            sidecar,
             backends: Vec::new(),
             files: Vec::new(),
         }
@@ -166,11 +171,13 @@ impl MeshBuilder {
         if !out.status.success() {
             bail!("bootstrap failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let envoy = Envoy::start_named("envoy", &String::from_utf8(out.stdout)?).await?;
+        let name = format!("{:?}", self.sidecar).to_lowercase();
+        let envoy = Envoy::start_kind(self.sidecar, &name, &String::from_utf8(out.stdout)?).await?;
         let outbound = envoy.listener_addr("virtualOutbound", STARTUP).await?;
 
         let mesh = Mesh {
             ads: self.ads,
+            sidecar: self.sidecar,
             dir,
             backends,
             control,
@@ -244,6 +251,11 @@ fn services_yaml(backends: &[Backend]) -> String {
 }
 
 impl Mesh {
+    /// `envoy/sotw`, `bowline/delta`: which sidecar and ADS flavour, for printed results.
+    pub fn label(&self) -> String {
+        format!("{:?}/{:?}", self.sidecar, self.ads).to_lowercase()
+    }
+
     /// `GET http://<service>.default.svc.cluster.local:9080<path>` through the sidecar, on a
     /// new connection, as an app with `HTTP_PROXY` does.
     pub async fn get(
