@@ -57,7 +57,7 @@ pub async fn forward(
     let wants_copies = fwd.retry.is_some() || !fwd.mirrors.is_empty();
     let body = match prepare_body(body, wants_copies).await {
         Ok(body) => body,
-        Err(()) => return local::reply(StatusCode::BAD_REQUEST, "malformed request body"),
+        Err(()) => return local::bad_request("malformed request body"),
     };
     let replay = match &body {
         UpstreamBody::Buffered(bytes) => Some(bytes.clone()),

@@ -36,6 +36,16 @@ pub fn reply_owned(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
     response
 }
 
+/// A 400 for a request we cannot route (no authority, bad body): like Envoy, the connection
+/// closes after it, since the client's framing is in doubt.
+pub fn bad_request(body: &'static str) -> Response<ResponseBody> {
+    let mut response = reply(StatusCode::BAD_REQUEST, body);
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// Circuit-breaker overflow: 503 with `x-envoy-overloaded: true`.
 pub fn overloaded() -> Response<ResponseBody> {
     let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, OVERFLOW);

@@ -57,15 +57,15 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
                 req.headers_mut().insert(HOST, value.clone());
                 value
             }
-            Err(_) => return local::reply(StatusCode::BAD_REQUEST, "invalid authority"),
+            Err(_) => return local::bad_request("invalid authority"),
         },
         None => match req.headers().get(HOST) {
             Some(host) if !host.is_empty() => host.clone(),
-            _ => return local::reply(StatusCode::BAD_REQUEST, "missing host header"),
+            _ => return local::bad_request("missing host header"),
         },
     };
     let Ok(authority) = host.to_str() else {
-        return local::reply(StatusCode::BAD_REQUEST, "invalid host header");
+        return local::bad_request("invalid host header");
     };
 
     let snapshot = conn.state.config.load_full();

@@ -1,0 +1,400 @@
+//! The data path end to end in one process: real sockets, a [`Proxy`] configured from model
+//! values, hyper upstreams. Each test reads as a scenario.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bowline_model as model;
+use bowline_proxy::Change;
+use bowline_testkit::{get, send_raw, ProxyClient};
+use model::route::{
+    Abort, ClusterSpecifier, DirectResponse, FaultAbort, FaultDelay, FaultPolicy, PathRewrite,
+    RetryOn, RetryPolicy, RouteAction, WeightedCluster,
+};
+use support::*;
+
+fn to(cluster: &str) -> RouteAction {
+    RouteAction::Forward(forward(ClusterSpecifier::Cluster(cluster.into())))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_to_the_upstream_and_reuses_its_connection() {
+    let up = Upstream::start("a").await;
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+    let (_proxy, addr) = start(
+        vec![http_listener("l", routes)],
+        vec![cluster("up", &[up.addr])],
+    );
+
+    let mut client = ProxyClient::new(addr);
+    for i in 0..20 {
+        let url = format!("http://example.com/item/{i}?x=1");
+        let rsp = client.request("GET", &url, &[], TIMEOUT).await.unwrap();
+        assert_eq!(rsp.status, 200, "{}", rsp.text());
+        assert_eq!(
+            rsp.text(),
+            format!("/item/{i}?x=1"),
+            "origin-form path upstream"
+        );
+        assert_eq!(
+            rsp.header("x-seen-host"),
+            Some("example.com"),
+            "Host from the absolute URI"
+        );
+        assert_eq!(rsp.header("x-seen-proto"), Some("http"));
+    }
+    assert_eq!(client.connections_opened(), 1, "downstream keep-alive");
+    assert_eq!(
+        up.connections.load(Ordering::SeqCst),
+        1,
+        "upstream keep-alive pool"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_route_is_404_unknown_cluster_503_and_empty_cluster_no_healthy_upstream() {
+    let routes = route_config(
+        "r",
+        &["known.example"],
+        vec![
+            route("ghost", prefix("/ghost"), to("nope")),
+            route("empty", prefix("/empty"), to("empty")),
+        ],
+    );
+    let (proxy, addr) = start(
+        vec![http_listener("l", routes)],
+        vec![cluster("empty", &[])],
+    );
+
+    let rsp = get(addr, "/", &[("host", "other.example")], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(rsp.status, 404);
+    let rsp = get(addr, "/elsewhere", &[("host", "known.example")], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(rsp.status, 404);
+    let rsp = get(addr, "/ghost", &[("host", "known.example")], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(rsp.status, 503);
+    let rsp = get(addr, "/empty", &[("host", "known.example")], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rsp.status, rsp.text().as_str()),
+        (503, "no healthy upstream")
+    );
+
+    let text = proxy.state().stats.prometheus();
+    assert!(
+        text.contains("envoy_http_downstream_rq_xx{envoy_response_code_class=\"4\",envoy_http_conn_manager_prefix=\"ingress_http\"} 2"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400() {
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+    let (_proxy, addr) = start(vec![http_listener("l", routes)], vec![cluster("up", &[])]);
+    let answer = send_raw(addr, b"GARBAGE\r\n\r\n", TIMEOUT).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    let answer = send_raw(addr, b"GET / HTTP/1.1\r\n\r\n", TIMEOUT)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "no Host: {answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_clusters_split_traffic() {
+    let (a, b) = (Upstream::start("a").await, Upstream::start("b").await);
+    let split = ClusterSpecifier::Weighted(vec![
+        WeightedCluster {
+            name: "a".into(),
+            weight: 80,
+            headers: Default::default(),
+            host_rewrite: None,
+        },
+        WeightedCluster {
+            name: "b".into(),
+            weight: 20,
+            headers: Default::default(),
+            host_rewrite: None,
+        },
+    ]);
+    let routes = route_config(
+        "r",
+        &["*"],
+        vec![route(
+            "all",
+            prefix("/"),
+            RouteAction::Forward(forward(split)),
+        )],
+    );
+    let (_proxy, addr) = start(
+        vec![http_listener("l", routes)],
+        vec![cluster("a", &[a.addr]), cluster("b", &[b.addr])],
+    );
+    let mut client = ProxyClient::new(addr);
+    let mut to_a = 0;
+    for _ in 0..1000 {
+        let rsp = client
+            .request("GET", "http://x/", &[], TIMEOUT)
+            .await
+            .unwrap();
+        to_a += usize::from(rsp.header("x-upstream") == Some("a"));
+    }
+    assert!((750..=850).contains(&to_a), "a got {to_a} of 1000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_timeout_is_504_and_retries_mask_failures() {
+    let up = Upstream::start("a").await;
+    let mut slow = forward(ClusterSpecifier::Cluster("up".into()));
+    slow.timeout = Some(Duration::from_millis(300));
+    let mut retried = forward(ClusterSpecifier::Cluster("up".into()));
+    retried.retry = Some(RetryPolicy {
+        num_retries: 3,
+        retry_on: [RetryOn::FiveXx].into_iter().collect(),
+        retriable_status_codes: Vec::new(),
+        per_try_timeout: None,
+        backoff: model::route::Backoff {
+            base: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        },
+        avoid_previous_hosts: false,
+        host_selection_retry_max_attempts: 1,
+    });
+    let routes = route_config(
+        "r",
+        &["*"],
+        vec![
+            route("slow", prefix("/slow"), RouteAction::Forward(slow)),
+            route("retried", prefix("/retried"), RouteAction::Forward(retried)),
+        ],
+    );
+    let (proxy, addr) = start(
+        vec![http_listener("l", routes)],
+        vec![cluster("up", &[up.addr])],
+    );
+
+    let started = Instant::now();
+    let rsp = get(addr, "/slow?delay_ms=2000", &[], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rsp.status, rsp.text().as_str()),
+        (504, "upstream request timeout")
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The upstream's request counter is shared: fail the next 2 requests it sees.
+    let n = up.requests.load(Ordering::SeqCst);
+    let rsp = get(
+        addr,
+        &format!("/retried?fail_first={}", n + 2),
+        &[],
+        TIMEOUT,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rsp.status, 200,
+        "two failures, then success on the third try"
+    );
+    let text = proxy.state().stats.prometheus();
+    assert!(
+        text.contains("envoy_cluster_upstream_rq_retry{envoy_cluster_name=\"up\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("envoy_cluster_upstream_rq_timeout{envoy_cluster_name=\"up\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_direct_responses_redirects_rewrites_and_header_ops() {
+    let up = Upstream::start("a").await;
+    let mut abort = route("abort", prefix("/abort"), to("up"));
+    abort.fault = Some(FaultPolicy {
+        delay: None,
+        abort: Some(FaultAbort {
+            abort: Abort::Http(418),
+            fraction: model::Fraction::ALL,
+        }),
+    });
+    let mut delay = route("delay", prefix("/delay"), to("up"));
+    delay.fault = Some(FaultPolicy {
+        delay: Some(FaultDelay {
+            duration: Duration::from_millis(300),
+            fraction: model::Fraction::ALL,
+        }),
+        abort: None,
+    });
+    let direct = route(
+        "direct",
+        prefix("/direct"),
+        RouteAction::DirectResponse(DirectResponse {
+            status: 200,
+            body: Some(b"hello".to_vec()),
+        }),
+    );
+    let redirect = route(
+        "redirect",
+        prefix("/old"),
+        RouteAction::Redirect(model::route::Redirect {
+            scheme: None,
+            host: Some("new.example".into()),
+            port: None,
+            path: None,
+            code: 302,
+            strip_query: false,
+        }),
+    );
+    let mut rewritten = forward(ClusterSpecifier::Cluster("up".into()));
+    rewritten.path_rewrite = Some(PathRewrite::Prefix("/v2/".into()));
+    rewritten.host_rewrite = Some("backend.internal".into());
+    let mut rewrite = route("rewrite", prefix("/v1/"), RouteAction::Forward(rewritten));
+    rewrite
+        .headers
+        .request_add
+        .push(model::route::HeaderAppend {
+            name: http::HeaderName::from_static("x-added"),
+            value: http::HeaderValue::from_static("yes"),
+            action: Default::default(),
+            keep_empty_value: false,
+        });
+    rewrite
+        .headers
+        .request_remove
+        .push(http::HeaderName::from_static("x-removed"));
+    rewrite
+        .headers
+        .response_remove
+        .push(http::HeaderName::from_static("x-upstream"));
+    let routes = route_config("r", &["*"], vec![abort, delay, direct, redirect, rewrite]);
+    let fault_filter = model::HttpFilter::Fault(FaultPolicy::default());
+    let network = model::NetworkFilter::Http(hcm(
+        model::RouteSource::Static(std::sync::Arc::new(routes)),
+        vec![fault_filter],
+    ));
+    let (_proxy, addr) = start(
+        vec![listener("l", network)],
+        vec![cluster("up", &[up.addr])],
+    );
+
+    let rsp = get(addr, "/abort", &[], TIMEOUT).await.unwrap();
+    assert_eq!((rsp.status, rsp.header("x-upstream")), (418, None));
+    let started = Instant::now();
+    let rsp = get(addr, "/delay", &[], TIMEOUT).await.unwrap();
+    assert_eq!(rsp.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(290));
+    let rsp = get(addr, "/direct", &[], TIMEOUT).await.unwrap();
+    assert_eq!((rsp.status, rsp.text().as_str()), (200, "hello"));
+    let rsp = get(addr, "/old/page?q=1", &[("host", "old.example")], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(rsp.status, 302);
+    assert_eq!(
+        rsp.header("location"),
+        Some("http://new.example/old/page?q=1")
+    );
+    let rsp = get(addr, "/v1/thing?q=1", &[("x-removed", "1")], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(rsp.status, 200);
+    assert_eq!(rsp.text(), "/v2/thing?q=1");
+    assert_eq!(rsp.header("x-seen-host"), Some("backend.internal"));
+    assert_eq!(rsp.header("x-seen-added"), Some("yes"));
+    assert_eq!(rsp.header("x-removed-leaked"), None);
+    assert_eq!(rsp.header("x-upstream"), None, "response header removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_downstream_and_h2_upstream() {
+    let up = Upstream::start("a").await;
+    let mut h2 = cluster("up", &[up.addr]);
+    h2.protocol = model::cluster::UpstreamProtocol::Http2 {
+        max_concurrent_streams: 100,
+    };
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+    let (_proxy, addr) = start(vec![http_listener("l", routes)], vec![h2]);
+    let rsp = bowline_testkit::get_h2(addr, "/h2", &[], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(rsp.status, 200, "{}", rsp.text());
+    assert_eq!(rsp.header("x-seen-version"), Some("HTTP/2.0"));
+    let rsp = get(addr, "/h1", &[], TIMEOUT).await.unwrap();
+    assert_eq!(
+        rsp.header("x-seen-version"),
+        Some("HTTP/2.0"),
+        "HTTP/1.1 in, HTTP/2 out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_listener_stops_accepting_but_finishes_its_requests() {
+    let up = Upstream::start("a").await;
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+    let (proxy, addr) = start(
+        vec![http_listener("l", routes)],
+        vec![cluster("up", &[up.addr])],
+    );
+    let in_flight = tokio::spawn(get(addr, "/?delay_ms=500", &[], TIMEOUT));
+    // Wait until the request reached the upstream, then remove the listener.
+    bowline_testkit::wait_until(TIMEOUT, Duration::from_millis(5), || async {
+        anyhow::ensure!(up.requests.load(Ordering::SeqCst) == 1);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    proxy.apply(Change {
+        removed_listeners: vec!["l".into()],
+        ..Change::default()
+    });
+    let rsp = in_flight.await.unwrap().unwrap();
+    assert_eq!(rsp.status, 200, "the in-flight request finished");
+    assert!(
+        get(addr, "/", &[], Duration::from_secs(2)).await.is_err(),
+        "no longer accepting"
+    );
+    assert!(proxy.state().bound_listeners().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_proxy_copies_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = echo.accept().await.unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.unwrap();
+        s.write_all(&buf).await.unwrap();
+    });
+    let network = model::NetworkFilter::Tcp(model::TcpProxy {
+        stat_prefix: "tcp".into(),
+        cluster: ClusterSpecifier::Cluster("echo".into()),
+        idle_timeout: Some(Duration::from_secs(5)),
+    });
+    let (_proxy, addr) = start(
+        vec![listener("t", network)],
+        vec![cluster("echo", &[echo_addr])],
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"hello over tcp").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    tokio::time::timeout(TIMEOUT, s.read_to_end(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, b"hello over tcp");
+}
