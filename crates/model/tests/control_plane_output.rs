@@ -239,3 +239,143 @@ fn what_translate_makes_of_hostile_config_converts() {
         .any(|c| c.name == "outbound|8080||odd.default.svc.cluster.local"));
     assert_accepted("hostile config", &g);
 }
+
+/// The richest cluster of the goldens (dr_pool_outlier.txt) converts to the values it says.
+#[test]
+fn connection_pools_and_outlier_detection_keep_their_values() {
+    use bowline_model::cluster::{OutlierDetection, TcpKeepalive, Thresholds, UpstreamProtocol};
+    use std::time::Duration;
+    let snap = mesh(
+        &format!("{SERVICES}\n---\n{}", input!("dr_pool_outlier.yaml")),
+        true,
+    );
+    let g = generate(
+        &snap,
+        &proxy(&snap, "10.10.0.10", "productpage-v1", "default"),
+    );
+    let cluster = |name: &str| {
+        Cluster::try_from(g.clusters.iter().find(|c| c.name == name).unwrap()).unwrap()
+    };
+    let v1 = cluster("outbound|9080|v1|ratings.default.svc.cluster.local");
+    assert_eq!(v1.connect_timeout, Duration::from_millis(250));
+    assert_eq!(
+        v1.circuit_breakers,
+        Thresholds {
+            max_connections: 100,
+            max_pending_requests: 10,
+            max_requests: 1000,
+            max_retries: 4
+        }
+    );
+    assert_eq!(v1.protocol, UpstreamProtocol::Http1);
+    assert_eq!(v1.connection.idle_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(
+        v1.connection.max_connection_duration,
+        Some(Duration::from_secs(3600))
+    );
+    assert_eq!(v1.connection.max_requests_per_connection, Some(5));
+    assert_eq!(
+        v1.connection.tcp_keepalive,
+        Some(TcpKeepalive {
+            probes: Some(3),
+            time: Some(Duration::from_secs(7200)),
+            interval: Some(Duration::from_secs(75)),
+        })
+    );
+    assert_eq!(
+        v1.outlier_detection,
+        Some(OutlierDetection {
+            consecutive_5xx: 5,
+            consecutive_gateway_failure: 3,
+            enforcing_consecutive_gateway_failure: 100,
+            max_ejection_percent: 50,
+            ..OutlierDetection::default()
+        })
+    );
+    assert_eq!(v1.healthy_panic_threshold, 20.0);
+    let v2 = cluster("outbound|9080|v2|ratings.default.svc.cluster.local");
+    assert_eq!(
+        v2.protocol,
+        UpstreamProtocol::Http2 {
+            max_concurrent_streams: 64
+        }
+    );
+    let catalog = cluster("outbound|50051||catalog.default.svc.cluster.local");
+    assert!(matches!(
+        catalog.protocol,
+        UpstreamProtocol::UseDownstream { .. }
+    ));
+}
+
+/// vs_forwarding.txt's canary route: weighted split with per-cluster headers, timeout,
+/// retries with back-off, and the default route's Istio retry policy.
+#[test]
+fn forwarding_routes_keep_their_values() {
+    use bowline_model::route::{RetryOn, RouteAction};
+    use bowline_model::ClusterSpecifier;
+    use std::time::Duration;
+    let snap = mesh(
+        &format!("{SERVICES}\n---\n{}", input!("vs_forwarding.yaml")),
+        true,
+    );
+    let g = generate(
+        &snap,
+        &proxy(&snap, "10.10.0.10", "productpage-v1", "default"),
+    );
+    let rc = RouteConfig::try_from(g.routes.iter().find(|r| r.name == "9080").unwrap()).unwrap();
+    let vhost = rc
+        .virtual_host("ratings:9080")
+        .expect("short name with port");
+    let forward = |i: usize| match &vhost.routes[i].action {
+        RouteAction::Forward(f) => f.clone(),
+        other => panic!("route {i} does not forward: {other:?}"),
+    };
+    let canary = forward(0);
+    assert_eq!(canary.timeout, Some(Duration::from_secs(2)));
+    let retry = canary.retry.unwrap();
+    assert_eq!(retry.num_retries, 3);
+    assert_eq!(
+        retry.retry_on.iter().copied().collect::<Vec<_>>(),
+        [
+            RetryOn::FiveXx,
+            RetryOn::Reset,
+            RetryOn::RetriableStatusCodes
+        ]
+    );
+    assert_eq!(retry.retriable_status_codes, [503]);
+    assert_eq!(retry.per_try_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(retry.backoff.base, Duration::from_millis(50));
+    assert_eq!(
+        retry.backoff.max,
+        Duration::from_millis(500),
+        "Envoy's default: 10 × base"
+    );
+    assert!(retry.avoid_previous_hosts);
+    assert_eq!(retry.host_selection_retry_max_attempts, 5);
+    let ClusterSpecifier::Weighted(split) = &canary.clusters else {
+        panic!("a weighted split")
+    };
+    assert_eq!(split[0].weight, 75);
+    assert_eq!(split[0].headers.request_add[0].name, "x-variant");
+    assert!(split
+        .iter()
+        .any(|c| c.host_rewrite.as_deref() == Some("ratings-v2.internal")));
+    let rewrites: Vec<_> = (0..vhost.routes.len())
+        .filter_map(|i| match &vhost.routes[i].action {
+            RouteAction::Forward(f) => f.path_rewrite.clone(),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        rewrites.len() >= 3,
+        "prefix and regex rewrites convert: {rewrites:?}"
+    );
+    let mirrored = (0..vhost.routes.len())
+        .filter_map(|i| match &vhost.routes[i].action {
+            RouteAction::Forward(f) => Some(f.mirrors.clone()),
+            _ => None,
+        })
+        .find(|m| m.len() == 1)
+        .unwrap();
+    assert_eq!(mirrored[0].fraction.per_million(), 125_000);
+}
