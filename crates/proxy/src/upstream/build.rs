@@ -24,7 +24,8 @@ pub const DNS_REFRESH: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct DnsTarget {
     pub cluster: Weak<Cluster>,
-    pub hosts: Vec<(String, u16)>,
+    /// (hostname, port, weight of every address it resolves to).
+    pub hosts: Vec<(String, u16, u32)>,
     pub refresh: Duration,
 }
 
@@ -59,11 +60,14 @@ pub fn cluster(source: model::Cluster, stats: &Stats) -> Cluster {
             service_name.clone()
         }),
         ModelDiscovery::StrictDns(hosts) => Discovery::StrictDns {
-            hosts: hosts.iter().map(|h| (h.hostname.clone(), h.port)).collect(),
+            hosts: hosts
+                .iter()
+                .map(|h| (h.host.hostname.clone(), h.host.port, h.weight))
+                .collect(),
             refresh: DNS_REFRESH,
         },
         ModelDiscovery::LogicalDns(host) => Discovery::StrictDns {
-            hosts: vec![(host.hostname.clone(), host.port)],
+            hosts: vec![(host.hostname.clone(), host.port, 1)],
             refresh: DNS_REFRESH,
         },
         ModelDiscovery::OriginalDst => Discovery::OriginalDst {
@@ -173,9 +177,9 @@ pub async fn resolve_forever(target: DnsTarget) {
             return;
         };
         let mut found = Vec::new();
-        for (host, port) in &target.hosts {
+        for (host, port, weight) in &target.hosts {
             if let Ok(addrs) = tokio::net::lookup_host((host.as_str(), *port)).await {
-                found.extend(addrs.map(|a| (a, 1, true)));
+                found.extend(addrs.map(|a| (a, *weight, true)));
             }
         }
         found.sort();

@@ -24,7 +24,7 @@ pub enum Discovery {
     Eds(String),
     /// Resolved with DNS, re-resolved every `refresh`.
     StrictDns {
-        hosts: Vec<(String, u16)>,
+        hosts: Vec<(String, u16, u32)>,
         refresh: Duration,
     },
     /// The request's own original destination.
