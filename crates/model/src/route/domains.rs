@@ -34,12 +34,7 @@ impl DomainMatcher {
         } else {
             DomainMatcher::Exact(d)
         };
-        let (DomainMatcher::Exact(s) | DomainMatcher::Suffix(s) | DomainMatcher::Prefix(s)) =
-            &matcher
-        else {
-            unreachable!()
-        };
-        (!s.is_empty() && !s.contains('*')).then_some(matcher)
+        (!domain.is_empty()).then_some(matcher)
     }
 }
 

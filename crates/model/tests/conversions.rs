@@ -1,0 +1,640 @@
+//! Conversion follows Envoy's defaults and rules, field by field.
+
+// Deprecated fields (`append`, cluster-level `http2_protocol_options`) are tested on purpose.
+#![allow(deprecated)]
+
+mod support;
+
+use bowline_model::cluster::{Discovery, DnsEndpoint, LbPolicy, UpstreamProtocol};
+use bowline_model::route::{AppendAction, RedirectPath, RouteAction};
+use bowline_model::{
+    Cluster, ClusterLoadAssignment, DnsHost, DomainMatcher, HealthStatus, Listener, NetworkFilter,
+    RouteConfig,
+};
+use bowline_xds::pb::envoy::config::cluster::v3::{
+    circuit_breakers, cluster, CircuitBreakers, Cluster as PbCluster,
+};
+use bowline_xds::pb::envoy::config::core::v3::{
+    config_source, AggregatedConfigSource, ConfigSource, HeaderValue, HeaderValueOption,
+    Http2ProtocolOptions, RoutingPriority,
+};
+use bowline_xds::pb::envoy::config::endpoint::v3::{
+    lb_endpoint, ClusterLoadAssignment as PbCla, LbEndpoint,
+};
+use bowline_xds::pb::envoy::config::route::v3::{
+    redirect_action, route, DirectResponseAction, RedirectAction, RetryPolicy, RouteConfiguration,
+};
+use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::{CodecType, RouteSpecifier, UpgradeConfig},
+    HttpConnectionManager, Rds,
+};
+use bowline_xds::pb::google::protobuf::{
+    BoolValue, Duration as PbDuration, UInt32Value, UInt64Value,
+};
+use std::time::Duration;
+use support::{
+    bench_cluster, bench_hcm, bench_listener, bench_route_config, listener_with, socket,
+};
+
+fn hcm(
+    edit: impl FnOnce(&mut HttpConnectionManager),
+) -> Result<bowline_model::HttpConnectionManager, String> {
+    let mut h = bench_hcm();
+    edit(&mut h);
+    let l = Listener::try_from(&listener_with(&h)).map_err(|e| e.to_string())?;
+    match &l.filter_chains[0].network {
+        NetworkFilter::Http(h) => Ok(h.clone()),
+        NetworkFilter::Tcp(_) => unreachable!(),
+    }
+}
+
+fn ads() -> ConfigSource {
+    ConfigSource {
+        config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+            AggregatedConfigSource {},
+        )),
+        resource_api_version: 2,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn connection_manager_options() {
+    let rds = hcm(|h| {
+        h.route_specifier = Some(RouteSpecifier::Rds(Rds {
+            config_source: Some(ads()),
+            route_config_name: "9080".into(),
+        }))
+    })
+    .unwrap();
+    assert_eq!(rds.route, bowline_model::RouteSource::Rds("9080".into()));
+    let from_an_api_server = hcm(|h| {
+        h.route_specifier = Some(RouteSpecifier::Rds(Rds {
+            config_source: Some(ConfigSource {
+                config_source_specifier: Some(
+                    config_source::ConfigSourceSpecifier::ApiConfigSource(Default::default()),
+                ),
+                ..Default::default()
+            }),
+            route_config_name: "9080".into(),
+        }))
+    });
+    assert!(from_an_api_server.unwrap_err().contains(
+        "unsupported field listener.filter_chains[0].filters[0].typed_config.rds.config_source"
+    ));
+    let upgrades = |enabled: Option<bool>, kind: &str| {
+        hcm(|h| {
+            h.upgrade_configs = vec![UpgradeConfig {
+                upgrade_type: kind.into(),
+                enabled: enabled.map(|value| BoolValue { value }),
+                ..Default::default()
+            }]
+        })
+    };
+    assert!(upgrades(None, "websocket").unwrap().websocket);
+    assert!(upgrades(None, "WebSocket").unwrap().websocket);
+    assert!(!upgrades(Some(false), "websocket").unwrap().websocket);
+    assert!(upgrades(None, "CONNECT")
+        .unwrap_err()
+        .contains("upgrade_configs[0].upgrade_type"));
+    assert!(hcm(|h| h.codec_type = CodecType::Http3 as i32)
+        .unwrap_err()
+        .contains("codec_type"));
+    let h = hcm(|h| {
+        h.normalize_path = Some(BoolValue { value: true });
+        h.generate_request_id = None;
+        h.codec_type = CodecType::Http2 as i32;
+    })
+    .unwrap();
+    assert!(
+        h.normalize_path && h.generate_request_id,
+        "generate_request_id defaults to true"
+    );
+    assert_eq!(h.codec, bowline_model::Codec::Http2);
+}
+
+#[test]
+fn listener_rules() {
+    let mut twins = bench_listener();
+    let chain = twins.filter_chains[0].clone();
+    twins.filter_chains.push(chain.clone());
+    assert!(Listener::try_from(&twins)
+        .unwrap_err()
+        .to_string()
+        .contains("filter_chains[1].filter_chain_match: another filter chain has the same match"));
+    let mut empty = bench_listener();
+    empty.filter_chains.clear();
+    assert!(Listener::try_from(&empty)
+        .unwrap_err()
+        .to_string()
+        .contains("no filter chains"));
+    let mut only_default = bench_listener();
+    only_default.default_filter_chain = only_default.filter_chains.pop();
+    only_default.use_original_dst = Some(BoolValue { value: true });
+    let l = Listener::try_from(&only_default).unwrap();
+    assert!(l.filter_chains.is_empty() && l.default_filter_chain.is_some() && l.use_original_dst);
+}
+
+fn route_config(edit: impl FnOnce(&mut RouteConfiguration)) -> Result<RouteConfig, String> {
+    let mut rc = bench_route_config();
+    edit(&mut rc);
+    RouteConfig::try_from(&rc).map_err(|e| e.to_string())
+}
+
+fn first_route(
+    rc: &mut RouteConfiguration,
+) -> &mut bowline_xds::pb::envoy::config::route::v3::Route {
+    &mut rc.virtual_hosts[0].routes[0]
+}
+
+fn forward_of(rc: &RouteConfig) -> bowline_model::route::Forward {
+    match &rc.virtual_hosts[0].routes[0].action {
+        RouteAction::Forward(f) => f.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn set_action(rc: &mut RouteConfiguration, action: route::Action) {
+    first_route(rc).action = Some(action);
+}
+
+fn edit_forward(
+    rc: &mut RouteConfiguration,
+    edit: impl FnOnce(&mut bowline_xds::pb::envoy::config::route::v3::RouteAction),
+) {
+    if let Some(route::Action::Route(a)) = first_route(rc).action.as_mut() {
+        edit(a)
+    }
+}
+
+#[test]
+fn route_timeouts_and_retries_take_envoys_defaults() {
+    assert_eq!(
+        forward_of(&route_config(|_| {}).unwrap()).timeout,
+        Some(Duration::from_secs(15))
+    );
+    let disabled = route_config(|rc| {
+        edit_forward(rc, |a| {
+            a.timeout = Some(PbDuration {
+                seconds: 0,
+                nanos: 0,
+            })
+        })
+    });
+    assert_eq!(forward_of(&disabled.unwrap()).timeout, None);
+    let retry = route_config(|rc| {
+        edit_forward(rc, |a| {
+            a.retry_policy = Some(RetryPolicy {
+                retry_on: " 5xx , gateway-error ".into(),
+                ..Default::default()
+            })
+        })
+    });
+    let retry = forward_of(&retry.unwrap()).retry.unwrap();
+    assert_eq!(retry.num_retries, 1, "Envoy's default");
+    assert_eq!(
+        retry.host_selection_retry_max_attempts, 1,
+        "Envoy's default"
+    );
+    assert_eq!(retry.backoff.base, Duration::from_millis(25));
+    assert_eq!(retry.backoff.max, Duration::from_millis(250));
+    assert!(!retry.avoid_previous_hosts);
+    let bad_backoff = route_config(|rc| {
+        edit_forward(rc, |a| {
+            a.retry_policy = Some(RetryPolicy {
+                retry_back_off: Some(
+                    bowline_xds::pb::envoy::config::route::v3::retry_policy::RetryBackOff {
+                        base_interval: Some(PbDuration {
+                            seconds: 1,
+                            nanos: 0,
+                        }),
+                        max_interval: Some(PbDuration {
+                            seconds: 0,
+                            nanos: 1_000_000,
+                        }),
+                    },
+                ),
+                ..Default::default()
+            })
+        })
+    });
+    assert!(bad_backoff
+        .unwrap_err()
+        .contains("max_interval: must not be below base_interval"));
+}
+
+fn header(key: &str, value: &str) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn header_mutations_follow_envoys_rules() {
+    let ok = route_config(|rc| {
+        let r = first_route(rc);
+        r.request_headers_to_add.push(header("X-Share", "50%%"));
+        r.request_headers_to_add.push(HeaderValueOption {
+            append: Some(BoolValue { value: false }),
+            ..header("x-set", "1")
+        });
+        r.response_headers_to_remove.push("server".into());
+    })
+    .unwrap();
+    let ops = &ok.virtual_hosts[0].routes[0].headers;
+    assert_eq!(ops.request_add[0].name, "x-share");
+    assert_eq!(ops.request_add[0].value, "50%");
+    assert_eq!(ops.request_add[0].action, AppendAction::AppendIfExistsOrAdd);
+    assert_eq!(
+        ops.request_add[1].action,
+        AppendAction::OverwriteIfExistsOrAdd
+    );
+    assert_eq!(ops.response_remove[0], "server");
+    let both = route_config(|rc| {
+        first_route(rc)
+            .request_headers_to_add
+            .push(HeaderValueOption {
+                append: Some(BoolValue { value: true }),
+                append_action: 2,
+                ..header("x", "1")
+            })
+    });
+    assert!(both
+        .unwrap_err()
+        .contains("append and append_action are both set"));
+    let pseudo = route_config(|rc| {
+        first_route(rc)
+            .request_headers_to_add
+            .push(header(":path", "/evil"))
+    });
+    assert!(pseudo
+        .unwrap_err()
+        .contains("pseudo-headers and host may not be modified"));
+    let host = route_config(|rc| {
+        first_route(rc)
+            .request_headers_to_remove
+            .push("Host".into())
+    });
+    assert!(host.unwrap_err().contains("request_headers_to_remove[0]"));
+}
+
+#[test]
+fn redirects_and_direct_responses() {
+    let r = route_config(|rc| {
+        set_action(
+            rc,
+            route::Action::Redirect(RedirectAction {
+                response_code: redirect_action::RedirectResponseCode::PermanentRedirect as i32,
+                scheme_rewrite_specifier: Some(
+                    redirect_action::SchemeRewriteSpecifier::HttpsRedirect(true),
+                ),
+                path_rewrite_specifier: Some(redirect_action::PathRewriteSpecifier::PrefixRewrite(
+                    "/v2".into(),
+                )),
+                port_redirect: 8443,
+                ..Default::default()
+            }),
+        )
+    })
+    .unwrap();
+    let RouteAction::Redirect(redirect) = &r.virtual_hosts[0].routes[0].action else {
+        panic!()
+    };
+    assert_eq!(redirect.code, 308);
+    assert_eq!(redirect.scheme.as_deref(), Some("https"));
+    assert_eq!(redirect.port, Some(8443));
+    assert_eq!(redirect.path, Some(RedirectPath::Prefix("/v2".into())));
+    let body = |size: usize, max: Option<u32>| {
+        route_config(|rc| {
+            rc.max_direct_response_body_size_bytes = max.map(|value| UInt32Value { value });
+            set_action(
+                rc,
+                route::Action::DirectResponse(DirectResponseAction {
+                    status: 418,
+                    body: Some(bowline_xds::pb::envoy::config::core::v3::DataSource {
+                        specifier: Some(bowline_xds::pb::envoy::config::core::v3::data_source::Specifier::InlineString(
+                            "x".repeat(size),
+                        )),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            )
+        })
+    };
+    assert!(body(4096, None).is_ok());
+    assert!(body(4097, None)
+        .unwrap_err()
+        .contains("max_direct_response_body_size_bytes (4096)"));
+    assert!(body(10_000, Some(10_000)).is_ok());
+    let status = route_config(|rc| {
+        set_action(
+            rc,
+            route::Action::DirectResponse(DirectResponseAction {
+                status: 600,
+                ..Default::default()
+            }),
+        )
+    });
+    assert!(status
+        .unwrap_err()
+        .contains("direct_response.status: 600 is not in 200..600"));
+}
+
+#[test]
+fn domains_parse_like_envoy() {
+    let cases = [
+        ("*", Some(DomainMatcher::Any)),
+        (
+            "Reviews:9080",
+            Some(DomainMatcher::Exact("reviews:9080".into())),
+        ),
+        (
+            "*.example.com",
+            Some(DomainMatcher::Suffix(".example.com".into())),
+        ),
+        (
+            "*-v1.example.com",
+            Some(DomainMatcher::Suffix("-v1.example.com".into())),
+        ),
+        ("web.*", Some(DomainMatcher::Prefix("web.".into()))),
+        ("a*b", Some(DomainMatcher::Exact("a*b".into()))),
+        ("", None),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(DomainMatcher::parse(raw), want, "{raw:?}");
+    }
+}
+
+fn cluster_of(edit: impl FnOnce(&mut PbCluster)) -> Result<Cluster, String> {
+    let mut c = bench_cluster();
+    edit(&mut c);
+    Cluster::try_from(&c).map_err(|e| e.to_string())
+}
+
+fn kind(c: &mut PbCluster, t: cluster::DiscoveryType) {
+    c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(t as i32));
+}
+
+fn dns_assignment(hosts: &[(&str, u32)]) -> PbCla {
+    PbCla {
+        cluster_name: "dns".into(),
+        endpoints: vec![
+            bowline_xds::pb::envoy::config::endpoint::v3::LocalityLbEndpoints {
+                lb_endpoints: hosts
+                    .iter()
+                    .map(|(h, p)| LbEndpoint {
+                        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(
+                            bowline_xds::pb::envoy::config::endpoint::v3::Endpoint {
+                                address: Some(socket(h, *p)),
+                                ..Default::default()
+                            },
+                        )),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn discovery_types() {
+    let eds = cluster_of(|c| {
+        kind(c, cluster::DiscoveryType::Eds);
+        c.load_assignment = None;
+        c.eds_cluster_config = Some(cluster::EdsClusterConfig {
+            eds_config: Some(ads()),
+            service_name: String::new(),
+        });
+    })
+    .unwrap();
+    assert_eq!(
+        eds.discovery,
+        Discovery::Eds {
+            service_name: "upstream".into()
+        },
+        "defaults to the cluster name"
+    );
+    let no_source = cluster_of(|c| {
+        kind(c, cluster::DiscoveryType::Eds);
+        c.load_assignment = None;
+        c.eds_cluster_config = Some(Default::default());
+    });
+    assert!(no_source
+        .unwrap_err()
+        .contains("eds_cluster_config.eds_config: is required"));
+    let strict = cluster_of(|c| {
+        kind(c, cluster::DiscoveryType::StrictDns);
+        c.load_assignment = Some(dns_assignment(&[("httpbin.org", 80), ("10.0.0.1", 8080)]));
+    })
+    .unwrap();
+    assert_eq!(
+        strict.discovery,
+        Discovery::StrictDns(vec![
+            DnsEndpoint {
+                host: DnsHost {
+                    hostname: "httpbin.org".into(),
+                    port: 80
+                },
+                weight: 1
+            },
+            DnsEndpoint {
+                host: DnsHost {
+                    hostname: "10.0.0.1".into(),
+                    port: 8080
+                },
+                weight: 1
+            },
+        ])
+    );
+    let logical = |hosts: &[(&str, u32)]| {
+        let la = dns_assignment(hosts);
+        cluster_of(move |c| {
+            kind(c, cluster::DiscoveryType::LogicalDns);
+            c.load_assignment = Some(la);
+        })
+    };
+    assert_eq!(
+        logical(&[("httpbin.org", 443)]).unwrap().discovery,
+        Discovery::LogicalDns(DnsHost {
+            hostname: "httpbin.org".into(),
+            port: 443
+        })
+    );
+    assert!(logical(&[("a.org", 1), ("b.org", 1)])
+        .unwrap_err()
+        .contains("exactly one endpoint"));
+    let passthrough = cluster_of(|c| {
+        kind(c, cluster::DiscoveryType::OriginalDst);
+        c.load_assignment = None;
+        c.lb_policy = cluster::LbPolicy::ClusterProvided as i32;
+    })
+    .unwrap();
+    assert_eq!(
+        (passthrough.discovery, passthrough.lb),
+        (Discovery::OriginalDst, LbPolicy::ClusterProvided)
+    );
+    let round_robin_passthrough = cluster_of(|c| {
+        kind(c, cluster::DiscoveryType::OriginalDst);
+        c.load_assignment = None;
+    });
+    assert!(round_robin_passthrough
+        .unwrap_err()
+        .contains("cluster.lb_policy"));
+}
+
+#[test]
+fn load_balancers_take_envoys_defaults_and_bounds() {
+    use cluster::{LbConfig, MaglevLbConfig, RingHashLbConfig};
+    let lb = |policy: cluster::LbPolicy, config: Option<LbConfig>| {
+        cluster_of(|c| {
+            c.lb_policy = policy as i32;
+            c.lb_config = config;
+        })
+        .map(|c| c.lb)
+    };
+    assert_eq!(
+        lb(cluster::LbPolicy::LeastRequest, None),
+        Ok(LbPolicy::LeastRequest { choice_count: 2 })
+    );
+    assert_eq!(lb(cluster::LbPolicy::Random, None), Ok(LbPolicy::Random));
+    assert_eq!(
+        lb(cluster::LbPolicy::RingHash, None),
+        Ok(LbPolicy::RingHash {
+            min_ring_size: 1024,
+            max_ring_size: 8_388_608
+        })
+    );
+    let ring = |min: u64| {
+        Some(LbConfig::RingHashLbConfig(RingHashLbConfig {
+            minimum_ring_size: Some(UInt64Value { value: min }),
+            ..Default::default()
+        }))
+    };
+    assert_eq!(
+        lb(cluster::LbPolicy::RingHash, ring(2048)),
+        Ok(LbPolicy::RingHash {
+            min_ring_size: 2048,
+            max_ring_size: 8_388_608
+        })
+    );
+    assert!(lb(cluster::LbPolicy::RingHash, ring(99_999_999)).is_err());
+    assert_eq!(
+        lb(cluster::LbPolicy::Maglev, None),
+        Ok(LbPolicy::Maglev { table_size: 65_537 })
+    );
+    let maglev = |size| {
+        Some(LbConfig::MaglevLbConfig(MaglevLbConfig {
+            table_size: Some(UInt64Value { value: size }),
+        }))
+    };
+    assert!(lb(cluster::LbPolicy::Maglev, maglev(65_536))
+        .unwrap_err()
+        .contains("table_size"));
+    assert!(lb(cluster::LbPolicy::RoundRobin, ring(1024))
+        .unwrap_err()
+        .contains("does not match lb_policy"));
+}
+
+#[test]
+fn cluster_options() {
+    let h2 =
+        cluster_of(|c| c.http2_protocol_options = Some(Http2ProtocolOptions::default())).unwrap();
+    assert_eq!(
+        h2.protocol,
+        UpstreamProtocol::Http2 {
+            max_concurrent_streams: 2_147_483_647
+        }
+    );
+    let zero = cluster_of(|c| {
+        c.connect_timeout = Some(PbDuration {
+            seconds: 0,
+            nanos: 0,
+        })
+    });
+    assert!(zero
+        .unwrap_err()
+        .contains("connect_timeout: must be greater than zero"));
+    let high = cluster_of(|c| {
+        c.circuit_breakers = Some(CircuitBreakers {
+            thresholds: vec![circuit_breakers::Thresholds {
+                priority: RoutingPriority::High as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    });
+    assert!(high
+        .unwrap_err()
+        .contains("unsupported field cluster.circuit_breakers.thresholds[0].priority"));
+    let partial = cluster_of(|c| {
+        c.circuit_breakers = Some(CircuitBreakers {
+            thresholds: vec![circuit_breakers::Thresholds {
+                max_connections: Some(UInt32Value { value: 7 }),
+                track_remaining: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert_eq!(
+        (
+            partial.circuit_breakers.max_connections,
+            partial.circuit_breakers.max_retries
+        ),
+        (7, 3)
+    );
+}
+
+#[test]
+fn endpoint_rules() {
+    let mut cla = dns_assignment(&[("10.0.0.1", 80), ("10.0.0.2", 80)]);
+    cla.endpoints[0].lb_endpoints[1].health_status = 2;
+    cla.endpoints[0].lb_endpoints[1].load_balancing_weight = Some(UInt32Value { value: 3 });
+    cla.endpoints[0].priority = 1;
+    cla.endpoints[0].locality = Some(bowline_xds::pb::envoy::config::core::v3::Locality {
+        region: "r".into(),
+        zone: "z".into(),
+        sub_zone: String::new(),
+    });
+    let ok = ClusterLoadAssignment::try_from(&cla).unwrap();
+    let l = &ok.endpoints[0];
+    assert_eq!(
+        (l.priority, l.locality.as_ref().unwrap().zone.as_str()),
+        (1, "z")
+    );
+    assert_eq!(l.lb_endpoints[1].weight, 3);
+    assert_eq!(l.lb_endpoints[1].health, HealthStatus::Unhealthy);
+    assert!(l.lb_endpoints[0].health.is_healthy() && !l.lb_endpoints[1].health.is_healthy());
+    let mut zero = cla.clone();
+    zero.endpoints[0].lb_endpoints[0].load_balancing_weight = Some(UInt32Value { value: 0 });
+    assert!(ClusterLoadAssignment::try_from(&zero)
+        .unwrap_err()
+        .to_string()
+        .contains("load_balancing_weight: must be at least 1"));
+    let mut overflow = cla.clone();
+    for e in &mut overflow.endpoints[0].lb_endpoints {
+        e.load_balancing_weight = Some(UInt32Value { value: u32::MAX });
+    }
+    assert!(ClusterLoadAssignment::try_from(&overflow)
+        .unwrap_err()
+        .to_string()
+        .contains("sum to more than 4294967295"));
+    let mut far = cla.clone();
+    far.endpoints[0].priority = 129;
+    assert!(ClusterLoadAssignment::try_from(&far).is_err());
+    let hostnames = dns_assignment(&[("reviews", 80)]);
+    assert!(ClusterLoadAssignment::try_from(&hostnames)
+        .unwrap_err()
+        .to_string()
+        .contains("is not an IP address"));
+}
