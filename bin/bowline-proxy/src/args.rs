@@ -1,0 +1,60 @@
+//! Command-line flags. The Envoy flags our test harnesses pass (`--admin-address-path`,
+//! `--use-dynamic-base-id`, `--disable-hot-restart`, `-l`) are accepted so bowline-proxy
+//! starts wherever Envoy does.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "bowline-proxy",
+    version,
+    about = "bowline's data plane: an Envoy-compatible sidecar proxy"
+)]
+pub struct Args {
+    /// Bootstrap file (Envoy's bootstrap YAML or JSON).
+    #[arg(short = 'c', long = "config-path", env = "BOWLINE_CONFIG")]
+    pub config: PathBuf,
+    /// Node id sent to the control plane (overrides the bootstrap's node.id).
+    #[arg(long, alias = "service-node", env = "BOWLINE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Control plane address, ip:port (overrides the bootstrap's ADS cluster endpoint).
+    #[arg(long, env = "BOWLINE_XDS_ADDR")]
+    pub xds_addr: Option<SocketAddr>,
+    /// Admin listener, ip:port (overrides the bootstrap's admin address; port 0 picks one).
+    #[arg(long, env = "BOWLINE_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+    /// Worker threads, each with its own event loop and listener sockets.
+    #[arg(long, env = "BOWLINE_CONCURRENCY", default_value_t = 1)]
+    pub concurrency: usize,
+    /// trace, debug, info, warn(ing), error, critical or off.
+    #[arg(short = 'l', long, env = "BOWLINE_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Write the admin listener's bound address here once it is bound (as Envoy does).
+    #[arg(long, env = "BOWLINE_ADMIN_ADDRESS_PATH")]
+    pub admin_address_path: Option<PathBuf>,
+    /// Longest wait, in seconds, for open connections to finish on SIGTERM.
+    #[arg(
+        long = "drain-time-s",
+        env = "BOWLINE_DRAIN_TIME_S",
+        default_value_t = 5
+    )]
+    pub drain_time_s: u64,
+    /// Accepted for Envoy compatibility; bowline-proxy has no hot restart.
+    #[arg(long, hide = true)]
+    pub use_dynamic_base_id: bool,
+    /// Accepted for Envoy compatibility; bowline-proxy has no hot restart.
+    #[arg(long, hide = true)]
+    pub disable_hot_restart: bool,
+}
+
+impl Args {
+    /// The tracing filter for `--log-level` (Envoy's names mapped onto tracing's).
+    pub fn log_filter(&self) -> String {
+        match self.log_level.as_str() {
+            "warning" => "warn".into(),
+            "critical" => "error".into(),
+            other => other.into(),
+        }
+    }
+}
