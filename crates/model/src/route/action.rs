@@ -2,8 +2,10 @@
 //! retries, mirrors), redirect, or answer directly.
 
 mod convert;
+mod respond;
 
-pub(super) use convert::{direct_response, forward, redirect};
+pub(super) use convert::forward;
+pub(super) use respond::{direct_response, redirect};
 
 use super::headers::HeaderOps;
 use super::matching::RouteMatch;
