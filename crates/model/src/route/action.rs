@@ -177,8 +177,7 @@ impl PathRewrite {
         let (path, query) = split_query(path_and_query);
         let new_path = match self {
             PathRewrite::Prefix(prefix) => {
-                let len = matched.matched_len(path);
-                format!("{prefix}{}", &path[len..])
+                format!("{prefix}{}", unmatched(matched, path))
             }
             PathRewrite::Regex {
                 regex,
@@ -187,6 +186,12 @@ impl PathRewrite {
         };
         format!("{new_path}{query}")
     }
+}
+
+/// The part of `path` after what the route matched (empty if the caller passes a path the
+/// route did not match, rather than panicking on a non-boundary).
+fn unmatched<'a>(matched: &RouteMatch, path: &'a str) -> &'a str {
+    path.get(matched.matched_len(path)..).unwrap_or("")
 }
 
 /// `("/a", "?x=1")`; the query part keeps its `?` (empty when there is none).
@@ -223,7 +228,7 @@ impl Redirect {
                 }
             }
             Some(RedirectPath::Prefix(prefix)) => {
-                format!("{prefix}{}{query}", &path[matched.matched_len(path)..])
+                format!("{prefix}{}{query}", unmatched(matched, path))
             }
             Some(RedirectPath::Regex {
                 regex,
