@@ -60,6 +60,16 @@ async fn live_edits_on_envoy_over_delta() {
     live_edits(ProxyKind::Envoy, Ads::Delta).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_edits_on_bowline_over_sotw() {
+    live_edits(ProxyKind::Bowline, Ads::Sotw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_edits_on_bowline_over_delta() {
+    live_edits(ProxyKind::Bowline, Ads::Delta).await;
+}
+
 async fn live_edits(sidecar: ProxyKind, ads: Ads) {
     let mesh = Mesh::builder(sidecar, ads)
         .backend("canary", "v1", &[])
@@ -172,19 +182,48 @@ async fn a_changed_cluster_warms_at_once(mesh: &Mesh) {
         Duration::from_secs(5),
         Duration::from_millis(20),
         || async {
-            let clusters = mesh
-                .envoy
-                .get_admin("/config_dump?resource=dynamic_active_clusters")
-                .await?;
-            if !clusters.contains("RANDOM") {
-                anyhow::bail!("the RANDOM policy is not active yet");
-            }
-            let stats = mesh
-                .envoy
-                .get_admin("/stats?filter=cluster_manager.warming_clusters")
-                .await?;
-            if !stats.contains("warming_clusters: 0") {
-                anyhow::bail!("clusters still warming: {stats}");
+            match mesh.sidecar {
+                ProxyKind::Envoy => {
+                    let clusters = mesh
+                        .envoy
+                        .get_admin("/config_dump?resource=dynamic_active_clusters")
+                        .await?;
+                    if !clusters.contains("RANDOM") {
+                        anyhow::bail!("the RANDOM policy is not active yet");
+                    }
+                    let stats = mesh
+                        .envoy
+                        .get_admin("/stats?filter=cluster_manager.warming_clusters")
+                        .await?;
+                    if !stats.contains("warming_clusters: 0") {
+                        anyhow::bail!("clusters still warming: {stats}");
+                    }
+                }
+                ProxyKind::Bowline => {
+                    // bowline-proxy swaps a cluster in whole, endpoints included: the new policy
+                    // is active once its config dump shows it with endpoints.
+                    let dump: serde_json::Value =
+                        serde_json::from_str(&mesh.envoy.get_admin("/config_dump").await?)?;
+                    let clusters = dump["clusters"].as_array().cloned().unwrap_or_default();
+                    let canary: Vec<_> = clusters
+                        .iter()
+                        .filter(|c| {
+                            c["name"]
+                                .as_str()
+                                .is_some_and(|n| n.ends_with("|canary.default.svc.cluster.local"))
+                        })
+                        .collect();
+                    if canary.is_empty()
+                        || canary.iter().any(|c| {
+                            !c["model"].as_str().unwrap_or_default().contains("Random")
+                                || c["endpoints"].as_array().is_none_or(|e| e.is_empty())
+                        })
+                    {
+                        anyhow::bail!(
+                            "canary clusters not all RANDOM with endpoints yet: {canary:?}"
+                        );
+                    }
+                }
             }
             Ok(())
         },

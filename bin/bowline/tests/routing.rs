@@ -89,6 +89,16 @@ async fn routing_rules_hold_on_envoy_over_delta() {
     routing_rules_hold(ProxyKind::Envoy, Ads::Delta).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_rules_hold_on_bowline_over_sotw() {
+    routing_rules_hold(ProxyKind::Bowline, Ads::Sotw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_rules_hold_on_bowline_over_delta() {
+    routing_rules_hold(ProxyKind::Bowline, Ads::Delta).await;
+}
+
 async fn routing_rules_hold(sidecar: ProxyKind, ads: Ads) {
     let mesh = mesh(sidecar, ads).await;
     weights_80_20_hold_within_5_points(&mesh).await;
