@@ -134,6 +134,14 @@ impl Proc {
             "[{}] still running {grace:?} after SIGTERM; sending SIGKILL",
             self.name
         );
+        self.kill()
+    }
+
+    /// Kills the process at once (SIGKILL, as a crash or an OOM kill would) and reaps it.
+    pub fn kill(&mut self) -> Result<ExitStatus> {
+        if let Some(status) = self.try_exit_status()? {
+            return Ok(status);
+        }
         self.child.kill().context("SIGKILL")?;
         let status = self.child.wait().context("wait")?;
         self.exit = Some(status);

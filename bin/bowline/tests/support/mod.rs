@@ -140,24 +140,8 @@ impl MeshBuilder {
             std::fs::write(dir.path().join(name), text)?;
         }
 
-        let mut cmd = bowline();
-        cmd.args(["control", "--config"]).arg(dir.path()).args([
-            "--xds-addr",
-            "127.0.0.1:0",
-            "--debug-addr",
-            "127.0.0.1:0",
-        ]);
-        let control = Proc::spawn("control", cmd)?;
-        let xds_addr = parse_addr(
-            &control.wait_for_line("xds listening on ", STARTUP).await?,
-            "xds listening on ",
-        )?;
-        let debug_addr = parse_addr(
-            &control
-                .wait_for_line("debug listening on ", STARTUP)
-                .await?,
-            "debug listening on ",
-        )?;
+        let (control, xds_addr, debug_addr) =
+            spawn_control(dir.path(), "127.0.0.1:0", "127.0.0.1:0").await?;
 
         let mut cmd = bowline();
         cmd.args(["bootstrap", "envoy", "--node-id", CLIENT_NODE_ID])
@@ -201,6 +185,30 @@ impl MeshBuilder {
         }
         Ok(mesh)
     }
+}
+
+/// Starts `bowline control` on `dir` and waits for its two "listening on" lines.
+async fn spawn_control(
+    dir: &Path,
+    xds: &str,
+    debug: &str,
+) -> Result<(Proc, SocketAddr, SocketAddr)> {
+    let mut cmd = bowline();
+    cmd.args(["control", "--config"])
+        .arg(dir)
+        .args(["--xds-addr", xds, "--debug-addr", debug]);
+    let control = Proc::spawn("control", cmd)?;
+    let xds_addr = parse_addr(
+        &control.wait_for_line("xds listening on ", STARTUP).await?,
+        "xds listening on ",
+    )?;
+    let debug_addr = parse_addr(
+        &control
+            .wait_for_line("debug listening on ", STARTUP)
+            .await?,
+        "debug listening on ",
+    )?;
+    Ok((control, xds_addr, debug_addr))
 }
 
 /// The client sidecar: the `productpage-v1` WorkloadEntry's proxy.
@@ -271,6 +279,23 @@ impl Mesh {
     /// A keep-alive client through the sidecar.
     pub fn client(&self) -> ProxyClient {
         ProxyClient::new(self.outbound)
+    }
+
+    /// Kills the control plane (SIGKILL, by PID: no goodbye to the proxies) and reaps it.
+    pub fn kill_control(&mut self) {
+        self.control.kill().expect("control plane killed");
+    }
+
+    /// Starts the control plane again on the same addresses and config directory.
+    pub async fn restart_control(&mut self) {
+        let (control, _, _) = spawn_control(
+            self.dir.path(),
+            &self.xds_addr.to_string(),
+            &self.debug_addr.to_string(),
+        )
+        .await
+        .expect("control plane restarts on its old addresses");
+        self.control = control;
     }
 
     pub fn config_path(&self, name: &str) -> PathBuf {
