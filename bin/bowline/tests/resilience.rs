@@ -5,7 +5,7 @@
 
 mod support;
 
-use bowline_testkit::{ProxyClient, ProxyKind};
+use bowline_testkit::{wait_until, ProxyClient, ProxyKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -216,20 +216,19 @@ async fn pushes_under_load(sidecar: ProxyKind) {
     }
     // The last edit was a policy change; end on a known split and wait until it is applied.
     mesh.write_config("canary.yaml", &split(50));
-    let generation = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let configz = mesh.configz().await.unwrap();
-            let syncz = mesh.syncz().await.unwrap();
+    let generation = wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            let served = mesh.configz().await?["generation"].as_u64().unwrap_or(0);
+            let syncz = mesh.syncz().await?;
             let applied = syncz["proxies"][0]["applied_generation"].as_u64();
-            if applied.is_some()
-                && applied == configz["generation"].as_u64()
-                && configz["generation"].as_u64() > Some(first + 1)
-            {
-                return applied.unwrap();
+            match applied {
+                Some(g) if g == served && g > first + 1 => Ok(g),
+                _ => anyhow::bail!("proxy at {applied:?}, control plane at {served}"),
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
+        },
+    )
     .await
     .expect("the proxy did not catch up with the last edit");
 
