@@ -23,6 +23,11 @@ pub struct Backend {
 }
 
 pub async fn echo(service: &str, version: &str) -> Result<Backend> {
+    echo_with(service, version, &[]).await
+}
+
+/// A `bowline echo` backend with extra flags (`--fail-rate 0.5`).
+pub async fn echo_with(service: &str, version: &str, flags: &[&str]) -> Result<Backend> {
     let mut cmd = Command::new(bowline_binary());
     cmd.args([
         "echo",
@@ -33,6 +38,7 @@ pub async fn echo(service: &str, version: &str) -> Result<Backend> {
         "--version",
         version,
     ]);
+    cmd.args(flags);
     let proc = Proc::spawn(&format!("{service}-{version}"), cmd)?;
     let line = proc.wait_for_line("listening on ", STARTUP).await?;
     let addr = parse_addr(&line, "listening on ")?;
@@ -86,11 +92,16 @@ pub const CLIENT_NODE_ID: &str =
     "sidecar~127.0.0.1~productpage-v1.default~default.svc.cluster.local";
 
 impl Mesh {
-    pub async fn start(ads: Ads, backends: &[(&str, &str)], routing: &str) -> Result<Mesh> {
+    /// Backends are (service, version, echo flags).
+    pub async fn start(
+        ads: Ads,
+        backends: &[(&str, &str, &[&str])],
+        routing: &str,
+    ) -> Result<Mesh> {
         let mut started = Vec::new();
         let mut services = String::new();
-        for (service, version) in backends {
-            let b = echo(service, version).await?;
+        for (service, version, flags) in backends {
+            let b = echo_with(service, version, flags).await?;
             let _ = write!(
                 services,
                 "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n\
@@ -101,7 +112,7 @@ impl Mesh {
             );
             started.push(b);
         }
-        let mut names: Vec<&str> = backends.iter().map(|(s, _)| *s).collect();
+        let mut names: Vec<&str> = backends.iter().map(|(s, _, _)| *s).collect();
         names.sort();
         names.dedup();
         for service in &names {
