@@ -398,3 +398,28 @@ async fn tcp_proxy_copies_both_ways() {
         .unwrap();
     assert_eq!(back, b"hello over tcp");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_connection_breaker_answers_503_overloaded() {
+    let up = Upstream::start("a").await;
+    let mut limited = cluster("up", &[up.addr]);
+    limited.circuit_breakers.max_connections = 1;
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+    let (proxy, addr) = start(vec![http_listener("l", routes)], vec![limited]);
+    let slow = tokio::spawn(get(addr, "/?delay_ms=500", &[], TIMEOUT));
+    bowline_testkit::wait_until(TIMEOUT, Duration::from_millis(5), || async {
+        anyhow::ensure!(up.requests.load(Ordering::SeqCst) == 1);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let rsp = get(addr, "/", &[], TIMEOUT).await.unwrap();
+    assert_eq!(rsp.status, 503);
+    assert_eq!(rsp.header("x-envoy-overloaded"), Some("true"));
+    assert_eq!(slow.await.unwrap().unwrap().status, 200);
+    let text = proxy.state().stats.prometheus();
+    assert!(
+        text.contains("envoy_cluster_upstream_cx_overflow{envoy_cluster_name=\"up\"} 1"),
+        "{text}"
+    );
+}

@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::upstream::circuit::Overflow;
 use crate::upstream::cluster::{Cluster, Discovery, Endpoint};
 use crate::upstream::lb::Policy;
-use crate::upstream::pool::{Pool, PooledBody, Protocol};
+use crate::upstream::pool::{Pool, PooledBody, Protocol, UpstreamError};
 
 /// Bodies up to this size are buffered when a retry or mirror may need to send them again;
 /// larger or unknown-length bodies stream and are not retried.
@@ -139,13 +139,7 @@ pub async fn forward(
         stats.upstream_rq_total.inc();
         stats.upstream_rq_active.inc();
         endpoint.active.fetch_add(1, Ordering::Relaxed);
-        let send = conn.pool.send(
-            endpoint.addr,
-            cluster.protocol,
-            request,
-            cluster.connect_timeout,
-            stats,
-        );
+        let send = conn.pool.send(endpoint.addr, cluster, request);
         let per_try = retry
             .and_then(|r| r.per_try_timeout)
             .map(|t| Instant::now() + t);
@@ -177,6 +171,7 @@ pub async fn forward(
                 stats.upstream_rq_xx.record(status);
                 (outcome, None)
             }
+            Some(Err(UpstreamError::Overflow)) => return local::overloaded(),
             Some(Err(error)) => {
                 cluster.record(&endpoint, 503);
                 if error.is_connect_failure() {
@@ -438,16 +433,7 @@ fn send_mirror(conn: &Conn, snapshot: &Config, cluster: &str, parts: &Parts, bod
     tokio::spawn(async move {
         let stats = cluster.stats.clone();
         stats.upstream_rq_total.inc();
-        if let Ok(response) = pool
-            .send(
-                endpoint.addr,
-                cluster.protocol,
-                request,
-                cluster.connect_timeout,
-                &stats,
-            )
-            .await
-        {
+        if let Ok(response) = pool.send(endpoint.addr, &cluster, request).await {
             stats.upstream_rq_xx.record(response.status().as_u16());
             // Read to the end so the connection goes back to the pool.
             let _ = response.into_body().collect().await;

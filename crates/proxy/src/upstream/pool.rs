@@ -17,6 +17,8 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
+use super::circuit::Overflow;
+use super::cluster::Cluster;
 use crate::http::body::UpstreamBody;
 use crate::stats::ClusterStats;
 
@@ -39,6 +41,10 @@ pub enum UpstreamError {
         addr: SocketAddr,
         source: hyper::Error,
     },
+    /// A circuit breaker (max connections or max pending requests) refused a new
+    /// connection.
+    #[error("circuit breaker overflow")]
+    Overflow,
     /// The connection failed or was reset while the request was in flight.
     #[error("upstream {addr}: {source}")]
     Reset {
@@ -90,18 +96,19 @@ struct GiveBack {
 }
 
 impl Pool {
-    /// Sends `request` to `addr` on a pooled connection (a new one when none is idle), within
-    /// `connect_timeout` for a new connection. A pooled HTTP/1.1 connection that turns out to
-    /// be closed before the request went out is replaced transparently.
+    /// Sends `request` to `addr` of `cluster` on a pooled connection (a new one when none is
+    /// idle, within the cluster's connect timeout and connection breakers). A pooled
+    /// HTTP/1.1 connection that turns out to be closed before the request went out is
+    /// replaced transparently.
     pub async fn send(
         &self,
         addr: SocketAddr,
-        protocol: Protocol,
+        cluster: &Cluster,
         mut request: Request<UpstreamBody>,
-        connect_timeout: Duration,
-        stats: &Arc<ClusterStats>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
-        match protocol {
+        let stats = &cluster.stats;
+        let connect_timeout = cluster.connect_timeout;
+        match cluster.protocol {
             Protocol::Http1 => {
                 while let Some(mut sender) = self.idle_h1(addr) {
                     if sender.ready().await.is_err() {
@@ -121,6 +128,7 @@ impl Pool {
                         },
                     }
                 }
+                let _pending = admit_connection(cluster)?;
                 let mut sender = connect_h1(addr, connect_timeout, stats).await?;
                 let response = sender
                     .send_request(request)
@@ -132,6 +140,7 @@ impl Pool {
                 let mut sender = match self.shared_h2(addr) {
                     Some(sender) => sender,
                     None => {
+                        let _pending = admit_connection(cluster)?;
                         let sender = connect_h2(addr, connect_timeout, stats).await?;
                         lock(&self.shared.h2).insert(addr, sender.clone());
                         sender
@@ -204,6 +213,23 @@ impl Pool {
     pub fn idle_count(&self, addr: SocketAddr) -> usize {
         lock(&self.shared.idle_h1).get(&addr).map_or(0, Vec::len)
     }
+}
+
+/// Envoy's connection breakers: no new connection beyond `max_connections`, and no more than
+/// `max_pending_requests` requests waiting for one. Envoy would queue; we fail fast.
+fn admit_connection(cluster: &Cluster) -> Result<crate::upstream::circuit::Slot, UpstreamError> {
+    let limits = &cluster.thresholds;
+    if cluster.stats.upstream_cx_active.get() >= i64::from(limits.max_connections) {
+        cluster.stats.upstream_cx_overflow.inc();
+        return Err(UpstreamError::Overflow);
+    }
+    cluster
+        .usage
+        .acquire(Overflow::Pending, limits.max_pending_requests)
+        .map_err(|_| {
+            cluster.stats.upstream_rq_pending_overflow.inc();
+            UpstreamError::Overflow
+        })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
