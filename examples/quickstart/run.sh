@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The quick-start demo: bowline's control plane configuring a real Envoy sidecar.
+# The quick-start demo: bowline's control plane configuring a sidecar (the real Envoy by default).
 #
 # Starts `bowline control` on examples/quickstart/config, three `bowline echo` backends
 # (reviews v1, v2, v3 on 127.0.0.1:19101-19103) and Envoy 1.40 as the sidecar of the
@@ -8,6 +8,7 @@
 # the routing rules did, and stops every process it started.
 #
 # Keep it running to poke at it yourself:  KEEP_RUNNING=1 examples/quickstart/run.sh
+# Use bowline's own proxy as the sidecar, from the same bootstrap:  SIDECAR=bowline examples/quickstart/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -34,11 +35,16 @@ wait_for() {
   exit 1
 }
 
+sidecar=${SIDECAR:-envoy}
+case "$sidecar" in envoy|bowline) ;; *) echo "SIDECAR must be envoy or bowline, not $sidecar" >&2; exit 2;; esac
+
 say "Building bowline"
-cargo build --quiet -p bowline
+cargo build --quiet -p bowline -p bowline-proxy-bin
 bowline="$root/target/debug/bowline"
 
-if [ -n "${ENVOY_BIN:-}" ]; then
+if [ "$sidecar" = bowline ]; then
+  envoy="$root/target/debug/bowline-proxy"
+elif [ -n "${ENVOY_BIN:-}" ]; then
   envoy=$ENVOY_BIN
 else
   venv=${BOWLINE_ENVOY_VENV:-$root/.venv-envoy}
@@ -53,7 +59,7 @@ fi
 say "Checking the config"
 "$bowline" validate "$config"
 
-say "Starting backends, control plane and the Envoy sidecar"
+say "Starting backends, control plane and the $sidecar sidecar"
 for v in 1 2 3; do
   "$bowline" echo --listen "127.0.0.1:1910$v" --service reviews --version "v$v" >"$work/reviews-v$v.log" 2>&1 &
   pids+=($!)
@@ -73,7 +79,8 @@ url=http://reviews.default.svc.cluster.local:9080/
 wait_for "the sidecar to route" sh -c "curl -sf -x http://127.0.0.1:15001 $url | grep -q version"
 
 printf '  control plane  xDS 127.0.0.1:15010, debug http://127.0.0.1:15014/debug/syncz\n'
-printf '  sidecar        outbound 127.0.0.1:15001 (HTTP_PROXY), admin http://127.0.0.1:15000\n'
+printf '  sidecar        %s, outbound' "$sidecar"
+printf ' 127.0.0.1:15001 (HTTP_PROXY), admin http://127.0.0.1:15000\n'
 printf '  backends       reviews v1, v2, v3 on 127.0.0.1:19101-19103\n'
 
 count_versions() {  # $1 = number of requests, rest = extra curl args
