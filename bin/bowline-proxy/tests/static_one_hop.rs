@@ -108,3 +108,36 @@ fn a_bad_static_resource_exits_1_naming_it() {
         "names the resource and the value: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_request_in_flight_finish() {
+    let backend = echo("app", "v1").await.unwrap();
+    let mut sidecar = proxy(&one_hop_bootstrap(backend.addr)).await.unwrap();
+    sidecar.wait_ready(STARTUP).await.unwrap();
+    let entry = sidecar
+        .listener_addr("ingress_http", STARTUP)
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn(get(entry, "/slow", &[("x-echo-delay", "1s")], REQUEST));
+    bowline_testkit::wait_until(STARTUP, Duration::from_millis(10), || async {
+        let stats = sidecar.get_admin("/stats").await?;
+        anyhow::ensure!(
+            stats.contains("http.ingress_http.downstream_rq_active: 1"),
+            "not in flight yet"
+        );
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let status = sidecar.proc().terminate(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "{status}");
+    let rsp = in_flight.await.unwrap().unwrap();
+    assert_eq!(
+        rsp.status, 200,
+        "the request in flight at SIGTERM completed"
+    );
+    assert!(
+        get(entry, "/", &[], Duration::from_secs(1)).await.is_err(),
+        "no longer accepting"
+    );
+}

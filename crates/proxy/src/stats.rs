@@ -4,7 +4,7 @@
 //! The hot path holds an `Arc` to its cluster's or connection manager's stats and bumps
 //! relaxed atomics: no lookup, no lock, no formatting per request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -129,211 +129,206 @@ impl Stats {
         get_or_create(&self.listeners, name)
     }
 
-    /// Prometheus text exposition, Envoy's metric and label names.
+    /// Prometheus text exposition, Envoy's metric and label names
+    /// (`envoy_cluster_upstream_rq_total{envoy_cluster_name="…"}`).
     pub fn prometheus(&self) -> String {
+        let mut families: Vec<(String, Kind, Vec<String>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        self.visit(&mut |scope, name, sample| {
+            let metric = format!("envoy_{}_{}", scope.prefix, sample.stat);
+            let labels = match sample.class {
+                Some(class) => format!(
+                    "envoy_response_code_class=\"{class}\",{}=\"{}\"",
+                    scope.label,
+                    escape(name)
+                ),
+                None => format!("{}=\"{}\"", scope.label, escape(name)),
+            };
+            let at = *index.entry(metric.clone()).or_insert_with(|| {
+                families.push((metric.clone(), sample.kind, Vec::new()));
+                families.len() - 1
+            });
+            families[at]
+                .2
+                .push(format!("{metric}{{{labels}}} {}", sample.value));
+        });
         let mut out = String::new();
-        let clusters = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
-        let label = "envoy_cluster_name";
-        let counter = |out: &mut String, name: &str, f: &dyn Fn(&ClusterStats) -> u64| {
-            family(
-                out,
-                &format!("envoy_cluster_{name}"),
-                "counter",
-                label,
-                &clusters,
-                f,
-            )
-        };
-        counter(&mut out, "upstream_rq_total", &|s| {
-            s.upstream_rq_total.get()
-        });
-        counter(&mut out, "upstream_rq_timeout", &|s| {
-            s.upstream_rq_timeout.get()
-        });
-        counter(&mut out, "upstream_rq_per_try_timeout", &|s| {
-            s.upstream_rq_per_try_timeout.get()
-        });
-        counter(&mut out, "upstream_rq_retry", &|s| {
-            s.upstream_rq_retry.get()
-        });
-        counter(&mut out, "upstream_rq_retry_overflow", &|s| {
-            s.upstream_rq_retry_overflow.get()
-        });
-        counter(&mut out, "upstream_rq_pending_overflow", &|s| {
-            s.upstream_rq_pending_overflow.get()
-        });
-        counter(&mut out, "upstream_cx_total", &|s| {
-            s.upstream_cx_total.get()
-        });
-        counter(&mut out, "upstream_cx_connect_fail", &|s| {
-            s.upstream_cx_connect_fail.get()
-        });
-        counter(&mut out, "upstream_cx_overflow", &|s| {
-            s.upstream_cx_overflow.get()
-        });
-        counter(&mut out, "upstream_cx_none_healthy", &|s| {
-            s.upstream_cx_none_healthy.get()
-        });
-        counter(
-            &mut out,
-            "outlier_detection_ejections_enforced_total",
-            &|s| s.outlier_detection_ejections_enforced_total.get(),
-        );
-        let gauge = |out: &mut String, name: &str, f: &dyn Fn(&ClusterStats) -> u64| {
-            family(
-                out,
-                &format!("envoy_cluster_{name}"),
-                "gauge",
-                label,
-                &clusters,
-                f,
-            )
-        };
-        gauge(&mut out, "upstream_rq_active", &|s| {
-            s.upstream_rq_active.get().max(0) as u64
-        });
-        gauge(&mut out, "upstream_rq_pending_active", &|s| {
-            s.upstream_rq_pending_active.get().max(0) as u64
-        });
-        gauge(&mut out, "upstream_cx_active", &|s| {
-            s.upstream_cx_active.get().max(0) as u64
-        });
-        gauge(&mut out, "membership_healthy", &|s| {
-            s.membership_healthy.get().max(0) as u64
-        });
-        gauge(&mut out, "membership_total", &|s| {
-            s.membership_total.get().max(0) as u64
-        });
-        gauge(&mut out, "outlier_detection_ejections_active", &|s| {
-            s.outlier_detection_ejections_active.get().max(0) as u64
-        });
-        by_class(
-            &mut out,
-            "envoy_cluster_upstream_rq_xx",
-            label,
-            &clusters,
-            |s| &s.upstream_rq_xx,
-        );
-        drop(clusters);
-
-        let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
-        let label = "envoy_http_conn_manager_prefix";
-        let counter = |out: &mut String, name: &str, f: &dyn Fn(&HttpStats) -> u64| {
-            family(
-                out,
-                &format!("envoy_http_{name}"),
-                "counter",
-                label,
-                &http,
-                f,
-            )
-        };
-        counter(&mut out, "downstream_rq_total", &|s| {
-            s.downstream_rq_total.get()
-        });
-        counter(&mut out, "downstream_cx_total", &|s| {
-            s.downstream_cx_total.get()
-        });
-        counter(&mut out, "no_route", &|s| s.no_route.get());
-        counter(&mut out, "no_cluster", &|s| s.no_cluster.get());
-        counter(&mut out, "rq_direct_response", &|s| {
-            s.rq_direct_response.get()
-        });
-        counter(&mut out, "rq_redirect", &|s| s.rq_redirect.get());
-        family(
-            &mut out,
-            "envoy_http_downstream_rq_active",
-            "gauge",
-            label,
-            &http,
-            &|s| s.downstream_rq_active.get().max(0) as u64,
-        );
-        family(
-            &mut out,
-            "envoy_http_downstream_cx_active",
-            "gauge",
-            label,
-            &http,
-            &|s| s.downstream_cx_active.get().max(0) as u64,
-        );
-        by_class(&mut out, "envoy_http_downstream_rq_xx", label, &http, |s| {
-            &s.downstream_rq_xx
-        });
-        drop(http);
-
-        let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        let label = "envoy_listener_address";
-        family(
-            &mut out,
-            "envoy_listener_downstream_cx_total",
-            "counter",
-            label,
-            &listeners,
-            &|s| s.downstream_cx_total.get(),
-        );
-        family(
-            &mut out,
-            "envoy_listener_downstream_cx_active",
-            "gauge",
-            label,
-            &listeners,
-            &|s| s.downstream_cx_active.get().max(0) as u64,
-        );
-        family(
-            &mut out,
-            "envoy_listener_no_filter_chain_match",
-            "counter",
-            label,
-            &listeners,
-            &|s| s.no_filter_chain_match.get(),
-        );
+        for (metric, kind, lines) in families {
+            let kind = match kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+            };
+            let _ = writeln!(out, "# TYPE {metric} {kind}");
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+            }
+        }
         out
     }
-}
 
-fn family<T>(
-    out: &mut String,
-    metric: &str,
-    kind: &str,
-    label: &str,
-    map: &BTreeMap<String, Arc<T>>,
-    value: &dyn Fn(&T) -> u64,
-) {
-    if map.is_empty() {
-        return;
+    /// Envoy's plain `/stats` text: `cluster.<name>.upstream_rq_2xx: 5`, sorted.
+    pub fn envoy_text(&self) -> String {
+        let mut lines = Vec::new();
+        self.visit(&mut |scope, name, sample| {
+            let stat = match sample.class {
+                Some(class) => sample.stat.replace("_xx", &format!("_{class}xx")),
+                None => sample.stat.to_string(),
+            };
+            lines.push(format!("{}.{name}.{stat}: {}", scope.prefix, sample.value));
+        });
+        lines.sort();
+        lines.join("\n") + "\n"
     }
-    let _ = writeln!(out, "# TYPE {metric} {kind}");
-    for (name, stats) in map {
-        let _ = writeln!(
-            out,
-            "{metric}{{{label}=\"{}\"}} {}",
-            escape(name),
-            value(stats)
-        );
-    }
-}
 
-fn by_class<T>(
-    out: &mut String,
-    metric: &str,
-    label: &str,
-    map: &BTreeMap<String, Arc<T>>,
-    classes: impl Fn(&T) -> &ByClass,
-) {
-    if map.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "# TYPE {metric} counter");
-    for (name, stats) in map {
-        for (i, counter) in classes(stats).0.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{metric}{{envoy_response_code_class=\"{}\",{label}=\"{}\"}} {}",
-                i + 1,
-                escape(name),
-                counter.get()
-            );
+    fn visit(&self, f: &mut dyn FnMut(&ScopeKind, &str, Sample)) {
+        fn each<T>(
+            map: &Mutex<BTreeMap<String, Arc<T>>>,
+            scope: &ScopeKind,
+            samples: fn(&T, &mut dyn FnMut(Sample)),
+            f: &mut dyn FnMut(&ScopeKind, &str, Sample),
+        ) {
+            let map = map.lock().unwrap_or_else(|e| e.into_inner());
+            for (name, stats) in map.iter() {
+                samples(stats, &mut |sample| f(scope, name, sample));
+            }
         }
+        each(&self.clusters, &CLUSTER, ClusterStats::samples, f);
+        each(&self.http, &HTTP, HttpStats::samples, f);
+        each(&self.listeners, &LISTENER, ListenerStats::samples, f);
+    }
+}
+
+/// Where a family of stats lives: Envoy's stat prefix and the Prometheus label naming it.
+struct ScopeKind {
+    prefix: &'static str,
+    label: &'static str,
+}
+
+const CLUSTER: ScopeKind = ScopeKind {
+    prefix: "cluster",
+    label: "envoy_cluster_name",
+};
+const HTTP: ScopeKind = ScopeKind {
+    prefix: "http",
+    label: "envoy_http_conn_manager_prefix",
+};
+const LISTENER: ScopeKind = ScopeKind {
+    prefix: "listener",
+    label: "envoy_listener_address",
+};
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// One value: its stat name, kind, response class (for `*_xx`), value.
+struct Sample {
+    stat: &'static str,
+    kind: Kind,
+    class: Option<u8>,
+    value: u64,
+}
+
+fn counter(stat: &'static str, c: &Counter) -> Sample {
+    Sample {
+        stat,
+        kind: Kind::Counter,
+        class: None,
+        value: c.get(),
+    }
+}
+
+fn gauge(stat: &'static str, g: &Gauge) -> Sample {
+    Sample {
+        stat,
+        kind: Kind::Gauge,
+        class: None,
+        value: g.get().max(0) as u64,
+    }
+}
+
+fn classes(stat: &'static str, by: &ByClass, f: &mut dyn FnMut(Sample)) {
+    for (i, c) in by.0.iter().enumerate() {
+        f(Sample {
+            stat,
+            kind: Kind::Counter,
+            class: Some(i as u8 + 1),
+            value: c.get(),
+        });
+    }
+}
+
+impl ClusterStats {
+    fn samples(&self, f: &mut dyn FnMut(Sample)) {
+        f(counter("upstream_rq_total", &self.upstream_rq_total));
+        f(counter("upstream_rq_timeout", &self.upstream_rq_timeout));
+        f(counter(
+            "upstream_rq_per_try_timeout",
+            &self.upstream_rq_per_try_timeout,
+        ));
+        f(counter("upstream_rq_retry", &self.upstream_rq_retry));
+        f(counter(
+            "upstream_rq_retry_overflow",
+            &self.upstream_rq_retry_overflow,
+        ));
+        f(counter(
+            "upstream_rq_pending_overflow",
+            &self.upstream_rq_pending_overflow,
+        ));
+        f(counter("upstream_cx_total", &self.upstream_cx_total));
+        f(counter(
+            "upstream_cx_connect_fail",
+            &self.upstream_cx_connect_fail,
+        ));
+        f(counter("upstream_cx_overflow", &self.upstream_cx_overflow));
+        f(counter(
+            "upstream_cx_none_healthy",
+            &self.upstream_cx_none_healthy,
+        ));
+        f(counter(
+            "outlier_detection_ejections_enforced_total",
+            &self.outlier_detection_ejections_enforced_total,
+        ));
+        f(gauge("upstream_rq_active", &self.upstream_rq_active));
+        f(gauge(
+            "upstream_rq_pending_active",
+            &self.upstream_rq_pending_active,
+        ));
+        f(gauge("upstream_cx_active", &self.upstream_cx_active));
+        f(gauge("membership_healthy", &self.membership_healthy));
+        f(gauge("membership_total", &self.membership_total));
+        f(gauge(
+            "outlier_detection_ejections_active",
+            &self.outlier_detection_ejections_active,
+        ));
+        classes("upstream_rq_xx", &self.upstream_rq_xx, f);
+    }
+}
+
+impl HttpStats {
+    fn samples(&self, f: &mut dyn FnMut(Sample)) {
+        f(counter("downstream_rq_total", &self.downstream_rq_total));
+        f(counter("downstream_cx_total", &self.downstream_cx_total));
+        f(counter("no_route", &self.no_route));
+        f(counter("no_cluster", &self.no_cluster));
+        f(counter("rq_direct_response", &self.rq_direct_response));
+        f(counter("rq_redirect", &self.rq_redirect));
+        f(gauge("downstream_rq_active", &self.downstream_rq_active));
+        f(gauge("downstream_cx_active", &self.downstream_cx_active));
+        classes("downstream_rq_xx", &self.downstream_rq_xx, f);
+    }
+}
+
+impl ListenerStats {
+    fn samples(&self, f: &mut dyn FnMut(Sample)) {
+        f(counter("downstream_cx_total", &self.downstream_cx_total));
+        f(gauge("downstream_cx_active", &self.downstream_cx_active));
+        f(counter(
+            "no_filter_chain_match",
+            &self.no_filter_chain_match,
+        ));
     }
 }
 

@@ -194,6 +194,17 @@ async fn route_timeout_is_504_and_retries_mask_failures() {
         started.elapsed()
     );
 
+    // The route timeout covers the whole response: a body still streaming at the deadline
+    // is cut (the client sees the stream end early, as with Envoy's reset).
+    let started = Instant::now();
+    let cut = get(addr, "/slow?body_delay_ms=2000", &[], TIMEOUT).await;
+    assert!(cut.is_err(), "the body was cut: {cut:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+
     // The upstream's request counter is shared: fail the next 2 requests it sees.
     let n = up.requests.load(Ordering::SeqCst);
     let rsp = get(

@@ -1,5 +1,5 @@
 //! The admin listener, answering the paths Envoy's admin does where our tooling reads them:
-//! `/ready`, `/stats/prometheus`, `/config_dump`, `/clusters`, `/listeners`, and
+//! `/ready`, `/stats`, `/stats/prometheus`, `/config_dump`, `/clusters`, `/listeners`, and
 //! `POST /quitquitquit`. Shapes follow Envoy so one test harness drives both proxies.
 
 mod pages;
@@ -52,6 +52,7 @@ fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             }
         }
         (_, "/stats/prometheus") => text(StatusCode::OK, state.stats.prometheus()),
+        (_, "/stats") => text(StatusCode::OK, state.stats.envoy_text()),
         (_, "/config_dump") => json_body(pages::config_dump(state)),
         (_, "/listeners") if json => json_body(pages::listeners_json(state)),
         (_, "/listeners") => text(StatusCode::OK, pages::listeners_text(state)),
@@ -62,7 +63,7 @@ fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         }
         (_, "/") => text(
             StatusCode::OK,
-            "/ready /stats/prometheus /config_dump /clusters /listeners[?format=json] POST /quitquitquit\n",
+            "/ready /stats /stats/prometheus /config_dump /clusters /listeners[?format=json] POST /quitquitquit\n",
         ),
         _ => text(StatusCode::NOT_FOUND, "invalid path. admin commands are listed at /\n"),
     }

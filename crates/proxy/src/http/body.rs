@@ -3,8 +3,10 @@
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tokio::time::{Instant, Sleep};
 
 use crate::upstream::pool::PooledBody;
 
@@ -16,11 +18,41 @@ pub enum UpstreamBody {
     Buffered(Option<Bytes>),
 }
 
-/// What the proxy answers downstream: an upstream's response, or a local reply.
+/// What the proxy answers downstream: an upstream's response (cut at the route's deadline,
+/// which covers the whole response as in Envoy), or a local reply.
 #[derive(Debug)]
 pub enum ResponseBody {
-    Upstream(PooledBody),
+    Upstream(UpstreamResponse),
     Local(Option<Bytes>),
+}
+
+/// An upstream body under a deadline. The timer is armed only if the body actually has to
+/// wait: a small response already read with its headers costs no timer.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    body: PooledBody,
+    deadline: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// Why a response body stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseBodyError {
+    #[error(transparent)]
+    Upstream(#[from] hyper::Error),
+    /// The route timeout passed while the body was still streaming: the stream is reset.
+    #[error("upstream request timeout")]
+    Timeout,
+}
+
+impl UpstreamResponse {
+    pub fn new(body: PooledBody, deadline: Option<Instant>) -> Self {
+        UpstreamResponse {
+            body,
+            deadline,
+            timer: None,
+        }
+    }
 }
 
 impl UpstreamBody {
@@ -79,28 +111,45 @@ impl Body for UpstreamBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ResponseBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
         match self.get_mut() {
-            ResponseBody::Upstream(body) => Pin::new(body).poll_frame(cx),
-            ResponseBody::Local(bytes) => poll_once(bytes),
+            ResponseBody::Upstream(up) => {
+                match Pin::new(&mut up.body).poll_frame(cx) {
+                    Poll::Ready(frame) => return Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+                    Poll::Pending => {}
+                }
+                let Some(deadline) = up.deadline else {
+                    return Poll::Pending;
+                };
+                let timer = up
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(ResponseBodyError::Timeout))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            ResponseBody::Local(bytes) => {
+                poll_once(bytes).map(|f| f.map(|f| f.map_err(Into::into)))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ResponseBody::Upstream(body) => body.is_end_stream(),
+            ResponseBody::Upstream(up) => up.body.is_end_stream(),
             ResponseBody::Local(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ResponseBody::Upstream(body) => body.size_hint(),
+            ResponseBody::Upstream(up) => up.body.size_hint(),
             ResponseBody::Local(bytes) => hint_once(bytes),
         }
     }

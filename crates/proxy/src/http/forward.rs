@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use bowline_model as model;
 use model::route::{Forward, HashKey, UpstreamOutcome};
 
-use super::body::{ResponseBody, UpstreamBody};
+use super::body::{ResponseBody, UpstreamBody, UpstreamResponse};
 use super::headers::{is_upgrade, strip_hop_by_hop};
 use super::local;
 use super::router::Conn;
@@ -165,7 +165,7 @@ pub async fn forward(
                 };
                 if last_try || !retry.is_some_and(|r| r.retry_on(outcome)) {
                     stats.upstream_rq_xx.record(status);
-                    return downstream_response(response, downstream_upgrade);
+                    return downstream_response(response, downstream_upgrade, deadline);
                 }
                 // Retried: the response is dropped (its connection closes).
                 stats.upstream_rq_xx.record(status);
@@ -334,6 +334,7 @@ fn grpc_status(response: &Response<PooledBody>) -> Option<u32> {
 fn downstream_response(
     response: Response<PooledBody>,
     downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    deadline: Option<Instant>,
 ) -> Response<ResponseBody> {
     let mut response = response;
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -350,7 +351,8 @@ fn downstream_response(
             });
         }
     }
-    response.map(ResponseBody::Upstream)
+    let deadline = if switching { None } else { deadline };
+    response.map(|body| ResponseBody::Upstream(UpstreamResponse::new(body, deadline)))
 }
 
 /// The consistent-hash key of a request, from the first policy that yields one.

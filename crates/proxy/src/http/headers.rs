@@ -55,6 +55,42 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         })
 }
 
+/// What the connection manager does with an HTTP/1.1 request that asks for an upgrade, as
+/// Envoy does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeDecision {
+    /// Not an upgrade request.
+    NotUpgrade,
+    /// `Upgrade: h2c`: Envoy's HTTP/1.1 codec does not support it and drops the upgrade
+    /// headers; the request goes on as a plain one.
+    DropH2c,
+    /// A WebSocket upgrade the connection manager allows (`upgrade_configs`): forwarded, then
+    /// tunnelled.
+    Allow,
+    /// Any other upgrade (Envoy's default allows none): 403, never forwarded.
+    Refuse,
+}
+
+/// Decides what to do with `headers`' upgrade; `websocket` is whether the connection manager
+/// allows WebSocket upgrades.
+pub fn decide_upgrade(headers: &HeaderMap, websocket: bool) -> UpgradeDecision {
+    if !is_upgrade(headers) {
+        return UpgradeDecision::NotUpgrade;
+    }
+    let kind = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim();
+    if kind.eq_ignore_ascii_case("h2c") {
+        UpgradeDecision::DropH2c
+    } else if websocket && kind.eq_ignore_ascii_case("websocket") {
+        UpgradeDecision::Allow
+    } else {
+        UpgradeDecision::Refuse
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +120,37 @@ mod tests {
         assert!(is_upgrade(&h));
         strip_hop_by_hop(&mut h, true);
         assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn upgrades_are_allowed_only_when_configured() {
+        use UpgradeDecision::*;
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (name, value) in pairs {
+                h.append(*name, HeaderValue::from_static(value));
+            }
+            h
+        };
+        let ws = headers(&[("connection", "Upgrade"), ("upgrade", "WebSocket")]);
+        let h2c = headers(&[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAAQAAP__"),
+        ]);
+        let other = headers(&[("connection", "keep-alive, upgrade"), ("upgrade", "foo")]);
+        // `Upgrade` without `Connection: upgrade` asks for nothing.
+        let stray = headers(&[("upgrade", "websocket")]);
+        for (name, h, websocket, want) in [
+            ("websocket allowed", &ws, true, Allow),
+            ("websocket not configured", &ws, false, Refuse),
+            ("h2c", &h2c, true, DropH2c),
+            ("h2c, no websocket", &h2c, false, DropH2c),
+            ("other type", &other, true, Refuse),
+            ("stray upgrade header", &stray, false, NotUpgrade),
+            ("plain request", &HeaderMap::new(), false, NotUpgrade),
+        ] {
+            assert_eq!(decide_upgrade(h, websocket), want, "{name}");
+        }
     }
 }

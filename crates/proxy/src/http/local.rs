@@ -46,6 +46,16 @@ pub fn bad_request(body: &'static str) -> Response<ResponseBody> {
     response
 }
 
+/// An upgrade the connection manager does not allow: 403 with no body, and the connection
+/// closes after it, as Envoy answers.
+pub fn upgrade_refused() -> Response<ResponseBody> {
+    let mut response = reply(StatusCode::FORBIDDEN, "");
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// Circuit-breaker overflow: 503 with `x-envoy-overloaded: true`.
 pub fn overloaded() -> Response<ResponseBody> {
     let mut response = reply(StatusCode::SERVICE_UNAVAILABLE, OVERFLOW);

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, HOST, LOCATION};
-use http::{Request, Response, StatusCode};
+use http::header::{HeaderName, HeaderValue, HOST, LOCATION, UPGRADE};
+use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
 use bowline_model as model;
@@ -16,6 +16,7 @@ use model::RouteSource;
 
 use super::body::ResponseBody;
 use super::forward::{self, Target};
+use super::headers::{decide_upgrade, UpgradeDecision};
 use super::local;
 use crate::listener::runtime::HttpRt;
 use crate::state::State;
@@ -35,6 +36,7 @@ pub struct Conn {
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 const X_REQUEST_ID: &str = "x-request-id";
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// Serves one request; never fails (errors become local replies).
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -67,6 +69,19 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
     let Ok(authority) = host.to_str() else {
         return local::bad_request("invalid host header");
     };
+    if req.version() == Version::HTTP_11 {
+        match decide_upgrade(req.headers(), conn.http.model.websocket) {
+            UpgradeDecision::NotUpgrade | UpgradeDecision::Allow => {}
+            UpgradeDecision::DropH2c => {
+                // Without `Upgrade` the request is a plain one; forwarding strips the rest
+                // of the hop-by-hop headers (`Connection` and what it names).
+                let headers = req.headers_mut();
+                headers.remove(UPGRADE);
+                headers.remove(HTTP2_SETTINGS);
+            }
+            UpgradeDecision::Refuse => return local::upgrade_refused(),
+        }
+    }
 
     let snapshot = conn.state.config.load_full();
     let table = match &conn.http.model.route {

@@ -19,7 +19,8 @@ use crate::drain::DrainWatch;
 /// GOAWAY.
 pub async fn serve(stream: TcpStream, conn: Arc<Conn>, mut drain: DrainWatch) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
+    // No timer for HTTP/1.1: hyper would arm a header-read timeout on every request, and
+    // Envoy has none by default (request_headers_timeout: 0).
     builder.http2().timer(TokioTimer::new());
     let builder = match conn.http.model.codec {
         Codec::Auto => builder,

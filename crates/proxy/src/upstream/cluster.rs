@@ -67,6 +67,8 @@ pub struct Endpoint {
 pub struct EndpointSet {
     pub endpoints: Vec<Arc<Endpoint>>,
     balancer: Balancer,
+    /// Endpoints EDS calls healthy (outlier ejections are counted per pick).
+    healthy: usize,
 }
 
 impl Endpoint {
@@ -87,6 +89,7 @@ impl EndpointSet {
             endpoints.iter().map(|e| (e.addr, e.weight)).collect();
         EndpointSet {
             balancer: Balancer::new(policy, &weighted),
+            healthy: endpoints.iter().filter(|e| e.healthy).count(),
             endpoints,
         }
     }
@@ -119,6 +122,9 @@ impl Cluster {
 
     /// Picks an endpoint: healthy, not ejected, and not in `exclude` (the hosts earlier tries
     /// used, when the retry policy asks for other hosts) unless nothing else is left.
+    ///
+    /// Envoy's panic mode: when fewer than `healthy_panic_threshold` percent of the hosts are
+    /// usable, every host is, healthy or not (better some errors than none served).
     pub fn pick(
         &self,
         hash: Option<u64>,
@@ -127,7 +133,15 @@ impl Cluster {
     ) -> Option<Arc<Endpoint>> {
         let set = self.endpoints.load();
         let eps = &set.endpoints;
-        let usable = |i: usize| eps[i].healthy && !eps[i].outlier.is_ejected();
+        let all_usable = set.healthy == eps.len() && self.outlier.is_none();
+        let panic = !all_usable && {
+            let usable = eps
+                .iter()
+                .filter(|e| e.healthy && !e.outlier.is_ejected())
+                .count();
+            (usable as f64) * 100.0 < (eps.len() as f64) * self.source.healthy_panic_threshold
+        };
+        let usable = |i: usize| panic || (eps[i].healthy && !eps[i].outlier.is_ejected());
         let active = |i: usize| u64::from(eps[i].active.load(Ordering::Relaxed));
         let strict = |i: usize| usable(i) && !exclude.contains(&eps[i].addr);
         let mut input = PickInput {
@@ -228,6 +242,22 @@ mod tests {
             assert_eq!(c.pick(None, 0, &[]).unwrap().addr, addr(2));
         }
         assert_eq!(c.stats.outlier_detection_ejections_enforced_total.get(), 1);
+    }
+
+    #[test]
+    fn below_the_panic_threshold_every_host_gets_traffic() {
+        let c = cluster(Policy::RoundRobin, None);
+        c.set_endpoints(vec![
+            (addr(1), 1, true),
+            (addr(2), 1, false),
+            (addr(3), 1, false),
+        ]);
+        let picked: Vec<SocketAddr> = (0..3).map(|_| c.pick(None, 0, &[]).unwrap().addr).collect();
+        assert_eq!(
+            picked,
+            [addr(1), addr(2), addr(3)],
+            "1 of 3 healthy is below 50%"
+        );
     }
 
     #[test]

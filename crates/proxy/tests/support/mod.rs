@@ -13,7 +13,8 @@ use bowline_model as model;
 use bowline_proxy::{Change, Options, Proxy};
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -73,7 +74,7 @@ async fn answer(
     name: &'static str,
     requests: Arc<AtomicUsize>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let n = requests.fetch_add(1, Ordering::SeqCst) as u64;
     if let Some(ms) = query_value(&req, "delay_ms") {
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -103,8 +104,18 @@ async fn answer(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
+    let body_delay = query_value(&req, "body_delay_ms");
     let _ = req.into_body().collect().await;
-    Ok(rsp.body(Full::new(Bytes::from(path))).unwrap())
+    let body = match body_delay {
+        // Headers now, the body later.
+        Some(ms) => StreamBody::new(futures::stream::once(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, Infallible>(hyper::body::Frame::data(Bytes::from(path)))
+        }))
+        .boxed(),
+        None => Full::new(Bytes::from(path)).boxed(),
+    };
+    Ok(rsp.body(body).unwrap())
 }
 
 pub fn prefix(p: &str) -> RouteMatch {
