@@ -376,9 +376,6 @@ async fn websocket_upgrade_becomes_a_tunnel_on_envoy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bowline-proxy: the static bootstrap reader (crates/bootstrap, listener.rs \
-            http_connection_manager) does not read HCM upgrade_configs: the proxy exits 1 with \
-            `...typed_config.upgrade_configs: unsupported field`; model and proxy support it (xDS)"]
 async fn websocket_upgrade_becomes_a_tunnel_on_bowline() {
     websocket_upgrade_becomes_a_tunnel(ProxyKind::Bowline).await;
 }

@@ -8,7 +8,7 @@ use bowline_xds::pb::envoy::config::route::v3::{
 };
 use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager::{CodecType, RouteSpecifier},
+    http_connection_manager::{CodecType, RouteSpecifier, UpgradeConfig},
     http_filter, HttpConnectionManager, HttpFilter, Rds,
 };
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
@@ -72,6 +72,7 @@ pub(crate) fn http_connection_manager(f: Field<'_>) -> Result<HttpConnectionMana
             generate_request_id: o.opt("generate_request_id", Field::bool_value)?,
             stream_idle_timeout: o.opt("stream_idle_timeout", Field::duration)?,
             http_filters: o.or_default("http_filters", |f| f.list(http_filter))?,
+            upgrade_configs: o.or_default("upgrade_configs", |f| f.list(upgrade_config))?,
             route_specifier,
             ..Default::default()
         })
@@ -83,6 +84,17 @@ fn rds(f: Field<'_>) -> Result<Rds> {
         Ok(Rds {
             config_source: o.opt("config_source", config_source)?,
             route_config_name: o.or_default("route_config_name", Field::string)?,
+        })
+    })
+}
+
+/// `upgrade_configs[]`: which `Upgrade:` types (e.g. `websocket`) the listener tunnels.
+fn upgrade_config(f: Field<'_>) -> Result<UpgradeConfig> {
+    f.object(|o| {
+        Ok(UpgradeConfig {
+            upgrade_type: o.or_default("upgrade_type", Field::string)?,
+            enabled: o.opt("enabled", Field::bool_value)?,
+            ..Default::default()
         })
     })
 }
