@@ -35,6 +35,7 @@ impl Workers {
         let mut threads = Vec::new();
         for index in 0..count.max(1) {
             let runtime = Builder::new_current_thread().enable_all().build()?;
+            runtime.spawn(timer_heartbeat());
             let handle = runtime.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
             let thread = std::thread::Builder::new()
@@ -91,6 +92,22 @@ impl Drop for Workers {
         self.stop_inner();
     }
 }
+
+/// Keeps a timer always pending, at most [`HEARTBEAT`] away.
+///
+/// Why: tokio's time driver wakes its I/O driver (an eventfd write, then an extra
+/// `epoll_wait`) whenever a new timer is due before every pending one, which at moderate
+/// load is every request's route timeout, since between requests no timer is pending.
+/// With this heartbeat the 15 s route timeouts are never the earliest: measured at 1000 rps,
+/// one `write` and one `epoll_wait` less per request, for one wake-up per second.
+async fn timer_heartbeat() {
+    let mut ticks = tokio::time::interval(HEARTBEAT);
+    loop {
+        ticks.tick().await;
+    }
+}
+
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {
