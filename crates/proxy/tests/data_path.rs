@@ -434,3 +434,70 @@ async fn a_full_connection_breaker_answers_503_overloaded() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_get_a_shadow_copy_and_dns_clusters_resolve() {
+    let (main, shadow) = (
+        Upstream::start("main").await,
+        Upstream::start("shadow").await,
+    );
+    let mut mirrored = forward(ClusterSpecifier::Cluster("main".into()));
+    mirrored.mirrors.push(model::route::Mirror {
+        cluster: "shadow".into(),
+        fraction: model::Fraction::ALL,
+    });
+    let mut dns = cluster("dns", &[]);
+    dns.discovery = model::cluster::Discovery::StrictDns(vec![model::cluster::DnsEndpoint {
+        host: model::DnsHost {
+            hostname: "localhost".into(),
+            port: main.addr.port(),
+        },
+        weight: 1,
+    }]);
+    let routes = route_config(
+        "r",
+        &["*"],
+        vec![
+            route(
+                "mirrored",
+                prefix("/mirrored"),
+                RouteAction::Forward(mirrored),
+            ),
+            route("dns", prefix("/dns"), to("dns")),
+        ],
+    );
+    let (_proxy, addr) = start(
+        vec![http_listener("l", routes)],
+        vec![
+            cluster("main", &[main.addr]),
+            cluster("shadow", &[shadow.addr]),
+            dns,
+        ],
+    );
+    let rsp = get(addr, "/mirrored", &[("host", "app.local:8080")], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        rsp.header("x-upstream"),
+        Some("main"),
+        "the client gets the main answer"
+    );
+    bowline_testkit::wait_until(TIMEOUT, Duration::from_millis(5), || async {
+        anyhow::ensure!(
+            shadow.requests.load(Ordering::SeqCst) == 1,
+            "no shadow request yet"
+        );
+        Ok(())
+    })
+    .await
+    .unwrap();
+
+    // STRICT_DNS resolves in the background: poll until it routes.
+    bowline_testkit::wait_until(TIMEOUT, Duration::from_millis(10), || async {
+        let rsp = get(addr, "/dns", &[], TIMEOUT).await?;
+        anyhow::ensure!(rsp.status == 200, "not resolved yet: {}", rsp.status);
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
