@@ -501,3 +501,38 @@ async fn mirrors_get_a_shadow_copy_and_dns_clusters_resolve() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_retry_budget_the_upstream_answer_is_returned() {
+    let up = Upstream::start("a").await;
+    let mut no_budget = cluster("up", &[up.addr]);
+    no_budget.circuit_breakers.max_retries = 0;
+    let mut retried = forward(ClusterSpecifier::Cluster("up".into()));
+    retried.retry = Some(RetryPolicy {
+        num_retries: 3,
+        retry_on: [RetryOn::FiveXx].into_iter().collect(),
+        retriable_status_codes: Vec::new(),
+        per_try_timeout: None,
+        backoff: Default::default(),
+        avoid_previous_hosts: false,
+        host_selection_retry_max_attempts: 1,
+    });
+    let routes = route_config(
+        "r",
+        &["*"],
+        vec![route("all", prefix("/"), RouteAction::Forward(retried))],
+    );
+    let (proxy, addr) = start(vec![http_listener("l", routes)], vec![no_budget]);
+    let rsp = get(addr, "/?status=503", &[], TIMEOUT).await.unwrap();
+    assert_eq!(
+        (rsp.status, rsp.header("x-upstream")),
+        (503, Some("a")),
+        "the upstream's own 503"
+    );
+    assert_eq!(up.requests.load(Ordering::SeqCst), 1, "not retried");
+    let text = proxy.state().stats.prometheus();
+    assert!(
+        text.contains("envoy_cluster_upstream_rq_retry_overflow{envoy_cluster_name=\"up\"} 1"),
+        "{text}"
+    );
+}

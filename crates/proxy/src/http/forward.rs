@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
 use bowline_model as model;
-use model::route::{Forward, HashKey, UpstreamOutcome};
+use model::route::{Forward, HashKey, RetryPolicy, UpstreamOutcome};
 
 use super::body::{ResponseBody, UpstreamBody, UpstreamResponse};
 use super::headers::{is_upgrade, strip_hop_by_hop};
@@ -90,6 +90,8 @@ pub async fn forward(
     let mut body = Some(body);
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut retries_done = 0u32;
+    // The retry breaker's slot for the retry in flight (Envoy counts outstanding retries).
+    let mut retry_slot: Option<crate::upstream::circuit::Slot> = None;
     let stats = &cluster.stats;
     loop {
         let exclude: &[SocketAddr] = if retry.is_some_and(|r| r.avoid_previous_hosts) {
@@ -154,36 +156,51 @@ pub async fn forward(
         endpoint.active.fetch_sub(1, Ordering::Relaxed);
         stats.upstream_rq_active.dec();
 
-        let (outcome, reply) = match result {
+        // Whether a retry may follow `outcome`: the policy asks for one, tries remain, and
+        // the cluster's retry breaker has room (the slot is held through the retry).
+        let mut may_retry = |outcome: UpstreamOutcome| -> Option<&RetryPolicy> {
+            let policy = retry.filter(|r| !last_try && r.retry_on(outcome))?;
+            match cluster
+                .usage
+                .acquire(Overflow::Retries, cluster.thresholds.max_retries)
+            {
+                Ok(slot) => {
+                    retry_slot = Some(slot);
+                    Some(policy)
+                }
+                Err(_) => {
+                    stats.upstream_rq_retry_overflow.inc();
+                    None
+                }
+            }
+        };
+        let policy = match result {
             Some(Ok(response)) => {
                 let status = response.status().as_u16();
                 cluster.record(&endpoint, status);
+                stats.upstream_rq_xx.record(status);
                 let outcome = UpstreamOutcome::Response {
                     status,
                     grpc_status: grpc_status(&response),
                     envoy_ratelimited: response.headers().contains_key("x-envoy-ratelimited"),
                 };
-                if last_try || !retry.is_some_and(|r| r.retry_on(outcome)) {
-                    stats.upstream_rq_xx.record(status);
-                    return downstream_response(response, downstream_upgrade, deadline);
+                match may_retry(outcome) {
+                    // Retried: this response is dropped (its connection closes).
+                    Some(policy) => policy,
+                    None => return downstream_response(response, downstream_upgrade, deadline),
                 }
-                // Retried: the response is dropped (its connection closes).
-                stats.upstream_rq_xx.record(status);
-                (outcome, None)
             }
             Some(Err(UpstreamError::Overflow)) => return local::overloaded(),
             Some(Err(error)) => {
                 cluster.record(&endpoint, 503);
-                if error.is_connect_failure() {
-                    (
-                        UpstreamOutcome::ConnectFailure,
-                        Some(local::CONNECT_FAILURE),
-                    )
+                let (outcome, text) = if error.is_connect_failure() {
+                    (UpstreamOutcome::ConnectFailure, local::CONNECT_FAILURE)
                 } else {
-                    (
-                        UpstreamOutcome::Reset { request_sent: true },
-                        Some(local::RESET),
-                    )
+                    (UpstreamOutcome::Reset { request_sent: true }, local::RESET)
+                };
+                match may_retry(outcome) {
+                    Some(policy) => policy,
+                    None => return local::reply(StatusCode::SERVICE_UNAVAILABLE, text),
                 }
             }
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
@@ -193,28 +210,13 @@ pub async fn forward(
             None => {
                 stats.upstream_rq_per_try_timeout.inc();
                 cluster.record(&endpoint, 504);
-                (
-                    UpstreamOutcome::PerTryTimeout,
-                    Some(local::UPSTREAM_TIMEOUT),
-                )
+                match may_retry(UpstreamOutcome::PerTryTimeout) {
+                    Some(policy) => policy,
+                    None => {
+                        return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT)
+                    }
+                }
             }
-        };
-        let give_up = |reply: Option<&'static str>| match reply {
-            Some(text) if text == local::UPSTREAM_TIMEOUT => {
-                local::reply(StatusCode::GATEWAY_TIMEOUT, text)
-            }
-            Some(text) => local::reply(StatusCode::SERVICE_UNAVAILABLE, text),
-            None => local::reply(StatusCode::SERVICE_UNAVAILABLE, local::RESET),
-        };
-        let Some(policy) = retry.filter(|r| !last_try && r.retry_on(outcome)) else {
-            return give_up(reply);
-        };
-        let Ok(_retry_slot) = cluster
-            .usage
-            .acquire(Overflow::Retries, cluster.thresholds.max_retries)
-        else {
-            stats.upstream_rq_retry_overflow.inc();
-            return give_up(reply);
         };
         stats.upstream_rq_retry.inc();
         let wait = policy.backoff.delay(retries_done, rand::random());
