@@ -3,33 +3,31 @@
 //! jittered back-off, avoiding previous hosts), feed outlier detection, fire mirrors, and
 //! hand WebSocket upgrades over to a byte tunnel.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, HOST};
-use http::request::Parts;
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
 use bowline_model as model;
-use model::route::{Forward, HashKey, RetryPolicy, UpstreamOutcome};
+use model::route::{Forward, RetryPolicy, UpstreamOutcome};
 
 use super::body::{ResponseBody, UpstreamBody, UpstreamResponse};
+use super::hash::request_hash;
 use super::headers::{is_upgrade, strip_hop_by_hop};
 use super::local;
+use super::mirror::send_mirror;
 use super::router::Conn;
+use super::upstream_request::{upstream_request, upstream_request_owned};
 use crate::config::Config;
 use crate::upstream::circuit::Overflow;
 use crate::upstream::cluster::{Cluster, Discovery, Endpoint};
 use crate::upstream::lb::Policy;
-use crate::upstream::pool::{Pool, PooledBody, Protocol, UpstreamError};
+use crate::upstream::pool::{Pool, PooledBody, UpstreamError};
 
 /// Bodies up to this size are buffered when a retry or mirror may need to send them again;
 /// larger or unknown-length bodies stream and are not retried.
@@ -246,81 +244,6 @@ async fn prepare_body(body: Incoming, wants_copies: bool) -> Result<UpstreamBody
     Ok(UpstreamBody::Buffered((!bytes.is_empty()).then_some(bytes)))
 }
 
-/// The URI the upstream expects: origin-form for HTTP/1.1, absolute for HTTP/2 (hyper takes
-/// `:scheme` and `:authority` from it).
-fn upstream_uri(parts: &Parts, protocol: Protocol) -> Uri {
-    let pq = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    match protocol {
-        Protocol::Http1 => Uri::from(pq),
-        Protocol::Http2 => {
-            let authority = parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .and_then(|h| h.parse::<http::uri::Authority>().ok());
-            let mut uri = http::uri::Parts::default();
-            uri.scheme = Some(http::uri::Scheme::HTTP);
-            uri.authority = authority;
-            uri.path_and_query = Some(pq);
-            Uri::from_parts(uri).unwrap_or_default()
-        }
-    }
-}
-
-fn version(protocol: Protocol) -> Version {
-    match protocol {
-        Protocol::Http1 => Version::HTTP_11,
-        Protocol::Http2 => Version::HTTP_2,
-    }
-}
-
-/// A request for one try of several (the parts stay for the next).
-fn upstream_request(
-    parts: &Parts,
-    body: UpstreamBody,
-    protocol: Protocol,
-) -> Request<UpstreamBody> {
-    let mut request = Request::new(body);
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = upstream_uri(parts, protocol);
-    *request.version_mut() = version(protocol);
-    *request.headers_mut() = parts.headers.clone();
-    finish_headers(&mut request, protocol);
-    request
-}
-
-/// The request of the last (usually only) try: moves the parts, copies nothing.
-fn upstream_request_owned(
-    mut parts: Parts,
-    body: UpstreamBody,
-    protocol: Protocol,
-) -> Request<UpstreamBody> {
-    parts.uri = upstream_uri(&parts, protocol);
-    parts.version = version(protocol);
-    let mut request = Request::from_parts(parts, body);
-    finish_headers(&mut request, protocol);
-    request
-}
-
-fn finish_headers(request: &mut Request<UpstreamBody>, protocol: Protocol) {
-    if protocol == Protocol::Http2 {
-        // HTTP/2 carries the authority as a pseudo-header.
-        request.headers_mut().remove(HOST);
-    }
-    if let UpstreamBody::Buffered(bytes) = request.body() {
-        let len = bytes.as_ref().map_or(0, Bytes::len);
-        if len > 0 || request.headers().contains_key(CONTENT_LENGTH) {
-            request
-                .headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from(len));
-        }
-    }
-}
-
 fn grpc_status(response: &Response<PooledBody>) -> Option<u32> {
     response
         .headers()
@@ -355,92 +278,4 @@ fn downstream_response(
     }
     let deadline = if switching { None } else { deadline };
     response.map(|body| ResponseBody::Upstream(UpstreamResponse::new(body, deadline)))
-}
-
-/// The consistent-hash key of a request, from the first policy that yields one.
-fn request_hash(
-    policies: &[model::route::HashPolicy],
-    parts: &Parts,
-    peer: SocketAddr,
-) -> Option<u64> {
-    let mut hash: Option<u64> = None;
-    for policy in policies {
-        let mut hasher = DefaultHasher::new();
-        let found = match &policy.key {
-            HashKey::Header(name) => parts
-                .headers
-                .get(name.as_str())
-                .map(|v| v.as_bytes().hash(&mut hasher)),
-            HashKey::SourceIp => {
-                peer.ip().hash(&mut hasher);
-                Some(())
-            }
-            HashKey::QueryParameter(name) => parts.uri.query().and_then(|q| {
-                q.split('&')
-                    .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.hash(&mut hasher))
-            }),
-            HashKey::Cookie { name, .. } => parts
-                .headers
-                .get_all(http::header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|c| c.trim().split_once('='))
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.hash(&mut hasher)),
-        };
-        if found.is_some() {
-            // Several keys combine, as in Envoy.
-            let h = hasher.finish();
-            hash = Some(hash.map_or(h, |prev| prev.rotate_left(1) ^ h));
-            if policy.terminal {
-                break;
-            }
-        }
-    }
-    hash
-}
-
-/// Fire-and-forget copy of the request to `cluster` (Host gets Envoy's `-shadow` suffix).
-fn send_mirror(conn: &Conn, snapshot: &Config, cluster: &str, parts: &Parts, body: Option<Bytes>) {
-    let Some(cluster) = snapshot.clusters.get(cluster).cloned() else {
-        return;
-    };
-    let Some(endpoint) = cluster.pick(None, rand::random(), &[]) else {
-        return;
-    };
-    let mut request = upstream_request(parts, UpstreamBody::Buffered(body), cluster.protocol);
-    if let Some(host) = parts.headers.get(HOST).and_then(|h| h.to_str().ok()) {
-        let shadow = match host.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
-                format!("{name}-shadow:{port}")
-            }
-            _ => format!("{host}-shadow"),
-        };
-        if let Ok(value) = HeaderValue::try_from(shadow) {
-            if cluster.protocol == Protocol::Http1 {
-                request.headers_mut().insert(HOST, value);
-            } else if let Ok(authority) = value
-                .to_str()
-                .unwrap_or_default()
-                .parse::<http::uri::Authority>()
-            {
-                let mut uri = std::mem::take(request.uri_mut()).into_parts();
-                uri.authority = Some(authority);
-                *request.uri_mut() = Uri::from_parts(uri).unwrap_or_default();
-            }
-        }
-    }
-    let pool = conn.pool.clone();
-    tokio::spawn(async move {
-        let stats = cluster.stats.clone();
-        stats.upstream_rq_total.inc();
-        if let Ok(response) = pool.send(endpoint.addr, &cluster, request).await {
-            stats.upstream_rq_xx.record(response.status().as_u16());
-            // Read to the end so the connection goes back to the pool.
-            let _ = response.into_body().collect().await;
-        }
-    });
 }

@@ -2,7 +2,10 @@
 
 pub mod body;
 pub mod forward;
+pub mod hash;
 pub mod headers;
 pub mod local;
+pub mod mirror;
 pub mod router;
 pub mod server;
+pub mod upstream_request;
