@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -21,6 +21,7 @@ use super::circuit::Overflow;
 use super::cluster::Cluster;
 use crate::http::body::UpstreamBody;
 use crate::stats::ClusterStats;
+use bowline_model::cluster::ConnectionOptions;
 
 /// The protocol spoken to an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,8 +77,17 @@ pub struct Pool {
 
 #[derive(Debug, Default)]
 struct Shared {
-    idle_h1: Mutex<HashMap<SocketAddr, Vec<http1::SendRequest<UpstreamBody>>>>,
-    h2: Mutex<HashMap<SocketAddr, http2::SendRequest<UpstreamBody>>>,
+    idle_h1: Mutex<HashMap<SocketAddr, Vec<IdleH1>>>,
+    /// The shared HTTP/2 connection per endpoint and how many streams it has carried.
+    h2: Mutex<HashMap<SocketAddr, (http2::SendRequest<UpstreamBody>, u32)>>,
+}
+
+/// An idle HTTP/1.1 connection: how many requests it has served and since when it waits.
+#[derive(Debug)]
+struct IdleH1 {
+    sender: http1::SendRequest<UpstreamBody>,
+    served: u32,
+    since: Instant,
 }
 
 /// The response body of a pooled request: on its end the HTTP/1.1 connection goes back to the
@@ -93,6 +103,9 @@ struct GiveBack {
     pool: Weak<Shared>,
     addr: SocketAddr,
     sender: http1::SendRequest<UpstreamBody>,
+    /// Requests served by this connection, the one in flight included.
+    served: u32,
+    limits: ConnectionOptions,
 }
 
 impl Pool {
@@ -108,14 +121,17 @@ impl Pool {
     ) -> Result<Response<PooledBody>, UpstreamError> {
         let stats = &cluster.stats;
         let connect_timeout = cluster.connect_timeout;
+        let limits = cluster.source.connection;
         match cluster.protocol {
             Protocol::Http1 => {
-                while let Some(mut sender) = self.idle_h1(addr) {
+                while let Some((mut sender, served)) = self.idle_h1(addr, limits.idle_timeout) {
                     if sender.ready().await.is_err() {
                         continue;
                     }
                     match sender.try_send_request(request).await {
-                        Ok(response) => return Ok(self.pooled(addr, sender, response)),
+                        Ok(response) => {
+                            return Ok(self.pooled(addr, sender, served + 1, limits, response))
+                        }
                         Err(mut e) => match e.take_message() {
                             // Never written: safe to try another connection.
                             Some(back) => request = back,
@@ -134,15 +150,19 @@ impl Pool {
                     .send_request(request)
                     .await
                     .map_err(|source| UpstreamError::Reset { addr, source })?;
-                Ok(self.pooled(addr, sender, response))
+                Ok(self.pooled(addr, sender, 1, limits, response))
             }
             Protocol::Http2 => {
-                let mut sender = match self.shared_h2(addr) {
+                let mut sender = match self.shared_h2(addr, limits.max_requests_per_connection) {
                     Some(sender) => sender,
                     None => {
                         let _pending = admit_connection(cluster)?;
                         let sender = connect_h2(addr, connect_timeout, stats).await?;
-                        lock(&self.shared.h2).insert(addr, sender.clone());
+                        let mut h2 = lock(&self.shared.h2);
+                        // A connection allowed one stream only is used once and not shared.
+                        if limits.max_requests_per_connection != Some(1) {
+                            h2.insert(addr, (sender.clone(), 1));
+                        }
                         sender
                     }
                 };
@@ -164,39 +184,62 @@ impl Pool {
         body.give_back = None;
     }
 
-    fn idle_h1(&self, addr: SocketAddr) -> Option<http1::SendRequest<UpstreamBody>> {
+    /// The most recently used idle connection that is still open and has not been idle for
+    /// `idle_timeout` (the cluster's upstream idle timeout; Envoy's default is 1 hour). The
+    /// timeout is enforced when a connection would be reused: an expired one is closed then
+    /// instead of being reused.
+    fn idle_h1(
+        &self,
+        addr: SocketAddr,
+        idle_timeout: Option<Duration>,
+    ) -> Option<(http1::SendRequest<UpstreamBody>, u32)> {
         let mut idle = lock(&self.shared.idle_h1);
         let stack = idle.get_mut(&addr)?;
-        while let Some(sender) = stack.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
+        while let Some(conn) = stack.pop() {
+            let expired = idle_timeout.is_some_and(|t| conn.since.elapsed() >= t);
+            if !conn.sender.is_closed() && !expired {
+                return Some((conn.sender, conn.served));
             }
         }
         None
     }
 
-    fn shared_h2(&self, addr: SocketAddr) -> Option<http2::SendRequest<UpstreamBody>> {
+    /// The shared HTTP/2 connection, counting the stream about to be opened; a connection
+    /// that reaches `max_requests_per_connection` streams is retired from sharing (its open
+    /// streams finish; the next request opens a new connection).
+    fn shared_h2(
+        &self,
+        addr: SocketAddr,
+        max_requests: Option<u32>,
+    ) -> Option<http2::SendRequest<UpstreamBody>> {
         let mut h2 = lock(&self.shared.h2);
-        match h2.get(&addr) {
-            Some(sender) if !sender.is_closed() => Some(sender.clone()),
-            Some(_) => {
-                h2.remove(&addr);
-                None
-            }
-            None => None,
+        let (sender, served) = h2.get_mut(&addr)?;
+        if sender.is_closed() {
+            h2.remove(&addr);
+            return None;
         }
+        *served += 1;
+        let sender = sender.clone();
+        if max_requests.is_some_and(|max| *served >= max) {
+            h2.remove(&addr);
+        }
+        Some(sender)
     }
 
     fn pooled(
         &self,
         addr: SocketAddr,
         sender: http1::SendRequest<UpstreamBody>,
+        served: u32,
+        limits: ConnectionOptions,
         response: Response<Incoming>,
     ) -> Response<PooledBody> {
         let give_back = GiveBack {
             pool: Arc::downgrade(&self.shared),
             addr,
             sender,
+            served,
+            limits,
         };
         let mut response = response.map(|body| PooledBody {
             body,
@@ -238,14 +281,29 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl PooledBody {
     fn release(&mut self) {
-        let Some(GiveBack { pool, addr, sender }) = self.give_back.take() else {
+        let Some(give_back) = self.give_back.take() else {
             return;
         };
-        let Some(pool) = pool.upgrade() else { return };
+        // A connection that has served `max_requests_per_connection` requests is closed
+        // (dropped) instead of going back to the pool, as Envoy does.
+        let spent = give_back
+            .limits
+            .max_requests_per_connection
+            .is_some_and(|max| give_back.served >= max);
+        let Some(pool) = give_back.pool.upgrade() else {
+            return;
+        };
+        if spent {
+            return;
+        }
         let mut idle = lock(&pool.idle_h1);
-        let stack = idle.entry(addr).or_default();
+        let stack = idle.entry(give_back.addr).or_default();
         if stack.len() < MAX_IDLE_PER_ENDPOINT {
-            stack.push(sender);
+            stack.push(IdleH1 {
+                sender: give_back.sender,
+                served: give_back.served,
+                since: Instant::now(),
+            });
         }
     }
 }
