@@ -1,5 +1,5 @@
-//! Live config edits against the sidecar (the real Envoy and bowline-proxy alike): an edit of the config directory reroutes within
-//! a second with no failed request, and a broken edit is refused while routing stays and every
+//! Live config edits against the sidecar (the real Envoy and bowline-proxy alike): an edit of
+//! the config directory reroutes within a second with no failed request, and a broken edit is refused while routing stays and every
 //! proxy stays ACKed at the last good generation. Over SotW and delta ADS.
 
 mod support;
@@ -8,18 +8,7 @@ use bowline_testkit::{wait_until, ProxyKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{Ads, Mesh, REQUEST, STARTUP};
-
-const SUBSETS: &str = r#"
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: canary}
-spec:
-  host: canary
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-"#;
+use support::{canary_subsets, Ads, Mesh, REQUEST, STARTUP};
 
 fn route_to(subset: &str) -> String {
     format!(
@@ -74,7 +63,7 @@ async fn live_edits(sidecar: ProxyKind, ads: Ads) {
     let mesh = Mesh::builder(sidecar, ads)
         .backend("canary", "v1", &[])
         .backend("canary", "v2", &[])
-        .config("subsets.yaml", SUBSETS)
+        .config("subsets.yaml", &canary_subsets(None))
         .config("canary.yaml", &route_to("v1"))
         .start()
         .await;
@@ -170,13 +159,7 @@ async fn a_changed_cluster_warms_at_once(mesh: &Mesh) {
         .as_u64()
         .unwrap();
     let edited_at = Instant::now();
-    mesh.write_config(
-        "subsets.yaml",
-        &SUBSETS.replace(
-            "  subsets:",
-            "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n  subsets:",
-        ),
-    );
+    mesh.write_config("subsets.yaml", &canary_subsets(Some("RANDOM")));
     // Bounded well under Envoy's 15 s initial-fetch timeout, so waiting it out fails.
     wait_until(
         Duration::from_secs(5),

@@ -9,27 +9,11 @@ use bowline_testkit::{wait_until, ProxyClient, ProxyKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{Ads, Mesh, REQUEST};
+use support::{canary_subsets, Ads, Mesh, REQUEST};
 
 const CLIENTS: usize = 4;
 /// Upper bound on requests per client, so a load loop ends even if the test forgets it.
 const MAX_REQUESTS: u32 = 200_000;
-
-fn subsets(policy: &str) -> String {
-    format!(
-        r#"
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: canary}}
-spec:
-  host: canary
-  trafficPolicy: {{loadBalancer: {{simple: {policy}}}}}
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
-"#
-    )
-}
 
 fn split(v1: u32) -> String {
     format!(
@@ -54,7 +38,7 @@ async fn mesh(sidecar: ProxyKind, ads: Ads) -> Mesh {
     Mesh::builder(sidecar, ads)
         .backend("canary", "v1", &[])
         .backend("canary", "v2", &[])
-        .config("subsets.yaml", &subsets("ROUND_ROBIN"))
+        .config("subsets.yaml", &canary_subsets(Some("ROUND_ROBIN")))
         .config("canary.yaml", &split(100))
         .start()
         .await
@@ -211,7 +195,7 @@ async fn pushes_under_load(sidecar: ProxyKind) {
             } else {
                 "LEAST_REQUEST"
             };
-            mesh.write_config("subsets.yaml", &subsets(policy));
+            mesh.write_config("subsets.yaml", &canary_subsets(Some(policy)));
         }
     }
     // The last edit was a policy change; end on a known split and wait until it is applied.

@@ -539,38 +539,18 @@ async fn without_retry_budget_the_upstream_answer_is_returned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_requests_per_connection_and_idle_timeout_retire_upstream_connections() {
-    let up = Upstream::start("a").await;
-    let mut limited = cluster("up", &[up.addr]);
-    limited.connection.max_requests_per_connection = Some(2);
-    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
-    let (_proxy, addr) = start(vec![http_listener("l", routes)], vec![limited]);
-    let mut client = ProxyClient::new(addr);
-    for _ in 0..6 {
-        let rsp = client
-            .request("GET", "http://example.com/", &[], TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.status, 200);
-    }
+    let (up, mut client, _proxy) =
+        pooled_upstream(|c| c.connection.max_requests_per_connection = Some(2)).await;
+    send_ok(&mut client, 6).await;
     assert_eq!(
         up.connections.load(Ordering::SeqCst),
         3,
         "6 requests at 2 per connection take 3 upstream connections"
     );
 
-    let up = Upstream::start("b").await;
-    let mut idle = cluster("up", &[up.addr]);
-    idle.connection.idle_timeout = Some(Duration::from_millis(200));
-    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
-    let (_proxy, addr) = start(vec![http_listener("l", routes)], vec![idle]);
-    let mut client = ProxyClient::new(addr);
-    for _ in 0..3 {
-        let rsp = client
-            .request("GET", "http://example.com/", &[], TIMEOUT)
-            .await
-            .unwrap();
-        assert_eq!(rsp.status, 200);
-    }
+    let (up, mut client, _proxy) =
+        pooled_upstream(|c| c.connection.idle_timeout = Some(Duration::from_millis(200))).await;
+    send_ok(&mut client, 3).await;
     assert_eq!(
         up.connections.load(Ordering::SeqCst),
         1,
@@ -578,14 +558,32 @@ async fn max_requests_per_connection_and_idle_timeout_retire_upstream_connection
     );
     // Let the pooled connection sit idle past the timeout (the scenario itself, not a sync).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rsp = client
-        .request("GET", "http://example.com/", &[], TIMEOUT)
-        .await
-        .unwrap();
-    assert_eq!(rsp.status, 200);
+    send_ok(&mut client, 1).await;
     assert_eq!(
         up.connections.load(Ordering::SeqCst),
         2,
         "an upstream connection idle past the timeout is not reused"
     );
+}
+
+/// A proxy in front of one upstream whose cluster `tune` adjusts, and a keep-alive client.
+async fn pooled_upstream(
+    tune: impl FnOnce(&mut model::Cluster),
+) -> (Upstream, ProxyClient, bowline_proxy::Proxy) {
+    let up = Upstream::start("a").await;
+    let mut upstream = cluster("up", &[up.addr]);
+    tune(&mut upstream);
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+    let (proxy, addr) = start(vec![http_listener("l", routes)], vec![upstream]);
+    (up, ProxyClient::new(addr), proxy)
+}
+
+async fn send_ok(client: &mut ProxyClient, n: usize) {
+    for _ in 0..n {
+        let rsp = client
+            .request("GET", "http://example.com/", &[], TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(rsp.status, 200);
+    }
 }

@@ -344,6 +344,19 @@ impl Mesh {
     }
 }
 
+/// The `canary` DestinationRule (subsets v1 and v2 by `version`), with a simple load-balancer
+/// policy (`ROUND_ROBIN`, `RANDOM`, …) or none (the mesh default).
+pub fn canary_subsets(policy: Option<&str>) -> String {
+    let traffic_policy = policy
+        .map(|p| format!("  trafficPolicy: {{loadBalancer: {{simple: {p}}}}}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: canary}}\n\
+         spec:\n  host: canary\n{traffic_policy}  subsets:\n  \
+         - {{name: v1, labels: {{version: v1}}}}\n  - {{name: v2, labels: {{version: v2}}}}\n"
+    )
+}
+
 pub fn url(service: &str, path: &str) -> String {
     format!("http://{service}.default.svc.cluster.local:9080{path}")
 }
