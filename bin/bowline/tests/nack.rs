@@ -13,13 +13,9 @@
 mod support;
 
 use bowline_testkit::{wait_until, Envoy, Proc, ProxyKind};
+use bowline_xds::build::{load_assignment, socket_address};
 use bowline_xds::pb::envoy::config::cluster::v3::{cluster, Cluster};
-use bowline_xds::pb::envoy::config::core::v3::{
-    address, socket_address, Address, Node, SocketAddress,
-};
-use bowline_xds::pb::envoy::config::endpoint::v3::{
-    lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
-};
+use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter, FilterChain, Listener};
 use bowline_xds::pb::envoy::config::route::v3::{
     route, route_action, route_match, Route, RouteAction, RouteConfiguration, RouteMatch,
@@ -50,16 +46,6 @@ impl Generator for Fixed {
     }
 }
 
-fn socket(ip: &str, port: u32) -> Address {
-    Address {
-        address: Some(address::Address::SocketAddress(SocketAddress {
-            address: ip.into(),
-            port_specifier: Some(socket_address::PortSpecifier::PortValue(port)),
-            ..Default::default()
-        })),
-    }
-}
-
 fn static_cluster(name: &str, port: u32) -> Cluster {
     Cluster {
         name: name.into(),
@@ -70,20 +56,7 @@ fn static_cluster(name: &str, port: u32) -> Cluster {
             seconds: 1,
             nanos: 0,
         }),
-        load_assignment: Some(ClusterLoadAssignment {
-            cluster_name: name.into(),
-            endpoints: vec![LocalityLbEndpoints {
-                lb_endpoints: vec![LbEndpoint {
-                    host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
-                        address: Some(socket("127.0.0.1", port)),
-                        ..Default::default()
-                    })),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
+        load_assignment: Some(load_assignment(name, "127.0.0.1", &[port])),
         ..Default::default()
     }
 }
@@ -140,7 +113,7 @@ fn resources(backend: SocketAddr) -> Resources {
     };
     let listener = Listener {
         name: "virtualOutbound".into(),
-        address: Some(socket("127.0.0.1", 0)),
+        address: Some(socket_address("127.0.0.1", 0)),
         filter_chains: vec![FilterChain {
             filters: vec![Filter {
                 name: "envoy.filters.network.http_connection_manager".into(),

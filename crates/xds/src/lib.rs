@@ -6,6 +6,7 @@
 //! `Any` needs: the type URLs we serve, and an [`unpack`] that checks the type URL before
 //! decoding (prost would happily decode the wrong message and drop what it did not know).
 
+pub mod build;
 pub mod client;
 
 pub use envoy_types;

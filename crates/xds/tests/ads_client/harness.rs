@@ -9,12 +9,8 @@ use bowline_xds::client::{
     AdsClient, AdsConfig, AdsFlavor, AdsHandler, ApplyResult, ClientState, ClientStatus, Update,
 };
 use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
-use bowline_xds::pb::envoy::config::core::v3::{
-    address, socket_address, Address, Node, SocketAddress,
-};
-use bowline_xds::pb::envoy::config::endpoint::v3::{
-    lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
-};
+use bowline_xds::pb::envoy::config::core::v3::{address, socket_address, Node};
+use bowline_xds::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssignment};
 use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter, FilterChain, Listener};
 use bowline_xds::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost};
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
@@ -124,27 +120,7 @@ fn insert(resources: &mut Resources, name: &str, any: Any) {
 }
 
 fn load_assignment(cluster: &str, ports: &[u32]) -> ClusterLoadAssignment {
-    let endpoint = |port: u32| LbEndpoint {
-        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
-            address: Some(Address {
-                address: Some(address::Address::SocketAddress(SocketAddress {
-                    address: "127.0.0.1".into(),
-                    port_specifier: Some(socket_address::PortSpecifier::PortValue(port)),
-                    ..Default::default()
-                })),
-            }),
-            ..Default::default()
-        })),
-        ..Default::default()
-    };
-    ClusterLoadAssignment {
-        cluster_name: cluster.into(),
-        endpoints: vec![LocalityLbEndpoints {
-            lb_endpoints: ports.iter().copied().map(endpoint).collect(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
+    bowline_xds::build::load_assignment(cluster, "127.0.0.1", ports)
 }
 
 fn listener(name: &str, route: &str) -> Listener {
