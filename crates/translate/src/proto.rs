@@ -3,8 +3,8 @@
 
 use bowline_config::common::StringMatch;
 use bowline_xds::pb::envoy::config::core::v3::{
-    address, config_source, socket_address, Address, AggregatedConfigSource, ApiVersion,
-    ConfigSource, HeaderValue, HeaderValueOption, RuntimeFractionalPercent, SocketAddress,
+    config_source, Address, AggregatedConfigSource, ApiVersion, ConfigSource, HeaderValue,
+    HeaderValueOption, RuntimeFractionalPercent,
 };
 use bowline_xds::pb::envoy::r#type::matcher::v3::{string_matcher, RegexMatcher, StringMatcher};
 use bowline_xds::pb::envoy::r#type::v3::{fractional_percent::DenominatorType, FractionalPercent};
@@ -47,13 +47,7 @@ pub(crate) fn ads_config_source() -> ConfigSource {
 /// A TCP socket address. `port` must already be a valid port (callers check 1..=65535, or
 /// allow 0 for listeners, where Envoy binds an ephemeral port).
 pub(crate) fn socket_address(ip_or_host: &str, port: u16) -> Address {
-    Address {
-        address: Some(address::Address::SocketAddress(SocketAddress {
-            address: ip_or_host.to_string(),
-            port_specifier: Some(socket_address::PortSpecifier::PortValue(u32::from(port))),
-            ..Default::default()
-        })),
-    }
+    bowline_xds::build::socket_address(ip_or_host, u32::from(port))
 }
 
 /// A percentage `0..=100` as Envoy's FractionalPercent: per hundred when it is a whole number
