@@ -28,11 +28,12 @@ pub fn listeners(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Listener> {
     out
 }
 
-/// Whether listeners take the connection's original destination (iptables capture). Off
-/// until transparent capture lands: applications reach the proxy through `HTTP_PROXY`, so
-/// the default filter chain serves them. Turning this on is the one switch capture needs.
-fn use_original_dst(_proxy: &ProxyView) -> bool {
-    false
+/// Whether listeners take the connection's original destination: yes under iptables
+/// capture (REDIRECT/TPROXY), where the filter chain is chosen by the port the application
+/// dialled; no in explicit mode (`INTERCEPTION_MODE=NONE`), where applications address the
+/// listener itself through `HTTP_PROXY` and the default filter chain serves them.
+fn use_original_dst(proxy: &ProxyView) -> bool {
+    proxy.interception_mode != crate::InterceptionMode::None
 }
 
 /// On 127.0.0.1:<outbound_port>: one chain per HTTP port (→ RDS `"<port>"`), one per TCP

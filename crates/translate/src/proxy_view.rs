@@ -10,8 +10,8 @@ use std::net::IpAddr;
 pub const DEFAULT_OUTBOUND_PORT: u16 = 15001;
 pub const DEFAULT_INBOUND_PORT: u16 = 15006;
 
-/// How traffic reaches the sidecar (Istio's `INTERCEPTION_MODE`). Carried for the transparent
-/// capture issue; today every listener is generated as for explicit `HTTP_PROXY` use.
+/// How traffic reaches the sidecar (Istio's `INTERCEPTION_MODE`): under capture the
+/// listeners use the original destination; with `NONE` applications use `HTTP_PROXY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InterceptionMode {
     /// iptables REDIRECT (Istio's default).
