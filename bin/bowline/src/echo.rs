@@ -2,11 +2,13 @@
 //! request with JSON describing it. Tests use it as the workload behind a proxy; flags and
 //! request headers make it slow or failing on demand.
 
+mod call;
 mod decide;
 mod describe;
 mod duration;
 
 use bytes::Bytes;
+use call::{call_all, parse_call, Call};
 use decide::{decide, parse_status, Behaviour, Decision};
 use describe::{describe, Identity};
 use http::{Request, Response, StatusCode};
@@ -27,7 +29,8 @@ const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Flags of `bowline echo`. Request headers override per request: `x-echo-status: 418`
 /// forces the status, `x-echo-delay: 2s` the delay. Every answer is JSON
-/// `{"service","version","instance","method","path","host","headers"}` with response headers
+/// `{"service","version","instance","method","path","host","headers"}` (plus `calls` in chain
+/// mode) with response headers
 /// `x-echo-service`, `x-echo-version` and `x-echo-instance`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -56,11 +59,17 @@ pub struct Args {
     /// Wait before every answer: 250ms, 2s, 1.5s, 1m (x-echo-delay overrides it).
     #[arg(long, default_value = "0", value_parser = duration::parse_duration)]
     delay: Duration,
+    /// Chain mode: before answering, GET this URL (`NAME=http://host:port/path`; repeat for
+    /// several, called in order) and include each answer under `calls` in the body. The
+    /// request's `end-user` and tracing headers are forwarded; `HTTP_PROXY` is honoured.
+    #[arg(long = "call", value_name = "NAME=URL", value_parser = parse_call)]
+    calls: Vec<Call>,
 }
 
 struct State {
     identity: Identity,
     behaviour: Behaviour,
+    calls: Vec<Call>,
 }
 
 /// Parse → bind → serve → drain. Exit 0 after SIGTERM/SIGINT, 1 if binding fails.
@@ -78,6 +87,7 @@ pub fn run(args: Args) -> ExitCode {
             fail_status: args.fail_status,
             delay: args.delay,
         },
+        calls: args.calls,
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -176,7 +186,11 @@ async fn handle(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let body = describe(&parts, &state.identity).to_string();
+    let mut body = describe(&parts, &state.identity);
+    if !state.calls.is_empty() {
+        body["calls"] = serde_json::Value::Array(call_all(&state.calls, &parts.headers).await);
+    }
+    let body = body.to_string();
     Ok(json_response(&state, status, body))
 }
 

@@ -37,11 +37,11 @@ pub struct ConfigStatus {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// The registry over one config directory: the current snapshot and the status of the last
-/// reload. Cheap to clone.
+/// The registry over one or more config directories (read together, as one config): the
+/// current snapshot and the status of the last reload. Cheap to clone.
 #[derive(Clone)]
 pub struct Registry {
-    dir: PathBuf,
+    dirs: Vec<PathBuf>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     status: Arc<RwLock<ConfigStatus>>,
     /// Per file, the resources of its last version that validated.
@@ -52,11 +52,20 @@ impl Registry {
     /// Loads `dir` once. A directory that cannot be read is an error; files with errors are
     /// reported in [`Registry::status`] and serve nothing until they are fixed.
     pub fn load(dir: impl Into<PathBuf>) -> std::io::Result<Registry> {
-        let dir = dir.into();
-        std::fs::read_dir(&dir)?;
+        Registry::load_dirs(vec![dir.into()])
+    }
+
+    /// Like [`Registry::load`] over several directories, validated together: `bowline up`
+    /// serves the user's config directory beside the one it writes the mesh's workloads to,
+    /// so a VirtualService may name a service that only the other directory declares.
+    pub fn load_dirs(dirs: Vec<PathBuf>) -> std::io::Result<Registry> {
+        for dir in &dirs {
+            std::fs::read_dir(dir)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        }
         let (snapshots, _) = watch::channel(Arc::new(Snapshot::default()));
         let registry = Registry {
-            dir,
+            dirs,
             snapshots,
             status: Arc::default(),
             last_good: Arc::default(),
@@ -78,14 +87,19 @@ impl Registry {
         self.status.read().expect("status lock").clone()
     }
 
+    /// The first (the user's) config directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.dirs[0]
+    }
+
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
     }
 
     /// Reads the directory and publishes a new snapshot if the served config changed.
     /// Returns the generation being served afterwards.
     pub fn reload(&self) -> u64 {
-        let loaded = bowline_config::load_paths(std::slice::from_ref(&self.dir));
+        let loaded = bowline_config::load_paths(&self.dirs);
         let mut last_good = self.last_good.write().expect("last_good lock");
         let plan = plan_reload(&loaded.config, &loaded.diagnostics, &last_good);
 
@@ -141,7 +155,9 @@ impl Registry {
                     let _ = tx.try_send(());
                 }
             })?;
-        watcher.watch(&self.dir, RecursiveMode::Recursive)?;
+        for dir in &self.dirs {
+            watcher.watch(dir, RecursiveMode::Recursive)?;
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

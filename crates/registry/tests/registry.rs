@@ -184,3 +184,38 @@ async fn watching_applies_an_edit() {
     stop_tx.send(()).unwrap();
     watcher.await.unwrap().unwrap();
 }
+
+#[test]
+fn several_directories_are_one_config() {
+    // `bowline up`: the user's rules in one directory, the mesh's workloads in another.
+    let user = tempfile::tempdir().unwrap();
+    let mesh = tempfile::tempdir().unwrap();
+    write(user.path(), "rules.yaml", RULE_V1_V2);
+    write(mesh.path(), "services.yaml", SERVICES);
+    let registry =
+        Registry::load_dirs(vec![user.path().to_path_buf(), mesh.path().to_path_buf()]).unwrap();
+    let snap = registry.snapshot();
+    assert!(snap.service("reviews.default.svc.cluster.local").is_some());
+    assert_eq!(subsets(&registry), ["v1", "v2"]);
+    assert!(registry.status().rejected.is_empty());
+
+    // An edit in the second directory applies like one in the first.
+    write(
+        mesh.path(),
+        "services.yaml",
+        &SERVICES.replace("30002", "30003"),
+    );
+    registry.reload();
+    let snap = registry.snapshot();
+    let reviews = snap.service("reviews.default.svc.cluster.local").unwrap();
+    assert_eq!(reviews.endpoints[1].port_for(&reviews.ports[0]), 30003);
+
+    let missing = user.path().join("nope");
+    let err = Registry::load_dirs(vec![user.path().to_path_buf(), missing.clone()])
+        .err()
+        .expect("a missing directory is an error");
+    assert!(
+        err.to_string().contains(&missing.display().to_string()),
+        "{err}"
+    );
+}
