@@ -3,7 +3,10 @@
 //! supervised processes. The control plane itself is not here: `bowline up` runs it in-process
 //! beside this runtime and points it at the directory the plan writes.
 
+pub mod iptables;
 pub mod manifest;
+pub mod netns;
+pub mod process;
 pub mod plan;
 
 pub use manifest::{InvalidManifest, Manifest};
