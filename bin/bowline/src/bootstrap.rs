@@ -146,6 +146,28 @@ pub fn envoy_bootstrap(args: &EnvoyArgs, node: &NodeId) -> Value {
     })
 }
 
+/// A sidecar's bootstrap as `bowline up` writes it: delta ADS, Istio's node metadata.
+/// `node_id` must be Istio's sidecar form (the caller builds it).
+pub fn sidecar(
+    node_id: &str,
+    xds_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    outbound_port: u16,
+    inbound_port: u16,
+) -> Value {
+    let args = EnvoyArgs {
+        node_id: node_id.to_string(),
+        xds_addr,
+        admin_addr,
+        outbound_port,
+        inbound_port,
+        delta: true,
+        cluster: None,
+    };
+    let node = parse_node_id(node_id).expect("bowline up builds Istio node ids");
+    envoy_bootstrap(&args, &node)
+}
+
 fn xds_cluster(addr: SocketAddr) -> Value {
     json!({
         "name": XDS_CLUSTER,

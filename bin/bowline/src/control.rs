@@ -57,62 +57,115 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let registry = Registry::load(&args.config)
-        .with_context(|| format!("cannot read config directory {}", args.config.display()))?;
-    report_status(&registry);
-
-    let xds_listener = tokio::net::TcpListener::bind(args.xds_addr)
-        .await
-        .with_context(|| format!("cannot bind --xds-addr {}", args.xds_addr))?;
-    let debug_listener = tokio::net::TcpListener::bind(args.debug_addr)
-        .await
-        .with_context(|| format!("cannot bind --debug-addr {}", args.debug_addr))?;
+    let control = ControlPlane::start(
+        vec![args.config.clone()],
+        args.xds_addr,
+        args.debug_addr,
+        Duration::from_millis(args.file_debounce_ms),
+        Duration::from_millis(args.push_debounce_ms),
+    )
+    .await?;
     // These two lines are the readiness signal scripts and tests wait for.
-    println!("xds listening on {}", xds_listener.local_addr()?);
-    println!("debug listening on {}", debug_listener.local_addr()?);
-
-    let server = XdsServer::new(
-        MeshGenerator,
-        registry.subscribe(),
-        ServerOptions {
-            debounce: Duration::from_millis(args.push_debounce_ms),
-        },
-    );
-    let sync = server.sync_status();
-    let routes: Vec<(String, DebugHandler)> = vec![
-        ("/debug/syncz".into(), Arc::new(move || sync.to_json())),
-        ("/debug/configz".into(), {
-            let registry = registry.clone();
-            Arc::new(move || configz(&registry))
-        }),
-        (
-            "/ready".into(),
-            Arc::new(|| serde_json::json!({"ready": true})),
-        ),
-    ];
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
-    let watcher = tokio::spawn(
-        registry
-            .clone()
-            .watch(Duration::from_millis(args.file_debounce_ms), stopped()),
-    );
-    let debug = tokio::spawn(serve_debug(debug_listener, routes, stopped()));
-    let xds = tokio::spawn(server.serve(xds_listener, stopped()));
-
+    println!("xds listening on {}", control.xds_addr);
+    println!("debug listening on {}", control.debug_addr);
     shutdown_signal().await;
     tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    watcher.await?.context("config watch failed")?;
-    debug.await?.context("debug server failed")?;
-    xds.await?.context("xDS server failed")?;
-    Ok(())
+    control.stop().await
+}
+
+/// A running control plane: config watch, xDS server and debug server. `bowline control`
+/// runs one as its whole job; `bowline up` runs one in-process beside its workloads.
+pub struct ControlPlane {
+    pub xds_addr: SocketAddr,
+    pub debug_addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl ControlPlane {
+    /// Loads `dirs` (validated together, watched), binds both addresses (port 0 picks one;
+    /// the bound ones are in the result) and starts serving.
+    pub async fn start(
+        dirs: Vec<PathBuf>,
+        xds_addr: SocketAddr,
+        debug_addr: SocketAddr,
+        file_debounce: Duration,
+        push_debounce: Duration,
+    ) -> anyhow::Result<ControlPlane> {
+        let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        let registry = Registry::load_dirs(dirs)
+            .with_context(|| format!("cannot read config directory {}", shown.join(", ")))?;
+        report_status(&registry);
+
+        let xds_listener = tokio::net::TcpListener::bind(xds_addr)
+            .await
+            .with_context(|| format!("cannot bind the xDS address {xds_addr}"))?;
+        let debug_listener = tokio::net::TcpListener::bind(debug_addr)
+            .await
+            .with_context(|| format!("cannot bind the debug address {debug_addr}"))?;
+        let server = XdsServer::new(
+            MeshGenerator,
+            registry.subscribe(),
+            ServerOptions {
+                debounce: push_debounce,
+            },
+        );
+        let sync = server.sync_status();
+        let routes: Vec<(String, DebugHandler)> = vec![
+            ("/debug/syncz".into(), {
+                let sync = sync.clone();
+                Arc::new(move || sync.to_json())
+            }),
+            ("/debug/configz".into(), {
+                let registry = registry.clone();
+                Arc::new(move || configz(&registry))
+            }),
+            (
+                "/ready".into(),
+                Arc::new(|| serde_json::json!({"ready": true})),
+            ),
+        ];
+
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let control = ControlPlane {
+            xds_addr: xds_listener.local_addr()?,
+            debug_addr: debug_listener.local_addr()?,
+            stop,
+            tasks: Vec::new(),
+        };
+        let watcher = registry.watch(file_debounce, stopped());
+        let debug = serve_debug(debug_listener, routes, stopped());
+        let xds = server.serve(xds_listener, stopped());
+        Ok(ControlPlane {
+            tasks: vec![
+                (
+                    "config watch",
+                    tokio::spawn(async move { Ok(watcher.await?) }),
+                ),
+                (
+                    "debug server",
+                    tokio::spawn(async move { Ok(debug.await?) }),
+                ),
+                ("xDS server", tokio::spawn(async move { Ok(xds.await?) })),
+            ],
+            ..control
+        })
+    }
+
+    /// Stops watching and serving; waits for the three tasks to end.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        for (what, task) in self.tasks {
+            task.await?.with_context(|| format!("{what} failed"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Serves every proxy from the registry's snapshot through the pure translator.
@@ -169,6 +222,7 @@ fn configz(registry: &Registry) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "config_dir": registry.dir().display().to_string(),
+        "config_dirs": registry.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
         "generation": status.generation,
         "last_reload_ms": status.last_reload_ms,
         "rejected": rejected,
@@ -190,7 +244,12 @@ fn report_status(registry: &Registry) {
         workloads = snapshot.workloads.len(),
         refused_files = status.rejected.len(),
         "config loaded from {}",
-        registry.dir().display()
+        registry
+            .dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }
 

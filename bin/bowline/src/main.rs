@@ -4,6 +4,10 @@
 mod bootstrap;
 mod control;
 mod echo;
+mod gateway;
+mod iptables;
+mod status;
+mod up;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +35,12 @@ enum Command {
     Bootstrap(bootstrap::Command),
     /// Run a small HTTP server that answers every request with JSON describing it.
     Echo(echo::Args),
+    /// Run a whole mesh on this machine from a manifest (default: the bookinfo demo).
+    Up(up::Args),
+    /// Show a running `bowline up` mesh: workloads, sidecar sync state, gateway.
+    Status(status::Args),
+    /// Install transparent-capture iptables rules in this network namespace.
+    Iptables(iptables::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +58,9 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Bootstrap(cmd) => bootstrap::run(cmd),
         Command::Echo(args) => echo::run(args),
+        Command::Up(args) => up::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Iptables(args) => iptables::run(args),
     }
 }
 

@@ -2,6 +2,10 @@
 //! way the control plane would and print every diagnostic. The work is done by
 //! `bowline_config::load_paths`; this module only parses flags, prints and picks the exit code.
 //!
+//! A directory holding a mesh manifest (`bowline.yaml`) is validated as `bowline up` would
+//! serve it: the manifest itself, then its config directory together with the services and
+//! workloads the manifest declares.
+//!
 //! Exit codes: 0 clean, 1 errors (or warnings with `--strict`), 2 usage (bad flag,
 //! nonexistent path).
 
@@ -37,7 +41,14 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let loaded = load_paths(&args.paths);
+    let (paths, _mesh_entries) = match with_mesh_entries(&args.paths) {
+        Ok(expanded) => expanded,
+        Err(e) => {
+            println!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let loaded = load_paths(&paths);
     let mut out = std::io::stdout().lock();
     let printed = match args.output {
         Format::Human => print_human(&mut out, &loaded),
@@ -73,4 +84,42 @@ fn print_human(out: &mut impl Write, loaded: &Loaded) -> std::io::Result<()> {
         plural(loaded.count(Severity::Warning), "warning"),
         plural(loaded.files.len(), "file"),
     )
+}
+
+/// Replaces each directory holding `bowline.yaml` with its config directory plus a
+/// temporary file of the registry entries its workloads make (removed when the returned
+/// guard drops).
+fn with_mesh_entries(
+    paths: &[PathBuf],
+) -> Result<(Vec<PathBuf>, Option<tempfile::TempDir>), bowline_mesh::InvalidManifest> {
+    use bowline_mesh::{Capture, Manifest, Plan};
+    let mut out = Vec::new();
+    let mut temp: Option<tempfile::TempDir> = None;
+    for path in paths {
+        let manifest_file = path.join("bowline.yaml");
+        if !manifest_file.is_file() {
+            out.push(path.clone());
+            continue;
+        }
+        let manifest = Manifest::load(&manifest_file)?;
+        // Explicit capture needs no network; the entries name the same services either way.
+        let mut port = 20000u16;
+        let plan = Plan::new(&manifest, Capture::Explicit, &mut || {
+            port += 1;
+            port
+        })
+        .map_err(|e| bowline_mesh::InvalidManifest {
+            file: manifest_file.clone(),
+            line: 1,
+            column: 1,
+            field: "workloads".into(),
+            message: e.to_string(),
+        })?;
+        let dir = temp.get_or_insert_with(|| tempfile::tempdir().expect("a temporary directory"));
+        let file = dir.path().join(format!("{}-workloads.yaml", manifest.name));
+        std::fs::write(&file, plan.registry_yaml()).expect("writing a temporary file");
+        out.push(manifest.config);
+        out.push(file);
+    }
+    Ok((out, temp))
 }

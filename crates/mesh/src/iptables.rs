@@ -59,7 +59,9 @@ impl CaptureRules {
         lines.push("-A PREROUTING -p tcp -j BOWLINE_INBOUND".into());
         lines.push("-A OUTPUT -p tcp -j BOWLINE_OUTPUT".into());
         for port in &self.exclude_inbound_ports {
-            lines.push(format!("-A BOWLINE_INBOUND -p tcp --dport {port} -j RETURN"));
+            lines.push(format!(
+                "-A BOWLINE_INBOUND -p tcp --dport {port} -j RETURN"
+            ));
         }
         lines.push("-A BOWLINE_INBOUND -p tcp -j BOWLINE_IN_REDIRECT".into());
         lines.push(format!(
@@ -128,7 +130,10 @@ pub fn remove() -> std::io::Result<()> {
             .success())
     };
     // A jump may have been added more than once by hand: delete until none is left (bounded).
-    for (chain, target) in [("PREROUTING", "BOWLINE_INBOUND"), ("OUTPUT", "BOWLINE_OUTPUT")] {
+    for (chain, target) in [
+        ("PREROUTING", "BOWLINE_INBOUND"),
+        ("OUTPUT", "BOWLINE_OUTPUT"),
+    ] {
         for _ in 0..16 {
             if !run(&["-D", chain, "-p", "tcp", "-j", target])? {
                 break;
@@ -169,7 +174,9 @@ mod tests {
         }
         // The proxy's exemption must come before the catch-all redirect, or it loops.
         let exempt = script.find("--uid-owner 1337 -j RETURN").unwrap();
-        let redirect = script.find("-A BOWLINE_OUTPUT -j BOWLINE_REDIRECT").unwrap();
+        let redirect = script
+            .find("-A BOWLINE_OUTPUT -j BOWLINE_REDIRECT")
+            .unwrap();
         assert!(exempt < redirect);
     }
 }

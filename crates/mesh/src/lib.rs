@@ -6,8 +6,10 @@
 pub mod iptables;
 pub mod manifest;
 pub mod netns;
-pub mod process;
 pub mod plan;
+pub mod probe;
+pub mod process;
+pub mod state;
 
 pub use manifest::{InvalidManifest, Manifest};
 pub use plan::{Capture, Plan, Subnet};

@@ -9,6 +9,7 @@
 //!   labels: {istio: ingressgateway}
 //!   ports: {80: 18080}        # Gateway server port -> port on 127.0.0.1
 //!   credentials: certs        # credentialName NAME -> certs/NAME/tls.crt, tls.key
+//!   entry: /productpage       # printed as the URL to open once ready
 //! workloads:
 //! - name: reviews-v2
 //!   namespace: default        # default "default"
@@ -61,6 +62,10 @@ pub struct GatewaySpec {
     /// Directory where `credentialName: NAME` resolves to `NAME/tls.crt` and `NAME/tls.key`.
     #[serde(default)]
     pub credentials: Option<PathBuf>,
+    /// A path on the gateway's port 80 (or first mapped port) that `bowline up` prints as
+    /// the mesh's entry URL once ready, e.g. `/productpage`.
+    #[serde(default)]
+    pub entry: Option<String>,
 }
 
 /// One workload: a command run `replicas` times, each with its own sidecar.

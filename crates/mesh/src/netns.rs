@@ -119,7 +119,9 @@ impl Network {
         let gw = self.bridge_ip.to_string();
         let _ = ip(&["netns", "del", ns]);
         ip(&["netns", "add", ns])?;
-        ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns])?;
+        ip(&[
+            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns,
+        ])?;
         ip(&["link", "set", &veth, "master", &self.bridge, "up"])?;
         ip(&["-n", ns, "addr", "add", &cidr, "dev", "eth0"])?;
         ip(&["-n", ns, "link", "set", "eth0", "up"])?;
@@ -142,11 +144,11 @@ impl Network {
         };
         for (ns, veth) in &self.namespaces {
             if namespace_exists(ns) {
+                // The veth pair goes with the namespace (the kernel removes it shortly after).
                 note(ip(&["netns", "del", ns]));
-            }
-            // Normally gone with the namespace; a setup that failed half-way may leave it.
-            if link_exists(veth) {
-                note(ip(&["link", "del", veth]));
+            } else if link_exists(veth) {
+                // A setup that failed before moving the peer into the namespace.
+                note(ip(&["link", "del", veth]).or_else(gone));
             }
             let etc = etc_dir(ns);
             if etc.exists() {
@@ -154,9 +156,18 @@ impl Network {
             }
         }
         if link_exists(&self.bridge) {
-            note(ip(&["link", "del", &self.bridge]));
+            note(ip(&["link", "del", &self.bridge]).or_else(gone));
         }
         first.map_or(Ok(()), Err)
+    }
+}
+
+/// A link that vanished between the check and the delete is what we wanted.
+fn gone(e: std::io::Error) -> std::io::Result<()> {
+    if e.to_string().contains("Cannot find device") {
+        Ok(())
+    } else {
+        Err(e)
     }
 }
 

@@ -17,7 +17,11 @@ pub enum Place {
     Netns(String),
     /// In the namespace as `uid`/`gid` (setns then setuid before exec; `ip netns exec` would
     /// need root after the switch).
-    NetnsAs { ns: String, uid: u32, gid: u32 },
+    NetnsAs {
+        ns: String,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 struct Proc {
@@ -58,8 +62,9 @@ impl Supervisor {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Place::NetnsAs { ns, uid, gid } = place {
-            let file = std::fs::File::open(format!("/run/netns/{ns}"))
-                .map_err(|e| std::io::Error::new(e.kind(), format!("network namespace {ns}: {e}")))?;
+            let file = std::fs::File::open(format!("/run/netns/{ns}")).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("network namespace {ns}: {e}"))
+            })?;
             let (uid, gid) = (*uid, *gid);
             // SAFETY: only async-signal-safe calls between fork and exec.
             unsafe {
@@ -76,9 +81,9 @@ impl Supervisor {
                 });
             }
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start {name} ({program}): {e}")))?;
+        let mut child = cmd.spawn().map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot start {name} ({program}): {e}"))
+        })?;
         let pid = child.id();
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
@@ -121,16 +126,23 @@ impl Supervisor {
             .ok_or_else(|| std::io::Error::other(format!("no process named {name}")))?;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match proc.lines.recv_timeout(left.min(Duration::from_millis(100))) {
+            match proc
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
                 Ok(line) if ready(&line) => return Ok(line),
                 Ok(_) => {}
                 Err(RecvTimeoutError::Disconnected) | Err(RecvTimeoutError::Timeout)
                     if proc.child.try_wait()?.is_some() =>
                 {
-                    return Err(std::io::Error::other(format!("{name} exited before it was ready")))
+                    return Err(std::io::Error::other(format!(
+                        "{name} exited before it was ready"
+                    )))
                 }
                 Err(_) if left.is_zero() => {
-                    return Err(std::io::Error::other(format!("{name} not ready after {timeout:?}")))
+                    return Err(std::io::Error::other(format!(
+                        "{name} not ready after {timeout:?}"
+                    )))
                 }
                 Err(_) => {}
             }
@@ -139,7 +151,10 @@ impl Supervisor {
 
     /// (name, pid) of every process started.
     pub fn pids(&self) -> Vec<(String, u32)> {
-        self.procs.iter().map(|p| (p.name.clone(), p.child.id())).collect()
+        self.procs
+            .iter()
+            .map(|p| (p.name.clone(), p.child.id()))
+            .collect()
     }
 
     /// Processes that exited since the last call, with their status.

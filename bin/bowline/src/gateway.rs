@@ -1,0 +1,70 @@
+//! The ingress gateway of `bowline up`: a bowline-proxy on the host in Istio's router role.
+//! Istio `Gateway`s whose selector matches its labels, and Gateway API `Gateway`s, become its
+//! listeners; server ports are bound on 127.0.0.1 through the manifest's port map.
+
+use anyhow::Context;
+use bowline_mesh::manifest::GatewaySpec;
+use bowline_mesh::probe::free_port;
+use bowline_mesh::process::{Place, Supervisor};
+use bowline_mesh::state::GatewayState;
+use serde_json::json;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+/// Starts the gateway proxy; its readiness is checked with the sidecars'.
+pub fn start(
+    supervisor: &mut Supervisor,
+    spec: &GatewaySpec,
+    proxy_bin: &Path,
+    state_dir: &Path,
+    xds_addr: SocketAddr,
+) -> anyhow::Result<GatewayState> {
+    let ns = &spec.namespace;
+    let node_id = format!("router~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local", spec.name);
+    let admin = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), free_port());
+    // The sidecar bootstrap with the router's identity and gateway metadata; the control
+    // plane reads LABELS (selector matching), GATEWAY_PORT_MAP and CREDENTIALS_DIR.
+    let sidecar_id = format!(
+        "sidecar~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local",
+        spec.name
+    );
+    let mut bootstrap = crate::bootstrap::sidecar(&sidecar_id, xds_addr, admin, 0, 0);
+    bootstrap["node"]["id"] = json!(node_id);
+    let meta = &mut bootstrap["node"]["metadata"];
+    meta["LABELS"] = json!(spec.labels);
+    let port_map: Vec<String> = spec.ports.iter().map(|(s, l)| format!("{s}:{l}")).collect();
+    meta["GATEWAY_PORT_MAP"] = json!(port_map.join(","));
+    if let Some(dir) = &spec.credentials {
+        let dir = std::fs::canonicalize(dir)
+            .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
+        meta["CREDENTIALS_DIR"] = json!(dir.display().to_string());
+    }
+    let file = state_dir.join("bootstrap/gateway.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&bootstrap)?)?;
+    let pid = supervisor.spawn(
+        "gateway",
+        &proxy_bin.display().to_string(),
+        &["-c".to_string(), file.display().to_string()],
+        &[],
+        &Place::Host,
+    )?;
+    let listeners: Vec<(u16, String)> = spec
+        .ports
+        .iter()
+        .map(|(server, local)| (*server, format!("127.0.0.1:{local}")))
+        .collect();
+    let url = spec.entry.as_ref().and_then(|path| {
+        let (_, addr) = listeners
+            .iter()
+            .find(|(server, _)| *server == 80)
+            .or_else(|| listeners.first())?;
+        Some(format!("http://{addr}{path}"))
+    });
+    Ok(GatewayState {
+        node_id,
+        listeners,
+        admin: admin.to_string(),
+        pid,
+        url,
+    })
+}

@@ -1,0 +1,167 @@
+//! `bowline status`: what a running `bowline up` mesh is doing — each workload replica, its
+//! process and its sidecar's sync state (from the control plane's `/debug/syncz`), and the
+//! gateway's addresses.
+
+use bowline_mesh::probe::http_get;
+use bowline_mesh::process::alive;
+use bowline_mesh::state::{state_root, MeshState};
+use serde_json::Value;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The mesh's name [default: the only running mesh].
+    #[arg(long)]
+    mesh: Option<String>,
+    /// Print the state and sync documents as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit 0 when the mesh runs and every sidecar is synced, 1 when something is behind or
+/// down, 2 when no mesh is found.
+pub fn run(args: Args) -> ExitCode {
+    let root = state_root();
+    let dir = match &args.mesh {
+        Some(name) => root.join(name),
+        None => {
+            let running: Vec<_> = std::fs::read_dir(&root)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| MeshState::load(p).is_ok())
+                .collect();
+            match &running[..] {
+                [one] => one.clone(),
+                [] => {
+                    eprintln!(
+                        "bowline status: no mesh is running (no state under {})",
+                        root.display()
+                    );
+                    return ExitCode::from(2);
+                }
+                _ => {
+                    eprintln!("bowline status: several meshes run; pick one with --mesh");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let state = match MeshState::load(&dir) {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("bowline status: no running mesh at {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    let syncz = state
+        .debug_addr
+        .parse()
+        .ok()
+        .and_then(|addr| http_get(addr, "/debug/syncz", Duration::from_secs(2)).ok())
+        .and_then(|(status, body)| (status == 200).then_some(body))
+        .and_then(|body| serde_json::from_str::<Value>(&body).ok());
+    if args.json {
+        let doc = serde_json::json!({"state": state, "syncz": syncz});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    let healthy = report(&state, syncz.as_ref(), !args.json);
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints the table (when `print`); true when every process runs and every proxy has
+/// ACKed the current generation.
+fn report(state: &MeshState, syncz: Option<&Value>, print: bool) -> bool {
+    let generation = syncz.and_then(|s| s["generation"].as_u64());
+    let sync_of = |node_id: &str| -> String {
+        let Some(s) = syncz else {
+            return "control plane unreachable".into();
+        };
+        let proxy = s["proxies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["node_id"] == node_id);
+        match proxy {
+            None => "not connected".into(),
+            Some(p) => match (p["applied_generation"].as_u64(), generation) {
+                (Some(a), Some(g)) if a == g => format!(
+                    "SYNCED (generation {g}, {})",
+                    p["protocol"].as_str().unwrap_or("?")
+                ),
+                (a, g) => {
+                    let nack = p["types"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .find_map(|(t, v)| {
+                            v["last_nack"]["message"]
+                                .as_str()
+                                .map(|m| format!("; {t} NACK: {m}"))
+                        })
+                        .unwrap_or_default();
+                    format!("STALE (applied {a:?} of {g:?}{nack})")
+                }
+            },
+        }
+    };
+    let mut healthy = syncz.is_some();
+    let mut lines = vec![format!(
+        "mesh {:?}: {} capture, up pid {}{}; control plane xds {} debug http://{}; config {}",
+        state.mesh,
+        state.capture,
+        state.pid,
+        if alive(state.pid) {
+            ""
+        } else {
+            " (NOT RUNNING)"
+        },
+        state.xds_addr,
+        state.debug_addr,
+        state.config_dir.display()
+    )];
+    lines.push(format!(
+        "  {:<22} {:<12} {:<12} {:<8} SIDECAR",
+        "WORKLOAD", "NAMESPACE", "IP", "PROCESS"
+    ));
+    for w in &state.workloads {
+        let up = alive(w.pid) && alive(w.sidecar_pid);
+        let sync = sync_of(&w.node_id);
+        healthy &= up && sync.starts_with("SYNCED");
+        lines.push(format!(
+            "  {:<22} {:<12} {:<12} {:<8} {sync}",
+            w.name,
+            w.namespace,
+            w.ip,
+            if up { "running" } else { "DOWN" }
+        ));
+    }
+    if let Some(g) = &state.gateway {
+        let sync = sync_of(&g.node_id);
+        healthy &= alive(g.pid) && sync.starts_with("SYNCED");
+        let listeners: Vec<String> = g
+            .listeners
+            .iter()
+            .map(|(p, a)| format!("{p}->{a}"))
+            .collect();
+        lines.push(format!(
+            "  gateway {}: {} ({}); {sync}",
+            g.node_id,
+            listeners.join(", "),
+            if alive(g.pid) { "running" } else { "DOWN" }
+        ));
+        if let Some(url) = &g.url {
+            lines.push(format!("  entry: {url}"));
+        }
+    }
+    if print {
+        println!("{}", lines.join("\n"));
+    }
+    healthy
+}
