@@ -65,10 +65,8 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let mut mesh = Running::default();
-    let outcome = start(&args, &runtime, &mut mesh, started).and_then(|()| {
-        runtime.block_on(wait_for_stop(&mut mesh));
-        Ok(())
-    });
+    let outcome = start(&args, &runtime, &mut mesh, started)
+        .map(|()| runtime.block_on(wait_for_stop(&mut mesh)));
     if let Err(e) = &outcome {
         eprintln!("bowline up: {e:#}");
     }
@@ -354,7 +352,7 @@ fn wait_ready(state: &MeshState, mesh: &mut Running, deadline: Instant) -> anyho
     expected.extend(state.gateway.as_ref().map(|g| g.node_id.clone()));
     let debug: SocketAddr = state.debug_addr.parse()?;
     loop {
-        for (name, status) in mesh.supervisor.newly_exited() {
+        if let Some((name, status)) = mesh.supervisor.newly_exited().into_iter().next() {
             bail!("{name} exited during start-up ({status})");
         }
         let not_ready: Vec<&str> = admins

@@ -95,14 +95,17 @@ impl Instance {
     }
 }
 
+/// (name, number, Istio protocol).
+pub type ServicePort = (String, u16, Option<String>);
+
 /// A service: the workloads of one namespace sharing an `app` label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePlan {
     pub app: String,
     pub namespace: String,
     pub vip: Option<Ipv4Addr>,
-    /// (name, number, protocol), union of its workloads' ports by name.
-    pub ports: Vec<(String, u16, Option<String>)>,
+    /// Union of its workloads' ports by name.
+    pub ports: Vec<ServicePort>,
 }
 
 impl ServicePlan {
@@ -317,8 +320,7 @@ fn instance(
 }
 
 fn services(workloads: &[WorkloadSpec], capture: Capture) -> Result<Vec<ServicePlan>, PlanError> {
-    let mut by_app: BTreeMap<(String, String), Vec<(String, u16, Option<String>)>> =
-        BTreeMap::new();
+    let mut by_app: BTreeMap<(String, String), Vec<ServicePort>> = BTreeMap::new();
     for w in workloads {
         let app = w.labels.get("app").cloned().unwrap_or_default();
         let ports = by_app.entry((w.namespace.clone(), app)).or_default();

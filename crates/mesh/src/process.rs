@@ -61,6 +61,15 @@ impl Supervisor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // If `bowline up` dies without stopping us (SIGKILL, a crash), the kernel sends
+        // SIGTERM: no workload outlives its mesh. Set last: a credential change clears it.
+        let set_parent_death_signal = || {
+            // SAFETY: prctl with an integer argument; async-signal-safe.
+            if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        };
         if let Place::NetnsAs { ns, uid, gid } = place {
             let file = std::fs::File::open(format!("/run/netns/{ns}")).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("network namespace {ns}: {e}"))
@@ -77,9 +86,12 @@ impl Supervisor {
                     {
                         return Err(std::io::Error::last_os_error());
                     }
-                    Ok(())
+                    set_parent_death_signal()
                 });
             }
+        } else {
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe { cmd.pre_exec(set_parent_death_signal) };
         }
         let mut child = cmd.spawn().map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot start {name} ({program}): {e}"))

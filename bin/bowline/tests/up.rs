@@ -1,0 +1,403 @@
+//! `bowline up` end to end, in both capture modes: the bookinfo demo from examples/ (copied
+//! to a temporary directory so edits stay there), entered through its ingress gateway.
+//! Routing rules hold across the call chain (gateway → productpage → reviews → ratings),
+//! config edits apply live, `bowline status` reports the mesh, and stopping leaves no
+//! process, namespace, veth, bridge, hosts file or iptables rule behind.
+
+use bowline_testkit::{bowline_proxy_binary, get, wait_until, Proc};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(10);
+
+struct UpMesh {
+    proc: Proc,
+    name: String,
+    dir: tempfile::TempDir,
+    state_root: tempfile::TempDir,
+    entry: SocketAddr,
+    ready_ms: u64,
+}
+
+impl UpMesh {
+    /// Copies examples/bookinfo, names the mesh after the test, runs `bowline up` on it and
+    /// waits for its readiness line.
+    async fn start(capture: &str) -> UpMesh {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bookinfo");
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&root, dir.path());
+        let name = format!("bookinfo-{capture}-{}", std::process::id());
+        let manifest = dir.path().join("bowline.yaml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(
+            &manifest,
+            text.replace("name: bookinfo", &format!("name: {name}")),
+        )
+        .unwrap();
+        let state_root = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bowline"));
+        command
+            .arg("up")
+            .arg(dir.path())
+            .args(["--capture", capture])
+            .arg("--gateway-port")
+            .arg(format!("80={port}"))
+            .arg("--proxy-bin")
+            .arg(bowline_proxy_binary())
+            .env("BOWLINE_STATE_DIR", state_root.path())
+            .env("RUST_LOG", "warn");
+        let proc = Proc::spawn(&format!("up-{capture}"), command).unwrap();
+        let ready = proc
+            .wait_for_line("bowline up: mesh ready in ", Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", proc.logs()));
+        let ready_ms: u64 = ready
+            .trim_start_matches("bowline up: mesh ready in ")
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let open = proc
+            .wait_for_line("bowline up: open http://", T)
+            .await
+            .unwrap();
+        assert_eq!(
+            open,
+            format!("bowline up: open http://127.0.0.1:{port}/productpage")
+        );
+        UpMesh {
+            proc,
+            name,
+            dir,
+            state_root,
+            entry: SocketAddr::from(([127, 0, 0, 1], port)),
+            ready_ms,
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.state_root.path().join(&self.name)
+    }
+
+    /// Replaces config/reviews.yaml (or another file) with a sample: a live edit.
+    fn apply_sample(&self, sample: &str, as_file: &str) {
+        let text = std::fs::read_to_string(self.dir.path().join("samples").join(sample)).unwrap();
+        std::fs::write(self.dir.path().join("config").join(as_file), text).unwrap();
+    }
+
+    /// GET /productpage through the gateway, optionally as `end-user`.
+    async fn page(&self, user: Option<&str>) -> anyhow::Result<Page> {
+        let headers: Vec<(&str, &str)> = user.map(|u| ("end-user", u)).into_iter().collect();
+        let response = get(self.entry, "/productpage", &headers, T).await?;
+        anyhow::ensure!(
+            response.status == 200,
+            "status {}: {}",
+            response.status,
+            response.text()
+        );
+        Page::read(&response.json())
+    }
+
+    fn status(&self) -> (Option<i32>, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_bowline"))
+            .args(["status", "--mesh", &self.name])
+            .env("BOWLINE_STATE_DIR", self.state_root.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
+impl Drop for UpMesh {
+    /// A failing test still stops its mesh (SIGTERM: `bowline up` cleans up after itself).
+    fn drop(&mut self) {
+        let _ = self.proc.terminate(Duration::from_secs(20));
+    }
+}
+
+/// What one productpage answer says about the path the request took.
+#[derive(Debug, PartialEq)]
+struct Page {
+    details: String,
+    reviews: String,
+    /// The ratings version reviews called, if it called ratings.
+    ratings: Option<String>,
+    /// `end-user` as reviews received it (productpage must forward it).
+    reviews_user: Option<String>,
+}
+
+impl Page {
+    fn read(body: &Value) -> anyhow::Result<Page> {
+        anyhow::ensure!(body["service"] == "productpage", "not productpage: {body}");
+        let call = |v: &Value, name: &str| -> anyhow::Result<Value> {
+            let c = v["calls"]
+                .as_array()
+                .and_then(|calls| calls.iter().find(|c| c["name"] == name))
+                .ok_or_else(|| anyhow::anyhow!("no call to {name} in {v}"))?;
+            anyhow::ensure!(c["status"] == 200, "call to {name} failed: {c}");
+            Ok(c["body"].clone())
+        };
+        let details = call(body, "details")?;
+        let reviews = call(body, "reviews")?;
+        let version = |v: &Value| v["version"].as_str().unwrap_or_default().to_string();
+        let ratings = match reviews["calls"].is_array() {
+            true => Some(version(&call(&reviews, "ratings")?)),
+            false => None,
+        };
+        Ok(Page {
+            details: version(&details),
+            reviews: version(&reviews),
+            ratings,
+            reviews_user: reviews["headers"]["end-user"].as_str().map(str::to_string),
+        })
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn alive(pid: u64) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+async fn bookinfo(capture: &str) {
+    let mut mesh = UpMesh::start(capture).await;
+    eprintln!(
+        "{capture}: command to every proxy ready and synced: {} ms",
+        mesh.ready_ms
+    );
+
+    // All reviews traffic to v1 (config/reviews.yaml): v1 never calls ratings.
+    for _ in 0..20 {
+        let page = mesh.page(None).await.unwrap();
+        assert_eq!(
+            page,
+            Page {
+                details: "v1".into(),
+                reviews: "v1".into(),
+                ratings: None,
+                reviews_user: None
+            }
+        );
+    }
+    let (code, text) = mesh.status();
+    assert_eq!(code, Some(0), "{text}");
+    for w in [
+        "productpage-v1-0",
+        "details-v1-0",
+        "reviews-v2-0",
+        "ratings-v1-0",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(w))
+            .unwrap_or_else(|| panic!("{w}: {text}"));
+        assert!(
+            line.contains("running") && line.contains("SYNCED"),
+            "{line}"
+        );
+    }
+    assert!(
+        text.contains("gateway router~127.0.0.1~istio-ingressgateway.istio-system"),
+        "{text}"
+    );
+
+    // Live edit: jason → reviews v2 (which calls ratings), everyone else v1.
+    let edited = Instant::now();
+    mesh.apply_sample("reviews-jason-v2.yaml", "reviews.yaml");
+    wait_until(T, Duration::from_millis(20), || async {
+        let page = mesh.page(Some("jason")).await?;
+        anyhow::ensure!(
+            page.reviews == "v2",
+            "jason still sees reviews {}",
+            page.reviews
+        );
+        Ok(())
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "{capture}: edit → jason routed to v2 in {:?}",
+        edited.elapsed()
+    );
+    for _ in 0..10 {
+        let jason = mesh.page(Some("jason")).await.unwrap();
+        assert_eq!(
+            (
+                jason.reviews.as_str(),
+                jason.ratings.as_deref(),
+                jason.reviews_user.as_deref()
+            ),
+            ("v2", Some("v1"), Some("jason"))
+        );
+        let anonymous = mesh.page(None).await.unwrap();
+        assert_eq!(
+            (anonymous.reviews.as_str(), anonymous.ratings),
+            ("v1", None)
+        );
+    }
+
+    // Fault injection on ratings for jason: his page waits ~2 s, others do not.
+    mesh.apply_sample("ratings-delay.yaml", "ratings.yaml");
+    wait_until(T, Duration::from_millis(50), || async {
+        let started = Instant::now();
+        mesh.page(Some("jason")).await?;
+        anyhow::ensure!(
+            started.elapsed() >= Duration::from_millis(1900),
+            "no delay yet"
+        );
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    mesh.page(None).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Canary: 90% v1, 10% v3.
+    mesh.apply_sample("reviews-90-10.yaml", "reviews.yaml");
+    wait_until(T, Duration::from_millis(10), || async {
+        let page = mesh.page(None).await?;
+        anyhow::ensure!(page.reviews == "v3", "no v3 yet");
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let (mut v1, mut v3) = (0, 0);
+    for _ in 0..300 {
+        match mesh.page(None).await.unwrap().reviews.as_str() {
+            "v1" => v1 += 1,
+            "v3" => v3 += 1,
+            other => panic!("reviews {other} under a v1/v3 canary"),
+        }
+    }
+    eprintln!("{capture}: canary 90/10 over 300: v1 {v1}, v3 {v3}");
+    assert!((12..=54).contains(&v3), "v3 share {v3}/300 is far from 10%");
+
+    // Stop: everything started is gone.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(mesh.state_dir().join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let status = mesh.proc.terminate(Duration::from_secs(20)).unwrap();
+    assert!(
+        status.success(),
+        "bowline up exited with {status}\n{}",
+        mesh.proc.logs()
+    );
+    let mut pids: Vec<u64> = state["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| {
+            [
+                w["pid"].as_u64().unwrap(),
+                w["sidecar_pid"].as_u64().unwrap(),
+            ]
+        })
+        .collect();
+    pids.push(state["gateway"]["pid"].as_u64().unwrap());
+    assert_eq!(pids.len(), 13);
+    for pid in pids {
+        assert!(!alive(pid), "pid {pid} still runs");
+    }
+    assert!(!mesh.state_dir().join("state.json").exists());
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let prefix = format!("bowline-{}-", mesh.name);
+    assert!(
+        !String::from_utf8_lossy(&netns.stdout).contains(&prefix),
+        "namespaces left: {}",
+        String::from_utf8_lossy(&netns.stdout)
+    );
+    let etc_left = std::fs::read_dir("/etc/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(&prefix));
+    assert!(!etc_left, "a hosts file under /etc/netns is left");
+    if let Some(bridge) = state["network"]["bridge"].as_str() {
+        assert_eq!(capture, "transparent");
+        let octet = bridge.trim_start_matches("blbr");
+        // veths leave with their namespace asynchronously: allow the kernel a moment.
+        wait_until(T, Duration::from_millis(20), || async {
+            let links: Vec<String> = std::fs::read_dir("/sys/class/net")?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n == bridge || n.starts_with(&format!("blv{octet}-")))
+                .collect();
+            anyhow::ensure!(links.is_empty(), "links left: {links:?}");
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let rules = Command::new("iptables-save").output().unwrap();
+        assert!(!String::from_utf8_lossy(&rules.stdout).contains("BOWLINE"));
+    } else {
+        assert_eq!(capture, "explicit");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bookinfo_with_transparent_capture() {
+    bookinfo("transparent").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bookinfo_with_explicit_proxy() {
+    bookinfo("explicit").await;
+}
+
+#[tokio::test]
+async fn a_bad_manifest_is_refused_at_its_line_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("bowline.yaml"),
+        "name: bad\nworkloads:\n- name: web\n  labels: {app: web}\n  command: bowline\n  ports: [{name: http, port: 99999}]\n",
+    )
+    .unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bowline"))
+        .arg("up")
+        .arg(dir.path())
+        .args(["--capture", "explicit", "--proxy-bin"])
+        .arg(bowline_proxy_binary())
+        .env("BOWLINE_STATE_DIR", state_root.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bowline.yaml:6:") && stderr.contains("workloads[0].ports[0].port"),
+        "{stderr}"
+    );
+    assert!(!state_root.path().join("bad/state.json").exists());
+}
