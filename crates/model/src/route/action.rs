@@ -51,6 +51,41 @@ pub struct GrpcTimeout {
     pub max: Option<Duration>,
 }
 
+impl Forward {
+    /// The request's overall timeout: the `grpc-timeout` header when the route honours it
+    /// and the header is valid (capped by `max` when one is set), else the route timeout.
+    /// As in Envoy, a header that is present overrides the route timeout either way.
+    pub fn effective_timeout(&self, grpc_timeout_header: Option<&[u8]>) -> Option<Duration> {
+        let from_header = self
+            .grpc_timeout
+            .zip(grpc_timeout_header.and_then(parse_grpc_timeout));
+        match from_header {
+            Some((GrpcTimeout { max: Some(max) }, asked)) => Some(asked.min(max)),
+            Some((GrpcTimeout { max: None }, asked)) => Some(asked),
+            None => self.timeout,
+        }
+    }
+}
+
+/// gRPC's `grpc-timeout` value: 1 to 8 ASCII digits and a unit (`H` hours, `M` minutes,
+/// `S` seconds, `m` milliseconds, `u` microseconds, `n` nanoseconds); `None` otherwise.
+pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
+    let (unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// Where a request or connection goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClusterSpecifier {
@@ -266,5 +301,65 @@ fn request_host<'a>(
         stripped
     } else {
         authority
+    }
+}
+
+#[cfg(test)]
+mod grpc_timeout_tests {
+    use super::*;
+
+    fn forward(timeout: Option<Duration>, grpc: Option<GrpcTimeout>) -> Forward {
+        Forward {
+            clusters: ClusterSpecifier::Cluster("c".into()),
+            timeout,
+            grpc_timeout: grpc,
+            retry: None,
+            path_rewrite: None,
+            host_rewrite: None,
+            mirrors: Vec::new(),
+            hash_policy: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn parses_grpc_timeout_values() {
+        let cases: [(&str, Option<Duration>); 10] = [
+            ("1H", Some(Duration::from_secs(3600))),
+            ("2M", Some(Duration::from_secs(120))),
+            ("3S", Some(Duration::from_secs(3))),
+            ("250m", Some(Duration::from_millis(250))),
+            ("7u", Some(Duration::from_micros(7))),
+            ("99999999n", Some(Duration::from_nanos(99_999_999))),
+            ("123456789S", None),
+            ("S", None),
+            ("1.5S", None),
+            ("10x", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(parse_grpc_timeout(raw.as_bytes()), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_header_overrides_the_route_timeout_when_honoured() {
+        let s = Duration::from_secs;
+        let uncapped = Some(GrpcTimeout { max: None });
+        let capped = Some(GrpcTimeout { max: Some(s(2)) });
+        let cases = [
+            (forward(Some(s(15)), None), Some("5S"), Some(s(15))),
+            (forward(Some(s(15)), uncapped), None, Some(s(15))),
+            (forward(Some(s(15)), uncapped), Some("5S"), Some(s(5))),
+            (forward(None, uncapped), Some("30S"), Some(s(30))),
+            (forward(None, capped), Some("30S"), Some(s(2))),
+            (forward(None, capped), Some("1S"), Some(s(1))),
+            (forward(Some(s(15)), uncapped), Some("bogus"), Some(s(15))),
+        ];
+        for (fwd, header, want) in cases {
+            assert_eq!(
+                fwd.effective_timeout(header.map(str::as_bytes)),
+                want,
+                "{header:?}"
+            );
+        }
     }
 }

@@ -37,7 +37,7 @@ pub(crate) fn route_config(rc: &RouteConfiguration, at: &At) -> Result<RouteConf
     let RouteConfiguration {
         name,
         virtual_hosts,
-        validate_clusters: _,
+        validate_clusters,
         max_direct_response_body_size_bytes,
         ignore_port_in_host_matching,
         // Not implemented: refused below unless at their defaults.
@@ -56,9 +56,14 @@ pub(crate) fn route_config(rc: &RouteConfiguration, at: &At) -> Result<RouteConf
         metadata,
         route_specifiers,
     } = rc;
-    // `validate_clusters` is accepted and not enforced: it only makes Envoy refuse a route
-    // naming a cluster it does not have yet; the proxy answers such requests with 503 as
-    // Envoy does when validation is off.
+    // `validate_clusters: true` makes Envoy refuse a route configuration naming a cluster
+    // it does not have; the model cannot see clusters, so only `false` (Envoy's RDS
+    // default, and what the control plane sends) is accepted: such routes answer 503.
+    if validate_clusters.as_ref().is_some_and(|v| v.value) {
+        return Err(at
+            .field("validate_clusters")
+            .unsupported_because("true is not implemented; send false"));
+    }
     refuse_unsupported!(at;
         vhds, internal_only_headers, response_headers_to_add, response_headers_to_remove,
         request_headers_to_add, request_headers_to_remove, most_specific_header_mutations_wins,

@@ -12,8 +12,8 @@ mod request;
 mod retry;
 
 pub use action::{
-    pick_weighted, ClusterSpecifier, DirectResponse, Forward, GrpcTimeout, HashKey, HashPolicy,
-    Mirror, PathRewrite, Redirect, RedirectPath, RouteAction, WeightedCluster,
+    parse_grpc_timeout, pick_weighted, ClusterSpecifier, DirectResponse, Forward, GrpcTimeout,
+    HashKey, HashPolicy, Mirror, PathRewrite, Redirect, RedirectPath, RouteAction, WeightedCluster,
     DEFAULT_ROUTE_TIMEOUT,
 };
 pub(crate) use convert::route_config;

@@ -75,14 +75,17 @@ pub async fn forward(
         }
     }
 
-    let deadline = fwd.timeout.map(|t| Instant::now() + t);
+    let grpc_timeout = parts.headers.get("grpc-timeout").map(|v| v.as_bytes());
+    let deadline = fwd
+        .effective_timeout(grpc_timeout)
+        .map(|t| Instant::now() + t);
     // A streamed body can be sent once: no retries then.
     let retry = fwd.retry.as_ref().filter(|_| replay.is_some());
-    let hash = match cluster.policy {
+    let (hash, set_cookie) = match cluster.policy {
         Policy::RingHash { .. } | Policy::Maglev { .. } => {
             request_hash(&fwd.hash_policy, &parts, conn.peer)
         }
-        _ => None,
+        _ => (None, None),
     };
     let mut parts = Some(parts);
     let mut body = Some(body);
@@ -185,7 +188,16 @@ pub async fn forward(
                 match may_retry(outcome) {
                     // Retried: this response is dropped (its connection closes).
                     Some(policy) => policy,
-                    None => return downstream_response(response, downstream_upgrade, deadline),
+                    None => {
+                        let mut response =
+                            downstream_response(response, downstream_upgrade, deadline);
+                        if let Some(cookie) = set_cookie {
+                            response
+                                .headers_mut()
+                                .append(http::header::SET_COOKIE, cookie);
+                        }
+                        return response;
+                    }
                 }
             }
             Some(Err(UpstreamError::Overflow)) => return local::overloaded(),
