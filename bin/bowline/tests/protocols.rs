@@ -7,6 +7,8 @@
 //! - gRPC bidirectional streams work end to end, and a status in trailers reaches the client.
 //! - WebSocket upgrades become a byte tunnel when `upgrade_configs` allows them, and are
 //!   refused with 403 when it does not; h2c upgrades are dropped (a plain request goes on).
+//! - A route that honours `grpc-timeout` times a request out by its header (504), and
+//!   lets it run when the header is absent and the route timeout is off.
 //!
 //! The upstreams run in the test (see `protocols/upstreams.rs`) or as `bowline echo`.
 
@@ -509,6 +511,58 @@ async fn an_unconfigured_upgrade_is_refused_and_h2c_dropped(kind: ProxyKind) {
             "{kind:?}: the h2c upgrade's {header:?} reached the upstream: {body}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. grpc-timeout header
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_timeout_header_bounds_the_request_on_envoy() {
+    the_grpc_timeout_header_bounds_the_request(ProxyKind::Envoy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grpc_timeout_header_bounds_the_request_on_bowline() {
+    the_grpc_timeout_header_bounds_the_request(ProxyKind::Bowline).await;
+}
+
+/// Istio's inbound route: no route timeout, `grpc-timeout` honoured uncapped.
+async fn the_grpc_timeout_header_bounds_the_request(kind: ProxyKind) {
+    let echo = Echo::start(STARTUP).await.unwrap();
+    let options = Http {
+        route_timeout: Some("0s"),
+        grpc_timeout_header_max: Some("0s"),
+        ..Http::default()
+    };
+    let yaml = Bootstrap::new()
+        .listener(http_listener("http_in", "echo", &options))
+        .cluster(cluster("echo", echo.addr, Upstream::Http1))
+        .render();
+    let proxy = start(kind, &yaml).await;
+    let entry = listener(&proxy, "http_in").await;
+
+    let started = Instant::now();
+    let headers = [("grpc-timeout", "300m"), ("x-echo-delay", "2s")];
+    let timed_out = must(&proxy, get(entry, "/slow", &headers, REQUEST).await);
+    let took = started.elapsed();
+    assert_eq!(timed_out.status, 504, "{kind:?}: {}", timed_out.text());
+    assert!(
+        took >= Duration::from_millis(280) && took < Duration::from_millis(1500),
+        "{kind:?}: answered after {took:?}, the header asked for 300 ms"
+    );
+
+    let started = Instant::now();
+    let slow = must(
+        &proxy,
+        get(entry, "/slow", &[("x-echo-delay", "600ms")], REQUEST).await,
+    );
+    assert_eq!(
+        slow.status,
+        200,
+        "{kind:?}: no header, no route timeout: {}",
+        slow.text()
+    );
+    assert!(started.elapsed() >= Duration::from_millis(590), "{kind:?}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -196,6 +196,15 @@ fn route_action(f: Field<'_>) -> Result<RouteAction> {
                 .map(route_action::ClusterSpecifier::Cluster),
             timeout: o.opt("timeout", Field::duration)?,
             prefix_rewrite: o.or_default("prefix_rewrite", Field::string)?,
+            max_stream_duration: o.opt("max_stream_duration", |f| {
+                f.object(|o| {
+                    Ok(route_action::MaxStreamDuration {
+                        grpc_timeout_header_max: o
+                            .opt("grpc_timeout_header_max", Field::duration)?,
+                        ..Default::default()
+                    })
+                })
+            })?,
             ..Default::default()
         })
     })

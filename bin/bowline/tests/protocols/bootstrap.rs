@@ -99,6 +99,9 @@ pub struct Http {
     pub route_timeout: Option<&'static str>,
     /// `upgrade_configs: [{upgrade_type: websocket}]`.
     pub websocket: bool,
+    /// The route's `max_stream_duration.grpc_timeout_header_max` (`"0s"`: honour the
+    /// request's `grpc-timeout` header uncapped).
+    pub grpc_timeout_header_max: Option<&'static str>,
 }
 
 /// An HTTP connection manager (`codec_type: AUTO`: HTTP/1.1, or h2c with prior knowledge)
@@ -109,10 +112,15 @@ pub fn http_listener(name: &str, cluster: &str, options: &Http) -> String {
     } else {
         ""
     };
-    let timeout = options
+    let mut timeout = options
         .route_timeout
         .map(|t| format!(", timeout: {t}"))
         .unwrap_or_default();
+    if let Some(max) = options.grpc_timeout_header_max {
+        timeout.push_str(&format!(
+            ", max_stream_duration: {{ grpc_timeout_header_max: {max} }}"
+        ));
+    }
     HTTP_LISTENER
         .replace("$NAME", name)
         .replace("$CLUSTER", cluster)
