@@ -14,6 +14,7 @@
 mod check;
 mod clusters;
 mod endpoints;
+mod gateway;
 mod inbound;
 mod listeners;
 pub mod naming;
@@ -29,7 +30,7 @@ pub use check::{check, Violation};
 pub use clusters::clusters;
 pub use endpoints::endpoints;
 pub use listeners::listeners;
-pub use proxy_view::{InterceptionMode, InvalidNode, ProxyView};
+pub use proxy_view::{GatewayView, InterceptionMode, InvalidNode, ProxyView};
 pub use routes::routes;
 
 use bowline_registry::Snapshot;

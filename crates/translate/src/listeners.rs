@@ -1,6 +1,7 @@
 //! LDS: `virtualOutbound` (everything the application sends) and `virtualInbound`
 //! (everything sent to the application), in Istio's shape.
 
+mod gateway;
 mod hcm;
 
 use crate::inbound::inbound_ports;
@@ -20,8 +21,12 @@ use hcm::{http_connection_manager, tcp_proxy_filter, Routes};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-/// Every listener the proxy gets, sorted by name.
+/// Every listener the proxy gets, sorted by name: a sidecar's `virtualOutbound` and
+/// `virtualInbound`, or a gateway's server ports.
 pub fn listeners(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Listener> {
+    if proxy.gateway.is_some() {
+        return gateway::listeners(snapshot, proxy);
+    }
     let mut out = vec![virtual_outbound(snapshot, proxy)];
     out.extend(virtual_inbound(snapshot, proxy));
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -4,6 +4,7 @@ use bowline_config::common::{Labels, CLUSTER_DOMAIN};
 use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::google::protobuf::{value::Kind, Struct};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Istio's defaults for the capture ports, used when the node's metadata does not say.
@@ -41,8 +42,34 @@ pub struct ProxyView {
     pub inbound_port: u16,
     pub interception_mode: InterceptionMode,
     /// The registry Workload's labels; empty when the workload is unknown. VirtualService
-    /// `sourceLabels` match against these, which is why generation is per proxy.
+    /// `sourceLabels` match against these, which is why generation is per proxy. For a
+    /// gateway not in the registry, the node metadata's `LABELS` (as Istio's gateways send).
     pub labels: Labels,
+    /// Set for an ingress gateway (node type `router`): it gets the listeners of the
+    /// Gateways selecting its labels instead of `virtualOutbound`/`virtualInbound`.
+    pub gateway: Option<GatewayView>,
+}
+
+/// What a gateway proxy says about itself beyond a sidecar's node.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GatewayView {
+    /// Metadata `GATEWAY_PORT_MAP` = `"80:18080,443:18443"`: a Gateway server port → the
+    /// port the proxy binds (a Kubernetes Service's port → targetPort). Unlisted server
+    /// ports bind their own number.
+    pub port_map: BTreeMap<u32, u16>,
+    /// Metadata `CREDENTIALS_DIR`: where `credentialName: NAME` resolves to
+    /// `NAME/tls.crt` and `NAME/tls.key` (the keys of a Kubernetes TLS secret).
+    pub credentials_dir: Option<String>,
+}
+
+impl GatewayView {
+    /// The port a Gateway server port is bound on; `None` when it is not a valid port.
+    pub fn bind_port(&self, server_port: u32) -> Option<u16> {
+        match self.port_map.get(&server_port) {
+            Some(p) => Some(*p),
+            None => u16::try_from(server_port).ok().filter(|p| *p != 0),
+        }
+    }
 }
 
 /// Why a node cannot be served. The message names the field and shows the expected form.
@@ -50,7 +77,7 @@ pub struct ProxyView {
 pub enum InvalidNode {
     #[error("node id {id:?} is not of the form sidecar~<ip>~<workload>.<namespace>~<namespace>.svc.cluster.local: {reason}")]
     MalformedId { id: String, reason: &'static str },
-    #[error("node id {id:?} asks for proxy type {kind:?}; only \"sidecar\" is supported")]
+    #[error("node id {id:?} asks for proxy type {kind:?}; only \"sidecar\" and \"router\" (a gateway) are supported")]
     UnsupportedType { id: String, kind: String },
     #[error("node id {id:?}: {ip:?} is not an IP address")]
     BadIp { id: String, ip: String },
@@ -58,6 +85,8 @@ pub enum InvalidNode {
     BadPort { field: &'static str, value: String },
     #[error("node metadata INTERCEPTION_MODE={0:?} is not one of REDIRECT, TPROXY, NONE")]
     BadInterceptionMode(String),
+    #[error("node metadata GATEWAY_PORT_MAP={0:?} is not a list of SERVER_PORT:PORT pairs")]
+    BadPortMap(String),
 }
 
 impl ProxyView {
@@ -76,7 +105,7 @@ impl ProxyView {
         let [kind, ip, workload_part, domain] = parts[..] else {
             return Err(malformed("expected 4 parts separated by '~'"));
         };
-        if kind != "sidecar" {
+        if kind != "sidecar" && kind != "router" {
             return Err(InvalidNode::UnsupportedType {
                 id: id.to_string(),
                 kind: kind.to_string(),
@@ -117,10 +146,12 @@ impl ProxyView {
                 }
             }
         }
-        let labels = snapshot
-            .workload(&workload, &namespace)
-            .map(|w| w.labels.clone())
-            .unwrap_or_default();
+        let gateway = (kind == "router").then(|| gateway_view(meta)).transpose()?;
+        let labels = match snapshot.workload(&workload, &namespace) {
+            Some(w) => w.labels.clone(),
+            None if gateway.is_some() => meta_labels(meta),
+            None => Labels::default(),
+        };
         Ok(ProxyView {
             node_id: id.to_string(),
             ip: ip.to_string(),
@@ -131,6 +162,7 @@ impl ProxyView {
             inbound_port: meta_port(meta, "INBOUND_PORT", DEFAULT_INBOUND_PORT)?,
             interception_mode: interception_mode(meta)?,
             labels,
+            gateway,
         })
     }
 }
@@ -142,6 +174,41 @@ fn meta_string(meta: Option<&Struct>, field: &str) -> Option<String> {
         Kind::NumberValue(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Metadata `LABELS`: a struct of strings.
+fn meta_labels(meta: Option<&Struct>) -> Labels {
+    let Some(Kind::StructValue(labels)) = meta
+        .and_then(|m| m.fields.get("LABELS"))
+        .and_then(|v| v.kind.as_ref())
+    else {
+        return Labels::default();
+    };
+    labels
+        .fields
+        .iter()
+        .filter_map(|(k, v)| match v.kind.as_ref()? {
+            Kind::StringValue(s) => Some((k.clone(), s.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn gateway_view(meta: Option<&Struct>) -> Result<GatewayView, InvalidNode> {
+    let mut port_map = BTreeMap::new();
+    if let Some(raw) = meta_string(meta, "GATEWAY_PORT_MAP") {
+        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let parsed = pair.split_once(':').and_then(|(s, b)| {
+                Some((s.trim().parse::<u32>().ok()?, b.trim().parse::<u16>().ok()?))
+            });
+            let (server, bind) = parsed.ok_or_else(|| InvalidNode::BadPortMap(raw.clone()))?;
+            port_map.insert(server, bind);
+        }
+    }
+    Ok(GatewayView {
+        port_map,
+        credentials_dir: meta_string(meta, "CREDENTIALS_DIR").filter(|d| !d.is_empty()),
+    })
 }
 
 fn meta_port(meta: Option<&Struct>, field: &'static str, default: u16) -> Result<u16, InvalidNode> {
@@ -256,6 +323,49 @@ mod tests {
     }
 
     #[test]
+    fn routers_are_gateways_with_labels_ports_and_credentials_from_metadata() {
+        let snap = Snapshot::default();
+        let id =
+            "router~127.0.0.1~istio-ingressgateway.istio-system~istio-system.svc.cluster.local";
+        let labels = Kind::StructValue(Struct {
+            fields: [(
+                "istio".to_string(),
+                Value {
+                    kind: Some(s("ingressgateway")),
+                },
+            )]
+            .into(),
+        });
+        let meta = [
+            ("LABELS", labels),
+            ("GATEWAY_PORT_MAP", s("80:18080, 443:18443")),
+            ("CREDENTIALS_DIR", s("/etc/bowline/certs")),
+        ];
+        let view = ProxyView::from_node(&node(id, &meta), &snap).unwrap();
+        assert_eq!(
+            view.labels.get("istio").map(String::as_str),
+            Some("ingressgateway")
+        );
+        let gw = view.gateway.expect("a router is a gateway");
+        assert_eq!(gw.bind_port(80), Some(18080));
+        assert_eq!(gw.bind_port(443), Some(18443));
+        assert_eq!(gw.bind_port(8080), Some(8080));
+        assert_eq!(gw.bind_port(70000), None);
+        assert_eq!(gw.credentials_dir.as_deref(), Some("/etc/bowline/certs"));
+
+        let bad = [("GATEWAY_PORT_MAP", s("80=18080"))];
+        let err = ProxyView::from_node(&node(id, &bad), &snap).unwrap_err();
+        assert!(matches!(err, InvalidNode::BadPortMap(_)), "{err:?}");
+
+        let sidecar = "sidecar~10.0.0.9~a.default~default.svc.cluster.local";
+        let view = ProxyView::from_node(&node(sidecar, &meta), &snap).unwrap();
+        assert!(
+            view.gateway.is_none() && view.labels.is_empty(),
+            "sidecars ignore LABELS"
+        );
+    }
+
+    #[test]
     fn unknown_workloads_have_no_labels() {
         let snap = Snapshot::default();
         let id = "sidecar~10.0.0.9~ghost.default~default.svc.cluster.local";
@@ -271,7 +381,7 @@ mod tests {
         let cases: [Case; 6] = [
             ("reviews", &[], "MalformedId"),
             (
-                "router~10.0.0.1~gw.default~default.svc.cluster.local",
+                "ztunnel~10.0.0.1~gw.default~default.svc.cluster.local",
                 &[],
                 "UnsupportedType",
             ),

@@ -6,6 +6,7 @@ mod action;
 mod destination;
 mod domains;
 pub(crate) mod filters;
+mod gateway;
 mod headers;
 mod matching;
 mod retry;
@@ -37,6 +38,9 @@ const DEFAULT_MAX_DIRECT_RESPONSE_BODY: usize = 4096;
 
 /// Every route configuration the proxy gets, sorted by name.
 pub fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfiguration> {
+    if proxy.gateway.is_some() {
+        return gateway::routes(snapshot, proxy);
+    }
     let http: Vec<(PortOf<'_>, Vec<Route>)> = outbound_ports(snapshot)
         .into_iter()
         .filter(PortOf::is_http)

@@ -5,7 +5,7 @@
 mod support;
 
 use support::bootstrap::{as_served, envoy_validate, inlined};
-use support::{mesh, mesh_unchecked, proxy};
+use support::{gateway_proxy, mesh, mesh_unchecked, proxy};
 
 /// Every scenario input, in one mesh (where two claim a host, load order decides, as it
 /// would for a user).
@@ -190,4 +190,44 @@ fn envoy_and_check_both_refuse_a_duplicate_domain() {
     assert!(!bowline_translate::check(&generated).is_empty());
     let err = envoy_validate(&inlined(&generated)).expect_err("Envoy refuses duplicate domains");
     assert!(err.contains("domain"), "{err}");
+}
+
+/// A gateway's listeners and routes, TLS servers included: Envoy loads the certificate
+/// files, so they are real files here (one by credentialName, one by path).
+#[test]
+fn envoy_accepts_a_gateway_with_tls_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["shop.example.com".into(), "api.example.com".into()])
+            .unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let shop = dir.path().join("shop-cert");
+    std::fs::create_dir(&shop).unwrap();
+    for (file, text) in [("tls.crt", cert.pem()), ("tls.key", key.serialize_pem())] {
+        std::fs::write(shop.join(file), &text).unwrap();
+    }
+    std::fs::write(dir.path().join("api.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("api.key"), key.serialize_pem()).unwrap();
+
+    let gateway_yaml = include_str!("inputs/gateway_istio.yaml")
+        .replace("/etc/certs", &dir.path().display().to_string());
+    let snap = mesh(&format!(
+        "{}\n---\n{gateway_yaml}",
+        include_str!("inputs/services.yaml")
+    ));
+    let gw = gateway_proxy(
+        &snap,
+        &[("istio", "ingressgateway")],
+        "80:18080,443:18443",
+        &dir.path().display().to_string(),
+    );
+    let generated = bowline_translate::generate(&snap, &gw);
+    let names: Vec<&str> = generated
+        .listeners
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(names, ["0.0.0.0_443", "0.0.0.0_80", "0.0.0.0_8080"]);
+    assert_envoy_accepts("gateway", &generated);
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use support::render::Sections;
-use support::{golden, mesh, proxy};
+use support::{gateway_proxy, golden, mesh, proxy};
 
 const SERVICES: &str = include_str!("inputs/services.yaml");
 
@@ -253,4 +253,36 @@ fn generation_is_deterministic_and_sorted_by_name() {
     assert_eq!(a.endpoints, bowline_translate::endpoints(&snap, &p));
     assert_eq!(a.listeners, bowline_translate::listeners(&snap, &p));
     assert_eq!(a.routes, bowline_translate::routes(&snap, &p));
+}
+
+#[test]
+fn gateway_istio() {
+    // An ingress gateway: listeners per server port (80 and 443 mapped to local ports),
+    // SNI chains terminating TLS with files, the plaintext chain, VirtualServices bound by
+    // `ns/name`; the internal Gateway and the mesh-only VirtualService give nothing.
+    let snap = with(include_str!("inputs/gateway_istio.yaml"));
+    let gw = gateway_proxy(
+        &snap,
+        &[("istio", "ingressgateway")],
+        "80:18080,443:18443",
+        "/etc/bowline/credentials",
+    );
+    let generated = golden(
+        "gateway_istio",
+        &snap,
+        &gw,
+        Sections::ROUTES.plus(Sections::LISTENERS),
+        "",
+    );
+    assert!(
+        generated
+            .listeners
+            .iter()
+            .all(|l| !l.name.starts_with("virtual")),
+        "a gateway has no sidecar listeners"
+    );
+    assert!(
+        !generated.clusters.is_empty(),
+        "it routes to the mesh's services"
+    );
 }

@@ -116,6 +116,7 @@ mod tests {
             inbound_port: 15006,
             interception_mode: crate::InterceptionMode::Redirect,
             labels: Default::default(),
+            gateway: None,
         }
     }
 

@@ -102,6 +102,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            gateway: None,
         }
     }
 

@@ -57,6 +57,48 @@ pub fn node(ip: &str, workload: &str, namespace: &str) -> Node {
     }
 }
 
+/// An ingress gateway as `bowline up` announces it: node type `router`, its labels, port
+/// map and credentials directory in the metadata.
+pub fn gateway_proxy(
+    snapshot: &Snapshot,
+    labels: &[(&str, &str)],
+    port_map: &str,
+    credentials: &str,
+) -> ProxyView {
+    let string = |v: &str| Value {
+        kind: Some(Kind::StringValue(v.to_string())),
+    };
+    let labels = Struct {
+        fields: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), string(v)))
+            .collect(),
+    };
+    let mut fields: std::collections::BTreeMap<String, Value> = [
+        ("GATEWAY_PORT_MAP", port_map),
+        ("CREDENTIALS_DIR", credentials),
+        ("INTERCEPTION_MODE", "NONE"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), string(v)))
+    .collect();
+    fields.insert(
+        "LABELS".into(),
+        Value {
+            kind: Some(Kind::StructValue(labels)),
+        },
+    );
+    let node = Node {
+        id: "router~10.10.0.2~istio-ingressgateway.istio-system~istio-system.svc.cluster.local"
+            .into(),
+        metadata: Some(Struct {
+            fields: fields.into_iter().collect(),
+        }),
+        ..Default::default()
+    };
+    ProxyView::from_node(&node, snapshot).expect("valid gateway node")
+}
+
 pub fn proxy(snapshot: &Snapshot, ip: &str, workload: &str, namespace: &str) -> ProxyView {
     ProxyView::from_node(&node(ip, workload, namespace), snapshot).expect("valid node")
 }

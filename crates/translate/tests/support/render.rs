@@ -4,16 +4,20 @@
 
 use bowline_translate::Generated;
 use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
+use bowline_xds::pb::envoy::config::core::v3::transport_socket;
+use bowline_xds::pb::envoy::config::listener::v3::listener_filter;
 use bowline_xds::pb::envoy::config::listener::v3::{filter, Listener};
 use bowline_xds::pb::envoy::config::route::v3::{retry_policy, route, RouteConfiguration};
 use bowline_xds::pb::envoy::extensions::filters::http::cors::v3::{Cors, CorsPolicy};
 use bowline_xds::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
+use bowline_xds::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     http_connection_manager::RouteSpecifier, http_filter, HttpConnectionManager,
 };
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
 use bowline_xds::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
+use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use bowline_xds::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
 use bowline_xds::pb::google::protobuf::Any;
 use bowline_xds::prost::Name;
@@ -181,7 +185,9 @@ pub fn any(a: &Any) -> String {
         Cors,
         CorsPolicy,
         HttpProtocolOptions,
-        PreviousHostsPredicate
+        PreviousHostsPredicate,
+        DownstreamTlsContext,
+        TlsInspector
     );
     if name == HttpConnectionManager::full_name() {
         return hcm(&unpack(a).expect("decodes"));
@@ -209,6 +215,16 @@ fn listener(l: &Listener) -> String {
             if let Some(filter::ConfigType::TypedConfig(a)) = &mut f.config_type {
                 *a = placeholder(&mut slots, any(a));
             }
+        }
+        if let Some(ts) = &mut chain.transport_socket {
+            if let Some(transport_socket::ConfigType::TypedConfig(a)) = &mut ts.config_type {
+                *a = placeholder(&mut slots, any(a));
+            }
+        }
+    }
+    for f in &mut l.listener_filters {
+        if let Some(listener_filter::ConfigType::TypedConfig(a)) = &mut f.config_type {
+            *a = placeholder(&mut slots, any(a));
         }
     }
     text(&l, &slots)

@@ -1,0 +1,173 @@
+//! A gateway's route configurations: `http.<port>` for a port's plaintext servers and one
+//! per TLS server, each holding a virtual host per (bound VirtualService, allowed host).
+
+use super::domains::claim_unique;
+use super::virtual_service::Source;
+use super::{action, matching, RouteContext};
+use crate::gateway::{exposed, http_route_name, names_gateway, ports, BoundServer, ServerKind};
+use crate::naming;
+use crate::proto::bool_value;
+use crate::ProxyView;
+use bowline_config::common::{fqdn, selector_matches};
+use bowline_config::istio::VirtualService;
+use bowline_registry::Snapshot;
+use bowline_xds::pb::envoy::config::route::v3::{
+    virtual_host::TlsRequirementType, Route, RouteConfiguration, VirtualHost,
+};
+
+/// Every route configuration of a gateway, sorted by name.
+pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfiguration> {
+    let mut out = Vec::new();
+    for plan in ports(snapshot, proxy) {
+        if !plan.http.is_empty() {
+            let redirect = plan.http.iter().any(|b| {
+                matches!(
+                    crate::gateway::server_kind(b.server, None),
+                    Some(ServerKind::Http {
+                        https_redirect: true
+                    })
+                )
+            });
+            out.push(route_config(
+                http_route_name(plan.port),
+                snapshot,
+                proxy,
+                &plan.http,
+                plan.port,
+                redirect,
+            ));
+        }
+        for tls in &plan.https {
+            out.push(route_config(
+                tls.route.clone(),
+                snapshot,
+                proxy,
+                std::slice::from_ref(&tls.bound),
+                plan.port,
+                false,
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The virtual hosts of `servers`: VirtualServices in load order; one virtual host per
+/// exposed host (routes of several VirtualServices merged in load order), and a domain
+/// belongs to the first virtual host that claims it (Envoy refuses duplicates).
+fn route_config(
+    name: String,
+    snapshot: &Snapshot,
+    proxy: &ProxyView,
+    servers: &[BoundServer<'_>],
+    port: u32,
+    require_tls: bool,
+) -> RouteConfiguration {
+    let mut vhosts: Vec<(String, Vec<String>, Vec<Route>)> = Vec::new();
+    for (r, vs) in snapshot.config.virtual_services() {
+        let ns = r.namespace();
+        let bound: Vec<&BoundServer<'_>> = servers
+            .iter()
+            .filter(|b| vs.gateways.iter().any(|g| names_gateway(g, ns, b)))
+            .collect();
+        if bound.is_empty() {
+            continue;
+        }
+        let routes = http_routes(snapshot, proxy, vs, ns, port, &bound);
+        let mut hosts: Vec<String> = Vec::new();
+        for host in &vs.hosts {
+            let host = fqdn(host, ns);
+            for b in &bound {
+                for h in exposed(b, &host, ns) {
+                    if !hosts.contains(&h) {
+                        hosts.push(h);
+                    }
+                }
+            }
+        }
+        for host in hosts {
+            let domains = if host == "*" {
+                vec![host.clone()]
+            } else {
+                vec![host.clone(), format!("{host}:{port}")]
+            };
+            let name = naming::virtual_host(&host, port);
+            // Two VirtualServices reaching one host share its virtual host: the later one's
+            // routes follow the earlier one's (Istio merges them the same way).
+            match vhosts.iter_mut().find(|(n, _, _)| *n == name) {
+                Some((_, _, existing)) => existing.extend(routes.iter().cloned()),
+                None => vhosts.push((name, domains, routes.clone())),
+            }
+        }
+    }
+    let domains = claim_unique(vhosts.iter().map(|(_, d, _)| d.clone()).collect());
+    let virtual_hosts = vhosts
+        .into_iter()
+        .zip(domains)
+        .filter(|(_, domains)| !domains.is_empty())
+        .map(|((name, _, routes), domains)| VirtualHost {
+            name,
+            domains,
+            routes,
+            require_tls: if require_tls {
+                TlsRequirementType::All as i32
+            } else {
+                TlsRequirementType::None as i32
+            },
+            ..Default::default()
+        })
+        .collect();
+    RouteConfiguration {
+        name,
+        virtual_hosts,
+        validate_clusters: bool_value(false),
+        ..Default::default()
+    }
+}
+
+/// A VirtualService's `http` rules as the gateway applies them: as for sidecars, except a
+/// match's `gateways` (when set) must name one of the Gateways the rule is reached through.
+fn http_routes(
+    snapshot: &Snapshot,
+    proxy: &ProxyView,
+    vs: &VirtualService,
+    vs_namespace: &str,
+    port: u32,
+    bound: &[&BoundServer<'_>],
+) -> Vec<Route> {
+    let ctx = RouteContext {
+        snapshot,
+        proxy,
+        vs_namespace,
+        port,
+    };
+    let mut out = Vec::new();
+    for rule in &vs.http {
+        // Delegation is not supported yet (as for sidecars).
+        if rule.delegate.is_some() {
+            continue;
+        }
+        if rule.matches.is_empty() {
+            out.extend(action::route(&ctx, rule, None, matching::prefix_all()));
+            break;
+        }
+        for m in &rule.matches {
+            let source = Source::from(m);
+            let applies = source.port.is_none_or(|p| p == port)
+                && selector_matches(source.labels, &proxy.labels)
+                && (source.namespace.is_empty() || source.namespace == proxy.namespace)
+                && (source.gateways.is_empty()
+                    || source
+                        .gateways
+                        .iter()
+                        .any(|g| bound.iter().any(|b| names_gateway(g, vs_namespace, b))));
+            if !applies {
+                continue;
+            }
+            if let Some(route_match) = matching::route_match(Some(m)) {
+                out.extend(action::route(&ctx, rule, Some(m), route_match));
+            }
+        }
+    }
+    out
+}
