@@ -35,6 +35,10 @@ pub fn start(
     let port_map: Vec<String> = spec.ports.iter().map(|(s, l)| format!("{s}:{l}")).collect();
     meta["GATEWAY_PORT_MAP"] = json!(port_map.join(","));
     if let Some(dir) = &spec.credentials {
+        // Created when missing: TLS servers whose files are not there yet are refused
+        // (with the missing path) until they are, and the rest of the gateway serves.
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
         let dir = std::fs::canonicalize(dir)
             .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
         meta["CREDENTIALS_DIR"] = json!(dir.display().to_string());

@@ -19,6 +19,8 @@ struct UpMesh {
     dir: tempfile::TempDir,
     state_root: tempfile::TempDir,
     entry: SocketAddr,
+    /// The gateway's 443 server.
+    https_entry: SocketAddr,
     ready_ms: u64,
 }
 
@@ -38,11 +40,14 @@ impl UpMesh {
         )
         .unwrap();
         let state_root = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, https_port) = (free(), free());
 
         let mut command = Command::new(env!("CARGO_BIN_EXE_bowline"));
         command
@@ -51,13 +56,17 @@ impl UpMesh {
             .args(["--capture", capture])
             .arg("--gateway-port")
             .arg(format!("80={port}"))
+            .arg("--gateway-port")
+            .arg(format!("443={https_port}"))
             .arg("--proxy-bin")
             .arg(bowline_proxy_binary())
+            // bowline up gives up (saying what is not ready) before the test does.
+            .args(["--ready-timeout", "45"])
             .env("BOWLINE_STATE_DIR", state_root.path())
             .env("RUST_LOG", "warn");
         let proc = Proc::spawn(&format!("up-{capture}"), command).unwrap();
         let ready = proc
-            .wait_for_line("bowline up: mesh ready in ", Duration::from_secs(60))
+            .wait_for_line("bowline up: mesh ready in ", Duration::from_secs(90))
             .await
             .unwrap_or_else(|e| panic!("{e:#}\n{}", proc.logs()));
         let ready_ms: u64 = ready
@@ -81,6 +90,7 @@ impl UpMesh {
             dir,
             state_root,
             entry: SocketAddr::from(([127, 0, 0, 1], port)),
+            https_entry: SocketAddr::from(([127, 0, 0, 1], https_port)),
             ready_ms,
         }
     }
@@ -163,6 +173,87 @@ impl Page {
             ratings,
             reviews_user: reviews["headers"]["end-user"].as_str().map(str::to_string),
         })
+    }
+}
+
+/// A self-signed certificate for bookinfo.example.com as `tls.crt`/`tls.key` in `dir` (a
+/// Kubernetes TLS secret's keys); returns the certificate, which clients then trust.
+fn write_certificate(dir: &Path) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["bookinfo.example.com".into()]).unwrap();
+    let cert = params.self_signed(&key).unwrap().pem();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("tls.crt"), &cert).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+    cert
+}
+
+mod tls {
+    //! A TLS client that verifies the server against one CA, offers ALPN, and speaks what
+    //! was negotiated (HTTP/2 for `h2`, else HTTP/1.1).
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    /// (status, negotiated ALPN, body) of `GET https://<sni><path>` sent to `addr`.
+    pub async fn get(
+        addr: SocketAddr,
+        sni: &str,
+        ca_pem: &str,
+        alpn: &[&str],
+        path: &str,
+    ) -> anyhow::Result<(u16, Option<String>, String)> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from(sni.to_string())?, tcp)
+            .await?;
+        let negotiated = tls
+            .get_ref()
+            .1
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        let request = http::Request::get(format!("https://{sni}{path}"))
+            .header(http::header::HOST, sni)
+            .body(Empty::<Bytes>::new())?;
+        let io = TokioIo::new(tls);
+        let response = if negotiated.as_deref() == Some("h2") {
+            let (mut sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+            tokio::spawn(conn);
+            let mut request = request;
+            request.headers_mut().remove(http::header::HOST);
+            sender.send_request(request).await?
+        } else {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+            tokio::spawn(conn);
+            let (mut parts, body) = request.into_parts();
+            parts.uri = path.parse()?;
+            sender
+                .send_request(http::Request::from_parts(parts, body))
+                .await?
+        };
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((
+            status,
+            negotiated,
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
     }
 }
 
@@ -301,6 +392,27 @@ async fn bookinfo(capture: &str) {
     }
     eprintln!("{capture}: canary 90/10 over 300: v1 {v1}, v3 {v3}");
     assert!((12..=54).contains(&v3), "v3 share {v3}/300 is far from 10%");
+
+    // HTTPS at the gateway: a certificate under certs/bookinfo-cert (credentialName), then
+    // the sample adds the TLS server. HTTP/2 or HTTP/1.1 by ALPN; SNI picks the server.
+    let cert_pem = write_certificate(&mesh.dir.path().join("certs/bookinfo-cert"));
+    mesh.apply_sample("gateway-https.yaml", "gateway.yaml");
+    let https = |alpn: &'static [&'static str], sni: &'static str| {
+        tls::get(mesh.https_entry, sni, &cert_pem, alpn, "/productpage")
+    };
+    let (status, negotiated, body) = wait_until(T, Duration::from_millis(50), || {
+        https(&["h2", "http/1.1"], "bookinfo.example.com")
+    })
+    .await
+    .unwrap();
+    assert_eq!((status, negotiated.as_deref()), (200, Some("h2")));
+    Page::read(&serde_json::from_str(&body).unwrap()).unwrap();
+    let (status, negotiated, _) = https(&["http/1.1"], "bookinfo.example.com").await.unwrap();
+    assert_eq!((status, negotiated.as_deref()), (200, Some("http/1.1")));
+    let (status, negotiated, _) = https(&[], "bookinfo.example.com").await.unwrap();
+    assert_eq!((status, negotiated), (200, None));
+    let other = https(&["h2"], "other.example.com").await;
+    assert!(other.is_err(), "no server for that name: {other:?}");
 
     // Stop: everything started is gone.
     let state: Value = serde_json::from_str(

@@ -28,6 +28,7 @@ mod matcher;
 mod regex;
 pub mod route;
 mod tcp;
+pub mod tls;
 mod unsupported;
 
 pub use address::DnsHost;

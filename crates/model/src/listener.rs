@@ -21,6 +21,10 @@ pub struct Listener {
     /// for filter-chain matching. Envoy's default: false.
     pub use_original_dst: bool,
     pub traffic_direction: TrafficDirection,
+    /// `envoy.filters.listener.tls_inspector` is configured: a connection's first bytes are
+    /// read for TLS, SNI and ALPN before its filter chain is chosen. Without it every
+    /// connection counts as `raw_buffer` with no server name, as in Envoy.
+    pub tls_inspector: bool,
     /// Tried by [`Listener::select_chain`]; never two with the same match.
     pub filter_chains: Vec<FilterChain>,
     /// Serves connections no chain matches; without it they are closed.
@@ -41,6 +45,8 @@ pub enum TrafficDirection {
 pub struct FilterChain {
     pub name: String,
     pub matcher: FilterChainMatch,
+    /// Terminate TLS before the network filter; `None` = plaintext.
+    pub tls: Option<crate::tls::DownstreamTls>,
     pub network: NetworkFilter,
 }
 

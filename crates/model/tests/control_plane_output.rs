@@ -379,3 +379,55 @@ fn forwarding_routes_keep_their_values() {
         .unwrap();
     assert_eq!(mirrored[0].fraction.per_million(), 125_000);
 }
+
+/// A gateway's output converts too, TLS servers included: their certificates stay file
+/// names in the model (the proxy reads them when it applies the listener).
+#[test]
+fn a_gateway_with_tls_servers_converts() {
+    let snap = mesh(
+        &format!("{SERVICES}\n---\n{}", input!("gateway_istio.yaml")),
+        true,
+    );
+    let string = |v: &str| Value {
+        kind: Some(Kind::StringValue(v.to_string())),
+    };
+    let labels = Struct {
+        fields: [("istio".to_string(), string("ingressgateway"))].into(),
+    };
+    let mut fields: std::collections::BTreeMap<String, Value> = [
+        ("GATEWAY_PORT_MAP", "80:18080,443:18443"),
+        ("CREDENTIALS_DIR", "/etc/bowline/credentials"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), string(v)))
+    .collect();
+    fields.insert(
+        "LABELS".into(),
+        Value {
+            kind: Some(Kind::StructValue(labels)),
+        },
+    );
+    let node = Node {
+        id: "router~10.10.0.2~gw.istio-system~istio-system.svc.cluster.local".into(),
+        metadata: Some(Struct {
+            fields: fields.into_iter().collect(),
+        }),
+        ..Default::default()
+    };
+    let gw = ProxyView::from_node(&node, &snap).expect("a gateway node");
+    let g = generate(&snap, &gw);
+    assert_accepted("gateway", &g);
+    let https = g
+        .listeners
+        .iter()
+        .find(|l| l.name == "0.0.0.0_443")
+        .unwrap();
+    let model = Listener::try_from(https).unwrap();
+    assert!(model.tls_inspector);
+    let tls = model.filter_chains[0].tls.as_ref().expect("terminates TLS");
+    assert_eq!(
+        tls.certificate_chain,
+        bowline_model::tls::PemSource::File("/etc/bowline/credentials/shop-cert/tls.crt".into())
+    );
+    assert_eq!(tls.alpn, ["h2", "http/1.1"]);
+}

@@ -10,6 +10,7 @@ fn chain(name: &str, matcher: FilterChainMatch) -> FilterChain {
     FilterChain {
         name: name.into(),
         matcher,
+        tls: None,
         network: NetworkFilter::Tcp(TcpProxy {
             stat_prefix: name.into(),
             cluster: ClusterSpecifier::Cluster(name.into()),
@@ -36,6 +37,7 @@ fn listener(chains: Vec<FilterChain>, default: bool) -> Listener {
         address: "127.0.0.1:15001".parse().unwrap(),
         use_original_dst: true,
         traffic_direction: TrafficDirection::Outbound,
+        tls_inspector: false,
         filter_chains: chains,
         default_filter_chain: default.then(|| chain("default", FilterChainMatch::default())),
     }

@@ -74,10 +74,20 @@ fn unsupported_listener_fields_are_named() {
         "listener \"ingress_http\" refused: unsupported field listener.per_connection_buffer_limit_bytes"
     );
     let mut l = bench_listener();
-    l.filter_chains[0].transport_socket = Some(TransportSocket::default());
+    // TLS termination is implemented; a transport socket of another kind is refused by
+    // its type.
+    l.filter_chains[0].transport_socket = Some(TransportSocket {
+        name: "envoy.transport_sockets.alts".into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
+            &UpstreamTlsContext::default(),
+        ))),
+    });
     assert_says(
         &listener_error(l),
-        &["unsupported field listener.filter_chains[0].transport_socket"],
+        &[
+            "listener.filter_chains[0].transport_socket",
+            "UpstreamTlsContext",
+        ],
     );
 }
 

@@ -20,6 +20,7 @@ fn vhost(name: &str, domains: &[&str]) -> VirtualHost {
         routes: vec![route(name, PathMatch::Prefix("/".into()))],
         cors: None,
         fault: None,
+        require_tls: false,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Change {
 #[derive(Debug, Default)]
 pub struct Effects {
     pub dns: Vec<DnsTarget>,
+    /// Listeners whose runtime could not be built (name, reason): not applied.
+    pub refused_listeners: Vec<(String, String)>,
 }
 
 impl Config {
@@ -96,10 +98,14 @@ impl Config {
             {
                 continue;
             }
-            listeners.insert(
-                listener.name.clone(),
-                Arc::new(ListenerRt::new(listener, stats)),
-            );
+            let name = listener.name.clone();
+            match ListenerRt::new(listener, stats) {
+                Ok(rt) => {
+                    listeners.insert(name, Arc::new(rt));
+                }
+                // The last good version (if any) keeps serving.
+                Err(reason) => effects.refused_listeners.push((name, reason)),
+            }
         }
 
         let config = Config {

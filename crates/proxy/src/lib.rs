@@ -14,6 +14,7 @@ mod proxy;
 pub mod state;
 pub mod stats;
 pub mod tcp;
+pub mod tls;
 pub mod upstream;
 pub mod worker;
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::Change;
-use crate::listener::manager::{BindError, Listeners};
+use crate::listener::manager::{ListenerError, Listeners};
 use crate::state::State;
 use crate::upstream::build::resolve_forever;
 use crate::worker::Workers;
@@ -47,8 +47,8 @@ impl Proxy {
 
     /// Applies `change`: builds the next snapshot, publishes it, then binds and drains
     /// listeners to match. Must run inside a tokio runtime (DNS clusters start resolving on
-    /// it). Returns the listeners that could not be bound.
-    pub fn apply(&self, change: Change) -> Vec<BindError> {
+    /// it). Returns the listeners that could not be applied (bound, or their TLS built).
+    pub fn apply(&self, change: Change) -> Vec<ListenerError> {
         let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.state.config.load_full();
         let (next, effects) = current.with(change, &self.state.stats);
@@ -57,7 +57,13 @@ impl Proxy {
         for target in effects.dns {
             tokio::spawn(resolve_forever(target));
         }
-        listeners.reconcile(&next, &self.workers, &self.state)
+        let mut errors: Vec<ListenerError> = effects
+            .refused_listeners
+            .into_iter()
+            .map(|(name, reason)| ListenerError { name, reason })
+            .collect();
+        errors.extend(listeners.reconcile(&next, &self.workers, &self.state));
+        errors
     }
 
     /// Stops accepting and waits, up to `grace`, for open connections to finish their

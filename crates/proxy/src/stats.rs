@@ -98,6 +98,9 @@ pub struct ListenerStats {
     pub downstream_cx_total: Counter,
     pub downstream_cx_active: Gauge,
     pub no_filter_chain_match: Counter,
+    /// Envoy's `listener.<name>.ssl.handshake` / `ssl.connection_error`.
+    pub ssl_handshake: Counter,
+    pub ssl_handshake_error: Counter,
 }
 
 /// The registry: stats by name, created on first use and kept for the process's life.
@@ -329,6 +332,8 @@ impl ListenerStats {
             "no_filter_chain_match",
             &self.no_filter_chain_match,
         ));
+        f(counter("ssl_handshake", &self.ssl_handshake));
+        f(counter("ssl_connection_error", &self.ssl_handshake_error));
     }
 }
 

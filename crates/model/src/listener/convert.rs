@@ -7,9 +7,11 @@ use crate::error::{At, InvalidListener, Problem};
 use crate::unsupported::refuse_unsupported;
 use bowline_xds::pb::envoy::config::core::v3::TrafficDirection as PbDirection;
 use bowline_xds::pb::envoy::config::listener::v3::{
-    filter, filter_chain_match::ConnectionSourceType, Filter, FilterChain as PbFilterChain,
-    FilterChainMatch as PbMatch, Listener as PbListener,
+    filter, filter_chain_match::ConnectionSourceType, listener_filter, Filter,
+    FilterChain as PbFilterChain, FilterChainMatch as PbMatch, Listener as PbListener,
+    ListenerFilter,
 };
+use bowline_xds::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager as PbHcm;
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy as PbTcpProxy;
 use bowline_xds::prost::Name;
@@ -70,7 +72,7 @@ fn listener(l: &PbListener) -> Result<Listener, Problem> {
     refuse_unsupported!(at;
         additional_addresses, stat_prefix, stats_matcher, fcds_config, filter_chain_matcher,
         per_connection_buffer_limit_bytes, per_connection_buffer_high_watermark_timeout,
-        metadata, deprecated_v1, drain_type, listener_filters, listener_filters_timeout,
+        metadata, deprecated_v1, drain_type, listener_filters_timeout,
         continue_on_listener_filters_timeout, transparent, freebind, socket_options,
         tcp_fast_open_queue_length, udp_listener_config, api_listener,
         connection_balance_config, reuse_port, enable_reuse_port, access_log, tcp_backlog_size,
@@ -120,11 +122,16 @@ fn listener(l: &PbListener) -> Result<Listener, Problem> {
             .field("filter_chains")
             .invalid("no filter chains specified"));
     }
+    for (i, f) in listener_filters.iter().enumerate() {
+        tls_inspector(f, &at.index("listener_filters", i))?;
+    }
+    let tls_inspector = !listener_filters.is_empty();
     Ok(Listener {
         name: name.clone(),
         address,
         use_original_dst: use_original_dst.as_ref().is_some_and(|b| b.value),
         traffic_direction,
+        tls_inspector,
         filter_chains: chains,
         default_filter_chain,
     })
@@ -140,16 +147,52 @@ fn filter_chain(c: &PbFilterChain, at: &At) -> Result<FilterChain, Problem> {
         transport_socket,
         transport_socket_connect_timeout,
     } = c;
-    refuse_unsupported!(at; use_proxy_proto, metadata, transport_socket, transport_socket_connect_timeout);
+    refuse_unsupported!(at; use_proxy_proto, metadata, transport_socket_connect_timeout);
     let matcher = match filter_chain_match {
         Some(m) => chain_match(m, &at.field("filter_chain_match"))?,
         None => FilterChainMatch::default(),
     };
+    let tls = match transport_socket {
+        Some(ts) => crate::tls::downstream(ts, &at.field("transport_socket"))?,
+        None => None,
+    };
     Ok(FilterChain {
         name: name.clone(),
         matcher,
+        tls,
         network: network_filters(filters, at)?,
     })
+}
+
+/// The one listener filter implemented: the TLS inspector (its options at their defaults).
+fn tls_inspector(f: &ListenerFilter, at: &At) -> Result<(), Problem> {
+    let ListenerFilter {
+        name,
+        filter_disabled,
+        config_type,
+    } = f;
+    refuse_unsupported!(at; filter_disabled);
+    let any = match config_type {
+        Some(listener_filter::ConfigType::TypedConfig(any)) => any,
+        _ => return Err(at.field("typed_config").invalid("is required")),
+    };
+    if !same_type(&any.type_url, &TlsInspector::type_url()) {
+        return Err(at.unsupported_filter(name, &any.type_url));
+    }
+    let inspector: TlsInspector =
+        bowline_xds::unpack(any).map_err(|e| at.field("typed_config").invalid(e))?;
+    let at = at.field("typed_config");
+    let TlsInspector {
+        enable_ja3_fingerprinting,
+        enable_ja4_fingerprinting,
+        initial_read_buffer_size,
+        close_connection_on_client_hello_parsing_errors,
+        max_client_hello_size,
+    } = &inspector;
+    refuse_unsupported!(at; enable_ja3_fingerprinting, enable_ja4_fingerprinting,
+        initial_read_buffer_size, close_connection_on_client_hello_parsing_errors,
+        max_client_hello_size);
+    Ok(())
 }
 
 /// Exactly one network filter, the terminal one: HTTP connection manager or tcp_proxy.

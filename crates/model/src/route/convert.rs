@@ -11,7 +11,8 @@ use crate::error::{At, InvalidRoute, Problem};
 use crate::listener::same_type;
 use crate::unsupported::refuse_unsupported;
 use bowline_xds::pb::envoy::config::route::v3::{
-    route, Route as PbRoute, RouteConfiguration, VirtualHost as PbVirtualHost,
+    route, virtual_host::TlsRequirementType, Route as PbRoute, RouteConfiguration,
+    VirtualHost as PbVirtualHost,
 };
 use bowline_xds::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy as PbCors;
 use bowline_xds::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
@@ -125,7 +126,7 @@ fn virtual_host(v: &PbVirtualHost, at: &At, max_body: u32) -> Result<VirtualHost
         route_specifiers,
     } = v;
     refuse_unsupported!(at;
-        matcher, require_tls, virtual_clusters, rate_limits, request_headers_to_add,
+        matcher, virtual_clusters, rate_limits, request_headers_to_add,
         request_headers_to_remove, response_headers_to_add, response_headers_to_remove, cors,
         include_request_attempt_count, include_attempt_count_in_response, retry_policy,
         retry_policy_typed_config, hedge_policy, include_is_timeout_retry_header,
@@ -147,9 +148,20 @@ fn virtual_host(v: &PbVirtualHost, at: &At, max_body: u32) -> Result<VirtualHost
         })
         .collect::<Result<_, _>>()?;
     let (fault, cors) = per_filter_config(typed_per_filter_config, at)?;
+    let require_tls = match TlsRequirementType::try_from(*require_tls) {
+        Ok(TlsRequirementType::None) => false,
+        Ok(TlsRequirementType::All) => true,
+        // EXTERNAL_ONLY needs Envoy's notion of internal requests, which we do not have.
+        _ => {
+            return Err(at
+                .field("require_tls")
+                .unsupported_because("only NONE and ALL are implemented"))
+        }
+    };
     Ok(VirtualHost {
         name: name.clone(),
         domains,
+        require_tls,
         routes: routes
             .iter()
             .enumerate()

@@ -50,6 +50,9 @@ pub struct VirtualHost {
     pub cors: Option<CorsPolicy>,
     /// The virtual host's faults, used when the route has none.
     pub fault: Option<FaultPolicy>,
+    /// Envoy's `require_tls: ALL`: a request that did not arrive over TLS is answered with
+    /// a 301 to the same URL over https.
+    pub require_tls: bool,
 }
 
 /// One route: a match and what to do with a matching request.

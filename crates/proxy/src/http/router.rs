@@ -31,6 +31,8 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// Where the client was going (the original destination when the listener asks for it).
     pub destination: SocketAddr,
+    /// The connection arrived over TLS (terminated by this proxy).
+    pub tls: bool,
 }
 
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
@@ -98,13 +100,20 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
         method: req.method().as_str(),
         authority,
         path,
-        scheme: "http",
+        scheme: if conn.tls { "https" } else { "http" },
         headers: req.headers(),
     };
     let Some((vhost, route)) = table.select(&head) else {
         conn.http.stats.no_route.inc();
         return local::reply(StatusCode::NOT_FOUND, "");
     };
+    if vhost.require_tls && !conn.tls {
+        let mut response = local::reply(StatusCode::MOVED_PERMANENTLY, "");
+        if let Ok(location) = HeaderValue::from_str(&format!("https://{authority}{path}")) {
+            response.headers_mut().insert(LOCATION, location);
+        }
+        return response;
+    }
 
     // Decide CORS and faults from the request as it came.
     let cors = if conn.http.cors {

@@ -7,17 +7,20 @@ use std::sync::Arc;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use bowline_model::Codec;
 
 use super::router::{self, Conn};
 use crate::drain::DrainWatch;
 
-/// Serves requests on `stream` until the client closes it, or until `drain` fires — then
+/// Serves requests on `stream` (plain TCP, or TLS already terminated) until the client closes it, or until `drain` fires — then
 /// in-flight requests finish, idle keep-alive connections close, and HTTP/2 clients get a
 /// GOAWAY.
-pub async fn serve(stream: TcpStream, conn: Arc<Conn>, mut drain: DrainWatch) {
+pub async fn serve<S>(stream: S, conn: Arc<Conn>, mut drain: DrainWatch)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // No timer for HTTP/1.1: hyper would arm a header-read timeout on every request, and
     // Envoy has none by default (request_headers_timeout: 0).

@@ -1,11 +1,15 @@
 //! The accept loop of one listener on one worker: accept, find the original destination,
-//! select the filter chain (a pure model decision), and hand the connection to HTTP or TCP.
+//! read the ClientHello when the listener has a TLS inspector, select the filter chain (a
+//! pure model decision), terminate TLS when the chain says so, and hand the connection to
+//! HTTP or TCP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use bowline_model::ConnectionInfo;
 
@@ -14,6 +18,7 @@ use super::runtime::Chain;
 use crate::drain::DrainWatch;
 use crate::http::router::Conn;
 use crate::state::State;
+use crate::tls::{self, ClientHelloInfo};
 use crate::upstream::cluster::Discovery;
 use crate::upstream::pool::Pool;
 
@@ -58,54 +63,103 @@ fn dispatch(
         return;
     };
     let dest = destination(&stream, local, listener.model.use_original_dst);
-    let info = ConnectionInfo {
-        destination: dest,
-        source: peer,
-        server_name: None,
-        transport_protocol: "raw_buffer",
-        application_protocols: &[],
-    };
-    let Some(chain) = listener
-        .model
-        .select_chain(&info)
-        .and_then(|c| listener.chain_of(c))
-        .cloned()
-    else {
-        listener.stats.no_filter_chain_match.inc();
-        return;
-    };
-    let stats = listener.stats.clone();
-    stats.downstream_cx_total.inc();
-    stats.downstream_cx_active.inc();
     let tracked = drain.track();
     let drain = drain.clone();
     let state = state.clone();
     let pool = pool.clone();
     tokio::spawn(async move {
-        match chain {
-            Chain::Http(http) => {
-                http.stats.downstream_cx_total.inc();
-                http.stats.downstream_cx_active.inc();
-                let stats = http.stats.clone();
-                let conn = Arc::new(Conn {
-                    state,
-                    http,
-                    pool,
-                    peer,
-                    destination: dest,
-                });
-                crate::http::server::serve(stream, conn, drain).await;
-                stats.downstream_cx_active.dec();
+        // Without a TLS inspector every connection is plaintext with no SNI (Envoy's rule).
+        let hello = if listener.model.tls_inspector {
+            tls::inspect(&stream).await
+        } else {
+            ClientHelloInfo {
+                transport_protocol: "raw_buffer",
+                ..ClientHelloInfo::default()
             }
-            Chain::Tcp(tcp) => serve_tcp(stream, dest, &tcp, &state).await,
+        };
+        let alpn: Vec<&str> = hello.alpn.iter().map(String::as_str).collect();
+        let info = ConnectionInfo {
+            destination: dest,
+            source: peer,
+            server_name: hello.server_name.as_deref(),
+            transport_protocol: hello.transport_protocol,
+            application_protocols: &alpn,
+        };
+        let Some(chain) = listener
+            .model
+            .select_chain(&info)
+            .and_then(|c| listener.chain_of(c))
+            .cloned()
+        else {
+            listener.stats.no_filter_chain_match.inc();
+            return;
+        };
+        let stats = listener.stats.clone();
+        stats.downstream_cx_total.inc();
+        stats.downstream_cx_active.inc();
+        let target = Target {
+            state,
+            pool,
+            peer,
+            dest,
+            drain,
+            tls: chain.tls.is_some(),
+        };
+        match chain.tls {
+            Some(config) => match TlsAcceptor::from(config).accept(stream).await {
+                Ok(tls) => {
+                    stats.ssl_handshake.inc();
+                    serve(tls, chain.filter, target).await
+                }
+                Err(e) => {
+                    stats.ssl_handshake_error.inc();
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                }
+            },
+            None => serve(stream, chain.filter, target).await,
         }
         stats.downstream_cx_active.dec();
         drop(tracked);
     });
 }
 
-async fn serve_tcp(
-    stream: TcpStream,
+/// Where a connection's filter chain runs.
+struct Target {
+    state: Arc<State>,
+    pool: Pool,
+    peer: SocketAddr,
+    dest: SocketAddr,
+    drain: DrainWatch,
+    tls: bool,
+}
+
+/// Runs the chain's network filter on `stream` (plaintext, or TLS already terminated).
+async fn serve<S>(stream: S, chain: Chain, t: Target)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match chain {
+        Chain::Http(http) => {
+            http.stats.downstream_cx_total.inc();
+            http.stats.downstream_cx_active.inc();
+            let stats = http.stats.clone();
+            let conn = Arc::new(Conn {
+                state: t.state,
+                http,
+                pool: t.pool,
+                peer: t.peer,
+                destination: t.dest,
+                tls: t.tls,
+            });
+            crate::http::server::serve(stream, conn, t.drain).await;
+            stats.downstream_cx_active.dec();
+        }
+        Chain::Tcp(tcp) => serve_tcp(stream, t.dest, &tcp, &t.state).await,
+    }
+}
+
+async fn serve_tcp<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     dest: SocketAddr,
     tcp: &bowline_model::TcpProxy,
     state: &State,

@@ -4,7 +4,6 @@
 //! reads the current snapshot.
 
 use std::collections::HashMap;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +27,12 @@ struct Active {
     drain: Drain,
 }
 
-/// A listener that could not be bound.
+/// A listener that could not be applied: not bound, or its TLS material unusable.
 #[derive(Debug, thiserror::Error)]
-#[error("listener {name:?}: cannot bind {address}: {source}")]
-pub struct BindError {
+#[error("listener {name:?}: {reason}")]
+pub struct ListenerError {
     pub name: String,
-    pub address: SocketAddr,
-    #[source]
-    pub source: io::Error,
+    pub reason: String,
 }
 
 impl Listeners {
@@ -46,7 +43,7 @@ impl Listeners {
         config: &Config,
         workers: &Workers,
         state: &Arc<State>,
-    ) -> Vec<BindError> {
+    ) -> Vec<ListenerError> {
         let stale: Vec<String> = self
             .active
             .iter()
@@ -76,10 +73,9 @@ impl Listeners {
             let sockets = match bind_reuseport(address, workers.len()) {
                 Ok(sockets) => sockets,
                 Err(source) => {
-                    errors.push(BindError {
+                    errors.push(ListenerError {
                         name: name.clone(),
-                        address,
-                        source,
+                        reason: format!("cannot bind {address}: {source}"),
                     });
                     continue;
                 }

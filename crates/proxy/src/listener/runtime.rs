@@ -13,9 +13,16 @@ use crate::stats::{HttpStats, ListenerStats, Stats};
 pub struct ListenerRt {
     pub model: Listener,
     /// Parallel to `model.filter_chains`.
-    pub chains: Vec<Chain>,
-    pub default_chain: Option<Chain>,
+    pub chains: Vec<ChainRt>,
+    pub default_chain: Option<ChainRt>,
     pub stats: Arc<ListenerStats>,
+}
+
+/// A filter chain ready to serve: TLS to terminate first (if any), then its network filter.
+#[derive(Debug, Clone)]
+pub struct ChainRt {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub filter: Chain,
 }
 
 #[derive(Debug, Clone)]
@@ -35,18 +42,35 @@ pub struct HttpRt {
 }
 
 impl ListenerRt {
-    pub fn new(model: Listener, stats: &Stats) -> ListenerRt {
-        let chain = |c: &FilterChain| Chain::new(c, stats);
-        ListenerRt {
-            chains: model.filter_chains.iter().map(chain).collect(),
-            default_chain: model.default_filter_chain.as_ref().map(chain),
+    /// Precomputes every chain. Fails (naming the chain) when a chain's TLS certificate or
+    /// key cannot be read or used: the listener is then refused, as Envoy refuses it.
+    pub fn new(model: Listener, stats: &Stats) -> Result<ListenerRt, String> {
+        let chain = |c: &FilterChain| -> Result<ChainRt, String> {
+            let tls = c
+                .tls
+                .as_ref()
+                .map(crate::tls::server_config)
+                .transpose()
+                .map_err(|e| format!("filter chain {:?}: {e}", c.name))?;
+            Ok(ChainRt {
+                tls,
+                filter: Chain::new(c, stats),
+            })
+        };
+        Ok(ListenerRt {
+            chains: model
+                .filter_chains
+                .iter()
+                .map(chain)
+                .collect::<Result<_, _>>()?,
+            default_chain: model.default_filter_chain.as_ref().map(chain).transpose()?,
             stats: stats.listener(&model.name),
             model,
-        }
+        })
     }
 
     /// The runtime chain of a model chain that selection returned (by identity).
-    pub fn chain_of(&self, selected: &FilterChain) -> Option<&Chain> {
+    pub fn chain_of(&self, selected: &FilterChain) -> Option<&ChainRt> {
         if let Some(i) = self
             .model
             .filter_chains

@@ -163,6 +163,7 @@ pub fn route_config(name: &str, domains: &[&str], routes: Vec<Route>) -> model::
             routes,
             cors: None,
             fault: None,
+            require_tls: false,
         }],
         ignore_port_in_host_matching: false,
     }
@@ -195,9 +196,11 @@ pub fn listener(name: &str, network: model::NetworkFilter) -> model::Listener {
         address: "127.0.0.1:0".parse().unwrap(),
         use_original_dst: false,
         traffic_direction: Default::default(),
+        tls_inspector: false,
         filter_chains: vec![model::FilterChain {
             name: "only".into(),
             matcher: Default::default(),
+            tls: None,
             network,
         }],
         default_filter_chain: None,
