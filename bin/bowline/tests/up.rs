@@ -414,6 +414,34 @@ async fn bookinfo(capture: &str) {
     let other = https(&["h2"], "other.example.com").await;
     assert!(other.is_err(), "no server for that name: {other:?}");
 
+    // The Gateway API beside Istio's Gateway: its HTTPRoute serves bookinfo.local.
+    mesh.apply_sample("gateway-api.yaml", "gateway-api.yaml");
+    let routed_by = |host: &'static str| {
+        let entry = mesh.entry;
+        async move {
+            let response = get(entry, "/productpage", &[("host", host)], T).await?;
+            anyhow::ensure!(response.status == 200, "status {}", response.status);
+            let body = response.json();
+            Page::read(&body)?;
+            Ok(body["headers"]["x-route"].as_str().map(str::to_string))
+        }
+    };
+    wait_until(T, Duration::from_millis(20), || async {
+        let via = routed_by("bookinfo.local").await?;
+        anyhow::ensure!(
+            via.as_deref() == Some("gateway-api"),
+            "not via the HTTPRoute yet"
+        );
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        routed_by("other.local").await.unwrap(),
+        None,
+        "Istio's VirtualService"
+    );
+
     // Stop: everything started is gone.
     let state: Value = serde_json::from_str(
         &std::fs::read_to_string(mesh.state_dir().join("state.json")).unwrap(),

@@ -10,13 +10,19 @@
 //! server when its `gateways` name the Gateway (`<ns>/<name>`, or `<name>` in the
 //! VirtualService's namespace) and one of its hosts is allowed by the server's `hosts`.
 //!
+//! Kubernetes Gateway API Gateways and HTTPRoutes are converted to the same shapes first
+//! (see `api`).
+//!
 //! Left out (their servers get no listener): TLS modes other than `SIMPLE` (PASSTHROUGH,
 //! MUTUAL, ISTIO_MUTUAL, AUTO_PASSTHROUGH) and TCP/TLS/MONGO servers.
+
+mod api;
+
+pub(crate) use api::{gateway_config, NamedGateway, NamedVs};
 
 use crate::ProxyView;
 use bowline_config::common::{host_matches, selector_matches};
 use bowline_config::istio::gateway::Server;
-use bowline_registry::Snapshot;
 use std::collections::BTreeMap;
 
 /// One Gateway server that this proxy serves.
@@ -60,17 +66,17 @@ pub(crate) struct TlsServer<'a> {
 }
 
 /// Every port this gateway listens on, in port order. Empty for sidecars.
-pub(crate) fn ports<'a>(snapshot: &'a Snapshot, proxy: &ProxyView) -> Vec<PortPlan<'a>> {
+pub(crate) fn ports<'a>(gateways: &'a [NamedGateway], proxy: &ProxyView) -> Vec<PortPlan<'a>> {
     let Some(gw) = &proxy.gateway else {
         return Vec::new();
     };
     let mut by_port: BTreeMap<u32, PortPlan<'a>> = BTreeMap::new();
     let mut sni_taken: BTreeMap<u32, Vec<Vec<String>>> = BTreeMap::new();
-    for (r, gateway) in snapshot.config.gateways() {
-        if !selector_matches(&gateway.selector, &proxy.labels) {
+    for gateway in gateways {
+        if !selector_matches(&gateway.spec.selector, &proxy.labels) {
             continue;
         }
-        for server in &gateway.servers {
+        for server in &gateway.spec.servers {
             let Some(bind_port) = gw.bind_port(server.port.number) else {
                 continue;
             };
@@ -78,8 +84,8 @@ pub(crate) fn ports<'a>(snapshot: &'a Snapshot, proxy: &ProxyView) -> Vec<PortPl
                 continue;
             };
             let bound = BoundServer {
-                gateway_namespace: r.namespace(),
-                gateway_name: &r.meta.name,
+                gateway_namespace: &gateway.namespace,
+                gateway_name: &gateway.name,
                 server,
             };
             let plan = by_port

@@ -230,4 +230,19 @@ fn envoy_accepts_a_gateway_with_tls_servers() {
         .collect();
     assert_eq!(names, ["0.0.0.0_443", "0.0.0.0_80", "0.0.0.0_8080"]);
     assert_envoy_accepts("gateway", &generated);
+
+    // The Gateway API input alone, on the same certificate directory.
+    let snap = mesh(&format!(
+        "{}\n---\n{}",
+        include_str!("inputs/services.yaml"),
+        include_str!("inputs/gateway_api.yaml")
+    ));
+    let gw = gateway_proxy(&snap, &[], "", &dir.path().display().to_string());
+    let generated = bowline_translate::generate(&snap, &gw);
+    let routes: Vec<&str> = generated.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        routes,
+        ["http.80", "https.443.https.web-https.istio-system"]
+    );
+    assert_envoy_accepts("gateway API", &generated);
 }

@@ -286,3 +286,25 @@ fn gateway_istio() {
         "it routes to the mesh's services"
     );
 }
+
+#[test]
+fn gateway_api() {
+    // Gateway API: a listener per Istio-style server (HTTP on 80, HTTPS on 443 by
+    // certificateRef), HTTPRoute rules sorted by the spec's precedence (exact, longer
+    // prefix, headers), segment-wise prefixes, weights, a header modifier, a redirect; the
+    // sectionName-bound route only on port 80.
+    let snap = with(include_str!("inputs/gateway_api.yaml"));
+    let gw = gateway_proxy(
+        &snap,
+        &[("istio", "ingressgateway")],
+        "80:18080,443:18443",
+        "/etc/bowline/credentials",
+    );
+    golden(
+        "gateway_api",
+        &snap,
+        &gw,
+        Sections::ROUTES.plus(Sections::LISTENERS),
+        "",
+    );
+}

@@ -3,7 +3,7 @@
 //! per TLS server, matched by SNI, terminating TLS with the server's certificate files.
 
 use super::hcm::{http_connection_manager, Routes};
-use crate::gateway::{http_route_name, ports, PortPlan};
+use crate::gateway::{gateway_config, http_route_name, ports, PortPlan};
 use crate::proto::socket_address;
 use crate::ProxyView;
 use bowline_registry::Snapshot;
@@ -24,7 +24,8 @@ const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 
 /// The gateway's listeners, sorted by name.
 pub(crate) fn listeners(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Listener> {
-    let mut out: Vec<Listener> = ports(snapshot, proxy)
+    let (gateways, _) = gateway_config(&snapshot.config);
+    let mut out: Vec<Listener> = ports(&gateways, proxy)
         .iter()
         .map(|plan| listener(plan, proxy))
         .collect();

@@ -4,7 +4,10 @@
 use super::domains::claim_unique;
 use super::virtual_service::Source;
 use super::{action, matching, RouteContext};
-use crate::gateway::{exposed, http_route_name, names_gateway, ports, BoundServer, ServerKind};
+use crate::gateway::{
+    exposed, gateway_config, http_route_name, names_gateway, ports, BoundServer, NamedVs,
+    ServerKind,
+};
 use crate::naming;
 use crate::proto::bool_value;
 use crate::ProxyView;
@@ -17,8 +20,9 @@ use bowline_xds::pb::envoy::config::route::v3::{
 
 /// Every route configuration of a gateway, sorted by name.
 pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfiguration> {
+    let (gateways, services) = gateway_config(&snapshot.config);
     let mut out = Vec::new();
-    for plan in ports(snapshot, proxy) {
+    for plan in ports(&gateways, proxy) {
         if !plan.http.is_empty() {
             let redirect = plan.http.iter().any(|b| {
                 matches!(
@@ -31,6 +35,7 @@ pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfigu
             out.push(route_config(
                 http_route_name(plan.port),
                 snapshot,
+                &services,
                 proxy,
                 &plan.http,
                 plan.port,
@@ -41,6 +46,7 @@ pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfigu
             out.push(route_config(
                 tls.route.clone(),
                 snapshot,
+                &services,
                 proxy,
                 std::slice::from_ref(&tls.bound),
                 plan.port,
@@ -58,14 +64,18 @@ pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfigu
 fn route_config(
     name: String,
     snapshot: &Snapshot,
+    services: &[NamedVs],
     proxy: &ProxyView,
     servers: &[BoundServer<'_>],
     port: u32,
     require_tls: bool,
 ) -> RouteConfiguration {
     let mut vhosts: Vec<(String, Vec<String>, Vec<Route>)> = Vec::new();
-    for (r, vs) in snapshot.config.virtual_services() {
-        let ns = r.namespace();
+    for NamedVs {
+        namespace: ns,
+        spec: vs,
+    } in services
+    {
         let bound: Vec<&BoundServer<'_>> = servers
             .iter()
             .filter(|b| vs.gateways.iter().any(|g| names_gateway(g, ns, b)))
