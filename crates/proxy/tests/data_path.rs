@@ -587,3 +587,30 @@ async fn send_ok(client: &mut ProxyClient, n: usize) {
         assert_eq!(rsp.status, 200);
     }
 }
+
+/// `max_concurrent_streams` caps the streams open on one upstream HTTP/2 connection: past
+/// it, the pool opens another connection (as Envoy's does); under it, requests share one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_max_concurrent_streams_opens_another_connection() {
+    for (max, want_connections) in [(1, 2), (100, 1)] {
+        let up = Upstream::start("a").await;
+        let mut h2 = cluster("up", &[up.addr]);
+        h2.protocol = model::cluster::UpstreamProtocol::Http2 {
+            max_concurrent_streams: max,
+        };
+        let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+        let (_proxy, addr) = start(vec![http_listener("l", routes)], vec![h2]);
+        // Warm one connection, then two requests in flight at once.
+        let rsp = get(addr, "/warm", &[], TIMEOUT).await.unwrap();
+        assert_eq!(rsp.status, 200);
+        let a = tokio::spawn(get(addr, "/?delay_ms=300", &[], TIMEOUT));
+        let b = tokio::spawn(get(addr, "/?delay_ms=300", &[], TIMEOUT));
+        assert_eq!(a.await.unwrap().unwrap().status, 200);
+        assert_eq!(b.await.unwrap().unwrap().status, 200);
+        assert_eq!(
+            up.connections.load(Ordering::SeqCst),
+            want_connections,
+            "max_concurrent_streams {max}"
+        );
+    }
+}

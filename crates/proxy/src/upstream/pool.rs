@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use super::circuit::Overflow;
 use super::cluster::Cluster;
 use crate::http::body::UpstreamBody;
 use crate::stats::ClusterStats;
-use bowline_model::cluster::ConnectionOptions;
+use bowline_model::cluster::{ConnectionOptions, UpstreamProtocol};
 
 /// The protocol spoken to an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,8 +79,35 @@ pub struct Pool {
 #[derive(Debug, Default)]
 struct Shared {
     idle_h1: Mutex<HashMap<SocketAddr, Vec<IdleH1>>>,
-    /// The shared HTTP/2 connection per endpoint and how many streams it has carried.
-    h2: Mutex<HashMap<SocketAddr, (http2::SendRequest<UpstreamBody>, u32)>>,
+    /// The shared HTTP/2 connections per endpoint: a new one opens when every one carries
+    /// the cluster's `max_concurrent_streams` (as Envoy's pool does).
+    h2: Mutex<HashMap<SocketAddr, Vec<H2Conn>>>,
+}
+
+/// A shared HTTP/2 connection: the streams it has carried and those open now.
+#[derive(Debug)]
+struct H2Conn {
+    sender: http2::SendRequest<UpstreamBody>,
+    served: u32,
+    open: Arc<AtomicU32>,
+}
+
+/// One open stream on a shared HTTP/2 connection; the slot frees when the response body is
+/// done with (finished or dropped).
+#[derive(Debug)]
+struct StreamSlot(Arc<AtomicU32>);
+
+impl StreamSlot {
+    fn take(open: &Arc<AtomicU32>) -> StreamSlot {
+        open.fetch_add(1, AtomicOrdering::Relaxed);
+        StreamSlot(open.clone())
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, AtomicOrdering::Relaxed);
+    }
 }
 
 /// An idle HTTP/1.1 connection: how many requests it has served and since when it waits.
@@ -96,6 +124,8 @@ struct IdleH1 {
 pub struct PooledBody {
     body: Incoming,
     give_back: Option<GiveBack>,
+    /// Held while the body is read: counts against the HTTP/2 connection's stream cap.
+    _stream: Option<StreamSlot>,
 }
 
 #[derive(Debug)]
@@ -153,17 +183,29 @@ impl Pool {
                 Ok(self.pooled(addr, sender, 1, limits, response))
             }
             Protocol::Http2 => {
-                let mut sender = match self.shared_h2(addr, limits.max_requests_per_connection) {
-                    Some(sender) => sender,
+                let max_streams = match cluster.source.protocol {
+                    UpstreamProtocol::Http2 {
+                        max_concurrent_streams,
+                    } => max_concurrent_streams,
+                    _ => u32::MAX,
+                };
+                let shared = self.shared_h2(addr, limits.max_requests_per_connection, max_streams);
+                let (mut sender, slot) = match shared {
+                    Some(pair) => pair,
                     None => {
                         let _pending = admit_connection(cluster)?;
                         let sender = connect_h2(addr, connect_timeout, stats).await?;
-                        let mut h2 = lock(&self.shared.h2);
+                        let open = Arc::new(AtomicU32::new(0));
+                        let slot = StreamSlot::take(&open);
                         // A connection allowed one stream only is used once and not shared.
                         if limits.max_requests_per_connection != Some(1) {
-                            h2.insert(addr, (sender.clone(), 1));
+                            lock(&self.shared.h2).entry(addr).or_default().push(H2Conn {
+                                sender: sender.clone(),
+                                served: 1,
+                                open,
+                            });
                         }
-                        sender
+                        (sender, slot)
                     }
                 };
                 let response = sender
@@ -173,6 +215,7 @@ impl Pool {
                 Ok(response.map(|body| PooledBody {
                     body,
                     give_back: None,
+                    _stream: Some(slot),
                 }))
             }
         }
@@ -204,26 +247,28 @@ impl Pool {
         None
     }
 
-    /// The shared HTTP/2 connection, counting the stream about to be opened; a connection
-    /// that reaches `max_requests_per_connection` streams is retired from sharing (its open
-    /// streams finish; the next request opens a new connection).
+    /// A shared HTTP/2 connection with a free stream (below `max_streams` open), counting
+    /// the stream about to be opened; a connection that reaches `max_requests_per_connection`
+    /// streams is retired from sharing (its open streams finish). `None`: open a new one.
     fn shared_h2(
         &self,
         addr: SocketAddr,
         max_requests: Option<u32>,
-    ) -> Option<http2::SendRequest<UpstreamBody>> {
+        max_streams: u32,
+    ) -> Option<(http2::SendRequest<UpstreamBody>, StreamSlot)> {
         let mut h2 = lock(&self.shared.h2);
-        let (sender, served) = h2.get_mut(&addr)?;
-        if sender.is_closed() {
-            h2.remove(&addr);
-            return None;
+        let conns = h2.get_mut(&addr)?;
+        conns.retain(|c| !c.sender.is_closed());
+        let i = conns
+            .iter()
+            .position(|c| c.open.load(AtomicOrdering::Relaxed) < max_streams)?;
+        let conn = &mut conns[i];
+        conn.served += 1;
+        let picked = (conn.sender.clone(), StreamSlot::take(&conn.open));
+        if max_requests.is_some_and(|max| conn.served >= max) {
+            conns.remove(i);
         }
-        *served += 1;
-        let sender = sender.clone();
-        if max_requests.is_some_and(|max| *served >= max) {
-            h2.remove(&addr);
-        }
-        Some(sender)
+        Some(picked)
     }
 
     fn pooled(
@@ -244,6 +289,7 @@ impl Pool {
         let mut response = response.map(|body| PooledBody {
             body,
             give_back: Some(give_back),
+            _stream: None,
         });
         // An empty body (HEAD, 204, 304, Content-Length: 0) ends before anyone polls it.
         if response.body().body.is_end_stream() {
