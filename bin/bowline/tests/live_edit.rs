@@ -187,18 +187,22 @@ async fn a_changed_cluster_warms_at_once(mesh: &Mesh) {
                     // is active once its config dump shows it with endpoints.
                     let dump: serde_json::Value =
                         serde_json::from_str(&mesh.envoy.get_admin("/config_dump").await?)?;
-                    let clusters = dump["clusters"].as_array().cloned().unwrap_or_default();
+                    // Envoy's shape: configs[1] is the ClustersConfigDump.
+                    let clusters = dump["configs"][1]["dynamic_active_clusters"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
                     let canary: Vec<_> = clusters
                         .iter()
                         .filter(|c| {
-                            c["name"]
+                            c["cluster"]["name"]
                                 .as_str()
                                 .is_some_and(|n| n.ends_with("|canary.default.svc.cluster.local"))
                         })
                         .collect();
                     if canary.is_empty()
                         || canary.iter().any(|c| {
-                            !c["model"].as_str().unwrap_or_default().contains("Random")
+                            c["cluster"]["lb"] != "Random"
                                 || c["endpoints"].as_array().is_none_or(|e| e.is_empty())
                         })
                     {

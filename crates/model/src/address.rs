@@ -11,7 +11,7 @@ use bowline_xds::pb::envoy::config::core::v3::{
 use std::net::{IpAddr, SocketAddr};
 
 /// A host name (or IP literal) and port that the proxy resolves itself.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DnsHost {
     pub hostname: String,
     pub port: u16,

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 /// An IP range: the address with its host bits cleared, and the prefix length. Envoy
 /// clears the host bits too (`10.1.2.3/8` is `10.0.0.0/8`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cidr {
     network: IpAddr,
     prefix_len: u8,

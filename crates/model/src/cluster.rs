@@ -13,7 +13,7 @@ use crate::endpoints::ClusterLoadAssignment;
 use std::time::Duration;
 
 /// An upstream cluster.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct Cluster {
     pub name: String,
     pub discovery: Discovery,
@@ -35,7 +35,7 @@ pub struct Cluster {
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the cluster's hosts are found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum Discovery {
     /// STATIC: the hosts are in the cluster.
     Static(ClusterLoadAssignment),
@@ -50,7 +50,7 @@ pub enum Discovery {
 }
 
 /// A name of a STRICT_DNS cluster and the weight of each address it resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct DnsEndpoint {
     pub host: DnsHost,
     /// At least 1. Envoy's default: 1.
@@ -59,7 +59,7 @@ pub struct DnsEndpoint {
 
 /// The HTTP protocol spoken to the cluster's hosts
 /// (`envoy.extensions.upstreams.http.v3.HttpProtocolOptions`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UpstreamProtocol {
     /// Envoy's default.
     #[default]
@@ -76,7 +76,7 @@ pub enum UpstreamProtocol {
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 2_147_483_647;
 
 /// The DEFAULT-priority circuit breakers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
     /// Envoy's default: 1024.
     pub max_connections: u32,
@@ -100,7 +100,7 @@ impl Default for Thresholds {
 }
 
 /// Per-connection limits and socket options of upstream connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionOptions {
     /// Close a connection after this many requests; `None` = unlimited (Envoy's default).
     pub max_requests_per_connection: Option<u32>,
@@ -127,7 +127,7 @@ impl Default for ConnectionOptions {
 }
 
 /// TCP keepalive on upstream sockets; `None` fields keep the OS defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpKeepalive {
     pub probes: Option<u32>,
     pub time: Option<Duration>,
@@ -135,7 +135,7 @@ pub struct TcpKeepalive {
 }
 
 /// Which address families DNS answers may give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DnsLookupFamily {
     /// IPv4, falling back to IPv6 when there is none (Envoy's default).
     #[default]

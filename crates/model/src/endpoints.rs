@@ -7,14 +7,14 @@ pub(crate) use convert::{assignment_parts, load_assignment as load_assignment_at
 
 use std::net::SocketAddr;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct ClusterLoadAssignment {
     pub cluster_name: String,
     pub endpoints: Vec<LocalityLbEndpoints>,
 }
 
 /// Hosts sharing a locality and priority.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct LocalityLbEndpoints {
     pub locality: Option<Locality>,
     /// 0 is the highest priority (Envoy's default).
@@ -24,14 +24,14 @@ pub struct LocalityLbEndpoints {
     pub lb_endpoints: Vec<LbEndpoint>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Locality {
     pub region: String,
     pub zone: String,
     pub sub_zone: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct LbEndpoint {
     pub address: SocketAddr,
     /// At least 1. Envoy's default: 1.
@@ -40,7 +40,7 @@ pub struct LbEndpoint {
 }
 
 /// The health the control plane reports (EDS), Envoy's `HealthStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HealthStatus {
     /// Envoy's default: treated as healthy.
     #[default]

@@ -6,7 +6,7 @@ use bowline_xds::pb::envoy::config::core::v3::RuntimeFractionalPercent;
 use bowline_xds::pb::envoy::r#type::v3::{fractional_percent::DenominatorType, FractionalPercent};
 
 /// `numerator / denominator` with a denominator of 100, 10 000 or 1 000 000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fraction {
     pub numerator: u32,
     pub denominator: u32,

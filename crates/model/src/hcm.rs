@@ -9,7 +9,7 @@ use crate::route::{FaultPolicy, RouteConfig};
 use std::sync::Arc;
 
 /// Envoy's `envoy.filters.network.http_connection_manager`, as far as the proxy implements it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct HttpConnectionManager {
     pub stat_prefix: String,
     pub codec: Codec,
@@ -35,7 +35,7 @@ pub struct HttpConnectionManager {
 }
 
 /// The downstream codec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     /// HTTP/1.1, or h2c when the connection starts with the HTTP/2 preface.
     Auto,
@@ -44,7 +44,7 @@ pub enum Codec {
 }
 
 /// Envoy's `PathWithEscapedSlashesAction` (what to do with `%2F`, `%5C` in a path).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EscapedSlashes {
     /// Envoy's default (`IMPLEMENTATION_SPECIFIC_DEFAULT`), which is `KEEP_UNCHANGED`.
     #[default]
@@ -58,7 +58,7 @@ pub enum EscapedSlashes {
 }
 
 /// Where the connection manager's routes come from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum RouteSource {
     /// Inline in the listener.
     Static(Arc<RouteConfig>),
@@ -67,7 +67,7 @@ pub enum RouteSource {
 }
 
 /// An HTTP filter the proxy implements.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum HttpFilter {
     /// `envoy.filters.http.fault`: the filter-wide faults (usually none); a route's or
     /// virtual host's own [`FaultPolicy`] replaces them.
@@ -79,7 +79,7 @@ pub enum HttpFilter {
 }
 
 /// The router filter's options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Router {
     /// Per-cluster request stats by response code and time. Envoy's default: true.
     pub dynamic_stats: bool,

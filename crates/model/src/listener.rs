@@ -12,7 +12,7 @@ use crate::tcp::TcpProxy;
 use std::net::SocketAddr;
 
 /// A listener the proxy binds.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct Listener {
     pub name: String,
     /// An IP and port (port 0 = ephemeral, as in Envoy).
@@ -32,7 +32,7 @@ pub struct Listener {
 }
 
 /// Envoy's `TrafficDirection` (stats and tracing only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TrafficDirection {
     #[default]
     Unspecified,
@@ -41,7 +41,7 @@ pub enum TrafficDirection {
 }
 
 /// One way of serving a connection: the network filter that terminates it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct FilterChain {
     pub name: String,
     pub matcher: FilterChainMatch,
@@ -51,7 +51,7 @@ pub struct FilterChain {
 }
 
 /// Which connections a filter chain takes. Every empty criterion matches anything.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Default)]
 pub struct FilterChainMatch {
     /// The destination port (the original destination's when `use_original_dst`).
     pub destination_port: Option<u16>,
@@ -70,7 +70,7 @@ pub struct FilterChainMatch {
 }
 
 /// Envoy's `ConnectionSourceType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SourceType {
     #[default]
     Any,
@@ -81,7 +81,7 @@ pub enum SourceType {
 }
 
 /// The terminal network filter of a chain (the only one: other network filters are refused).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum NetworkFilter {
     Http(HttpConnectionManager),
     Tcp(TcpProxy),

@@ -7,7 +7,7 @@ use bowline_xds::pb::envoy::r#type::matcher::v3::{
 };
 
 /// How a string is matched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum StringPattern {
     Exact(String),
     /// Non-empty (Envoy refuses an empty prefix, suffix or substring).
@@ -18,7 +18,7 @@ pub enum StringPattern {
     Regex(Regex),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct StringMatcher {
     pub pattern: StringPattern,
     /// ASCII case-insensitive comparison (never set for a regex: Envoy refuses that).

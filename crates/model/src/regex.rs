@@ -14,6 +14,13 @@ pub struct Regex {
     search: regex::Regex,
 }
 
+/// Serialised as its pattern (for `/config_dump`).
+impl serde::Serialize for Regex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl Regex {
     /// Compiles an RE2 pattern; `Err` carries the compiler's message.
     pub fn new(pattern: &str) -> Result<Regex, String> {

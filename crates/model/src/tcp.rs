@@ -3,7 +3,7 @@
 use crate::route::ClusterSpecifier;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct TcpProxy {
     pub stat_prefix: String,
     /// The upstream cluster, or weighted clusters (picked once per connection).

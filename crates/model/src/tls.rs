@@ -21,21 +21,21 @@ use bowline_xds::prost::Name;
 use std::path::PathBuf;
 
 /// Where PEM text comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
 pub enum PemSource {
     File(PathBuf),
     Inline(Vec<u8>),
 }
 
 /// A TLS protocol version bowline-proxy speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsVersion {
     V1_2,
     V1_3,
 }
 
 /// Terminating TLS on a filter chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct DownstreamTls {
     pub certificate_chain: PemSource,
     pub private_key: PemSource,

@@ -1,7 +1,7 @@
 //! Load-balancing policies.
 
 /// Envoy's `lb_policy` with its `lb_config`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LbPolicy {
     /// Envoy's default.
     RoundRobin,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Envoy's `OutlierDetection`, consecutive-error detectors only (success-rate and
 /// failure-percentage ejection must be left unenforced: conversion refuses them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutlierDetection {
     /// Envoy's default: 5.
     pub consecutive_5xx: u32,

@@ -5,7 +5,7 @@ use crate::cidr::Cidr;
 use std::net::{IpAddr, SocketAddr};
 
 /// What is known about a connection when its filter chain is chosen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionInfo<'a> {
     /// The local address, or the original destination under `use_original_dst`.
     pub destination: SocketAddr,

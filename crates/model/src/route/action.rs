@@ -15,7 +15,7 @@ use crate::fraction::Fraction;
 use crate::regex::Regex;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum RouteAction {
     Forward(Forward),
     Redirect(Redirect),
@@ -23,7 +23,7 @@ pub enum RouteAction {
 }
 
 /// Envoy's `RouteAction`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct Forward {
     pub clusters: ClusterSpecifier,
     /// The whole-request timeout (all tries). Envoy's default: 15 s; `None` = disabled
@@ -45,7 +45,7 @@ pub struct Forward {
 pub const DEFAULT_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Use the `grpc-timeout` request header as the request's timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrpcTimeout {
     /// Cap on the header's value; `None` = uncapped (configured as 0).
     pub max: Option<Duration>,
@@ -87,7 +87,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
 }
 
 /// Where a request or connection goes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum ClusterSpecifier {
     Cluster(String),
     /// Non-empty, weights summing to more than 0 (Envoy refuses a zero sum).
@@ -95,7 +95,7 @@ pub enum ClusterSpecifier {
 }
 
 /// One cluster of a weighted split, with its own header mutations (HTTP only).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct WeightedCluster {
     pub name: String,
     pub weight: u32,
@@ -104,7 +104,7 @@ pub struct WeightedCluster {
 }
 
 /// How the path is rewritten before forwarding. The query string is kept.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum PathRewrite {
     /// Replace the part the route matched (the prefix; the whole path for exact and regex
     /// matches).
@@ -114,21 +114,21 @@ pub enum PathRewrite {
 }
 
 /// Copy a share of requests to another cluster, fire-and-forget.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct Mirror {
     pub cluster: String,
     /// Share of requests mirrored; Envoy's default: all.
     pub fraction: Fraction,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct HashPolicy {
     pub key: HashKey,
     /// Stop at this policy when it produced a hash.
     pub terminal: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum HashKey {
     Header(String),
     /// A cookie; when `ttl` is set and the request lacks it the proxy sets one.
@@ -142,7 +142,7 @@ pub enum HashKey {
 }
 
 /// Envoy's `RedirectAction`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct Redirect {
     /// `https_redirect` is `Some("https")`.
     pub scheme: Option<String>,
@@ -154,7 +154,7 @@ pub struct Redirect {
     pub strip_query: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum RedirectPath {
     /// The whole path (a query in it replaces the request's).
     Path(String),
@@ -167,7 +167,7 @@ pub enum RedirectPath {
 }
 
 /// A fixed answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct DirectResponse {
     /// 200..=599.
     pub status: u16,

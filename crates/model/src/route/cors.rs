@@ -5,7 +5,7 @@ use crate::fraction::Fraction;
 use crate::matcher::StringMatcher;
 
 /// Envoy's `CorsPolicy` (per route or virtual host).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct CorsPolicy {
     pub allow_origins: Vec<StringMatcher>,
     /// Comma-separated, as sent in `access-control-allow-methods` (empty = not sent).
@@ -23,7 +23,7 @@ pub struct CorsPolicy {
 }
 
 /// What the CORS filter does with a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
 pub enum CorsDecision {
     /// Not a CORS request, policy disabled, or origin not allowed: forward untouched.
     Forward,

@@ -6,7 +6,7 @@ use super::{RouteConfig, VirtualHost};
 ///
 /// Envoy's order for a request: an exact domain, then the longest `*suffix` (the wildcard
 /// must cover at least one character), then the longest `prefix*`, then `*`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DomainMatcher {
     /// `*`.
     Any,

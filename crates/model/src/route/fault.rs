@@ -4,27 +4,27 @@ use crate::fraction::Fraction;
 use std::time::Duration;
 
 /// What the fault filter does on a route. The default does nothing.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Default)]
 pub struct FaultPolicy {
     pub delay: Option<FaultDelay>,
     pub abort: Option<FaultAbort>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq)]
 pub struct FaultDelay {
     pub duration: Duration,
     /// Share of requests delayed.
     pub fraction: Fraction,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq)]
 pub struct FaultAbort {
     pub abort: Abort,
     /// Share of requests aborted.
     pub fraction: Fraction,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Abort {
     /// Answer with this HTTP status (200..=599).
     Http(u16),
@@ -34,7 +34,7 @@ pub enum Abort {
 
 /// What to do to one request: wait `delay` first, then answer with `abort` (if any)
 /// instead of forwarding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FaultDecision {
     pub delay: Option<Duration>,
     pub abort: Option<Abort>,

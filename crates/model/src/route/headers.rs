@@ -3,27 +3,44 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Request and response header mutations. Envoy removes first, then adds.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Default)]
 pub struct HeaderOps {
     pub request_add: Vec<HeaderAppend>,
+    #[serde(serialize_with = "names")]
     pub request_remove: Vec<HeaderName>,
     pub response_add: Vec<HeaderAppend>,
+    #[serde(serialize_with = "names")]
     pub response_remove: Vec<HeaderName>,
 }
 
 /// One header to add. Values are literal (Envoy's `%…%` formatters are refused at
 /// conversion; `%%` has become `%`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct HeaderAppend {
+    #[serde(serialize_with = "name")]
     pub name: HeaderName,
+    #[serde(serialize_with = "value")]
     pub value: HeaderValue,
     pub action: AppendAction,
     /// Add the header even when its value is empty. Envoy's default: false.
     pub keep_empty_value: bool,
 }
 
+// Headers as text in `/config_dump`.
+fn name<S: serde::Serializer>(n: &HeaderName, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(n.as_str())
+}
+
+fn names<S: serde::Serializer>(list: &[HeaderName], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(list.iter().map(HeaderName::as_str))
+}
+
+fn value<S: serde::Serializer>(v: &HeaderValue, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(v.as_bytes()))
+}
+
 /// Envoy's `HeaderAppendAction`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AppendAction {
     /// Add another value (Envoy's default).
     #[default]

@@ -5,7 +5,7 @@ use crate::matcher::StringMatcher;
 use crate::regex::Regex;
 
 /// Every condition must hold for the route to match.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct RouteMatch {
     pub path: PathMatch,
     /// Compare prefix, exact and path-separated paths case-sensitively. Envoy's default:
@@ -16,7 +16,7 @@ pub struct RouteMatch {
 }
 
 /// How the path (without its query string) is matched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum PathMatch {
     Prefix(String),
     Exact(String),
@@ -29,7 +29,7 @@ pub enum PathMatch {
 
 /// A condition on a header (lower-case name; `:method`, `:authority`, `:path`, `:scheme`
 /// read the request line).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct HeaderMatcher {
     pub name: String,
     pub rule: HeaderRule,
@@ -39,7 +39,7 @@ pub struct HeaderMatcher {
     pub treat_missing_as_empty: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum HeaderRule {
     /// `true`: the header is present; `false`: it is absent.
     Present(bool),
@@ -53,13 +53,13 @@ pub enum HeaderRule {
 
 /// A condition on a query parameter (the first value when it repeats, percent-decoded).
 /// An absent parameter never matches.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct QueryParamMatcher {
     pub name: String,
     pub rule: QueryParamRule,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub enum QueryParamRule {
     /// Present with any value. (`present_match: false` is `Present(false)`, which in
     /// Envoy never matches: an absent parameter already fails.)

@@ -29,7 +29,7 @@ pub use request::RequestHead;
 pub use retry::{Backoff, RetryOn, RetryPolicy, UpstreamOutcome};
 
 /// A route configuration: virtual hosts, each answering to a set of domains.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct RouteConfig {
     pub name: String,
     /// Unique domains across all virtual hosts (Envoy refuses duplicates).
@@ -40,7 +40,7 @@ pub struct RouteConfig {
 }
 
 /// The routes for one set of domains.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct VirtualHost {
     pub name: String,
     pub domains: Vec<DomainMatcher>,
@@ -56,7 +56,7 @@ pub struct VirtualHost {
 }
 
 /// One route: a match and what to do with a matching request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct Route {
     pub name: String,
     pub matcher: RouteMatch,

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Envoy's `RetryPolicy`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first try. Envoy's default: 1.
     pub num_retries: u32,
@@ -22,7 +22,7 @@ pub struct RetryPolicy {
 }
 
 /// Envoy's retry conditions (`retry_on` words), HTTP and gRPC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RetryOn {
     /// `5xx`: a 5xx response, or no response at all (reset, connect failure, per-try timeout).
     FiveXx,
@@ -86,7 +86,7 @@ impl RetryOn {
 }
 
 /// Exponential back-off with full jitter between tries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Envoy's default: 25 ms.
     pub base: Duration,
@@ -118,7 +118,7 @@ impl Backoff {
 }
 
 /// How one try ended, as far as retrying cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamOutcome {
     /// Response headers arrived.
     Response {

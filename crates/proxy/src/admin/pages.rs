@@ -1,5 +1,5 @@
 //! Admin pages as data: `/listeners` in Envoy's JSON shape, `/clusters` in Envoy's text
-//! shape (`name::addr::field::value`), and a `/config_dump` of the model.
+//! shape (`name::addr::field::value`), and `/config_dump` in Envoy's shape.
 
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -78,21 +78,41 @@ pub fn clusters_text(state: &State) -> String {
     out
 }
 
-/// The model as our proxy holds it (Rust debug text per resource: the model has no wire
-/// form of its own), plus the xDS versions applied.
+/// `/config_dump` in Envoy's shape — `{"configs": [ListenersConfigDump, ClustersConfigDump,
+/// RoutesConfigDump]}` with each resource under `active_state.listener`, `cluster` and
+/// `route_config` — holding bowline-proxy's model of the resource (the xDS it was converted
+/// from, minus defaults, in the model's field names), the version applied, and for clusters
+/// the endpoints in use.
 pub fn config_dump(state: &State) -> Value {
     let config = state.config.load();
-    let listeners: Vec<Value> = config
+    let versions = state.versions();
+    let version = |type_url: &str| versions.get(type_url).cloned().unwrap_or_default();
+    let (lds, cds, rds) = (
+        version("type.googleapis.com/envoy.config.listener.v3.Listener"),
+        version("type.googleapis.com/envoy.config.cluster.v3.Cluster"),
+        version("type.googleapis.com/envoy.config.route.v3.RouteConfiguration"),
+    );
+    let mut listeners: Vec<Value> = config
         .listeners
         .values()
-        .map(|l| json!({ "name": l.model.name, "address": l.model.address.to_string(), "model": format!("{:?}", l.model) }))
+        .map(|l| {
+            json!({
+                "name": l.model.name,
+                "active_state": { "version_info": lds, "listener": l.model },
+            })
+        })
         .collect();
+    listeners.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let mut routes: Vec<Value> = config
         .routes
         .values()
-        .map(|r| json!({ "name": r.name, "model": format!("{r:?}") }))
+        .map(|r| json!({ "version_info": rds, "route_config": r }))
         .collect();
-    routes.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    routes.sort_by(|a, b| {
+        a["route_config"]["name"]
+            .as_str()
+            .cmp(&b["route_config"]["name"].as_str())
+    });
     let mut clusters: Vec<Value> = config
         .clusters
         .values()
@@ -104,14 +124,31 @@ pub fn config_dump(state: &State) -> Value {
                 .iter()
                 .map(|e| e.addr.to_string())
                 .collect();
-            json!({ "name": c.name, "endpoints": endpoints, "model": format!("{:?}", c.source) })
+            json!({ "version_info": cds, "cluster": c.source, "endpoints": endpoints })
         })
         .collect();
-    clusters.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    clusters.sort_by(|a, b| {
+        a["cluster"]["name"]
+            .as_str()
+            .cmp(&b["cluster"]["name"].as_str())
+    });
     json!({
-        "versions": state.versions(),
-        "listeners": listeners,
-        "routes": routes,
-        "clusters": clusters,
+        "configs": [
+            {
+                "@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+                "version_info": lds,
+                "dynamic_listeners": listeners,
+            },
+            {
+                "@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
+                "version_info": cds,
+                "dynamic_active_clusters": clusters,
+            },
+            {
+                "@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
+                "dynamic_route_configs": routes,
+            },
+        ],
+        "versions": versions,
     })
 }
