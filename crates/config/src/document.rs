@@ -218,7 +218,7 @@ impl Reader<'_> {
             None => ObjectMeta::default(),
             Some(Ok(meta)) => meta,
             Some(Err(e)) => {
-                let field = field_path("metadata", e.path());
+                let field = positions::field_path("metadata", e.path());
                 self.error(
                     code::METADATA,
                     &field,
@@ -259,7 +259,7 @@ impl Reader<'_> {
     }
 
     fn spec_error(&mut self, e: serde_path_to_error::Error<serde_json::Error>) {
-        let mut field = field_path("spec", e.path());
+        let mut field = positions::field_path("spec", e.path());
         let message = e.inner().to_string();
         let (code, message) = if let Some(rest) = message.strip_prefix("unknown field `") {
             let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
@@ -327,21 +327,6 @@ fn plain_types(message: &str) -> String {
         m.push_str("; quote the value to make it a string");
     }
     m
-}
-
-/// `prefix` + serde_path_to_error's path, in our field-path syntax.
-fn field_path(prefix: &str, path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = prefix.to_string();
-    for segment in path {
-        match segment {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } => out = positions::join(&out, key),
-            Segment::Enum { variant } => out = positions::join(&out, variant),
-            Segment::Unknown => {}
-        }
-    }
-    out
 }
 
 fn typed_spec(

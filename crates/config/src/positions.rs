@@ -54,6 +54,22 @@ pub fn parent(path: &str) -> Option<&str> {
     Some(path.rfind('.').map_or("", |dot| &path[..dot]))
 }
 
+/// `prefix` + serde_path_to_error's path, in our field-path syntax (`a.b[2].c`): how a
+/// deserialisation error names its field, for every typed reader of positioned YAML.
+pub fn field_path(prefix: &str, path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = prefix.to_string();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => out = join(&out, key),
+            Segment::Enum { variant } => out = join(&out, variant),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
 /// Appends a map key to a path.
 pub fn join(path: &str, key: &str) -> String {
     if path.is_empty() {

@@ -189,7 +189,7 @@ impl Manifest {
             return Err(at(Some(&index), &issue.path, issue.message.clone()));
         }
         let manifest: Manifest = serde_path_to_error::deserialize(value).map_err(|e| {
-            let field = field_path(e.path());
+            let field = positions::field_path("", e.path());
             at(Some(&index), &field, e.inner().to_string())
         })?;
         if let Some((field, message)) = manifest.problem() {
@@ -272,20 +272,6 @@ pub fn is_dns_label(s: &str) -> bool {
 
 fn dns_message(s: &str) -> String {
     format!("{s:?} is not a DNS label (lower-case letters, digits and '-', at most 63)")
-}
-
-fn field_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path {
-        match segment {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } => out = positions::join(&out, key),
-            Segment::Enum { variant } => out = positions::join(&out, variant),
-            Segment::Unknown => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]
