@@ -4,7 +4,6 @@
 
 use anyhow::Context;
 use bowline_mesh::manifest::GatewaySpec;
-use bowline_mesh::probe::free_port;
 use bowline_mesh::process::{Place, Supervisor};
 use bowline_mesh::state::GatewayState;
 use serde_json::json;
@@ -18,10 +17,11 @@ pub fn start(
     proxy_bin: &Path,
     state_dir: &Path,
     xds_addr: SocketAddr,
+    admin_port: u16,
 ) -> anyhow::Result<GatewayState> {
     let ns = &spec.namespace;
     let node_id = format!("router~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local", spec.name);
-    let admin = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), free_port());
+    let admin = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), admin_port);
     // The sidecar bootstrap with the router's identity and gateway metadata; the control
     // plane reads LABELS (selector matching), GATEWAY_PORT_MAP and CREDENTIALS_DIR.
     let sidecar_id = format!(
@@ -51,6 +51,7 @@ pub fn start(
         &["-c".to_string(), file.display().to_string()],
         &[],
         &Place::Host,
+        None,
     )?;
     let listeners: Vec<(u16, String)> = spec
         .ports

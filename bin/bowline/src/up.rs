@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use bowline_mesh::iptables::PROXY_UID;
 use bowline_mesh::netns::Network;
 use bowline_mesh::plan::{Capture, Instance, Plan};
-use bowline_mesh::probe::{free_port, http_get};
+use bowline_mesh::probe::{http_get, FreePorts};
 use bowline_mesh::process::{alive, Place, Supervisor};
 use bowline_mesh::state::{state_root, MeshState, WorkloadState};
 use bowline_mesh::Manifest;
@@ -64,9 +64,12 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Signals are watched from the very start: Ctrl-C during start-up stops what has been
+    // started so far instead of killing the process and leaving namespaces behind.
+    let stop = runtime.block_on(async { stop_signal() });
     let mut mesh = Running::default();
-    let outcome = start(&args, &runtime, &mut mesh, started)
-        .map(|()| runtime.block_on(wait_for_stop(&mut mesh)));
+    let outcome = start(&args, &runtime, &mut mesh, started, &stop)
+        .map(|()| runtime.block_on(wait_for_stop(&mut mesh, stop.clone())));
     if let Err(e) = &outcome {
         eprintln!("bowline up: {e:#}");
     }
@@ -121,6 +124,7 @@ fn start(
     runtime: &tokio::runtime::Runtime,
     mesh: &mut Running,
     started: Instant,
+    stop: &Stop,
 ) -> anyhow::Result<()> {
     let manifest_path = manifest_path(args.path.as_deref())?;
     let mut manifest = Manifest::load(&manifest_path).map_err(anyhow::Error::msg)?;
@@ -156,7 +160,10 @@ fn start(
         }
         CaptureMode::Explicit => Capture::Explicit,
     };
-    let plan = Plan::new(&manifest, capture, &mut free_port)?;
+    // Ports stay held until the control plane has bound its own, so it cannot take one.
+    let mut ports = FreePorts::default();
+    let plan = Plan::new(&manifest, capture, &mut || ports.take())?;
+    let gateway_admin = ports.take();
     std::fs::write(state_dir.join("registry/mesh.yaml"), plan.registry_yaml())?;
 
     // Proxies in namespaces reach the control plane on the bridge; the gateway (host) too.
@@ -173,6 +180,7 @@ fn start(
     ))?;
     let (xds_addr, debug_addr) = (control.xds_addr, control.debug_addr);
     mesh.control = Some(control);
+    drop(ports);
     println!(
         "bowline up: mesh {:?} from {}, {} capture; control plane xds {xds_addr}, debug http://{debug_addr}",
         manifest.name,
@@ -185,6 +193,7 @@ fn start(
 
     let mut workloads = Vec::new();
     for instance in &plan.instances {
+        stop.check()?;
         workloads.push(start_instance(
             mesh, &plan, instance, &self_bin, &proxy_bin, &state_dir, xds_addr,
         )?);
@@ -196,6 +205,7 @@ fn start(
             &proxy_bin,
             &state_dir,
             xds_addr,
+            gateway_admin,
         )?),
         None => None,
     };
@@ -215,7 +225,7 @@ fn start(
     state.save(&state_dir)?;
 
     let deadline = started + Duration::from_secs(args.ready_timeout);
-    wait_ready(&state, mesh, deadline)?;
+    wait_ready(&state, mesh, deadline, stop)?;
     state.ready_ms = Some(started.elapsed().as_millis() as u64);
     state.save(&state_dir)?;
     print_summary(&state);
@@ -273,20 +283,27 @@ fn start_instance(
         instance.command.clone()
     };
     let env: Vec<(String, String)> = instance.env.clone().into_iter().collect();
-    let pid = mesh
-        .supervisor
-        .spawn(&instance.name, &program, &instance.args, &env, &app_place)?;
+    let pid = mesh.supervisor.spawn(
+        &instance.name,
+        &program,
+        &instance.args,
+        &env,
+        &app_place,
+        None,
+    )?;
 
     let bootstrap = sidecar_bootstrap(instance, xds_addr, admin_addr);
     let file = state_dir.join(format!("bootstrap/{}.json", instance.name));
     std::fs::write(&file, serde_json::to_string_pretty(&bootstrap)?)?;
     let sidecar_name = format!("{} proxy", instance.name);
+    // Handed over as stdin: the proxy's uid may not be able to open the state directory.
     let sidecar_pid = mesh.supervisor.spawn(
         &sidecar_name,
         &proxy_bin.display().to_string(),
-        &["-c".to_string(), file.display().to_string()],
+        &["-c".to_string(), "/dev/stdin".to_string()],
         &[],
         &proxy_place,
+        Some(std::fs::File::open(&file)?),
     )?;
     Ok(WorkloadState {
         name: instance.name.clone(),
@@ -333,7 +350,12 @@ fn sidecar_bootstrap(
 
 /// Every proxy answers `/ready` and the control plane shows each one ACKed the current
 /// generation.
-fn wait_ready(state: &MeshState, mesh: &mut Running, deadline: Instant) -> anyhow::Result<()> {
+fn wait_ready(
+    state: &MeshState,
+    mesh: &mut Running,
+    deadline: Instant,
+    stop: &Stop,
+) -> anyhow::Result<()> {
     let probe = Duration::from_millis(500);
     let mut admins: Vec<(String, SocketAddr)> = state
         .workloads
@@ -352,6 +374,7 @@ fn wait_ready(state: &MeshState, mesh: &mut Running, deadline: Instant) -> anyho
     expected.extend(state.gateway.as_ref().map(|g| g.node_id.clone()));
     let debug: SocketAddr = state.debug_addr.parse()?;
     loop {
+        stop.check()?;
         if let Some((name, status)) = mesh.supervisor.newly_exited().into_iter().next() {
             bail!("{name} exited during start-up ({status})");
         }
@@ -445,16 +468,41 @@ fn print_summary(state: &MeshState) {
     println!("bowline up: Ctrl-C stops the mesh; `bowline status` shows it");
 }
 
-/// Runs until SIGINT/SIGTERM, reporting processes that exit on their own.
-async fn wait_for_stop(mesh: &mut Running) {
+/// Set once SIGINT or SIGTERM arrived.
+#[derive(Clone)]
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    fn check(&self) -> anyhow::Result<()> {
+        if *self.0.borrow() {
+            bail!("interrupted during start-up");
+        }
+        Ok(())
+    }
+}
+
+/// Starts watching SIGINT and SIGTERM (inside the runtime).
+fn stop_signal() -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(false);
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    Stop(rx)
+}
+
+/// Runs until SIGINT/SIGTERM, reporting processes that exit on their own.
+async fn wait_for_stop(mesh: &mut Running, mut stop: Stop) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
+            _ = stop.0.wait_for(|stopped| *stopped) => return,
             _ = tick.tick() => {
                 for (name, status) in mesh.supervisor.newly_exited() {
                     eprintln!("bowline up: {name} exited ({status})");

@@ -40,14 +40,15 @@ impl UpMesh {
         )
         .unwrap();
         let state_root = tempfile::tempdir().unwrap();
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        };
-        let (port, https_port) = (free(), free());
+        // Both held until both are known: a released port can be handed out again.
+        let held: Vec<std::net::TcpListener> = (0..2)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let (port, https_port) = (
+            held[0].local_addr().unwrap().port(),
+            held[1].local_addr().unwrap().port(),
+        );
+        drop(held);
 
         let mut command = Command::new(env!("CARGO_BIN_EXE_bowline"));
         command
@@ -540,4 +541,54 @@ async fn a_bad_manifest_is_refused_at_its_line_and_leaves_nothing() {
         "{stderr}"
     );
     assert!(!state_root.path().join("bad/state.json").exists());
+}
+
+/// SIGTERM while the mesh is still starting: what was started is stopped and removed all
+/// the same (before, the default signal action killed `bowline up` and left namespaces).
+#[tokio::test]
+async fn a_signal_during_start_up_still_cleans_up() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bookinfo");
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root, dir.path());
+    let name = format!("bookinfo-interrupted-{}", std::process::id());
+    let manifest = dir.path().join("bowline.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("name: bookinfo", &format!("name: {name}")),
+    )
+    .unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bowline"));
+    command
+        .arg("up")
+        .arg(dir.path())
+        .args([
+            "--capture",
+            "transparent",
+            "--gateway-port",
+            "80=0",
+            "--gateway-port",
+            "443=0",
+        ])
+        .arg("--proxy-bin")
+        .arg(bowline_proxy_binary())
+        .env("BOWLINE_STATE_DIR", state_root.path())
+        .env("RUST_LOG", "warn");
+    let mut proc = Proc::spawn("up-interrupted", command).unwrap();
+    // Printed once the network and the control plane exist, before any workload starts.
+    proc.wait_for_line("control plane xds", T).await.unwrap();
+    let status = proc.terminate(Duration::from_secs(20)).unwrap();
+    assert_eq!(status.code(), Some(1), "{}", proc.logs());
+    assert!(
+        proc.logs().contains("interrupted during start-up"),
+        "{}",
+        proc.logs()
+    );
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&netns.stdout).contains(&format!("bowline-{name}-")),
+        "namespaces left"
+    );
+    assert!(!state_root.path().join(&name).join("state.json").exists());
 }

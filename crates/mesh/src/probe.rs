@@ -23,10 +23,22 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Res
     Ok((status, body.to_string()))
 }
 
-/// A loopback port free at the time of the call (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding 127.0.0.1:0 succeeds")
+/// Hands out distinct free loopback ports: each stays bound until the allocator is dropped,
+/// so two calls never return the same port (a port released at once could be handed out
+/// again by the next `bind(0)`). Drop it just before the processes bind them.
+#[derive(Default)]
+pub struct FreePorts {
+    held: Vec<TcpListener>,
+}
+
+impl FreePorts {
+    pub fn take(&mut self) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 succeeds");
+        let port = listener
+            .local_addr()
+            .expect("a bound listener has an address")
+            .port();
+        self.held.push(listener);
+        port
+    }
 }

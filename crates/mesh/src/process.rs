@@ -40,6 +40,9 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts `program` with `args` and `env` (added to ours). Its stdout and stderr lines
     /// are printed as `[name] line`; stdout lines are also kept for [`Self::wait_for_line`].
+    /// Its stdin is `stdin` when given (a file opened here, as root: a sidecar running as
+    /// the proxy uid reads its bootstrap from `/dev/stdin` even when the state directory is
+    /// not open to that uid), else empty.
     pub fn spawn(
         &mut self,
         name: &str,
@@ -47,6 +50,7 @@ impl Supervisor {
         args: &[String],
         env: &[(String, String)],
         place: &Place,
+        stdin: Option<std::fs::File>,
     ) -> std::io::Result<u32> {
         let mut cmd = match place {
             Place::Host | Place::NetnsAs { .. } => Command::new(program),
@@ -58,7 +62,7 @@ impl Supervisor {
         };
         cmd.args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // If `bowline up` dies without stopping us (SIGKILL, a crash), the kernel sends
