@@ -25,6 +25,10 @@ pub struct Listener {
     /// read for TLS, SNI and ALPN before its filter chain is chosen. Without it every
     /// connection counts as `raw_buffer` with no server name, as in Envoy.
     pub tls_inspector: bool,
+    /// `envoy.filters.listener.http_inspector` is configured: a plaintext connection's first
+    /// bytes decide its application protocol (`http/1.0`, `http/1.1` or `h2c`) for
+    /// filter-chain matching; anything else has none.
+    pub http_inspector: bool,
     /// Tried by [`Listener::select_chain`]; never two with the same match.
     pub filter_chains: Vec<FilterChain>,
     /// Serves connections no chain matches; without it they are closed.

@@ -38,6 +38,7 @@ fn listener(chains: Vec<FilterChain>, default: bool) -> Listener {
         use_original_dst: true,
         traffic_direction: TrafficDirection::Outbound,
         tls_inspector: false,
+        http_inspector: false,
         filter_chains: chains,
         default_filter_chain: default.then(|| chain("default", FilterChainMatch::default())),
     }

@@ -614,3 +614,62 @@ async fn http2_max_concurrent_streams_opens_another_connection() {
         );
     }
 }
+
+/// The HTTP inspector picks the chain by what the client speaks: HTTP/1.1 and h2c go to the
+/// HTTP chain, anything else to the default chain (here a TCP proxy to an echo server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_inspector_sends_http_and_raw_tcp_to_different_chains() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start("a").await;
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+    let mut l = http_listener("l", routes);
+    l.http_inspector = true;
+    l.filter_chains[0].matcher.application_protocols =
+        vec!["http/1.1".into(), "http/1.0".into(), "h2c".into()];
+    l.default_filter_chain = Some(model::FilterChain {
+        name: "raw".into(),
+        matcher: Default::default(),
+        tls: None,
+        network: model::NetworkFilter::Tcp(model::TcpProxy {
+            stat_prefix: "raw".into(),
+            cluster: ClusterSpecifier::Cluster("echo".into()),
+            idle_timeout: None,
+        }),
+    });
+    let (_proxy, addr) = start(
+        vec![l],
+        vec![cluster("up", &[up.addr]), cluster("echo", &[echo_addr])],
+    );
+    let rsp = get(addr, "/http", &[], TIMEOUT).await.unwrap();
+    assert_eq!(
+        rsp.header("x-upstream"),
+        Some("a"),
+        "HTTP/1.1 → the HTTP chain"
+    );
+    let rsp = bowline_testkit::get_h2(addr, "/h2", &[], TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(rsp.header("x-upstream"), Some("a"), "h2c → the HTTP chain");
+
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    raw.write_all(b"\x00\x01 not http at all\n").await.unwrap();
+    let mut got = [0u8; 19];
+    tokio::time::timeout(TIMEOUT, raw.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        &got, b"\x00\x01 not http at all\n",
+        "raw bytes → the TCP chain"
+    );
+}

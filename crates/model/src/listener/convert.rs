@@ -11,6 +11,7 @@ use bowline_xds::pb::envoy::config::listener::v3::{
     FilterChain as PbFilterChain, FilterChainMatch as PbMatch, Listener as PbListener,
     ListenerFilter,
 };
+use bowline_xds::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
 use bowline_xds::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager as PbHcm;
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy as PbTcpProxy;
@@ -122,16 +123,17 @@ fn listener(l: &PbListener) -> Result<Listener, Problem> {
             .field("filter_chains")
             .invalid("no filter chains specified"));
     }
+    let mut inspectors = Inspectors::default();
     for (i, f) in listener_filters.iter().enumerate() {
-        tls_inspector(f, &at.index("listener_filters", i))?;
+        listener_filter(f, &at.index("listener_filters", i), &mut inspectors)?;
     }
-    let tls_inspector = !listener_filters.is_empty();
     Ok(Listener {
         name: name.clone(),
         address,
         use_original_dst: use_original_dst.as_ref().is_some_and(|b| b.value),
         traffic_direction,
-        tls_inspector,
+        tls_inspector: inspectors.tls,
+        http_inspector: inspectors.http,
         filter_chains: chains,
         default_filter_chain,
     })
@@ -164,8 +166,15 @@ fn filter_chain(c: &PbFilterChain, at: &At) -> Result<FilterChain, Problem> {
     })
 }
 
-/// The one listener filter implemented: the TLS inspector (its options at their defaults).
-fn tls_inspector(f: &ListenerFilter, at: &At) -> Result<(), Problem> {
+#[derive(Default)]
+struct Inspectors {
+    tls: bool,
+    http: bool,
+}
+
+/// The listener filters implemented: the TLS inspector (its options at their defaults) and
+/// the HTTP inspector; any other is refused by name.
+fn listener_filter(f: &ListenerFilter, at: &At, found: &mut Inspectors) -> Result<(), Problem> {
     let ListenerFilter {
         name,
         filter_disabled,
@@ -176,9 +185,14 @@ fn tls_inspector(f: &ListenerFilter, at: &At) -> Result<(), Problem> {
         Some(listener_filter::ConfigType::TypedConfig(any)) => any,
         _ => return Err(at.field("typed_config").invalid("is required")),
     };
+    if same_type(&any.type_url, &HttpInspector::type_url()) {
+        found.http = true;
+        return Ok(());
+    }
     if !same_type(&any.type_url, &TlsInspector::type_url()) {
         return Err(at.unsupported_filter(name, &any.type_url));
     }
+    found.tls = true;
     let inspector: TlsInspector =
         bowline_xds::unpack(any).map_err(|e| at.field("typed_config").invalid(e))?;
     let at = at.field("typed_config");

@@ -1,5 +1,6 @@
 //! The accept loop of one listener on one worker: accept, find the original destination,
-//! read the ClientHello when the listener has a TLS inspector, select the filter chain (a
+//! read the ClientHello (TLS inspector) or the request line (HTTP inspector) when the
+//! listener asks for it, select the filter chain (a
 //! pure model decision), terminate TLS when the chain says so, and hand the connection to
 //! HTTP or TCP.
 
@@ -69,7 +70,7 @@ fn dispatch(
     let pool = pool.clone();
     tokio::spawn(async move {
         // Without a TLS inspector every connection is plaintext with no SNI (Envoy's rule).
-        let hello = if listener.model.tls_inspector {
+        let mut hello = if listener.model.tls_inspector {
             tls::inspect(&stream).await
         } else {
             ClientHelloInfo {
@@ -77,6 +78,12 @@ fn dispatch(
                 ..ClientHelloInfo::default()
             }
         };
+        // The HTTP inspector names a plaintext connection's protocol the way ALPN would.
+        if listener.model.http_inspector && hello.transport_protocol == "raw_buffer" {
+            if let Some(protocol) = super::http_inspect::inspect(&stream).await {
+                hello.alpn = vec![protocol.to_string()];
+            }
+        }
         let alpn: Vec<&str> = hello.alpn.iter().map(String::as_str).collect();
         let info = ConnectionInfo {
             destination: dest,

@@ -2,6 +2,7 @@
 
 pub mod accept;
 pub mod bind;
+pub mod http_inspect;
 pub mod manager;
 pub mod original_dst;
 pub mod runtime;

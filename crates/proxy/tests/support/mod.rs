@@ -197,6 +197,7 @@ pub fn listener(name: &str, network: model::NetworkFilter) -> model::Listener {
         use_original_dst: false,
         traffic_direction: Default::default(),
         tls_inspector: false,
+        http_inspector: false,
         filter_chains: vec![model::FilterChain {
             name: "only".into(),
             matcher: Default::default(),
