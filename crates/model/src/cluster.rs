@@ -29,6 +29,8 @@ pub struct Cluster {
     pub healthy_panic_threshold: f64,
     pub connection: ConnectionOptions,
     pub dns_lookup_family: DnsLookupFamily,
+    /// TLS to the hosts (`transport_socket`); `None` = plaintext.
+    pub tls: Option<crate::tls::UpstreamTls>,
 }
 
 /// Envoy's default connect timeout.

@@ -340,16 +340,16 @@ fn unsupported_cluster_features_are_named() {
         c.transport_socket = Some(TransportSocket {
             name: "envoy.transport_sockets.tls".into(),
             config_type: Some(transport_socket::ConfigType::TypedConfig(pack(
-                &UpstreamTlsContext::default(),
+                &UpstreamTlsContext {
+                    allow_renegotiation: true,
+                    ..Default::default()
+                },
             ))),
         })
     });
     assert_says(
         &tls,
-        &[
-            "unsupported filter envoy.transport_sockets.tls",
-            "UpstreamTlsContext",
-        ],
+        &["unsupported field cluster.transport_socket.typed_config.allow_renegotiation"],
     );
     let success_rate = cluster_error(|c| c.outlier_detection = Some(OutlierDetection::default()));
     assert_says(

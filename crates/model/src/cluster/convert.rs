@@ -14,8 +14,6 @@ use bowline_xds::pb::envoy::config::cluster::v3::{
     Cluster as PbCluster, UpstreamConnectionOptions,
 };
 use bowline_xds::pb::envoy::config::core::v3::TcpKeepalive as PbKeepalive;
-use bowline_xds::pb::envoy::extensions::transport_sockets::raw_buffer::v3::RawBuffer;
-use bowline_xds::prost::Name;
 use std::time::Duration;
 
 mod lb;
@@ -106,9 +104,10 @@ fn cluster(c: &PbCluster, at: &At) -> Result<Cluster, Problem> {
     if name.is_empty() {
         return Err(at.field("name").invalid("must not be empty"));
     }
-    if let Some(ts) = transport_socket {
-        plaintext(ts, &at.field("transport_socket"))?;
-    }
+    let tls = match transport_socket {
+        Some(ts) => crate::tls::upstream(ts, &at.field("transport_socket"))?,
+        None => None,
+    };
     let kind = match cluster_discovery_type {
         // The `type` field's default is STATIC.
         None => DiscoveryType::Static,
@@ -157,26 +156,8 @@ fn cluster(c: &PbCluster, at: &At) -> Result<Cluster, Problem> {
         },
         connection,
         dns_lookup_family: dns_family(*dns_lookup_family, at)?,
+        tls,
     })
-}
-
-/// Only plaintext (`raw_buffer`) upstream connections are implemented so far.
-fn plaintext(
-    ts: &bowline_xds::pb::envoy::config::core::v3::TransportSocket,
-    at: &At,
-) -> Result<(), Problem> {
-    use bowline_xds::pb::envoy::config::core::v3::transport_socket::ConfigType;
-    match &ts.config_type {
-        Some(ConfigType::TypedConfig(any))
-            if crate::listener::same_type(&any.type_url, &RawBuffer::type_url()) =>
-        {
-            Ok(())
-        }
-        Some(ConfigType::TypedConfig(any)) => Err(at
-            .field("typed_config")
-            .unsupported_filter(&ts.name, &any.type_url)),
-        None => Err(at.field("typed_config").invalid("is required")),
-    }
 }
 
 fn discovery(
