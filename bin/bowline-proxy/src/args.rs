@@ -40,6 +40,17 @@ pub struct Args {
         default_value_t = 5
     )]
     pub drain_time_s: u64,
+    /// Bearer token for the mesh CA (`bowline up` issues one per workload). With it the
+    /// proxy gets a workload certificate before it asks for config, and keeps it rotated;
+    /// it serves the SDS secrets `default` and `ROOTCA` from it.
+    #[arg(long, env = "BOWLINE_CA_TOKEN", hide_env_values = true)]
+    pub ca_token: Option<String>,
+    /// The CA, ip:port (Istio's CSR API). Default: the xDS server's address.
+    #[arg(long, env = "BOWLINE_CA_ADDR")]
+    pub ca_addr: Option<SocketAddr>,
+    /// Certificate lifetime to ask for, in seconds (default: the CA's, 24 h in bowline).
+    #[arg(long, env = "BOWLINE_CERT_TTL_S")]
+    pub cert_ttl_s: Option<u64>,
     /// Accepted for Envoy compatibility; bowline-proxy has no hot restart.
     #[arg(long, hide = true)]
     pub use_dynamic_base_id: bool,

@@ -46,6 +46,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// How long the first certificate may take (the CA may still be starting).
+const FIRST_CERTIFICATE_DEADLINE: Duration = Duration::from_secs(30);
+
+async fn workload_identity(
+    args: &Args,
+    token: &str,
+    plan: &plan::Plan,
+) -> Result<bowline_identity::Agent> {
+    let ca = match args.ca_addr {
+        Some(addr) => format!("http://{addr}"),
+        None => plan
+            .ads
+            .as_ref()
+            .map(|a| format!("http://{}", a.endpoint))
+            .context("--ca-token needs --ca-addr when there is no xDS server")?,
+    };
+    let config = bowline_identity::AgentConfig {
+        ca_endpoint: ca.clone(),
+        token: token.to_string(),
+        ttl: args.cert_ttl_s.map(Duration::from_secs),
+    };
+    bowline_identity::Agent::start(config, FIRST_CERTIFICATE_DEADLINE)
+        .await
+        .with_context(|| format!("no workload certificate from the CA at {ca}"))
+}
+
 async fn run(args: Args) -> Result<()> {
     // Parse: everything that can be wrong with the config is found before a socket opens.
     let text = std::fs::read_to_string(&args.config)
@@ -63,6 +89,15 @@ async fn run(args: Args) -> Result<()> {
     let proxy = Arc::new(Proxy::start(&Options {
         concurrency: args.concurrency.max(1),
     })?);
+    // The workload certificate comes before any config that could refer to it.
+    let _agent = match &args.ca_token {
+        Some(token) => {
+            let agent = workload_identity(&args, token, &plan).await?;
+            proxy.state().set_identity(agent.handle());
+            Some(agent)
+        }
+        None => None,
+    };
     let errors = proxy.apply(plan.statics);
     if let Some(error) = errors.into_iter().next() {
         return Err(error).context("static listener");

@@ -37,6 +37,57 @@ pub struct Args {
     /// Quiet period after a snapshot changes before proxies are pushed.
     #[arg(long, value_name = "MS", default_value_t = 20)]
     push_debounce_ms: u64,
+    /// Serve the mesh CA (Istio's CSR API, on the xDS port) from this directory: a root is
+    /// generated there on first start (key mode 0600), or Istio's plug-in files are used.
+    #[arg(long, value_name = "DIR")]
+    ca_dir: Option<PathBuf>,
+    /// Bearer tokens the CA accepts: one `TOKEN SPIFFE-ID` per line.
+    #[arg(long, value_name = "FILE", requires = "ca_dir")]
+    ca_tokens: Option<PathBuf>,
+    /// Lifetime of issued certificates, in seconds (Istio's default: 24 h).
+    #[arg(long, value_name = "SECONDS", default_value_t = 24 * 3600)]
+    cert_ttl_s: u64,
+}
+
+/// The CA when `--ca-dir` is given: tokens from `--ca-tokens` (one `TOKEN SPIFFE-ID` per
+/// line), certificates for `--cert-ttl-s` seconds unless a proxy asks for less.
+fn ca_service(args: &Args) -> anyhow::Result<Option<bowline_identity::CertificateService>> {
+    let Some(dir) = &args.ca_dir else {
+        return Ok(None);
+    };
+    let ca = bowline_identity::Ca::load_or_create(dir)?;
+    tracing::info!(source = ?ca.source, dir = %dir.display(), "CA ready");
+    let tokens = bowline_identity::Tokens::default();
+    if let Some(file) = &args.ca_tokens {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (token, id) = line.split_once(char::is_whitespace).with_context(|| {
+                format!("{}:{}: expected `TOKEN SPIFFE-ID`", file.display(), i + 1)
+            })?;
+            let id = bowline_identity::SpiffeId::parse(id.trim())
+                .with_context(|| format!("{}:{}", file.display(), i + 1))?;
+            tokens.insert(token, id);
+        }
+    }
+    Ok(Some(bowline_identity::CertificateService::new(
+        std::sync::Arc::new(ca),
+        tokens,
+        ttl_policy(Duration::from_secs(args.cert_ttl_s)),
+    )))
+}
+
+/// `default` for certificates nobody asked a lifetime for; requests may ask up to Istio's
+/// maximum (90 days) or the default if that is longer.
+pub fn ttl_policy(default: Duration) -> bowline_identity::TtlPolicy {
+    bowline_identity::TtlPolicy {
+        default,
+        max: default.max(Duration::from_secs(90 * 24 * 3600)),
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -63,6 +114,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         args.debug_addr,
         Duration::from_millis(args.file_debounce_ms),
         Duration::from_millis(args.push_debounce_ms),
+        ca_service(&args)?,
     )
     .await?;
     // These two lines are the readiness signal scripts and tests wait for.
@@ -91,6 +143,7 @@ impl ControlPlane {
         debug_addr: SocketAddr,
         file_debounce: Duration,
         push_debounce: Duration,
+        ca: Option<bowline_identity::CertificateService>,
     ) -> anyhow::Result<ControlPlane> {
         let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         let registry = Registry::load_dirs(dirs)
@@ -141,7 +194,12 @@ impl ControlPlane {
         };
         let watcher = registry.watch(file_debounce, stopped());
         let debug = serve_debug(debug_listener, routes, stopped());
-        let xds = server.serve(xds_listener, stopped());
+        // The CA (Istio's CSR API) shares the xDS port, as istiod's does.
+        let mut routes = tonic::service::Routes::default();
+        if let Some(ca) = ca {
+            routes = routes.add_service(ca);
+        }
+        let xds = server.serve_with(xds_listener, stopped(), routes);
         Ok(ControlPlane {
             tasks: vec![
                 (

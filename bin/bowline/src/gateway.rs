@@ -10,7 +10,12 @@ use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
-/// Starts the gateway proxy; its readiness is checked with the sidecars'.
+/// The gateway's service account (Istio's ingress gateway's).
+pub const SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
+
+/// Starts the gateway proxy; its readiness is checked with the sidecars'. `ca_token` gets it
+/// a workload certificate, for mutual TLS to the workloads behind it.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     supervisor: &mut Supervisor,
     spec: &GatewaySpec,
@@ -18,6 +23,7 @@ pub fn start(
     state_dir: &Path,
     xds_addr: SocketAddr,
     admin_port: u16,
+    ca_token: &str,
 ) -> anyhow::Result<GatewayState> {
     let ns = &spec.namespace;
     let node_id = format!("router~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local", spec.name);
@@ -49,7 +55,7 @@ pub fn start(
         "gateway",
         &proxy_bin.display().to_string(),
         &["-c".to_string(), file.display().to_string()],
-        &[],
+        &[("BOWLINE_CA_TOKEN".to_string(), ca_token.to_string())],
         &Place::Host,
         None,
     )?;

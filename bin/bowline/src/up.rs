@@ -47,10 +47,21 @@ pub struct Args {
     /// The control plane's debug address (/debug/syncz, /debug/configz).
     #[arg(long, default_value = "127.0.0.1:0")]
     debug_addr: SocketAddr,
+    /// The mesh CA's directory: a root is generated there on first start and kept, or
+    /// Istio's plug-in files (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) are
+    /// used [default: <state root>/<mesh>-ca, kept across runs].
+    #[arg(long, value_name = "DIR")]
+    ca_dir: Option<PathBuf>,
+    /// Lifetime of workload certificates, in seconds (rotated at about half of it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 24 * 3600)]
+    cert_ttl_s: u64,
     /// Bound on waiting for every proxy to be ready and synced.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     ready_timeout: u64,
 }
+
+/// The mesh's SPIFFE trust domain (Istio's default).
+const TRUST_DOMAIN: &str = "cluster.local";
 
 /// How long processes get to drain after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -171,12 +182,25 @@ fn start(
         Capture::Transparent { subnet } => subnet.bridge_ip().into(),
         Capture::Explicit => Ipv4Addr::LOCALHOST.into(),
     };
+    let ca_dir = args
+        .ca_dir
+        .clone()
+        .unwrap_or_else(|| state_root().join(format!("{}-ca", manifest.name)));
+    let ca = bowline_identity::Ca::load_or_create(&ca_dir)
+        .with_context(|| format!("the mesh CA in {}", ca_dir.display()))?;
+    let tokens = bowline_identity::Tokens::default();
+    let ca_service = bowline_identity::CertificateService::new(
+        std::sync::Arc::new(ca),
+        tokens.clone(),
+        crate::control::ttl_policy(Duration::from_secs(args.cert_ttl_s)),
+    );
     let control = runtime.block_on(ControlPlane::start(
         vec![manifest.config.clone(), state_dir.join("registry")],
         SocketAddr::new(xds_ip, 0),
         args.debug_addr,
         Duration::from_millis(50),
         Duration::from_millis(20),
+        Some(ca_service),
     ))?;
     let (xds_addr, debug_addr) = (control.xds_addr, control.debug_addr);
     mesh.control = Some(control);
@@ -194,8 +218,14 @@ fn start(
     let mut workloads = Vec::new();
     for instance in &plan.instances {
         stop.check()?;
+        // The workload's only credential towards the CA: its SPIFFE id is bound to it here.
+        let token = tokens.issue(bowline_identity::SpiffeId::new(
+            TRUST_DOMAIN,
+            &instance.namespace,
+            &instance.service_account,
+        ));
         workloads.push(start_instance(
-            mesh, &plan, instance, &self_bin, &proxy_bin, &state_dir, xds_addr,
+            mesh, &plan, instance, &self_bin, &proxy_bin, &state_dir, xds_addr, &token,
         )?);
     }
     let gateway = match &manifest.gateway {
@@ -206,6 +236,11 @@ fn start(
             &state_dir,
             xds_addr,
             gateway_admin,
+            &tokens.issue(bowline_identity::SpiffeId::new(
+                TRUST_DOMAIN,
+                &spec.namespace,
+                gateway::SERVICE_ACCOUNT,
+            )),
         )?),
         None => None,
     };
@@ -234,6 +269,7 @@ fn start(
 
 /// Network namespace (transparent), capture rules, the application, its bootstrap and its
 /// sidecar.
+#[allow(clippy::too_many_arguments)]
 fn start_instance(
     mesh: &mut Running,
     plan: &Plan,
@@ -242,6 +278,7 @@ fn start_instance(
     proxy_bin: &Path,
     state_dir: &Path,
     xds_addr: SocketAddr,
+    ca_token: &str,
 ) -> anyhow::Result<WorkloadState> {
     let (app_place, proxy_place, admin_addr) = match &instance.netns {
         Some(ns) => {
@@ -301,7 +338,7 @@ fn start_instance(
         &sidecar_name,
         &proxy_bin.display().to_string(),
         &["-c".to_string(), "/dev/stdin".to_string()],
-        &[],
+        &[("BOWLINE_CA_TOKEN".to_string(), ca_token.to_string())],
         &proxy_place,
         Some(std::fs::File::open(&file)?),
     )?;

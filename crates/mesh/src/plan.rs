@@ -197,6 +197,13 @@ impl Plan {
                 .iter()
                 .map(|p| (p.name.as_str(), p.app_port))
                 .collect();
+            // Under capture every connection to the workload passes its sidecar, so peers
+            // can use mutual TLS: the label Istio's injector sets says so (auto mTLS). In
+            // explicit mode peers reach the application directly: no label, plaintext.
+            let mut labels = i.labels.clone();
+            if i.netns.is_some() {
+                labels.insert("security.istio.io/tlsMode".into(), "istio".into());
+            }
             docs.push(json!({
                 "apiVersion": "networking.istio.io/v1",
                 "kind": "WorkloadEntry",
@@ -204,7 +211,7 @@ impl Plan {
                 "spec": {
                     "address": i.ip.to_string(),
                     "ports": ports,
-                    "labels": i.labels,
+                    "labels": labels,
                     "serviceAccount": i.service_account,
                 },
             }));

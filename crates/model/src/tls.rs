@@ -38,7 +38,10 @@ pub enum PemSource {
 /// The certificate a side presents.
 #[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
 pub enum CertificateSource {
-    Pem { chain: PemSource, key: PemSource },
+    Pem {
+        chain: PemSource,
+        key: PemSource,
+    },
     /// An SDS secret by name (`default`: the workload certificate).
     Sds(String),
 }
@@ -262,7 +265,10 @@ fn common_context(common: &CommonTlsContext, at: &At) -> Result<Common, Problem>
     refuse_unsupported!(at; tls_certificate_provider_instance,
         custom_tls_certificate_selector, tls_certificate_certificate_provider,
         tls_certificate_certificate_provider_instance, custom_handshaker, key_log);
-    let certificate = match (&tls_certificates[..], &tls_certificate_sds_secret_configs[..]) {
+    let certificate = match (
+        &tls_certificates[..],
+        &tls_certificate_sds_secret_configs[..],
+    ) {
         ([], []) => None,
         ([c], []) => {
             let (chain, key) = certificate_pair(c, &at.index("tls_certificates", 0))?;
@@ -273,9 +279,9 @@ fn common_context(common: &CommonTlsContext, at: &At) -> Result<Common, Problem>
             &at.index("tls_certificate_sds_secret_configs", 0),
         )?)),
         _ => {
-            return Err(at.field("tls_certificates").invalid(
-                "exactly one certificate (inline or by SDS) is supported",
-            ))
+            return Err(at
+                .field("tls_certificates")
+                .invalid("exactly one certificate (inline or by SDS) is supported"))
         }
     };
     let (min_version, max_version) = versions(tls_params.as_ref(), &at.field("tls_params"))?;

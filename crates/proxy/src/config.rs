@@ -41,11 +41,18 @@ pub struct Effects {
     pub dns: Vec<DnsTarget>,
     /// Listeners whose runtime could not be built (name, reason): not applied.
     pub refused_listeners: Vec<(String, String)>,
+    /// Clusters whose TLS could not be built (name, reason): not applied.
+    pub refused_clusters: Vec<(String, String)>,
 }
 
 impl Config {
     /// The next snapshot: `self` with `change` applied.
-    pub fn with(&self, change: Change, stats: &Stats) -> (Config, Effects) {
+    pub fn with(
+        &self,
+        change: Change,
+        stats: &Stats,
+        identity: Option<&bowline_identity::IdentityHandle>,
+    ) -> (Config, Effects) {
         let mut effects = Effects::default();
         let mut assignments = self.assignments.clone();
         for name in &change.removed_assignments {
@@ -65,7 +72,15 @@ impl Config {
                     continue;
                 }
             }
-            let cluster = Arc::new(build::cluster(source, stats));
+            let name = source.name.clone();
+            let cluster = match build::cluster(source, stats, identity) {
+                Ok(cluster) => Arc::new(cluster),
+                // The last good version (if any) keeps serving.
+                Err(reason) => {
+                    effects.refused_clusters.push((name, reason));
+                    continue;
+                }
+            };
             if let Some(target) = build::dns_target(&cluster) {
                 effects.dns.push(target);
             }
@@ -99,7 +114,7 @@ impl Config {
                 continue;
             }
             let name = listener.name.clone();
-            match ListenerRt::new(listener, stats) {
+            match ListenerRt::new(listener, stats, identity) {
                 Ok(rt) => {
                     listeners.insert(name, Arc::new(rt));
                 }

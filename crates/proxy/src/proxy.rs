@@ -51,7 +51,7 @@ impl Proxy {
     pub fn apply(&self, change: Change) -> Vec<ListenerError> {
         let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.state.config.load_full();
-        let (next, effects) = current.with(change, &self.state.stats);
+        let (next, effects) = current.with(change, &self.state.stats, self.state.identity());
         let next = Arc::new(next);
         self.state.config.store(next.clone());
         for target in effects.dns {
@@ -60,6 +60,7 @@ impl Proxy {
         let mut errors: Vec<ListenerError> = effects
             .refused_listeners
             .into_iter()
+            .chain(effects.refused_clusters)
             .map(|(name, reason)| ListenerError { name, reason })
             .collect();
         errors.extend(listeners.reconcile(&next, &self.workers, &self.state));

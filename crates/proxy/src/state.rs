@@ -22,6 +22,8 @@ pub struct State {
     versions: Mutex<BTreeMap<String, String>>,
     shutdown: Notify,
     shutdown_requested: AtomicBool,
+    /// The workload identity (SDS `default` / `ROOTCA`), set once before any config applies.
+    identity: std::sync::OnceLock<bowline_identity::IdentityHandle>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -31,6 +33,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl State {
     pub fn new() -> Arc<State> {
         Arc::default()
+    }
+
+    /// Gives the proxy its workload identity. Only the first call has an effect.
+    pub fn set_identity(&self, identity: bowline_identity::IdentityHandle) {
+        let _ = self.identity.set(identity);
+    }
+
+    pub fn identity(&self) -> Option<&bowline_identity::IdentityHandle> {
+        self.identity.get()
     }
 
     /// Ready (admin `/ready` answers `LIVE`) once the initial configuration is applied.

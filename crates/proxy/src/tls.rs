@@ -1,5 +1,5 @@
-//! TLS on the listener side: the server configuration of a filter chain (built once, when
-//! the listener is applied), and the TLS inspector that reads a connection's ClientHello
+//! TLS on both sides: the server configuration of a filter chain (built once, when the
+//! listener is applied), the client side of a cluster (built when the cluster is), and the TLS inspector that reads a connection's ClientHello
 //! without consuming it, so the filter chain can be chosen by SNI and ALPN first.
 //!
 //! rustls with the ring provider, passed explicitly (no process-wide default: two providers
@@ -8,11 +8,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bowline_model::tls::{DownstreamTls, PemSource, TlsVersion};
+use bowline_identity::tls::{CurrentCert, MeshClientVerifier, SanVerifier, Trust};
+use bowline_identity::IdentityHandle;
+use bowline_model::tls::{
+    CertificateSource, DownstreamTls, PemSource, TlsVersion, TrustSource, UpstreamTls, MESH_ROOT,
+    WORKLOAD_CERTIFICATE,
+};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, ServerConfig};
 use tokio::net::TcpStream;
 
 /// What the inspector learnt from a connection's first bytes.
@@ -31,7 +37,7 @@ const INSPECT_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_CLIENT_HELLO: usize = 16 * 1024;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    bowline_identity::tls::provider()
 }
 
 /// Reads the PEM of `source`.
@@ -45,14 +51,8 @@ fn pem(source: &PemSource) -> Result<Vec<u8>, String> {
 }
 
 fn certificates(source: &PemSource) -> Result<Vec<CertificateDer<'static>>, String> {
-    let text = pem(source)?;
-    let certs = CertificateDer::pem_slice_iter(&text)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not PEM certificates: {e}", describe(source)))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in it", describe(source)));
-    }
-    Ok(certs)
+    bowline_identity::tls::parse_certs(&pem(source)?)
+        .map_err(|e| format!("{}: {e}", describe(source)))
 }
 
 fn describe(source: &PemSource) -> String {
@@ -62,31 +62,87 @@ fn describe(source: &PemSource) -> String {
     }
 }
 
-/// The rustls server configuration of a filter chain; the error says which file or value
-/// is wrong (the listener is then NACKed with it).
-pub fn server_config(tls: &DownstreamTls) -> Result<Arc<ServerConfig>, String> {
-    let chain = certificates(&tls.certificate_chain)?;
-    let key = PrivateKeyDer::from_pem_slice(&pem(&tls.private_key)?)
-        .map_err(|e| format!("{}: no private key: {e}", describe(&tls.private_key)))?;
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
+/// The workload identity behind an SDS secret name: `default` and `ROOTCA` are served by the
+/// proxy's own agent (Istio's names); anything else, or no agent, is an error naming why.
+fn sds<'a>(
+    name: &str,
+    expected: &str,
+    identity: Option<&'a IdentityHandle>,
+) -> Result<&'a IdentityHandle, String> {
+    if name != expected {
+        return Err(format!(
+            "SDS secret {name:?} is not known: bowline-proxy serves {WORKLOAD_CERTIFICATE:?} \
+             and {MESH_ROOT:?} from its workload identity"
+        ));
+    }
+    identity.ok_or_else(|| {
+        format!(
+            "SDS secret {name:?}: this proxy has no workload identity \
+             (start it with --ca-token, and --ca-addr unless the CA is the xDS server)"
+        )
+    })
+}
+
+fn versions(min: TlsVersion, max: TlsVersion) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    [
         (TlsVersion::V1_2, &rustls::version::TLS12),
         (TlsVersion::V1_3, &rustls::version::TLS13),
     ]
     .into_iter()
-    .filter(|(v, _)| (tls.min_version..=tls.max_version).contains(v))
+    .filter(|(v, _)| (min..=max).contains(v))
     .map(|(_, v)| v)
-    .collect();
+    .collect()
+}
+
+/// A certificate and key from PEM sources.
+fn certified_key(chain: &PemSource, key: &PemSource) -> Result<Arc<CertifiedKey>, String> {
+    let chain = certificates(chain)?;
+    let key = PrivateKeyDer::from_pem_slice(&pem(key)?)
+        .map_err(|e| format!("{}: no private key: {e}", describe(key)))?;
+    CertifiedKey::from_der(chain, key, &provider())
+        .map(Arc::new)
+        .map_err(|e| format!("certificate and key do not fit: {e}"))
+}
+
+/// Always the same certificate (one from files or inline PEM).
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Fixed {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+impl rustls::client::ResolvesClientCert for Fixed {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The rustls server configuration of a filter chain; the error says which file, value or
+/// secret is wrong (the listener is then NACKed with it).
+pub fn server_config(
+    tls: &DownstreamTls,
+    identity: Option<&IdentityHandle>,
+) -> Result<Arc<ServerConfig>, String> {
+    let resolver: Arc<dyn rustls::server::ResolvesServerCert> = match &tls.certificate {
+        CertificateSource::Pem { chain, key } => Arc::new(Fixed(certified_key(chain, key)?)),
+        CertificateSource::Sds(name) => Arc::new(CurrentCert(
+            sds(name, WORKLOAD_CERTIFICATE, identity)?.clone(),
+        )),
+    };
     let builder = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&versions)
+        .with_protocol_versions(&versions(tls.min_version, tls.max_version))
         .map_err(|e| e.to_string())?;
     let builder = match &tls.client_ca {
-        Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for cert in certificates(ca)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: {e}", describe(ca)))?;
-            }
+        Some(TrustSource::Pem(ca)) => {
+            let roots = bowline_identity::tls::root_store(&pem(ca)?)
+                .map_err(|e| format!("{}: {e}", describe(ca)))?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
             let verifier = if tls.require_client_certificate {
                 verifier
@@ -95,13 +151,144 @@ pub fn server_config(tls: &DownstreamTls) -> Result<Arc<ServerConfig>, String> {
             };
             builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
         }
+        Some(TrustSource::Sds(name)) => {
+            builder.with_client_cert_verifier(Arc::new(MeshClientVerifier {
+                identity: sds(name, MESH_ROOT, identity)?.clone(),
+                required: tls.require_client_certificate,
+            }))
+        }
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// Originating TLS to a cluster's hosts: the connector and the name sent as SNI.
+#[derive(Clone)]
+pub struct UpstreamTlsRt {
+    pub connector: tokio_rustls::TlsConnector,
+    pub server_name: ServerName<'static>,
+    /// Equal for equal TLS settings: pooled connections are shared only between clusters
+    /// whose settings agree (never 0, which stands for plaintext).
+    pub key: u64,
+}
+
+impl std::fmt::Debug for UpstreamTlsRt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTlsRt")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The client side of a cluster's TLS; errors name the file or secret (the cluster is then
+/// NACKed with it).
+pub fn client_config(
+    tls: &UpstreamTls,
+    identity: Option<&IdentityHandle>,
+) -> Result<UpstreamTlsRt, String> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&versions(tls.min_version, tls.max_version))
+        .map_err(|e| e.to_string())?
+        .dangerous();
+    let trust = match &tls.trust {
+        None => None,
+        Some(TrustSource::Pem(ca)) => Some(Trust::Roots(Arc::new(
+            bowline_identity::tls::root_store(&pem(ca)?)
+                .map_err(|e| format!("{}: {e}", describe(ca)))?,
+        ))),
+        Some(TrustSource::Sds(name)) => Some(Trust::Mesh(sds(name, MESH_ROOT, identity)?.clone())),
+    };
+    let builder = match trust {
+        // Envoy's rule: without a validation context the server is not verified.
+        None => builder.with_custom_certificate_verifier(Arc::new(AcceptAny)),
+        Some(trust) => {
+            let matchers = tls.subject_alt_names.clone();
+            let expected = matchers
+                .iter()
+                .map(|m| format!("{:?}", m.matcher.pattern))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            builder.with_custom_certificate_verifier(Arc::new(SanVerifier {
+                trust,
+                accept: Box::new(move |sans| {
+                    matchers.is_empty() || matchers.iter().any(|m| m.matches(&sans.uris, &sans.dns))
+                }),
+                expected,
+            }))
+        }
+    };
+    let mut config = match &tls.certificate {
+        None => builder.with_no_client_auth(),
+        Some(CertificateSource::Pem { chain, key }) => {
+            builder.with_client_cert_resolver(Arc::new(Fixed(certified_key(chain, key)?)))
+        }
+        Some(CertificateSource::Sds(name)) => builder.with_client_cert_resolver(Arc::new(
+            CurrentCert(sds(name, WORKLOAD_CERTIFICATE, identity)?.clone()),
+        )),
+    };
+    config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    // Without an SNI name the IP-address form is used, and rustls sends no SNI for it.
+    let server_name = match &tls.sni {
+        Some(sni) => ServerName::try_from(sni.clone()).map_err(|e| format!("sni {sni:?}: {e}"))?,
+        None => ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()),
+    };
+    config.enable_sni = tls.sni.is_some();
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{tls:?}").hash(&mut h);
+        h.finish() | 1
+    };
+    Ok(UpstreamTlsRt {
+        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        server_name,
+        key,
+    })
+}
+
+/// Accepts any server certificate (an UpstreamTlsContext without a validation context).
+#[derive(Debug)]
+struct AcceptAny;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algs = provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algs = provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// Peeks at the connection until a whole ClientHello (or something that is not TLS) is

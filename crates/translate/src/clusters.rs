@@ -5,11 +5,13 @@ mod traffic;
 
 use crate::endpoints::{lb_endpoint, load_assignment, Addressing};
 use crate::inbound::inbound_ports;
+use crate::mtls;
 use crate::naming;
 use crate::policy::{effective_policy, host_policy, EffectivePolicy};
 use crate::proto::{ads_config_source, seconds, socket_address};
 use crate::services::{outbound_ports, PortOf};
 use crate::ProxyView;
+use bowline_config::common::selector_matches;
 use bowline_config::istio::destination_rule::{SimpleLb, Subset};
 use bowline_config::istio::service_entry::Resolution;
 use bowline_registry::{Protocol, Snapshot};
@@ -42,6 +44,8 @@ pub(crate) struct OutboundCluster<'a> {
     pub subset: Option<&'a Subset>,
     pub policy: EffectivePolicy<'a>,
     pub discovery: Discovery,
+    /// TLS the cluster originates (mesh mTLS or the DestinationRule's); `None` = plaintext.
+    pub transport: Option<TransportSocket>,
 }
 
 /// Every cluster the proxy gets, sorted by name.
@@ -77,12 +81,39 @@ pub(crate) fn outbound_clusters<'a>(
                 subset.map(|s| s.name.as_str()).unwrap_or(""),
                 host,
             );
+            let discovery = discovery(&at, &policy);
+            let endpoints: Vec<_> = at
+                .service
+                .endpoints
+                .iter()
+                .filter(|e| subset.is_none_or(|s| selector_matches(&s.labels, &e.labels)))
+                .collect();
+            let sni = format!(
+                "outbound_.{}_.{}_.{host}",
+                at.port.number,
+                subset.map(|s| s.name.as_str()).unwrap_or("")
+            );
+            // A passthrough cluster goes wherever the client went: nothing to verify against.
+            let transport = (discovery != Discovery::OriginalDst)
+                .then(|| {
+                    mtls::upstream_transport(
+                        snapshot,
+                        at.service,
+                        &endpoints,
+                        &at.port.name,
+                        at.port.number,
+                        policy.tls,
+                        sni,
+                    )
+                })
+                .flatten();
             out.push(OutboundCluster {
                 name,
                 at,
                 subset,
-                discovery: discovery(&at, &policy),
+                discovery,
                 policy,
+                transport,
             });
         }
     }
@@ -130,14 +161,8 @@ fn outbound(c: &OutboundCluster<'_>) -> Cluster {
         }
     }
     traffic::apply(&mut cluster, &c.policy, c.at.port.protocol);
-    cluster.transport_socket = transport_socket(&c.policy);
+    cluster.transport_socket = c.transport.clone();
     cluster
-}
-
-/// Where client TLS (DestinationRule `tls`, mesh mTLS) will go: the mTLS issue fills this in.
-/// Until then every upstream connection is plaintext.
-fn transport_socket(_policy: &EffectivePolicy<'_>) -> Option<TransportSocket> {
-    None
 }
 
 /// DNS clusters carry their hosts inline. With no endpoints the service's own hostname is

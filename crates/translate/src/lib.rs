@@ -17,6 +17,7 @@ mod endpoints;
 mod gateway;
 mod inbound;
 mod listeners;
+mod mtls;
 pub mod naming;
 mod policy;
 mod proto;

@@ -4,7 +4,8 @@
 mod gateway;
 mod hcm;
 
-use crate::inbound::inbound_ports;
+use crate::inbound::{inbound_ports, InboundPort};
+use crate::mtls::{self, PeerMode};
 use crate::naming;
 use crate::proto::{bool_value, duration, socket_address, u32_value};
 use crate::services::outbound_ports;
@@ -12,7 +13,9 @@ use crate::tcp::tcp_proxy;
 use crate::ProxyView;
 use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::core::v3::{CidrRange, TrafficDirection};
-use bowline_xds::pb::envoy::config::listener::v3::{FilterChain, FilterChainMatch, Listener};
+use bowline_xds::pb::envoy::config::listener::v3::{
+    Filter, FilterChain, FilterChainMatch, Listener,
+};
 use bowline_xds::pb::envoy::config::route::v3::{
     route, route_action, Route, RouteAction, RouteConfiguration, VirtualHost,
 };
@@ -115,9 +118,9 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
         // Envoy refuses a listener without filter chains.
         return None;
     }
-    let chains = ports
+    let chains: Vec<FilterChain> = ports
         .iter()
-        .map(|p| {
+        .flat_map(|p| {
             let port = u32::from(p.number);
             let cluster = naming::inbound_cluster(port);
             let filter = if p.protocol.is_http() {
@@ -133,22 +136,74 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
                     ..Default::default()
                 })
             };
-            FilterChain {
-                name: format!("inbound_0.0.0.0_{port}"),
-                filter_chain_match: Some(destination(p.number, Vec::new())),
-                filters: vec![filter],
-                ..Default::default()
-            }
+            inbound_chains(snapshot, proxy, p, filter)
         })
         .collect();
+    // Telling mTLS from plaintext takes a look at the first bytes.
+    let tls_inspector = chains.iter().any(|c| {
+        c.filter_chain_match
+            .as_ref()
+            .is_some_and(|m| !m.transport_protocol.is_empty())
+    });
     Some(Listener {
         name: naming::VIRTUAL_INBOUND.into(),
         address: Some(socket_address(&proxy.ip, proxy.inbound_port)),
         use_original_dst: bool_value(use_original_dst(proxy)),
         traffic_direction: TrafficDirection::Inbound as i32,
+        listener_filters: if tls_inspector {
+            vec![gateway::tls_inspector()]
+        } else {
+            Vec::new()
+        },
         filter_chains: chains,
         ..Default::default()
     })
+}
+
+/// The chains of one inbound port, by its PeerAuthentication mode: STRICT accepts only
+/// mutual TLS (a plaintext connection matches no chain and is closed), PERMISSIVE takes both
+/// on the same port, DISABLE only plaintext.
+fn inbound_chains(
+    snapshot: &Snapshot,
+    proxy: &ProxyView,
+    p: &InboundPort,
+    filter: Filter,
+) -> Vec<FilterChain> {
+    let name = format!("inbound_0.0.0.0_{}", p.number);
+    let matching = |transport: &str| FilterChainMatch {
+        transport_protocol: transport.into(),
+        ..destination(p.number, Vec::new())
+    };
+    let alpn: &[&str] = if p.protocol.is_http() {
+        &["h2", "http/1.1"]
+    } else {
+        &[]
+    };
+    let mtls = FilterChain {
+        name: format!("{name}_mtls"),
+        filter_chain_match: Some(matching("tls")),
+        filters: vec![filter.clone()],
+        transport_socket: Some(mtls::inbound_mtls(alpn)),
+        ..Default::default()
+    };
+    match mtls::own_peer_mode(snapshot, proxy, p.number) {
+        PeerMode::Strict => vec![mtls],
+        PeerMode::Permissive => vec![
+            mtls,
+            FilterChain {
+                name,
+                filter_chain_match: Some(matching("raw_buffer")),
+                filters: vec![filter],
+                ..Default::default()
+            },
+        ],
+        PeerMode::Disable => vec![FilterChain {
+            name,
+            filter_chain_match: Some(destination(p.number, Vec::new())),
+            filters: vec![filter],
+            ..Default::default()
+        }],
+    }
 }
 
 /// Every request on an inbound port goes to the local application, without a timeout.

@@ -31,8 +31,7 @@ pub(crate) struct EffectivePolicy<'a> {
     pub load_balancer: Option<&'a LoadBalancerSettings>,
     pub connection_pool: Option<&'a ConnectionPoolSettings>,
     pub outlier_detection: Option<&'a OutlierDetection>,
-    /// Client TLS, for the mTLS issue; unused until then.
-    #[allow(dead_code)]
+    /// Client TLS (the DestinationRule's `tls`): what the cluster originates.
     pub tls: Option<&'a ClientTlsSettings>,
 }
 

@@ -117,6 +117,18 @@ impl<G: Generator> XdsServer<G> {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), XdsServerError> {
+        self.serve_with(listener, shutdown, tonic::service::Routes::default())
+            .await
+    }
+
+    /// [`serve`](Self::serve), with more gRPC services on the same port (the CA: Istio's
+    /// istiod serves xDS and certificates side by side).
+    pub async fn serve_with(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        routes: tonic::service::Routes,
+    ) -> Result<(), XdsServerError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let service = service::AdsService::new(self.shared, stop_rx);
         let incoming =
@@ -128,6 +140,7 @@ impl<G: Generator> XdsServer<G> {
         tonic::transport::Server::builder()
             // Finds proxies that vanished without closing their TCP connection.
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .add_routes(routes)
             .add_service(AggregatedDiscoveryServiceServer::new(service))
             .serve_with_incoming_shutdown(incoming, signal)
             .await?;

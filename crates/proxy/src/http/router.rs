@@ -33,6 +33,8 @@ pub struct Conn {
     pub destination: SocketAddr,
     /// The connection arrived over TLS (terminated by this proxy).
     pub tls: bool,
+    /// The client certificate's URI SAN (its SPIFFE id) when the client presented one.
+    pub peer_principal: Option<Arc<str>>,
 }
 
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";

@@ -111,11 +111,23 @@ fn dispatch(
             dest,
             drain,
             tls: chain.tls.is_some(),
+            peer_principal: None,
         };
-        match chain.tls {
+        match chain.tls_for(&hello.alpn) {
             Some(config) => match TlsAcceptor::from(config).accept(stream).await {
                 Ok(tls) => {
                     stats.ssl_handshake.inc();
+                    let peer_principal = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|certs| certs.first())
+                        .and_then(bowline_identity::tls::peer_principal)
+                        .map(Arc::from);
+                    let target = Target {
+                        peer_principal,
+                        ..target
+                    };
                     serve(tls, chain.filter, target).await
                 }
                 Err(e) => {
@@ -138,6 +150,8 @@ struct Target {
     dest: SocketAddr,
     drain: DrainWatch,
     tls: bool,
+    /// The URI SAN of the client's certificate (mutual TLS): its SPIFFE id.
+    peer_principal: Option<Arc<str>>,
 }
 
 /// Runs the chain's network filter on `stream` (plaintext, or TLS already terminated).
@@ -157,6 +171,7 @@ where
                 peer: t.peer,
                 destination: t.dest,
                 tls: t.tls,
+                peer_principal: t.peer_principal,
             });
             crate::http::server::serve(stream, conn, t.drain).await;
             stats.downstream_cx_active.dec();
@@ -189,13 +204,16 @@ async fn serve_tcp<S: AsyncRead + AsyncWrite + Unpin>(
             }
         },
     };
-    let connect = tokio::time::timeout(cluster.connect_timeout, TcpStream::connect(addr)).await;
-    let Ok(Ok(upstream)) = connect else {
-        cluster.stats.upstream_cx_connect_fail.inc();
+    let connect = crate::upstream::pool::connect(
+        addr,
+        cluster.tls.as_ref(),
+        cluster.connect_timeout,
+        &cluster.stats,
+    );
+    // Failures are counted by `connect`.
+    let Ok(upstream) = connect.await else {
         return;
     };
-    let _ = upstream.set_nodelay(true);
-    cluster.stats.upstream_cx_total.inc();
     cluster.stats.upstream_cx_active.inc();
     let _ = crate::tcp::proxy(stream, upstream, tcp.idle_timeout).await;
     cluster.stats.upstream_cx_active.dec();

@@ -22,7 +22,28 @@ pub struct ListenerRt {
 #[derive(Debug, Clone)]
 pub struct ChainRt {
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The same TLS without ALPN, for clients whose ALPN list has nothing in common with
+    /// ours: Envoy then simply selects no protocol, where rustls would end the handshake
+    /// (sidecars offer `istio-peer-exchange`/`istio` to servers that speak `h2`/`http/1.1`).
+    pub tls_no_alpn: Option<Arc<rustls::ServerConfig>>,
     pub filter: Chain,
+}
+
+impl ChainRt {
+    /// The server configuration for a client that offered `alpn`.
+    pub fn tls_for(&self, alpn: &[String]) -> Option<Arc<rustls::ServerConfig>> {
+        let tls = self.tls.as_ref()?;
+        let overlap = alpn.is_empty()
+            || tls.alpn_protocols.iter().any(|ours| {
+                alpn.iter()
+                    .any(|theirs| theirs.as_bytes() == ours.as_slice())
+            });
+        if overlap {
+            Some(tls.clone())
+        } else {
+            self.tls_no_alpn.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -44,16 +65,26 @@ pub struct HttpRt {
 impl ListenerRt {
     /// Precomputes every chain. Fails (naming the chain) when a chain's TLS certificate or
     /// key cannot be read or used: the listener is then refused, as Envoy refuses it.
-    pub fn new(model: Listener, stats: &Stats) -> Result<ListenerRt, String> {
+    pub fn new(
+        model: Listener,
+        stats: &Stats,
+        identity: Option<&bowline_identity::IdentityHandle>,
+    ) -> Result<ListenerRt, String> {
         let chain = |c: &FilterChain| -> Result<ChainRt, String> {
             let tls = c
                 .tls
                 .as_ref()
-                .map(crate::tls::server_config)
+                .map(|tls| crate::tls::server_config(tls, identity))
                 .transpose()
                 .map_err(|e| format!("filter chain {:?}: {e}", c.name))?;
+            let tls_no_alpn = tls.as_ref().map(|config| {
+                let mut config = (**config).clone();
+                config.alpn_protocols.clear();
+                Arc::new(config)
+            });
             Ok(ChainRt {
                 tls,
+                tls_no_alpn,
                 filter: Chain::new(c, stats),
             })
         };

@@ -29,7 +29,19 @@ pub struct DnsTarget {
     pub refresh: Duration,
 }
 
-pub fn cluster(source: model::Cluster, stats: &Stats) -> Cluster {
+/// Fails (naming the file or secret) when the cluster's TLS cannot be built: the cluster is
+/// then refused, as Envoy refuses it.
+pub fn cluster(
+    source: model::Cluster,
+    stats: &Stats,
+    identity: Option<&bowline_identity::IdentityHandle>,
+) -> Result<Cluster, String> {
+    let tls = source
+        .tls
+        .as_ref()
+        .map(|tls| crate::tls::client_config(tls, identity))
+        .transpose()
+        .map_err(|e| format!("transport_socket: {e}"))?;
     let policy = match source.lb {
         LbPolicy::RoundRobin | LbPolicy::ClusterProvided => Policy::RoundRobin,
         LbPolicy::LeastRequest { choice_count } => Policy::LeastRequest {
@@ -100,12 +112,13 @@ pub fn cluster(source: model::Cluster, stats: &Stats) -> Cluster {
         usage: Arc::default(),
         endpoints: ArcSwap::from_pointee(EndpointSet::empty(policy)),
         assignment: ArcSwapOption::empty(),
+        tls,
         source,
     };
     if let ModelDiscovery::Static(cla) = &cluster.source.discovery {
         cluster.set_endpoints(endpoints(cla));
     }
-    cluster
+    Ok(cluster)
 }
 
 /// The EDS service name of an EDS cluster.
@@ -218,6 +231,7 @@ pub(crate) mod tests {
             healthy_panic_threshold: 50.0,
             connection: Default::default(),
             dns_lookup_family: Default::default(),
+            tls: None,
         }
     }
 
@@ -242,7 +256,12 @@ pub(crate) mod tests {
 
     #[test]
     fn a_static_cluster_has_its_endpoints_at_once() {
-        let c = cluster(model_cluster("up", "127.0.0.1:8080"), &Stats::default());
+        let c = cluster(
+            model_cluster("up", "127.0.0.1:8080"),
+            &Stats::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(
             c.endpoints.load().endpoints[0].addr,
             "127.0.0.1:8080".parse().unwrap()

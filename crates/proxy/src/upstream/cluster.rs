@@ -49,6 +49,8 @@ pub struct Cluster {
     pub endpoints: ArcSwap<EndpointSet>,
     /// The EDS assignment the endpoints came from, so an unchanged one is not re-applied.
     pub(crate) assignment: ArcSwapOption<model::ClusterLoadAssignment>,
+    /// TLS to the hosts, when the cluster has a TLS transport socket.
+    pub tls: Option<crate::tls::UpstreamTlsRt>,
 }
 
 /// One endpoint: address, weight, health, and the state that outlives EDS updates.
@@ -198,6 +200,7 @@ mod tests {
             stats: Arc::default(),
             endpoints: ArcSwap::from_pointee(EndpointSet::empty(policy)),
             assignment: ArcSwapOption::empty(),
+            tls: None,
         }
     }
 

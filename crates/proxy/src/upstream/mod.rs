@@ -6,3 +6,4 @@ pub mod cluster;
 pub mod lb;
 pub mod outlier;
 pub mod pool;
+pub mod transport;

@@ -20,8 +20,10 @@ use tokio::net::TcpStream;
 
 use super::circuit::Overflow;
 use super::cluster::Cluster;
+use super::transport::Upstream;
 use crate::http::body::UpstreamBody;
 use crate::stats::ClusterStats;
+use crate::tls::UpstreamTlsRt;
 use bowline_model::cluster::{ConnectionOptions, UpstreamProtocol};
 
 /// The protocol spoken to an endpoint.
@@ -38,6 +40,8 @@ pub enum UpstreamError {
     Connect { addr: SocketAddr, source: io::Error },
     #[error("connect to {0}: timed out")]
     ConnectTimeout(SocketAddr),
+    #[error("TLS handshake with {addr}: {source}")]
+    Tls { addr: SocketAddr, source: io::Error },
     #[error("handshake with {addr}: {source}")]
     Handshake {
         addr: SocketAddr,
@@ -63,6 +67,7 @@ impl UpstreamError {
             UpstreamError::Connect { .. }
                 | UpstreamError::ConnectTimeout(_)
                 | UpstreamError::Handshake { .. }
+                | UpstreamError::Tls { .. }
         )
     }
 }
@@ -76,12 +81,16 @@ pub struct Pool {
     shared: Arc<Shared>,
 }
 
+/// Connections are shared by endpoint and TLS settings: a plaintext connection must not
+/// carry a request meant for mTLS to the same address, nor one verified for another identity.
+type Key = (SocketAddr, u64);
+
 #[derive(Debug, Default)]
 struct Shared {
-    idle_h1: Mutex<HashMap<SocketAddr, Vec<IdleH1>>>,
+    idle_h1: Mutex<HashMap<Key, Vec<IdleH1>>>,
     /// The shared HTTP/2 connections per endpoint: a new one opens when every one carries
     /// the cluster's `max_concurrent_streams` (as Envoy's pool does).
-    h2: Mutex<HashMap<SocketAddr, Vec<H2Conn>>>,
+    h2: Mutex<HashMap<Key, Vec<H2Conn>>>,
 }
 
 /// A shared HTTP/2 connection: the streams it has carried and those open now.
@@ -131,7 +140,7 @@ pub struct PooledBody {
 #[derive(Debug)]
 struct GiveBack {
     pool: Weak<Shared>,
-    addr: SocketAddr,
+    key: Key,
     sender: http1::SendRequest<UpstreamBody>,
     /// Requests served by this connection, the one in flight included.
     served: u32,
@@ -152,15 +161,17 @@ impl Pool {
         let stats = &cluster.stats;
         let connect_timeout = cluster.connect_timeout;
         let limits = cluster.source.connection;
+        let tls = cluster.tls.as_ref();
+        let key = (addr, tls.map_or(0, |t| t.key));
         match cluster.protocol {
             Protocol::Http1 => {
-                while let Some((mut sender, served)) = self.idle_h1(addr, limits.idle_timeout) {
+                while let Some((mut sender, served)) = self.idle_h1(key, limits.idle_timeout) {
                     if sender.ready().await.is_err() {
                         continue;
                     }
                     match sender.try_send_request(request).await {
                         Ok(response) => {
-                            return Ok(self.pooled(addr, sender, served + 1, limits, response))
+                            return Ok(self.pooled(key, sender, served + 1, limits, response))
                         }
                         Err(mut e) => match e.take_message() {
                             // Never written: safe to try another connection.
@@ -175,12 +186,12 @@ impl Pool {
                     }
                 }
                 let _pending = admit_connection(cluster)?;
-                let mut sender = connect_h1(addr, connect_timeout, stats).await?;
+                let mut sender = connect_h1(addr, tls, connect_timeout, stats).await?;
                 let response = sender
                     .send_request(request)
                     .await
                     .map_err(|source| UpstreamError::Reset { addr, source })?;
-                Ok(self.pooled(addr, sender, 1, limits, response))
+                Ok(self.pooled(key, sender, 1, limits, response))
             }
             Protocol::Http2 => {
                 let max_streams = match cluster.source.protocol {
@@ -189,17 +200,17 @@ impl Pool {
                     } => max_concurrent_streams,
                     _ => u32::MAX,
                 };
-                let shared = self.shared_h2(addr, limits.max_requests_per_connection, max_streams);
+                let shared = self.shared_h2(key, limits.max_requests_per_connection, max_streams);
                 let (mut sender, slot) = match shared {
                     Some(pair) => pair,
                     None => {
                         let _pending = admit_connection(cluster)?;
-                        let sender = connect_h2(addr, connect_timeout, stats).await?;
+                        let sender = connect_h2(addr, tls, connect_timeout, stats).await?;
                         let open = Arc::new(AtomicU32::new(0));
                         let slot = StreamSlot::take(&open);
                         // A connection allowed one stream only is used once and not shared.
                         if limits.max_requests_per_connection != Some(1) {
-                            lock(&self.shared.h2).entry(addr).or_default().push(H2Conn {
+                            lock(&self.shared.h2).entry(key).or_default().push(H2Conn {
                                 sender: sender.clone(),
                                 served: 1,
                                 open,
@@ -233,11 +244,11 @@ impl Pool {
     /// instead of being reused.
     fn idle_h1(
         &self,
-        addr: SocketAddr,
+        key: Key,
         idle_timeout: Option<Duration>,
     ) -> Option<(http1::SendRequest<UpstreamBody>, u32)> {
         let mut idle = lock(&self.shared.idle_h1);
-        let stack = idle.get_mut(&addr)?;
+        let stack = idle.get_mut(&key)?;
         while let Some(conn) = stack.pop() {
             let expired = idle_timeout.is_some_and(|t| conn.since.elapsed() >= t);
             if !conn.sender.is_closed() && !expired {
@@ -252,12 +263,12 @@ impl Pool {
     /// streams is retired from sharing (its open streams finish). `None`: open a new one.
     fn shared_h2(
         &self,
-        addr: SocketAddr,
+        key: Key,
         max_requests: Option<u32>,
         max_streams: u32,
     ) -> Option<(http2::SendRequest<UpstreamBody>, StreamSlot)> {
         let mut h2 = lock(&self.shared.h2);
-        let conns = h2.get_mut(&addr)?;
+        let conns = h2.get_mut(&key)?;
         conns.retain(|c| !c.sender.is_closed());
         let i = conns
             .iter()
@@ -273,7 +284,7 @@ impl Pool {
 
     fn pooled(
         &self,
-        addr: SocketAddr,
+        key: Key,
         sender: http1::SendRequest<UpstreamBody>,
         served: u32,
         limits: ConnectionOptions,
@@ -281,7 +292,7 @@ impl Pool {
     ) -> Response<PooledBody> {
         let give_back = GiveBack {
             pool: Arc::downgrade(&self.shared),
-            addr,
+            key,
             sender,
             served,
             limits,
@@ -300,7 +311,11 @@ impl Pool {
 
     /// Idle HTTP/1.1 connections per endpoint (for admin `/clusters`).
     pub fn idle_count(&self, addr: SocketAddr) -> usize {
-        lock(&self.shared.idle_h1).get(&addr).map_or(0, Vec::len)
+        lock(&self.shared.idle_h1)
+            .iter()
+            .filter(|((a, _), _)| *a == addr)
+            .map(|(_, idle)| idle.len())
+            .sum()
     }
 }
 
@@ -343,7 +358,7 @@ impl PooledBody {
             return;
         }
         let mut idle = lock(&pool.idle_h1);
-        let stack = idle.entry(give_back.addr).or_default();
+        let stack = idle.entry(give_back.key).or_default();
         if stack.len() < MAX_IDLE_PER_ENDPOINT {
             stack.push(IdleH1 {
                 sender: give_back.sender,
@@ -405,6 +420,34 @@ async fn connect_tcp(
     Ok(stream)
 }
 
+/// A TCP connection to `addr`, with TLS on top when the cluster has it (the handshake counts
+/// against the connect timeout, and its failure is a connect failure, as in Envoy).
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    tls: Option<&UpstreamTlsRt>,
+    timeout: Duration,
+    stats: &ClusterStats,
+) -> Result<Upstream, UpstreamError> {
+    let started = Instant::now();
+    let tcp = connect_tcp(addr, timeout, stats).await?;
+    let Some(tls) = tls else {
+        return Ok(Upstream::Plain(tcp));
+    };
+    let left = timeout.saturating_sub(started.elapsed());
+    let handshake = tls.connector.connect(tls.server_name.clone(), tcp);
+    match tokio::time::timeout(left, handshake).await {
+        Ok(Ok(stream)) => Ok(Upstream::Tls(Box::new(stream))),
+        Ok(Err(source)) => {
+            stats.upstream_cx_connect_fail.inc();
+            Err(UpstreamError::Tls { addr, source })
+        }
+        Err(_) => {
+            stats.upstream_cx_connect_fail.inc();
+            Err(UpstreamError::ConnectTimeout(addr))
+        }
+    }
+}
+
 /// Counts an open upstream connection in its cluster's gauge until the connection ends.
 struct ActiveConnection(Arc<ClusterStats>);
 
@@ -423,10 +466,11 @@ impl Drop for ActiveConnection {
 
 async fn connect_h1(
     addr: SocketAddr,
+    tls: Option<&UpstreamTlsRt>,
     timeout: Duration,
     stats: &Arc<ClusterStats>,
 ) -> Result<http1::SendRequest<UpstreamBody>, UpstreamError> {
-    let stream = connect_tcp(addr, timeout, stats).await?;
+    let stream = connect(addr, tls, timeout, stats).await?;
     let (sender, connection) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
@@ -442,10 +486,11 @@ async fn connect_h1(
 
 async fn connect_h2(
     addr: SocketAddr,
+    tls: Option<&UpstreamTlsRt>,
     timeout: Duration,
     stats: &Arc<ClusterStats>,
 ) -> Result<http2::SendRequest<UpstreamBody>, UpstreamError> {
-    let stream = connect_tcp(addr, timeout, stats).await?;
+    let stream = connect(addr, tls, timeout, stats).await?;
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .handshake(TokioIo::new(stream))

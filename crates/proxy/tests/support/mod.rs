@@ -230,6 +230,7 @@ pub fn cluster(name: &str, addrs: &[SocketAddr]) -> model::Cluster {
         healthy_panic_threshold: 50.0,
         connection: Default::default(),
         dns_lookup_family: Default::default(),
+        tls: None,
     }
 }
 

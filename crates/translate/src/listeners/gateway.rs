@@ -75,17 +75,22 @@ fn listener(plan: &PortPlan<'_>, proxy: &ProxyView) -> Listener {
         address: Some(socket_address(&proxy.ip, plan.bind_port)),
         traffic_direction: TrafficDirection::Outbound as i32,
         listener_filters: if tls {
-            vec![ListenerFilter {
-                name: TLS_INSPECTOR.into(),
-                config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
-                    &TlsInspector::default(),
-                ))),
-                ..Default::default()
-            }]
+            vec![tls_inspector()]
         } else {
             Vec::new()
         },
         filter_chains: chains,
+        ..Default::default()
+    }
+}
+
+/// Envoy's TLS inspector: SNI, ALPN and "is it TLS" read from the ClientHello.
+pub(crate) fn tls_inspector() -> ListenerFilter {
+    ListenerFilter {
+        name: TLS_INSPECTOR.into(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
+            &TlsInspector::default(),
+        ))),
         ..Default::default()
     }
 }
