@@ -168,6 +168,30 @@ pub fn sidecar(
     envoy_bootstrap(&args, &node)
 }
 
+/// Adds Istio's `sds-grpc` cluster (HTTP/2 to the agent on a Unix socket; `@name` is
+/// abstract) to an Envoy bootstrap: listeners and clusters name it for secrets `default` and
+/// `ROOTCA`. bowline-proxy does not need it (its agent is built in).
+pub fn add_sds_cluster(bootstrap: &mut Value, socket: &str) {
+    let cluster = json!({
+        "name": "sds-grpc",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": "sds-grpc",
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "pipe": { "path": socket } } } }] }],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": { "http2_protocol_options": {} },
+            },
+        },
+    });
+    if let Some(clusters) = bootstrap["static_resources"]["clusters"].as_array_mut() {
+        clusters.push(cluster);
+    }
+}
+
 fn xds_cluster(addr: SocketAddr) -> Value {
     json!({
         "name": XDS_CLUSTER,

@@ -6,6 +6,7 @@ mod control;
 mod echo;
 mod gateway;
 mod iptables;
+mod sds;
 mod status;
 mod up;
 mod validate;
@@ -41,6 +42,8 @@ enum Command {
     Status(status::Args),
     /// Install transparent-capture iptables rules in this network namespace.
     Iptables(iptables::Args),
+    /// Serve an Envoy sidecar its workload certificate over SDS (Istio's agent).
+    Sds(sds::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Control(args) => control::run(args),
+        Command::Sds(args) => sds::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Bootstrap(cmd) => bootstrap::run(cmd),
         Command::Echo(args) => echo::run(args),

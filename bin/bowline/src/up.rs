@@ -12,6 +12,7 @@ use crate::control::ControlPlane;
 use crate::gateway;
 use anyhow::{bail, Context};
 use bowline_mesh::iptables::PROXY_UID;
+use bowline_mesh::manifest::SidecarKind;
 use bowline_mesh::netns::Network;
 use bowline_mesh::plan::{Capture, Instance, Plan};
 use bowline_mesh::probe::{http_get, FreePorts};
@@ -41,6 +42,9 @@ pub struct Args {
     /// The bowline-proxy binary [default: next to this binary].
     #[arg(long, env = "BOWLINE_PROXY_BIN")]
     proxy_bin: Option<PathBuf>,
+    /// The Envoy binary, for workloads with `sidecar: envoy`.
+    #[arg(long, env = "ENVOY_BIN")]
+    envoy_bin: Option<PathBuf>,
     /// Override a gateway port mapping, SERVER_PORT=LOCAL_PORT (repeatable).
     #[arg(long = "gateway-port", value_name = "PORT=PORT", value_parser = parse_port_pair)]
     gateway_ports: Vec<(u16, u16)>,
@@ -225,7 +229,15 @@ fn start(
             &instance.service_account,
         ));
         workloads.push(start_instance(
-            mesh, &plan, instance, &self_bin, &proxy_bin, &state_dir, xds_addr, &token,
+            mesh,
+            &plan,
+            instance,
+            &self_bin,
+            &proxy_bin,
+            &state_dir,
+            xds_addr,
+            &token,
+            args.envoy_bin.as_deref(),
         )?);
     }
     let gateway = match &manifest.gateway {
@@ -279,6 +291,7 @@ fn start_instance(
     state_dir: &Path,
     xds_addr: SocketAddr,
     ca_token: &str,
+    envoy_bin: Option<&Path>,
 ) -> anyhow::Result<WorkloadState> {
     let (app_place, proxy_place, admin_addr) = match &instance.netns {
         Some(ns) => {
@@ -329,19 +342,68 @@ fn start_instance(
         None,
     )?;
 
-    let bootstrap = sidecar_bootstrap(instance, xds_addr, admin_addr);
-    let file = state_dir.join(format!("bootstrap/{}.json", instance.name));
-    std::fs::write(&file, serde_json::to_string_pretty(&bootstrap)?)?;
+    let mut bootstrap = sidecar_bootstrap(instance, xds_addr, admin_addr);
     let sidecar_name = format!("{} proxy", instance.name);
-    // Handed over as stdin: the proxy's uid may not be able to open the state directory.
-    let sidecar_pid = mesh.supervisor.spawn(
-        &sidecar_name,
-        &proxy_bin.display().to_string(),
-        &["-c".to_string(), "/dev/stdin".to_string()],
-        &[("BOWLINE_CA_TOKEN".to_string(), ca_token.to_string())],
-        &proxy_place,
-        Some(std::fs::File::open(&file)?),
-    )?;
+    let token_env = [("BOWLINE_CA_TOKEN".to_string(), ca_token.to_string())];
+    let sidecar_pid = match instance.sidecar_kind {
+        SidecarKind::Bowline => {
+            let file = state_dir.join(format!("bootstrap/{}.json", instance.name));
+            std::fs::write(&file, serde_json::to_string_pretty(&bootstrap)?)?;
+            // Handed over as stdin: the proxy's uid may not be able to open the state
+            // directory.
+            mesh.supervisor.spawn(
+                &sidecar_name,
+                &proxy_bin.display().to_string(),
+                &["-c".to_string(), "/dev/stdin".to_string()],
+                &token_env,
+                &proxy_place,
+                Some(std::fs::File::open(&file)?),
+            )?
+        }
+        SidecarKind::Envoy => {
+            // Istio's agent beside Envoy: the certificate over SDS on an abstract socket
+            // (private to the namespace; named per instance for explicit mode).
+            let socket = format!("@bowline-sds-{}", instance.name);
+            mesh.supervisor.spawn(
+                &format!("{} sds", instance.name),
+                &self_bin.display().to_string(),
+                &[
+                    "sds".to_string(),
+                    "--ca-addr".to_string(),
+                    xds_addr.to_string(),
+                    "--listen".to_string(),
+                    socket.clone(),
+                ],
+                &token_env,
+                &proxy_place,
+                None,
+            )?;
+            crate::bootstrap::add_sds_cluster(&mut bootstrap, &socket);
+            std::fs::write(
+                state_dir.join(format!("bootstrap/{}.json", instance.name)),
+                serde_json::to_string_pretty(&bootstrap)?,
+            )?;
+            let envoy = envoy_bin.context(
+                "a workload asks for an Envoy sidecar: pass --envoy-bin or set ENVOY_BIN",
+            )?;
+            mesh.supervisor.spawn(
+                &sidecar_name,
+                &envoy.display().to_string(),
+                &[
+                    "--config-yaml".to_string(),
+                    bootstrap.to_string(),
+                    "--concurrency".to_string(),
+                    "1".to_string(),
+                    "--use-dynamic-base-id".to_string(),
+                    "-l".to_string(),
+                    "warning".to_string(),
+                ],
+                &[],
+                &proxy_place,
+                None,
+            )?
+        }
+    };
     Ok(WorkloadState {
         name: instance.name.clone(),
         namespace: instance.namespace.clone(),

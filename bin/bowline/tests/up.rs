@@ -28,11 +28,17 @@ impl UpMesh {
     /// Copies examples/bookinfo, names the mesh after the test, runs `bowline up` on it and
     /// waits for its readiness line.
     async fn start(capture: &str) -> UpMesh {
-        UpMesh::start_with(capture, &[], "warn").await
+        UpMesh::start_with(capture, &[], "warn", |m| m.to_string()).await
     }
 
-    /// [`start`](Self::start) with more `bowline up` flags and another RUST_LOG.
-    async fn start_with(capture: &str, extra: &[&str], log: &str) -> UpMesh {
+    /// [`start`](Self::start) with more `bowline up` flags, another RUST_LOG and an edit of
+    /// the manifest.
+    async fn start_with(
+        capture: &str,
+        extra: &[&str],
+        log: &str,
+        edit: fn(&str) -> String,
+    ) -> UpMesh {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bookinfo");
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&root, dir.path());
@@ -41,7 +47,7 @@ impl UpMesh {
         let text = std::fs::read_to_string(&manifest).unwrap();
         std::fs::write(
             &manifest,
-            text.replace("name: bookinfo", &format!("name: {name}")),
+            edit(&text).replace("name: bookinfo", &format!("name: {name}")),
         )
         .unwrap();
         let state_root = tempfile::tempdir().unwrap();
@@ -609,6 +615,7 @@ async fn strict_mtls_and_certificate_rotation_under_load() {
         "transparent",
         &["--cert-ttl-s", "10"],
         "warn,bowline_identity=info",
+        |m| m.to_string(),
     )
     .await;
     let state: Value = serde_json::from_str(
@@ -706,4 +713,86 @@ async fn strict_mtls_and_certificate_rotation_under_load() {
     assert!(ok > 100, "only {ok} pages in 60 s");
     // 7 proxies, each renewing about every 5 s.
     assert!(rotations >= 7 * 8, "only {rotations} rotations in 60 s");
+}
+
+/// The stats of the proxy whose admin answers at `admin`, as `name → value`.
+async fn stats(admin: SocketAddr) -> std::collections::BTreeMap<String, u64> {
+    get(admin, "/stats", &[], T)
+        .await
+        .unwrap()
+        .text()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// A real Envoy as productpage's sidecar (`sidecar: envoy`, its certificate served over SDS
+/// by `bowline sds`), the other workloads and the gateway on bowline-proxy: mutual TLS works
+/// in both directions — gateway (bowline) → productpage (Envoy), productpage (Envoy) →
+/// details and reviews (bowline) — under STRICT.
+#[tokio::test(flavor = "multi_thread")]
+async fn envoy_and_bowline_sidecars_talk_mutual_tls_both_ways() {
+    let envoy = bowline_testkit::envoy_binary();
+    let mesh = UpMesh::start_with(
+        "transparent",
+        &["--envoy-bin", envoy.to_str().unwrap()],
+        "warn",
+        |m| {
+            m.replace(
+                "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n",
+                "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n  sidecar: envoy\n",
+            )
+        },
+    )
+    .await;
+    assert!(
+        mesh.proc
+            .logs()
+            .contains("[productpage-v1-0 sds] sds listening on"),
+        "productpage runs with Envoy and its SDS agent"
+    );
+    for _ in 0..5 {
+        let page = mesh.page(None).await.unwrap();
+        assert_eq!((page.details.as_str(), page.reviews.as_str()), ("v1", "v1"));
+    }
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(mesh.state_dir().join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let admin = |name: &str| -> SocketAddr {
+        state["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .unwrap()["sidecar_admin"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let envoy_stats = stats(admin("productpage-v1-0")).await;
+    let handshakes = |prefix: &str, suffix: &str| -> u64 {
+        envoy_stats
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) && k.ends_with(suffix))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert!(
+        handshakes("cluster.outbound|9080||details", "ssl.handshake") >= 1,
+        "Envoy → bowline: {envoy_stats:?}"
+    );
+    assert!(
+        handshakes("listener.", "ssl.handshake") >= 1,
+        "bowline gateway → Envoy: {envoy_stats:?}"
+    );
+    let details = stats(admin("details-v1-0")).await;
+    assert!(
+        details["listener.virtualInbound.ssl_handshake"] >= 1,
+        "{details:?}"
+    );
 }

@@ -90,6 +90,19 @@ pub struct WorkloadSpec {
     pub ports: Vec<PortSpec>,
     #[serde(default = "one")]
     pub replicas: u32,
+    /// Which proxy runs beside it: `bowline` (bowline-proxy, the default) or `envoy` (a real
+    /// Envoy, with `bowline sds` serving it the workload certificate).
+    #[serde(default)]
+    pub sidecar: SidecarKind,
+}
+
+/// The sidecar proxy of a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SidecarKind {
+    #[default]
+    Bowline,
+    Envoy,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -80,6 +80,7 @@ pub struct Instance {
     /// first port), PORT_<NAME>, and in explicit mode HTTP_PROXY / NO_PROXY.
     pub env: BTreeMap<String, String>,
     pub sidecar: SidecarPorts,
+    pub sidecar_kind: crate::manifest::SidecarKind,
     /// The network namespace (transparent mode).
     pub netns: Option<String>,
 }
@@ -322,6 +323,7 @@ fn instance(
         args,
         env,
         sidecar,
+        sidecar_kind: w.sidecar,
         netns,
     }
 }
