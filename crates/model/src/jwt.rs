@@ -2,12 +2,13 @@
 //! (`envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication`) as a typed model, and
 //! the pure steps the proxy performs with it.
 //!
-//! Per request the proxy: picks the requirement ([`JwtAuthn::requirement_for`]); for each
-//! provider the requirement names, extracts tokens ([`extract`]) and verifies them
-//! ([`verify`]) against the provider's JWKS (parsed once with [`Jwks::parse`]), giving one
-//! [`ProviderOutcome`] per provider; then [`decide`] says allow or reject (status and
-//! Envoy's exact message as the body). The async code only fetches remote JWKS and applies
-//! the decision (dynamic metadata, `forward`, `forward_payload_header`).
+//! Per request, [`authenticate`] does it all: picks the requirement
+//! ([`JwtAuthn::requirement_for`]); for each provider the requirement names, extracts tokens
+//! ([`extract`]) and verifies them ([`verify`]) against the provider's JWKS (parsed once
+//! with [`Jwks::parse`]), giving one [`ProviderOutcome`] per provider; then [`decide`] says
+//! allow or reject (status and Envoy's exact message as the body). The async code only
+//! reads JWKS files, fetches remote JWKS, and applies the result (dynamic metadata,
+//! `forward`, `forward_payload_header`).
 //!
 //! Implemented: issuer, audiences, local JWKS (inline or file), remote JWKS (URI, cluster,
 //! timeout, cache duration), token locations (headers with prefix, query parameters,
@@ -16,12 +17,16 @@
 //! `bypass_cors_preflight`; requirements: provider name, requires_any, requires_all,
 //! allow_missing, allow_missing_or_failed. Everything else is refused by name.
 
+mod authenticate;
 mod convert;
 mod decide;
 mod extract;
 mod jwks;
+#[cfg(test)]
+mod test_keys;
 mod verify;
 
+pub use authenticate::{authenticate, Authentication, ProviderResult};
 pub(crate) use convert::jwt_authn;
 pub use decide::{decide, Decision, ProviderOutcome};
 pub use extract::{extract, ExtractedToken};

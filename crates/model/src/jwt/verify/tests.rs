@@ -1,91 +1,11 @@
-//! Tokens signed here with a committed RSA key (`testdata/rsa2048.pk8`, made once with
-//! `openssl genrsa 2048`) and freshly generated EC keys.
-
 use super::*;
+use crate::jwt::test_keys::{b64, Signer};
 use crate::jwt::{JwksSource, TokenLocation, DEFAULT_CLOCK_SKEW_SECONDS};
-use ring::rand::SystemRandom;
-use ring::signature::{
-    EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair, RsaEncoding, RsaKeyPair,
-    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
-};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING};
 use serde_json::json;
 
-const RSA_PKCS8: &[u8] = include_bytes!("../testdata/rsa2048.pk8");
 const NOW: u64 = 1_700_000_000;
 const ISSUER: &str = "https://issuer.example";
-
-/// A private key and what the matching JWK looks like.
-enum Signer {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair, &'static str),
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-impl Signer {
-    fn rsa() -> Signer {
-        Signer::Rsa(RsaKeyPair::from_pkcs8(RSA_PKCS8).unwrap())
-    }
-
-    fn ec(alg: &'static EcdsaSigningAlgorithm, crv: &'static str) -> Signer {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
-        Signer::Ec(
-            EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap(),
-            crv,
-        )
-    }
-
-    fn jwk(&self, kid: &str) -> Value {
-        match self {
-            Signer::Rsa(k) => {
-                let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(k.public());
-                json!({"kty": "RSA", "kid": kid, "n": b64(&public.n), "e": b64(&public.e)})
-            }
-            Signer::Ec(k, crv) => {
-                let point = k.public_key().as_ref();
-                let half = (point.len() - 1) / 2;
-                json!({"kty": "EC", "kid": kid, "crv": crv,
-                    "x": b64(&point[1..1 + half]), "y": b64(&point[1 + half..])})
-            }
-        }
-    }
-
-    fn sign(&self, alg: &str, message: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
-        match self {
-            Signer::Rsa(k) => {
-                let padding: &'static dyn RsaEncoding = match alg {
-                    "RS256" => &signature::RSA_PKCS1_SHA256,
-                    "RS384" => &signature::RSA_PKCS1_SHA384,
-                    "RS512" => &signature::RSA_PKCS1_SHA512,
-                    "PS256" => &signature::RSA_PSS_SHA256,
-                    _ => panic!("{alg}"),
-                };
-                let mut sig = vec![0; k.public().modulus_len()];
-                k.sign(padding, &rng, message, &mut sig).unwrap();
-                sig
-            }
-            Signer::Ec(k, _) => k.sign(&rng, message).unwrap().as_ref().to_vec(),
-        }
-    }
-
-    fn token(&self, alg: &str, kid: Option<&str>, payload: &Value) -> String {
-        let mut header = json!({"alg": alg, "typ": "JWT"});
-        if let Some(kid) = kid {
-            header["kid"] = json!(kid);
-        }
-        let signed = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(payload.to_string().as_bytes())
-        );
-        let sig = self.sign(alg, signed.as_bytes());
-        format!("{signed}.{}", b64(&sig))
-    }
-}
 
 fn provider(audiences: &[&str]) -> JwtProvider {
     JwtProvider {
