@@ -51,6 +51,9 @@ pub fn authenticate<'k>(
     if names.is_empty() {
         names = filter.providers.keys().map(String::as_str).collect();
     }
+    // Istio's several-provider requirement names each provider twice.
+    names.sort_unstable();
+    names.dedup();
     let mut providers = BTreeMap::new();
     for name in names {
         let Some(provider) = filter.providers.get(name) else {
