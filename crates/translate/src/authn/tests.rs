@@ -14,7 +14,6 @@ use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 const SERVICES: &str = include_str!("../../tests/inputs/services.yaml");
@@ -336,27 +335,50 @@ fn the_proxy_model_accepts_it_and_verifies_a_signed_token() {
         Err(jwt::JwtError::VerificationFails)
     );
 
-    // The requirement: valid passes, missing passes, invalid is 401 with Envoy's message.
-    let requirement = jwt.rules[0].requirement.as_ref().unwrap();
-    let decide = |o0: ProviderOutcome, o1: ProviderOutcome| {
-        let outcomes: BTreeMap<String, ProviderOutcome> =
-            [("origins-0".to_string(), o0), ("origins-1".to_string(), o1)].into();
-        jwt::decide(requirement, &outcomes)
+    // Whole requests: valid and absent tokens pass, an invalid one is 401 with Envoy's
+    // message. origins-1's remote keys were never fetched: its locations hold no token,
+    // so they are not needed.
+    let authenticate = |headers: &[(&str, &str)]| {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            map.append(name, v.parse().unwrap());
+        }
+        let req = bowline_model::route::RequestHead {
+            method: "GET",
+            authority: "productpage:9080",
+            path: "/api",
+            scheme: "http",
+            headers: &map,
+        };
+        let keys = |name: &str| match name {
+            "origins-0" => Ok(&keys),
+            _ => Err(jwt::JwtError::JwksFetchFailed),
+        };
+        jwt::authenticate(&jwt, &req, keys, now)
     };
-    use ProviderOutcome::{Failed, Missing, Verified};
+    let bearer = |t: &str| format!("Bearer {t}");
+    let allowed = authenticate(&[("authorization", &bearer(&good))]);
+    assert_eq!(allowed.decision, Decision::Allow);
     assert_eq!(
-        decide(Verified(claims), Failed(jwt::JwtError::UnknownIssuer)),
-        Decision::Allow
+        allowed.providers["origins-0"].outcome,
+        ProviderOutcome::Verified(claims)
     );
-    assert_eq!(decide(Missing, Missing), Decision::Allow);
+    assert_eq!(authenticate(&[]).decision, Decision::Allow);
     assert_eq!(
-        decide(
-            Failed(jwt::JwtError::VerificationFails),
-            Failed(jwt::JwtError::UnknownIssuer)
-        ),
+        authenticate(&[("authorization", &bearer(&stranger))]).decision,
         Decision::Reject {
             status: 401,
             error: jwt::JwtError::VerificationFails
+        }
+    );
+    // Another issuer's token where origins-1 looks: refused before its (unfetched) keys
+    // would be needed.
+    assert_eq!(
+        authenticate(&[("x-jwt", &format!("Token {good}"))]).decision,
+        Decision::Reject {
+            status: 401,
+            error: jwt::JwtError::UnknownIssuer
         }
     );
 }
