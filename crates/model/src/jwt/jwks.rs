@@ -3,7 +3,9 @@
 //! Implemented key types: RSA (`n`, `e`) and EC on P-256 / P-384 (`crv`, `x`, `y`). Keys
 //! of other types (`oct`, `OKP`) or curves are skipped, as are keys whose material does not
 //! decode; a set left without any usable key is an error (Envoy then answers every token
-//! with "Jwks doesn't have any valid public key"). PEM public keys are not implemented.
+//! with "Jwks doesn't have any valid public key"). Envoy reads local and remote key sets as
+//! JWKS only, so PEM is not accepted here either. `oct` (HS*) and `OKP` (EdDSA) keys, which
+//! Envoy implements, are not.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
