@@ -23,6 +23,7 @@ mod endpoints;
 mod error;
 mod fraction;
 pub(crate) mod hcm;
+pub mod jwt;
 pub(crate) mod listener;
 mod matcher;
 mod regex;
@@ -40,6 +41,7 @@ pub use endpoints::{
 pub use error::{InvalidCluster, InvalidEndpoints, InvalidListener, InvalidRoute, Problem};
 pub use fraction::Fraction;
 pub use hcm::{Codec, EscapedSlashes, HttpConnectionManager, HttpFilter, RouteSource, Router};
+pub use jwt::JwtAuthn;
 pub use listener::{
     ConnectionInfo, FilterChain, FilterChainMatch, Listener, NetworkFilter, SourceType,
     TrafficDirection,

@@ -11,6 +11,7 @@
 //! clusters `outbound|<port>|<subset>|<host>` and `inbound|<port>||`, route configurations
 //! named by port (`"9080"`) plus `http_proxy`, listeners `virtualOutbound`/`virtualInbound`.
 
+mod authn;
 mod check;
 mod clusters;
 mod endpoints;

@@ -184,7 +184,7 @@ use bowline_xds::pb::envoy::config::route::v3::{
     QueryParameterMatcher as PbQueryMatcher, RouteMatch as PbRouteMatch,
 };
 
-pub(super) fn route_match(m: &PbRouteMatch, at: &At) -> Result<RouteMatch, Problem> {
+pub(crate) fn route_match(m: &PbRouteMatch, at: &At) -> Result<RouteMatch, Problem> {
     let PbRouteMatch {
         path_specifier,
         case_sensitive,
