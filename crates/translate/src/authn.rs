@@ -53,8 +53,6 @@ const JWKS_CACHE_SECS: i64 = 5 * 60;
 
 /// The jwt_authn filter for `proxy`'s inbound HTTP connection manager, to go before the
 /// authorization and router filters; `None` when no RequestAuthentication applies.
-// Wired into the inbound listener separately (listeners.rs).
-#[allow(dead_code)]
 pub(crate) fn jwt_filter(snapshot: &Snapshot, proxy: &ProxyView) -> Option<HttpFilter> {
     let rules: Vec<&JwtRule> = policies(snapshot, proxy)
         .flat_map(|ra| &ra.jwt_rules)

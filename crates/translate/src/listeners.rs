@@ -19,6 +19,7 @@ use bowline_xds::pb::envoy::config::listener::v3::{
 use bowline_xds::pb::envoy::config::route::v3::{
     route, route_action, Route, RouteAction, RouteConfiguration, VirtualHost,
 };
+use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
 use hcm::{http_connection_manager, tcp_proxy_filter, Routes};
 use std::collections::BTreeSet;
@@ -124,11 +125,13 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
             let port = u32::from(p.number);
             let cluster = naming::inbound_cluster(port);
             let filter = if p.protocol.is_http() {
-                http_connection_manager(
+                let mut hcm = http_connection_manager(
                     naming::inbound_stat_prefix(port),
                     Routes::Inline(Box::new(inbound_route(port))),
                     false,
-                )
+                );
+                hcm::prepend_filters(&mut hcm, security_filters(snapshot, proxy, p.number));
+                hcm
             } else {
                 tcp_proxy_filter(&TcpProxy {
                     stat_prefix: cluster.clone(),
@@ -158,6 +161,14 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
         filter_chains: chains,
         ..Default::default()
     })
+}
+
+/// The inbound HTTP filters before the router, in Istio's order: JWT authentication, then
+/// authorization.
+fn security_filters(snapshot: &Snapshot, proxy: &ProxyView, _port: u16) -> Vec<HttpFilter> {
+    crate::authn::jwt_filter(snapshot, proxy)
+        .into_iter()
+        .collect()
 }
 
 /// The chains of one inbound port, by its PeerAuthentication mode: STRICT accepts only

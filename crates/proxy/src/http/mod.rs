@@ -4,6 +4,7 @@ pub mod body;
 pub mod forward;
 pub mod hash;
 pub mod headers;
+pub mod jwt;
 pub mod local;
 pub mod mirror;
 pub mod router;

@@ -35,6 +35,38 @@ pub struct Conn {
     pub tls: bool,
     /// The client certificate's URI SAN (its SPIFFE id) when the client presented one.
     pub peer_principal: Option<Arc<str>>,
+    /// The listener and filter chain the connection came in on: an update of either applies
+    /// to the connection's next request (a new authorization policy must not wait for
+    /// clients to reconnect).
+    pub listener: Arc<str>,
+    pub chain: Arc<str>,
+}
+
+impl Conn {
+    /// This connection as its listener's current config sees it: the same object unless
+    /// the chain's HTTP runtime was replaced since (one atomic load and a pointer compare on
+    /// the common path).
+    fn current(self: Arc<Conn>) -> Arc<Conn> {
+        let config = self.state.config.load();
+        let latest = config
+            .listeners
+            .get(&*self.listener)
+            .and_then(|l| l.http_chain(&self.chain));
+        match latest {
+            Some(http) if !Arc::ptr_eq(http, &self.http) => Arc::new(Conn {
+                state: self.state.clone(),
+                http: http.clone(),
+                pool: self.pool.clone(),
+                peer: self.peer,
+                destination: self.destination,
+                tls: self.tls,
+                peer_principal: self.peer_principal.clone(),
+                listener: self.listener.clone(),
+                chain: self.chain.clone(),
+            }),
+            _ => self,
+        }
+    }
 }
 
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
@@ -44,6 +76,7 @@ const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// Serves one request; never fails (errors become local replies).
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<ResponseBody> {
+    let conn = conn.current();
     let stats = &conn.http.stats;
     stats.downstream_rq_total.inc();
     stats.downstream_rq_active.inc();
@@ -86,6 +119,16 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
             UpgradeDecision::Refuse => return local::upgrade_refused(),
         }
     }
+
+    // Security filters first, in the connection manager's order (Istio's: JWT, then RBAC).
+    let scheme = if conn.tls { "https" } else { "http" };
+    let _jwt_metadata = match &conn.http.jwt {
+        Some(jwt) => match jwt.check(conn, &mut req, authority, scheme).await {
+            Ok(payloads) => payloads,
+            Err(reply) => return reply,
+        },
+        None => serde_json::Value::Null,
+    };
 
     let snapshot = conn.state.config.load_full();
     let table = match &conn.http.model.route {

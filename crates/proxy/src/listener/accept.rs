@@ -92,12 +92,9 @@ fn dispatch(
             transport_protocol: hello.transport_protocol,
             application_protocols: &alpn,
         };
-        let Some(chain) = listener
-            .model
-            .select_chain(&info)
-            .and_then(|c| listener.chain_of(c))
-            .cloned()
-        else {
+        let selected = listener.model.select_chain(&info);
+        let chain_name = selected.map(|c| c.name.clone()).unwrap_or_default();
+        let Some(chain) = selected.and_then(|c| listener.chain_of(c)).cloned() else {
             listener.stats.no_filter_chain_match.inc();
             return;
         };
@@ -112,6 +109,8 @@ fn dispatch(
             drain,
             tls: chain.tls.is_some(),
             peer_principal: None,
+            listener: Arc::from(listener.model.name.as_str()),
+            chain: Arc::from(chain_name.as_str()),
         };
         match chain.tls_for(&hello.alpn) {
             Some(config) => match TlsAcceptor::from(config).accept(stream).await {
@@ -152,6 +151,8 @@ struct Target {
     tls: bool,
     /// The URI SAN of the client's certificate (mutual TLS): its SPIFFE id.
     peer_principal: Option<Arc<str>>,
+    listener: Arc<str>,
+    chain: Arc<str>,
 }
 
 /// Runs the chain's network filter on `stream` (plaintext, or TLS already terminated).
@@ -172,6 +173,8 @@ where
                 destination: t.dest,
                 tls: t.tls,
                 peer_principal: t.peer_principal,
+                listener: t.listener,
+                chain: t.chain,
             });
             crate::http::server::serve(stream, conn, t.drain).await;
             stats.downstream_cx_active.dec();

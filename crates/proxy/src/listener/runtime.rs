@@ -60,6 +60,8 @@ pub struct HttpRt {
     /// The fault filter's own policy, when the filter is configured (routes may override).
     pub fault: Option<model::route::FaultPolicy>,
     pub cors: bool,
+    /// The JWT filter, when configured: verifies tokens before routing.
+    pub jwt: Option<Arc<crate::http::jwt::JwtRt>>,
 }
 
 impl ListenerRt {
@@ -100,6 +102,28 @@ impl ListenerRt {
         })
     }
 
+    /// The HTTP runtime of the chain named `name`: what a request on an open connection
+    /// uses after an update. `None` for an unnamed chain (it cannot be told apart from
+    /// others) or a name that is not there any more.
+    pub fn http_chain(&self, name: &str) -> Option<&Arc<HttpRt>> {
+        if name.is_empty() {
+            return None;
+        }
+        let chain = match self.model.filter_chains.iter().position(|c| c.name == name) {
+            Some(i) => self.chains.get(i),
+            None => self.default_chain.as_ref().filter(|_| {
+                self.model
+                    .default_filter_chain
+                    .as_ref()
+                    .is_some_and(|d| d.name == name)
+            }),
+        }?;
+        match &chain.filter {
+            Chain::Http(http) => Some(http),
+            Chain::Tcp(_) => None,
+        }
+    }
+
     /// The runtime chain of a model chain that selection returned (by identity).
     pub fn chain_of(&self, selected: &FilterChain) -> Option<&ChainRt> {
         if let Some(i) = self
@@ -126,11 +150,18 @@ impl Chain {
                     .http_filters
                     .iter()
                     .any(|f| matches!(f, HttpFilter::Cors));
+                let jwt = hcm.http_filters.iter().find_map(|f| match f {
+                    HttpFilter::JwtAuthn(jwt) => {
+                        Some(Arc::new(crate::http::jwt::JwtRt::new(jwt.clone())))
+                    }
+                    _ => None,
+                });
                 Chain::Http(Arc::new(HttpRt {
                     stats: stats.http(&hcm.stat_prefix),
                     model: hcm.clone(),
                     fault,
                     cors,
+                    jwt,
                 }))
             }
             NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(tcp.clone())),

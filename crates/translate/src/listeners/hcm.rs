@@ -72,6 +72,22 @@ pub(crate) fn http_connection_manager(
     network_filter(HCM_FILTER, pack(&hcm))
 }
 
+/// Puts `filters` at the front of an HTTP connection manager's filter list (security
+/// filters run before the route's own and the router).
+pub(crate) fn prepend_filters(hcm: &mut Filter, filters: Vec<HttpFilter>) {
+    if filters.is_empty() {
+        return;
+    }
+    let Some(filter::ConfigType::TypedConfig(any)) = &mut hcm.config_type else {
+        return;
+    };
+    let Ok(mut config) = bowline_xds::unpack::<HttpConnectionManager>(any) else {
+        return;
+    };
+    config.http_filters.splice(0..0, filters);
+    *any = pack(&config);
+}
+
 pub(crate) fn tcp_proxy_filter(proxy: &TcpProxy) -> Filter {
     network_filter(TCP_PROXY_FILTER, pack(proxy))
 }
