@@ -5,6 +5,7 @@ mod convert;
 
 pub(crate) use convert::{ads_config_source, http_connection_manager};
 
+use crate::rbac::Rbac;
 use crate::route::{FaultPolicy, RouteConfig};
 use std::sync::Arc;
 
@@ -74,6 +75,8 @@ pub enum HttpFilter {
     Fault(FaultPolicy),
     /// `envoy.filters.http.cors`: applies the route's or virtual host's CORS policy.
     Cors,
+    /// `envoy.filters.http.rbac`: allows or denies each request (see [`Rbac::evaluate`]).
+    Rbac(Rbac),
     /// `envoy.filters.http.router`: forwards upstream. Always last.
     Router(Router),
 }

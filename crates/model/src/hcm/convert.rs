@@ -8,6 +8,7 @@ use crate::unsupported::refuse_unsupported;
 use bowline_xds::pb::envoy::config::core::v3::{config_source, ConfigSource, Http1ProtocolOptions};
 use bowline_xds::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use bowline_xds::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
+use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac as PbRbac;
 use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router as PbRouter;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     http_connection_manager::{
@@ -298,6 +299,9 @@ fn http_filter(f: &PbHttpFilter, at: &At) -> Result<Option<HttpFilter>, Problem>
     } else if same_type(&any.type_url, &Cors::type_url()) {
         let Cors {} = bowline_xds::unpack(any).map_err(bad)?;
         HttpFilter::Cors
+    } else if same_type(&any.type_url, &PbRbac::type_url()) {
+        let rbac: PbRbac = bowline_xds::unpack(any).map_err(bad)?;
+        HttpFilter::Rbac(crate::rbac::rbac_filter(&rbac, &at)?)
     } else if same_type(&any.type_url, &PbRouter::type_url()) {
         HttpFilter::Router(router(&bowline_xds::unpack(any).map_err(bad)?, &at)?)
     } else if *is_optional {
