@@ -7,13 +7,17 @@
 //! gateways and services (not sidecars) and are skipped.
 //!
 //! One RBAC filter per action, in Istio's order: AUDIT (action LOG, so audited requests are
-//! marked even when a later filter denies them), DENY, then ALLOW. CUSTOM policies need an
+//! marked even when a later filter denies them), DENY from the root namespace, other DENY,
+//! then ALLOW. CUSTOM policies need an
 //! ext_authz provider from the mesh config, which bowline does not have: skipped.
 //!
 //! Policies are named `ns[<namespace>]-policy[<name>]-rule[<index>]` as Istio names them.
-//! An ALLOW policy without rules still creates the ALLOW filter, whose empty policy map
-//! denies everything (Istio's allow-nothing); a DENY policy without rules matches nothing.
+//! A policy without rules becomes one policy (`rule[0]`) that never matches: an ALLOW policy
+//! without rules still creates the ALLOW filter, which then denies everything (Istio's
+//! allow-nothing); a DENY policy without rules denies nothing. Policies annotated
+//! `istio.io/dry-run: "true"` go to the filter's shadow rules: evaluated, never enforced.
 
+mod jwt;
 mod rule;
 #[cfg(test)]
 mod tests;
@@ -43,52 +47,88 @@ pub(crate) const RBAC_FILTER: &str = "envoy.filters.http.rbac";
 /// dropped here for other ports, so `port` does not change the output today; it is an
 /// argument so that a per-port decision can be added without changing callers.
 pub(crate) fn rbac_filters(snapshot: &Snapshot, proxy: &ProxyView, _port: u16) -> Vec<HttpFilter> {
-    let policies: Vec<(&Resource, &AuthorizationPolicy)> = snapshot
+    let policies: Vec<Selected<'_>> = snapshot
         .config
         .authorization_policies()
         .filter(|(r, ap)| {
-            selects(
-                r,
-                &ap.selector,
-                ap.target_ref.is_some() || !ap.target_refs.is_empty(),
-                proxy,
-            )
+            let targeted = ap.target_ref.is_some() || !ap.target_refs.is_empty();
+            selects(r, &ap.selector, targeted, proxy)
         })
         .collect();
     let issuers = issuers_in_scope(snapshot, proxy);
-    let mut out = Vec::new();
-    for (action, envoy_action) in [
-        (AuthzAction::Audit, Action::Log),
-        (AuthzAction::Deny, Action::Deny),
-        (AuthzAction::Allow, Action::Allow),
-    ] {
-        let chosen: Vec<_> = policies
+    let of = |action: AuthzAction, root: Option<bool>| -> Vec<Selected<'_>> {
+        policies
             .iter()
-            .filter(|(_, ap)| ap.action.unwrap_or(AuthzAction::Allow) == action)
-            .collect();
-        if chosen.is_empty() {
-            continue;
-        }
-        let mut rules = HashMap::new();
-        for (r, ap) in chosen {
-            for (i, rl) in ap.rules.iter().enumerate() {
-                let scope = rule::Scope {
-                    namespace: r.namespace(),
-                    issuers: &issuers,
-                    widen_unsupported: action == AuthzAction::Deny,
-                };
-                if let Some(policy) = rule::policy(rl, &scope) {
-                    rules.insert(policy_name(r.namespace(), r.name(), i), policy);
-                }
+            .filter(|(r, ap)| {
+                ap.action.unwrap_or(AuthzAction::Allow) == action
+                    && root.is_none_or(|root| (r.namespace() == ROOT_NAMESPACE) == root)
+            })
+            .copied()
+            .collect()
+    };
+    // Istio's order; root-namespace DENY policies get their own filter ahead of the others.
+    let groups = [
+        (of(AuthzAction::Audit, None), Action::Log),
+        (of(AuthzAction::Deny, Some(true)), Action::Deny),
+        (of(AuthzAction::Deny, Some(false)), Action::Deny),
+        (of(AuthzAction::Allow, None), Action::Allow),
+    ];
+    groups
+        .into_iter()
+        .filter(|(chosen, _)| !chosen.is_empty())
+        .map(|(chosen, action)| {
+            let engine = |dry_run| engine(&chosen, action, dry_run, &issuers);
+            rbac_filter(engine(false), engine(true))
+        })
+        .collect()
+}
+
+type Selected<'a> = (&'a Resource, &'a AuthorizationPolicy);
+
+/// Istio's annotation that evaluates a policy in the shadow engine only (`"true"`).
+const DRY_RUN: &str = "istio.io/dry-run";
+
+/// The engine of `policies` that are (or are not) dry-run; `None` when there are none.
+fn engine(
+    policies: &[Selected<'_>],
+    action: Action,
+    dry_run: bool,
+    issuers: &[String],
+) -> Option<RbacRules> {
+    let mut chosen = policies
+        .iter()
+        .filter(|(r, _)| {
+            r.meta
+                .annotations
+                .get(DRY_RUN)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                == dry_run
+        })
+        .peekable();
+    chosen.peek()?;
+    let mut rules = HashMap::new();
+    for (r, ap) in chosen {
+        let scope = rule::Scope {
+            namespace: r.namespace(),
+            issuers,
+            widen_unsupported: action == Action::Deny,
+        };
+        for (i, rl) in ap.rules.iter().enumerate() {
+            if let Some(policy) = rule::policy(rl, &scope) {
+                rules.insert(policy_name(r.namespace(), r.name(), i), policy);
             }
         }
-        out.push(rbac_filter(RbacRules {
-            action: envoy_action as i32,
-            policies: rules,
-            audit_logging_options: None,
-        }));
+        if ap.rules.is_empty() {
+            // Istio names an explicit policy that never matches: without rules an ALLOW
+            // policy allows nothing and a DENY policy denies nothing.
+            rules.insert(policy_name(r.namespace(), r.name(), 0), rule::never());
+        }
     }
-    out
+    Some(RbacRules {
+        action: action as i32,
+        policies: rules,
+        audit_logging_options: None,
+    })
 }
 
 /// Istio's policy name, which Envoy reports in its stats and logs.
@@ -96,9 +136,17 @@ pub(crate) fn policy_name(namespace: &str, name: &str, rule: usize) -> String {
     format!("ns[{namespace}]-policy[{name}]-rule[{rule}]")
 }
 
-fn rbac_filter(rules: RbacRules) -> HttpFilter {
+/// Shadow rules report under Istio's dry-run stat prefixes.
+fn rbac_filter(rules: Option<RbacRules>, shadow_rules: Option<RbacRules>) -> HttpFilter {
+    let shadow_rules_stat_prefix = match shadow_rules.as_ref().map(|r| r.action) {
+        Some(a) if a == Action::Allow as i32 => "istio_dry_run_allow_",
+        Some(a) if a == Action::Deny as i32 => "istio_dry_run_deny_",
+        _ => "",
+    };
     let config = Rbac {
-        rules: Some(rules),
+        rules,
+        shadow_rules,
+        shadow_rules_stat_prefix: shadow_rules_stat_prefix.to_string(),
         ..Default::default()
     };
     HttpFilter {

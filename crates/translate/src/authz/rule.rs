@@ -11,6 +11,7 @@
 //! ALLOW or AUDIT policy the whole rule is left out (it allows nothing); in a DENY policy only
 //! that field or condition is left out, so the rule matches more and denies more.
 
+use super::jwt;
 use super::values::{self, all_of_ids, all_of_rules, any_of_ids, any_of_rules, id, perm, Built};
 use bowline_config::istio::security::{Condition, Operation, Rule, Source};
 use bowline_xds::pb::envoy::config::rbac::v3::{
@@ -59,6 +60,15 @@ pub(super) fn policy(rule: &Rule, scope: &Scope<'_>) -> Option<Policy> {
         principals: vec![all_of_ids(principals)],
         ..Default::default()
     })
+}
+
+/// A policy that matches no request.
+pub(super) fn never() -> Policy {
+    Policy {
+        permissions: vec![any_of_rules(Vec::new())],
+        principals: vec![any_of_ids(Vec::new())],
+        ..Default::default()
+    }
 }
 
 /// `Some(Some(x))`: use it; `Some(None)`: leave the field out (DENY); `None`: drop the rule.
@@ -114,7 +124,7 @@ fn source(s: &Source, scope: &Scope<'_>) -> Option<Vec<Principal>> {
         &ok(values::peer_principal),
         &mut out,
     )?;
-    let rp = |v: &str| Ok(values::request_principal(v, scope.issuers));
+    let rp = |v: &str| Ok(jwt::request_principal(v, scope.issuers));
     f(
         &s.request_principals,
         &s.not_request_principals,
@@ -223,7 +233,7 @@ fn condition(c: &Condition, scope: &Scope<'_>) -> Built<Side> {
     if let Some(claim) = bracketed(key, "request.auth.claims") {
         // Nested claims are written `request.auth.claims[a][b]`.
         let path: Vec<&str> = claim.split("][").collect();
-        return principal(&|v| Ok(values::claim(&path, v, issuers)));
+        return principal(&|v| Ok(jwt::claim(&path, v, issuers)));
     }
     match key {
         "source.ip" => {
@@ -234,9 +244,9 @@ fn condition(c: &Condition, scope: &Scope<'_>) -> Built<Side> {
         }
         "source.namespace" => principal(&|v| Ok(values::namespace(v))),
         "source.principal" => principal(&|v| Ok(values::peer_principal(v))),
-        "request.auth.principal" => principal(&|v| Ok(values::request_principal(v, issuers))),
-        "request.auth.audiences" => principal(&|v| Ok(values::claim(&["aud"], v, issuers))),
-        "request.auth.presenter" => principal(&|v| Ok(values::claim(&["azp"], v, issuers))),
+        "request.auth.principal" => principal(&|v| Ok(jwt::request_principal(v, issuers))),
+        "request.auth.audiences" => principal(&|v| Ok(jwt::claim(&["aud"], v, issuers))),
+        "request.auth.presenter" => principal(&|v| Ok(jwt::claim(&["azp"], v, issuers))),
         "destination.port" => {
             permission(&|v| values::port(v).map(|p| perm(permission::Rule::DestinationPort(p))))
         }

@@ -1,4 +1,4 @@
-//! One AuthorizationPolicy value (a principal, namespace, host, path, IP block, JWT claim…)
+//! One AuthorizationPolicy value (a principal, namespace, host, path, IP block…)
 //! as an Envoy RBAC principal or permission. Values use Istio's wildcard forms: `*` (any
 //! non-empty value), `prefix*`, `*suffix`, or an exact string. `Err` names a value Envoy's
 //! RBAC cannot express here; the caller decides what that means for the rule.
@@ -10,18 +10,10 @@ use bowline_xds::pb::envoy::config::route::v3::{
     header_matcher::HeaderMatchSpecifier, HeaderMatcher,
 };
 use bowline_xds::pb::envoy::r#type::matcher::v3::{
-    list_matcher,
-    metadata_matcher::{path_segment::Segment, PathSegment},
-    path_matcher,
-    string_matcher::MatchPattern,
-    value_matcher, ListMatcher, MetadataMatcher, OrMatcher, PathMatcher, StringMatcher,
-    ValueMatcher,
+    path_matcher, string_matcher::MatchPattern, PathMatcher, StringMatcher,
 };
 use bowline_xds::pb::google::protobuf::UInt32Value;
 use std::net::IpAddr;
-
-/// Where Envoy's JWT filter puts a verified token's payload, keyed by issuer.
-pub(crate) const JWT_FILTER: &str = "envoy.filters.http.jwt_authn";
 
 pub(super) type Built<T> = Result<T, String>;
 
@@ -31,7 +23,12 @@ pub(super) fn string_match(value: &str, prefix: &str) -> StringMatcher {
     let pattern = if value == "*" {
         MatchPattern::SafeRegex(regex_matcher(".+"))
     } else if let Some(suffix) = value.strip_prefix('*') {
-        MatchPattern::Suffix(suffix.to_string())
+        if prefix.is_empty() {
+            MatchPattern::Suffix(suffix.to_string())
+        } else {
+            let pattern = format!("{}.*{}", regex::escape(prefix), regex::escape(suffix));
+            MatchPattern::SafeRegex(regex_matcher(&pattern))
+        }
     } else if let Some(start) = value.strip_suffix('*') {
         MatchPattern::Prefix(format!("{prefix}{start}"))
     } else {
@@ -74,11 +71,12 @@ pub(super) fn namespace(value: &str) -> Principal {
     authenticated(regex(format!(".*/ns/{}/.*", segment_regex(value))))
 }
 
-/// A service account, `sa` (in the policy's namespace) or `ns/sa`.
+/// A service account, `sa` (in the policy's namespace) or `ns/sa`: Istio's pattern, which
+/// allows other path segments around `/ns/<ns>/` and `/sa/<sa>` but not `<sa>-more`.
 pub(super) fn service_account(value: &str, policy_ns: &str) -> Principal {
     let (ns, sa) = value.split_once('/').unwrap_or((policy_ns, value));
     authenticated(regex(format!(
-        "spiffe://[^/]+/ns/{}/sa/{}",
+        "spiffe://.+/ns/{}/(.+/|)sa/{}(/.+)?",
         regex::escape(ns),
         regex::escape(sa)
     )))
@@ -176,107 +174,6 @@ pub(super) fn port(value: &str) -> Built<u32> {
         .filter(|p| *p != 0)
         .map(u32::from)
         .ok_or_else(|| format!("{value:?} is not a port"))
-}
-
-/// Envoy deprecates `Principal.metadata` for `sourced_metadata`, but Istio still emits it and
-/// bowline-proxy implements only it.
-#[allow(deprecated)]
-fn metadata(path: &[&str], value: ValueMatcher) -> Principal {
-    id(principal::Identifier::Metadata(MetadataMatcher {
-        filter: JWT_FILTER.to_string(),
-        path: path
-            .iter()
-            .map(|k| PathSegment {
-                segment: Some(Segment::Key(k.to_string())),
-            })
-            .collect(),
-        value: Some(value),
-        invert: false,
-    }))
-}
-
-fn value(pattern: value_matcher::MatchPattern) -> ValueMatcher {
-    ValueMatcher {
-        match_pattern: Some(pattern),
-    }
-}
-
-fn present() -> ValueMatcher {
-    value(value_matcher::MatchPattern::PresentMatch(true))
-}
-
-fn string_value(m: StringMatcher) -> ValueMatcher {
-    value(value_matcher::MatchPattern::StringMatch(m))
-}
-
-/// A request principal `<iss>/<sub>` (split at the last `/`) in wildcard form, against the
-/// verified token payloads in the JWT filter's metadata. Prefix and suffix forms are
-/// resolved against `issuers` (those of the RequestAuthentications in scope, plus the one
-/// the value names): a payload under another issuer cannot exist. No issuer: never matches.
-pub(super) fn request_principal(v: &str, issuers: &[String]) -> Principal {
-    let sub_is = |iss: &str, m: StringMatcher| metadata(&[iss, "sub"], string_value(m));
-    let mut candidates: Vec<&str> = issuers.iter().map(String::as_str).collect();
-    let mut alternatives = Vec::new();
-    if v == "*" {
-        alternatives.extend(candidates.iter().map(|i| metadata(&[i], present())));
-    } else if let Some(start) = v.strip_suffix('*') {
-        if let Some((iss, _)) = start.rsplit_once('/') {
-            candidates.push(iss);
-            candidates.sort_unstable();
-            candidates.dedup();
-        }
-        for iss in candidates {
-            let full = format!("{iss}/");
-            if full.starts_with(start) {
-                alternatives.push(metadata(&[iss, "sub"], present()));
-            } else if let Some(sub) = start.strip_prefix(full.as_str()) {
-                alternatives.push(sub_is(iss, string_match(&format!("{sub}*"), "")));
-            }
-        }
-    } else if let Some(end) = v.strip_prefix('*') {
-        match end.rsplit_once('/') {
-            Some((iss_end, sub)) => alternatives.extend(
-                candidates
-                    .iter()
-                    .filter(|i| i.ends_with(iss_end))
-                    .map(|i| sub_is(i, string_match(sub, ""))),
-            ),
-            None => alternatives.extend(
-                candidates
-                    .iter()
-                    .map(|i| sub_is(i, string_match(&format!("*{end}"), ""))),
-            ),
-        }
-    } else if let Some((iss, sub)) = v.rsplit_once('/') {
-        alternatives.push(sub_is(iss, string_match(sub, "")));
-    }
-    any_of_ids(alternatives)
-}
-
-/// A JWT claim (`path` below the issuer, e.g. `["groups"]`) holding `v` (wildcard form) as
-/// a string or as one element of a list, under any issuer in scope.
-pub(super) fn claim(path: &[&str], v: &str, issuers: &[String]) -> Principal {
-    let m = || string_value(string_match(v, ""));
-    let either = value(value_matcher::MatchPattern::OrMatch(OrMatcher {
-        value_matchers: vec![
-            m(),
-            value(value_matcher::MatchPattern::ListMatch(Box::new(
-                ListMatcher {
-                    match_pattern: Some(list_matcher::MatchPattern::OneOf(Box::new(m()))),
-                },
-            ))),
-        ],
-    }));
-    let alternatives = issuers
-        .iter()
-        .map(|iss| {
-            let full: Vec<&str> = std::iter::once(iss.as_str())
-                .chain(path.iter().copied())
-                .collect();
-            metadata(&full, either.clone())
-        })
-        .collect();
-    any_of_ids(alternatives)
 }
 
 pub(super) fn id(identifier: principal::Identifier) -> Principal {

@@ -1,11 +1,14 @@
 //! Scenarios: Istio YAML in, RBAC filters out, converted by bowline-model and evaluated on
-//! concrete requests: what a sidecar running them would allow.
+//! concrete requests: what a sidecar running them would allow. Selection, filter order and
+//! actions here; how each field maps in `rules`.
 
 use super::*;
 use bowline_model::{Rbac as ModelRbac, RequestAttrs};
 use http::HeaderMap;
 use serde_json::{json, Value};
 use std::path::Path;
+
+mod rules;
 
 fn mesh(yaml: &str) -> Snapshot {
     let loaded = bowline_config::load_str(Path::new("mesh.yaml"), yaml);
@@ -106,11 +109,9 @@ impl Req {
         self
     }
 
-    /// The chain's verdict: the first filter that denies decides (with the policy it
-    /// names); `Ok(None)` when every filter allows.
-    fn through(&self, filters: &[(String, ModelRbac)]) -> Result<(), Option<String>> {
+    fn attrs(&self) -> RequestAttrs<'_> {
         let ip = self.ip.parse().unwrap();
-        let attrs = RequestAttrs {
+        RequestAttrs {
             source_ip: ip,
             direct_remote_ip: ip,
             remote_ip: ip,
@@ -122,7 +123,13 @@ impl Req {
             authority: self.authority,
             headers: &self.headers,
             dynamic_metadata: &self.metadata,
-        };
+        }
+    }
+
+    /// The chain's verdict: the first filter that denies decides (with the policy it
+    /// names); `Ok(None)` when every filter allows.
+    fn through(&self, filters: &[(String, ModelRbac)]) -> Result<(), Option<String>> {
+        let attrs = self.attrs();
         for (_, f) in filters {
             let d = f.evaluate(&attrs);
             if !d.allowed() {
@@ -205,107 +212,6 @@ fn service_account_allow_names_the_rule() {
 }
 
 #[test]
-fn operations_paths_methods_hosts_ports() {
-    let yaml = policy(
-        "foo",
-        "ops",
-        r#"  rules:
-  - to:
-    - operation: {methods: [GET, HEAD], paths: ["/api/*", /healthz]}
-    - operation: {hosts: ["*.example.com"], ports: ["9090"]}
-  - to:
-    - operation: {notPaths: ["/admin*"], methods: [POST], hosts: [bar.foo]}"#,
-    );
-    let f = filters(&yaml);
-    let cases = [
-        (req().path("/api/items?x=1"), true),
-        (req().path("/healthz"), true),
-        (req().path("/healthz/x"), false),
-        (req().path("/api/items").method("DELETE"), false),
-        (req().path("/other").host("www.example.com"), false), // port 8080, not 9090
-        (req().path("/x").method("POST"), true),
-        (req().path("/x").method("POST").host("BAR.FOO"), true),
-        (req().path("/x").method("POST").host("bar.foo.evil"), false),
-        (req().path("/admin/users").method("POST"), false),
-    ];
-    for (r, want) in cases {
-        assert_eq!(
-            r.through(&f).is_ok(),
-            want,
-            "{} {} {}",
-            r.method,
-            r.authority,
-            r.path
-        );
-    }
-}
-
-#[test]
-fn sources_namespaces_ip_blocks_and_negations() {
-    let yaml = policy(
-        "foo",
-        "src",
-        r#"  rules:
-  - from:
-    - source: {namespaces: [foo], notPrincipals: [cluster.local/ns/foo/sa/untrusted]}
-    - source: {ipBlocks: [192.168.1.0/24, 10.9.9.9]}"#,
-    );
-    let f = filters(&yaml);
-    let cases = [
-        (req(), true),
-        (req().by_sa("foo", "untrusted"), false),
-        (req().by_sa("bar", "sleep"), false),
-        (req().by_sa("bar", "sleep").ip("192.168.1.77"), true),
-        (req().plaintext().ip("10.9.9.9"), true),
-        (req().plaintext().ip("10.9.9.8"), false),
-    ];
-    for (r, want) in cases {
-        assert_eq!(r.through(&f).is_ok(), want, "{:?} {}", r.peer, r.ip);
-    }
-}
-
-#[test]
-fn when_conditions_are_and_ed() {
-    let yaml = policy(
-        "foo",
-        "when",
-        r#"  rules:
-  - to:
-    - operation: {paths: ["/api*"]}
-    when:
-    - key: request.headers[X-Tenant]
-      values: [acme, "globex*"]
-    - key: source.ip
-      notValues: [10.0.0.66]"#,
-    );
-    let f = filters(&yaml);
-    let cases = [
-        (req().path("/api").header("x-tenant", "acme"), true),
-        (req().path("/api").header("x-tenant", "globex-eu"), true),
-        (req().path("/api").header("x-tenant", "initech"), false),
-        (req().path("/api"), false),
-        (
-            req()
-                .path("/api")
-                .header("x-tenant", "acme")
-                .ip("10.0.0.66"),
-            false,
-        ),
-        (req().path("/web").header("x-tenant", "acme"), false),
-    ];
-    for (r, want) in cases {
-        assert_eq!(
-            r.through(&f).is_ok(),
-            want,
-            "{:?} {} {}",
-            r.headers,
-            r.ip,
-            r.path
-        );
-    }
-}
-
-#[test]
 fn deny_beats_allow_and_audit_comes_first() {
     let yaml = [
         policy("foo", "allow-all", "  rules: [{}]"),
@@ -362,72 +268,6 @@ fn mesh_wide_policies_come_from_the_root_namespace() {
     assert_eq!(req().through(&f), Ok(()));
 }
 
-fn request_authn(ns: &str, issuer: &str) -> String {
-    format!("apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: jwt\n  namespace: {ns}\nspec:\n  jwtRules:\n  - issuer: {issuer}\n    jwksUri: https://example.com/jwks\n---\n")
-}
-
-#[test]
-fn request_principals_and_claims_read_the_jwt_payload() {
-    let iss = "https://accounts.example.com/tenant";
-    let yaml = [
-        request_authn("foo", iss),
-        policy(
-            "foo",
-            "jwt",
-            &format!(
-                r#"  rules:
-  - from: [{{source: {{requestPrincipals: ["{iss}/alice", "*@example.com"]}}}}]
-  - from: [{{source: {{requestPrincipals: ["*"]}}}}]
-    when:
-    - key: request.auth.claims[groups]
-      values: [admins]"#
-            ),
-        ),
-    ]
-    .concat();
-    let f = filters(&yaml);
-    let cases = [
-        (req().jwt(iss, json!({"sub": "alice"})), true),
-        (req().jwt(iss, json!({"sub": "bob"})), false),
-        (req().jwt(iss, json!({"sub": "bob@example.com"})), true),
-        (req().jwt("https://other", json!({"sub": "alice"})), false),
-        (
-            req().jwt(iss, json!({"sub": "bob", "groups": ["dev", "admins"]})),
-            true,
-        ),
-        (
-            req().jwt(iss, json!({"sub": "bob", "groups": "admins"})),
-            true,
-        ),
-        (
-            req().jwt(iss, json!({"sub": "bob", "groups": ["dev"]})),
-            false,
-        ),
-        (req(), false),
-    ];
-    for (r, want) in cases {
-        assert_eq!(r.through(&f).is_ok(), want, "{}", r.metadata);
-    }
-}
-
-#[test]
-fn what_cannot_be_expressed_fails_closed() {
-    let rules = r#"  rules:
-  - to: [{operation: {paths: ["/x"]}}]
-    when: [{key: connection.sni, values: [bar.foo]}]"#;
-    // ALLOW: the rule is dropped, so it allows nothing.
-    let f = filters(&policy("foo", "sni", rules));
-    assert_eq!(names(&f)[0].2, Vec::<String>::new());
-    assert_eq!(req().path("/x").through(&f), DENIED);
-    // DENY: only the condition is dropped, so the rule denies more.
-    let f = filters(&policy("foo", "sni", &format!("  action: DENY\n{rules}")));
-    assert_eq!(
-        req().path("/x").through(&f),
-        denied_by("ns[foo]-policy[sni]-rule[0]")
-    );
-    assert_eq!(req().path("/y").through(&f), Ok(()));
-}
-
 #[test]
 fn custom_and_target_ref_policies_are_skipped() {
     let custom = policy(
@@ -442,4 +282,61 @@ fn custom_and_target_ref_policies_are_skipped() {
         "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]\n  rules: [{}]",
     );
     assert!(filters(&gateway).is_empty());
+}
+
+#[test]
+fn root_deny_gets_its_own_filter_and_allow_nothing_is_named() {
+    let yaml = [
+        policy(
+            "foo",
+            "deny-x",
+            "  action: DENY\n  rules: [{to: [{operation: {paths: [/x]}}]}]",
+        ),
+        policy(
+            "istio-system",
+            "deny-x",
+            "  action: DENY\n  rules: [{to: [{operation: {paths: [/x]}}]}]",
+        ),
+        policy("foo", "nothing", "  {}"),
+    ]
+    .concat();
+    let f = filters(&yaml);
+    use bowline_model::RbacAction::*;
+    let actions: Vec<_> = names(&f).into_iter().map(|(_, a, p)| (a, p)).collect();
+    assert_eq!(
+        actions,
+        [
+            (
+                Deny,
+                vec!["ns[istio-system]-policy[deny-x]-rule[0]".to_string()]
+            ),
+            (Deny, vec!["ns[foo]-policy[deny-x]-rule[0]".to_string()]),
+            (Allow, vec!["ns[foo]-policy[nothing]-rule[0]".to_string()]),
+        ]
+    );
+    assert_eq!(
+        req().path("/x").through(&f),
+        denied_by("ns[istio-system]-policy[deny-x]-rule[0]")
+    );
+    assert_eq!(req().path("/y").through(&f), DENIED);
+}
+
+#[test]
+fn dry_run_policies_are_shadow_rules() {
+    let yaml = policy("foo", "try", "  action: DENY\n  rules: [{}]").replace(
+        "  namespace: foo\n",
+        "  namespace: foo\n  annotations: {istio.io/dry-run: \"true\"}\n",
+    );
+    let f = filters(&yaml);
+    let [(_, filter)] = &f[..] else {
+        panic!("{f:?}")
+    };
+    assert_eq!(filter.rules, None);
+    assert_eq!(filter.shadow_rules_stat_prefix, "istio_dry_run_deny_");
+    assert_eq!(req().through(&f), Ok(()));
+    let r = req();
+    let attrs = r.attrs();
+    let shadow = filter.evaluate(&attrs).shadow.unwrap();
+    assert!(!shadow.allowed);
+    assert_eq!(shadow.policy, Some("ns[foo]-policy[try]-rule[0]"));
 }
