@@ -196,3 +196,52 @@ fn principal_forms_and_service_accounts() {
         assert_eq!(r.through(&f).is_ok(), want, "{:?} {}", r.peer, r.method);
     }
 }
+
+#[test]
+fn audiences_presenter_and_nested_claims() {
+    let iss = "https://issuer.example.com";
+    let yaml = [
+        request_authn("istio-system", iss),
+        policy(
+            "foo",
+            "claims",
+            r#"  rules:
+  - when:
+    - {key: request.auth.audiences, values: [bar-api]}
+    - {key: request.auth.presenter, notValues: [untrusted-app]}
+    - {key: "request.auth.claims[org][team]", values: ["pay*"]}"#,
+        ),
+    ]
+    .concat();
+    let f = filters(&yaml);
+    let token = |aud: Value, azp: &str, team: &str| json!({"sub": "x", "aud": aud, "azp": azp, "org": {"team": team}});
+    let cases = [
+        (token(json!("bar-api"), "web", "payments"), true),
+        (token(json!(["other", "bar-api"]), "web", "payroll"), true),
+        (token(json!("other"), "web", "payments"), false),
+        (token(json!("bar-api"), "untrusted-app", "payments"), false),
+        (token(json!("bar-api"), "web", "search"), false),
+    ];
+    for (claims, want) in cases {
+        let r = req().jwt(iss, claims.clone());
+        assert_eq!(r.through(&f).is_ok(), want, "{claims}");
+    }
+    assert!(req().through(&f).is_err(), "no token, no audience");
+}
+
+#[test]
+fn without_a_request_authentication_jwt_conditions_never_match() {
+    let yaml = policy(
+        "foo",
+        "jwt",
+        "  rules:\n  - from: [{source: {requestPrincipals: [\"*\"]}}]",
+    );
+    let f = filters(&yaml);
+    assert!(req()
+        .jwt("https://any", json!({"sub": "a"}))
+        .through(&f)
+        .is_err());
+    let deny = yaml.replace("  rules:", "  action: DENY\n  rules:");
+    let f = filters(&deny);
+    assert_eq!(req().through(&f), Ok(()));
+}
