@@ -8,8 +8,8 @@
 //!
 //! One RBAC filter per action, in Istio's order: AUDIT (action LOG, so audited requests are
 //! marked even when a later filter denies them), DENY from the root namespace, other DENY,
-//! then ALLOW. CUSTOM policies need an
-//! ext_authz provider from the mesh config, which bowline does not have: skipped.
+//! then ALLOW. CUSTOM policies need an ext_authz provider from the mesh config, which
+//! bowline does not have: they are skipped.
 //!
 //! Policies are named `ns[<namespace>]-policy[<name>]-rule[<index>]` as Istio names them.
 //! A policy without rules becomes one policy (`rule[0]`) that never matches: an ALLOW policy
@@ -30,18 +30,20 @@ use bowline_config::istio::security::AuthzAction;
 use bowline_config::istio::AuthorizationPolicy;
 use bowline_config::Resource;
 use bowline_registry::Snapshot;
-use bowline_xds::pack;
 use bowline_xds::pb::envoy::config::rbac::v3::{rbac::Action, Rbac as RbacRules};
 use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     http_filter, HttpFilter,
 };
+use bowline_xds::pb::google::protobuf::Any;
+use bowline_xds::prost::{Message, Name};
 use std::collections::{BTreeSet, HashMap};
 
 pub(crate) const RBAC_FILTER: &str = "envoy.filters.http.rbac";
 
 /// The RBAC filters for inbound HTTP on `port` of `proxy`, to be placed before the router
-/// (after CORS and fault, as Istio does); empty when no policy selects the workload.
+/// in this order; empty when no policy selects the workload. Request principals and claims
+/// read the metadata of the JWT filter (see `jwt`), which must therefore come before them.
 ///
 /// Rules keep their `ports` as a `destination_port` match (as Istio does) rather than being
 /// dropped here for other ports, so `port` does not change the output today; it is an
@@ -149,11 +151,51 @@ fn rbac_filter(rules: Option<RbacRules>, shadow_rules: Option<RbacRules>) -> Htt
         shadow_rules_stat_prefix: shadow_rules_stat_prefix.to_string(),
         ..Default::default()
     };
+    let any = Any {
+        type_url: Rbac::type_url(),
+        value: encode_sorted(&config),
+    };
     HttpFilter {
         name: RBAC_FILTER.to_string(),
-        config_type: Some(http_filter::ConfigType::TypedConfig(pack(&config))),
+        config_type: Some(http_filter::ConfigType::TypedConfig(any)),
         ..Default::default()
     }
+}
+
+/// The filter's wire bytes with the policies in name order. prost encodes a proto map in
+/// `HashMap` order, which differs from one map to the next, and equal input must give
+/// byte-equal output (delta xDS versions a resource by its content). Protobuf decoders
+/// accept fields in any order and merge repeated map entries, so each entry is appended.
+fn encode_sorted(config: &Rbac) -> Vec<u8> {
+    use bowline_xds::prost::encoding::{encode_key, encode_varint, WireType};
+    let mut buf = Rbac {
+        rules: None,
+        shadow_rules: None,
+        ..config.clone()
+    }
+    .encode_to_vec();
+    // Field numbers of `rules` and `shadow_rules` in envoy.extensions.filters.http.rbac.v3.RBAC.
+    for (tag, rules) in [(1, &config.rules), (2, &config.shadow_rules)] {
+        let Some(rules) = rules else { continue };
+        let mut inner = RbacRules {
+            policies: HashMap::new(),
+            ..rules.clone()
+        }
+        .encode_to_vec();
+        let mut names: Vec<&String> = rules.policies.keys().collect();
+        names.sort();
+        for name in names {
+            let one = RbacRules {
+                policies: HashMap::from([(name.clone(), rules.policies[name].clone())]),
+                ..Default::default()
+            };
+            inner.extend(one.encode_to_vec());
+        }
+        encode_key(tag, WireType::LengthDelimited, &mut buf);
+        encode_varint(inner.len() as u64, &mut buf);
+        buf.extend(inner);
+    }
+    buf
 }
 
 /// Whether a security policy (AuthorizationPolicy, RequestAuthentication) of resource `r`

@@ -340,3 +340,28 @@ fn dry_run_policies_are_shadow_rules() {
     assert!(!shadow.allowed);
     assert_eq!(shadow.policy, Some("ns[foo]-policy[try]-rule[0]"));
 }
+
+#[test]
+fn equal_input_gives_byte_equal_filters() {
+    let rules: String = (0..12)
+        .map(|i| format!("  - to: [{{operation: {{paths: [/p{i}]}}}}]\n"))
+        .collect();
+    let yaml = [
+        policy("foo", "many", &format!("  rules:\n{rules}")),
+        policy("foo", "dry", &format!("  rules:\n{rules}")).replace(
+            "  namespace: foo\n",
+            "  namespace: foo\n  annotations: {istio.io/dry-run: \"true\"}\n",
+        ),
+    ]
+    .concat();
+    let snapshot = mesh(&yaml);
+    let p = proxy("foo", &[("app", "bar")]);
+    let first = rbac_filters(&snapshot, &p, 8080);
+    for _ in 0..5 {
+        assert_eq!(rbac_filters(&snapshot, &p, 8080), first);
+    }
+    // And the bytes decode to every policy.
+    let f = filters(&yaml);
+    assert_eq!(f[0].1.rules.as_ref().unwrap().policies.len(), 12);
+    assert_eq!(f[0].1.shadow_rules.as_ref().unwrap().policies.len(), 12);
+}
