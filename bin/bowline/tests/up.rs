@@ -956,3 +956,132 @@ spec:
     .unwrap();
     assert_eq!(claims["sub"], "jason");
 }
+
+/// productpage's call to details as the productpage page reports it: (status, body).
+async fn details_call(mesh: &UpMesh) -> anyhow::Result<(u64, Value)> {
+    let response = get(mesh.entry, "/productpage", &[], T).await?;
+    anyhow::ensure!(response.status == 200, "page status {}", response.status);
+    let page = response.json();
+    let call = page["calls"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "details"))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no details call: {page}"))?;
+    Ok((call["status"].as_u64().unwrap_or(0), call["body"].clone()))
+}
+
+/// AuthorizationPolicy on details, live: an ALLOW list naming another service account
+/// refuses productpage (403, the ALLOW rules in force named in details' access log); a
+/// DENY rule naming productpage's account refuses it with that rule named in the log and in
+/// the `rbac_policy` metric; an ALLOW for productpage's account lets it through.
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_policies_name_the_rule_that_denied() {
+    let mesh = UpMesh::start("transparent").await;
+    assert_eq!(details_call(&mesh).await.unwrap().0, 200);
+    let policy = |name: &str, action: &str, sa: &str| {
+        format!(
+            "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: details\n  action: {action}\n  rules:\n  - from:\n    - source:\n        principals: [\"cluster.local/ns/default/sa/{sa}\"]\n    to:\n    - operation:\n        methods: [GET]\n        paths: [\"/details*\"]\n"
+        )
+    };
+    let file = mesh.dir.path().join("config/authz.yaml");
+    let until_status = |want: u64| {
+        let mesh = &mesh;
+        async move {
+            wait_until(T, Duration::from_millis(50), || async {
+                let (status, body) = details_call(mesh).await?;
+                anyhow::ensure!(status == want, "details answered {status}: {body}");
+                Ok(())
+            })
+            .await
+            .unwrap();
+        }
+    };
+
+    // The wrong service account in an ALLOW list.
+    std::fs::write(
+        &file,
+        policy("details-viewers", "ALLOW", "bookinfo-reviews"),
+    )
+    .unwrap();
+    until_status(403).await;
+    let (_, body) = details_call(&mesh).await.unwrap();
+    assert_eq!(body, Value::String("RBAC: access denied".into()));
+    let line = wait_for_log(&mesh, "rbac_access_denied_matched_policy[none]").await;
+    assert!(
+        line.contains("[details-v1-0 proxy]")
+            && line.contains("principal=spiffe://cluster.local/ns/default/sa/bookinfo-productpage")
+            && line.contains("no_allow_rule_matched=[ns[default]-policy[details-viewers]-rule[0]]"),
+        "{line}"
+    );
+
+    // A DENY rule naming productpage's account.
+    std::fs::write(
+        &file,
+        policy("deny-productpage", "DENY", "bookinfo-productpage"),
+    )
+    .unwrap();
+    // Denied by the DENY rule now, not by the ALLOW list any more.
+    let line = wait_for_log(
+        &mesh,
+        "rbac_access_denied_matched_policy[ns[default]-policy[deny-productpage]-rule[0]]",
+    )
+    .await;
+    assert!(line.contains("\"GET /details details:9080\" 403"), "{line}");
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(mesh.state_dir().join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let admin: SocketAddr = state["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "details-v1-0")
+        .unwrap()["sidecar_admin"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let metrics = get(admin, "/stats/prometheus", &[], T)
+        .await
+        .unwrap()
+        .text();
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            "envoy_rbac_policy_denied{bowline_rbac_policy=\"ns[default]-policy[deny-productpage]-rule[0]\"}"
+        ) && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+
+    // The right service account.
+    std::fs::write(
+        &file,
+        policy("details-viewers", "ALLOW", "bookinfo-productpage"),
+    )
+    .unwrap();
+    until_status(200).await;
+}
+
+/// Waits for a line of the mesh's output containing `needle` and returns it.
+async fn wait_for_log(mesh: &UpMesh, needle: &str) -> String {
+    let mut found = String::new();
+    wait_until(T, Duration::from_millis(50), || {
+        let logs = mesh.proc.logs();
+        let line = logs
+            .lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_string);
+        let entry = mesh.entry;
+        if let Some(line) = &line {
+            found = line.clone();
+        }
+        async move {
+            // Keep traffic flowing so the next decision is logged.
+            let _ = get(entry, "/productpage", &[], T).await;
+            anyhow::ensure!(line.is_some(), "no log line with {needle}");
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    found
+}

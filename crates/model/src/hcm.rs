@@ -6,6 +6,7 @@ mod convert;
 pub(crate) use convert::{ads_config_source, http_connection_manager};
 
 use crate::jwt::JwtAuthn;
+use crate::rbac::Rbac;
 use crate::route::{FaultPolicy, RouteConfig};
 use std::sync::Arc;
 
@@ -77,6 +78,8 @@ pub enum HttpFilter {
     Cors,
     /// `envoy.filters.http.jwt_authn`: verifies JWTs (see [`crate::jwt`]).
     JwtAuthn(JwtAuthn),
+    /// `envoy.filters.http.rbac`: allows or denies each request (see [`Rbac::evaluate`]).
+    Rbac(Rbac),
     /// `envoy.filters.http.router`: forwards upstream. Always last.
     Router(Router),
 }

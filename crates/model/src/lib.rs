@@ -26,6 +26,7 @@ pub(crate) mod hcm;
 pub mod jwt;
 pub(crate) mod listener;
 mod matcher;
+pub mod rbac;
 mod regex;
 pub mod route;
 mod tcp;
@@ -47,6 +48,10 @@ pub use listener::{
     TrafficDirection,
 };
 pub use matcher::{StringMatcher, StringPattern};
+pub use rbac::{
+    EngineDecision, Permission, Policy, Principal, Rbac, RbacAction, RbacDecision, RbacRules,
+    RequestAttrs,
+};
 pub use regex::Regex;
 pub use route::{
     ClusterSpecifier, DomainMatcher, RequestHead, Route, RouteConfig, VirtualHost, WeightedCluster,

@@ -355,3 +355,58 @@ fn domains_parse_like_envoy() {
         assert_eq!(DomainMatcher::parse(raw), want, "{raw:?}");
     }
 }
+
+#[test]
+fn an_rbac_filter_before_the_router_converts() {
+    use bowline_xds::pb::envoy::config::rbac::v3::{
+        permission, principal, Permission, Policy, Principal, Rbac as Rules,
+    };
+    use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
+    use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+        http_filter, HttpFilter,
+    };
+    let rbac = |permission: permission::Rule| {
+        let policy = Policy {
+            permissions: vec![Permission {
+                rule: Some(permission),
+            }],
+            principals: vec![Principal {
+                identifier: Some(principal::Identifier::Any(true)),
+            }],
+            ..Default::default()
+        };
+        let config = Rbac {
+            rules: Some(Rules {
+                action: 1,
+                policies: [("ns[foo]-policy[bar]-rule[0]".to_string(), policy)].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        hcm(|h| {
+            h.http_filters.insert(
+                0,
+                HttpFilter {
+                    name: "envoy.filters.http.rbac".into(),
+                    config_type: Some(http_filter::ConfigType::TypedConfig(bowline_xds::pack(
+                        &config,
+                    ))),
+                    ..Default::default()
+                },
+            )
+        })
+    };
+    let h = rbac(permission::Rule::DestinationPort(8080)).unwrap();
+    let bowline_model::HttpFilter::Rbac(filter) = &h.http_filters[0] else {
+        panic!("{:?}", h.http_filters)
+    };
+    assert_eq!(
+        filter.rules.as_ref().unwrap().action,
+        bowline_model::RbacAction::Deny
+    );
+    let err = rbac(permission::Rule::RequestedServerName(Default::default())).unwrap_err();
+    assert!(
+        err.contains("unsupported field listener.filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules.policies[\"ns[foo]-policy[bar]-rule[0]\"].permissions[0].requested_server_name"),
+        "{err}"
+    );
+}

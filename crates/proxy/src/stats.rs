@@ -90,6 +90,25 @@ pub struct HttpStats {
     pub no_cluster: Counter,
     pub rq_direct_response: Counter,
     pub rq_redirect: Counter,
+    /// The RBAC filter's decisions (Envoy's `rbac.allowed` / `rbac.denied`, and the shadow
+    /// engine's).
+    pub rbac_allowed: Counter,
+    pub rbac_denied: Counter,
+    pub rbac_shadow_allowed: Counter,
+    pub rbac_shadow_denied: Counter,
+    /// Requests the JWT filter refused.
+    pub jwt_denied: Counter,
+}
+
+/// `rbac_policy.<policy>.*`: what one authorization policy rule decided, named as Istio names
+/// it (`ns[<ns>]-policy[<name>]-rule[<i>]`), so a denial's cause shows in the metrics.
+#[derive(Debug, Default)]
+pub struct RbacPolicyStats {
+    pub denied: Counter,
+    /// Matched by a LOG (AUDIT) policy.
+    pub logged: Counter,
+    /// Would have denied (dry-run / shadow rules).
+    pub shadow_denied: Counter,
 }
 
 /// `listener.<address>.*`
@@ -109,6 +128,7 @@ pub struct Stats {
     clusters: Mutex<BTreeMap<String, Arc<ClusterStats>>>,
     http: Mutex<BTreeMap<String, Arc<HttpStats>>>,
     listeners: Mutex<BTreeMap<String, Arc<ListenerStats>>>,
+    rbac_policies: Mutex<BTreeMap<String, Arc<RbacPolicyStats>>>,
 }
 
 fn get_or_create<T: Default>(map: &Mutex<BTreeMap<String, Arc<T>>>, name: &str) -> Arc<T> {
@@ -130,6 +150,9 @@ impl Stats {
     }
     pub fn listener(&self, name: &str) -> Arc<ListenerStats> {
         get_or_create(&self.listeners, name)
+    }
+    pub fn rbac_policy(&self, name: &str) -> Arc<RbacPolicyStats> {
+        get_or_create(&self.rbac_policies, name)
     }
 
     /// Prometheus text exposition, Envoy's metric and label names
@@ -198,6 +221,12 @@ impl Stats {
         each(&self.clusters, &CLUSTER, ClusterStats::samples, f);
         each(&self.http, &HTTP, HttpStats::samples, f);
         each(&self.listeners, &LISTENER, ListenerStats::samples, f);
+        each(
+            &self.rbac_policies,
+            &RBAC_POLICY,
+            RbacPolicyStats::samples,
+            f,
+        );
     }
 }
 
@@ -214,6 +243,10 @@ const CLUSTER: ScopeKind = ScopeKind {
 const HTTP: ScopeKind = ScopeKind {
     prefix: "http",
     label: "envoy_http_conn_manager_prefix",
+};
+const RBAC_POLICY: ScopeKind = ScopeKind {
+    prefix: "rbac_policy",
+    label: "bowline_rbac_policy",
 };
 const LISTENER: ScopeKind = ScopeKind {
     prefix: "listener",
@@ -318,9 +351,22 @@ impl HttpStats {
         f(counter("no_cluster", &self.no_cluster));
         f(counter("rq_direct_response", &self.rq_direct_response));
         f(counter("rq_redirect", &self.rq_redirect));
+        f(counter("rbac_allowed", &self.rbac_allowed));
+        f(counter("rbac_denied", &self.rbac_denied));
+        f(counter("rbac_shadow_allowed", &self.rbac_shadow_allowed));
+        f(counter("rbac_shadow_denied", &self.rbac_shadow_denied));
+        f(counter("jwt_denied", &self.jwt_denied));
         f(gauge("downstream_rq_active", &self.downstream_rq_active));
         f(gauge("downstream_cx_active", &self.downstream_cx_active));
         classes("downstream_rq_xx", &self.downstream_rq_xx, f);
+    }
+}
+
+impl RbacPolicyStats {
+    fn samples(&self, f: &mut dyn FnMut(Sample)) {
+        f(counter("denied", &self.denied));
+        f(counter("logged", &self.logged));
+        f(counter("shadow_denied", &self.shadow_denied));
     }
 }
 

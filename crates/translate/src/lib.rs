@@ -12,6 +12,7 @@
 //! named by port (`"9080"`) plus `http_proxy`, listeners `virtualOutbound`/`virtualInbound`.
 
 mod authn;
+mod authz;
 mod check;
 mod clusters;
 mod endpoints;

@@ -165,9 +165,10 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
 
 /// The inbound HTTP filters before the router, in Istio's order: JWT authentication, then
 /// authorization.
-fn security_filters(snapshot: &Snapshot, proxy: &ProxyView, _port: u16) -> Vec<HttpFilter> {
+fn security_filters(snapshot: &Snapshot, proxy: &ProxyView, port: u16) -> Vec<HttpFilter> {
     crate::authn::jwt_filter(snapshot, proxy)
         .into_iter()
+        .chain(crate::authz::rbac_filters(snapshot, proxy, port))
         .collect()
 }
 

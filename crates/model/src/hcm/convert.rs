@@ -9,6 +9,7 @@ use bowline_xds::pb::envoy::config::core::v3::{config_source, ConfigSource, Http
 use bowline_xds::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use bowline_xds::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use bowline_xds::pb::envoy::extensions::filters::http::jwt_authn::v3::JwtAuthentication;
+use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac as PbRbac;
 use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router as PbRouter;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     http_connection_manager::{
@@ -302,6 +303,9 @@ fn http_filter(f: &PbHttpFilter, at: &At) -> Result<Option<HttpFilter>, Problem>
     } else if same_type(&any.type_url, &JwtAuthentication::type_url()) {
         let jwt: JwtAuthentication = bowline_xds::unpack(any).map_err(bad)?;
         HttpFilter::JwtAuthn(crate::jwt::jwt_authn(&jwt, &at)?)
+    } else if same_type(&any.type_url, &PbRbac::type_url()) {
+        let rbac: PbRbac = bowline_xds::unpack(any).map_err(bad)?;
+        HttpFilter::Rbac(crate::rbac::rbac_filter(&rbac, &at)?)
     } else if same_type(&any.type_url, &PbRouter::type_url()) {
         HttpFilter::Router(router(&bowline_xds::unpack(any).map_err(bad)?, &at)?)
     } else if *is_optional {

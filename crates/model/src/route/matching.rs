@@ -241,7 +241,7 @@ pub(crate) fn route_match(m: &PbRouteMatch, at: &At) -> Result<RouteMatch, Probl
     })
 }
 
-fn header_matcher(h: &PbHeaderMatcher, at: &At) -> Result<HeaderMatcher, Problem> {
+pub(crate) fn header_matcher(h: &PbHeaderMatcher, at: &At) -> Result<HeaderMatcher, Problem> {
     let PbHeaderMatcher {
         name,
         invert_match,

@@ -22,6 +22,7 @@ pub use domains::DomainMatcher;
 pub(crate) use fault::fault_policy;
 pub use fault::{Abort, FaultAbort, FaultDecision, FaultDelay, FaultPolicy};
 pub use headers::{AppendAction, HeaderAppend, HeaderOps};
+pub(crate) use matching::header_matcher;
 pub(crate) use matching::route_match;
 pub use matching::{
     HeaderMatcher, HeaderRule, PathMatch, QueryParamMatcher, QueryParamRule, RouteMatch,

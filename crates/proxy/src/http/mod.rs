@@ -7,6 +7,7 @@ pub mod headers;
 pub mod jwt;
 pub mod local;
 pub mod mirror;
+pub mod rbac;
 pub mod router;
 pub mod server;
 pub mod upstream_request;

@@ -122,13 +122,29 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
 
     // Security filters first, in the connection manager's order (Istio's: JWT, then RBAC).
     let scheme = if conn.tls { "https" } else { "http" };
-    let _jwt_metadata = match &conn.http.jwt {
+    let jwt_payloads = match &conn.http.jwt {
         Some(jwt) => match jwt.check(conn, &mut req, authority, scheme).await {
             Ok(payloads) => payloads,
-            Err(reply) => return reply,
+            Err(reply) => {
+                conn.http.stats.jwt_denied.inc();
+                return reply;
+            }
         },
         None => serde_json::Value::Null,
     };
+    if !conn.http.rbac.is_empty() {
+        let metadata = serde_json::json!({ crate::http::jwt::METADATA_NAMESPACE: jwt_payloads });
+        let request = crate::http::rbac::Request {
+            method: req.method().as_str(),
+            path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+            authority,
+            headers: req.headers(),
+            metadata: &metadata,
+        };
+        if let Some(reply) = crate::http::rbac::check(conn, &conn.http.rbac, &request) {
+            return reply;
+        }
+    }
 
     let snapshot = conn.state.config.load_full();
     let table = match &conn.http.model.route {

@@ -62,6 +62,8 @@ pub struct HttpRt {
     pub cors: bool,
     /// The JWT filter, when configured: verifies tokens before routing.
     pub jwt: Option<Arc<crate::http::jwt::JwtRt>>,
+    /// The RBAC filters, in the connection manager's order (checked after the JWT filter).
+    pub rbac: Vec<model::rbac::Rbac>,
 }
 
 impl ListenerRt {
@@ -156,12 +158,21 @@ impl Chain {
                     }
                     _ => None,
                 });
+                let rbac = hcm
+                    .http_filters
+                    .iter()
+                    .filter_map(|f| match f {
+                        HttpFilter::Rbac(rbac) => Some(rbac.clone()),
+                        _ => None,
+                    })
+                    .collect();
                 Chain::Http(Arc::new(HttpRt {
                     stats: stats.http(&hcm.stat_prefix),
                     model: hcm.clone(),
                     fault,
                     cors,
                     jwt,
+                    rbac,
                 }))
             }
             NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(tcp.clone())),
