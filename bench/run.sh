@@ -19,5 +19,16 @@ export ENVOY_VENV=${ENVOY_VENV:-${BOWLINE_ENVOY_VENV:-$root/.venv-envoy}}
 export CUSTOM_NAME=${CUSTOM_NAME:-bowline}
 export CUSTOM_CONFIG=${CUSTOM_CONFIG:-$harness/configs/envoy-1hop.yaml.tmpl}
 export CUSTOM_CMD=${CUSTOM_CMD:-"$root/target/release/bowline-proxy -c {{config}} --concurrency 1 -l warning"}
-export SCENARIOS=${SCENARIOS:-direct,envoy,nginx,haproxy,$CUSTOM_NAME}
+# The two-hop mTLS pair: the very configs of the harness's Envoy pair (HTTP/1.1 between the
+# sidecars, the client checking the server's SPIFFE id and the server the client's), the
+# client's protocol placeholders filled as the harness fills them for envoy-mtls2.
+pair=$(mktemp -d "${TMPDIR:-/tmp}/bowline-bench.XXXXXX")
+mkdir -p "$pair"
+sed -e 's/{{peer_protocol_options}}//' -e 's|{{peer_alpn}}|"http/1.1"|' \
+  "$harness/configs/envoy-mtls-client.yaml.tmpl" >"$pair/mtls-client.yaml.tmpl"
+export CUSTOM2_CLIENT_CONFIG=${CUSTOM2_CLIENT_CONFIG:-$pair/mtls-client.yaml.tmpl}
+export CUSTOM2_SERVER_CONFIG=${CUSTOM2_SERVER_CONFIG:-$harness/configs/envoy-mtls-server.yaml.tmpl}
+export CUSTOM2_CLIENT_CMD=${CUSTOM2_CLIENT_CMD:-"$root/target/release/bowline-proxy -c {{config}} --concurrency 1 -l warning"}
+export CUSTOM2_SERVER_CMD=${CUSTOM2_SERVER_CMD:-"$root/target/release/bowline-proxy -c {{config}} --concurrency 1 -l warning"}
+export SCENARIOS=${SCENARIOS:-direct,envoy,nginx,haproxy,$CUSTOM_NAME,envoy-mtls2,$CUSTOM_NAME-mtls2}
 exec "$harness/run.sh"

@@ -14,9 +14,18 @@ const HCM: &str =
 const ROUTER: &str = "envoy.extensions.filters.http.router.v3.Router";
 const TCP_PROXY: &str = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const UPSTREAM_TLS: &str = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+const DOWNSTREAM_TLS: &str = "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
 
 /// The message types an `Any` may hold in a bootstrap.
-pub const SUPPORTED_TYPES: [&str; 4] = [HCM, ROUTER, TCP_PROXY, HTTP_PROTOCOL_OPTIONS];
+pub const SUPPORTED_TYPES: [&str; 6] = [
+    HCM,
+    ROUTER,
+    TCP_PROXY,
+    HTTP_PROTOCOL_OPTIONS,
+    UPSTREAM_TLS,
+    DOWNSTREAM_TLS,
+];
 
 pub(crate) fn any(f: Field<'_>) -> Result<Any> {
     let Value::Object(map) = f.value else {
@@ -35,6 +44,8 @@ pub(crate) fn any(f: Field<'_>) -> Result<Any> {
         ROUTER => router(f).map(|m| pack(&m)),
         TCP_PROXY => tcp_proxy(f).map(|m| pack(&m)),
         HTTP_PROTOCOL_OPTIONS => http_protocol_options(f).map(|m| pack(&m)),
+        UPSTREAM_TLS => crate::tls::upstream_tls_context(f).map(|m| pack(&m)),
+        DOWNSTREAM_TLS => crate::tls::downstream_tls_context(f).map(|m| pack(&m)),
         _ => Err(f.error(format!(
             "unsupported \"@type\" {type_url:?} (supported: {})",
             SUPPORTED_TYPES.join(", ")

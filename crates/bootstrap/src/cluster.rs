@@ -47,6 +47,7 @@ pub(crate) fn cluster(f: Field<'_>) -> Result<Cluster> {
                 .collect(),
             upstream_connection_options: o
                 .opt("upstream_connection_options", upstream_connection_options)?,
+            transport_socket: o.opt("transport_socket", crate::tls::transport_socket)?,
             ..Default::default()
         })
     })

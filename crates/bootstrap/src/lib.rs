@@ -21,6 +21,7 @@ mod core;
 mod json;
 mod listener;
 mod overrides;
+mod tls;
 
 use bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap;
 

@@ -34,6 +34,7 @@ fn filter_chain(f: Field<'_>) -> Result<FilterChain> {
         Ok(FilterChain {
             name: o.or_default("name", Field::string)?,
             filters: o.or_default("filters", |f| f.list(network_filter))?,
+            transport_socket: o.opt("transport_socket", crate::tls::transport_socket)?,
             ..Default::default()
         })
     })

@@ -208,6 +208,73 @@ impl ClientCertVerifier for MeshClientVerifier {
     }
 }
 
+/// Another client verifier, then a check of the client certificate's SANs.
+pub struct SanClientVerifier {
+    pub inner: Arc<dyn ClientCertVerifier>,
+    pub accept: Box<dyn Fn(&SubjectAltNames) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for SanClientVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SanClientVerifier")
+    }
+}
+
+impl ClientCertVerifier for SanClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let sans = subject_alt_names(end_entity.as_ref()).map_err(rustls::Error::General)?;
+        if !(self.accept)(&sans) {
+            return Err(rustls::Error::General(format!(
+                "client certificate SANs {:?} match none expected",
+                sans.uris.iter().chain(&sans.dns).collect::<Vec<_>>()
+            )));
+        }
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// The subject alternative names of a certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubjectAltNames {

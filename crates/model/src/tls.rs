@@ -9,8 +9,9 @@
 //! (`require_client_certificate`); TLS 1.2 and 1.3. SDS secrets are the workload identity's:
 //! bowline-proxy serves `default` (its certificate) and `ROOTCA` (the mesh root) itself,
 //! whatever the `sds_config` says, as Istio's agent serves them to Envoy on a local socket.
-//! Everything else — OCSP, session-ticket keys, SAN matching of clients, custom handshakers,
-//! cipher lists — is refused by name.
+//! Client SANs are matched too (a certificate whose SANs match none is refused in the
+//! handshake). Everything else — OCSP, session-ticket keys, custom handshakers, cipher lists
+//! — is refused by name.
 
 use crate::error::{At, Problem};
 use crate::matcher::{string_matcher, StringMatcher};
@@ -67,13 +68,15 @@ pub enum TlsVersion {
 }
 
 /// Terminating TLS on a filter chain.
-#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct DownstreamTls {
     pub certificate: CertificateSource,
     /// Offered in ALPN in this order (`h2`, `http/1.1`); empty = no ALPN.
     pub alpn: Vec<String>,
     /// Clients must present a certificate that chains to this CA.
     pub client_ca: Option<TrustSource>,
+    /// A client certificate must match one of these (any when empty).
+    pub client_subject_alt_names: Vec<SanMatcher>,
     pub require_client_certificate: bool,
     /// Versions allowed (Envoy's default for servers: 1.2 to 1.3).
     pub min_version: TlsVersion,
@@ -163,12 +166,6 @@ fn downstream_context(ctx: &DownstreamTlsContext, at: &At) -> Result<DownstreamT
             .field("tls_certificates")
             .invalid("a server needs a certificate (tls_certificates or an SDS secret)"));
     };
-    if !c.subject_alt_names.is_empty() {
-        return Err(at
-            .field("validation_context")
-            .field("match_typed_subject_alt_names")
-            .unsupported_because("matching client SANs is not implemented (use RBAC principals)"));
-    }
     let require_client_certificate = require_client_certificate.as_ref().is_some_and(|b| b.value);
     if require_client_certificate && c.trust.is_none() {
         return Err(at
@@ -178,6 +175,7 @@ fn downstream_context(ctx: &DownstreamTlsContext, at: &At) -> Result<DownstreamT
     Ok(DownstreamTls {
         certificate,
         alpn: c.alpn,
+        client_subject_alt_names: c.subject_alt_names,
         client_ca: c.trust,
         require_client_certificate,
         min_version: c.min_version,

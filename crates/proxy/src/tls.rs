@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bowline_identity::tls::{CurrentCert, MeshClientVerifier, SanVerifier, Trust};
+use bowline_identity::tls::{
+    CurrentCert, MeshClientVerifier, SanClientVerifier, SanVerifier, Trust,
+};
 use bowline_identity::IdentityHandle;
 use bowline_model::tls::{
     CertificateSource, DownstreamTls, PemSource, TlsVersion, TrustSource, UpstreamTls, MESH_ROOT,
@@ -139,7 +141,8 @@ pub fn server_config(
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&versions(tls.min_version, tls.max_version))
         .map_err(|e| e.to_string())?;
-    let builder = match &tls.client_ca {
+    let verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> = match &tls.client_ca
+    {
         Some(TrustSource::Pem(ca)) => {
             let roots = bowline_identity::tls::root_store(&pem(ca)?)
                 .map_err(|e| format!("{}: {e}", describe(ca)))?;
@@ -149,14 +152,25 @@ pub fn server_config(
             } else {
                 verifier.allow_unauthenticated()
             };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
+            Some(verifier.build().map_err(|e| e.to_string())?)
         }
-        Some(TrustSource::Sds(name)) => {
-            builder.with_client_cert_verifier(Arc::new(MeshClientVerifier {
-                identity: sds(name, MESH_ROOT, identity)?.clone(),
-                required: tls.require_client_certificate,
+        Some(TrustSource::Sds(name)) => Some(Arc::new(MeshClientVerifier {
+            identity: sds(name, MESH_ROOT, identity)?.clone(),
+            required: tls.require_client_certificate,
+        })),
+        None => None,
+    };
+    let builder = match verifier {
+        Some(inner) if !tls.client_subject_alt_names.is_empty() => {
+            let matchers = tls.client_subject_alt_names.clone();
+            builder.with_client_cert_verifier(Arc::new(SanClientVerifier {
+                inner,
+                accept: Box::new(move |sans| {
+                    matchers.iter().any(|m| m.matches(&sans.uris, &sans.dns))
+                }),
             }))
         }
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_cert_resolver(resolver);

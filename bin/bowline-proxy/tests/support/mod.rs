@@ -68,3 +68,26 @@ pub fn one_hop_bootstrap(upstream: SocketAddr) -> String {
 pub async fn proxy(bootstrap: &str) -> Result<Envoy> {
     Envoy::start_kind(ProxyKind::Bowline, "bowline-proxy", bootstrap).await
 }
+
+/// The benchmark's two-hop mTLS pair (Envoy A, the client sidecar; Envoy B, the server
+/// sidecar), HTTP/1.1 between them; `{{cert_dir}}` and ports still to fill.
+pub fn mtls_templates() -> (String, String) {
+    let read = |name: &str, fallback: &str| {
+        std::fs::read_to_string(format!(
+            "{}/../../../shared/bench/configs/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap_or_else(|_| fallback.to_string())
+    };
+    let client = read(
+        "envoy-mtls-client.yaml.tmpl",
+        include_str!("mtls_client.yaml.tmpl"),
+    )
+    .replace("{{peer_protocol_options}}", "")
+    .replace("{{peer_alpn}}", "\"http/1.1\"");
+    let server = read(
+        "envoy-mtls-server.yaml.tmpl",
+        include_str!("mtls_server.yaml.tmpl"),
+    );
+    (client, server)
+}
