@@ -64,17 +64,46 @@ pub struct Args {
     /// request's `end-user` and tracing headers are forwarded; `HTTP_PROXY` is honoured.
     #[arg(long = "call", value_name = "NAME=URL", value_parser = parse_call)]
     calls: Vec<Call>,
+    /// Serve this file's content at this path instead of the JSON description
+    /// (`/jwks.json=keys.json`; repeatable): a static document such as a JWKS. Read once at
+    /// start.
+    #[arg(long = "file", value_name = "PATH=FILE", value_parser = parse_file)]
+    files: Vec<(String, String)>,
 }
 
 struct State {
     identity: Identity,
     behaviour: Behaviour,
     calls: Vec<Call>,
+    /// Request path → the content served there.
+    files: std::collections::BTreeMap<String, Bytes>,
+}
+
+fn parse_file(s: &str) -> Result<(String, String), String> {
+    let (path, file) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected PATH=FILE, got {s:?}"))?;
+    if !path.starts_with('/') {
+        return Err(format!("the path must start with '/': {path:?}"));
+    }
+    Ok((path.to_string(), file.to_string()))
 }
 
 /// Parse → bind → serve → drain. Exit 0 after SIGTERM/SIGINT, 1 if binding fails.
 pub fn run(args: Args) -> ExitCode {
     let instance = args.instance.clone().unwrap_or_else(default_instance);
+    let mut files = std::collections::BTreeMap::new();
+    for (path, file) in &args.files {
+        match std::fs::read(file) {
+            Ok(content) => {
+                files.insert(path.clone(), Bytes::from(content));
+            }
+            Err(e) => {
+                eprintln!("bowline echo: cannot read {file}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let state = Arc::new(State {
         identity: Identity {
             service: args.service,
@@ -88,6 +117,7 @@ pub fn run(args: Args) -> ExitCode {
             delay: args.delay,
         },
         calls: args.calls,
+        files,
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -185,6 +215,13 @@ async fn handle(
         };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if let Some(content) = state.files.get(parts.uri.path()) {
+        return Ok(json_response(
+            &state,
+            status,
+            String::from_utf8_lossy(content).into_owned(),
+        ));
     }
     let mut body = describe(&parts, &state.identity);
     if !state.calls.is_empty() {

@@ -28,7 +28,7 @@ impl UpMesh {
     /// Copies examples/bookinfo, names the mesh after the test, runs `bowline up` on it and
     /// waits for its readiness line.
     async fn start(capture: &str) -> UpMesh {
-        UpMesh::start_with(capture, &[], "warn", |m| m.to_string()).await
+        UpMesh::start_with(capture, &[], "warn", &|m| m.to_string()).await
     }
 
     /// [`start`](Self::start) with more `bowline up` flags, another RUST_LOG and an edit of
@@ -37,12 +37,16 @@ impl UpMesh {
         capture: &str,
         extra: &[&str],
         log: &str,
-        edit: fn(&str) -> String,
+        edit: &dyn Fn(&str) -> String,
     ) -> UpMesh {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bookinfo");
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&root, dir.path());
-        let name = format!("bookinfo-{capture}-{}", std::process::id());
+        // Unique per test: tests of this binary run in parallel, and namespaces are named
+        // after the mesh.
+        static MESHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MESHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("bookinfo-{capture}-{}-{n}", std::process::id());
         let manifest = dir.path().join("bowline.yaml");
         let text = std::fs::read_to_string(&manifest).unwrap();
         std::fs::write(
@@ -615,7 +619,7 @@ async fn strict_mtls_and_certificate_rotation_under_load() {
         "transparent",
         &["--cert-ttl-s", "10"],
         "warn,bowline_identity=info",
-        |m| m.to_string(),
+        &|m| m.to_string(),
     )
     .await;
     let state: Value = serde_json::from_str(
@@ -740,7 +744,7 @@ async fn envoy_and_bowline_sidecars_talk_mutual_tls_both_ways() {
         "transparent",
         &["--envoy-bin", envoy.to_str().unwrap()],
         "warn",
-        |m| {
+        &|m| {
             m.replace(
                 "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n",
                 "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n  sidecar: envoy\n",
@@ -1084,4 +1088,55 @@ async fn wait_for_log(mesh: &UpMesh, needle: &str) -> String {
     .await
     .unwrap();
     found
+}
+
+/// RequestAuthentication whose keys come from a `jwksUri` served inside the mesh: a `jwks`
+/// workload (bowline echo serving a file) behind its own sidecar, reached by productpage's
+/// sidecar through its outbound cluster with mutual TLS. A token signed with the served key
+/// passes; one signed with another key gets 401.
+#[tokio::test(flavor = "multi_thread")]
+async fn jwt_keys_from_a_jwks_uri_inside_the_mesh() {
+    let issuer = TestIssuer::new();
+    let keys = tempfile::tempdir().unwrap();
+    let jwks_file = keys.path().join("jwks.json");
+    std::fs::write(&jwks_file, &issuer.jwks).unwrap();
+    let workload = format!(
+        "- name: jwks-v1\n  serviceAccount: jwks\n  labels: {{app: jwks, version: v1}}\n  command: bowline\n  args: [echo, --listen, \"0.0.0.0:${{PORT}}\", --service, jwks, --version, v1, --file, \"/jwks.json={}\"]\n  ports: [{{name: http, port: 8080}}]\n",
+        jwks_file.display()
+    );
+    let mesh = UpMesh::start_with("transparent", &[], "warn", &|m| {
+        m.replace("workloads:\n", &format!("workloads:\n{workload}"))
+    })
+    .await;
+    let policy = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: productpage-jwt\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: productpage\n  jwtRules:\n  - issuer: \"https://issuer.bookinfo.test\"\n    jwksUri: http://jwks.default.svc.cluster.local:8080/jwks.json\n";
+    std::fs::write(mesh.dir.path().join("config/jwt.yaml"), policy).unwrap();
+    let now = unix_now();
+    let token = |issuer: &TestIssuer| {
+        issuer.token(serde_json::json!({"iss": "https://issuer.bookinfo.test", "sub": "jason", "exp": now + 600}))
+    };
+    let call = |token: String| {
+        let entry = mesh.entry;
+        async move {
+            let auth = format!("Bearer {token}");
+            get(
+                entry,
+                "/productpage",
+                &[("authorization", auth.as_str())],
+                T,
+            )
+            .await
+        }
+    };
+    let stranger = TestIssuer::new();
+    // Applied once a token from another key is refused (verification needs the fetched keys).
+    wait_until(T, Duration::from_millis(50), || async {
+        let r = call(token(&stranger)).await?;
+        anyhow::ensure!(r.status == 401, "status {}: {}", r.status, r.text());
+        anyhow::ensure!(r.text() == "Jwt verification fails", "{}", r.text());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let r = call(token(&issuer)).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
 }
