@@ -218,6 +218,14 @@ fn start(
             CaptureMode::Explicit => "explicit (HTTP_PROXY)",
         },
     );
+    if mode == CaptureMode::Explicit {
+        // Said up front: nothing sits in front of an application in this mode.
+        println!(
+            "bowline up: note: with explicit capture, sidecars reach applications directly, \
+             so mutual TLS, PeerAuthentication, AuthorizationPolicy and RequestAuthentication \
+             are not enforced; run as root for transparent capture"
+        );
+    }
 
     let mut workloads = Vec::new();
     for instance in &plan.instances {
