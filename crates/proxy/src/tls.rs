@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bowline_identity::tls::{
-    CurrentCert, MeshClientVerifier, SanClientVerifier, SanVerifier, Trust,
+    AcceptAnyServer, CurrentCert, MeshClientVerifier, SanClientVerifier, SanVerifier, Trust,
 };
 use bowline_identity::IdentityHandle;
 use bowline_model::tls::{
@@ -216,7 +216,7 @@ pub fn client_config(
     };
     let builder = match trust {
         // Envoy's rule: without a validation context the server is not verified.
-        None => builder.with_custom_certificate_verifier(Arc::new(AcceptAny)),
+        None => builder.with_custom_certificate_verifier(Arc::new(AcceptAnyServer)),
         Some(trust) => {
             let matchers = tls.subject_alt_names.clone();
             let expected = matchers
@@ -260,49 +260,6 @@ pub fn client_config(
         server_name,
         key,
     })
-}
-
-/// Accepts any server certificate (an UpstreamTlsContext without a validation context).
-#[derive(Debug)]
-struct AcceptAny;
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        let algs = provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        let algs = provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// Peeks at the connection until a whole ClientHello (or something that is not TLS) is
