@@ -717,6 +717,22 @@ async fn strict_mtls_and_certificate_rotation_under_load() {
     assert!(ok > 100, "only {ok} pages in 60 s");
     // 7 proxies, each renewing about every 5 s.
     assert!(rotations >= 7 * 8, "only {rotations} rotations in 60 s");
+
+    // PERMISSIVE, live: plaintext is accepted on the same port, the mesh stays on mTLS.
+    std::fs::write(
+        mesh.dir.path().join("config/peer-authentication.yaml"),
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: PERMISSIVE}\n",
+    )
+    .unwrap();
+    wait_until(T, Duration::from_millis(50), || async {
+        let r = get(direct, "/details", &[], Duration::from_secs(3)).await?;
+        anyhow::ensure!(r.status == 200, "status {}", r.status);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // The mesh itself keeps working (its sidecars still originate mTLS: auto mTLS).
+    mesh.page(None).await.unwrap();
 }
 
 /// The stats of the proxy whose admin answers at `admin`, as `name → value`.
@@ -944,7 +960,7 @@ spec:
             );
         }
     }
-    let page = call(Some(good)).await.unwrap().json();
+    let page = call(Some(good.clone())).await.unwrap().json();
     let headers = &page["headers"];
     assert!(
         headers["authorization"].is_null(),
@@ -959,6 +975,26 @@ spec:
     )
     .unwrap();
     assert_eq!(claims["sub"], "jason");
+
+    // The verified token in authorization: only jason may see productpage.
+    let only_jason = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: jason-only\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: productpage\n  rules:\n  - from:\n    - source:\n        requestPrincipals: [\"https://issuer.bookinfo.test/jason\"]\n";
+    std::fs::write(mesh.dir.path().join("config/jason-only.yaml"), only_jason).unwrap();
+    wait_until(T, Duration::from_millis(50), || async {
+        let r = call(None).await?;
+        anyhow::ensure!(r.status == 403, "without a token: {}", r.status);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let bob = issuer.token(serde_json::json!({
+        "iss": "https://issuer.bookinfo.test", "sub": "bob", "aud": "bookinfo", "exp": now + 600
+    }));
+    assert_eq!(
+        call(Some(bob)).await.unwrap().status,
+        403,
+        "another subject"
+    );
+    assert_eq!(call(Some(good)).await.unwrap().status, 200, "jason");
 }
 
 /// productpage's call to details as the productpage page reports it: (status, body).

@@ -295,3 +295,7 @@ fn sds_secret(name: &str) -> SdsSecretConfig {
         }),
     }
 }
+
+#[cfg(test)]
+#[path = "mtls/tests.rs"]
+mod tests;
