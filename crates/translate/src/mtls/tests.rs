@@ -56,6 +56,9 @@ fn mode_of(snapshot: &Snapshot, labels: &[(&str, &str)], port: u32) -> PeerMode 
     peer_mode(snapshot, "default", &labels, port)
 }
 
+/// (what, config, workload labels, port, expected mode)
+type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], u32, PeerMode);
+
 #[test]
 fn peer_authentication_follows_istios_precedence() {
     let productpage = [("app", "productpage")];
@@ -73,7 +76,7 @@ fn peer_authentication_follows_istios_precedence() {
         "  selector: {matchLabels: {app: productpage}}\n  mtls: {mode: UNSET}",
     );
     let ns_strict = pa("default", "default", "  mtls: {mode: STRICT}");
-    let cases: Vec<(&str, String, &[(&str, &str)], u32, PeerMode)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "nothing: PERMISSIVE",
             String::new(),
