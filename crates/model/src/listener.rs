@@ -51,6 +51,9 @@ pub struct FilterChain {
     pub matcher: FilterChainMatch,
     /// Terminate TLS before the network filter; `None` = plaintext.
     pub tls: Option<crate::tls::DownstreamTls>,
+    /// `envoy.filters.network.rbac` filters ahead of the terminal one: each decides once per
+    /// connection (the peer's identity and addresses; no HTTP attributes).
+    pub network_rbac: Vec<crate::rbac::Rbac>,
     pub network: NetworkFilter,
 }
 

@@ -16,7 +16,7 @@ mod convert;
 mod eval;
 mod metadata;
 
-pub(crate) use convert::rbac_filter;
+pub(crate) use convert::{network_rbac_filter, rbac_filter};
 pub use eval::{EngineDecision, RbacDecision, RequestAttrs};
 pub use metadata::{MetadataMatcher, ValueMatcher};
 

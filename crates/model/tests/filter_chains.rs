@@ -11,6 +11,7 @@ fn chain(name: &str, matcher: FilterChainMatch) -> FilterChain {
         name: name.into(),
         matcher,
         tls: None,
+        network_rbac: Vec::new(),
         network: NetworkFilter::Tcp(TcpProxy {
             stat_prefix: name.into(),
             cluster: ClusterSpecifier::Cluster(name.into()),

@@ -640,6 +640,7 @@ async fn the_http_inspector_sends_http_and_raw_tcp_to_different_chains() {
         name: "raw".into(),
         matcher: Default::default(),
         tls: None,
+        network_rbac: Vec::new(),
         network: model::NetworkFilter::Tcp(model::TcpProxy {
             stat_prefix: "raw".into(),
             cluster: ClusterSpecifier::Cluster("echo".into()),

@@ -30,11 +30,13 @@ use bowline_config::istio::security::AuthzAction;
 use bowline_config::istio::AuthorizationPolicy;
 use bowline_config::Resource;
 use bowline_registry::Snapshot;
+use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter};
 use bowline_xds::pb::envoy::config::rbac::v3::{rbac::Action, Rbac as RbacRules};
 use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     http_filter, HttpFilter,
 };
+use bowline_xds::pb::envoy::extensions::filters::network::rbac::v3::Rbac as NetworkRbac;
 use bowline_xds::pb::google::protobuf::Any;
 use bowline_xds::prost::{Message, Name};
 use std::collections::{BTreeSet, HashMap};
@@ -49,6 +51,44 @@ pub(crate) const RBAC_FILTER: &str = "envoy.filters.http.rbac";
 /// dropped here for other ports, so `port` does not change the output today; it is an
 /// argument so that a per-port decision can be added without changing callers.
 pub(crate) fn rbac_filters(snapshot: &Snapshot, proxy: &ProxyView, _port: u16) -> Vec<HttpFilter> {
+    engines(snapshot, proxy, false)
+        .into_iter()
+        .map(|(rules, shadow)| rbac_filter(rules, shadow))
+        .collect()
+}
+
+const NETWORK_RBAC_FILTER: &str = "envoy.filters.network.rbac";
+
+/// The network RBAC filters for an inbound TCP port of `proxy`, to be placed before
+/// tcp_proxy (Istio's TCP builder: the same policies, HTTP-only fields inexpressible — see
+/// [`rule::Scope::tcp`]); empty when no policy selects the workload.
+pub(crate) fn network_rbac_filters(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Filter> {
+    engines(snapshot, proxy, true)
+        .into_iter()
+        .map(|(rules, shadow)| {
+            let base = NetworkRbac {
+                stat_prefix: "tcp.".into(),
+                shadow_rules_stat_prefix: shadow_prefix(&shadow).into(),
+                ..Default::default()
+            };
+            let any = Any {
+                type_url: NetworkRbac::type_url(),
+                value: encode_sorted(base.encode_to_vec(), &rules, &shadow),
+            };
+            Filter {
+                name: NETWORK_RBAC_FILTER.to_string(),
+                config_type: Some(filter::ConfigType::TypedConfig(any)),
+            }
+        })
+        .collect()
+}
+
+/// The (enforced, shadow) engines of each RBAC filter, in Istio's filter order.
+fn engines(
+    snapshot: &Snapshot,
+    proxy: &ProxyView,
+    tcp: bool,
+) -> Vec<(Option<RbacRules>, Option<RbacRules>)> {
     let policies: Vec<Selected<'_>> = snapshot
         .config
         .authorization_policies()
@@ -79,8 +119,8 @@ pub(crate) fn rbac_filters(snapshot: &Snapshot, proxy: &ProxyView, _port: u16) -
         .into_iter()
         .filter(|(chosen, _)| !chosen.is_empty())
         .map(|(chosen, action)| {
-            let engine = |dry_run| engine(&chosen, action, dry_run, &issuers);
-            rbac_filter(engine(false), engine(true))
+            let engine = |dry_run| engine(&chosen, action, dry_run, &issuers, tcp);
+            (engine(false), engine(true))
         })
         .collect()
 }
@@ -96,6 +136,7 @@ fn engine(
     action: Action,
     dry_run: bool,
     issuers: &[String],
+    tcp: bool,
 ) -> Option<RbacRules> {
     let mut chosen = policies
         .iter()
@@ -114,6 +155,7 @@ fn engine(
             namespace: r.namespace(),
             issuers,
             widen_unsupported: action == Action::Deny,
+            tcp,
         };
         for (i, rl) in ap.rules.iter().enumerate() {
             if let Some(policy) = rule::policy(rl, &scope) {
@@ -139,21 +181,22 @@ pub(crate) fn policy_name(namespace: &str, name: &str, rule: usize) -> String {
 }
 
 /// Shadow rules report under Istio's dry-run stat prefixes.
-fn rbac_filter(rules: Option<RbacRules>, shadow_rules: Option<RbacRules>) -> HttpFilter {
-    let shadow_rules_stat_prefix = match shadow_rules.as_ref().map(|r| r.action) {
+fn shadow_prefix(shadow_rules: &Option<RbacRules>) -> &'static str {
+    match shadow_rules.as_ref().map(|r| r.action) {
         Some(a) if a == Action::Allow as i32 => "istio_dry_run_allow_",
         Some(a) if a == Action::Deny as i32 => "istio_dry_run_deny_",
         _ => "",
-    };
-    let config = Rbac {
-        rules,
-        shadow_rules,
-        shadow_rules_stat_prefix: shadow_rules_stat_prefix.to_string(),
+    }
+}
+
+fn rbac_filter(rules: Option<RbacRules>, shadow_rules: Option<RbacRules>) -> HttpFilter {
+    let base = Rbac {
+        shadow_rules_stat_prefix: shadow_prefix(&shadow_rules).to_string(),
         ..Default::default()
     };
     let any = Any {
         type_url: Rbac::type_url(),
-        value: encode_sorted(&config),
+        value: encode_sorted(base.encode_to_vec(), &rules, &shadow_rules),
     };
     HttpFilter {
         name: RBAC_FILTER.to_string(),
@@ -162,20 +205,19 @@ fn rbac_filter(rules: Option<RbacRules>, shadow_rules: Option<RbacRules>) -> Htt
     }
 }
 
-/// The filter's wire bytes with the policies in name order. prost encodes a proto map in
-/// `HashMap` order, which differs from one map to the next, and equal input must give
-/// byte-equal output (delta xDS versions a resource by its content). Protobuf decoders
-/// accept fields in any order and merge repeated map entries, so each entry is appended.
-fn encode_sorted(config: &Rbac) -> Vec<u8> {
+/// A filter's wire bytes — `base` (the filter without its engines) with the engines appended,
+/// their policies in name order. prost encodes a proto map in `HashMap` order, which differs
+/// from one map to the next, and equal input must give byte-equal output (delta xDS versions
+/// a resource by its content). Protobuf decoders accept fields in any order and merge
+/// repeated map entries, so each entry is appended.
+fn encode_sorted(
+    mut buf: Vec<u8>,
+    rules: &Option<RbacRules>,
+    shadow_rules: &Option<RbacRules>,
+) -> Vec<u8> {
     use bowline_xds::prost::encoding::{encode_key, encode_varint, WireType};
-    let mut buf = Rbac {
-        rules: None,
-        shadow_rules: None,
-        ..config.clone()
-    }
-    .encode_to_vec();
-    // Field numbers of `rules` and `shadow_rules` in envoy.extensions.filters.http.rbac.v3.RBAC.
-    for (tag, rules) in [(1, &config.rules), (2, &config.shadow_rules)] {
+    // `rules` and `shadow_rules` are fields 1 and 2 in both the HTTP and the network RBAC.
+    for (tag, rules) in [(1, rules), (2, shadow_rules)] {
         let Some(rules) = rules else { continue };
         let mut inner = RbacRules {
             policies: HashMap::new(),

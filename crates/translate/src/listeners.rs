@@ -124,22 +124,25 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
         .flat_map(|p| {
             let port = u32::from(p.number);
             let cluster = naming::inbound_cluster(port);
-            let filter = if p.protocol.is_http() {
+            let filters = if p.protocol.is_http() {
                 let mut hcm = http_connection_manager(
                     naming::inbound_stat_prefix(port),
                     Routes::Inline(Box::new(inbound_route(port))),
                     false,
                 );
                 hcm::prepend_filters(&mut hcm, security_filters(snapshot, proxy, p.number));
-                hcm
+                vec![hcm]
             } else {
-                tcp_proxy_filter(&TcpProxy {
+                // Authorization of a TCP port: network RBAC ahead of tcp_proxy.
+                let mut filters = crate::authz::network_rbac_filters(snapshot, proxy);
+                filters.push(tcp_proxy_filter(&TcpProxy {
                     stat_prefix: cluster.clone(),
                     cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster)),
                     ..Default::default()
-                })
+                }));
+                filters
             };
-            inbound_chains(snapshot, proxy, p, filter)
+            inbound_chains(snapshot, proxy, p, filters)
         })
         .collect();
     // Telling mTLS from plaintext takes a look at the first bytes.
@@ -172,6 +175,16 @@ fn security_filters(snapshot: &Snapshot, proxy: &ProxyView, port: u16) -> Vec<Ht
         .collect()
 }
 
+/// An inbound tcp_proxy filter to `cluster` (tests of other modules build chains with it).
+#[cfg(test)]
+pub(crate) fn tcp_proxy_for_tests(cluster: &str) -> Filter {
+    tcp_proxy_filter(&TcpProxy {
+        stat_prefix: cluster.to_string(),
+        cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster.to_string())),
+        ..Default::default()
+    })
+}
+
 /// The chains of one inbound port, by its PeerAuthentication mode: STRICT accepts only
 /// mutual TLS (a plaintext connection matches no chain and is closed), PERMISSIVE takes both
 /// on the same port, DISABLE only plaintext.
@@ -179,7 +192,7 @@ fn inbound_chains(
     snapshot: &Snapshot,
     proxy: &ProxyView,
     p: &InboundPort,
-    filter: Filter,
+    filters: Vec<Filter>,
 ) -> Vec<FilterChain> {
     let name = format!("inbound_0.0.0.0_{}", p.number);
     let matching = |transport: &str| FilterChainMatch {
@@ -194,7 +207,7 @@ fn inbound_chains(
     let mtls = FilterChain {
         name: format!("{name}_mtls"),
         filter_chain_match: Some(matching("tls")),
-        filters: vec![filter.clone()],
+        filters: filters.clone(),
         transport_socket: Some(mtls::inbound_mtls(alpn)),
         ..Default::default()
     };
@@ -205,14 +218,14 @@ fn inbound_chains(
             FilterChain {
                 name,
                 filter_chain_match: Some(matching("raw_buffer")),
-                filters: vec![filter],
+                filters,
                 ..Default::default()
             },
         ],
         PeerMode::Disable => vec![FilterChain {
             name,
             filter_chain_match: Some(destination(p.number, Vec::new())),
-            filters: vec![filter],
+            filters,
             ..Default::default()
         }],
     }

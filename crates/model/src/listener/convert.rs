@@ -14,6 +14,7 @@ use bowline_xds::pb::envoy::config::listener::v3::{
 use bowline_xds::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
 use bowline_xds::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager as PbHcm;
+use bowline_xds::pb::envoy::extensions::filters::network::rbac::v3::Rbac as PbNetworkRbac;
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy as PbTcpProxy;
 use bowline_xds::prost::Name;
 
@@ -158,11 +159,13 @@ fn filter_chain(c: &PbFilterChain, at: &At) -> Result<FilterChain, Problem> {
         Some(ts) => crate::tls::downstream(ts, &at.field("transport_socket"))?,
         None => None,
     };
+    let (network_rbac, network) = network_filters(filters, at)?;
     Ok(FilterChain {
         name: name.clone(),
         matcher,
         tls,
-        network: network_filters(filters, at)?,
+        network_rbac,
+        network,
     })
 }
 
@@ -209,15 +212,19 @@ fn listener_filter(f: &ListenerFilter, at: &At, found: &mut Inspectors) -> Resul
     Ok(())
 }
 
-/// Exactly one network filter, the terminal one: HTTP connection manager or tcp_proxy.
-/// Any other network filter (RBAC, ext_authz, …) is refused by name.
-fn network_filters(filters: &[Filter], at: &At) -> Result<NetworkFilter, Problem> {
+/// RBAC network filters, then exactly one terminal filter: HTTP connection manager or
+/// tcp_proxy. Any other network filter (ext_authz, …) is refused by name.
+fn network_filters(
+    filters: &[Filter],
+    at: &At,
+) -> Result<(Vec<crate::rbac::Rbac>, NetworkFilter), Problem> {
     let Some((last, before)) = filters.split_last() else {
         return Err(at.field("filters").invalid(
             "a terminal network filter (http_connection_manager or tcp_proxy) is required",
         ));
     };
-    if let Some((i, f)) = before.iter().enumerate().next() {
+    let mut rbac = Vec::new();
+    for (i, f) in before.iter().enumerate() {
         let at = at.index("filters", i);
         let type_url = type_url_of(f);
         if is_terminal(type_url) {
@@ -226,9 +233,18 @@ fn network_filters(filters: &[Filter], at: &At) -> Result<NetworkFilter, Problem
                 f.name
             )));
         }
-        return Err(at.unsupported_filter(&f.name, type_url));
+        let Some(filter::ConfigType::TypedConfig(any)) = &f.config_type else {
+            return Err(at.unsupported_filter(&f.name, type_url));
+        };
+        if !same_type(type_url, &PbNetworkRbac::type_url()) {
+            return Err(at.unsupported_filter(&f.name, type_url));
+        }
+        let at = at.field("typed_config");
+        let pb: PbNetworkRbac = bowline_xds::unpack(any).map_err(|e| at.invalid(e))?;
+        rbac.push(crate::rbac::network_rbac_filter(&pb, &at)?);
     }
-    network_filter(last, &at.index("filters", filters.len() - 1))
+    let terminal = network_filter(last, &at.index("filters", filters.len() - 1))?;
+    Ok((rbac, terminal))
 }
 
 fn type_url_of(f: &Filter) -> &str {

@@ -12,6 +12,7 @@ use bowline_xds::pb::envoy::config::rbac::v3::{
     Principal as PbPrincipal, Rbac as PbRules,
 };
 use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac as PbRbac;
+use bowline_xds::pb::envoy::extensions::filters::network::rbac::v3::Rbac as PbNetworkRbac;
 use bowline_xds::pb::envoy::r#type::matcher::v3::{path_matcher, PathMatcher};
 
 /// The filter's config, located at `rbac` in field paths. Use [`rbac_filter`] inside a
@@ -45,6 +46,35 @@ pub(crate) fn rbac_filter(r: &PbRbac, at: &At) -> Result<Rbac, Problem> {
             .map(|r| engine(r, &at.field("shadow_rules")))
             .transpose()?,
         rules_stat_prefix: rules_stat_prefix.clone(),
+        shadow_rules_stat_prefix: shadow_rules_stat_prefix.clone(),
+    })
+}
+
+/// `envoy.filters.network.rbac`: the same engines, decided once per connection. Its
+/// `stat_prefix` is informational here; `enforcement_type` must be the default (decide on
+/// the first bytes), `delay_deny` and matchers are refused.
+pub(crate) fn network_rbac_filter(r: &PbNetworkRbac, at: &At) -> Result<Rbac, Problem> {
+    let PbNetworkRbac {
+        rules,
+        matcher,
+        shadow_rules,
+        shadow_matcher,
+        shadow_rules_stat_prefix,
+        stat_prefix,
+        enforcement_type,
+        delay_deny,
+    } = r;
+    refuse_unsupported!(at; matcher, shadow_matcher, enforcement_type, delay_deny);
+    Ok(Rbac {
+        rules: rules
+            .as_ref()
+            .map(|r| engine(r, &at.field("rules")))
+            .transpose()?,
+        shadow_rules: shadow_rules
+            .as_ref()
+            .map(|r| engine(r, &at.field("shadow_rules")))
+            .transpose()?,
+        rules_stat_prefix: stat_prefix.clone(),
         shadow_rules_stat_prefix: shadow_rules_stat_prefix.clone(),
     })
 }

@@ -111,6 +111,7 @@ fn dispatch(
             peer_principal: None,
             listener: Arc::from(listener.model.name.as_str()),
             chain: Arc::from(chain_name.as_str()),
+            network_rbac: chain.network_rbac.clone(),
         };
         match chain.tls_for(&hello.alpn) {
             Some(config) => match TlsAcceptor::from(config).accept(stream).await {
@@ -153,6 +154,7 @@ struct Target {
     peer_principal: Option<Arc<str>>,
     listener: Arc<str>,
     chain: Arc<str>,
+    network_rbac: Arc<[bowline_model::rbac::Rbac]>,
 }
 
 /// Runs the chain's network filter on `stream` (plaintext, or TLS already terminated).
@@ -160,6 +162,17 @@ async fn serve<S>(stream: S, chain: Chain, t: Target)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    if !super::network_rbac::allowed(
+        &t.state,
+        &t.network_rbac,
+        &t.listener,
+        t.peer,
+        t.dest,
+        t.peer_principal.as_deref(),
+    ) {
+        // Envoy closes a connection its network RBAC denies.
+        return;
+    }
     match chain {
         Chain::Http(http) => {
             http.stats.downstream_cx_total.inc();

@@ -4,5 +4,6 @@ pub mod accept;
 pub mod bind;
 pub mod http_inspect;
 pub mod manager;
+pub mod network_rbac;
 pub mod original_dst;
 pub mod runtime;

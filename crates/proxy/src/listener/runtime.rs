@@ -26,6 +26,8 @@ pub struct ChainRt {
     /// ours: Envoy then simply selects no protocol, where rustls would end the handshake
     /// (sidecars offer `istio-peer-exchange`/`istio` to servers that speak `h2`/`http/1.1`).
     pub tls_no_alpn: Option<Arc<rustls::ServerConfig>>,
+    /// Network RBAC filters, decided once per connection before the network filter runs.
+    pub network_rbac: Arc<[model::rbac::Rbac]>,
     pub filter: Chain,
 }
 
@@ -89,6 +91,7 @@ impl ListenerRt {
             Ok(ChainRt {
                 tls,
                 tls_no_alpn,
+                network_rbac: c.network_rbac.clone().into(),
                 filter: Chain::new(c, stats),
             })
         };

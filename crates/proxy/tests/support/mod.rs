@@ -202,6 +202,7 @@ pub fn listener(name: &str, network: model::NetworkFilter) -> model::Listener {
             name: "only".into(),
             matcher: Default::default(),
             tls: None,
+            network_rbac: Vec::new(),
             network,
         }],
         default_filter_chain: None,

@@ -26,6 +26,15 @@ pub(super) struct Scope<'a> {
     pub issuers: &'a [String],
     /// Leave an inexpressible field out (DENY) instead of the whole rule.
     pub widen_unsupported: bool,
+    /// For a TCP port (the network RBAC filter): HTTP-only fields (hosts, methods, paths,
+    /// request principals, `request.*` conditions) are inexpressible, as in Istio's TCP
+    /// builder — an ALLOW rule using them allows nothing, a DENY rule denies without them.
+    pub tcp: bool,
+}
+
+/// The error for an HTTP-only field on a TCP port.
+fn http_only<T>(what: &str) -> Built<T> {
+    Err(format!("{what} needs HTTP"))
 }
 
 /// The RBAC policy of one rule; `None` when the rule is left out (see the module doc).
@@ -124,7 +133,12 @@ fn source(s: &Source, scope: &Scope<'_>) -> Option<Vec<Principal>> {
         &ok(values::peer_principal),
         &mut out,
     )?;
-    let rp = |v: &str| Ok(jwt::request_principal(v, scope.issuers));
+    let rp = |v: &str| {
+        if scope.tcp {
+            return http_only("requestPrincipals");
+        }
+        Ok(jwt::request_principal(v, scope.issuers))
+    };
     f(
         &s.request_principals,
         &s.not_request_principals,
@@ -162,17 +176,33 @@ fn operation(o: &Operation, scope: &Scope<'_>) -> Option<Vec<Permission>> {
     let f = |vals, nots, one: &dyn Fn(&str) -> Built<Permission>, out: &mut Vec<_>| {
         field(vals, nots, one, any_of_rules, not_rule, scope, out)
     };
-    let host = |v: &str| Ok(perm(permission::Rule::Header(values::host(v))));
+    let tcp = scope.tcp;
+    let host = |v: &str| {
+        if tcp {
+            return http_only("hosts");
+        }
+        Ok(perm(permission::Rule::Header(values::host(v))))
+    };
     f(&o.hosts, &o.not_hosts, &host, &mut out)?;
     let port = |v: &str| values::port(v).map(|p| perm(permission::Rule::DestinationPort(p)));
     f(&o.ports, &o.not_ports, &port, &mut out)?;
     let method = |v: &str| {
+        if tcp {
+            return http_only("methods");
+        }
         Ok(perm(permission::Rule::Header(values::header_value(
             ":method", v,
         ))))
     };
     f(&o.methods, &o.not_methods, &method, &mut out)?;
-    f(&o.paths, &o.not_paths, &values::path, &mut out)?;
+    let path = |v: &str| {
+        if tcp {
+            http_only("paths")
+        } else {
+            values::path(v)
+        }
+    };
+    f(&o.paths, &o.not_paths, &path, &mut out)?;
     Some(out)
 }
 
@@ -185,6 +215,9 @@ enum Side {
 /// One condition, `values` OR-ed and `notValues` negated, the two AND-ed.
 fn condition(c: &Condition, scope: &Scope<'_>) -> Built<Side> {
     let key = c.key.as_str();
+    if scope.tcp && key.starts_with("request.") {
+        return http_only(key);
+    }
     let principal = |one: &dyn Fn(&str) -> Built<Principal>| -> Built<Side> {
         let mut out = Vec::new();
         let strict = Scope {

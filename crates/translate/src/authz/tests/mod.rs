@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 
 mod rules;
+mod tcp;
 
 fn mesh(yaml: &str) -> Snapshot {
     let loaded = bowline_config::load_str(Path::new("mesh.yaml"), yaml);
