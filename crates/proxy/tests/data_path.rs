@@ -674,3 +674,84 @@ async fn the_http_inspector_sends_http_and_raw_tcp_to_different_chains() {
         "raw bytes → the TCP chain"
     );
 }
+
+/// Network RBAC on a TCP chain decides once per connection: a DENY rule that matches closes
+/// the connection before a byte reaches the upstream, counted against the rule; an ALLOW
+/// rule that matches the client's address lets it through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_rbac_closes_denied_connections_and_names_the_rule() {
+    use model::rbac::{Permission, Policy, Principal, Rbac, RbacAction, RbacRules};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let rbac = |action, principal| Rbac {
+        rules: Some(RbacRules {
+            action,
+            policies: [(
+                "ns[default]-policy[tcp]-rule[0]".to_string(),
+                Policy {
+                    permissions: vec![Permission::Any],
+                    principals: vec![principal],
+                },
+            )]
+            .into_iter()
+            .collect(),
+        }),
+        shadow_rules: None,
+        rules_stat_prefix: String::new(),
+        shadow_rules_stat_prefix: String::new(),
+    };
+    let listener = |name: &str, rbac: Rbac| {
+        let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("echo"))]);
+        let mut l = http_listener(name, routes);
+        l.filter_chains[0].network_rbac = vec![rbac];
+        l.filter_chains[0].network = model::NetworkFilter::Tcp(model::TcpProxy {
+            stat_prefix: "raw".into(),
+            cluster: ClusterSpecifier::Cluster("echo".into()),
+            idle_timeout: None,
+        });
+        l
+    };
+    let roundtrip = |addr| async move {
+        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = raw.write_all(b"ping\n").await;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 5];
+        match tokio::time::timeout(TIMEOUT, raw.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => got.extend_from_slice(&buf),
+            Ok(Err(_)) => {}
+            Err(_) => panic!("neither an answer nor a close"),
+        }
+        got
+    };
+
+    let (proxy, addr) = start(
+        vec![listener("deny", rbac(RbacAction::Deny, Principal::Any))],
+        vec![cluster("echo", &[echo_addr])],
+    );
+    assert!(
+        roundtrip(addr).await.is_empty(),
+        "denied: closed without an echo"
+    );
+    let stats = proxy.state().stats.envoy_text();
+    assert!(
+        stats.contains("rbac_policy.ns[default]-policy[tcp]-rule[0].denied: 1"),
+        "{stats}"
+    );
+
+    let localhost =
+        Principal::DirectRemoteIp(model::Cidr::new("127.0.0.1".parse().unwrap(), 32).unwrap());
+    let (_proxy, addr) = start(
+        vec![listener("allow", rbac(RbacAction::Allow, localhost))],
+        vec![cluster("echo", &[echo_addr])],
+    );
+    assert_eq!(roundtrip(addr).await, b"ping\n", "allowed: echoed");
+}
