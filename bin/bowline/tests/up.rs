@@ -119,7 +119,15 @@ impl UpMesh {
     /// Replaces config/reviews.yaml (or another file) with a sample: a live edit.
     fn apply_sample(&self, sample: &str, as_file: &str) {
         let text = std::fs::read_to_string(self.dir.path().join("samples").join(sample)).unwrap();
-        std::fs::write(self.dir.path().join("config").join(as_file), text).unwrap();
+        self.write_config(as_file, &text);
+    }
+
+    /// Replaces config/`file` in one step, as editors save: written beside the config
+    /// directory, then renamed in (a truncate-then-write could be read half done).
+    fn write_config(&self, file: &str, text: &str) {
+        let tmp = self.dir.path().join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.dir.path().join("config").join(file)).unwrap();
     }
 
     /// GET /productpage through the gateway, optionally as `end-user`.
@@ -719,11 +727,7 @@ async fn strict_mtls_and_certificate_rotation_under_load() {
     assert!(rotations >= 7 * 8, "only {rotations} rotations in 60 s");
 
     // PERMISSIVE, live: plaintext is accepted on the same port, the mesh stays on mTLS.
-    std::fs::write(
-        mesh.dir.path().join("config/peer-authentication.yaml"),
-        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: PERMISSIVE}\n",
-    )
-    .unwrap();
+    mesh.write_config("peer-authentication.yaml", "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: PERMISSIVE}\n",);
     wait_until(T, Duration::from_millis(50), || async {
         let r = get(direct, "/details", &[], Duration::from_secs(3)).await?;
         anyhow::ensure!(r.status == 200, "status {}", r.status);
@@ -895,7 +899,7 @@ spec:
 "#,
         issuer.jwks
     );
-    std::fs::write(mesh.dir.path().join("config/jwt.yaml"), policy).unwrap();
+    mesh.write_config("jwt.yaml", &policy);
     let call = |token: Option<String>| {
         let entry = mesh.entry;
         async move {
@@ -978,7 +982,7 @@ spec:
 
     // The verified token in authorization: only jason may see productpage.
     let only_jason = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: jason-only\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: productpage\n  rules:\n  - from:\n    - source:\n        requestPrincipals: [\"https://issuer.bookinfo.test/jason\"]\n";
-    std::fs::write(mesh.dir.path().join("config/jason-only.yaml"), only_jason).unwrap();
+    mesh.write_config("jason-only.yaml", only_jason);
     wait_until(T, Duration::from_millis(50), || async {
         let r = call(None).await?;
         anyhow::ensure!(r.status == 403, "without a token: {}", r.status);
@@ -1023,7 +1027,6 @@ async fn authorization_policies_name_the_rule_that_denied() {
             "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: details\n  action: {action}\n  rules:\n  - from:\n    - source:\n        principals: [\"cluster.local/ns/default/sa/{sa}\"]\n    to:\n    - operation:\n        methods: [GET]\n        paths: [\"/details*\"]\n"
         )
     };
-    let file = mesh.dir.path().join("config/authz.yaml");
     let until_status = |want: u64| {
         let mesh = &mesh;
         async move {
@@ -1038,11 +1041,10 @@ async fn authorization_policies_name_the_rule_that_denied() {
     };
 
     // The wrong service account in an ALLOW list.
-    std::fs::write(
-        &file,
-        policy("details-viewers", "ALLOW", "bookinfo-reviews"),
-    )
-    .unwrap();
+    mesh.write_config(
+        "authz.yaml",
+        &policy("details-viewers", "ALLOW", "bookinfo-reviews"),
+    );
     until_status(403).await;
     let (_, body) = details_call(&mesh).await.unwrap();
     assert_eq!(body, Value::String("RBAC: access denied".into()));
@@ -1055,11 +1057,10 @@ async fn authorization_policies_name_the_rule_that_denied() {
     );
 
     // A DENY rule naming productpage's account.
-    std::fs::write(
-        &file,
-        policy("deny-productpage", "DENY", "bookinfo-productpage"),
-    )
-    .unwrap();
+    mesh.write_config(
+        "authz.yaml",
+        &policy("deny-productpage", "DENY", "bookinfo-productpage"),
+    );
     // Denied by the DENY rule now, not by the ALLOW list any more.
     let line = wait_for_log(
         &mesh,
@@ -1093,11 +1094,10 @@ async fn authorization_policies_name_the_rule_that_denied() {
     );
 
     // The right service account.
-    std::fs::write(
-        &file,
-        policy("details-viewers", "ALLOW", "bookinfo-productpage"),
-    )
-    .unwrap();
+    mesh.write_config(
+        "authz.yaml",
+        &policy("details-viewers", "ALLOW", "bookinfo-productpage"),
+    );
     until_status(200).await;
 }
 
@@ -1145,7 +1145,7 @@ async fn jwt_keys_from_a_jwks_uri_inside_the_mesh() {
     })
     .await;
     let policy = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: productpage-jwt\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: productpage\n  jwtRules:\n  - issuer: \"https://issuer.bookinfo.test\"\n    jwksUri: http://jwks.default.svc.cluster.local:8080/jwks.json\n";
-    std::fs::write(mesh.dir.path().join("config/jwt.yaml"), policy).unwrap();
+    mesh.write_config("jwt.yaml", policy);
     let now = unix_now();
     let token = |issuer: &TestIssuer| {
         issuer.token(serde_json::json!({"iss": "https://issuer.bookinfo.test", "sub": "jason", "exp": now + 600}))
