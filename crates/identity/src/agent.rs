@@ -111,6 +111,8 @@ impl Agent {
         let first = loop {
             match fetch(&config).await {
                 Ok(cert) => break cert,
+                // The CA said no: asking again will not change its mind.
+                Err(e @ AgentError::Request(RequestError::Refused(_))) => return Err(e),
                 Err(e) if tokio::time::Instant::now() + backoff < deadline => {
                     tracing::warn!(error = %e, "no workload certificate yet; retrying");
                     tokio::time::sleep(backoff).await;
