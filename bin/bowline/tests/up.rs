@@ -725,6 +725,17 @@ async fn strict_mtls_and_certificate_rotation_under_load() {
     assert!(ok > 100, "only {ok} pages in 60 s");
     // 7 proxies, each renewing about every 5 s.
     assert!(rotations >= 7 * 8, "only {rotations} rotations in 60 s");
+    // The certificate in use, as Envoy's /certs shows it: details' own, short-lived.
+    let certs = get(admin, "/certs", &[], T).await.unwrap().json();
+    let leaf = &certs["certificates"][0]["cert_chain"][0];
+    assert_eq!(
+        leaf["subject_alt_names"][0]["uri"],
+        "spiffe://cluster.local/ns/default/sa/bookinfo-details"
+    );
+    assert!(
+        leaf["seconds_until_expiration"].as_u64().unwrap() <= 10,
+        "{certs}"
+    );
 
     // PERMISSIVE, live: plaintext is accepted on the same port, the mesh stays on mTLS.
     mesh.write_config("peer-authentication.yaml", "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: PERMISSIVE}\n",);

@@ -54,6 +54,7 @@ fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         (_, "/stats/prometheus") => text(StatusCode::OK, state.stats.prometheus()),
         (_, "/stats") => text(StatusCode::OK, state.stats.envoy_text()),
         (_, "/config_dump") => json_body(pages::config_dump(state)),
+        (_, "/certs") => json_body(pages::certs(state)),
         (_, "/listeners") if json => json_body(pages::listeners_json(state)),
         (_, "/listeners") => text(StatusCode::OK, pages::listeners_text(state)),
         (_, "/clusters") => text(StatusCode::OK, pages::clusters_text(state)),
@@ -63,7 +64,7 @@ fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         }
         (_, "/") => text(
             StatusCode::OK,
-            "/ready /stats /stats/prometheus /config_dump /clusters /listeners[?format=json] POST /quitquitquit\n",
+            "/ready /stats /stats/prometheus /config_dump /certs /clusters /listeners[?format=json] POST /quitquitquit\n",
         ),
         _ => text(StatusCode::NOT_FOUND, "invalid path. admin commands are listed at /\n"),
     }

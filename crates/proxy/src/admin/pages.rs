@@ -83,6 +83,35 @@ pub fn clusters_text(state: &State) -> String {
 /// `route_config` — holding bowline-proxy's model of the resource (the xDS it was converted
 /// from, minus defaults, in the model's field names), the version applied, and for clusters
 /// the endpoints in use.
+/// Envoy's `/certs` for the workload identity: the CA and the certificate in use, with the
+/// SPIFFE id, validity and seconds until expiry (what an operator checks after a rotation).
+/// `{"certificates": []}` without a workload identity.
+pub fn certs(state: &State) -> Value {
+    let Some(material) = state.identity().and_then(|i| i.current()) else {
+        return serde_json::json!({ "certificates": [] });
+    };
+    let cert = &material.cert;
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let left = cert
+        .not_after
+        .duration_since(std::time::SystemTime::now())
+        .map_or(0, |d| d.as_secs());
+    serde_json::json!({ "certificates": [{
+        "secret": "default",
+        "cert_chain": [{
+            "subject_alt_names": [{ "uri": cert.identity }],
+            "valid_from": unix(cert.not_before),
+            "expiration_time": unix(cert.not_after),
+            "seconds_until_expiration": left,
+            "days_until_expiration": left / 86_400,
+        }],
+        "ca_cert": [{ "secret": "ROOTCA", "pem_bytes": cert.root_pem.len() }],
+    }]})
+}
+
 pub fn config_dump(state: &State) -> Value {
     let config = state.config.load();
     let versions = state.versions();
