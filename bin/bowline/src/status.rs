@@ -77,6 +77,39 @@ pub fn run(args: Args) -> ExitCode {
 
 /// Prints the table (when `print`); true when every process runs and every proxy has
 /// ACKed the current generation.
+/// `; <SPIFFE id>, certificate expires in <time>` from the sidecar's `/certs` (empty when
+/// it has no workload certificate or does not answer).
+fn identity(admin: &str) -> String {
+    let Some(addr) = admin.parse().ok() else {
+        return String::new();
+    };
+    let Some(certs) = http_get(addr, "/certs", Duration::from_secs(2))
+        .ok()
+        .filter(|(status, _)| *status == 200)
+        .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+    else {
+        return String::new();
+    };
+    let leaf = &certs["certificates"][0]["cert_chain"][0];
+    match (
+        leaf["subject_alt_names"][0]["uri"].as_str(),
+        leaf["seconds_until_expiration"].as_u64(),
+    ) {
+        (Some(uri), Some(left)) => {
+            format!("; {uri}, certificate expires in {}", human(left))
+        }
+        _ => String::new(),
+    }
+}
+
+fn human(seconds: u64) -> String {
+    match seconds {
+        s if s >= 3600 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
 fn report(state: &MeshState, syncz: Option<&Value>, print: bool) -> bool {
     let generation = syncz.and_then(|s| s["generation"].as_u64());
     let sync_of = |node_id: &str| -> String {
@@ -135,11 +168,12 @@ fn report(state: &MeshState, syncz: Option<&Value>, print: bool) -> bool {
         let sync = sync_of(&w.node_id);
         healthy &= up && sync.starts_with("SYNCED");
         lines.push(format!(
-            "  {:<22} {:<12} {:<12} {:<8} {sync}",
+            "  {:<22} {:<12} {:<12} {:<8} {sync}{}",
             w.name,
             w.namespace,
             w.ip,
-            if up { "running" } else { "DOWN" }
+            if up { "running" } else { "DOWN" },
+            identity(&w.sidecar_admin)
         ));
     }
     if let Some(g) = &state.gateway {

@@ -333,7 +333,10 @@ async fn bookinfo(capture: &str) {
             .find(|l| l.contains(w))
             .unwrap_or_else(|| panic!("{w}: {text}"));
         assert!(
-            line.contains("running") && line.contains("SYNCED"),
+            line.contains("running")
+                && line.contains("SYNCED")
+                && line.contains("spiffe://cluster.local/ns/default/sa/bookinfo-")
+                && line.contains("certificate expires in 23h"),
             "{line}"
         );
     }
