@@ -36,18 +36,13 @@ pub(crate) fn rbac_filter(r: &PbRbac, at: &At) -> Result<Rbac, Problem> {
         track_per_rule_stats,
     } = r;
     refuse_unsupported!(at; matcher, shadow_matcher, track_per_rule_stats);
-    Ok(Rbac {
-        rules: rules
-            .as_ref()
-            .map(|r| engine(r, &at.field("rules")))
-            .transpose()?,
-        shadow_rules: shadow_rules
-            .as_ref()
-            .map(|r| engine(r, &at.field("shadow_rules")))
-            .transpose()?,
-        rules_stat_prefix: rules_stat_prefix.clone(),
-        shadow_rules_stat_prefix: shadow_rules_stat_prefix.clone(),
-    })
+    filter(
+        rules,
+        shadow_rules,
+        rules_stat_prefix,
+        shadow_rules_stat_prefix,
+        at,
+    )
 }
 
 /// `envoy.filters.network.rbac`: the same engines, decided once per connection. Its
@@ -65,17 +60,31 @@ pub(crate) fn network_rbac_filter(r: &PbNetworkRbac, at: &At) -> Result<Rbac, Pr
         delay_deny,
     } = r;
     refuse_unsupported!(at; matcher, shadow_matcher, enforcement_type, delay_deny);
+    filter(
+        rules,
+        shadow_rules,
+        stat_prefix,
+        shadow_rules_stat_prefix,
+        at,
+    )
+}
+
+/// What the HTTP and the network filter share: the enforced and the shadow engine.
+fn filter(
+    rules: &Option<PbRules>,
+    shadow_rules: &Option<PbRules>,
+    rules_stat_prefix: &str,
+    shadow_rules_stat_prefix: &str,
+    at: &At,
+) -> Result<Rbac, Problem> {
+    let engine_at = |r: &Option<PbRules>, field: &str| {
+        r.as_ref().map(|r| engine(r, &at.field(field))).transpose()
+    };
     Ok(Rbac {
-        rules: rules
-            .as_ref()
-            .map(|r| engine(r, &at.field("rules")))
-            .transpose()?,
-        shadow_rules: shadow_rules
-            .as_ref()
-            .map(|r| engine(r, &at.field("shadow_rules")))
-            .transpose()?,
-        rules_stat_prefix: stat_prefix.clone(),
-        shadow_rules_stat_prefix: shadow_rules_stat_prefix.clone(),
+        rules: engine_at(rules, "rules")?,
+        shadow_rules: engine_at(shadow_rules, "shadow_rules")?,
+        rules_stat_prefix: rules_stat_prefix.to_string(),
+        shadow_rules_stat_prefix: shadow_rules_stat_prefix.to_string(),
     })
 }
 
