@@ -4,6 +4,7 @@
 mod bootstrap;
 mod control;
 mod echo;
+mod explain;
 mod gateway;
 mod iptables;
 mod sds;
@@ -44,6 +45,9 @@ enum Command {
     Iptables(iptables::Args),
     /// Serve an Envoy sidecar its workload certificate over SDS (Istio's agent).
     Sds(sds::Args),
+    /// Explain, offline, what happens to a request: route, cluster, mTLS, and each
+    /// destination's authentication and authorization decision with the rule that decided.
+    Explain(explain::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Control(args) => control::run(args),
         Command::Sds(args) => sds::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Bootstrap(cmd) => bootstrap::run(cmd),
         Command::Echo(args) => echo::run(args),

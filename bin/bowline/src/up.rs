@@ -619,7 +619,7 @@ async fn wait_for_stop(mesh: &mut Running, mut stop: Stop) {
     }
 }
 
-fn manifest_path(path: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn manifest_path(path: Option<&Path>) -> anyhow::Result<PathBuf> {
     let candidates: Vec<PathBuf> = match path {
         Some(p) if p.is_dir() => vec![p.join("bowline.yaml")],
         Some(p) => vec![p.to_path_buf()],
