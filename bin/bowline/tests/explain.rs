@@ -188,3 +188,36 @@ fn bad_config_and_unknown_workloads_are_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn jwt_outcomes_come_before_authorization() {
+    let dir = bookinfo();
+    std::fs::write(
+        dir.path().join("config/jwt.yaml"),
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: pp-jwt, namespace: default}\nspec:\n  selector: {matchLabels: {app: productpage}}\n  jwtRules:\n  - issuer: https://issuer.test\n    jwks: '{\"keys\": []}'\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: signed-in, namespace: default}\nspec:\n  selector: {matchLabels: {app: productpage}}\n  rules:\n  - from:\n    - source: {requestPrincipals: [\"*\"]}\n",
+    )
+    .unwrap();
+    let to_productpage = [
+        "--from",
+        "details-v1",
+        "--to",
+        "productpage:9080",
+        "--path",
+        "/productpage",
+    ];
+    let mut garbage = to_productpage.to_vec();
+    garbage.extend(["-H", "authorization: Bearer not-a-jwt"]);
+    let (code, out, _) = explain(dir.path(), &garbage);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("JWT: 401 Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"),
+        "{out}"
+    );
+    let (code, out, _) = explain(dir.path(), &to_productpage);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("JWT: no token; allowed to continue"), "{out}");
+    assert!(
+        out.contains("no ALLOW rule matches (in force: ns[default]-policy[signed-in]-rule[0])"),
+        "{out}"
+    );
+}

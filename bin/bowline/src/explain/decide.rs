@@ -273,7 +273,17 @@ fn destination(
     for filter in &hcm.http_filters {
         match filter {
             HttpFilter::JwtAuthn(f) => {
-                let result = jwt::authenticate(f, head, |name| keys(f, name), now());
+                let sets: std::collections::BTreeMap<&str, Result<Jwks, JwtError>> = f
+                    .providers
+                    .iter()
+                    .map(|(name, p)| (name.as_str(), keys(&p.jwks)))
+                    .collect();
+                let lookup = |name: &str| match sets.get(name) {
+                    Some(Ok(jwks)) => Ok(jwks),
+                    Some(Err(e)) => Err(*e),
+                    None => Err(JwtError::JwksFetchFailed),
+                };
+                let result = jwt::authenticate(f, head, lookup, now());
                 match result.decision {
                     Decision::Reject { status, error } => {
                         let _ = writeln!(out, "    JWT: {status} {error}");
@@ -389,22 +399,17 @@ fn rbac(
     Ok(())
 }
 
-/// A provider's keys offline: inline or from a file; a remote set is not fetched.
-fn keys<'f>(filter: &'f bowline_model::JwtAuthn, name: &str) -> Result<&'f Jwks, JwtError> {
-    // Parsed per call: explain looks at one request.
-    let provider = filter
-        .providers
-        .get(name)
-        .ok_or(JwtError::JwksFetchFailed)?;
-    let text = match &provider.jwks {
+/// A provider's keys offline: inline or from a file; a remote set is not fetched (a token
+/// for such a provider shows as "Jwks remote fetch is failed").
+fn keys(source: &JwksSource) -> Result<Jwks, JwtError> {
+    let text = match source {
         JwksSource::Inline(text) => text.clone(),
         JwksSource::File(path) => {
             std::fs::read_to_string(path).map_err(|_| JwtError::JwksNoValidKeys)?
         }
         JwksSource::Remote(_) => return Err(JwtError::JwksFetchFailed),
     };
-    let jwks = Jwks::parse(&text).map_err(|_| JwtError::JwksNoValidKeys)?;
-    Ok(Box::leak(Box::new(jwks)))
+    Jwks::parse(&text).map_err(|_| JwtError::JwksNoValidKeys)
 }
 
 fn now() -> u64 {
