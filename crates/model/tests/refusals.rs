@@ -18,6 +18,7 @@ use bowline_xds::pb::envoy::config::route::v3::{
 };
 use bowline_xds::pb::envoy::extensions::filters::http::lua::v3::Lua;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+use bowline_xds::pb::envoy::extensions::filters::network::local_ratelimit::v3::LocalRateLimit;
 use bowline_xds::pb::envoy::extensions::filters::network::rbac::v3::Rbac;
 use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::UpstreamTlsContext;
 use bowline_xds::pb::envoy::r#type::matcher::v3::RegexMatcher;
@@ -175,17 +176,35 @@ fn unknown_network_filters_are_refused_by_name_and_type() {
     l.filter_chains[0].filters.insert(
         0,
         Filter {
-            name: "envoy.filters.network.rbac".into(),
-            config_type: Some(filter::ConfigType::TypedConfig(pack(&Rbac::default()))),
+            name: "envoy.filters.network.local_ratelimit".into(),
+            config_type: Some(filter::ConfigType::TypedConfig(pack(
+                &LocalRateLimit::default(),
+            ))),
         },
     );
     assert_says(
         &listener_error(l),
         &[
-            "unsupported filter envoy.filters.network.rbac",
-            "envoy.extensions.filters.network.rbac.v3.RBAC",
+            "unsupported filter envoy.filters.network.local_ratelimit",
+            "envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit",
             "filters[0]",
         ],
+    );
+    // Network RBAC is implemented, but not its delayed denial.
+    let mut l = bench_listener();
+    l.filter_chains[0].filters.insert(
+        0,
+        Filter {
+            name: "envoy.filters.network.rbac".into(),
+            config_type: Some(filter::ConfigType::TypedConfig(pack(&Rbac {
+                enforcement_type: 1,
+                ..Default::default()
+            }))),
+        },
+    );
+    assert_says(
+        &listener_error(l),
+        &["filters[0].typed_config.enforcement_type"],
     );
     let mut l = bench_listener();
     l.filter_chains[0].filters[0].config_type = Some(filter::ConfigType::TypedConfig(Any {
