@@ -1190,3 +1190,50 @@ async fn jwt_keys_from_a_jwks_uri_inside_the_mesh() {
     let r = call(token(&issuer)).await.unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// RequestAuthentication with `jwksUri: file:///…`: the sidecar reads the keys from the file
+/// (it runs as the proxy user, so the file must be readable by it).
+#[tokio::test(flavor = "multi_thread")]
+async fn jwt_keys_from_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let issuer = TestIssuer::new();
+    let keys = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(keys.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let jwks_file = keys.path().join("jwks.json");
+    std::fs::write(&jwks_file, &issuer.jwks).unwrap();
+    std::fs::set_permissions(&jwks_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mesh = UpMesh::start("transparent").await;
+    let policy = format!(
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata:\n  name: productpage-jwt\n  namespace: default\nspec:\n  selector:\n    matchLabels:\n      app: productpage\n  jwtRules:\n  - issuer: \"https://issuer.bookinfo.test\"\n    jwksUri: \"file://{}\"\n",
+        jwks_file.display()
+    );
+    mesh.write_config("jwt.yaml", &policy);
+    let now = unix_now();
+    let token = |issuer: &TestIssuer| {
+        issuer.token(serde_json::json!({"iss": "https://issuer.bookinfo.test", "sub": "jason", "exp": now + 600}))
+    };
+    let call = |token: String| {
+        let entry = mesh.entry;
+        async move {
+            let auth = format!("Bearer {token}");
+            get(
+                entry,
+                "/productpage",
+                &[("authorization", auth.as_str())],
+                T,
+            )
+            .await
+        }
+    };
+    let stranger = TestIssuer::new();
+    wait_until(T, Duration::from_millis(50), || async {
+        let r = call(token(&stranger)).await?;
+        anyhow::ensure!(r.status == 401, "status {}: {}", r.status, r.text());
+        anyhow::ensure!(r.text() == "Jwt verification fails", "{}", r.text());
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let r = call(token(&issuer)).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}

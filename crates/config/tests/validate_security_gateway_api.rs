@@ -85,6 +85,8 @@ fn request_authentications() {
             ("jwtRules: [{jwksUri: https://a/jwks}]", &[("BL0101", "spec.jwtRules[0].issuer")]),
             ("jwtRules: [{issuer: i, jwksUri: https://a/jwks, jwks: '{}'}]", &[("BL0111", "spec.jwtRules[0].jwks")]),
             ("jwtRules: [{issuer: i, jwksUri: ftp://a/jwks}]", &[("BL0115", "spec.jwtRules[0].jwksUri")]),
+            ("jwtRules: [{issuer: i, jwksUri: 'file:///etc/keys/jwks.json'}]", &[]),
+            ("jwtRules: [{issuer: i, jwksUri: 'file://relative/jwks.json'}]", &[("BL0115", "spec.jwtRules[0].jwksUri")]),
             (
                 "jwtRules: [{issuer: i, fromHeaders: [{prefix: 'Bearer '}], outputClaimToHeaders: [{header: 'x y', claim: sub}]}]",
                 &[("BL0101", "spec.jwtRules[0].fromHeaders[0].name"), ("BL0108", "spec.jwtRules[0].outputClaimToHeaders[0].header")],

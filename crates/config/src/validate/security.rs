@@ -294,13 +294,18 @@ pub fn check_request_authentication(ra: &RequestAuthentication) -> Vec<Finding> 
                 "set either `jwks` or `jwksUri`, not both",
             );
         }
-        let http_url =
-            rule.jwks_uri.starts_with("https://") || rule.jwks_uri.starts_with("http://");
-        if !rule.jwks_uri.is_empty() && !http_url {
+        // `file:///abs/path` is bowline's local form: the sidecar reads the JWKS from a file.
+        let usable = rule.jwks_uri.starts_with("https://")
+            || rule.jwks_uri.starts_with("http://")
+            || rule.jwks_uri.starts_with("file:///");
+        if !rule.jwks_uri.is_empty() && !usable {
             out.error(
                 code::NOT_ALLOWED,
                 format!("{p}.jwksUri"),
-                format!("jwksUri {:?} must be an http(s) URL", rule.jwks_uri),
+                format!(
+                    "jwksUri {:?} must be an http(s) URL or file:///<absolute path>",
+                    rule.jwks_uri
+                ),
             );
         }
         for (j, h) in rule.from_headers.iter().enumerate() {
