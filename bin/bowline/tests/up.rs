@@ -13,7 +13,14 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(10);
 
+/// Transparent meshes take the lowest free bridge number, so a stopped mesh's bridge and
+/// veth names are reused at once by the next test's mesh. Every mesh holds this shared; the
+/// check that a stopped mesh left no link behind takes it exclusively.
+static NETWORK: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 struct UpMesh {
+    /// Held while the mesh runs (see [`NETWORK`]).
+    network: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
     proc: Proc,
     name: String,
     dir: tempfile::TempDir,
@@ -55,6 +62,7 @@ impl UpMesh {
         )
         .unwrap();
         let state_root = tempfile::tempdir().unwrap();
+        let network = NETWORK.read().await;
         // Both held until both are known: a released port can be handed out again.
         let held: Vec<std::net::TcpListener> = (0..2)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -102,6 +110,7 @@ impl UpMesh {
             format!("bowline up: open http://127.0.0.1:{port}/productpage")
         );
         UpMesh {
+            network: Some(network),
             proc,
             name,
             dir,
@@ -476,6 +485,12 @@ async fn bookinfo(capture: &str) {
     )
     .unwrap();
     let status = mesh.proc.terminate(Duration::from_secs(20)).unwrap();
+    // From here no other mesh may start (and take this one's bridge number) until the links
+    // are checked; meshes still running finish their tests first.
+    drop(mesh.network.take());
+    let _network = tokio::time::timeout(Duration::from_secs(240), NETWORK.write())
+        .await
+        .expect("the other meshes of this test binary stop within 240 s");
     assert!(
         status.success(),
         "bowline up exited with {status}\n{}",
@@ -545,6 +560,7 @@ async fn bookinfo_with_explicit_proxy() {
 
 #[tokio::test]
 async fn a_bad_manifest_is_refused_at_its_line_and_leaves_nothing() {
+    let _network = NETWORK.read().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("config")).unwrap();
     std::fs::write(
@@ -574,6 +590,7 @@ async fn a_bad_manifest_is_refused_at_its_line_and_leaves_nothing() {
 /// the same (before, the default signal action killed `bowline up` and left namespaces).
 #[tokio::test]
 async fn a_signal_during_start_up_still_cleans_up() {
+    let _network = NETWORK.read().await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bookinfo");
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&root, dir.path());
