@@ -51,9 +51,14 @@ impl Proxy {
     pub fn apply(&self, change: Change) -> Vec<ListenerError> {
         let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.state.config.load_full();
+        let listeners_changed =
+            !change.listeners.is_empty() || !change.removed_listeners.is_empty();
         let (next, effects) = current.with(change, &self.state.stats, self.state.identity());
         let next = Arc::new(next);
         self.state.config.store(next.clone());
+        if listeners_changed {
+            self.state.bump_listeners_generation();
+        }
         for target in effects.dns {
             tokio::spawn(resolve_forever(target));
         }

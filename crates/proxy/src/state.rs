@@ -22,6 +22,9 @@ pub struct State {
     versions: Mutex<BTreeMap<String, String>>,
     shutdown: Notify,
     shutdown_requested: AtomicBool,
+    /// Bumped whenever an update adds, changes or removes listeners: open connections look
+    /// their chain up again only when it moved (see `http::router::Conn`).
+    listeners_generation: std::sync::atomic::AtomicU64,
     /// The workload identity (SDS `default` / `ROOTCA`), set once before any config applies.
     identity: std::sync::OnceLock<bowline_identity::IdentityHandle>,
 }
@@ -33,6 +36,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl State {
     pub fn new() -> Arc<State> {
         Arc::default()
+    }
+
+    pub fn listeners_generation(&self) -> u64 {
+        self.listeners_generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_listeners_generation(&self) {
+        self.listeners_generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Gives the proxy its workload identity. Only the first call has an effect.

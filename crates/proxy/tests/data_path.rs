@@ -621,16 +621,7 @@ async fn http2_max_concurrent_streams_opens_another_connection() {
 async fn the_http_inspector_sends_http_and_raw_tcp_to_different_chains() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let up = Upstream::start("a").await;
-    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
+    let echo_addr = tcp_echo().await;
     let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
     let mut l = http_listener("l", routes);
     l.http_inspector = true;
@@ -682,16 +673,7 @@ async fn the_http_inspector_sends_http_and_raw_tcp_to_different_chains() {
 async fn network_rbac_closes_denied_connections_and_names_the_rule() {
     use model::rbac::{Permission, Policy, Principal, Rbac, RbacAction, RbacRules};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
+    let echo_addr = tcp_echo().await;
     let rbac = |action, principal| Rbac {
         rules: Some(RbacRules {
             action,
@@ -754,4 +736,19 @@ async fn network_rbac_closes_denied_connections_and_names_the_rule() {
         vec![cluster("echo", &[echo_addr])],
     );
     assert_eq!(roundtrip(addr).await, b"ping\n", "allowed: echoed");
+}
+
+/// A TCP server that echoes every byte back.
+async fn tcp_echo() -> std::net::SocketAddr {
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
 }

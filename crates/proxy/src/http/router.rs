@@ -40,13 +40,18 @@ pub struct Conn {
     /// clients to reconnect).
     pub listener: Arc<str>,
     pub chain: Arc<str>,
+    /// The listeners generation `http` was current at.
+    pub listeners_seen: u64,
 }
 
 impl Conn {
     /// This connection as its listener's current config sees it: the same object unless
-    /// the chain's HTTP runtime was replaced since (one atomic load and a pointer compare on
-    /// the common path).
+    /// the chain's HTTP runtime was replaced since. One atomic load on the common path; the
+    /// lookup happens only after a listener update.
     fn current(self: Arc<Conn>) -> Arc<Conn> {
+        if self.state.listeners_generation() == self.listeners_seen {
+            return self;
+        }
         let config = self.state.config.load();
         let latest = config
             .listeners
@@ -63,6 +68,7 @@ impl Conn {
                 peer_principal: self.peer_principal.clone(),
                 listener: self.listener.clone(),
                 chain: self.chain.clone(),
+                listeners_seen: self.listeners_seen,
             }),
             _ => self,
         }

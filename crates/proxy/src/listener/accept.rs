@@ -56,6 +56,8 @@ fn dispatch(
     pool: &Pool,
     drain: &DrainWatch,
 ) {
+    // Read before the config: a later update then shows as a newer generation.
+    let listeners_seen = state.listeners_generation();
     let Some(listener) = state.config.load().listeners.get(name).cloned() else {
         return;
     };
@@ -111,6 +113,7 @@ fn dispatch(
             peer_principal: None,
             listener: Arc::from(listener.model.name.as_str()),
             chain: Arc::from(chain_name.as_str()),
+            listeners_seen,
             network_rbac: chain.network_rbac.clone(),
         };
         match chain.tls_for(&hello.alpn) {
@@ -154,6 +157,8 @@ struct Target {
     peer_principal: Option<Arc<str>>,
     listener: Arc<str>,
     chain: Arc<str>,
+    /// The listeners generation the chain was chosen at.
+    listeners_seen: u64,
     network_rbac: Arc<[bowline_model::rbac::Rbac]>,
 }
 
@@ -188,6 +193,7 @@ where
                 peer_principal: t.peer_principal,
                 listener: t.listener,
                 chain: t.chain,
+                listeners_seen: t.listeners_seen,
             });
             crate::http::server::serve(stream, conn, t.drain).await;
             stats.downstream_cx_active.dec();
