@@ -445,6 +445,65 @@ pub fn subject_alt_names(der: &[u8]) -> Result<SubjectAltNames, String> {
     Ok(out)
 }
 
+/// What Envoy reports about a client certificate in `x-forwarded-client-cert`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CertFacts {
+    /// SHA-256 of the DER certificate, lower-case hex (Envoy's `Hash`).
+    pub sha256: String,
+    /// The subject in RFC 2253 form (`CN=a,O=b`; empty for a SPIFFE certificate without one).
+    pub subject: String,
+    pub uris: Vec<String>,
+    pub dns: Vec<String>,
+}
+
+/// The [`CertFacts`] of a DER certificate.
+pub fn cert_facts(der: &[u8]) -> Result<CertFacts, String> {
+    let SubjectAltNames { uris, dns } = subject_alt_names(der)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(CertFacts {
+        sha256,
+        subject: rfc2253(cert.subject()),
+        uris,
+        dns,
+    })
+}
+
+/// A distinguished name as RFC 2253 writes it: the last RDN first, `,` between RDNs, `+`
+/// within one, short attribute names where there are.
+fn rfc2253(name: &x509_parser::x509::X509Name<'_>) -> String {
+    use x509_parser::oid_registry as oids;
+    let short = |oid: &x509_parser::der_parser::oid::Oid<'_>| -> String {
+        let known = [
+            (oids::OID_X509_COMMON_NAME, "CN"),
+            (oids::OID_X509_ORGANIZATION_NAME, "O"),
+            (oids::OID_X509_ORGANIZATIONAL_UNIT, "OU"),
+            (oids::OID_X509_COUNTRY_NAME, "C"),
+            (oids::OID_X509_LOCALITY_NAME, "L"),
+            (oids::OID_X509_STATE_OR_PROVINCE_NAME, "ST"),
+        ];
+        known
+            .iter()
+            .find(|(known, _)| known == oid)
+            .map_or_else(|| oid.to_id_string(), |(_, short)| (*short).to_string())
+    };
+    let rdns: Vec<_> = name.iter_rdn().collect();
+    rdns.into_iter()
+        .rev()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|attr| {
+                    let value = attr.as_str().unwrap_or_default();
+                    format!("{}={value}", short(attr.attr_type()))
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The first URI SAN of a peer's leaf certificate: its SPIFFE id (what Envoy calls the
 /// peer's principal).
 pub fn peer_principal(leaf: &CertificateDer<'_>) -> Option<String> {

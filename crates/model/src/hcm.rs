@@ -9,6 +9,7 @@ use crate::jwt::JwtAuthn;
 use crate::rbac::Rbac;
 use crate::route::{FaultPolicy, RouteConfig};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Envoy's `envoy.filters.network.http_connection_manager`, as far as the proxy implements it.
 #[derive(serde::Serialize, Debug, Clone, PartialEq)]
@@ -34,6 +35,57 @@ pub struct HttpConnectionManager {
     /// Trust the peer address as the client address (edge proxy) rather than
     /// `x-forwarded-for`. Envoy's default: false.
     pub use_remote_address: bool,
+    /// How long a client may take from a request's first byte to the end of its headers
+    /// before it is answered 408 (`request_headers_timeout`). Envoy's default: none.
+    pub request_headers_timeout: Option<Duration>,
+    /// How long a request may see no activity (`stream_idle_timeout`); while its headers are
+    /// still arriving, such a silence is answered 408. Envoy's default: 5 minutes.
+    pub stream_idle_timeout: Option<Duration>,
+    /// Largest request header block, in bytes (`max_request_headers_kb`); larger is
+    /// answered 431. Envoy's default: 60 KiB.
+    pub max_request_headers_bytes: usize,
+    /// Most headers a request may carry (`common_http_protocol_options.max_headers_count`);
+    /// more is answered 431. Envoy's default: 100.
+    pub max_headers_count: usize,
+    /// What becomes of `x-forwarded-client-cert` (`forward_client_cert_details` and
+    /// `set_current_client_cert_details`). Envoy's default: removed.
+    pub client_cert: ForwardClientCert,
+}
+
+/// Envoy's default `stream_idle_timeout`.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Envoy's default `max_request_headers_kb`, in bytes.
+pub const DEFAULT_MAX_REQUEST_HEADERS_BYTES: usize = 60 * 1024;
+/// Envoy's default `max_headers_count`.
+pub const DEFAULT_MAX_HEADERS_COUNT: usize = 100;
+
+/// The `x-forwarded-client-cert` (XFCC) policy: what an incoming header becomes and what the
+/// proxy adds about the client certificate of a mutual-TLS connection.
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ForwardClientCert {
+    pub mode: ForwardClientCertMode,
+    /// Which parts of the client certificate the proxy writes (besides `By` and `Hash`,
+    /// always written).
+    pub subject: bool,
+    pub uri: bool,
+    pub dns: bool,
+}
+
+/// Envoy's `ForwardClientCertDetails`. Except for `AlwaysForwardOnly`, a client that did not
+/// present a certificate over TLS has its header removed.
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardClientCertMode {
+    /// Remove the header (Envoy's default).
+    #[default]
+    Sanitize,
+    /// Pass the client's header on unchanged (mTLS clients only).
+    ForwardOnly,
+    /// Append this hop's element to the client's header (Istio's sidecars).
+    AppendForward,
+    /// Replace the client's header by this hop's element (Istio's gateways).
+    SanitizeSet,
+    /// Pass the client's header on unchanged, whatever the connection.
+    AlwaysForwardOnly,
 }
 
 /// The downstream codec.

@@ -26,6 +26,7 @@ pub(crate) mod hcm;
 pub mod jwt;
 pub(crate) mod listener;
 mod matcher;
+pub mod path;
 pub mod rbac;
 mod regex;
 pub mod route;
@@ -41,7 +42,11 @@ pub use endpoints::{
 };
 pub use error::{InvalidCluster, InvalidEndpoints, InvalidListener, InvalidRoute, Problem};
 pub use fraction::Fraction;
-pub use hcm::{Codec, EscapedSlashes, HttpConnectionManager, HttpFilter, RouteSource, Router};
+pub use hcm::{
+    Codec, EscapedSlashes, ForwardClientCert, ForwardClientCertMode, HttpConnectionManager,
+    HttpFilter, RouteSource, Router, DEFAULT_MAX_HEADERS_COUNT, DEFAULT_MAX_REQUEST_HEADERS_BYTES,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
+};
 pub use jwt::JwtAuthn;
 pub use listener::{
     ConnectionInfo, FilterChain, FilterChainMatch, Listener, NetworkFilter, SourceType,

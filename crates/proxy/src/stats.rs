@@ -98,6 +98,9 @@ pub struct HttpStats {
     pub rbac_shadow_denied: Counter,
     /// Requests the JWT filter refused.
     pub jwt_denied: Counter,
+    /// Requests whose body the client broke off (an abort or a framing error), Envoy's
+    /// `downstream_rq_rx_reset`: counted here, never against the upstream.
+    pub downstream_rq_rx_reset: Counter,
 }
 
 /// `rbac_policy.<policy>.*`: what one authorization policy rule decided, named as Istio names
@@ -356,6 +359,10 @@ impl HttpStats {
         f(counter("rbac_shadow_allowed", &self.rbac_shadow_allowed));
         f(counter("rbac_shadow_denied", &self.rbac_shadow_denied));
         f(counter("jwt_denied", &self.jwt_denied));
+        f(counter(
+            "downstream_rq_rx_reset",
+            &self.downstream_rq_rx_reset,
+        ));
         f(gauge("downstream_rq_active", &self.downstream_rq_active));
         f(gauge("downstream_cx_active", &self.downstream_cx_active));
         classes("downstream_rq_xx", &self.downstream_rq_xx, f);

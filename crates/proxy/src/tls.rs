@@ -178,6 +178,50 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// Where a filter chain's own certificate comes from, for the URI SANs it names this proxy by
+/// (`By=` in `x-forwarded-client-cert`).
+#[derive(Debug, Clone)]
+pub enum LocalCert {
+    Fixed(Vec<String>),
+    /// The workload certificate, which rotates: read at each connection.
+    Workload(IdentityHandle),
+}
+
+impl LocalCert {
+    pub fn new(
+        tls: &DownstreamTls,
+        identity: Option<&IdentityHandle>,
+    ) -> Result<LocalCert, String> {
+        match &tls.certificate {
+            CertificateSource::Pem { chain, .. } => {
+                let uris = certificates(chain)?
+                    .first()
+                    .and_then(|leaf| bowline_identity::tls::subject_alt_names(leaf).ok())
+                    .map(|sans| sans.uris)
+                    .unwrap_or_default();
+                Ok(LocalCert::Fixed(uris))
+            }
+            CertificateSource::Sds(name) => Ok(LocalCert::Workload(
+                sds(name, WORKLOAD_CERTIFICATE, identity)?.clone(),
+            )),
+        }
+    }
+
+    pub fn uris(&self) -> Vec<String> {
+        match self {
+            LocalCert::Fixed(uris) => uris.clone(),
+            LocalCert::Workload(identity) => identity
+                .current()
+                .and_then(|m| {
+                    let leaf = m.certified_key.cert.first()?;
+                    bowline_identity::tls::subject_alt_names(leaf).ok()
+                })
+                .map(|sans| sans.uris)
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// Originating TLS to a cluster's hosts: the connector and the name sent as SNI.
 #[derive(Clone)]
 pub struct UpstreamTlsRt {
@@ -271,11 +315,11 @@ pub async fn inspect(stream: &TcpStream) -> ClientHelloInfo {
     };
     let work = async {
         let mut buf = vec![0u8; MAX_CLIENT_HELLO];
+        let mut n = match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return plaintext.clone(),
+            Ok(n) => n,
+        };
         loop {
-            let n = match stream.peek(&mut buf).await {
-                Ok(0) | Err(_) => return plaintext.clone(),
-                Ok(n) => n,
-            };
             // A TLS record starts with the handshake content type.
             if buf[0] != 0x16 {
                 return plaintext.clone();
@@ -298,9 +342,12 @@ pub async fn inspect(stream: &TcpStream) -> ClientHelloInfo {
                             .collect(),
                     };
                 }
-                // Not all of it yet: peek again once more bytes can have arrived.
+                // Not all of it yet: peek again once more bytes have arrived.
                 Ok(None) if n < buf.len() => {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    n = match crate::listener::peek::peek_more(stream, &mut buf, n).await {
+                        Ok(0) | Err(_) => return plaintext.clone(),
+                        Ok(more) => more,
+                    };
                 }
                 // TLS, but not a ClientHello we can read: still TLS, no SNI.
                 _ => {

@@ -1,11 +1,18 @@
 //! `envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager` →
 //! [`HttpConnectionManager`].
 
-use super::{Codec, EscapedSlashes, HttpConnectionManager, HttpFilter, RouteSource, Router};
+use super::{
+    Codec, EscapedSlashes, ForwardClientCert, ForwardClientCertMode, HttpConnectionManager,
+    HttpFilter, RouteSource, Router, DEFAULT_MAX_HEADERS_COUNT, DEFAULT_MAX_REQUEST_HEADERS_BYTES,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
+};
+use crate::duration::timeout;
 use crate::error::{At, Problem};
 use crate::listener::same_type;
 use crate::unsupported::refuse_unsupported;
-use bowline_xds::pb::envoy::config::core::v3::{config_source, ConfigSource, Http1ProtocolOptions};
+use bowline_xds::pb::envoy::config::core::v3::{
+    config_source, ConfigSource, Http1ProtocolOptions, HttpProtocolOptions,
+};
 use bowline_xds::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use bowline_xds::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use bowline_xds::pb::envoy::extensions::filters::http::jwt_authn::v3::JwtAuthentication;
@@ -13,7 +20,8 @@ use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac as PbRbac;
 use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router as PbRouter;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     http_connection_manager::{
-        CodecType, PathWithEscapedSlashesAction, RouteSpecifier, UpgradeConfig,
+        CodecType, ForwardClientCertDetails, PathWithEscapedSlashesAction, RouteSpecifier,
+        SetCurrentClientCertDetails, UpgradeConfig,
     },
     http_filter, HttpConnectionManager as PbHcm, HttpFilter as PbHttpFilter, Rds,
 };
@@ -36,21 +44,23 @@ pub(crate) fn http_connection_manager(
         http_protocol_options,
         upgrade_configs,
         use_remote_address,
+        request_headers_timeout,
+        stream_idle_timeout,
+        max_request_headers_kb,
+        common_http_protocol_options,
+        forward_client_cert_details,
+        set_current_client_cert_details,
         // Not implemented: refused below unless at their defaults.
         add_user_agent,
         tracing,
-        common_http_protocol_options,
         http1_safe_max_connection_duration,
         http2_protocol_options,
         http3_protocol_options,
         server_name,
         server_header_transformation,
         scheme_header_transformation,
-        max_request_headers_kb,
-        stream_idle_timeout,
         stream_flush_timeout,
         request_timeout,
-        request_headers_timeout,
         drain_timeout,
         drain_timeout_jitter,
         delayed_close_timeout,
@@ -66,8 +76,6 @@ pub(crate) fn http_connection_manager(
         via,
         preserve_external_request_id,
         always_set_request_id_in_response,
-        forward_client_cert_details,
-        set_current_client_cert_details,
         forward_client_cert_matcher,
         proxy_100_continue,
         represent_ipv4_remote_address_as_ipv4_mapped_ipv6,
@@ -86,16 +94,15 @@ pub(crate) fn http_connection_manager(
         strip_port_mode,
     } = h;
     refuse_unsupported!(at;
-        add_user_agent, tracing, common_http_protocol_options, http1_safe_max_connection_duration,
+        add_user_agent, tracing, http1_safe_max_connection_duration,
         http2_protocol_options, http3_protocol_options, server_name, server_header_transformation,
-        scheme_header_transformation, max_request_headers_kb, stream_idle_timeout,
-        stream_flush_timeout, request_timeout, request_headers_timeout, drain_timeout,
+        scheme_header_transformation,
+        stream_flush_timeout, request_timeout, drain_timeout,
         drain_timeout_jitter, delayed_close_timeout, access_log, access_log_flush_interval,
         flush_access_log_on_new_request, access_log_options, xff_num_trusted_hops,
         original_ip_detection_extensions, early_header_mutation_extensions,
         internal_address_config, skip_xff_append, via, preserve_external_request_id,
-        always_set_request_id_in_response, forward_client_cert_details,
-        set_current_client_cert_details, forward_client_cert_matcher, proxy_100_continue,
+        always_set_request_id_in_response, forward_client_cert_matcher, proxy_100_continue,
         represent_ipv4_remote_address_as_ipv4_mapped_ipv6, request_id_extension,
         local_reply_config, strip_matching_host_port, stream_error_on_invalid_http_message,
         path_normalization_options, strip_trailing_host_dot, proxy_status_config,
@@ -154,6 +161,25 @@ pub(crate) fn http_connection_manager(
         None => true,
     };
     let websocket = upgrades(upgrade_configs, at)?;
+    let max_request_headers_bytes = match max_request_headers_kb {
+        None => DEFAULT_MAX_REQUEST_HEADERS_BYTES,
+        // Envoy's bounds: 1 to 8192 KiB.
+        Some(kb) if (1..=8192).contains(&kb.value) => kb.value as usize * 1024,
+        Some(kb) => {
+            return Err(at
+                .field("max_request_headers_kb")
+                .invalid(format!("{} is outside 1..=8192", kb.value)))
+        }
+    };
+    let max_headers_count = match common_http_protocol_options {
+        Some(o) => common_options(o, &at.field("common_http_protocol_options"))?,
+        None => DEFAULT_MAX_HEADERS_COUNT,
+    };
+    let client_cert = client_cert(
+        *forward_client_cert_details,
+        set_current_client_cert_details.as_ref(),
+        at,
+    )?;
     Ok(HttpConnectionManager {
         stat_prefix: stat_prefix.clone(),
         codec,
@@ -166,7 +192,85 @@ pub(crate) fn http_connection_manager(
         allow_absolute_url,
         websocket,
         use_remote_address: use_remote_address.as_ref().is_some_and(|b| b.value),
+        request_headers_timeout: timeout(
+            request_headers_timeout,
+            None,
+            &at.field("request_headers_timeout"),
+        )?,
+        stream_idle_timeout: timeout(
+            stream_idle_timeout,
+            Some(DEFAULT_STREAM_IDLE_TIMEOUT),
+            &at.field("stream_idle_timeout"),
+        )?,
+        max_request_headers_bytes,
+        max_headers_count,
+        client_cert,
     })
+}
+
+/// The connection manager's common protocol options: only the header count is implemented.
+fn common_options(o: &HttpProtocolOptions, at: &At) -> Result<usize, Problem> {
+    let HttpProtocolOptions {
+        max_headers_count,
+        idle_timeout,
+        max_connection_duration,
+        max_connection_duration_jitter,
+        max_response_headers_kb,
+        max_stream_duration,
+        headers_with_underscores_action,
+        max_requests_per_connection,
+    } = o;
+    refuse_unsupported!(at;
+        idle_timeout, max_connection_duration, max_connection_duration_jitter,
+        max_response_headers_kb, max_stream_duration, headers_with_underscores_action,
+        max_requests_per_connection,
+    );
+    match max_headers_count {
+        None => Ok(DEFAULT_MAX_HEADERS_COUNT),
+        Some(n) if n.value >= 1 => Ok(n.value as usize),
+        Some(_) => Err(at.field("max_headers_count").invalid("must be at least 1")),
+    }
+}
+
+/// `forward_client_cert_details` and `set_current_client_cert_details`.
+fn client_cert(
+    mode: i32,
+    set: Option<&SetCurrentClientCertDetails>,
+    at: &At,
+) -> Result<ForwardClientCert, Problem> {
+    let mode = match ForwardClientCertDetails::try_from(mode) {
+        Ok(ForwardClientCertDetails::Sanitize) => ForwardClientCertMode::Sanitize,
+        Ok(ForwardClientCertDetails::ForwardOnly) => ForwardClientCertMode::ForwardOnly,
+        Ok(ForwardClientCertDetails::AppendForward) => ForwardClientCertMode::AppendForward,
+        Ok(ForwardClientCertDetails::SanitizeSet) => ForwardClientCertMode::SanitizeSet,
+        Ok(ForwardClientCertDetails::AlwaysForwardOnly) => ForwardClientCertMode::AlwaysForwardOnly,
+        Err(_) => {
+            return Err(at
+                .field("forward_client_cert_details")
+                .invalid(format!("unknown value {mode}")))
+        }
+    };
+    let mut out = ForwardClientCert {
+        mode,
+        ..ForwardClientCert::default()
+    };
+    if let Some(set) = set {
+        let at = at.field("set_current_client_cert_details");
+        let SetCurrentClientCertDetails {
+            subject,
+            uri,
+            dns,
+            cert,
+            chain,
+            issuer,
+            format,
+        } = set;
+        refuse_unsupported!(at; cert, chain, issuer, format);
+        out.subject = subject.as_ref().is_some_and(|b| b.value);
+        out.uri = *uri;
+        out.dns = *dns;
+    }
+    Ok(out)
 }
 
 /// The route configuration name of an RDS source, which must be ADS (the only transport

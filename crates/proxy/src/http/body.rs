@@ -6,6 +6,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
 use crate::upstream::pool::PooledBody;
@@ -14,8 +15,52 @@ use crate::upstream::pool::PooledBody;
 /// mirrors need to send it more than once).
 #[derive(Debug)]
 pub enum UpstreamBody {
-    Streamed(Incoming),
+    Streamed(ClientBody),
     Buffered(Option<Bytes>),
+}
+
+/// How the client's request body has gone so far. The upstream must not be blamed for the
+/// client: a request whose body the client broke off (an abort, a framing error) is not the
+/// upstream's failure, and, as in Envoy, the route timeout starts only once the client has
+/// sent its whole request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientBodyState {
+    /// Still arriving.
+    Streaming,
+    /// The client sent all of it, at this instant.
+    Complete(Instant),
+    /// The client broke it off: the connection closed early or the framing was invalid.
+    Broken,
+}
+
+/// The client's streamed body on its way upstream, reporting how it ends to whoever holds a
+/// [`watch::Receiver`] of its state.
+#[derive(Debug)]
+pub struct ClientBody {
+    inner: Incoming,
+    state: watch::Sender<ClientBodyState>,
+}
+
+impl ClientBody {
+    pub fn new(inner: Incoming) -> (ClientBody, watch::Receiver<ClientBodyState>) {
+        let (state, watch) = watch::channel(ClientBodyState::Streaming);
+        (ClientBody { inner, state }, watch)
+    }
+
+    fn set(&self, state: ClientBodyState) {
+        self.state.send_if_modified(|s| {
+            let changed = *s == ClientBodyState::Streaming;
+            if changed {
+                *s = state;
+            }
+            changed
+        });
+    }
+}
+
+/// A body state that is already final: a request with no body, or one read whole.
+pub fn complete_body() -> watch::Receiver<ClientBodyState> {
+    watch::channel(ClientBodyState::Complete(Instant::now())).1
 }
 
 /// What the proxy answers downstream: an upstream's response (cut at the route's deadline,
@@ -89,23 +134,39 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
-            UpstreamBody::Streamed(body) => Pin::new(body).poll_frame(cx),
+            UpstreamBody::Streamed(body) => body.poll(cx),
             UpstreamBody::Buffered(bytes) => poll_once(bytes),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            UpstreamBody::Streamed(body) => body.is_end_stream(),
+            UpstreamBody::Streamed(body) => body.inner.is_end_stream(),
             UpstreamBody::Buffered(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            UpstreamBody::Streamed(body) => body.size_hint(),
+            UpstreamBody::Streamed(body) => body.inner.size_hint(),
             UpstreamBody::Buffered(bytes) => hint_once(bytes),
         }
+    }
+}
+
+impl ClientBody {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Err(_))) => self.set(ClientBodyState::Broken),
+            // The sender may stop polling once the body says it has ended.
+            Poll::Ready(None) => self.set(ClientBodyState::Complete(Instant::now())),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => {
+                self.set(ClientBodyState::Complete(Instant::now()))
+            }
+            _ => {}
+        }
+        polled
     }
 }
 

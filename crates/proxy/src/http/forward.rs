@@ -11,12 +11,16 @@ use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
+use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use bowline_model as model;
 use model::route::{Forward, RetryPolicy, UpstreamOutcome};
 
-use super::body::{ResponseBody, UpstreamBody, UpstreamResponse};
+use super::body::{
+    complete_body, ClientBody, ClientBodyState, ResponseBody, UpstreamBody, UpstreamResponse,
+};
 use super::hash::request_hash;
 use super::headers::{is_upgrade, strip_hop_by_hop};
 use super::local;
@@ -53,9 +57,9 @@ pub async fn forward(
     strip_hop_by_hop(&mut parts.headers, upgrading);
 
     let wants_copies = fwd.retry.is_some() || !fwd.mirrors.is_empty();
-    let body = match prepare_body(body, wants_copies).await {
-        Ok(body) => body,
-        Err(()) => return local::bad_request("malformed request body"),
+    let (body, mut body_state) = match prepare_body(body, wants_copies).await {
+        Ok(prepared) => prepared,
+        Err(()) => return local::bad_request(local::BAD_REQUEST),
     };
     let replay = match &body {
         UpstreamBody::Buffered(bytes) => Some(bytes.clone()),
@@ -76,9 +80,7 @@ pub async fn forward(
     }
 
     let grpc_timeout = parts.headers.get("grpc-timeout").map(|v| v.as_bytes());
-    let deadline = fwd
-        .effective_timeout(grpc_timeout)
-        .map(|t| Instant::now() + t);
+    let timeout = fwd.effective_timeout(grpc_timeout);
     // A streamed body can be sent once: no retries then.
     let retry = fwd.retry.as_ref().filter(|_| replay.is_some());
     let (hash, set_cookie) = match cluster.policy {
@@ -143,19 +145,28 @@ pub async fn forward(
         stats.upstream_rq_active.inc();
         endpoint.active.fetch_add(1, Ordering::Relaxed);
         let send = conn.pool.send(endpoint.addr, cluster, request);
-        let per_try = retry
-            .and_then(|r| r.per_try_timeout)
-            .map(|t| Instant::now() + t);
-        let try_deadline = match (deadline, per_try) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let result = match try_deadline {
-            Some(at) => tokio::time::timeout_at(at, send).await.ok(),
-            None => Some(send.await),
+        let per_try = retry.and_then(|r| r.per_try_timeout);
+        let result = if timeout.is_none() && per_try.is_none() {
+            Some(send.await)
+        } else {
+            let try_started = Instant::now();
+            tokio::select! {
+                result = send => Some(result),
+                () = expiry(&mut body_state, timeout, per_try, try_started) => None,
+            }
         };
         endpoint.active.fetch_sub(1, Ordering::Relaxed);
         stats.upstream_rq_active.dec();
+        // The route deadline, once the client has sent its whole request.
+        let deadline = completed_at(&body_state).zip(timeout).map(|(at, t)| at + t);
+
+        // The client broke its request off (aborted, or sent a malformed body): the
+        // exchange failed because of the client, so nothing counts against the upstream —
+        // no outlier detection, no retry — and the client gets Envoy's 400.
+        if !matches!(result, Some(Ok(_))) && *body_state.borrow() == ClientBodyState::Broken {
+            conn.http.stats.downstream_rq_rx_reset.inc();
+            return local::bad_request(local::BAD_REQUEST);
+        }
 
         // Whether a retry may follow `outcome`: the policy asks for one, tries remain, and
         // the cluster's retry breaker has room (the slot is held through the retry).
@@ -189,6 +200,9 @@ pub async fn forward(
                     // Retried: this response is dropped (its connection closes).
                     Some(policy) => policy,
                     None => {
+                        // An upstream that answers before the upload ends: the route
+                        // timeout runs from now.
+                        let deadline = deadline.or_else(|| timeout.map(|t| Instant::now() + t));
                         let mut response =
                             downstream_response(response, downstream_upgrade, deadline);
                         if let Some(cookie) = set_cookie {
@@ -239,21 +253,64 @@ pub async fn forward(
     }
 }
 
-/// The body to send: nothing when the request has none, buffered when it may be sent more
-/// than once and is small enough, else streamed. `Err` when the client's body broke.
-async fn prepare_body(body: Incoming, wants_copies: bool) -> Result<UpstreamBody, ()> {
+/// The body to send and how the client is getting on with it: nothing when the request has
+/// none, buffered when it may be sent more than once and is small enough, else streamed.
+/// `Err` when the client's body broke while it was being buffered.
+async fn prepare_body(
+    body: Incoming,
+    wants_copies: bool,
+) -> Result<(UpstreamBody, watch::Receiver<ClientBodyState>), ()> {
     if body.is_end_stream() {
-        return Ok(UpstreamBody::empty());
+        return Ok((UpstreamBody::empty(), complete_body()));
     }
     let small = body
         .size_hint()
         .upper()
         .is_some_and(|n| n <= MAX_BUFFERED_BODY);
     if !(wants_copies && small) {
-        return Ok(UpstreamBody::Streamed(body));
+        let (body, state) = ClientBody::new(body);
+        return Ok((UpstreamBody::Streamed(body), state));
     }
     let bytes = body.collect().await.map_err(|_| ())?.to_bytes();
-    Ok(UpstreamBody::Buffered((!bytes.is_empty()).then_some(bytes)))
+    let body = UpstreamBody::Buffered((!bytes.is_empty()).then_some(bytes));
+    Ok((body, complete_body()))
+}
+
+/// When the client finished sending its request, if it has.
+fn completed_at(state: &watch::Receiver<ClientBodyState>) -> Option<Instant> {
+    match *state.borrow() {
+        ClientBodyState::Complete(at) => Some(at),
+        ClientBodyState::Streaming | ClientBodyState::Broken => None,
+    }
+}
+
+/// Resolves when a try has run out of time. As in Envoy, the route timeout counts from the
+/// moment the client finished sending its request (a slow upload is not the upstream's
+/// slowness), and the per-try timeout from then or from the try's start, whichever is later.
+/// Never resolves while the body is still arriving or after the client broke it off.
+async fn expiry(
+    state: &mut watch::Receiver<ClientBodyState>,
+    timeout: Option<Duration>,
+    per_try: Option<Duration>,
+    try_started: Instant,
+) {
+    let complete = match state.wait_for(|s| *s != ClientBodyState::Streaming).await {
+        Ok(s) => match *s {
+            ClientBodyState::Complete(at) => Some(at),
+            _ => None,
+        },
+        // The body was dropped unfinished: the try ends with the exchange itself.
+        Err(_) => None,
+    };
+    let Some(complete) = complete else {
+        return std::future::pending().await;
+    };
+    let route = timeout.map(|t| complete + t);
+    let try_ = per_try.map(|t| complete.max(try_started) + t);
+    match route.into_iter().chain(try_).min() {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn grpc_status(response: &Response<PooledBody>) -> Option<u32> {

@@ -16,6 +16,8 @@ pub const RESET: &str =
 pub const OVERFLOW: &str =
     "upstream connect error or disconnect/reset before headers. reset reason: overflow";
 pub const FAULT_ABORT: &str = "fault filter abort";
+/// Envoy's body for a request it cannot accept (framing, headers, body).
+pub const BAD_REQUEST: &str = "Bad Request";
 
 /// A reply with a text body (none when empty).
 pub fn reply(status: StatusCode, body: &'static str) -> Response<ResponseBody> {

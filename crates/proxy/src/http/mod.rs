@@ -3,6 +3,7 @@
 pub mod body;
 pub mod forward;
 pub mod hash;
+pub mod head_deadline;
 pub mod headers;
 pub mod jwt;
 pub mod local;
@@ -11,3 +12,4 @@ pub mod rbac;
 pub mod router;
 pub mod server;
 pub mod upstream_request;
+pub mod xfcc;

@@ -11,14 +11,18 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
 use bowline_model as model;
+use model::path::NormalizedPath;
 use model::route::{Abort, CorsDecision, RequestHead, RouteAction};
 use model::RouteSource;
+use std::borrow::Cow;
 
 use super::body::ResponseBody;
 use super::forward::{self, Target};
 use super::headers::{decide_upgrade, UpgradeDecision};
 use super::local;
-use crate::listener::runtime::HttpRt;
+use super::xfcc::ClientCert;
+use crate::config::Config;
+use crate::listener::runtime::{FilterRt, HttpRt};
 use crate::state::State;
 use crate::upstream::pool::Pool;
 
@@ -35,6 +39,9 @@ pub struct Conn {
     pub tls: bool,
     /// The client certificate's URI SAN (its SPIFFE id) when the client presented one.
     pub peer_principal: Option<Arc<str>>,
+    /// The client certificate of a mutual-TLS connection, as `x-forwarded-client-cert`
+    /// describes it.
+    pub client_cert: Option<Arc<ClientCert>>,
     /// The listener and filter chain the connection came in on: an update of either applies
     /// to the connection's next request (a new authorization policy must not wait for
     /// clients to reconnect).
@@ -66,6 +73,7 @@ impl Conn {
                 destination: self.destination,
                 tls: self.tls,
                 peer_principal: self.peer_principal.clone(),
+                client_cert: self.client_cert.clone(),
                 listener: self.listener.clone(),
                 chain: self.chain.clone(),
                 listeners_seen: self.listeners_seen,
@@ -93,10 +101,15 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
 }
 
 async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody> {
+    let http = &conn.http;
+    // 1. The connection manager: what it checks and rewrites before any filter runs.
     // The authority: an absolute URI's (HTTP/2, or a proxy-style HTTP/1.1 request) wins over
     // Host, and Host is rewritten to match so the upstream sees one authority. Cloning a
     // HeaderValue shares its bytes: no copy for the common origin-form request.
     let host = match req.uri().authority() {
+        Some(_) if req.version() < Version::HTTP_2 && !http.allow_absolute_url => {
+            return local::bad_request(local::BAD_REQUEST)
+        }
         Some(a) => match HeaderValue::from_str(a.as_str()) {
             Ok(value) => {
                 req.headers_mut().insert(HOST, value.clone());
@@ -113,7 +126,7 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
         return local::bad_request("invalid host header");
     };
     if req.version() == Version::HTTP_11 {
-        match decide_upgrade(req.headers(), conn.http.model.websocket) {
+        match decide_upgrade(req.headers(), http.websocket) {
             UpgradeDecision::NotUpgrade | UpgradeDecision::Allow => {}
             UpgradeDecision::DropH2c => {
                 // Without `Upgrade` the request is a plain one; forwarding strips the rest
@@ -125,55 +138,205 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
             UpgradeDecision::Refuse => return local::upgrade_refused(),
         }
     }
+    // Before anything reads the path: routing, JWT and RBAC all see the normalised one, and
+    // so does the upstream (Envoy's order; skipping it lets `/public/../admin` past a DENY
+    // on `/admin`).
+    if let Some(reply) = normalize_path(http, &mut req) {
+        return reply;
+    }
+    super::xfcc::apply(
+        req.headers_mut(),
+        &http.client_cert,
+        conn.client_cert.as_deref(),
+    );
 
-    // Security filters first, in the connection manager's order (Istio's: JWT, then RBAC).
+    // 2. The HTTP filters, in the connection manager's order. As in Envoy, the route is
+    // chosen when a filter first needs it (CORS, fault, router), so a filter before that may
+    // still change what it matches.
     let scheme = if conn.tls { "https" } else { "http" };
-    let jwt_payloads = match &conn.http.jwt {
-        Some(jwt) => match jwt.check(conn, &mut req, authority, scheme).await {
-            Ok(payloads) => payloads,
-            Err(reply) => {
-                conn.http.stats.jwt_denied.inc();
-                return reply;
-            }
-        },
-        None => serde_json::Value::Null,
+    let snapshot = conn.state.config.load_full();
+    let table = match &http.route {
+        RouteSource::Static(table) => Some(&**table),
+        RouteSource::Rds(name) => snapshot.routes.get(name).map(|t| &**t),
     };
-    if !conn.http.rbac.is_empty() {
-        let metadata = serde_json::json!({ crate::http::jwt::METADATA_NAMESPACE: jwt_payloads });
-        let request = crate::http::rbac::Request {
-            method: req.method().as_str(),
-            path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
-            authority,
-            headers: req.headers(),
-            metadata: &metadata,
-        };
-        if let Some(reply) = crate::http::rbac::check(conn, &conn.http.rbac, &request) {
-            return reply;
+    let select = |req: &Request<Incoming>| {
+        let head = request_head(req, authority, scheme);
+        table.and_then(|t| t.select(&head))
+    };
+    let mut selected = None;
+    let mut jwt_payloads = serde_json::Value::Null;
+    let mut cors_response_headers = None;
+    for filter in &http.filters {
+        match filter {
+            FilterRt::JwtAuthn(jwt) => match jwt.check(conn, &mut req, authority, scheme).await {
+                Ok(payloads) => jwt_payloads = payloads,
+                Err(reply) => {
+                    http.stats.jwt_denied.inc();
+                    return reply;
+                }
+            },
+            FilterRt::Rbac(rbac) => {
+                let metadata =
+                    serde_json::json!({ crate::http::jwt::METADATA_NAMESPACE: &jwt_payloads });
+                let request = crate::http::rbac::Request {
+                    method: req.method().as_str(),
+                    path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+                    authority,
+                    headers: req.headers(),
+                    metadata: &metadata,
+                };
+                if let Some(reply) =
+                    crate::http::rbac::check(conn, std::slice::from_ref(rbac), &request)
+                {
+                    return reply;
+                }
+            }
+            FilterRt::Cors => {
+                let Some((vhost, route)) = *selected.get_or_insert_with(|| select(&req)) else {
+                    continue;
+                };
+                let Some(policy) = route.cors_policy(vhost) else {
+                    continue;
+                };
+                let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+                match policy.decide(
+                    req.method().as_str(),
+                    header("origin"),
+                    header("access-control-request-method"),
+                    rand::random(),
+                ) {
+                    CorsDecision::Preflight(headers) => {
+                        let mut response = local::reply(StatusCode::OK, "");
+                        add_headers(&mut response, headers);
+                        return response;
+                    }
+                    CorsDecision::RejectPreflight => return local::reply(StatusCode::OK, ""),
+                    CorsDecision::AllowedRequest(headers) => cors_response_headers = Some(headers),
+                    CorsDecision::Forward => {}
+                }
+            }
+            FilterRt::Fault(filter_policy) => {
+                let selection = *selected.get_or_insert_with(|| select(&req));
+                let policy = match selection {
+                    Some((vhost, route)) => route.fault_policy(vhost, filter_policy),
+                    None => filter_policy,
+                };
+                if policy.is_empty() {
+                    continue;
+                }
+                let fault = policy.decide(rand::random(), rand::random());
+                if let Some(delay) = fault.delay {
+                    tokio::time::sleep(delay).await;
+                }
+                match fault.abort {
+                    Some(Abort::Http(status)) => {
+                        let status =
+                            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                        return local::reply(status, local::FAULT_ABORT);
+                    }
+                    Some(Abort::Grpc(code)) => {
+                        let mut response = local::reply(StatusCode::OK, "");
+                        let headers = response.headers_mut();
+                        headers
+                            .insert("content-type", HeaderValue::from_static("application/grpc"));
+                        headers.insert("grpc-status", HeaderValue::from(code));
+                        headers.insert(
+                            "grpc-message",
+                            HeaderValue::from_static("fault filter abort"),
+                        );
+                        return response;
+                    }
+                    None => {}
+                }
+            }
+            FilterRt::Router => {
+                let selection = *selected.get_or_insert_with(|| select(&req));
+                let mut response = router(conn, req, selection, authority, scheme, &snapshot).await;
+                if let Some(headers) = cors_response_headers {
+                    add_headers(&mut response, headers);
+                }
+                return response;
+            }
         }
     }
+    // The model requires a router at the end of every chain.
+    local::reply(StatusCode::NOT_FOUND, "")
+}
 
-    let snapshot = conn.state.config.load_full();
-    let table = match &conn.http.model.route {
-        RouteSource::Static(table) => Some(table),
-        RouteSource::Rds(name) => snapshot.routes.get(name),
-    };
-    let Some(table) = table else {
-        conn.http.stats.no_route.inc();
-        return local::reply(StatusCode::NOT_FOUND, "");
-    };
-
-    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let head = RequestHead {
+/// What route matching sees of a request.
+fn request_head<'a>(
+    req: &'a Request<Incoming>,
+    authority: &'a str,
+    scheme: &'a str,
+) -> RequestHead<'a> {
+    RequestHead {
         method: req.method().as_str(),
         authority,
-        path,
-        scheme: if conn.tls { "https" } else { "http" },
+        path: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+        scheme,
         headers: req.headers(),
+    }
+}
+
+/// Envoy's path normalisation (`normalize_path`, `merge_slashes`, escaped slashes): rewrites
+/// the request's path in place, or answers (400, or a redirect to the normalised path).
+fn normalize_path(http: &HttpRt, req: &mut Request<Incoming>) -> Option<Response<ResponseBody>> {
+    let Some(pq) = req.uri().path_and_query() else {
+        return None;
     };
-    let Some((vhost, route)) = table.select(&head) else {
+    let normalized = match http.paths.apply(pq.as_str()) {
+        NormalizedPath::Forward(Cow::Borrowed(_)) => return None,
+        NormalizedPath::Forward(Cow::Owned(path)) => path,
+        NormalizedPath::Reject(_) => return Some(local::bad_request(local::BAD_REQUEST)),
+        NormalizedPath::Redirect(location) => {
+            // gRPC clients cannot follow a redirect: Envoy refuses instead.
+            let grpc = req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+            if grpc {
+                return Some(local::bad_request(local::BAD_REQUEST));
+            }
+            let mut response = local::reply(StatusCode::TEMPORARY_REDIRECT, "");
+            if let Ok(location) = HeaderValue::try_from(location) {
+                response.headers_mut().insert(LOCATION, location);
+            }
+            return Some(response);
+        }
+    };
+    let Ok(pq) = http::uri::PathAndQuery::try_from(normalized) else {
+        return Some(local::bad_request(local::BAD_REQUEST));
+    };
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.path_and_query = Some(pq);
+    match http::Uri::from_parts(parts) {
+        Ok(uri) => {
+            *req.uri_mut() = uri;
+            None
+        }
+        Err(_) => Some(local::bad_request(local::BAD_REQUEST)),
+    }
+}
+
+/// The router filter: answer from the route (redirect, direct response) or forward to its
+/// cluster.
+async fn router(
+    conn: &Conn,
+    mut req: Request<Incoming>,
+    selection: Option<(&model::VirtualHost, &model::route::Route)>,
+    authority: &str,
+    scheme: &str,
+    snapshot: &Config,
+) -> Response<ResponseBody> {
+    let Some((vhost, route)) = selection else {
         conn.http.stats.no_route.inc();
         return local::reply(StatusCode::NOT_FOUND, "");
     };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     if vhost.require_tls && !conn.tls {
         let mut response = local::reply(StatusCode::MOVED_PERMANENTLY, "");
         if let Ok(location) = HeaderValue::from_str(&format!("https://{authority}{path}")) {
@@ -181,73 +344,6 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
         }
         return response;
     }
-
-    // Decide CORS and faults from the request as it came.
-    let cors = if conn.http.cors {
-        route.cors_policy(vhost).map(|policy| {
-            let header = |name| {
-                head.headers
-                    .get(name)
-                    .and_then(|v: &HeaderValue| v.to_str().ok())
-            };
-            policy.decide(
-                head.method,
-                header("origin"),
-                header("access-control-request-method"),
-                rand::random(),
-            )
-        })
-    } else {
-        None
-    };
-    let fault = conn
-        .http
-        .fault
-        .as_ref()
-        .map(|filter| route.fault_policy(vhost, filter))
-        .filter(|policy| !policy.is_empty())
-        .map(|policy| policy.decide(rand::random(), rand::random()));
-    let redirect_location = match &route.action {
-        RouteAction::Redirect(redirect) => Some(redirect.location(&head, &route.matcher)),
-        _ => None,
-    };
-    let mut cors_response_headers = None;
-    match cors {
-        Some(CorsDecision::Preflight(headers)) => {
-            let mut response = local::reply(StatusCode::OK, "");
-            add_headers(&mut response, headers);
-            return response;
-        }
-        Some(CorsDecision::RejectPreflight) => return local::reply(StatusCode::OK, ""),
-        Some(CorsDecision::AllowedRequest(headers)) => cors_response_headers = Some(headers),
-        Some(CorsDecision::Forward) | None => {}
-    }
-
-    if let Some(fault) = fault {
-        if let Some(delay) = fault.delay {
-            tokio::time::sleep(delay).await;
-        }
-        match fault.abort {
-            Some(Abort::Http(status)) => {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                return local::reply(status, local::FAULT_ABORT);
-            }
-            Some(Abort::Grpc(code)) => {
-                let mut response = local::reply(StatusCode::OK, "");
-                let headers = response.headers_mut();
-                headers.insert("content-type", HeaderValue::from_static("application/grpc"));
-                headers.insert("grpc-status", HeaderValue::from(code));
-                headers.insert(
-                    "grpc-message",
-                    HeaderValue::from_static("fault filter abort"),
-                );
-                return response;
-            }
-            None => {}
-        }
-    }
-
     let mut response = match &route.action {
         RouteAction::DirectResponse(direct) => {
             conn.http.stats.rq_direct_response.inc();
@@ -257,10 +353,12 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
         }
         RouteAction::Redirect(redirect) => {
             conn.http.stats.rq_redirect.inc();
+            let location =
+                redirect.location(&request_head(&req, authority, scheme), &route.matcher);
             let status =
                 StatusCode::from_u16(redirect.code).unwrap_or(StatusCode::MOVED_PERMANENTLY);
             let mut response = local::reply(status, "");
-            if let Some(location) = redirect_location.and_then(|l| HeaderValue::try_from(l).ok()) {
+            if let Ok(location) = HeaderValue::try_from(location) {
                 response.headers_mut().insert(LOCATION, location);
             }
             response
@@ -278,12 +376,12 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
             let new_path = fwd
                 .path_rewrite
                 .as_ref()
-                .map(|rewrite| rewrite.apply(&route.matcher, path));
+                .map(|rewrite| rewrite.apply(&route.matcher, &path));
             prepare_request(conn, &mut req, route, weighted_ops, fwd, new_path);
             let target = Target {
                 cluster: cluster.clone(),
                 forward: fwd,
-                snapshot: &snapshot,
+                snapshot,
             };
             let mut response = forward::forward(conn, target, req).await;
             if let Some(w) = weighted_ops {
@@ -293,9 +391,6 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
         }
     };
     route.headers.apply_to_response(response.headers_mut());
-    if let Some(headers) = cors_response_headers {
-        add_headers(&mut response, headers);
-    }
     response
 }
 
@@ -331,10 +426,10 @@ fn prepare_request(
     if !headers.contains_key(X_FORWARDED_PROTO) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
-    if conn.http.model.generate_request_id && !headers.contains_key(X_REQUEST_ID) {
+    if conn.http.generate_request_id && !headers.contains_key(X_REQUEST_ID) {
         headers.insert(X_REQUEST_ID, request_id());
     }
-    if conn.http.model.use_remote_address {
+    if conn.http.use_remote_address {
         if let Ok(ip) = HeaderValue::try_from(conn.peer.ip().to_string()) {
             headers.append(X_FORWARDED_FOR, ip);
         }

@@ -18,6 +18,7 @@ use super::original_dst::destination;
 use super::runtime::Chain;
 use crate::drain::DrainWatch;
 use crate::http::router::Conn;
+use crate::http::xfcc::ClientCert;
 use crate::state::State;
 use crate::tls::{self, ClientHelloInfo};
 use crate::upstream::cluster::Discovery;
@@ -111,6 +112,7 @@ fn dispatch(
             drain,
             tls: chain.tls.is_some(),
             peer_principal: None,
+            client_cert: None,
             listener: Arc::from(listener.model.name.as_str()),
             chain: Arc::from(chain_name.as_str()),
             listeners_seen,
@@ -120,15 +122,33 @@ fn dispatch(
             Some(config) => match TlsAcceptor::from(config).accept(stream).await {
                 Ok(tls) => {
                     stats.ssl_handshake.inc();
-                    let peer_principal = tls
+                    let leaf = tls
                         .get_ref()
                         .1
                         .peer_certificates()
-                        .and_then(|certs| certs.first())
+                        .and_then(|certs| certs.first());
+                    let peer_principal = leaf
                         .and_then(bowline_identity::tls::peer_principal)
                         .map(Arc::from);
+                    // What x-forwarded-client-cert says of this connection.
+                    let client_cert = match (&chain.filter, leaf) {
+                        (Chain::Http(_), Some(leaf)) => {
+                            bowline_identity::tls::cert_facts(leaf).ok().map(|peer| {
+                                Arc::new(ClientCert {
+                                    by: chain
+                                        .local_cert
+                                        .as_ref()
+                                        .map(|c| c.uris())
+                                        .unwrap_or_default(),
+                                    peer,
+                                })
+                            })
+                        }
+                        _ => None,
+                    };
                     let target = Target {
                         peer_principal,
+                        client_cert,
                         ..target
                     };
                     serve(tls, chain.filter, target).await
@@ -155,6 +175,7 @@ struct Target {
     tls: bool,
     /// The URI SAN of the client's certificate (mutual TLS): its SPIFFE id.
     peer_principal: Option<Arc<str>>,
+    client_cert: Option<Arc<ClientCert>>,
     listener: Arc<str>,
     chain: Arc<str>,
     /// The listeners generation the chain was chosen at.
@@ -191,6 +212,7 @@ where
                 destination: t.dest,
                 tls: t.tls,
                 peer_principal: t.peer_principal,
+                client_cert: t.client_cert,
                 listener: t.listener,
                 chain: t.chain,
                 listeners_seen: t.listeners_seen,

@@ -5,6 +5,8 @@
 use std::time::Duration;
 use tokio::net::TcpStream;
 
+use super::peek::peek_more;
+
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// A request line longer than this is not HTTP as far as detection goes.
 const MAX_INSPECT: usize = 8 * 1024;
@@ -58,16 +60,15 @@ pub fn detect(bytes: &[u8]) -> Detection {
 pub async fn inspect(stream: &TcpStream) -> Option<&'static str> {
     let work = async {
         let mut buf = vec![0u8; MAX_INSPECT];
+        let mut n = stream.peek(&mut buf).await.ok()?;
         loop {
-            let n = match stream.peek(&mut buf).await {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => n,
-            };
+            if n == 0 {
+                return None;
+            }
             match detect(&buf[..n]) {
                 Detection::Protocol(p) => return Some(p),
                 Detection::NotHttp => return None,
-                // Peek returns what is there at once: give more bytes a moment to arrive.
-                Detection::NeedMore => tokio::time::sleep(Duration::from_millis(1)).await,
+                Detection::NeedMore => n = peek_more(stream, &mut buf, n).await.ok()?,
             }
         }
     };

@@ -6,4 +6,5 @@ pub mod http_inspect;
 pub mod manager;
 pub mod network_rbac;
 pub mod original_dst;
+pub mod peek;
 pub mod runtime;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bowline_model as model;
+use model::path::PathNormalization;
 use model::{FilterChain, HttpFilter, Listener, NetworkFilter};
 
 use crate::stats::{HttpStats, ListenerStats, Stats};
@@ -22,6 +23,8 @@ pub struct ListenerRt {
 #[derive(Debug, Clone)]
 pub struct ChainRt {
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The chain's own certificate, when it terminates TLS.
+    pub local_cert: Option<crate::tls::LocalCert>,
     /// The same TLS without ALPN, for clients whose ALPN list has nothing in common with
     /// ours: Envoy then simply selects no protocol, where rustls would end the handshake
     /// (sidecars offer `istio-peer-exchange`/`istio` to servers that speak `h2`/`http/1.1`).
@@ -54,18 +57,45 @@ pub enum Chain {
     Tcp(Arc<model::TcpProxy>),
 }
 
-/// An HTTP connection manager ready to serve.
+/// An HTTP connection manager ready to serve: every field of the model's connection manager
+/// has its place here (built by an exhaustive destructuring in [`Chain::new`], so a field the
+/// model gains cannot be forgotten by the data path).
 #[derive(Debug)]
 pub struct HttpRt {
-    pub model: model::HttpConnectionManager,
     pub stats: Arc<HttpStats>,
-    /// The fault filter's own policy, when the filter is configured (routes may override).
-    pub fault: Option<model::route::FaultPolicy>,
-    pub cors: bool,
-    /// The JWT filter, when configured: verifies tokens before routing.
-    pub jwt: Option<Arc<crate::http::jwt::JwtRt>>,
-    /// The RBAC filters, in the connection manager's order (checked after the JWT filter).
-    pub rbac: Vec<model::rbac::Rbac>,
+    pub codec: model::Codec,
+    pub route: model::RouteSource,
+    /// The HTTP filters in the connection manager's order; the router is last.
+    pub filters: Vec<FilterRt>,
+    /// The router filter's options.
+    pub router: model::Router,
+    pub generate_request_id: bool,
+    pub paths: PathNormalization,
+    pub allow_absolute_url: bool,
+    pub websocket: bool,
+    pub use_remote_address: bool,
+    pub limits: RequestLimits,
+    pub client_cert: model::ForwardClientCert,
+}
+
+/// Envoy's bounds on a request head (see [`crate::http::server::serve`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub request_headers_timeout: Option<std::time::Duration>,
+    pub stream_idle_timeout: Option<std::time::Duration>,
+    pub max_request_headers_bytes: usize,
+    pub max_headers_count: usize,
+}
+
+/// An HTTP filter ready to run on a request.
+#[derive(Debug)]
+pub enum FilterRt {
+    /// The fault filter's own policy (a route's or virtual host's replaces it).
+    Fault(model::route::FaultPolicy),
+    Cors,
+    JwtAuthn(Arc<crate::http::jwt::JwtRt>),
+    Rbac(model::rbac::Rbac),
+    Router,
 }
 
 impl ListenerRt {
@@ -83,6 +113,12 @@ impl ListenerRt {
                 .map(|tls| crate::tls::server_config(tls, identity))
                 .transpose()
                 .map_err(|e| format!("filter chain {:?}: {e}", c.name))?;
+            let local_cert = c
+                .tls
+                .as_ref()
+                .map(|tls| crate::tls::LocalCert::new(tls, identity))
+                .transpose()
+                .map_err(|e| format!("filter chain {:?}: {e}", c.name))?;
             let tls_no_alpn = tls.as_ref().map(|config| {
                 let mut config = (**config).clone();
                 config.alpn_protocols.clear();
@@ -90,6 +126,7 @@ impl ListenerRt {
             });
             Ok(ChainRt {
                 tls,
+                local_cert,
                 tls_no_alpn,
                 network_rbac: c.network_rbac.clone().into(),
                 filter: Chain::new(c, stats),
@@ -146,39 +183,68 @@ impl ListenerRt {
 impl Chain {
     fn new(chain: &FilterChain, stats: &Stats) -> Chain {
         match &chain.network {
-            NetworkFilter::Http(hcm) => {
-                let fault = hcm.http_filters.iter().find_map(|f| match f {
-                    HttpFilter::Fault(policy) => Some(policy.clone()),
-                    _ => None,
-                });
-                let cors = hcm
-                    .http_filters
-                    .iter()
-                    .any(|f| matches!(f, HttpFilter::Cors));
-                let jwt = hcm.http_filters.iter().find_map(|f| match f {
-                    HttpFilter::JwtAuthn(jwt) => {
-                        Some(Arc::new(crate::http::jwt::JwtRt::new(jwt.clone())))
-                    }
-                    _ => None,
-                });
-                let rbac = hcm
-                    .http_filters
-                    .iter()
-                    .filter_map(|f| match f {
-                        HttpFilter::Rbac(rbac) => Some(rbac.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                Chain::Http(Arc::new(HttpRt {
-                    stats: stats.http(&hcm.stat_prefix),
-                    model: hcm.clone(),
-                    fault,
-                    cors,
-                    jwt,
-                    rbac,
-                }))
-            }
+            NetworkFilter::Http(hcm) => Chain::Http(Arc::new(http(hcm, stats))),
             NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(tcp.clone())),
         }
+    }
+}
+
+fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> HttpRt {
+    let model::HttpConnectionManager {
+        stat_prefix,
+        codec,
+        route,
+        http_filters,
+        generate_request_id,
+        normalize_path,
+        merge_slashes,
+        escaped_slashes,
+        allow_absolute_url,
+        websocket,
+        use_remote_address,
+        request_headers_timeout,
+        stream_idle_timeout,
+        max_request_headers_bytes,
+        max_headers_count,
+        client_cert,
+    } = hcm;
+    let mut router = model::Router::default();
+    let filters = http_filters
+        .iter()
+        .map(|f| match f {
+            HttpFilter::Fault(policy) => FilterRt::Fault(policy.clone()),
+            HttpFilter::Cors => FilterRt::Cors,
+            HttpFilter::JwtAuthn(jwt) => {
+                FilterRt::JwtAuthn(Arc::new(crate::http::jwt::JwtRt::new(jwt.clone())))
+            }
+            HttpFilter::Rbac(rbac) => FilterRt::Rbac(rbac.clone()),
+            HttpFilter::Router(options) => {
+                router = *options;
+                FilterRt::Router
+            }
+        })
+        .collect();
+    HttpRt {
+        stats: stats.http(stat_prefix),
+        codec: *codec,
+        route: route.clone(),
+        filters,
+        router,
+        generate_request_id: *generate_request_id,
+        paths: PathNormalization {
+            normalize: *normalize_path,
+            merge_slashes: *merge_slashes,
+            escaped_slashes: *escaped_slashes,
+        },
+        allow_absolute_url: *allow_absolute_url,
+        websocket: *websocket,
+        use_remote_address: *use_remote_address,
+        limits: RequestLimits {
+            request_headers_timeout: *request_headers_timeout,
+            stream_idle_timeout: *stream_idle_timeout,
+            max_request_headers_bytes: *max_request_headers_bytes,
+            max_headers_count: *max_headers_count,
+        },
+        client_cert: *client_cert,
     }
 }

@@ -187,6 +187,11 @@ pub fn hcm(
         allow_absolute_url: true,
         websocket: true,
         use_remote_address: false,
+        request_headers_timeout: None,
+        stream_idle_timeout: Some(model::DEFAULT_STREAM_IDLE_TIMEOUT),
+        max_request_headers_bytes: model::DEFAULT_MAX_REQUEST_HEADERS_BYTES,
+        max_headers_count: model::DEFAULT_MAX_HEADERS_COUNT,
+        client_cert: Default::default(),
     }
 }
 
