@@ -12,15 +12,17 @@ use crate::listener::{http_connection_manager, router, tcp_proxy};
 const HCM: &str =
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER: &str = "envoy.extensions.filters.http.router.v3.Router";
+const RBAC: &str = "envoy.extensions.filters.http.rbac.v3.RBAC";
 const TCP_PROXY: &str = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const UPSTREAM_TLS: &str = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 const DOWNSTREAM_TLS: &str = "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
 
 /// The message types an `Any` may hold in a bootstrap.
-pub const SUPPORTED_TYPES: [&str; 6] = [
+pub const SUPPORTED_TYPES: [&str; 7] = [
     HCM,
     ROUTER,
+    RBAC,
     TCP_PROXY,
     HTTP_PROTOCOL_OPTIONS,
     UPSTREAM_TLS,
@@ -42,6 +44,7 @@ pub(crate) fn any(f: Field<'_>) -> Result<Any> {
     match name {
         HCM => http_connection_manager(f).map(|m| pack(&m)),
         ROUTER => router(f).map(|m| pack(&m)),
+        RBAC => crate::rbac::rbac(f).map(|m| pack(&m)),
         TCP_PROXY => tcp_proxy(f).map(|m| pack(&m)),
         HTTP_PROTOCOL_OPTIONS => http_protocol_options(f).map(|m| pack(&m)),
         UPSTREAM_TLS => crate::tls::upstream_tls_context(f).map(|m| pack(&m)),

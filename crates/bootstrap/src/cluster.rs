@@ -6,8 +6,7 @@ use bowline_xds::pb::envoy::config::cluster::v3::{
     Cluster, UpstreamConnectionOptions,
 };
 use bowline_xds::pb::envoy::config::core::v3::{
-    Http1ProtocolOptions, Http2ProtocolOptions, HttpProtocolOptions as CommonHttpProtocolOptions,
-    KeepaliveSettings, TcpKeepalive,
+    Http2ProtocolOptions, KeepaliveSettings, TcpKeepalive,
 };
 use bowline_xds::pb::envoy::config::endpoint::v3::{
     lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
@@ -20,7 +19,9 @@ use bowline_xds::pb::envoy::extensions::upstreams::http::v3::{
 };
 
 use crate::any::any;
-use crate::core::{address, config_source, locality};
+use crate::core::{
+    address, common_http_protocol_options, config_source, http1_protocol_options, locality,
+};
 use crate::json::{Field, Result};
 
 pub(crate) fn cluster(f: Field<'_>) -> Result<Cluster> {
@@ -137,21 +138,9 @@ pub(crate) fn http_protocol_options(f: Field<'_>) -> Result<HttpProtocolOptions>
     })
 }
 
-fn common_http_protocol_options(f: Field<'_>) -> Result<CommonHttpProtocolOptions> {
-    f.object(|o| {
-        Ok(CommonHttpProtocolOptions {
-            idle_timeout: o.opt("idle_timeout", Field::duration)?,
-            max_requests_per_connection: o.opt("max_requests_per_connection", Field::u32_value)?,
-            ..Default::default()
-        })
-    })
-}
-
 fn explicit_http_config(f: Field<'_>) -> Result<ExplicitHttpConfig> {
     f.object(|o| {
-        let http1 = o.opt("http_protocol_options", |f| {
-            f.object(|_| Ok(Http1ProtocolOptions::default()))
-        })?;
+        let http1 = o.opt("http_protocol_options", http1_protocol_options)?;
         let http2 = o.opt("http2_protocol_options", http2_protocol_options)?;
         let protocol_config = match (http1, http2) {
             (Some(http1), None) => ProtocolConfig::HttpProtocolOptions(http1),

@@ -1,10 +1,12 @@
 //! `envoy.config.core.v3` messages of the supported subset: node, addresses, config sources,
-//! gRPC services.
+//! gRPC services, HTTP protocol options, headers to add.
 
 use bowline_xds::pb::envoy::config::core::v3::{
     address, api_config_source::ApiType, config_source::ConfigSourceSpecifier, grpc_service,
-    socket_address, Address, AggregatedConfigSource, ApiConfigSource, ApiVersion, BackoffStrategy,
-    ConfigSource, GrpcService, Locality, Node, RetryPolicy, SocketAddress,
+    header_value_option::HeaderAppendAction, socket_address, Address, AggregatedConfigSource,
+    ApiConfigSource, ApiVersion, BackoffStrategy, ConfigSource, GrpcService, HeaderValue,
+    HeaderValueOption, Http1ProtocolOptions, HttpProtocolOptions, Locality, Node, RetryPolicy,
+    SocketAddress,
 };
 
 use crate::json::{Field, Result};
@@ -142,6 +144,54 @@ fn backoff_strategy(f: Field<'_>) -> Result<BackoffStrategy> {
         Ok(BackoffStrategy {
             base_interval: o.opt("base_interval", Field::duration)?,
             max_interval: o.opt("max_interval", Field::duration)?,
+        })
+    })
+}
+
+/// `common_http_protocol_options` of a connection manager or of an upstream cluster.
+pub(crate) fn common_http_protocol_options(f: Field<'_>) -> Result<HttpProtocolOptions> {
+    f.object(|o| {
+        Ok(HttpProtocolOptions {
+            idle_timeout: o.opt("idle_timeout", Field::duration)?,
+            max_requests_per_connection: o.opt("max_requests_per_connection", Field::u32_value)?,
+            max_headers_count: o.opt("max_headers_count", Field::u32_value)?,
+            ..Default::default()
+        })
+    })
+}
+
+/// `http_protocol_options` (HTTP/1) of a connection manager or of an upstream cluster.
+pub(crate) fn http1_protocol_options(f: Field<'_>) -> Result<Http1ProtocolOptions> {
+    f.object(|o| {
+        Ok(Http1ProtocolOptions {
+            allow_absolute_url: o.opt("allow_absolute_url", Field::bool_value)?,
+            accept_http_10: o.or_default("accept_http_10", Field::bool)?,
+            ..Default::default()
+        })
+    })
+}
+
+/// One of a route's or virtual host's `request_headers_to_add` / `response_headers_to_add`.
+pub(crate) fn header_value_option(f: Field<'_>) -> Result<HeaderValueOption> {
+    f.object(|o| {
+        Ok(HeaderValueOption {
+            header: o.opt("header", |f| {
+                f.object(|o| {
+                    Ok(HeaderValue {
+                        key: o.or_default("key", Field::string)?,
+                        value: o.or_default("value", Field::string)?,
+                        ..Default::default()
+                    })
+                })
+            })?,
+            append_action: o.or_default("append_action", |f| {
+                f.enumeration(
+                    HeaderAppendAction::from_str_name,
+                    "HeaderValueOption.HeaderAppendAction",
+                )
+            })?,
+            keep_empty_value: o.or_default("keep_empty_value", Field::bool)?,
+            ..Default::default()
         })
     })
 }

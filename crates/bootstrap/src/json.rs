@@ -188,6 +188,23 @@ impl<'a> Field<'a> {
             .ok_or_else(|| self.error(format!("unknown {what} {name:?}")))
     }
 
+    /// The member set of a protobuf `oneof` in this object, from each member's name and value
+    /// as read: none set is `None`, two set is an error.
+    pub(crate) fn one_of<T>(&self, members: Vec<(&str, Option<T>)>) -> Result<Option<T>> {
+        let names: Vec<&str> = members.iter().map(|(name, _)| *name).collect();
+        let mut set = members
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)));
+        let first = set.next();
+        if let (Some((a, _)), Some((b, _))) = (&first, set.next()) {
+            return Err(self.error(format!(
+                "set one of {}, not both {a} and {b}",
+                names.join(", ")
+            )));
+        }
+        Ok(first.map(|(_, value)| value))
+    }
+
     /// Any JSON object as a `google.protobuf.Struct` (e.g. node metadata).
     pub(crate) fn proto_struct(self) -> Result<Struct> {
         match self.value {

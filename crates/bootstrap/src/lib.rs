@@ -20,7 +20,9 @@ mod cluster;
 mod core;
 mod json;
 mod listener;
+mod matcher;
 mod overrides;
+mod rbac;
 mod tls;
 
 use bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap;

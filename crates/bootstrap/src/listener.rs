@@ -1,20 +1,27 @@
 //! Static listeners: filter chains of an HTTP connection manager (inline routes or RDS, the
-//! router filter) or a TCP proxy.
+//! router and RBAC filters) or a TCP proxy.
 
+use bowline_xds::pb::envoy::config::core::v3::{data_source, DataSource};
 use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter, FilterChain, Listener};
 use bowline_xds::pb::envoy::config::route::v3::{
-    route, route_action, route_match, Route, RouteAction, RouteConfiguration, RouteMatch,
-    VirtualHost,
+    route, route_action, route_match, DirectResponseAction, Route, RouteAction, RouteConfiguration,
+    RouteMatch, VirtualHost,
 };
 use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager::{CodecType, RouteSpecifier, UpgradeConfig},
+    http_connection_manager::{
+        CodecType, ForwardClientCertDetails, PathWithEscapedSlashesAction, RouteSpecifier,
+        SetCurrentClientCertDetails, UpgradeConfig,
+    },
     http_filter, HttpConnectionManager, HttpFilter, Rds,
 };
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
 
 use crate::any::any;
-use crate::core::{address, config_source};
+use crate::core::{
+    address, common_http_protocol_options, config_source, header_value_option,
+    http1_protocol_options,
+};
 use crate::json::{Field, Result};
 
 pub(crate) fn listener(f: Field<'_>) -> Result<Listener> {
@@ -72,6 +79,33 @@ pub(crate) fn http_connection_manager(f: Field<'_>) -> Result<HttpConnectionMana
             })?,
             generate_request_id: o.opt("generate_request_id", Field::bool_value)?,
             stream_idle_timeout: o.opt("stream_idle_timeout", Field::duration)?,
+            request_headers_timeout: o.opt("request_headers_timeout", Field::duration)?,
+            max_request_headers_kb: o.opt("max_request_headers_kb", Field::u32_value)?,
+            common_http_protocol_options: o
+                .opt("common_http_protocol_options", common_http_protocol_options)?,
+            http_protocol_options: o.opt("http_protocol_options", http1_protocol_options)?,
+            use_remote_address: o.opt("use_remote_address", Field::bool_value)?,
+            forward_client_cert_details: o.or_default("forward_client_cert_details", |f| {
+                f.enumeration(
+                    ForwardClientCertDetails::from_str_name,
+                    "HttpConnectionManager.ForwardClientCertDetails",
+                )
+            })?,
+            set_current_client_cert_details: o.opt(
+                "set_current_client_cert_details",
+                set_current_client_cert_details,
+            )?,
+            normalize_path: o.opt("normalize_path", Field::bool_value)?,
+            merge_slashes: o.or_default("merge_slashes", Field::bool)?,
+            path_with_escaped_slashes_action: o.or_default(
+                "path_with_escaped_slashes_action",
+                |f| {
+                    f.enumeration(
+                        PathWithEscapedSlashesAction::from_str_name,
+                        "HttpConnectionManager.PathWithEscapedSlashesAction",
+                    )
+                },
+            )?,
             http_filters: o.or_default("http_filters", |f| f.list(http_filter))?,
             upgrade_configs: o.or_default("upgrade_configs", |f| f.list(upgrade_config))?,
             route_specifier,
@@ -85,6 +119,21 @@ fn rds(f: Field<'_>) -> Result<Rds> {
         Ok(Rds {
             config_source: o.opt("config_source", config_source)?,
             route_config_name: o.or_default("route_config_name", Field::string)?,
+        })
+    })
+}
+
+/// Which parts of the client certificate go into `x-forwarded-client-cert`.
+fn set_current_client_cert_details(f: Field<'_>) -> Result<SetCurrentClientCertDetails> {
+    f.object(|o| {
+        Ok(SetCurrentClientCertDetails {
+            subject: o.opt("subject", Field::bool_value)?,
+            cert: o.or_default("cert", Field::bool)?,
+            chain: o.or_default("chain", Field::bool)?,
+            dns: o.or_default("dns", Field::bool)?,
+            uri: o.or_default("uri", Field::bool)?,
+            issuer: o.or_default("issuer", Field::bool)?,
+            ..Default::default()
         })
     })
 }
@@ -156,6 +205,10 @@ fn virtual_host(f: Field<'_>) -> Result<VirtualHost> {
             name: o.or_default("name", Field::string)?,
             domains: o.or_default("domains", Field::strings)?,
             routes: o.or_default("routes", |f| f.list(route))?,
+            request_headers_to_add: o
+                .or_default("request_headers_to_add", |f| f.list(header_value_option))?,
+            response_headers_to_add: o
+                .or_default("response_headers_to_add", |f| f.list(header_value_option))?,
             ..Default::default()
         })
     })
@@ -163,10 +216,41 @@ fn virtual_host(f: Field<'_>) -> Result<VirtualHost> {
 
 fn route(f: Field<'_>) -> Result<Route> {
     f.object(|o| {
+        let forward = o.opt("route", route_action)?.map(route::Action::Route);
+        let direct = o
+            .opt("direct_response", direct_response)?
+            .map(route::Action::DirectResponse);
         Ok(Route {
             name: o.or_default("name", Field::string)?,
             r#match: o.opt("match", route_match)?,
-            action: o.opt("route", route_action)?.map(route::Action::Route),
+            action: f.one_of(vec![("route", forward), ("direct_response", direct)])?,
+            request_headers_to_add: o
+                .or_default("request_headers_to_add", |f| f.list(header_value_option))?,
+            request_headers_to_remove: o.or_default("request_headers_to_remove", Field::strings)?,
+            response_headers_to_add: o
+                .or_default("response_headers_to_add", |f| f.list(header_value_option))?,
+            response_headers_to_remove: o
+                .or_default("response_headers_to_remove", Field::strings)?,
+            ..Default::default()
+        })
+    })
+}
+
+/// `direct_response`: a status and an optional inline body.
+fn direct_response(f: Field<'_>) -> Result<DirectResponseAction> {
+    f.object(|o| {
+        Ok(DirectResponseAction {
+            status: o.or_default("status", Field::u32)?,
+            body: o.opt("body", |f| {
+                f.object(|o| {
+                    Ok(DataSource {
+                        specifier: o
+                            .opt("inline_string", Field::string)?
+                            .map(data_source::Specifier::InlineString),
+                        ..Default::default()
+                    })
+                })
+            })?,
             ..Default::default()
         })
     })
