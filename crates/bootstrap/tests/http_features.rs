@@ -6,7 +6,10 @@
 use bowline_bootstrap::{parse_bootstrap, BootstrapError};
 use bowline_model::rbac::{Permission, Principal, RbacAction};
 use bowline_model::route::{AppendAction, RouteAction};
-use bowline_model::{EscapedSlashes, HttpFilter, Listener, NetworkFilter, RouteSource};
+use bowline_model::{
+    EscapedSlashes, ForwardClientCert, ForwardClientCertMode, HttpFilter, Listener, NetworkFilter,
+    RouteSource,
+};
 use bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap;
 use bowline_xds::pb::envoy::config::core::v3::{
     data_source, header_value_option::HeaderAppendAction, HeaderValue,
@@ -378,11 +381,12 @@ fn without_unimplemented(bootstrap: &mut Bootstrap) {
         .as_mut()
         .unwrap()
         .accept_http_10 = false;
-    manager.request_headers_timeout = None;
-    manager.max_request_headers_kb = None;
-    manager.common_http_protocol_options = None;
-    manager.forward_client_cert_details = 0;
-    manager.set_current_client_cert_details = None;
+    // The connection idle timeout is Envoy's default (1 h) in bowline-proxy, not settable.
+    manager
+        .common_http_protocol_options
+        .as_mut()
+        .unwrap()
+        .idle_timeout = None;
     if let Some(RouteSpecifier::RouteConfig(rc)) = &mut manager.route_specifier {
         rc.virtual_hosts[0].request_headers_to_add.clear();
         rc.virtual_hosts[0].response_headers_to_add.clear();
@@ -404,6 +408,18 @@ fn the_model_accepts_what_it_implements() {
     assert!(hcm.normalize_path && hcm.merge_slashes && hcm.use_remote_address);
     assert_eq!(hcm.escaped_slashes, EscapedSlashes::UnescapeAndRedirect);
     assert!(!hcm.allow_absolute_url);
+    assert_eq!(hcm.request_headers_timeout, Some(std::time::Duration::from_secs(10)));
+    assert_eq!(hcm.max_request_headers_bytes, 96 * 1024);
+    assert_eq!(hcm.max_headers_count, 200);
+    assert_eq!(
+        hcm.client_cert,
+        ForwardClientCert {
+            mode: ForwardClientCertMode::SanitizeSet,
+            subject: true,
+            uri: true,
+            dns: true,
+        }
+    );
 
     let RouteSource::Static(routes) = &hcm.route else {
         panic!("inline routes");
