@@ -16,6 +16,8 @@
 //! offending alias instead of exhausting memory. Merge keys cost time linear in the keys
 //! merged.
 
+#[cfg(test)]
+mod fuzz;
 mod scalar;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, StrInput};
