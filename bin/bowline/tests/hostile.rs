@@ -257,8 +257,20 @@ async fn paths_are_normalised_before_authorization_and_routing_as_envoy_does() {
 // ---------------------------------------------------------------------------------------
 // 2. Hostile request heads
 
+/// How bowline-proxy's answer must compare with Envoy's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// The same status.
+    Same,
+    /// Both refuse (4xx/5xx), with different codes: hyper's HTTP/1 parser answers before any
+    /// code of ours runs. The reason says where the two differ.
+    BothRefuse(&'static str),
+    /// bowline-proxy refuses what Envoy takes; the reason says why that is kept.
+    Stricter(&'static str),
+}
+
 /// Raw requests a careless or hostile client sends, each with what it tries.
-fn hostile_requests() -> Vec<(&'static str, Vec<u8>)> {
+fn hostile_requests() -> Vec<(&'static str, Vec<u8>, Expect)> {
     let big_header = format!(
         "GET /public HTTP/1.1\r\nHost: svc\r\nx-big: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(70 * 1024)
@@ -274,34 +286,35 @@ fn hostile_requests() -> Vec<(&'static str, Vec<u8>)> {
         "p".repeat(70 * 1024)
     );
     let raw = |text: &str| text.as_bytes().to_vec();
+    use Expect::{BothRefuse, Same, Stricter};
     vec![
-        ("plain", get("/public/ok")),
-        ("absolute-form", raw("GET http://svc/public/abs HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n")),
-        ("CONNECT without an upgrade config", raw("CONNECT svc:443 HTTP/1.1\r\nHost: svc:443\r\nConnection: close\r\n\r\n")),
-        ("invalid Host", raw("GET /public HTTP/1.1\r\nHost: a b/c@d\r\nConnection: close\r\n\r\n")),
-        ("Host with userinfo", raw("GET /public HTTP/1.1\r\nHost: user@evil\r\nConnection: close\r\n\r\n")),
-        ("userinfo in an absolute URI", raw("GET http://user@evil:80@good/public HTTP/1.1\r\nHost: good\r\nConnection: close\r\n\r\n")),
-        ("missing Host", raw("GET /public HTTP/1.1\r\nConnection: close\r\n\r\n")),
-        ("two Host headers", raw("GET /public HTTP/1.1\r\nHost: svc\r\nHost: other\r\nConnection: close\r\n\r\n")),
-        ("lower-case method", raw("get /public HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n")),
-        ("unknown method", raw("FOO /public HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n")),
-        ("fragment", get("/public#frag")),
-        ("70 KB header", big_header.into_bytes()),
-        ("101 headers", many_headers.into_bytes()),
-        ("70 KB request target", long_target.into_bytes()),
-        ("space before colon", raw("GET /public HTTP/1.1\r\nHost: svc\r\nx-a : b\r\nConnection: close\r\n\r\n")),
-        ("header folding", raw("GET /public HTTP/1.1\r\nHost: svc\r\nx-a: b\r\n c\r\nConnection: close\r\n\r\n")),
-        ("NUL in a header", raw("GET /public HTTP/1.1\r\nHost: svc\r\nx-a: b\0c\r\nConnection: close\r\n\r\n")),
-        ("bare LF line ends", raw("GET /public HTTP/1.1\nHost: svc\nConnection: close\n\n")),
-        ("HTTP/1.0", raw("GET /public HTTP/1.0\r\nHost: svc\r\n\r\n")),
-        ("unknown version", raw("GET /public HTTP/1.2\r\nHost: svc\r\nConnection: close\r\n\r\n")),
-        ("bad chunk size", raw("POST /public HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")),
-        ("Content-Length and chunked", raw("POST /public HTTP/1.1\r\nHost: svc\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: svc\r\n\r\n")),
-        ("two Content-Lengths", raw("POST /public HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcde")),
-        ("Transfer-Encoding gzip", raw("POST /public HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\nabc")),
-        ("negative Content-Length", raw("POST /public HTTP/1.1\r\nHost: svc\r\nContent-Length: -1\r\nConnection: close\r\n\r\n")),
-        ("asterisk target", raw("OPTIONS * HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n")),
-        ("pipelined smuggle", raw("GET /public/first HTTP/1.1\r\nHost: svc\r\nContent-Length: 0\r\n\r\nGET /public/second HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n")),
+        ("plain", get("/public/ok"), Same),
+        ("absolute-form", raw("GET http://svc/public/abs HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"), Same),
+        ("CONNECT without an upgrade config", raw("CONNECT svc:443 HTTP/1.1\r\nHost: svc:443\r\nConnection: close\r\n\r\n"), Same),
+        ("invalid Host", raw("GET /public HTTP/1.1\r\nHost: a b/c@d\r\nConnection: close\r\n\r\n"), Same),
+        ("Host with userinfo", raw("GET /public HTTP/1.1\r\nHost: user@evil\r\nConnection: close\r\n\r\n"), Same),
+        ("userinfo in an absolute URI", raw("GET http://user@evil:80@good/public HTTP/1.1\r\nHost: good\r\nConnection: close\r\n\r\n"), Same),
+        ("missing Host", raw("GET /public HTTP/1.1\r\nConnection: close\r\n\r\n"), Same),
+        ("two Host headers", raw("GET /public HTTP/1.1\r\nHost: svc\r\nHost: other\r\nConnection: close\r\n\r\n"), Same),
+        ("lower-case method", raw("get /public HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"), Same),
+        ("unknown method", raw("FOO /public HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"), Same),
+        ("fragment", get("/public#frag"), Same),
+        ("70 KB header", big_header.into_bytes(), Same),
+        ("101 headers", many_headers.into_bytes(), Same),
+        ("70 KB request target", long_target.into_bytes(), Same),
+        ("space before colon", raw("GET /public HTTP/1.1\r\nHost: svc\r\nx-a : b\r\nConnection: close\r\n\r\n"), Same),
+        ("header folding", raw("GET /public HTTP/1.1\r\nHost: svc\r\nx-a: b\r\n c\r\nConnection: close\r\n\r\n"), Stricter("obs-fold is deprecated (RFC 9112 §5.2): Envoy unfolds it, hyper refuses it (400)")),
+        ("NUL in a header", raw("GET /public HTTP/1.1\r\nHost: svc\r\nx-a: b\0c\r\nConnection: close\r\n\r\n"), Same),
+        ("bare LF line ends", raw("GET /public HTTP/1.1\nHost: svc\nConnection: close\n\n"), Same),
+        ("HTTP/1.0", raw("GET /public HTTP/1.0\r\nHost: svc\r\n\r\n"), Same),
+        ("unknown version", raw("GET /public HTTP/1.2\r\nHost: svc\r\nConnection: close\r\n\r\n"), BothRefuse("Envoy answers 426, hyper 400")),
+        ("bad chunk size", raw("POST /public HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"), Same),
+        ("Content-Length and chunked", raw("POST /public HTTP/1.1\r\nHost: svc\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: svc\r\n\r\n"), Same),
+        ("two Content-Lengths", raw("POST /public HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcde"), Same),
+        ("Transfer-Encoding gzip", raw("POST /public HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\nabc"), BothRefuse("Envoy answers 501, hyper 400")),
+        ("negative Content-Length", raw("POST /public HTTP/1.1\r\nHost: svc\r\nContent-Length: -1\r\nConnection: close\r\n\r\n"), Same),
+        ("asterisk target", raw("OPTIONS * HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"), Same),
+        ("pipelined smuggle", raw("GET /public/first HTTP/1.1\r\nHost: svc\r\nContent-Length: 0\r\n\r\nGET /public/second HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"), Same),
     ]
 }
 
@@ -310,9 +323,14 @@ async fn hostile_requests_are_answered_as_envoy_answers_them() {
     let pair = Pair::start("").await;
     let mut table = String::new();
     let mut mismatches = 0;
-    for (what, bytes) in hostile_requests() {
+    for (what, bytes, expect) in hostile_requests() {
         let answers = pair.send("base", &bytes).await;
-        let same = answers[0].status == answers[1].status;
+        let refused = |a: &Answer| a.status.is_some_and(|s| s >= 400);
+        let same = match expect {
+            Expect::Same => answers[0].status == answers[1].status,
+            Expect::BothRefuse(_) => refused(&answers[0]) && refused(&answers[1]),
+            Expect::Stricter(_) => refused(&answers[1]),
+        };
         mismatches += usize::from(!same);
         let _ = writeln!(
             table,
@@ -322,7 +340,10 @@ async fn hostile_requests_are_answered_as_envoy_answers_them() {
             short(&answers[1])
         );
     }
-    // The same requests reached each upstream: nothing refused by Envoy got through ours.
+    // Nothing Envoy kept from its upstream reached ours: what bowline-proxy forwarded is
+    // part of what Envoy forwarded. (Envoy may forward more: the request it unfolds, and
+    // the head of a request whose body then breaks, which ours sends with the first bytes of
+    // the body.)
     let seen: Vec<Vec<(String, String)>> = pair
         .proxies
         .iter()
@@ -336,9 +357,21 @@ async fn hostile_requests_are_answered_as_envoy_answers_them() {
             seen
         })
         .collect();
+    let mut envoys = seen[0].clone();
+    let smuggled: Vec<_> = seen[1]
+        .iter()
+        .filter(|request| match envoys.iter().position(|e| e == *request) {
+            Some(i) => {
+                envoys.remove(i);
+                false
+            }
+            None => true,
+        })
+        .collect();
     assert!(
-        mismatches == 0 && seen[0] == seen[1],
-        "answers differ (✗):\n{table}\nupstream saw, envoy: {:?}\nupstream saw, bowline: {:?}",
+        mismatches == 0 && smuggled.is_empty(),
+        "answers differ (✗):\n{table}\nonly bowline's upstream saw: {smuggled:?}\n\
+         upstream saw, envoy: {:?}\nupstream saw, bowline: {:?}",
         seen[0],
         seen[1]
     );

@@ -408,7 +408,10 @@ fn the_model_accepts_what_it_implements() {
     assert!(hcm.normalize_path && hcm.merge_slashes && hcm.use_remote_address);
     assert_eq!(hcm.escaped_slashes, EscapedSlashes::UnescapeAndRedirect);
     assert!(!hcm.allow_absolute_url);
-    assert_eq!(hcm.request_headers_timeout, Some(std::time::Duration::from_secs(10)));
+    assert_eq!(
+        hcm.request_headers_timeout,
+        Some(std::time::Duration::from_secs(10))
+    );
     assert_eq!(hcm.max_request_headers_bytes, 96 * 1024);
     assert_eq!(hcm.max_headers_count, 200);
     assert_eq!(

@@ -30,6 +30,8 @@ pub struct HttpConnectionManager {
     /// Accept absolute-form request targets (`GET http://host/path`, what an `HTTP_PROXY`
     /// client sends) on HTTP/1.1. Envoy's default: true.
     pub allow_absolute_url: bool,
+    /// Accept HTTP/1.0 requests; refused with 426 otherwise. Envoy's default: false.
+    pub accept_http_10: bool,
     /// Accept `Upgrade: websocket`. Envoy's default: no upgrades.
     pub websocket: bool,
     /// Trust the peer address as the client address (edge proxy) rather than

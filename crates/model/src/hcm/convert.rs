@@ -156,9 +156,9 @@ pub(crate) fn http_connection_manager(
                     .invalid(format!("unknown value {path_with_escaped_slashes_action}")))
             }
         };
-    let allow_absolute_url = match http_protocol_options {
+    let (allow_absolute_url, accept_http_10) = match http_protocol_options {
         Some(o) => http1_options(o, &at.field("http_protocol_options"))?,
-        None => true,
+        None => (true, false),
     };
     let websocket = upgrades(upgrade_configs, at)?;
     let max_request_headers_bytes = match max_request_headers_kb {
@@ -190,6 +190,7 @@ pub(crate) fn http_connection_manager(
         merge_slashes: *merge_slashes,
         escaped_slashes,
         allow_absolute_url,
+        accept_http_10,
         websocket,
         use_remote_address: use_remote_address.as_ref().is_some_and(|b| b.value),
         request_headers_timeout: timeout(
@@ -315,7 +316,8 @@ pub(crate) fn ads_config_source(cs: &ConfigSource, at: &At) -> Result<(), Proble
     }
 }
 
-fn http1_options(o: &Http1ProtocolOptions, at: &At) -> Result<bool, Problem> {
+/// `(allow_absolute_url, accept_http_10)`.
+fn http1_options(o: &Http1ProtocolOptions, at: &At) -> Result<(bool, bool), Problem> {
     let Http1ProtocolOptions {
         allow_absolute_url,
         accept_http_10,
@@ -330,12 +332,15 @@ fn http1_options(o: &Http1ProtocolOptions, at: &At) -> Result<bool, Problem> {
         ignore_http_11_upgrade,
     } = o;
     refuse_unsupported!(at;
-        accept_http_10, default_host_for_http_10, header_key_format, enable_trailers,
+        default_host_for_http_10, header_key_format, enable_trailers,
         allow_chunked_length, override_stream_error_on_invalid_http_message,
         send_fully_qualified_url, use_balsa_parser, allow_custom_methods, ignore_http_11_upgrade,
     );
-    // Envoy's default is true (`parseHttp1Settings`).
-    Ok(allow_absolute_url.as_ref().is_none_or(|b| b.value))
+    // Envoy's defaults: absolute URLs yes (`parseHttp1Settings`), HTTP/1.0 no.
+    Ok((
+        allow_absolute_url.as_ref().is_none_or(|b| b.value),
+        *accept_http_10,
+    ))
 }
 
 /// Whether websocket upgrades are allowed; other upgrade types are refused.

@@ -69,7 +69,10 @@ pub enum QueryParamRule {
 
 impl RouteMatch {
     pub fn matches(&self, req: &RequestHead<'_>) -> bool {
-        self.path_matches(req.path_only())
+        // A CONNECT request matches only a `connect_matcher` route (Envoy's rule), which the
+        // model does not implement: no path, prefix or regex route takes one (so it is 404).
+        req.method != "CONNECT"
+            && self.path_matches(req.path_only())
             && self.headers.iter().all(|h| h.matches(req))
             && self.query_params.iter().all(|q| q.matches(req.query()))
     }

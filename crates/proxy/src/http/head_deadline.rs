@@ -28,6 +28,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::head_scan::{HeadFacts, HeadScan};
+
 /// The deadlines; `None` disables one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeadLimits {
@@ -41,6 +43,8 @@ pub struct HeadLimits {
 pub struct Activity {
     served: AtomicUsize,
     upgraded: AtomicBool,
+    /// What the scan saw in the head being received (the last one handed to the service).
+    facts: std::sync::Mutex<HeadFacts>,
 }
 
 /// Held while one request is being served (see the module doc).
@@ -56,6 +60,11 @@ impl Activity {
     /// The connection became a tunnel (a `101 Switching Protocols` went out).
     pub fn upgraded(&self) {
         self.upgraded.store(true, Ordering::Relaxed);
+    }
+
+    /// What the raw bytes of the request head just handed over said (see [`HeadScan`]).
+    pub fn take_facts(&self) -> HeadFacts {
+        std::mem::take(&mut *self.facts.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn busy(&self) -> bool {
@@ -89,6 +98,8 @@ pub struct HeadDeadline<S> {
     /// HTTP/2 or an upgraded tunnel: pass everything through.
     bypass: bool,
     first_read: bool,
+    /// The raw facts of the head being received.
+    scan: HeadScan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +121,7 @@ impl<S> HeadDeadline<S> {
             answering: None,
             bypass: false,
             first_read: true,
+            scan: HeadScan::default(),
         }
     }
 
@@ -153,8 +165,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> HeadDeadline<S> {
     }
 
     /// Bytes arrived while nothing was being served: a head is under way.
-    fn head_bytes(&mut self) {
+    fn head_bytes(&mut self, bytes: &[u8]) {
         let now = Instant::now();
+        if self.head_started.is_none() {
+            self.scan = HeadScan::default();
+        }
+        self.scan.feed(bytes);
+        let facts = self.scan.facts();
+        if facts != HeadFacts::default() {
+            *self
+                .activity
+                .facts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = facts;
+        }
         let started = *self.head_started.get_or_insert(now);
         let total = self.limits.headers.map(|t| started + t);
         let idle = self.limits.idle_while_headers.map(|t| now + t);
@@ -196,7 +220,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadline<S> {
                     this.head_started = None;
                     this.disarm();
                 } else if !new.is_empty() {
-                    this.head_bytes();
+                    let new = new.to_vec();
+                    this.head_bytes(&new);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -342,6 +367,26 @@ mod tests {
         let n = server.read(&mut buf).await.unwrap();
         assert_eq!(n, 0);
         assert_eq!(started.elapsed(), Duration::from_secs(600 + 3600));
+    }
+
+    #[tokio::test]
+    async fn a_fragment_in_the_target_is_noticed() {
+        let (mut server, mut client) = pair(LIMITS);
+        let mut buf = [0u8; 1024];
+        client.write_all(b"GET /a#b HT").await.unwrap();
+        server.read(&mut buf).await.unwrap();
+        assert!(server.activity.take_facts().fragment);
+        assert!(!server.activity.take_facts().fragment, "taken once");
+        let (mut server, mut client) = pair(LIMITS);
+        client
+            .write_all(b"GET /a?b HTTP/1.1\r\nx-h: #\r\n")
+            .await
+            .unwrap();
+        server.read(&mut buf).await.unwrap();
+        assert!(
+            !server.activity.take_facts().fragment,
+            "a # in a header is not in the target"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -48,6 +48,16 @@ pub fn bad_request(body: &'static str) -> Response<ResponseBody> {
     response
 }
 
+/// A request the connection manager refuses before any filter (Envoy's codec and header
+/// checks): `status` with no body, and the connection closes after it.
+pub fn refuse(status: StatusCode) -> Response<ResponseBody> {
+    let mut response = reply(status, "");
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// An upgrade the connection manager does not allow: 403 with no body, and the connection
 /// closes after it, as Envoy answers.
 pub fn upgrade_refused() -> Response<ResponseBody> {

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 
 use super::body::ResponseBody;
 use super::forward::{self, Target};
+use super::head_scan::HeadFacts;
 use super::headers::{decide_upgrade, UpgradeDecision};
 use super::local;
 use super::xfcc::ClientCert;
@@ -106,10 +107,22 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
     // The authority: an absolute URI's (HTTP/2, or a proxy-style HTTP/1.1 request) wins over
     // Host, and Host is rewritten to match so the upstream sees one authority. Cloning a
     // HeaderValue shares its bytes: no copy for the common origin-form request.
+    let raw = req
+        .extensions()
+        .get::<HeadFacts>()
+        .copied()
+        .unwrap_or_default();
+    if let Err(refusal) = super::validate::check(
+        req.method(),
+        req.version(),
+        req.uri(),
+        req.headers(),
+        raw,
+        http.accept,
+    ) {
+        return local::refuse(refusal.status);
+    }
     let host = match req.uri().authority() {
-        Some(_) if req.version() < Version::HTTP_2 && !http.allow_absolute_url => {
-            return local::bad_request(local::BAD_REQUEST)
-        }
         Some(a) => match HeaderValue::from_str(a.as_str()) {
             Ok(value) => {
                 req.headers_mut().insert(HOST, value.clone());
@@ -287,7 +300,8 @@ fn normalize_path(http: &HttpRt, req: &mut Request<Incoming>) -> Option<Response
     let normalized = match http.paths.apply(pq.as_str()) {
         NormalizedPath::Forward(Cow::Borrowed(_)) => return None,
         NormalizedPath::Forward(Cow::Owned(path)) => path,
-        NormalizedPath::Reject(_) => return Some(local::bad_request(local::BAD_REQUEST)),
+        // Envoy's `path_normalization_failed`: 400 with no body.
+        NormalizedPath::Reject(_) => return Some(local::refuse(StatusCode::BAD_REQUEST)),
         NormalizedPath::Redirect(location) => {
             // gRPC clients cannot follow a redirect: Envoy refuses instead.
             let grpc = req

@@ -61,9 +61,10 @@ where
     };
     let activity = Arc::new(Activity::default());
     let stream = HeadDeadline::new(stream, deadlines, activity.clone());
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         let conn = conn.clone();
         let served = activity.serve();
+        req.extensions_mut().insert(activity.take_facts());
         let activity = activity.clone();
         async move {
             let response = router::handle(conn, req).await;

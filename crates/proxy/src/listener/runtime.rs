@@ -71,7 +71,8 @@ pub struct HttpRt {
     pub router: model::Router,
     pub generate_request_id: bool,
     pub paths: PathNormalization,
-    pub allow_absolute_url: bool,
+    /// What the connection manager accepts besides what hyper parses.
+    pub accept: crate::http::validate::Accept,
     pub websocket: bool,
     pub use_remote_address: bool,
     pub limits: RequestLimits,
@@ -200,6 +201,7 @@ fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> HttpRt {
         merge_slashes,
         escaped_slashes,
         allow_absolute_url,
+        accept_http_10,
         websocket,
         use_remote_address,
         request_headers_timeout,
@@ -236,7 +238,10 @@ fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> HttpRt {
             merge_slashes: *merge_slashes,
             escaped_slashes: *escaped_slashes,
         },
-        allow_absolute_url: *allow_absolute_url,
+        accept: crate::http::validate::Accept {
+            http_10: *accept_http_10,
+            absolute_url: *allow_absolute_url,
+        },
         websocket: *websocket,
         use_remote_address: *use_remote_address,
         limits: RequestLimits {

@@ -185,6 +185,7 @@ pub fn hcm(
         merge_slashes: false,
         escaped_slashes: Default::default(),
         allow_absolute_url: true,
+        accept_http_10: false,
         websocket: true,
         use_remote_address: false,
         request_headers_timeout: None,
