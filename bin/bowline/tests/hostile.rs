@@ -383,3 +383,28 @@ fn short(answer: &Answer) -> String {
         None => "no answer".into(),
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// 3. Stalled request heads
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_request_head_gets_408_once_the_headers_timeout_passes() {
+    let pair = Pair::start("request_headers_timeout: 1s").await;
+    let stalled = b"GET /public HTTP/1.1\r\nHost: svc\r\nx-slow: ";
+    // Both answer within the exchange's bound (5 s), well after the 1 s timeout.
+    let answers = pair.send("base", stalled).await;
+    for ((kind, _, upstream), answer) in pair.proxies.iter().zip(&answers) {
+        assert_eq!(answer.status, Some(408), "{kind:?}: {answer}");
+        assert!(
+            upstream.seen().is_empty(),
+            "{kind:?}: nothing reached the upstream"
+        );
+    }
+    // A complete request on the same listener is served as usual.
+    for (kind, answer) in ProxyKind::ALL
+        .iter()
+        .zip(pair.send("base", &get("/public/ok")).await)
+    {
+        assert_eq!(answer.status, Some(200), "{kind:?}: {answer}");
+    }
+}
