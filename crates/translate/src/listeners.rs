@@ -21,7 +21,7 @@ use bowline_xds::pb::envoy::config::route::v3::{
 };
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
-use hcm::{http_connection_manager, tcp_proxy_filter, Routes};
+use hcm::{http_connection_manager, tcp_proxy_filter, Routes, Side};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -68,7 +68,7 @@ fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
             filters: vec![http_connection_manager(
                 naming::outbound_stat_prefix(p),
                 Routes::Rds(naming::port_route_config(p)),
-                true,
+                Side::Outbound,
             )],
             ..Default::default()
         });
@@ -102,7 +102,7 @@ fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
             filters: vec![http_connection_manager(
                 "outbound_http_proxy".into(),
                 Routes::Rds(naming::HTTP_PROXY_ROUTE.into()),
-                true,
+                Side::Outbound,
             )],
             ..Default::default()
         }),
@@ -128,7 +128,7 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
                 let mut hcm = http_connection_manager(
                     naming::inbound_stat_prefix(port),
                     Routes::Inline(Box::new(inbound_route(port))),
-                    false,
+                    Side::Inbound,
                 );
                 hcm::prepend_filters(&mut hcm, security_filters(snapshot, proxy, p.number));
                 vec![hcm]

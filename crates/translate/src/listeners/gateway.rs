@@ -2,7 +2,7 @@
 //! proxy's IP at the mapped port), a plaintext chain routing by `http.<port>` and one chain
 //! per TLS server, matched by SNI, terminating TLS with the server's certificate files.
 
-use super::hcm::{http_connection_manager, Routes};
+use super::hcm::{http_connection_manager, Routes, Side};
 use crate::gateway::{gateway_config, http_route_name, ports, PortPlan};
 use crate::proto::socket_address;
 use crate::ProxyView;
@@ -47,7 +47,7 @@ fn listener(plan: &PortPlan<'_>, proxy: &ProxyView) -> Listener {
             filters: vec![http_connection_manager(
                 format!("outbound_0.0.0.0_{port}"),
                 Routes::Rds(tls.route.clone()),
-                true,
+                Side::Gateway,
             )],
             transport_socket: Some(tls_termination(&tls.cert, &tls.key)),
             ..Default::default()
@@ -65,7 +65,7 @@ fn listener(plan: &PortPlan<'_>, proxy: &ProxyView) -> Listener {
             filters: vec![http_connection_manager(
                 format!("outbound_0.0.0.0_{port}"),
                 Routes::Rds(http_route_name(port)),
-                true,
+                Side::Gateway,
             )],
             ..Default::default()
         });

@@ -10,7 +10,10 @@ use bowline_xds::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use bowline_xds::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager::{CodecType, PathWithEscapedSlashesAction, RouteSpecifier},
+    http_connection_manager::{
+        CodecType, ForwardClientCertDetails, PathWithEscapedSlashesAction, RouteSpecifier,
+        SetCurrentClientCertDetails,
+    },
     http_filter, HttpConnectionManager, HttpFilter, Rds,
 };
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
@@ -26,17 +29,30 @@ pub(crate) enum Routes {
     Inline(Box<RouteConfiguration>),
 }
 
-/// An outbound-style connection manager: codec sniffed (HTTP/1.1 or h2c), the fault and
-/// CORS filters (configured per route) before the router, Istio's `BASE` path normalisation
-/// (RFC 3986 normalisation, slashes kept, escaped slashes untouched), absolute-form request
-/// URLs accepted (what an `HTTP_PROXY` client sends), websocket upgrades allowed.
-pub(crate) fn http_connection_manager(
-    stat_prefix: String,
-    routes: Routes,
-    with_route_filters: bool,
-) -> Filter {
+/// Which side of the mesh a connection manager serves: it decides the route filters and
+/// what becomes of `x-forwarded-client-cert`, as Istio sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// A sidecar's outbound traffic: the application's own XFCC is removed (Envoy's
+    /// default, SANITIZE).
+    Outbound,
+    /// A sidecar's inbound traffic, one fixed route to the application: the caller's
+    /// certificate is appended to XFCC (APPEND_FORWARD), so the application learns the
+    /// caller's SPIFFE id.
+    Inbound,
+    /// An ingress gateway: whatever a client sent is replaced (SANITIZE_SET) — a client
+    /// cannot claim a mesh identity by sending the header.
+    Gateway,
+}
+
+/// A connection manager: codec sniffed (HTTP/1.1 or h2c), the fault and CORS filters
+/// (configured per route) before the router except inbound, Istio's `BASE` path
+/// normalisation (RFC 3986 normalisation, slashes kept, escaped slashes untouched),
+/// absolute-form request URLs accepted (what an `HTTP_PROXY` client sends), websocket
+/// upgrades allowed, and XFCC as [`Side`] says.
+pub(crate) fn http_connection_manager(stat_prefix: String, routes: Routes, side: Side) -> Filter {
     let mut http_filters = Vec::new();
-    if with_route_filters {
+    if side != Side::Inbound {
         http_filters.push(http_filter(FAULT_FILTER, pack(&HttpFault::default())));
         http_filters.push(http_filter(CORS_FILTER, pack(&Cors::default())));
     }
@@ -67,6 +83,19 @@ pub(crate) fn http_connection_manager(
                 ..Default::default()
             },
         ],
+        forward_client_cert_details: match side {
+            Side::Outbound => ForwardClientCertDetails::Sanitize,
+            Side::Inbound => ForwardClientCertDetails::AppendForward,
+            Side::Gateway => ForwardClientCertDetails::SanitizeSet,
+        } as i32,
+        set_current_client_cert_details: (side != Side::Outbound).then_some(
+            SetCurrentClientCertDetails {
+                subject: bool_value(true),
+                uri: true,
+                dns: true,
+                ..Default::default()
+            },
+        ),
         ..Default::default()
     };
     network_filter(HCM_FILTER, pack(&hcm))
