@@ -54,16 +54,20 @@ async fn workload_identity(
     token: &str,
     plan: &plan::Plan,
 ) -> Result<bowline_identity::Agent> {
+    // The CA is the xDS server unless told otherwise, and then shares its TLS.
     let ca = match args.ca_addr {
-        Some(addr) => format!("http://{addr}"),
-        None => plan
-            .ads
-            .as_ref()
-            .map(|a| format!("http://{}", a.endpoint))
-            .context("--ca-token needs --ca-addr when there is no xDS server")?,
+        Some(addr) => bowline_identity::api::CaEndpoint { addr, tls: None },
+        None => bowline_identity::api::CaEndpoint {
+            addr: plan
+                .ads
+                .as_ref()
+                .map(|a| a.endpoint)
+                .context("--ca-token needs --ca-addr when there is no xDS server")?,
+            tls: plan.control_tls.clone(),
+        },
     };
     let config = bowline_identity::AgentConfig {
-        ca_endpoint: ca.clone(),
+        ca: ca.clone(),
         token: token.to_string(),
         ttl: args.cert_ttl_s.map(Duration::from_secs),
     };

@@ -5,7 +5,13 @@
 use std::net::SocketAddr;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bowline_bootstrap::{ads_client_config, ads_settings, apply_overrides, Overrides};
+use std::sync::Arc;
+
+use bowline_bootstrap::{
+    ads_client_config, ads_settings, apply_overrides, AdsTls, Overrides, PemSource,
+};
+use bowline_identity::control::ClientTls;
+use bowline_xds::client::Connector;
 use bowline_model as model;
 use bowline_proxy::Change;
 use bowline_xds::client::AdsConfig;
@@ -19,6 +25,8 @@ pub struct Plan {
     pub admin: SocketAddr,
     pub statics: Change,
     pub ads: Option<AdsConfig>,
+    /// TLS to the control plane (xDS, and the CA when it is the xDS server).
+    pub control_tls: Option<ClientTls>,
 }
 
 pub fn plan(mut bootstrap: Bootstrap, args: &Args) -> Result<Plan> {
@@ -34,7 +42,14 @@ pub fn plan(mut bootstrap: Bootstrap, args: &Args) -> Result<Plan> {
         Some(address) => socket(address).context("admin.address")?,
         None => SocketAddr::from(([127, 0, 0, 1], 0)),
     };
-    let ads_cluster = ads_settings(&bootstrap)?.map(|s| s.cluster_name);
+    let settings = ads_settings(&bootstrap)?;
+    let control_tls = settings
+        .as_ref()
+        .and_then(|s| s.tls.as_ref())
+        .map(client_tls)
+        .transpose()
+        .context("the control plane's TLS")?;
+    let ads_cluster = settings.map(|s| s.cluster_name);
     let mut statics = Change::default();
     if let Some(resources) = &bootstrap.static_resources {
         for (i, pb) in resources.listeners.iter().enumerate() {
@@ -54,17 +69,39 @@ pub fn plan(mut bootstrap: Bootstrap, args: &Args) -> Result<Plan> {
             }
         }
     }
-    let ads = ads_client_config(&bootstrap)?;
-    if let Some(ads) = &ads {
+    let mut ads = ads_client_config(&bootstrap)?;
+    if let Some(ads) = &mut ads {
         if ads.node.id.is_empty() {
             bail!("node.id is empty: set it in the bootstrap or pass --node-id");
+        }
+        if let Some(tls) = &control_tls {
+            let tls = tls.clone();
+            ads.connector = Some(Connector(Arc::new(move |addr| {
+                let tls = tls.clone();
+                Box::pin(async move { tls.channel(addr, CONNECT_TIMEOUT).await })
+            })));
         }
     }
     Ok(Plan {
         admin,
         statics,
         ads,
+        control_tls,
     })
+}
+
+/// How long a connection to the control plane may take to open.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The control plane's TLS from the bootstrap: the mesh root read now (a missing file is a
+/// start-up error naming it), the name to check.
+fn client_tls(tls: &AdsTls) -> Result<ClientTls> {
+    let root = match &tls.trusted_ca {
+        PemSource::File(path) => std::fs::read(path)
+            .with_context(|| format!("trusted_ca {}", path.display()))?,
+        PemSource::Inline(text) => text.clone().into_bytes(),
+    };
+    ClientTls::new(&root, &tls.server_name).map_err(|e| anyhow!(e))
 }
 
 fn socket(a: &Address) -> Result<SocketAddr> {

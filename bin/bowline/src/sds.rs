@@ -43,6 +43,13 @@ pub struct Args {
     /// Certificate lifetime to ask for, in seconds (default: the CA's).
     #[arg(long)]
     cert_ttl_s: Option<u64>,
+    /// The mesh root (PEM): reach the CA over TLS, verified against it (the control plane's
+    /// secure port). Without it the token crosses the wire in clear (local tools only).
+    #[arg(long, value_name = "FILE")]
+    ca_root: Option<PathBuf>,
+    /// The name the CA's certificate must carry.
+    #[arg(long, default_value = bowline_identity::control::CONTROL_PLANE_NAME)]
+    ca_server_name: String,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -63,9 +70,23 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let tls = match &args.ca_root {
+        Some(file) => {
+            let root =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            Some(
+                bowline_identity::control::ClientTls::new(&root, &args.ca_server_name)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+            )
+        }
+        None => None,
+    };
     let agent = Agent::start(
         AgentConfig {
-            ca_endpoint: format!("http://{}", args.ca_addr),
+            ca: bowline_identity::api::CaEndpoint {
+                addr: args.ca_addr,
+                tls,
+            },
             token: args.ca_token.clone(),
             ttl: args.cert_ttl_s.map(Duration::from_secs),
         },

@@ -665,6 +665,45 @@ async fn strict_mtls_and_certificate_rotation_under_load() {
     };
     mesh.page(None).await.unwrap();
 
+    // x-forwarded-client-cert, as Istio's sidecars and gateways write it: productpage sees
+    // the gateway's SPIFFE id and details sees productpage's, each hop's element naming the
+    // callee (By=) and the caller (URI=); what the client sent does not survive the gateway.
+    let forged = "By=spiffe://cluster.local/ns/default/sa/bookinfo-details;URI=spiffe://evil/admin";
+    let response = get(
+        mesh.entry,
+        "/productpage",
+        &[("x-forwarded-client-cert", forged)],
+        T,
+    )
+    .await
+    .unwrap();
+    let page = response.json();
+    let id = |sa: &str| format!("spiffe://cluster.local/ns/default/sa/{sa}");
+    let seen_by_productpage = page["headers"]["x-forwarded-client-cert"]
+        .as_str()
+        .unwrap_or_else(|| panic!("productpage saw no XFCC: {page}"));
+    assert!(
+        seen_by_productpage.starts_with(&format!("By={};Hash=", id("bookinfo-productpage")))
+            && seen_by_productpage.ends_with(&format!(
+                ";Subject=\"\";URI=spiffe://cluster.local/ns/istio-system/sa/{}",
+                "istio-ingressgateway-service-account"
+            ))
+            && !seen_by_productpage.contains("evil"),
+        "productpage: {seen_by_productpage}"
+    );
+    let details = page["calls"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "details"))
+        .unwrap_or_else(|| panic!("no details call: {page}"));
+    let seen_by_details = details["body"]["headers"]["x-forwarded-client-cert"]
+        .as_str()
+        .unwrap_or_else(|| panic!("details saw no XFCC: {details}"));
+    assert!(
+        seen_by_details.starts_with(&format!("By={};Hash=", id("bookinfo-details")))
+            && seen_by_details.ends_with(&format!(";URI={}", id("bookinfo-productpage"))),
+        "details: {seen_by_details}"
+    );
+
     // Plaintext from outside the mesh to details' port: no filter chain takes it.
     let details = workload("details-v1-0");
     let admin: SocketAddr = details["sidecar_admin"].as_str().unwrap().parse().unwrap();

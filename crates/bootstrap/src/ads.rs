@@ -29,6 +29,25 @@ pub struct AdsSettings {
     /// The gRPC service's `retry_policy.retry_back_off`, Envoy's reconnect backoff, if set.
     pub backoff_base: Option<Duration>,
     pub backoff_max: Option<Duration>,
+    /// TLS to the control plane, from the cluster's `transport_socket`.
+    pub tls: Option<AdsTls>,
+}
+
+/// How the ADS cluster's `transport_socket` says to reach the control plane over TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdsTls {
+    /// `validation_context.trusted_ca`: the mesh root.
+    pub trusted_ca: PemSource,
+    /// The DNS name the control plane's certificate must carry: `sni`, else the first exact
+    /// DNS entry of `match_typed_subject_alt_names`.
+    pub server_name: String,
+}
+
+/// A PEM document, in a file or inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PemSource {
+    File(std::path::PathBuf),
+    Inline(String),
 }
 
 /// Reads the ADS settings; `None` for a bootstrap without `ads_config` (static only).
@@ -87,6 +106,12 @@ pub fn ads_settings(bootstrap: &Bootstrap) -> Result<Option<AdsSettings>, Bootst
     };
     let endpoint = first_endpoint(&clusters[index])
         .map_err(|message| error(format!("static_resources.clusters[{index}]"), message))?;
+    let tls = ads_tls(&clusters[index]).map_err(|(field, message)| {
+        error(
+            format!("static_resources.clusters[{index}].transport_socket{field}"),
+            message,
+        )
+    })?;
     let retry = envoy
         .retry_policy
         .as_ref()
@@ -108,6 +133,98 @@ pub fn ads_settings(bootstrap: &Bootstrap) -> Result<Option<AdsSettings>, Bootst
         types,
         backoff_base: backoff(|r| r.retry_back_off.as_ref()?.base_interval.as_ref()),
         backoff_max: backoff(|r| r.retry_back_off.as_ref()?.max_interval.as_ref()),
+        tls,
+    }))
+}
+
+/// The control plane's TLS, from the ADS cluster's `transport_socket`: the server is
+/// verified against a trusted CA and a DNS name; the proxy presents no certificate (the CA's
+/// bearer token identifies it). Anything else there is refused by name. Errors are
+/// `(field path below transport_socket, message)`.
+fn ads_tls(
+    cluster: &bowline_xds::pb::envoy::config::cluster::v3::Cluster,
+) -> Result<Option<AdsTls>, (String, String)> {
+    use bowline_xds::pb::envoy::config::core::v3::{data_source, transport_socket};
+    use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::{
+        common_tls_context::ValidationContextType, subject_alt_name_matcher::SanType,
+        CommonTlsContext, UpstreamTlsContext,
+    };
+    use bowline_xds::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
+    let Some(socket) = &cluster.transport_socket else {
+        return Ok(None);
+    };
+    let bad = |field: &str, message: &str| (field.to_string(), message.to_string());
+    let Some(transport_socket::ConfigType::TypedConfig(any)) = &socket.config_type else {
+        return Err(bad(".typed_config", "is required"));
+    };
+    let tls: UpstreamTlsContext = bowline_xds::unpack(any)
+        .map_err(|e| bad(".typed_config", &format!("an UpstreamTlsContext is required: {e}")))?;
+    let common = tls.common_tls_context.unwrap_or_default();
+    let CommonTlsContext {
+        alpn_protocols,
+        validation_context_type,
+        tls_certificates,
+        tls_certificate_sds_secret_configs,
+        // Anything else is compared against its default below.
+        ..
+    } = &common;
+    if !tls_certificates.is_empty() || !tls_certificate_sds_secret_configs.is_empty() {
+        return Err(bad(
+            ".common_tls_context.tls_certificates",
+            "client certificates to the control plane are not supported: the CA token identifies the proxy",
+        ));
+    }
+    let understood = CommonTlsContext {
+        alpn_protocols: alpn_protocols.clone(),
+        validation_context_type: validation_context_type.clone(),
+        ..Default::default()
+    };
+    if understood != common {
+        return Err(bad(
+            ".common_tls_context",
+            "only validation_context and alpn_protocols are supported for the control plane",
+        ));
+    }
+    if alpn_protocols.iter().any(|p| p != "h2") {
+        return Err(bad(".common_tls_context.alpn_protocols", "only h2 is spoken to the control plane"));
+    }
+    let Some(ValidationContextType::ValidationContext(validation)) = validation_context_type else {
+        return Err(bad(
+            ".common_tls_context.validation_context",
+            "is required: the control plane must be verified against the mesh root",
+        ));
+    };
+    let trusted_ca = match validation.trusted_ca.as_ref().and_then(|d| d.specifier.as_ref()) {
+        Some(data_source::Specifier::Filename(path)) => PemSource::File(path.into()),
+        Some(data_source::Specifier::InlineString(text)) => PemSource::Inline(text.clone()),
+        _ => {
+            return Err(bad(
+                ".common_tls_context.validation_context.trusted_ca",
+                "needs a filename or an inline_string",
+            ))
+        }
+    };
+    let dns_san = validation
+        .match_typed_subject_alt_names
+        .iter()
+        .find(|m| m.san_type == SanType::Dns as i32)
+        .and_then(|m| match m.matcher.as_ref()?.match_pattern.as_ref()? {
+            MatchPattern::Exact(name) => Some(name.clone()),
+            _ => None,
+        });
+    let server_name = match (tls.sni.is_empty(), dns_san) {
+        (false, _) => tls.sni.clone(),
+        (true, Some(name)) => name,
+        (true, None) => {
+            return Err(bad(
+                ".sni",
+                "is required (or an exact DNS entry in match_typed_subject_alt_names): the name the control plane's certificate must carry",
+            ))
+        }
+    };
+    Ok(Some(AdsTls {
+        trusted_ca,
+        server_name,
     }))
 }
 

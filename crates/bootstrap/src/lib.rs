@@ -27,7 +27,7 @@ mod tls;
 
 use bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap;
 
-pub use ads::{ads_client_config, ads_settings, AdsSettings};
+pub use ads::{ads_client_config, ads_settings, AdsSettings, AdsTls, PemSource};
 pub use any::SUPPORTED_TYPES;
 pub use overrides::{apply_overrides, Overrides, XDS_CLUSTER};
 

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 /// How to reach the CA and who we are to it.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// `http://host:port` of the CA (the control plane's gRPC address).
-    pub ca_endpoint: String,
+    /// The CA (the control plane's gRPC address, over TLS in a mesh).
+    pub ca: crate::api::CaEndpoint,
     /// The bearer token `bowline up` issued to this workload.
     pub token: String,
     /// Lifetime to ask for; `None` = the CA's default.
@@ -66,7 +66,7 @@ pub async fn fetch(config: &AgentConfig) -> Result<WorkloadCert, AgentError> {
         .and_then(|r| r.pem())
         .map_err(|e| AgentError::BadAnswer(e.to_string()))?;
     let issued_at = SystemTime::now();
-    let mut chain = create_certificate(&config.ca_endpoint, &config.token, csr, config.ttl).await?;
+    let mut chain = create_certificate(&config.ca, &config.token, csr, config.ttl).await?;
     let root_pem = if chain.len() > 1 {
         chain.pop().expect("non-empty")
     } else {

@@ -5,7 +5,25 @@
 //! A caller authenticates with `authorization: Bearer <token>` metadata, as Istio's agents
 //! send their Kubernetes service-account token.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use crate::control::ClientTls;
+
+/// Where the CA is: its address, and the TLS to reach it with (`None`: plaintext, for local
+/// tools and tests; the token then crosses the wire in clear).
+#[derive(Debug, Clone)]
+pub struct CaEndpoint {
+    pub addr: SocketAddr,
+    pub tls: Option<ClientTls>,
+}
+
+impl std::fmt::Display for CaEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        write!(f, "{scheme}://{}", self.addr)
+    }
+}
 
 /// The gRPC method path.
 pub const CREATE_CERTIFICATE: &str = "/istio.v1.auth.IstioCertificateService/CreateCertificate";
@@ -41,9 +59,9 @@ pub enum RequestError {
     EmptyChain,
 }
 
-/// Sends one CSR to the CA at `endpoint` (`http://host:port`) and returns the chain.
+/// Sends one CSR to the CA at `endpoint` and returns the chain.
 pub async fn create_certificate(
-    endpoint: &str,
+    endpoint: &CaEndpoint,
     token: &str,
     csr_pem: String,
     ttl: Option<Duration>,
@@ -52,13 +70,10 @@ pub async fn create_certificate(
         addr: endpoint.to_string(),
         message,
     };
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
-        .map_err(|e| connect(e.to_string()))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .map_err(|e| connect(e.to_string()))?;
+    let channel =
+        crate::control::channel(endpoint.addr, endpoint.tls.as_ref(), Duration::from_secs(5))
+            .await
+            .map_err(|e| connect(error_chain(&e)))?;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.map_err(|e| connect(e.to_string()))?;
     let mut request = tonic::Request::new(IstioCertificateRequest {
@@ -69,6 +84,7 @@ pub async fn create_certificate(
         .parse()
         .map_err(|_| connect("the token is not valid header text".into()))?;
     request.metadata_mut().insert("authorization", bearer);
+    request.set_timeout(Duration::from_secs(10));
     let response: tonic::Response<IstioCertificateResponse> = grpc
         .unary(
             request,
@@ -82,4 +98,16 @@ pub async fn create_certificate(
         return Err(RequestError::EmptyChain);
     }
     Ok(chain)
+}
+
+/// An error with its causes (a TLS failure is two levels down in tonic's).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

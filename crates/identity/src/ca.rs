@@ -199,6 +199,38 @@ impl Ca {
     }
 }
 
+impl Ca {
+    /// A certificate and key for a server of the mesh itself (the control plane): the
+    /// SPIFFE id `id` and the DNS names `dns` (what clients check, as they dial a name), valid
+    /// for `ttl`. The key is generated here and never leaves the process.
+    pub fn issue_server(
+        &self,
+        id: &SpiffeId,
+        dns: &[&str],
+        ttl: Duration,
+    ) -> Result<(Vec<String>, String), CaError> {
+        if ttl < Duration::from_secs(1) {
+            return Err(CaError::BadTtl);
+        }
+        let key = KeyPair::generate().map_err(|e| CaError::Signing(e.to_string()))?;
+        let mut params = leaf_params(id, ttl)?;
+        for name in dns {
+            let name = (*name)
+                .to_string()
+                .try_into()
+                .map_err(|e: rcgen::Error| CaError::Signing(e.to_string()))?;
+            params.subject_alt_names.push(SanType::DnsName(name));
+        }
+        let leaf = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| CaError::Signing(e.to_string()))?
+            .pem();
+        let mut chain = vec![leaf];
+        chain.extend(self.chain.iter().cloned());
+        Ok((chain, key.serialize_pem()))
+    }
+}
+
 /// Everything the CA puts in a workload certificate, decided here and nowhere else.
 fn leaf_params(id: &SpiffeId, ttl: Duration) -> Result<CertificateParams, CaError> {
     let mut params = CertificateParams::default();

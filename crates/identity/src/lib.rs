@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod api;
 pub mod ca;
+pub mod control;
 pub mod server;
 pub mod spiffe;
 pub mod tls;

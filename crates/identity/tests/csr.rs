@@ -2,7 +2,8 @@
 //! and mutual TLS between two workload identities with the SPIFFE verifier.
 
 use bowline_identity::agent::{fetch, renewal_time};
-use bowline_identity::api::{create_certificate, RequestError};
+use bowline_identity::api::{create_certificate, CaEndpoint, RequestError};
+use bowline_identity::control::{accept_tls, ClientTls, ServerCert, CONTROL_PLANE_NAME};
 use bowline_identity::tls::{CurrentCert, MeshClientVerifier, SanVerifier, Trust};
 use bowline_identity::{
     Agent, AgentConfig, Ca, CertificateService, IdentityHandle, SpiffeId, Tokens, TtlPolicy,
@@ -12,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct TestCa {
-    endpoint: String,
+    endpoint: CaEndpoint,
     tokens: Tokens,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -44,7 +45,7 @@ async fn start_ca(max_ttl: Duration) -> TestCa {
             ),
     );
     TestCa {
-        endpoint: format!("http://{addr}"),
+        endpoint: CaEndpoint { addr, tls: None },
         tokens,
         _dir: dir,
         _stop: stop,
@@ -53,7 +54,7 @@ async fn start_ca(max_ttl: Duration) -> TestCa {
 
 fn config(ca: &TestCa, token: &str, ttl: Option<Duration>) -> AgentConfig {
     AgentConfig {
-        ca_endpoint: ca.endpoint.clone(),
+        ca: ca.endpoint.clone(),
         token: token.into(),
         ttl,
     }
@@ -294,4 +295,75 @@ async fn the_agent_rotates_at_about_half_the_lifetime() {
         .expect("rotated within 10 s");
     let second = handle.current().unwrap().cert.chain_pem[0].clone();
     assert_ne!(first, second);
+}
+
+/// The CA over TLS, as the control plane serves it: a client trusting the mesh root gets its
+/// certificate; one trusting another root, or checking another name, never sends its token.
+#[tokio::test]
+async fn the_ca_over_tls_is_verified_against_the_mesh_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Arc::new(Ca::load_or_create(dir.path()).unwrap());
+    let tokens = Tokens::default();
+    let service = CertificateService::new(
+        ca.clone(),
+        tokens.clone(),
+        TtlPolicy {
+            default: Duration::from_secs(3600),
+            max: Duration::from_secs(3600),
+        },
+    );
+    let server_cert = ServerCert::issue(&ca, "cluster.local", Duration::from_secs(3600)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = accept_tls(listener, server_cert.server_config().unwrap());
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+
+    let token = tokens.issue(SpiffeId::new("cluster.local", "shop", "reviews"));
+    let csr = || {
+        let key = rcgen::KeyPair::generate().unwrap();
+        rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap()
+    };
+    let mesh_root = ClientTls::new(ca.root_pem().as_bytes(), CONTROL_PLANE_NAME).unwrap();
+    let good = CaEndpoint {
+        addr,
+        tls: Some(mesh_root),
+    };
+    let chain = create_certificate(&good, &token, csr(), None).await.unwrap();
+    assert!(chain.len() >= 2, "{chain:?}");
+
+    // Another mesh's root: the handshake fails before any request is sent.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Ca::load_or_create(other_dir.path()).unwrap();
+    let wrong_root = CaEndpoint {
+        addr,
+        tls: Some(ClientTls::new(other.root_pem().as_bytes(), CONTROL_PLANE_NAME).unwrap()),
+    };
+    let err = create_certificate(&wrong_root, &token, csr(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RequestError::Connect { message, .. } if message.contains("certificate")),
+        "{err}"
+    );
+    // The right root, but a name the certificate does not carry.
+    let wrong_name = CaEndpoint {
+        addr,
+        tls: Some(ClientTls::new(ca.root_pem().as_bytes(), "evil.example").unwrap()),
+    };
+    let err = create_certificate(&wrong_name, &token, csr(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RequestError::Connect { .. }), "{err}");
+    // Plaintext to the TLS port gets no answer either.
+    let plain = CaEndpoint { addr, tls: None };
+    assert!(create_certificate(&plain, &token, csr(), None).await.is_err());
+    server.abort();
 }

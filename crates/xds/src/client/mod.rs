@@ -25,7 +25,10 @@ mod status;
 #[cfg(test)]
 mod testing;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::pb::envoy::config::core::v3::Node;
@@ -44,11 +47,37 @@ pub enum AdsFlavor {
     Sotw,
 }
 
+/// Opens a gRPC channel to the control plane, for transports other than plain HTTP/2 (TLS:
+/// see `bowline_identity::control::ClientTls`). Called once per connection attempt.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct Connector(
+    pub  Arc<
+        dyn Fn(
+                SocketAddr,
+            ) -> Pin<
+                Box<
+                    dyn Future<Output = Result<tonic::transport::Channel, tonic::transport::Error>>
+                        + Send,
+                >,
+            > + Send
+            + Sync,
+    >,
+);
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector")
+    }
+}
+
 /// Where and how to reach the control plane.
 #[derive(Debug, Clone)]
 pub struct AdsConfig {
-    /// The control plane's gRPC (HTTP/2 cleartext) address.
+    /// The control plane's gRPC address.
     pub endpoint: SocketAddr,
+    /// How to connect to it; `None`: HTTP/2 cleartext (local tools and tests).
+    pub connector: Option<Connector>,
     /// Sent on the first request of every stream.
     pub node: Node,
     pub flavor: AdsFlavor,
@@ -66,6 +95,7 @@ impl AdsConfig {
     pub fn new(endpoint: SocketAddr, node: Node, flavor: AdsFlavor) -> Self {
         Self {
             endpoint,
+            connector: None,
             node,
             flavor,
             types: vec![

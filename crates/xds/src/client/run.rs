@@ -118,7 +118,11 @@ impl<H: AdsHandler> AdsClient<H> {
 
     /// One stream, from connect until it fails; never returns otherwise.
     async fn stream<W: Wire>(&mut self, endpoint: &Endpoint, backoff: &mut Backoff) -> StreamEnd {
-        let channel = match endpoint.connect().await {
+        let channel = match &self.config.connector {
+            Some(connect) => (connect.0)(self.config.endpoint).await,
+            None => endpoint.connect().await,
+        };
+        let channel = match channel {
             Ok(channel) => channel,
             Err(error) => return StreamEnd::Connect(error),
         };
