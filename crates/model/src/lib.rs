@@ -26,6 +26,7 @@ pub(crate) mod hcm;
 pub mod jwt;
 pub(crate) mod listener;
 mod matcher;
+pub mod path;
 pub mod rbac;
 mod regex;
 pub mod route;
