@@ -16,25 +16,33 @@
 //!    and `%5C`/`%5c` become `\`. If there were any: `REJECT_REQUEST` answers 400,
 //!    `UNESCAPE_AND_REDIRECT` goes on and finally answers 307 with `Location:` the fully
 //!    normalised path-and-query, `UNESCAPE_AND_FORWARD` goes on.
-//! 3. `normalize_path`: Chromium's URL path canonicaliser (`url::CanonicalizePath`, which
-//!    Envoy takes from googleurl). It removes `.` and `..` segments (also written `%2e`,
-//!    `%2E`, and `..` above the root is dropped), turns `\` into `/`, decodes escaped
-//!    unreserved characters (`%61` → `a`, `%7E` → `~`, `%2D` → `-`), keeps every other
-//!    escape exactly as written (hex case included: `%fF` stays `%fF`), leaves a `%` that
-//!    starts no valid escape alone, escapes `"` `<` `>` `^` `` ` `` `{` `|` `}`, control
-//!    characters, DEL and non-ASCII bytes as `%XX` (upper-case hex), and fails, so 400, on
-//!    `%00`. A quirk kept on purpose: when decoding would make a bare `%` look like a valid
-//!    escape (`/%%30%30` → `/%00`), that `%` is written `%25` (`/%2500`).
-//! 4. `merge_slashes`: runs of `/` collapse to one, except that a path that both starts and
-//!    ends with `/` keeps those two (`//` stays `//`, `///` becomes `//`).
+//! 3. `normalize_path`: first a segment starting with `.;` or `..;` loses its parameters
+//!    (`/a/..;x/b` → `/a/../b`; runtime `strip_dotdot_segments_with_parameters`), then
+//!    Chromium's URL path canonicaliser (`url::CanonicalizePath` from googleurl). It removes
+//!    `.` and `..` segments (also written `%2e`, `%2E`; `..` above the root is dropped),
+//!    turns `\` into `/`, decodes escaped unreserved characters (`%61` → `a`, `%7E` → `~`,
+//!    `%2D` → `-`), keeps every other escape exactly as written (hex case included: `%fF`
+//!    stays `%fF`, `%2F` stays `%2F`), leaves a `%` that starts no valid escape alone,
+//!    escapes `"` `<` `>` `^` `` ` `` `{` `|` `}`, control characters, DEL and non-ASCII
+//!    bytes as `%XX` (upper-case hex), and fails, so 400, on `%00`. A quirk kept: when
+//!    decoding would make a bare `%` look like a valid escape (`/%%30%30` → `/%00`), that
+//!    `%` is written `%25` (`/%2500`).
+//! 4. `merge_slashes`: runs of `/` collapse to one, except that a path of slashes only
+//!    becomes `//` (`//` stays, `///` → `//`).
+//!
+//! Normalising twice changed nothing on every path sampled against Envoy, except where the
+//! first pass makes a `.;` or `..;` segment (`/a/%2e%2e;x/b` → `/a/..;x/b` → `/b`): Envoy
+//! is not idempotent there either, and neither is `apply`.
 //!
 //! Not here: Envoy answers before normalising when `:path` does not start with `/` (404
-//! `absolute_path_rejected` for `OPTIONS *`) or is empty (404), and its codecs refuse some
-//! targets outright (HTTP/1.1: a space, a raw non-ASCII byte, a target starting with `\`;
-//! HTTP/2: control characters, a space). `apply` leaves a path that does not start with `/`
-//! unchanged; the caller decides those cases first. When `UNESCAPE_AND_REDIRECT` would
-//! redirect a gRPC request (`content-type: application/grpc…`), Envoy answers 400 instead:
-//! also the caller's check, as it depends on a header.
+//! `absolute_path_rejected`, e.g. `OPTIONS *`) or is empty (404); `apply` leaves such a
+//! target unchanged and the caller decides first. An HTTP/1.1 absolute-form target (`GET
+//! http://h/a/../b`) is not such a case: the codec turns it into the path `/a/../b`, which
+//! is what to pass. Envoy's codecs refuse some targets outright (HTTP/1.1: a space, raw
+//! non-ASCII, a target starting with `\`; HTTP/2: control characters, a space). When
+//! `UNESCAPE_AND_REDIRECT` would redirect a gRPC request (`content-type:
+//! application/grpc…`), Envoy answers 400 instead: also the caller's check, as it depends
+//! on a header.
 
 use crate::EscapedSlashes;
 use std::borrow::Cow;
@@ -66,7 +74,7 @@ impl PathNormalization {
     /// Normalise a request's `:path` (path, optional `?query`) as Envoy 1.40 does.
     pub fn apply<'a>(&self, path_and_query: &'a str) -> NormalizedPath<'a> {
         if !path_and_query.starts_with('/') {
-            // `*`, empty, absolute-form: Envoy never normalises these (see the module docs).
+            // `*`, empty: Envoy answers 404 before normalising (see the module docs).
             return NormalizedPath::Forward(Cow::Borrowed(path_and_query));
         }
         if path_and_query.contains('#') {
@@ -164,6 +172,124 @@ fn merge_slashes(path_and_query: &str) -> Option<String> {
     Some(out)
 }
 
+/// Envoy's `PathUtil::canonicalPath` (Chromium's `url::CanonicalizePath` on the part before
+/// `?`). `Ok(None)` when the path is already canonical.
+fn canonicalize(path_and_query: &str) -> Result<Option<String>, &'static str> {
+    let (path, query) = split_query(path_and_query);
+    if is_canonical(path.as_bytes()) {
+        return Ok(None);
+    }
+    let stripped = strip_dot_segment_parameters(path);
+    let bytes = stripped.as_deref().unwrap_or(path).as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    let mut valid = true;
+    // Where in `out` the last `%` that started no valid escape was written (see
+    // `guard_nested_escape`). It is stale once a `..` has cut `out` shorter: the guard then
+    // does not apply (Envoy: `/ab%/../cde%41F` → `/cdeAF`, not `/cde25AF`).
+    let mut bare_percent: Option<usize> = None;
+    if !bytes.first().is_some_and(|&b| is_slash(b)) {
+        out.push(b'/');
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        let dot = dot_at(bytes, i);
+        if dot > 0 {
+            if out.last() == Some(&b'/') {
+                match dot_segment(bytes, i + dot) {
+                    DotSegment::Name => out.push(b'.'),
+                    DotSegment::Current(after) => i += after,
+                    DotSegment::Parent(after) => {
+                        up_one_segment(&mut out);
+                        i += after;
+                    }
+                }
+            } else {
+                out.push(b'.');
+            }
+            i += dot;
+            continue;
+        }
+        match class(byte) {
+            Class::Pass | Class::Unescape => out.push(byte),
+            Class::Escape => push_escaped(&mut out, byte),
+            Class::Invalid => {
+                push_escaped(&mut out, byte);
+                valid = false;
+            }
+            Class::Special if byte == b'\\' => out.push(b'/'),
+            Class::Special => match escape_at(bytes, i) {
+                // `%` (a `.` is a dot, handled above)
+                Some(value) => {
+                    match class(value) {
+                        Class::Unescape => {
+                            out.push(value);
+                            if let Some(percent) = bare_percent {
+                                if percent + 3 >= out.len() && out.get(percent) == Some(&b'%') {
+                                    guard_nested_escape(&mut out, percent, bytes.get(i + 3));
+                                }
+                            }
+                        }
+                        Class::Invalid => {
+                            out.extend_from_slice(&bytes[i..i + 3]);
+                            valid = false;
+                        }
+                        _ => out.extend_from_slice(&bytes[i..i + 3]),
+                    }
+                    i += 2;
+                }
+                None => {
+                    bare_percent = Some(out.len());
+                    out.push(b'%');
+                }
+            },
+        }
+        i += 1;
+    }
+    if !valid {
+        return Err("the path has an escaped NUL (%00)");
+    }
+    if out == path.as_bytes() {
+        return Ok(None);
+    }
+    // Every byte written is ASCII (non-ASCII input is escaped), so this is lossless.
+    let mut canonical: String = out.into_iter().map(char::from).collect();
+    canonical.push_str(query);
+    Ok(Some(canonical))
+}
+
+/// Envoy's `PathUtil::stripParametersFromDotSegments` (runtime
+/// `strip_dotdot_segments_with_parameters`, on by default), run before the canonicaliser: a
+/// segment starting with `..;` becomes `..` and one starting with `.;` becomes `.`, so that
+/// `/a/..;x/b` is `/b`. Segments are split at `/` only, and only a literal dot counts
+/// (`%2e;` does not). `None` when there is no `.;`.
+fn strip_dot_segment_parameters(path: &str) -> Option<String> {
+    if !path.contains(".;") {
+        return None;
+    }
+    let segments = path.split('/').map(|segment| {
+        if segment.starts_with("..;") {
+            ".."
+        } else if segment.starts_with(".;") {
+            "."
+        } else {
+            segment
+        }
+    });
+    Some(segments.collect::<Vec<_>>().join("/"))
+}
+
+/// A quick, conservative check that canonicalising would change nothing: no `%`, no `\`, no
+/// byte to escape, no dot right after a slash.
+fn is_canonical(path: &[u8]) -> bool {
+    path.first() == Some(&b'/')
+        && path.iter().enumerate().all(|(i, &b)| match class(b) {
+            Class::Pass | Class::Unescape => true,
+            Class::Special => b == b'.' && path[i - 1] != b'/',
+            Class::Escape | Class::Invalid => false,
+        })
+}
+
 /// How Chromium's path canonicaliser treats a byte, as written in a path (unescaped) or as
 /// the value of a `%XX` escape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,101 +377,6 @@ fn push_escaped(out: &mut Vec<u8>, byte: u8) {
     ]);
 }
 
-/// Envoy's `PathUtil::canonicalPath` (Chromium's `url::CanonicalizePath` on the part before
-/// `?`). `Ok(None)` when the path is already canonical.
-fn canonicalize(path_and_query: &str) -> Result<Option<String>, &'static str> {
-    let (path, query) = split_query(path_and_query);
-    let bytes = path.as_bytes();
-    if is_canonical(bytes) {
-        return Ok(None);
-    }
-    let mut out = Vec::with_capacity(bytes.len() + 8);
-    let mut valid = true;
-    // Where in `out` the last `%` that started no valid escape was written (see
-    // `guard_nested_escape`). Chromium never resets it, even when `..` cuts `out` shorter.
-    let mut bare_percent: Option<usize> = None;
-    if !bytes.first().is_some_and(|&b| is_slash(b)) {
-        out.push(b'/');
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        let byte = bytes[i];
-        let dot = dot_at(bytes, i);
-        if dot > 0 {
-            if out.last() == Some(&b'/') {
-                match dot_segment(bytes, i + dot) {
-                    DotSegment::Name => out.push(b'.'),
-                    DotSegment::Current(after) => i += after,
-                    DotSegment::Parent(after) => {
-                        up_one_segment(&mut out);
-                        i += after;
-                    }
-                }
-            } else {
-                out.push(b'.');
-            }
-            i += dot;
-            continue;
-        }
-        match class(byte) {
-            Class::Pass | Class::Unescape => out.push(byte),
-            Class::Escape => push_escaped(&mut out, byte),
-            Class::Invalid => {
-                push_escaped(&mut out, byte);
-                valid = false;
-            }
-            Class::Special if byte == b'\\' => out.push(b'/'),
-            Class::Special => match escape_at(bytes, i) {
-                // `%` (a `.` is a dot, handled above)
-                Some(value) => {
-                    match class(value) {
-                        Class::Unescape => {
-                            out.push(value);
-                            if let Some(percent) = bare_percent {
-                                if percent + 3 >= out.len() {
-                                    guard_nested_escape(&mut out, percent, bytes.get(i + 3));
-                                }
-                            }
-                        }
-                        Class::Invalid => {
-                            out.extend_from_slice(&bytes[i..i + 3]);
-                            valid = false;
-                        }
-                        _ => out.extend_from_slice(&bytes[i..i + 3]),
-                    }
-                    i += 2;
-                }
-                None => {
-                    bare_percent = Some(out.len());
-                    out.push(b'%');
-                }
-            },
-        }
-        i += 1;
-    }
-    if !valid {
-        return Err("the path has an escaped NUL (%00)");
-    }
-    if out == bytes {
-        return Ok(None);
-    }
-    // Every byte written is ASCII (non-ASCII input is escaped), so this is lossless.
-    let mut canonical: String = out.into_iter().map(char::from).collect();
-    canonical.push_str(query);
-    Ok(Some(canonical))
-}
-
-/// A quick, conservative check that canonicalising would change nothing: no `%`, no `\`, no
-/// byte to escape, no dot right after a slash.
-fn is_canonical(path: &[u8]) -> bool {
-    path.first() == Some(&b'/')
-        && path.iter().enumerate().all(|(i, &b)| match class(b) {
-            Class::Pass | Class::Unescape => true,
-            Class::Special => b == b'.' && path[i - 1] != b'/',
-            Class::Escape | Class::Invalid => false,
-        })
-}
-
 /// `..`: drop the last segment of `out` (which ends with `/`), never the first `/`.
 fn up_one_segment(out: &mut Vec<u8>) {
     let last = out.len() - 1;
@@ -359,8 +390,7 @@ fn up_one_segment(out: &mut Vec<u8>) {
 /// Chromium's `CheckForNestedEscapes`: a byte was just decoded within two bytes after a bare
 /// `%` (at `percent` in `out`). If that `%`, with the next one or two bytes, now reads as a
 /// valid escape, the `%` is written `%25` so that the output cannot be decoded into something
-/// else. `next` is the next unread input byte. `percent` may be stale (past a `..` that
-/// shortened `out`): Chromium then tests whatever is there, and so does this.
+/// else. `next` is the next unread input byte.
 fn guard_nested_escape(out: &mut Vec<u8>, percent: usize, next: Option<&u8>) {
     let len = out.len();
     let decoded = out[len - 1];
@@ -371,10 +401,7 @@ fn guard_nested_escape(out: &mut Vec<u8>, percent: usize, next: Option<&u8>) {
             _ => return,
         }
     }
-    // Chromium tests the two bytes after `percent`, not that the byte at it is a `%`.
-    let looks_escaped = out.len() == percent + 3
-        && out[percent + 1].is_ascii_hexdigit()
-        && out[percent + 2].is_ascii_hexdigit();
+    let looks_escaped = escape_at(out, percent).is_some();
     if looks_escaped {
         if !with_next {
             out.push(out[percent + 1]);
@@ -386,3 +413,6 @@ fn guard_nested_escape(out: &mut Vec<u8>, percent: usize, next: Option<&u8>) {
         out.truncate(len);
     }
 }
+
+#[cfg(test)]
+mod tests;
