@@ -391,3 +391,46 @@ spec:
     );
     assert!(d.message.contains("quote the value"), "{}", d.message);
 }
+
+/// Long keys make long field paths: a 100 KB key over 100,000 items or duplicate keys, or
+/// 1,000-byte keys nested 190 deep, used to build gigabytes of paths. They load, each with
+/// a handful of diagnostics whose fields are no bigger than the file.
+#[test]
+fn long_keys_are_diagnosed_without_expanding_their_paths() {
+    let key = "k".repeat(100_000);
+    let ones = vec!["1"; 100_000].join(", ");
+    let long_key = format!("? {key}\n: [{ones}]\n");
+    let mut deep = String::new();
+    for level in 0..190 {
+        deep.push_str(&format!("{{{}{level:03}: ", "k".repeat(997)));
+    }
+    deep.push_str(&format!("[{ones}]{}\n", "}".repeat(190)));
+    let duplicates = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: x}}\nspec:\n  ? {key}\n  : {{{}}}\n",
+        vec!["a: 1"; 100_000].join(", ")
+    );
+    for (name, text, want) in [
+        ("long key", &long_key, vec![("BL0005", 1, 1)]),
+        ("deep keys", &deep, vec![("BL0005", 1, 1)]),
+        (
+            "duplicates under a long key",
+            &duplicates,
+            std::iter::once(("BL0012", 5, 5))
+                .chain((0..=100).map(|i| ("BL0004", 6, 12 + 6 * i)))
+                .collect(),
+        ),
+    ] {
+        let loaded = load(text);
+        let got: Vec<_> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.line, d.column))
+            .collect();
+        assert_eq!(got, want, "{name}");
+        let field_bytes: usize = loaded.diagnostics.iter().map(|d| d.field.len()).sum();
+        assert!(
+            field_bytes <= text.len(),
+            "{name}: {field_bytes} bytes of fields"
+        );
+    }
+}
