@@ -184,6 +184,12 @@ impl FieldIndex {
 /// dozen bytes; one under a 100 KB key is not worth repeating.
 pub const MAX_SHOWN_PATH: usize = 256;
 
+/// `text` as a message shows it: whole up to [`MAX_SHOWN_PATH`] bytes, else its start and end
+/// around `…` (for names repeated in many diagnostics, such as a resource's).
+pub fn shortened(text: &str) -> String {
+    shorten(&[text.as_bytes()])
+}
+
 /// The concatenation of `parts`, or, past [`MAX_SHOWN_PATH`], its first and last bytes (on
 /// character boundaries) around `…`.
 fn shorten(parts: &[&[u8]]) -> String {

@@ -434,3 +434,47 @@ fn long_keys_are_diagnosed_without_expanding_their_paths() {
         );
     }
 }
+
+/// Every diagnostic names its resource: a name of any length used to be copied into each
+/// (a 100 KB name and 2,000 findings made 600 MB). A name or namespace too long to be valid
+/// is reported, shortened, and the resource is not built.
+#[test]
+fn an_over_long_name_is_reported_once_and_the_resource_not_built() {
+    let name = "a".repeat(100_000);
+    let routes = "  - route:\n    - destination: {host: r}\n      weight: 150\n".repeat(2_000);
+    let text = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: {name}\n  namespace: {name}\nspec:\n  hosts: [r]\n  http:\n{routes}  - {{a: 1, a: 2}}\n"
+    );
+    let loaded = load(&text);
+    assert!(loaded.config.resources.is_empty());
+    let got: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.field.as_str(), d.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("BL0009", "metadata.name", 4),
+            ("BL0009", "metadata.namespace", 5),
+            ("BL0012", "spec.http[2000].a", 6009),
+            ("BL0004", "spec.http[2000].a", 6009),
+        ]
+    );
+    for d in &loaded.diagnostics {
+        let r = d.resource.as_ref().unwrap();
+        assert!(r.name.len() < 300 && r.namespace.len() < 300, "{r:?}");
+        assert!(d.message.len() < 700, "{}", d.message);
+    }
+    assert!(loaded.diagnostics[0]
+        .message
+        .ends_with("is 100000 bytes long; a name has at most 253"));
+    // At the limit, a name is kept (and reported whole).
+    let name = ["a", "b", "c"].map(|c| c.repeat(63)).join(".") + "." + &"d".repeat(61);
+    assert_eq!(name.len(), 253);
+    let loaded = load(&format!(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}}}\nspec: {{host: r}}\n"
+    ));
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    assert_eq!(loaded.config.resources[0].name(), name);
+}
