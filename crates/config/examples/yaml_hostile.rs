@@ -10,7 +10,13 @@
 //! - `alias-bomb` (1 MB): an anchored list of five 200 KB strings, then nine levels of ten
 //!   aliases to the level before;
 //! - `wide-bomb` (1 MB): one anchored 60 KB string aliased 235,000 times;
-//! - `merge-keys` (336 KB): a VirtualService whose labels merge 16,000 keys (`<<: *base`).
+//! - `merge-keys` (336 KB): a VirtualService whose labels merge 16,000 keys (`<<: *base`);
+//! - `long-key` (400 KB): one 100 KB explicit key (`? kkk…`) over a 100,000-item list, no
+//!   aliases: every item's field path starts with the key;
+//! - `deep-keys` (490 KB): 190 nested mappings with 1,000-character keys over a
+//!   100,000-item list: every item's field path is 190 KB long;
+//! - `long-key-dups` (700 KB): one 100 KB explicit key over a mapping with 100,000 duplicate
+//!   keys: each duplicate is reported with its field path.
 //!
 //! The second is `parse` (the default: the YAML reader only) or `load` (the whole loading
 //! path the control plane runs: reader, JSON conversion, typed resources, validation).
@@ -46,16 +52,47 @@ fn merge_keys() -> String {
     text
 }
 
+fn long_key() -> String {
+    format!(
+        "? {}\n: [{}]\n",
+        "k".repeat(100_000),
+        vec!["1"; 100_000].join(", ")
+    )
+}
+
+fn deep_keys() -> String {
+    let depth = 190;
+    let mut text = String::new();
+    for level in 0..depth {
+        text.push_str(&format!("{{{}{level:03}: ", "k".repeat(997)));
+    }
+    text.push_str(&format!("[{}]", vec!["1"; 100_000].join(", ")));
+    text.push_str(&"}".repeat(depth));
+    text.push('\n');
+    text
+}
+
+fn long_key_dups() -> String {
+    format!(
+        "? {}\n: {{{}}}\n",
+        "k".repeat(100_000),
+        vec!["a: 1"; 100_000].join(", ")
+    )
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let input = args
         .next()
-        .expect("usage: yaml_hostile alias-bomb|wide-bomb|merge-keys|FILE [parse|load]");
+        .expect("usage: yaml_hostile alias-bomb|wide-bomb|merge-keys|long-key|deep-keys|long-key-dups|FILE [parse|load]");
     let mode = args.next().unwrap_or_else(|| "parse".into());
     let text = match input.as_str() {
         "alias-bomb" => alias_bomb(),
         "wide-bomb" => wide_bomb(),
         "merge-keys" => merge_keys(),
+        "long-key" => long_key(),
+        "deep-keys" => deep_keys(),
+        "long-key-dups" => long_key_dups(),
         path => std::fs::read_to_string(path).expect("a readable UTF-8 file"),
     };
     let start = Instant::now();

@@ -15,6 +15,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 
+/// The longest valid resource name (a DNS-1123 subdomain) and namespace (a DNS-1123 label):
+/// a resource whose name or namespace is longer is reported and not built, so its findings
+/// do not each repeat a name of any length.
+const MAX_NAME: usize = 253;
+const MAX_NAMESPACE: usize = 63;
+
 const TOP_LEVEL: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 /// A document as read: the resource if it could be built, the field index for positioning
@@ -95,7 +101,8 @@ impl Reader<'_> {
         let api_version = self.required_string(&top, "apiVersion")?;
         let kind_name = self.required_string(&top, "kind")?;
         // Name the resource in diagnostics from the raw metadata, so even a metadata error
-        // says which resource it is about.
+        // says which resource it is about. Every diagnostic carries a copy: a name too long
+        // to be valid is shortened.
         let raw_meta = |key: &str| {
             top.get("metadata")
                 .and_then(|m| m.get(key))
@@ -103,12 +110,13 @@ impl Reader<'_> {
         };
         if let Some(name) = raw_meta("name").filter(|n| !n.is_empty()) {
             self.resource = Some(ResourceRef {
-                kind: kind_name.clone(),
-                namespace: raw_meta("namespace")
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or("default")
-                    .to_string(),
-                name: name.to_string(),
+                kind: positions::shortened(&kind_name),
+                namespace: positions::shortened(
+                    raw_meta("namespace")
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or("default"),
+                ),
+                name: positions::shortened(name),
             });
         }
         let (meta, meta_ok) = self.metadata(top.get("metadata").cloned());
@@ -238,6 +246,17 @@ impl Reader<'_> {
                 "metadata.name is required".into(),
             );
             ok = false;
+        } else if meta.name.len() > MAX_NAME {
+            self.error(
+                code::METADATA,
+                "metadata.name",
+                format!(
+                    "name {:?} is {} bytes long; a name has at most {MAX_NAME}",
+                    positions::shortened(&meta.name),
+                    meta.name.len()
+                ),
+            );
+            ok = false;
         } else if !crate::validate::fields::is_dns1123_subdomain(&meta.name) {
             self.error(
                 code::METADATA,
@@ -245,7 +264,18 @@ impl Reader<'_> {
                 format!("name {:?} must be lower-case letters, digits, '-' and '.', starting and ending with a letter or digit", meta.name),
             );
         }
-        if !crate::validate::fields::is_dns1123_label(&meta.namespace) {
+        if meta.namespace.len() > MAX_NAMESPACE {
+            self.error(
+                code::METADATA,
+                "metadata.namespace",
+                format!(
+                    "namespace {:?} is {} bytes long; a namespace has at most {MAX_NAMESPACE}",
+                    positions::shortened(&meta.namespace),
+                    meta.namespace.len()
+                ),
+            );
+            ok = false;
+        } else if !crate::validate::fields::is_dns1123_label(&meta.namespace) {
             self.error(
                 code::METADATA,
                 "metadata.namespace",

@@ -7,7 +7,7 @@ use crate::positions::FieldIndex;
 use crate::resource::{ConfigSet, Resource};
 use crate::validate;
 use crate::yaml::{self, YamlErrorKind};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The result of loading: every resource that parsed (even if a later check flagged it) and
@@ -197,12 +197,12 @@ impl Loader {
                 message: finding.message,
             });
         }
-        let rank = |file: &Path| {
-            self.files
-                .iter()
-                .position(|f| f == file)
-                .unwrap_or(usize::MAX)
-        };
+        // A file's rank is where it was first loaded; looked up once per diagnostic.
+        let mut ranks: HashMap<&Path, usize> = HashMap::with_capacity(self.files.len());
+        for (i, file) in self.files.iter().enumerate() {
+            ranks.entry(file).or_insert(i);
+        }
+        let rank = |file: &Path| ranks.get(file).copied().unwrap_or(usize::MAX);
         self.diagnostics
             .sort_by_cached_key(|d| (rank(&d.file), d.file.clone(), d.line, d.column));
         Loaded {

@@ -391,3 +391,90 @@ spec:
     );
     assert!(d.message.contains("quote the value"), "{}", d.message);
 }
+
+/// Long keys make long field paths: a 100 KB key over 100,000 items or duplicate keys, or
+/// 1,000-byte keys nested 190 deep, used to build gigabytes of paths. They load, each with
+/// a handful of diagnostics whose fields are no bigger than the file.
+#[test]
+fn long_keys_are_diagnosed_without_expanding_their_paths() {
+    let key = "k".repeat(100_000);
+    let ones = vec!["1"; 100_000].join(", ");
+    let long_key = format!("? {key}\n: [{ones}]\n");
+    let mut deep = String::new();
+    for level in 0..190 {
+        deep.push_str(&format!("{{{}{level:03}: ", "k".repeat(997)));
+    }
+    deep.push_str(&format!("[{ones}]{}\n", "}".repeat(190)));
+    let duplicates = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: x}}\nspec:\n  ? {key}\n  : {{{}}}\n",
+        vec!["a: 1"; 100_000].join(", ")
+    );
+    for (name, text, want) in [
+        ("long key", &long_key, vec![("BL0005", 1, 1)]),
+        ("deep keys", &deep, vec![("BL0005", 1, 1)]),
+        (
+            "duplicates under a long key",
+            &duplicates,
+            std::iter::once(("BL0012", 5, 5))
+                .chain((0..=100).map(|i| ("BL0004", 6, 12 + 6 * i)))
+                .collect(),
+        ),
+    ] {
+        let loaded = load(text);
+        let got: Vec<_> = loaded
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.line, d.column))
+            .collect();
+        assert_eq!(got, want, "{name}");
+        let field_bytes: usize = loaded.diagnostics.iter().map(|d| d.field.len()).sum();
+        assert!(
+            field_bytes <= text.len(),
+            "{name}: {field_bytes} bytes of fields"
+        );
+    }
+}
+
+/// Every diagnostic names its resource: a name of any length used to be copied into each
+/// (a 100 KB name and 2,000 findings made 600 MB). A name or namespace too long to be valid
+/// is reported, shortened, and the resource is not built.
+#[test]
+fn an_over_long_name_is_reported_once_and_the_resource_not_built() {
+    let name = "a".repeat(100_000);
+    let routes = "  - route:\n    - destination: {host: r}\n      weight: 150\n".repeat(2_000);
+    let text = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: {name}\n  namespace: {name}\nspec:\n  hosts: [r]\n  http:\n{routes}  - {{a: 1, a: 2}}\n"
+    );
+    let loaded = load(&text);
+    assert!(loaded.config.resources.is_empty());
+    let got: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.field.as_str(), d.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("BL0009", "metadata.name", 4),
+            ("BL0009", "metadata.namespace", 5),
+            ("BL0012", "spec.http[2000].a", 6009),
+            ("BL0004", "spec.http[2000].a", 6009),
+        ]
+    );
+    for d in &loaded.diagnostics {
+        let r = d.resource.as_ref().unwrap();
+        assert!(r.name.len() < 300 && r.namespace.len() < 300, "{r:?}");
+        assert!(d.message.len() < 700, "{}", d.message);
+    }
+    assert!(loaded.diagnostics[0]
+        .message
+        .ends_with("is 100000 bytes long; a name has at most 253"));
+    // At the limit, a name is kept (and reported whole).
+    let name = ["a", "b", "c"].map(|c| c.repeat(63)).join(".") + "." + &"d".repeat(61);
+    assert_eq!(name.len(), 253);
+    let loaded = load(&format!(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}}}\nspec: {{host: r}}\n"
+    ));
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    assert_eq!(loaded.config.resources[0].name(), name);
+}

@@ -87,9 +87,9 @@ const MAX_DEPTH: usize = 200;
 /// Real Istio and Gateway API config is kilobytes to a few megabytes of YAML, and builds a
 /// tree a few times its size (about 5–10× for typical resources); 64 MiB leaves ample room for
 /// any such file while keeping a hostile one (an alias bomb peaked at 6 GB and aborted the
-/// control plane) to an amount every deployment can afford. The JSON conversion and typed
-/// resources that follow are proportional to the tree, so this bounds them too (the field
-/// index is not: it keeps every node's full path, see `positions::to_json`).
+/// control plane) to an amount every deployment can afford. The JSON conversion, the field
+/// index and the typed resources that follow are proportional to the tree, so this bounds them
+/// too (see `positions::to_json`).
 pub const BUDGET_FLOOR: usize = 64 << 20;
 
 /// Bytes of budget granted per byte of input above the floor (see [`default_budget`]).
