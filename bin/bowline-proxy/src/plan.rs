@@ -11,10 +11,10 @@ use bowline_bootstrap::{
     ads_client_config, ads_settings, apply_overrides, AdsTls, Overrides, PemSource,
 };
 use bowline_identity::control::ClientTls;
-use bowline_xds::client::Connector;
 use bowline_model as model;
 use bowline_proxy::Change;
 use bowline_xds::client::AdsConfig;
+use bowline_xds::client::Connector;
 use bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap;
 use bowline_xds::pb::envoy::config::core::v3::{address, socket_address, Address};
 
@@ -97,8 +97,9 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// start-up error naming it), the name to check.
 fn client_tls(tls: &AdsTls) -> Result<ClientTls> {
     let root = match &tls.trusted_ca {
-        PemSource::File(path) => std::fs::read(path)
-            .with_context(|| format!("trusted_ca {}", path.display()))?,
+        PemSource::File(path) => {
+            std::fs::read(path).with_context(|| format!("trusted_ca {}", path.display()))?
+        }
         PemSource::Inline(text) => text.clone().into_bytes(),
     };
     ClientTls::new(&root, &tls.server_name).map_err(|e| anyhow!(e))

@@ -157,8 +157,12 @@ fn ads_tls(
     let Some(transport_socket::ConfigType::TypedConfig(any)) = &socket.config_type else {
         return Err(bad(".typed_config", "is required"));
     };
-    let tls: UpstreamTlsContext = bowline_xds::unpack(any)
-        .map_err(|e| bad(".typed_config", &format!("an UpstreamTlsContext is required: {e}")))?;
+    let tls: UpstreamTlsContext = bowline_xds::unpack(any).map_err(|e| {
+        bad(
+            ".typed_config",
+            &format!("an UpstreamTlsContext is required: {e}"),
+        )
+    })?;
     let common = tls.common_tls_context.unwrap_or_default();
     let CommonTlsContext {
         alpn_protocols,
@@ -186,7 +190,10 @@ fn ads_tls(
         ));
     }
     if alpn_protocols.iter().any(|p| p != "h2") {
-        return Err(bad(".common_tls_context.alpn_protocols", "only h2 is spoken to the control plane"));
+        return Err(bad(
+            ".common_tls_context.alpn_protocols",
+            "only h2 is spoken to the control plane",
+        ));
     }
     let Some(ValidationContextType::ValidationContext(validation)) = validation_context_type else {
         return Err(bad(
@@ -194,7 +201,11 @@ fn ads_tls(
             "is required: the control plane must be verified against the mesh root",
         ));
     };
-    let trusted_ca = match validation.trusted_ca.as_ref().and_then(|d| d.specifier.as_ref()) {
+    let trusted_ca = match validation
+        .trusted_ca
+        .as_ref()
+        .and_then(|d| d.specifier.as_ref())
+    {
         Some(data_source::Specifier::Filename(path)) => PemSource::File(path.into()),
         Some(data_source::Specifier::InlineString(text)) => PemSource::Inline(text.clone()),
         _ => {

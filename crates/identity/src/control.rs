@@ -70,7 +70,9 @@ impl ServerCert {
                 tokio::time::sleep(ttl / 2).await;
                 match certified(&ca, &trust_domain, ttl) {
                     Ok(key) => *this.current.write().unwrap_or_else(|e| e.into_inner()) = key,
-                    Err(e) => tracing::warn!(error = %e, "cannot renew the control plane's certificate"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot renew the control plane's certificate")
+                    }
                 }
             }
         })
@@ -89,7 +91,12 @@ impl ServerCert {
 
 impl ResolvesServerCert for ServerCert {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(|e| e.into_inner()).clone())
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
     }
 }
 
@@ -126,7 +133,11 @@ impl AsyncRead for TlsConn {
 }
 
 impl AsyncWrite for TlsConn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
     }
 
@@ -169,7 +180,9 @@ pub fn accept_tls(
                     Ok(Ok(tls)) => {
                         let _ = tx.send(Ok(TlsConn(tls))).await;
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "control plane: TLS handshake failed"),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "control plane: TLS handshake failed")
+                    }
                     Err(_) => tracing::debug!(%peer, "control plane: TLS handshake timed out"),
                 }
             });
@@ -236,7 +249,9 @@ impl ClientTls {
                     tls.connector.connect(tls.server_name.clone(), tcp),
                 )
                 .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                .map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })??;
                 Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         });

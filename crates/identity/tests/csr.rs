@@ -336,7 +336,9 @@ async fn the_ca_over_tls_is_verified_against_the_mesh_root() {
         addr,
         tls: Some(mesh_root),
     };
-    let chain = create_certificate(&good, &token, csr(), None).await.unwrap();
+    let chain = create_certificate(&good, &token, csr(), None)
+        .await
+        .unwrap();
     assert!(chain.len() >= 2, "{chain:?}");
 
     // Another mesh's root: the handshake fails before any request is sent.
@@ -364,6 +366,8 @@ async fn the_ca_over_tls_is_verified_against_the_mesh_root() {
     assert!(matches!(err, RequestError::Connect { .. }), "{err}");
     // Plaintext to the TLS port gets no answer either.
     let plain = CaEndpoint { addr, tls: None };
-    assert!(create_certificate(&plain, &token, csr(), None).await.is_err());
+    assert!(create_certificate(&plain, &token, csr(), None)
+        .await
+        .is_err());
     server.abort();
 }
