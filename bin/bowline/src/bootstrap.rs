@@ -40,6 +40,13 @@ pub struct EnvoyArgs {
     /// Envoy node cluster [default: <workload>.<namespace>].
     #[arg(long)]
     cluster: Option<String>,
+    /// The mesh root (PEM file): reach the control plane over TLS (its secure port),
+    /// verified against this root and the name istiod.istio-system.svc. Without it, plaintext.
+    #[arg(long, value_name = "FILE")]
+    xds_root: Option<std::path::PathBuf>,
+    /// Put the root in the bootstrap itself (`inline_string`) rather than naming the file.
+    #[arg(skip)]
+    xds_root_pem: Option<String>,
 }
 
 /// The parts of an Istio sidecar node id.
@@ -142,27 +149,56 @@ pub fn envoy_bootstrap(args: &EnvoyArgs, node: &NodeId) -> Value {
             "cds_config": ads.clone(),
             "lds_config": ads,
         },
-        "static_resources": { "clusters": [xds_cluster(args.xds_addr)] },
+        "static_resources": { "clusters": [xds_cluster(args.xds_addr, control_plane_tls(args))] },
     })
+}
+
+/// The `xds-grpc` cluster's TLS, as Istio's bootstrap has it: the mesh root, the control
+/// plane's name as SNI and as the DNS SAN to check, HTTP/2 by ALPN.
+fn control_plane_tls(args: &EnvoyArgs) -> Option<Value> {
+    let trusted_ca = match (&args.xds_root_pem, &args.xds_root) {
+        (Some(pem), _) => json!({ "inline_string": pem }),
+        (None, Some(file)) => json!({ "filename": file.display().to_string() }),
+        (None, None) => return None,
+    };
+    let name = bowline_identity::control::CONTROL_PLANE_NAME;
+    Some(json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": name,
+            "common_tls_context": {
+                "alpn_protocols": ["h2"],
+                "validation_context": {
+                    "trusted_ca": trusted_ca,
+                    "match_typed_subject_alt_names": [
+                        { "san_type": "DNS", "matcher": { "exact": name } },
+                    ],
+                },
+            },
+        },
+    }))
 }
 
 /// A sidecar's bootstrap as `bowline up` writes it: delta ADS, Istio's node metadata.
 /// `node_id` must be Istio's sidecar form (the caller builds it).
 pub fn sidecar(
     node_id: &str,
-    xds_addr: SocketAddr,
+    xds: &ControlPlaneAddr,
     admin_addr: SocketAddr,
     outbound_port: u16,
     inbound_port: u16,
 ) -> Value {
     let args = EnvoyArgs {
         node_id: node_id.to_string(),
-        xds_addr,
+        xds_addr: xds.addr,
         admin_addr,
         outbound_port,
         inbound_port,
         delta: true,
         cluster: None,
+        xds_root: None,
+        xds_root_pem: xds.root_pem.clone(),
     };
     let node = parse_node_id(node_id).expect("bowline up builds Istio node ids");
     envoy_bootstrap(&args, &node)
@@ -192,8 +228,16 @@ pub fn add_sds_cluster(bootstrap: &mut Value, socket: &str) {
     }
 }
 
-fn xds_cluster(addr: SocketAddr) -> Value {
-    json!({
+/// Where `bowline up`'s proxies find the control plane: its address and, for its secure port,
+/// the mesh root that vouches for it.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneAddr {
+    pub addr: SocketAddr,
+    pub root_pem: Option<String>,
+}
+
+fn xds_cluster(addr: SocketAddr, tls: Option<Value>) -> Value {
+    let mut cluster = json!({
         "name": XDS_CLUSTER,
         "type": "STATIC",
         "connect_timeout": "1s",
@@ -212,7 +256,11 @@ fn xds_cluster(addr: SocketAddr) -> Value {
             },
         },
         "upstream_connection_options": { "tcp_keepalive": { "keepalive_time": 300 } },
-    })
+    });
+    if let Some(tls) = tls {
+        cluster["transport_socket"] = tls;
+    }
+    cluster
 }
 
 fn socket_address(addr: SocketAddr) -> Value {

@@ -25,9 +25,21 @@ pub struct Args {
     /// Directory of Istio / Gateway API YAML or JSON files (watched; edits apply live).
     #[arg(long, value_name = "DIR")]
     config: PathBuf,
-    /// Address for ADS (gRPC). Port 0 picks a free port; the bound address is printed.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15010")]
-    xds_addr: SocketAddr,
+    /// Plaintext address for ADS and the CA (gRPC, Istio's 15010): for local tools and
+    /// tests. Default: 127.0.0.1:15010 without --ca-dir, none with it (then only the secure
+    /// port serves). Port 0 picks a free port; the bound address is printed.
+    #[arg(long, value_name = "ADDR")]
+    xds_addr: Option<SocketAddr>,
+    /// TLS address for ADS and the CA (Istio's 15012), with a certificate the mesh CA issues
+    /// for the control plane (istiod.istio-system.svc): proxies verify it against the mesh
+    /// root. Needs --ca-dir.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:15012",
+        requires = "ca_dir"
+    )]
+    secure_xds_addr: SocketAddr,
     /// Address for the debug HTTP server (/debug/syncz, /debug/configz, /ready).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15014")]
     debug_addr: SocketAddr,
@@ -51,11 +63,11 @@ pub struct Args {
 
 /// The CA when `--ca-dir` is given: tokens from `--ca-tokens` (one `TOKEN SPIFFE-ID` per
 /// line), certificates for `--cert-ttl-s` seconds unless a proxy asks for less.
-fn ca_service(args: &Args) -> anyhow::Result<Option<bowline_identity::CertificateService>> {
+fn mesh_ca(args: &Args) -> anyhow::Result<Option<MeshCa>> {
     let Some(dir) = &args.ca_dir else {
         return Ok(None);
     };
-    let ca = bowline_identity::Ca::load_or_create(dir)?;
+    let ca = Arc::new(bowline_identity::Ca::load_or_create(dir)?);
     tracing::info!(source = ?ca.source, dir = %dir.display(), "CA ready");
     let tokens = bowline_identity::Tokens::default();
     if let Some(file) = &args.ca_tokens {
@@ -74,11 +86,41 @@ fn ca_service(args: &Args) -> anyhow::Result<Option<bowline_identity::Certificat
             tokens.insert(token, id);
         }
     }
-    Ok(Some(bowline_identity::CertificateService::new(
-        std::sync::Arc::new(ca),
-        tokens,
-        ttl_policy(Duration::from_secs(args.cert_ttl_s)),
-    )))
+    let ttl = Duration::from_secs(args.cert_ttl_s);
+    Ok(Some(MeshCa::new(ca, tokens, ttl)))
+}
+
+/// The mesh CA as the control plane serves it: the CSR API, and the certificate of the
+/// control plane's own secure port.
+pub struct MeshCa {
+    pub ca: Arc<bowline_identity::Ca>,
+    pub service: bowline_identity::CertificateService,
+    /// Lifetime of the control plane's own certificate (renewed at half of it).
+    pub server_ttl: Duration,
+}
+
+impl MeshCa {
+    pub fn new(
+        ca: Arc<bowline_identity::Ca>,
+        tokens: bowline_identity::Tokens,
+        ttl: Duration,
+    ) -> MeshCa {
+        MeshCa {
+            service: bowline_identity::CertificateService::new(ca.clone(), tokens, ttl_policy(ttl)),
+            ca,
+            server_ttl: ttl,
+        }
+    }
+}
+
+/// Where the control plane listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    /// Plaintext xDS and CA: only when asked for (local tools and tests).
+    pub plaintext: Option<SocketAddr>,
+    /// xDS and CA over TLS (needs the CA, which issues the certificate).
+    pub secure: Option<SocketAddr>,
+    pub debug: SocketAddr,
 }
 
 /// `default` for certificates nobody asked a lifetime for; requests may ask up to Istio's
@@ -108,17 +150,30 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let ca = mesh_ca(&args)?;
+    let listen = Listen {
+        plaintext: match (&ca, args.xds_addr) {
+            (None, None) => Some(SocketAddr::from(([127, 0, 0, 1], 15010))),
+            (_, asked) => asked,
+        },
+        secure: ca.as_ref().map(|_| args.secure_xds_addr),
+        debug: args.debug_addr,
+    };
     let control = ControlPlane::start(
         vec![args.config.clone()],
-        args.xds_addr,
-        args.debug_addr,
+        listen,
         Duration::from_millis(args.file_debounce_ms),
         Duration::from_millis(args.push_debounce_ms),
-        ca_service(&args)?,
+        ca,
     )
     .await?;
-    // These two lines are the readiness signal scripts and tests wait for.
-    println!("xds listening on {}", control.xds_addr);
+    // These lines are the readiness signal scripts and tests wait for.
+    if let Some(addr) = control.xds_addr {
+        println!("xds listening on {addr}");
+    }
+    if let Some(addr) = control.secure_xds_addr {
+        println!("secure xds listening on {addr}");
+    }
     println!("debug listening on {}", control.debug_addr);
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -128,7 +183,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 /// A running control plane: config watch, xDS server and debug server. `bowline control`
 /// runs one as its whole job; `bowline up` runs one in-process beside its workloads.
 pub struct ControlPlane {
-    pub xds_addr: SocketAddr,
+    /// The plaintext xDS address, when one was asked for.
+    pub xds_addr: Option<SocketAddr>,
+    /// The TLS xDS address, when the control plane is the CA.
+    pub secure_xds_addr: Option<SocketAddr>,
+    /// The mesh root proxies verify the secure port against.
+    pub root_pem: Option<String>,
     pub debug_addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
@@ -139,23 +199,42 @@ impl ControlPlane {
     /// the bound ones are in the result) and starts serving.
     pub async fn start(
         dirs: Vec<PathBuf>,
-        xds_addr: SocketAddr,
-        debug_addr: SocketAddr,
+        listen: Listen,
         file_debounce: Duration,
         push_debounce: Duration,
-        ca: Option<bowline_identity::CertificateService>,
+        ca: Option<MeshCa>,
     ) -> anyhow::Result<ControlPlane> {
         let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         let registry = Registry::load_dirs(dirs)
             .with_context(|| format!("cannot read config directory {}", shown.join(", ")))?;
         report_status(&registry);
 
-        let xds_listener = tokio::net::TcpListener::bind(xds_addr)
-            .await
-            .with_context(|| format!("cannot bind the xDS address {xds_addr}"))?;
-        let debug_listener = tokio::net::TcpListener::bind(debug_addr)
-            .await
-            .with_context(|| format!("cannot bind the debug address {debug_addr}"))?;
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind the {what} address {addr}"))
+        };
+        let xds_listener = match listen.plaintext {
+            Some(addr) => Some(bind(addr, "xDS").await?),
+            None => None,
+        };
+        let secure = match (listen.secure, &ca) {
+            (Some(addr), Some(ca)) => {
+                let cert = bowline_identity::control::ServerCert::issue(
+                    &ca.ca,
+                    bowline_identity::spiffe::DEFAULT_TRUST_DOMAIN,
+                    ca.server_ttl,
+                )
+                .context("the control plane's certificate")?;
+                Some((bind(addr, "secure xDS").await?, cert))
+            }
+            (Some(_), None) => anyhow::bail!("a secure xDS port needs the mesh CA"),
+            (None, _) => None,
+        };
+        if xds_listener.is_none() && secure.is_none() {
+            anyhow::bail!("nothing to serve xDS on: give a plaintext or a secure address");
+        }
+        let debug_listener = bind(listen.debug, "debug").await?;
         let server = XdsServer::new(
             MeshGenerator,
             registry.subscribe(),
@@ -187,33 +266,64 @@ impl ControlPlane {
             }
         };
         let control = ControlPlane {
-            xds_addr: xds_listener.local_addr()?,
+            xds_addr: xds_listener.as_ref().map(|l| l.local_addr()).transpose()?,
+            secure_xds_addr: secure.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
+            root_pem: ca.as_ref().map(|ca| ca.ca.root_pem().to_string()),
             debug_addr: debug_listener.local_addr()?,
             stop,
             tasks: Vec::new(),
         };
         let watcher = registry.watch(file_debounce, stopped());
         let debug = serve_debug(debug_listener, routes, stopped());
-        // The CA (Istio's CSR API) shares the xDS port, as istiod's does.
-        let mut routes = tonic::service::Routes::default();
-        if let Some(ca) = ca {
-            routes = routes.add_service(ca);
+        // The CA (Istio's CSR API) shares the xDS ports, as istiod's does.
+        let routes = || {
+            let routes = tonic::service::Routes::default();
+            match &ca {
+                Some(ca) => routes.add_service(ca.service.clone()),
+                None => routes,
+            }
+        };
+        let mut tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)> = vec![
+            (
+                "config watch",
+                tokio::spawn(async move { Ok(watcher.await?) }),
+            ),
+            (
+                "debug server",
+                tokio::spawn(async move { Ok(debug.await?) }),
+            ),
+        ];
+        if let Some(listener) = xds_listener {
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            let (server, stop, routes) = (server.clone(), stopped(), routes());
+            tasks.push((
+                "xDS server",
+                tokio::spawn(
+                    async move { Ok(server.serve_incoming(incoming, stop, routes).await?) },
+                ),
+            ));
         }
-        let xds = server.serve_with(xds_listener, stopped(), routes);
-        Ok(ControlPlane {
-            tasks: vec![
-                (
-                    "config watch",
-                    tokio::spawn(async move { Ok(watcher.await?) }),
-                ),
-                (
-                    "debug server",
-                    tokio::spawn(async move { Ok(debug.await?) }),
-                ),
-                ("xDS server", tokio::spawn(async move { Ok(xds.await?) })),
-            ],
-            ..control
-        })
+        if let Some((listener, cert)) = secure {
+            let ca = ca.as_ref().expect("a secure port has the CA");
+            let renewal = cert.renew_every_half(
+                ca.ca.clone(),
+                bowline_identity::spiffe::DEFAULT_TRUST_DOMAIN.to_string(),
+                ca.server_ttl,
+            );
+            let tls = cert.server_config().context("the control plane's TLS")?;
+            let incoming = bowline_identity::control::accept_tls(listener, tls);
+            let (server, stop, routes) = (server.clone(), stopped(), routes());
+            tasks.push((
+                "secure xDS server",
+                tokio::spawn(async move {
+                    let served = server.serve_incoming(incoming, stop, routes).await;
+                    renewal.abort();
+                    Ok(served?)
+                }),
+            ));
+        }
+        Ok(ControlPlane { tasks, ..control })
     }
 
     /// Stops watching and serving; waits for the three tasks to end.

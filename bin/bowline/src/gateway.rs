@@ -21,7 +21,7 @@ pub fn start(
     spec: &GatewaySpec,
     proxy_bin: &Path,
     state_dir: &Path,
-    xds_addr: SocketAddr,
+    xds: &crate::bootstrap::ControlPlaneAddr,
     admin_port: u16,
     ca_token: &str,
 ) -> anyhow::Result<GatewayState> {
@@ -34,7 +34,7 @@ pub fn start(
         "sidecar~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local",
         spec.name
     );
-    let mut bootstrap = crate::bootstrap::sidecar(&sidecar_id, xds_addr, admin, 0, 0);
+    let mut bootstrap = crate::bootstrap::sidecar(&sidecar_id, xds, admin, 0, 0);
     bootstrap["node"]["id"] = json!(node_id);
     let meta = &mut bootstrap["node"]["metadata"];
     meta["LABELS"] = json!(spec.labels);

@@ -45,8 +45,11 @@ pub struct Args {
     cert_ttl_s: Option<u64>,
     /// The mesh root (PEM): reach the CA over TLS, verified against it (the control plane's
     /// secure port). Without it the token crosses the wire in clear (local tools only).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "ca_root_pem")]
     ca_root: Option<PathBuf>,
+    /// The mesh root as PEM text (what `bowline up` passes), instead of --ca-root.
+    #[arg(long, env = "BOWLINE_CA_ROOT_PEM", hide_env_values = true)]
+    ca_root_pem: Option<String>,
     /// The name the CA's certificate must carry.
     #[arg(long, default_value = bowline_identity::control::CONTROL_PLANE_NAME)]
     ca_server_name: String,
@@ -70,17 +73,17 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let tls = match &args.ca_root {
-        Some(file) => {
-            let root =
-                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-            Some(
-                bowline_identity::control::ClientTls::new(&root, &args.ca_server_name)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
-            )
+    let root = match (&args.ca_root, &args.ca_root_pem) {
+        (Some(file), _) => {
+            Some(std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?)
         }
-        None => None,
+        (None, Some(pem)) => Some(pem.clone().into_bytes()),
+        (None, None) => None,
     };
+    let tls = root
+        .map(|root| bowline_identity::control::ClientTls::new(&root, &args.ca_server_name))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("the mesh root: {e}"))?;
     let agent = Agent::start(
         AgentConfig {
             ca: bowline_identity::api::CaEndpoint {

@@ -193,20 +193,31 @@ fn start(
     let ca = bowline_identity::Ca::load_or_create(&ca_dir)
         .with_context(|| format!("the mesh CA in {}", ca_dir.display()))?;
     let tokens = bowline_identity::Tokens::default();
-    let ca_service = bowline_identity::CertificateService::new(
+    let mesh_ca = crate::control::MeshCa::new(
         std::sync::Arc::new(ca),
         tokens.clone(),
-        crate::control::ttl_policy(Duration::from_secs(args.cert_ttl_s)),
+        Duration::from_secs(args.cert_ttl_s),
     );
+    // xDS and the CA over TLS only (Istio's 15012): tokens and config never cross the
+    // bridge in clear.
     let control = runtime.block_on(ControlPlane::start(
         vec![manifest.config.clone(), state_dir.join("registry")],
-        SocketAddr::new(xds_ip, 0),
-        args.debug_addr,
+        crate::control::Listen {
+            plaintext: None,
+            secure: Some(SocketAddr::new(xds_ip, 0)),
+            debug: args.debug_addr,
+        },
         Duration::from_millis(50),
         Duration::from_millis(20),
-        Some(ca_service),
+        Some(mesh_ca),
     ))?;
-    let (xds_addr, debug_addr) = (control.xds_addr, control.debug_addr);
+    let xds = crate::bootstrap::ControlPlaneAddr {
+        addr: control
+            .secure_xds_addr
+            .context("the control plane has a secure port")?,
+        root_pem: control.root_pem.clone(),
+    };
+    let (xds_addr, debug_addr) = (xds.addr, control.debug_addr);
     mesh.control = Some(control);
     drop(ports);
     println!(
@@ -243,7 +254,7 @@ fn start(
             &self_bin,
             &proxy_bin,
             &state_dir,
-            xds_addr,
+            &xds,
             &token,
             args.envoy_bin.as_deref(),
         )?);
@@ -254,7 +265,7 @@ fn start(
             spec,
             &proxy_bin,
             &state_dir,
-            xds_addr,
+            &xds,
             gateway_admin,
             &tokens.issue(bowline_identity::SpiffeId::new(
                 TRUST_DOMAIN,
@@ -297,7 +308,7 @@ fn start_instance(
     self_bin: &Path,
     proxy_bin: &Path,
     state_dir: &Path,
-    xds_addr: SocketAddr,
+    xds: &crate::bootstrap::ControlPlaneAddr,
     ca_token: &str,
     envoy_bin: Option<&Path>,
 ) -> anyhow::Result<WorkloadState> {
@@ -350,7 +361,7 @@ fn start_instance(
         None,
     )?;
 
-    let mut bootstrap = sidecar_bootstrap(instance, xds_addr, admin_addr);
+    let mut bootstrap = sidecar_bootstrap(instance, xds, admin_addr);
     let sidecar_name = format!("{} proxy", instance.name);
     let token_env = [("BOWLINE_CA_TOKEN".to_string(), ca_token.to_string())];
     let sidecar_pid = match instance.sidecar_kind {
@@ -372,17 +383,21 @@ fn start_instance(
             // Istio's agent beside Envoy: the certificate over SDS on an abstract socket
             // (private to the namespace; named per instance for explicit mode).
             let socket = format!("@bowline-sds-{}", instance.name);
+            let mut sds_env = token_env.to_vec();
+            if let Some(root) = &xds.root_pem {
+                sds_env.push(("BOWLINE_CA_ROOT_PEM".to_string(), root.clone()));
+            }
             mesh.supervisor.spawn(
                 &format!("{} sds", instance.name),
                 &self_bin.display().to_string(),
                 &[
                     "sds".to_string(),
                     "--ca-addr".to_string(),
-                    xds_addr.to_string(),
+                    xds.addr.to_string(),
                     "--listen".to_string(),
                     socket.clone(),
                 ],
-                &token_env,
+                &sds_env,
                 &proxy_place,
                 None,
             )?;
@@ -432,7 +447,7 @@ fn start_instance(
 /// The same bootstrap `bowline bootstrap envoy` prints, with the capture mode set.
 fn sidecar_bootstrap(
     instance: &Instance,
-    xds_addr: SocketAddr,
+    xds: &crate::bootstrap::ControlPlaneAddr,
     admin_addr: SocketAddr,
 ) -> serde_json::Value {
     let (admin, mode) = match instance.netns {
@@ -445,7 +460,7 @@ fn sidecar_bootstrap(
     };
     let mut bootstrap = crate::bootstrap::sidecar(
         &instance.node_id(),
-        xds_addr,
+        xds,
         admin,
         instance.sidecar.outbound,
         instance.sidecar.inbound,

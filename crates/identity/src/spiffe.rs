@@ -3,6 +3,9 @@
 use std::fmt;
 
 /// A workload identity. The trust domain is the mesh's (`cluster.local` by default).
+/// Istio's default trust domain (MeshConfig `trustDomain`).
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SpiffeId {
     pub trust_domain: String,

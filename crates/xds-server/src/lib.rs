@@ -129,10 +129,31 @@ impl<G: Generator> XdsServer<G> {
         shutdown: impl Future<Output = ()> + Send + 'static,
         routes: tonic::service::Routes,
     ) -> Result<(), XdsServerError> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let service = service::AdsService::new(self.shared, stop_rx);
         let incoming =
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        self.serve_incoming(incoming, shutdown, routes).await
+    }
+
+    /// Serves ADS and `routes` on the connections `incoming` yields (TLS connections, for the
+    /// control plane's secure port), until `shutdown` resolves. Several calls on clones of
+    /// one server serve the same proxies' state.
+    pub async fn serve_incoming<IO, IE>(
+        &self,
+        incoming: impl futures::Stream<Item = Result<IO, IE>> + Send + 'static,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        routes: tonic::service::Routes,
+    ) -> Result<(), XdsServerError>
+    where
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+        IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let service = service::AdsService::new(self.shared.clone(), stop_rx);
         let signal = async move {
             shutdown.await;
             stop_tx.send_replace(true);
@@ -145,5 +166,13 @@ impl<G: Generator> XdsServer<G> {
             .serve_with_incoming_shutdown(incoming, signal)
             .await?;
         Ok(())
+    }
+}
+
+impl<G: Generator> Clone for XdsServer<G> {
+    fn clone(&self) -> Self {
+        XdsServer {
+            shared: self.shared.clone(),
+        }
     }
 }

@@ -163,6 +163,16 @@ mod tests {
         map
     }
 
+    /// One case: the request, and what `check` must say.
+    type Case<'a> = (
+        &'a Method,
+        Version,
+        &'a Uri,
+        HeaderMap,
+        HeadFacts,
+        Result<(), Refusal>,
+    );
+
     #[test]
     fn refuses_what_envoy_refuses() {
         let get = Method::GET;
@@ -186,14 +196,7 @@ mod tests {
             ..HeadFacts::default()
         };
         let no = HeadFacts::default();
-        let cases: Vec<(
-            &Method,
-            Version,
-            &Uri,
-            HeaderMap,
-            HeadFacts,
-            Result<(), Refusal>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (&get, v11, &origin, host.clone(), no, ok),
             (&m_search, v11, &origin, host.clone(), no, ok),
             (
