@@ -164,7 +164,9 @@ impl Stats {
         let mut families: Vec<(String, Kind, Vec<String>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         self.visit(&mut |scope, name, sample| {
-            let metric = format!("envoy_{}_{}", scope.prefix, sample.stat);
+            // Envoy's stat names nest with dots (`outlier_detection.ejections_active`);
+            // Prometheus names cannot.
+            let metric = format!("envoy_{}_{}", scope.prefix, sample.stat.replace('.', "_"));
             let labels = match sample.class {
                 Some(class) => format!(
                     "envoy_response_code_class=\"{class}\",{}=\"{}\"",
@@ -327,7 +329,7 @@ impl ClusterStats {
             &self.upstream_cx_none_healthy,
         ));
         f(counter(
-            "outlier_detection_ejections_enforced_total",
+            "outlier_detection.ejections_enforced_total",
             &self.outlier_detection_ejections_enforced_total,
         ));
         f(gauge("upstream_rq_active", &self.upstream_rq_active));
@@ -339,7 +341,7 @@ impl ClusterStats {
         f(gauge("membership_healthy", &self.membership_healthy));
         f(gauge("membership_total", &self.membership_total));
         f(gauge(
-            "outlier_detection_ejections_active",
+            "outlier_detection.ejections_active",
             &self.outlier_detection_ejections_active,
         ));
         classes("upstream_rq_xx", &self.upstream_rq_xx, f);
