@@ -139,11 +139,66 @@ pub struct TcpKeepalive {
 /// Which address families DNS answers may give.
 #[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DnsLookupFamily {
-    /// IPv4, falling back to IPv6 when there is none (Envoy's default).
+    /// IPv6, falling back to IPv4 when there is none (Envoy's default; "V6_PREFERRED" in
+    /// all but name).
     #[default]
     Auto,
     V4Only,
     V6Only,
+    /// IPv4, falling back to IPv6 when there is none.
     V4Preferred,
     All,
+}
+
+impl DnsLookupFamily {
+    /// The addresses of a DNS answer this family keeps, in the answer's order.
+    pub fn pick(self, answer: &[std::net::SocketAddr]) -> Vec<std::net::SocketAddr> {
+        let of = |v6: bool| -> Vec<std::net::SocketAddr> {
+            answer
+                .iter()
+                .copied()
+                .filter(|a| a.is_ipv6() == v6)
+                .collect()
+        };
+        let preferring = |v6: bool| {
+            let preferred = of(v6);
+            if preferred.is_empty() {
+                of(!v6)
+            } else {
+                preferred
+            }
+        };
+        match self {
+            DnsLookupFamily::Auto => preferring(true),
+            DnsLookupFamily::V4Preferred => preferring(false),
+            DnsLookupFamily::V4Only => of(false),
+            DnsLookupFamily::V6Only => of(true),
+            DnsLookupFamily::All => answer.to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod dns_family_tests {
+    use super::DnsLookupFamily::*;
+
+    #[test]
+    fn each_family_keeps_what_envoy_keeps() {
+        let v4: std::net::SocketAddr = "10.0.0.1:80".parse().unwrap();
+        let v6: std::net::SocketAddr = "[fd00::1]:80".parse().unwrap();
+        let both = [v4, v6];
+        let cases = [
+            (Auto, &both[..], vec![v6]),
+            (Auto, &[v4][..], vec![v4]),
+            (V4Preferred, &both[..], vec![v4]),
+            (V4Preferred, &[v6][..], vec![v6]),
+            (V4Only, &both[..], vec![v4]),
+            (V4Only, &[v6][..], vec![]),
+            (V6Only, &both[..], vec![v6]),
+            (All, &both[..], vec![v4, v6]),
+        ];
+        for (family, answer, want) in cases {
+            assert_eq!(family.pick(answer), want, "{family:?} {answer:?}");
+        }
+    }
 }

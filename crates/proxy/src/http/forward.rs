@@ -51,6 +51,7 @@ pub async fn forward(
 ) -> Response<ResponseBody> {
     let cluster = &target.cluster;
     let fwd = target.forward;
+    let router = conn.http.router;
     let upgrading = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
     let downstream_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -117,7 +118,7 @@ pub async fn forward(
             .acquire(Overflow::Requests, cluster.thresholds.max_requests)
         else {
             stats.upstream_rq_pending_overflow.inc();
-            return local::overloaded();
+            return overloaded(conn);
         };
         let last_try = retry.is_none_or(|r| retries_done >= r.num_retries);
         let try_body = match &replay {
@@ -146,6 +147,7 @@ pub async fn forward(
         endpoint.active.fetch_add(1, Ordering::Relaxed);
         let send = conn.pool.send(endpoint.addr, cluster, request);
         let per_try = retry.and_then(|r| r.per_try_timeout);
+        let try_started_at = Instant::now();
         let result = if timeout.is_none() && per_try.is_none() {
             Some(send.await)
         } else {
@@ -190,7 +192,10 @@ pub async fn forward(
             Some(Ok(response)) => {
                 let status = response.status().as_u16();
                 cluster.record(&endpoint, status);
-                stats.upstream_rq_xx.record(status);
+                // The router's `dynamic_stats`: per-cluster counts by response code.
+                if router.dynamic_stats {
+                    stats.upstream_rq_xx.record(status);
+                }
                 let outcome = UpstreamOutcome::Response {
                     status,
                     grpc_status: grpc_status(&response),
@@ -205,6 +210,14 @@ pub async fn forward(
                         let deadline = deadline.or_else(|| timeout.map(|t| Instant::now() + t));
                         let mut response =
                             downstream_response(response, downstream_upgrade, deadline);
+                        if !router.suppress_envoy_headers {
+                            // Envoy's router: how long the upstream took, in milliseconds.
+                            let ms = try_started_at.elapsed().as_millis();
+                            response.headers_mut().insert(
+                                "x-envoy-upstream-service-time",
+                                http::HeaderValue::from(ms as u64),
+                            );
+                        }
                         if let Some(cookie) = set_cookie {
                             response
                                 .headers_mut()
@@ -214,7 +227,7 @@ pub async fn forward(
                     }
                 }
             }
-            Some(Err(UpstreamError::Overflow)) => return local::overloaded(),
+            Some(Err(UpstreamError::Overflow)) => return overloaded(conn),
             Some(Err(error)) => {
                 cluster.record(&endpoint, 503);
                 let (outcome, text) = if error.is_connect_failure() {
@@ -251,6 +264,16 @@ pub async fn forward(
         }
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Circuit-breaker overflow: Envoy's 503, with `x-envoy-overloaded` unless the router
+/// suppresses its headers.
+fn overloaded(conn: &Conn) -> Response<ResponseBody> {
+    let mut response = local::overloaded();
+    if conn.http.router.suppress_envoy_headers {
+        response.headers_mut().remove("x-envoy-overloaded");
+    }
+    response
 }
 
 /// The body to send and how the client is getting on with it: nothing when the request has

@@ -107,7 +107,29 @@ impl ListenerRt {
         stats: &Stats,
         identity: Option<&bowline_identity::IdentityHandle>,
     ) -> Result<ListenerRt, String> {
+        // Where each field of the model goes (exhaustive: a field the model gains is a
+        // compile error here until the data path consumes it): the accept loop reads
+        // `address`, `use_original_dst`, `tls_inspector` and `http_inspector` from `model`;
+        // chains are built below. `traffic_direction` only names stats and spans in Envoy,
+        // and bowline-proxy's stats carry no direction label.
+        let Listener {
+            name: _,
+            address: _,
+            use_original_dst: _,
+            traffic_direction: _,
+            tls_inspector: _,
+            http_inspector: _,
+            filter_chains: _,
+            default_filter_chain: _,
+        } = &model;
         let chain = |c: &FilterChain| -> Result<ChainRt, String> {
+            let FilterChain {
+                name: _,
+                matcher: _,
+                tls: _,
+                network_rbac: _,
+                network: _,
+            } = c;
             let tls = c
                 .tls
                 .as_ref()

@@ -27,6 +27,8 @@ pub struct DnsTarget {
     /// (hostname, port, weight of every address it resolves to).
     pub hosts: Vec<(String, u16, u32)>,
     pub refresh: Duration,
+    /// Which addresses of an answer count.
+    pub family: model::cluster::DnsLookupFamily,
 }
 
 /// Fails (naming the file or secret) when the cluster's TLS cannot be built: the cluster is
@@ -36,6 +38,23 @@ pub fn cluster(
     stats: &Stats,
     identity: Option<&bowline_identity::IdentityHandle>,
 ) -> Result<Cluster, String> {
+    // Where each field of the model goes (exhaustive: a field the model gains is a compile
+    // error here until the data path consumes it). The run-time cluster keeps `source` and
+    // reads `connection` (pool limits), `healthy_panic_threshold` (the balancer) and
+    // `dns_lookup_family` (the DNS task) from it; the rest is converted below.
+    let model::Cluster {
+        name: _,
+        discovery: _,
+        connect_timeout: _,
+        lb: _,
+        protocol: _,
+        circuit_breakers: _,
+        outlier_detection: _,
+        healthy_panic_threshold: _,
+        connection: _,
+        dns_lookup_family: _,
+        tls: _,
+    } = &source;
     let tls = source
         .tls
         .as_ref()
@@ -135,6 +154,7 @@ pub fn dns_target(cluster: &Arc<Cluster>) -> Option<DnsTarget> {
             cluster: Arc::downgrade(cluster),
             hosts: hosts.clone(),
             refresh: *refresh,
+            family: cluster.source.dns_lookup_family,
         }),
         _ => None,
     }
@@ -192,7 +212,9 @@ pub async fn resolve_forever(target: DnsTarget) {
         let mut found = Vec::new();
         for (host, port, weight) in &target.hosts {
             if let Ok(addrs) = tokio::net::lookup_host((host.as_str(), *port)).await {
-                found.extend(addrs.map(|a| (a, *weight, true)));
+                let answer: Vec<SocketAddr> = addrs.collect();
+                let kept = target.family.pick(&answer);
+                found.extend(kept.into_iter().map(|a| (a, *weight, true)));
             }
         }
         found.sort();
