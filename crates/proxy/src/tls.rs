@@ -309,57 +309,69 @@ pub fn client_config(
 /// Peeks at the connection until a whole ClientHello (or something that is not TLS) is
 /// there; consumes nothing.
 pub async fn inspect(stream: &TcpStream) -> ClientHelloInfo {
-    let plaintext = ClientHelloInfo {
-        transport_protocol: "raw_buffer",
-        ..ClientHelloInfo::default()
-    };
     let work = async {
         let mut buf = vec![0u8; MAX_CLIENT_HELLO];
         let mut n = match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return plaintext.clone(),
+            Ok(0) | Err(_) => return plaintext(),
             Ok(n) => n,
         };
         loop {
-            // A TLS record starts with the handshake content type.
-            if buf[0] != 0x16 {
-                return plaintext.clone();
+            if let Some(info) = client_hello_info(&buf[..n]) {
+                return info;
             }
-            let mut acceptor = rustls::server::Acceptor::default();
-            if acceptor.read_tls(&mut &buf[..n]).is_err() {
-                return plaintext.clone();
-            }
-            match acceptor.accept() {
-                Ok(Some(accepted)) => {
-                    let hello = accepted.client_hello();
-                    return ClientHelloInfo {
-                        transport_protocol: "tls",
-                        server_name: hello.server_name().map(str::to_string),
-                        alpn: hello
-                            .alpn()
-                            .into_iter()
-                            .flatten()
-                            .map(|p| String::from_utf8_lossy(p).into_owned())
-                            .collect(),
-                    };
-                }
-                // Not all of it yet: peek again once more bytes have arrived.
-                Ok(None) if n < buf.len() => {
-                    n = match crate::listener::peek::peek_more(stream, &mut buf, n).await {
-                        Ok(0) | Err(_) => return plaintext.clone(),
-                        Ok(more) => more,
-                    };
-                }
-                // TLS, but not a ClientHello we can read: still TLS, no SNI.
-                _ => {
-                    return ClientHelloInfo {
-                        transport_protocol: "tls",
-                        ..ClientHelloInfo::default()
-                    }
-                }
-            }
+            // Not all of it yet: peek again once more bytes have arrived.
+            n = match crate::listener::peek::peek_more(stream, &mut buf, n).await {
+                Ok(0) | Err(_) => return plaintext(),
+                Ok(more) => more,
+            };
         }
     };
     tokio::time::timeout(INSPECT_TIMEOUT, work)
         .await
-        .unwrap_or(plaintext)
+        .unwrap_or_else(|_| plaintext())
+}
+
+fn plaintext() -> ClientHelloInfo {
+    ClientHelloInfo {
+        transport_protocol: "raw_buffer",
+        ..ClientHelloInfo::default()
+    }
+}
+
+/// What a connection's first bytes say, or `None` while they are the start of a
+/// ClientHello that is not complete yet (fewer than [`MAX_CLIENT_HELLO`] bytes). The pure
+/// part of [`inspect`].
+pub(crate) fn client_hello_info(bytes: &[u8]) -> Option<ClientHelloInfo> {
+    // A TLS record starts with the handshake content type.
+    match bytes.first() {
+        None => return None,
+        Some(&b) if b != 0x16 => return Some(plaintext()),
+        Some(_) => {}
+    }
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut rd = bytes;
+    if acceptor.read_tls(&mut rd).is_err() {
+        return Some(plaintext());
+    }
+    match acceptor.accept() {
+        Ok(Some(accepted)) => {
+            let hello = accepted.client_hello();
+            Some(ClientHelloInfo {
+                transport_protocol: "tls",
+                server_name: hello.server_name().map(str::to_string),
+                alpn: hello
+                    .alpn()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect(),
+            })
+        }
+        Ok(None) if bytes.len() < MAX_CLIENT_HELLO => None,
+        // TLS, but not a ClientHello we can read: still TLS, no SNI.
+        _ => Some(ClientHelloInfo {
+            transport_protocol: "tls",
+            ..ClientHelloInfo::default()
+        }),
+    }
 }
