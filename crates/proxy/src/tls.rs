@@ -349,9 +349,14 @@ pub(crate) fn client_hello_info(bytes: &[u8]) -> Option<ClientHelloInfo> {
         Some(_) => {}
     }
     let mut acceptor = rustls::server::Acceptor::default();
+    // `read_tls` takes at most 4 KiB a call: feed it everything peeked.
     let mut rd = bytes;
-    if acceptor.read_tls(&mut rd).is_err() {
-        return Some(plaintext());
+    while !rd.is_empty() {
+        match acceptor.read_tls(&mut rd) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => return Some(plaintext()),
+        }
     }
     match acceptor.accept() {
         Ok(Some(accepted)) => {
@@ -373,5 +378,92 @@ pub(crate) fn client_hello_info(bytes: &[u8]) -> Option<ClientHelloInfo> {
             transport_protocol: "tls",
             ..ClientHelloInfo::default()
         }),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// How a test client is configured, and what the inspector must report for its hello.
+    pub(crate) struct Hello {
+        pub bytes: Vec<u8>,
+        pub info: ClientHelloInfo,
+    }
+
+    pub(crate) fn client_hello(
+        server_name: &str,
+        alpn: &[&[u8]],
+        tls12_only: bool,
+        max_fragment: Option<usize>,
+    ) -> Hello {
+        use rustls::pki_types::ServerName;
+        let builder =
+            rustls::ClientConfig::builder_with_provider(bowline_identity::tls::provider());
+        let builder = if tls12_only {
+            builder.with_protocol_versions(&[&rustls::version::TLS12])
+        } else {
+            builder.with_safe_default_protocol_versions()
+        };
+        let mut config = builder
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config.max_fragment_size = max_fragment;
+        let name = ServerName::try_from(server_name.to_string()).unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut bytes = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut bytes).unwrap();
+        }
+        let is_ip = server_name.parse::<std::net::IpAddr>().is_ok();
+        Hello {
+            bytes,
+            info: ClientHelloInfo {
+                transport_protocol: "tls",
+                server_name: (!is_ip).then(|| server_name.to_string()),
+                alpn: alpn
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect(),
+            },
+        }
+    }
+
+    /// A ClientHello of several KiB (many ALPN values; post-quantum key shares and session
+    /// tickets make them large too).
+    fn big_hello() -> Hello {
+        let alpn: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("{i:03}-{}", "p".repeat(44)).into_bytes())
+            .collect();
+        let alpn: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+        client_hello("big.example", &alpn, false, None)
+    }
+
+    /// Found by fuzzing: rustls' `read_tls` takes at most 4 KiB per call, and the inspector
+    /// called it once, so a longer ClientHello never completed: the inspector waited for
+    /// bytes the client would never send (it waits for the ServerHello) until its 15 s
+    /// timeout, then served the connection as plaintext.
+    #[test]
+    fn a_client_hello_longer_than_one_read_is_inspected() {
+        let hello = big_hello();
+        assert!(hello.bytes.len() > 4096, "{}", hello.bytes.len());
+        assert_eq!(client_hello_info(&hello.bytes), Some(hello.info));
+    }
+
+    #[tokio::test]
+    async fn a_long_client_hello_on_a_socket_is_inspected_at_once() {
+        use tokio::io::AsyncWriteExt;
+        let hello = big_hello();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        client.write_all(&hello.bytes).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(inspect(&server).await, hello.info);
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
