@@ -67,6 +67,25 @@ fn path_part(path_and_query: &str) -> &str {
     &path_and_query[..path_and_query.len() - query(path_and_query).len()]
 }
 
+/// The one shape normalisation is not idempotent on, documented in `path.rs`: a `%` that
+/// starts no valid escape, then a `..` segment. Chromium remembers where it wrote that `%`
+/// and never forgets it, even after `..` cut the output shorter; a later decoded escape then
+/// makes it test (and rewrite as `%25`) whatever lies at that stale position, and the result
+/// decodes differently the second time: `/%%%30%30/../<%41/` becomes `/%325CA/`, then
+/// `/25CA/`.
+fn stale_percent(target: &str) -> bool {
+    let path = path_part(target).as_bytes();
+    let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+    let Some(bare) = (0..path.len())
+        .find(|&i| path[i] == b'%' && !(hex(path.get(i + 1)) && hex(path.get(i + 2))))
+    else {
+        return false;
+    };
+    let rest = path[bare..].to_ascii_lowercase();
+    let rest = String::from_utf8_lossy(&rest).replace("%2e", ".");
+    rest.contains("..")
+}
+
 proptest! {
     // 256 cases by default; PROPTEST_CASES overrides.
     #![proptest_config(ProptestConfig::default())]
@@ -117,6 +136,10 @@ proptest! {
 
     #[test]
     fn normalising_and_merging_again_changes_nothing(target in target(), opts in options()) {
+        if stale_percent(&target) {
+            // Not idempotent on purpose, as in Chromium (see `guard_nested_escape`).
+            return Ok(());
+        }
         let opts = PathNormalization { normalize: true, merge_slashes: true, ..opts };
         let once = match opts.apply(&target) {
             NormalizedPath::Forward(p) => p.into_owned(),
