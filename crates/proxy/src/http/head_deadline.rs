@@ -155,7 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> HeadDeadline<S> {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        if let Poll::Pending = Pin::new(&mut self.inner).poll_flush(cx) {
+        if Pin::new(&mut self.inner).poll_flush(cx).is_pending() {
             return Poll::Pending;
         }
         Poll::Ready(Err(io::Error::new(
@@ -341,7 +341,7 @@ mod tests {
         let started = Instant::now();
         for _ in 0..3 {
             client.write_all(b"G").await.unwrap();
-            server.read(&mut buf).await.unwrap();
+            assert!(server.read(&mut buf).await.unwrap() > 0);
             tokio::time::sleep(Duration::from_secs(4)).await;
         }
         // 12 s after the first byte, still alive: each byte restarted the 5 s silence.
@@ -355,7 +355,7 @@ mod tests {
         let (mut server, mut client) = pair(LIMITS);
         let mut buf = [0u8; 1024];
         client.write_all(b"POST / HTTP/1.1\r\n").await.unwrap();
-        server.read(&mut buf).await.unwrap();
+        assert!(server.read(&mut buf).await.unwrap() > 0);
         let served = server.activity.serve();
         // A body that trickles in slower than any head deadline.
         let started = Instant::now();
@@ -374,7 +374,7 @@ mod tests {
         let (mut server, mut client) = pair(LIMITS);
         let mut buf = [0u8; 1024];
         client.write_all(b"GET /a#b HT").await.unwrap();
-        server.read(&mut buf).await.unwrap();
+        assert!(server.read(&mut buf).await.unwrap() > 0);
         assert!(server.activity.take_facts().fragment);
         assert!(!server.activity.take_facts().fragment, "taken once");
         let (mut server, mut client) = pair(LIMITS);
@@ -382,7 +382,7 @@ mod tests {
             .write_all(b"GET /a?b HTTP/1.1\r\nx-h: #\r\n")
             .await
             .unwrap();
-        server.read(&mut buf).await.unwrap();
+        assert!(server.read(&mut buf).await.unwrap() > 0);
         assert!(
             !server.activity.take_facts().fragment,
             "a # in a header is not in the target"
@@ -397,7 +397,7 @@ mod tests {
             .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
             .await
             .unwrap();
-        server.read(&mut buf).await.unwrap();
+        assert!(server.read(&mut buf).await.unwrap() > 0);
         let read = tokio::time::timeout(Duration::from_secs(7200), server.read(&mut buf)).await;
         assert!(read.is_err(), "no deadline on HTTP/2");
     }

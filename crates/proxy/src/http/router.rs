@@ -294,9 +294,7 @@ fn request_head<'a>(
 /// Envoy's path normalisation (`normalize_path`, `merge_slashes`, escaped slashes): rewrites
 /// the request's path in place, or answers (400, or a redirect to the normalised path).
 fn normalize_path(http: &HttpRt, req: &mut Request<Incoming>) -> Option<Response<ResponseBody>> {
-    let Some(pq) = req.uri().path_and_query() else {
-        return None;
-    };
+    let pq = req.uri().path_and_query()?;
     let normalized = match http.paths.apply(pq.as_str()) {
         NormalizedPath::Forward(Cow::Borrowed(_)) => return None,
         NormalizedPath::Forward(Cow::Owned(path)) => path,

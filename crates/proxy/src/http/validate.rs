@@ -186,14 +186,15 @@ mod tests {
             ..HeadFacts::default()
         };
         let no = HeadFacts::default();
-        let cases: Vec<(
-            &Method,
+        type Case<'a> = (
+            &'a Method,
             Version,
-            &Uri,
+            &'a Uri,
             HeaderMap,
             HeadFacts,
             Result<(), Refusal>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (&get, v11, &origin, host.clone(), no, ok),
             (&m_search, v11, &origin, host.clone(), no, ok),
             (
