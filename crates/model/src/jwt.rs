@@ -23,7 +23,7 @@ mod decide;
 mod extract;
 mod jwks;
 #[cfg(test)]
-mod test_keys;
+pub(crate) mod test_keys;
 mod verify;
 
 pub use authenticate::{authenticate, Authentication, ProviderResult};

@@ -22,6 +22,8 @@ mod duration;
 mod endpoints;
 mod error;
 mod fraction;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod hcm;
 pub mod jwt;
 pub(crate) mod listener;

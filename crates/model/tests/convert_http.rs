@@ -208,6 +208,30 @@ fn route_timeouts_and_retries_take_envoys_defaults() {
         .contains("max_interval: must not be below base_interval"));
 }
 
+/// Found by fuzzing: the default `max_interval` (10 × `base_interval`) overflowed
+/// `std::time::Duration` and panicked for a huge base.
+#[test]
+fn a_huge_retry_back_off_base_does_not_overflow_its_default_max() {
+    let huge = route_config(|rc| {
+        edit_forward(rc, |a| {
+            a.retry_policy = Some(RetryPolicy {
+                retry_back_off: Some(
+                    bowline_xds::pb::envoy::config::route::v3::retry_policy::RetryBackOff {
+                        base_interval: Some(PbDuration {
+                            seconds: 1_844_674_407_370_955_162,
+                            nanos: 0,
+                        }),
+                        max_interval: None,
+                    },
+                ),
+                ..Default::default()
+            })
+        })
+    });
+    let backoff = forward_of(&huge.unwrap()).retry.unwrap().backoff;
+    assert_eq!(backoff.max, Duration::MAX);
+}
+
 fn header(key: &str, value: &str) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue {

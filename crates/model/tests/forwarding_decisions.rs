@@ -202,6 +202,34 @@ fn backoff_is_jittered_and_capped() {
     }
 }
 
+/// Found while fuzzing the conversions: a back-off of exactly 2^64 ms was cast to 0 ms and
+/// the delay divided by it (any duration conversion accepts reaches here).
+#[test]
+fn backoff_of_absurd_durations_saturates_instead_of_panicking() {
+    let two_to_the_64_ms = Duration::new(18_446_744_073_709_551, 616_000_000);
+    let cases = [
+        (two_to_the_64_ms, two_to_the_64_ms),
+        (Duration::from_millis(25), two_to_the_64_ms),
+        (Duration::MAX, Duration::MAX),
+    ];
+    for (base, max) in cases {
+        let b = Backoff { base, max };
+        for retry in [0, 1, 63, 64, u32::MAX] {
+            for roll in [0, 1, u64::MAX - 1, u64::MAX] {
+                assert!(
+                    b.delay(retry, roll) <= max,
+                    "{b:?} retry {retry} roll {roll}"
+                );
+            }
+        }
+    }
+    let b = Backoff {
+        base: two_to_the_64_ms,
+        max: two_to_the_64_ms,
+    };
+    assert_eq!(b.delay(0, 7), Duration::from_millis(7));
+}
+
 fn matcher(path: PathMatch) -> RouteMatch {
     RouteMatch {
         path,

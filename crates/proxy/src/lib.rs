@@ -8,6 +8,8 @@
 pub mod admin;
 pub mod config;
 pub mod drain;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod listener;
 mod proxy;

@@ -309,57 +309,161 @@ pub fn client_config(
 /// Peeks at the connection until a whole ClientHello (or something that is not TLS) is
 /// there; consumes nothing.
 pub async fn inspect(stream: &TcpStream) -> ClientHelloInfo {
-    let plaintext = ClientHelloInfo {
-        transport_protocol: "raw_buffer",
-        ..ClientHelloInfo::default()
-    };
     let work = async {
         let mut buf = vec![0u8; MAX_CLIENT_HELLO];
         let mut n = match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return plaintext.clone(),
+            Ok(0) | Err(_) => return plaintext(),
             Ok(n) => n,
         };
         loop {
-            // A TLS record starts with the handshake content type.
-            if buf[0] != 0x16 {
-                return plaintext.clone();
+            if let Some(info) = client_hello_info(&buf[..n]) {
+                return info;
             }
-            let mut acceptor = rustls::server::Acceptor::default();
-            if acceptor.read_tls(&mut &buf[..n]).is_err() {
-                return plaintext.clone();
-            }
-            match acceptor.accept() {
-                Ok(Some(accepted)) => {
-                    let hello = accepted.client_hello();
-                    return ClientHelloInfo {
-                        transport_protocol: "tls",
-                        server_name: hello.server_name().map(str::to_string),
-                        alpn: hello
-                            .alpn()
-                            .into_iter()
-                            .flatten()
-                            .map(|p| String::from_utf8_lossy(p).into_owned())
-                            .collect(),
-                    };
-                }
-                // Not all of it yet: peek again once more bytes have arrived.
-                Ok(None) if n < buf.len() => {
-                    n = match crate::listener::peek::peek_more(stream, &mut buf, n).await {
-                        Ok(0) | Err(_) => return plaintext.clone(),
-                        Ok(more) => more,
-                    };
-                }
-                // TLS, but not a ClientHello we can read: still TLS, no SNI.
-                _ => {
-                    return ClientHelloInfo {
-                        transport_protocol: "tls",
-                        ..ClientHelloInfo::default()
-                    }
-                }
-            }
+            // Not all of it yet: peek again once more bytes have arrived.
+            n = match crate::listener::peek::peek_more(stream, &mut buf, n).await {
+                Ok(0) | Err(_) => return plaintext(),
+                Ok(more) => more,
+            };
         }
     };
     tokio::time::timeout(INSPECT_TIMEOUT, work)
         .await
-        .unwrap_or(plaintext)
+        .unwrap_or_else(|_| plaintext())
+}
+
+fn plaintext() -> ClientHelloInfo {
+    ClientHelloInfo {
+        transport_protocol: "raw_buffer",
+        ..ClientHelloInfo::default()
+    }
+}
+
+/// What a connection's first bytes say, or `None` while they are the start of a
+/// ClientHello that is not complete yet (fewer than [`MAX_CLIENT_HELLO`] bytes). The pure
+/// part of [`inspect`].
+pub(crate) fn client_hello_info(bytes: &[u8]) -> Option<ClientHelloInfo> {
+    // A TLS record starts with the handshake content type.
+    match bytes.first() {
+        None => return None,
+        Some(&b) if b != 0x16 => return Some(plaintext()),
+        Some(_) => {}
+    }
+    let mut acceptor = rustls::server::Acceptor::default();
+    // `read_tls` takes at most 4 KiB a call: feed it everything peeked.
+    let mut rd = bytes;
+    while !rd.is_empty() {
+        match acceptor.read_tls(&mut rd) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => return Some(plaintext()),
+        }
+    }
+    match acceptor.accept() {
+        Ok(Some(accepted)) => {
+            let hello = accepted.client_hello();
+            Some(ClientHelloInfo {
+                transport_protocol: "tls",
+                server_name: hello.server_name().map(str::to_string),
+                alpn: hello
+                    .alpn()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect(),
+            })
+        }
+        Ok(None) if bytes.len() < MAX_CLIENT_HELLO => None,
+        // TLS, but not a ClientHello we can read: still TLS, no SNI.
+        _ => Some(ClientHelloInfo {
+            transport_protocol: "tls",
+            ..ClientHelloInfo::default()
+        }),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// How a test client is configured, and what the inspector must report for its hello.
+    pub(crate) struct Hello {
+        pub bytes: Vec<u8>,
+        pub info: ClientHelloInfo,
+    }
+
+    pub(crate) fn client_hello(
+        server_name: &str,
+        alpn: &[&[u8]],
+        tls12_only: bool,
+        max_fragment: Option<usize>,
+    ) -> Hello {
+        use rustls::pki_types::ServerName;
+        let builder =
+            rustls::ClientConfig::builder_with_provider(bowline_identity::tls::provider());
+        let builder = if tls12_only {
+            builder.with_protocol_versions(&[&rustls::version::TLS12])
+        } else {
+            builder.with_safe_default_protocol_versions()
+        };
+        let mut config = builder
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        config.max_fragment_size = max_fragment;
+        let name = ServerName::try_from(server_name.to_string()).unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut bytes = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut bytes).unwrap();
+        }
+        let is_ip = server_name.parse::<std::net::IpAddr>().is_ok();
+        Hello {
+            bytes,
+            info: ClientHelloInfo {
+                transport_protocol: "tls",
+                server_name: (!is_ip).then(|| server_name.to_string()),
+                alpn: alpn
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect(),
+            },
+        }
+    }
+
+    /// A ClientHello of several KiB (many ALPN values; post-quantum key shares and session
+    /// tickets make them large too).
+    fn big_hello() -> Hello {
+        let alpn: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("{i:03}-{}", "p".repeat(44)).into_bytes())
+            .collect();
+        let alpn: Vec<&[u8]> = alpn.iter().map(Vec::as_slice).collect();
+        client_hello("big.example", &alpn, false, None)
+    }
+
+    /// Found by fuzzing: rustls' `read_tls` takes at most 4 KiB per call, and the inspector
+    /// called it once, so a longer ClientHello never completed: the inspector waited for
+    /// bytes the client would never send (it waits for the ServerHello) until its 15 s
+    /// timeout, then served the connection as plaintext.
+    #[test]
+    fn a_client_hello_longer_than_one_read_is_inspected() {
+        let hello = big_hello();
+        assert!(hello.bytes.len() > 4096, "{}", hello.bytes.len());
+        assert_eq!(client_hello_info(&hello.bytes), Some(hello.info));
+    }
+
+    #[tokio::test]
+    async fn a_long_client_hello_on_a_socket_is_inspected_at_once() {
+        use tokio::io::AsyncWriteExt;
+        let hello = big_hello();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        client.write_all(&hello.bytes).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(inspect(&server).await, hello.info);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }

@@ -108,8 +108,10 @@ impl Backoff {
     /// random `roll`: Envoy's `JitteredExponentialBackOffStrategy`, a random number of
     /// milliseconds below `min(base × 2^retry, max)`.
     pub fn delay(&self, retry: u32, roll: u64) -> Duration {
-        let base = self.base.as_millis().max(1) as u64;
-        let max = (self.max.as_millis() as u64).max(base);
+        // Saturating: a cast would wrap a (configurable) duration of 2^64 ms to 0.
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let base = millis(self.base).max(1);
+        let max = millis(self.max).max(base);
         let ceiling = base
             .saturating_mul(1u64.checked_shl(retry).unwrap_or(u64::MAX))
             .min(max);
@@ -300,8 +302,8 @@ fn backoff(b: &RetryBackOff, at: &At) -> Result<Backoff, Problem> {
     } = b;
     let base = crate::duration::positive(base_interval, &at.field("base_interval"))?
         .ok_or_else(|| at.field("base_interval").invalid("is required"))?;
-    let max =
-        crate::duration::positive(max_interval, &at.field("max_interval"))?.unwrap_or(base * 10);
+    let max = crate::duration::positive(max_interval, &at.field("max_interval"))?
+        .unwrap_or(base.saturating_mul(10));
     if max < base {
         return Err(at
             .field("max_interval")
