@@ -13,13 +13,12 @@ use std::process::Command;
 use std::time::Duration;
 use support::{bowline, CLIENT_NODE_ID, STARTUP};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_control_plane_issues_certificates_to_known_tokens_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    let ca = dir.path().join("ca");
+/// `bowline control` on an empty config directory in `dir`, as the CA (`dir/ca`) accepting
+/// one token for productpage's service account, its secure port and debug port on port 0.
+fn control_with_ca(dir: &std::path::Path) -> Command {
+    let config = dir.join("config");
     std::fs::create_dir(&config).unwrap();
-    let tokens = dir.path().join("tokens");
+    let tokens = dir.join("tokens");
     std::fs::write(
         &tokens,
         "# token spiffe-id\nproductpage-token spiffe://cluster.local/ns/default/sa/bookinfo-productpage\n",
@@ -28,12 +27,25 @@ async fn the_control_plane_issues_certificates_to_known_tokens_only() {
     let mut cmd = bowline();
     cmd.args(["control", "--config"])
         .arg(&config)
-        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
-        .args(["--secure-xds-addr", "127.0.0.1:0"])
+        .args([
+            "--secure-xds-addr",
+            "127.0.0.1:0",
+            "--debug-addr",
+            "127.0.0.1:0",
+        ])
         .arg("--ca-dir")
-        .arg(&ca)
+        .arg(dir.join("ca"))
         .arg("--ca-tokens")
         .arg(&tokens);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_plane_issues_certificates_to_known_tokens_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let mut cmd = control_with_ca(dir.path());
+    cmd.args(["--xds-addr", "127.0.0.1:0"]);
     let control = Proc::spawn("control", cmd).unwrap();
     let line = control
         .wait_for_line("xds listening on ", STARTUP)
@@ -117,27 +129,7 @@ async fn exits_with_failure(proc: &mut Proc) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_a_proxy_trusts_only_the_control_plane_its_root_vouches_for() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    std::fs::create_dir(&config).unwrap();
-    let tokens = dir.path().join("tokens");
-    std::fs::write(
-        &tokens,
-        "productpage-token spiffe://cluster.local/ns/default/sa/bookinfo-productpage\n",
-    )
-    .unwrap();
-    let mut cmd = bowline();
-    cmd.args(["control", "--config"])
-        .arg(&config)
-        .args([
-            "--secure-xds-addr",
-            "127.0.0.1:0",
-            "--debug-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--ca-dir")
-        .arg(dir.path().join("ca"))
-        .arg("--ca-tokens")
-        .arg(&tokens);
+    let cmd = control_with_ca(dir.path());
     let control = Proc::spawn("control", cmd).unwrap();
     let line = control
         .wait_for_line("secure xds listening on ", STARTUP)
