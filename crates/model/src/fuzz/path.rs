@@ -148,6 +148,12 @@ proptest! {
             NormalizedPath::Redirect(p) => p,
             NormalizedPath::Reject(_) => return Ok(()),
         };
+        if once.contains(".;") {
+            // Envoy's own second pass differs here too: a `.;` segment that only appeared
+            // by decoding (`/%2e;/` → `/.;/`) is stripped as a dot segment with parameters
+            // the next time (recorded from Envoy 1.40, see path.rs).
+            return Ok(());
+        }
         let twice = opts.apply(&once);
         prop_assert_eq!(twice, NormalizedPath::Forward(once.as_str().into()), "from {:?}", target);
     }
