@@ -221,7 +221,7 @@ fn start(
     mesh.control = Some(control);
     drop(ports);
     println!(
-        "bowline up: mesh {:?} from {}, {} capture; control plane xds {xds_addr}, debug http://{debug_addr}",
+        "bowline up: mesh {:?} from {}, {} capture; control plane xds {xds_addr} (TLS, istiod.istio-system.svc), debug http://{debug_addr}",
         manifest.name,
         manifest_path.display(),
         match mode {
