@@ -393,6 +393,7 @@ fn configz(registry: &Registry) -> serde_json::Value {
         "config_dirs": registry.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
         "generation": status.generation,
         "last_reload_ms": status.last_reload_ms,
+        "reloads": status.reloads,
         "rejected": rejected,
         "warnings": status.warnings.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
     })

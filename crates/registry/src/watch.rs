@@ -30,6 +30,8 @@ pub struct ConfigStatus {
     pub generation: u64,
     /// Unix milliseconds of the last reload attempt.
     pub last_reload_ms: u64,
+    /// Reloads since the registry was loaded (each reads and validates every file).
+    pub reloads: u64,
     /// Files whose current contents are refused (their last good version keeps serving),
     /// with every diagnostic found in them.
     pub rejected: BTreeMap<PathBuf, Vec<Diagnostic>>,
@@ -134,6 +136,7 @@ impl Registry {
         *status = ConfigStatus {
             generation,
             last_reload_ms: now_ms(),
+            reloads: status.reloads + 1,
             rejected: plan.rejected,
             warnings: plan.warnings,
         };
@@ -150,7 +153,7 @@ impl Registry {
         let (tx, mut rx) = mpsc::channel::<()>(64);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok() {
+                if event.is_ok_and(|e| may_change_content(&e.kind)) {
                     // A full channel already means "reload pending"; dropping the extra is fine.
                     let _ = tx.try_send(());
                 }
@@ -173,6 +176,18 @@ impl Registry {
                 }
             }
         }
+    }
+}
+
+/// Whether an event can mean new contents. inotify also reports opens, reads and read-only
+/// closes — a reload's own reads among them, so reacting to those reloads forever (measured:
+/// about 18 reloads a second after the first edit). A close after writing does count.
+fn may_change_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
     }
 }
 

@@ -181,6 +181,12 @@ async fn watching_applies_an_edit() {
     .await;
     assert!(applied.is_ok(), "the edit was not applied within 10s");
     assert_eq!(subsets(&registry), ["v1", "v2"]);
+    // With nothing changing, nothing reloads: a reload's own reads of the files must not
+    // wake the watcher (it did: about 18 reloads a second, forever). An absence can only be
+    // watched for a while: over a second, several debounce periods.
+    let settled = registry.status().reloads;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(registry.status().reloads, settled, "reloads with no change");
     stop_tx.send(()).unwrap();
     watcher.await.unwrap().unwrap();
 }
