@@ -147,11 +147,10 @@ pub async fn forward(
         endpoint.active.fetch_add(1, Ordering::Relaxed);
         let send = conn.pool.send(endpoint.addr, cluster, request);
         let per_try = retry.and_then(|r| r.per_try_timeout);
-        let try_started_at = Instant::now();
+        let try_started = Instant::now();
         let result = if timeout.is_none() && per_try.is_none() {
             Some(send.await)
         } else {
-            let try_started = Instant::now();
             tokio::select! {
                 result = send => Some(result),
                 () = expiry(&mut body_state, timeout, per_try, try_started) => None,
@@ -212,7 +211,7 @@ pub async fn forward(
                             downstream_response(response, downstream_upgrade, deadline);
                         if !router.suppress_envoy_headers {
                             // Envoy's router: how long the upstream took, in milliseconds.
-                            let ms = try_started_at.elapsed().as_millis();
+                            let ms = try_started.elapsed().as_millis();
                             response.headers_mut().insert(
                                 "x-envoy-upstream-service-time",
                                 http::HeaderValue::from(ms as u64),

@@ -20,7 +20,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub struct Activity {
     served: AtomicUsize,
     upgraded: AtomicBool,
     /// What the scan saw in the head being received (the last one handed to the service).
-    facts: std::sync::Mutex<HeadFacts>,
+    facts: AtomicU8,
 }
 
 /// Held while one request is being served (see the module doc).
@@ -64,7 +64,7 @@ impl Activity {
 
     /// What the raw bytes of the request head just handed over said (see [`HeadScan`]).
     pub fn take_facts(&self) -> HeadFacts {
-        std::mem::take(&mut *self.facts.lock().unwrap_or_else(|e| e.into_inner()))
+        HeadFacts::from_bits(self.facts.swap(0, Ordering::Relaxed))
     }
 
     fn busy(&self) -> bool {
@@ -171,14 +171,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> HeadDeadline<S> {
             self.scan = HeadScan::default();
         }
         self.scan.feed(bytes);
-        let facts = self.scan.facts();
-        if facts != HeadFacts::default() {
-            *self
-                .activity
-                .facts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = facts;
-        }
+        // Read by the service when hyper hands it this head (no lock on the request path).
+        self.activity
+            .facts
+            .store(self.scan.facts().bits(), Ordering::Relaxed);
         let started = *self.head_started.get_or_insert(now);
         let total = self.limits.headers.map(|t| started + t);
         let idle = self.limits.idle_while_headers.map(|t| now + t);
@@ -220,8 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadline<S> {
                     this.head_started = None;
                     this.disarm();
                 } else if !new.is_empty() {
-                    let new = new.to_vec();
-                    this.head_bytes(&new);
+                    this.head_bytes(new);
                 }
                 Poll::Ready(Ok(()))
             }

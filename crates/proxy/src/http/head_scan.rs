@@ -15,6 +15,21 @@ pub struct HeadFacts {
 }
 
 impl HeadFacts {
+    /// The facts as three bits, to share them through an atomic.
+    pub fn bits(self) -> u8 {
+        u8::from(self.fragment)
+            | u8::from(self.content_length) << 1
+            | u8::from(self.transfer_encoding) << 2
+    }
+
+    pub fn from_bits(bits: u8) -> HeadFacts {
+        HeadFacts {
+            fragment: bits & 1 != 0,
+            content_length: bits & 2 != 0,
+            transfer_encoding: bits & 4 != 0,
+        }
+    }
+
     /// The body's length is stated twice, two ways.
     pub fn ambiguous_length(&self) -> bool {
         self.content_length && self.transfer_encoding
