@@ -12,13 +12,14 @@
 //! | BL0004 | error    | duplicate key in a mapping |
 //! | BL0005 | error    | document is not a resource (not a mapping; `apiVersion`/`kind` missing) |
 //! | BL0006 | error    | unknown kind |
-//! | BL0007 | error    | kind known but not supported by bowline (EnvoyFilter, Service, ...), with the reason |
+//! | BL0007 | error    | kind known but not supported by bowline (EnvoyFilter, WasmPlugin, ...), with the reason |
 //! | BL0008 | error    | apiVersion not served for this kind |
 //! | BL0009 | error    | invalid `metadata` (name missing or malformed, bad namespace) |
 //! | BL0010 | error    | unknown top-level field (only apiVersion, kind, metadata, spec, status) |
 //! | BL0011 | error    | a spec field has the wrong type or an unparseable value (e.g. a duration) |
 //! | BL0012 | error    | unknown spec field |
 //! | BL0013 | error    | the same kind/namespace/name is defined twice |
+//! | BL0014 | info     | a Kubernetes object that is not mesh config, skipped |
 //! | BL0101 | error    | required field missing |
 //! | BL0102 | error    | port outside 1–65535 |
 //! | BL0103 | error    | invalid weight, or weights of several destinations not summing to 100 |
@@ -65,6 +66,7 @@ pub mod code {
     pub const WRONG_TYPE: &str = "BL0011";
     pub const UNKNOWN_FIELD: &str = "BL0012";
     pub const DUPLICATE_RESOURCE: &str = "BL0013";
+    pub const SKIPPED_KIND: &str = "BL0014";
 
     pub const REQUIRED: &str = "BL0101";
     pub const PORT: &str = "BL0102";

@@ -8,7 +8,7 @@
 use crate::diag::{code, Diagnostic, Severity};
 use crate::kinds::{self, KindLookup};
 use crate::positions::{self, FieldIndex, TreeIssueKind};
-use crate::resource::{Kind, ObjectMeta, Origin, Resource, ResourceRef, Spec};
+use crate::resource::{Kind, ObjectMeta, Origin, Resource, ResourceKey, ResourceRef, Spec};
 use crate::suggest::closest;
 use crate::yaml::Document;
 use serde::de::DeserializeOwned;
@@ -28,6 +28,11 @@ const TOP_LEVEL: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"]
 #[derive(Debug)]
 pub struct ReadDocument {
     pub resource: Option<Resource>,
+    /// The identity the document claims, when its kind and name could be read — also when
+    /// the resource could not be built, so a refusal is recorded against that resource.
+    pub key: Option<ResourceKey>,
+    /// The document as written (JSON), kept to persist and show what was accepted.
+    pub raw: Value,
     pub index: FieldIndex,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -38,8 +43,10 @@ pub fn read_document(file: &Path, doc: &Document) -> ReadDocument {
         file,
         index: &index,
         resource: None,
+        key: None,
         diagnostics: Vec::new(),
     };
+    let raw = value.clone();
     let resource = out.read(value);
     // Tree issues are reported once we know which resource they belong to.
     for issue in issues {
@@ -58,9 +65,11 @@ pub fn read_document(file: &Path, doc: &Document) -> ReadDocument {
             message: issue.message,
         });
     }
-    let diagnostics = out.diagnostics;
+    let (diagnostics, key) = (out.diagnostics, out.key);
     ReadDocument {
         resource,
+        key,
+        raw,
         index,
         diagnostics,
     }
@@ -71,6 +80,7 @@ struct Reader<'a> {
     index: &'a FieldIndex,
     /// Set as soon as kind and name are known, so later diagnostics name the resource.
     resource: Option<ResourceRef>,
+    key: Option<ResourceKey>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -121,6 +131,13 @@ impl Reader<'_> {
         }
         let (meta, meta_ok) = self.metadata(top.get("metadata").cloned());
         let kind = self.kind(&api_version, &kind_name)?;
+        if !meta.name.is_empty() {
+            self.key = Some(ResourceKey {
+                kind,
+                namespace: meta.namespace.clone(),
+                name: meta.name.clone(),
+            });
+        }
         for key in top
             .keys()
             .filter(|k| !TOP_LEVEL.contains(&k.as_str()))
@@ -196,6 +213,20 @@ impl Reader<'_> {
                         accepted.join(", ")
                     ),
                 );
+                None
+            }
+            KindLookup::Skipped { reason } => {
+                let pos = self.index.nearest("kind");
+                self.diagnostics.push(Diagnostic {
+                    severity: Severity::Info,
+                    code: code::SKIPPED_KIND,
+                    file: self.file.to_path_buf(),
+                    line: pos.line,
+                    column: pos.column,
+                    resource: self.resource.clone(),
+                    field: "kind".into(),
+                    message: format!("{kind} ({api_version}) skipped: {reason}"),
+                });
                 None
             }
             KindLookup::Unsupported { reason } => {
@@ -381,5 +412,6 @@ fn typed_spec(
         Kind::K8sGateway => Spec::K8sGateway(de(value)?),
         Kind::HttpRoute => Spec::HttpRoute(de(value)?),
         Kind::GrpcRoute => Spec::GrpcRoute(de(value)?),
+        Kind::Service => Spec::Service(de(value)?),
     })
 }

@@ -19,6 +19,12 @@ pub enum KindLookup {
     Unsupported {
         reason: &'static str,
     },
+    /// A Kubernetes object that is not mesh config (a Deployment, a ServiceAccount): skipped
+    /// with a note, never an error, so a whole application's manifest can sit beside the
+    /// mesh config it needs.
+    Skipped {
+        reason: &'static str,
+    },
     /// Not a kind bowline knows; `suggestion` is a close supported kind name, if any.
     Unknown {
         suggestion: Option<&'static str>,
@@ -94,6 +100,12 @@ const SERVED: &[Served] = &[
         resolves_to: Kind::RequestAuthentication,
     },
     Served {
+        group: "",
+        kind: "Service",
+        versions: &["v1"],
+        resolves_to: Kind::Service,
+    },
+    Served {
         group: GW,
         kind: "Gateway",
         versions: &["v1"],
@@ -153,7 +165,7 @@ const KUBERNETES_GROUPS: &[&str] = &[
     "node.k8s.io",
     "certificates.k8s.io",
 ];
-const KUBERNETES_REASON: &str = "plain Kubernetes objects are not mesh config: bowline takes services from ServiceEntries and endpoints from WorkloadEntries (on Kubernetes, apply this with kubectl instead)";
+const KUBERNETES_REASON: &str = "a Kubernetes object that is not mesh config: bowline reads Services (as the services they describe) and takes endpoints from WorkloadEntries; on Kubernetes, apply this with kubectl";
 
 /// Splits `group/version` (`v1` alone is the core group).
 pub fn split_api_version(api_version: &str) -> (&str, &str) {
@@ -177,7 +189,7 @@ pub fn resolve(api_version: &str, kind: &str) -> KindLookup {
         return KindLookup::Unsupported { reason };
     }
     if KUBERNETES_GROUPS.contains(&group) {
-        return KindLookup::Unsupported {
+        return KindLookup::Skipped {
             reason: KUBERNETES_REASON,
         };
     }
@@ -265,9 +277,7 @@ mod tests {
             ("networking.istio.io/v1alpha3", "EnvoyFilter", "Envoy"),
             ("extensions.istio.io/v1alpha1", "WasmPlugin", "Wasm"),
             ("gateway.networking.k8s.io/v1alpha2", "TCPRoute", "tcp"),
-            ("v1", "Service", "ServiceEntries"),
             ("v1", "List", "own document"),
-            ("apps/v1", "Deployment", "Kubernetes"),
             ("policy.linkerd.io/v1beta3", "HTTPRoute", "Linkerd"),
         ];
         for (api, kind, word) in cases {
@@ -275,6 +285,20 @@ mod tests {
                 KindLookup::Unsupported { reason } => {
                     assert!(reason.contains(word), "{kind}: {reason}")
                 }
+                other => panic!("{api} {kind}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn kubernetes_services_are_read_and_other_kubernetes_kinds_skipped() {
+        assert_eq!(
+            resolve("v1", "Service"),
+            KindLookup::Supported(Kind::Service)
+        );
+        for (api, kind) in [("apps/v1", "Deployment"), ("v1", "ServiceAccount")] {
+            match resolve(api, kind) {
+                KindLookup::Skipped { reason } => assert!(reason.contains("Kubernetes")),
                 other => panic!("{api} {kind}: {other:?}"),
             }
         }

@@ -11,6 +11,7 @@ mod document;
 pub mod gateway_api;
 pub mod istio;
 pub mod kinds;
+pub mod kube;
 mod load;
 pub mod positions;
 pub mod resource;
@@ -19,5 +20,6 @@ pub mod validate;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Finding, Severity};
-pub use load::{load_paths, load_str, Loaded};
-pub use resource::{ConfigSet, Kind, ObjectMeta, Origin, Resource, ResourceRef, Spec};
+pub use document::ReadDocument;
+pub use load::{load_paths, load_str, locate, read_documents, FileDocuments, Loaded};
+pub use resource::{ConfigSet, Kind, ObjectMeta, Origin, Resource, ResourceKey, ResourceRef, Spec};

@@ -1,8 +1,8 @@
 //! Loading: files and directories → documents → typed resources → validation → positioned
 //! diagnostics. Nothing here panics on user input; every problem becomes a [`Diagnostic`].
 
-use crate::diag::{code, Diagnostic, Severity};
-use crate::document::read_document;
+use crate::diag::{code, Diagnostic, Finding, Severity};
+use crate::document::{read_document, ReadDocument};
 use crate::positions::FieldIndex;
 use crate::resource::{ConfigSet, Resource};
 use crate::validate;
@@ -68,6 +68,70 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
     loader.read_text(file, text);
     loader.files.push(file.to_path_buf());
     loader.finish()
+}
+
+/// One file read document by document, before any cross-resource check: what the config
+/// store takes, each document judged on its own.
+#[derive(Debug)]
+pub struct FileDocuments {
+    /// Non-empty documents, in file order.
+    pub documents: Vec<ReadDocument>,
+    /// Problems of the file as a whole (a YAML syntax error).
+    pub diagnostics: Vec<Diagnostic>,
+    /// False when a syntax error stopped reading: the documents after it are unknown, so a
+    /// resource missing from `documents` may still be in the file (or a writer is halfway).
+    pub complete: bool,
+}
+
+/// Reads one file's text into its documents (a leading byte-order mark is ignored).
+pub fn read_documents(file: &Path, text: &str) -> FileDocuments {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (docs, error) = yaml::parse(text);
+    let documents = docs
+        .iter()
+        .filter(|d| !d.is_empty())
+        .map(|doc| read_document(file, doc))
+        .collect();
+    let mut diagnostics = Vec::new();
+    let complete = error.is_none();
+    if let Some(e) = error {
+        diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            code: match e.kind {
+                YamlErrorKind::Syntax => code::YAML_SYNTAX,
+                YamlErrorKind::Unsupported => code::YAML_UNSUPPORTED,
+            },
+            file: file.to_path_buf(),
+            line: e.pos.line,
+            column: e.pos.column,
+            resource: None,
+            field: String::new(),
+            message: format!(
+                "{} (documents after this point in the file are not read)",
+                e.message
+            ),
+        });
+    }
+    FileDocuments {
+        documents,
+        diagnostics,
+        complete,
+    }
+}
+
+/// Positions a check's finding on `resource`, at its field when `index` has it.
+pub fn locate(resource: &Resource, index: &FieldIndex, finding: Finding) -> Diagnostic {
+    let pos = index.nearest(&finding.field);
+    Diagnostic {
+        severity: finding.severity,
+        code: finding.code,
+        file: resource.origin.file.clone(),
+        line: pos.line,
+        column: pos.column,
+        resource: Some(resource.resource_ref()),
+        field: finding.field,
+        message: finding.message,
+    }
 }
 
 fn collect_files(
@@ -149,34 +213,15 @@ impl Loader {
     }
 
     fn read_text(&mut self, file: &Path, text: &str) {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let (docs, error) = yaml::parse(text);
-        for doc in docs.iter().filter(|d| !d.is_empty()) {
-            let read = read_document(file, doc);
-            self.diagnostics.extend(read.diagnostics);
-            if let Some(resource) = read.resource {
+        let read = read_documents(file, text);
+        for doc in read.documents {
+            self.diagnostics.extend(doc.diagnostics);
+            if let Some(resource) = doc.resource {
                 self.resources.push(resource);
-                self.indexes.push(read.index);
+                self.indexes.push(doc.index);
             }
         }
-        if let Some(e) = error {
-            self.diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                code: match e.kind {
-                    YamlErrorKind::Syntax => code::YAML_SYNTAX,
-                    YamlErrorKind::Unsupported => code::YAML_UNSUPPORTED,
-                },
-                file: file.to_path_buf(),
-                line: e.pos.line,
-                column: e.pos.column,
-                resource: None,
-                field: String::new(),
-                message: format!(
-                    "{} (documents after this point in the file are not read)",
-                    e.message
-                ),
-            });
-        }
+        self.diagnostics.extend(read.diagnostics);
     }
 
     fn finish(mut self) -> Loaded {
@@ -184,18 +229,8 @@ impl Loader {
             resources: self.resources,
         };
         for (i, finding) in validate::check_config(&config) {
-            let resource = &config.resources[i];
-            let pos = self.indexes[i].nearest(&finding.field);
-            self.diagnostics.push(Diagnostic {
-                severity: finding.severity,
-                code: finding.code,
-                file: resource.origin.file.clone(),
-                line: pos.line,
-                column: pos.column,
-                resource: Some(resource.resource_ref()),
-                field: finding.field,
-                message: finding.message,
-            });
+            self.diagnostics
+                .push(locate(&config.resources[i], &self.indexes[i], finding));
         }
         // A file's rank is where it was first loaded; looked up once per diagnostic.
         let mut ranks: HashMap<&Path, usize> = HashMap::with_capacity(self.files.len());

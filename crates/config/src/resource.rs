@@ -24,6 +24,8 @@ pub enum Kind {
     K8sGateway,
     HttpRoute,
     GrpcRoute,
+    /// A Kubernetes core `v1` Service, read as the service it describes.
+    Service,
 }
 
 impl Kind {
@@ -41,7 +43,97 @@ impl Kind {
             Kind::RequestAuthentication => "RequestAuthentication",
             Kind::HttpRoute => "HTTPRoute",
             Kind::GrpcRoute => "GRPCRoute",
+            Kind::Service => "Service",
         }
+    }
+
+    /// The API group (`""` for Kubernetes' core group).
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::VirtualService
+            | Kind::DestinationRule
+            | Kind::ServiceEntry
+            | Kind::WorkloadEntry
+            | Kind::Gateway
+            | Kind::Sidecar => "networking.istio.io",
+            Kind::PeerAuthentication | Kind::AuthorizationPolicy | Kind::RequestAuthentication => {
+                "security.istio.io"
+            }
+            Kind::K8sGateway | Kind::HttpRoute | Kind::GrpcRoute => "gateway.networking.k8s.io",
+            Kind::Service => "",
+        }
+    }
+
+    /// Every kind, for lookups by name (`bowline get virtualservice`).
+    pub const ALL: &'static [Kind] = &[
+        Kind::VirtualService,
+        Kind::DestinationRule,
+        Kind::ServiceEntry,
+        Kind::WorkloadEntry,
+        Kind::Gateway,
+        Kind::Sidecar,
+        Kind::PeerAuthentication,
+        Kind::AuthorizationPolicy,
+        Kind::RequestAuthentication,
+        Kind::K8sGateway,
+        Kind::HttpRoute,
+        Kind::GrpcRoute,
+        Kind::Service,
+    ];
+
+    /// The kind `name` names, kubectl-style: the kind in any case, its plural, or
+    /// `kind.group` (`gateway.gateway.networking.k8s.io` for the Gateway API's; plain
+    /// `gateway` is Istio's).
+    pub fn parse(name: &str) -> Option<Kind> {
+        let lower = name.to_ascii_lowercase();
+        let (kind, group) = match lower.split_once('.') {
+            Some((k, g)) => (k.to_string(), Some(g.to_string())),
+            None => (lower, None),
+        };
+        Kind::ALL.iter().copied().find(|k| {
+            let own = k.as_str().to_ascii_lowercase();
+            let plural = if own.ends_with('y') {
+                format!("{}ies", &own[..own.len() - 1])
+            } else {
+                format!("{own}s")
+            };
+            let named = kind == own || kind == plural;
+            match &group {
+                Some(g) => named && g == k.group(),
+                None => named && *k != Kind::K8sGateway,
+            }
+        })
+    }
+}
+
+/// A resource's identity: what a later write replaces (kubectl's group, kind, namespace,
+/// name). Ordered by kind, then namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceKey {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ResourceKey {
+    pub fn resource_ref(&self) -> ResourceRef {
+        ResourceRef {
+            kind: self.kind.as_str().to_string(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// `VirtualService default/reviews` (`Gateway.gateway.networking.k8s.io ...` for the
+/// Gateway API's Gateway, so the two Gateways cannot be confused).
+impl fmt::Display for ResourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Kind::K8sGateway => write!(f, "Gateway.{}", self.kind.group())?,
+            kind => write!(f, "{kind}")?,
+        }
+        write!(f, " {}/{}", self.namespace, self.name)
     }
 }
 
@@ -109,6 +201,7 @@ pub enum Spec {
     K8sGateway(gateway_api::Gateway),
     HttpRoute(gateway_api::HttpRoute),
     GrpcRoute(gateway_api::GrpcRoute),
+    Service(crate::kube::Service),
 }
 
 impl Spec {
@@ -126,6 +219,7 @@ impl Spec {
             Spec::K8sGateway(_) => Kind::K8sGateway,
             Spec::HttpRoute(_) => Kind::HttpRoute,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
+            Spec::Service(_) => Kind::Service,
         }
     }
 }
@@ -151,6 +245,14 @@ impl Resource {
 
     pub fn namespace(&self) -> &str {
         &self.meta.namespace
+    }
+
+    pub fn key(&self) -> ResourceKey {
+        ResourceKey {
+            kind: self.kind(),
+            namespace: self.meta.namespace.clone(),
+            name: self.meta.name.clone(),
+        }
     }
 
     pub fn resource_ref(&self) -> ResourceRef {
@@ -206,4 +308,5 @@ impl ConfigSet {
     accessor!(k8s_gateways, K8sGateway, gateway_api::Gateway);
     accessor!(http_routes, HttpRoute, gateway_api::HttpRoute);
     accessor!(grpc_routes, GrpcRoute, gateway_api::GrpcRoute);
+    accessor!(kube_services, Service, crate::kube::Service);
 }
