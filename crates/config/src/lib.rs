@@ -21,5 +21,5 @@ pub mod yaml;
 
 pub use diag::{Diagnostic, Finding, Severity};
 pub use document::ReadDocument;
-pub use load::{load_paths, load_str, locate, read_documents, FileDocuments, Loaded};
+pub use load::{list_files, load_paths, load_str, locate, read_documents, FileDocuments, Loaded};
 pub use resource::{ConfigSet, Kind, ObjectMeta, Origin, Resource, ResourceKey, ResourceRef, Spec};

@@ -62,6 +62,17 @@ pub fn load_paths(paths: &[impl AsRef<Path>]) -> Loaded {
     loader.finish()
 }
 
+/// The files [`load_paths`] would read, in its order, and problems listing them.
+pub fn list_files(paths: &[impl AsRef<Path>]) -> (Vec<PathBuf>, Vec<Diagnostic>) {
+    let (mut files, mut diagnostics) = (Vec::new(), Vec::new());
+    for path in paths {
+        collect_files(path.as_ref(), true, &mut files, &mut diagnostics);
+    }
+    let mut seen = HashSet::new();
+    files.retain(|f| seen.insert(f.clone()));
+    (files, diagnostics)
+}
+
 /// Loads one file's text (tests, editors, single files).
 pub fn load_str(file: &Path, text: &str) -> Loaded {
     let mut loader = Loader::default();

@@ -5,7 +5,10 @@
 //! [`ConfigSet`]; the [`watch`] module rebuilds it when a config directory changes and keeps
 //! the last good one serving when an edit is broken.
 
+pub mod files;
 pub mod model;
+pub mod persist;
+pub mod store;
 pub mod watch;
 
 pub use bowline_config::ConfigSet;

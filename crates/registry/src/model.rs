@@ -191,6 +191,16 @@ impl Snapshot {
             }
         }
         // First declaration of a hostname wins (load order), as Istio keeps the oldest.
+        // After the ServiceEntries: where both name a host, the ServiceEntry wins (the sort
+        // below is stable and the dedup keeps the first).
+        for (r, svc) in config.kube_services() {
+            services.push(kube_service(
+                &r.meta.name,
+                &r.meta.namespace,
+                svc,
+                &workloads,
+            ));
+        }
         services.sort_by(|a, b| a.hostname.cmp(&b.hostname));
         services.dedup_by(|later, earlier| later.hostname == earlier.hostname);
 
@@ -233,6 +243,79 @@ fn service_account_or_default(sa: &str) -> String {
 
 /// Inline endpoints come first, in their written order, then selected WorkloadEntries of the
 /// ServiceEntry's namespace (Istio selects only within the namespace).
+/// A Kubernetes Service as the mesh sees it: `name.namespace.svc.cluster.local`, inside the
+/// mesh, with the workloads its selector picks in its namespace as endpoints (Pods on
+/// Kubernetes; WorkloadEntries here, as Istio also selects them). An ExternalName service
+/// resolves its external name by DNS.
+fn kube_service(
+    name: &str,
+    namespace: &str,
+    svc: &bowline_config::kube::Service,
+    workloads: &[Workload],
+) -> Service {
+    let ports = svc
+        .ports
+        .iter()
+        .map(|p| ServicePort {
+            number: p.port,
+            name: p.name.clone(),
+            protocol: Protocol::from_port(p.declared_protocol().as_deref(), &p.name),
+            target_port: p.target_port_number(),
+        })
+        .collect();
+    let (resolution, endpoints) = match (&svc.external_name, svc.is_external_name()) {
+        (Some(host), true) => (
+            Resolution::Dns,
+            vec![Endpoint {
+                address: host.clone(),
+                ports: BTreeMap::new(),
+                labels: Labels::new(),
+                locality: String::new(),
+                weight: 1,
+                service_account: "default".into(),
+                workload: None,
+            }],
+        ),
+        _ if svc.selector.is_empty() => (Resolution::Static, Vec::new()),
+        _ => (
+            Resolution::Static,
+            workloads
+                .iter()
+                .filter(|w| w.namespace == namespace && selector_matches(&svc.selector, &w.labels))
+                .map(Workload::endpoint)
+                .collect(),
+        ),
+    };
+    Service {
+        hostname: format!("{name}.{namespace}.svc.cluster.local"),
+        namespace: namespace.to_string(),
+        addresses: svc
+            .cluster_ip
+            .iter()
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .cloned()
+            .collect(),
+        ports,
+        location: Location::MeshInternal,
+        resolution,
+        endpoints,
+    }
+}
+
+impl Workload {
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            address: self.address.clone(),
+            ports: self.ports.clone(),
+            labels: self.labels.clone(),
+            locality: self.locality.clone(),
+            weight: self.weight,
+            service_account: self.service_account.clone(),
+            workload: Some(format!("{}/{}", self.namespace, self.name)),
+        }
+    }
+}
+
 fn endpoints_of(
     se: &bowline_config::istio::ServiceEntry,
     namespace: &str,
@@ -251,15 +334,7 @@ fn endpoints_of(
         workloads
             .iter()
             .filter(move |w| w.namespace == namespace && selector_matches(&sel.labels, &w.labels))
-            .map(|w| Endpoint {
-                address: w.address.clone(),
-                ports: w.ports.clone(),
-                labels: w.labels.clone(),
-                locality: w.locality.clone(),
-                weight: w.weight,
-                service_account: w.service_account.clone(),
-                workload: Some(format!("{}/{}", w.namespace, w.name)),
-            })
+            .map(Workload::endpoint)
     });
     inline.chain(selected).collect()
 }

@@ -1,58 +1,84 @@
-//! Keeps a [`Snapshot`] in step with a config directory.
+//! Keeps a [`Snapshot`] in step with the config store: the watched directories and
+//! `bowline apply`.
 //!
-//! Every reload reads the whole directory and validates it. A file with errors does not
-//! take effect: the last good version of that file keeps serving (or nothing, if it never
-//! had one) while every other file's edit applies, and the file's diagnostics are kept for
-//! `/debug/configz`. The generation only moves when the served config actually changes.
+//! Every source writes resources into one [`Store`], each judged on its own: a refused
+//! resource keeps its last good version serving, and nothing else is touched. Files are read
+//! only when their content changed, and taken only once they have settled (see
+//! [`crate::files`]). With a state directory, what serves is persisted after every change
+//! and restored at start-up, so a restart while a file is broken serves what was serving.
 //!
 //! File events are debounced: editors write a file in several steps, and Kubernetes swaps a
 //! `..data` symlink, so we wait for a short quiet period (and never longer than
-//! [`MAX_DEBOUNCE`] after the first event) before reloading. We watch the directory, never
+//! [`MAX_DEBOUNCE`] after the first event) before looking. We watch the directory, never
 //! single files, for the same reason.
 
+use crate::files::{Change, Scanner};
 use crate::model::Snapshot;
+use crate::persist;
+use crate::store::{Entry, Outcome, Source, Store, WriteResult};
 use bowline_config::diag::{Diagnostic, Severity};
-use bowline_config::{ConfigSet, Resource};
+use bowline_config::ResourceKey;
 use notify::{RecursiveMode, Watcher};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
 /// Upper bound on how long a stream of file events can delay a reload.
 pub const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
 
-/// What the registry last did with the config directory, for debug pages and tests.
+/// How long a file's content must be left alone before it is taken (default).
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(200);
+
+/// What the registry last did, for debug pages, `bowline status` and tests.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigStatus {
     /// Generation of the snapshot being served.
     pub generation: u64,
-    /// Unix milliseconds of the last reload attempt.
+    /// Unix milliseconds of the last look at the files.
     pub last_reload_ms: u64,
-    /// Reloads since the registry was loaded (each reads and validates every file).
+    /// Times file content changed and was read (an unchanged file is never re-read).
     pub reloads: u64,
-    /// Files whose current contents are refused (their last good version keeps serving),
-    /// with every diagnostic found in them.
+    /// Per file, what it holds that is refused (resources' and the file's own errors);
+    /// the refused resources' last good versions keep serving.
     pub rejected: BTreeMap<PathBuf, Vec<Diagnostic>>,
-    /// Warnings and notes of the served config.
+    /// Warnings and notes about what serves.
     pub warnings: Vec<Diagnostic>,
+    /// Resources whose latest write was refused.
+    pub refused: Vec<ResourceKey>,
 }
 
-/// The registry over one or more config directories (read together, as one config): the
-/// current snapshot and the status of the last reload. Cheap to clone.
+/// Where the registry reads from and keeps its state.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Watched directories, read together as one config.
+    pub dirs: Vec<PathBuf>,
+    /// Where the store persists (`config-store.json`); `None` keeps it in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// How long a file must be left alone before the watcher takes it.
+    pub settle: Duration,
+}
+
+/// The registry: the config store over its sources, the current snapshot and the status.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct Registry {
-    dirs: Vec<PathBuf>,
+    options: Arc<Options>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     status: Arc<RwLock<ConfigStatus>>,
-    /// Per file, the resources of its last version that validated.
-    last_good: Arc<RwLock<BTreeMap<PathBuf, Vec<Resource>>>>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    store: Store,
+    scanner: Scanner,
+    /// Problems listing or reading files (not tied to a resource).
+    read_problems: Vec<Diagnostic>,
 }
 
 impl Registry {
-    /// Loads `dir` once. A directory that cannot be read is an error; files with errors are
-    /// reported in [`Registry::status`] and serve nothing until they are fixed.
+    /// Loads `dir` once, in memory only.
     pub fn load(dir: impl Into<PathBuf>) -> std::io::Result<Registry> {
         Registry::load_dirs(vec![dir.into()])
     }
@@ -61,18 +87,42 @@ impl Registry {
     /// serves the user's config directory beside the one it writes the mesh's workloads to,
     /// so a VirtualService may name a service that only the other directory declares.
     pub fn load_dirs(dirs: Vec<PathBuf>) -> std::io::Result<Registry> {
-        for dir in &dirs {
+        Registry::open(Options {
+            dirs,
+            state_dir: None,
+            settle: DEFAULT_SETTLE,
+        })
+    }
+
+    /// Restores the persisted store (if any), reads every file now, and publishes the
+    /// first snapshot. A directory that cannot be read is an error.
+    pub fn open(options: Options) -> std::io::Result<Registry> {
+        for dir in &options.dirs {
             std::fs::read_dir(dir)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
         }
+        let mut store = Store::default();
+        if let Some(state) = &options.state_dir {
+            let (entries, dropped) = persist::load(state)?;
+            for d in dropped {
+                tracing::warn!("persisted config dropped: {d}");
+            }
+            for entry in entries {
+                store.restore(entry);
+            }
+        }
         let (snapshots, _) = watch::channel(Arc::new(Snapshot::default()));
         let registry = Registry {
-            dirs,
+            options: Arc::new(options),
             snapshots,
             status: Arc::default(),
-            last_good: Arc::default(),
+            inner: Arc::new(Mutex::new(Inner {
+                store,
+                scanner: Scanner::default(),
+                read_problems: Vec::new(),
+            })),
         };
-        registry.reload();
+        registry.look(Duration::ZERO, true);
         Ok(registry)
     }
 
@@ -91,56 +141,185 @@ impl Registry {
 
     /// The first (the user's) config directory.
     pub fn dir(&self) -> &Path {
-        &self.dirs[0]
+        &self.options.dirs[0]
     }
 
     pub fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
+        &self.options.dirs
     }
 
-    /// Reads the directory and publishes a new snapshot if the served config changed.
-    /// Returns the generation being served afterwards.
+    /// Reads every changed file now (settled or not) and publishes a new snapshot if what
+    /// serves changed. Returns the generation being served afterwards.
     pub fn reload(&self) -> u64 {
-        let loaded = bowline_config::load_paths(&self.dirs);
-        let mut last_good = self.last_good.write().expect("last_good lock");
-        let plan = plan_reload(&loaded.config, &loaded.diagnostics, &last_good);
+        self.look(Duration::ZERO, false);
+        self.status().generation
+    }
 
-        for file in &plan.accepted_files {
-            let resources = loaded
-                .config
-                .resources
-                .iter()
-                .filter(|r| &r.origin.file == file)
-                .cloned()
-                .collect();
-            last_good.insert(file.clone(), resources);
+    /// Writes the documents of one text (`bowline apply -f FILE`): each is created,
+    /// configured, left unchanged or refused on its own. `file` names the input in
+    /// diagnostics.
+    pub fn apply(&self, file: &Path, text: &str) -> Vec<WriteResult> {
+        let read = bowline_config::read_documents(file, text);
+        let mut inner = self.lock();
+        let now = now_ms();
+        let source = Source::Apply {
+            file: file.to_path_buf(),
+        };
+        let mut results: Vec<WriteResult> = read
+            .documents
+            .into_iter()
+            .map(|doc| inner.store.write(doc, source.clone(), now))
+            .collect();
+        if !read.diagnostics.is_empty() {
+            results.push(WriteResult {
+                key: None,
+                outcome: Outcome::Refused,
+                diagnostics: read.diagnostics,
+            });
         }
-        last_good.retain(|file, _| plan.present_files.contains(file));
+        self.publish(&mut inner, 0);
+        results
+    }
 
+    /// Deletes identities (`bowline delete`), whatever wrote them. A file that still holds
+    /// one writes it again when that file next changes.
+    pub fn delete(&self, keys: &[ResourceKey]) -> Vec<WriteResult> {
+        let mut inner = self.lock();
+        let results = keys
+            .iter()
+            .map(|key| WriteResult {
+                key: Some(key.clone()),
+                outcome: if inner.store.delete(key, None) {
+                    Outcome::Deleted
+                } else {
+                    Outcome::Unchanged
+                },
+                diagnostics: Vec::new(),
+            })
+            .collect();
+        self.publish(&mut inner, 0);
+        results
+    }
+
+    /// Every entry of the store (a copy), for `bowline get` and status pages.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.lock().store.entries().cloned().collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One look at the files: take what changed (and has settled), then publish. Returns
+    /// when to look again for files that had not settled.
+    fn look(&self, settle: Duration, first: bool) -> Option<Duration> {
+        let mut inner = self.lock();
+        let scan = inner.scanner.scan(&self.options.dirs, settle);
+        let now = now_ms();
+        let mut changed = !scan.changes.is_empty();
+        let mut taken: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut reread: BTreeSet<PathBuf> = BTreeSet::new();
+        for change in scan.changes {
+            let (path, (_, again)) = match change {
+                Change::Changed { path, text } => {
+                    let read = bowline_config::read_documents(&path, &text);
+                    let done = inner.store.write_file(&path, read, now);
+                    (path, done)
+                }
+                Change::Removed { path } => {
+                    let done = inner.store.remove_file(&path);
+                    (path, done)
+                }
+            };
+            taken.insert(path);
+            reread.extend(again);
+        }
+        if first {
+            // Files the persisted store remembers that are gone now.
+            let unreadable: BTreeSet<&PathBuf> = scan.problems.iter().map(|d| &d.file).collect();
+            let gone: Vec<PathBuf> = inner
+                .store
+                .files()
+                .filter(|f| !taken.contains(*f) && !unreadable.contains(&f.to_path_buf()))
+                .map(Path::to_path_buf)
+                .collect();
+            for path in gone {
+                changed = true;
+                inner.store.remove_file(&path);
+            }
+        }
+        for path in reread.difference(&taken) {
+            inner.scanner.forget(path);
+        }
+        inner.read_problems = scan.problems;
+        let reloads = u64::from(changed);
+        self.publish(&mut inner, reloads);
+        if !reread.is_empty() {
+            drop(inner);
+            return Some(Duration::ZERO);
+        }
+        scan.recheck_after
+    }
+
+    /// Re-analyses, publishes a new snapshot if what serves changed, persists, and updates
+    /// the status.
+    fn publish(&self, inner: &mut Inner, reloads: u64) {
+        inner.store.analyze();
+        let config = inner.store.config();
         let current = self.snapshots.borrow().clone();
-        let generation = if plan.config != current.config || current.generation == 0 {
+        let generation = if config != current.config || current.generation == 0 {
             let next = current.generation + 1;
+            for entry in inner.store.entries_mut() {
+                if entry.served.is_some() && entry.config_generation == 0 {
+                    entry.config_generation = next;
+                }
+            }
             self.snapshots
-                .send_replace(Arc::new(Snapshot::build(next, plan.config)));
+                .send_replace(Arc::new(Snapshot::build(next, config)));
             tracing::info!(generation = next, "config applied");
+            if let Some(state) = &self.options.state_dir {
+                if let Err(e) = persist::save(state, &inner.store) {
+                    tracing::warn!(dir = %state.display(), "cannot persist the config store: {e}");
+                }
+            }
             next
         } else {
             current.generation
         };
-        for (file, diags) in &plan.rejected {
-            for d in diags.iter().filter(|d| d.severity == Severity::Error) {
-                tracing::warn!(file = %file.display(), "config refused: {d}");
+        let mut rejected: BTreeMap<PathBuf, Vec<Diagnostic>> = BTreeMap::new();
+        let mut warnings = Vec::new();
+        let mut refused = Vec::new();
+        for d in &inner.read_problems {
+            rejected.entry(d.file.clone()).or_default().push(d.clone());
+        }
+        for (file, problems) in inner.store.file_problems() {
+            for d in problems {
+                if d.severity == Severity::Error {
+                    rejected.entry(file.clone()).or_default().push(d.clone());
+                } else {
+                    warnings.push(d.clone());
+                }
             }
+        }
+        for entry in inner.store.entries() {
+            if let Some(refusal) = &entry.refused {
+                refused.push(entry.key.clone());
+                rejected
+                    .entry(refusal.source.file().to_path_buf())
+                    .or_default()
+                    .extend(refusal.diagnostics.iter().cloned());
+            }
+            warnings.extend(entry.messages.iter().cloned());
         }
         let mut status = self.status.write().expect("status lock");
         *status = ConfigStatus {
             generation,
             last_reload_ms: now_ms(),
-            reloads: status.reloads + 1,
-            rejected: plan.rejected,
-            warnings: plan.warnings,
+            reloads: status.reloads + reloads,
+            rejected,
+            warnings,
+            refused,
         };
-        generation
     }
 
     /// Watches the directory and reloads after each debounced burst of changes, until
@@ -158,11 +337,19 @@ impl Registry {
                     let _ = tx.try_send(());
                 }
             })?;
-        for dir in &self.dirs {
+        for dir in &self.options.dirs {
             watcher.watch(dir, RecursiveMode::Recursive)?;
         }
         tokio::pin!(shutdown);
+        // Set when a file had not settled: look again then, events or not.
+        let mut recheck: Option<tokio::time::Instant> = None;
         loop {
+            let wake = async {
+                match recheck {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 event = rx.recv() => {
@@ -170,11 +357,17 @@ impl Registry {
                         return Ok(());
                     }
                     wait_for_quiet(&mut rx, debounce).await;
-                    let registry = self.clone();
-                    // Loading reads files and runs regexes: keep it off the async workers.
-                    let _ = tokio::task::spawn_blocking(move || registry.reload()).await;
                 }
+                _ = wake => {}
             }
+            let registry = self.clone();
+            let settle = self.options.settle;
+            // Reading and validating runs regexes: keep it off the async workers.
+            let again = tokio::task::spawn_blocking(move || registry.look(settle, false))
+                .await
+                .ok()
+                .flatten();
+            recheck = again.map(|d| tokio::time::Instant::now() + d);
         }
     }
 }
@@ -200,72 +393,6 @@ async fn wait_for_quiet(rx: &mut mpsc::Receiver<()>, debounce: Duration) {
             Ok(Some(())) if tokio::time::Instant::now() < deadline => continue,
             _ => return,
         }
-    }
-}
-
-/// The outcome of one reload, decided without I/O.
-#[derive(Debug)]
-struct ReloadPlan {
-    config: ConfigSet,
-    accepted_files: BTreeSet<PathBuf>,
-    present_files: BTreeSet<PathBuf>,
-    rejected: BTreeMap<PathBuf, Vec<Diagnostic>>,
-    warnings: Vec<Diagnostic>,
-}
-
-/// Decides what to serve: files without errors as they are now; files with errors as they
-/// last validated (or not at all). Files that disappeared are dropped.
-fn plan_reload(
-    loaded: &ConfigSet,
-    diagnostics: &[Diagnostic],
-    last_good: &BTreeMap<PathBuf, Vec<Resource>>,
-) -> ReloadPlan {
-    let mut rejected: BTreeMap<PathBuf, Vec<Diagnostic>> = BTreeMap::new();
-    let bad_files: BTreeSet<PathBuf> = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.file.clone())
-        .collect();
-    for d in diagnostics.iter().filter(|d| bad_files.contains(&d.file)) {
-        rejected.entry(d.file.clone()).or_default().push(d.clone());
-    }
-    let warnings = diagnostics
-        .iter()
-        .filter(|d| !bad_files.contains(&d.file))
-        .cloned()
-        .collect();
-
-    let mut present_files: BTreeSet<PathBuf> = loaded
-        .resources
-        .iter()
-        .map(|r| r.origin.file.clone())
-        .collect();
-    present_files.extend(bad_files.iter().cloned());
-    let accepted_files: BTreeSet<PathBuf> = present_files.difference(&bad_files).cloned().collect();
-
-    // Rebuild in path order so the config is the same as a clean load of the same files.
-    let mut by_file: BTreeMap<PathBuf, Vec<Resource>> = BTreeMap::new();
-    for r in &loaded.resources {
-        if accepted_files.contains(&r.origin.file) {
-            by_file
-                .entry(r.origin.file.clone())
-                .or_default()
-                .push(r.clone());
-        }
-    }
-    for file in &bad_files {
-        if let Some(good) = last_good.get(file) {
-            by_file.insert(file.clone(), good.clone());
-        }
-    }
-    ReloadPlan {
-        config: ConfigSet {
-            resources: by_file.into_values().flatten().collect(),
-        },
-        accepted_files,
-        present_files,
-        rejected,
-        warnings,
     }
 }
 

@@ -109,11 +109,16 @@ pub fn duplicate_resources(config: &ConfigSet) -> Vec<Located> {
     out
 }
 
-/// Hosts of ServiceEntries, expanded: the services bowline knows.
+/// Hosts of ServiceEntries, expanded, and of Kubernetes Services: the services bowline knows.
 pub(crate) fn known_hosts(config: &ConfigSet) -> Vec<String> {
     config
         .service_entries()
         .flat_map(|(r, se)| se.hosts.iter().map(move |h| fqdn(h, r.namespace())))
+        .chain(
+            config
+                .kube_services()
+                .map(|(r, _)| format!("{}.{}.svc.cluster.local", r.name(), r.namespace())),
+        )
         .collect()
 }
 

@@ -1,0 +1,435 @@
+//! The config store: every resource by identity (kind, namespace, name), each accepted or
+//! refused on its own, with where it came from and what is wrong with it.
+//!
+//! Writes come from sources — a file of the watched directory, or `bowline apply` — and a
+//! later write of an identity replaces the earlier one, whatever its source (kubectl's
+//! "last apply wins"). A refused write never removes what serves: the entry keeps its last
+//! good version and records the refusal beside it, so one bad edit costs nothing but its own
+//! change. Cross-resource analysis (`istioctl analyze`'s checks) never refuses; its findings
+//! are messages on the resources they concern.
+//!
+//! The store is plain data with no I/O: [`crate::watch::Registry`] feeds it files and API
+//! calls and persists it ([`crate::persist`]).
+
+use bowline_config::diag::{Diagnostic, Severity};
+use bowline_config::positions::FieldIndex;
+use bowline_config::validate::{self, Context};
+use bowline_config::{
+    locate, ConfigSet, FileDocuments, Kind, ReadDocument, Resource, ResourceKey, Spec,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Where a resource's version came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A document of a file in a watched directory.
+    File { path: PathBuf },
+    /// `bowline apply`; `file` is what the user named (or `-` for stdin).
+    Apply { file: PathBuf },
+}
+
+impl Source {
+    pub fn file(&self) -> &Path {
+        match self {
+            Source::File { path } => path,
+            Source::Apply { file } => file,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File { path } => write!(f, "file {}", path.display()),
+            Source::Apply { file } => write!(f, "bowline apply -f {}", file.display()),
+        }
+    }
+}
+
+/// The version of a resource that serves.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub resource: Resource,
+    /// The document as written, for persistence and `bowline get -o yaml`.
+    pub raw: serde_json::Value,
+    /// Field positions in the document, for positioning analysis findings.
+    pub index: FieldIndex,
+    pub source: Source,
+    /// Unix milliseconds of the write.
+    pub at_ms: u64,
+}
+
+/// A write that was refused; the served version (if any) is unchanged by it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refusal {
+    pub source: Source,
+    pub diagnostics: Vec<Diagnostic>,
+    pub at_ms: u64,
+}
+
+/// One identity's state.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: ResourceKey,
+    /// The last good version; `None` if every write so far was refused.
+    pub served: Option<Served>,
+    /// The latest write, when it was refused (cleared by the next accepted write).
+    pub refused: Option<Refusal>,
+    /// Warnings and notes of the served version, then analysis findings about it.
+    pub messages: Vec<Diagnostic>,
+    /// Kubernetes' `metadata.generation`: 1 on creation, +1 for each accepted change.
+    pub generation: u64,
+    /// Creation order, Istio's tie-break between conflicting resources.
+    pub created: u64,
+    /// The config generation whose snapshot first carried the served version (0 until the
+    /// registry publishes it); a proxy that applied this generation has programmed it.
+    pub config_generation: u64,
+}
+
+impl Entry {
+    pub fn is_refused(&self) -> bool {
+        self.refused.is_some()
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Created,
+    Configured,
+    Unchanged,
+    /// Refused; the last good version (if any) keeps serving.
+    Refused,
+    Deleted,
+    /// A Kubernetes object that is not mesh config, or a document with no identity.
+    Skipped,
+}
+
+/// The result of one document's write.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteResult {
+    /// `None` when the document's kind or name could not be read.
+    #[serde(serialize_with = "serialize_key")]
+    pub key: Option<ResourceKey>,
+    pub outcome: Outcome,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn serialize_key<S: serde::Serializer>(key: &Option<ResourceKey>, s: S) -> Result<S::Ok, S::Error> {
+    match key {
+        Some(k) => s.serialize_some(&k.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Every identity, plus the bookkeeping of the file source.
+#[derive(Debug, Default)]
+pub struct Store {
+    entries: BTreeMap<ResourceKey, Entry>,
+    next_created: u64,
+    /// Per watched file, the identities its documents claimed when last read.
+    file_keys: BTreeMap<PathBuf, BTreeSet<ResourceKey>>,
+    /// Per watched file, problems not tied to one resource (YAML syntax, a document without
+    /// kind or name) and notes (skipped Kubernetes kinds).
+    file_problems: BTreeMap<PathBuf, Vec<Diagnostic>>,
+}
+
+impl Store {
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    pub fn get(&self, key: &ResourceKey) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    pub fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.entries.values_mut()
+    }
+
+    pub fn file_problems(&self) -> &BTreeMap<PathBuf, Vec<Diagnostic>> {
+        &self.file_problems
+    }
+
+    /// The files that claim `key` (more than one means a conflict: the last write serves).
+    pub fn files_claiming(&self, key: &ResourceKey) -> Vec<&Path> {
+        self.file_keys
+            .iter()
+            .filter(|(_, keys)| keys.contains(key))
+            .map(|(f, _)| f.as_path())
+            .collect()
+    }
+
+    /// What serves, in creation order (Istio's tie-break order for conflicts).
+    pub fn config(&self) -> ConfigSet {
+        let mut served: Vec<(&u64, &Resource)> = self
+            .entries
+            .values()
+            .filter_map(|e| e.served.as_ref().map(|s| (&e.created, &s.resource)))
+            .collect();
+        served.sort_by_key(|(created, _)| **created);
+        ConfigSet {
+            resources: served.into_iter().map(|(_, r)| r.clone()).collect(),
+        }
+    }
+
+    /// Writes one document read from `source`: accepted if it has no errors of its own,
+    /// else refused with the last good version left serving.
+    pub fn write(&mut self, doc: ReadDocument, source: Source, now_ms: u64) -> WriteResult {
+        let ReadDocument {
+            resource,
+            key,
+            raw,
+            index,
+            mut diagnostics,
+        } = doc;
+        let Some(key) = key else {
+            let refused = diagnostics.iter().any(Diagnostic::is_error);
+            return WriteResult {
+                key: None,
+                outcome: if refused {
+                    Outcome::Refused
+                } else {
+                    Outcome::Skipped
+                },
+                diagnostics,
+            };
+        };
+        if let Some(resource) = &resource {
+            let ctx = Context {
+                is_delegate: self.is_delegate(&key),
+            };
+            diagnostics.extend(
+                validate::check_resource(resource, &ctx)
+                    .into_iter()
+                    .map(|f| locate(resource, &index, f)),
+            );
+        }
+        let refused = resource.is_none() || diagnostics.iter().any(Diagnostic::is_error);
+        let created = &mut self.next_created;
+        let entry = self.entries.entry(key.clone()).or_insert_with(|| {
+            *created += 1;
+            Entry {
+                key: key.clone(),
+                served: None,
+                refused: None,
+                messages: Vec::new(),
+                generation: 0,
+                created: *created,
+                config_generation: 0,
+            }
+        });
+        let outcome = match resource {
+            Some(resource) if !refused => {
+                let outcome = match &entry.served {
+                    None => Outcome::Created,
+                    Some(old)
+                        if old.resource.spec == resource.spec
+                            && old.resource.meta == resource.meta =>
+                    {
+                        Outcome::Unchanged
+                    }
+                    Some(_) => Outcome::Configured,
+                };
+                if outcome != Outcome::Unchanged {
+                    entry.generation += 1;
+                    entry.config_generation = 0;
+                }
+                entry.served = Some(Served {
+                    resource,
+                    raw,
+                    index,
+                    source,
+                    at_ms: now_ms,
+                });
+                entry.refused = None;
+                entry.messages = diagnostics.clone();
+                outcome
+            }
+            _ => {
+                entry.refused = Some(Refusal {
+                    source,
+                    diagnostics: diagnostics.clone(),
+                    at_ms: now_ms,
+                });
+                Outcome::Refused
+            }
+        };
+        WriteResult {
+            key: Some(key),
+            outcome,
+            diagnostics,
+        }
+    }
+
+    /// Removes an identity. With `only_from`, only when its served version came from there
+    /// (a file that drops a document does not delete what a later apply wrote).
+    pub fn delete(&mut self, key: &ResourceKey, only_from: Option<&Source>) -> bool {
+        let owned = match (only_from, self.entries.get(key)) {
+            (_, None) => return false,
+            (None, Some(_)) => true,
+            (Some(source), Some(entry)) => match &entry.served {
+                Some(served) => &served.source == source,
+                // Never served: the refusal is all there is; drop it with its source.
+                None => entry.refused.as_ref().is_some_and(|r| &r.source == source),
+            },
+        };
+        if owned {
+            self.entries.remove(key);
+        }
+        owned
+    }
+
+    /// Takes a watched file's current documents. Identities the file held before and no
+    /// longer does are deleted (when the file still owns them), but only if the file was
+    /// read to its end: after a syntax error the rest of the file is unknown. Returns the
+    /// identities that another file also claims and that this file gave up, so the caller
+    /// can re-read those files.
+    pub fn write_file(
+        &mut self,
+        path: &Path,
+        read: FileDocuments,
+        now_ms: u64,
+    ) -> (Vec<WriteResult>, BTreeSet<PathBuf>) {
+        let source = Source::File {
+            path: path.to_path_buf(),
+        };
+        let mut problems = read.diagnostics;
+        let mut results = Vec::new();
+        let mut keys = BTreeSet::new();
+        for doc in read.documents {
+            let result = self.write(doc, source.clone(), now_ms);
+            match &result.key {
+                Some(key) => {
+                    keys.insert(key.clone());
+                }
+                None => problems.extend(result.diagnostics.iter().cloned()),
+            }
+            results.push(result);
+        }
+        let previous = self.file_keys.remove(path).unwrap_or_default();
+        let mut reread = BTreeSet::new();
+        if read.complete {
+            for gone in previous.difference(&keys) {
+                if self.delete(gone, Some(&source)) {
+                    results.push(WriteResult {
+                        key: Some(gone.clone()),
+                        outcome: Outcome::Deleted,
+                        diagnostics: Vec::new(),
+                    });
+                    reread.extend(self.files_claiming(gone).into_iter().map(Path::to_path_buf));
+                }
+            }
+            self.file_keys.insert(path.to_path_buf(), keys);
+        } else {
+            self.file_keys
+                .insert(path.to_path_buf(), keys.union(&previous).cloned().collect());
+        }
+        if problems.is_empty() {
+            self.file_problems.remove(path);
+        } else {
+            self.file_problems.insert(path.to_path_buf(), problems);
+        }
+        (results, reread)
+    }
+
+    /// A watched file disappeared: what it owns goes with it.
+    pub fn remove_file(&mut self, path: &Path) -> (Vec<WriteResult>, BTreeSet<PathBuf>) {
+        let gone = FileDocuments {
+            documents: Vec::new(),
+            diagnostics: Vec::new(),
+            complete: true,
+        };
+        let result = self.write_file(path, gone, 0);
+        self.file_keys.remove(path);
+        self.file_problems.remove(path);
+        result
+    }
+
+    /// The files the store knows of (read at least once and not removed).
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.file_keys.keys().map(PathBuf::as_path)
+    }
+
+    /// Puts back a persisted entry (at start-up, before any source is read).
+    pub fn restore(&mut self, entry: Entry) {
+        self.next_created = self.next_created.max(entry.created);
+        if let Some(Served {
+            source: Source::File { path },
+            ..
+        }) = &entry.served
+        {
+            self.file_keys
+                .entry(path.clone())
+                .or_default()
+                .insert(entry.key.clone());
+        }
+        self.entries.insert(entry.key.clone(), entry);
+    }
+
+    /// Re-runs cross-resource analysis over what serves and puts each finding on its
+    /// resource's messages (replacing the previous analysis).
+    pub fn analyze(&mut self) {
+        let config = self.config();
+        let keys: Vec<ResourceKey> = config.resources.iter().map(Resource::key).collect();
+        let mut found: BTreeMap<&ResourceKey, Vec<Diagnostic>> = BTreeMap::new();
+        for (i, finding) in validate::analyze::analyze(&config) {
+            let key = &keys[i];
+            let Some(served) = self.entries.get(key).and_then(|e| e.served.as_ref()) else {
+                continue;
+            };
+            // Analysis informs; it never refuses. An error here is reported as a warning
+            // so a resource is never "refused" by what its neighbours are.
+            let mut d = locate(&served.resource, &served.index, finding);
+            if d.severity == Severity::Error {
+                d.severity = Severity::Warning;
+            }
+            found.entry(key).or_default().push(d);
+        }
+        let mut found: BTreeMap<ResourceKey, Vec<Diagnostic>> =
+            found.into_iter().map(|(k, v)| (k.clone(), v)).collect();
+        for entry in self.entries.values_mut() {
+            let Some(served) = &entry.served else {
+                entry.messages.clear();
+                continue;
+            };
+            let own = own_messages(&served.resource, &served.index);
+            entry.messages = own;
+            entry
+                .messages
+                .extend(found.remove(&entry.key).unwrap_or_default());
+        }
+    }
+
+    /// Whether another VirtualService delegates to the VirtualService `key`.
+    fn is_delegate(&self, key: &ResourceKey) -> bool {
+        key.kind == Kind::VirtualService
+            && self.entries.values().any(|e| {
+                let Some(Spec::VirtualService(vs)) = e.served.as_ref().map(|s| &s.resource.spec)
+                else {
+                    return false;
+                };
+                vs.http.iter().filter_map(|r| r.delegate.as_ref()).any(|d| {
+                    let ns = if d.namespace.is_empty() {
+                        &e.key.namespace
+                    } else {
+                        &d.namespace
+                    };
+                    d.name == key.name && *ns == key.namespace
+                })
+            })
+    }
+}
+
+/// A served resource's own warnings and notes (its errors would have refused it).
+fn own_messages(resource: &Resource, index: &FieldIndex) -> Vec<Diagnostic> {
+    validate::check_resource(resource, &Context::default())
+        .into_iter()
+        .filter(|f| f.severity != Severity::Error)
+        .map(|f| locate(resource, index, f))
+        .collect()
+}
