@@ -6,14 +6,7 @@
 //! the xDS server and the debug server run until SIGINT/SIGTERM.
 
 use anyhow::Context;
-use bowline_registry::watch::Registry;
-use bowline_registry::Snapshot;
-use bowline_translate::{generate, ProxyView};
-use bowline_xds::pb::envoy::config::core::v3::Node;
-use bowline_xds::{pack, type_url};
-use bowline_xds_server::{
-    serve_debug, DebugHandler, Generator, Resources, ServerOptions, XdsServer,
-};
+use bowline_control::{ControlPlane, Listen, MeshCa, Settings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,12 +33,24 @@ pub struct Args {
         requires = "ca_dir"
     )]
     secure_xds_addr: SocketAddr,
-    /// Address for the debug HTTP server (/debug/syncz, /debug/configz, /ready).
+    /// Address for the HTTP API (Istio's 15014): /ready, /debug/syncz, /debug/configz, and
+    /// the config API `bowline apply`, `get`, `delete` and `status` use. Unauthenticated:
+    /// keep it on loopback.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15014")]
     debug_addr: SocketAddr,
     /// Quiet period after a config file changes before it is reloaded.
     #[arg(long, value_name = "MS", default_value_t = 50)]
     file_debounce_ms: u64,
+    /// How long a file's content must be left alone before it is taken: a file written in
+    /// pieces is never applied halfway. Writing a file elsewhere and renaming it into place
+    /// is always safe.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    file_settle_ms: u64,
+    /// Where the config store persists: what `bowline apply` wrote and the last good version
+    /// of every resource, so a restart serves what was serving even if a file is broken
+    /// [default: a directory under the state root named after the config directory].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// Quiet period after a snapshot changes before proxies are pushed.
     #[arg(long, value_name = "MS", default_value_t = 20)]
     push_debounce_ms: u64,
@@ -90,48 +95,6 @@ fn mesh_ca(args: &Args) -> anyhow::Result<Option<MeshCa>> {
     Ok(Some(MeshCa::new(ca, tokens, ttl)))
 }
 
-/// The mesh CA as the control plane serves it: the CSR API, and the certificate of the
-/// control plane's own secure port.
-pub struct MeshCa {
-    pub ca: Arc<bowline_identity::Ca>,
-    pub service: bowline_identity::CertificateService,
-    /// Lifetime of the control plane's own certificate (renewed at half of it).
-    pub server_ttl: Duration,
-}
-
-impl MeshCa {
-    pub fn new(
-        ca: Arc<bowline_identity::Ca>,
-        tokens: bowline_identity::Tokens,
-        ttl: Duration,
-    ) -> MeshCa {
-        MeshCa {
-            service: bowline_identity::CertificateService::new(ca.clone(), tokens, ttl_policy(ttl)),
-            ca,
-            server_ttl: ttl,
-        }
-    }
-}
-
-/// Where the control plane listens.
-#[derive(Debug, Clone, Copy)]
-pub struct Listen {
-    /// Plaintext xDS and CA: only when asked for (local tools and tests).
-    pub plaintext: Option<SocketAddr>,
-    /// xDS and CA over TLS (needs the CA, which issues the certificate).
-    pub secure: Option<SocketAddr>,
-    pub debug: SocketAddr,
-}
-
-/// `default` for certificates nobody asked a lifetime for; requests may ask up to Istio's
-/// maximum (90 days) or the default if that is longer.
-pub fn ttl_policy(default: Duration) -> bowline_identity::TtlPolicy {
-    bowline_identity::TtlPolicy {
-        default,
-        max: default.max(Duration::from_secs(90 * 24 * 3600)),
-    }
-}
-
 pub fn run(args: Args) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -159,13 +122,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         secure: ca.as_ref().map(|_| args.secure_xds_addr),
         debug: args.debug_addr,
     };
-    let control = ControlPlane::start(
-        vec![args.config.clone()],
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| default_state_dir(&args.config));
+    let control = ControlPlane::start(Settings {
+        dirs: vec![args.config.clone()],
+        state_dir: Some(state_dir),
         listen,
-        Duration::from_millis(args.file_debounce_ms),
-        Duration::from_millis(args.push_debounce_ms),
+        file_debounce: Duration::from_millis(args.file_debounce_ms),
+        file_settle: Duration::from_millis(args.file_settle_ms),
+        push_debounce: Duration::from_millis(args.push_debounce_ms),
         ca,
-    )
+    })
     .await?;
     // These lines are the readiness signal scripts and tests wait for.
     if let Some(addr) = control.xds_addr {
@@ -180,246 +149,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     control.stop().await
 }
 
-/// A running control plane: config watch, xDS server and debug server. `bowline control`
-/// runs one as its whole job; `bowline up` runs one in-process beside its workloads.
-pub struct ControlPlane {
-    /// The plaintext xDS address, when one was asked for.
-    pub xds_addr: Option<SocketAddr>,
-    /// The TLS xDS address, when the control plane is the CA.
-    pub secure_xds_addr: Option<SocketAddr>,
-    /// The mesh root proxies verify the secure port against.
-    pub root_pem: Option<String>,
-    pub debug_addr: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
-}
-
-impl ControlPlane {
-    /// Loads `dirs` (validated together, watched), binds both addresses (port 0 picks one;
-    /// the bound ones are in the result) and starts serving.
-    pub async fn start(
-        dirs: Vec<PathBuf>,
-        listen: Listen,
-        file_debounce: Duration,
-        push_debounce: Duration,
-        ca: Option<MeshCa>,
-    ) -> anyhow::Result<ControlPlane> {
-        let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        let registry = Registry::load_dirs(dirs)
-            .with_context(|| format!("cannot read config directory {}", shown.join(", ")))?;
-        report_status(&registry);
-
-        let bind = |addr: SocketAddr, what: &'static str| async move {
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot bind the {what} address {addr}"))
-        };
-        let xds_listener = match listen.plaintext {
-            Some(addr) => Some(bind(addr, "xDS").await?),
-            None => None,
-        };
-        let secure = match (listen.secure, &ca) {
-            (Some(addr), Some(ca)) => {
-                let cert = bowline_identity::control::ServerCert::issue(
-                    &ca.ca,
-                    bowline_identity::spiffe::DEFAULT_TRUST_DOMAIN,
-                    ca.server_ttl,
-                )
-                .context("the control plane's certificate")?;
-                Some((bind(addr, "secure xDS").await?, cert))
-            }
-            (Some(_), None) => anyhow::bail!("a secure xDS port needs the mesh CA"),
-            (None, _) => None,
-        };
-        if xds_listener.is_none() && secure.is_none() {
-            anyhow::bail!("nothing to serve xDS on: give a plaintext or a secure address");
-        }
-        let debug_listener = bind(listen.debug, "debug").await?;
-        let server = XdsServer::new(
-            MeshGenerator,
-            registry.subscribe(),
-            ServerOptions {
-                debounce: push_debounce,
-            },
-        );
-        let sync = server.sync_status();
-        let routes: Vec<(String, DebugHandler)> = vec![
-            ("/debug/syncz".into(), {
-                let sync = sync.clone();
-                Arc::new(move || sync.to_json())
-            }),
-            ("/debug/configz".into(), {
-                let registry = registry.clone();
-                Arc::new(move || configz(&registry))
-            }),
-            (
-                "/ready".into(),
-                Arc::new(|| serde_json::json!({"ready": true})),
-            ),
-        ];
-
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
-        };
-        let control = ControlPlane {
-            xds_addr: xds_listener.as_ref().map(|l| l.local_addr()).transpose()?,
-            secure_xds_addr: secure.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
-            root_pem: ca.as_ref().map(|ca| ca.ca.root_pem().to_string()),
-            debug_addr: debug_listener.local_addr()?,
-            stop,
-            tasks: Vec::new(),
-        };
-        let watcher = registry.watch(file_debounce, stopped());
-        let debug = serve_debug(debug_listener, routes, stopped());
-        // The CA (Istio's CSR API) shares the xDS ports, as istiod's does.
-        let routes = || {
-            let routes = tonic::service::Routes::default();
-            match &ca {
-                Some(ca) => routes.add_service(ca.service.clone()),
-                None => routes,
-            }
-        };
-        let mut tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)> = vec![
-            (
-                "config watch",
-                tokio::spawn(async move { Ok(watcher.await?) }),
-            ),
-            (
-                "debug server",
-                tokio::spawn(async move { Ok(debug.await?) }),
-            ),
-        ];
-        if let Some(listener) = xds_listener {
-            let incoming =
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-            let (server, stop, routes) = (server.clone(), stopped(), routes());
-            tasks.push((
-                "xDS server",
-                tokio::spawn(
-                    async move { Ok(server.serve_incoming(incoming, stop, routes).await?) },
-                ),
-            ));
-        }
-        if let Some((listener, cert)) = secure {
-            let ca = ca.as_ref().expect("a secure port has the CA");
-            let renewal = cert.renew_every_half(
-                ca.ca.clone(),
-                bowline_identity::spiffe::DEFAULT_TRUST_DOMAIN.to_string(),
-                ca.server_ttl,
-            );
-            let tls = cert.server_config().context("the control plane's TLS")?;
-            let incoming = bowline_identity::control::accept_tls(listener, tls);
-            let (server, stop, routes) = (server.clone(), stopped(), routes());
-            tasks.push((
-                "secure xDS server",
-                tokio::spawn(async move {
-                    let served = server.serve_incoming(incoming, stop, routes).await;
-                    renewal.abort();
-                    Ok(served?)
-                }),
-            ));
-        }
-        Ok(ControlPlane { tasks, ..control })
-    }
-
-    /// Stops watching and serving; waits for the three tasks to end.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(true);
-        for (what, task) in self.tasks {
-            task.await?.with_context(|| format!("{what} failed"))?;
-        }
-        Ok(())
-    }
-}
-
-/// Serves every proxy from the registry's snapshot through the pure translator.
-struct MeshGenerator;
-
-impl Generator for MeshGenerator {
-    type Snapshot = Snapshot;
-
-    fn generation(snapshot: &Snapshot) -> u64 {
-        snapshot.generation
-    }
-
-    fn generate(&self, snapshot: &Snapshot, node: &Node) -> Resources {
-        let proxy = match ProxyView::from_node(node, snapshot) {
-            Ok(proxy) => proxy,
-            Err(e) => {
-                tracing::warn!(node = %node.id, "cannot serve this proxy: {e}");
-                return Resources::new();
-            }
-        };
-        let generated = generate(snapshot, &proxy);
-        let mut resources = Resources::new();
-        let mut put = |type_url: &str, name: &str, any| {
-            resources
-                .entry(type_url.to_string())
-                .or_default()
-                .insert(name.to_string(), any);
-        };
-        for c in &generated.clusters {
-            put(type_url::CLUSTER, &c.name, pack(c));
-        }
-        for e in &generated.endpoints {
-            put(type_url::ENDPOINT, &e.cluster_name, pack(e));
-        }
-        for l in &generated.listeners {
-            put(type_url::LISTENER, &l.name, pack(l));
-        }
-        for r in &generated.routes {
-            put(type_url::ROUTE, &r.name, pack(r));
-        }
-        resources
-    }
-}
-
-fn configz(registry: &Registry) -> serde_json::Value {
-    let status = registry.status();
-    let rejected: serde_json::Map<String, serde_json::Value> = status
-        .rejected
-        .iter()
-        .map(|(file, diags)| {
-            let lines = diags.iter().map(|d| d.to_string().into()).collect();
-            (file.display().to_string(), serde_json::Value::Array(lines))
-        })
+/// `<state root>/control/<config dir, made a file name>`: one store per config directory.
+fn default_state_dir(config: &std::path::Path) -> PathBuf {
+    let absolute = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
+    let name: String = absolute
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    serde_json::json!({
-        "config_dir": registry.dir().display().to_string(),
-        "config_dirs": registry.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
-        "generation": status.generation,
-        "last_reload_ms": status.last_reload_ms,
-        "reloads": status.reloads,
-        "rejected": rejected,
-        "warnings": status.warnings.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
-    })
-}
-
-fn report_status(registry: &Registry) {
-    let status = registry.status();
-    for diags in status.rejected.values() {
-        for d in diags {
-            eprintln!("{d}");
-        }
-    }
-    let snapshot = registry.snapshot();
-    tracing::info!(
-        generation = status.generation,
-        services = snapshot.services.len(),
-        workloads = snapshot.workloads.len(),
-        refused_files = status.rejected.len(),
-        "config loaded from {}",
-        registry
-            .dirs()
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    bowline_mesh::state::state_root().join("control").join(name)
 }
 
 async fn shutdown_signal() {

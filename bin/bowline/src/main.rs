@@ -2,6 +2,7 @@
 //! layer over the crates: parse flags here, do the work there.
 
 mod bootstrap;
+mod config_cmd;
 mod control;
 mod echo;
 mod explain;
@@ -11,6 +12,7 @@ mod sds;
 mod status;
 mod up;
 mod validate;
+mod yaml_out;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +32,14 @@ struct Cli {
 enum Command {
     /// Run the control plane: watch a config directory, serve xDS (ADS) and a debug port.
     Control(control::Args),
+    /// Create or replace resources in the running control plane's config store, by
+    /// identity (kubectl's apply): each document is accepted or refused on its own.
+    Apply(config_cmd::ApplyArgs),
+    /// Delete resources from the running control plane's config store.
+    Delete(config_cmd::DeleteArgs),
+    /// Show resources with their status: accepted or refused, and programmed on N of M
+    /// proxies.
+    Get(config_cmd::GetArgs),
     /// Check Istio / Gateway API config files and directories; print diagnostics.
     Validate(validate::Args),
     /// Print a bootstrap for a proxy.
@@ -69,6 +79,9 @@ fn main() -> ExitCode {
         Command::Echo(args) => echo::run(args),
         Command::Up(args) => up::run(args),
         Command::Status(args) => status::run(args),
+        Command::Apply(args) => config_cmd::apply(args),
+        Command::Delete(args) => config_cmd::delete(args),
+        Command::Get(args) => config_cmd::get(args),
         Command::Iptables(args) => iptables::run(args),
     }
 }

@@ -19,8 +19,9 @@ pub struct Args {
     json: bool,
 }
 
-/// Exit 0 when the mesh runs and every sidecar is synced, 1 when something is behind or
-/// down, 2 when no mesh is found.
+/// Exit 0 when the mesh runs, every sidecar is synced, nothing in the config is refused
+/// and every resource is programmed on every proxy; 1 when something is behind, down or
+/// refused; 2 when no mesh is found.
 pub fn run(args: Args) -> ExitCode {
     let root = state_root();
     let dir = match &args.mesh {
@@ -67,8 +68,24 @@ pub fn run(args: Args) -> ExitCode {
         let doc = serde_json::json!({"state": state, "syncz": syncz});
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
+    let config = state
+        .debug_addr
+        .parse()
+        .ok()
+        .and_then(|addr| http_get(addr, "/apis/config/status", Duration::from_secs(5)).ok())
+        .and_then(|(status, body)| (status == 200).then_some(body))
+        .and_then(|body| serde_json::from_str::<Value>(&body).ok());
+    if args.json {
+        if let Some(config) = &config {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(config).unwrap_or_default()
+            );
+        }
+    }
     let healthy = report(&state, syncz.as_ref(), !args.json);
-    if healthy {
+    let config_ok = report_config(config.as_ref(), !args.json);
+    if healthy && config_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -108,6 +125,69 @@ fn human(seconds: u64) -> String {
         s if s >= 60 => format!("{}m{:02}s", s / 60, s % 60),
         s => format!("{s}s"),
     }
+}
+
+/// The config store's side: every refused resource (with its first error) and every
+/// resource some expected proxy has not programmed yet. True when there is none.
+fn report_config(config: Option<&Value>, print: bool) -> bool {
+    let Some(config) = config else {
+        if print {
+            println!("config: the control plane's config API did not answer");
+        }
+        return false;
+    };
+    let list = |key: &str| config[key].as_array().cloned().unwrap_or_default();
+    let (refused, pending) = (list("refused"), list("not_programmed"));
+    let files: Vec<(String, Value)> = config["files"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    if print {
+        println!(
+            "config: generation {}, {} resources, {} refused, {} not programmed everywhere",
+            config["generation"],
+            config["resources"],
+            refused.len(),
+            pending.len()
+        );
+        for r in &refused {
+            let serving = if r["serving"] == true {
+                "its last good version serves"
+            } else {
+                "nothing of it serves"
+            };
+            println!(
+                "  REFUSED {} ({serving})",
+                r["resource"].as_str().unwrap_or("?")
+            );
+            for d in r["diagnostics"].as_array().into_iter().flatten() {
+                println!("    {}", d.as_str().unwrap_or("?"));
+            }
+        }
+        for p in &pending {
+            let ids: Vec<&str> = p["pending"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "  PENDING {} generation {}: programmed on {} of {} proxies; not on {}",
+                p["resource"].as_str().unwrap_or("?"),
+                p["generation"],
+                p["programmed"],
+                p["of"],
+                ids.join(", ")
+            );
+        }
+        for (file, diags) in &files {
+            println!("  FILE {file}");
+            for d in diags.as_array().into_iter().flatten() {
+                println!("    {}", d.as_str().unwrap_or("?"));
+            }
+        }
+    }
+    refused.is_empty() && pending.is_empty() && files.is_empty()
 }
 
 fn report(state: &MeshState, syncz: Option<&Value>, print: bool) -> bool {

@@ -8,9 +8,9 @@
 //! REDIRECT, Istio's model) or `explicit` (no root; everything on 127.0.0.1 and applications
 //! reach their sidecar through `HTTP_PROXY`). Same config, same routing.
 
-use crate::control::ControlPlane;
 use crate::gateway;
 use anyhow::{bail, Context};
+use bowline_control::ControlPlane;
 use bowline_mesh::iptables::PROXY_UID;
 use bowline_mesh::manifest::SidecarKind;
 use bowline_mesh::netns::Network;
@@ -193,24 +193,26 @@ fn start(
     let ca = bowline_identity::Ca::load_or_create(&ca_dir)
         .with_context(|| format!("the mesh CA in {}", ca_dir.display()))?;
     let tokens = bowline_identity::Tokens::default();
-    let mesh_ca = crate::control::MeshCa::new(
+    let mesh_ca = bowline_control::MeshCa::new(
         std::sync::Arc::new(ca),
         tokens.clone(),
         Duration::from_secs(args.cert_ttl_s),
     );
     // xDS and the CA over TLS only (Istio's 15012): tokens and config never cross the
     // bridge in clear.
-    let control = runtime.block_on(ControlPlane::start(
-        vec![manifest.config.clone(), state_dir.join("registry")],
-        crate::control::Listen {
+    let control = runtime.block_on(ControlPlane::start(bowline_control::Settings {
+        dirs: vec![manifest.config.clone(), state_dir.join("registry")],
+        state_dir: Some(state_dir.join("store")),
+        listen: bowline_control::Listen {
             plaintext: None,
             secure: Some(SocketAddr::new(xds_ip, 0)),
             debug: args.debug_addr,
         },
-        Duration::from_millis(50),
-        Duration::from_millis(20),
-        Some(mesh_ca),
-    ))?;
+        file_debounce: Duration::from_millis(50),
+        file_settle: bowline_registry::watch::DEFAULT_SETTLE,
+        push_debounce: Duration::from_millis(20),
+        ca: Some(mesh_ca),
+    }))?;
     let xds = crate::bootstrap::ControlPlaneAddr {
         addr: control
             .secure_xds_addr

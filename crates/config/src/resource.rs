@@ -86,6 +86,22 @@ impl Kind {
     /// `gateway` is Istio's).
     pub fn parse(name: &str) -> Option<Kind> {
         let lower = name.to_ascii_lowercase();
+        // The short names Istio's CRDs (and Kubernetes) declare.
+        let short = match lower.as_str() {
+            "vs" => Some(Kind::VirtualService),
+            "dr" => Some(Kind::DestinationRule),
+            "se" => Some(Kind::ServiceEntry),
+            "we" => Some(Kind::WorkloadEntry),
+            "gw" => Some(Kind::Gateway),
+            "pa" => Some(Kind::PeerAuthentication),
+            "ap" => Some(Kind::AuthorizationPolicy),
+            "ra" => Some(Kind::RequestAuthentication),
+            "svc" => Some(Kind::Service),
+            _ => None,
+        };
+        if short.is_some() {
+            return short;
+        }
         let (kind, group) = match lower.split_once('.') {
             Some((k, g)) => (k.to_string(), Some(g.to_string())),
             None => (lower, None),

@@ -5,18 +5,31 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-/// `GET path` over HTTP/1.0 with every step bounded by `timeout`; returns (status, body).
+/// `GET path`, every step bounded by `timeout`; returns (status, body).
 pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
+    http_request(addr, "GET", path, b"", timeout)
+}
+
+/// One HTTP/1.1 request with `Connection: close` (Envoy's admin refuses HTTP/1.0 with
+/// 426), every step bounded by `timeout`; returns (status, body). Bodies up to 64 MiB.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    // HTTP/1.1 with `Connection: close`: Envoy's admin refuses HTTP/1.0 (426).
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
     )?;
+    stream.write_all(body)?;
     let mut raw = Vec::new();
-    stream.take(16 << 20).read_to_end(&mut raw)?;
+    stream.take(64 << 20).read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head

@@ -30,7 +30,7 @@ use bowline_xds::pb::google::protobuf::Any;
 use tokio::sync::watch;
 
 pub use debug::{serve_debug, DebugHandler};
-pub use status::{Nack, Protocol, ProxySync, SyncStatus, TypeSync};
+pub use status::{Nack, Protocol, ProxySync, SyncStatus, TypeSync, DEPARTED_RETENTION_MS};
 
 /// Everything served to one proxy: type URL -> resource name -> packed resource.
 pub type Resources = BTreeMap<String, BTreeMap<String, Any>>;

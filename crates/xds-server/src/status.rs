@@ -72,9 +72,16 @@ pub struct SyncStatus {
     inner: Arc<Inner>,
 }
 
+/// How long a proxy that disconnected is still counted as one the mesh expects (and so as
+/// not programmed): long enough for a restart or a control-plane failover, short enough that
+/// a scaled-down workload stops being waited for.
+pub const DEPARTED_RETENTION_MS: u64 = 10 * 60 * 1000;
+
 struct Inner {
     /// Keyed by a per-stream id: one node may hold several streams (e.g. during reconnect).
     proxies: Mutex<BTreeMap<u64, ProxySync>>,
+    /// Proxies with no open stream, by node id, with when they left (Unix ms).
+    departed: Mutex<BTreeMap<String, (ProxySync, u64)>>,
     next_stream_id: AtomicU64,
     /// Generation of the latest published snapshot.
     generation: Box<dyn Fn() -> u64 + Send + Sync>,
@@ -87,6 +94,7 @@ impl SyncStatus {
         Self {
             inner: Arc::new(Inner {
                 proxies: Mutex::new(BTreeMap::new()),
+                departed: Mutex::new(BTreeMap::new()),
                 next_stream_id: AtomicU64::new(1),
                 generation,
                 changes: watch::Sender::new(0),
@@ -106,11 +114,35 @@ impl SyncStatus {
         proxies
     }
 
-    /// The `/debug/syncz` document: `{"generation": u64, "proxies": [ProxySync...]}`.
+    /// Proxies that disconnected within [`DEPARTED_RETENTION_MS`] and have not come back,
+    /// with their last known state: the mesh still expects them.
+    pub fn departed(&self) -> Vec<(ProxySync, u64)> {
+        let now = unix_millis();
+        let mut departed = self
+            .inner
+            .departed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        departed.retain(|_, (_, left)| now.saturating_sub(*left) < DEPARTED_RETENTION_MS);
+        departed.values().cloned().collect()
+    }
+
+    /// The `/debug/syncz` document: `{"generation": u64, "proxies": [ProxySync...],
+    /// "departed": [{"node_id", "left_at", ...}]}`.
     pub fn to_json(&self) -> serde_json::Value {
+        let departed: Vec<serde_json::Value> = self
+            .departed()
+            .into_iter()
+            .map(|(p, left)| {
+                let mut v = serde_json::to_value(p).unwrap_or_default();
+                v["left_at"] = left.into();
+                v
+            })
+            .collect();
         serde_json::json!({
             "generation": self.generation(),
             "proxies": serde_json::to_value(self.proxies()).unwrap_or_default(),
+            "departed": departed,
         })
     }
 
@@ -132,6 +164,11 @@ impl SyncStatus {
     /// Adds a stream to the list; it leaves the list when the registration is dropped.
     pub(crate) fn register(&self, node_id: &str, protocol: Protocol) -> Registration {
         let id = self.inner.next_stream_id.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .departed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(node_id);
         self.lock().insert(
             id,
             ProxySync {
@@ -183,7 +220,19 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.status.lock().remove(&self.id);
+        let mut proxies = self.status.lock();
+        if let Some(left) = proxies.remove(&self.id) {
+            // The node is gone unless another of its streams is still open.
+            if !proxies.values().any(|p| p.node_id == left.node_id) {
+                self.status
+                    .inner
+                    .departed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(left.node_id.clone(), (left, unix_millis()));
+            }
+        }
+        drop(proxies);
         self.status.notify();
     }
 }
@@ -226,5 +275,13 @@ mod tests {
 
         drop(registration);
         assert!(status.proxies().is_empty());
+        let departed = status.departed();
+        assert_eq!(departed.len(), 1, "a proxy that left is still expected");
+        assert_eq!(departed[0].0.node_id, "sidecar~10.0.0.1~reviews");
+        let _back = status.register("sidecar~10.0.0.1~reviews", Protocol::Delta);
+        assert!(
+            status.departed().is_empty(),
+            "a proxy that came back is not departed"
+        );
     }
 }
