@@ -2,10 +2,11 @@
 //! pools, outlier detection, client TLS), following Istio's `ValidateDestinationRule`.
 
 use super::fields::{self, Findings};
+use super::labels;
 use crate::diag::{code, Finding};
 use crate::istio::destination_rule::{
     ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings,
-    OutlierDetection, TrafficPolicy,
+    OutlierDetection, SimpleLb, TrafficPolicy, Warmup,
 };
 use std::collections::HashSet;
 
@@ -22,6 +23,13 @@ pub fn check(dr: &DestinationRule) -> Vec<Finding> {
     }
     if let Some(tp) = &dr.traffic_policy {
         traffic_policy(tp, "spec.trafficPolicy", &mut out);
+    }
+    if let Some(sel) = &dr.workload_selector {
+        labels::selector(
+            &sel.match_labels,
+            "spec.workloadSelector.matchLabels",
+            &mut out,
+        );
     }
     let mut seen = HashSet::new();
     for (i, subset) in dr.subsets.iter().enumerate() {
@@ -46,6 +54,7 @@ pub fn check(dr: &DestinationRule) -> Vec<Finding> {
                 format!("duplicate subset name {:?}", subset.name),
             );
         }
+        labels::selector(&subset.labels, &format!("{p}.labels"), &mut out);
         if let Some(tp) = &subset.traffic_policy {
             traffic_policy(tp, &format!("{p}.trafficPolicy"), &mut out);
         }
@@ -54,6 +63,27 @@ pub fn check(dr: &DestinationRule) -> Vec<Finding> {
 }
 
 fn traffic_policy(tp: &TrafficPolicy, q: &str, out: &mut Findings) {
+    for (set, name, what) in [
+        (
+            tp.tunnel.is_some(),
+            "tunnel",
+            "tunnel (traffic is sent directly, not through a CONNECT tunnel)",
+        ),
+        (
+            tp.proxy_protocol.is_some(),
+            "proxyProtocol",
+            "proxyProtocol (no PROXY protocol header is sent upstream)",
+        ),
+        (
+            tp.retry_budget.is_some(),
+            "retryBudget",
+            "retryBudget (retries are limited by connectionPool.http.maxRetries only)",
+        ),
+    ] {
+        if set {
+            out.not_applied(format!("{q}.{name}"), what);
+        }
+    }
     policies(
         tp.load_balancer.as_ref(),
         tp.connection_pool.as_ref(),
@@ -148,9 +178,73 @@ fn load_balancer(lb: &LoadBalancerSettings, q: &str, out: &mut Findings) {
             );
         }
     }
+    if lb.simple == Some(SimpleLb::Passthrough) {
+        out.not_applied(
+            format!("{q}.simple"),
+            "PASSTHROUGH (connections are balanced as LEAST_REQUEST over the known endpoints, not sent to the original destination)",
+        );
+    }
     if let Some(w) = &lb.warmup_duration_secs {
         out.push(fields::duration(w, &format!("{q}.warmupDurationSecs")));
+        out.not_applied(
+            format!("{q}.warmupDurationSecs"),
+            "slow start (new endpoints get their full share at once)",
+        );
     }
+    if let Some(w) = &lb.warmup {
+        warmup(w, &format!("{q}.warmup"), out);
+    }
+    if lb.locality_lb_setting.is_some() && lb.zone_aware_lb_setting.is_some() {
+        out.error(
+            code::CONFLICT,
+            q,
+            "set only one of localityLbSetting and zoneAwareLbSetting",
+        );
+    }
+    for (set, name, what) in [
+        (
+            lb.locality_lb_setting.is_some(),
+            "localityLbSetting",
+            "locality failover and distribution (endpoints of every locality are used alike)",
+        ),
+        (
+            lb.zone_aware_lb_setting.is_some(),
+            "zoneAwareLbSetting",
+            "zone-aware balancing (endpoints of every zone are used alike)",
+        ),
+        (
+            lb.backend_utilization.is_some(),
+            "backendUtilization",
+            "utilization-based weights (endpoints keep their configured weights)",
+        ),
+    ] {
+        if set {
+            out.not_applied(format!("{q}.{name}"), what);
+        }
+    }
+}
+
+/// Slow start, as Istio's CRD and `validateLoadBalancer` check it.
+fn warmup(w: &Warmup, q: &str, out: &mut Findings) {
+    match &w.duration {
+        None => out.error(
+            code::REQUIRED,
+            format!("{q}.duration"),
+            "warmup.duration is required (e.g. 60s)",
+        ),
+        Some(d) => out.push(fields::duration(d, &format!("{q}.duration"))),
+    }
+    if let Some(p) = w.minimum_percent {
+        out.push(fields::percent(p, &format!("{q}.minimumPercent")));
+    }
+    if let Some(a) = w.aggression.filter(|a| *a <= 0.0) {
+        out.error(
+            code::NOT_ALLOWED,
+            format!("{q}.aggression"),
+            format!("aggression {a} must be greater than 0 (1 ramps up linearly)"),
+        );
+    }
+    out.not_applied(q, "slow start (new endpoints get their full share at once)");
 }
 
 fn non_negative(value: Option<i32>, field: String, out: &mut Findings) {
@@ -167,10 +261,15 @@ fn connection_pool(pool: &ConnectionPoolSettings, q: &str, out: &mut Findings) {
     if let Some(tcp) = &pool.tcp {
         let p = format!("{q}.tcp");
         non_negative(tcp.max_connections, format!("{p}.maxConnections"), out);
+        // A tcp idleTimeout of 0s disables the timeout (as in Istio).
+        let idle = tcp.idle_timeout.as_ref().filter(|d| !d.as_std().is_zero());
         for (d, name) in [
-            (&tcp.connect_timeout, "connectTimeout"),
-            (&tcp.max_connection_duration, "maxConnectionDuration"),
-            (&tcp.idle_timeout, "idleTimeout"),
+            (tcp.connect_timeout.as_ref(), "connectTimeout"),
+            (
+                tcp.max_connection_duration.as_ref(),
+                "maxConnectionDuration",
+            ),
+            (idle, "idleTimeout"),
         ] {
             if let Some(d) = d {
                 out.push(fields::duration(d, &format!("{p}.{name}")));
@@ -198,6 +297,32 @@ fn connection_pool(pool: &ConnectionPoolSettings, q: &str, out: &mut Findings) {
         if let Some(d) = &http.idle_timeout {
             out.push(fields::duration(d, &format!("{p}.idleTimeout")));
         }
+        if let Some(ka) = &http.http2_keep_alive {
+            let k = format!("{p}.http2KeepAlive");
+            for (d, name) in [(&ka.interval, "interval"), (&ka.timeout, "timeout")] {
+                match d {
+                    None => out.error(
+                        code::REQUIRED,
+                        format!("{k}.{name}"),
+                        format!("http2KeepAlive.{name} is required"),
+                    ),
+                    Some(d) => out.push(fields::duration(d, &format!("{k}.{name}"))),
+                }
+            }
+            out.not_applied(
+                k,
+                "HTTP/2 keepalive PINGs (idle upstream HTTP/2 connections are not probed)",
+            );
+        }
+        if http.h2_upgrade_policy.as_deref() == Some("UPGRADE")
+            && http.use_client_protocol == Some(true)
+        {
+            out.error(
+                code::CONFLICT,
+                format!("{p}.useClientProtocol"),
+                "useClientProtocol must not be true when h2UpgradePolicy is UPGRADE",
+            );
+        }
         if let Some(policy) = &http.h2_upgrade_policy {
             if !["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"].contains(&policy.as_str()) {
                 out.error(
@@ -211,6 +336,21 @@ fn connection_pool(pool: &ConnectionPoolSettings, q: &str, out: &mut Findings) {
 }
 
 fn outlier_detection(od: &OutlierDetection, q: &str, out: &mut Findings) {
+    for (i, c) in od.outlier_detection_http_error_codes.iter().enumerate() {
+        if !(100..=599).contains(c) {
+            out.error(
+                code::STATUS_CODE,
+                format!("{q}.outlierDetectionHttpErrorCodes[{i}]"),
+                format!("status {c} is outside 100–599"),
+            );
+        }
+    }
+    if !od.outlier_detection_http_error_codes.is_empty() {
+        out.not_applied(
+            format!("{q}.outlierDetectionHttpErrorCodes"),
+            "custom error codes for outlier detection (5xx responses count as errors)",
+        );
+    }
     non_negative(od.consecutive_errors, format!("{q}.consecutiveErrors"), out);
     for (v, name) in [
         (od.max_ejection_percent, "maxEjectionPercent"),
