@@ -43,7 +43,7 @@ pub fn check_gateway(gw: &Gateway) -> Vec<Finding> {
 }
 
 fn check_server(server: &Server, p: &str, out: &mut Findings) {
-    out.push(fields::name(&server.name, &format!("{p}.name")));
+    out.push(super::names::name(&server.name, &format!("{p}.name")));
     out.require(
         server.hosts.is_empty(),
         format!("{p}.hosts"),
@@ -118,7 +118,7 @@ fn port(port: &GatewayPort, q: &str, name_required: bool, out: &mut Findings) {
         format!("{q}.name"),
         "port.name is required",
     );
-    out.push(fields::name(&port.name, &format!("{q}.name")));
+    out.push(super::names::name(&port.name, &format!("{q}.name")));
 }
 
 /// TLS fields bowline reads but does not pass on yet.

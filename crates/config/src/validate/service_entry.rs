@@ -75,7 +75,7 @@ fn ports(se: &ServiceEntry, out: &mut Findings) {
         }
         if port.name.is_empty() {
             out.error(code::REQUIRED, format!("{p}.name"), "port name is required");
-        } else if let Some(f) = fields::name(&port.name, &format!("{p}.name")) {
+        } else if let Some(f) = super::names::name(&port.name, &format!("{p}.name")) {
             out.0.push(f);
         } else if let Some(first) = names.insert(port.name.as_str(), i) {
             out.error(

@@ -91,12 +91,15 @@ fn gateway_refs(gateways: &[String], field: &str, out: &mut Findings) {
 }
 
 fn http_rule(rule: &HttpRoute, p: &str, ctx: &Context, out: &mut Findings) {
-    out.push(fields::name(&rule.name, &format!("{p}.name")));
+    out.push(super::names::name(&rule.name, &format!("{p}.name")));
     actions(rule, p, ctx, out);
     for (j, m) in rule.matches.iter().enumerate() {
         let q = format!("{p}.match[{j}]");
-        out.push(fields::name(&m.name, &format!("{q}.name")));
-        out.push(fields::name(&m.stat_prefix, &format!("{q}.statPrefix")));
+        out.push(super::names::name(&m.name, &format!("{q}.name")));
+        out.push(super::names::name(
+            &m.stat_prefix,
+            &format!("{q}.statPrefix"),
+        ));
         http_match(m, &q, out);
     }
     destinations(
