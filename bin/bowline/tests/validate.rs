@@ -62,11 +62,13 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("second-reviews.yaml:9:5", "warning", "BL0204", "spec.hosts[0]"),
     ("second-reviews.yaml:13:9", "warning", "BL0202", "spec.http[0].route[0].destination.host"),
     ("second-reviews.yaml:20:3", "warning", "BL0206", "spec.host"),
-    // spiffe:// principal, bad CIDR, CUSTOM without provider, portLevelMtls without
-    // selector, JWT rule without issuer and with both jwks and jwksUri.
-    ("security.yaml:13:11", "error", "BL0113", "spec.rules[0].from[0].source.principals[0]"),
+    // spiffe:// principal (a warning: it never matches), bad CIDR, CUSTOM without provider
+    // (and CUSTOM is not applied), portLevelMtls without selector, JWT rule without issuer
+    // and with both jwks and jwksUri.
+    ("security.yaml:13:11", "warning", "BL0113", "spec.rules[0].from[0].source.principals[0]"),
     ("security.yaml:15:11", "error", "BL0110", "spec.rules[0].from[0].source.ipBlocks[0]"),
     ("security.yaml:21:1", "error", "BL0101", "spec.provider"),
+    ("security.yaml:22:3", "warning", "BL0117", "spec.action"),
     ("security.yaml:35:3", "error", "BL0101", "spec.portLevelMtls"),
     ("security.yaml:45:5", "error", "BL0101", "spec.jwtRules[0].issuer"),
     ("security.yaml:46:5", "error", "BL0111", "spec.jwtRules[0].jwks"),

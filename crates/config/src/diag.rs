@@ -8,7 +8,7 @@
 //! |--------|----------|---------|
 //! | BL0001 | error    | a file or directory cannot be read |
 //! | BL0002 | error    | not well-formed YAML/JSON |
-//! | BL0003 | error    | YAML feature refused: custom tag, recursive or runaway alias, list/map as a key |
+//! | BL0003 | error    | YAML feature refused: custom tag, recursive or runaway alias, list/map as a key, integer with a leading zero (`012`: 12 in YAML 1.2, octal 10 to kubectl) |
 //! | BL0004 | error    | duplicate key in a mapping |
 //! | BL0005 | error    | document is not a resource (not a mapping; `apiVersion`/`kind` missing) |
 //! | BL0006 | error    | unknown kind |
@@ -36,6 +36,10 @@
 //! | BL0114 | error    | invalid host, DNS name or resource reference |
 //! | BL0115 | error    | value not among the allowed ones (protocols, TLS modes, match types, ...) |
 //! | BL0116 | error    | empty match value where Envoy needs one (prefix/regex "") |
+//! | BL0117 | warning  | field accepted but not applied by bowline yet |
+//! | BL0118 | warning  | field that applies only in ambient mode (waypoints, ztunnel), which bowline does not run |
+//! | BL0119 | error    | invalid Kubernetes label key or value (metadata.labels, selectors) |
+//! | BL0120 | error    | control character in a name or other text field |
 //! | BL0201 | error    | route to a subset no DestinationRule for that host defines |
 //! | BL0202 | warning  | destination host matches no known service (ServiceEntry) |
 //! | BL0203 | error    | VirtualService bound to a Gateway that does not exist |
@@ -84,6 +88,10 @@ pub mod code {
     pub const HOST: &str = "BL0114";
     pub const NOT_ALLOWED: &str = "BL0115";
     pub const EMPTY_MATCH: &str = "BL0116";
+    pub const NOT_APPLIED: &str = "BL0117";
+    pub const AMBIENT_ONLY: &str = "BL0118";
+    pub const LABEL: &str = "BL0119";
+    pub const CONTROL_CHAR: &str = "BL0120";
 
     pub const SUBSET_NOT_FOUND: &str = "BL0201";
     pub const UNKNOWN_HOST: &str = "BL0202";

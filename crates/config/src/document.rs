@@ -52,7 +52,7 @@ pub fn read_document(file: &Path, doc: &Document) -> ReadDocument {
     for issue in issues {
         let code = match issue.kind {
             TreeIssueKind::DuplicateKey => code::DUPLICATE_KEY,
-            TreeIssueKind::ComplexKey => code::YAML_UNSUPPORTED,
+            TreeIssueKind::ComplexKey | TreeIssueKind::LeadingZero => code::YAML_UNSUPPORTED,
         };
         out.diagnostics.push(Diagnostic {
             severity: Severity::Error,

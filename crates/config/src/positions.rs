@@ -343,6 +343,8 @@ pub struct TreeIssue {
 pub enum TreeIssueKind {
     DuplicateKey,
     ComplexKey,
+    /// An integer with a leading zero, which YAML readers disagree on ([`Yaml::LeadingZero`]).
+    LeadingZero,
 }
 
 /// The most [`TreeIssue`]s listed for one document; past it, one more issue counts the rest.
@@ -393,6 +395,16 @@ impl Converter {
             Yaml::Bool(b) => Value::Bool(*b),
             Yaml::Number(n) => Value::Number(n.clone()),
             Yaml::Str(s) => Value::String(s.clone()),
+            Yaml::LeadingZero(s) => {
+                self.issue(TreeIssueKind::LeadingZero, at, &[], node.pos, || {
+                    crate::yaml::leading_zero_message(s)
+                });
+                // The YAML 1.2 reading, so the field's own checks still run; the issue
+                // refuses the document.
+                s.parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::String(s.clone()))
+            }
             Yaml::Seq(items) => Value::Array(
                 items
                     .iter()
@@ -414,6 +426,16 @@ impl Converter {
                         });
                         continue;
                     };
+                    if let Yaml::LeadingZero(text) = &key.value {
+                        let dot = if at.empty { "" } else { "." };
+                        self.issue(
+                            TreeIssueKind::LeadingZero,
+                            at,
+                            &[dot, text],
+                            key.pos,
+                            || crate::yaml::leading_zero_message(text),
+                        );
+                    }
                     if let Some(first) = first_seen.get(&name) {
                         let dot = if at.empty { "" } else { "." };
                         self.issue(TreeIssueKind::DuplicateKey, at, &[dot, name.as_ref()], key.pos, || {

@@ -321,7 +321,11 @@ spec:
         panic!()
     };
     assert_eq!(
-        pa.port_level_mtls.keys().copied().collect::<Vec<_>>(),
+        pa.port_level_mtls
+            .iter()
+            .flatten()
+            .map(|(port, _)| *port)
+            .collect::<Vec<_>>(),
         [8080, 9090]
     );
 }

@@ -62,6 +62,39 @@ fn destination_rules() {
                 "host: r\nsubsets: [{name: v1, trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {ttl: 0s}}}}}]",
                 &[("BL0101", "spec.subsets[0].trafficPolicy.loadBalancer.consistentHash.httpCookie.name")],
             ),
+            // Read and checked, not applied yet: a warning each.
+            (
+                "host: r\ntrafficPolicy: {loadBalancer: {warmup: {duration: 60s, minimumPercent: 10, aggression: 1.5}}}",
+                &[("BL0117", "spec.trafficPolicy.loadBalancer.warmup")],
+            ),
+            (
+                "host: r\ntrafficPolicy: {loadBalancer: {warmup: {minimumPercent: 101, aggression: 0}}}",
+                &[
+                    ("BL0101", "spec.trafficPolicy.loadBalancer.warmup.duration"),
+                    ("BL0104", "spec.trafficPolicy.loadBalancer.warmup.minimumPercent"),
+                    ("BL0115", "spec.trafficPolicy.loadBalancer.warmup.aggression"),
+                    ("BL0117", "spec.trafficPolicy.loadBalancer.warmup"),
+                ],
+            ),
+            (
+                "host: r\ntrafficPolicy: {connectionPool: {http: {http2KeepAlive: {interval: 15s}}, tcp: {idleTimeout: 0s}}}",
+                &[
+                    ("BL0101", "spec.trafficPolicy.connectionPool.http.http2KeepAlive.timeout"),
+                    ("BL0117", "spec.trafficPolicy.connectionPool.http.http2KeepAlive"),
+                ],
+            ),
+            (
+                "host: r\ntrafficPolicy: {tunnel: {protocol: CONNECT, targetHost: h, targetPort: 8080}, outlierDetection: {outlierDetectionHttpErrorCodes: [503, 99]}}",
+                &[
+                    ("BL0117", "spec.trafficPolicy.tunnel"),
+                    ("BL0105", "spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes[1]"),
+                    ("BL0117", "spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes"),
+                ],
+            ),
+            (
+                "host: r\nsubsets: [{name: v1, labels: {version: 'v 1'}}]",
+                &[("BL0119", "spec.subsets[0].labels.version")],
+            ),
         ],
     );
 }
@@ -74,7 +107,21 @@ fn service_entries() {
     let cases: Vec<(String, &[(&str, &str)])> = vec![
         (se("location: MESH_INTERNAL\nresolution: STATIC\nworkloadSelector: {labels: {app: reviews}}"), &[]),
         (PORT.into(), &[("BL0101", "spec.hosts")]),
-        ("hosts: [a.example.com]".into(), &[("BL0101", "spec.ports")]),
+        // Ports are optional (as in Istio); `protocol: ""` means unset.
+        ("hosts: [a.example.com]".into(), &[]),
+        ("hosts: [a.example.com]\nports: [{number: 80, name: http, protocol: ''}]".into(), &[]),
+        (
+            "hosts: [a.example.com]\nresolution: DNS\naddresses: [10.0.0.0/16]".into(),
+            &[("BL0111", "spec.addresses[0]")],
+        ),
+        (
+            "hosts: [a.example.com]\nresolution: DNS_ROUND_ROBIN\nendpoints: [{address: a.example.com}, {address: b.example.com}]".into(),
+            &[("BL0111", "spec.endpoints")],
+        ),
+        (
+            "hosts: [a.example.com]\nworkloadSelector: {labels: {app: '*'}}".into(),
+            &[("BL0119", "spec.workloadSelector.labels.app")],
+        ),
         (format!("hosts: ['*']\n{PORT}"), &[("BL0114", "spec.hosts[0]")]),
         (
             "hosts: [a.example.com]\nports:\n- {number: 80, name: http}\n- {number: 80, name: http}\n- {number: 70000, name: big, protocol: SMTP}".into(),
@@ -125,6 +172,17 @@ fn workload_entries() {
                 "address: 10.0.0.7\nports: {http: 70000}",
                 &[("BL0102", "spec.ports.http")],
             ),
+            // Reached through its network's gateway: accepted, but bowline has one network.
+            ("network: net-2", &[("BL0117", "spec.network")]),
+            ("address: 'unix:///run/'", &[("BL0114", "spec.address")]),
+            (
+                "address: 'unix://@abstract'\nports: {http: 80}",
+                &[("BL0111", "spec.ports")],
+            ),
+            (
+                "address: 10.0.0.7\nports: {'@': 80}\nlabels: {'-x': y}",
+                &[("BL0115", "spec.ports.@"), ("BL0119", "spec.labels.-x")],
+            ),
         ],
     );
 }
@@ -169,27 +227,32 @@ fn istio_gateways() {
     );
 }
 
+/// Sidecars are checked, then accepted with a warning: bowline does not apply them yet.
 #[test]
 fn sidecars() {
+    const NOT_APPLIED: (&str, &str) = ("BL0117", "spec");
     check_table(
         "Sidecar",
         &[
-            ("egress: [{hosts: ['./*', 'istio-system/*']}]", &[]),
+            (
+                "egress: [{hosts: ['./*', 'istio-system/*']}]",
+                &[NOT_APPLIED],
+            ),
             (
                 "workloadSelector: {labels: {app: a}}",
-                &[("BL0101", "spec")],
+                &[NOT_APPLIED, ("BL0101", "spec")],
             ),
             (
                 "egress: [{hosts: [reviews]}]",
-                &[("BL0114", "spec.egress[0].hosts[0]")],
+                &[NOT_APPLIED, ("BL0114", "spec.egress[0].hosts[0]")],
             ),
             (
                 "ingress: [{defaultEndpoint: '127.0.0.1:8080'}]",
-                &[("BL0101", "spec.ingress[0].port")],
+                &[NOT_APPLIED, ("BL0101", "spec.ingress[0].port")],
             ),
             (
                 "outboundTrafficPolicy: {mode: DENY}",
-                &[("BL0115", "spec.outboundTrafficPolicy.mode")],
+                &[NOT_APPLIED, ("BL0115", "spec.outboundTrafficPolicy.mode")],
             ),
         ],
     );

@@ -32,6 +32,10 @@ fn peer_authentications() {
                 "selector: {matchLabels: {app: a}}\nportLevelMtls: {0: {mode: DISABLE}}",
                 &[("BL0102", "spec.portLevelMtls.0")],
             ),
+            (
+                "selector: {matchLabels: {app: a}}\nportLevelMtls: {}",
+                &[("BL0101", "spec.portLevelMtls")],
+            ),
         ],
     );
 }
@@ -46,7 +50,25 @@ fn authorization_policies() {
             from("{principals: ['spiffe://cluster.local/ns/default/sa/x']}"),
             &[("BL0113", "spec.rules[0].from[0].source.principals[0]")],
         ),
-        (from("{principals: [productpage]}"), &[("BL0113", "spec.rules[0].from[0].source.principals[0]")]),
+        // Principals are free-form, as in Istio: any non-empty string.
+        (from("{principals: [productpage, 'principal-prefix-*']}"), &[]),
+        (from("{principals: ['']}"), &[("BL0101", "spec.rules[0].from[0].source.principals[0]")]),
+        (from("{trustDomains: [cluster.local, '*-suffix'], notTrustDomains: ['*']}"), &[]),
+        (
+            from("{trustDomains: ['a/b', 'a*b']}"),
+            &[
+                ("BL0113", "spec.rules[0].from[0].source.trustDomains[0]"),
+                ("BL0113", "spec.rules[0].from[0].source.trustDomains[1]"),
+            ],
+        ),
+        (from("{serviceAccounts: [sa, ns/sa]}"), &[]),
+        (
+            from("{serviceAccounts: ['ns/*', 'a/b/c']}"),
+            &[
+                ("BL0113", "spec.rules[0].from[0].source.serviceAccounts[0]"),
+                ("BL0113", "spec.rules[0].from[0].source.serviceAccounts[1]"),
+            ],
+        ),
         (from("{namespaces: ['a*b']}"), &[("BL0113", "spec.rules[0].from[0].source.namespaces[0]")]),
         (from("{ipBlocks: [10.0.0.0/8, 300.1.1.1]}"), &[("BL0110", "spec.rules[0].from[0].source.ipBlocks[1]")]),
         (from("{}"), &[("BL0101", "spec.rules[0].from[0].source")]),
@@ -54,12 +76,13 @@ fn authorization_policies() {
             from("{serviceAccounts: [default/x], namespaces: [default]}"),
             &[("BL0111", "spec.rules[0].from[0].source.serviceAccounts")],
         ),
-        ("action: CUSTOM".into(), &[("BL0101", "spec.provider")]),
-        ("action: CUSTOM\nprovider: {name: ext-authz}".into(), &[]),
+        ("action: CUSTOM".into(), &[("BL0101", "spec.provider"), ("BL0117", "spec.action")]),
+        // bowline does not call external authorizers: accepted, with a warning.
+        ("action: CUSTOM\nprovider: {name: ext-authz}".into(), &[("BL0117", "spec.action")]),
         ("action: DENY\nprovider: {name: ext-authz}".into(), &[("BL0111", "spec.provider")]),
         (
-            "selector: {matchLabels: {app: a}}\ntargetRef: {kind: Gateway, name: gw}".into(),
-            &[("BL0111", "spec")],
+            "selector: {matchLabels: {app: a}}\ntargetRef: {group: gateway.networking.k8s.io, kind: Gateway, name: gw}".into(),
+            &[("BL0111", "spec"), ("BL0117", "spec.targetRef")],
         ),
         (
             "rules:\n- to:\n  - operation: {ports: ['80', x, '0']}".into(),
@@ -69,6 +92,31 @@ fn authorization_policies() {
             "rules:\n- when:\n  - {key: 'request.auth.claims[groups]', values: [admin]}\n  - {key: request.colour, values: [red]}\n  - {key: source.ip}"
                 .into(),
             &[("BL0115", "spec.rules[0].when[1].key"), ("BL0101", "spec.rules[0].when[2].values")],
+        ),
+        (
+            "rules:\n- when:\n  - {key: source.trustDomain, values: [cluster.local]}\n  - {key: source.trustDomain, values: ['a*b']}".into(),
+            &[
+                ("BL0117", "spec.rules[0].when[0].key"),
+                ("BL0117", "spec.rules[0].when[1].key"),
+                ("BL0113", "spec.rules[0].when[1].values[0]"),
+            ],
+        ),
+        // Ambient mode: a policy attached to a Service is for its waypoint.
+        (
+            "targetRefs: [{kind: Service, group: '', name: reviews}]\nrules: [{}]".into(),
+            &[("BL0118", "spec.targetRefs[0]")],
+        ),
+        (
+            "targetRef: {kind: Gateway, group: gateway.networking.k8s.io, name: gw}\nrules: [{}]".into(),
+            &[("BL0117", "spec.targetRef")],
+        ),
+        (
+            "targetRef: {kind: Deployment, group: apps, name: x, namespace: other}".into(),
+            &[("BL0115", "spec.targetRef.namespace"), ("BL0115", "spec.targetRef.kind")],
+        ),
+        (
+            "selector: {matchLabels: {app: '*', '': x}}".into(),
+            &[("BL0119", "spec.selector.matchLabels.app"), ("BL0119", "spec.selector.matchLabels.")],
         ),
     ];
     for (spec, expected) in cases {
@@ -90,6 +138,17 @@ fn request_authentications() {
             (
                 "jwtRules: [{issuer: i, fromHeaders: [{prefix: 'Bearer '}], outputClaimToHeaders: [{header: 'x y', claim: sub}]}]",
                 &[("BL0101", "spec.jwtRules[0].fromHeaders[0].name"), ("BL0108", "spec.jwtRules[0].outputClaimToHeaders[0].header")],
+            ),
+            ("jwtRules: [{issuer: i, presence: OPTIONAL}]", &[]),
+            ("jwtRules: [{issuer: i, presence: REQUIRED}]", &[("BL0117", "spec.jwtRules[0].presence")]),
+            (
+                "jwtRules: [{issuer: i, audiences: [''], fromParams: [''], fromCookies: [''], spaceDelimitedClaims: ['']}]",
+                &[
+                    ("BL0101", "spec.jwtRules[0].audiences[0]"),
+                    ("BL0101", "spec.jwtRules[0].fromParams[0]"),
+                    ("BL0101", "spec.jwtRules[0].fromCookies[0]"),
+                    ("BL0101", "spec.jwtRules[0].spaceDelimitedClaims[0]"),
+                ],
             ),
         ],
     );

@@ -17,7 +17,14 @@ fn rule(extra: &str) -> String {
 fn virtual_service_table() {
     let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
         (format!("hosts: [reviews]\nhttp:\n- {ROUTE}"), vec![]),
-        (format!("http:\n- {ROUTE}"), vec![("BL0101", "spec.hosts")]),
+        // No hosts: a delegate (Istio's rule), which takes no gateways, tcp or tls rules and
+        // cannot delegate again.
+        (format!("http:\n- {ROUTE}"), vec![]),
+        (
+            format!("gateways: [gw]\nhttp:\n- {ROUTE}\ntcp:\n- {ROUTE}"),
+            vec![("BL0111", "spec.gateways"), ("BL0111", "spec.tcp")],
+        ),
+        ("http:\n- delegate: {name: other}".into(), vec![("BL0111", "spec.http[0].delegate")]),
         ("hosts: [reviews]".into(), vec![("BL0101", "spec")]),
         (format!("hosts: ['*']\nhttp:\n- {ROUTE}"), vec![("BL0114", "spec.hosts[0]")]),
         (format!("hosts: ['*']\ngateways: [gw]\nhttp:\n- {ROUTE}"), vec![]),

@@ -91,7 +91,7 @@ pub(crate) fn peer_mode(
                 .is_none_or(|s| s.match_labels.is_empty())
     });
     let port_level = workload
-        .and_then(|(_, _, pa)| pa.port_level_mtls.get(&port))
+        .and_then(|(_, _, pa)| pa.port_level_mtls.as_ref()?.get(&port))
         .and_then(|m| m.mode)
         .filter(|m| *m != MtlsMode::Unset);
     let mode = port_level

@@ -53,8 +53,23 @@ pub struct LoadBalancerSettings {
     pub simple: Option<SimpleLb>,
     pub consistent_hash: Option<ConsistentHashLb>,
     pub locality_lb_setting: Option<serde_json::Value>,
+    pub zone_aware_lb_setting: Option<serde_json::Value>,
+    /// Load-report (ORCA) based weights.
+    pub backend_utilization: Option<serde_json::Value>,
     pub warmup_duration_secs: Option<Duration>,
-    pub warmup: Option<serde_json::Value>,
+    pub warmup: Option<Warmup>,
+}
+
+/// Slow start: a new endpoint's share of traffic ramps up over `duration`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Warmup {
+    /// Required.
+    pub duration: Option<Duration>,
+    /// Share of its full weight a new endpoint starts at, 0–100.
+    pub minimum_percent: Option<f64>,
+    /// How fast the share grows; greater than 0 (1 = linear).
+    pub aggression: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -140,6 +155,15 @@ pub struct HttpSettings {
     pub h2_upgrade_policy: Option<String>,
     pub use_client_protocol: Option<bool>,
     pub max_concurrent_streams: Option<i32>,
+    pub http2_keep_alive: Option<Http2KeepAlive>,
+}
+
+/// HTTP/2 PING keepalive on upstream connections: both fields are required.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Http2KeepAlive {
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -159,6 +183,8 @@ pub struct OutlierDetection {
     pub max_ejection_percent: Option<i32>,
     /// Default 0.
     pub min_health_percent: Option<i32>,
+    /// Status codes (100–599) counted as errors, instead of 5xx.
+    pub outlier_detection_http_error_codes: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

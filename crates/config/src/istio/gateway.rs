@@ -53,6 +53,8 @@ pub struct ServerTlsSettings {
     pub min_protocol_version: Option<String>,
     pub max_protocol_version: Option<String>,
     pub cipher_suites: Vec<String>,
+    /// Key-exchange curves offered to clients.
+    pub ecdh_curves: Vec<String>,
     pub insecure_skip_verify: Option<bool>,
 }
 

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 pub struct PeerAuthentication {
     pub selector: Option<WorkloadSelector>,
     pub mtls: Option<MutualTls>,
-    /// Port number -> mode; only valid together with a selector.
-    pub port_level_mtls: BTreeMap<u32, MutualTls>,
+    /// Port number -> mode; only valid together with a selector. `Some` when written, so
+    /// an empty `portLevelMtls: {}` (refused, as by Istio's CRD) is told from an absent one.
+    pub port_level_mtls: Option<BTreeMap<u32, MutualTls>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -141,6 +142,16 @@ pub struct JwtRule {
     pub output_claim_to_headers: Vec<ClaimToHeader>,
     pub timeout: Option<crate::common::Duration>,
     pub space_delimited_claims: Vec<String>,
+    /// Whether a request must carry a token for this rule. Unset or `OPTIONAL`: a request
+    /// without one is let through (an AuthorizationPolicy decides); `REQUIRED`: refused.
+    pub presence: Option<JwtPresence>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JwtPresence {
+    Optional,
+    Required,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

@@ -27,11 +27,17 @@ pub struct ServicePort {
     pub number: u32,
     /// `HTTP`, `HTTPS`, `GRPC`, `HTTP2`, `MONGO`, `TCP`, `TLS`, `UDP`. Unset = sniffed; we treat
     /// an unset protocol as HTTP when the port name says so (`http-*`), else TCP, like Istio.
-    #[serde(default)]
+    /// `protocol: ""` is read as unset, as Istio does.
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub protocol: Option<String>,
     pub name: String,
     #[serde(default)]
     pub target_port: Option<u32>,
+}
+
+/// An optional string where an empty one means "unset" (protobuf's reading of `""`).
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -62,7 +68,8 @@ pub struct EntryWorkloadSelector {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct WorkloadEntry {
-    /// IP address or DNS name (or `unix://` path) of the endpoint.
+    /// IP address or DNS name (or `unix://` path) of the endpoint. May be empty only when
+    /// `network` is set: the workload is then reached through that network's gateway.
     pub address: String,
     /// Service port name -> port number on this endpoint.
     pub ports: BTreeMap<String, u32>,

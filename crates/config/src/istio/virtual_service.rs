@@ -117,6 +117,8 @@ pub struct HttpRedirect {
     pub scheme: String,
     /// Default 301.
     pub redirect_code: Option<u32>,
+    /// Replaces the matched prefix in the redirect's path.
+    pub prefix_rewrite: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

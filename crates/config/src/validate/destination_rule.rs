@@ -2,6 +2,7 @@
 //! pools, outlier detection, client TLS), following Istio's `ValidateDestinationRule`.
 
 use super::fields::{self, Findings};
+use super::labels;
 use crate::diag::{code, Finding};
 use crate::istio::destination_rule::{
     ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings,
@@ -22,6 +23,13 @@ pub fn check(dr: &DestinationRule) -> Vec<Finding> {
     }
     if let Some(tp) = &dr.traffic_policy {
         traffic_policy(tp, "spec.trafficPolicy", &mut out);
+    }
+    if let Some(sel) = &dr.workload_selector {
+        labels::selector(
+            &sel.match_labels,
+            "spec.workloadSelector.matchLabels",
+            &mut out,
+        );
     }
     let mut seen = HashSet::new();
     for (i, subset) in dr.subsets.iter().enumerate() {
@@ -46,6 +54,7 @@ pub fn check(dr: &DestinationRule) -> Vec<Finding> {
                 format!("duplicate subset name {:?}", subset.name),
             );
         }
+        labels::selector(&subset.labels, &format!("{p}.labels"), &mut out);
         if let Some(tp) = &subset.traffic_policy {
             traffic_policy(tp, &format!("{p}.trafficPolicy"), &mut out);
         }
@@ -54,6 +63,27 @@ pub fn check(dr: &DestinationRule) -> Vec<Finding> {
 }
 
 fn traffic_policy(tp: &TrafficPolicy, q: &str, out: &mut Findings) {
+    for (set, name, what) in [
+        (
+            tp.tunnel.is_some(),
+            "tunnel",
+            "tunnel (traffic is sent directly, not through a CONNECT tunnel)",
+        ),
+        (
+            tp.proxy_protocol.is_some(),
+            "proxyProtocol",
+            "proxyProtocol (no PROXY protocol header is sent upstream)",
+        ),
+        (
+            tp.retry_budget.is_some(),
+            "retryBudget",
+            "retryBudget (retries are limited by connectionPool.http.maxRetries only)",
+        ),
+    ] {
+        if set {
+            out.not_applied(format!("{q}.{name}"), what);
+        }
+    }
     policies(
         tp.load_balancer.as_ref(),
         tp.connection_pool.as_ref(),
@@ -95,7 +125,7 @@ fn policies(
     out: &mut Findings,
 ) {
     if let Some(lb) = lb {
-        load_balancer(lb, &format!("{q}.loadBalancer"), out);
+        super::load_balancer::check(lb, &format!("{q}.loadBalancer"), out);
     }
     if let Some(pool) = pool {
         connection_pool(pool, &format!("{q}.connectionPool"), out);
@@ -105,51 +135,6 @@ fn policies(
     }
     if let Some(tls) = tls {
         client_tls(tls, &format!("{q}.tls"), out);
-    }
-}
-
-fn load_balancer(lb: &LoadBalancerSettings, q: &str, out: &mut Findings) {
-    if lb.simple.is_some() && lb.consistent_hash.is_some() {
-        out.error(
-            code::CONFLICT,
-            q,
-            "loadBalancer takes one of `simple` or `consistentHash`",
-        );
-    }
-    if let Some(ch) = &lb.consistent_hash {
-        let p = format!("{q}.consistentHash");
-        let keys = [
-            ch.http_header_name.is_some(),
-            ch.http_cookie.is_some(),
-            ch.use_source_ip == Some(true),
-            ch.http_query_parameter_name.is_some(),
-        ];
-        match keys.iter().filter(|k| **k).count() {
-            0 => out.error(
-                code::REQUIRED,
-                &p,
-                "consistentHash needs a key: httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName",
-            ),
-            1 => {}
-            _ => out.error(code::CONFLICT, &p, "consistentHash takes exactly one hash key"),
-        }
-        if ch.ring_hash.is_some() && ch.maglev.is_some() {
-            out.error(
-                code::CONFLICT,
-                &p,
-                "consistentHash takes one of `ringHash` or `maglev`",
-            );
-        }
-        if let Some(cookie) = &ch.http_cookie {
-            out.require(
-                cookie.name.is_empty(),
-                format!("{p}.httpCookie.name"),
-                "httpCookie.name is required",
-            );
-        }
-    }
-    if let Some(w) = &lb.warmup_duration_secs {
-        out.push(fields::duration(w, &format!("{q}.warmupDurationSecs")));
     }
 }
 
@@ -167,10 +152,15 @@ fn connection_pool(pool: &ConnectionPoolSettings, q: &str, out: &mut Findings) {
     if let Some(tcp) = &pool.tcp {
         let p = format!("{q}.tcp");
         non_negative(tcp.max_connections, format!("{p}.maxConnections"), out);
+        // A tcp idleTimeout of 0s disables the timeout (as in Istio).
+        let idle = tcp.idle_timeout.as_ref().filter(|d| !d.as_std().is_zero());
         for (d, name) in [
-            (&tcp.connect_timeout, "connectTimeout"),
-            (&tcp.max_connection_duration, "maxConnectionDuration"),
-            (&tcp.idle_timeout, "idleTimeout"),
+            (tcp.connect_timeout.as_ref(), "connectTimeout"),
+            (
+                tcp.max_connection_duration.as_ref(),
+                "maxConnectionDuration",
+            ),
+            (idle, "idleTimeout"),
         ] {
             if let Some(d) = d {
                 out.push(fields::duration(d, &format!("{p}.{name}")));
@@ -198,6 +188,32 @@ fn connection_pool(pool: &ConnectionPoolSettings, q: &str, out: &mut Findings) {
         if let Some(d) = &http.idle_timeout {
             out.push(fields::duration(d, &format!("{p}.idleTimeout")));
         }
+        if let Some(ka) = &http.http2_keep_alive {
+            let k = format!("{p}.http2KeepAlive");
+            for (d, name) in [(&ka.interval, "interval"), (&ka.timeout, "timeout")] {
+                match d {
+                    None => out.error(
+                        code::REQUIRED,
+                        format!("{k}.{name}"),
+                        format!("http2KeepAlive.{name} is required"),
+                    ),
+                    Some(d) => out.push(fields::duration(d, &format!("{k}.{name}"))),
+                }
+            }
+            out.not_applied(
+                k,
+                "HTTP/2 keepalive PINGs (idle upstream HTTP/2 connections are not probed)",
+            );
+        }
+        if http.h2_upgrade_policy.as_deref() == Some("UPGRADE")
+            && http.use_client_protocol == Some(true)
+        {
+            out.error(
+                code::CONFLICT,
+                format!("{p}.useClientProtocol"),
+                "useClientProtocol must not be true when h2UpgradePolicy is UPGRADE",
+            );
+        }
         if let Some(policy) = &http.h2_upgrade_policy {
             if !["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"].contains(&policy.as_str()) {
                 out.error(
@@ -211,6 +227,21 @@ fn connection_pool(pool: &ConnectionPoolSettings, q: &str, out: &mut Findings) {
 }
 
 fn outlier_detection(od: &OutlierDetection, q: &str, out: &mut Findings) {
+    for (i, c) in od.outlier_detection_http_error_codes.iter().enumerate() {
+        if !(100..=599).contains(c) {
+            out.error(
+                code::STATUS_CODE,
+                format!("{q}.outlierDetectionHttpErrorCodes[{i}]"),
+                format!("status {c} is outside 100–599"),
+            );
+        }
+    }
+    if !od.outlier_detection_http_error_codes.is_empty() {
+        out.not_applied(
+            format!("{q}.outlierDetectionHttpErrorCodes"),
+            "custom error codes for outlier detection (5xx responses count as errors)",
+        );
+    }
     non_negative(od.consecutive_errors, format!("{q}.consecutiveErrors"), out);
     for (v, name) in [
         (od.max_ejection_percent, "maxEjectionPercent"),

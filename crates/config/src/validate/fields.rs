@@ -38,6 +38,26 @@ impl Findings {
             self.error(code::REQUIRED, field, what);
         }
     }
+
+    /// A field bowline reads and keeps but does not act on yet: a warning, never silence
+    /// (the resource is still accepted). `what` says what the field would have done.
+    pub fn not_applied(&mut self, field: impl Into<String>, what: &str) {
+        self.warning(
+            code::NOT_APPLIED,
+            field,
+            format!("accepted but not applied by bowline yet: {what}"),
+        );
+    }
+
+    /// A field that only ambient mode (ztunnel and waypoint proxies) acts on; bowline runs
+    /// sidecars and gateways only, so it has no effect.
+    pub fn ambient_only(&mut self, field: impl Into<String>, what: &str) {
+        self.warning(
+            code::AMBIENT_ONLY,
+            field,
+            format!("{what} applies only in ambient mode (waypoint proxies), which bowline does not run; it has no effect here"),
+        );
+    }
 }
 
 /// Ports are 1–65535 everywhere (Envoy NACKs anything else).

@@ -1,6 +1,7 @@
 //! Istio `Gateway` and `Sidecar` checks (Istio's `ValidateGateway`, `ValidateSidecar`).
 
 use super::fields::{self, Findings};
+use super::labels;
 use super::service_entry::is_protocol;
 use crate::diag::{code, Finding};
 use crate::istio::gateway::{Gateway, GatewayPort, Server, ServerTlsSettings, Sidecar};
@@ -22,6 +23,7 @@ pub fn check_gateway(gw: &Gateway) -> Vec<Finding> {
         "spec.servers",
         "a Gateway needs at least one server",
     );
+    labels::selector(&gw.selector, "spec.selector", &mut out);
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, server) in gw.servers.iter().enumerate() {
         let p = format!("spec.servers[{i}]");
@@ -41,6 +43,7 @@ pub fn check_gateway(gw: &Gateway) -> Vec<Finding> {
 }
 
 fn check_server(server: &Server, p: &str, out: &mut Findings) {
+    out.push(super::names::name(&server.name, &format!("{p}.name")));
     out.require(
         server.hosts.is_empty(),
         format!("{p}.hosts"),
@@ -115,9 +118,21 @@ fn port(port: &GatewayPort, q: &str, name_required: bool, out: &mut Findings) {
         format!("{q}.name"),
         "port.name is required",
     );
+    out.push(super::names::name(&port.name, &format!("{q}.name")));
+}
+
+/// TLS fields bowline reads but does not pass on yet.
+fn unapplied_tls(tls: &ServerTlsSettings, q: &str, out: &mut Findings) {
+    if !tls.ecdh_curves.is_empty() {
+        out.not_applied(
+            format!("{q}.ecdhCurves"),
+            "ecdhCurves (the proxy's default curves are offered)",
+        );
+    }
 }
 
 fn server_tls(tls: &ServerTlsSettings, q: &str, out: &mut Findings) {
+    unapplied_tls(tls, q, out);
     let mode = tls.mode.as_deref().unwrap_or("SIMPLE");
     if !SERVER_TLS_MODES.contains(&mode) {
         out.error(
@@ -150,6 +165,13 @@ fn server_tls(tls: &ServerTlsSettings, q: &str, out: &mut Findings) {
 
 pub fn check_sidecar(sc: &Sidecar) -> Vec<Finding> {
     let mut out = Findings::default();
+    out.not_applied(
+        "spec",
+        "the Sidecar resource (listener scope, egress hosts, outbound traffic policy, inbound connection pools); proxies are configured as if it were absent",
+    );
+    if let Some(sel) = &sc.workload_selector {
+        labels::selector(&sel.labels, "spec.workloadSelector.labels", &mut out);
+    }
     out.require(
         sc.ingress.is_empty()
             && sc.egress.is_empty()
@@ -167,6 +189,9 @@ pub fn check_sidecar(sc: &Sidecar) -> Vec<Finding> {
                 "ingress listeners need a port",
             ),
             Some(pt) => port(pt, &format!("{p}.port"), false, &mut out),
+        }
+        if let Some(tls) = &ingress.tls {
+            unapplied_tls(tls, &format!("{p}.tls"), &mut out);
         }
     }
     for (i, egress) in sc.egress.iter().enumerate() {

@@ -82,6 +82,7 @@ pub fn check(rule: &HttpRoute, p: &str, out: &mut Findings) {
 fn redirect(r: &HttpRedirect, q: &str, out: &mut Findings) {
     out.require(
         r.uri.is_empty()
+            && r.prefix_rewrite.is_empty()
             && r.authority.is_empty()
             && r.scheme.is_empty()
             && r.port.is_none()
@@ -89,6 +90,19 @@ fn redirect(r: &HttpRedirect, q: &str, out: &mut Findings) {
         q,
         "redirect must set at least one of uri, authority, scheme, port or derivePort",
     );
+    if !r.prefix_rewrite.is_empty() {
+        out.not_applied(
+            format!("{q}.prefixRewrite"),
+            "prefixRewrite (the redirect keeps the request's path unless `uri` replaces it)",
+        );
+        if !r.uri.is_empty() {
+            out.error(
+                code::CONFLICT,
+                format!("{q}.prefixRewrite"),
+                "set either `uri` or `prefixRewrite`, not both",
+            );
+        }
+    }
     if let Some(c) = r.redirect_code {
         if !REDIRECT_CODES.contains(&c) {
             out.error(

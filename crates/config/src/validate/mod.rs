@@ -4,11 +4,16 @@
 //! findings into positioned [`Diagnostic`]s.
 
 pub mod analyze;
+mod authorization;
 mod destination_rule;
 pub mod fields;
 mod gateway;
 mod gateway_api;
 mod http_policies;
+pub mod labels;
+mod load_balancer;
+mod metadata;
+mod names;
 mod security;
 mod service_entry;
 mod virtual_service;
@@ -23,8 +28,14 @@ pub struct Context {
     pub is_delegate: bool,
 }
 
-/// Checks one resource's own fields.
+/// Checks one resource's own fields: its metadata, then its spec.
 pub fn check_resource(resource: &Resource, ctx: &Context) -> Vec<Finding> {
+    let mut findings = metadata::check(&resource.meta);
+    findings.extend(check_spec(resource, ctx));
+    findings
+}
+
+fn check_spec(resource: &Resource, ctx: &Context) -> Vec<Finding> {
     match &resource.spec {
         Spec::VirtualService(vs) => virtual_service::check(vs, ctx),
         Spec::DestinationRule(dr) => destination_rule::check(dr),
@@ -33,7 +44,7 @@ pub fn check_resource(resource: &Resource, ctx: &Context) -> Vec<Finding> {
         Spec::Gateway(gw) => gateway::check_gateway(gw),
         Spec::Sidecar(sc) => gateway::check_sidecar(sc),
         Spec::PeerAuthentication(pa) => security::check_peer_authentication(pa),
-        Spec::AuthorizationPolicy(ap) => security::check_authorization_policy(ap),
+        Spec::AuthorizationPolicy(ap) => authorization::check_authorization_policy(ap),
         Spec::RequestAuthentication(ra) => security::check_request_authentication(ra),
         Spec::K8sGateway(gw) => gateway_api::check_gateway(gw),
         Spec::HttpRoute(r) => gateway_api::check_http_route(r),

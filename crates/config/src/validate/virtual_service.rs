@@ -4,6 +4,7 @@
 
 use super::fields::{self, Findings};
 use super::http_policies;
+use super::labels;
 use super::Context;
 use crate::diag::{code, Finding};
 use crate::istio::virtual_service::{
@@ -11,13 +12,34 @@ use crate::istio::virtual_service::{
     TlsRoute, VirtualService,
 };
 
+/// A VirtualService without hosts is a delegate (Istio's rule): it is used only through
+/// another VirtualService's `delegate`, so it takes no gateways and no tcp/tls rules, and its
+/// rules cannot delegate again. `ctx.is_delegate` (another resource names it) adds the last
+/// rule to a delegate that also lists hosts.
 pub fn check(vs: &VirtualService, ctx: &Context) -> Vec<Finding> {
     let mut out = Findings::default();
-    out.require(
-        vs.hosts.is_empty() && !ctx.is_delegate,
-        "spec.hosts",
-        "a VirtualService needs at least one host (only a delegate VirtualService, named by another one's `delegate`, may omit hosts)",
-    );
+    let ctx = &Context {
+        is_delegate: ctx.is_delegate || vs.hosts.is_empty(),
+    };
+    if vs.hosts.is_empty() {
+        let delegate_only = |out: &mut Findings, set: bool, field: &str, what: &str| {
+            if set {
+                out.error(
+                    code::CONFLICT,
+                    field,
+                    format!("a VirtualService without hosts is a delegate, which takes no {what}; add `hosts` if it is meant to route on its own"),
+                );
+            }
+        };
+        delegate_only(
+            &mut out,
+            !vs.gateways.is_empty(),
+            "spec.gateways",
+            "gateways (it applies where the delegating VirtualService does)",
+        );
+        delegate_only(&mut out, !vs.tcp.is_empty(), "spec.tcp", "tcp rules");
+        delegate_only(&mut out, !vs.tls.is_empty(), "spec.tls", "tls rules");
+    }
     let on_mesh = bound_to_mesh(&vs.gateways);
     for (i, host) in vs.hosts.iter().enumerate() {
         let field = format!("spec.hosts[{i}]");
@@ -69,9 +91,16 @@ fn gateway_refs(gateways: &[String], field: &str, out: &mut Findings) {
 }
 
 fn http_rule(rule: &HttpRoute, p: &str, ctx: &Context, out: &mut Findings) {
+    out.push(super::names::name(&rule.name, &format!("{p}.name")));
     actions(rule, p, ctx, out);
     for (j, m) in rule.matches.iter().enumerate() {
-        http_match(m, &format!("{p}.match[{j}]"), out);
+        let q = format!("{p}.match[{j}]");
+        out.push(super::names::name(&m.name, &format!("{q}.name")));
+        out.push(super::names::name(
+            &m.stat_prefix,
+            &format!("{q}.statPrefix"),
+        ));
+        http_match(m, &q, out);
     }
     destinations(
         rule.route.iter().map(|r| (&r.destination, r.weight)),
@@ -220,6 +249,7 @@ fn http_match(m: &HttpMatchRequest, q: &str, out: &mut Findings) {
     if let Some(port) = m.port {
         out.push(fields::port(port.into(), &format!("{q}.port")));
     }
+    labels::selector(&m.source_labels, &format!("{q}.sourceLabels"), out);
     if !m.source_namespace.is_empty() && !fields::is_dns1123_label(&m.source_namespace) {
         out.error(
             code::HOST,
@@ -246,6 +276,7 @@ fn l4_match(m: &L4MatchAttributes, q: &str, out: &mut Findings) {
     if let Some(port) = m.port {
         out.push(fields::port(port.into(), &format!("{q}.port")));
     }
+    labels::selector(&m.source_labels, &format!("{q}.sourceLabels"), out);
     gateway_refs(&m.gateways, &format!("{q}.gateways"), out);
 }
 
@@ -286,6 +317,7 @@ fn tls_rule(rule: &TlsRoute, p: &str, out: &mut Findings) {
         if let Some(port) = m.port {
             out.push(fields::port(port.into(), &format!("{q}.port")));
         }
+        labels::selector(&m.source_labels, &format!("{q}.sourceLabels"), out);
         gateway_refs(&m.gateways, &format!("{q}.gateways"), out);
     }
     out.require(

@@ -16,13 +16,15 @@
 //! offending alias instead of exhausting memory. Merge keys cost time linear in the keys
 //! merged.
 
+mod flow_colon;
 #[cfg(test)]
 mod fuzz;
 mod scalar;
 
+use flow_colon::SourceCursor;
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, StrInput};
-pub use scalar::resolve_plain;
 use scalar::scalar;
+pub use scalar::{leading_zero_message, resolve_plain};
 use std::collections::{HashMap, HashSet};
 
 /// A 1-based line and column.
@@ -45,6 +47,10 @@ pub enum Yaml {
     Bool(bool),
     Number(serde_json::Number),
     Str(String),
+    /// A plain integer written with a leading zero (`012`): YAML 1.2 reads it as decimal
+    /// 12, YAML 1.1 tools such as kubectl as octal 10. Kept as written, so the reader can
+    /// refuse it with a hint instead of silently picking one of the two readings.
+    LeadingZero(String),
     Seq(Vec<Node>),
     /// Entries in document order (duplicates kept; the JSON conversion reports them).
     Map(Vec<(Node, Node)>),
@@ -130,6 +136,8 @@ pub fn parse_with_budget(text: &str, budget: usize) -> (Vec<Document>, Option<Ya
 fn parse_counted(text: &str, budget: usize) -> (Vec<Document>, Option<YamlError>, usize) {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
+        source: SourceCursor::new(text),
+        last_span: (0, 0),
         anchors: HashMap::new(),
         budget,
         charged: 0,
@@ -150,7 +158,7 @@ pub fn tree_size(node: &Node) -> usize {
     NODE_BYTES
         + match &node.value {
             Yaml::Null | Yaml::Bool(_) | Yaml::Number(_) => 0,
-            Yaml::Str(s) => s.len(),
+            Yaml::Str(s) | Yaml::LeadingZero(s) => s.len(),
             Yaml::Seq(items) => items.iter().map(tree_size).sum(),
             Yaml::Map(entries) => entries
                 .iter()
@@ -175,6 +183,10 @@ type Built = (Node, usize);
 
 struct Builder<'a> {
     parser: Parser<'a, StrInput<'a>>,
+    /// The text being parsed, for what events do not say (see [`flow_colon`]).
+    source: SourceCursor<'a>,
+    /// Character offsets (start, end) of the last event's span.
+    last_span: (usize, usize),
     /// Anchor id → a copy of its node and that copy's [`tree_size`], so an alias is charged
     /// in O(1). An anchor is only entered once its node is complete: an alias inside the node
     /// it names (a recursive alias) finds nothing and is refused.
@@ -211,7 +223,10 @@ impl<'a> Builder<'a> {
 
     fn next_event(&mut self) -> Result<(Event<'a>, Pos), YamlError> {
         match self.parser.next() {
-            Some(Ok((event, span))) => Ok((event, pos_of(&span))),
+            Some(Ok((event, span))) => {
+                self.last_span = (span.start.index(), span.end.index());
+                Ok((event, pos_of(&span)))
+            }
             Some(Err(e)) => Err(syntax(&e)),
             None => Err(YamlError {
                 kind: YamlErrorKind::Syntax,
@@ -284,7 +299,7 @@ impl<'a> Builder<'a> {
                 };
                 let size = NODE_BYTES
                     + match &node.value {
-                        Yaml::Str(s) => s.len(),
+                        Yaml::Str(s) | Yaml::LeadingZero(s) => s.len(),
                         _ => 0,
                     };
                 ((node, size), anchor)
@@ -308,7 +323,11 @@ impl<'a> Builder<'a> {
                 };
                 ((node, size), anchor)
             }
-            Event::MappingStart(anchor, _) => (self.mapping(pos, depth)?, anchor),
+            Event::MappingStart(anchor, _) => {
+                // `{` has a span; an implicit pair (`[a: b]`) or a block mapping has none.
+                let implicit = self.last_span.0 == self.last_span.1;
+                (self.mapping(pos, depth, implicit)?, anchor)
+            }
             Event::Alias(id) => return self.alias(id, pos),
             _ => return Err(unsupported(pos, "unexpected YAML event".into())),
         };
@@ -322,7 +341,9 @@ impl<'a> Builder<'a> {
         Ok((node, size))
     }
 
-    fn mapping(&mut self, pos: Pos, depth: usize) -> Result<Built, YamlError> {
+    /// `implicit`: the mapping has no `{` of its own (a block mapping, or a flow sequence's
+    /// single-pair item).
+    fn mapping(&mut self, pos: Pos, depth: usize, implicit: bool) -> Result<Built, YamlError> {
         self.charge(NODE_BYTES, pos, Charge::Node)?;
         let mut entries: Vec<(Node, Node)> = Vec::new();
         let mut size = NODE_BYTES;
@@ -334,9 +355,34 @@ impl<'a> Builder<'a> {
             }
             let is_merge_key =
                 matches!(&key_event, Event::Scalar(k, ScalarStyle::Plain, _, None) if k == "<<");
-            let (key, key_size) = self.node(key_event, key_pos, depth + 1)?;
+            let plain_key = match &key_event {
+                Event::Scalar(k, ScalarStyle::Plain, 0, None) => Some(k.to_string()),
+                _ => None,
+            };
+            let (mut key, mut key_size) = self.node(key_event, key_pos, depth + 1)?;
+            let key_end = self.last_span.1;
             let (value_event, value_pos) = self.next_event()?;
+            let empty_value = matches!(&value_event, Event::Scalar(v, ScalarStyle::Plain, 0, None) if v.is_empty());
             let (value, value_size) = self.node(value_event, value_pos, depth + 1)?;
+            if let Some(text) = plain_key.filter(|_| empty_value) {
+                if self.source.colon_glued_to_flow_end(key_end) {
+                    // kubectl keeps the `:` in the scalar (see `flow_colon`).
+                    let glued = Node {
+                        value: Yaml::Str(format!("{text}:")),
+                        pos: key.pos,
+                    };
+                    if implicit && entries.is_empty() {
+                        let (end, _) = self.next_event()?;
+                        if matches!(end, Event::MappingEnd) {
+                            let size = tree_size(&glued);
+                            return Ok((Node { pos, ..glued }, size));
+                        }
+                        return Err(unsupported(pos, "unexpected YAML event".into()));
+                    }
+                    key_size = tree_size(&glued);
+                    key = glued;
+                }
+            }
             if is_merge_key {
                 merged.push((value, value_size));
             } else {
@@ -428,7 +474,7 @@ pub fn key_text(node: &Node) -> Option<String> {
         Yaml::Null => Some("null".into()),
         Yaml::Bool(b) => Some(b.to_string()),
         Yaml::Number(n) => Some(n.to_string()),
-        Yaml::Str(s) => Some(s.clone()),
+        Yaml::Str(s) | Yaml::LeadingZero(s) => Some(s.clone()),
         Yaml::Seq(_) | Yaml::Map(_) => None,
     }
 }

@@ -58,6 +58,9 @@ pub fn resolve_plain(s: &str) -> Yaml {
         "false" | "False" | "FALSE" => return Yaml::Bool(false),
         _ => {}
     }
+    if has_leading_zero(s) {
+        return Yaml::LeadingZero(s.to_string());
+    }
     if let Some(n) = parse_int(s) {
         return Yaml::Number(n);
     }
@@ -69,6 +72,28 @@ pub fn resolve_plain(s: &str) -> Yaml {
     // `.inf` and `.nan` have no JSON form and no meaning in mesh config: keep them as text so
     // a numeric field reports a type error naming the value.
     Yaml::Str(s.to_string())
+}
+
+/// `[-+]?0[0-9]+`: a decimal integer with a leading zero, which YAML 1.1 (kubectl) reads as
+/// octal and YAML 1.2 as decimal. A lone `0` is not one.
+fn has_leading_zero(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// What a [`Yaml::LeadingZero`] scalar means to each reader, and what to write instead.
+pub fn leading_zero_message(s: &str) -> String {
+    let negative = s.starts_with('-');
+    let digits = s.trim_start_matches(['-', '+']);
+    let decimal = digits.trim_start_matches('0');
+    let decimal = if decimal.is_empty() { "0" } else { decimal };
+    let sign = if negative { "-" } else { "" };
+    let octal = u64::from_str_radix(digits, 8)
+        .map(|n| format!("octal {sign}{n}"))
+        .unwrap_or_else(|_| "an error or a float".into());
+    format!(
+        "`{s}` is ambiguous: YAML 1.2 reads {sign}{decimal}, while kubectl and other YAML 1.1 tools read {octal}; write `{sign}{decimal}` without the leading zero (or `0o{digits}` for octal), or quote it (\"{s}\") if it is text"
+    )
 }
 
 fn parse_int(s: &str) -> Option<serde_json::Number> {
@@ -151,9 +176,29 @@ mod tests {
             ("5s", Yaml::Str("5s".into())),
             (".inf", Yaml::Str(".inf".into())),
             ("012abc", Yaml::Str("012abc".into())),
+            // A leading zero: octal to YAML 1.1 (kubectl), decimal to YAML 1.2.
+            ("012", Yaml::LeadingZero("012".into())),
+            ("-007", Yaml::LeadingZero("-007".into())),
+            ("00", Yaml::LeadingZero("00".into())),
+            ("0", Yaml::Number(0.into())),
+            ("-0", Yaml::Number(0.into())),
+            ("10", Yaml::Number(10.into())),
+            (
+                "012.5",
+                Yaml::Number(serde_json::Number::from_f64(12.5).unwrap()),
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(resolve_plain(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn leading_zeros_explain_both_readings() {
+        let m = leading_zero_message("012");
+        assert!(m.contains("reads 12") && m.contains("octal 10"), "{m}");
+        assert!(m.contains("`12`") && m.contains("\"012\""), "{m}");
+        let m = leading_zero_message("09");
+        assert!(m.contains("reads 9"), "{m}");
     }
 }
