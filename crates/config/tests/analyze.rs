@@ -180,23 +180,38 @@ fn one_virtual_service_per_host_on_the_mesh() {
                     &format!("hosts: [ratings, reviews.default.svc.cluster.local]\n{route}"),
                 ),
             ],
-            vec![("a", "BL0204", "spec.hosts[0]"), ("b", "BL0204", "spec.hosts[1]")],
+            vec![
+                ("a", "BL0204", "spec.hosts[0]"),
+                ("b", "BL0204", "spec.hosts[1]"),
+            ],
         ),
         // Exported to disjoint namespaces, no sidecar sees both.
         (
             vec![
-                vs("a", &format!("hosts: [reviews]\nexportTo: [team1]\n{route}")),
-                vs("b", &format!("hosts: [reviews]\nexportTo: [team2]\n{route}")),
+                vs(
+                    "a",
+                    &format!("hosts: [reviews]\nexportTo: [team1]\n{route}"),
+                ),
+                vs(
+                    "b",
+                    &format!("hosts: [reviews]\nexportTo: [team2]\n{route}"),
+                ),
             ],
             vec![],
         ),
         // One exported everywhere overlaps a wildcard claimed in one namespace.
         (
             vec![
-                vs("a", &format!("hosts: ['*.example.com']\nexportTo: ['.']\n{route}")),
+                vs(
+                    "a",
+                    &format!("hosts: ['*.example.com']\nexportTo: ['.']\n{route}"),
+                ),
                 vs("b", &format!("hosts: [api.example.com]\n{route}")),
             ],
-            vec![("a", "BL0204", "spec.hosts[0]"), ("b", "BL0204", "spec.hosts[0]")],
+            vec![
+                ("a", "BL0204", "spec.hosts[0]"),
+                ("b", "BL0204", "spec.hosts[0]"),
+            ],
         ),
         // Gateway-bound VirtualServices merge; only the mesh conflicts.
         (

@@ -28,13 +28,15 @@ fn claim_scopes(export_to: &[String], ns: &str) -> Vec<Option<String>> {
     scopes.into_iter().map(Some).collect()
 }
 
+/// `(scope, host)` a mesh VirtualService claims; mapped to `(resource, host index)`s.
+type Claim = (Option<String>, String);
+
 /// IST0109: sidecars use one VirtualService per host; two mesh VirtualServices claiming
 /// one host where one namespace sees both conflict. As Istio decides it: the same host
 /// (as an FQDN) in the same scope, or a host in a namespace scope that overlaps a host
 /// claimed for every namespace. Every VirtualService of a conflict is reported, once.
 pub fn conflicting_mesh_virtual_services(config: &ConfigSet) -> Vec<Located> {
-    // (scope, host) -> [(resource, host index)], in load order.
-    let mut claims: BTreeMap<(Option<String>, String), Vec<(usize, usize)>> = BTreeMap::new();
+    let mut claims: BTreeMap<Claim, Vec<(usize, usize)>> = BTreeMap::new();
     for (i, ns, vs) in virtual_services(config) {
         if !crate::validate::virtual_service::bound_to_mesh(&vs.gateways) {
             continue;

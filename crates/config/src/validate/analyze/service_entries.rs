@@ -47,12 +47,14 @@ pub fn addresses_required(config: &ConfigSet) -> Vec<Located> {
     out
 }
 
+/// `(scope (None = every namespace), host, port)`; mapped to `(resource, protocol)`s.
+type HostPort<'a> = (Option<String>, &'a str, u32);
+
 /// IST0177: ServiceEntries visible from one namespace that give one host and port
 /// different protocols (as Istio scopes them: per exported namespace, plus those exported
 /// everywhere). Every ServiceEntry involved is reported once.
 pub fn conflicting_protocols(config: &ConfigSet) -> Vec<Located> {
-    // (scope (None = all), host, port) -> [(resource, protocol)]
-    let mut index: BTreeMap<(Option<String>, &str, u32), Vec<(usize, String)>> = BTreeMap::new();
+    let mut index: BTreeMap<HostPort, Vec<(usize, String)>> = BTreeMap::new();
     for (i, r) in config.resources.iter().enumerate() {
         let Spec::ServiceEntry(se) = &r.spec else {
             continue;
