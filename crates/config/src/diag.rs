@@ -60,6 +60,12 @@
 //! | BL0223 | warning  | the same certificate on Gateways of one workload |
 //! | BL0224 | warning  | ServiceEntry without addresses for a TCP port (not resolvable) |
 //! | BL0225 | warning  | ServiceEntries giving one host and port different protocols |
+//! | BL0226 | error    | Sidecar whose workloadSelector matches no workload of its namespace |
+//! | BL0227 | error    | several Sidecars selecting one workload |
+//! | BL0228 | error    | several Sidecars without workloadSelector in one namespace |
+//! | BL0229 | warning  | policy `selector` on a Gateway API gateway's workload (use `targetRef`) |
+//! | BL0230 | warning  | DestinationRule host that no ServiceEntry declares |
+//! | BL0231 | error    | DestinationRule subset that selects no endpoint of its service |
 //!
 //! Codes about how resources refer to each other carry the code of Istio's `istioctl analyze`
 //! message for the same problem ([`istio_message`]), with Istio's severity; diagnostics show
@@ -128,6 +134,12 @@ pub mod code {
     pub const DUPLICATE_CERTIFICATE: &str = "BL0223";
     pub const ADDRESSES_REQUIRED: &str = "BL0224";
     pub const CONFLICTING_PROTOCOL: &str = "BL0225";
+    pub const SIDECAR_NO_WORKLOAD: &str = "BL0226";
+    pub const CONFLICTING_SIDECARS: &str = "BL0227";
+    pub const SIDECARS_WITHOUT_SELECTOR: &str = "BL0228";
+    pub const INEFFECTIVE_SELECTOR: &str = "BL0229";
+    pub const UNKNOWN_DR_HOST: &str = "BL0230";
+    pub const SUBSET_SELECTS_NOTHING: &str = "BL0231";
 }
 
 /// An `istioctl analyze` message type: its code and name (Istio's
@@ -156,8 +168,11 @@ pub fn istio_message(bowline_code: &str) -> Option<IstioMessage> {
         | code::PORT_NOT_FOUND
         | code::NAMESPACE_NOT_FOUND
         | code::GATEWAY_NO_WORKLOAD
-        | code::CREDENTIAL_NOT_FOUND => ("IST0101", "ReferencedResourceNotFound"),
+        | code::CREDENTIAL_NOT_FOUND
+        | code::SIDECAR_NO_WORKLOAD => ("IST0101", "ReferencedResourceNotFound"),
         code::CONFLICTING_MESH_VS => ("IST0109", "ConflictingMeshGatewayVirtualServiceHosts"),
+        code::CONFLICTING_SIDECARS => ("IST0110", "ConflictingSidecarWorkloadSelectors"),
+        code::SIDECARS_WITHOUT_SELECTOR => ("IST0111", "MultipleSidecarsWithoutWorkloadSelectors"),
         code::PORT_REQUIRED => ("IST0112", "VirtualServiceDestinationPortSelectorRequired"),
         code::NO_MATCHING_WORKLOADS => ("IST0127", "NoMatchingWorkloadsFound"),
         code::NO_CA_CERTIFICATES => ("IST0128", "NoServerCertificateVerificationDestinationLevel"),
@@ -170,6 +185,9 @@ pub fn istio_message(bowline_code: &str) -> Option<IstioMessage> {
         code::CONFLICTING_GATEWAYS => ("IST0145", "ConflictingGateways"),
         code::JWT_CLAIM_WITHOUT_AUTHN => ("IST0149", "JwtClaimBasedRoutingWithoutRequestAuthN"),
         code::INTERNAL_GATEWAY => ("IST0165", "ReferencedInternalGateway"),
+        code::INEFFECTIVE_SELECTOR => ("IST0166", "IneffectiveSelector"),
+        code::SUBSET_SELECTS_NOTHING => ("IST0173", "DestinationRuleSubsetNotSelectPods"),
+        code::UNKNOWN_DR_HOST => ("IST0174", "UnknownDestinationRuleHost"),
         code::CONFLICTING_PROTOCOL => ("IST0177", "ConflictingServiceEntryProtocol"),
         _ => return None,
     };

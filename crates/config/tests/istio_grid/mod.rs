@@ -156,11 +156,29 @@ fn service_entry(doc: &Value, ns: &str, n: usize) -> Value {
            "metadata": {"name": name, "namespace": ns}, "spec": spec})
 }
 
-fn workload_entry(doc: &Value, ns: &str, n: usize) -> Value {
+/// A Pod as a WorkloadEntry, labelled with the non-empty topology labels of its Node (as
+/// Istio labels endpoints; a bowline user writes them on the WorkloadEntry).
+fn workload_entry(doc: &Value, ns: &str, n: usize, nodes: &[Value]) -> Value {
+    let mut labels = doc["metadata"]["labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let node_name = str_at(doc, &["spec", "nodeName"]);
+    let node = nodes
+        .iter()
+        .find(|n| !node_name.is_empty() && str_at(n, &["metadata", "name"]) == node_name);
+    for key in [
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+    ] {
+        let value = node.map_or("", |n| str_at(n, &["metadata", "labels", key]));
+        if !value.is_empty() {
+            labels.insert(key.to_string(), json!(value));
+        }
+    }
     json!({"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
            "metadata": {"name": str_at(doc, &["metadata", "name"]), "namespace": ns},
-           "spec": {"address": format!("10.0.{}.{}", n / 250, n % 250 + 1),
-                    "labels": doc["metadata"]["labels"].clone()}})
+           "spec": {"address": format!("10.0.{}.{}", n / 250, n % 250 + 1), "labels": labels}})
 }
 
 /// Reads a case's input files. The environment starts as Istio's analysis does: the
@@ -194,6 +212,11 @@ pub fn read(case: &Case) -> Inputs {
             }
         }
     }
+    let nodes: Vec<Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Node")
+        .cloned()
+        .collect();
     let mut out = Vec::new();
     for (n, doc) in docs.iter().enumerate() {
         let ns = match str_at(doc, &["metadata", "namespace"]) {
@@ -219,7 +242,8 @@ pub fn read(case: &Case) -> Inputs {
                 out.push(doc.clone())
             }
             ("v1", "Service") => out.push(service_entry(doc, ns, n)),
-            ("v1", "Pod") => out.push(workload_entry(doc, ns, n)),
+            ("v1", "Pod") => out.push(workload_entry(doc, ns, n, &nodes)),
+            ("v1", "Node") => {}
             ("v1", "Namespace") => {
                 inputs
                     .env

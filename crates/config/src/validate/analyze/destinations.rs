@@ -12,13 +12,14 @@ use crate::istio::ServiceEntry;
 use crate::resource::ConfigSet;
 use std::collections::BTreeSet;
 
-/// The namespaces a VirtualService is used from, each `None` for "every namespace": its
-/// own when it has no `exportTo`, else each entry (`.` = its own, `*` = every one).
-fn scopes(vs: &VirtualService, ns: &str) -> Vec<Option<String>> {
-    if vs.export_to.is_empty() {
+/// The namespaces a VirtualService (or DestinationRule) is used from, each `None` for
+/// "every namespace": its own when it has no `exportTo`, else each entry (`.` = its own,
+/// `*` = every one).
+fn scopes(export_to: &[String], ns: &str) -> Vec<Option<String>> {
+    if export_to.is_empty() {
         return vec![Some(ns.to_string())];
     }
-    vs.export_to
+    export_to
         .iter()
         .filter(|e| *e != "~")
         .map(|e| match e.as_str() {
@@ -29,19 +30,19 @@ fn scopes(vs: &VirtualService, ns: &str) -> Vec<Option<String>> {
         .collect()
 }
 
-/// The ServiceEntry that `host` (a destination of a VirtualService in `vs_ns`) resolves to,
-/// as Istio's analyzer looks it up: an entry with exactly that host visible from one of the
-/// VirtualService's namespaces (for "every namespace", only an entry exported to all), else
-/// a wildcard entry visible from `vs_ns` whose suffix the host has. A host `*` names no
-/// service (validation refuses it), so it resolves nothing.
+/// The ServiceEntry that `host`, written in a resource of `vs_ns` exported to `export_to`,
+/// resolves to, as Istio's analyzer looks it up: an entry with exactly that host visible
+/// from one of the resource's namespaces (for "every namespace", only an entry exported to
+/// all), else a wildcard entry visible from `vs_ns` whose suffix the host has. A host `*`
+/// names no service (validation refuses it), so it resolves nothing.
 pub fn resolve<'a>(
     config: &'a ConfigSet,
-    vs: &VirtualService,
+    export_to: &[String],
     vs_ns: &str,
     host: &str,
 ) -> Option<&'a ServiceEntry> {
     let host = fqdn(host, vs_ns);
-    let scopes = scopes(vs, vs_ns);
+    let scopes = scopes(export_to, vs_ns);
     let visible = |audience: &Audience, scope: &Option<String>| match scope {
         None => *audience == Audience::All,
         Some(ns) => audience.sees(ns),
@@ -87,7 +88,7 @@ pub fn unknown_destination_hosts(config: &ConfigSet) -> Vec<Located> {
     let mut out = Vec::new();
     for (i, ns, vs) in virtual_services(config) {
         for (field, dest) in destinations(vs) {
-            if dest.host.is_empty() || resolve(config, vs, ns, &dest.host).is_some() {
+            if dest.host.is_empty() || resolve(config, &vs.export_to, ns, &dest.host).is_some() {
                 continue;
             }
             let host = fqdn(&dest.host, ns);
@@ -122,7 +123,7 @@ pub fn destination_ports(config: &ConfigSet) -> Vec<Located> {
     let mut out = Vec::new();
     for (i, ns, vs) in virtual_services(config) {
         for (field, dest) in destinations(vs) {
-            let Some(se) = resolve(config, vs, ns, &dest.host) else {
+            let Some(se) = resolve(config, &vs.export_to, ns, &dest.host) else {
                 continue;
             };
             if let Some(finding) = port_finding(&field, dest, se) {
@@ -133,10 +134,18 @@ pub fn destination_ports(config: &ConfigSet) -> Vec<Located> {
     out
 }
 
+/// A destination without a port is ambiguous when the service has several distinct port
+/// numbers (a number written twice, or out of range, is the ServiceEntry's own error).
 fn port_finding(field: &str, dest: &Destination, se: &ServiceEntry) -> Option<Finding> {
-    let ports: Vec<String> = se.ports.iter().map(|p| p.number.to_string()).collect();
+    let distinct: BTreeSet<u32> = se
+        .ports
+        .iter()
+        .map(|p| p.number)
+        .filter(|n| (1..=65535).contains(n))
+        .collect();
+    let ports: Vec<String> = distinct.iter().map(u32::to_string).collect();
     match &dest.port {
-        None if se.ports.len() > 1 => Some(Finding::error(
+        None if distinct.len() > 1 => Some(Finding::error(
             code::PORT_REQUIRED,
             hosts_field(field),
             format!(

@@ -16,9 +16,10 @@ mod policies;
 mod references;
 pub mod scope;
 mod service_entries;
+mod sidecars;
 mod vs_gateways;
 
-pub use destination_rules::missing_ca_certificates;
+pub use destination_rules::{destination_rules_matching_nothing, missing_ca_certificates};
 pub use destinations::{destination_ports, resolve, subsets_not_found, unknown_destination_hosts};
 pub use gateways::{
     conflicting_gateways, duplicate_certificates, gateways_without_workloads, missing_credentials,
@@ -27,10 +28,13 @@ pub use matches::{is_catch_all, unreachable_rules, unreachable_rules_of};
 pub use overlaps::{
     conflicting_mesh_virtual_services, multiple_destination_rules, workload_entry_ports,
 };
-pub use policies::{jwt_claim_routes_without_authn, policies_without_workloads};
+pub use policies::{
+    jwt_claim_routes_without_authn, policies_without_workloads, selectors_on_gateway_api_workloads,
+};
 pub use references::{delegate_targets, missing_delegates, missing_route_parents};
 pub use scope::{Audience, Environment, Workload};
 pub use service_entries::{addresses_required, conflicting_protocols};
+pub use sidecars::sidecar_selectors;
 pub use vs_gateways::{hosts_not_in_gateways, missing_gateways};
 
 use crate::common::{fqdn, host_matches};
@@ -60,6 +64,7 @@ pub fn analyze_in(config: &ConfigSet, env: &Environment) -> Vec<Located> {
     out.extend(unreachable_rules(config));
     out.extend(multiple_destination_rules(config));
     out.extend(missing_ca_certificates(config));
+    out.extend(destination_rules_matching_nothing(config, env));
     out.extend(workload_entry_ports(config));
     out.extend(missing_route_parents(config));
     out.extend(gateways_without_workloads(config, env));
@@ -68,6 +73,8 @@ pub fn analyze_in(config: &ConfigSet, env: &Environment) -> Vec<Located> {
     out.extend(duplicate_certificates(config));
     out.extend(policies_without_workloads(config, env));
     out.extend(jwt_claim_routes_without_authn(config, env));
+    out.extend(selectors_on_gateway_api_workloads(config, env));
+    out.extend(sidecar_selectors(config, env));
     out.extend(addresses_required(config));
     out.extend(conflicting_protocols(config));
     out

@@ -1,6 +1,7 @@
 //! Security policies and the workloads they apply to: AuthorizationPolicies that select no
-//! workload (IST0127) or name a namespace that does not exist (IST0101), and JWT claim
-//! routes on gateways no RequestAuthentication covers (IST0149).
+//! workload (IST0127) or name a namespace that does not exist (IST0101), selectors on a
+//! Gateway API gateway's workload (IST0166), and JWT claim routes on gateways no
+//! RequestAuthentication covers (IST0149).
 
 use super::scope::{Environment, ROOT_NAMESPACE};
 use super::vs_gateways::gateway_key;
@@ -169,6 +170,39 @@ pub fn jwt_claim_routes_without_authn(config: &ConfigSet, env: &Environment) -> 
                         "routes on JWT claim {key:?} through Gateway {gw_ns}/{gw_name}, but no RequestAuthentication applies to its workload {w_ns}/{w_name}: claims are never validated, so the route never matches — add a RequestAuthentication selecting it"
                     ))));
                 }
+            }
+        }
+    }
+    out
+}
+
+/// The label Istio puts on the workloads of a Gateway API Gateway.
+const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
+
+/// IST0166: an AuthorizationPolicy or RequestAuthentication whose `selector` picks the
+/// workload of a Gateway API Gateway: such gateways take policies by `targetRef`.
+pub fn selectors_on_gateway_api_workloads(config: &ConfigSet, env: &Environment) -> Vec<Located> {
+    let mut out = Vec::new();
+    for (i, r) in config.resources.iter().enumerate() {
+        let (selector, targeted) = match &r.spec {
+            Spec::AuthorizationPolicy(p) => (
+                &p.selector,
+                p.target_ref.is_some() || !p.target_refs.is_empty(),
+            ),
+            Spec::RequestAuthentication(p) => (
+                &p.selector,
+                p.target_ref.is_some() || !p.target_refs.is_empty(),
+            ),
+            _ => continue,
+        };
+        let Some(selector) = selector.as_ref().filter(|_| !targeted) else {
+            continue;
+        };
+        for (_, _, labels) in env.selected(config, Some(r.namespace()), &selector.match_labels) {
+            if let Some(gateway) = labels.get(GATEWAY_NAME_LABEL) {
+                out.push((i, Finding::warning(code::INEFFECTIVE_SELECTOR, "spec.selector", format!(
+                    "the selector picks the workload of Gateway API Gateway {gateway}, which ignores selectors; use targetRefs: [{{kind: Gateway, group: gateway.networking.k8s.io, name: {gateway}}}]"
+                ))));
             }
         }
     }
