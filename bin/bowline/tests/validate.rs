@@ -26,10 +26,15 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("03-fields.yaml:31:3", "error", "BL0115", "spec.location"),
     ("03-fields.yaml:40:1", "error", "BL0010", "sepc"),
     ("03-fields.yaml:48:3", "error", "BL0004", "metadata.name"),
-    // Duplicate subset; MUTUAL client TLS without a certificate.
+    // Duplicate subset; subsets no WorkloadEntry has the labels of; MUTUAL client TLS
+    // without a certificate or CA, for a host no ServiceEntry declares.
+    ("destination-rules.yaml:13:5", "error", "BL0231", "spec.subsets[2].labels"),
     ("destination-rules.yaml:14:5", "error", "BL0112", "spec.subsets[3].name"),
+    ("destination-rules.yaml:15:5", "error", "BL0231", "spec.subsets[3].labels"),
+    ("destination-rules.yaml:22:3", "warning", "BL0230", "spec.host"),
     ("destination-rules.yaml:24:5", "error", "BL0101", "spec.trafficPolicy.tls.clientCertificate"),
     ("destination-rules.yaml:24:5", "error", "BL0101", "spec.trafficPolicy.tls.privateKey"),
+    ("destination-rules.yaml:24:5", "warning", "BL0217", "spec.trafficPolicy.tls"),
     // HTTPRoute: missing parent Gateway, bad path type, filter type/field mismatch, weight.
     ("gateway-api.yaml:7:5", "error", "BL0208", "spec.parentRefs[0]"),
     ("gateway-api.yaml:11:9", "error", "BL0115", "spec.rules[0].matches[0].path.type"),
@@ -42,11 +47,14 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("gateway.yaml:17:7", "error", "BL0112", "spec.servers[1].port.name"),
     // JSON input: a weight written as a string.
     ("ratings.json:8:55", "error", "BL0011", "spec.http[0].route[0].weight"),
-    // The reviews VirtualService: a missing gateway, an upper-case header key, a subset
+    // The reviews VirtualService: a second one for its host on the mesh (second-reviews), a
+    // missing gateway (so nothing exposes its hosts), an upper-case header key, a subset
     // no DestinationRule defines (cross-file), a bad regex, weights summing to 90, an
     // unknown retry condition, route+redirect with code 305, abort 700 at 150%, a 500us
     // timeout, and a rule after a catch-all.
+    ("reviews.yaml:9:5", "error", "BL0204", "spec.hosts[0]"),
     ("reviews.yaml:12:5", "error", "BL0203", "spec.gateways[1]"),
+    ("reviews.yaml:12:5", "warning", "BL0210", "spec.gateways[1]"),
     ("reviews.yaml:16:9", "warning", "BL0108", "spec.http[0].match[0].headers.End-User"),
     ("reviews.yaml:21:9", "error", "BL0201", "spec.http[0].route[0].destination.subset"),
     ("reviews.yaml:24:9", "error", "BL0106", "spec.http[1].match[0].uri.regex"),
@@ -59,8 +67,8 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("reviews.yaml:51:5", "error", "BL0107", "spec.http[3].timeout"),
     ("reviews.yaml:56:5", "warning", "BL0205", "spec.http[4]"),
     // A second mesh VirtualService and DestinationRule for reviews; a misspelt host.
-    ("second-reviews.yaml:9:5", "warning", "BL0204", "spec.hosts[0]"),
-    ("second-reviews.yaml:13:9", "warning", "BL0202", "spec.http[0].route[0].destination.host"),
+    ("second-reviews.yaml:9:5", "error", "BL0204", "spec.hosts[0]"),
+    ("second-reviews.yaml:13:9", "error", "BL0202", "spec.http[0].route[0].destination.host"),
     ("second-reviews.yaml:20:3", "warning", "BL0206", "spec.host"),
     // spiffe:// principal (a warning: it never matches), bad CIDR, CUSTOM without provider
     // (and CUSTOM is not applied), portLevelMtls without selector, JWT rule without issuer

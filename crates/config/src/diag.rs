@@ -41,14 +41,40 @@
 //! | BL0119 | error    | invalid Kubernetes label key or value (metadata.labels, selectors) |
 //! | BL0120 | error    | control character in a name or other text field |
 //! | BL0201 | error    | route to a subset no DestinationRule for that host defines |
-//! | BL0202 | warning  | destination host matches no known service (ServiceEntry) |
+//! | BL0202 | error    | destination host matches no known service (ServiceEntry) |
 //! | BL0203 | error    | VirtualService bound to a Gateway that does not exist |
-//! | BL0204 | warning  | two VirtualServices for one host on the `mesh` gateway; the later is ignored |
+//! | BL0204 | error    | VirtualServices for one host on the `mesh` gateway, seen by one namespace |
 //! | BL0205 | warning  | HTTP rule unreachable: an earlier rule matches every request |
 //! | BL0206 | warning  | two DestinationRules for one host in one namespace |
 //! | BL0207 | warning  | WorkloadEntry port name that no selecting ServiceEntry declares |
 //! | BL0208 | error    | HTTPRoute/GRPCRoute parentRef to a Gateway that does not exist |
 //! | BL0209 | error    | VirtualService delegate that does not exist |
+//! | BL0210 | warning  | VirtualService hosts that no server of its Gateway exposes |
+//! | BL0211 | warning  | VirtualService bound to a Gateway generated from a Gateway API Gateway |
+//! | BL0212 | info     | a match that an earlier match (same or wider) always takes first |
+//! | BL0213 | error    | destination port that the destination's ServiceEntry does not declare |
+//! | BL0214 | error    | destination without a port to a service with several ports |
+//! | BL0215 | warning  | AuthorizationPolicy that selects no workload |
+//! | BL0216 | error    | AuthorizationPolicy source namespace that matches no namespace |
+//! | BL0217 | warning  | DestinationRule TLS (SIMPLE/MUTUAL) without `caCertificates` |
+//! | BL0218 | warning  | the same, in a port-level traffic policy |
+//! | BL0219 | error    | JWT claim routing on a gateway no RequestAuthentication covers |
+//! | BL0220 | error    | Gateway whose selector matches no workload |
+//! | BL0221 | error    | Gateway `credentialName` that names no known credential |
+//! | BL0222 | error    | Gateways of one workload serving one host on one port |
+//! | BL0223 | warning  | the same certificate on Gateways of one workload |
+//! | BL0224 | warning  | ServiceEntry without addresses for a TCP port (not resolvable) |
+//! | BL0225 | warning  | ServiceEntries giving one host and port different protocols |
+//! | BL0226 | error    | Sidecar whose workloadSelector matches no workload of its namespace |
+//! | BL0227 | error    | several Sidecars selecting one workload |
+//! | BL0228 | error    | several Sidecars without workloadSelector in one namespace |
+//! | BL0229 | warning  | policy `selector` on a Gateway API gateway's workload (use `targetRef`) |
+//! | BL0230 | warning  | DestinationRule host that no ServiceEntry declares |
+//! | BL0231 | error    | DestinationRule subset that selects no endpoint of its service |
+//!
+//! Codes about how resources refer to each other carry the code of Istio's `istioctl analyze`
+//! message for the same problem ([`istio_message`]), with Istio's severity; diagnostics show
+//! both (`error[BL0201] ... (IST0101 ReferencedResourceNotFound)`).
 
 use crate::resource::ResourceRef;
 use serde::Serialize;
@@ -102,6 +128,80 @@ pub mod code {
     pub const WORKLOAD_PORT: &str = "BL0207";
     pub const PARENT_NOT_FOUND: &str = "BL0208";
     pub const DELEGATE_NOT_FOUND: &str = "BL0209";
+    pub const HOST_NOT_IN_GATEWAY: &str = "BL0210";
+    pub const INTERNAL_GATEWAY: &str = "BL0211";
+    pub const INEFFECTIVE_MATCH: &str = "BL0212";
+    pub const PORT_NOT_FOUND: &str = "BL0213";
+    pub const PORT_REQUIRED: &str = "BL0214";
+    pub const NO_MATCHING_WORKLOADS: &str = "BL0215";
+    pub const NAMESPACE_NOT_FOUND: &str = "BL0216";
+    pub const NO_CA_CERTIFICATES: &str = "BL0217";
+    pub const NO_CA_CERTIFICATES_PORT: &str = "BL0218";
+    pub const JWT_CLAIM_WITHOUT_AUTHN: &str = "BL0219";
+    pub const GATEWAY_NO_WORKLOAD: &str = "BL0220";
+    pub const CREDENTIAL_NOT_FOUND: &str = "BL0221";
+    pub const CONFLICTING_GATEWAYS: &str = "BL0222";
+    pub const DUPLICATE_CERTIFICATE: &str = "BL0223";
+    pub const ADDRESSES_REQUIRED: &str = "BL0224";
+    pub const CONFLICTING_PROTOCOL: &str = "BL0225";
+    pub const SIDECAR_NO_WORKLOAD: &str = "BL0226";
+    pub const CONFLICTING_SIDECARS: &str = "BL0227";
+    pub const SIDECARS_WITHOUT_SELECTOR: &str = "BL0228";
+    pub const INEFFECTIVE_SELECTOR: &str = "BL0229";
+    pub const UNKNOWN_DR_HOST: &str = "BL0230";
+    pub const SUBSET_SELECTS_NOTHING: &str = "BL0231";
+}
+
+/// An `istioctl analyze` message type: its code and name (Istio's
+/// `pkg/config/analysis/msg/messages.yaml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct IstioMessage {
+    pub code: &'static str,
+    pub name: &'static str,
+}
+
+impl fmt::Display for IstioMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code, self.name)
+    }
+}
+
+/// The Istio message a bowline code corresponds to, if any. Each bowline code maps to one
+/// Istio message (several bowline codes may share one, e.g. every "not found" is IST0101).
+pub fn istio_message(bowline_code: &str) -> Option<IstioMessage> {
+    let (code, name) = match bowline_code {
+        code::SUBSET_NOT_FOUND
+        | code::UNKNOWN_HOST
+        | code::GATEWAY_NOT_FOUND
+        | code::PARENT_NOT_FOUND
+        | code::DELEGATE_NOT_FOUND
+        | code::PORT_NOT_FOUND
+        | code::NAMESPACE_NOT_FOUND
+        | code::GATEWAY_NO_WORKLOAD
+        | code::CREDENTIAL_NOT_FOUND
+        | code::SIDECAR_NO_WORKLOAD => ("IST0101", "ReferencedResourceNotFound"),
+        code::CONFLICTING_MESH_VS => ("IST0109", "ConflictingMeshGatewayVirtualServiceHosts"),
+        code::CONFLICTING_SIDECARS => ("IST0110", "ConflictingSidecarWorkloadSelectors"),
+        code::SIDECARS_WITHOUT_SELECTOR => ("IST0111", "MultipleSidecarsWithoutWorkloadSelectors"),
+        code::PORT_REQUIRED => ("IST0112", "VirtualServiceDestinationPortSelectorRequired"),
+        code::NO_MATCHING_WORKLOADS => ("IST0127", "NoMatchingWorkloadsFound"),
+        code::NO_CA_CERTIFICATES => ("IST0128", "NoServerCertificateVerificationDestinationLevel"),
+        code::NO_CA_CERTIFICATES_PORT => ("IST0129", "NoServerCertificateVerificationPortLevel"),
+        code::UNREACHABLE_RULE => ("IST0130", "VirtualServiceUnreachableRule"),
+        code::INEFFECTIVE_MATCH => ("IST0131", "VirtualServiceIneffectiveMatch"),
+        code::HOST_NOT_IN_GATEWAY => ("IST0132", "VirtualServiceHostNotFoundInGateway"),
+        code::ADDRESSES_REQUIRED => ("IST0134", "ServiceEntryAddressesRequired"),
+        code::DUPLICATE_CERTIFICATE => ("IST0138", "GatewayDuplicateCertificate"),
+        code::CONFLICTING_GATEWAYS => ("IST0145", "ConflictingGateways"),
+        code::JWT_CLAIM_WITHOUT_AUTHN => ("IST0149", "JwtClaimBasedRoutingWithoutRequestAuthN"),
+        code::INTERNAL_GATEWAY => ("IST0165", "ReferencedInternalGateway"),
+        code::INEFFECTIVE_SELECTOR => ("IST0166", "IneffectiveSelector"),
+        code::SUBSET_SELECTS_NOTHING => ("IST0173", "DestinationRuleSubsetNotSelectPods"),
+        code::UNKNOWN_DR_HOST => ("IST0174", "UnknownDestinationRuleHost"),
+        code::CONFLICTING_PROTOCOL => ("IST0177", "ConflictingServiceEntryProtocol"),
+        _ => return None,
+    };
+    Some(IstioMessage { code, name })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -123,8 +223,9 @@ impl fmt::Display for Severity {
 }
 
 /// One problem, positioned. `line`/`column` are 1-based; `line` 0 means "the file as a
-/// whole" (it could not be read).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// whole" (it could not be read). Serialized with its fields plus `istio` (the
+/// [`IstioMessage`] of its code, or null).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub code: &'static str,
@@ -138,13 +239,48 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Serialize for Diagnostic {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Fields<'a> {
+            severity: Severity,
+            code: &'static str,
+            istio: Option<IstioMessage>,
+            file: &'a std::path::Path,
+            line: usize,
+            column: usize,
+            resource: &'a Option<ResourceRef>,
+            field: &'a str,
+            message: &'a str,
+        }
+        Fields {
+            severity: self.severity,
+            code: self.code,
+            istio: self.istio(),
+            file: &self.file,
+            line: self.line,
+            column: self.column,
+            resource: &self.resource,
+            field: &self.field,
+            message: &self.message,
+        }
+        .serialize(serializer)
+    }
+}
+
 impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// The `istioctl analyze` message this diagnostic corresponds to.
+    pub fn istio(&self) -> Option<IstioMessage> {
+        istio_message(self.code)
+    }
 }
 
-/// `file:line:col: error[BL0201] VirtualService/default/reviews spec.http[0]...: message`
+/// `file:line:col: error[BL0201] VirtualService/default/reviews spec.http[0]...: message`,
+/// followed by ` (IST0101 ReferencedResourceNotFound)` when Istio has the same check.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -162,7 +298,11 @@ impl fmt::Display for Diagnostic {
         if !self.field.is_empty() {
             write!(f, " {}", self.field)?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        if let Some(istio) = self.istio() {
+            write!(f, " ({istio})")?;
+        }
+        Ok(())
     }
 }
 
@@ -196,6 +336,18 @@ impl Finding {
             ..Finding::error(code, field, message)
         }
     }
+
+    pub fn info(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Info,
+            ..Finding::error(code, field, message)
+        }
+    }
+
+    /// The `istioctl analyze` message this finding corresponds to.
+    pub fn istio(&self) -> Option<IstioMessage> {
+        istio_message(self.code)
+    }
 }
 
 #[cfg(test)]
@@ -220,7 +372,7 @@ mod tests {
         };
         assert_eq!(
             d.to_string(),
-            "vs.yaml:12:9: error[BL0201] VirtualService/default/reviews spec.http[0].route[0].destination.subset: subset v3 not found"
+            "vs.yaml:12:9: error[BL0201] VirtualService/default/reviews spec.http[0].route[0].destination.subset: subset v3 not found (IST0101 ReferencedResourceNotFound)"
         );
         let bare = Diagnostic {
             resource: None,
@@ -253,5 +405,15 @@ mod tests {
         assert_eq!(json["code"], "BL0202");
         assert_eq!(json["file"], "a.yaml");
         assert_eq!(json["resource"], serde_json::Value::Null);
+        assert_eq!(json["istio"]["code"], "IST0101");
+        assert_eq!(json["istio"]["name"], "ReferencedResourceNotFound");
+        let read = Diagnostic {
+            code: code::READ,
+            ..d
+        };
+        assert_eq!(
+            serde_json::to_value(&read).unwrap()["istio"],
+            serde_json::Value::Null
+        );
     }
 }

@@ -98,7 +98,7 @@ fn subsets_must_be_defined_for_the_host() {
 }
 
 #[test]
-fn unknown_destination_hosts_are_warnings() {
+fn unknown_destination_hosts_are_errors() {
     let cases: Vec<(Vec<String>, Vec<Row>)> = vec![
         (vec![se("reviews", "reviews.default.svc.cluster.local"), vs("r", "hosts: [reviews]\ntcp:\n- route: [{destination: {host: reviews}}]")], vec![]),
         (vec![se("ext", "*.example.com"), vs("r", "hosts: [api.example.com]\nhttp:\n- route: [{destination: {host: api.example.com}}]")], vec![]),
@@ -120,7 +120,7 @@ fn unknown_destination_hosts_are_warnings() {
     )]);
     assert_eq!(
         analyze::unknown_destination_hosts(&config)[0].1.severity,
-        Severity::Warning
+        Severity::Error
     );
 }
 
@@ -180,7 +180,38 @@ fn one_virtual_service_per_host_on_the_mesh() {
                     &format!("hosts: [ratings, reviews.default.svc.cluster.local]\n{route}"),
                 ),
             ],
-            vec![("b", "BL0204", "spec.hosts[1]")],
+            vec![
+                ("a", "BL0204", "spec.hosts[0]"),
+                ("b", "BL0204", "spec.hosts[1]"),
+            ],
+        ),
+        // Exported to disjoint namespaces, no sidecar sees both.
+        (
+            vec![
+                vs(
+                    "a",
+                    &format!("hosts: [reviews]\nexportTo: [team1]\n{route}"),
+                ),
+                vs(
+                    "b",
+                    &format!("hosts: [reviews]\nexportTo: [team2]\n{route}"),
+                ),
+            ],
+            vec![],
+        ),
+        // One exported everywhere overlaps a wildcard claimed in one namespace.
+        (
+            vec![
+                vs(
+                    "a",
+                    &format!("hosts: ['*.example.com']\nexportTo: ['.']\n{route}"),
+                ),
+                vs("b", &format!("hosts: [api.example.com]\n{route}")),
+            ],
+            vec![
+                ("a", "BL0204", "spec.hosts[0]"),
+                ("b", "BL0204", "spec.hosts[0]"),
+            ],
         ),
         // Gateway-bound VirtualServices merge; only the mesh conflicts.
         (

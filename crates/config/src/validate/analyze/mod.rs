@@ -1,19 +1,41 @@
 //! Cross-resource analysis, like `istioctl analyze`: references that point nowhere and
 //! resources that silently override each other. Each check is a pure function of the whole
-//! [`ConfigSet`] returning `(resource index, finding)` pairs; hosts are compared as FQDNs
-//! expanded in the namespace of the resource that wrote them.
+//! [`ConfigSet`] (and, for workloads, namespaces and credentials, an [`Environment`])
+//! returning `(resource index, finding)` pairs; hosts are compared as FQDNs expanded in the
+//! namespace of the resource that wrote them, and `exportTo` decides who sees what.
+//!
+//! Each finding's code names the Istio message it corresponds to
+//! ([`crate::diag::istio_message`]), with Istio's severity.
 
+mod destination_rules;
+mod destinations;
+mod gateways;
+mod matches;
 mod overlaps;
+mod policies;
 mod references;
+pub mod scope;
+mod service_entries;
+mod sidecars;
+mod vs_gateways;
 
+pub use destination_rules::{destination_rules_matching_nothing, missing_ca_certificates};
+pub use destinations::{destination_ports, resolve, subsets_not_found, unknown_destination_hosts};
+pub use gateways::{
+    conflicting_gateways, duplicate_certificates, gateways_without_workloads, missing_credentials,
+};
+pub use matches::{is_catch_all, unreachable_rules, unreachable_rules_of};
 pub use overlaps::{
-    conflicting_mesh_virtual_services, is_catch_all, multiple_destination_rules, unreachable_rules,
-    unreachable_rules_of, workload_entry_ports,
+    conflicting_mesh_virtual_services, multiple_destination_rules, workload_entry_ports,
 };
-pub use references::{
-    delegate_targets, missing_delegates, missing_gateways, missing_route_parents,
-    subsets_not_found, unknown_destination_hosts,
+pub use policies::{
+    jwt_claim_routes_without_authn, policies_without_workloads, selectors_on_gateway_api_workloads,
 };
+pub use references::{delegate_targets, missing_delegates, missing_route_parents};
+pub use scope::{Audience, Environment, Workload};
+pub use service_entries::{addresses_required, conflicting_protocols};
+pub use sidecars::sidecar_selectors;
+pub use vs_gateways::{hosts_not_in_gateways, missing_gateways};
 
 use crate::common::{fqdn, host_matches};
 use crate::diag::{code, Finding};
@@ -23,19 +45,38 @@ use std::collections::HashMap;
 
 pub type Located = (usize, Finding);
 
-/// Every cross-resource check, in a stable order.
+/// Every cross-resource check, in a stable order, against the default [`Environment`].
 pub fn analyze(config: &ConfigSet) -> Vec<Located> {
+    analyze_in(config, &Environment::default())
+}
+
+/// Every cross-resource check, in a stable order.
+pub fn analyze_in(config: &ConfigSet, env: &Environment) -> Vec<Located> {
     let mut out = Vec::new();
     out.extend(duplicate_resources(config));
     out.extend(subsets_not_found(config));
     out.extend(unknown_destination_hosts(config));
+    out.extend(destination_ports(config));
     out.extend(missing_gateways(config));
+    out.extend(hosts_not_in_gateways(config));
     out.extend(missing_delegates(config));
     out.extend(conflicting_mesh_virtual_services(config));
     out.extend(unreachable_rules(config));
     out.extend(multiple_destination_rules(config));
+    out.extend(missing_ca_certificates(config));
+    out.extend(destination_rules_matching_nothing(config, env));
     out.extend(workload_entry_ports(config));
     out.extend(missing_route_parents(config));
+    out.extend(gateways_without_workloads(config, env));
+    out.extend(missing_credentials(config, env));
+    out.extend(conflicting_gateways(config, env));
+    out.extend(duplicate_certificates(config));
+    out.extend(policies_without_workloads(config, env));
+    out.extend(jwt_claim_routes_without_authn(config, env));
+    out.extend(selectors_on_gateway_api_workloads(config, env));
+    out.extend(sidecar_selectors(config, env));
+    out.extend(addresses_required(config));
+    out.extend(conflicting_protocols(config));
     out
 }
 
@@ -109,11 +150,14 @@ pub fn duplicate_resources(config: &ConfigSet) -> Vec<Located> {
     out
 }
 
-/// Hosts of ServiceEntries, expanded, and of Kubernetes Services: the services bowline knows.
+/// Hosts of ServiceEntries, expanded, and of Kubernetes Services: the services bowline
+/// knows. A host `*` names no service (validation refuses it), so it does not make every
+/// host known.
 pub(crate) fn known_hosts(config: &ConfigSet) -> Vec<String> {
     config
         .service_entries()
         .flat_map(|(r, se)| se.hosts.iter().map(move |h| fqdn(h, r.namespace())))
+        .filter(|h| h != "*")
         .chain(
             config
                 .kube_services()
@@ -127,5 +171,5 @@ pub(crate) fn is_known(known: &[String], host: &str) -> bool {
 }
 
 pub(crate) fn unknown_host(host: &str) -> String {
-    format!("host {host} matches no ServiceEntry; traffic to it fails unless it is resolvable outside the mesh (add a ServiceEntry, or check the name)")
+    format!("host {host} matches no ServiceEntry; add a ServiceEntry for it, or check the name")
 }

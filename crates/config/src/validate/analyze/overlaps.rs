@@ -1,13 +1,12 @@
-//! Overlap checks: resources or rules that silently hide others (a second mesh
-//! VirtualService for a host, rules after a catch-all, a second DestinationRule) and
-//! WorkloadEntry ports no selecting ServiceEntry uses.
+//! Overlap checks: resources that silently hide others (mesh VirtualServices for one
+//! host, a second DestinationRule) and WorkloadEntry ports no selecting ServiceEntry uses.
 
+use super::scope::hosts_overlap;
 use super::{virtual_services, Located};
-use crate::common::{fqdn, selector_matches, StringMatch};
+use crate::common::{fqdn, selector_matches};
 use crate::diag::{code, Finding};
-use crate::istio::virtual_service::{HttpMatchRequest, HttpRoute, VirtualService};
 use crate::resource::{ConfigSet, Spec};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// `Kind/ns/name (file:line:col)`: names the other resource of a pair, even when both have
 /// the same name (a duplicate, also reported as BL0013).
@@ -16,80 +15,71 @@ fn at(config: &ConfigSet, index: usize) -> String {
     format!("{} ({})", r.resource_ref(), r.origin)
 }
 
-/// IST0109: for sidecars, Istio uses one VirtualService per host; a later one is ignored.
+/// The scopes a mesh VirtualService's hosts are claimed in (Istio's analyzer): `None` for
+/// every namespace (no `exportTo`, or `*`), else each namespace it is exported to.
+fn claim_scopes(export_to: &[String], ns: &str) -> Vec<Option<String>> {
+    if export_to.is_empty() || export_to.iter().any(|e| e == "*") {
+        return vec![None];
+    }
+    let scopes: BTreeSet<String> = export_to
+        .iter()
+        .map(|e| if e == "." { ns } else { e.as_str() }.to_string())
+        .collect();
+    scopes.into_iter().map(Some).collect()
+}
+
+/// `(scope, host)` a mesh VirtualService claims; mapped to `(resource, host index)`s.
+type Claim = (Option<String>, String);
+
+/// IST0109: sidecars use one VirtualService per host; two mesh VirtualServices claiming
+/// one host where one namespace sees both conflict. As Istio decides it: the same host
+/// (as an FQDN) in the same scope, or a host in a namespace scope that overlaps a host
+/// claimed for every namespace. Every VirtualService of a conflict is reported, once.
 pub fn conflicting_mesh_virtual_services(config: &ConfigSet) -> Vec<Located> {
-    let mut owner: HashMap<String, usize> = HashMap::new();
-    let mut out = Vec::new();
+    let mut claims: BTreeMap<Claim, Vec<(usize, usize)>> = BTreeMap::new();
     for (i, ns, vs) in virtual_services(config) {
         if !crate::validate::virtual_service::bound_to_mesh(&vs.gateways) {
             continue;
         }
-        for (h, host) in vs.hosts.iter().enumerate() {
-            let host = fqdn(host, ns);
-            match owner.get(&host) {
-                Some(first) if *first != i => {
-                    let first_ref = at(config, *first);
-                    let this_ref = config.resources[i].resource_ref();
-                    out.push((i, Finding::warning(code::CONFLICTING_MESH_VS, format!("spec.hosts[{h}]"), format!(
-                        "{first_ref} and this {this_ref} both route host {host} for the mesh; sidecars use only the first, so this one is ignored for it — merge them into one VirtualService"
-                    ))));
-                }
-                Some(_) => {}
-                None => {
-                    owner.insert(host, i);
-                }
+        for scope in claim_scopes(&vs.export_to, ns) {
+            for (h, host) in vs.hosts.iter().enumerate() {
+                claims
+                    .entry((scope.clone(), fqdn(host, ns)))
+                    .or_default()
+                    .push((i, h));
             }
         }
     }
+    let mut reported = BTreeSet::new();
+    let mut out = Vec::new();
+    for ((scope, host), owners) in &claims {
+        let mut group = owners.clone();
+        if scope.is_some() {
+            for ((other_scope, other_host), others) in &claims {
+                if other_scope.is_none() && hosts_overlap(host, other_host) {
+                    group.extend(others.iter().copied());
+                }
+            }
+        }
+        let mut names: Vec<String> = group.iter().map(|(i, _)| at(config, *i)).collect();
+        names.sort();
+        names.dedup();
+        if names.len() < 2 {
+            continue;
+        }
+        for (i, h) in group {
+            if !reported.insert(i) {
+                continue;
+            }
+            out.push((i, Finding::error(code::CONFLICTING_MESH_VS, format!("spec.hosts[{h}]"), format!(
+                "VirtualServices [{}] all route host {host} for the mesh{}; sidecars use only one of them — merge them into one VirtualService, or narrow their exportTo",
+                names.join(", "),
+                scope.as_ref().map(|s| format!(" in namespace {s}")).unwrap_or_default()
+            ))));
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
     out
-}
-
-/// A match that every request satisfies (no conditions, or only `uri: {prefix: /}`).
-fn matches_everything(m: &HttpMatchRequest) -> bool {
-    let any_uri = match &m.uri {
-        None => true,
-        Some(StringMatch::Prefix(p)) => p.is_empty() || p == "/",
-        Some(_) => false,
-    };
-    any_uri
-        && m.scheme.is_none()
-        && m.method.is_none()
-        && m.authority.is_none()
-        && m.headers.is_empty()
-        && m.without_headers.is_empty()
-        && m.query_params.is_empty()
-        && m.port.is_none()
-        && m.source_labels.is_empty()
-        && m.source_namespace.is_empty()
-        && m.gateways.is_empty()
-}
-
-pub fn is_catch_all(rule: &HttpRoute) -> bool {
-    rule.matches.is_empty() || rule.matches.iter().any(matches_everything)
-}
-
-/// Rules after a catch-all are never reached (first match wins).
-pub fn unreachable_rules_of(vs: &VirtualService) -> Vec<Finding> {
-    let Some(first) = vs.http.iter().position(is_catch_all) else {
-        return Vec::new();
-    };
-    let name = match vs.http[first].name.as_str() {
-        "" => String::new(),
-        n => format!(" ({n:?})"),
-    };
-    (first + 1..vs.http.len())
-        .map(|j| {
-            Finding::warning(code::UNREACHABLE_RULE, format!("spec.http[{j}]"), format!(
-                "this rule is unreachable: spec.http[{first}]{name} matches every request and rules apply in order; move this rule before it or narrow its match"
-            ))
-        })
-        .collect()
-}
-
-pub fn unreachable_rules(config: &ConfigSet) -> Vec<Located> {
-    virtual_services(config)
-        .flat_map(|(i, _, vs)| unreachable_rules_of(vs).into_iter().map(move |f| (i, f)))
-        .collect()
 }
 
 /// Two DestinationRules for one host in one namespace (without workload selectors).

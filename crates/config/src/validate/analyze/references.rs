@@ -1,136 +1,11 @@
-//! Reference checks: subsets, destination hosts, gateways, delegates and Gateway API parents
-//! that point at nothing.
+//! Reference checks: delegates and Gateway API parents and backends that point at nothing.
 
-use super::{destinations, is_known, known_hosts, unknown_host, virtual_services, Located};
-use crate::common::{fqdn, host_matches, CLUSTER_DOMAIN};
+use super::{is_known, known_hosts, unknown_host, virtual_services, Located};
+use crate::common::CLUSTER_DOMAIN;
 use crate::diag::{code, Finding};
 use crate::gateway_api::{HttpBackendRef, ParentReference};
 use crate::resource::{ConfigSet, Spec};
-use std::collections::{BTreeSet, HashSet};
-
-/// IST0101: a route names a subset that no DestinationRule for its host defines.
-pub fn subsets_not_found(config: &ConfigSet) -> Vec<Located> {
-    let mut out = Vec::new();
-    for (i, ns, vs) in virtual_services(config) {
-        for (field, dest) in destinations(vs) {
-            if dest.subset.is_empty() || dest.host.is_empty() {
-                continue;
-            }
-            let host = fqdn(&dest.host, ns);
-            let mut defined = BTreeSet::new();
-            let mut rules = Vec::new();
-            for (r, dr) in config.destination_rules() {
-                let dr_host = fqdn(&dr.host, r.namespace());
-                if dr_host == host || host_matches(&dr_host, &host) {
-                    rules.push(format!("{}/{}", r.namespace(), r.name()));
-                    defined.extend(dr.subsets.iter().map(|s| s.name.as_str()));
-                }
-            }
-            if defined.contains(dest.subset.as_str()) {
-                continue;
-            }
-            let hint = if rules.is_empty() {
-                format!("no DestinationRule has host {host}; add one with this subset")
-            } else {
-                let names: Vec<_> = defined.into_iter().collect();
-                let (noun, verb) = match rules.len() {
-                    1 => ("DestinationRule", "defines"),
-                    _ => ("DestinationRules", "define"),
-                };
-                format!(
-                    "{noun} {} {verb} only [{}]",
-                    rules.join(", "),
-                    names.join(", ")
-                )
-            };
-            out.push((
-                i,
-                Finding::error(
-                    code::SUBSET_NOT_FOUND,
-                    format!("{field}.subset"),
-                    format!(
-                        "subset {:?} of host {host} is not defined: {hint}",
-                        dest.subset
-                    ),
-                ),
-            ));
-        }
-    }
-    out
-}
-
-/// A destination host no ServiceEntry declares: a typo, or an external name (so a warning).
-pub fn unknown_destination_hosts(config: &ConfigSet) -> Vec<Located> {
-    let known = known_hosts(config);
-    let mut out = Vec::new();
-    for (i, ns, vs) in virtual_services(config) {
-        for (field, dest) in destinations(vs) {
-            let host = fqdn(&dest.host, ns);
-            if !dest.host.is_empty() && !host.starts_with('*') && !is_known(&known, &host) {
-                out.push((
-                    i,
-                    Finding::warning(
-                        code::UNKNOWN_HOST,
-                        format!("{field}.host"),
-                        unknown_host(&host),
-                    ),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// `mesh`, `ns/name`, `name` (in `ns`), or legacy `name.ns.svc.cluster.local`.
-fn gateway_key(reference: &str, ns: &str) -> Option<(String, String)> {
-    if reference == "mesh" {
-        return None;
-    }
-    Some(match reference.split_once('/') {
-        Some((g_ns, name)) => (g_ns.to_string(), name.to_string()),
-        None => match reference.split('.').collect::<Vec<_>>().as_slice() {
-            [name] => (ns.to_string(), name.to_string()),
-            [name, g_ns, ..] => (g_ns.to_string(), name.to_string()),
-            [] => return None,
-        },
-    })
-}
-
-/// A VirtualService bound to an Istio Gateway that does not exist never serves traffic.
-pub fn missing_gateways(config: &ConfigSet) -> Vec<Located> {
-    let gateways: HashSet<(String, String)> = config
-        .gateways()
-        .map(|(r, _)| (r.namespace().to_string(), r.name().to_string()))
-        .collect();
-    let mut out = Vec::new();
-    for (i, ns, vs) in virtual_services(config) {
-        let mut refs: Vec<(String, &String)> = vs
-            .gateways
-            .iter()
-            .enumerate()
-            .map(|(g, name)| (format!("spec.gateways[{g}]"), name))
-            .collect();
-        for (h, rule) in vs.http.iter().enumerate() {
-            for (m, matched) in rule.matches.iter().enumerate() {
-                for (g, name) in matched.gateways.iter().enumerate() {
-                    refs.push((format!("spec.http[{h}].match[{m}].gateways[{g}]"), name));
-                }
-            }
-        }
-        for (field, reference) in refs {
-            let Some(key) = gateway_key(reference, ns) else {
-                continue;
-            };
-            if !gateways.contains(&key) {
-                out.push((i, Finding::error(code::GATEWAY_NOT_FOUND, field, format!(
-                    "Gateway {}/{} does not exist (networking.istio.io Gateway); `mesh` means the sidecars",
-                    key.0, key.1
-                ))));
-            }
-        }
-    }
-    out
-}
+use std::collections::HashSet;
 
 /// `(namespace, name)` of every VirtualService some rule delegates to.
 pub fn delegate_targets(config: &ConfigSet) -> HashSet<(String, String)> {
@@ -213,8 +88,8 @@ fn route_refs(spec: &Spec) -> Option<(&[ParentReference], PathedBackends<'_>)> {
     }
 }
 
-/// Gateway API parentRefs to a missing Gateway (error) or, for GAMMA `kind: Service`
-/// parents and Service backendRefs, to a host no ServiceEntry declares (warning).
+/// Gateway API parentRefs to a missing Gateway or, for GAMMA `kind: Service` parents and
+/// Service backendRefs, to a host no ServiceEntry declares.
 pub fn missing_route_parents(config: &ConfigSet) -> Vec<Located> {
     let gateways: HashSet<(&str, &str)> = config
         .k8s_gateways()
@@ -248,7 +123,7 @@ pub fn missing_route_parents(config: &ConfigSet) -> Vec<Located> {
                     if !is_known(&known, &host) {
                         out.push((
                             i,
-                            Finding::warning(
+                            Finding::error(
                                 code::UNKNOWN_HOST,
                                 format!("spec.parentRefs[{p}]"),
                                 unknown_host(&host),
@@ -268,7 +143,7 @@ pub fn missing_route_parents(config: &ConfigSet) -> Vec<Located> {
             if !is_known(&known, &host) {
                 out.push((
                     i,
-                    Finding::warning(
+                    Finding::error(
                         code::UNKNOWN_HOST,
                         format!("{field}.name"),
                         unknown_host(&host),
