@@ -6,11 +6,13 @@ mod support;
 use bowline_config::{Diagnostic, Severity};
 use support::{load, resource};
 
+/// The document's own errors: cross-resource analysis (BL02xx, e.g. a host no ServiceEntry
+/// declares, which a lone document cannot satisfy) is left out.
 fn errors(text: &str) -> Vec<Diagnostic> {
     load(text)
         .diagnostics
         .into_iter()
-        .filter(|d| d.severity == Severity::Error)
+        .filter(|d| d.severity == Severity::Error && !d.code.starts_with("BL02"))
         .collect()
 }
 
