@@ -194,8 +194,11 @@ async fn spawn_control(
     debug: &str,
 ) -> Result<(Proc, SocketAddr, SocketAddr)> {
     let mut cmd = bowline();
+    // The store persists beside the files, in a hidden directory the loader skips.
     cmd.args(["control", "--config"])
         .arg(dir)
+        .arg("--state-dir")
+        .arg(dir.join(".state"))
         .args(["--xds-addr", xds, "--debug-addr", debug]);
     let control = Proc::spawn("control", cmd)?;
     let xds_addr = parse_addr(
