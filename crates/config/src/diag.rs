@@ -277,6 +277,13 @@ impl Diagnostic {
     pub fn istio(&self) -> Option<IstioMessage> {
         istio_message(self.code)
     }
+
+    /// A cross-resource analysis finding (`BL02xx`): it says how resources relate (a
+    /// reference to nothing, an override), not that a resource is malformed, so it is a
+    /// status to show, never a reason to refuse a resource.
+    pub fn is_analysis(&self) -> bool {
+        self.code.starts_with("BL02")
+    }
 }
 
 /// `file:line:col: error[BL0201] VirtualService/default/reviews spec.http[0]...: message`,
