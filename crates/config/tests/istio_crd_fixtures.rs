@@ -116,7 +116,7 @@ fn first_error(diagnostics: &[Diagnostic]) -> Option<&Diagnostic> {
     // never refuses a resource in the store; only the resource's own checks do.
     diagnostics
         .iter()
-        .find(|d| d.is_error() && !d.code.starts_with("BL02"))
+        .find(|d| d.is_error() && !d.is_analysis())
 }
 
 #[test]

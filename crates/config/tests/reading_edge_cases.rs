@@ -12,7 +12,7 @@ fn errors(text: &str) -> Vec<Diagnostic> {
     load(text)
         .diagnostics
         .into_iter()
-        .filter(|d| d.severity == Severity::Error && !d.code.starts_with("BL02"))
+        .filter(|d| d.severity == Severity::Error && !d.is_analysis())
         .collect()
 }
 
