@@ -2,7 +2,8 @@
 //!
 //! Codes are stable: tools and tests match on them, so a code is never reused for another
 //! meaning. `BL00xx` are about reading files, `BL01xx` about one resource's fields, `BL02xx`
-//! about how resources refer to each other (what `istioctl analyze` checks).
+//! about how resources refer to each other (what `istioctl analyze` checks), `BL03xx` about
+//! what bowline accepts but does not apply.
 //!
 //! | Code   | Severity | Meaning |
 //! |--------|----------|---------|
@@ -44,6 +45,7 @@
 //! | BL0207 | warning  | WorkloadEntry port name that no selecting ServiceEntry declares |
 //! | BL0208 | error    | HTTPRoute/GRPCRoute parentRef to a Gateway that does not exist |
 //! | BL0209 | error    | VirtualService delegate that does not exist |
+//! | BL0301 | warning  | a field (or a value of it) is accepted but not applied (`not-applied`) |
 
 use crate::resource::ResourceRef;
 use serde::Serialize;
@@ -92,6 +94,8 @@ pub mod code {
     pub const WORKLOAD_PORT: &str = "BL0207";
     pub const PARENT_NOT_FOUND: &str = "BL0208";
     pub const DELEGATE_NOT_FOUND: &str = "BL0209";
+
+    pub const NOT_APPLIED: &str = "BL0301";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

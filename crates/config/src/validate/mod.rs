@@ -9,6 +9,7 @@ pub mod fields;
 mod gateway;
 mod gateway_api;
 mod http_policies;
+pub mod not_applied;
 mod security;
 mod service_entry;
 mod virtual_service;
@@ -25,7 +26,7 @@ pub struct Context {
 
 /// Checks one resource's own fields.
 pub fn check_resource(resource: &Resource, ctx: &Context) -> Vec<Finding> {
-    match &resource.spec {
+    let mut findings = match &resource.spec {
         Spec::VirtualService(vs) => virtual_service::check(vs, ctx),
         Spec::DestinationRule(dr) => destination_rule::check(dr),
         Spec::ServiceEntry(se) => service_entry::check_service_entry(se),
@@ -38,7 +39,9 @@ pub fn check_resource(resource: &Resource, ctx: &Context) -> Vec<Finding> {
         Spec::K8sGateway(gw) => gateway_api::check_gateway(gw),
         Spec::HttpRoute(r) => gateway_api::check_http_route(r),
         Spec::GrpcRoute(r) => gateway_api::check_grpc_route(r),
-    }
+    };
+    findings.extend(not_applied::not_applied(resource));
+    findings
 }
 
 /// Every check over a set: each resource's fields, then cross-resource analysis. Findings
