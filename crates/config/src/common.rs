@@ -113,7 +113,7 @@ impl Serialize for Duration {
         let nanos = self.0.as_nanos();
         let text = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")]
             .iter()
-            .find(|(unit, _)| nanos % unit == 0)
+            .find(|(unit, _)| nanos.is_multiple_of(*unit))
             .map(|(unit, name)| format!("{}{name}", nanos / unit))
             .unwrap_or_else(|| format!("{nanos}ns"));
         s.serialize_str(&text)

@@ -12,6 +12,7 @@ pub mod gateway_api;
 pub mod istio;
 pub mod kinds;
 mod load;
+pub mod mesh_config;
 pub mod positions;
 pub mod resource;
 mod suggest;
@@ -20,4 +21,5 @@ pub mod yaml;
 
 pub use diag::{Diagnostic, Finding, Severity};
 pub use load::{load_paths, load_str, Loaded};
+pub use mesh_config::{load_mesh_config, read_mesh_config, MeshConfig};
 pub use resource::{ConfigSet, Kind, ObjectMeta, Origin, Resource, ResourceRef, Spec};

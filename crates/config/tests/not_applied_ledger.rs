@@ -116,15 +116,15 @@ fn shape<T: DeserializeOwned>(steps: &[Step<'_>]) -> Shape {
     }
 }
 
-/// Every field below `steps`, or `None` when the position is itself a leaf (a list or map
-/// of leaves is a leaf too: its items have no fields of their own).
+/// Adds every field below `steps` to `out`; `false` when the position is itself a leaf (a
+/// list or map of leaves is a leaf too: its items have no fields of their own).
 fn fields_below<T: DeserializeOwned>(steps: &[Step<'_>], out: &mut Vec<SchemaField>) -> bool {
     assert!(
         steps.len() < 24,
         "runaway schema walk at {}",
         pattern(steps)
     );
-    let mut nested = |step: Step<'_>, out: &mut Vec<SchemaField>| {
+    let nested = |step: Step<'_>, out: &mut Vec<SchemaField>| {
         let mut next = steps.to_vec();
         next.push(step);
         fields_below::<T>(&next, out)
