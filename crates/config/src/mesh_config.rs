@@ -7,7 +7,7 @@
 //! path prefix). Reading never fails as a whole: a bad field is reported and keeps its
 //! default, the others apply.
 //!
-//! Fields are classified as in Istio's API (`reading::MODELLED`, `KNOWN`):
+//! Fields are classified as in Istio's API ([`fields::MODELLED`], [`fields::KNOWN`]):
 //! - modelled here: typed below, with Istio's default on each;
 //! - Istio fields bowline does not model yet: a warning, "accepted but not applied";
 //! - anything else: an error, with a did-you-mean among Istio's field names.
@@ -15,6 +15,7 @@
 //! `defaultConfig` merges over Istio's default ProxyConfig field by field, as istiod does;
 //! every other field replaces its default whole.
 
+pub mod fields;
 mod providers;
 mod reading;
 #[cfg(test)]

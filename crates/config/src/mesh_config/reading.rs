@@ -1,6 +1,9 @@
 //! Reading a MeshConfig: YAML → positioned JSON → each field on its own, so one bad field
 //! is reported (and keeps its default) without hiding the others.
 
+use super::fields::{
+    KNOWN, MODELLED, PROXY_KNOWN, PROXY_MODELLED, TRACING_KNOWN, TRACING_MODELLED,
+};
 use super::{providers, MeshConfig, ProxyConfig};
 use crate::diag::{code, Diagnostic, Severity};
 use crate::positions::{self, join, FieldIndex, TreeIssueKind};
@@ -9,121 +12,6 @@ use crate::yaml::{self, YamlErrorKind};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::path::Path;
-
-/// MeshConfig fields bowline models.
-pub const MODELLED: &[&str] = &[
-    "trustDomain",
-    "trustDomainAliases",
-    "rootNamespace",
-    "outboundTrafficPolicy",
-    "inboundTrafficPolicy",
-    "pathNormalization",
-    "defaultConfig",
-    "extensionProviders",
-    "defaultProviders",
-    "enableTracing",
-    "accessLogFile",
-    "accessLogEncoding",
-    "accessLogFormat",
-    "defaultServiceExportTo",
-    "defaultVirtualServiceExportTo",
-    "defaultDestinationRuleExportTo",
-    "enableAutoMtls",
-    "localityLbSetting",
-    "connectTimeout",
-    "protocolDetectionTimeout",
-];
-
-/// Istio's other MeshConfig fields (istio.mesh.v1alpha1): accepted, not applied.
-pub const KNOWN: &[&str] = &[
-    "proxyListenPort",
-    "proxyInboundListenPort",
-    "proxyHttpPort",
-    "hboneIdleTimeout",
-    "tcpKeepalive",
-    "ingressClass",
-    "ingressService",
-    "ingressControllerMode",
-    "ingressSelector",
-    "enableEnvoyAccessLogService",
-    "disableEnvoyListenerLog",
-    "configSources",
-    "caCertificates",
-    "zoneAwareLbSetting",
-    "dnsRefreshRate",
-    "h2UpgradePolicy",
-    "inboundClusterStatName",
-    "outboundClusterStatName",
-    "certificates",
-    "serviceSettings",
-    "serviceScopeConfigs",
-    "enablePrometheusMerge",
-    "verifyCertificateAtClient",
-    "ca",
-    "discoverySelectors",
-    "defaultHttpRetryPolicy",
-    "meshMTLS",
-    "tlsDefaults",
-    "defaultTrafficPolicy",
-    "serviceEntryVisibility",
-];
-
-const PROXY_MODELLED: &[&str] = &[
-    "discoveryAddress",
-    "proxyMetadata",
-    "holdApplicationUntilProxyStarts",
-    "drainDuration",
-    "terminationDrainDuration",
-    "concurrency",
-    "tracing",
-];
-
-/// Istio's other ProxyConfig fields: accepted, not applied.
-const PROXY_KNOWN: &[&str] = &[
-    "configPath",
-    "binaryPath",
-    "serviceCluster",
-    "tracingServiceName",
-    "discoveryRefreshDelay",
-    "zipkinAddress",
-    "statsdUdpAddress",
-    "envoyMetricsServiceAddress",
-    "proxyAdminPort",
-    "availabilityZone",
-    "controlPlaneAuthPolicy",
-    "customConfigFile",
-    "statNameLength",
-    "proxyBootstrapTemplatePath",
-    "interceptionMode",
-    "sds",
-    "envoyAccessLogService",
-    "envoyMetricsService",
-    "runtimeValues",
-    "statusPort",
-    "extraStatTags",
-    "gatewayTopology",
-    "meshId",
-    "readinessProbe",
-    "proxyStatsMatcher",
-    "caCertificatesPem",
-    "image",
-    "privateKeyProvider",
-    "proxyHeaders",
-    "fileFlushInterval",
-    "fileFlushMinSizeKb",
-    "statsCompression",
-    "connectionSettings",
-];
-
-const TRACING_MODELLED: &[&str] = &["sampling", "zipkin", "maxPathTagLength", "customTags"];
-const TRACING_KNOWN: &[&str] = &[
-    "lightstep",
-    "datadog",
-    "stackdriver",
-    "openCensusAgent",
-    "tlsSettings",
-    "enableIstioTags",
-];
 
 /// Reads the mesh config file at `path` (YAML or JSON). An unreadable file is one error and
 /// the defaults.

@@ -17,6 +17,7 @@
 
 mod gateway_api;
 mod istio;
+mod routing;
 
 use crate::diag::{code, Finding};
 use crate::positions::join;
