@@ -76,6 +76,7 @@ const EXPECTED: &[(&str, &str, &str, &str)] = &[
     ("security.yaml:13:11", "warning", "BL0113", "spec.rules[0].from[0].source.principals[0]"),
     ("security.yaml:15:11", "error", "BL0110", "spec.rules[0].from[0].source.ipBlocks[0]"),
     ("security.yaml:21:1", "error", "BL0101", "spec.provider"),
+    // CUSTOM is accepted, but external authorization is not enforced: said so.
     ("security.yaml:22:3", "warning", "BL0117", "spec.action"),
     ("security.yaml:35:3", "error", "BL0101", "spec.portLevelMtls"),
     ("security.yaml:45:5", "error", "BL0101", "spec.jwtRules[0].issuer"),

@@ -3,7 +3,7 @@
 //! Field names follow Istio's and Gateway API's JSON (camelCase). Every struct denies unknown
 //! fields: a typo in user config is an error that names the field, not a silent no-op.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -12,7 +12,7 @@ pub type Labels = BTreeMap<String, String>;
 
 /// Istio's `StringMatch`: exactly one of `exact`, `prefix` or `regex` (RE2 syntax).
 /// A header match of `exact: ""` means "the header is present" in Istio's semantics.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum StringMatch {
     Exact(String),
@@ -106,6 +106,20 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
+/// Written back in Istio's syntax, in the largest unit that keeps it exact (`"90s"`,
+/// `"1500ms"`, `"10us"`), so a serialised spec reads as the user would write it.
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let nanos = self.0.as_nanos();
+        let text = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")]
+            .iter()
+            .find(|(unit, _)| nanos.is_multiple_of(*unit))
+            .map(|(unit, name)| format!("{}{name}", nanos / unit))
+            .unwrap_or_else(|| format!("{nanos}ns"));
+        s.serialize_str(&text)
+    }
+}
+
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.0)
@@ -113,7 +127,7 @@ impl fmt::Display for Duration {
 }
 
 /// Istio's `Percent`: `{value: 0.0..=100.0}`.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Percent {
     #[serde(default)]
@@ -121,7 +135,7 @@ pub struct Percent {
 }
 
 /// `WorkloadSelector` of security resources (`selector: {matchLabels: {..}}`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadSelector {
     #[serde(default)]
@@ -129,7 +143,7 @@ pub struct WorkloadSelector {
 }
 
 /// `PolicyTargetReference` (`targetRef` / `targetRefs[]`): attach a policy to a Gateway or Service.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyTargetReference {
     #[serde(default)]

@@ -2,7 +2,8 @@
 //!
 //! Codes are stable: tools and tests match on them, so a code is never reused for another
 //! meaning. `BL00xx` are about reading files, `BL01xx` about one resource's fields, `BL02xx`
-//! about how resources refer to each other (what `istioctl analyze` checks).
+//! about how resources refer to each other (what `istioctl analyze` checks), `BL03xx` about
+//! what bowline accepts but does not apply.
 //!
 //! | Code   | Severity | Meaning |
 //! |--------|----------|---------|
@@ -36,7 +37,7 @@
 //! | BL0114 | error    | invalid host, DNS name or resource reference |
 //! | BL0115 | error    | value not among the allowed ones (protocols, TLS modes, match types, ...) |
 //! | BL0116 | error    | empty match value where Envoy needs one (prefix/regex "") |
-//! | BL0117 | warning  | field accepted but not applied by bowline yet |
+//! | BL0117 | warning  | field accepted but not applied by bowline yet (a check's own reason) |
 //! | BL0118 | warning  | field that applies only in ambient mode (waypoints, ztunnel), which bowline does not run |
 //! | BL0119 | error    | invalid Kubernetes label key or value (metadata.labels, selectors) |
 //! | BL0120 | error    | control character in a name or other text field |
@@ -71,6 +72,7 @@
 //! | BL0229 | warning  | policy `selector` on a Gateway API gateway's workload (use `targetRef`) |
 //! | BL0230 | warning  | DestinationRule host that no ServiceEntry declares |
 //! | BL0231 | error    | DestinationRule subset that selects no endpoint of its service |
+//! | BL0301 | warning  | a field (or a value of it) accepted but not applied, from the ledger every field is in |
 //!
 //! Codes about how resources refer to each other carry the code of Istio's `istioctl analyze`
 //! message for the same problem ([`istio_message`]), with Istio's severity; diagnostics show
@@ -115,6 +117,8 @@ pub mod code {
     pub const NOT_ALLOWED: &str = "BL0115";
     pub const EMPTY_MATCH: &str = "BL0116";
     pub const NOT_APPLIED: &str = "BL0117";
+    /// The not-applied ledger's warning (see `validate::not_applied`).
+    pub const NOT_APPLIED_FIELD: &str = "BL0301";
     pub const AMBIENT_ONLY: &str = "BL0118";
     pub const LABEL: &str = "BL0119";
     pub const CONTROL_CHAR: &str = "BL0120";

@@ -7,7 +7,7 @@
 
 use crate::diag::{code, Diagnostic, Severity};
 use crate::kinds::{self, KindLookup};
-use crate::positions::{self, FieldIndex, TreeIssueKind};
+use crate::positions::{self, FieldIndex};
 use crate::resource::{Kind, ObjectMeta, Origin, Resource, ResourceKey, ResourceRef, Spec};
 use crate::suggest::closest;
 use crate::yaml::Document;
@@ -50,10 +50,7 @@ pub fn read_document(file: &Path, doc: &Document) -> ReadDocument {
     let resource = out.read(value);
     // Tree issues are reported once we know which resource they belong to.
     for issue in issues {
-        let code = match issue.kind {
-            TreeIssueKind::DuplicateKey => code::DUPLICATE_KEY,
-            TreeIssueKind::ComplexKey | TreeIssueKind::LeadingZero => code::YAML_UNSUPPORTED,
-        };
+        let code = issue.kind.code();
         out.diagnostics.push(Diagnostic {
             severity: Severity::Error,
             code,

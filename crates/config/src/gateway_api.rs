@@ -2,9 +2,9 @@
 //! Parsed and validated now; translated for ingress by a later issue.
 
 use crate::common::Duration;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Gateway {
     pub gateway_class_name: String,
@@ -15,7 +15,7 @@ pub struct Gateway {
     pub tls: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Listener {
     pub name: String,
@@ -27,7 +27,7 @@ pub struct Listener {
     pub allowed_routes: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct GatewayTlsConfig {
     /// `Terminate` (default) or `Passthrough`.
@@ -36,7 +36,7 @@ pub struct GatewayTlsConfig {
     pub options: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct SecretObjectReference {
     pub group: String,
@@ -45,7 +45,7 @@ pub struct SecretObjectReference {
     pub namespace: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ParentReference {
     pub group: Option<String>,
@@ -57,7 +57,7 @@ pub struct ParentReference {
     pub port: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpRoute {
     pub parent_refs: Vec<ParentReference>,
@@ -65,7 +65,7 @@ pub struct HttpRoute {
     pub rules: Vec<HttpRouteRule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpRouteRule {
     pub name: Option<String>,
@@ -77,7 +77,7 @@ pub struct HttpRouteRule {
     pub session_persistence: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpRouteMatch {
     pub path: Option<HttpPathMatch>,
@@ -86,7 +86,7 @@ pub struct HttpRouteMatch {
     pub method: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpPathMatch {
     /// `Exact`, `PathPrefix` (default) or `RegularExpression`.
@@ -96,7 +96,7 @@ pub struct HttpPathMatch {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NameValueMatch {
     /// `Exact` (default) or `RegularExpression`.
@@ -106,7 +106,7 @@ pub struct NameValueMatch {
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpRouteFilter {
     /// `RequestHeaderModifier`, `ResponseHeaderModifier`, `RequestMirror`, `RequestRedirect`,
@@ -123,7 +123,7 @@ pub struct HttpRouteFilter {
     pub cors: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HeaderModifier {
     pub set: Vec<HeaderValue>,
@@ -131,14 +131,14 @@ pub struct HeaderModifier {
     pub remove: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HeaderValue {
     pub name: String,
     pub value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RequestMirror {
     pub backend_ref: BackendRef,
@@ -146,7 +146,7 @@ pub struct RequestMirror {
     pub fraction: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RequestRedirect {
     pub scheme: Option<String>,
@@ -156,14 +156,14 @@ pub struct RequestRedirect {
     pub status_code: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct UrlRewrite {
     pub hostname: Option<String>,
     pub path: Option<PathModifier>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct PathModifier {
     /// `ReplaceFullPath` or `ReplacePrefixMatch`.
@@ -173,7 +173,7 @@ pub struct PathModifier {
     pub replace_prefix_match: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct BackendRef {
     pub group: Option<String>,
@@ -183,7 +183,7 @@ pub struct BackendRef {
     pub port: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpBackendRef {
     pub group: Option<String>,
@@ -196,14 +196,14 @@ pub struct HttpBackendRef {
     pub filters: Vec<HttpRouteFilter>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpRouteTimeouts {
     pub request: Option<Duration>,
     pub backend_request: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpRouteRetry {
     pub attempts: Option<i32>,
@@ -211,7 +211,7 @@ pub struct HttpRouteRetry {
     pub codes: Vec<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct GrpcRoute {
     pub parent_refs: Vec<ParentReference>,
@@ -219,7 +219,7 @@ pub struct GrpcRoute {
     pub rules: Vec<GrpcRouteRule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct GrpcRouteRule {
     pub name: Option<String>,
@@ -229,14 +229,14 @@ pub struct GrpcRouteRule {
     pub session_persistence: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct GrpcRouteMatch {
     pub method: Option<GrpcMethodMatch>,
     pub headers: Vec<NameValueMatch>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct GrpcMethodMatch {
     /// `Exact` (default) or `RegularExpression`.

@@ -132,7 +132,7 @@ const REFUSED: &[(&str, &str, &str)] = &[
     (NET, "WorkloadGroup", "automatic VM registration is not supported; write a WorkloadEntry for each workload"),
     (NET, "ProxyConfig", "proxy settings come from bowline's own flags; ProxyConfig is not read"),
     ("extensions.istio.io", "*", "Wasm and Lua extensions run inside Envoy; bowline's proxy has no extension runtime"),
-    ("telemetry.istio.io", "*", "bowline always emits Istio's standard metrics; Telemetry customisation is not supported yet"),
+    ("telemetry.istio.io", "*", "the Telemetry API (metrics, tracing and access-log customisation) is not supported yet, and bowline does not emit Istio's standard metrics either; remove the resource"),
     (GW, "TCPRoute", "only HTTPRoute and GRPCRoute of the Gateway API are supported; route TCP with a VirtualService `tcp` rule"),
     (GW, "TLSRoute", "only HTTPRoute and GRPCRoute of the Gateway API are supported; route TLS by SNI with a VirtualService `tls` rule"),
     (GW, "UDPRoute", "bowline does not proxy UDP"),

@@ -347,6 +347,18 @@ pub enum TreeIssueKind {
     LeadingZero,
 }
 
+impl TreeIssueKind {
+    /// The diagnostic code an issue of this kind is reported with.
+    pub fn code(self) -> &'static str {
+        match self {
+            TreeIssueKind::DuplicateKey => crate::diag::code::DUPLICATE_KEY,
+            TreeIssueKind::ComplexKey | TreeIssueKind::LeadingZero => {
+                crate::diag::code::YAML_UNSUPPORTED
+            }
+        }
+    }
+}
+
 /// The most [`TreeIssue`]s listed for one document; past it, one more issue counts the rest.
 /// (A file with 100,000 duplicate keys needs fixing, not 100,000 messages.)
 pub const MAX_TREE_ISSUES: usize = 100;

@@ -2,10 +2,10 @@
 //! pools, outlier detection and client TLS, per subset and per port.
 
 use crate::common::{Duration, Labels};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DestinationRule {
     pub host: String,
@@ -15,7 +15,7 @@ pub struct DestinationRule {
     pub workload_selector: Option<crate::common::WorkloadSelector>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Subset {
     pub name: String,
@@ -23,7 +23,7 @@ pub struct Subset {
     pub traffic_policy: Option<TrafficPolicy>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TrafficPolicy {
     pub load_balancer: Option<LoadBalancerSettings>,
@@ -36,7 +36,7 @@ pub struct TrafficPolicy {
     pub retry_budget: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct PortTrafficPolicy {
     pub port: Option<crate::istio::virtual_service::PortSelector>,
@@ -46,7 +46,7 @@ pub struct PortTrafficPolicy {
     pub tls: Option<ClientTlsSettings>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LoadBalancerSettings {
     /// `UNSPECIFIED`, `RANDOM`, `PASSTHROUGH`, `ROUND_ROBIN`, `LEAST_REQUEST`, `LEAST_CONN`.
@@ -61,7 +61,7 @@ pub struct LoadBalancerSettings {
 }
 
 /// Slow start: a new endpoint's share of traffic ramps up over `duration`.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Warmup {
     /// Required.
@@ -72,7 +72,7 @@ pub struct Warmup {
     pub aggression: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SimpleLb {
     Unspecified,
@@ -84,7 +84,7 @@ pub enum SimpleLb {
     LeastConn,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ConsistentHashLb {
     pub http_header_name: Option<String>,
@@ -97,7 +97,7 @@ pub struct ConsistentHashLb {
     pub minimum_ring_size: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpCookie {
     pub name: String,
@@ -106,26 +106,26 @@ pub struct HttpCookie {
     pub attributes: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RingHash {
     pub minimum_ring_size: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Maglev {
     pub table_size: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ConnectionPoolSettings {
     pub tcp: Option<TcpSettings>,
     pub http: Option<HttpSettings>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TcpSettings {
     pub max_connections: Option<i32>,
@@ -135,7 +135,7 @@ pub struct TcpSettings {
     pub idle_timeout: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TcpKeepalive {
     pub probes: Option<u32>,
@@ -143,7 +143,7 @@ pub struct TcpKeepalive {
     pub interval: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HttpSettings {
     pub http1_max_pending_requests: Option<i32>,
@@ -159,14 +159,14 @@ pub struct HttpSettings {
 }
 
 /// HTTP/2 PING keepalive on upstream connections: both fields are required.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Http2KeepAlive {
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct OutlierDetection {
     pub consecutive_5xx_errors: Option<u32>,
@@ -187,7 +187,7 @@ pub struct OutlierDetection {
     pub outlier_detection_http_error_codes: Vec<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ClientTlsSettings {
     /// `DISABLE`, `SIMPLE`, `MUTUAL` or `ISTIO_MUTUAL`.

@@ -1,9 +1,9 @@
 //! Istio's own `Gateway` (ingress/egress listeners) and `Sidecar` (scope of a proxy's config).
 
 use crate::common::Labels;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Gateway {
     /// Selects the gateway workloads (by their labels) that serve these servers.
@@ -11,7 +11,7 @@ pub struct Gateway {
     pub servers: Vec<Server>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Server {
     pub port: GatewayPort,
@@ -23,7 +23,7 @@ pub struct Server {
     pub tls: Option<ServerTlsSettings>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct GatewayPort {
     pub number: u32,
@@ -33,7 +33,7 @@ pub struct GatewayPort {
     pub target_port: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ServerTlsSettings {
     pub https_redirect: bool,
@@ -58,7 +58,7 @@ pub struct ServerTlsSettings {
     pub insecure_skip_verify: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Sidecar {
     pub workload_selector: Option<super::service_entry::EntryWorkloadSelector>,
@@ -68,7 +68,7 @@ pub struct Sidecar {
     pub outbound_traffic_policy: Option<OutboundTrafficPolicy>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct IstioIngressListener {
     pub port: Option<GatewayPort>,
@@ -79,7 +79,7 @@ pub struct IstioIngressListener {
     pub connection_pool: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct IstioEgressListener {
     pub port: Option<GatewayPort>,
@@ -89,7 +89,7 @@ pub struct IstioEgressListener {
     pub hosts: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct OutboundTrafficPolicy {
     /// `REGISTRY_ONLY` or `ALLOW_ANY`.

@@ -3,10 +3,10 @@
 //! WorkloadEntries its `workloadSelector` picks (or its inline `endpoints`) are its endpoints.
 
 use crate::common::Labels;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ServiceEntry {
     pub hosts: Vec<String>,
@@ -21,7 +21,7 @@ pub struct ServiceEntry {
     pub subject_alt_names: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServicePort {
     pub number: u32,
@@ -40,14 +40,14 @@ fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
     Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Location {
     MeshExternal,
     MeshInternal,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Resolution {
     None,
@@ -58,14 +58,14 @@ pub enum Resolution {
 }
 
 /// A ServiceEntry's `workloadSelector` is `{labels: {..}}` (not `matchLabels`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct EntryWorkloadSelector {
     pub labels: Labels,
 }
 
 /// `WorkloadEntry`: one non-Kubernetes endpoint (a VM, or a local process under `bowline up`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct WorkloadEntry {
     /// IP address or DNS name (or `unix://` path) of the endpoint. May be empty only when

@@ -14,6 +14,7 @@ pub mod labels;
 mod load_balancer;
 mod metadata;
 mod names;
+pub mod not_applied;
 mod security;
 mod service_entry;
 mod virtual_service;
@@ -32,6 +33,16 @@ pub struct Context {
 pub fn check_resource(resource: &Resource, ctx: &Context) -> Vec<Finding> {
     let mut findings = metadata::check(&resource.meta);
     findings.extend(check_spec(resource, ctx));
+    // A field a check already said is not applied needs no second word from the ledger.
+    let ledger: Vec<Finding> = not_applied::not_applied(resource)
+        .into_iter()
+        .filter(|l| {
+            !findings.iter().any(|f| {
+                f.code == crate::diag::code::NOT_APPLIED && l.field.starts_with(f.field.as_str())
+            })
+        })
+        .collect();
+    findings.extend(ledger);
     findings
 }
 

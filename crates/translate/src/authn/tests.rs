@@ -440,3 +440,25 @@ spec:
         .to_string();
     assert!(err.contains("claim_to_headers"), "{err}");
 }
+
+#[test]
+fn jwt_space_delimited_claims_are_normalised() {
+    let snapshot = mesh(
+        r#"
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: scopes, namespace: default}
+spec:
+  jwtRules:
+  - issuer: a
+    jwks: '{"keys": []}'
+    spaceDelimitedClaims: [scope, permissions]
+"#,
+    );
+    let f = jwt_filter(&snapshot, &reviews(&snapshot)).unwrap();
+    let normalize = config(&f).providers["origins-0"]
+        .normalize_payload_in_metadata
+        .clone()
+        .expect("claims normalised");
+    assert_eq!(normalize.space_delimited_claims, ["scope", "permissions"]);
+}

@@ -245,3 +245,41 @@ fn without_a_request_authentication_jwt_conditions_never_match() {
     let f = filters(&deny);
     assert_eq!(req().through(&f), Ok(()));
 }
+
+#[test]
+fn authz_trust_domains_and_remote_ip_blocks() {
+    let yaml = policy(
+        "foo",
+        "td",
+        r#"  rules:
+  - from:
+    - source: {trustDomains: [cluster.local], notRemoteIpBlocks: [10.0.0.0/24]}
+    - source: {remoteIpBlocks: [192.168.0.0/16], notTrustDomains: [evil.example]}"#,
+    );
+    let f = filters(&yaml);
+    let from = |peer: &str, ip| Req {
+        peer: Some(peer.to_string()),
+        ..req().ip(ip)
+    };
+    let cases = [
+        // cluster.local, but from the excluded block; not from 192.168/16 either.
+        (req(), false),
+        (req().ip("10.1.1.1"), true),
+        (req().plaintext().ip("192.168.3.4"), true),
+        (
+            from("spiffe://evil.example/ns/foo/sa/x", "192.168.3.4"),
+            false,
+        ),
+        (
+            from("spiffe://other.example/ns/foo/sa/x", "192.168.3.4"),
+            true,
+        ),
+        (
+            from("spiffe://other.example/ns/foo/sa/x", "10.1.1.1"),
+            false,
+        ),
+    ];
+    for (r, want) in cases {
+        assert_eq!(r.through(&f).is_ok(), want, "{:?} {}", r.peer, r.ip);
+    }
+}

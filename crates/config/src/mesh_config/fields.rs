@@ -1,0 +1,118 @@
+//! Which MeshConfig and ProxyConfig fields bowline models, and Istio's others
+//! (istio.mesh.v1alpha1, checked against istio/api's `config.proto` and `proxy.proto`):
+//! those are accepted with a warning; any other name is an error.
+
+/// MeshConfig fields bowline models.
+pub const MODELLED: &[&str] = &[
+    "trustDomain",
+    "trustDomainAliases",
+    "rootNamespace",
+    "outboundTrafficPolicy",
+    "inboundTrafficPolicy",
+    "pathNormalization",
+    "defaultConfig",
+    "extensionProviders",
+    "defaultProviders",
+    "enableTracing",
+    "accessLogFile",
+    "accessLogEncoding",
+    "accessLogFormat",
+    "defaultServiceExportTo",
+    "defaultVirtualServiceExportTo",
+    "defaultDestinationRuleExportTo",
+    "enableAutoMtls",
+    "localityLbSetting",
+    "connectTimeout",
+    "protocolDetectionTimeout",
+];
+
+/// Istio's other MeshConfig fields (istio.mesh.v1alpha1): accepted, not applied.
+pub const KNOWN: &[&str] = &[
+    "proxyListenPort",
+    "proxyInboundListenPort",
+    "proxyHttpPort",
+    "hboneIdleTimeout",
+    "tcpKeepalive",
+    "ingressClass",
+    "ingressService",
+    "ingressControllerMode",
+    "ingressSelector",
+    "enableEnvoyAccessLogService",
+    "disableEnvoyListenerLog",
+    "configSources",
+    "caCertificates",
+    "zoneAwareLbSetting",
+    "dnsRefreshRate",
+    "h2UpgradePolicy",
+    "inboundClusterStatName",
+    "outboundClusterStatName",
+    "certificates",
+    "serviceSettings",
+    "serviceScopeConfigs",
+    "enablePrometheusMerge",
+    "verifyCertificateAtClient",
+    "ca",
+    "discoverySelectors",
+    "defaultHttpRetryPolicy",
+    "meshMTLS",
+    "tlsDefaults",
+    "defaultTrafficPolicy",
+    "serviceEntryVisibility",
+];
+
+pub const PROXY_MODELLED: &[&str] = &[
+    "discoveryAddress",
+    "proxyMetadata",
+    "holdApplicationUntilProxyStarts",
+    "drainDuration",
+    "terminationDrainDuration",
+    "concurrency",
+    "tracing",
+];
+
+/// Istio's other ProxyConfig fields: accepted, not applied.
+pub const PROXY_KNOWN: &[&str] = &[
+    "configPath",
+    "binaryPath",
+    "serviceCluster",
+    "tracingServiceName",
+    "discoveryRefreshDelay",
+    "zipkinAddress",
+    "statsdUdpAddress",
+    "envoyMetricsServiceAddress",
+    "proxyAdminPort",
+    "availabilityZone",
+    "controlPlaneAuthPolicy",
+    "customConfigFile",
+    "statNameLength",
+    "proxyBootstrapTemplatePath",
+    "interceptionMode",
+    "sds",
+    "envoyAccessLogService",
+    "envoyMetricsService",
+    "runtimeValues",
+    "statusPort",
+    "extraStatTags",
+    "gatewayTopology",
+    "meshId",
+    "readinessProbe",
+    "proxyStatsMatcher",
+    "caCertificatesPem",
+    "image",
+    "privateKeyProvider",
+    "proxyHeaders",
+    "fileFlushInterval",
+    "fileFlushMinSizeKb",
+    "statsCompression",
+    "connectionSettings",
+];
+
+pub const TRACING_MODELLED: &[&str] = &["sampling", "zipkin", "maxPathTagLength", "customTags"];
+pub const TRACING_KNOWN: &[&str] = &[
+    "lightstep",
+    "datadog",
+    "stackdriver",
+    "openCensusAgent",
+    "tlsSettings",
+    "enableIstioTags",
+];

@@ -1,0 +1,352 @@
+//! The ledger for Istio's kinds (networking.istio.io, security.istio.io). Audited against
+//! `crates/translate` and `crates/registry`: an entry is `applied` only where their code
+//! reads the field, and names a test that shows the effect.
+
+use super::routing::*;
+use super::{applied, implicit, mount, unapplied, unapplied_for, unapplied_unless};
+use super::{Entry, Row};
+use crate::resource::Kind;
+
+pub(super) fn entries(out: &mut Vec<Entry>) {
+    use Kind::*;
+    mount(out, VirtualService, "spec", VIRTUAL_SERVICE);
+    mount(out, VirtualService, "spec.http[*]", HTTP_ROUTE);
+    mount(out, VirtualService, "spec.http[*].match[*]", HTTP_MATCH);
+    for at in [
+        "spec.http[*].route[*].destination",
+        "spec.http[*].mirror",
+        "spec.http[*].mirrors[*].destination",
+        "spec.tcp[*].route[*].destination",
+    ] {
+        mount(out, VirtualService, at, DESTINATION);
+    }
+    mount(out, DestinationRule, "spec", DESTINATION_RULE);
+    for at in ["spec.trafficPolicy", "spec.subsets[*].trafficPolicy"] {
+        mount(out, DestinationRule, at, TRAFFIC_POLICY);
+        mount(out, DestinationRule, at, PORT_POLICY);
+        let port_level = format!("{at}.portLevelSettings[*]");
+        mount(out, DestinationRule, &port_level, PORT_POLICY);
+        mount(out, DestinationRule, &port_level, PORT_LEVEL);
+    }
+    mount(out, ServiceEntry, "spec", SERVICE_ENTRY);
+    mount(out, ServiceEntry, "spec.endpoints[*]", WORKLOAD);
+    mount(out, WorkloadEntry, "spec", WORKLOAD);
+    mount(out, Gateway, "spec", GATEWAY);
+    mount(out, Sidecar, "spec", SIDECAR);
+    mount(out, PeerAuthentication, "spec", PEER_AUTHENTICATION);
+    mount(out, AuthorizationPolicy, "spec", AUTHORIZATION_POLICY);
+    mount(out, RequestAuthentication, "spec", REQUEST_AUTHENTICATION);
+}
+
+const SERVICE_ENTRY: &[Row] = &[
+    applied("hosts", "default_sidecar"),
+    applied("addresses", "service_addresses_become_cidr_ranges"),
+    applied("ports[*].number", "default_sidecar"),
+    applied("ports[*].protocol", "default_sidecar"),
+    applied("ports[*].name", "default_sidecar"),
+    applied("ports[*].targetPort", "service_port_target_port"),
+    implicit(
+        "location",
+        "mutual TLS to a service is decided by its endpoints' security.istio.io/tlsMode label, which external endpoints do not carry",
+    ),
+    unapplied_for(
+        "resolution",
+        &["DYNAMIC_DNS"],
+        "DYNAMIC_DNS is resolved like DNS (Envoy's dynamic forward proxy is not used), so each host needs an endpoint or the host name itself must resolve",
+    ),
+    applied("resolution", "dns_resolved_service"),
+    applied("workloadSelector.labels", "default_sidecar"),
+    unapplied(
+        "exportTo",
+        "ServiceEntry visibility is not applied: every sidecar is given every service",
+    ),
+    unapplied(
+        "subjectAltNames",
+        "sidecars verify the identities of the endpoints' own service accounts, not these names",
+    ),
+];
+
+/// A WorkloadEntry, or a ServiceEntry's inline endpoint.
+const WORKLOAD: &[Row] = &[
+    applied("address", "endpoints_by_subset_and_locality"),
+    applied("ports", "endpoints_by_subset_and_locality"),
+    applied("labels", "endpoints_by_subset_and_locality"),
+    unapplied(
+        "network",
+        "multi-network meshes are not supported; every endpoint is dialled directly",
+    ),
+    applied("locality", "endpoints_by_subset_and_locality"),
+    applied("weight", "endpoints_by_subset_and_locality"),
+    applied(
+        "serviceAccount",
+        "auto_mtls_goes_to_sidecars_and_checks_their_spiffe_id",
+    ),
+];
+
+const NOT_TERMINATED: &str = "the server's TLS is not terminated with it";
+
+const GATEWAY: &[Row] = &[
+    applied("selector", "gateway_istio"),
+    applied("servers[*].port.number", "gateway_istio"),
+    unapplied_for(
+        "servers[*].port.protocol",
+        &["TCP", "TLS", "MONGO"],
+        "only HTTP, HTTP2, GRPC and HTTPS servers are served; this server gets no listener",
+    ),
+    applied("servers[*].port.protocol", "server_kinds"),
+    applied("servers[*].port.name", "gateway_istio"),
+    unapplied(
+        "servers[*].port.targetPort",
+        "the gateway binds the port its GATEWAY_PORT_MAP gives for the server port, not targetPort",
+    ),
+    applied("servers[*].hosts", "hosts_and_gateway_references"),
+    unapplied(
+        "servers[*].bind",
+        "listeners bind the gateway proxy's own address",
+    ),
+    unapplied(
+        "servers[*].defaultEndpoint",
+        "default endpoints are not served",
+    ),
+    unapplied("servers[*].name", "server names are not used"),
+    applied("servers[*].tls.httpsRedirect", "server_kinds"),
+    unapplied_unless(
+        "servers[*].tls.mode",
+        &["SIMPLE"],
+        "only SIMPLE TLS termination is served; this server gets no listener",
+    ),
+    applied("servers[*].tls.mode", "server_kinds"),
+    applied("servers[*].tls.serverCertificate", "server_kinds"),
+    applied("servers[*].tls.privateKey", "server_kinds"),
+    applied("servers[*].tls.credentialName", "server_kinds"),
+    unapplied(
+        "servers[*].tls.caCertificates",
+        "client certificates are not verified (MUTUAL is not served)",
+    ),
+    unapplied(
+        "servers[*].tls.caCrl",
+        "certificate revocation lists are not checked",
+    ),
+    unapplied("servers[*].tls.credentialNames", NOT_TERMINATED),
+    unapplied("servers[*].tls.tlsCertificates", NOT_TERMINATED),
+    unapplied(
+        "servers[*].tls.caCertCredentialName",
+        "client certificates are not verified (MUTUAL is not served)",
+    ),
+    unapplied(
+        "servers[*].tls.subjectAltNames",
+        "client certificates are not verified (MUTUAL is not served)",
+    ),
+    unapplied(
+        "servers[*].tls.verifyCertificateSpki",
+        "client certificates are not verified (MUTUAL is not served)",
+    ),
+    unapplied(
+        "servers[*].tls.verifyCertificateHash",
+        "client certificates are not verified (MUTUAL is not served)",
+    ),
+    unapplied(
+        "servers[*].tls.minProtocolVersion",
+        "TLS protocol versions are Envoy's defaults",
+    ),
+    unapplied(
+        "servers[*].tls.maxProtocolVersion",
+        "TLS protocol versions are Envoy's defaults",
+    ),
+    unapplied(
+        "servers[*].tls.cipherSuites",
+        "cipher suites are Envoy's defaults",
+    ),
+    unapplied(
+        "servers[*].tls.ecdhCurves",
+        "ECDH curves are Envoy's defaults",
+    ),
+    unapplied(
+        "servers[*].tls.insecureSkipVerify",
+        "client certificates are not verified (MUTUAL is not served)",
+    ),
+];
+
+const SIDECAR: &[Row] = &[unapplied(
+    "",
+    "Sidecar resources are not applied yet: every sidecar is given the configuration of the whole mesh",
+)];
+
+const PEER_AUTHENTICATION: &[Row] = &[
+    applied(
+        "selector.matchLabels",
+        "peer_authentication_follows_istios_precedence",
+    ),
+    applied("mtls.mode", "peer_authentication_follows_istios_precedence"),
+    applied(
+        "portLevelMtls.*.mode",
+        "peer_authentication_follows_istios_precedence",
+    ),
+];
+
+const TARGETED: &str = "policies attached by targetRef (to a Gateway or Service) are not enforced yet; this policy has no effect";
+const EXT_AUTHZ: &str =
+    "CUSTOM (external authorization) is not enforced yet; this policy has no effect";
+
+const AUTHORIZATION_POLICY: &[Row] = &[
+    applied(
+        "selector.matchLabels",
+        "service_account_allow_names_the_rule",
+    ),
+    unapplied("targetRef", TARGETED),
+    unapplied("targetRefs", TARGETED),
+    unapplied_for("action", &["CUSTOM"], EXT_AUTHZ),
+    applied("action", "deny_beats_allow_and_audit_comes_first"),
+    unapplied("provider", EXT_AUTHZ),
+    applied(
+        "rules[*].from[*].source.principals",
+        "principal_forms_and_service_accounts",
+    ),
+    applied(
+        "rules[*].from[*].source.notPrincipals",
+        "sources_namespaces_ip_blocks_and_negations",
+    ),
+    applied(
+        "rules[*].from[*].source.requestPrincipals",
+        "request_principals_and_claims_read_the_jwt_payload",
+    ),
+    applied(
+        "rules[*].from[*].source.notRequestPrincipals",
+        "request_principals_and_claims_read_the_jwt_payload",
+    ),
+    applied(
+        "rules[*].from[*].source.namespaces",
+        "sources_namespaces_ip_blocks_and_negations",
+    ),
+    applied(
+        "rules[*].from[*].source.notNamespaces",
+        "sources_namespaces_ip_blocks_and_negations",
+    ),
+    applied(
+        "rules[*].from[*].source.serviceAccounts",
+        "principal_forms_and_service_accounts",
+    ),
+    applied(
+        "rules[*].from[*].source.notServiceAccounts",
+        "principal_forms_and_service_accounts",
+    ),
+    applied(
+        "rules[*].from[*].source.ipBlocks",
+        "sources_namespaces_ip_blocks_and_negations",
+    ),
+    applied(
+        "rules[*].from[*].source.notIpBlocks",
+        "sources_namespaces_ip_blocks_and_negations",
+    ),
+    applied(
+        "rules[*].from[*].source.remoteIpBlocks",
+        "authz_trust_domains_and_remote_ip_blocks",
+    ),
+    applied(
+        "rules[*].from[*].source.notRemoteIpBlocks",
+        "authz_trust_domains_and_remote_ip_blocks",
+    ),
+    applied(
+        "rules[*].from[*].source.trustDomains",
+        "authz_trust_domains_and_remote_ip_blocks",
+    ),
+    applied(
+        "rules[*].from[*].source.notTrustDomains",
+        "authz_trust_domains_and_remote_ip_blocks",
+    ),
+    applied(
+        "rules[*].to[*].operation.hosts",
+        "operations_paths_methods_hosts_ports",
+    ),
+    applied(
+        "rules[*].to[*].operation.notHosts",
+        "operations_paths_methods_hosts_ports",
+    ),
+    applied(
+        "rules[*].to[*].operation.ports",
+        "operations_paths_methods_hosts_ports",
+    ),
+    applied(
+        "rules[*].to[*].operation.notPorts",
+        "operations_paths_methods_hosts_ports",
+    ),
+    applied(
+        "rules[*].to[*].operation.methods",
+        "operations_paths_methods_hosts_ports",
+    ),
+    applied(
+        "rules[*].to[*].operation.notMethods",
+        "operations_paths_methods_hosts_ports",
+    ),
+    applied(
+        "rules[*].to[*].operation.paths",
+        "operations_paths_methods_hosts_ports",
+    ),
+    applied(
+        "rules[*].to[*].operation.notPaths",
+        "operations_paths_methods_hosts_ports",
+    ),
+    applied("rules[*].when[*].key", "when_conditions_are_and_ed"),
+    applied("rules[*].when[*].values", "when_conditions_are_and_ed"),
+    applied("rules[*].when[*].notValues", "when_conditions_are_and_ed"),
+];
+
+const REQUEST_AUTHENTICATION: &[Row] = &[
+    applied(
+        "selector.matchLabels",
+        "selected_policies_become_istio_providers",
+    ),
+    unapplied("targetRef", TARGETED),
+    unapplied("targetRefs", TARGETED),
+    applied(
+        "jwtRules[*].issuer",
+        "selected_policies_become_istio_providers",
+    ),
+    applied(
+        "jwtRules[*].audiences",
+        "selected_policies_become_istio_providers",
+    ),
+    applied("jwtRules[*].jwksUri", "jwks_uri_host_and_port"),
+    applied("jwtRules[*].jwks", "no_policy_no_filter_and_uri_forms"),
+    applied(
+        "jwtRules[*].fromHeaders[*].name",
+        "selected_policies_become_istio_providers",
+    ),
+    applied(
+        "jwtRules[*].fromHeaders[*].prefix",
+        "selected_policies_become_istio_providers",
+    ),
+    applied(
+        "jwtRules[*].fromParams",
+        "selected_policies_become_istio_providers",
+    ),
+    unapplied_for(
+        "jwtRules[*].presence",
+        &["REQUIRED"],
+        "a required token is not enforced by the JWT filter itself; require one with an AuthorizationPolicy on requestPrincipals",
+    ),
+    applied(
+        "jwtRules[*].fromCookies",
+        "selected_policies_become_istio_providers",
+    ),
+    applied(
+        "jwtRules[*].outputPayloadToHeader",
+        "selected_policies_become_istio_providers",
+    ),
+    applied(
+        "jwtRules[*].forwardOriginalToken",
+        "selected_policies_become_istio_providers",
+    ),
+    unapplied(
+        "jwtRules[*].outputClaimToHeaders",
+        "claims are copied to headers only by Envoy: bowline's own proxy refuses the listener that carries them",
+    ),
+    applied(
+        "jwtRules[*].timeout",
+        "selected_policies_become_istio_providers",
+    ),
+    applied(
+        "jwtRules[*].spaceDelimitedClaims",
+        "jwt_space_delimited_claims_are_normalised",
+    ),
+];
