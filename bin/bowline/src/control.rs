@@ -51,6 +51,11 @@ pub struct Args {
     /// [default: a directory under the state root named after the config directory].
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Istio's MeshConfig (YAML): trustDomain, pathNormalization, outboundTrafficPolicy,
+    /// extensionProviders, ... [default: Istio's defaults]. Fields bowline does not apply
+    /// yet are warnings; unknown fields are errors.
+    #[arg(long, value_name = "FILE")]
+    mesh_config: Option<PathBuf>,
     /// Quiet period after a snapshot changes before proxies are pushed.
     #[arg(long, value_name = "MS", default_value_t = 20)]
     push_debounce_ms: u64,
@@ -122,6 +127,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         secure: ca.as_ref().map(|_| args.secure_xds_addr),
         debug: args.debug_addr,
     };
+    let mesh = match &args.mesh_config {
+        None => bowline_config::MeshConfig::default(),
+        Some(path) => {
+            let (mesh, diagnostics) = bowline_config::load_mesh_config(path);
+            for d in &diagnostics {
+                eprintln!("{d}");
+            }
+            if diagnostics.iter().any(|d| d.is_error()) {
+                anyhow::bail!("the mesh config {} has errors", path.display());
+            }
+            mesh
+        }
+    };
     let state_dir = args
         .state_dir
         .clone()
@@ -134,6 +152,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         file_settle: Duration::from_millis(args.file_settle_ms),
         push_debounce: Duration::from_millis(args.push_debounce_ms),
         ca,
+        mesh,
     })
     .await?;
     // These lines are the readiness signal scripts and tests wait for.

@@ -212,7 +212,11 @@ fn start(
         file_settle: bowline_registry::watch::DEFAULT_SETTLE,
         push_debounce: Duration::from_millis(20),
         ca: Some(mesh_ca),
+        mesh: manifest.mesh_config.clone(),
     }))?;
+    for note in &manifest.mesh_config_notes {
+        println!("bowline up: {note}");
+    }
     let xds = crate::bootstrap::ControlPlaneAddr {
         addr: control
             .secure_xds_addr

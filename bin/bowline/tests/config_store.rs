@@ -152,7 +152,8 @@ async fn a_restart_with_a_broken_file_serves_what_was_serving_and_says_so() {
     let (code, out) = c.bowline(&["apply", "-f", "-"]);
     // No stdin given: an empty apply is fine and changes nothing.
     assert_eq!(code, Some(0), "{out}");
-    let applied = dir.path().join("../applied-rule.yaml");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let applied = elsewhere.path().join("applied-rule.yaml");
     std::fs::write(&applied, rule("applied", "[{name: a}]")).unwrap();
     let (code, out) = c.bowline(&["apply", "-f", applied.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}");
@@ -188,7 +189,6 @@ async fn a_restart_with_a_broken_file_serves_what_was_serving_and_says_so() {
         yaml.contains("status: \"False\"") && yaml.contains("keeps serving"),
         "{yaml}"
     );
-    std::fs::remove_file(applied).ok();
 }
 
 #[tokio::test]
@@ -226,4 +226,56 @@ async fn malformed_api_requests_get_a_4xx() {
     .unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("refused"), "{body}");
+}
+
+#[tokio::test]
+async fn the_mesh_config_is_read_with_positions_and_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mesh = elsewhere.path().join("mesh-config-test.yaml");
+    std::fs::write(
+        &mesh,
+        "trustDomain: cluster.local\npathNormalization:\n  normalization: MERGE_SLASHES\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bowline"));
+    cmd.args(["control", "--config"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--mesh-config")
+        .arg(&mesh)
+        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"]);
+    let proc = Proc::spawn("control", cmd).unwrap();
+    let line = proc.wait_for_line("debug listening on ", T).await.unwrap();
+    let debug: SocketAddr = line
+        .split("debug listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let c = Control { proc, debug };
+    assert_eq!(c.configz()["mesh"]["pathNormalization"], "MergeSlashes");
+    drop(c);
+
+    // A misspelt field is an error naming file, line and the field it was probably meant as.
+    std::fs::write(&mesh, "trustDomain: cluster.local\npathNormalisation: {}\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bowline"))
+        .args(["control", "--config"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--mesh-config")
+        .arg(&mesh)
+        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("mesh-config-test.yaml:2:") && stderr.contains("pathNormalization"),
+        "{stderr}"
+    );
 }

@@ -36,6 +36,8 @@ pub struct Settings {
     /// Quiet period after a snapshot change before proxies are pushed.
     pub push_debounce: Duration,
     pub ca: Option<MeshCa>,
+    /// Istio's MeshConfig (Istio's defaults unless given).
+    pub mesh: bowline_config::MeshConfig,
 }
 
 /// The mesh CA as the control plane serves it: the CSR API, and the certificate of the
@@ -106,12 +108,14 @@ impl ControlPlane {
             file_settle,
             push_debounce,
             ca,
+            mesh,
         } = settings;
         let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         let registry = Registry::open(Options {
             dirs,
             state_dir,
             settle: file_settle,
+            mesh: Arc::new(mesh),
         })
         .with_context(|| format!("cannot read config directory {}", shown.join(", ")))?;
         report_status(&registry);
@@ -280,6 +284,7 @@ impl Generator for MeshGenerator {
 
 pub(crate) fn configz(registry: &Registry) -> serde_json::Value {
     let status = registry.status();
+    let mesh = registry.snapshot().mesh.clone();
     let rejected: serde_json::Map<String, serde_json::Value> = status
         .rejected
         .iter()
@@ -289,6 +294,12 @@ pub(crate) fn configz(registry: &Registry) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({
+        "mesh": {
+            "trustDomain": mesh.trust_domain,
+            "rootNamespace": mesh.root_namespace,
+            "pathNormalization": format!("{:?}", mesh.path_normalization.normalization),
+            "outboundTrafficPolicy": format!("{:?}", mesh.outbound_traffic_policy.mode),
+        },
         "config_dir": registry.dir().display().to_string(),
         "config_dirs": registry.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
         "generation": status.generation,

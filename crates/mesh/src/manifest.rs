@@ -42,6 +42,13 @@ pub struct Manifest {
     #[serde(default)]
     pub gateway: Option<GatewaySpec>,
     pub workloads: Vec<WorkloadSpec>,
+    /// Istio's MeshConfig (`meshConfig:`), read by the config crate with positions; Istio's
+    /// defaults when absent.
+    #[serde(skip)]
+    pub mesh_config: bowline_config::MeshConfig,
+    /// What reading `meshConfig:` had to say short of an error (fields not applied yet).
+    #[serde(skip)]
+    pub mesh_config_notes: Vec<bowline_config::Diagnostic>,
 }
 
 /// The ingress gateway: a bowline-proxy in the router role on the host's loopback.
@@ -197,17 +204,35 @@ impl Manifest {
                 format!("expected one YAML document, found {}", docs.len()),
             ));
         };
-        let (value, index, issues) = positions::to_json(&doc.root);
+        let (mut value, index, issues) = positions::to_json(&doc.root);
         if let Some(issue) = issues.first() {
             return Err(at(Some(&index), &issue.path, issue.message.clone()));
         }
-        let manifest: Manifest = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mesh_value = value
+            .as_object_mut()
+            .and_then(|top| top.remove("meshConfig"))
+            .unwrap_or_default();
+        let (mesh_config, mut notes) =
+            bowline_config::MeshConfig::from_value(mesh_value, &index, file, "meshConfig");
+        if let Some(e) = notes.iter().find(|d| d.is_error()) {
+            return Err(InvalidManifest {
+                file: file.to_path_buf(),
+                line: e.line,
+                column: e.column,
+                field: e.field.clone(),
+                message: e.message.clone(),
+            });
+        }
+        notes.retain(|d| !d.is_error());
+        let mut manifest: Manifest = serde_path_to_error::deserialize(value).map_err(|e| {
             let field = positions::field_path("", e.path());
             at(Some(&index), &field, e.inner().to_string())
         })?;
         if let Some((field, message)) = manifest.problem() {
             return Err(at(Some(&index), &field, message));
         }
+        manifest.mesh_config = mesh_config;
+        manifest.mesh_config_notes = notes;
         Ok(manifest)
     }
 

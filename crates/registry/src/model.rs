@@ -11,6 +11,8 @@ use std::fmt;
 pub struct Snapshot {
     /// Monotonic, starting at 1 for the first good config; a refused edit does not bump it.
     pub generation: u64,
+    /// Mesh-wide settings (Istio's MeshConfig; Istio's defaults unless given).
+    pub mesh: std::sync::Arc<bowline_config::MeshConfig>,
     /// The validated user config this snapshot was built from (routing and policy resources).
     pub config: ConfigSet,
     /// Mesh services, sorted by hostname.
@@ -206,6 +208,7 @@ impl Snapshot {
 
         Snapshot {
             generation,
+            mesh: Default::default(),
             config,
             services,
             workloads,

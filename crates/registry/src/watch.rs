@@ -58,6 +58,8 @@ pub struct Options {
     pub state_dir: Option<PathBuf>,
     /// How long a file must be left alone before the watcher takes it.
     pub settle: Duration,
+    /// Mesh-wide settings every snapshot carries.
+    pub mesh: Arc<bowline_config::MeshConfig>,
 }
 
 /// The registry: the config store over its sources, the current snapshot and the status.
@@ -91,6 +93,7 @@ impl Registry {
             dirs,
             state_dir: None,
             settle: DEFAULT_SETTLE,
+            mesh: Arc::default(),
         })
     }
 
@@ -274,8 +277,11 @@ impl Registry {
                     entry.config_generation = next;
                 }
             }
-            self.snapshots
-                .send_replace(Arc::new(Snapshot::build(next, config)));
+            let snapshot = Snapshot {
+                mesh: self.options.mesh.clone(),
+                ..Snapshot::build(next, config)
+            };
+            self.snapshots.send_replace(Arc::new(snapshot));
             tracing::info!(generation = next, "config applied");
             if let Some(state) = &self.options.state_dir {
                 if let Err(e) = persist::save(state, &inner.store) {

@@ -61,6 +61,7 @@ fn open(dir: &Path, state: Option<PathBuf>) -> Registry {
         dirs: vec![dir.to_path_buf()],
         state_dir: state,
         settle: DEFAULT_SETTLE,
+        mesh: Default::default(),
     })
     .unwrap()
 }

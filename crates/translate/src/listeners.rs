@@ -69,6 +69,7 @@ fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
                 naming::outbound_stat_prefix(p),
                 Routes::Rds(naming::port_route_config(p)),
                 Side::Outbound,
+                snapshot.mesh.path_normalization.normalization,
             )],
             ..Default::default()
         });
@@ -103,6 +104,7 @@ fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
                 "outbound_http_proxy".into(),
                 Routes::Rds(naming::HTTP_PROXY_ROUTE.into()),
                 Side::Outbound,
+                snapshot.mesh.path_normalization.normalization,
             )],
             ..Default::default()
         }),
@@ -129,6 +131,7 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
                     naming::inbound_stat_prefix(port),
                     Routes::Inline(Box::new(inbound_route(port))),
                     Side::Inbound,
+                    snapshot.mesh.path_normalization.normalization,
                 );
                 hcm::prepend_filters(&mut hcm, security_filters(snapshot, proxy, p.number));
                 vec![hcm]

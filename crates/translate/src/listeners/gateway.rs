@@ -27,13 +27,13 @@ pub(crate) fn listeners(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Listener>
     let (gateways, _) = gateway_config(&snapshot.config);
     let mut out: Vec<Listener> = ports(&gateways, proxy)
         .iter()
-        .map(|plan| listener(plan, proxy))
+        .map(|plan| listener(plan, proxy, snapshot))
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
-fn listener(plan: &PortPlan<'_>, proxy: &ProxyView) -> Listener {
+fn listener(plan: &PortPlan<'_>, proxy: &ProxyView, snapshot: &Snapshot) -> Listener {
     let port = plan.port;
     let mut chains = Vec::new();
     for tls in &plan.https {
@@ -48,6 +48,7 @@ fn listener(plan: &PortPlan<'_>, proxy: &ProxyView) -> Listener {
                 format!("outbound_0.0.0.0_{port}"),
                 Routes::Rds(tls.route.clone()),
                 Side::Gateway,
+                snapshot.mesh.path_normalization.normalization,
             )],
             transport_socket: Some(tls_termination(&tls.cert, &tls.key)),
             ..Default::default()
@@ -66,6 +67,7 @@ fn listener(plan: &PortPlan<'_>, proxy: &ProxyView) -> Listener {
                 format!("outbound_0.0.0.0_{port}"),
                 Routes::Rds(http_route_name(port)),
                 Side::Gateway,
+                snapshot.mesh.path_normalization.normalization,
             )],
             ..Default::default()
         });

@@ -2,6 +2,7 @@
 
 use crate::proto::{ads_config_source, bool_value};
 use crate::routes::filters::{CORS_FILTER, FAULT_FILTER, ROUTER_FILTER};
+use bowline_config::mesh_config::Normalization;
 use bowline_xds::pack;
 use bowline_xds::pb::envoy::config::core::v3::Http1ProtocolOptions;
 use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter};
@@ -50,7 +51,30 @@ pub(crate) enum Side {
 /// normalisation (RFC 3986 normalisation, slashes kept, escaped slashes untouched),
 /// absolute-form request URLs accepted (what an `HTTP_PROXY` client sends), websocket
 /// upgrades allowed, and XFCC as [`Side`] says.
-pub(crate) fn http_connection_manager(stat_prefix: String, routes: Routes, side: Side) -> Filter {
+/// The connection manager's path options for MeshConfig `pathNormalization`, as istiod
+/// sets them: NONE leaves paths alone; BASE (the default) normalises RFC 3986 dot segments;
+/// MERGE_SLASHES also merges repeated slashes; DECODE_AND_MERGE_SLASHES also decodes
+/// escaped slashes and backslashes before both.
+fn path_options(normalization: Normalization) -> (bool, bool, PathWithEscapedSlashesAction) {
+    match normalization {
+        Normalization::None => (false, false, PathWithEscapedSlashesAction::KeepUnchanged),
+        Normalization::Default | Normalization::Base => {
+            (true, false, PathWithEscapedSlashesAction::KeepUnchanged)
+        }
+        Normalization::MergeSlashes => (true, true, PathWithEscapedSlashesAction::KeepUnchanged),
+        Normalization::DecodeAndMergeSlashes => {
+            (true, true, PathWithEscapedSlashesAction::UnescapeAndForward)
+        }
+    }
+}
+
+pub(crate) fn http_connection_manager(
+    stat_prefix: String,
+    routes: Routes,
+    side: Side,
+    normalization: Normalization,
+) -> Filter {
+    let (normalize_path, merge_slashes, escaped_slashes) = path_options(normalization);
     let mut http_filters = Vec::new();
     if side != Side::Inbound {
         http_filters.push(http_filter(FAULT_FILTER, pack(&HttpFault::default())));
@@ -70,9 +94,9 @@ pub(crate) fn http_connection_manager(stat_prefix: String, routes: Routes, side:
         http_filters,
         route_specifier: Some(route_specifier),
         use_remote_address: bool_value(false),
-        normalize_path: bool_value(true),
-        merge_slashes: false,
-        path_with_escaped_slashes_action: PathWithEscapedSlashesAction::KeepUnchanged as i32,
+        normalize_path: bool_value(normalize_path),
+        merge_slashes,
+        path_with_escaped_slashes_action: escaped_slashes as i32,
         http_protocol_options: Some(Http1ProtocolOptions {
             allow_absolute_url: bool_value(true),
             ..Default::default()
@@ -133,5 +157,28 @@ fn network_filter(name: &str, config: bowline_xds::pb::google::protobuf::Any) ->
     Filter {
         name: name.to_string(),
         config_type: Some(filter::ConfigType::TypedConfig(config)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mesh_path_normalization_sets_the_connection_manager_as_istiod_does() {
+        use PathWithEscapedSlashesAction::{KeepUnchanged, UnescapeAndForward};
+        let cases = [
+            (Normalization::None, (false, false, KeepUnchanged)),
+            (Normalization::Default, (true, false, KeepUnchanged)),
+            (Normalization::Base, (true, false, KeepUnchanged)),
+            (Normalization::MergeSlashes, (true, true, KeepUnchanged)),
+            (
+                Normalization::DecodeAndMergeSlashes,
+                (true, true, UnescapeAndForward),
+            ),
+        ];
+        for (mode, want) in cases {
+            assert_eq!(path_options(mode), want, "{mode:?}");
+        }
     }
 }
