@@ -35,6 +35,7 @@
 //! | BL0114 | error    | invalid host, DNS name or resource reference |
 //! | BL0115 | error    | value not among the allowed ones (protocols, TLS modes, match types, ...) |
 //! | BL0116 | error    | empty match value where Envoy needs one (prefix/regex "") |
+//! | BL0117 | warning  | valid, but bowline does not serve it (e.g. an HBONE listener, a namespace selector) |
 //! | BL0201 | error    | route to a subset no DestinationRule for that host defines |
 //! | BL0202 | warning  | destination host matches no known service (ServiceEntry) |
 //! | BL0203 | error    | VirtualService bound to a Gateway that does not exist |
@@ -82,6 +83,7 @@ pub mod code {
     pub const HOST: &str = "BL0114";
     pub const NOT_ALLOWED: &str = "BL0115";
     pub const EMPTY_MATCH: &str = "BL0116";
+    pub const NOT_SERVED: &str = "BL0117";
 
     pub const SUBSET_NOT_FOUND: &str = "BL0201";
     pub const UNKNOWN_HOST: &str = "BL0202";

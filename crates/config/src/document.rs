@@ -381,5 +381,6 @@ fn typed_spec(
         Kind::K8sGateway => Spec::K8sGateway(de(value)?),
         Kind::HttpRoute => Spec::HttpRoute(de(value)?),
         Kind::GrpcRoute => Spec::GrpcRoute(de(value)?),
+        Kind::ReferenceGrant => Spec::ReferenceGrant(de(value)?),
     })
 }

@@ -24,6 +24,7 @@ pub enum Kind {
     K8sGateway,
     HttpRoute,
     GrpcRoute,
+    ReferenceGrant,
 }
 
 impl Kind {
@@ -41,6 +42,7 @@ impl Kind {
             Kind::RequestAuthentication => "RequestAuthentication",
             Kind::HttpRoute => "HTTPRoute",
             Kind::GrpcRoute => "GRPCRoute",
+            Kind::ReferenceGrant => "ReferenceGrant",
         }
     }
 }
@@ -62,6 +64,12 @@ pub struct ObjectMeta {
     pub namespace: String,
     pub labels: Labels,
     pub annotations: BTreeMap<String, String>,
+    /// RFC 3339 (`2024-05-01T10:00:00Z`), set by the API server; Gateway API route
+    /// precedence prefers older routes. Absent for files written by hand.
+    pub creation_timestamp: Option<String>,
+    /// Bumped by the API server on every spec change; reported back as the
+    /// `observedGeneration` of status conditions.
+    pub generation: Option<i64>,
 }
 
 /// Where a resource (or a field of it) was written: file, 1-based line and column.
@@ -109,6 +117,7 @@ pub enum Spec {
     K8sGateway(gateway_api::Gateway),
     HttpRoute(gateway_api::HttpRoute),
     GrpcRoute(gateway_api::GrpcRoute),
+    ReferenceGrant(gateway_api::ReferenceGrant),
 }
 
 impl Spec {
@@ -126,6 +135,7 @@ impl Spec {
             Spec::K8sGateway(_) => Kind::K8sGateway,
             Spec::HttpRoute(_) => Kind::HttpRoute,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
+            Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
         }
     }
 }
@@ -206,4 +216,9 @@ impl ConfigSet {
     accessor!(k8s_gateways, K8sGateway, gateway_api::Gateway);
     accessor!(http_routes, HttpRoute, gateway_api::HttpRoute);
     accessor!(grpc_routes, GrpcRoute, gateway_api::GrpcRoute);
+    accessor!(
+        reference_grants,
+        ReferenceGrant,
+        gateway_api::ReferenceGrant
+    );
 }

@@ -38,6 +38,7 @@ pub fn check_resource(resource: &Resource, ctx: &Context) -> Vec<Finding> {
         Spec::K8sGateway(gw) => gateway_api::check_gateway(gw),
         Spec::HttpRoute(r) => gateway_api::check_http_route(r),
         Spec::GrpcRoute(r) => gateway_api::check_grpc_route(r),
+        Spec::ReferenceGrant(g) => gateway_api::check_reference_grant(g),
     }
 }
 
