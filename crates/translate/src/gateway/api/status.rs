@@ -125,3 +125,173 @@ pub fn gateway_api_status(snapshot: &Snapshot) -> GatewayApiStatus {
         routes: routes::statuses(snapshot),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra, generation: 3}
+spec:
+  gatewayClassName: bowline
+  listeners:
+  - {name: http, port: 80, protocol: HTTP, hostname: '*.example.com'}
+  - {name: all, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
+  - {name: mesh, port: 15008, protocol: HBONE}
+  - {name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: cert, namespace: certs}]}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: infra}
+spec: {hosts: [web.infra.svc.cluster.local], ports: [{number: 8080, name: http, protocol: HTTP}], resolution: STATIC}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: apps}
+spec: {hosts: [db.apps.svc.cluster.local], ports: [{number: 8080, name: http, protocol: HTTP}], resolution: STATIC}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: ok, namespace: infra, generation: 7}
+spec:
+  parentRefs: [{name: gw, sectionName: http}, {name: gw, port: 9999}, {name: gw, sectionName: mesh}]
+  hostnames: [a.example.com]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: elsewhere, namespace: apps}
+spec:
+  parentRefs: [{name: gw, namespace: infra, sectionName: http}, {name: gw, namespace: infra, sectionName: all}]
+  rules: [{backendRefs: [{name: web, namespace: infra, port: 8080}, {name: db, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: wronghost, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: http}]
+  hostnames: [other.org]
+  rules: [{backendRefs: [{name: missing, port: 8080}, {kind: Bucket, name: b}]}]
+";
+
+    fn conditions(list: &[Condition]) -> Vec<(String, String, String)> {
+        list.iter()
+            .map(|c| (c.kind.clone(), c.status.clone(), c.reason.clone()))
+            .collect()
+    }
+
+    fn c(kind: &str, status: &str, reason: &str) -> (String, String, String) {
+        (kind.into(), status.into(), reason.into())
+    }
+
+    #[test]
+    fn route_and_gateway_conditions() {
+        let loaded = bowline_config::load_str(std::path::Path::new("t.yaml"), CONFIG);
+        let snapshot = Snapshot::build(1, loaded.config);
+        let status = gateway_api_status(&snapshot);
+        let route = |name: &str| status.routes.iter().find(|r| r.name == name).unwrap();
+
+        let ok = route("ok");
+        let got: Vec<_> = ok
+            .parents
+            .iter()
+            .map(|p| conditions(&p.conditions))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                vec![
+                    c("Accepted", "True", "Accepted"),
+                    c("ResolvedRefs", "True", "ResolvedRefs")
+                ],
+                vec![
+                    c("Accepted", "False", "NoMatchingParent"),
+                    c("ResolvedRefs", "True", "ResolvedRefs")
+                ],
+                vec![
+                    c("Accepted", "False", "NotAllowedByListeners"),
+                    c("ResolvedRefs", "True", "ResolvedRefs")
+                ],
+            ]
+        );
+        assert_eq!(ok.parents[0].conditions[0].observed_generation, Some(7));
+        assert_eq!(ok.parents[0].parent_ref.namespace, "infra");
+
+        let elsewhere = route("elsewhere");
+        let got: Vec<_> = elsewhere
+            .parents
+            .iter()
+            .map(|p| conditions(&p.conditions))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                vec![
+                    c("Accepted", "False", "NotAllowedByListeners"),
+                    c("ResolvedRefs", "False", "RefNotPermitted")
+                ],
+                vec![
+                    c("Accepted", "True", "Accepted"),
+                    c("ResolvedRefs", "False", "RefNotPermitted")
+                ],
+            ]
+        );
+
+        let grpc = route("wronghost");
+        assert_eq!(grpc.kind, "GRPCRoute");
+        assert_eq!(
+            conditions(&grpc.parents[0].conditions),
+            [
+                c("Accepted", "False", "NoMatchingListenerHostname"),
+                c("ResolvedRefs", "False", "BackendNotFound")
+            ]
+        );
+        assert!(
+            grpc.parents[0].conditions[1]
+                .message
+                .contains("backendRefs[1]"),
+            "every failing ref is named"
+        );
+
+        let gw = &status.gateways[0];
+        assert_eq!(
+            conditions(&gw.conditions),
+            [
+                c("Accepted", "True", "Accepted"),
+                c("Programmed", "True", "Programmed")
+            ]
+        );
+        let listener = |name: &str| gw.listeners.iter().find(|l| l.name == name).unwrap();
+        assert_eq!(listener("http").attached_routes, 1);
+        assert_eq!(listener("all").attached_routes, 1);
+        assert_eq!(listener("mesh").attached_routes, 0);
+        assert_eq!(
+            conditions(&listener("mesh").conditions),
+            [
+                c("Accepted", "False", "UnsupportedProtocol"),
+                c("ResolvedRefs", "True", "ResolvedRefs"),
+                c("Programmed", "False", "Invalid"),
+                c("Conflicted", "False", "NoConflicts"),
+            ]
+        );
+        assert!(listener("mesh").supported_kinds.is_empty());
+        assert_eq!(
+            conditions(&listener("https").conditions)[1],
+            c("ResolvedRefs", "False", "RefNotPermitted")
+        );
+        assert_eq!(listener("http").supported_kinds.len(), 2);
+        assert_eq!(listener("http").conditions[0].observed_generation, Some(3));
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json["routes"][0]["parents"][0]["conditions"][0]["type"],
+            "Accepted"
+        );
+        assert_eq!(
+            json["routes"][0]["parents"][0]["conditions"][0]["observedGeneration"],
+            7
+        );
+        assert_eq!(json["gateways"][0]["listeners"][0]["attachedRoutes"], 1);
+    }
+}
