@@ -28,7 +28,8 @@ use tokio::net::TcpListener;
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Flags of `bowline echo`. Request headers override per request: `x-echo-status: 418`
-/// forces the status, `x-echo-delay: 2s` the delay. Every answer is JSON
+/// forces the status, `x-echo-delay: 2s` the delay, and `x-echo-set-header: A:1,B:2` adds
+/// those response headers (the Gateway API conformance echo's header of that name). Every answer is JSON
 /// `{"service","version","instance","method","path","host","headers"}` (plus `calls` in chain
 /// mode) with response headers
 /// `x-echo-service`, `x-echo-version` and `x-echo-instance`.
@@ -228,7 +229,28 @@ async fn handle(
         body["calls"] = serde_json::Value::Array(call_all(&state.calls, &parts.headers).await);
     }
     let body = body.to_string();
-    Ok(json_response(&state, status, body))
+    let mut response = json_response(&state, status, body);
+    add_requested_headers(&parts.headers, response.headers_mut());
+    Ok(response)
+}
+
+/// `x-echo-set-header: Name:value,Other:value` on the request → those response headers
+/// (appended; entries that are not valid headers are skipped).
+fn add_requested_headers(request: &http::HeaderMap, response: &mut http::HeaderMap) {
+    for value in request.get_all("x-echo-set-header") {
+        let Ok(text) = value.to_str() else { continue };
+        for entry in text.split(',') {
+            let Some((name, value)) = entry.split_once(':') else {
+                continue;
+            };
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.trim().as_bytes()),
+                http::HeaderValue::from_str(value.trim()),
+            ) {
+                response.append(name, value);
+            }
+        }
+    }
 }
 
 fn error_response(state: &State, status: StatusCode, message: &str) -> Response<Full<Bytes>> {
@@ -285,4 +307,29 @@ fn default_instance() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "echo".to_owned());
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requested_response_headers_are_added() {
+        let mut request = http::HeaderMap::new();
+        request.insert(
+            "x-echo-set-header",
+            http::HeaderValue::from_static("X-A:1, x-b: two ,bad name:3,no-colon"),
+        );
+        let mut response = http::HeaderMap::new();
+        response.insert("x-a", http::HeaderValue::from_static("0"));
+        add_requested_headers(&request, &mut response);
+        let a: Vec<&str> = response
+            .get_all("x-a")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(a, ["0", "1"]);
+        assert_eq!(response["x-b"], "two");
+        assert_eq!(response.len(), 3, "{response:?}");
+    }
 }

@@ -410,5 +410,6 @@ fn typed_spec(
         Kind::HttpRoute => Spec::HttpRoute(de(value)?),
         Kind::GrpcRoute => Spec::GrpcRoute(de(value)?),
         Kind::Service => Spec::Service(de(value)?),
+        Kind::ReferenceGrant => Spec::ReferenceGrant(de(value)?),
     })
 }

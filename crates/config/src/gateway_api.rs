@@ -1,5 +1,6 @@
-//! Kubernetes Gateway API (gateway.networking.k8s.io/v1): Gateway, HTTPRoute, GRPCRoute.
-//! Parsed and validated now; translated for ingress by a later issue.
+//! Kubernetes Gateway API (gateway.networking.k8s.io): Gateway, HTTPRoute, GRPCRoute and
+//! ReferenceGrant, as written by users. The translate crate serves Gateways, HTTPRoutes and
+//! GRPCRoutes on the gateway proxy and enforces ReferenceGrants there.
 
 use crate::common::Duration;
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,34 @@ pub struct Listener {
     /// `HTTP`, `HTTPS`, `TLS`, `TCP`, `UDP`.
     pub protocol: String,
     pub tls: Option<GatewayTlsConfig>,
-    pub allowed_routes: Option<serde_json::Value>,
+    pub allowed_routes: Option<AllowedRoutes>,
+}
+
+/// Which routes may attach to a listener. Default: routes of the Gateway's own namespace,
+/// of every kind the listener's protocol supports.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AllowedRoutes {
+    pub namespaces: Option<RouteNamespaces>,
+    /// Empty = the kinds the protocol supports.
+    pub kinds: Vec<RouteGroupKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RouteNamespaces {
+    /// `Same` (default), `All`, `Selector` or `None`.
+    pub from: Option<String>,
+    /// A Kubernetes label selector over Namespaces (`matchLabels`, `matchExpressions`).
+    pub selector: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RouteGroupKind {
+    /// Default `gateway.networking.k8s.io`.
+    pub group: Option<String>,
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
@@ -244,4 +272,33 @@ pub struct GrpcMethodMatch {
     pub match_type: Option<String>,
     pub service: Option<String>,
     pub method: Option<String>,
+}
+
+/// Lets resources of the `from` namespaces and kinds refer to the `to` kinds (and names) of
+/// the ReferenceGrant's own namespace. Without one, a cross-namespace backendRef or
+/// certificateRef is refused.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ReferenceGrant {
+    pub from: Vec<ReferenceGrantFrom>,
+    pub to: Vec<ReferenceGrantTo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ReferenceGrantFrom {
+    /// `gateway.networking.k8s.io` for routes and Gateways; `""` is the core group.
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ReferenceGrantTo {
+    /// `""` is the core group (Service, Secret).
+    pub group: String,
+    pub kind: String,
+    /// Absent = every resource of the kind in the namespace.
+    pub name: Option<String>,
 }

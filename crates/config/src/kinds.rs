@@ -108,7 +108,7 @@ const SERVED: &[Served] = &[
     Served {
         group: GW,
         kind: "Gateway",
-        versions: &["v1"],
+        versions: &["v1", "v1beta1"],
         resolves_to: Kind::K8sGateway,
     },
     Served {
@@ -123,6 +123,12 @@ const SERVED: &[Served] = &[
         versions: &["v1"],
         resolves_to: Kind::GrpcRoute,
     },
+    Served {
+        group: GW,
+        kind: "ReferenceGrant",
+        versions: &["v1", "v1beta1"],
+        resolves_to: Kind::ReferenceGrant,
+    },
 ];
 
 /// (group, kind or "*" for the whole group, reason).
@@ -136,7 +142,6 @@ const REFUSED: &[(&str, &str, &str)] = &[
     (GW, "TCPRoute", "only HTTPRoute and GRPCRoute of the Gateway API are supported; route TCP with a VirtualService `tcp` rule"),
     (GW, "TLSRoute", "only HTTPRoute and GRPCRoute of the Gateway API are supported; route TLS by SNI with a VirtualService `tls` rule"),
     (GW, "UDPRoute", "bowline does not proxy UDP"),
-    (GW, "ReferenceGrant", "cross-namespace references are not restricted in bowline's single-owner config, so ReferenceGrant has no effect; remove it"),
     (GW, "BackendTLSPolicy", "set upstream TLS with a DestinationRule `trafficPolicy.tls` instead"),
     (GW, "GatewayClass", "bowline is the only gateway implementation, so any gatewayClassName is served by it; GatewayClass is not read"),
     (GW, "ListenerSet", "ListenerSet is experimental and not supported; put the listeners on the Gateway"),
@@ -244,6 +249,22 @@ mod tests {
             resolve("gateway.networking.k8s.io/v1beta1", "HTTPRoute"),
             KindLookup::Supported(Kind::HttpRoute)
         );
+        assert_eq!(
+            resolve("gateway.networking.k8s.io/v1beta1", "Gateway"),
+            KindLookup::Supported(Kind::K8sGateway)
+        );
+        for v in ["v1", "v1beta1"] {
+            assert_eq!(
+                resolve(&format!("gateway.networking.k8s.io/{v}"), "ReferenceGrant"),
+                KindLookup::Supported(Kind::ReferenceGrant)
+            );
+        }
+        let KindLookup::WrongVersion { accepted } =
+            resolve("gateway.networking.k8s.io/v1beta1", "GRPCRoute")
+        else {
+            panic!("GRPCRoute has no v1beta1")
+        };
+        assert_eq!(accepted, ["gateway.networking.k8s.io/v1"]);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub enum Kind {
     GrpcRoute,
     /// A Kubernetes core `v1` Service, read as the service it describes.
     Service,
+    ReferenceGrant,
 }
 
 impl Kind {
@@ -44,6 +45,7 @@ impl Kind {
             Kind::HttpRoute => "HTTPRoute",
             Kind::GrpcRoute => "GRPCRoute",
             Kind::Service => "Service",
+            Kind::ReferenceGrant => "ReferenceGrant",
         }
     }
 
@@ -59,7 +61,9 @@ impl Kind {
             Kind::PeerAuthentication | Kind::AuthorizationPolicy | Kind::RequestAuthentication => {
                 "security.istio.io"
             }
-            Kind::K8sGateway | Kind::HttpRoute | Kind::GrpcRoute => "gateway.networking.k8s.io",
+            Kind::K8sGateway | Kind::HttpRoute | Kind::GrpcRoute | Kind::ReferenceGrant => {
+                "gateway.networking.k8s.io"
+            }
             Kind::Service => "",
         }
     }
@@ -78,6 +82,7 @@ impl Kind {
         Kind::K8sGateway,
         Kind::HttpRoute,
         Kind::GrpcRoute,
+        Kind::ReferenceGrant,
         Kind::Service,
     ];
 
@@ -170,6 +175,12 @@ pub struct ObjectMeta {
     pub namespace: String,
     pub labels: Labels,
     pub annotations: BTreeMap<String, String>,
+    /// RFC 3339 (`2024-05-01T10:00:00Z`), set by the API server; Gateway API route
+    /// precedence prefers older routes. Absent for files written by hand.
+    pub creation_timestamp: Option<String>,
+    /// Bumped by the API server on every spec change; reported back as the
+    /// `observedGeneration` of status conditions.
+    pub generation: Option<i64>,
 }
 
 /// Where a resource (or a field of it) was written: file, 1-based line and column.
@@ -218,6 +229,7 @@ pub enum Spec {
     HttpRoute(gateway_api::HttpRoute),
     GrpcRoute(gateway_api::GrpcRoute),
     Service(crate::kube::Service),
+    ReferenceGrant(gateway_api::ReferenceGrant),
 }
 
 impl Spec {
@@ -236,6 +248,7 @@ impl Spec {
             Spec::HttpRoute(_) => Kind::HttpRoute,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
             Spec::Service(_) => Kind::Service,
+            Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
         }
     }
 }
@@ -325,4 +338,9 @@ impl ConfigSet {
     accessor!(http_routes, HttpRoute, gateway_api::HttpRoute);
     accessor!(grpc_routes, GrpcRoute, gateway_api::GrpcRoute);
     accessor!(kube_services, Service, crate::kube::Service);
+    accessor!(
+        reference_grants,
+        ReferenceGrant,
+        gateway_api::ReferenceGrant
+    );
 }

@@ -178,6 +178,34 @@ fn gateway_api_gateways() {
                 "gatewayClassName: istio\nlisteners: [{name: h, port: 80, protocol: HTTP, tls: {mode: Passthrough}}]",
                 &[("BL0111", "spec.listeners[0].tls")],
             ),
+            // Accepted, with a warning that bowline does not serve it.
+            ("gatewayClassName: istio\nlisteners: [{name: mesh, port: 15008, protocol: HBONE}]", &[("BL0117", "spec.listeners[0].protocol")]),
+            (
+                "gatewayClassName: istio\nlisteners:\n- {name: a, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}, kinds: [{kind: HTTPRoute}, {kind: TCPRoute}]}}\n- {name: b, port: 81, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector}}}\n- {name: c, port: 82, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {a: b}}}}}\n- {name: d, port: 83, protocol: HTTP, allowedRoutes: {namespaces: {from: Everywhere}}}",
+                &[
+                    ("BL0117", "spec.listeners[0].allowedRoutes.kinds[1]"),
+                    ("BL0101", "spec.listeners[1].allowedRoutes.namespaces.selector"),
+                    ("BL0117", "spec.listeners[2].allowedRoutes.namespaces.selector"),
+                    ("BL0115", "spec.listeners[3].allowedRoutes.namespaces.from"),
+                ],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn reference_grants() {
+    check_table(
+        "ReferenceGrant",
+        &[
+            ("from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: apps}]\nto: [{group: '', kind: Service}]", &[]),
+            ("from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: apps}]\nto: [{group: '', kind: Service, name: web}]", &[]),
+            ("from: []\nto: []", &[("BL0101", "spec.from"), ("BL0101", "spec.to")]),
+            (
+                "from: [{group: gateway.networking.k8s.io, kind: '', namespace: ''}]\nto: [{group: ''}]",
+                &[("BL0101", "spec.from[0].kind"), ("BL0101", "spec.from[0].namespace"), ("BL0101", "spec.to[0].kind")],
+            ),
+            ("from: [{group: g, kind: K, namespace: n}]\nto: [{group: '', kind: Service}]\nextra: 1", &[("BL0012", "spec.extra")]),
         ],
     );
 }

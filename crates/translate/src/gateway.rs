@@ -10,15 +10,15 @@
 //! server when its `gateways` name the Gateway (`<ns>/<name>`, or `<name>` in the
 //! VirtualService's namespace) and one of its hosts is allowed by the server's `hosts`.
 //!
-//! Kubernetes Gateway API Gateways and HTTPRoutes are converted to the same shapes first
-//! (see `api`).
+//! Kubernetes Gateway API listeners are converted to the same server shapes first; their
+//! HTTPRoutes and GRPCRoutes become virtual hosts of their own (see `api`).
 //!
 //! Left out (their servers get no listener): TLS modes other than `SIMPLE` (PASSTHROUGH,
 //! MUTUAL, ISTIO_MUTUAL, AUTO_PASSTHROUGH) and TCP/TLS/MONGO servers.
 
-mod api;
+pub mod api;
 
-pub(crate) use api::{gateway_config, NamedGateway, NamedVs};
+pub(crate) use api::{gateway_config, virtual_hosts as api_virtual_hosts, NamedGateway, NamedVs};
 
 use crate::ProxyView;
 use bowline_config::common::{host_matches, selector_matches};

@@ -32,6 +32,9 @@ mod weights;
 pub use check::{check, Violation};
 pub use clusters::clusters;
 pub use endpoints::endpoints;
+/// Gateway API status conditions (see [`gateway_api_status`]).
+pub use gateway::api::status as gateway_api;
+pub use gateway::api::status::gateway_api_status;
 pub use listeners::listeners;
 pub use proxy_view::{GatewayView, InterceptionMode, InvalidNode, ProxyView};
 pub use routes::routes;

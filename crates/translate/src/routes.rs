@@ -23,6 +23,7 @@ use virtual_service::{applies, Source};
 
 pub(crate) use destination::cluster_name;
 pub(crate) use matching::prefix_all;
+pub(crate) use retry::default_policy as default_retry_policy;
 
 /// What a route is built against: who asks, where the VirtualService's short names resolve,
 /// and the port of the virtual host (the default for destinations without a port).

@@ -62,6 +62,7 @@ fn check_spec(resource: &Resource, ctx: &Context) -> Vec<Finding> {
         Spec::GrpcRoute(r) => gateway_api::check_grpc_route(r),
         // Kubernetes validated it; the mesh only reads it.
         Spec::Service(_) => Vec::new(),
+        Spec::ReferenceGrant(g) => gateway_api::check_reference_grant(g),
     }
 }
 

@@ -243,6 +243,7 @@ pub fn spec_json(spec: &Spec) -> Value {
         // Kubernetes' own object: the mesh reads a few of its fields and leaves the rest to
         // Kubernetes, so none is "accepted but not applied".
         Spec::Service(_) => Ok(Value::Object(Default::default())),
+        Spec::ReferenceGrant(s) => serde_json::to_value(s),
     };
     // Serialising plain data into a `Value` cannot fail (keys are strings or numbers).
     prune(value.unwrap_or_default()).unwrap_or_else(|| Value::Object(Default::default()))

@@ -5,8 +5,8 @@ use super::domains::claim_unique;
 use super::virtual_service::Source;
 use super::{action, matching, RouteContext};
 use crate::gateway::{
-    exposed, gateway_config, http_route_name, names_gateway, ports, BoundServer, NamedVs,
-    ServerKind,
+    api_virtual_hosts, exposed, gateway_config, http_route_name, names_gateway, ports, BoundServer,
+    NamedVs, ServerKind,
 };
 use crate::naming;
 use crate::proto::bool_value;
@@ -108,6 +108,13 @@ fn route_config(
                 Some((_, _, existing)) => existing.extend(routes.iter().cloned()),
                 None => vhosts.push((name, domains, routes.clone())),
             }
+        }
+    }
+    // Gateway API routes of these servers' listeners, merged the same way.
+    for (name, domains, routes) in api_virtual_hosts(snapshot, servers, port) {
+        match vhosts.iter_mut().find(|(n, _, _)| *n == name) {
+            Some((_, _, existing)) => existing.extend(routes),
+            None => vhosts.push((name, domains, routes)),
         }
     }
     let domains = claim_unique(vhosts.iter().map(|(_, d, _)| d.clone()).collect());

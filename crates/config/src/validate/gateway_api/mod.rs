@@ -2,6 +2,7 @@
 //! HTTPRoute/GRPCRoute matches, filters (the type names its one field), backendRefs.
 
 mod filters;
+mod listeners;
 
 use super::fields::{self, Findings};
 use crate::diag::{code, Finding};
@@ -9,6 +10,7 @@ use crate::gateway_api::{
     Gateway, GrpcRoute, HttpBackendRef, HttpRoute, HttpRouteMatch, NameValueMatch, ParentReference,
 };
 use filters::filters;
+pub use listeners::check_reference_grant;
 use std::collections::HashMap;
 
 const HTTP_FILTERS: &[&str] = &[
@@ -68,6 +70,12 @@ pub fn check_gateway(gw: &Gateway) -> Vec<Finding> {
         let tls_protocol = matches!(l.protocol.as_str(), "HTTPS" | "TLS");
         match l.protocol.as_str() {
             "HTTP" | "HTTPS" | "TLS" | "TCP" | "UDP" => {}
+            // Istio's ambient waypoints: the CRD allows any protocol name.
+            "HBONE" => out.warning(
+                code::NOT_APPLIED,
+                format!("{p}.protocol"),
+                "HBONE listeners belong to Istio ambient waypoints; bowline has no ambient mode and does not serve this listener (use an HTTP or HTTPS listener)",
+            ),
             p if p.contains('/') => {} // implementation-specific, domain-prefixed
             "" => out.error(
                 code::REQUIRED,
@@ -77,8 +85,11 @@ pub fn check_gateway(gw: &Gateway) -> Vec<Finding> {
             other => out.error(
                 code::NOT_ALLOWED,
                 format!("{p}.protocol"),
-                format!("protocol {other:?} must be HTTP, HTTPS, TLS, TCP or UDP"),
+                format!("protocol {other:?} must be HTTP, HTTPS, TLS, TCP, UDP or HBONE"),
             ),
+        }
+        if let Some(allowed) = &l.allowed_routes {
+            listeners::allowed_routes(allowed, &format!("{p}.allowedRoutes"), &mut out);
         }
         match &l.tls {
             None if tls_protocol => out.error(

@@ -1,6 +1,7 @@
 //! The ledger for the Kubernetes Gateway API kinds. Audited against
 //! `crates/translate/src/gateway/api.rs`, which converts Gateways and HTTPRoutes to the Istio
-//! shapes the gateway role serves; GRPCRoute is not translated in this change.
+//! shapes the gateway role serves; GRPCRoute shares the HTTPRoute's parents, filters and
+//! backends (`crates/translate/src/gateway/api/`).
 
 use super::{applied, implicit, mount, unapplied, unapplied_for, unapplied_unless};
 use super::{Entry, Row};
@@ -11,6 +12,7 @@ pub(super) fn entries(out: &mut Vec<Entry>) {
     mount(out, Kind::HttpRoute, "spec", HTTP_ROUTE);
     mount(out, Kind::HttpRoute, "spec.rules[*].filters[*]", FILTER);
     mount(out, Kind::GrpcRoute, "spec", GRPC_ROUTE);
+    mount(out, Kind::GrpcRoute, "spec.rules[*].filters[*]", FILTER);
 }
 
 const NOT_VERIFIED: &str = "client certificates are not verified";
@@ -99,14 +101,8 @@ const HTTP_ROUTE: &[Row] = &[
     applied("parentRefs[*].port", "http_route_fields_reach_the_gateway"),
     applied("hostnames", "gateway_api"),
     applied("rules[*].name", "http_route_fields_reach_the_gateway"),
-    applied(
-        "rules[*].matches[*].path.type",
-        "prefixes_match_whole_segments",
-    ),
-    applied(
-        "rules[*].matches[*].path.value",
-        "prefixes_match_whole_segments",
-    ),
+    applied("rules[*].matches[*].path.type", "http_paths"),
+    applied("rules[*].matches[*].path.value", "http_paths"),
     applied(
         "rules[*].matches[*].headers[*].type",
         "http_route_fields_reach_the_gateway",
@@ -275,7 +271,62 @@ const FILTER: &[Row] = &[
     ),
 ];
 
-const GRPC_ROUTE: &[Row] = &[unapplied(
-    "",
-    "GRPCRoute is served in a later change; this route has no effect yet",
-)];
+const GRPC_ROUTE: &[Row] = &[
+    unapplied_unless(
+        "parentRefs[*].group",
+        &["gateway.networking.k8s.io"],
+        "the parent is looked up as a Gateway API Gateway whatever the group",
+    ),
+    applied("parentRefs[*].group", "gateway_api_conformance"),
+    unapplied_unless(
+        "parentRefs[*].kind",
+        &["Gateway"],
+        "only Gateways are parents: routes bound to a Service (mesh routing) are not served yet",
+    ),
+    applied("parentRefs[*].kind", "gateway_api_conformance"),
+    applied("parentRefs[*].name", "gateway_api_conformance"),
+    applied("parentRefs[*].namespace", "gateway_api_conformance"),
+    applied("parentRefs[*].sectionName", "gateway_api_conformance"),
+    applied("parentRefs[*].port", "gateway_api_conformance"),
+    applied("hostnames", "gateway_api_conformance"),
+    applied("rules[*].name", "gateway_api_conformance"),
+    applied("rules[*].matches[*].method.type", "grpc_methods_are_paths"),
+    applied(
+        "rules[*].matches[*].method.service",
+        "grpc_methods_are_paths",
+    ),
+    applied(
+        "rules[*].matches[*].method.method",
+        "grpc_methods_are_paths",
+    ),
+    applied(
+        "rules[*].matches[*].headers[*].type",
+        "first_header_match_per_name_and_method_as_pseudo_header",
+    ),
+    applied(
+        "rules[*].matches[*].headers[*].name",
+        "first_header_match_per_name_and_method_as_pseudo_header",
+    ),
+    applied(
+        "rules[*].matches[*].headers[*].value",
+        "first_header_match_per_name_and_method_as_pseudo_header",
+    ),
+    unapplied_unless("rules[*].backendRefs[*].group", &["core"], SERVICE_ONLY),
+    unapplied_unless("rules[*].backendRefs[*].kind", &["Service"], SERVICE_ONLY),
+    applied("rules[*].backendRefs[*].kind", "gateway_api_conformance"),
+    applied("rules[*].backendRefs[*].name", "gateway_api_conformance"),
+    applied(
+        "rules[*].backendRefs[*].namespace",
+        "gateway_api_conformance",
+    ),
+    applied("rules[*].backendRefs[*].port", "gateway_api_conformance"),
+    applied("rules[*].backendRefs[*].weight", "gateway_api_conformance"),
+    unapplied(
+        "rules[*].backendRefs[*].filters",
+        "per-backend filters are not served; put the filter on the rule",
+    ),
+    unapplied(
+        "rules[*].sessionPersistence",
+        "session persistence is not served",
+    ),
+];
