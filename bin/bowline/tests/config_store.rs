@@ -279,3 +279,58 @@ async fn the_mesh_config_is_read_with_positions_and_served() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn gateway_api_routes_carry_their_parents_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gw.yaml"),
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web, namespace: other}
+spec:
+  hosts: [web.other.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: crossing, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: web, namespace: other, port: 80}]}]
+"#,
+    )
+    .unwrap();
+    let c = control(dir.path(), state.path()).await;
+    let (_, text) = c.bowline(&["get", "httproute", "crossing", "-o", "json"]);
+    let route: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let conditions = &route["status"]["parents"][0]["conditions"];
+    let resolved = conditions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ResolvedRefs")
+        .unwrap_or_else(|| panic!("{route}"));
+    assert_eq!(resolved["status"], "False", "{route}");
+    assert_eq!(resolved["reason"], "RefNotPermitted", "{route}");
+    let (_, text) = c.bowline(&[
+        "get",
+        "gateway.gateway.networking.k8s.io",
+        "gw",
+        "-o",
+        "json",
+    ]);
+    let gw: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(gw["status"]["listeners"][0]["attachedRoutes"], 1, "{gw}");
+}

@@ -132,11 +132,12 @@ fn route(
         ("GET" | "HEAD", "/apis/config/resources") => match query.filter() {
             Ok((kind, ns, name)) => {
                 let proxies = Proxies::from_sync(&state.sync);
+                let gateway_api = bowline_translate::gateway_api_status(&registry.snapshot());
                 let items: Vec<Value> = registry
                     .entries()
                     .iter()
                     .filter(|e| resources::matches(&e.key, kind, ns, name))
-                    .map(|e| resources::view(e, &proxies))
+                    .map(|e| resources::view(e, &proxies, &gateway_api))
                     .collect();
                 (StatusCode::OK, json!({"items": items}))
             }

@@ -11,6 +11,7 @@
 use bowline_config::diag::{Diagnostic, Severity};
 use bowline_config::{Kind, ResourceKey};
 use bowline_registry::store::Entry;
+use bowline_translate::gateway_api::GatewayApiStatus;
 use bowline_xds_server::SyncStatus;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -86,8 +87,11 @@ impl Programmed {
     }
 }
 
-/// The resource as `bowline get -o yaml` shows it.
-pub fn view(entry: &Entry, proxies: &Proxies) -> Value {
+/// The resource as `bowline get -o yaml` shows it. Gateway API resources also carry the
+/// Gateway API's own status (from `gateway_api`): a Gateway its conditions (Accepted,
+/// Programmed, ...) and listeners with attached routes; a route its `parents`, each with
+/// Accepted and ResolvedRefs.
+pub fn view(entry: &Entry, proxies: &Proxies, gateway_api: &GatewayApiStatus) -> Value {
     let key = &entry.key;
     let mut doc = match &entry.served {
         Some(served) => served.raw.clone(),
@@ -112,10 +116,58 @@ pub fn view(entry: &Entry, proxies: &Proxies) -> Value {
             }
         }
     }
+    let mut status = status(entry, proxies);
+    gateway_api_status(entry, gateway_api, &mut status);
     if let Some(obj) = doc.as_object_mut() {
-        obj.insert("status".into(), status(entry, proxies));
+        obj.insert("status".into(), status);
     }
     doc
+}
+
+/// Adds the Gateway API's status of `entry`, when it is one of its kinds and serves.
+fn gateway_api_status(entry: &Entry, computed: &GatewayApiStatus, status: &mut Value) {
+    let key = &entry.key;
+    if entry.served.is_none() {
+        return;
+    }
+    match key.kind {
+        Kind::K8sGateway => {
+            let Some(g) = computed
+                .gateways
+                .iter()
+                .find(|g| g.namespace == key.namespace && g.name == key.name)
+            else {
+                return;
+            };
+            status["listeners"] = serde_json::to_value(&g.listeners).unwrap_or_default();
+            // The Gateway API's conditions, with ours: its Accepted (more specific than "the
+            // spec validated") unless the latest edit was refused, and our Programmed
+            // (programmed on N of M proxies) in place of its own.
+            if let Some(conditions) = status["conditions"].as_array_mut() {
+                for c in &g.conditions {
+                    let ours = conditions
+                        .iter()
+                        .position(|have| have["type"] == c.kind.as_str());
+                    let value = serde_json::to_value(c).unwrap_or_default();
+                    match ours {
+                        None => conditions.push(value),
+                        Some(i) if c.kind == "Accepted" && entry.refused.is_none() => {
+                            conditions[i] = value
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        Kind::HttpRoute | Kind::GrpcRoute => {
+            if let Some(r) = computed.routes.iter().find(|r| {
+                r.kind == key.kind.as_str() && r.namespace == key.namespace && r.name == key.name
+            }) {
+                status["parents"] = serde_json::to_value(&r.parents).unwrap_or_default();
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `status`: conditions, validation messages and programming progress.

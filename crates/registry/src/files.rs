@@ -1,9 +1,12 @@
 //! Which files of the watched directories changed since the last look, read only when
 //! their content may have changed and reported only when it did.
 //!
-//! A file is taken once its content has been left alone for a settle period: an editor or
-//! a script that writes a file in pieces (truncate, write, write) would otherwise be caught
-//! halfway — an empty file, or one cut at a `---` — and that half would apply. Writers that
+//! A file some writer still holds open for writing (the watcher saw it modified and not yet
+//! closed) is taken only once its content has been left alone for a settle period: a script
+//! that writes a file in pieces (truncate, write, pause, write) would otherwise be caught
+//! halfway — an empty file, or one cut at a `---` — and that half would apply. A file whose
+//! writer closed it, or that was renamed into place, is complete and taken at once. A file
+//! that never stops changing is taken anyway after [`MAX_SETTLE_WAIT`], so it cannot starve. Writers that
 //! rename a finished file into place (editors, Kubernetes ConfigMap mounts) are never seen
 //! halfway; their change still waits out the settle period, which is short.
 
@@ -38,15 +41,27 @@ pub struct Scan {
     pub recheck_after: Option<Duration>,
 }
 
+/// The longest a file that keeps changing waits to be taken: one written every 100 ms
+/// forever still applies about once a second (what it holds at that moment).
+pub const MAX_SETTLE_WAIT: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Default)]
 pub struct Scanner {
     seen: BTreeMap<PathBuf, Seen>,
+    /// Files left for a later look because they had not settled, since when.
+    waiting: BTreeMap<PathBuf, std::time::Instant>,
 }
 
 impl Scanner {
-    /// Looks at every file under `dirs`. Files modified less than `settle` ago are left for
-    /// a later look (reported in `recheck_after`); pass zero to take everything now.
-    pub fn scan(&mut self, dirs: &[PathBuf], settle: Duration) -> Scan {
+    /// Looks at every file under `dirs`. Files in `writing` (open for writing, as far as
+    /// the watcher knows) and modified less than `settle` ago are left for a later look
+    /// (reported in `recheck_after`).
+    pub fn scan(
+        &mut self,
+        dirs: &[PathBuf],
+        settle: Duration,
+        writing: &BTreeSet<PathBuf>,
+    ) -> Scan {
         let (files, problems) = bowline_config::list_files(dirs);
         let mut scan = Scan {
             problems,
@@ -80,10 +95,18 @@ impl Scanner {
             let age = modified
                 .and_then(|m| now.duration_since(m).ok())
                 .unwrap_or(settle);
-            if age < settle {
-                wait(settle - age, &mut scan);
+            let waited = self
+                .waiting
+                .get(&path)
+                .map_or(Duration::ZERO, |since| since.elapsed());
+            if writing.contains(&path) && age < settle && waited < MAX_SETTLE_WAIT {
+                self.waiting
+                    .entry(path.clone())
+                    .or_insert_with(std::time::Instant::now);
+                wait((settle - age).min(MAX_SETTLE_WAIT - waited), &mut scan);
                 continue;
             }
+            self.waiting.remove(&path);
             let bytes = match std::fs::read(&path) {
                 Ok(bytes) => bytes,
                 Err(e) => {

@@ -75,6 +75,8 @@ pub struct Registry {
 struct Inner {
     store: Store,
     scanner: Scanner,
+    /// Files the watcher saw modified and not yet closed by their writer.
+    writing: Arc<Mutex<BTreeSet<PathBuf>>>,
     /// Problems listing or reading files (not tied to a resource).
     read_problems: Vec<Diagnostic>,
 }
@@ -122,6 +124,7 @@ impl Registry {
             inner: Arc::new(Mutex::new(Inner {
                 store,
                 scanner: Scanner::default(),
+                writing: Arc::default(),
                 read_problems: Vec::new(),
             })),
         };
@@ -217,7 +220,12 @@ impl Registry {
     /// when to look again for files that had not settled.
     fn look(&self, settle: Duration, first: bool) -> Option<Duration> {
         let mut inner = self.lock();
-        let scan = inner.scanner.scan(&self.options.dirs, settle);
+        let writing = inner
+            .writing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let scan = inner.scanner.scan(&self.options.dirs, settle, &writing);
         let now = now_ms();
         let mut changed = !scan.changes.is_empty();
         let mut taken: BTreeSet<PathBuf> = BTreeSet::new();
@@ -336,9 +344,12 @@ impl Registry {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> notify::Result<()> {
         let (tx, mut rx) = mpsc::channel::<()>(64);
+        let writing = self.lock().writing.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok_and(|e| may_change_content(&e.kind)) {
+                let Ok(event) = event else { return };
+                track_writers(&event, &writing);
+                if may_change_content(&event.kind) {
                     // A full channel already means "reload pending"; dropping the extra is fine.
                     let _ = tx.try_send(());
                 }
@@ -374,6 +385,26 @@ impl Registry {
                 .ok()
                 .flatten();
             recheck = again.map(|d| tokio::time::Instant::now() + d);
+        }
+    }
+}
+
+/// Keeps `writing` to the files some writer has modified and not yet closed: a write marks
+/// a file, closing it after writing or renaming it into place unmarks it.
+fn track_writers(event: &notify::Event, writing: &Mutex<BTreeSet<PathBuf>>) {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    let mut writing = writing.lock().unwrap_or_else(|e| e.into_inner());
+    for path in &event.paths {
+        match event.kind {
+            EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
+                writing.insert(path.clone());
+            }
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(_))
+            | EventKind::Remove(_) => {
+                writing.remove(path);
+            }
+            _ => {}
         }
     }
 }

@@ -6,6 +6,7 @@ use bowline_config::{Kind, ResourceKey};
 use bowline_registry::files::Scanner;
 use bowline_registry::store::Outcome;
 use bowline_registry::watch::{Options, Registry, DEFAULT_SETTLE};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -230,13 +231,53 @@ fn a_file_is_taken_only_once_it_has_settled_and_only_when_its_content_changed() 
     std::fs::write(&file, rule("one", "[{name: v1}]")).unwrap();
     let dirs = vec![dir.path().to_path_buf()];
     let mut scanner = Scanner::default();
-    let fresh = scanner.scan(&dirs, Duration::from_secs(3600));
-    assert!(fresh.changes.is_empty(), "just written: not settled");
+    let open_for_writing: BTreeSet<PathBuf> = [file.clone()].into();
+    let fresh = scanner.scan(&dirs, Duration::from_secs(3600), &open_for_writing);
+    assert!(
+        fresh.changes.is_empty(),
+        "just written, still open: not settled"
+    );
     assert!(fresh
         .recheck_after
         .is_some_and(|d| d <= Duration::from_secs(3600)));
-    assert_eq!(scanner.scan(&dirs, Duration::ZERO).changes.len(), 1);
+    // Closed by its writer: complete, taken at once however young.
+    let closed = BTreeSet::new();
+    assert_eq!(
+        scanner
+            .scan(&dirs, Duration::from_secs(3600), &closed)
+            .changes
+            .len(),
+        1
+    );
     // Touched, same bytes: read again (its time changed) but not reported.
     std::fs::write(&file, rule("one", "[{name: v1}]")).unwrap();
-    assert!(scanner.scan(&dirs, Duration::ZERO).changes.is_empty());
+    assert!(scanner
+        .scan(&dirs, Duration::ZERO, &closed)
+        .changes
+        .is_empty());
+}
+
+#[test]
+fn a_file_that_never_settles_is_still_taken_after_the_longest_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yaml");
+    let dirs = vec![dir.path().to_path_buf()];
+    let mut scanner = Scanner::default();
+    let started = std::time::Instant::now();
+    // Rewritten faster than it can settle: taken once MAX_SETTLE_WAIT has passed.
+    let writing: BTreeSet<PathBuf> = [file.clone()].into();
+    let taken = loop {
+        std::fs::write(&file, format!("# {:?}\n", started.elapsed())).unwrap();
+        let scan = scanner.scan(&dirs, Duration::from_secs(3600), &writing);
+        if !scan.changes.is_empty() {
+            break started.elapsed();
+        }
+        assert!(scan.recheck_after.is_some());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(started.elapsed() < Duration::from_secs(10), "never taken");
+    };
+    assert!(
+        taken >= bowline_registry::files::MAX_SETTLE_WAIT,
+        "{taken:?}"
+    );
 }

@@ -175,6 +175,14 @@ spec:
   - {name: http, port: 80, protocol: HTTP}
   - {name: alt, port: 8080, protocol: HTTP}
 ---
+# The backend in prod lets routes of default reach it (else the route answers 500).
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: from-default, namespace: prod}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}]
+  to: [{group: "", kind: Service}]
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: api, namespace: default}
@@ -214,7 +222,10 @@ spec:
     );
     let alt = route_config(&routes, "http.8080");
     let all: Vec<_> = alt.virtual_hosts.iter().flat_map(|v| &v.routes).collect();
-    let api = all.iter().find(|r| r.name == "api").expect("rule name");
+    let api = all
+        .iter()
+        .find(|r| r.name == "default.api.api")
+        .expect("rule name");
     let text = format!("{api:?}");
     for want in [
         "POST",
@@ -240,7 +251,7 @@ spec:
     let mirror = &action.request_mirror_policies[0];
     let fraction = mirror.runtime_fraction.as_ref().unwrap();
     assert_eq!(fraction.default_value.as_ref().unwrap().numerator, 25);
-    let moved = all.iter().find(|r| r.name == "moved").unwrap();
+    let moved = all.iter().find(|r| r.name == "default.api.moved").unwrap();
     let Some(route::Action::Redirect(redirect)) = &moved.action else {
         panic!("a redirect")
     };
