@@ -1,88 +1,96 @@
-//! JSON values printed as block YAML (for `bowline get -o yaml`). Strings that YAML would
-//! read as something else (numbers, booleans, null, or text with YAML's special characters)
-//! are written double-quoted, in JSON's escaping, which YAML reads the same way.
+//! JSON values printed as block YAML, for bootstraps (`bowline bootstrap envoy`) and
+//! resources (`bowline get -o yaml`).
 
 use serde_json::Value;
+use std::fmt::Write;
 
+/// Renders a JSON value as block-style YAML. Strings are plain only when YAML cannot read them
+/// as anything else; otherwise they are JSON-quoted (a valid YAML double-quoted scalar), so
+/// `"15006"` stays a string.
 pub fn to_yaml(value: &Value) -> String {
     let mut out = String::new();
-    block(value, 0, &mut out);
+    write_node(&mut out, value, 0);
     out
 }
 
-fn block(value: &Value, indent: usize, out: &mut String) {
+fn write_node(out: &mut String, value: &Value, indent: usize) {
     let pad = " ".repeat(indent);
     match value {
-        Value::Object(map) if !map.is_empty() => {
-            for (k, v) in map {
-                out.push_str(&format!("{pad}{}:", scalar_str(k)));
-                nested(v, indent, out);
+        Value::Object(map) => {
+            for (key, child) in map {
+                let _ = write!(out, "{pad}{}:", scalar(&Value::String(key.clone())));
+                write_child(out, child, indent + 2);
             }
         }
-        Value::Array(items) if !items.is_empty() => {
-            for v in items {
-                out.push_str(&format!("{pad}-"));
-                match v {
-                    Value::Object(map) if !map.is_empty() => {
-                        // The first key on the dash's line, the rest aligned under it.
-                        let mut inner = String::new();
-                        block(v, indent + 2, &mut inner);
-                        out.push(' ');
-                        out.push_str(inner.trim_start());
-                    }
-                    _ => nested(v, indent, out),
+        Value::Array(items) => {
+            for item in items {
+                let _ = write!(out, "{pad}-");
+                if is_block(item) {
+                    // The first entry shares the dash line; the rest align under it.
+                    let mut nested = String::new();
+                    write_node(&mut nested, item, indent + 2);
+                    out.push(' ');
+                    out.push_str(nested.trim_start());
+                } else {
+                    let _ = writeln!(out, " {}", scalar(item));
                 }
             }
         }
-        other => out.push_str(&format!("{pad}{}\n", inline(other))),
+        scalar_value => {
+            let _ = writeln!(out, "{pad}{}", scalar(scalar_value));
+        }
     }
 }
 
-/// After `key:` or `-`: a scalar or empty collection on the same line, else a nested block.
-fn nested(v: &Value, indent: usize, out: &mut String) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            out.push('\n');
-            block(v, indent + 2, out);
-        }
-        Value::Array(a) if !a.is_empty() => {
-            out.push('\n');
-            block(v, indent + 2, out);
-        }
-        other => out.push_str(&format!(" {}\n", inline(other))),
+fn write_child(out: &mut String, child: &Value, indent: usize) {
+    if is_block(child) {
+        out.push('\n');
+        write_node(out, child, indent);
+    } else {
+        let _ = writeln!(out, " {}", scalar(child));
     }
 }
 
-fn inline(v: &Value) -> String {
-    match v {
-        Value::String(s) => scalar_str(s),
+fn is_block(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => !map.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        _ => false,
+    }
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
         Value::Object(_) => "{}".into(),
         Value::Array(_) => "[]".into(),
+        Value::String(s) if is_plain(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-fn scalar_str(s: &str) -> String {
-    let plain = !s.is_empty()
+fn is_plain(s: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~",
+    ];
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && s.chars()
-            .all(|c| c.is_alphanumeric() || "-_./ @()+=".contains(c))
-        && !s.starts_with(['-', ' ', '@', '.'])
-        && !s.ends_with(' ')
-        && s.parse::<f64>().is_err()
-        && !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n"
-        );
-    if plain {
-        s.to_string()
-    } else {
-        serde_json::to_string(s).unwrap_or_default()
-    }
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+        && !RESERVED.contains(&s.to_ascii_lowercase().as_str())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn yaml_quotes_what_could_be_misread() {
+        let v = json!({"a": "15006", "@type": "x/y.z", "b": [{"c": 1, "d": {}}, "no"], "e": true, "f": []});
+        assert_eq!(
+            to_yaml(&v),
+            "a: \"15006\"\n\"@type\": x/y.z\nb:\n  - c: 1\n    d: {}\n  - \"no\"\ne: true\nf: []\n"
+        );
+    }
 
     #[test]
     fn yaml_reads_back_as_the_same_value() {
