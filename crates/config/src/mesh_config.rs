@@ -15,7 +15,8 @@
 //! `defaultConfig` merges over Istio's default ProxyConfig field by field, as istiod does;
 //! every other field replaces its default whole.
 
-pub mod fields;
+pub mod applied;
+mod fields;
 mod providers;
 mod reading;
 #[cfg(test)]

@@ -98,6 +98,12 @@ impl MeshConfig {
             let at = join(prefix, &key);
             r.set(&mut mesh, &key, value, &at);
         }
+        for (field, reason) in mesh.not_applied() {
+            r.warning(
+                &join(prefix, field),
+                format!("accepted but not applied by bowline yet: {reason}"),
+            );
+        }
         (mesh, r.out)
     }
 }

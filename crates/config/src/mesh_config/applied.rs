@@ -1,0 +1,134 @@
+//! Which MeshConfig fields bowline applies. A field set to something other than Istio's
+//! default that bowline does not apply yet is a warning where it is written, so a mesh
+//! config is never silently half-honoured. Applied today: `pathNormalization` (the
+//! connection manager's path options).
+
+use super::MeshConfig;
+
+impl MeshConfig {
+    /// `(field, reason)` for every field that differs from Istio's default and that bowline
+    /// does not apply yet.
+    pub fn not_applied(&self) -> Vec<(&'static str, &'static str)> {
+        let d = MeshConfig::default();
+        let mut out = Vec::new();
+        let mut check = |differs: bool, field: &'static str, reason: &'static str| {
+            if differs {
+                out.push((field, reason));
+            }
+        };
+        check(
+            self.trust_domain != d.trust_domain,
+            "trustDomain",
+            "workload identities are issued and checked in cluster.local",
+        );
+        check(
+            self.trust_domain_aliases != d.trust_domain_aliases,
+            "trustDomainAliases",
+            "identities of other trust domains are not accepted as this one's",
+        );
+        check(
+            self.root_namespace != d.root_namespace,
+            "rootNamespace",
+            "mesh-wide policies are read from istio-system",
+        );
+        check(
+            self.outbound_traffic_policy != d.outbound_traffic_policy,
+            "outboundTrafficPolicy",
+            "traffic to hosts outside the registry is not passed through or blocked by policy yet",
+        );
+        check(
+            self.inbound_traffic_policy != d.inbound_traffic_policy,
+            "inboundTrafficPolicy",
+            "inbound traffic always reaches the application on its own address",
+        );
+        check(
+            self.default_config != d.default_config,
+            "defaultConfig",
+            "proxy settings come from bowline's own flags",
+        );
+        check(
+            self.extension_providers != d.extension_providers,
+            "extensionProviders",
+            "telemetry and external-authorization providers are not used yet",
+        );
+        check(
+            self.default_providers != d.default_providers,
+            "defaultProviders",
+            "telemetry providers are not used yet",
+        );
+        check(
+            self.enable_tracing != d.enable_tracing,
+            "enableTracing",
+            "requests are not traced yet",
+        );
+        check(
+            self.access_log_file != d.access_log_file,
+            "accessLogFile",
+            "access logs are not written yet",
+        );
+        check(
+            self.access_log_encoding != d.access_log_encoding,
+            "accessLogEncoding",
+            "access logs are not written yet",
+        );
+        check(
+            self.access_log_format != d.access_log_format,
+            "accessLogFormat",
+            "access logs are not written yet",
+        );
+        check(
+            self.default_service_export_to != d.default_service_export_to,
+            "defaultServiceExportTo",
+            "exportTo defaults are not applied",
+        );
+        check(
+            self.default_virtual_service_export_to != d.default_virtual_service_export_to,
+            "defaultVirtualServiceExportTo",
+            "exportTo defaults are not applied",
+        );
+        check(
+            self.default_destination_rule_export_to != d.default_destination_rule_export_to,
+            "defaultDestinationRuleExportTo",
+            "exportTo defaults are not applied",
+        );
+        check(
+            self.enable_auto_mtls != d.enable_auto_mtls,
+            "enableAutoMtls",
+            "sidecars always originate mutual TLS to sidecars",
+        );
+        check(
+            self.locality_lb_setting != d.locality_lb_setting,
+            "localityLbSetting",
+            "locality-aware load balancing is not served",
+        );
+        check(
+            self.connect_timeout != d.connect_timeout,
+            "connectTimeout",
+            "clusters use bowline's connect timeout",
+        );
+        check(
+            self.protocol_detection_timeout != d.protocol_detection_timeout,
+            "protocolDetectionTimeout",
+            "protocols are not sniffed",
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn istio_defaults_are_quiet_and_each_changed_field_is_named() {
+        assert!(MeshConfig::default().not_applied().is_empty());
+        let mut m = MeshConfig::default();
+        m.trust_domain = "example.org".into();
+        m.enable_tracing = !m.enable_tracing;
+        let fields: Vec<&str> = m.not_applied().iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["trustDomain", "enableTracing"]);
+        let mut m = MeshConfig::default();
+        m.path_normalization.normalization = super::super::Normalization::MergeSlashes;
+        assert!(m.not_applied().is_empty(), "pathNormalization is applied");
+    }
+}
