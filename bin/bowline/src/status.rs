@@ -17,12 +17,38 @@ pub struct Args {
     /// Print the state and sync documents as JSON.
     #[arg(long)]
     json: bool,
+    /// A control plane's HTTP address (`bowline control`, no mesh of `bowline up`): report
+    /// only its config — refused resources, and resources not programmed on every proxy.
+    #[arg(
+        long,
+        env = "BOWLINE_CONTROL",
+        value_name = "ADDR",
+        conflicts_with = "mesh"
+    )]
+    control: Option<std::net::SocketAddr>,
 }
 
 /// Exit 0 when the mesh runs, every sidecar is synced, nothing in the config is refused
 /// and every resource is programmed on every proxy; 1 when something is behind, down or
 /// refused; 2 when no mesh is found.
 pub fn run(args: Args) -> ExitCode {
+    if let Some(addr) = args.control {
+        let config = http_get(addr, "/apis/config/status", Duration::from_secs(5))
+            .ok()
+            .and_then(|(status, body)| (status == 200).then_some(body))
+            .and_then(|body| serde_json::from_str::<Value>(&body).ok());
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&config).unwrap_or_default()
+            );
+        }
+        return if report_config(config.as_ref(), !args.json) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let root = state_root();
     let dir = match &args.mesh {
         Some(name) => root.join(name),

@@ -189,6 +189,13 @@ async fn a_restart_with_a_broken_file_serves_what_was_serving_and_says_so() {
         yaml.contains("status: \"False\"") && yaml.contains("keeps serving"),
         "{yaml}"
     );
+    // `bowline status --control` fails and names the refused resource.
+    let (code, text) = c.bowline(&["status"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("REFUSED DestinationRule default/one (its last good version serves)"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

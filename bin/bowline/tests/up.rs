@@ -1360,6 +1360,20 @@ impl UpMesh {
         assert_eq!(code, Some(0), "apply {file}: {out}{err}");
     }
 
+    /// The productpage answer (whatever its calls returned) through the gateway.
+    async fn raw_page(&self, user: Option<&str>) -> anyhow::Result<Value> {
+        let headers: Vec<(&str, &str)> = user.map(|u| ("end-user", u)).into_iter().collect();
+        let response = get(
+            self.entry,
+            "/productpage",
+            &headers,
+            Duration::from_secs(20),
+        )
+        .await?;
+        anyhow::ensure!(response.status == 200, "status {}", response.status);
+        Ok(response.json())
+    }
+
     /// Versions of reviews over `n` pages as `user`.
     async fn reviews_versions(
         &self,
@@ -1373,6 +1387,24 @@ impl UpMesh {
         }
         seen
     }
+}
+
+/// The status of `name`'s call in an echo answer.
+fn call_status(body: &Value, name: &str) -> Option<u64> {
+    body["calls"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == name)?["status"]
+        .as_u64()
+}
+
+/// The status of reviews' call to ratings in a productpage answer.
+fn ratings_status(page: &Value) -> Option<u64> {
+    let reviews = page["calls"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == "reviews")?;
+    call_status(&reviews["body"], "ratings")
 }
 
 fn istio_bookinfo(file: &str) -> PathBuf {
@@ -1441,6 +1473,59 @@ async fn istio_bookinfo_task_flow_with_bowline_apply() {
     })
     .await
     .unwrap();
+
+    // Fault injection, Istio's task: ratings aborts with 500 for jason (reviews v2 shows the
+    // ratings call failing), others' ratings calls succeed.
+    mesh.apply_istio("networking/virtual-service-ratings-test-abort.yaml");
+    wait_until(T, Duration::from_millis(50), || async {
+        let jason = ratings_status(&mesh.raw_page(Some("jason")).await?);
+        let others = ratings_status(&mesh.raw_page(None).await?);
+        anyhow::ensure!(
+            jason == Some(500) && others == Some(200),
+            "{jason:?} {others:?}"
+        );
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // A 7 s delay for jason's ratings calls; everyone else is not delayed.
+    mesh.apply_istio("networking/virtual-service-ratings-test-delay.yaml");
+    let delayed = wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async {
+            let started = Instant::now();
+            let page = mesh.raw_page(Some("jason")).await?;
+            let took = started.elapsed();
+            anyhow::ensure!(ratings_status(&page) == Some(200), "{page}");
+            anyhow::ensure!(took >= Duration::from_secs(7), "not delayed yet: {took:?}");
+            Ok(took)
+        },
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    mesh.raw_page(None).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "others are not delayed"
+    );
+    eprintln!("jason's page with the ratings delay: {delayed:?}");
+
+    // Every service to v1 again, then the details fault over it: details answers 555.
+    mesh.apply_istio("networking/virtual-service-all-v1.yaml");
+    mesh.apply_istio("networking/fault-injection-details-v1.yaml");
+    wait_until(T, Duration::from_millis(50), || async {
+        let page = mesh.raw_page(None).await?;
+        let details = call_status(&page, "details");
+        anyhow::ensure!(details == Some(555), "{page}");
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // Back to a healthy details for the steps below.
+    mesh.apply_istio("networking/virtual-service-all-v1.yaml");
+    mesh.apply_istio("networking/virtual-service-reviews-jason-v2-v3.yaml");
 
     // Istio's bookinfo.yaml (Services, ServiceAccounts, Deployments) and a VirtualService in
     // one file: the Services are read, the other Kubernetes kinds skipped with a note, and
