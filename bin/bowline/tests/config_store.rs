@@ -25,13 +25,21 @@ struct Control {
     debug: SocketAddr,
 }
 
-async fn control(dir: &Path, state: &Path) -> Control {
+fn control_command(dir: &Path, state: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bowline"));
     cmd.args(["control", "--config"])
         .arg(dir)
         .arg("--state-dir")
         .arg(state)
         .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"]);
+    cmd
+}
+
+async fn control(dir: &Path, state: &Path) -> Control {
+    control_with(control_command(dir, state)).await
+}
+
+async fn control_with(cmd: Command) -> Control {
     let proc = Proc::spawn("control", cmd).unwrap();
     let line = proc.wait_for_line("debug listening on ", T).await.unwrap();
     let debug = line
@@ -246,37 +254,17 @@ async fn the_mesh_config_is_read_with_positions_and_served() {
         "trustDomain: cluster.local\npathNormalization:\n  normalization: MERGE_SLASHES\n",
     )
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bowline"));
-    cmd.args(["control", "--config"])
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .arg("--mesh-config")
-        .arg(&mesh)
-        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"]);
-    let proc = Proc::spawn("control", cmd).unwrap();
-    let line = proc.wait_for_line("debug listening on ", T).await.unwrap();
-    let debug: SocketAddr = line
-        .split("debug listening on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let c = Control { proc, debug };
+    let mut cmd = control_command(dir.path(), state.path());
+    cmd.arg("--mesh-config").arg(&mesh);
+    let c = control_with(cmd).await;
     assert_eq!(c.configz()["mesh"]["pathNormalization"], "MergeSlashes");
     drop(c);
 
     // A misspelt field is an error naming file, line and the field it was probably meant as.
     std::fs::write(&mesh, "trustDomain: cluster.local\npathNormalisation: {}\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bowline"))
-        .args(["control", "--config"])
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(state.path())
+    let out = control_command(dir.path(), state.path())
         .arg("--mesh-config")
         .arg(&mesh)
-        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1360,6 +1360,23 @@ impl UpMesh {
         assert_eq!(code, Some(0), "apply {file}: {out}{err}");
     }
 
+    /// `bowline get virtualservice reviews -o yaml`'s "generation G programmed on N of M
+    /// proxies" line, with N and M (the text, to print and to search for node ids).
+    fn reviews_programmed(&self) -> (String, Option<u32>, Option<u32>, String) {
+        let (_, yaml, _) = self.bowline(&["get", "virtualservice", "reviews", "-o", "yaml"]);
+        let line = yaml
+            .lines()
+            .find(|l| l.contains("programmed on"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        // `message: generation G programmed on N of M proxies`
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let number = |i: usize| words.get(i).and_then(|w| w.parse::<u32>().ok());
+        let (n, m) = (number(5), number(7));
+        (line, n, m, yaml)
+    }
+
     /// The productpage answer (whatever its calls returned) through the gateway.
     async fn raw_page(&self, user: Option<&str>) -> anyhow::Result<Value> {
         let headers: Vec<(&str, &str)> = user.map(|u| ("end-user", u)).into_iter().collect();
@@ -1437,16 +1454,7 @@ async fn istio_bookinfo_task_flow_with_bowline_apply() {
     let (_, yaml, _) = mesh.bowline(&["get", "virtualservice", "reviews", "-o", "yaml"]);
     assert!(yaml.contains("generation: 2"), "{yaml}");
     let programmed = wait_until(T, Duration::from_millis(50), || async {
-        let (_, yaml, _) = mesh.bowline(&["get", "virtualservice", "reviews", "-o", "yaml"]);
-        let line = yaml
-            .lines()
-            .find(|l| l.contains("programmed on"))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        // `message: generation 2 programmed on N of M proxies`
-        let (n, m) = (words.get(5).copied(), words.get(7).copied());
+        let (line, n, m, _) = mesh.reviews_programmed();
         anyhow::ensure!(n.is_some() && n == m, "not everywhere yet: {line}");
         Ok(line)
     })
@@ -1577,18 +1585,7 @@ async fn istio_bookinfo_task_flow_with_bowline_apply() {
     };
     mesh.apply_istio("networking/virtual-service-reviews-80-20.yaml");
     let pending = wait_until(T, Duration::from_millis(50), || async {
-        let (_, yaml, _) = mesh.bowline(&["get", "virtualservice", "reviews", "-o", "yaml"]);
-        let line = yaml
-            .lines()
-            .find(|l| l.contains("programmed on"))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let (n, m) = (
-            words.get(5).and_then(|w| w.parse::<u32>().ok()),
-            words.get(7).and_then(|w| w.parse::<u32>().ok()),
-        );
+        let (line, n, m, yaml) = mesh.reviews_programmed();
         anyhow::ensure!(matches!((n, m), (Some(n), Some(m)) if n + 1 == m), "{line}");
         anyhow::ensure!(yaml.contains(&node), "the stopped proxy is named: {yaml}");
         Ok(line)

@@ -7,7 +7,7 @@ mod destination;
 mod domains;
 pub(crate) mod filters;
 mod gateway;
-mod headers;
+pub(crate) mod headers;
 mod matching;
 mod retry;
 pub(crate) mod virtual_service;

@@ -10,7 +10,6 @@
 //! proxy asked for, [`acks`] what was sent and acknowledged, [`diff`] resource versions.
 
 mod acks;
-mod debug;
 mod delta;
 mod diff;
 mod service;
@@ -29,7 +28,6 @@ use bowline_xds::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use bowline_xds::pb::google::protobuf::Any;
 use tokio::sync::watch;
 
-pub use debug::{serve_debug, DebugHandler};
 pub use status::{Nack, Protocol, ProxySync, SyncStatus, TypeSync, DEPARTED_RETENTION_MS};
 
 /// Everything served to one proxy: type URL -> resource name -> packed resource.

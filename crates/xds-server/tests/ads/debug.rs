@@ -1,78 +1,10 @@
-//! The debug HTTP server and the `/debug/syncz` document.
-
-use std::net::SocketAddr;
-use std::sync::Arc;
+//! The `/debug/syncz` document (the control plane serves it; crates/control/src/api.rs).
 
 use bowline_xds::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 use bowline_xds::type_url::{CLUSTER, LISTENER};
-use bowline_xds_server::{serve_debug, DebugHandler};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 use crate::clients::{DeltaClient, SotwClient};
-use crate::harness::{node, Server, Snap, WAIT};
-
-/// A one-shot HTTP/1.1 GET; returns the status code and body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: debug\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).await.expect("read");
-        raw
-    };
-    let raw = tokio::time::timeout(WAIT, exchange)
-        .await
-        .expect("answered in time");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
-    (code, body.to_string())
-}
-
-struct Debug {
-    addr: SocketAddr,
-    shutdown: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start_debug(routes: Vec<(String, DebugHandler)>) -> Debug {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (shutdown, stop) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_debug(listener, routes, async move {
-        let _ = stop.await;
-    }));
-    Debug {
-        addr,
-        shutdown,
-        task,
-    }
-}
-
-#[tokio::test]
-async fn known_paths_answer_json_unknown_paths_404_and_shutdown_returns() {
-    let hello: DebugHandler = Arc::new(|| serde_json::json!({"hello": "mesh"}));
-    let debug = start_debug(vec![("/debug/hello".into(), hello)]).await;
-
-    let (code, body) = get(debug.addr, "/debug/hello").await;
-    assert_eq!(code, 200);
-    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
-    assert_eq!(json["hello"], "mesh");
-
-    let (code, _) = get(debug.addr, "/debug/nope").await;
-    assert_eq!(code, 404);
-
-    let _ = debug.shutdown.send(());
-    let served = tokio::time::timeout(WAIT, debug.task).await.expect("stops");
-    served.expect("no panic").expect("no io error");
-}
+use crate::harness::{node, Server, Snap};
 
 #[tokio::test]
 async fn syncz_lists_every_connected_proxy_in_the_documented_shape() {
@@ -83,8 +15,6 @@ async fn syncz_lists_every_connected_proxy_in_the_documented_shape() {
     )
     .await;
     let status = server.status.clone();
-    let syncz: DebugHandler = Arc::new(move || status.to_json());
-    let debug = start_debug(vec![("/debug/syncz".into(), syncz)]).await;
 
     let mut sotw = SotwClient::connect(&server, "sotw-1", CLUSTER, &[]).await;
     let cds = sotw.recv().await;
@@ -114,9 +44,8 @@ async fn syncz_lists_every_connected_proxy_in_the_documented_shape() {
         .wait_for_proxy("sotw-0", |p| p.types.contains_key("CDS"))
         .await;
 
-    let (code, body) = get(debug.addr, "/debug/syncz").await;
-    assert_eq!(code, 200);
-    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    // What the control plane serves at `/debug/syncz`.
+    let json = status.to_json();
     assert_eq!(json["generation"], 4);
     let proxies = json["proxies"].as_array().expect("proxies");
     assert_eq!(proxies.len(), 3);

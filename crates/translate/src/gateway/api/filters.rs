@@ -13,23 +13,14 @@
 
 use super::matching::{prefix_part, regex_escape};
 use crate::proto::{header_option, regex_matcher};
+pub(crate) use crate::routes::headers::HeaderOps;
 use bowline_config::gateway_api::{HeaderModifier, PathModifier, RequestRedirect};
 use bowline_xds::pb::envoy::config::core::v3::HeaderValueOption;
 use bowline_xds::pb::envoy::config::route::v3::{redirect_action, RedirectAction};
 use bowline_xds::pb::envoy::r#type::matcher::v3::RegexMatchAndSubstitute;
 
-/// Header mutations of one route or one weighted backend.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct HeaderOps {
-    pub request_add: Vec<HeaderValueOption>,
-    pub request_remove: Vec<String>,
-    pub response_add: Vec<HeaderValueOption>,
-    pub response_remove: Vec<String>,
-    /// A request `set` of `Host`: Envoy rewrites the authority instead (it refuses `host`
-    /// in header mutations).
-    pub host_rewrite: Option<String>,
-}
-
+/// The Gateway API's header modifiers, added to the same header operations Istio's
+/// `headers` produce.
 impl HeaderOps {
     /// Adds a RequestHeaderModifier.
     pub fn request(&mut self, m: &HeaderModifier) {
