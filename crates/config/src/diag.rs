@@ -49,7 +49,7 @@
 //! | BL0206 | warning  | two DestinationRules for one host in one namespace |
 //! | BL0207 | warning  | WorkloadEntry port name that no selecting ServiceEntry declares |
 //! | BL0208 | error    | HTTPRoute/GRPCRoute parentRef to a Gateway that does not exist |
-//! | BL0209 | error    | VirtualService delegate that does not exist |
+//! | BL0209 | error    | VirtualService delegate that does not exist, has hosts, or is not exported to the delegating namespace |
 //! | BL0210 | warning  | VirtualService hosts that no server of its Gateway exposes |
 //! | BL0211 | warning  | VirtualService bound to a Gateway generated from a Gateway API Gateway |
 //! | BL0212 | info     | a match that an earlier match (same or wider) always takes first |

@@ -332,6 +332,33 @@ fn delegates_parents_and_duplicates() {
         run(analyze::missing_delegates, std::slice::from_ref(&root)),
         expect(&[("root", "BL0209", "spec.http[0].delegate")])
     );
+    // Translation cannot use a delegate with hosts or one not exported to the root's
+    // namespace (Istio's rules): the rule is reported as routing nothing.
+    let unusable = [
+        vs(
+            "child",
+            "hosts: [c]\nhttp:\n- route: [{destination: {host: r}}]",
+        ),
+        vs(
+            "child",
+            "exportTo: [other]\nhttp:\n- route: [{destination: {host: r}}]",
+        ),
+    ];
+    for child in unusable {
+        assert_eq!(
+            run(analyze::missing_delegates, &[root.clone(), child.clone()]),
+            expect(&[("root", "BL0209", "spec.http[0].delegate")]),
+            "{child}"
+        );
+    }
+    let exported = vs(
+        "child",
+        "exportTo: [\".\"]\nhttp:\n- route: [{destination: {host: r}}]",
+    );
+    assert_eq!(
+        run(analyze::missing_delegates, &[root.clone(), exported]),
+        expect(&[])
+    );
     // A delegate may omit hosts; the full validation knows it is one.
     let loaded = support::load(&[root, child].join("---\n"));
     assert!(

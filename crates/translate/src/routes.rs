@@ -3,6 +3,7 @@
 //! requests that reach the outbound listener itself (absolute-form, `HTTP_PROXY`).
 
 mod action;
+mod delegate;
 mod destination;
 mod domains;
 pub(crate) mod filters;
@@ -18,6 +19,7 @@ use crate::ProxyView;
 use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::core::v3::data_source;
 use bowline_xds::pb::envoy::config::route::v3::{route, Route, RouteConfiguration, VirtualHost};
+use delegate::Rule;
 use std::collections::BTreeMap;
 use virtual_service::{applies, Source};
 
@@ -121,8 +123,9 @@ fn route_config(
 }
 
 /// The routes of one service port's virtual host: the VirtualService's `http` rules in
-/// order (first match wins; a rule whose matches all exclude this proxy or port is left
-/// out, and nothing after a rule without matches can match), else the default route.
+/// order, delegating rules replaced by their delegate's (see [`delegate`]); first match
+/// wins; a rule whose matches all exclude this proxy or port is left out, and nothing after
+/// a rule without matches can match. No VirtualService: the default route.
 fn http_routes(snapshot: &Snapshot, proxy: &ProxyView, at: PortOf<'_>) -> Vec<Route> {
     let host = &at.service.hostname;
     let Some(vs) = virtual_service::for_host(snapshot, proxy, host) else {
@@ -134,18 +137,16 @@ fn http_routes(snapshot: &Snapshot, proxy: &ProxyView, at: PortOf<'_>) -> Vec<Ro
         };
         return vec![action::default_route(&ctx, host)];
     };
-    let ctx = RouteContext {
-        snapshot,
-        proxy,
-        vs_namespace: vs.namespace,
-        port: at.port.number,
-    };
     let mut out = Vec::new();
-    for rule in &vs.spec.http {
-        // Delegation (a root VirtualService handing paths to another) is not supported yet.
-        if rule.delegate.is_some() {
-            continue;
-        }
+    for Rule { namespace, rule } in delegate::expand(&snapshot.config, vs.namespace, &vs.spec.http)
+    {
+        let ctx = RouteContext {
+            snapshot,
+            proxy,
+            vs_namespace: namespace,
+            port: at.port.number,
+        };
+        let rule = rule.as_ref();
         if rule.matches.is_empty() {
             let m = matching::prefix_all();
             out.extend(action::route(&ctx, rule, None, m));

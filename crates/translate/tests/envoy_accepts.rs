@@ -246,3 +246,28 @@ fn envoy_accepts_a_gateway_with_tls_servers() {
     );
     assert_envoy_accepts("gateway API", &generated);
 }
+
+/// Delegated rules (merged matches, inherited policies) for a sidecar and a gateway.
+#[test]
+fn envoy_accepts_delegated_routes() {
+    let snap = mesh(&format!(
+        "{}\n---\n{}",
+        include_str!("inputs/services.yaml"),
+        include_str!("inputs/vs_delegate.yaml")
+    ));
+    let sidecar = proxy(&snap, "10.10.0.10", "productpage-v1", "default");
+    assert_envoy_accepts(
+        "delegation (sidecar)",
+        &bowline_translate::generate(&snap, &sidecar),
+    );
+    let gw = gateway_proxy(
+        &snap,
+        &[("istio", "ingressgateway")],
+        "80:18080",
+        "/etc/bowline/credentials",
+    );
+    assert_envoy_accepts(
+        "delegation (gateway)",
+        &bowline_translate::generate(&snap, &gw),
+    );
+}

@@ -1,6 +1,7 @@
 //! A gateway's route configurations: `http.<port>` for a port's plaintext servers and one
 //! per TLS server, each holding a virtual host per (bound VirtualService, allowed host).
 
+use super::delegate::{self, Rule};
 use super::domains::claim_unique;
 use super::virtual_service::Source;
 use super::{action, matching, RouteContext};
@@ -142,8 +143,9 @@ fn route_config(
     }
 }
 
-/// A VirtualService's `http` rules as the gateway applies them: as for sidecars, except a
-/// match's `gateways` (when set) must name one of the Gateways the rule is reached through.
+/// A VirtualService's `http` rules as the gateway applies them: as for sidecars (delegation
+/// included), except a match's `gateways` (when set) must name one of the Gateways the rule
+/// is reached through.
 fn http_routes(
     snapshot: &Snapshot,
     proxy: &ProxyView,
@@ -152,18 +154,15 @@ fn http_routes(
     port: u32,
     bound: &[&BoundServer<'_>],
 ) -> Vec<Route> {
-    let ctx = RouteContext {
-        snapshot,
-        proxy,
-        vs_namespace,
-        port,
-    };
     let mut out = Vec::new();
-    for rule in &vs.http {
-        // Delegation is not supported yet (as for sidecars).
-        if rule.delegate.is_some() {
-            continue;
-        }
+    for Rule { namespace, rule } in delegate::expand(&snapshot.config, vs_namespace, &vs.http) {
+        let ctx = RouteContext {
+            snapshot,
+            proxy,
+            vs_namespace: namespace,
+            port,
+        };
+        let rule = rule.as_ref();
         if rule.matches.is_empty() {
             out.extend(action::route(&ctx, rule, None, matching::prefix_all()));
             break;

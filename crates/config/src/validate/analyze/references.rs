@@ -1,11 +1,12 @@
 //! Reference checks: delegates and Gateway API parents and backends that point at nothing.
 
-use super::{is_known, known_hosts, unknown_host, virtual_services, Located};
+use super::{is_known, known_hosts, unknown_host, virtual_services, Audience, Located};
 use crate::common::CLUSTER_DOMAIN;
 use crate::diag::{code, Finding};
 use crate::gateway_api::{HttpBackendRef, ParentReference};
+use crate::istio::VirtualService;
 use crate::resource::{ConfigSet, Spec};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// `(namespace, name)` of every VirtualService some rule delegates to.
 pub fn delegate_targets(config: &ConfigSet) -> HashSet<(String, String)> {
@@ -25,9 +26,13 @@ pub fn delegate_targets(config: &ConfigSet) -> HashSet<(String, String)> {
         .collect()
 }
 
+/// Delegating rules whose delegate cannot be used, so the rule routes nothing (as in Istio):
+/// no VirtualService of that namespace and name, one that has `hosts` (only a
+/// VirtualService without hosts is a delegate), or one whose `exportTo` leaves out the
+/// delegating VirtualService's namespace.
 pub fn missing_delegates(config: &ConfigSet) -> Vec<Located> {
-    let existing: HashSet<(String, String)> = virtual_services(config)
-        .map(|(i, ns, _)| (ns.to_string(), config.resources[i].name().to_string()))
+    let by_name: HashMap<(&str, &str), &VirtualService> = virtual_services(config)
+        .map(|(i, ns, vs)| ((ns, config.resources[i].name()), vs))
         .collect();
     let mut out = Vec::new();
     for (i, ns, vs) in virtual_services(config) {
@@ -40,16 +45,29 @@ pub fn missing_delegates(config: &ConfigSet) -> Vec<Located> {
             } else {
                 &d.namespace
             };
-            if !existing.contains(&(d_ns.to_string(), d.name.clone())) {
-                out.push((
-                    i,
-                    Finding::error(
-                        code::DELEGATE_NOT_FOUND,
-                        format!("spec.http[{h}].delegate"),
-                        format!("delegate VirtualService {d_ns}/{} does not exist", d.name),
-                    ),
-                ));
-            }
+            let problem = match by_name.get(&(d_ns, d.name.as_str())) {
+                None => format!(
+                    "delegate VirtualService {d_ns}/{} does not exist, so this rule routes nothing; check delegate.name and delegate.namespace (default: this VirtualService's namespace)",
+                    d.name
+                ),
+                Some(t) if !t.hosts.is_empty() => format!(
+                    "VirtualService {d_ns}/{} has hosts, so it is not a delegate and this rule routes nothing; remove its hosts, or delegate to a VirtualService without hosts",
+                    d.name
+                ),
+                Some(t) if !Audience::of(&t.export_to, d_ns).sees(ns) => format!(
+                    "delegate VirtualService {d_ns}/{} is not exported to namespace {ns}, so this rule routes nothing; add {ns} to its exportTo",
+                    d.name
+                ),
+                Some(_) => continue,
+            };
+            out.push((
+                i,
+                Finding::error(
+                    code::DELEGATE_NOT_FOUND,
+                    format!("spec.http[{h}].delegate"),
+                    problem,
+                ),
+            ));
         }
     }
     out

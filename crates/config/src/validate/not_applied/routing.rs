@@ -51,9 +51,10 @@ pub(super) const HTTP_ROUTE: &[Row] = &[
         "direct_responses_envoy_refuses_are_dropped",
     ),
     applied("directResponse.body", "base64_bodies_decode"),
-    unapplied(
-        "delegate",
-        "VirtualService delegation is not served yet; this rule is skipped",
+    applied("delegate.name", "vs_delegate"),
+    applied(
+        "delegate.namespace",
+        "delegate_namespace_defaults_to_the_roots",
     ),
     applied("rewrite.uri", "vs_forwarding"),
     applied("rewrite.authority", "vs_forwarding"),

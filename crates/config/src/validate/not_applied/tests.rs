@@ -57,7 +57,7 @@ fn each_unapplied_field_is_named_once_with_its_indices() {
         "hosts": ["reviews"],
         "http": [
             {"route": [{"destination": {"host": "reviews"}}]},
-            {"delegate": {"name": "child", "namespace": "default"},
+            {"redirect": {"uri": "/b", "prefixRewrite": "/c"},
              "match": [{"uri": {"prefix": "/a"}, "name": "m"}]}
         ],
         "tls": [{"match": [{"sniHosts": ["a.example.com"]}],
@@ -67,7 +67,7 @@ fn each_unapplied_field_is_named_once_with_its_indices() {
         warned(Spec::VirtualService(vs)),
         [
             "spec.http[1].match[0].name",
-            "spec.http[1].delegate",
+            "spec.http[1].redirect.prefixRewrite",
             "spec.tls"
         ]
     );
