@@ -2,6 +2,10 @@
 //! sidecar — its node identity, its admin address, and ADS over HTTP/2 to the control plane.
 //! Listeners and clusters then arrive over xDS; the control plane reads `OUTBOUND_PORT` and
 //! `INBOUND_PORT` from the node metadata to build `virtualOutbound` and `virtualInbound`.
+//!
+//! Bootstraps are built as typed `envoy.config.bootstrap.v3.Bootstrap` protos (so a misspelt
+//! field does not compile) and turned into Envoy's JSON only at the edge, by
+//! [`bowline_bootstrap::to_json`], whose reader reads them back unchanged (tested).
 
 mod envoy;
 
