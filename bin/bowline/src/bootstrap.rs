@@ -2,13 +2,23 @@
 //! sidecar — its node identity, its admin address, and ADS over HTTP/2 to the control plane.
 //! Listeners and clusters then arrive over xDS; the control plane reads `OUTBOUND_PORT` and
 //! `INBOUND_PORT` from the node metadata to build `virtualOutbound` and `virtualInbound`.
+//!
+//! Bootstraps are built as typed `envoy.config.bootstrap.v3.Bootstrap` protos (so a misspelt
+//! field does not compile) and turned into Envoy's JSON only at the edge, by
+//! [`bowline_bootstrap::to_json`], whose reader reads them back unchanged (tested).
 
-use serde_json::{json, Value};
+mod envoy;
+
+use bowline_xds::build::socket_address;
+use bowline_xds::pb::envoy::config::bootstrap::v3::{
+    bootstrap::{DynamicResources, StaticResources},
+    Admin, Bootstrap,
+};
+use bowline_xds::pb::envoy::config::core::v3::Node;
+use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
+use envoy::RootSource;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-
-/// Name of the static cluster that points at the control plane.
-pub const XDS_CLUSTER: &str = "xds-grpc";
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -67,11 +77,16 @@ pub fn run(cmd: Command) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    print!(
-        "{}",
-        crate::yaml_out::to_yaml(&envoy_bootstrap(&args, &node))
-    );
-    ExitCode::SUCCESS
+    match bowline_bootstrap::to_json(&envoy_bootstrap(&args, &node)) {
+        Ok(json) => {
+            print!("{}", crate::yaml_out::to_yaml(&json));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bowline bootstrap envoy: writing the bootstrap: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Parses `sidecar~<ip>~<workload>.<namespace>~<namespace>.svc.<domain>`; the error says which
@@ -111,75 +126,56 @@ pub fn parse_node_id(id: &str) -> Result<NodeId, String> {
     })
 }
 
-/// The bootstrap as a JSON value (field names as in Envoy's v3 `Bootstrap` proto).
-pub fn envoy_bootstrap(args: &EnvoyArgs, node: &NodeId) -> Value {
+/// The bootstrap as typed protos: the node with Istio's metadata, the admin address, ADS and
+/// the `xds-grpc` cluster. [`bowline_bootstrap::to_json`] turns it into Envoy's JSON.
+pub fn envoy_bootstrap(args: &EnvoyArgs, node: &NodeId) -> Bootstrap {
     let cluster = args
         .cluster
         .clone()
         .unwrap_or_else(|| format!("{}.{}", node.workload, node.namespace));
-    let api_type = if args.delta { "DELTA_GRPC" } else { "GRPC" };
-    let ads = json!({ "ads": {}, "resource_api_version": "V3" });
-    json!({
-        "node": {
-            "id": args.node_id,
-            "cluster": cluster,
-            "metadata": {
-                "OUTBOUND_PORT": args.outbound_port.to_string(),
-                "INBOUND_PORT": args.inbound_port.to_string(),
-                "INTERCEPTION_MODE": "NONE",
-                "NAMESPACE": node.namespace,
-                "WORKLOAD_NAME": node.workload,
-            },
-        },
-        "admin": { "address": socket_address(args.admin_addr) },
-        "dynamic_resources": {
-            "ads_config": {
-                "api_type": api_type,
-                "transport_api_version": "V3",
-                "set_node_on_first_message_only": true,
-                "grpc_services": [{
-                    "envoy_grpc": {
-                        "cluster_name": XDS_CLUSTER,
-                        // Reconnect quickly after the control plane restarts (Envoy's default
-                        // backoff reaches tens of seconds).
-                        "retry_policy": {
-                            "retry_back_off": { "base_interval": "0.25s", "max_interval": "2s" },
-                        },
-                    },
-                }],
-            },
-            "cds_config": ads.clone(),
-            "lds_config": ads,
-        },
-        "static_resources": { "clusters": [xds_cluster(args.xds_addr, control_plane_tls(args))] },
-    })
-}
-
-/// The `xds-grpc` cluster's TLS, as Istio's bootstrap has it: the mesh root, the control
-/// plane's name as SNI and as the DNS SAN to check, HTTP/2 by ALPN.
-fn control_plane_tls(args: &EnvoyArgs) -> Option<Value> {
-    let trusted_ca = match (&args.xds_root_pem, &args.xds_root) {
-        (Some(pem), _) => json!({ "inline_string": pem }),
-        (None, Some(file)) => json!({ "filename": file.display().to_string() }),
-        (None, None) => return None,
+    let metadata = [
+        ("OUTBOUND_PORT", args.outbound_port.to_string()),
+        ("INBOUND_PORT", args.inbound_port.to_string()),
+        ("INTERCEPTION_MODE", "NONE".to_string()),
+        ("NAMESPACE", node.namespace.clone()),
+        ("WORKLOAD_NAME", node.workload.clone()),
+    ];
+    let metadata = metadata
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), string_value(value)))
+        .collect();
+    let tls = match (&args.xds_root_pem, &args.xds_root) {
+        (Some(pem), _) => Some(envoy::control_plane_tls(RootSource::Inline(pem))),
+        (None, Some(file)) => Some(envoy::control_plane_tls(RootSource::File(file))),
+        (None, None) => None,
     };
-    let name = bowline_identity::control::CONTROL_PLANE_NAME;
-    Some(json!({
-        "name": "envoy.transport_sockets.tls",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-            "sni": name,
-            "common_tls_context": {
-                "alpn_protocols": ["h2"],
-                "validation_context": {
-                    "trusted_ca": trusted_ca,
-                    "match_typed_subject_alt_names": [
-                        { "san_type": "DNS", "matcher": { "exact": name } },
-                    ],
-                },
-            },
-        },
-    }))
+    let admin_addr = args.admin_addr;
+    Bootstrap {
+        node: Some(Node {
+            id: args.node_id.clone(),
+            cluster,
+            metadata: Some(Struct { fields: metadata }),
+            ..Default::default()
+        }),
+        admin: Some(Admin {
+            address: Some(socket_address(
+                &admin_addr.ip().to_string(),
+                admin_addr.port().into(),
+            )),
+            ..Default::default()
+        }),
+        dynamic_resources: Some(DynamicResources {
+            ads_config: Some(envoy::ads_config(args.delta)),
+            cds_config: Some(envoy::over_ads()),
+            lds_config: Some(envoy::over_ads()),
+            ..Default::default()
+        }),
+        static_resources: Some(StaticResources {
+            clusters: vec![envoy::xds_cluster(args.xds_addr, tls)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// A sidecar's bootstrap as `bowline up` writes it: delta ADS, Istio's node metadata.
@@ -190,7 +186,7 @@ pub fn sidecar(
     admin_addr: SocketAddr,
     outbound_port: u16,
     inbound_port: u16,
-) -> Value {
+) -> Bootstrap {
     let args = EnvoyArgs {
         node_id: node_id.to_string(),
         xds_addr: xds.addr,
@@ -209,25 +205,27 @@ pub fn sidecar(
 /// Adds Istio's `sds-grpc` cluster (HTTP/2 to the agent on a Unix socket; `@name` is
 /// abstract) to an Envoy bootstrap: listeners and clusters name it for secrets `default` and
 /// `ROOTCA`. bowline-proxy does not need it (its agent is built in).
-pub fn add_sds_cluster(bootstrap: &mut Value, socket: &str) {
-    let cluster = json!({
-        "name": "sds-grpc",
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": "sds-grpc",
-            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "pipe": { "path": socket } } } }] }],
-        },
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": { "http2_protocol_options": {} },
-            },
-        },
-    });
-    if let Some(clusters) = bootstrap["static_resources"]["clusters"].as_array_mut() {
-        clusters.push(cluster);
-    }
+pub fn add_sds_cluster(bootstrap: &mut Bootstrap, socket: &str) {
+    bootstrap
+        .static_resources
+        .get_or_insert_with(Default::default)
+        .clusters
+        .push(envoy::sds_cluster(socket));
+}
+
+/// The node of a bootstrap (created empty if it has none), to change its id or metadata.
+pub fn node_mut(bootstrap: &mut Bootstrap) -> &mut Node {
+    bootstrap.node.get_or_insert_with(Default::default)
+}
+
+/// Sets `key` in the node metadata to a JSON value (the metadata is a protobuf `Struct`,
+/// which Envoy and the control plane read as JSON).
+pub fn set_metadata(bootstrap: &mut Bootstrap, key: &str, value: serde_json::Value) {
+    node_mut(bootstrap)
+        .metadata
+        .get_or_insert_with(Default::default)
+        .fields
+        .insert(key.to_string(), bowline_bootstrap::proto_value(&value));
 }
 
 /// Where `bowline up`'s proxies find the control plane: its address and, for its secure port,
@@ -238,70 +236,11 @@ pub struct ControlPlaneAddr {
     pub root_pem: Option<String>,
 }
 
-fn xds_cluster(addr: SocketAddr, tls: Option<Value>) -> Value {
-    let mut cluster = json!({
-        "name": XDS_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": XDS_CLUSTER,
-            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket_address(addr) } }] }],
-        },
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {
-                    "http2_protocol_options": {
-                        "connection_keepalive": { "interval": "30s", "timeout": "5s" },
-                    },
-                },
-            },
-        },
-        "upstream_connection_options": { "tcp_keepalive": { "keepalive_time": 300 } },
-    });
-    if let Some(tls) = tls {
-        cluster["transport_socket"] = tls;
+fn string_value(value: String) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(value)),
     }
-    cluster
-}
-
-fn socket_address(addr: SocketAddr) -> Value {
-    json!({ "socket_address": { "address": addr.ip().to_string(), "port_value": addr.port() } })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_id_table() {
-        let ok = [
-            "sidecar~10.0.0.7~reviews-v1.default~default.svc.cluster.local",
-            "sidecar~::1~a.b~b.svc.example.org",
-        ];
-        for id in ok {
-            assert!(parse_node_id(id).is_ok(), "{id}");
-        }
-        let parsed = parse_node_id(ok[0]).unwrap();
-        assert_eq!(parsed.workload, "reviews-v1");
-        assert_eq!(parsed.namespace, "default");
-        let bad = [
-            ("reviews", "4 parts"),
-            ("router~10.0.0.7~a.b~b.svc.cluster.local", "sidecar"),
-            ("sidecar~10.0.0~a.b~b.svc.cluster.local", "IP address"),
-            (
-                "sidecar~10.0.0.7~reviews~default.svc.cluster.local",
-                "<workload>.<namespace>",
-            ),
-            (
-                "sidecar~10.0.0.7~a.b~c.svc.cluster.local",
-                "b.svc.cluster.local",
-            ),
-            ("sidecar~10.0.0.7~a.b~b.svc.", "b.svc.cluster.local"),
-        ];
-        for (id, needle) in bad {
-            let err = parse_node_id(id).unwrap_err();
-            assert!(err.contains(needle), "{id}: {err}");
-        }
-    }
-}
+mod tests;

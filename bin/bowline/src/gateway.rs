@@ -2,6 +2,7 @@
 //! Istio `Gateway`s whose selector matches its labels, and Gateway API `Gateway`s, become its
 //! listeners; server ports are bound on 127.0.0.1 through the manifest's port map.
 
+use crate::bootstrap::set_metadata;
 use anyhow::Context;
 use bowline_mesh::manifest::GatewaySpec;
 use bowline_mesh::process::{Place, Supervisor};
@@ -35,11 +36,14 @@ pub fn start(
         spec.name
     );
     let mut bootstrap = crate::bootstrap::sidecar(&sidecar_id, xds, admin, 0, 0);
-    bootstrap["node"]["id"] = json!(node_id);
-    let meta = &mut bootstrap["node"]["metadata"];
-    meta["LABELS"] = json!(spec.labels);
+    crate::bootstrap::node_mut(&mut bootstrap).id = node_id.clone();
+    set_metadata(&mut bootstrap, "LABELS", json!(spec.labels));
     let port_map: Vec<String> = spec.ports.iter().map(|(s, l)| format!("{s}:{l}")).collect();
-    meta["GATEWAY_PORT_MAP"] = json!(port_map.join(","));
+    set_metadata(
+        &mut bootstrap,
+        "GATEWAY_PORT_MAP",
+        json!(port_map.join(",")),
+    );
     if let Some(dir) = &spec.credentials {
         // Created when missing: TLS servers whose files are not there yet are refused
         // (with the missing path) until they are, and the rest of the gateway serves.
@@ -47,10 +51,14 @@ pub fn start(
             .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
         let dir = std::fs::canonicalize(dir)
             .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
-        meta["CREDENTIALS_DIR"] = json!(dir.display().to_string());
+        set_metadata(
+            &mut bootstrap,
+            "CREDENTIALS_DIR",
+            json!(dir.display().to_string()),
+        );
     }
     let file = state_dir.join("bootstrap/gateway.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&bootstrap)?)?;
+    std::fs::write(&file, bowline_bootstrap::to_json_string(&bootstrap)?)?;
     let pid = supervisor.spawn(
         "gateway",
         &proxy_bin.display().to_string(),

@@ -373,7 +373,7 @@ fn start_instance(
     let sidecar_pid = match instance.sidecar_kind {
         SidecarKind::Bowline => {
             let file = state_dir.join(format!("bootstrap/{}.json", instance.name));
-            std::fs::write(&file, serde_json::to_string_pretty(&bootstrap)?)?;
+            std::fs::write(&file, bowline_bootstrap::to_json_string(&bootstrap)?)?;
             // Handed over as stdin: the proxy's uid may not be able to open the state
             // directory.
             mesh.supervisor.spawn(
@@ -410,7 +410,7 @@ fn start_instance(
             crate::bootstrap::add_sds_cluster(&mut bootstrap, &socket);
             std::fs::write(
                 state_dir.join(format!("bootstrap/{}.json", instance.name)),
-                serde_json::to_string_pretty(&bootstrap)?,
+                bowline_bootstrap::to_json_string(&bootstrap)?,
             )?;
             let envoy = envoy_bin.context(
                 "a workload asks for an Envoy sidecar: pass --envoy-bin or set ENVOY_BIN",
@@ -420,7 +420,7 @@ fn start_instance(
                 &envoy.display().to_string(),
                 &[
                     "--config-yaml".to_string(),
-                    bootstrap.to_string(),
+                    bowline_bootstrap::to_json(&bootstrap)?.to_string(),
                     "--concurrency".to_string(),
                     "1".to_string(),
                     "--use-dynamic-base-id".to_string(),
@@ -455,7 +455,7 @@ fn sidecar_bootstrap(
     instance: &Instance,
     xds: &crate::bootstrap::ControlPlaneAddr,
     admin_addr: SocketAddr,
-) -> serde_json::Value {
+) -> bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap {
     let (admin, mode) = match instance.netns {
         // Reachable from the host for readiness; capture rules leave the port alone.
         Some(_) => (
@@ -471,8 +471,9 @@ fn sidecar_bootstrap(
         instance.sidecar.outbound,
         instance.sidecar.inbound,
     );
-    bootstrap["node"]["metadata"]["INTERCEPTION_MODE"] = json!(mode);
-    bootstrap["node"]["metadata"]["SERVICE_ACCOUNT"] = json!(instance.service_account);
+    crate::bootstrap::set_metadata(&mut bootstrap, "INTERCEPTION_MODE", json!(mode));
+    let account = json!(instance.service_account);
+    crate::bootstrap::set_metadata(&mut bootstrap, "SERVICE_ACCOUNT", account);
     bootstrap
 }
 

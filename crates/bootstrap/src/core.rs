@@ -5,8 +5,8 @@ use bowline_xds::pb::envoy::config::core::v3::{
     address, api_config_source::ApiType, config_source::ConfigSourceSpecifier, grpc_service,
     header_value_option::HeaderAppendAction, socket_address, Address, AggregatedConfigSource,
     ApiConfigSource, ApiVersion, BackoffStrategy, ConfigSource, GrpcService, HeaderValue,
-    HeaderValueOption, Http1ProtocolOptions, HttpProtocolOptions, Locality, Node, RetryPolicy,
-    SocketAddress,
+    HeaderValueOption, Http1ProtocolOptions, HttpProtocolOptions, Locality, Node, Pipe,
+    RetryPolicy, SocketAddress,
 };
 
 use crate::json::{Field, Result};
@@ -33,12 +33,30 @@ pub(crate) fn locality(f: Field<'_>) -> Result<Locality> {
     })
 }
 
-/// `{socket_address: {address, port_value, protocol}}`; the only address form supported.
+/// `{socket_address: {address, port_value, protocol}}` or `{pipe: {path, mode}}` (a Unix
+/// socket, which Envoy's SDS cluster names; bowline-proxy's model refuses it with its reason).
 pub(crate) fn address(f: Field<'_>) -> Result<Address> {
-    let socket = f.object(|o| o.opt("socket_address", socket_address))?;
-    let socket = socket.ok_or_else(|| f.error("an address needs socket_address"))?;
+    let (socket, pipe) = f.object(|o| {
+        Ok((
+            o.opt("socket_address", socket_address)?,
+            o.opt("pipe", pipe)?,
+        ))
+    })?;
+    let socket = socket.map(address::Address::SocketAddress);
+    let pipe = pipe.map(address::Address::Pipe);
+    let address = f.one_of(vec![("socket_address", socket), ("pipe", pipe)])?;
+    let address = address.ok_or_else(|| f.error("an address needs socket_address or pipe"))?;
     Ok(Address {
-        address: Some(address::Address::SocketAddress(socket)),
+        address: Some(address),
+    })
+}
+
+fn pipe(f: Field<'_>) -> Result<Pipe> {
+    f.object(|o| {
+        Ok(Pipe {
+            path: o.or_default("path", Field::string)?,
+            mode: o.or_default("mode", Field::u32)?,
+        })
     })
 }
 

@@ -310,7 +310,7 @@ fn to_struct(map: &Map<String, Value>) -> Struct {
     }
 }
 
-fn to_value(value: &Value) -> pbuf::Value {
+pub(crate) fn to_value(value: &Value) -> pbuf::Value {
     let kind = match value {
         Value::Null => Kind::NullValue(pbuf::NullValue::NullValue.into()),
         Value::Bool(b) => Kind::BoolValue(*b),

@@ -12,6 +12,10 @@
 //!
 //! [`apply_overrides`] then applies command-line overrides, and [`ads_settings`] /
 //! [`ads_client_config`] read where and how to reach the control plane.
+//!
+//! [`to_json`] goes the other way for the bootstraps bowline builds as typed protos
+//! (`bowline bootstrap envoy`, `bowline up`): protos → Envoy's JSON, which this crate reads
+//! back into equal protos.
 
 mod ads;
 mod any;
@@ -24,12 +28,14 @@ mod matcher;
 mod overrides;
 mod rbac;
 mod tls;
+mod write;
 
 use bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap;
 
 pub use ads::{ads_client_config, ads_settings, AdsSettings, AdsTls, PemSource};
 pub use any::SUPPORTED_TYPES;
 pub use overrides::{apply_overrides, Overrides, XDS_CLUSTER};
+pub use write::{to_json, to_json_string, WriteError};
 
 /// Why a bootstrap was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,4 +53,9 @@ pub fn parse_bootstrap(yaml: &str) -> Result<Bootstrap, BootstrapError> {
     let value: serde_json::Value =
         serde_saphyr::from_str(yaml).map_err(|e| BootstrapError::Yaml(e.to_string()))?;
     bootstrap::bootstrap(json::Field::root(&value))
+}
+
+/// A JSON value as a `google.protobuf.Value`, as node metadata is read (numbers are doubles).
+pub fn proto_value(value: &serde_json::Value) -> bowline_xds::pb::google::protobuf::Value {
+    json::to_value(value)
 }

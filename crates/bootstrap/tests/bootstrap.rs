@@ -398,6 +398,22 @@ fn other_mistakes_name_their_path_too() {
         err.ends_with("generate_request_id: expected true or false, found a number"),
         "{err}"
     );
+    let err = error_of(one_hop_with(
+        "socket_address: { address: 127.0.0.1, port_value: 9901 }",
+        "socket_address: { address: 127.0.0.1, port_value: 9901 }\n    pipe: { path: /a }",
+    ));
+    assert_eq!(
+        err,
+        "admin.address: set one of socket_address, pipe, not both socket_address and pipe"
+    );
+    let err = error_of(one_hop_with(
+        "socket_address: { address: 127.0.0.1, port_value: 9901 }",
+        "{}",
+    ));
+    assert_eq!(
+        err,
+        "admin.address: an address needs socket_address or pipe"
+    );
     let err = error_of(parse_bootstrap("admin: {address: [}"));
     assert!(err.starts_with("invalid YAML"), "{err}");
     let err = error_of(parse_bootstrap("admin: {}\nadmin: {}\n"));
