@@ -14,9 +14,7 @@
 use bowline_config::diag::{Diagnostic, Severity};
 use bowline_config::positions::FieldIndex;
 use bowline_config::validate::{self, Context};
-use bowline_config::{
-    locate, ConfigSet, FileDocuments, Kind, ReadDocument, Resource, ResourceKey, Spec,
-};
+use bowline_config::{locate, ConfigSet, FileDocuments, ReadDocument, Resource, ResourceKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -200,11 +198,9 @@ impl Store {
             };
         };
         if let Some(resource) = &resource {
-            let ctx = Context {
-                is_delegate: self.is_delegate(&key),
-            };
+            // Judged on its own: what its neighbours are never refuses it (that is analysis).
             diagnostics.extend(
-                validate::check_resource(resource, &ctx)
+                validate::check_resource(resource, &Context::default())
                     .into_iter()
                     .map(|f| locate(resource, &index, f)),
             );
@@ -403,25 +399,6 @@ impl Store {
                 .messages
                 .extend(found.remove(&entry.key).unwrap_or_default());
         }
-    }
-
-    /// Whether another VirtualService delegates to the VirtualService `key`.
-    fn is_delegate(&self, key: &ResourceKey) -> bool {
-        key.kind == Kind::VirtualService
-            && self.entries.values().any(|e| {
-                let Some(Spec::VirtualService(vs)) = e.served.as_ref().map(|s| &s.resource.spec)
-                else {
-                    return false;
-                };
-                vs.http.iter().filter_map(|r| r.delegate.as_ref()).any(|d| {
-                    let ns = if d.namespace.is_empty() {
-                        &e.key.namespace
-                    } else {
-                        &d.namespace
-                    };
-                    d.name == key.name && *ns == key.namespace
-                })
-            })
     }
 }
 

@@ -69,14 +69,14 @@ fn check_spec(resource: &Resource, ctx: &Context) -> Vec<Finding> {
 /// Every check over a set: each resource's fields, then cross-resource analysis. Findings
 /// are paired with the index of their resource in `config.resources`.
 pub fn check_config(config: &ConfigSet) -> Vec<(usize, Finding)> {
-    let delegates = analyze::delegate_targets(config);
     let mut out: Vec<(usize, Finding)> = Vec::new();
+    // Each resource is judged on its own; what its neighbours are is analysis.
     for (i, r) in config.resources.iter().enumerate() {
-        let ctx = Context {
-            is_delegate: r.kind() == crate::Kind::VirtualService
-                && delegates.contains(&(r.namespace().to_string(), r.name().to_string())),
-        };
-        out.extend(check_resource(r, &ctx).into_iter().map(|f| (i, f)));
+        out.extend(
+            check_resource(r, &Context::default())
+                .into_iter()
+                .map(|f| (i, f)),
+        );
     }
     out.extend(analyze::analyze(config));
     out
