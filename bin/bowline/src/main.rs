@@ -6,7 +6,6 @@ mod config_cmd;
 mod control;
 mod echo;
 mod explain;
-mod gateway;
 mod iptables;
 mod sds;
 mod status;

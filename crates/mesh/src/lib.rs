@@ -10,6 +10,7 @@ pub mod plan;
 pub mod probe;
 pub mod process;
 pub mod state;
+pub mod up;
 
 pub use manifest::{InvalidManifest, Manifest};
 pub use plan::{Capture, Plan, Subnet};

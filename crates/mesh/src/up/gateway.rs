@@ -2,10 +2,11 @@
 //! Istio `Gateway`s whose selector matches its labels, and Gateway API `Gateway`s, become its
 //! listeners; server ports are bound on 127.0.0.1 through the manifest's port map.
 
+use super::{Bootstraps, ControlPlaneAddr};
+use crate::manifest::GatewaySpec;
+use crate::process::{Place, Supervisor};
+use crate::state::GatewayState;
 use anyhow::Context;
-use bowline_mesh::manifest::GatewaySpec;
-use bowline_mesh::process::{Place, Supervisor};
-use bowline_mesh::state::GatewayState;
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -16,14 +17,15 @@ pub const SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
 /// Starts the gateway proxy; its readiness is checked with the sidecars'. `ca_token` gets it
 /// a workload certificate, for mutual TLS to the workloads behind it.
 #[allow(clippy::too_many_arguments)]
-pub fn start(
+pub(super) fn start(
     supervisor: &mut Supervisor,
     spec: &GatewaySpec,
     proxy_bin: &Path,
     state_dir: &Path,
-    xds: &crate::bootstrap::ControlPlaneAddr,
+    xds: &ControlPlaneAddr,
     admin_port: u16,
     ca_token: &str,
+    bootstraps: &dyn Bootstraps,
 ) -> anyhow::Result<GatewayState> {
     let ns = &spec.namespace;
     let node_id = format!("router~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local", spec.name);
@@ -34,7 +36,7 @@ pub fn start(
         "sidecar~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local",
         spec.name
     );
-    let mut bootstrap = crate::bootstrap::sidecar(&sidecar_id, xds, admin, 0, 0);
+    let mut bootstrap = bootstraps.sidecar(&sidecar_id, xds, admin, 0, 0);
     bootstrap["node"]["id"] = json!(node_id);
     let meta = &mut bootstrap["node"]["metadata"];
     meta["LABELS"] = json!(spec.labels);
