@@ -10,6 +10,8 @@ mod iptables;
 mod sds;
 mod status;
 mod up;
+mod up_bootstraps;
+mod up_print;
 mod validate;
 mod yaml_out;
 

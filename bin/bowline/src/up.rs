@@ -1,8 +1,12 @@
-//! `bowline up [PATH]`: a whole mesh on this machine (see `bowline_mesh::up`). Here: flags,
-//! the runtime, signals, and printing the outcome.
+//! `bowline up [PATH]`: a whole mesh on this machine, run by `bowline_mesh::up`. Here: flags,
+//! signals, and printing what it reports. The printed lines are an interface: scripts and
+//! tests wait for "bowline up: mesh ready in ", "bowline up: open http://" and
+//! "bowline up: stopped; every process, namespace and link removed".
 
+use crate::up_print;
 use anyhow::{bail, Context};
-use bowline_mesh::up::{self, Bootstraps, ControlPlaneAddr, Running, Stop, UpOptions};
+use bowline_mesh::state::state_root;
+use bowline_mesh::up::{self, Interrupt, Mesh, PartialMesh, UpOptions};
 use bowline_mesh::Manifest;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,107 +63,87 @@ pub fn run(args: Args) -> ExitCode {
     };
     // Signals are watched from the very start: Ctrl-C during start-up stops what has been
     // started so far instead of killing the process and leaving namespaces behind.
-    let stop = runtime.block_on(async { stop_signal() });
-    let mut mesh = Running::default();
-    let outcome = start(&args, &runtime, &mut mesh, started, &stop)
-        .map(|()| runtime.block_on(wait_for_stop(&mut mesh, stop.clone())));
+    let interrupt = Interrupt::default();
+    runtime.block_on(async { watch_signals(interrupt.clone()) });
+    // What was started, whatever failed, is stopped below.
+    let (outcome, started): (anyhow::Result<()>, Option<PartialMesh>) =
+        match prepare(&args, runtime.handle(), started, &interrupt) {
+            Err(e) => (Err(e), None),
+            Ok((path, manifest, options)) => {
+                let on_event = Box::new(move |event| up_print::event(&path, event));
+                match Mesh::start(manifest, options, &crate::up_bootstraps::Cli, on_event) {
+                    Err(failed) => (Err(failed.error.into()), Some(failed.partial)),
+                    Ok(mut mesh) => match mesh.wait_ready() {
+                        Ok(state) => {
+                            up_print::summary(state);
+                            runtime.block_on(mesh.supervise());
+                            (Ok(()), Some(mesh.into()))
+                        }
+                        Err(e) => (Err(e.into()), Some(mesh.into())),
+                    },
+                }
+            }
+        };
     if let Err(e) = &outcome {
         eprintln!("bowline up: {e:#}");
     }
     println!("bowline up: stopping");
-    let clean = mesh.stop(&runtime);
-    match (outcome, clean) {
+    match (outcome, started.map_or(Ok(()), PartialMesh::stop)) {
         (Ok(()), Ok(())) => {
             println!("bowline up: stopped; every process, namespace and link removed");
             ExitCode::SUCCESS
         }
         (_, Err(e)) => {
-            eprintln!("bowline up: cleanup incomplete: {e:#}");
+            eprintln!(
+                "bowline up: cleanup incomplete: {:#}",
+                anyhow::Error::from(e)
+            );
             ExitCode::FAILURE
         }
         (Err(_), Ok(())) => ExitCode::FAILURE,
     }
 }
 
-fn start(
+/// The manifest (with `--gateway-port` applied), where it was found, and the run's options.
+fn prepare(
     args: &Args,
-    runtime: &tokio::runtime::Runtime,
-    mesh: &mut Running,
+    runtime: &tokio::runtime::Handle,
     started: Instant,
-    stop: &Stop,
-) -> anyhow::Result<()> {
-    let manifest_path = manifest_path(args.path.as_deref())?;
-    let mut manifest = Manifest::load(&manifest_path).map_err(anyhow::Error::msg)?;
+    interrupt: &Interrupt,
+) -> anyhow::Result<(PathBuf, Manifest, UpOptions)> {
+    let path = manifest_path(args.path.as_deref())?;
+    let mut manifest = Manifest::load(&path).map_err(anyhow::Error::msg)?;
     if let Some(gw) = &mut manifest.gateway {
         gw.ports.extend(args.gateway_ports.iter().copied());
     }
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let mode = args.capture.unwrap_or(if root {
-        CaptureMode::Transparent
-    } else {
-        CaptureMode::Explicit
-    });
-    if mode == CaptureMode::Transparent && !root {
-        bail!(
-            "transparent capture needs root (network namespaces, iptables); use --capture explicit"
-        );
-    }
-    let proxy_bin = proxy_binary(args.proxy_bin.as_deref())?;
-    let self_bin = std::env::current_exe().context("locating the bowline binary")?;
+    let capture = match args.capture {
+        Some(CaptureMode::Transparent) => up::CaptureMode::Transparent,
+        Some(CaptureMode::Explicit) => up::CaptureMode::Explicit,
+        None if root => up::CaptureMode::Transparent,
+        None => up::CaptureMode::Explicit,
+    };
     let options = UpOptions {
-        manifest_path,
-        capture: match mode {
-            CaptureMode::Transparent => up::CaptureMode::Transparent,
-            CaptureMode::Explicit => up::CaptureMode::Explicit,
-        },
-        proxy_bin,
-        self_bin,
+        capture,
+        proxy_bin: proxy_binary(args.proxy_bin.as_deref())?,
+        self_bin: std::env::current_exe().context("locating the bowline binary")?,
         envoy_bin: args.envoy_bin.clone(),
         debug_addr: args.debug_addr,
+        state_root: state_root(),
         ca_dir: args.ca_dir.clone(),
-        cert_ttl_s: args.cert_ttl_s,
-        ready_timeout: args.ready_timeout,
-    };
-    up::start(
-        manifest,
-        &options,
-        runtime,
-        mesh,
+        cert_ttl: Duration::from_secs(args.cert_ttl_s),
         started,
-        stop,
-        &CliBootstraps,
-    )
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        runtime: runtime.clone(),
+        interrupt: interrupt.clone(),
+    };
+    Ok((path, manifest, options))
 }
 
-/// `bowline bootstrap envoy`'s builder, for the mesh's proxies.
-struct CliBootstraps;
-
-impl Bootstraps for CliBootstraps {
-    fn sidecar(
-        &self,
-        node_id: &str,
-        xds: &ControlPlaneAddr,
-        admin: SocketAddr,
-        outbound_port: u16,
-        inbound_port: u16,
-    ) -> serde_json::Value {
-        let xds = crate::bootstrap::ControlPlaneAddr {
-            addr: xds.addr,
-            root_pem: xds.root_pem.clone(),
-        };
-        crate::bootstrap::sidecar(node_id, &xds, admin, outbound_port, inbound_port)
-    }
-
-    fn add_sds_cluster(&self, bootstrap: &mut serde_json::Value, socket: &str) {
-        crate::bootstrap::add_sds_cluster(bootstrap, socket)
-    }
-}
-
-/// Starts watching SIGINT and SIGTERM (inside the runtime).
-fn stop_signal() -> Stop {
+/// Triggers `interrupt` on SIGINT or SIGTERM (call inside the runtime).
+fn watch_signals(interrupt: Interrupt) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (tx, rx) = tokio::sync::watch::channel(false);
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     tokio::spawn(async move {
@@ -167,24 +151,8 @@ fn stop_signal() -> Stop {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        let _ = tx.send(true);
+        interrupt.trigger();
     });
-    Stop(rx)
-}
-
-/// Runs until SIGINT/SIGTERM, reporting processes that exit on their own.
-async fn wait_for_stop(mesh: &mut Running, mut stop: Stop) {
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tokio::select! {
-            _ = stop.0.wait_for(|stopped| *stopped) => return,
-            _ = tick.tick() => {
-                for (name, status) in mesh.supervisor.newly_exited() {
-                    eprintln!("bowline up: {name} exited ({status})");
-                }
-            }
-        }
-    }
 }
 
 pub(crate) fn manifest_path(path: Option<&Path>) -> anyhow::Result<PathBuf> {

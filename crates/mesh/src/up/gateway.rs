@@ -2,31 +2,33 @@
 //! Istio `Gateway`s whose selector matches its labels, and Gateway API `Gateway`s, become its
 //! listeners; server ports are bound on 127.0.0.1 through the manifest's port map.
 
-use super::{Bootstraps, ControlPlaneAddr};
+use super::instance::Launch;
+use super::UpError;
 use crate::manifest::GatewaySpec;
 use crate::process::{Place, Supervisor};
 use crate::state::GatewayState;
-use anyhow::Context;
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 
 /// The gateway's service account (Istio's ingress gateway's).
 pub const SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
 
 /// Starts the gateway proxy; its readiness is checked with the sidecars'. `ca_token` gets it
 /// a workload certificate, for mutual TLS to the workloads behind it.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn start(
     supervisor: &mut Supervisor,
+    launch: &Launch<'_>,
     spec: &GatewaySpec,
-    proxy_bin: &Path,
-    state_dir: &Path,
-    xds: &ControlPlaneAddr,
     admin_port: u16,
     ca_token: &str,
-    bootstraps: &dyn Bootstraps,
-) -> anyhow::Result<GatewayState> {
+) -> Result<GatewayState, UpError> {
+    let Launch {
+        proxy_bin,
+        state_dir,
+        xds,
+        bootstraps,
+        ..
+    } = *launch;
     let ns = &spec.namespace;
     let node_id = format!("router~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local", spec.name);
     let admin = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), admin_port);
@@ -45,10 +47,9 @@ pub(super) fn start(
     if let Some(dir) = &spec.credentials {
         // Created when missing: TLS servers whose files are not there yet are refused
         // (with the missing path) until they are, and the rest of the gateway serves.
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
-        let dir = std::fs::canonicalize(dir)
-            .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
+        let what = || format!("gateway credentials directory {}", dir.display());
+        std::fs::create_dir_all(dir).map_err(UpError::io(what()))?;
+        let dir = std::fs::canonicalize(dir).map_err(UpError::io(what()))?;
         meta["CREDENTIALS_DIR"] = json!(dir.display().to_string());
     }
     let file = state_dir.join("bootstrap/gateway.json");

@@ -2,32 +2,44 @@
 //! the application, its bootstrap and its sidecar (bowline-proxy, or Envoy beside the SDS
 //! agent).
 
-use super::{Bootstraps, ControlPlaneAddr, Running};
+use super::{Bootstraps, ControlPlaneAddr, PartialMesh, UpError};
 use crate::iptables::PROXY_UID;
 use crate::manifest::SidecarKind;
 use crate::plan::{Instance, Plan};
 use crate::process::Place;
 use crate::state::WorkloadState;
-use anyhow::{bail, Context};
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
+/// What every proxy's start shares.
+pub(super) struct Launch<'a> {
+    pub plan: &'a Plan,
+    pub self_bin: &'a Path,
+    pub proxy_bin: &'a Path,
+    pub envoy_bin: Option<&'a Path>,
+    pub state_dir: &'a Path,
+    pub xds: &'a ControlPlaneAddr,
+    pub bootstraps: &'a dyn Bootstraps,
+}
+
 /// Network namespace (transparent), capture rules, the application, its bootstrap and its
 /// sidecar.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn start_instance(
-    mesh: &mut Running,
-    plan: &Plan,
+    mesh: &mut PartialMesh,
+    launch: &Launch<'_>,
     instance: &Instance,
-    self_bin: &Path,
-    proxy_bin: &Path,
-    state_dir: &Path,
-    xds: &ControlPlaneAddr,
     ca_token: &str,
-    envoy_bin: Option<&Path>,
-    bootstraps: &dyn Bootstraps,
-) -> anyhow::Result<WorkloadState> {
+) -> Result<WorkloadState, UpError> {
+    let Launch {
+        plan,
+        self_bin,
+        proxy_bin,
+        envoy_bin,
+        state_dir,
+        xds,
+        bootstraps,
+    } = *launch;
     let (app_place, proxy_place, admin_addr) = match &instance.netns {
         Some(ns) => {
             let network = mesh
@@ -36,7 +48,7 @@ pub(super) fn start_instance(
                 .expect("transparent mode has a network");
             network
                 .add_namespace(ns, instance.ip, &plan.hosts_file(instance))
-                .with_context(|| format!("creating network namespace {ns}"))?;
+                .map_err(UpError::io(format!("creating network namespace {ns}")))?;
             let status = std::process::Command::new("ip")
                 .args(["netns", "exec", ns])
                 .arg(self_bin)
@@ -44,7 +56,10 @@ pub(super) fn start_instance(
                 .arg(instance.sidecar.admin.to_string())
                 .status()?;
             if !status.success() {
-                bail!("installing capture rules in {ns} failed ({status})");
+                return Err(UpError::CaptureRules {
+                    ns: ns.clone(),
+                    status,
+                });
             }
             (
                 Place::Netns(ns.clone()),
@@ -122,9 +137,7 @@ pub(super) fn start_instance(
                 state_dir.join(format!("bootstrap/{}.json", instance.name)),
                 serde_json::to_string_pretty(&bootstrap)?,
             )?;
-            let envoy = envoy_bin.context(
-                "a workload asks for an Envoy sidecar: pass --envoy-bin or set ENVOY_BIN",
-            )?;
+            let envoy = envoy_bin.ok_or(UpError::NoEnvoy)?;
             mesh.supervisor.spawn(
                 &sidecar_name,
                 &envoy.display().to_string(),

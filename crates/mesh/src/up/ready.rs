@@ -1,10 +1,10 @@
 //! Readiness of a started mesh: every proxy answers `/ready` and the control plane's
 //! `/debug/syncz` shows each one ACKed the current generation.
 
-use super::{Running, Stop};
+use super::{Interrupt, UpError};
 use crate::probe::http_get;
+use crate::process::Supervisor;
 use crate::state::MeshState;
-use anyhow::bail;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 /// generation.
 pub(super) fn wait_ready(
     state: &MeshState,
-    mesh: &mut Running,
+    supervisor: &mut Supervisor,
     deadline: Instant,
-    stop: &Stop,
-) -> anyhow::Result<()> {
+    interrupt: &Interrupt,
+) -> Result<(), UpError> {
     let probe = Duration::from_millis(500);
     let mut admins: Vec<(String, SocketAddr)> = state
         .workloads
@@ -33,16 +33,18 @@ pub(super) fn wait_ready(
     }
     let mut expected: Vec<String> = state.workloads.iter().map(|w| w.node_id.clone()).collect();
     expected.extend(state.gateway.as_ref().map(|g| g.node_id.clone()));
-    let debug: SocketAddr = state.debug_addr.parse()?;
+    let debug: SocketAddr = state.debug_addr.parse().expect("an address");
     loop {
-        stop.check()?;
-        if let Some((name, status)) = mesh.supervisor.newly_exited().into_iter().next() {
-            bail!("{name} exited during start-up ({status})");
+        if interrupt.is_triggered() {
+            return Err(UpError::Interrupted);
         }
-        let not_ready: Vec<&str> = admins
+        if let Some((name, status)) = supervisor.newly_exited().into_iter().next() {
+            return Err(UpError::ExitedDuringStartUp { name, status });
+        }
+        let not_ready: Vec<String> = admins
             .iter()
             .filter(|(_, admin)| !matches!(http_get(*admin, "/ready", probe), Ok((200, _))))
-            .map(|(name, _)| name.as_str())
+            .map(|(name, _)| name.clone())
             .collect();
         let unsynced = match http_get(debug, "/debug/syncz", probe) {
             Ok((200, body)) => unsynced(&body, &expected),
@@ -52,11 +54,10 @@ pub(super) fn wait_ready(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            bail!(
-                "not ready in time: proxies not ready: [{}]; not synced: [{}]",
-                not_ready.join(", "),
-                unsynced.join(", ")
-            );
+            return Err(UpError::NotReady {
+                not_ready,
+                unsynced,
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }
