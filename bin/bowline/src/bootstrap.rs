@@ -5,19 +5,12 @@
 //!
 //! Bootstraps are built as typed `envoy.config.bootstrap.v3.Bootstrap` protos (so a misspelt
 //! field does not compile) and turned into Envoy's JSON only at the edge, by
-//! [`bowline_bootstrap::to_json`], whose reader reads them back unchanged (tested).
+//! [`bowline_bootstrap::to_json`], whose reader reads them back unchanged (tested). The
+//! builders are in `bowline_bootstrap::build`, shared with `bowline up`.
 
-mod envoy;
-
-use bowline_xds::build::socket_address;
-use bowline_xds::pb::envoy::config::bootstrap::v3::{
-    bootstrap::{DynamicResources, StaticResources},
-    Admin, Bootstrap,
-};
-use bowline_xds::pb::envoy::config::core::v3::Node;
-use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
-use envoy::RootSource;
-use std::net::{IpAddr, SocketAddr};
+use bowline_bootstrap::build::{parse_node_id, sidecar_bootstrap, NodeId, RootSource, SidecarSpec};
+use bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
@@ -58,14 +51,6 @@ pub struct EnvoyArgs {
     xds_root_pem: Option<String>,
 }
 
-/// The parts of an Istio sidecar node id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeId {
-    pub ip: IpAddr,
-    pub workload: String,
-    pub namespace: String,
-}
-
 /// Prints the bootstrap; exit 2 with a hint when the node id is not Istio's form.
 pub fn run(cmd: Command) -> ExitCode {
     let Command::Envoy(args) = cmd;
@@ -89,157 +74,24 @@ pub fn run(cmd: Command) -> ExitCode {
     }
 }
 
-/// Parses `sidecar~<ip>~<workload>.<namespace>~<namespace>.svc.<domain>`; the error says which
-/// part is wrong.
-pub fn parse_node_id(id: &str) -> Result<NodeId, String> {
-    let parts: Vec<&str> = id.split('~').collect();
-    let [kind, ip, workload_ns, domain] = parts[..] else {
-        return Err(format!(
-            "expected 4 parts separated by '~', found {}",
-            parts.len()
-        ));
-    };
-    if kind != "sidecar" {
-        return Err(format!("first part must be \"sidecar\", found {kind:?}"));
-    }
-    let ip: IpAddr = ip
-        .parse()
-        .map_err(|_| format!("second part must be an IP address, found {ip:?}"))?;
-    let Some((workload, namespace)) = workload_ns
-        .split_once('.')
-        .filter(|(w, n)| !w.is_empty() && !n.is_empty())
-    else {
-        return Err(format!(
-            "third part must be <workload>.<namespace>, found {workload_ns:?}"
-        ));
-    };
-    let want = format!("{namespace}.svc.");
-    if !domain.starts_with(&want) || domain.len() == want.len() {
-        return Err(format!(
-            "fourth part must be {namespace}.svc.cluster.local, found {domain:?}"
-        ));
-    }
-    Ok(NodeId {
-        ip,
-        workload: workload.to_owned(),
-        namespace: namespace.to_owned(),
-    })
-}
-
-/// The bootstrap as typed protos: the node with Istio's metadata, the admin address, ADS and
-/// the `xds-grpc` cluster. [`bowline_bootstrap::to_json`] turns it into Envoy's JSON.
+/// The bootstrap `bowline bootstrap envoy` prints (see [`sidecar_bootstrap`]).
 pub fn envoy_bootstrap(args: &EnvoyArgs, node: &NodeId) -> Bootstrap {
-    let cluster = args
-        .cluster
-        .clone()
-        .unwrap_or_else(|| format!("{}.{}", node.workload, node.namespace));
-    let metadata = [
-        ("OUTBOUND_PORT", args.outbound_port.to_string()),
-        ("INBOUND_PORT", args.inbound_port.to_string()),
-        ("INTERCEPTION_MODE", "NONE".to_string()),
-        ("NAMESPACE", node.namespace.clone()),
-        ("WORKLOAD_NAME", node.workload.clone()),
-    ];
-    let metadata = metadata
-        .into_iter()
-        .map(|(key, value)| (key.to_string(), string_value(value)))
-        .collect();
-    let tls = match (&args.xds_root_pem, &args.xds_root) {
-        (Some(pem), _) => Some(envoy::control_plane_tls(RootSource::Inline(pem))),
-        (None, Some(file)) => Some(envoy::control_plane_tls(RootSource::File(file))),
-        (None, None) => None,
-    };
-    let admin_addr = args.admin_addr;
-    Bootstrap {
-        node: Some(Node {
-            id: args.node_id.clone(),
-            cluster,
-            metadata: Some(Struct { fields: metadata }),
-            ..Default::default()
-        }),
-        admin: Some(Admin {
-            address: Some(socket_address(
-                &admin_addr.ip().to_string(),
-                admin_addr.port().into(),
-            )),
-            ..Default::default()
-        }),
-        dynamic_resources: Some(DynamicResources {
-            ads_config: Some(envoy::ads_config(args.delta)),
-            cds_config: Some(envoy::over_ads()),
-            lds_config: Some(envoy::over_ads()),
-            ..Default::default()
-        }),
-        static_resources: Some(StaticResources {
-            clusters: vec![envoy::xds_cluster(args.xds_addr, tls)],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// A sidecar's bootstrap as `bowline up` writes it: delta ADS, Istio's node metadata.
-/// `node_id` must be Istio's sidecar form (the caller builds it).
-pub fn sidecar(
-    node_id: &str,
-    xds: &ControlPlaneAddr,
-    admin_addr: SocketAddr,
-    outbound_port: u16,
-    inbound_port: u16,
-) -> Bootstrap {
-    let args = EnvoyArgs {
-        node_id: node_id.to_string(),
-        xds_addr: xds.addr,
-        admin_addr,
-        outbound_port,
-        inbound_port,
-        delta: true,
-        cluster: None,
-        xds_root: None,
-        xds_root_pem: xds.root_pem.clone(),
-    };
-    let node = parse_node_id(node_id).expect("bowline up builds Istio node ids");
-    envoy_bootstrap(&args, &node)
-}
-
-/// Adds Istio's `sds-grpc` cluster (HTTP/2 to the agent on a Unix socket; `@name` is
-/// abstract) to an Envoy bootstrap: listeners and clusters name it for secrets `default` and
-/// `ROOTCA`. bowline-proxy does not need it (its agent is built in).
-pub fn add_sds_cluster(bootstrap: &mut Bootstrap, socket: &str) {
-    bootstrap
-        .static_resources
-        .get_or_insert_with(Default::default)
-        .clusters
-        .push(envoy::sds_cluster(socket));
-}
-
-/// The node of a bootstrap (created empty if it has none), to change its id or metadata.
-pub fn node_mut(bootstrap: &mut Bootstrap) -> &mut Node {
-    bootstrap.node.get_or_insert_with(Default::default)
-}
-
-/// Sets `key` in the node metadata to a JSON value (the metadata is a protobuf `Struct`,
-/// which Envoy and the control plane read as JSON).
-pub fn set_metadata(bootstrap: &mut Bootstrap, key: &str, value: serde_json::Value) {
-    node_mut(bootstrap)
-        .metadata
-        .get_or_insert_with(Default::default)
-        .fields
-        .insert(key.to_string(), bowline_bootstrap::proto_value(&value));
-}
-
-/// Where `bowline up`'s proxies find the control plane: its address and, for its secure port,
-/// the mesh root that vouches for it.
-#[derive(Debug, Clone)]
-pub struct ControlPlaneAddr {
-    pub addr: SocketAddr,
-    pub root_pem: Option<String>,
-}
-
-fn string_value(value: String) -> Value {
-    Value {
-        kind: Some(Kind::StringValue(value)),
-    }
+    sidecar_bootstrap(&SidecarSpec {
+        node_id: &args.node_id,
+        node,
+        cluster: args.cluster.clone(),
+        xds_addr: args.xds_addr,
+        admin_addr: args.admin_addr,
+        outbound_port: args.outbound_port,
+        inbound_port: args.inbound_port,
+        delta: args.delta,
+        xds_root: match (&args.xds_root_pem, &args.xds_root) {
+            (Some(pem), _) => Some(RootSource::Inline(pem)),
+            (None, Some(file)) => Some(RootSource::File(file)),
+            (None, None) => None,
+        },
+        control_plane_name: bowline_identity::control::CONTROL_PLANE_NAME,
+    })
 }
 
 #[cfg(test)]

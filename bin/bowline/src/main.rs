@@ -6,11 +6,11 @@ mod config_cmd;
 mod control;
 mod echo;
 mod explain;
-mod gateway;
 mod iptables;
 mod sds;
 mod status;
 mod up;
+mod up_print;
 mod validate;
 mod yaml_out;
 

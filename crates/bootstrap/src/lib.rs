@@ -20,6 +20,7 @@
 mod ads;
 mod any;
 mod bootstrap;
+pub mod build;
 mod cluster;
 mod core;
 mod json;

@@ -2,6 +2,9 @@
 //! (so the JSON printed or written for Envoy is exactly what was built).
 
 use super::*;
+use bowline_bootstrap::build::{
+    add_sds_cluster, node_mut, set_metadata, sidecar, ControlPlaneAddr,
+};
 
 #[test]
 fn node_id_table() {
@@ -82,7 +85,9 @@ fn bowline_up_bootstraps_read_back_as_built() {
         "10.0.0.7:15000".parse().unwrap(),
         15001,
         15006,
-    );
+        bowline_identity::control::CONTROL_PLANE_NAME,
+    )
+    .unwrap();
     node_mut(&mut built).id = "router~10.0.0.7~gw.default~default.svc.cluster.local".into();
     set_metadata(
         &mut built,

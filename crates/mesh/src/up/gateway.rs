@@ -2,30 +2,35 @@
 //! Istio `Gateway`s whose selector matches its labels, and Gateway API `Gateway`s, become its
 //! listeners; server ports are bound on 127.0.0.1 through the manifest's port map.
 
-use crate::bootstrap::set_metadata;
-use anyhow::Context;
-use bowline_mesh::manifest::GatewaySpec;
-use bowline_mesh::process::{Place, Supervisor};
-use bowline_mesh::state::GatewayState;
+use super::instance::write_bootstrap;
+use super::instance::Launch;
+use super::UpError;
+use crate::manifest::GatewaySpec;
+use crate::process::{Place, Supervisor};
+use crate::state::GatewayState;
+use bowline_bootstrap::build;
+use bowline_identity::control::CONTROL_PLANE_NAME;
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 
 /// The gateway's service account (Istio's ingress gateway's).
 pub const SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
 
 /// Starts the gateway proxy; its readiness is checked with the sidecars'. `ca_token` gets it
 /// a workload certificate, for mutual TLS to the workloads behind it.
-#[allow(clippy::too_many_arguments)]
-pub fn start(
+pub(super) fn start(
     supervisor: &mut Supervisor,
+    launch: &Launch<'_>,
     spec: &GatewaySpec,
-    proxy_bin: &Path,
-    state_dir: &Path,
-    xds: &crate::bootstrap::ControlPlaneAddr,
     admin_port: u16,
     ca_token: &str,
-) -> anyhow::Result<GatewayState> {
+) -> Result<GatewayState, UpError> {
+    let Launch {
+        proxy_bin,
+        state_dir,
+        xds,
+        ..
+    } = *launch;
     let ns = &spec.namespace;
     let node_id = format!("router~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local", spec.name);
     let admin = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), admin_port);
@@ -35,11 +40,12 @@ pub fn start(
         "sidecar~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local",
         spec.name
     );
-    let mut bootstrap = crate::bootstrap::sidecar(&sidecar_id, xds, admin, 0, 0);
-    crate::bootstrap::node_mut(&mut bootstrap).id = node_id.clone();
-    set_metadata(&mut bootstrap, "LABELS", json!(spec.labels));
+    let mut bootstrap = build::sidecar(&sidecar_id, xds, admin, 0, 0, CONTROL_PLANE_NAME)
+        .map_err(UpError::Bootstrap)?;
+    build::node_mut(&mut bootstrap).id = node_id.clone();
+    build::set_metadata(&mut bootstrap, "LABELS", json!(spec.labels));
     let port_map: Vec<String> = spec.ports.iter().map(|(s, l)| format!("{s}:{l}")).collect();
-    set_metadata(
+    build::set_metadata(
         &mut bootstrap,
         "GATEWAY_PORT_MAP",
         json!(port_map.join(",")),
@@ -47,18 +53,17 @@ pub fn start(
     if let Some(dir) = &spec.credentials {
         // Created when missing: TLS servers whose files are not there yet are refused
         // (with the missing path) until they are, and the rest of the gateway serves.
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
-        let dir = std::fs::canonicalize(dir)
-            .with_context(|| format!("gateway credentials directory {}", dir.display()))?;
-        set_metadata(
+        let what = || format!("gateway credentials directory {}", dir.display());
+        std::fs::create_dir_all(dir).map_err(UpError::io(what()))?;
+        let dir = std::fs::canonicalize(dir).map_err(UpError::io(what()))?;
+        build::set_metadata(
             &mut bootstrap,
             "CREDENTIALS_DIR",
             json!(dir.display().to_string()),
         );
     }
     let file = state_dir.join("bootstrap/gateway.json");
-    std::fs::write(&file, bowline_bootstrap::to_json_string(&bootstrap)?)?;
+    std::fs::write(&file, write_bootstrap(&bootstrap)?)?;
     let pid = supervisor.spawn(
         "gateway",
         &proxy_bin.display().to_string(),

@@ -32,13 +32,13 @@ use bowline_xds::pb::envoy::extensions::upstreams::http::v3::{
 use bowline_xds::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, StringMatcher};
 use bowline_xds::pb::google::protobuf::{Duration, UInt32Value};
 
-/// Name of the static cluster that points at the control plane.
-pub const XDS_CLUSTER: &str = "xds-grpc";
+pub use crate::overrides::XDS_CLUSTER;
 
 /// Name of Istio's cluster to the agent's SDS server.
 pub const SDS_CLUSTER: &str = "sds-grpc";
 
 /// Where the mesh root that vouches for the control plane comes from.
+#[derive(Debug, Clone, Copy)]
 pub enum RootSource<'a> {
     /// In the bootstrap itself (`inline_string`).
     Inline(&'a str),
@@ -167,12 +167,11 @@ fn static_http2_cluster(name: &str, address: Address, http2: Http2ProtocolOption
 
 /// The `xds-grpc` cluster's TLS, as Istio's bootstrap has it: the mesh root, the control
 /// plane's name as SNI and as the DNS SAN to check, HTTP/2 by ALPN.
-pub fn control_plane_tls(root: RootSource<'_>) -> TransportSocket {
+pub fn control_plane_tls(root: RootSource<'_>, name: &str) -> TransportSocket {
     let trusted_ca = match root {
         RootSource::Inline(pem) => data_source::Specifier::InlineString(pem.into()),
         RootSource::File(file) => data_source::Specifier::Filename(file.display().to_string()),
     };
-    let name = bowline_identity::control::CONTROL_PLANE_NAME;
     let validation = CertificateValidationContext {
         trusted_ca: Some(DataSource {
             specifier: Some(trusted_ca),
