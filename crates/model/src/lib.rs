@@ -9,8 +9,9 @@
 //! would make the proxy behave unlike Envoy on the same xDS.
 //!
 //! The decisions the data path takes (virtual host and route selection, weighted picks,
-//! faults, retries, rewrites, redirects, CORS, filter-chain selection) are pure functions of
-//! the model and the request; the async code in `bowline-proxy` only performs them.
+//! faults, retries, rewrites, redirects, CORS, filter-chain selection, the form of a local
+//! reply) are pure functions of the model and the request; the async code in `bowline-proxy`
+//! only performs them.
 
 // Conversions must name deprecated proto fields too, to refuse them when set.
 #![allow(deprecated)]
@@ -27,6 +28,7 @@ mod fuzz;
 pub(crate) mod hcm;
 pub mod jwt;
 pub(crate) mod listener;
+pub mod local_reply;
 mod matcher;
 pub mod path;
 pub mod rbac;

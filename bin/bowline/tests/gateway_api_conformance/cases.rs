@@ -148,6 +148,8 @@ impl Case {
         self.resp_absent.push(k);
         self
     }
+    /// Marks a case bowline-proxy is known to fail (none now: kept for the next gap).
+    #[allow(dead_code)]
     pub fn proxy_gap(mut self, why: &'static str) -> Self {
         self.proxy_gap = Some(why);
         self

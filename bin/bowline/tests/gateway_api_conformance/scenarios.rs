@@ -42,11 +42,6 @@ pub struct Scenario {
     pub weights: Option<Weights>,
 }
 
-/// bowline-proxy answers a gRPC request no route matches with HTTP 404 and no
-/// `grpc-status`; Envoy turns its local replies to gRPC requests into gRPC errors (404 →
-/// `grpc-status: 12`, UNIMPLEMENTED), which the suite expects. A proxy change, outside
-/// the control plane.
-const UNIMPLEMENTED: &str = "bowline-proxy does not turn local replies to gRPC requests into grpc-status (Envoy: 404 → 12 UNIMPLEMENTED)";
 const V1: &str = "infra-backend-v1";
 const V2: &str = "infra-backend-v2";
 const V3: &str = "infra-backend-v3";
@@ -663,7 +658,7 @@ pub fn all() -> Vec<Scenario> {
             vec![
                 grpc("Echo").backend("grpc-infra-backend-v1"),
                 grpc("EchoTwo").backend("grpc-infra-backend-v2"),
-                grpc("EchoThree").grpc_status("12").proxy_gap(UNIMPLEMENTED),
+                grpc("EchoThree").grpc_status("12"),
             ],
         ),
         scenario(
@@ -684,14 +679,10 @@ pub fn all() -> Vec<Scenario> {
                     .header("Version", "two")
                     .header("Color", "blue")
                     .backend("grpc-infra-backend-v2"),
-                grpc("Echo")
-                    .header("Color", "orange")
-                    .grpc_status("12")
-                    .proxy_gap(UNIMPLEMENTED),
+                grpc("Echo").header("Color", "orange").grpc_status("12"),
                 grpc("Echo")
                     .header("Some-Other-Header", "one")
-                    .grpc_status("12")
-                    .proxy_gap(UNIMPLEMENTED),
+                    .grpc_status("12"),
                 grpc("Echo")
                     .header("Color", "blue")
                     .backend("grpc-infra-backend-v1"),
@@ -704,10 +695,7 @@ pub fn all() -> Vec<Scenario> {
                 grpc("Echo")
                     .header("Color", "yellow")
                     .backend("grpc-infra-backend-v2"),
-                grpc("Echo")
-                    .header("Color", "purple")
-                    .grpc_status("12")
-                    .proxy_gap(UNIMPLEMENTED),
+                grpc("Echo").header("Color", "purple").grpc_status("12"),
             ],
         ),
         Scenario {

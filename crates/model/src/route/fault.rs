@@ -28,8 +28,29 @@ pub struct FaultAbort {
 pub enum Abort {
     /// Answer with this HTTP status (200..=599).
     Http(u16),
-    /// Answer 200 with this `grpc-status` (trailers-only).
+    /// Answer with this `grpc-status`: a gRPC client gets it in a trailers-only reply, a
+    /// plain HTTP client gets 200 with the abort text (Envoy aborts with HTTP 200 and this
+    /// status, and only gRPC requests see the status).
     Grpc(u32),
+}
+
+impl Abort {
+    /// The HTTP status of the abort's local reply.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Abort::Http(status) => status,
+            Abort::Grpc(_) => 200,
+        }
+    }
+
+    /// The abort's own gRPC status, which a gRPC client gets instead of the one mapped from
+    /// the HTTP status (see [`crate::local_reply`]).
+    pub fn grpc_status(self) -> Option<u32> {
+        match self {
+            Abort::Http(_) => None,
+            Abort::Grpc(code) => Some(code),
+        }
+    }
 }
 
 /// What to do to one request: wait `delay` first, then answer with `abort` (if any)

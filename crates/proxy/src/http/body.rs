@@ -69,6 +69,9 @@ pub fn complete_body() -> watch::Receiver<ClientBodyState> {
 pub enum ResponseBody {
     Upstream(UpstreamResponse),
     Local(Option<Bytes>),
+    /// Nothing after the headers, and no length declared: the stream ends with its headers
+    /// and no `content-length` is added (a gRPC trailers-only response, as Envoy sends it).
+    HeadersOnly,
 }
 
 /// An upstream body under a deadline. The timer is armed only if the body actually has to
@@ -198,6 +201,7 @@ impl Body for ResponseBody {
             ResponseBody::Local(bytes) => {
                 poll_once(bytes).map(|f| f.map(|f| f.map_err(Into::into)))
             }
+            ResponseBody::HeadersOnly => Poll::Ready(None),
         }
     }
 
@@ -205,6 +209,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Upstream(up) => up.body.is_end_stream(),
             ResponseBody::Local(bytes) => bytes.is_none(),
+            ResponseBody::HeadersOnly => true,
         }
     }
 
@@ -212,6 +217,8 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Upstream(up) => up.body.size_hint(),
             ResponseBody::Local(bytes) => hint_once(bytes),
+            // Not exact: hyper would declare `content-length: 0`.
+            ResponseBody::HeadersOnly => SizeHint::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use bowline_model as model;
 use model::path::NormalizedPath;
-use model::route::{Abort, CorsDecision, RequestHead, RouteAction};
+use model::route::{CorsDecision, RequestHead, RouteAction};
 use model::RouteSource;
 use std::borrow::Cow;
 
@@ -89,13 +89,16 @@ const X_REQUEST_ID: &str = "x-request-id";
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
-/// Serves one request; never fails (errors become local replies).
+/// Serves one request; never fails (errors become local replies). Every response leaves
+/// through here: this is where a local reply takes its final form for the request
+/// ([`local::finish`]: gRPC requests get `grpc-status`), before it is counted.
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<ResponseBody> {
     let conn = conn.current();
     let stats = &conn.http.stats;
     stats.downstream_rq_total.inc();
     stats.downstream_rq_active.inc();
-    let response = route(&conn, req).await;
+    let asker = local::asker(&req);
+    let response = local::finish(route(&conn, req).await, asker);
     stats.downstream_rq_xx.record(response.status().as_u16());
     stats.downstream_rq_active.dec();
     response
@@ -219,11 +222,11 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
                     rand::random(),
                 ) {
                     CorsDecision::Preflight(headers) => {
-                        let mut response = local::reply(StatusCode::OK, "");
+                        let mut response = local::cors_preflight();
                         add_headers(&mut response, headers);
                         return response;
                     }
-                    CorsDecision::RejectPreflight => return local::reply(StatusCode::OK, ""),
+                    CorsDecision::RejectPreflight => return local::cors_preflight(),
                     CorsDecision::AllowedRequest(headers) => cors_response_headers = Some(headers),
                     CorsDecision::Forward => {}
                 }
@@ -241,25 +244,8 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
                 if let Some(delay) = fault.delay {
                     tokio::time::sleep(delay).await;
                 }
-                match fault.abort {
-                    Some(Abort::Http(status)) => {
-                        let status =
-                            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                        return local::reply(status, local::FAULT_ABORT);
-                    }
-                    Some(Abort::Grpc(code)) => {
-                        let mut response = local::reply(StatusCode::OK, "");
-                        let headers = response.headers_mut();
-                        headers
-                            .insert("content-type", HeaderValue::from_static("application/grpc"));
-                        headers.insert("grpc-status", HeaderValue::from(code));
-                        headers.insert(
-                            "grpc-message",
-                            HeaderValue::from_static("fault filter abort"),
-                        );
-                        return response;
-                    }
-                    None => {}
+                if let Some(abort) = fault.abort {
+                    return local::fault_abort(abort);
                 }
             }
             FilterRt::Router => {
@@ -301,13 +287,10 @@ fn normalize_path(http: &HttpRt, req: &mut Request<Incoming>) -> Option<Response
         // Envoy's `path_normalization_failed`: 400 with no body.
         NormalizedPath::Reject(_) => return Some(local::refuse(StatusCode::BAD_REQUEST)),
         NormalizedPath::Redirect(location) => {
-            // gRPC clients cannot follow a redirect: Envoy refuses instead.
-            let grpc = req
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-            if grpc {
-                return Some(local::bad_request(local::BAD_REQUEST));
+            // gRPC clients cannot follow a redirect: Envoy refuses instead, as it refuses a
+            // path it cannot normalise (400, no body).
+            if local::asker(req).grpc {
+                return Some(local::refuse(StatusCode::BAD_REQUEST));
             }
             let mut response = local::reply(StatusCode::TEMPORARY_REDIRECT, "");
             if let Ok(location) = HeaderValue::try_from(location) {
