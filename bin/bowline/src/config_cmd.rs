@@ -202,7 +202,7 @@ fn write_files(paths: &[PathBuf], target: &Target, verb: &str) -> ExitCode {
 }
 
 /// kubectl's lines: `VirtualService default/reviews configured`; diagnostics of refused
-/// documents on stderr. Failure when anything was refused.
+/// documents on stderr. Failure when anything was refused, or a deletion found nothing.
 fn print_results(v: &Value, verb: &str) -> ExitCode {
     let mut ok = true;
     for r in v["results"].as_array().into_iter().flatten() {
@@ -222,7 +222,11 @@ fn print_results(v: &Value, verb: &str) -> ExitCode {
                 eprintln!("{what} refused");
             }
             "skipped" => {}
-            "unchanged" if verb == "delete" => println!("{what} not found"),
+            // kubectl's NotFound: nothing of that identity was there to delete.
+            "unchanged" if verb == "delete" => {
+                ok = false;
+                eprintln!("{what} not found");
+            }
             other => println!("{what} {other}"),
         }
     }

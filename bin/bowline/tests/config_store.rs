@@ -197,6 +197,17 @@ async fn a_restart_with_a_broken_file_serves_what_was_serving_and_says_so() {
         yaml.contains("status: \"False\"") && yaml.contains("keeps serving"),
         "{yaml}"
     );
+    // Deleted by identity; a second delete finds nothing (kubectl's NotFound: exit 1).
+    let (code, out) = c.bowline(&["delete", "destinationrule", "applied"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("DestinationRule default/applied deleted"),
+        "{out}"
+    );
+    assert!(c.subsets("applied").is_empty());
+    let (code, out) = c.bowline(&["delete", "destinationrule", "applied"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not found"), "{out}");
     // `bowline status --control` fails and names the refused resource.
     let (code, text) = c.bowline(&["status"]);
     assert_eq!(code, Some(1), "{text}");
