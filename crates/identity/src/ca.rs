@@ -44,11 +44,10 @@ pub enum CaSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The I/O error is part of the message, not a separate source: callers that print the
+    /// cause chain would otherwise say it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: {message}")]
     BadFile { path: PathBuf, message: String },
     #[error("the CSR cannot be read: {0}")]
@@ -100,7 +99,7 @@ impl Ca {
     fn from_files(dir: &Path, source: CaSource) -> Result<Ca, CaError> {
         let read = |name: &str| -> Result<String, CaError> {
             let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|source| CaError::Io { path, source })
+            std::fs::read_to_string(&path).map_err(|error| CaError::Io { path, error })
         };
         let bad = |name: &str, e: rcgen::Error| CaError::BadFile {
             path: dir.join(name),
@@ -135,7 +134,7 @@ impl Ca {
     fn generate(dir: &Path) -> Result<Ca, CaError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| CaError::Io { path, source }
+            move |error| CaError::Io { path, error }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let signing = |e: rcgen::Error| CaError::Signing(e.to_string());
