@@ -47,7 +47,10 @@ pub enum CaError {
     /// The I/O error is part of the message, not a separate source: callers that print the
     /// cause chain would otherwise say it twice.
     #[error("{path}: {error}")]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{path}: {message}")]
     BadFile { path: PathBuf, message: String },
     #[error("the CSR cannot be read: {0}")]
