@@ -102,18 +102,14 @@ async fn answer(state: State, request: Request<Incoming>) -> Response<Full<Bytes
     } else {
         None
     };
-    let registry = state.registry.clone();
     let blocking = move || route(&state, &method, &path, &query, body.as_deref());
     // Applying validates (regexes, analysis): keep it off the async workers.
     match tokio::task::spawn_blocking(blocking).await {
         Ok((status, value)) => reply(status, value),
-        Err(_) => {
-            drop(registry);
-            reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": "handler failed"}),
-            )
-        }
+        Err(_) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": "handler failed"}),
+        ),
     }
 }
 

@@ -212,7 +212,12 @@ pub fn status(entry: &Entry, proxies: &Proxies) -> Value {
         };
         conditions.push(condition("Programmed", p.is_complete(), reason, &message));
     }
-    let mut messages: Vec<Value> = entry.messages.iter().map(message).collect();
+    let mut messages: Vec<Value> = entry
+        .messages
+        .iter()
+        .chain(&entry.analysis)
+        .map(message)
+        .collect();
     if let Some(refusal) = &entry.refused {
         messages.extend(refusal.diagnostics.iter().map(message));
     }

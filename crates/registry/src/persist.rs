@@ -122,6 +122,7 @@ pub fn load(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<String>)> {
                     }),
                     refused: None,
                     messages: Vec::new(),
+                    analysis: Vec::new(),
                     generation: p.generation,
                     created: p.created,
                     config_generation: 0,

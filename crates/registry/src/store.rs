@@ -76,8 +76,11 @@ pub struct Entry {
     pub served: Option<Served>,
     /// The latest write, when it was refused (cleared by the next accepted write).
     pub refused: Option<Refusal>,
-    /// Warnings and notes of the served version, then analysis findings about it.
+    /// Warnings and notes of the served version, found when it was written.
     pub messages: Vec<Diagnostic>,
+    /// Cross-resource analysis findings about the served version (replaced by each
+    /// [`Store::analyze`]).
+    pub analysis: Vec<Diagnostic>,
     /// Kubernetes' `metadata.generation`: 1 on creation, +1 for each accepted change.
     pub generation: u64,
     /// Creation order, Istio's tie-break between conflicting resources.
@@ -214,6 +217,7 @@ impl Store {
                 served: None,
                 refused: None,
                 messages: Vec::new(),
+                analysis: Vec::new(),
                 generation: 0,
                 created: *created,
                 config_generation: 0,
@@ -352,8 +356,11 @@ impl Store {
     }
 
     /// Puts back a persisted entry (at start-up, before any source is read).
-    pub fn restore(&mut self, entry: Entry) {
+    pub fn restore(&mut self, mut entry: Entry) {
         self.next_created = self.next_created.max(entry.created);
+        if let Some(served) = &entry.served {
+            entry.messages = own_messages(&served.resource, &served.index);
+        }
         if let Some(Served {
             source: Source::File { path },
             ..
@@ -367,15 +374,13 @@ impl Store {
         self.entries.insert(entry.key.clone(), entry);
     }
 
-    /// Re-runs cross-resource analysis over what serves and puts each finding on its
-    /// resource's messages (replacing the previous analysis).
-    pub fn analyze(&mut self) {
-        let config = self.config();
-        let keys: Vec<ResourceKey> = config.resources.iter().map(Resource::key).collect();
-        let mut found: BTreeMap<&ResourceKey, Vec<Diagnostic>> = BTreeMap::new();
-        for (i, finding) in validate::analyze::analyze(&config) {
-            let key = &keys[i];
-            let Some(served) = self.entries.get(key).and_then(|e| e.served.as_ref()) else {
+    /// Re-runs cross-resource analysis over `config` (what serves: [`Store::config`]) and
+    /// puts each finding on its resource (replacing the previous analysis).
+    pub fn analyze(&mut self, config: &ConfigSet) {
+        let mut found: BTreeMap<ResourceKey, Vec<Diagnostic>> = BTreeMap::new();
+        for (i, finding) in validate::analyze::analyze(config) {
+            let key = config.resources[i].key();
+            let Some(served) = self.entries.get(&key).and_then(|e| e.served.as_ref()) else {
                 continue;
             };
             // Analysis informs; it never refuses. An error here is reported as a warning
@@ -386,23 +391,13 @@ impl Store {
             }
             found.entry(key).or_default().push(d);
         }
-        let mut found: BTreeMap<ResourceKey, Vec<Diagnostic>> =
-            found.into_iter().map(|(k, v)| (k.clone(), v)).collect();
         for entry in self.entries.values_mut() {
-            let Some(served) = &entry.served else {
-                entry.messages.clear();
-                continue;
-            };
-            let own = own_messages(&served.resource, &served.index);
-            entry.messages = own;
-            entry
-                .messages
-                .extend(found.remove(&entry.key).unwrap_or_default());
+            entry.analysis = found.remove(&entry.key).unwrap_or_default();
         }
     }
 }
 
-/// A served resource's own warnings and notes (its errors would have refused it).
+/// A restored resource's own warnings and notes (its errors would have refused it).
 fn own_messages(resource: &Resource, index: &FieldIndex) -> Vec<Diagnostic> {
     validate::check_resource(resource, &Context::default())
         .into_iter()

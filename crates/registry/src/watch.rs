@@ -275,8 +275,8 @@ impl Registry {
     /// Re-analyses, publishes a new snapshot if what serves changed, persists, and updates
     /// the status.
     fn publish(&self, inner: &mut Inner, reloads: u64) {
-        inner.store.analyze();
         let config = inner.store.config();
+        inner.store.analyze(&config);
         let current = self.snapshots.borrow().clone();
         let generation = if config != current.config || current.generation == 0 {
             let next = current.generation + 1;
@@ -323,7 +323,7 @@ impl Registry {
                     .or_default()
                     .extend(refusal.diagnostics.iter().cloned());
             }
-            warnings.extend(entry.messages.iter().cloned());
+            warnings.extend(entry.messages.iter().chain(&entry.analysis).cloned());
         }
         let mut status = self.status.write().expect("status lock");
         *status = ConfigStatus {
