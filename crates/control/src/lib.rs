@@ -15,7 +15,7 @@ use bowline_registry::Snapshot;
 use bowline_translate::{generate, ProxyView};
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::{pack, type_url};
-use bowline_xds_server::{Generator, Resources, ServerOptions, XdsServer};
+use bowline_xds_server::{Generator, Previous, Resources, ServerOptions, XdsServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -151,6 +151,7 @@ impl ControlPlane {
             registry.subscribe(),
             ServerOptions {
                 debounce: push_debounce,
+                ..ServerOptions::default()
             },
         );
         let sync = server.sync_status();
@@ -250,7 +251,12 @@ impl Generator for MeshGenerator {
         snapshot.generation
     }
 
-    fn generate(&self, snapshot: &Snapshot, node: &Node) -> Resources {
+    fn generate(
+        &self,
+        snapshot: &Snapshot,
+        node: &Node,
+        _previous: Option<&Previous<'_>>,
+    ) -> Resources {
         let proxy = match ProxyView::from_node(node, snapshot) {
             Ok(proxy) => proxy,
             Err(e) => {
@@ -260,12 +266,7 @@ impl Generator for MeshGenerator {
         };
         let generated = generate(snapshot, &proxy);
         let mut resources = Resources::new();
-        let mut put = |type_url: &str, name: &str, any| {
-            resources
-                .entry(type_url.to_string())
-                .or_default()
-                .insert(name.to_string(), any);
-        };
+        let mut put = |type_url: &str, name: &str, any| resources.insert(type_url, name, any);
         for c in &generated.clusters {
             put(type_url::CLUSTER, &c.name, pack(c));
         }

@@ -15,7 +15,8 @@ use bowline_xds::type_url;
 use tonic::Status;
 
 use crate::acks::{next_nonce, Acks, Reply};
-use crate::diff::{in_push_order, resource_version};
+use crate::diff::in_push_order;
+use crate::resources::TypeSet;
 use crate::status::Protocol;
 use crate::stream::{Session, View};
 use crate::subscription::Subscription;
@@ -29,9 +30,13 @@ pub(crate) struct Delta {
 /// A subscribed type.
 struct DeltaType {
     subscription: Subscription,
-    /// Name -> version the client holds, as far as we know (what we sent, or what it reported
-    /// in `initial_resource_versions`).
-    known: BTreeMap<String, String>,
+    /// What the client holds, as far as we know: the subscribed part of `base` (the set of
+    /// the last response, shared with other proxies), except for the names in `exceptions`.
+    base: TypeSet,
+    /// Name -> version the client holds (`None`: it holds nothing) where that differs from
+    /// `base`: what it reported in `initial_resource_versions`, names it newly subscribed to,
+    /// endpoints of re-created clusters. Emptied by every response.
+    exceptions: BTreeMap<String, Option<String>>,
 }
 
 impl Session for Delta {
@@ -41,6 +46,10 @@ impl Session for Delta {
 
     fn node(request: &DeltaDiscoveryRequest) -> Option<&Node> {
         request.node.as_ref()
+    }
+
+    fn is_reply(request: &DeltaDiscoveryRequest) -> bool {
+        !request.response_nonce.is_empty()
     }
 
     fn new(node_id: String, _view: &View) -> Self {
@@ -76,17 +85,26 @@ impl Session for Delta {
         }
         let first = match self.types.get_mut(type_url) {
             Some(state) => {
+                let before = state.subscription.clone();
                 let subscription = &mut state.subscription;
                 subscription.delta_change(
                     &request.resource_names_subscribe,
                     &request.resource_names_unsubscribe,
                 );
-                // The client forgets what it unsubscribed from; forgetting it too makes a
-                // later re-subscription resend it. A newly named resource is resent even if
-                // we sent it before: the client may have ignored it while not asking for it.
-                state.known.retain(|name, _| subscription.wants(name));
+                // Names of `base` the client did not want (so never got) and now does.
+                if subscription.is_wildcard() && !before.is_wildcard() {
+                    for (name, _) in state.base.iter() {
+                        if !before.wants(name) {
+                            state.exceptions.insert(name.clone(), None);
+                        }
+                    }
+                }
+                // The client forgets what it unsubscribed from (`base` is read through the
+                // subscription). A newly named resource is resent even if we sent it before:
+                // the client may have ignored it while not asking for it.
+                state.exceptions.retain(|name, _| subscription.wants(name));
                 for name in &request.resource_names_subscribe {
-                    state.known.remove(name);
+                    state.exceptions.insert(name.clone(), None);
                 }
                 false
             }
@@ -95,14 +113,16 @@ impl Session for Delta {
                     Subscription::delta_initial(type_url, &request.resource_names_subscribe);
                 // Only the first request of a type on a stream may carry what the client
                 // kept from a previous stream.
-                let known = request
+                let exceptions = request
                     .initial_resource_versions
                     .into_iter()
                     .filter(|(name, _)| subscription.wants(name))
+                    .map(|(name, version)| (name, Some(version)))
                     .collect();
                 let state = DeltaType {
                     subscription,
-                    known,
+                    base: TypeSet::default(),
+                    exceptions,
                 };
                 self.types.insert(type_url.to_string(), state);
                 true
@@ -124,7 +144,7 @@ impl Session for Delta {
                 // without it: changed clusters stayed warming for the 15 s fetch timeout).
                 if let Some(eds) = self.types.get_mut(type_url::ENDPOINT) {
                     for cluster in &response.resources {
-                        eds.known.remove(&cluster.name);
+                        eds.exceptions.insert(cluster.name.clone(), None);
                     }
                 }
             }
@@ -148,37 +168,54 @@ impl Delta {
         always: bool,
     ) -> Option<DeltaDiscoveryResponse> {
         let state = self.types.get_mut(type_url)?;
-        let current = view.resources.get(type_url);
-        let resources: Vec<Resource> = current
-            .into_iter()
-            .flatten()
-            .filter(|(name, _)| state.subscription.wants(name))
-            .filter_map(|(name, resource)| {
-                let version = resource_version(resource);
-                (state.known.get(name) != Some(&version)).then(|| Resource {
-                    name: name.clone(),
-                    version,
-                    resource: Some(resource.clone()),
-                    ..Default::default()
-                })
-            })
-            .collect();
-        let removed_resources: Vec<String> = state
-            .known
-            .keys()
-            .filter(|name| !current.is_some_and(|c| c.contains_key(*name)))
-            .cloned()
-            .collect();
-        if resources.is_empty() && removed_resources.is_empty() && !always {
+        let empty = TypeSet::default();
+        let next = view.resources.get(type_url).unwrap_or(&empty);
+        if state.exceptions.is_empty() && next.same(&state.base) && !always {
             return None;
         }
-        for resource in &resources {
-            state
-                .known
-                .insert(resource.name.clone(), resource.version.clone());
+        let wants = |name: &str| state.subscription.wants(name);
+        let held = |name: &str| -> Option<&str> {
+            match state.exceptions.get(name) {
+                Some(version) => version.as_deref(),
+                None => state
+                    .base
+                    .get(name)
+                    .filter(|_| wants(name))
+                    .map(|r| r.version.as_str()),
+            }
+        };
+        // Only names that differ from `base` or are exceptions can need sending.
+        let changes = next.changes_since(&state.base);
+        let mut candidates: Vec<&String> = changes
+            .changed
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(changes.removed.iter().copied())
+            .chain(state.exceptions.keys())
+            .collect();
+        candidates.sort();
+        candidates.dedup();
+        let mut resources: Vec<Resource> = Vec::new();
+        let mut removed_resources: Vec<String> = Vec::new();
+        for name in candidates {
+            match next.get(name).filter(|_| wants(name)) {
+                Some(resource) if held(name) != Some(resource.version.as_str()) => {
+                    resources.push(Resource {
+                        name: name.clone(),
+                        version: resource.version.clone(),
+                        resource: Some(resource.any.clone()),
+                        ..Default::default()
+                    });
+                }
+                Some(_) => {}
+                None if held(name).is_some() => removed_resources.push(name.clone()),
+                None => {}
+            }
         }
-        for name in &removed_resources {
-            state.known.remove(name);
+        state.base = next.clone();
+        state.exceptions.clear();
+        if resources.is_empty() && removed_resources.is_empty() && !always {
+            return None;
         }
         let version = view.generation.to_string();
         let nonce = next_nonce();

@@ -1,8 +1,10 @@
 //! bowline's ADS server: Envoy xDS v3 over gRPC, state-of-the-world and delta.
 //!
 //! The control plane publishes immutable snapshots on a `watch` channel; each proxy stream
-//! turns the latest snapshot into that proxy's [`Resources`] with a [`Generator`], and pushes
-//! only what changed for that proxy, in make-before-break order (CDS, EDS, LDS, RDS, SDS).
+//! turns the latest snapshot into that proxy's [`Resources`] with a [`Generator`] (off the
+//! async workers, a bounded number of streams at a time), and pushes only what changed for
+//! that proxy, in make-before-break order (CDS, EDS, LDS, RDS, SDS). Resources are packed
+//! once and shared between streams ([`resources`]).
 //! Every stream reports its ACK/NACK state to a shared [`SyncStatus`] (`/debug/syncz`).
 //!
 //! Layout: [`stream`] drives one connection (requests, debounced snapshot changes, shutdown)
@@ -12,51 +14,75 @@
 mod acks;
 mod delta;
 mod diff;
+mod resources;
 mod service;
 mod sotw;
 mod status;
 mod stream;
 mod subscription;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
-use bowline_xds::pb::google::protobuf::Any;
 use tokio::sync::watch;
 
+pub use resources::{resource_version, Changes, Group, Packed, Resources, TypeSet};
 pub use status::{Nack, Protocol, ProxySync, SyncStatus, TypeSync, DEPARTED_RETENTION_MS};
-
-/// Everything served to one proxy: type URL -> resource name -> packed resource.
-pub type Resources = BTreeMap<String, BTreeMap<String, Any>>;
 
 /// Turns the current snapshot into one proxy's resources.
 ///
-/// Pure: the server calls it once per proxy per snapshot change and compares the output with
-/// the previous one to decide what to push, so equal inputs must give equal outputs.
+/// The server calls it once per proxy per snapshot change, on a blocking thread (never on
+/// the async workers), and compares the output with the previous one to decide what to
+/// push, so equal inputs must give equal outputs. Output built from groups shared between
+/// proxies and generations ([`Resources::add_group`]) makes both the memory and that
+/// comparison cheap.
 pub trait Generator: Send + Sync + 'static {
     type Snapshot: Send + Sync + 'static;
     /// Monotonic generation number of a snapshot (1, 2, 3...). A snapshot whose generation
     /// equals the one a proxy already has is not evaluated again.
     fn generation(snapshot: &Self::Snapshot) -> u64;
-    fn generate(&self, snapshot: &Self::Snapshot, node: &Node) -> Resources;
+    /// `previous` is what this proxy was last given on this stream, for reuse.
+    fn generate(
+        &self,
+        snapshot: &Self::Snapshot,
+        node: &Node,
+        previous: Option<&Previous<'_>>,
+    ) -> Resources;
+}
+
+/// What a stream last generated for its proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct Previous<'a> {
+    pub generation: u64,
+    pub resources: &'a Resources,
 }
 
 /// Tuning of the server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// How long a stream waits after a snapshot change for further changes before it
-    /// regenerates, so a burst of changes costs one push. Default 50 ms.
+    /// regenerates, so a burst of changes costs one push. Default 10 ms: the registry
+    /// already coalesces bursts of file events, and endpoint changes have a 100 ms budget.
     pub debounce: Duration,
+    /// Streams that may generate and push at the same time (Istio's `PILOT_PUSH_THROTTLE`).
+    /// A stream holds its turn from generating until the proxy has answered every response
+    /// (or `push_timeout` passed), so the memory of responses in flight is bounded by this
+    /// many proxies' worth. Default 64.
+    pub max_concurrent_pushes: usize,
+    /// How long a stream keeps its push turn waiting for the proxy's ACKs: a slow or stuck
+    /// proxy never holds up the others for longer. Default 5 s.
+    pub push_timeout: Duration,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
-            debounce: Duration::from_millis(50),
+            debounce: Duration::from_millis(10),
+            max_concurrent_pushes: 64,
+            push_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -74,6 +100,8 @@ pub(crate) struct Shared<G: Generator> {
     pub(crate) snapshots: watch::Receiver<Arc<G::Snapshot>>,
     pub(crate) options: ServerOptions,
     pub(crate) status: SyncStatus,
+    /// Push turns: see [`ServerOptions::max_concurrent_pushes`].
+    pub(crate) pushes: Arc<tokio::sync::Semaphore>,
 }
 
 /// The ADS server. Build it with the snapshot watch, keep a [`SyncStatus`] handle for the
@@ -94,6 +122,9 @@ impl<G: Generator> XdsServer<G> {
             shared: Arc::new(Shared {
                 generator,
                 snapshots,
+                pushes: Arc::new(tokio::sync::Semaphore::new(
+                    options.max_concurrent_pushes.max(1),
+                )),
                 options,
                 status,
             }),

@@ -3,17 +3,20 @@
 //! Rules (xds_protocol.rst): a request with a nonce is an ACK or NACK and is not answered
 //! unless it changes the subscribed names; a stale nonce is ignored; a first request (no
 //! nonce) is always answered. `version_info` is the generation at which the type last changed
-//! for this proxy, so an unchanged type keeps its version across snapshots.
+//! for this proxy, so an unchanged type keeps its version across snapshots. CDS and LDS
+//! responses carry the whole set; the other types carry only what changed.
 
 use std::collections::BTreeMap;
 
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use bowline_xds::pb::google::protobuf::Any;
 use bowline_xds::type_url;
 use tonic::Status;
 
 use crate::acks::{next_nonce, Acks, Reply};
-use crate::diff::{changed_types, in_push_order, resource_version};
+use crate::diff::in_push_order;
+use crate::resources::TypeSet;
 use crate::status::Protocol;
 use crate::stream::{Session, View};
 use crate::subscription::Subscription;
@@ -31,8 +34,8 @@ pub(crate) struct Sotw {
 /// A requested type.
 struct SotwType {
     subscription: Subscription,
-    /// Name -> resource version of the last response, to tell whether a new view changes it.
-    sent: BTreeMap<String, String>,
+    /// The set the last response was taken from: the proxy holds its subscribed part.
+    sent: TypeSet,
 }
 
 impl Session for Sotw {
@@ -42,6 +45,10 @@ impl Session for Sotw {
 
     fn node(request: &DiscoveryRequest) -> Option<&Node> {
         request.node.as_ref()
+    }
+
+    fn is_reply(request: &DiscoveryRequest) -> bool {
+        !request.response_nonce.is_empty()
     }
 
     fn new(node_id: String, view: &View) -> Self {
@@ -87,28 +94,65 @@ impl Session for Sotw {
         }
         let state = SotwType {
             subscription,
-            sent: BTreeMap::new(),
+            sent: TypeSet::default(),
         };
         self.types.insert(type_url.to_string(), state);
-        Ok(vec![self.respond(type_url, view)])
+        Ok(vec![self.respond(type_url, view, None)])
     }
 
     fn on_update(&mut self, previous: &View, next: &View) -> Vec<DiscoveryResponse> {
-        for changed in changed_types(&previous.resources, &next.resources) {
+        for changed in next.resources.changed_types(&previous.resources) {
             self.type_versions.insert(changed, next.generation);
         }
         let mut out = Vec::new();
-        let mut clusters_pushed = false;
+        // Clusters pushed in this update: Envoy re-creates each and warms it until it gets
+        // its endpoints again; its follow-up EDS request names the same resources, which a
+        // SotW server must not answer. So their endpoints follow in this push, as Istio does
+        // (without this, measured: changed clusters warmed for Envoy's 15 s fetch timeout).
+        let mut pushed_clusters: Vec<String> = Vec::new();
         for type_url in in_push_order(self.types.keys()) {
-            // Envoy re-creates every changed cluster and warms it until it gets endpoints
-            // again; its follow-up EDS request names the same resources, which a SotW server
-            // must not answer. So endpoints follow every cluster push, as Istio does (without
-            // this, measured: changed clusters warmed for Envoy's 15 s initial-fetch timeout).
-            let follows_clusters = type_url == type_url::ENDPOINT && clusters_pushed;
-            if follows_clusters || self.sent_versions(&type_url, next) != self.types[&type_url].sent
-            {
-                clusters_pushed |= type_url == type_url::CLUSTER;
-                out.push(self.respond(&type_url, next));
+            let empty = TypeSet::default();
+            let set = next.resources.get(&type_url).unwrap_or(&empty);
+            let state = &self.types[&type_url];
+            let wants = |name: &str| state.subscription.wants(name);
+            let changes = set.changes_since(&state.sent);
+            let changed: Vec<String> = changes
+                .changed
+                .iter()
+                .filter(|(name, _)| wants(name))
+                .map(|(name, _)| (*name).clone())
+                .collect();
+            let removed = changes.removed.iter().any(|name| wants(name));
+            if type_url::is_wildcard(&type_url) {
+                // CDS and LDS: every response is the complete set.
+                if !changed.is_empty() || removed {
+                    if type_url == type_url::CLUSTER {
+                        pushed_clusters = changed;
+                    }
+                    out.push(self.respond(&type_url, next, None));
+                }
+                continue;
+            }
+            // EDS, RDS and the rest: only what changed travels (xds_protocol.rst: only
+            // Listener and Cluster responses must carry the whole state of the world).
+            let mut names = changed;
+            if type_url == type_url::ENDPOINT {
+                names.extend(
+                    pushed_clusters
+                        .iter()
+                        .filter(|name| wants(name) && set.contains(name))
+                        .cloned(),
+                );
+                names.sort();
+                names.dedup();
+            }
+            if names.is_empty() {
+                // Nothing the proxy holds changed: remember the set so the next diff is short.
+                if let Some(state) = self.types.get_mut(&type_url) {
+                    state.sent = set.clone();
+                }
+            } else {
+                out.push(self.respond(&type_url, next, Some(&names)));
             }
         }
         out
@@ -120,31 +164,29 @@ impl Session for Sotw {
 }
 
 impl Sotw {
-    /// Name -> version of what a response of this type would carry for `view`.
-    fn sent_versions(&self, type_url: &str, view: &View) -> BTreeMap<String, String> {
-        let Some(state) = self.types.get(type_url) else {
-            return BTreeMap::new();
+    /// Builds the response for a requested type from `view`: the named resources, or every
+    /// subscribed one when `only` is `None`. Books `view`'s set as what the proxy holds.
+    fn respond(
+        &mut self,
+        type_url: &str,
+        view: &View,
+        only: Option<&[String]>,
+    ) -> DiscoveryResponse {
+        let empty = TypeSet::default();
+        let set = view.resources.get(type_url).unwrap_or(&empty);
+        let resources: Vec<Any> = match (only, self.types.get(type_url)) {
+            (Some(names), _) => names
+                .iter()
+                .filter_map(|name| set.get(name))
+                .map(|r| r.any.clone())
+                .collect(),
+            (None, Some(state)) => set
+                .iter()
+                .filter(|(name, _)| state.subscription.wants(name))
+                .map(|(_, r)| r.any.clone())
+                .collect(),
+            (None, None) => Vec::new(),
         };
-        view.resources
-            .get(type_url)
-            .into_iter()
-            .flatten()
-            .filter(|(name, _)| state.subscription.wants(name))
-            .map(|(name, resource)| (name.clone(), resource_version(resource)))
-            .collect()
-    }
-
-    /// Builds the response for a requested type from `view` and books it as sent.
-    fn respond(&mut self, type_url: &str, view: &View) -> DiscoveryResponse {
-        let sent = self.sent_versions(type_url, view);
-        let resources = view
-            .resources
-            .get(type_url)
-            .into_iter()
-            .flatten()
-            .filter(|(name, _)| sent.contains_key(*name))
-            .map(|(_, resource)| resource.clone())
-            .collect::<Vec<_>>();
         let version = self
             .type_versions
             .get(type_url)
@@ -161,7 +203,7 @@ impl Sotw {
             "push"
         );
         if let Some(state) = self.types.get_mut(type_url) {
-            state.sent = sent;
+            state.sent = set.clone();
         }
         self.acks.sent(type_url, version.clone(), nonce.clone());
         DiscoveryResponse {

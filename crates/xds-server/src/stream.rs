@@ -7,13 +7,13 @@
 use std::sync::Arc;
 
 use bowline_xds::pb::envoy::config::core::v3::Node;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tonic::{Status, Streaming};
 
 use crate::acks::Acks;
 use crate::status::Protocol;
-use crate::{Generator, Resources, Shared};
+use crate::{Generator, Previous, Resources, Shared};
 
 /// Responses queued per stream before the stream task waits for the proxy to read.
 pub(crate) const RESPONSE_BUFFER: usize = 16;
@@ -32,6 +32,9 @@ pub(crate) trait Session: Send + 'static {
     const PROTOCOL: Protocol;
 
     fn node(request: &Self::Request) -> Option<&Node>;
+    /// The request answers a response (carries its nonce): an ACK or NACK, which rarely
+    /// needs a response of its own, so it is handled without waiting for a push turn.
+    fn is_reply(request: &Self::Request) -> bool;
     fn new(node_id: String, view: &View) -> Self;
     /// Handles one request; an error ends the stream with that status.
     fn on_request(
@@ -73,9 +76,15 @@ pub(crate) async fn drive<G: Generator, S: Session>(
     };
 
     let mut snapshots = shared.snapshots.clone();
+    let Some(first_turn) = Turn::take(&shared, &mut stop).await else {
+        return;
+    };
+    let mut turn = Some(first_turn);
     // Clone the Arc so the watch is not borrowed (blocking the publisher) while generating.
     let snapshot = snapshots.borrow_and_update().clone();
-    let mut view = evaluate(&shared, &snapshot, &node);
+    let Some(mut view) = evaluate(&shared, snapshot, &node, None).await else {
+        return;
+    };
     let registration = shared.status.register(&node.id, S::PROTOCOL);
     tracing::info!(node = node.id, protocol = %S::PROTOCOL, generation = view.generation, "proxy connected");
 
@@ -85,6 +94,17 @@ pub(crate) async fn drive<G: Generator, S: Session>(
     let mut debounce_until: Option<Instant> = None;
     let mut watching = true;
     let ended_because = loop {
+        let needs_turn = match &event {
+            Event::Request(request) => !S::is_reply(request),
+            Event::SnapshotSettled => true,
+            Event::Nothing => false,
+        };
+        if needs_turn && turn.is_none() {
+            match Turn::take(&shared, &mut stop).await {
+                Some(taken) => turn = Some(taken),
+                None => break "server stopping",
+            }
+        }
         let out = match event {
             Event::Request(request) => match session.on_request(request, &view) {
                 Ok(out) => out,
@@ -101,7 +121,10 @@ pub(crate) async fn drive<G: Generator, S: Session>(
                 if G::generation(&snapshot) == view.generation {
                     Vec::new()
                 } else {
-                    let next_view = evaluate(&shared, &snapshot, &node);
+                    let Some(next_view) = evaluate(&shared, snapshot, &node, Some(&view)).await
+                    else {
+                        break "generation failed";
+                    };
                     let out = session.on_update(&view, &next_view);
                     view = next_view;
                     out
@@ -109,6 +132,7 @@ pub(crate) async fn drive<G: Generator, S: Session>(
             }
             Event::Nothing => Vec::new(),
         };
+        let sent_something = !out.is_empty();
         if !send_all::<S>(&responses, out, &mut stop).await {
             break "proxy went away or server stopping";
         }
@@ -116,8 +140,14 @@ pub(crate) async fn drive<G: Generator, S: Session>(
         if session.acks().all_acked() {
             applied = Some(view.generation);
         }
+        if session.acks().all_replied() {
+            turn = None;
+        } else if let (Some(turn), true) = (turn.as_mut(), sent_something) {
+            turn.deadline = Instant::now() + shared.options.push_timeout;
+        }
         registration.publish(session.acks().to_status(), applied);
 
+        let turn_deadline = turn.as_ref().map(|t| t.deadline);
         event = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break "server stopping",
             _ = responses.closed() => break "proxy went away",
@@ -141,9 +171,37 @@ pub(crate) async fn drive<G: Generator, S: Session>(
                 debounce_until = None;
                 Event::SnapshotSettled
             },
+            _ = sleep_until(turn_deadline), if turn_deadline.is_some() => {
+                tracing::debug!(node = node.id, "proxy slow to answer: giving up its push turn");
+                turn = None;
+                Event::Nothing
+            },
         };
     };
     tracing::info!(node = node.id, protocol = %S::PROTOCOL, reason = ended_because, "proxy disconnected");
+}
+
+/// A stream's turn to generate and push (see `ServerOptions::max_concurrent_pushes`): held
+/// until the proxy answered everything sent, or until `deadline`.
+struct Turn {
+    _permit: OwnedSemaphorePermit,
+    deadline: Instant,
+}
+
+impl Turn {
+    /// Waits for a free turn; `None` when the server stops first.
+    async fn take<G: Generator>(
+        shared: &Arc<Shared<G>>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Turn> {
+        tokio::select! {
+            permit = shared.pushes.clone().acquire_owned() => Some(Turn {
+                _permit: permit.ok()?,
+                deadline: Instant::now() + shared.options.push_timeout,
+            }),
+            _ = stop.wait_for(|stopped| *stopped) => None,
+        }
+    }
 }
 
 /// What woke the stream task.
@@ -154,11 +212,37 @@ enum Event<R> {
     Nothing,
 }
 
-/// Generates the proxy's resources from `snapshot`.
-fn evaluate<G: Generator>(shared: &Shared<G>, snapshot: &G::Snapshot, node: &Node) -> View {
-    View {
-        generation: G::generation(snapshot),
-        resources: shared.generator.generate(snapshot, node),
+/// Generates the proxy's resources from `snapshot` on a blocking thread, so connection
+/// handshakes, keepalives and other streams' ACKs are served meanwhile. `None` (logged) if
+/// the generator panicked.
+async fn evaluate<G: Generator>(
+    shared: &Arc<Shared<G>>,
+    snapshot: Arc<G::Snapshot>,
+    node: &Node,
+    previous: Option<&View>,
+) -> Option<View> {
+    let shared = shared.clone();
+    let node_for_task = node.clone();
+    let previous = previous.map(|v| (v.generation, v.resources.clone()));
+    let generated = tokio::task::spawn_blocking(move || {
+        let previous = previous.as_ref().map(|(generation, resources)| Previous {
+            generation: *generation,
+            resources,
+        });
+        View {
+            generation: G::generation(&snapshot),
+            resources: shared
+                .generator
+                .generate(&snapshot, &node_for_task, previous.as_ref()),
+        }
+    })
+    .await;
+    match generated {
+        Ok(view) => Some(view),
+        Err(e) => {
+            tracing::error!(node = node.id, "generating this proxy's config failed: {e}");
+            None
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 //! once it has named one, an empty list means "nothing" (xds_protocol.rst, "How the client
 //! specifies what resources to return"). EDS and RDS have no legacy wildcard: Envoy names them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, Weak};
 
 use bowline_xds::type_url;
 
@@ -15,7 +17,9 @@ const WILDCARD: &str = "*";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Subscription {
     wildcard: bool,
-    names: BTreeSet<String>,
+    /// Interned: every sidecar of a mesh names the same endpoints and routes, so thousands
+    /// of streams share one copy of a set of thousands of names.
+    names: Arc<BTreeSet<String>>,
     /// The client has named resources (or "*") on this stream: the legacy rule no longer applies.
     explicit: bool,
 }
@@ -27,13 +31,13 @@ impl Subscription {
         if names.is_empty() {
             return Self {
                 wildcard: !explicit_before && type_url::is_wildcard(type_url),
-                names: BTreeSet::new(),
+                names: Arc::default(),
                 explicit: explicit_before,
             };
         }
         Self {
             wildcard: names.iter().any(|n| n == WILDCARD),
-            names: names.iter().filter(|n| *n != WILDCARD).cloned().collect(),
+            names: intern(names.iter().filter(|n| *n != WILDCARD).cloned().collect()),
             explicit: true,
         }
     }
@@ -42,7 +46,7 @@ impl Subscription {
     pub(crate) fn delta_initial(type_url: &str, subscribe: &[String]) -> Self {
         let mut subscription = Self {
             wildcard: subscribe.is_empty() && type_url::is_wildcard(type_url),
-            names: BTreeSet::new(),
+            names: Arc::default(),
             explicit: false,
         };
         subscription.delta_change(subscribe, &[]);
@@ -51,27 +55,65 @@ impl Subscription {
 
     /// Delta: later requests add and remove names ("*" included).
     pub(crate) fn delta_change(&mut self, subscribe: &[String], unsubscribe: &[String]) {
+        if subscribe.is_empty() && unsubscribe.is_empty() {
+            return;
+        }
+        let mut names = BTreeSet::clone(&self.names);
         for name in subscribe {
             self.explicit = true;
             if name == WILDCARD {
                 self.wildcard = true;
             } else {
-                self.names.insert(name.clone());
+                names.insert(name.clone());
             }
         }
         for name in unsubscribe {
             if name == WILDCARD {
                 self.wildcard = false;
             } else {
-                self.names.remove(name);
+                names.remove(name);
             }
         }
+        self.names = intern(names);
+    }
+
+    /// Subscribed to everything of the type.
+    pub(crate) fn is_wildcard(&self) -> bool {
+        self.wildcard
     }
 
     /// Whether the resource called `name` is to be sent.
     pub(crate) fn wants(&self, name: &str) -> bool {
         self.wildcard || self.names.contains(name)
     }
+}
+
+/// The shared copy of `names`: an equal set some stream already holds, else this one.
+fn intern(names: BTreeSet<String>) -> Arc<BTreeSet<String>> {
+    type Pool = HashMap<u64, Vec<Weak<BTreeSet<String>>>>;
+    static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+    if names.is_empty() {
+        return Arc::default();
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    names.hash(&mut hasher);
+    let key = hasher.finish();
+    let mut pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let bucket = pool
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_default();
+    bucket.retain(|weak| weak.strong_count() > 0);
+    if let Some(shared) = bucket
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|shared| **shared == names)
+    {
+        return shared;
+    }
+    let shared = Arc::new(names);
+    bucket.push(Arc::downgrade(&shared));
+    shared
 }
 
 #[cfg(test)]
@@ -115,6 +157,16 @@ mod tests {
         assert!(!s.wants("x") && s.wants("A"));
         s.delta_change(&[], &names(&["A"]));
         assert!(!s.wants("A") && !s.wants("x"));
+    }
+
+    #[test]
+    fn equal_name_sets_are_shared() {
+        let a = Subscription::sotw(type_url::ENDPOINT, None, &names(&["x", "y"]));
+        let b = Subscription::sotw(type_url::ENDPOINT, None, &names(&["y", "x"]));
+        assert!(Arc::ptr_eq(&a.names, &b.names));
+        let mut c = Subscription::delta_initial(type_url::ENDPOINT, &names(&["x"]));
+        c.delta_change(&names(&["y"]), &[]);
+        assert!(Arc::ptr_eq(&a.names, &c.names));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use bowline_xds::pb::envoy::config::listener::v3::Listener;
 use bowline_xds::pb::google::protobuf::Any;
 use bowline_xds::pb::google::rpc::Status as RpcStatus;
 use bowline_xds::{pack, type_url, unpack};
-use bowline_xds_server::{Generator, ProxySync, Resources, ServerOptions, SyncStatus, XdsServer};
+use bowline_xds_server::{
+    Generator, Previous, ProxySync, Resources, ServerOptions, SyncStatus, XdsServer,
+};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -80,7 +82,12 @@ impl Generator for TestGenerator {
         snapshot.generation
     }
 
-    fn generate(&self, snapshot: &Snap, node: &Node) -> Resources {
+    fn generate(
+        &self,
+        snapshot: &Snap,
+        node: &Node,
+        _previous: Option<&Previous<'_>>,
+    ) -> Resources {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut resources = Resources::new();
         for (name, (tag, ports)) in &snapshot.clusters {
@@ -104,10 +111,8 @@ impl Generator for TestGenerator {
 }
 
 fn insert(resources: &mut Resources, name: &str, any: Any) {
-    resources
-        .entry(any.type_url.clone())
-        .or_default()
-        .insert(name.to_string(), any);
+    let type_url = any.type_url.clone();
+    resources.insert(&type_url, name, any);
 }
 
 fn load_assignment(cluster: &str, ports: &[u32]) -> ClusterLoadAssignment {
@@ -152,6 +157,7 @@ impl Server {
         let (snapshots, rx) = watch::channel(Arc::new(snapshot));
         let options = ServerOptions {
             debounce: Duration::from_millis(10),
+            ..ServerOptions::default()
         };
         let generate_calls = Arc::new(AtomicUsize::new(0));
         let generator = TestGenerator {

@@ -18,7 +18,9 @@ use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manage
 };
 use bowline_xds::pb::google::protobuf::Any;
 use bowline_xds::{pack, type_url, unpack};
-use bowline_xds_server::{Generator, ProxySync, Resources, ServerOptions, SyncStatus, XdsServer};
+use bowline_xds_server::{
+    Generator, Previous, ProxySync, Resources, ServerOptions, SyncStatus, XdsServer,
+};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -83,7 +85,7 @@ impl Generator for MeshGenerator {
         mesh.generation
     }
 
-    fn generate(&self, mesh: &Mesh, _node: &Node) -> Resources {
+    fn generate(&self, mesh: &Mesh, _node: &Node, _previous: Option<&Previous<'_>>) -> Resources {
         let mut out = Resources::new();
         for (name, ports) in &mesh.clusters {
             let cluster = Cluster {
@@ -113,10 +115,8 @@ impl Generator for MeshGenerator {
 }
 
 fn insert(resources: &mut Resources, name: &str, any: Any) {
-    resources
-        .entry(any.type_url.clone())
-        .or_default()
-        .insert(name.to_string(), any);
+    let type_url = any.type_url.clone();
+    resources.insert(&type_url, name, any);
 }
 
 fn load_assignment(cluster: &str, ports: &[u32]) -> ClusterLoadAssignment {
@@ -186,6 +186,7 @@ impl Server {
         let (snapshots, rx) = watch::channel(Arc::new(mesh));
         let options = ServerOptions {
             debounce: Duration::from_millis(10),
+            ..ServerOptions::default()
         };
         let server = XdsServer::new(MeshGenerator, rx, options);
         let status = server.sync_status();
