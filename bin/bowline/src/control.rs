@@ -38,8 +38,10 @@ pub struct Args {
     /// keep it on loopback.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15014")]
     debug_addr: SocketAddr,
-    /// Quiet period after a config file changes before it is reloaded.
-    #[arg(long, value_name = "MS", default_value_t = 50)]
+    /// Quiet period after a config file changes before it is reloaded: a burst of events
+    /// (an editor's save, a directory sync) costs one reload. Short, because endpoint
+    /// changes have a 100 ms budget to reach proxies, this included.
+    #[arg(long, value_name = "MS", default_value_t = 20)]
     file_debounce_ms: u64,
     /// How long a file's content must be left alone before it is taken: a file written in
     /// pieces is never applied halfway. Writing a file elsewhere and renaming it into place
@@ -57,7 +59,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     mesh_config: Option<PathBuf>,
     /// Quiet period after a snapshot changes before proxies are pushed.
-    #[arg(long, value_name = "MS", default_value_t = 20)]
+    #[arg(long, value_name = "MS", default_value_t = 10)]
     push_debounce_ms: u64,
     /// Serve the mesh CA (Istio's CSR API, on the xDS port) from this directory: a root is
     /// generated there on first start (key mode 0600), or Istio's plug-in files are used.

@@ -7,15 +7,13 @@
 //! the xDS servers and the HTTP API run until [`ControlPlane::stop`].
 
 mod api;
+mod generator;
 pub mod resources;
+mod shim;
 
 use anyhow::Context;
 use bowline_registry::watch::{Options, Registry};
-use bowline_registry::Snapshot;
-use bowline_translate::{generate, ProxyView};
-use bowline_xds::pb::envoy::config::core::v3::Node;
-use bowline_xds::{pack, type_url};
-use bowline_xds_server::{Generator, Previous, Resources, ServerOptions, XdsServer};
+use bowline_xds_server::{ServerOptions, XdsServer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -147,7 +145,7 @@ impl ControlPlane {
         }
         let debug_listener = bind(listen.debug, "debug").await?;
         let server = XdsServer::new(
-            MeshGenerator,
+            generator::MeshGenerator::default(),
             registry.subscribe(),
             ServerOptions {
                 debounce: push_debounce,
@@ -238,48 +236,6 @@ impl ControlPlane {
             task.await?.with_context(|| format!("{what} failed"))?;
         }
         Ok(())
-    }
-}
-
-/// Serves every proxy from the registry's snapshot through the pure translator.
-struct MeshGenerator;
-
-impl Generator for MeshGenerator {
-    type Snapshot = Snapshot;
-
-    fn generation(snapshot: &Snapshot) -> u64 {
-        snapshot.generation
-    }
-
-    fn generate(
-        &self,
-        snapshot: &Snapshot,
-        node: &Node,
-        _previous: Option<&Previous<'_>>,
-    ) -> Resources {
-        let proxy = match ProxyView::from_node(node, snapshot) {
-            Ok(proxy) => proxy,
-            Err(e) => {
-                tracing::warn!(node = %node.id, "cannot serve this proxy: {e}");
-                return Resources::new();
-            }
-        };
-        let generated = generate(snapshot, &proxy);
-        let mut resources = Resources::new();
-        let mut put = |type_url: &str, name: &str, any| resources.insert(type_url, name, any);
-        for c in &generated.clusters {
-            put(type_url::CLUSTER, &c.name, pack(c));
-        }
-        for e in &generated.endpoints {
-            put(type_url::ENDPOINT, &e.cluster_name, pack(e));
-        }
-        for l in &generated.listeners {
-            put(type_url::LISTENER, &l.name, pack(l));
-        }
-        for r in &generated.routes {
-            put(type_url::ROUTE, &r.name, pack(r));
-        }
-        resources
     }
 }
 

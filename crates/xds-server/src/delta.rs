@@ -8,9 +8,7 @@
 use std::collections::BTreeMap;
 
 use bowline_xds::pb::envoy::config::core::v3::Node;
-use bowline_xds::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
-};
+use bowline_xds::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
 use bowline_xds::type_url;
 use tonic::Status;
 
@@ -20,6 +18,7 @@ use crate::resources::TypeSet;
 use crate::status::Protocol;
 use crate::stream::{Session, View};
 use crate::subscription::Subscription;
+use crate::wire::{DeltaResource, DeltaResponse};
 
 pub(crate) struct Delta {
     node_id: String,
@@ -41,15 +40,11 @@ struct DeltaType {
 
 impl Session for Delta {
     type Request = DeltaDiscoveryRequest;
-    type Response = DeltaDiscoveryResponse;
+    type Response = DeltaResponse;
     const PROTOCOL: Protocol = Protocol::Delta;
 
     fn node(request: &DeltaDiscoveryRequest) -> Option<&Node> {
         request.node.as_ref()
-    }
-
-    fn is_reply(request: &DeltaDiscoveryRequest) -> bool {
-        !request.response_nonce.is_empty()
     }
 
     fn new(node_id: String, _view: &View) -> Self {
@@ -64,7 +59,7 @@ impl Session for Delta {
         &mut self,
         request: DeltaDiscoveryRequest,
         view: &View,
-    ) -> Result<Vec<DeltaDiscoveryResponse>, Status> {
+    ) -> Result<Vec<DeltaResponse>, Status> {
         let type_url = request.type_url.as_str();
         if type_url.is_empty() {
             return Err(Status::invalid_argument(
@@ -131,7 +126,7 @@ impl Session for Delta {
         Ok(self.respond(type_url, view, first).into_iter().collect())
     }
 
-    fn on_update(&mut self, _previous: &View, next: &View) -> Vec<DeltaDiscoveryResponse> {
+    fn on_update(&mut self, _previous: &View, next: &View) -> Vec<DeltaResponse> {
         let mut out = Vec::new();
         for type_url in in_push_order(self.types.keys()) {
             let Some(response) = self.respond(&type_url, next, false) else {
@@ -161,12 +156,7 @@ impl Session for Delta {
 impl Delta {
     /// The difference between what the client holds and `view` for one type, as a response;
     /// `None` when there is no difference and `always` is false.
-    fn respond(
-        &mut self,
-        type_url: &str,
-        view: &View,
-        always: bool,
-    ) -> Option<DeltaDiscoveryResponse> {
+    fn respond(&mut self, type_url: &str, view: &View, always: bool) -> Option<DeltaResponse> {
         let state = self.types.get_mut(type_url)?;
         let empty = TypeSet::default();
         let next = view.resources.get(type_url).unwrap_or(&empty);
@@ -195,16 +185,14 @@ impl Delta {
             .collect();
         candidates.sort();
         candidates.dedup();
-        let mut resources: Vec<Resource> = Vec::new();
+        let mut resources: Vec<DeltaResource> = Vec::new();
         let mut removed_resources: Vec<String> = Vec::new();
         for name in candidates {
             match next.get(name).filter(|_| wants(name)) {
                 Some(resource) if held(name) != Some(resource.version.as_str()) => {
-                    resources.push(Resource {
+                    resources.push(DeltaResource {
                         name: name.clone(),
-                        version: resource.version.clone(),
-                        resource: Some(resource.any.clone()),
-                        ..Default::default()
+                        resource: resource.clone(),
                     });
                 }
                 Some(_) => {}
@@ -229,13 +217,12 @@ impl Delta {
             "push"
         );
         self.acks.sent(type_url, version.clone(), nonce.clone());
-        Some(DeltaDiscoveryResponse {
+        Some(DeltaResponse {
             system_version_info: version,
             resources,
             type_url: type_url.to_string(),
             removed_resources,
             nonce,
-            ..Default::default()
         })
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! The control plane publishes immutable snapshots on a `watch` channel; each proxy stream
 //! turns the latest snapshot into that proxy's [`Resources`] with a [`Generator`] (off the
-//! async workers, a bounded number of streams at a time), and pushes only what changed for
-//! that proxy, in make-before-break order (CDS, EDS, LDS, RDS, SDS). Resources are packed
+//! async workers, a bounded number at a time), and pushes only what changed for that proxy
+//! (within a budget of unanswered bytes), in make-before-break order (CDS, EDS, LDS, RDS, SDS). Resources are packed
 //! once and shared between streams ([`resources`]).
 //! Every stream reports its ACK/NACK state to a shared [`SyncStatus`] (`/debug/syncz`).
 //!
@@ -20,13 +20,13 @@ mod sotw;
 mod status;
 mod stream;
 mod subscription;
+mod wire;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bowline_xds::pb::envoy::config::core::v3::Node;
-use bowline_xds::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use tokio::sync::watch;
 
 pub use resources::{resource_version, Changes, Group, Packed, Resources, TypeSet};
@@ -47,7 +47,7 @@ pub trait Generator: Send + Sync + 'static {
     /// `previous` is what this proxy was last given on this stream, for reuse.
     fn generate(
         &self,
-        snapshot: &Self::Snapshot,
+        snapshot: &Arc<Self::Snapshot>,
         node: &Node,
         previous: Option<&Previous<'_>>,
     ) -> Resources;
@@ -67,21 +67,34 @@ pub struct ServerOptions {
     /// regenerates, so a burst of changes costs one push. Default 10 ms: the registry
     /// already coalesces bursts of file events, and endpoint changes have a 100 ms budget.
     pub debounce: Duration,
-    /// Streams that may generate and push at the same time (Istio's `PILOT_PUSH_THROTTLE`).
-    /// A stream holds its turn from generating until the proxy has answered every response
-    /// (or `push_timeout` passed), so the memory of responses in flight is bounded by this
-    /// many proxies' worth. Default 64.
-    pub max_concurrent_pushes: usize,
-    /// How long a stream keeps its push turn waiting for the proxy's ACKs: a slow or stuck
-    /// proxy never holds up the others for longer. Default 5 s.
+    /// Proxies whose config is generated at the same time, each on a blocking thread.
+    /// Default: twice the available cores.
+    pub max_concurrent_generations: usize,
+    /// Bytes of responses sent and not yet answered (ACK or NACK) by their proxies, over all
+    /// streams: a stream waits for room before sending, so the memory of a full push to
+    /// thousands of proxies stays bounded, while small pushes (an endpoint change) pass at
+    /// once. A stream's bytes count until its proxy answers or `push_timeout` passes.
+    /// Default 128 MiB.
+    pub max_bytes_in_flight: usize,
+    /// How long a stream's unanswered bytes count against `max_bytes_in_flight`: a slow or
+    /// stuck proxy never holds up the others for longer. Default 5 s.
     pub push_timeout: Duration,
+}
+
+impl ServerOptions {
+    /// `max_bytes_in_flight` in KiB, the semaphore's unit.
+    pub(crate) fn budget_kib(&self) -> u32 {
+        u32::try_from(self.max_bytes_in_flight.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+    }
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             debounce: Duration::from_millis(10),
-            max_concurrent_pushes: 64,
+            max_concurrent_generations: std::thread::available_parallelism()
+                .map_or(2, |n| n.get() * 2),
+            max_bytes_in_flight: 128 * 1024 * 1024,
             push_timeout: Duration::from_secs(5),
         }
     }
@@ -100,8 +113,10 @@ pub(crate) struct Shared<G: Generator> {
     pub(crate) snapshots: watch::Receiver<Arc<G::Snapshot>>,
     pub(crate) options: ServerOptions,
     pub(crate) status: SyncStatus,
-    /// Push turns: see [`ServerOptions::max_concurrent_pushes`].
-    pub(crate) pushes: Arc<tokio::sync::Semaphore>,
+    /// See [`ServerOptions::max_concurrent_generations`].
+    pub(crate) generating: Arc<tokio::sync::Semaphore>,
+    /// KiB permits: see [`ServerOptions::max_bytes_in_flight`].
+    pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// The ADS server. Build it with the snapshot watch, keep a [`SyncStatus`] handle for the
@@ -122,9 +137,10 @@ impl<G: Generator> XdsServer<G> {
             shared: Arc::new(Shared {
                 generator,
                 snapshots,
-                pushes: Arc::new(tokio::sync::Semaphore::new(
-                    options.max_concurrent_pushes.max(1),
+                generating: Arc::new(tokio::sync::Semaphore::new(
+                    options.max_concurrent_generations.max(1),
                 )),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(options.budget_kib() as usize)),
                 options,
                 status,
             }),
@@ -191,7 +207,7 @@ impl<G: Generator> XdsServer<G> {
             // Finds proxies that vanished without closing their TCP connection.
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .add_routes(routes)
-            .add_service(AggregatedDiscoveryServiceServer::new(service))
+            .add_service(service)
             .serve_with_incoming_shutdown(incoming, signal)
             .await?;
         Ok(())

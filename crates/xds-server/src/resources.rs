@@ -48,6 +48,11 @@ impl TypeSet {
         self.groups.iter().find_map(|g| g.get(name))
     }
 
+    /// The groups, in the order they were added.
+    pub fn groups(&self) -> &[Arc<Group>] {
+        &self.groups
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }

@@ -9,17 +9,19 @@
 use std::collections::BTreeMap;
 
 use bowline_xds::pb::envoy::config::core::v3::Node;
-use bowline_xds::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use bowline_xds::pb::google::protobuf::Any;
+use std::sync::Arc;
+
+use bowline_xds::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use bowline_xds::type_url;
 use tonic::Status;
 
 use crate::acks::{next_nonce, Acks, Reply};
 use crate::diff::in_push_order;
-use crate::resources::TypeSet;
+use crate::resources::{Packed, TypeSet};
 use crate::status::Protocol;
 use crate::stream::{Session, View};
 use crate::subscription::Subscription;
+use crate::wire::SotwResponse;
 
 pub(crate) struct Sotw {
     node_id: String,
@@ -40,15 +42,11 @@ struct SotwType {
 
 impl Session for Sotw {
     type Request = DiscoveryRequest;
-    type Response = DiscoveryResponse;
+    type Response = SotwResponse;
     const PROTOCOL: Protocol = Protocol::Sotw;
 
     fn node(request: &DiscoveryRequest) -> Option<&Node> {
         request.node.as_ref()
-    }
-
-    fn is_reply(request: &DiscoveryRequest) -> bool {
-        !request.response_nonce.is_empty()
     }
 
     fn new(node_id: String, view: &View) -> Self {
@@ -65,7 +63,7 @@ impl Session for Sotw {
         &mut self,
         request: DiscoveryRequest,
         view: &View,
-    ) -> Result<Vec<DiscoveryResponse>, Status> {
+    ) -> Result<Vec<SotwResponse>, Status> {
         let type_url = request.type_url.as_str();
         if type_url.is_empty() {
             return Err(Status::invalid_argument(
@@ -100,7 +98,7 @@ impl Session for Sotw {
         Ok(vec![self.respond(type_url, view, None)])
     }
 
-    fn on_update(&mut self, previous: &View, next: &View) -> Vec<DiscoveryResponse> {
+    fn on_update(&mut self, previous: &View, next: &View) -> Vec<SotwResponse> {
         for changed in next.resources.changed_types(&previous.resources) {
             self.type_versions.insert(changed, next.generation);
         }
@@ -166,24 +164,19 @@ impl Session for Sotw {
 impl Sotw {
     /// Builds the response for a requested type from `view`: the named resources, or every
     /// subscribed one when `only` is `None`. Books `view`'s set as what the proxy holds.
-    fn respond(
-        &mut self,
-        type_url: &str,
-        view: &View,
-        only: Option<&[String]>,
-    ) -> DiscoveryResponse {
+    fn respond(&mut self, type_url: &str, view: &View, only: Option<&[String]>) -> SotwResponse {
         let empty = TypeSet::default();
         let set = view.resources.get(type_url).unwrap_or(&empty);
-        let resources: Vec<Any> = match (only, self.types.get(type_url)) {
+        let resources: Vec<Arc<Packed>> = match (only, self.types.get(type_url)) {
             (Some(names), _) => names
                 .iter()
                 .filter_map(|name| set.get(name))
-                .map(|r| r.any.clone())
+                .cloned()
                 .collect(),
             (None, Some(state)) => set
                 .iter()
                 .filter(|(name, _)| state.subscription.wants(name))
-                .map(|(_, r)| r.any.clone())
+                .map(|(_, r)| r.clone())
                 .collect(),
             (None, None) => Vec::new(),
         };
@@ -206,12 +199,11 @@ impl Sotw {
             state.sent = set.clone();
         }
         self.acks.sent(type_url, version.clone(), nonce.clone());
-        DiscoveryResponse {
+        SotwResponse {
             version_info: version,
             resources,
             type_url: type_url.to_string(),
             nonce,
-            ..Default::default()
         }
     }
 }

@@ -28,13 +28,10 @@ pub(crate) struct View {
 /// responses, and keeps the per-type ACK state.
 pub(crate) trait Session: Send + 'static {
     type Request: prost::Message + Default + Send + 'static;
-    type Response: Send + 'static;
+    type Response: prost::Message + Send + 'static;
     const PROTOCOL: Protocol;
 
     fn node(request: &Self::Request) -> Option<&Node>;
-    /// The request answers a response (carries its nonce): an ACK or NACK, which rarely
-    /// needs a response of its own, so it is handled without waiting for a push turn.
-    fn is_reply(request: &Self::Request) -> bool;
     fn new(node_id: String, view: &View) -> Self;
     /// Handles one request; an error ends the stream with that status.
     fn on_request(
@@ -76,10 +73,8 @@ pub(crate) async fn drive<G: Generator, S: Session>(
     };
 
     let mut snapshots = shared.snapshots.clone();
-    let Some(first_turn) = Turn::take(&shared, &mut stop).await else {
-        return;
-    };
-    let mut turn = Some(first_turn);
+    // Response bytes sent and not yet answered (see `ServerOptions::max_bytes_in_flight`).
+    let mut flight: Option<Flight> = None;
     // Clone the Arc so the watch is not borrowed (blocking the publisher) while generating.
     let snapshot = snapshots.borrow_and_update().clone();
     let Some(mut view) = evaluate(&shared, snapshot, &node, None).await else {
@@ -94,17 +89,6 @@ pub(crate) async fn drive<G: Generator, S: Session>(
     let mut debounce_until: Option<Instant> = None;
     let mut watching = true;
     let ended_because = loop {
-        let needs_turn = match &event {
-            Event::Request(request) => !S::is_reply(request),
-            Event::SnapshotSettled => true,
-            Event::Nothing => false,
-        };
-        if needs_turn && turn.is_none() {
-            match Turn::take(&shared, &mut stop).await {
-                Some(taken) => turn = Some(taken),
-                None => break "server stopping",
-            }
-        }
         let out = match event {
             Event::Request(request) => match session.on_request(request, &view) {
                 Ok(out) => out,
@@ -132,7 +116,13 @@ pub(crate) async fn drive<G: Generator, S: Session>(
             }
             Event::Nothing => Vec::new(),
         };
-        let sent_something = !out.is_empty();
+        if !out.is_empty() {
+            let bytes: usize = out.iter().map(prost::Message::encoded_len).sum();
+            match Flight::book(&shared, bytes, &mut stop).await {
+                Some(booked) => flight = Some(booked.join(flight.take(), &shared)),
+                None => break "server stopping",
+            }
+        }
         if !send_all::<S>(&responses, out, &mut stop).await {
             break "proxy went away or server stopping";
         }
@@ -141,13 +131,11 @@ pub(crate) async fn drive<G: Generator, S: Session>(
             applied = Some(view.generation);
         }
         if session.acks().all_replied() {
-            turn = None;
-        } else if let (Some(turn), true) = (turn.as_mut(), sent_something) {
-            turn.deadline = Instant::now() + shared.options.push_timeout;
+            flight = None;
         }
         registration.publish(session.acks().to_status(), applied);
 
-        let turn_deadline = turn.as_ref().map(|t| t.deadline);
+        let flight_deadline = flight.as_ref().map(|f| f.deadline);
         event = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break "server stopping",
             _ = responses.closed() => break "proxy went away",
@@ -171,9 +159,9 @@ pub(crate) async fn drive<G: Generator, S: Session>(
                 debounce_until = None;
                 Event::SnapshotSettled
             },
-            _ = sleep_until(turn_deadline), if turn_deadline.is_some() => {
-                tracing::debug!(node = node.id, "proxy slow to answer: giving up its push turn");
-                turn = None;
+            _ = sleep_until(flight_deadline), if flight_deadline.is_some() => {
+                tracing::debug!(node = node.id, "proxy slow to answer: no longer counted in flight");
+                flight = None;
                 Event::Nothing
             },
         };
@@ -181,26 +169,40 @@ pub(crate) async fn drive<G: Generator, S: Session>(
     tracing::info!(node = node.id, protocol = %S::PROTOCOL, reason = ended_because, "proxy disconnected");
 }
 
-/// A stream's turn to generate and push (see `ServerOptions::max_concurrent_pushes`): held
-/// until the proxy answered everything sent, or until `deadline`.
-struct Turn {
-    _permit: OwnedSemaphorePermit,
+/// Bytes a stream sent that its proxy has not answered yet, booked against the server's
+/// budget (`ServerOptions::max_bytes_in_flight`); released by the answers or the deadline.
+struct Flight {
+    _permits: Vec<OwnedSemaphorePermit>,
     deadline: Instant,
 }
 
-impl Turn {
-    /// Waits for a free turn; `None` when the server stops first.
-    async fn take<G: Generator>(
+impl Flight {
+    /// Waits until `bytes` fit in the budget (a response larger than the whole budget waits
+    /// for all of it); `None` when the server stops first.
+    async fn book<G: Generator>(
         shared: &Arc<Shared<G>>,
+        bytes: usize,
         stop: &mut watch::Receiver<bool>,
-    ) -> Option<Turn> {
+    ) -> Option<Flight> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1))
+            .unwrap_or(u32::MAX)
+            .min(shared.options.budget_kib());
         tokio::select! {
-            permit = shared.pushes.clone().acquire_owned() => Some(Turn {
-                _permit: permit.ok()?,
+            permit = shared.in_flight.clone().acquire_many_owned(kib) => Some(Flight {
+                _permits: vec![permit.ok()?],
                 deadline: Instant::now() + shared.options.push_timeout,
             }),
             _ = stop.wait_for(|stopped| *stopped) => None,
         }
+    }
+
+    /// This booking and what was still in flight before, with a fresh deadline.
+    fn join<G: Generator>(mut self, before: Option<Flight>, shared: &Shared<G>) -> Flight {
+        if let Some(before) = before {
+            self._permits.extend(before._permits);
+        }
+        self.deadline = Instant::now() + shared.options.push_timeout;
+        self
     }
 }
 
@@ -221,6 +223,9 @@ async fn evaluate<G: Generator>(
     node: &Node,
     previous: Option<&View>,
 ) -> Option<View> {
+    // Bounded: generation is CPU work, and a burst of streams must not queue a blocking
+    // thread each.
+    let _generating = shared.generating.clone().acquire_owned().await.ok()?;
     let shared = shared.clone();
     let node_for_task = node.clone();
     let previous = previous.map(|v| (v.generation, v.resources.clone()));

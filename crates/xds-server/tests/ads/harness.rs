@@ -84,7 +84,7 @@ impl Generator for TestGenerator {
 
     fn generate(
         &self,
-        snapshot: &Snap,
+        snapshot: &Arc<Snap>,
         node: &Node,
         _previous: Option<&Previous<'_>>,
     ) -> Resources {
@@ -150,6 +150,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(snapshot: Snap) -> Self {
+        Self::start_with(snapshot, ServerOptions::default()).await
+    }
+
+    /// [`start`](Self::start) with these options (the debounce is always 10 ms).
+    pub async fn start_with(snapshot: Snap, options: ServerOptions) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -157,7 +162,7 @@ impl Server {
         let (snapshots, rx) = watch::channel(Arc::new(snapshot));
         let options = ServerOptions {
             debounce: Duration::from_millis(10),
-            ..ServerOptions::default()
+            ..options
         };
         let generate_calls = Arc::new(AtomicUsize::new(0));
         let generator = TestGenerator {

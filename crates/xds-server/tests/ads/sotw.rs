@@ -2,6 +2,8 @@
 
 use bowline_xds::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use bowline_xds::type_url::{CLUSTER, ENDPOINT, LISTENER};
+use bowline_xds_server::ServerOptions;
+use std::time::Duration;
 
 use crate::clients::SotwClient;
 use crate::harness::{names_of, node, Server, Snap};
@@ -316,4 +318,33 @@ async fn a_disconnected_proxy_leaves_the_sync_status_and_shutdown_ends_open_stre
         matches!(staying.next().await, Ok(None) | Err(_)),
         "stream ended"
     );
+}
+
+#[tokio::test]
+async fn a_proxy_that_never_answers_holds_the_push_budget_only_until_its_timeout() {
+    // A budget smaller than one response: whoever is in flight blocks everyone else.
+    let options = ServerOptions {
+        max_bytes_in_flight: 1,
+        push_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    };
+    let server = Server::start_with(mesh(), options).await;
+    let mut silent = SotwClient::connect(&server, "sidecar-1", CLUSTER, &[]).await;
+    let cds = silent.recv().await;
+    assert_eq!(names_of(&cds.resources), ["a", "b"]);
+
+    // The silent proxy never ACKs; the next one is served once its bytes time out.
+    let started = std::time::Instant::now();
+    let mut other = SotwClient::connect(&server, "sidecar-2", CLUSTER, &[]).await;
+    let cds = other.recv().await;
+    assert_eq!(names_of(&cds.resources), ["a", "b"]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "served before the silent proxy's bytes timed out: {:?}",
+        started.elapsed()
+    );
+    // An answering proxy frees the budget at once for the next.
+    other.ack(&cds, &[]).await;
+    let mut third = SotwClient::connect(&server, "sidecar-3", CLUSTER, &[]).await;
+    third.recv().await;
 }

@@ -85,7 +85,12 @@ impl Generator for MeshGenerator {
         mesh.generation
     }
 
-    fn generate(&self, mesh: &Mesh, _node: &Node, _previous: Option<&Previous<'_>>) -> Resources {
+    fn generate(
+        &self,
+        mesh: &Arc<Mesh>,
+        _node: &Node,
+        _previous: Option<&Previous<'_>>,
+    ) -> Resources {
         let mut out = Resources::new();
         for (name, ports) in &mesh.clusters {
             let cluster = Cluster {

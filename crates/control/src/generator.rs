@@ -1,0 +1,437 @@
+//! Every proxy's xDS from the registry snapshot, computing once what proxies share.
+//!
+//! Istio pilot's push context and caches, in three layers:
+//! - per config generation, translate's [`PushContext`] (the indexes every generator reads)
+//!   is built once, by the first stream that needs it;
+//! - the outbound side (outbound clusters, all endpoints, all routes) depends on a proxy
+//!   only through its [`OutboundKey`]; it is generated once per key and shared, as
+//!   [`Group`]s, by every proxy with that key. Only listeners and inbound clusters are
+//!   generated per proxy;
+//! - across generations, when only endpoints changed ([`Change::Endpoints`]: the registry's
+//!   services differ in their endpoints alone and no other config changed), the previous
+//!   generation's outbound groups are patched for the services that changed, and a proxy's
+//!   own groups are kept unless its workload was touched. Any other change regenerates,
+//!   still once per key; resources whose bytes did not change keep their shared [`Packed`].
+//!
+//! Layout of a proxy's [`Resources`]: CDS = [outbound clusters, inbound clusters],
+//! EDS = [endpoints], LDS = [listeners], RDS = [routes].
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::shim::{
+    generate_local, generate_outbound, generate_outbound_for_hosts, outbound_key, OutboundKey,
+    ProxyView, PushContext,
+};
+use bowline_config::Spec;
+use bowline_registry::{Service, Snapshot};
+use bowline_xds::pb::envoy::config::core::v3::Node;
+use bowline_xds::{pack, type_url};
+use bowline_xds_server::{Generator, Group, Packed, Previous, Resources};
+
+/// Serves every proxy from the registry's snapshot through the pure translator.
+#[derive(Default)]
+pub(crate) struct MeshGenerator {
+    generations: Mutex<Generations>,
+}
+
+/// The newest generation seen and the one before it (what changes are measured against).
+#[derive(Default)]
+struct Generations {
+    current: Option<Arc<Generation>>,
+    previous: Option<Arc<Generation>>,
+}
+
+/// What is computed once per config generation, lazily.
+struct Generation {
+    snapshot: Arc<Snapshot>,
+    context: OnceLock<Arc<PushContext>>,
+    /// The generation before, while this one is current (dropped when it is rotated out so
+    /// generations do not chain).
+    before: Mutex<Option<Arc<Generation>>>,
+    change: OnceLock<Change>,
+    outbound: Mutex<HashMap<OutboundKey, Arc<OnceLock<Arc<OutboundGroups>>>>>,
+}
+
+/// The shared outbound side of one [`OutboundKey`].
+struct OutboundGroups {
+    clusters: Arc<Group>,
+    endpoints: Arc<Group>,
+    routes: Arc<Group>,
+}
+
+/// What differs between a generation and the one before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Only services' endpoints (and the workloads behind them): `hosts` are the services
+    /// whose endpoints differ, `workloads` (`namespace/name`) every workload added, removed
+    /// or changed, or an endpoint of one of those services before or after.
+    Endpoints {
+        hosts: BTreeSet<String>,
+        workloads: BTreeSet<String>,
+    },
+    /// Anything else: routing or policy config, mesh config, service ports or addresses.
+    Everything,
+}
+
+impl Generator for MeshGenerator {
+    type Snapshot = Snapshot;
+
+    fn generation(snapshot: &Snapshot) -> u64 {
+        snapshot.generation
+    }
+
+    fn generate(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        node: &Node,
+        previous: Option<&Previous<'_>>,
+    ) -> Resources {
+        let generation = self.generation_for(snapshot);
+        let context = generation.context();
+        let proxy = match ProxyView::from_node(node, snapshot) {
+            Ok(proxy) => proxy,
+            Err(e) => {
+                tracing::warn!(node = %node.id, "cannot serve this proxy: {e}");
+                return Resources::new();
+            }
+        };
+        let outbound = generation.outbound_for(&context, &proxy);
+        let (local_clusters, listeners) = match generation.reusable_local(node, &proxy, previous) {
+            Some(local) => local,
+            None => {
+                let local = generate_local(&context, &proxy);
+                let old = previous.map(|p| p.resources);
+                (
+                    group_of(
+                        local.clusters.iter().map(|c| (c.name.clone(), pack(c))),
+                        old.and_then(|r| local_group(r, type_url::CLUSTER)),
+                    ),
+                    group_of(
+                        local.listeners.iter().map(|l| (l.name.clone(), pack(l))),
+                        old.and_then(|r| local_group(r, type_url::LISTENER)),
+                    ),
+                )
+            }
+        };
+        let mut resources = Resources::new();
+        resources.add_group(type_url::CLUSTER, outbound.clusters.clone());
+        resources.add_group(type_url::CLUSTER, local_clusters);
+        resources.add_group(type_url::ENDPOINT, outbound.endpoints.clone());
+        resources.add_group(type_url::LISTENER, listeners);
+        resources.add_group(type_url::ROUTE, outbound.routes.clone());
+        resources
+    }
+}
+
+/// The per-proxy group of a type in a proxy's previous resources (see the module's layout).
+fn local_group<'a>(resources: &'a Resources, type_url: &str) -> Option<&'a Arc<Group>> {
+    resources.get(type_url)?.groups().last()
+}
+
+impl MeshGenerator {
+    /// The cache entry of `snapshot`'s generation, rotating the cache when it is newer. A
+    /// stream still on an older generation gets an entry of its own, not cached.
+    fn generation_for(&self, snapshot: &Arc<Snapshot>) -> Arc<Generation> {
+        let mut generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        match &generations.current {
+            Some(current) if current.snapshot.generation == snapshot.generation => {
+                return current.clone()
+            }
+            Some(current) if current.snapshot.generation > snapshot.generation => {
+                return Arc::new(Generation::new(snapshot.clone(), None));
+            }
+            _ => {}
+        }
+        let before = generations.current.take();
+        if let Some(before) = &before {
+            // Only the newest two are kept: the one before no longer needs its own before.
+            *before.before.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        let next = Arc::new(Generation::new(snapshot.clone(), before.clone()));
+        generations.previous = before;
+        generations.current = Some(next.clone());
+        next
+    }
+}
+
+impl Generation {
+    fn new(snapshot: Arc<Snapshot>, before: Option<Arc<Generation>>) -> Generation {
+        Generation {
+            snapshot,
+            context: OnceLock::new(),
+            before: Mutex::new(before),
+            change: OnceLock::new(),
+            outbound: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn context(&self) -> Arc<PushContext> {
+        self.context
+            .get_or_init(|| Arc::new(PushContext::new(self.snapshot.clone())))
+            .clone()
+    }
+
+    fn before(&self) -> Option<Arc<Generation>> {
+        self.before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// What changed since the generation before (everything when there is none).
+    fn change(&self) -> &Change {
+        self.change.get_or_init(|| match self.before() {
+            Some(before) => change_between(&before.snapshot, &self.snapshot),
+            None => Change::Everything,
+        })
+    }
+
+    /// The outbound groups of the proxy's key: computed by the first proxy that asks, from
+    /// the generation before when only endpoints changed.
+    fn outbound_for(&self, context: &Arc<PushContext>, proxy: &ProxyView) -> Arc<OutboundGroups> {
+        let key = outbound_key(context, proxy);
+        let cell = self
+            .outbound
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| {
+            let before = self.before().and_then(|b| b.resolved_outbound(&key));
+            match (self.change(), before) {
+                (Change::Endpoints { hosts, .. }, Some(before)) => {
+                    Arc::new(patch_outbound(context, proxy, &before, hosts))
+                }
+                (_, before) => Arc::new(full_outbound(context, proxy, before.as_deref())),
+            }
+        })
+        .clone()
+    }
+
+    fn resolved_outbound(&self, key: &OutboundKey) -> Option<Arc<OutboundGroups>> {
+        let cells = self.outbound.lock().unwrap_or_else(|p| p.into_inner());
+        cells.get(key)?.get().cloned()
+    }
+
+    /// The proxy's previous inbound clusters and listeners, when nothing they depend on
+    /// changed: only endpoints changed since exactly the generation it was given, its own
+    /// view is the same, and its workload is not among those touched.
+    fn reusable_local(
+        &self,
+        node: &Node,
+        proxy: &ProxyView,
+        previous: Option<&Previous<'_>>,
+    ) -> Option<(Arc<Group>, Arc<Group>)> {
+        let previous = previous?;
+        let before = self.before()?;
+        if before.snapshot.generation != previous.generation {
+            return None;
+        }
+        let Change::Endpoints { workloads, .. } = self.change() else {
+            return None;
+        };
+        if workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload)) {
+            return None;
+        }
+        if ProxyView::from_node(node, &before.snapshot).ok().as_ref() != Some(proxy) {
+            return None;
+        }
+        Some((
+            local_group(previous.resources, type_url::CLUSTER)?.clone(),
+            local_group(previous.resources, type_url::LISTENER)?.clone(),
+        ))
+    }
+}
+
+/// Generates the outbound side whole, keeping the previous generation's shared resources
+/// (and groups) where their bytes are the same.
+fn full_outbound(
+    context: &PushContext,
+    proxy: &ProxyView,
+    before: Option<&OutboundGroups>,
+) -> OutboundGroups {
+    let out = generate_outbound(context, proxy);
+    OutboundGroups {
+        clusters: group_of(
+            out.clusters.iter().map(|c| (c.name.clone(), pack(c))),
+            before.map(|b| &b.clusters),
+        ),
+        endpoints: group_of(
+            out.endpoints
+                .iter()
+                .map(|e| (e.cluster_name.clone(), pack(e))),
+            before.map(|b| &b.endpoints),
+        ),
+        routes: group_of(
+            out.routes.iter().map(|r| (r.name.clone(), pack(r))),
+            before.map(|b| &b.routes),
+        ),
+    }
+}
+
+/// The previous generation's groups with the clusters and endpoints of `hosts` generated
+/// anew; routes are kept (they do not depend on endpoints).
+fn patch_outbound(
+    context: &PushContext,
+    proxy: &ProxyView,
+    before: &OutboundGroups,
+    hosts: &BTreeSet<String>,
+) -> OutboundGroups {
+    let fresh = generate_outbound_for_hosts(context, proxy, hosts);
+    let patch = |old: &Arc<Group>, new: Vec<(String, bowline_xds::pb::google::protobuf::Any)>| {
+        let mut group: Group = old
+            .iter()
+            .filter(|(name, _)| !cluster_host(name).is_some_and(|h| hosts.contains(h)))
+            .map(|(name, r)| (name.clone(), r.clone()))
+            .collect();
+        for (name, any) in new {
+            let packed = match old.get(&name) {
+                Some(r) if r.any == any => r.clone(),
+                _ => Packed::new(any),
+            };
+            group.insert(name, packed);
+        }
+        if group.len() == old.len()
+            && group
+                .iter()
+                .zip(old.iter())
+                .all(|(a, b)| Arc::ptr_eq(a.1, b.1))
+        {
+            old.clone()
+        } else {
+            Arc::new(group)
+        }
+    };
+    OutboundGroups {
+        clusters: patch(
+            &before.clusters,
+            fresh
+                .clusters
+                .iter()
+                .map(|c| (c.name.clone(), pack(c)))
+                .collect(),
+        ),
+        endpoints: patch(
+            &before.endpoints,
+            fresh
+                .endpoints
+                .iter()
+                .map(|e| (e.cluster_name.clone(), pack(e)))
+                .collect(),
+        ),
+        routes: before.routes.clone(),
+    }
+}
+
+/// The host of an outbound cluster name `outbound|<port>|<subset>|<host>`.
+fn cluster_host(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("outbound|")?;
+    rest.splitn(3, '|').nth(2)
+}
+
+/// A group of these resources, reusing `before`'s packed resource for every unchanged one,
+/// and `before` itself when nothing changed (so streams skip it by pointer).
+fn group_of(
+    resources: impl Iterator<Item = (String, bowline_xds::pb::google::protobuf::Any)>,
+    before: Option<&Arc<Group>>,
+) -> Arc<Group> {
+    let mut group = Group::new();
+    let mut all_reused = true;
+    for (name, any) in resources {
+        let packed = match before.and_then(|b| b.get(&name)) {
+            Some(r) if r.any == any => r.clone(),
+            _ => {
+                all_reused = false;
+                Packed::new(any)
+            }
+        };
+        group.insert(name, packed);
+    }
+    match before {
+        Some(before) if all_reused && before.len() == group.len() => before.clone(),
+        _ => Arc::new(group),
+    }
+}
+
+/// Compares two snapshots: [`Change::Endpoints`] when they differ only in services'
+/// endpoints and the workloads behind them; O(resources), once per generation.
+pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
+    if before.mesh != after.mesh {
+        return Change::Everything;
+    }
+    // Any difference in what the translator reads directly changes everything.
+    if !others(before).eq(others(after)) || before.services.len() != after.services.len() {
+        return Change::Everything;
+    }
+    let mut hosts = BTreeSet::new();
+    let mut workloads = BTreeSet::new();
+    for (old, new) in before.services.iter().zip(&after.services) {
+        if old == new {
+            continue;
+        }
+        if !same_but_endpoints(old, new) {
+            return Change::Everything;
+        }
+        hosts.insert(new.hostname.clone());
+        for endpoint in old.endpoints.iter().chain(&new.endpoints) {
+            if let Some(workload) = &endpoint.workload {
+                workloads.insert(workload.clone());
+            }
+        }
+    }
+    // Workloads are sorted by namespace then name: walk both lists side by side.
+    let (old, new) = (&before.workloads, &after.workloads);
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) => (&o.namespace, &o.name).cmp(&(&n.namespace, &n.name)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let touched = match order {
+            std::cmp::Ordering::Less => Some(&old[i]),
+            std::cmp::Ordering::Greater => Some(&new[j]),
+            std::cmp::Ordering::Equal => (old[i] != new[j]).then_some(&new[j]),
+        };
+        if let Some(w) = touched {
+            workloads.insert(format!("{}/{}", w.namespace, w.name));
+        }
+        i += usize::from(order != std::cmp::Ordering::Greater);
+        j += usize::from(order != std::cmp::Ordering::Less);
+    }
+    Change::Endpoints { hosts, workloads }
+}
+
+/// The resources the translator reads directly: all but the registry kinds, which reach it
+/// only as `services` and workloads.
+fn others(snapshot: &Snapshot) -> impl Iterator<Item = &bowline_config::Resource> {
+    snapshot.config.resources.iter().filter(|r| {
+        !matches!(
+            r.spec,
+            Spec::WorkloadEntry(_) | Spec::ServiceEntry(_) | Spec::Service(_)
+        )
+    })
+}
+
+fn same_but_endpoints(a: &Service, b: &Service) -> bool {
+    let Service {
+        hostname,
+        namespace,
+        addresses,
+        ports,
+        location,
+        resolution,
+        endpoints: _,
+    } = a;
+    *hostname == b.hostname
+        && *namespace == b.namespace
+        && *addresses == b.addresses
+        && *ports == b.ports
+        && *location == b.location
+        && *resolution == b.resolution
+}
+
+#[cfg(test)]
+mod tests;
