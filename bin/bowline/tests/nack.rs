@@ -27,7 +27,7 @@ use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manage
 };
 use bowline_xds::pb::google::protobuf::{Duration as PbDuration, UInt32Value};
 use bowline_xds::{pack, type_url};
-use bowline_xds_server::{Generator, Resources, ServerOptions, SyncStatus, XdsServer};
+use bowline_xds_server::{Generator, Previous, Resources, ServerOptions, SyncStatus, XdsServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +41,7 @@ impl Generator for Fixed {
     fn generation(snapshot: &u64) -> u64 {
         *snapshot
     }
-    fn generate(&self, _: &u64, _: &Node) -> Resources {
+    fn generate(&self, _: &Arc<u64>, _: &Node, _: Option<&Previous<'_>>) -> Resources {
         self.0.clone()
     }
 }
@@ -125,13 +125,9 @@ fn resources(backend: SocketAddr) -> Resources {
     };
     let mut out = Resources::new();
     for c in &clusters {
-        out.entry(type_url::CLUSTER.into())
-            .or_default()
-            .insert(c.name.clone(), pack(c));
+        out.insert(type_url::CLUSTER, &c.name, pack(c));
     }
-    out.entry(type_url::LISTENER.into())
-        .or_default()
-        .insert(listener.name.clone(), pack(&listener));
+    out.insert(type_url::LISTENER, &listener.name, pack(&listener));
     out
 }
 

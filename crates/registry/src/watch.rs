@@ -272,13 +272,14 @@ impl Registry {
         scan.recheck_after
     }
 
-    /// Re-analyses, publishes a new snapshot if what serves changed, persists, and updates
-    /// the status.
+    /// Re-analyses, updates the status, publishes a new snapshot if what serves changed, and
+    /// persists. The status comes first: whoever sees a proxy at generation G (pushes follow
+    /// the snapshot within milliseconds) must find the status at G too.
     fn publish(&self, inner: &mut Inner, reloads: u64) {
         let config = inner.store.config();
         inner.store.analyze(&config);
         let current = self.snapshots.borrow().clone();
-        let generation = if config != current.config || current.generation == 0 {
+        let next_snapshot = if config != current.config || current.generation == 0 {
             let next = current.generation + 1;
             for entry in inner.store.entries_mut() {
                 if entry.served.is_some() && entry.config_generation == 0 {
@@ -289,17 +290,13 @@ impl Registry {
                 mesh: self.options.mesh.clone(),
                 ..Snapshot::build(next, config)
             };
-            self.snapshots.send_replace(Arc::new(snapshot));
-            tracing::info!(generation = next, "config applied");
-            if let Some(state) = &self.options.state_dir {
-                if let Err(e) = persist::save(state, &inner.store) {
-                    tracing::warn!(dir = %state.display(), "cannot persist the config store: {e}");
-                }
-            }
-            next
+            Some(Arc::new(snapshot))
         } else {
-            current.generation
+            None
         };
+        let generation = next_snapshot
+            .as_ref()
+            .map_or(current.generation, |s| s.generation);
         let mut rejected: BTreeMap<PathBuf, Vec<Diagnostic>> = BTreeMap::new();
         let mut warnings = Vec::new();
         let mut refused = Vec::new();
@@ -325,15 +322,26 @@ impl Registry {
             }
             warnings.extend(entry.messages.iter().chain(&entry.analysis).cloned());
         }
-        let mut status = self.status.write().expect("status lock");
-        *status = ConfigStatus {
-            generation,
-            last_reload_ms: now_ms(),
-            reloads: status.reloads + reloads,
-            rejected,
-            warnings,
-            refused,
-        };
+        {
+            let mut status = self.status.write().expect("status lock");
+            *status = ConfigStatus {
+                generation,
+                last_reload_ms: now_ms(),
+                reloads: status.reloads + reloads,
+                rejected,
+                warnings,
+                refused,
+            };
+        }
+        if let Some(snapshot) = next_snapshot {
+            self.snapshots.send_replace(snapshot);
+            tracing::info!(generation, "config applied");
+            if let Some(state) = &self.options.state_dir {
+                if let Err(e) = persist::save(state, &inner.store) {
+                    tracing::warn!(dir = %state.display(), "cannot persist the config store: {e}");
+                }
+            }
+        }
     }
 
     /// Watches the directory and reloads after each debounced burst of changes, until

@@ -64,6 +64,13 @@ impl Acks {
         entry.replied = true;
         match error {
             None => {
+                tracing::debug!(
+                    node = node_id,
+                    r#type = type_url::short(type_url),
+                    version,
+                    nonce,
+                    "ACK"
+                );
                 entry.sync.acked_version = Some(version);
                 entry.acked = true;
                 Reply::Ack

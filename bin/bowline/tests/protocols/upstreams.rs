@@ -15,7 +15,7 @@ use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::envoy::config::listener::v3::Listener;
 use bowline_xds::pb::google::protobuf::Any;
-use bowline_xds_server::{Generator, Resources, ServerOptions, XdsServer};
+use bowline_xds_server::{Generator, Previous, Resources, ServerOptions, XdsServer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -200,7 +200,7 @@ impl Generator for NamedAfterNode {
         *snapshot
     }
 
-    fn generate(&self, _: &u64, node: &Node) -> Resources {
+    fn generate(&self, _: &Arc<u64>, node: &Node, _: Option<&Previous<'_>>) -> Resources {
         let cluster = Cluster {
             name: format!("cluster-for-{}", node.id),
             ..Default::default()
@@ -221,10 +221,8 @@ impl Generator for NamedAfterNode {
 }
 
 fn insert(resources: &mut Resources, name: String, any: Any) {
-    resources
-        .entry(any.type_url.clone())
-        .or_default()
-        .insert(name, any);
+    let type_url = any.type_url.clone();
+    resources.insert(&type_url, &name, any);
 }
 
 /// bowline's ADS server (a real tonic gRPC server: bidirectional streams, statuses in
