@@ -69,7 +69,7 @@ impl MeshSpec {
 
     /// Whether a service has a DestinationRule and a VirtualService (10 % of them).
     pub fn has_routing(&self, service: usize) -> bool {
-        service % 10 == 0
+        service.is_multiple_of(10)
     }
 
     pub fn routed_services(&self) -> usize {

@@ -44,6 +44,8 @@ pub struct Results {
     pub idle_cpu_s: f64,
     pub idle_responses: u64,
     pub bytes_per_proxy: Spread,
+    /// Responses received by all proxies over the run, per type.
+    pub responses_by_type: [u64; 4],
     pub cpu_s: f64,
     pub peak_rss_mb: f64,
     pub connect_failures: u64,
@@ -100,6 +102,8 @@ impl Results {
                      "responses": self.idle_responses},
             "totals": {
                 "bytes_per_proxy": spread_json(&self.bytes_per_proxy),
+                "responses_by_type": TYPES.iter().zip(&self.responses_by_type)
+                    .map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
                 "cpu_s": self.cpu_s, "peak_rss_mb": self.peak_rss_mb,
                 "connect_failures": self.connect_failures, "stream_errors": self.stream_errors,
                 "server_closed": self.server_closed, "reconnects": self.reconnects,
@@ -134,6 +138,14 @@ impl Results {
                 c.proxies_with_any_response,
                 types(&c.proxies_by_type)
             )
+        };
+        let counts = |v: &[u64; 4]| {
+            let parts: Vec<String> = TYPES
+                .iter()
+                .zip(v)
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect();
+            parts.join(", ")
         };
         let mut t = String::new();
         let _ = writeln!(
@@ -180,6 +192,10 @@ impl Results {
                     "{:.0} / {:.0}",
                     self.bytes_per_proxy.p50, self.bytes_per_proxy.max
                 ),
+            ),
+            (
+                "responses received, all proxies",
+                counts(&self.responses_by_type),
             ),
             (
                 "control plane CPU s / peak RSS (MB)",

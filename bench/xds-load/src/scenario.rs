@@ -33,7 +33,7 @@ impl ProtocolChoice {
         match self {
             ProtocolChoice::Sotw => Protocol::Sotw,
             ProtocolChoice::Delta => Protocol::Delta,
-            ProtocolChoice::Mixed if j % 2 == 0 => Protocol::Sotw,
+            ProtocolChoice::Mixed if j.is_multiple_of(2) => Protocol::Sotw,
             ProtocolChoice::Mixed => Protocol::Delta,
         }
     }
@@ -154,6 +154,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     res.cpu_s = cost.cpu_s;
     res.peak_rss_mb = cost.peak_rss_kb as f64 / 1024.0;
     res.bytes_per_proxy = Spread::of(fleet.collect(|_, r| r.bytes as f64));
+    for counts in fleet.collect(|_, r| r.responses) {
+        for (total, n) in res.responses_by_type.iter_mut().zip(counts) {
+            *total += n;
+        }
+    }
     for t in fleet.collect(|_, r| r.troubles) {
         res.connect_failures += t.connect_failures;
         res.stream_errors += t.stream_errors;
@@ -161,12 +166,17 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         res.reconnects += t.reconnects;
         res.nacks += t.nacks;
     }
+    // SotW and delta versions are different strings: compare within each protocol.
     for kind in Kind::ALL {
         let versions: BTreeSet<(&str, String)> = fleet
             .collect(|p, r| (p.as_str(), r.last_version[kind as usize].clone()))
             .into_iter()
             .collect();
-        res.distinct_final_versions[kind as usize] = versions.len();
+        res.distinct_final_versions[kind as usize] = [Protocol::Sotw, Protocol::Delta]
+            .iter()
+            .map(|p| versions.iter().filter(|(q, _)| *q == p.as_str()).count())
+            .max()
+            .unwrap_or(0);
     }
     drop(fleet);
     drop(cp);
