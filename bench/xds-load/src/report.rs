@@ -53,6 +53,8 @@ pub struct Results {
     pub server_closed: u64,
     pub reconnects: u64,
     pub nacks: u64,
+    /// Distinct stream/connect errors the proxies saw last (text), at most a few.
+    pub errors: Vec<String>,
     /// Per type: how many different final versions the proxies hold (per protocol); 1
     /// means every proxy ended at the same version.
     pub distinct_final_versions: [usize; 4],
@@ -107,7 +109,7 @@ impl Results {
                 "cpu_s": self.cpu_s, "peak_rss_mb": self.peak_rss_mb,
                 "connect_failures": self.connect_failures, "stream_errors": self.stream_errors,
                 "server_closed": self.server_closed, "reconnects": self.reconnects,
-                "nacks": self.nacks,
+                "nacks": self.nacks, "errors": self.errors,
                 "distinct_final_versions": TYPES.iter().zip(&self.distinct_final_versions)
                     .map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
             },
@@ -219,6 +221,9 @@ impl Results {
         ];
         for (k, v) in rows {
             let _ = writeln!(t, "| {k} | {v} |");
+        }
+        for e in &self.errors {
+            let _ = writeln!(t, "\nproxy error seen: {e}");
         }
         t
     }

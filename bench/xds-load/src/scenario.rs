@@ -166,6 +166,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         res.reconnects += t.reconnects;
         res.nacks += t.nacks;
     }
+    let errors: BTreeSet<String> = fleet
+        .collect(|_, r| r.last_error.clone())
+        .into_iter()
+        .flatten()
+        .collect();
+    res.errors = errors.into_iter().take(5).collect();
     // SotW and delta versions are different strings: compare within each protocol.
     for kind in Kind::ALL {
         let versions: BTreeSet<(&str, String)> = fleet

@@ -48,13 +48,13 @@ pub(crate) async fn stream(mut client: AdsClient, node: &Node, shared: &Shared) 
         .await
     {
         Ok(r) => r.into_inner(),
-        Err(_) => return StreamEnd::Failed,
+        Err(status) => return StreamEnd::Failed(format!("open: {status}")),
     };
     loop {
         match responses.message().await {
             Ok(Some(response)) => on_response(response, shared, &tx),
             Ok(None) => return StreamEnd::Closed,
-            Err(_) => return StreamEnd::Failed,
+            Err(status) => return StreamEnd::Failed(status.to_string()),
         }
     }
 }

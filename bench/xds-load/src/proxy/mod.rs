@@ -42,12 +42,12 @@ impl Protocol {
 }
 
 /// How a stream ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StreamEnd {
     /// The server ended it without an error.
     Closed,
-    /// A gRPC status or transport error.
-    Failed,
+    /// A gRPC status or transport error, as text.
+    Failed(String),
 }
 
 /// The node as bowline's sidecar bootstraps send it (crates/bootstrap/src/build.rs): Istio's
@@ -88,8 +88,11 @@ pub async fn run(addr: SocketAddr, protocol: Protocol, node: Node, shared: Share
     loop {
         let channel = match endpoint.connect().await {
             Ok(c) => c,
-            Err(_) => {
-                shared.with(|r| r.troubles.connect_failures += 1);
+            Err(error) => {
+                shared.with(|r| {
+                    r.troubles.connect_failures += 1;
+                    r.last_error = Some(format!("connect: {error}"));
+                });
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
@@ -111,7 +114,10 @@ pub async fn run(addr: SocketAddr, protocol: Protocol, node: Node, shared: Share
         let received = shared.with(|r| {
             match end {
                 StreamEnd::Closed => r.troubles.server_closed += 1,
-                StreamEnd::Failed => r.troubles.stream_errors += 1,
+                StreamEnd::Failed(error) => {
+                    r.troubles.stream_errors += 1;
+                    r.last_error = Some(error);
+                }
             }
             r.responses.iter().sum::<u64>() > before
         });

@@ -85,6 +85,8 @@ pub struct Record {
     /// Arrival time of every response, with its type.
     pub arrivals: Vec<(Instant, Kind)>,
     pub troubles: Troubles,
+    /// The last stream or connect error, for the report.
+    pub last_error: Option<String>,
     /// When the armed probe first matched: (probe id, time).
     pub probe_hit: Option<(u64, Instant)>,
 }
