@@ -1,0 +1,230 @@
+//! The results of one run: raw numbers (JSON) and a markdown table for humans.
+
+use crate::measure::Spread;
+use crate::mesh::MeshSpec;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+
+/// How one config change reached the proxies.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeResult {
+    /// Proxies whose copy of the watched resource showed the change, of all proxies.
+    pub reached: usize,
+    pub of: usize,
+    /// Rename of the file → the proxy received the changed resource (ms).
+    pub latency: Spread,
+    /// Proxies that received any response (any type) after the change, within the window.
+    pub proxies_with_any_response: usize,
+    /// Per type (CDS, EDS, LDS, RDS): proxies that received at least one response of it.
+    pub proxies_by_type: [usize; 4],
+    /// Per type: responses received in all.
+    pub responses_by_type: [u64; 4],
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    pub spec: Option<MeshSpec>,
+    pub proxies: usize,
+    pub protocol: String,
+    pub expected_clusters: usize,
+    pub nofile_limit: u64,
+    pub listening_ms: f64,
+    pub ready_ms: f64,
+    pub config_loaded_ms: f64,
+    /// Proxies that held the complete config, of all.
+    pub complete: usize,
+    /// First connect → last proxy complete (ms).
+    pub full_push_ms: f64,
+    /// Per proxy: its connect → complete (ms).
+    pub per_proxy_complete: Spread,
+    pub endpoint_change: ChangeResult,
+    pub route_change: ChangeResult,
+    pub idle_s: f64,
+    pub idle_cpu_s: f64,
+    pub idle_responses: u64,
+    pub bytes_per_proxy: Spread,
+    /// Responses received by all proxies over the run, per type.
+    pub responses_by_type: [u64; 4],
+    pub cpu_s: f64,
+    pub peak_rss_mb: f64,
+    pub connect_failures: u64,
+    pub stream_errors: u64,
+    pub server_closed: u64,
+    pub reconnects: u64,
+    pub nacks: u64,
+    /// Distinct stream/connect errors the proxies saw last (text), at most a few.
+    pub errors: Vec<String>,
+    /// Per type: how many different final versions the proxies hold (per protocol); 1
+    /// means every proxy ended at the same version.
+    pub distinct_final_versions: [usize; 4],
+}
+
+const TYPES: [&str; 4] = ["CDS", "EDS", "LDS", "RDS"];
+
+fn spread_json(s: &Spread) -> Value {
+    json!({"n": s.n, "p50": s.p50, "p99": s.p99, "max": s.max})
+}
+
+fn change_json(c: &ChangeResult) -> Value {
+    let by_type = |v: &[usize; 4]| -> Value {
+        TYPES
+            .iter()
+            .zip(v)
+            .map(|(t, n)| (t.to_string(), json!(n)))
+            .collect()
+    };
+    json!({
+        "reached": c.reached, "of": c.of, "latency_ms": spread_json(&c.latency),
+        "proxies_with_any_response": c.proxies_with_any_response,
+        "proxies_by_type": by_type(&c.proxies_by_type),
+        "responses_by_type": TYPES.iter().zip(&c.responses_by_type)
+            .map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+impl Results {
+    pub fn to_json(&self) -> Value {
+        let spec = self.spec.unwrap_or(MeshSpec {
+            services: 0,
+            endpoints: 0,
+            namespaces: 0,
+        });
+        json!({
+            "services": spec.services, "endpoints": spec.endpoints,
+            "namespaces": spec.namespaces, "proxies": self.proxies, "protocol": self.protocol,
+            "expected_clusters": self.expected_clusters, "nofile_limit": self.nofile_limit,
+            "start": {"listening_ms": self.listening_ms, "ready_ms": self.ready_ms,
+                      "config_loaded_ms": self.config_loaded_ms},
+            "full_push": {"complete": self.complete, "total_ms": self.full_push_ms,
+                          "per_proxy_ms": spread_json(&self.per_proxy_complete)},
+            "endpoint_change": change_json(&self.endpoint_change),
+            "route_change": change_json(&self.route_change),
+            "idle": {"seconds": self.idle_s, "cpu_s": self.idle_cpu_s,
+                     "responses": self.idle_responses},
+            "totals": {
+                "bytes_per_proxy": spread_json(&self.bytes_per_proxy),
+                "responses_by_type": TYPES.iter().zip(&self.responses_by_type)
+                    .map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                "cpu_s": self.cpu_s, "peak_rss_mb": self.peak_rss_mb,
+                "connect_failures": self.connect_failures, "stream_errors": self.stream_errors,
+                "server_closed": self.server_closed, "reconnects": self.reconnects,
+                "nacks": self.nacks, "errors": self.errors,
+                "distinct_final_versions": TYPES.iter().zip(&self.distinct_final_versions)
+                    .map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            },
+        })
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let spec = self.spec.unwrap_or(MeshSpec {
+            services: 0,
+            endpoints: 0,
+            namespaces: 0,
+        });
+        let ms = |s: &Spread| format!("{:.1} / {:.1} / {:.1}", s.p50, s.p99, s.max);
+        let types = |v: &[usize; 4]| {
+            TYPES
+                .iter()
+                .zip(v)
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let change = |c: &ChangeResult| {
+            format!(
+                "reached {}/{}; p50/p99/max {} ms; responses after it: {} proxies ({})",
+                c.reached,
+                c.of,
+                ms(&c.latency),
+                c.proxies_with_any_response,
+                types(&c.proxies_by_type)
+            )
+        };
+        let counts = |v: &[u64; 4]| {
+            let parts: Vec<String> = TYPES
+                .iter()
+                .zip(v)
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect();
+            parts.join(", ")
+        };
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "## xds-load: {} services × {} endpoints in {} namespaces, {} proxies ({})\n",
+            spec.services, spec.endpoints, spec.namespaces, self.proxies, self.protocol
+        );
+        let _ = writeln!(t, "| figure | value |\n|---|---|");
+        let rows = [
+            (
+                "start: spawn → listening / ready / config loaded (ms)",
+                format!(
+                    "{:.0} / {:.0} / {:.0}",
+                    self.listening_ms, self.ready_ms, self.config_loaded_ms
+                ),
+            ),
+            (
+                "full push: proxies complete",
+                format!(
+                    "{}/{} ({} clusters each)",
+                    self.complete, self.proxies, self.expected_clusters
+                ),
+            ),
+            (
+                "full push: first connect → last complete (ms)",
+                format!("{:.0}", self.full_push_ms),
+            ),
+            (
+                "full push: per proxy connect → complete p50/p99/max (ms)",
+                ms(&self.per_proxy_complete),
+            ),
+            ("endpoint change", change(&self.endpoint_change)),
+            ("route change (90/10 → 70/30)", change(&self.route_change)),
+            (
+                "idle: CPU s / responses",
+                format!(
+                    "{:.3} s in {:.0} s / {}",
+                    self.idle_cpu_s, self.idle_s, self.idle_responses
+                ),
+            ),
+            (
+                "bytes received per proxy p50 / max",
+                format!(
+                    "{:.0} / {:.0}",
+                    self.bytes_per_proxy.p50, self.bytes_per_proxy.max
+                ),
+            ),
+            (
+                "responses received, all proxies",
+                counts(&self.responses_by_type),
+            ),
+            (
+                "control plane CPU s / peak RSS (MB)",
+                format!("{:.2} / {:.1}", self.cpu_s, self.peak_rss_mb),
+            ),
+            (
+                "connect failures / stream errors / server-closed / reconnects / NACKs",
+                format!(
+                    "{} / {} / {} / {} / {}",
+                    self.connect_failures,
+                    self.stream_errors,
+                    self.server_closed,
+                    self.reconnects,
+                    self.nacks
+                ),
+            ),
+            (
+                "distinct final versions per type (1 = all equal)",
+                types(&self.distinct_final_versions),
+            ),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(t, "| {k} | {v} |");
+        }
+        for e in &self.errors {
+            let _ = writeln!(t, "\nproxy error seen: {e}");
+        }
+        t
+    }
+}

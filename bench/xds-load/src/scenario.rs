@@ -1,0 +1,288 @@
+//! One run, start to end: generate the mesh, start the control plane, connect the proxies,
+//! then measure the full push, an endpoint change, a route change and an idle period.
+//! Every wait is bounded by `timeout`; the control plane is killed when the run ends.
+
+use crate::control::{raise_nofile_limit, ControlFlags, ControlPlane};
+use crate::fleet::Fleet;
+use crate::measure::{wait_until, Spread};
+use crate::mesh::{Mesh, MeshSpec, ServiceEdit};
+use crate::proxy::record::{Kind, Probe};
+use crate::proxy::Protocol;
+use crate::report::{ChangeResult, Results};
+use anyhow::Context;
+use bowline_xds::pb::envoy::config::core::v3::address;
+use bowline_xds::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssignment};
+use bowline_xds::pb::envoy::config::route::v3::{route, route_action, RouteConfiguration};
+use bowline_xds::pb::google::protobuf::Any;
+use bowline_xds::unpack;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Which protocol the proxies speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolChoice {
+    Sotw,
+    Delta,
+    /// Even proxies SotW, odd ones delta.
+    Mixed,
+}
+
+impl ProtocolChoice {
+    fn of(self, j: usize) -> Protocol {
+        match self {
+            ProtocolChoice::Sotw => Protocol::Sotw,
+            ProtocolChoice::Delta => Protocol::Delta,
+            ProtocolChoice::Mixed if j.is_multiple_of(2) => Protocol::Sotw,
+            ProtocolChoice::Mixed => Protocol::Delta,
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub spec: MeshSpec,
+    pub proxies: usize,
+    pub protocol: ProtocolChoice,
+    pub bowline: PathBuf,
+    /// Bound of every wait (start, full push, each change).
+    pub timeout: Duration,
+    /// Proxies started at a time.
+    pub wave: usize,
+    /// After a change reached every proxy: how long to keep counting responses (to see
+    /// unrelated types pushed too).
+    pub settle: Duration,
+    pub idle: Duration,
+    pub flags: ControlFlags,
+}
+
+/// Runs the scenario; an error means the run itself failed (the control plane did not
+/// start, refused the generated config, or proxies never completed the first push).
+pub async fn run(opts: &Options) -> anyhow::Result<Results> {
+    let spec = opts.spec;
+    let mut res = Results {
+        spec: Some(spec),
+        proxies: opts.proxies,
+        protocol: format!("{:?}", opts.protocol).to_lowercase(),
+        expected_clusters: spec.expected_clusters(),
+        nofile_limit: raise_nofile_limit().context("raise RLIMIT_NOFILE")?,
+        ..Default::default()
+    };
+    let root = tempfile::Builder::new().prefix("xds-load-").tempdir()?;
+    let mesh = Mesh::write(spec, root.path())?;
+    let (mut cp, start) = ControlPlane::start(
+        &opts.bowline,
+        &mesh.config_dir,
+        root.path(),
+        &opts.flags,
+        spec.expected_resources(),
+        opts.timeout,
+    )
+    .await?;
+    res.listening_ms = ms(start.listening);
+    res.ready_ms = ms(start.ready);
+    res.config_loaded_ms = ms(start.config_loaded);
+
+    // b. full push
+    let protocols: Vec<Protocol> = (0..opts.proxies).map(|j| opts.protocol.of(j)).collect();
+    let deadline = Instant::now() + opts.timeout;
+    let mut fleet = Fleet::start(cp.xds_addr, &spec, &protocols, opts.wave, deadline).await;
+    wait_until(deadline, || fleet.all(|r| r.complete_at.is_some())).await;
+    let done = fleet.collect(|_, r| (r.first_connect, r.complete_at));
+    res.complete = done.iter().filter(|(_, c)| c.is_some()).count();
+    let first = done.iter().filter_map(|(f, _)| *f).min();
+    let last = done.iter().filter_map(|(_, c)| *c).max();
+    if let (Some(first), Some(last)) = (first, last) {
+        res.full_push_ms = ms(last.saturating_duration_since(first));
+    }
+    res.per_proxy_complete = Spread::of_ms(
+        done.iter()
+            .filter_map(|(f, c)| Some(c.as_ref()?.saturating_duration_since((*f)?))),
+    );
+    if res.complete < opts.proxies {
+        let alive = cp.alive();
+        anyhow::bail!(
+            "only {}/{} proxies got the complete config ({} clusters) within {:?} (control plane alive: {alive}); {}",
+            res.complete, opts.proxies, res.expected_clusters, opts.timeout, incomplete_hint(&fleet)
+        );
+    }
+
+    // c. endpoint change: service 1 (no DestinationRule) moves its endpoint 0.
+    let moved_to = spec.fresh_address(0);
+    let wanted = moved_to.clone();
+    let probe = Probe {
+        id: 0,
+        kind: Kind::Eds,
+        name: spec.cluster(1, ""),
+        matches: Box::new(move |any| cla_has_address(any, &wanted)),
+    };
+    let edit = ServiceEdit {
+        moved: Some((0, moved_to)),
+        ..Default::default()
+    };
+    res.endpoint_change =
+        change(&mut fleet, probe, opts, || mesh.rewrite_service(1, &edit)).await?;
+
+    // d. route change: service 0's VirtualService goes 90/10 → 70/30.
+    let v1 = spec.cluster(0, "v1");
+    let probe = Probe {
+        id: 0,
+        kind: Kind::Rds,
+        name: crate::mesh::SERVICE_PORT.to_string(),
+        matches: Box::new(move |any| route_weight(any, &v1) == Some(70)),
+    };
+    let edit = ServiceEdit {
+        v1_weight: 70,
+        ..Default::default()
+    };
+    res.route_change = change(&mut fleet, probe, opts, || mesh.rewrite_service(0, &edit)).await?;
+
+    // e. idle
+    let before = cp.cost();
+    let t0 = Instant::now();
+    tokio::time::sleep(opts.idle).await;
+    res.idle_s = t0.elapsed().as_secs_f64();
+    res.idle_cpu_s = cp.cost().cpu_s - before.cpu_s;
+    res.idle_responses = fleet
+        .collect(|_, r| r.arrivals.iter().filter(|(t, _)| *t >= t0).count() as u64)
+        .iter()
+        .sum();
+
+    // f. totals
+    let cost = cp.cost();
+    res.cpu_s = cost.cpu_s;
+    res.peak_rss_mb = cost.peak_rss_kb as f64 / 1024.0;
+    res.bytes_per_proxy = Spread::of(fleet.collect(|_, r| r.bytes as f64));
+    for counts in fleet.collect(|_, r| r.responses) {
+        for (total, n) in res.responses_by_type.iter_mut().zip(counts) {
+            *total += n;
+        }
+    }
+    for t in fleet.collect(|_, r| r.troubles) {
+        res.connect_failures += t.connect_failures;
+        res.stream_errors += t.stream_errors;
+        res.server_closed += t.server_closed;
+        res.reconnects += t.reconnects;
+        res.nacks += t.nacks;
+    }
+    let errors: BTreeSet<String> = fleet
+        .collect(|_, r| r.last_error.clone())
+        .into_iter()
+        .flatten()
+        .collect();
+    res.errors = errors.into_iter().take(5).collect();
+    // SotW and delta versions are different strings: compare within each protocol.
+    for kind in Kind::ALL {
+        let versions: BTreeSet<(&str, String)> = fleet
+            .collect(|p, r| (p.as_str(), r.last_version[kind as usize].clone()))
+            .into_iter()
+            .collect();
+        res.distinct_final_versions[kind as usize] = [Protocol::Sotw, Protocol::Delta]
+            .iter()
+            .map(|p| versions.iter().filter(|(q, _)| *q == p.as_str()).count())
+            .max()
+            .unwrap_or(0);
+    }
+    drop(fleet);
+    drop(cp);
+    Ok(res)
+}
+
+/// Applies one change and measures how it reaches the proxies (see [`ChangeResult`]).
+async fn change(
+    fleet: &mut Fleet,
+    probe: Probe,
+    opts: &Options,
+    apply: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<ChangeResult> {
+    let id = fleet.arm(probe);
+    let t0 = Instant::now();
+    apply()?;
+    let hit = |r: &crate::proxy::record::Record| r.probe_hit.filter(|(p, _)| *p == id);
+    wait_until(t0 + opts.timeout, || fleet.all(|r| hit(r).is_some())).await;
+    tokio::time::sleep(opts.settle).await;
+    fleet.disarm();
+    let mut out = ChangeResult {
+        of: fleet.proxies.len(),
+        ..Default::default()
+    };
+    let seen = fleet.collect(|_, r| {
+        let after: Vec<Kind> = r
+            .arrivals
+            .iter()
+            .filter(|(t, _)| *t >= t0)
+            .map(|(_, k)| *k)
+            .collect();
+        (hit(r).map(|(_, t)| t.saturating_duration_since(t0)), after)
+    });
+    out.latency = Spread::of_ms(seen.iter().filter_map(|(d, _)| *d));
+    out.reached = out.latency.n;
+    for (_, after) in &seen {
+        if !after.is_empty() {
+            out.proxies_with_any_response += 1;
+        }
+        for kind in Kind::ALL {
+            let n = after.iter().filter(|k| **k == kind).count();
+            out.responses_by_type[kind as usize] += n as u64;
+            out.proxies_by_type[kind as usize] += usize::from(n > 0);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a ClusterLoadAssignment lists `address`.
+fn cla_has_address(any: &Any, address: &str) -> bool {
+    let Ok(cla) = unpack::<ClusterLoadAssignment>(any) else {
+        return false;
+    };
+    cla.endpoints
+        .iter()
+        .flat_map(|l| &l.lb_endpoints)
+        .filter_map(|e| match &e.host_identifier {
+            Some(lb_endpoint::HostIdentifier::Endpoint(ep)) => ep.address.as_ref(),
+            _ => None,
+        })
+        .any(|a| matches!(&a.address, Some(address::Address::SocketAddress(s)) if s.address == address))
+}
+
+/// The weight a RouteConfiguration gives `cluster` in a weighted route, if any.
+fn route_weight(any: &Any, cluster: &str) -> Option<u32> {
+    let rc = unpack::<RouteConfiguration>(any).ok()?;
+    rc.virtual_hosts
+        .iter()
+        .flat_map(|vh| &vh.routes)
+        .filter_map(|r| match &r.action {
+            Some(route::Action::Route(a)) => match &a.cluster_specifier {
+                Some(route_action::ClusterSpecifier::WeightedClusters(w)) => Some(w),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flat_map(|w| &w.clusters)
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.weight.as_ref().map(|w| w.value))
+}
+
+/// What the first incomplete proxy lacks, for the error message.
+fn incomplete_hint(fleet: &Fleet) -> String {
+    let lacking = fleet.collect(|p, r| {
+        (r.complete_at.is_none()).then(|| {
+            format!(
+                "e.g. a {} proxy: connected {}, responses CDS/EDS/LDS/RDS {:?}, held {:?}, wanted EDS {} RDS {}, troubles {:?}",
+                p.as_str(),
+                r.first_connect.is_some(),
+                r.responses,
+                r.held.iter().map(|h| h.len()).collect::<Vec<_>>(),
+                r.wanted[Kind::Eds as usize].len(),
+                r.wanted[Kind::Rds as usize].len(),
+                r.troubles
+            )
+        })
+    });
+    lacking.into_iter().flatten().next().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

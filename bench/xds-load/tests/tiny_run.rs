@@ -1,0 +1,78 @@
+//! A tiny run against the real `bowline` binary: 20 services × 6 proxies, once per
+//! protocol. Every proxy must get the complete config, the endpoint change must reach every
+//! proxy (each holds every service's cluster), and nothing may break or be NACKed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use xds_load::control::ControlFlags;
+use xds_load::mesh::MeshSpec;
+use xds_load::scenario::{run, Options, ProtocolChoice};
+
+/// `$BOWLINE_BIN`, else `target/<profile>/bowline` beside this test's executable (which
+/// lives in `target/<profile>/deps/`, wherever CARGO_TARGET_DIR put it).
+fn bowline_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BOWLINE_BIN").map(PathBuf::from) {
+        assert!(bin.is_file(), "BOWLINE_BIN={} is not a file", bin.display());
+        return bin;
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in target/<profile>/deps");
+    let bin = profile_dir.join("bowline");
+    assert!(
+        bin.is_file(),
+        "no bowline binary at {}: run cargo build --workspace --bins first (or set BOWLINE_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+fn options(protocol: ProtocolChoice) -> Options {
+    Options {
+        spec: MeshSpec {
+            services: 20,
+            endpoints: 5,
+            namespaces: 10,
+        },
+        proxies: 6,
+        protocol,
+        bowline: bowline_binary(),
+        timeout: Duration::from_secs(20),
+        wave: 50,
+        settle: Duration::from_millis(200),
+        idle: Duration::from_millis(500),
+        flags: ControlFlags::default(),
+    }
+}
+
+async fn tiny_run(protocol: ProtocolChoice) {
+    let r = run(&options(protocol)).await.expect("the run completes");
+    let report = r.to_markdown();
+    assert_eq!(r.complete, 6, "{report}");
+    assert_eq!(r.endpoint_change.reached, 6, "{report}");
+    assert_eq!(r.route_change.reached, 6, "{report}");
+    assert_eq!(r.nacks, 0, "{report}");
+    assert_eq!(
+        (
+            r.connect_failures,
+            r.stream_errors,
+            r.server_closed,
+            r.reconnects
+        ),
+        (0, 0, 0, 0),
+        "{report}"
+    );
+    assert!(r.endpoint_change.latency.max > 0.0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_mesh_over_sotw_converges_and_takes_changes() {
+    tiny_run(ProtocolChoice::Sotw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_mesh_over_delta_converges_and_takes_changes() {
+    tiny_run(ProtocolChoice::Delta).await;
+}
