@@ -258,7 +258,9 @@ impl Generator for MeshGenerator {
                 return Resources::new();
             }
         };
-        let generated = generate(snapshot, &proxy);
+        // One push context per proxy until the generator caches it per snapshot.
+        let ctx = bowline_translate::PushContext::new(std::sync::Arc::new(snapshot.clone()));
+        let generated = generate(&ctx, &proxy);
         let mut resources = Resources::new();
         let mut put = |type_url: &str, name: &str, any| {
             resources
