@@ -93,13 +93,11 @@ impl PushContext {
         let mut peers: Vec<(&str, &str, usize, &PeerAuthentication)> = Vec::new();
         for (i, r) in snapshot.config.resources.iter().enumerate() {
             match &r.spec {
-                Spec::VirtualService(vs) => {
-                    if applies_to_mesh(&vs.gateways) {
-                        let hosts: BTreeSet<String> =
-                            vs.hosts.iter().map(|h| fqdn(h, r.namespace())).collect();
-                        for host in hosts {
-                            ctx.mesh_vs.insert(i, host);
-                        }
+                Spec::VirtualService(vs) if applies_to_mesh(&vs.gateways) => {
+                    let hosts: BTreeSet<String> =
+                        vs.hosts.iter().map(|h| fqdn(h, r.namespace())).collect();
+                    for host in hosts {
+                        ctx.mesh_vs.insert(i, host);
                     }
                 }
                 Spec::DestinationRule(dr) => {
