@@ -19,12 +19,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::shim::{
+use bowline_config::Spec;
+use bowline_registry::{Service, Snapshot};
+use bowline_translate::{
     generate_local, generate_outbound, generate_outbound_for_hosts, outbound_key, OutboundKey,
     ProxyView, PushContext,
 };
-use bowline_config::Spec;
-use bowline_registry::{Service, Snapshot};
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::{pack, type_url};
 use bowline_xds_server::{Generator, Group, Packed, Previous, Resources};
@@ -362,7 +362,16 @@ pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
         return Change::Everything;
     }
     // Any difference in what the translator reads directly changes everything.
-    if !others(before).eq(others(after)) || before.services.len() != after.services.len() {
+    // Where a resource was written (`origin`) is not read by the translator: a line shift in
+    // a file is no change.
+    let same = |a: &bowline_config::Resource, b: &bowline_config::Resource| {
+        a.api_version == b.api_version && a.meta == b.meta && a.spec == b.spec
+    };
+    let (old, new): (Vec<_>, Vec<_>) = (others(before).collect(), others(after).collect());
+    if old.len() != new.len()
+        || !old.iter().zip(&new).all(|(a, b)| same(a, b))
+        || before.services.len() != after.services.len()
+    {
         return Change::Everything;
     }
     let mut hosts = BTreeSet::new();

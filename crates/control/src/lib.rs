@@ -9,7 +9,6 @@
 mod api;
 mod generator;
 pub mod resources;
-mod shim;
 
 use anyhow::Context;
 use bowline_registry::watch::{Options, Registry};

@@ -120,7 +120,10 @@ fn every_golden_scenario_converts_for_every_proxy() {
     );
     for (name, snap) in &scenarios {
         for (ip, workload, ns) in PROXIES {
-            let g = generate(snap, &proxy(snap, ip, workload, ns));
+            let g = generate(
+                &bowline_translate::PushContext::new(std::sync::Arc::new(snap.clone())),
+                &proxy(snap, ip, workload, ns),
+            );
             let converted = assert_accepted(&format!("{name} for {workload}"), &g);
             assert!(converted > 0, "{name} for {workload}: nothing generated");
         }
@@ -134,7 +137,10 @@ fn the_whole_rich_mesh_converts_for_every_proxy() {
         .collect();
     let snap = mesh(&all.join("\n---\n"), true);
     for (ip, workload, ns) in PROXIES {
-        let g = generate(&snap, &proxy(&snap, ip, workload, ns));
+        let g = generate(
+            &bowline_translate::PushContext::new(std::sync::Arc::new(snap.clone())),
+            &proxy(&snap, ip, workload, ns),
+        );
         assert_accepted(workload, &g);
         // Every kind of resource is exercised, with the features the goldens show.
         assert!(!g.endpoints.is_empty() && !g.clusters.is_empty());
@@ -153,7 +159,7 @@ fn the_inbound_route_and_fault_cors_weights_survive_conversion() {
         .collect();
     let snap = mesh(&all.join("\n---\n"), true);
     let g = generate(
-        &snap,
+        &bowline_translate::PushContext::new(std::sync::Arc::new(snap.clone())),
         &proxy(&snap, "10.10.0.10", "productpage-v1", "default"),
     );
     let inbound = g
@@ -230,7 +236,7 @@ fn what_translate_makes_of_hostile_config_converts() {
     let hostile = include_str!("hostile.yaml").replace("BODY", &"x".repeat(10_000));
     let snap = mesh(&format!("{SERVICES}\n---\n{hostile}"), false);
     let g = generate(
-        &snap,
+        &bowline_translate::PushContext::new(std::sync::Arc::new(snap.clone())),
         &proxy(&snap, "10.10.0.10", "productpage-v1", "default"),
     );
     assert!(g
@@ -250,7 +256,7 @@ fn connection_pools_and_outlier_detection_keep_their_values() {
         true,
     );
     let g = generate(
-        &snap,
+        &bowline_translate::PushContext::new(std::sync::Arc::new(snap.clone())),
         &proxy(&snap, "10.10.0.10", "productpage-v1", "default"),
     );
     let cluster = |name: &str| {
@@ -319,7 +325,7 @@ fn forwarding_routes_keep_their_values() {
         true,
     );
     let g = generate(
-        &snap,
+        &bowline_translate::PushContext::new(std::sync::Arc::new(snap.clone())),
         &proxy(&snap, "10.10.0.10", "productpage-v1", "default"),
     );
     let rc = RouteConfig::try_from(g.routes.iter().find(|r| r.name == "9080").unwrap()).unwrap();
@@ -415,7 +421,10 @@ fn a_gateway_with_tls_servers_converts() {
         ..Default::default()
     };
     let gw = ProxyView::from_node(&node, &snap).expect("a gateway node");
-    let g = generate(&snap, &gw);
+    let g = generate(
+        &bowline_translate::PushContext::new(std::sync::Arc::new(snap.clone())),
+        &gw,
+    );
     assert_accepted("gateway", &g);
     let https = g
         .listeners

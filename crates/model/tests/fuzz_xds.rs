@@ -185,7 +185,10 @@ spec:
             let loaded = bowline_config::load_str(Path::new("mesh.yaml"), &MESHES.join("\n---\n"));
             let snapshot = Snapshot::build(1, loaded.config);
             for (ip, workload, ns) in PROXIES {
-                let g = generate(&snapshot, &proxy(&snapshot, ip, workload, ns));
+                let g = generate(
+                    &bowline_translate::PushContext::new(std::sync::Arc::new(snapshot.clone())),
+                    &proxy(&snapshot, ip, workload, ns),
+                );
                 all[0].extend(g.listeners.iter().map(Message::encode_to_vec));
                 all[1].extend(g.clusters.iter().map(Message::encode_to_vec));
                 all[2].extend(g.routes.iter().map(Message::encode_to_vec));

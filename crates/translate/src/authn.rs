@@ -25,10 +25,10 @@ use crate::naming::outbound_cluster;
 use crate::policy::ROOT_NAMESPACE;
 use crate::proto::{duration, seconds};
 use crate::ProxyView;
+use crate::PushContext;
 use bowline_config::common::selector_matches;
 use bowline_config::istio::security::JwtRule;
 use bowline_config::istio::RequestAuthentication;
-use bowline_registry::Snapshot;
 use bowline_xds::pack;
 use bowline_xds::pb::envoy::config::core::v3::{data_source, http_uri, DataSource, HttpUri};
 use bowline_xds::pb::envoy::config::route::v3::{route_match::PathSpecifier, RouteMatch};
@@ -53,10 +53,8 @@ const JWKS_CACHE_SECS: i64 = 5 * 60;
 
 /// The jwt_authn filter for `proxy`'s inbound HTTP connection manager, to go before the
 /// authorization and router filters; `None` when no RequestAuthentication applies.
-pub(crate) fn jwt_filter(snapshot: &Snapshot, proxy: &ProxyView) -> Option<HttpFilter> {
-    let rules: Vec<&JwtRule> = policies(snapshot, proxy)
-        .flat_map(|ra| &ra.jwt_rules)
-        .collect();
+pub(crate) fn jwt_filter(push: &PushContext, proxy: &ProxyView) -> Option<HttpFilter> {
+    let rules: Vec<&JwtRule> = policies(push, proxy).flat_map(|ra| &ra.jwt_rules).collect();
     if rules.is_empty() {
         return None;
     }
@@ -87,12 +85,10 @@ pub(crate) fn jwt_filter(snapshot: &Snapshot, proxy: &ProxyView) -> Option<HttpF
 
 /// The RequestAuthentications that apply to `proxy`, in load order.
 fn policies<'a>(
-    snapshot: &'a Snapshot,
+    push: &'a PushContext,
     proxy: &'a ProxyView,
 ) -> impl Iterator<Item = &'a RequestAuthentication> + 'a {
-    snapshot
-        .config
-        .request_authentications()
+    push.request_authentications()
         .filter(move |(r, ra)| {
             if ra.target_ref.is_some() || !ra.target_refs.is_empty() {
                 return false;

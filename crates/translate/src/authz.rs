@@ -25,11 +25,11 @@ mod values;
 
 use crate::policy::ROOT_NAMESPACE;
 use crate::ProxyView;
+use crate::PushContext;
 use bowline_config::common::{selector_matches, WorkloadSelector};
 use bowline_config::istio::security::AuthzAction;
 use bowline_config::istio::AuthorizationPolicy;
 use bowline_config::Resource;
-use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter};
 use bowline_xds::pb::envoy::config::rbac::v3::{rbac::Action, Rbac as RbacRules};
 use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
@@ -50,8 +50,8 @@ pub(crate) const RBAC_FILTER: &str = "envoy.filters.http.rbac";
 /// Rules keep their `ports` as a `destination_port` match (as Istio does) rather than being
 /// dropped here for other ports, so `port` does not change the output today; it is an
 /// argument so that a per-port decision can be added without changing callers.
-pub(crate) fn rbac_filters(snapshot: &Snapshot, proxy: &ProxyView, _port: u16) -> Vec<HttpFilter> {
-    engines(snapshot, proxy, false)
+pub(crate) fn rbac_filters(push: &PushContext, proxy: &ProxyView, _port: u16) -> Vec<HttpFilter> {
+    engines(push, proxy, false)
         .into_iter()
         .map(|(rules, shadow)| rbac_filter(rules, shadow))
         .collect()
@@ -62,8 +62,8 @@ const NETWORK_RBAC_FILTER: &str = "envoy.filters.network.rbac";
 /// The network RBAC filters for an inbound TCP port of `proxy`, to be placed before
 /// tcp_proxy (Istio's TCP builder: the same policies, HTTP-only fields inexpressible — see
 /// [`rule::Scope::tcp`]); empty when no policy selects the workload.
-pub(crate) fn network_rbac_filters(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Filter> {
-    engines(snapshot, proxy, true)
+pub(crate) fn network_rbac_filters(push: &PushContext, proxy: &ProxyView) -> Vec<Filter> {
+    engines(push, proxy, true)
         .into_iter()
         .map(|(rules, shadow)| {
             let base = NetworkRbac {
@@ -85,19 +85,18 @@ pub(crate) fn network_rbac_filters(snapshot: &Snapshot, proxy: &ProxyView) -> Ve
 
 /// The (enforced, shadow) engines of each RBAC filter, in Istio's filter order.
 fn engines(
-    snapshot: &Snapshot,
+    push: &PushContext,
     proxy: &ProxyView,
     tcp: bool,
 ) -> Vec<(Option<RbacRules>, Option<RbacRules>)> {
-    let policies: Vec<Selected<'_>> = snapshot
-        .config
+    let policies: Vec<Selected<'_>> = push
         .authorization_policies()
         .filter(|(r, ap)| {
             let targeted = ap.target_ref.is_some() || !ap.target_refs.is_empty();
             selects(r, &ap.selector, targeted, proxy)
         })
         .collect();
-    let issuers = issuers_in_scope(snapshot, proxy);
+    let issuers = issuers_in_scope(push, proxy);
     let of = |action: AuthzAction, root: Option<bool>| -> Vec<Selected<'_>> {
         policies
             .iter()
@@ -259,9 +258,8 @@ fn selects(
 
 /// The JWT issuers of the RequestAuthentications that apply to the proxy, sorted: the
 /// `envoy.filters.http.jwt_authn` metadata keys a verified token can appear under.
-fn issuers_in_scope(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<String> {
-    let issuers: BTreeSet<String> = snapshot
-        .config
+fn issuers_in_scope(push: &PushContext, proxy: &ProxyView) -> Vec<String> {
+    let issuers: BTreeSet<String> = push
         .request_authentications()
         .filter(|(r, ra)| {
             selects(

@@ -9,12 +9,12 @@ use crate::mtls;
 use crate::naming;
 use crate::policy::{effective_policy, host_policy, EffectivePolicy};
 use crate::proto::{ads_config_source, seconds, socket_address};
-use crate::services::{outbound_ports, PortOf};
-use crate::ProxyView;
+use crate::services::PortOf;
+use crate::{ProxyView, PushContext};
 use bowline_config::common::selector_matches;
 use bowline_config::istio::destination_rule::{SimpleLb, Subset};
 use bowline_config::istio::service_entry::Resolution;
-use bowline_registry::{Protocol, Snapshot};
+use bowline_registry::Protocol;
 use bowline_xds::pb::envoy::config::cluster::v3::{cluster, Cluster};
 use bowline_xds::pb::envoy::config::core::v3::TransportSocket;
 use bowline_xds::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, LocalityLbEndpoints};
@@ -49,30 +49,45 @@ pub(crate) struct OutboundCluster<'a> {
 }
 
 /// Every cluster the proxy gets, sorted by name.
-pub fn clusters(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Cluster> {
-    let mut out: Vec<Cluster> = outbound_clusters(snapshot, proxy)
-        .iter()
-        .map(outbound)
-        .collect();
-    out.extend(
-        inbound_ports(snapshot, proxy)
-            .into_iter()
-            .map(|p| inbound(p.number, p.protocol)),
-    );
+pub fn clusters(ctx: &PushContext, proxy: &ProxyView) -> Vec<Cluster> {
+    let mut out = outbound_cds(&outbound_clusters(ctx, proxy));
+    out.extend(inbound_clusters(ctx, proxy));
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The outbound clusters as CDS resources, in the order given.
+pub(crate) fn outbound_cds(clusters: &[OutboundCluster<'_>]) -> Vec<Cluster> {
+    clusters.iter().map(outbound).collect()
+}
+
+/// `inbound|<port>||` for every port of the proxy's own workload, in port order.
+pub(crate) fn inbound_clusters(ctx: &PushContext, proxy: &ProxyView) -> Vec<Cluster> {
+    inbound_ports(ctx, proxy)
+        .into_iter()
+        .map(|p| inbound(p.number, p.protocol))
+        .collect()
 }
 
 /// The default cluster of every service port, then one per subset of the DestinationRule
 /// in force for the host (see [`host_policy`]).
 pub(crate) fn outbound_clusters<'a>(
-    snapshot: &'a Snapshot,
+    ctx: &'a PushContext,
     proxy: &ProxyView,
 ) -> Vec<OutboundCluster<'a>> {
+    outbound_clusters_of(ctx, proxy, ctx.outbound_ports())
+}
+
+/// [`outbound_clusters`] of some service ports only.
+pub(crate) fn outbound_clusters_of<'a>(
+    ctx: &'a PushContext,
+    proxy: &ProxyView,
+    ports: Vec<PortOf<'a>>,
+) -> Vec<OutboundCluster<'a>> {
     let mut out = Vec::new();
-    for at in outbound_ports(snapshot) {
+    for at in ports {
         let host = &at.service.hostname;
-        let rule = host_policy(snapshot, proxy, host, &at.service.namespace);
+        let rule = host_policy(ctx, proxy, host, &at.service.namespace);
         let subsets = std::iter::once(None).chain(rule.subsets.iter().map(|s| Some(*s)));
         for subset in subsets {
             let policy = effective_policy(&rule, subset, at.port.number);
@@ -97,7 +112,7 @@ pub(crate) fn outbound_clusters<'a>(
             let transport = (discovery != Discovery::OriginalDst)
                 .then(|| {
                     mtls::upstream_transport(
-                        snapshot,
+                        ctx,
                         at.service,
                         &endpoints,
                         &at.port.name,

@@ -1,12 +1,11 @@
 //! EDS: the endpoints of each outbound cluster, grouped by locality.
 
-use crate::clusters::{outbound_clusters, Discovery};
+use crate::clusters::{outbound_clusters, Discovery, OutboundCluster};
 use crate::proto::{socket_address, u32_value, valid_port};
 use crate::services::PortOf;
 use crate::weights::fit_u32;
-use crate::ProxyView;
+use crate::{ProxyView, PushContext};
 use bowline_config::common::{selector_matches, Labels};
-use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::core::v3::{address, Address, Locality, Pipe};
 use bowline_xds::pb::envoy::config::endpoint::v3::{
     lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
@@ -24,17 +23,22 @@ pub(crate) enum Addressing {
 }
 
 /// One ClusterLoadAssignment per EDS cluster of [`crate::clusters`], sorted by name.
-pub fn endpoints(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<ClusterLoadAssignment> {
-    let mut out: Vec<ClusterLoadAssignment> = outbound_clusters(snapshot, proxy)
-        .into_iter()
+pub fn endpoints(ctx: &PushContext, proxy: &ProxyView) -> Vec<ClusterLoadAssignment> {
+    outbound_eds(&outbound_clusters(ctx, proxy))
+}
+
+/// The ClusterLoadAssignments of the EDS clusters among `clusters`, sorted by name.
+pub(crate) fn outbound_eds(clusters: &[OutboundCluster<'_>]) -> Vec<ClusterLoadAssignment> {
+    let mut out: Vec<ClusterLoadAssignment> = clusters
+        .iter()
         .filter(|c| c.discovery == Discovery::Eds)
-        .map(|c| load_assignment(&c.name, c.at, subset_labels(&c), Addressing::IpOnly))
+        .map(|c| load_assignment(&c.name, c.at, subset_labels(c), Addressing::IpOnly))
         .collect();
     out.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
     out
 }
 
-fn subset_labels<'a>(c: &crate::clusters::OutboundCluster<'a>) -> &'a Labels {
+fn subset_labels<'a>(c: &OutboundCluster<'a>) -> &'a Labels {
     static EMPTY: Labels = Labels::new();
     c.subset.map(|s| &s.labels).unwrap_or(&EMPTY)
 }

@@ -2,8 +2,8 @@
 //! with which protocol.
 
 use crate::proto::valid_port;
-use crate::ProxyView;
-use bowline_registry::{Protocol, Snapshot};
+use crate::{ProxyView, PushContext};
+use bowline_registry::Protocol;
 
 /// One port of the local application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +17,8 @@ pub(crate) struct InboundPort {
 /// protocol is the one of the service port of the same name that selects this workload,
 /// else Istio's port-name convention (`http-…`, `grpc-…`), else TCP. UDP ports and numbers
 /// Envoy refuses are skipped; two names for one number keep the first (name order).
-pub(crate) fn inbound_ports(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<InboundPort> {
-    let Some(workload) = snapshot.workload(&proxy.workload, &proxy.namespace) else {
+pub(crate) fn inbound_ports(ctx: &PushContext, proxy: &ProxyView) -> Vec<InboundPort> {
+    let Some(workload) = ctx.workload(&proxy.workload, &proxy.namespace) else {
         return Vec::new();
     };
     let key = format!("{}/{}", workload.namespace, workload.name);
@@ -27,14 +27,8 @@ pub(crate) fn inbound_ports(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Inbou
         let Some(number) = valid_port(*number) else {
             continue;
         };
-        let declared = snapshot
-            .services
-            .iter()
-            .filter(|s| {
-                s.endpoints
-                    .iter()
-                    .any(|e| e.workload.as_deref() == Some(&key))
-            })
+        let declared = ctx
+            .services_of_workload(&key)
             .flat_map(|s| &s.ports)
             .find(|p| &p.name == name)
             .map(|p| p.protocol);

@@ -1,5 +1,7 @@
-//! Pure translation from the mesh model to Envoy xDS v3: `(&Snapshot, &ProxyView)` in,
-//! clusters, endpoints, listeners and route configurations out.
+//! Pure translation from the mesh model to Envoy xDS v3: `(&PushContext, &ProxyView)` in,
+//! clusters, endpoints, listeners and route configurations out. The [`PushContext`] indexes
+//! one `Snapshot` once for every proxy; [`outbound_key`] tells which proxies can share
+//! their outbound resources.
 //!
 //! Istio pilot's lesson: a generator reads only its arguments, so its output can be cached by
 //! them, and it never does I/O. Everything here is deterministic (resources sorted by name)
@@ -15,6 +17,7 @@ mod authn;
 mod authz;
 mod check;
 mod clusters;
+mod context;
 mod endpoints;
 mod gateway;
 mod inbound;
@@ -26,11 +29,13 @@ mod proto;
 mod proxy_view;
 mod routes;
 mod services;
+mod sharing;
 mod tcp;
 mod weights;
 
 pub use check::{check, Violation};
 pub use clusters::clusters;
+pub use context::PushContext;
 pub use endpoints::endpoints;
 /// Gateway API status conditions (see [`gateway_api_status`]).
 pub use gateway::api::status as gateway_api;
@@ -38,8 +43,11 @@ pub use gateway::api::status::gateway_api_status;
 pub use listeners::listeners;
 pub use proxy_view::{GatewayView, InterceptionMode, InvalidNode, ProxyView};
 pub use routes::routes;
+pub use sharing::{
+    generate_local, generate_outbound, generate_outbound_for_hosts, outbound_key, Local, Outbound,
+    OutboundKey,
+};
 
-use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
 use bowline_xds::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use bowline_xds::pb::envoy::config::listener::v3::Listener;
@@ -55,13 +63,19 @@ pub struct Generated {
     pub routes: Vec<RouteConfiguration>,
 }
 
-/// All four resource types for `proxy`. Equal inputs give equal outputs.
-pub fn generate(snapshot: &Snapshot, proxy: &ProxyView) -> Generated {
+/// All four resource types for `proxy`: [`generate_outbound`] and [`generate_local`]
+/// merged. Equal inputs give equal outputs.
+pub fn generate(ctx: &PushContext, proxy: &ProxyView) -> Generated {
+    let outbound = generate_outbound(ctx, proxy);
+    let local = generate_local(ctx, proxy);
+    let mut clusters = outbound.clusters;
+    clusters.extend(local.clusters);
+    clusters.sort_by(|a, b| a.name.cmp(&b.name));
     let generated = Generated {
-        clusters: clusters(snapshot, proxy),
-        endpoints: endpoints(snapshot, proxy),
-        listeners: listeners(snapshot, proxy),
-        routes: routes(snapshot, proxy),
+        clusters,
+        endpoints: outbound.endpoints,
+        listeners: local.listeners,
+        routes: outbound.routes,
     };
     debug_assert!(
         check(&generated).is_empty(),

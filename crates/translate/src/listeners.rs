@@ -8,10 +8,8 @@ use crate::inbound::{inbound_ports, InboundPort};
 use crate::mtls::{self, PeerMode};
 use crate::naming;
 use crate::proto::{bool_value, duration, socket_address, u32_value};
-use crate::services::outbound_ports;
 use crate::tcp::tcp_proxy;
-use crate::ProxyView;
-use bowline_registry::Snapshot;
+use crate::{ProxyView, PushContext};
 use bowline_xds::pb::envoy::config::core::v3::{CidrRange, TrafficDirection};
 use bowline_xds::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener,
@@ -27,12 +25,12 @@ use std::net::IpAddr;
 
 /// Every listener the proxy gets, sorted by name: a sidecar's `virtualOutbound` and
 /// `virtualInbound`, or a gateway's server ports.
-pub fn listeners(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<Listener> {
+pub fn listeners(push: &PushContext, proxy: &ProxyView) -> Vec<Listener> {
     if proxy.gateway.is_some() {
-        return gateway::listeners(snapshot, proxy);
+        return gateway::listeners(push.snapshot(), proxy);
     }
-    let mut out = vec![virtual_outbound(snapshot, proxy)];
-    out.extend(virtual_inbound(snapshot, proxy));
+    let mut out = vec![virtual_outbound(push, proxy)];
+    out.extend(virtual_inbound(push, proxy));
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
@@ -48,8 +46,8 @@ fn use_original_dst(proxy: &ProxyView) -> bool {
 /// On 127.0.0.1:<outbound_port>: one chain per HTTP port (→ RDS `"<port>"`), one per TCP
 /// service port (→ tcp_proxy; matched on the VIPs too when the service has some), and the
 /// default chain (→ RDS `http_proxy`) for absolute-form requests to the listener itself.
-fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
-    let ports = outbound_ports(snapshot);
+fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
+    let ports = push.outbound_ports();
     let mut chains = Vec::new();
     // Envoy refuses two chains with the same match; the first claimant (HTTP ports first,
     // then services in hostname order) keeps it, as Istio resolves such conflicts.
@@ -69,7 +67,7 @@ fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
                 naming::outbound_stat_prefix(p),
                 Routes::Rds(naming::port_route_config(p)),
                 Side::Outbound,
-                snapshot.mesh.path_normalization.normalization,
+                push.snapshot().mesh.path_normalization.normalization,
             )],
             ..Default::default()
         });
@@ -88,7 +86,7 @@ fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
         chains.push(FilterChain {
             name: format!("{}_{}", at.service.hostname, at.number),
             filter_chain_match: Some(destination(at.number, ranges)),
-            filters: vec![tcp_proxy_filter(&tcp_proxy(snapshot, proxy, *at))],
+            filters: vec![tcp_proxy_filter(&tcp_proxy(push, proxy, *at))],
             ..Default::default()
         });
     }
@@ -104,7 +102,7 @@ fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
                 "outbound_http_proxy".into(),
                 Routes::Rds(naming::HTTP_PROXY_ROUTE.into()),
                 Side::Outbound,
-                snapshot.mesh.path_normalization.normalization,
+                push.snapshot().mesh.path_normalization.normalization,
             )],
             ..Default::default()
         }),
@@ -115,8 +113,8 @@ fn virtual_outbound(snapshot: &Snapshot, proxy: &ProxyView) -> Listener {
 /// On <proxy ip>:<inbound_port>, only for a workload the registry knows: one chain per
 /// port of the workload, HTTP ports through a connection manager with a fixed route to
 /// `inbound|<port>||`, others through tcp_proxy to it.
-fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
-    let ports = inbound_ports(snapshot, proxy);
+fn virtual_inbound(push: &PushContext, proxy: &ProxyView) -> Option<Listener> {
+    let ports = inbound_ports(push, proxy);
     if ports.is_empty() {
         // Envoy refuses a listener without filter chains.
         return None;
@@ -131,13 +129,13 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
                     naming::inbound_stat_prefix(port),
                     Routes::Inline(Box::new(inbound_route(port))),
                     Side::Inbound,
-                    snapshot.mesh.path_normalization.normalization,
+                    push.snapshot().mesh.path_normalization.normalization,
                 );
-                hcm::prepend_filters(&mut hcm, security_filters(snapshot, proxy, p.number));
+                hcm::prepend_filters(&mut hcm, security_filters(push, proxy, p.number));
                 vec![hcm]
             } else {
                 // Authorization of a TCP port: network RBAC ahead of tcp_proxy.
-                let mut filters = crate::authz::network_rbac_filters(snapshot, proxy);
+                let mut filters = crate::authz::network_rbac_filters(push, proxy);
                 filters.push(tcp_proxy_filter(&TcpProxy {
                     stat_prefix: cluster.clone(),
                     cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster)),
@@ -145,7 +143,7 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
                 }));
                 filters
             };
-            inbound_chains(snapshot, proxy, p, filters)
+            inbound_chains(push, proxy, p, filters)
         })
         .collect();
     // Telling mTLS from plaintext takes a look at the first bytes.
@@ -171,10 +169,10 @@ fn virtual_inbound(snapshot: &Snapshot, proxy: &ProxyView) -> Option<Listener> {
 
 /// The inbound HTTP filters before the router, in Istio's order: JWT authentication, then
 /// authorization.
-fn security_filters(snapshot: &Snapshot, proxy: &ProxyView, port: u16) -> Vec<HttpFilter> {
-    crate::authn::jwt_filter(snapshot, proxy)
+fn security_filters(push: &PushContext, proxy: &ProxyView, port: u16) -> Vec<HttpFilter> {
+    crate::authn::jwt_filter(push, proxy)
         .into_iter()
-        .chain(crate::authz::rbac_filters(snapshot, proxy, port))
+        .chain(crate::authz::rbac_filters(push, proxy, port))
         .collect()
 }
 
@@ -192,7 +190,7 @@ pub(crate) fn tcp_proxy_for_tests(cluster: &str) -> Filter {
 /// mutual TLS (a plaintext connection matches no chain and is closed), PERMISSIVE takes both
 /// on the same port, DISABLE only plaintext.
 fn inbound_chains(
-    snapshot: &Snapshot,
+    push: &PushContext,
     proxy: &ProxyView,
     p: &InboundPort,
     filters: Vec<Filter>,
@@ -214,7 +212,7 @@ fn inbound_chains(
         transport_socket: Some(mtls::inbound_mtls(alpn)),
         ..Default::default()
     };
-    match mtls::own_peer_mode(snapshot, proxy, p.number) {
+    match mtls::own_peer_mode(push, proxy, p.number) {
         PeerMode::Strict => vec![mtls],
         PeerMode::Permissive => vec![
             mtls,

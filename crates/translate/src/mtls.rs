@@ -7,10 +7,12 @@
 //! agent serves them to Envoy there, and bowline-proxy serves them from its built-in agent.
 
 use crate::proxy_view::ProxyView;
+use crate::PushContext;
 use bowline_config::common::{selector_matches, Labels};
 use bowline_config::istio::destination_rule::ClientTlsSettings;
 use bowline_config::istio::security::{MtlsMode, PeerAuthentication};
-use bowline_registry::{Endpoint, Service, Snapshot};
+use bowline_config::Spec;
+use bowline_registry::{Endpoint, Service};
 use bowline_xds::pack;
 use bowline_xds::pb::envoy::config::core::v3::{
     api_config_source, config_source, data_source, grpc_service, transport_socket, ApiConfigSource,
@@ -24,8 +26,6 @@ use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::{
 };
 use bowline_xds::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, StringMatcher};
 
-/// Istio's root namespace: a PeerAuthentication there without a selector is mesh-wide.
-const ROOT_NAMESPACE: &str = crate::policy::ROOT_NAMESPACE;
 /// The mesh's SPIFFE trust domain.
 pub(crate) const TRUST_DOMAIN: &str = "cluster.local";
 /// The label Istio's injector puts on workloads that have a sidecar (auto mTLS targets).
@@ -52,52 +52,38 @@ pub(crate) enum PeerMode {
 /// the mesh-wide one in the root namespace; UNSET defers to the next level; the default is
 /// PERMISSIVE. Among several policies of one level the first by name wins.
 pub(crate) fn peer_mode(
-    snapshot: &Snapshot,
+    ctx: &PushContext,
     namespace: &str,
     labels: &Labels,
     port: u32,
 ) -> PeerMode {
-    let policies: Vec<(&str, &str, &PeerAuthentication)> = {
-        let mut v: Vec<_> = snapshot
-            .config
-            .peer_authentications()
-            .map(|(r, pa)| (r.namespace(), r.name(), pa))
-            .collect();
-        v.sort_by_key(|(ns, name, _)| (*ns, *name));
-        v
+    let pa = |i: usize| match &ctx.resource(i).spec {
+        Spec::PeerAuthentication(pa) => Some(pa),
+        _ => None,
     };
     let mode_of = |pa: &PeerAuthentication| match pa.mtls.as_ref().and_then(|m| m.mode) {
         Some(MtlsMode::Unset) | None => None,
         Some(m) => Some(m),
     };
-    let workload = policies.iter().find(|(ns, _, pa)| {
-        *ns == namespace
-            && pa.selector.as_ref().is_some_and(|s| {
-                !s.match_labels.is_empty() && selector_matches(&s.match_labels, labels)
-            })
-    });
-    let namespace_wide = policies.iter().find(|(ns, _, pa)| {
-        *ns == namespace
-            && pa
-                .selector
+    let in_ns = ctx.peers_in(namespace);
+    let workload = in_ns
+        .into_iter()
+        .flat_map(|idx| idx.selecting.iter().filter_map(|i| pa(*i)))
+        .find(|pa| {
+            pa.selector
                 .as_ref()
-                .is_none_or(|s| s.match_labels.is_empty())
-    });
-    let mesh_wide = policies.iter().find(|(ns, _, pa)| {
-        *ns == ROOT_NAMESPACE
-            && pa
-                .selector
-                .as_ref()
-                .is_none_or(|s| s.match_labels.is_empty())
-    });
+                .is_some_and(|s| selector_matches(&s.match_labels, labels))
+        });
+    let namespace_wide = in_ns.and_then(|idx| idx.namespace_wide).and_then(pa);
+    let mesh_wide = ctx.mesh_wide_peer().and_then(pa);
     let port_level = workload
-        .and_then(|(_, _, pa)| pa.port_level_mtls.as_ref()?.get(&port))
+        .and_then(|pa| pa.port_level_mtls.as_ref()?.get(&port))
         .and_then(|m| m.mode)
         .filter(|m| *m != MtlsMode::Unset);
     let mode = port_level
-        .or_else(|| workload.and_then(|(_, _, pa)| mode_of(pa)))
-        .or_else(|| namespace_wide.and_then(|(_, _, pa)| mode_of(pa)))
-        .or_else(|| mesh_wide.and_then(|(_, _, pa)| mode_of(pa)));
+        .or_else(|| workload.and_then(mode_of))
+        .or_else(|| namespace_wide.and_then(mode_of))
+        .or_else(|| mesh_wide.and_then(mode_of));
     match mode {
         Some(MtlsMode::Strict) => PeerMode::Strict,
         Some(MtlsMode::Disable) => PeerMode::Disable,
@@ -106,8 +92,8 @@ pub(crate) fn peer_mode(
 }
 
 /// The mode of this proxy's own port.
-pub(crate) fn own_peer_mode(snapshot: &Snapshot, proxy: &ProxyView, port: u16) -> PeerMode {
-    peer_mode(snapshot, &proxy.namespace, &proxy.labels, u32::from(port))
+pub(crate) fn own_peer_mode(ctx: &PushContext, proxy: &ProxyView, port: u16) -> PeerMode {
+    peer_mode(ctx, &proxy.namespace, &proxy.labels, u32::from(port))
 }
 
 /// The SPIFFE id of a service account.
@@ -119,7 +105,7 @@ pub(crate) fn spiffe_id(namespace: &str, service_account: &str) -> String {
 /// `tls` when it has one; otherwise Istio's auto mTLS — mutual TLS when every endpoint has
 /// a sidecar (the tlsMode label) and none of them has mTLS disabled on that port.
 pub(crate) fn upstream_transport(
-    snapshot: &Snapshot,
+    ctx: &PushContext,
     service: &Service,
     endpoints: &[&Endpoint],
     port_name: &str,
@@ -144,7 +130,7 @@ pub(crate) fn upstream_transport(
                     .as_deref()
                     .and_then(|w| w.split_once('/'))
                     .map_or(service.namespace.as_str(), |(ns, _)| ns);
-                peer_mode(snapshot, namespace, &e.labels, port) == PeerMode::Disable
+                peer_mode(ctx, namespace, &e.labels, port) == PeerMode::Disable
             });
             (sidecars && !disabled).then(mesh)
         }

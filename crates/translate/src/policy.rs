@@ -3,14 +3,14 @@
 
 use crate::services::exported_to;
 use crate::ProxyView;
-use bowline_config::common::{fqdn, host_matches, selector_matches};
+use crate::PushContext;
+use bowline_config::common::selector_matches;
 use bowline_config::istio::destination_rule::{
     ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection, Subset,
     TrafficPolicy,
 };
 use bowline_config::istio::DestinationRule;
-use bowline_config::Resource;
-use bowline_registry::Snapshot;
+use bowline_config::{Resource, Spec};
 
 /// Istio's root namespace: its DestinationRules apply mesh-wide as a last resort.
 pub(crate) const ROOT_NAMESPACE: &str = "istio-system";
@@ -40,7 +40,7 @@ pub(crate) struct EffectivePolicy<'a> {
 /// specific host wins (exact over wildcard, longer wildcard over shorter); a rule with a
 /// `workloadSelector` counts only for selected proxies of its own namespace, ahead of others.
 pub(crate) fn host_policy<'a>(
-    snapshot: &'a Snapshot,
+    ctx: &'a PushContext,
     proxy: &ProxyView,
     hostname: &str,
     service_ns: &str,
@@ -48,27 +48,31 @@ pub(crate) fn host_policy<'a>(
     let mut namespaces = vec![proxy.namespace.as_str(), service_ns, ROOT_NAMESPACE];
     namespaces.dedup();
     for ns in namespaces {
-        let candidates: Vec<(&Resource, &DestinationRule, String)> = snapshot
-            .config
-            .destination_rules()
-            .filter(|(r, _)| r.namespace() == ns)
-            .filter(|(r, dr)| visible(r, dr, proxy))
-            .map(|(r, dr)| (r, dr, fqdn(&dr.host, r.namespace())))
-            .filter(|(_, _, host)| host_matches(host, hostname))
+        let candidates: Vec<(&DestinationRule, (bool, usize))> = ctx
+            .rules_for(ns, hostname)
+            .filter_map(|(i, host)| {
+                let r = ctx.resource(i);
+                match &r.spec {
+                    Spec::DestinationRule(dr) => Some((r, dr, specificity(host))),
+                    _ => None,
+                }
+            })
+            .filter(|(r, dr, _)| visible(r, dr, proxy))
+            .map(|(_, dr, s)| (dr, s))
             .collect();
-        let Some(best) = candidates.iter().map(|(_, _, h)| specificity(h)).max() else {
+        let Some(best) = candidates.iter().map(|(_, s)| *s).max() else {
             continue;
         };
+        // The index gives exact hosts before wildcards, each in load order; only one of the
+        // two groups holds the best specificity, so `candidates` is in load order for it.
         let mut chosen: Vec<&DestinationRule> = Vec::new();
         // Workload-specific rules first, then the rest, each group in load order.
         for with_selector in [true, false] {
             chosen.extend(
                 candidates
                     .iter()
-                    .filter(|(_, dr, h)| {
-                        specificity(h) == best && dr.workload_selector.is_some() == with_selector
-                    })
-                    .map(|(_, dr, _)| *dr),
+                    .filter(|(dr, s)| *s == best && dr.workload_selector.is_some() == with_selector)
+                    .map(|(dr, _)| *dr),
             );
         }
         return merge(&chosen);

@@ -51,7 +51,7 @@ pub struct ProxyView {
 }
 
 /// What a gateway proxy says about itself beyond a sidecar's node.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct GatewayView {
     /// Metadata `GATEWAY_PORT_MAP` = `"80:18080,443:18443"`: a Gateway server port → the
     /// port the proxy binds (a Kubernetes Service's port → targetPort). Unlisted server

@@ -14,9 +14,8 @@ mod retry;
 pub(crate) mod virtual_service;
 
 use crate::naming;
-use crate::services::{outbound_ports, PortOf};
-use crate::ProxyView;
-use bowline_registry::Snapshot;
+use crate::services::PortOf;
+use crate::{ProxyView, PushContext};
 use bowline_xds::pb::envoy::config::core::v3::data_source;
 use bowline_xds::pb::envoy::config::route::v3::{route, Route, RouteConfiguration, VirtualHost};
 use delegate::Rule;
@@ -30,7 +29,7 @@ pub(crate) use retry::default_policy as default_retry_policy;
 /// What a route is built against: who asks, where the VirtualService's short names resolve,
 /// and the port of the virtual host (the default for destinations without a port).
 pub(crate) struct RouteContext<'a> {
-    pub snapshot: &'a Snapshot,
+    pub push: &'a PushContext,
     pub proxy: &'a ProxyView,
     pub vs_namespace: &'a str,
     pub port: u32,
@@ -40,14 +39,15 @@ pub(crate) struct RouteContext<'a> {
 const DEFAULT_MAX_DIRECT_RESPONSE_BODY: usize = 4096;
 
 /// Every route configuration the proxy gets, sorted by name.
-pub fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfiguration> {
+pub fn routes(ctx: &PushContext, proxy: &ProxyView) -> Vec<RouteConfiguration> {
     if proxy.gateway.is_some() {
-        return gateway::routes(snapshot, proxy);
+        return gateway::routes(ctx, proxy);
     }
-    let http: Vec<(PortOf<'_>, Vec<Route>)> = outbound_ports(snapshot)
+    let http: Vec<(PortOf<'_>, Vec<Route>)> = ctx
+        .outbound_ports()
         .into_iter()
         .filter(PortOf::is_http)
-        .map(|at| (at, http_routes(snapshot, proxy, at)))
+        .map(|at| (at, http_routes(ctx, proxy, at)))
         .collect();
 
     let mut by_port: BTreeMap<u16, Vec<&(PortOf<'_>, Vec<Route>)>> = BTreeMap::new();
@@ -126,11 +126,11 @@ fn route_config(
 /// order, delegating rules replaced by their delegate's (see [`delegate`]); first match
 /// wins; a rule whose matches all exclude this proxy or port is left out, and nothing after
 /// a rule without matches can match. No VirtualService: the default route.
-fn http_routes(snapshot: &Snapshot, proxy: &ProxyView, at: PortOf<'_>) -> Vec<Route> {
+fn http_routes(push: &PushContext, proxy: &ProxyView, at: PortOf<'_>) -> Vec<Route> {
     let host = &at.service.hostname;
-    let Some(vs) = virtual_service::for_host(snapshot, proxy, host) else {
+    let Some(vs) = virtual_service::for_host(push, proxy, host) else {
         let ctx = RouteContext {
-            snapshot,
+            push,
             proxy,
             vs_namespace: &at.service.namespace,
             port: at.port.number,
@@ -138,10 +138,10 @@ fn http_routes(snapshot: &Snapshot, proxy: &ProxyView, at: PortOf<'_>) -> Vec<Ro
         return vec![action::default_route(&ctx, host)];
     };
     let mut out = Vec::new();
-    for Rule { namespace, rule } in delegate::expand(&snapshot.config, vs.namespace, &vs.spec.http)
-    {
+    let config = &push.snapshot().config;
+    for Rule { namespace, rule } in delegate::expand(config, vs.namespace, &vs.spec.http) {
         let ctx = RouteContext {
-            snapshot,
+            push,
             proxy,
             vs_namespace: namespace,
             port: at.port.number,

@@ -1,11 +1,10 @@
 //! What of the registry a sidecar can be given, and the visibility rules shared by routing
 //! and policy (`exportTo`, `gateways`).
 
-use crate::proto::valid_port;
-use bowline_registry::{Protocol, Service, ServicePort, Snapshot};
-use std::collections::BTreeSet;
+use bowline_registry::{Service, ServicePort};
 
-/// One port of one service, with its number checked against Envoy's range.
+/// One port of one service, with its number checked against Envoy's range (the outbound
+/// ports list is [`crate::PushContext`]'s).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PortOf<'a> {
     pub service: &'a Service,
@@ -17,30 +16,6 @@ impl PortOf<'_> {
     pub fn is_http(&self) -> bool {
         self.port.protocol.is_http()
     }
-}
-
-/// Every service port the outbound side serves, services in hostname order, ports in
-/// declaration order. Skipped: UDP (Envoy's TCP listeners cannot carry it), numbers outside
-/// 1..=65535, and a repeated number within one service (it would name a cluster twice).
-pub(crate) fn outbound_ports(snapshot: &Snapshot) -> Vec<PortOf<'_>> {
-    let mut out = Vec::new();
-    for service in &snapshot.services {
-        let mut seen = BTreeSet::new();
-        for port in &service.ports {
-            let Some(number) = valid_port(port.number) else {
-                continue;
-            };
-            if port.protocol == Protocol::Udp || !seen.insert(number) {
-                continue;
-            }
-            out.push(PortOf {
-                service,
-                port,
-                number,
-            });
-        }
-    }
-    out
 }
 
 /// Istio's `exportTo`: empty or `*` = every namespace, `.` = the owner's namespace only,

@@ -5,9 +5,8 @@ use crate::routes::virtual_service::{applies, for_host, Source};
 use crate::routes::{cluster_name, RouteContext};
 use crate::services::PortOf;
 use crate::weights::destination_weights;
-use crate::ProxyView;
+use crate::{ProxyView, PushContext};
 use bowline_config::istio::virtual_service::TcpRoute;
-use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
     tcp_proxy::{weighted_cluster::ClusterWeight, ClusterSpecifier, WeightedCluster},
     TcpProxy,
@@ -16,12 +15,12 @@ use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
 /// The first `tcp` rule of the host's VirtualService that applies on this port to this
 /// proxy (a rule without matches always does), sending to its (weighted) destinations;
 /// else the service's default cluster. The stat prefix is the default cluster's name.
-pub(crate) fn tcp_proxy(snapshot: &Snapshot, proxy: &ProxyView, at: PortOf<'_>) -> TcpProxy {
+pub(crate) fn tcp_proxy(push: &PushContext, proxy: &ProxyView, at: PortOf<'_>) -> TcpProxy {
     let port = at.port.number;
     let default = naming::outbound_cluster(port, "", &at.service.hostname);
-    let chosen = for_host(snapshot, proxy, &at.service.hostname).and_then(|vs| {
+    let chosen = for_host(push, proxy, &at.service.hostname).and_then(|vs| {
         let ctx = RouteContext {
-            snapshot,
+            push,
             proxy,
             vs_namespace: vs.namespace,
             port,

@@ -57,7 +57,7 @@ fn envoy_accepts_every_feature_for_each_proxy() {
     ];
     for (ip, workload, ns) in proxies {
         let p = proxy(&snap, ip, workload, ns);
-        let generated = bowline_translate::generate(&snap, &p);
+        let generated = bowline_translate::generate(&support::push(&snap), &p);
         let names: Vec<&str> = generated.routes.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["50051", "80", "9080", "http_proxy"], "{workload}");
         assert_envoy_accepts(workload, &generated);
@@ -162,7 +162,7 @@ spec:
         include_str!("inputs/services.yaml")
     ));
     let p = proxy(&snap, "10.10.0.10", "productpage-v1", "default");
-    let generated = bowline_translate::generate(&snap, &p);
+    let generated = bowline_translate::generate(&support::push(&snap), &p);
     assert!(
         generated
             .clusters
@@ -179,7 +179,7 @@ spec:
 fn envoy_and_check_both_refuse_a_duplicate_domain() {
     let snap = mesh(include_str!("inputs/services.yaml"));
     let p = proxy(&snap, "10.10.0.10", "productpage-v1", "default");
-    let mut generated = bowline_translate::generate(&snap, &p);
+    let mut generated = bowline_translate::generate(&support::push(&snap), &p);
     let config = generated
         .routes
         .iter_mut()
@@ -222,7 +222,7 @@ fn envoy_accepts_a_gateway_with_tls_servers() {
         "80:18080,443:18443",
         &dir.path().display().to_string(),
     );
-    let generated = bowline_translate::generate(&snap, &gw);
+    let generated = bowline_translate::generate(&support::push(&snap), &gw);
     let names: Vec<&str> = generated
         .listeners
         .iter()
@@ -238,7 +238,7 @@ fn envoy_accepts_a_gateway_with_tls_servers() {
         include_str!("inputs/gateway_api.yaml")
     ));
     let gw = gateway_proxy(&snap, &[], "", &dir.path().display().to_string());
-    let generated = bowline_translate::generate(&snap, &gw);
+    let generated = bowline_translate::generate(&support::push(&snap), &gw);
     let routes: Vec<&str> = generated.routes.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         routes,
@@ -258,7 +258,7 @@ fn envoy_accepts_delegated_routes() {
     let sidecar = proxy(&snap, "10.10.0.10", "productpage-v1", "default");
     assert_envoy_accepts(
         "delegation (sidecar)",
-        &bowline_translate::generate(&snap, &sidecar),
+        &bowline_translate::generate(&support::push(&snap), &sidecar),
     );
     let gw = gateway_proxy(
         &snap,
@@ -268,6 +268,6 @@ fn envoy_accepts_delegated_routes() {
     );
     assert_envoy_accepts(
         "delegation (gateway)",
-        &bowline_translate::generate(&snap, &gw),
+        &bowline_translate::generate(&support::push(&snap), &gw),
     );
 }

@@ -233,8 +233,8 @@ fn unknown_workload_gets_no_inbound_side() {
 fn generation_is_deterministic_and_sorted_by_name() {
     let snap = with(include_str!("inputs/dr_load_balancers.yaml"));
     let p = productpage(&snap);
-    let a = bowline_translate::generate(&snap, &p);
-    let b = bowline_translate::generate(&snap, &p);
+    let a = bowline_translate::generate(&support::push(&snap), &p);
+    let b = bowline_translate::generate(&support::push(&snap), &p);
     assert_eq!(a, b);
     let sorted = |names: Vec<&str>| names.windows(2).all(|w| w[0] < w[1]);
     assert!(sorted(a.clusters.iter().map(|c| c.name.as_str()).collect()));
@@ -249,10 +249,22 @@ fn generation_is_deterministic_and_sorted_by_name() {
     ));
     assert!(sorted(a.routes.iter().map(|c| c.name.as_str()).collect()));
     // The per-type functions are the pieces of `generate`.
-    assert_eq!(a.clusters, bowline_translate::clusters(&snap, &p));
-    assert_eq!(a.endpoints, bowline_translate::endpoints(&snap, &p));
-    assert_eq!(a.listeners, bowline_translate::listeners(&snap, &p));
-    assert_eq!(a.routes, bowline_translate::routes(&snap, &p));
+    assert_eq!(
+        a.clusters,
+        bowline_translate::clusters(&support::push(&snap), &p)
+    );
+    assert_eq!(
+        a.endpoints,
+        bowline_translate::endpoints(&support::push(&snap), &p)
+    );
+    assert_eq!(
+        a.listeners,
+        bowline_translate::listeners(&support::push(&snap), &p)
+    );
+    assert_eq!(
+        a.routes,
+        bowline_translate::routes(&support::push(&snap), &p)
+    );
 }
 
 #[test]

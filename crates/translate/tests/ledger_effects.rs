@@ -34,7 +34,11 @@ fn destination_rule_workload_selector_picks_proxies() {
     use bowline_xds::pb::envoy::config::cluster::v3::cluster::LbPolicy;
     let lb_for = |workload: &str, ip: &str| {
         let p = proxy(&snap, ip, workload, "default");
-        cluster(&bowline_translate::clusters(&snap, &p), RATINGS).lb_policy
+        cluster(
+            &bowline_translate::clusters(&support::push(&snap), &p),
+            RATINGS,
+        )
+        .lb_policy
     };
     assert_eq!(
         lb_for("productpage-v1", "10.10.0.10"),
@@ -52,7 +56,11 @@ fn ratings_cluster(traffic_policy: &str) -> Cluster {
         "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: r, namespace: default}}\nspec:\n  host: ratings\n  trafficPolicy: {traffic_policy}\n"
     ));
     let p = proxy(&snap, "10.10.0.10", "productpage-v1", "default");
-    cluster(&bowline_translate::clusters(&snap, &p), RATINGS).clone()
+    cluster(
+        &bowline_translate::clusters(&support::push(&snap), &p),
+        RATINGS,
+    )
+    .clone()
 }
 
 #[test]
@@ -93,7 +101,7 @@ fn service_port_target_port() {
         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: svc, namespace: default}\nspec:\n  hosts: [svc.default.svc.cluster.local]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}]\n  endpoints: [{address: 10.0.0.1}, {address: 10.0.0.2, ports: {http: 9090}}]\n",
     );
     let p = proxy(&snap, "10.10.0.10", "anyone", "default");
-    let assignment = bowline_translate::endpoints(&snap, &p)
+    let assignment = bowline_translate::endpoints(&support::push(&snap), &p)
         .into_iter()
         .find(|a| a.cluster_name == "outbound|80||svc.default.svc.cluster.local")
         .unwrap();
@@ -136,7 +144,7 @@ fn deprecated_mirror_percent_and_cors_fields() {
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings, namespace: default}\nspec:\n  hosts: [ratings]\n  http:\n  - name: old-style\n    route: [{destination: {host: ratings}}]\n    mirror: {host: details.prod.svc.cluster.local}\n    mirrorPercent: 30\n    corsPolicy: {allowOrigin: [\"https://a.example\"], unmatchedPreflights: IGNORE}\n",
     );
     let p = proxy(&snap, "10.10.0.10", "productpage-v1", "default");
-    let routes = bowline_translate::routes(&snap, &p);
+    let routes = bowline_translate::routes(&support::push(&snap), &p);
     let vhost = route_config(&routes, "9080")
         .virtual_hosts
         .iter()
@@ -214,7 +222,7 @@ spec:
 "#,
     );
     let gw = gateway_proxy(&snap, &[], "80:18080,8080:18081", "/certs");
-    let routes = bowline_translate::routes(&snap, &gw);
+    let routes = bowline_translate::routes(&support::push(&snap), &gw);
     let plain = format!("{:?}", route_config(&routes, "http.80"));
     assert!(
         !plain.contains("\"api\""),

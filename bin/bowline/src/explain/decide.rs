@@ -43,7 +43,10 @@ pub fn explain(
         "request: {} http://{}{} from {} ({source_id})",
         req.method, req.authority, req.path, source.name
     );
-    let generated = generate(snapshot, &view(snapshot, source)?);
+    let generated = generate(
+        &bowline_translate::PushContext::new(std::sync::Arc::new(snapshot.clone())),
+        &view(snapshot, source)?,
+    );
     let port = req
         .authority
         .rsplit_once(':')
@@ -215,7 +218,10 @@ fn destination(
     mtls: bool,
     head: &RequestHead<'_>,
 ) -> anyhow::Result<Result<(), String>> {
-    let generated = generate(snapshot, &view(snapshot, dest)?);
+    let generated = generate(
+        &bowline_translate::PushContext::new(std::sync::Arc::new(snapshot.clone())),
+        &view(snapshot, dest)?,
+    );
     let Some(pb) = generated
         .listeners
         .iter()

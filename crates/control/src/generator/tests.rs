@@ -182,6 +182,13 @@ fn an_endpoint_change_patches_only_its_service_and_shares_the_rest() {
         &group(&after[productpage], type_url::ENDPOINT, 0),
         &group(&after[cart], type_url::ENDPOINT, 0)
     ));
+    // Labels matter only through selectors, and this mesh has none: a proxy the registry
+    // does not know shares with the known ones of its namespace.
+    let stranger = 4;
+    assert!(Arc::ptr_eq(
+        &group(&after[productpage], type_url::CLUSTER, 0),
+        &group(&after[stranger], type_url::CLUSTER, 0)
+    ));
     // Routes are kept whole, listeners of untouched workloads too.
     assert!(Arc::ptr_eq(
         &group(&before[productpage], type_url::ROUTE, 0),
@@ -249,4 +256,42 @@ fn a_proxy_that_skipped_a_generation_is_not_given_stale_listeners() {
     let got = cached.generate(&three, &proxy, Some(&previous));
     let want = MeshGenerator::default().generate(&three, &proxy, None);
     assert_eq!(content(&got), content(&want));
+}
+
+/// A DestinationRule only productpage's sidecars get (a `workloadSelector`), so their
+/// outbound side differs from their namespace's other proxies.
+const PRODUCTPAGE_ONLY_RULE: &str = "
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: cart-for-productpage, namespace: default}
+spec:
+  host: cart.shop.svc.cluster.local
+  workloadSelector: {matchLabels: {app: productpage}}
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+";
+
+#[test]
+fn selector_keys_survive_endpoint_changes_that_shift_resource_positions() {
+    let with_rule = |yaml: String| yaml + PRODUCTPAGE_ONLY_RULE;
+    // A WorkloadEntry added ahead of the rule in load order: only endpoints change.
+    let grown = mesh_yaml("10.0.0.3", "v2", 90).replacen(
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry",
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: reviews-v0, namespace: default}\nspec:\n  address: 10.0.0.9\n  labels: {app: reviews, version: v1}\n---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry",
+        1,
+    );
+    let generations = [
+        snapshot(1, &with_rule(mesh_yaml("10.0.0.3", "v2", 90))),
+        snapshot(2, &with_rule(grown)),
+    ];
+    assert!(matches!(
+        change_between(&generations[0], &generations[1]),
+        Change::Endpoints { .. }
+    ));
+    let rounds = check_sequence(&generations);
+    let (productpage, stranger) = (0, 4);
+    assert!(!Arc::ptr_eq(
+        &group(&rounds[1][productpage], type_url::CLUSTER, 0),
+        &group(&rounds[1][stranger], type_url::CLUSTER, 0)
+    ));
 }

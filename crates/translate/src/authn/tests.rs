@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bowline_model::jwt::{self, Decision, JwksSource, ProviderOutcome};
 use bowline_model::{HttpFilter as ModelFilter, NetworkFilter};
+use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::envoy::config::listener::v3::filter;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
@@ -160,7 +161,8 @@ spec:
 fn selected_policies_become_istio_providers() {
     let issuer = Issuer::new();
     let snapshot = mesh(&policies(&issuer.jwks()));
-    let f = jwt_filter(&snapshot, &reviews(&snapshot)).expect("policies apply");
+    let f = jwt_filter(&crate::PushContext::of(&snapshot), &reviews(&snapshot))
+        .expect("policies apply");
     assert_eq!(f.name, "envoy.filters.http.jwt_authn");
     let c = config(&f);
     let names: Vec<&String> = c
@@ -213,7 +215,7 @@ fn selected_policies_become_istio_providers() {
     // productpage sidecar only the mesh-wide one.
     let details = proxy(&snapshot, "10.10.0.20", "details-v1", "prod");
     let issuers = |p: &ProxyView| -> Vec<String> {
-        let c = config(&jwt_filter(&snapshot, p).unwrap());
+        let c = config(&jwt_filter(&crate::PushContext::of(&snapshot), p).unwrap());
         c.providers
             .values()
             .map(|p| p.issuer.clone())
@@ -232,7 +234,7 @@ fn selected_policies_become_istio_providers() {
 #[test]
 fn no_policy_no_filter_and_uri_forms() {
     let snapshot = mesh("");
-    assert!(jwt_filter(&snapshot, &reviews(&snapshot)).is_none());
+    assert!(jwt_filter(&crate::PushContext::of(&snapshot), &reviews(&snapshot)).is_none());
 
     // `file://` is not accepted by validation today, but translates to a local file.
     let snapshot = load(
@@ -248,7 +250,7 @@ spec:
 "#,
         false,
     );
-    let c = config(&jwt_filter(&snapshot, &reviews(&snapshot)).unwrap());
+    let c = config(&jwt_filter(&crate::PushContext::of(&snapshot), &reviews(&snapshot)).unwrap());
     let source = |n: &str| c.providers[n].jwks_source_specifier.clone().unwrap();
     assert!(matches!(source("origins-0"),
         JwksSourceSpecifier::LocalJwks(DataSource { specifier: Some(data_source::Specifier::Filename(f)), .. }) if f == "/etc/jwks/a.json"));
@@ -272,7 +274,7 @@ spec:
 /// through bowline-model as the proxy converts its listeners.
 fn through_the_model(snapshot: &Snapshot, jwt_filter: &HttpFilter) -> jwt::JwtAuthn {
     let productpage = proxy(snapshot, "10.10.0.10", "productpage-v1", "default");
-    let mut inbound = crate::listeners(snapshot, &productpage)
+    let mut inbound = crate::listeners(&crate::PushContext::of(snapshot), &productpage)
         .into_iter()
         .find(|l| l.name == crate::naming::VIRTUAL_INBOUND)
         .expect("productpage-v1 has an inbound listener");
@@ -312,11 +314,14 @@ fn the_proxy_model_accepts_it_and_verifies_a_signed_token() {
     let issuer = Issuer::new();
     let snapshot = mesh(&policies(&issuer.jwks()));
     let productpage = proxy(&snapshot, "10.10.0.10", "productpage-v1", "default");
-    let single = through_the_model(&snapshot, &jwt_filter(&snapshot, &productpage).unwrap());
+    let single = through_the_model(
+        &snapshot,
+        &jwt_filter(&crate::PushContext::of(&snapshot), &productpage).unwrap(),
+    );
     assert_eq!(single.providers.len(), 1);
     let jwt = through_the_model(
         &snapshot,
-        &jwt_filter(&snapshot, &reviews(&snapshot)).unwrap(),
+        &jwt_filter(&crate::PushContext::of(&snapshot), &reviews(&snapshot)).unwrap(),
     );
     assert_eq!(jwt.providers.len(), 2);
 
@@ -416,14 +421,14 @@ spec:
     outputClaimToHeaders: [{header: x-sub, claim: sub}]
 "#,
     );
-    let f = jwt_filter(&snapshot, &reviews(&snapshot)).unwrap();
+    let f = jwt_filter(&crate::PushContext::of(&snapshot), &reviews(&snapshot)).unwrap();
     let c = config(&f);
     assert_eq!(
         c.providers["origins-0"].claim_to_headers[0].header_name,
         "x-sub"
     );
     let productpage = proxy(&snapshot, "10.10.0.10", "productpage-v1", "default");
-    let mut inbound = crate::listeners(&snapshot, &productpage)
+    let mut inbound = crate::listeners(&crate::PushContext::of(&snapshot), &productpage)
         .into_iter()
         .find(|l| l.name == crate::naming::VIRTUAL_INBOUND)
         .unwrap();
@@ -455,7 +460,7 @@ spec:
     spaceDelimitedClaims: [scope, permissions]
 "#,
     );
-    let f = jwt_filter(&snapshot, &reviews(&snapshot)).unwrap();
+    let f = jwt_filter(&crate::PushContext::of(&snapshot), &reviews(&snapshot)).unwrap();
     let normalize = config(&f).providers["origins-0"]
         .normalize_payload_in_metadata
         .clone()

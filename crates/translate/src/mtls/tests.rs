@@ -5,6 +5,7 @@
 use super::*;
 use crate::generate;
 use bowline_model::tls::{CertificateSource, SanKind, TrustSource};
+use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::envoy::config::listener::v3::Listener;
 use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
@@ -53,7 +54,7 @@ fn mode_of(snapshot: &Snapshot, labels: &[(&str, &str)], port: u32) -> PeerMode 
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    peer_mode(snapshot, "default", &labels, port)
+    peer_mode(&crate::PushContext::of(snapshot), "default", &labels, port)
 }
 
 /// (what, config, workload labels, port, expected mode)
@@ -155,7 +156,10 @@ spec:
 ";
 
 fn cluster(snapshot: &Snapshot, name: &str) -> bowline_model::Cluster {
-    let generated = generate(snapshot, &proxy(snapshot, "10.10.0.10", "productpage-v1"));
+    let generated = generate(
+        &crate::PushContext::of(snapshot),
+        &proxy(snapshot, "10.10.0.10", "productpage-v1"),
+    );
     let pb = generated
         .clusters
         .iter()
@@ -255,11 +259,14 @@ fn destination_rule_tls_modes_win_over_auto_mtls() {
 }
 
 fn inbound(snapshot: &Snapshot) -> Listener {
-    generate(snapshot, &proxy(snapshot, "10.10.0.10", "productpage-v1"))
-        .listeners
-        .into_iter()
-        .find(|l| l.name == "virtualInbound")
-        .expect("an inbound listener")
+    generate(
+        &crate::PushContext::of(snapshot),
+        &proxy(snapshot, "10.10.0.10", "productpage-v1"),
+    )
+    .listeners
+    .into_iter()
+    .find(|l| l.name == "virtualInbound")
+    .expect("an inbound listener")
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub(crate) fn cluster_name(ctx: &RouteContext<'_>, dest: &Destination) -> String
 }
 
 fn only_port(ctx: &RouteContext<'_>, host: &str) -> Option<u32> {
-    let service = ctx.snapshot.service(host)?;
+    let service = ctx.push.snapshot().service(host)?;
     (service.ports.len() == 1).then(|| service.ports[0].number)
 }
 
@@ -108,11 +108,12 @@ pub(crate) fn hash_policies(
 pub(crate) fn hash_for(ctx: &RouteContext<'_>, dest: &Destination) -> Option<HashPolicy> {
     let host = fqdn(&dest.host, ctx.vs_namespace);
     let service_ns = ctx
-        .snapshot
+        .push
+        .snapshot()
         .service(&host)
         .map(|s| s.namespace.as_str())
         .unwrap_or(ctx.vs_namespace);
-    let rule = host_policy(ctx.snapshot, ctx.proxy, &host, service_ns);
+    let rule = host_policy(ctx.push, ctx.proxy, &host, service_ns);
     let subset = rule.subsets.iter().copied().find(|s| s.name == dest.subset);
     if !dest.subset.is_empty() && subset.is_none() {
         return None;

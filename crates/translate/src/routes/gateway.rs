@@ -11,17 +11,16 @@ use crate::gateway::{
 };
 use crate::naming;
 use crate::proto::bool_value;
-use crate::ProxyView;
+use crate::{ProxyView, PushContext};
 use bowline_config::common::{fqdn, selector_matches};
 use bowline_config::istio::VirtualService;
-use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::route::v3::{
     virtual_host::TlsRequirementType, Route, RouteConfiguration, VirtualHost,
 };
 
 /// Every route configuration of a gateway, sorted by name.
-pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfiguration> {
-    let (gateways, services) = gateway_config(&snapshot.config);
+pub(crate) fn routes(push: &PushContext, proxy: &ProxyView) -> Vec<RouteConfiguration> {
+    let (gateways, services) = gateway_config(&push.snapshot().config);
     let mut out = Vec::new();
     for plan in ports(&gateways, proxy) {
         if !plan.http.is_empty() {
@@ -35,7 +34,7 @@ pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfigu
             });
             out.push(route_config(
                 http_route_name(plan.port),
-                snapshot,
+                push,
                 &services,
                 proxy,
                 &plan.http,
@@ -46,7 +45,7 @@ pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfigu
         for tls in &plan.https {
             out.push(route_config(
                 tls.route.clone(),
-                snapshot,
+                push,
                 &services,
                 proxy,
                 std::slice::from_ref(&tls.bound),
@@ -64,7 +63,7 @@ pub(crate) fn routes(snapshot: &Snapshot, proxy: &ProxyView) -> Vec<RouteConfigu
 /// belongs to the first virtual host that claims it (Envoy refuses duplicates).
 fn route_config(
     name: String,
-    snapshot: &Snapshot,
+    push: &PushContext,
     services: &[NamedVs],
     proxy: &ProxyView,
     servers: &[BoundServer<'_>],
@@ -84,7 +83,7 @@ fn route_config(
         if bound.is_empty() {
             continue;
         }
-        let routes = http_routes(snapshot, proxy, vs, ns, port, &bound);
+        let routes = http_routes(push, proxy, vs, ns, port, &bound);
         let mut hosts: Vec<String> = Vec::new();
         for host in &vs.hosts {
             let host = fqdn(host, ns);
@@ -112,7 +111,7 @@ fn route_config(
         }
     }
     // Gateway API routes of these servers' listeners, merged the same way.
-    for (name, domains, routes) in api_virtual_hosts(snapshot, servers, port) {
+    for (name, domains, routes) in api_virtual_hosts(push.snapshot(), servers, port) {
         match vhosts.iter_mut().find(|(n, _, _)| *n == name) {
             Some((_, _, existing)) => existing.extend(routes),
             None => vhosts.push((name, domains, routes)),
@@ -147,7 +146,7 @@ fn route_config(
 /// included), except a match's `gateways` (when set) must name one of the Gateways the rule
 /// is reached through.
 fn http_routes(
-    snapshot: &Snapshot,
+    push: &PushContext,
     proxy: &ProxyView,
     vs: &VirtualService,
     vs_namespace: &str,
@@ -155,9 +154,11 @@ fn http_routes(
     bound: &[&BoundServer<'_>],
 ) -> Vec<Route> {
     let mut out = Vec::new();
-    for Rule { namespace, rule } in delegate::expand(&snapshot.config, vs_namespace, &vs.http) {
+    for Rule { namespace, rule } in
+        delegate::expand(&push.snapshot().config, vs_namespace, &vs.http)
+    {
         let ctx = RouteContext {
-            snapshot,
+            push,
             proxy,
             vs_namespace: namespace,
             port,

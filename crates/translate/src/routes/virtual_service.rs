@@ -2,11 +2,11 @@
 //! to the asking proxy.
 
 use crate::services::{applies_to_mesh, exported_to};
-use crate::ProxyView;
-use bowline_config::common::{fqdn, host_matches, selector_matches, Labels};
+use crate::{ProxyView, PushContext};
+use bowline_config::common::{selector_matches, Labels};
 use bowline_config::istio::virtual_service::{HttpMatchRequest, L4MatchAttributes};
 use bowline_config::istio::VirtualService;
-use bowline_registry::Snapshot;
+use bowline_config::Spec;
 
 /// A VirtualService with the namespace its short host names resolve in.
 #[derive(Debug, Clone, Copy)]
@@ -20,24 +20,26 @@ pub(crate) struct SelectedVs<'a> {
 /// names in its namespace, or by wildcard). Istio ignores later ones claiming the same host
 /// for sidecars.
 pub(crate) fn for_host<'a>(
-    snapshot: &'a Snapshot,
+    ctx: &'a PushContext,
     proxy: &ProxyView,
     hostname: &str,
 ) -> Option<SelectedVs<'a>> {
-    snapshot
-        .config
-        .virtual_services()
-        .filter(|(_, vs)| applies_to_mesh(&vs.gateways))
-        .filter(|(r, vs)| {
+    // The index holds only mesh-bound VirtualServices whose hosts match; the first in load
+    // order among the visible ones is the smallest position.
+    ctx.mesh_vs_for(hostname)
+        .filter_map(|i| {
+            let r = ctx.resource(i);
+            match &r.spec {
+                Spec::VirtualService(vs) => Some((i, r, vs)),
+                _ => None,
+            }
+        })
+        .filter(|(_, r, vs)| {
             r.namespace() == proxy.namespace
                 || exported_to(&vs.export_to, r.namespace(), &proxy.namespace)
         })
-        .find(|(r, vs)| {
-            vs.hosts
-                .iter()
-                .any(|h| host_matches(&fqdn(h, r.namespace()), hostname))
-        })
-        .map(|(r, vs)| SelectedVs {
+        .min_by_key(|(i, _, _)| *i)
+        .map(|(_, r, vs)| SelectedVs {
             namespace: r.namespace(),
             spec: vs,
         })

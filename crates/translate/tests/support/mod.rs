@@ -6,7 +6,7 @@ pub mod bootstrap;
 pub mod render;
 
 use bowline_registry::Snapshot;
-use bowline_translate::{generate, Generated, ProxyView};
+use bowline_translate::{generate, Generated, ProxyView, PushContext};
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
 use std::path::{Path, PathBuf};
@@ -35,6 +35,11 @@ pub fn mesh(yaml: &str) -> Snapshot {
 pub fn mesh_unchecked(yaml: &str) -> Snapshot {
     let loaded = bowline_config::load_str(Path::new("mesh.yaml"), yaml);
     Snapshot::build(1, loaded.config)
+}
+
+/// The push context of a copy of `snapshot` (tests keep snapshots by value).
+pub fn push(snapshot: &Snapshot) -> PushContext {
+    PushContext::new(std::sync::Arc::new(snapshot.clone()))
 }
 
 /// The sidecar of `workload` in `namespace` at `ip`, as Envoy would announce itself.
@@ -113,7 +118,7 @@ pub fn golden(
     sections: render::Sections,
     filter: &str,
 ) -> Generated {
-    let generated = generate(snapshot, proxy);
+    let generated = generate(&push(snapshot), proxy);
     let violations = bowline_translate::check(&generated);
     assert!(violations.is_empty(), "{name}: {violations:#?}");
     let text = format!(

@@ -4,6 +4,7 @@
 
 use super::*;
 use bowline_model::{Rbac as ModelRbac, RequestAttrs};
+use bowline_registry::Snapshot;
 use http::HeaderMap;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -43,17 +44,21 @@ fn proxy(namespace: &str, labels: &[(&str, &str)]) -> ProxyView {
 /// The filters for `app: bar` in `foo`, each converted through bowline-model.
 fn filters(yaml: &str) -> Vec<(String, ModelRbac)> {
     let snapshot = mesh(yaml);
-    rbac_filters(&snapshot, &proxy("foo", &[("app", "bar")]), 8080)
-        .iter()
-        .map(|f| {
-            let Some(http_filter::ConfigType::TypedConfig(any)) = &f.config_type else {
-                panic!("no typed config: {f:?}")
-            };
-            let pb: Rbac = bowline_xds::unpack(any).unwrap();
-            let model = ModelRbac::try_from(&pb).unwrap_or_else(|e| panic!("{e}: {pb:#?}"));
-            (f.name.clone(), model)
-        })
-        .collect()
+    rbac_filters(
+        &crate::PushContext::of(&snapshot),
+        &proxy("foo", &[("app", "bar")]),
+        8080,
+    )
+    .iter()
+    .map(|f| {
+        let Some(http_filter::ConfigType::TypedConfig(any)) = &f.config_type else {
+            panic!("no typed config: {f:?}")
+        };
+        let pb: Rbac = bowline_xds::unpack(any).unwrap();
+        let model = ModelRbac::try_from(&pb).unwrap_or_else(|e| panic!("{e}: {pb:#?}"));
+        (f.name.clone(), model)
+    })
+    .collect()
 }
 
 /// A request to `bar.foo:8080` on port 8080.
@@ -361,9 +366,12 @@ fn equal_input_gives_byte_equal_filters() {
     .concat();
     let snapshot = mesh(&yaml);
     let p = proxy("foo", &[("app", "bar")]);
-    let first = rbac_filters(&snapshot, &p, 8080);
+    let first = rbac_filters(&crate::PushContext::of(&snapshot), &p, 8080);
     for _ in 0..5 {
-        assert_eq!(rbac_filters(&snapshot, &p, 8080), first);
+        assert_eq!(
+            rbac_filters(&crate::PushContext::of(&snapshot), &p, 8080),
+            first
+        );
     }
     // And the bytes decode to every policy.
     let f = filters(&yaml);

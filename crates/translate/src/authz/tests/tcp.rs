@@ -9,7 +9,10 @@ use bowline_model::rbac::Rbac as ModelRbac;
 /// listener, as the proxy gets them).
 fn network(yaml: &str) -> Vec<ModelRbac> {
     let snapshot = mesh(yaml);
-    let filters = network_rbac_filters(&snapshot, &proxy("foo", &[("app", "bar")]));
+    let filters = network_rbac_filters(
+        &crate::PushContext::of(&snapshot),
+        &proxy("foo", &[("app", "bar")]),
+    );
     for f in &filters {
         assert_eq!(f.name, "envoy.filters.network.rbac");
     }

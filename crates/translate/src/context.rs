@@ -1,0 +1,298 @@
+//! The push context: everything the generators look up repeatedly, indexed once per snapshot
+//! and shared by every proxy (Istio pilot's `PushContext`).
+//!
+//! Why: without it each lookup walked the whole config (`ConfigSet` accessors filter every
+//! resource, WorkloadEntries included) for every service port, endpoint and route, which made
+//! one sidecar's generation super-quadratic in the mesh size. Here each lookup costs
+//! O(log n) or O(candidates). Indexes hold positions into the snapshot (which the context
+//! owns through an `Arc`), so the context is `Send + Sync` and self-contained.
+
+use crate::policy::ROOT_NAMESPACE;
+use crate::proto::valid_port;
+use crate::services::{applies_to_mesh, PortOf};
+use crate::sharing::KeyIndex;
+use bowline_config::common::fqdn;
+use bowline_config::istio::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
+use bowline_config::{Resource, Spec};
+use bowline_registry::{Protocol, Snapshot, Workload};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// One snapshot with its indexes. Build it once per snapshot ([`PushContext::new`]) and
+/// pass it to every proxy's generation.
+#[derive(Debug)]
+pub struct PushContext {
+    snapshot: Arc<Snapshot>,
+    /// (service index, port index, checked number) of [`crate::services::outbound_ports`].
+    outbound_ports: Vec<(usize, usize, u16)>,
+    /// Positions in `config.resources`, in load order, per kind.
+    authorization_policies: Vec<usize>,
+    request_authentications: Vec<usize>,
+    /// DestinationRules by their namespace.
+    rules_by_ns: HashMap<String, HostIndex>,
+    /// Mesh-bound VirtualServices (gateways empty or `mesh`) by host.
+    mesh_vs: HostIndex,
+    /// PeerAuthentications by namespace, each level in name order.
+    peer_by_ns: HashMap<String, PeerIndex>,
+    /// Workloads by (namespace, name).
+    workloads: HashMap<(String, String), usize>,
+    /// `namespace/name` of a workload → the services that have it as an endpoint.
+    services_of_workload: HashMap<String, Vec<usize>>,
+    /// What [`crate::outbound_key`] tests a proxy's labels against.
+    key_index: KeyIndex,
+}
+
+/// Resources that name hosts: exact hosts (lower-cased, since exact hosts compare
+/// case-insensitively) and wildcard hosts, each in load order. Entries are
+/// (position in `config.resources`, host as fully qualified in the resource's namespace).
+#[derive(Debug, Default)]
+pub(crate) struct HostIndex {
+    exact: HashMap<String, Vec<usize>>,
+    wildcard: Vec<(usize, String)>,
+}
+
+/// One namespace's PeerAuthentications, each list in name order (Istio's "first by name").
+#[derive(Debug, Default)]
+pub(crate) struct PeerIndex {
+    /// Those with a non-empty selector.
+    pub selecting: Vec<usize>,
+    /// The first without a selector (or with an empty one): the namespace-wide policy.
+    pub namespace_wide: Option<usize>,
+}
+
+macro_rules! typed {
+    ($fn:ident, $field:ident, $variant:ident, $ty:ty) => {
+        /// Every resource of this kind with its metadata, in load order (from the index).
+        pub(crate) fn $fn(&self) -> impl Iterator<Item = (&Resource, &$ty)> + '_ {
+            self.$field.iter().filter_map(|i| {
+                let r = &self.snapshot.config.resources[*i];
+                match &r.spec {
+                    Spec::$variant(s) => Some((r, s)),
+                    _ => None,
+                }
+            })
+        }
+    };
+}
+
+impl PushContext {
+    /// Indexes `snapshot`: one walk over the resources, one over the services.
+    pub fn new(snapshot: Arc<Snapshot>) -> PushContext {
+        let mut ctx = PushContext {
+            outbound_ports: outbound_port_positions(&snapshot),
+            snapshot: Arc::clone(&snapshot),
+            authorization_policies: Vec::new(),
+            request_authentications: Vec::new(),
+            rules_by_ns: HashMap::new(),
+            mesh_vs: HostIndex::default(),
+            peer_by_ns: HashMap::new(),
+            workloads: HashMap::new(),
+            services_of_workload: HashMap::new(),
+            key_index: KeyIndex::new(&snapshot),
+        };
+        let mut peers: Vec<(&str, &str, usize, &PeerAuthentication)> = Vec::new();
+        for (i, r) in snapshot.config.resources.iter().enumerate() {
+            match &r.spec {
+                Spec::VirtualService(vs) if applies_to_mesh(&vs.gateways) => {
+                    let hosts: BTreeSet<String> =
+                        vs.hosts.iter().map(|h| fqdn(h, r.namespace())).collect();
+                    for host in hosts {
+                        ctx.mesh_vs.insert(i, host);
+                    }
+                }
+                Spec::DestinationRule(dr) => {
+                    ctx.rules_by_ns
+                        .entry(r.namespace().to_string())
+                        .or_default()
+                        .insert(i, fqdn(&dr.host, r.namespace()));
+                }
+                Spec::PeerAuthentication(pa) => {
+                    peers.push((r.namespace(), r.name(), i, pa));
+                }
+                Spec::AuthorizationPolicy(_) => ctx.authorization_policies.push(i),
+                Spec::RequestAuthentication(_) => ctx.request_authentications.push(i),
+                _ => {}
+            }
+        }
+        peers.sort_by_key(|(ns, name, _, _)| (*ns, *name));
+        for (ns, _, i, pa) in peers {
+            let entry = ctx.peer_by_ns.entry(ns.to_string()).or_default();
+            if pa
+                .selector
+                .as_ref()
+                .is_some_and(|s| !s.match_labels.is_empty())
+            {
+                entry.selecting.push(i);
+            } else if entry.namespace_wide.is_none() {
+                entry.namespace_wide = Some(i);
+            }
+        }
+        for (i, w) in snapshot.workloads.iter().enumerate() {
+            ctx.workloads
+                .entry((w.namespace.clone(), w.name.clone()))
+                .or_insert(i);
+        }
+        for (i, s) in snapshot.services.iter().enumerate() {
+            let keys: BTreeSet<&str> = s
+                .endpoints
+                .iter()
+                .filter_map(|e| e.workload.as_deref())
+                .collect();
+            for key in keys {
+                ctx.services_of_workload
+                    .entry(key.to_string())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        ctx
+    }
+
+    /// A context over a copy of `snapshot` (tests hold snapshots by value).
+    #[cfg(test)]
+    pub(crate) fn of(snapshot: &Snapshot) -> PushContext {
+        PushContext::new(Arc::new(snapshot.clone()))
+    }
+
+    /// The snapshot the context indexes.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    typed!(
+        authorization_policies,
+        authorization_policies,
+        AuthorizationPolicy,
+        AuthorizationPolicy
+    );
+    typed!(
+        request_authentications,
+        request_authentications,
+        RequestAuthentication,
+        RequestAuthentication
+    );
+
+    pub(crate) fn key_index(&self) -> &KeyIndex {
+        &self.key_index
+    }
+
+    /// The resource at a position of `config.resources` (positions come from the indexes).
+    pub(crate) fn resource(&self, i: usize) -> &Resource {
+        &self.snapshot.config.resources[i]
+    }
+
+    /// See [`crate::services::outbound_ports`]: computed once here.
+    pub(crate) fn outbound_ports(&self) -> Vec<PortOf<'_>> {
+        self.outbound_ports
+            .iter()
+            .map(|&(s, p, number)| {
+                let service = &self.snapshot.services[s];
+                PortOf {
+                    service,
+                    port: &service.ports[p],
+                    number,
+                }
+            })
+            .collect()
+    }
+
+    /// DestinationRules of `namespace` whose host matches `hostname`, in load order, as
+    /// (resource position, fully qualified rule host).
+    pub(crate) fn rules_for<'a>(
+        &'a self,
+        namespace: &str,
+        hostname: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+        self.rules_by_ns
+            .get(namespace)
+            .into_iter()
+            .flat_map(move |index| index.matching(hostname))
+    }
+
+    /// Mesh-bound VirtualServices with a host matching `hostname`: exact ones then wildcard
+    /// ones, each group in load order (callers wanting load order overall take the minimum).
+    pub(crate) fn mesh_vs_for<'a>(&'a self, hostname: &'a str) -> impl Iterator<Item = usize> + 'a {
+        self.mesh_vs.matching(hostname).map(|(i, _)| i)
+    }
+
+    /// The PeerAuthentications of `namespace`.
+    pub(crate) fn peers_in(&self, namespace: &str) -> Option<&PeerIndex> {
+        self.peer_by_ns.get(namespace)
+    }
+
+    /// The mesh-wide PeerAuthentication: the root namespace's namespace-wide one.
+    pub(crate) fn mesh_wide_peer(&self) -> Option<usize> {
+        self.peers_in(ROOT_NAMESPACE)?.namespace_wide
+    }
+
+    /// The workload named `name` in `namespace` (as [`Snapshot::workload`], indexed).
+    pub(crate) fn workload(&self, name: &str, namespace: &str) -> Option<&Workload> {
+        let i = self
+            .workloads
+            .get(&(namespace.to_string(), name.to_string()))?;
+        Some(&self.snapshot.workloads[*i])
+    }
+
+    /// Services (in hostname order) having the workload `namespace/name` as an endpoint.
+    pub(crate) fn services_of_workload(
+        &self,
+        key: &str,
+    ) -> impl Iterator<Item = &bowline_registry::Service> + '_ {
+        self.services_of_workload
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.snapshot.services[*i])
+    }
+}
+
+impl HostIndex {
+    fn insert(&mut self, position: usize, host: String) {
+        if host.starts_with('*') {
+            self.wildcard.push((position, host));
+        } else {
+            let list = self.exact.entry(host.to_ascii_lowercase()).or_default();
+            if list.last() != Some(&position) {
+                list.push(position);
+            }
+        }
+    }
+
+    /// Entries whose host matches `hostname` (`host_matches`): exact ones first, then
+    /// wildcards, each in load order.
+    fn matching<'a>(&'a self, hostname: &'a str) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+        let exact = if hostname.starts_with('*') {
+            None
+        } else {
+            self.exact
+                .get(&hostname.to_ascii_lowercase())
+                .map(|list| list.iter().map(move |i| (*i, hostname)))
+        };
+        exact.into_iter().flatten().chain(
+            self.wildcard
+                .iter()
+                .filter(move |(_, h)| bowline_config::common::host_matches(h, hostname))
+                .map(|(i, h)| (*i, h.as_str())),
+        )
+    }
+}
+
+/// Every service port the outbound side serves, services in hostname order, ports in
+/// declaration order. Skipped: UDP (Envoy's TCP listeners cannot carry it), numbers outside
+/// 1..=65535, and a repeated number within one service (it would name a cluster twice).
+fn outbound_port_positions(snapshot: &Snapshot) -> Vec<(usize, usize, u16)> {
+    let mut out = Vec::new();
+    for (s, service) in snapshot.services.iter().enumerate() {
+        let mut seen = BTreeSet::new();
+        for (p, port) in service.ports.iter().enumerate() {
+            let Some(number) = valid_port(port.number) else {
+                continue;
+            };
+            if port.protocol == Protocol::Udp || !seen.insert(number) {
+                continue;
+            }
+            out.push((s, p, number));
+        }
+    }
+    out
+}

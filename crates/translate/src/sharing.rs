@@ -1,0 +1,168 @@
+//! Sharing the outbound side between proxies: [`OutboundKey`] says which proxies get
+//! byte-identical [`Outbound`] resources, so a caller can generate them once per key.
+
+use crate::clusters::{inbound_clusters, outbound_cds, outbound_clusters, outbound_clusters_of};
+use crate::endpoints::outbound_eds;
+use crate::{listeners, routes, GatewayView, ProxyView, PushContext};
+use bowline_config::common::{selector_matches, Labels};
+use bowline_registry::Snapshot;
+use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
+use bowline_xds::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use bowline_xds::pb::envoy::config::listener::v3::Listener;
+use bowline_xds::pb::envoy::config::route::v3::RouteConfiguration;
+use std::collections::{BTreeSet, HashMap};
+
+/// What the outbound generators read from a proxy, reduced to what changes their output.
+///
+/// Contract: two proxies with equal keys (for one [`PushContext`]) get equal [`Outbound`].
+/// Audit of every `ProxyView` read on the outbound side (clusters, endpoints, routes):
+/// - `namespace`: DestinationRule lookup and visibility (`exportTo`, own-namespace first),
+///   VirtualService visibility, `sourceNamespace` matches, the short domains of a virtual
+///   host (`name` only for proxies of the service's namespace);
+/// - `labels`, sidecars: only through DestinationRule `workloadSelector` (rules of the
+///   proxy's namespace; kept as the positions of those that select it) and VirtualService
+///   http `sourceLabels` (kept as the ids of the distinct selectors that select it; merged
+///   delegate matches are unions of such selectors, so they are decided by them too);
+/// - `gateway`, and for gateways the whole `labels` (Gateway `selector`s pick its servers):
+///   gateways are few, so their key holds both whole.
+///
+/// Not read on the outbound side (so not in the key): `node_id`, `ip`, `workload`,
+/// `dns_domain`, ports and interception mode (listeners and inbound clusters are local).
+/// Endpoints and cluster transport (auto mTLS, PeerAuthentication of the destinations) do
+/// not depend on the asking proxy at all.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OutboundKey {
+    namespace: String,
+    selecting_rules: Vec<usize>,
+    source_selectors: Vec<usize>,
+    gateway: Option<(GatewayView, Labels)>,
+}
+
+/// What a proxy's labels are tested against on the outbound side, indexed once.
+#[derive(Debug, Default)]
+pub(crate) struct KeyIndex {
+    /// DestinationRules with a `workloadSelector`, by namespace: (position among the
+    /// DestinationRules, selector).
+    selecting_rules: HashMap<String, Vec<(usize, Labels)>>,
+    /// The distinct non-empty http `sourceLabels` of every VirtualService.
+    source_selectors: Vec<Labels>,
+}
+
+/// The outbound resources: outbound clusters, all of EDS and all of RDS, each sorted by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outbound {
+    pub clusters: Vec<Cluster>,
+    pub endpoints: Vec<ClusterLoadAssignment>,
+    pub routes: Vec<RouteConfiguration>,
+}
+
+/// The proxy's own resources: inbound clusters and listeners, each sorted by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Local {
+    pub clusters: Vec<Cluster>,
+    pub listeners: Vec<Listener>,
+}
+
+impl KeyIndex {
+    pub(crate) fn new(snapshot: &Snapshot) -> KeyIndex {
+        let mut index = KeyIndex::default();
+        // Positions among the DestinationRules, not among all resources, so a key stays
+        // valid across generations that differ only in other kinds (a caller may reuse the
+        // previous generation's output for the same key when only endpoints changed).
+        let rules = snapshot.config.destination_rules();
+        for (position, (r, dr)) in rules.enumerate() {
+            if let Some(s) = &dr.workload_selector {
+                index
+                    .selecting_rules
+                    .entry(r.namespace().to_string())
+                    .or_default()
+                    .push((position, s.match_labels.clone()));
+            }
+        }
+        let selectors: BTreeSet<Labels> = snapshot
+            .config
+            .virtual_services()
+            .flat_map(|(_, vs)| vs.http.iter().flat_map(|h| &h.matches))
+            .filter(|m| !m.source_labels.is_empty())
+            .map(|m| m.source_labels.clone())
+            .collect();
+        index.source_selectors = selectors.into_iter().collect();
+        index
+    }
+}
+
+/// The sharing key of `proxy` (see [`OutboundKey`]); cost O(selectors in the mesh).
+pub fn outbound_key(ctx: &PushContext, proxy: &ProxyView) -> OutboundKey {
+    let index = ctx.key_index();
+    let selecting_rules = index
+        .selecting_rules
+        .get(&proxy.namespace)
+        .into_iter()
+        .flatten()
+        .filter(|(_, s)| selector_matches(s, &proxy.labels))
+        .map(|(i, _)| *i)
+        .collect();
+    let source_selectors = index
+        .source_selectors
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| selector_matches(s, &proxy.labels))
+        .map(|(i, _)| i)
+        .collect();
+    OutboundKey {
+        namespace: proxy.namespace.clone(),
+        selecting_rules,
+        source_selectors,
+        gateway: proxy
+            .gateway
+            .as_ref()
+            .map(|g| (g.clone(), proxy.labels.clone())),
+    }
+}
+
+/// Outbound clusters, all EDS and all RDS for `proxy`: equal for equal [`outbound_key`]s.
+/// The outbound clusters are computed once and shared by CDS and EDS.
+pub fn generate_outbound(ctx: &PushContext, proxy: &ProxyView) -> Outbound {
+    let clusters = outbound_clusters(ctx, proxy);
+    let mut cds = outbound_cds(&clusters);
+    cds.sort_by(|a, b| a.name.cmp(&b.name));
+    Outbound {
+        endpoints: outbound_eds(&clusters),
+        clusters: cds,
+        routes: routes(ctx, proxy),
+    }
+}
+
+/// The outbound clusters and endpoints of the services named `hosts` only, routes left
+/// empty: what a caller regenerates when only those services' endpoints changed (clusters
+/// too, as auto mTLS reads the endpoints). Equal to the matching part of
+/// [`generate_outbound`].
+pub fn generate_outbound_for_hosts(
+    ctx: &PushContext,
+    proxy: &ProxyView,
+    hosts: &BTreeSet<String>,
+) -> Outbound {
+    let ports = ctx
+        .outbound_ports()
+        .into_iter()
+        .filter(|at| hosts.contains(&at.service.hostname))
+        .collect();
+    let clusters = outbound_clusters_of(ctx, proxy, ports);
+    let mut cds = outbound_cds(&clusters);
+    cds.sort_by(|a, b| a.name.cmp(&b.name));
+    Outbound {
+        endpoints: outbound_eds(&clusters),
+        clusters: cds,
+        routes: Vec::new(),
+    }
+}
+
+/// Inbound clusters and listeners: what only this proxy gets.
+pub fn generate_local(ctx: &PushContext, proxy: &ProxyView) -> Local {
+    let mut clusters = inbound_clusters(ctx, proxy);
+    clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    Local {
+        clusters,
+        listeners: listeners(ctx, proxy),
+    }
+}

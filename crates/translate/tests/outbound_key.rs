@@ -1,0 +1,128 @@
+//! The sharing contract of `outbound_key`: proxies with equal keys get identical outbound
+//! resources, and the selector-bearing resources that tell proxies apart split the keys.
+
+mod support;
+
+use bowline_registry::Snapshot;
+use bowline_translate::{generate, generate_local, generate_outbound, outbound_key, ProxyView};
+use support::{mesh, proxy, push};
+
+const SERVICES: &str = include_str!("inputs/services.yaml");
+
+/// Every sidecar the registry knows, as it would connect.
+fn sidecars(snap: &Snapshot) -> Vec<ProxyView> {
+    snap.workloads
+        .iter()
+        .map(|w| proxy(snap, &w.address, &w.name, &w.namespace))
+        .collect()
+}
+
+fn with(scenario: &str) -> Snapshot {
+    mesh(&format!("{SERVICES}\n---\n{scenario}"))
+}
+
+fn configs() -> Vec<(&'static str, Snapshot)> {
+    vec![
+        ("services", mesh(SERVICES)),
+        (
+            "vs_source_labels",
+            with(include_str!("inputs/vs_source_labels.yaml")),
+        ),
+        ("vs_match", with(include_str!("inputs/vs_match.yaml"))),
+        ("vs_conflict", with(include_str!("inputs/vs_conflict.yaml"))),
+        ("vs_delegate", with(include_str!("inputs/vs_delegate.yaml"))),
+        ("tcp_routes", with(include_str!("inputs/tcp_routes.yaml"))),
+        (
+            "dr_load_balancers",
+            with(include_str!("inputs/dr_load_balancers.yaml")),
+        ),
+        (
+            "dr_pool_outlier",
+            with(include_str!("inputs/dr_pool_outlier.yaml")),
+        ),
+        ("dr_workload_selector", with(SELECTING_DR)),
+    ]
+}
+
+const SELECTING_DR: &str = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: pp-only, namespace: default}\nspec:\n  host: ratings\n  workloadSelector: {matchLabels: {app: productpage}}\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n";
+
+#[test]
+fn equal_keys_give_identical_outbound_resources() {
+    for (name, snap) in configs() {
+        let ctx = push(&snap);
+        let proxies = sidecars(&snap);
+        let mut shared = 0;
+        for (i, a) in proxies.iter().enumerate() {
+            let out_a = generate_outbound(&ctx, a);
+            // `generate` is the two halves merged.
+            let local = generate_local(&ctx, a);
+            let all = generate(&ctx, a);
+            let mut clusters = out_a.clusters.clone();
+            clusters.extend(local.clusters);
+            clusters.sort_by(|x, y| x.name.cmp(&y.name));
+            assert_eq!(all.clusters, clusters, "{name}: {}", a.workload);
+            assert_eq!(all.endpoints, out_a.endpoints, "{name}: {}", a.workload);
+            assert_eq!(all.routes, out_a.routes, "{name}: {}", a.workload);
+            assert_eq!(all.listeners, local.listeners, "{name}: {}", a.workload);
+            for b in &proxies[i + 1..] {
+                if outbound_key(&ctx, a) == outbound_key(&ctx, b) {
+                    shared += 1;
+                    assert_eq!(
+                        out_a,
+                        generate_outbound(&ctx, b),
+                        "{name}: {} and {} share a key",
+                        a.workload,
+                        b.workload
+                    );
+                }
+            }
+        }
+        assert!(
+            shared > 0,
+            "{name}: some proxies of one namespace share a key"
+        );
+    }
+}
+
+#[test]
+fn selectors_that_pick_a_proxy_split_its_key() {
+    let pick = |snap: &Snapshot, workload: &str| {
+        let ctx = push(snap);
+        let p = sidecars(snap)
+            .into_iter()
+            .find(|p| p.workload == workload)
+            .expect("a known workload");
+        (outbound_key(&ctx, &p), generate_outbound(&ctx, &p))
+    };
+    // Without selectors every proxy of a namespace shares one key.
+    let plain = mesh(SERVICES);
+    assert_eq!(
+        pick(&plain, "productpage-v1").0,
+        pick(&plain, "ratings-v1").0
+    );
+    assert_eq!(
+        pick(&plain, "productpage-v1").1,
+        pick(&plain, "ratings-v1").1
+    );
+
+    // DestinationRule workloadSelector: productpage is selected, ratings is not.
+    let dr = with(SELECTING_DR);
+    assert_ne!(pick(&dr, "productpage-v1").0, pick(&dr, "ratings-v1").0);
+    assert_ne!(pick(&dr, "productpage-v1").1, pick(&dr, "ratings-v1").1);
+
+    // VirtualService sourceLabels: productpage and reviews-v2 match rules, ratings none;
+    // reviews-v1 matches none either, so it shares ratings' key.
+    let vs = with(include_str!("inputs/vs_source_labels.yaml"));
+    let (pp, reviews_v2, ratings, reviews_v1) = (
+        pick(&vs, "productpage-v1"),
+        pick(&vs, "reviews-v2"),
+        pick(&vs, "ratings-v1"),
+        pick(&vs, "reviews-v1"),
+    );
+    assert_ne!(pp.0, ratings.0);
+    assert_ne!(pp.1, ratings.1);
+    assert_ne!(reviews_v2.0, ratings.0);
+    assert_ne!(reviews_v2.1, ratings.1);
+    assert_eq!(reviews_v1.0, ratings.0);
+    assert_eq!(reviews_v1.1, ratings.1);
+}
