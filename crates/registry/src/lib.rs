@@ -6,6 +6,7 @@
 //! the last good one serving when an edit is broken.
 
 pub mod files;
+pub mod index;
 pub mod model;
 pub mod persist;
 pub mod store;

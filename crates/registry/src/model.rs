@@ -1,6 +1,7 @@
 //! The registry's model: what the translator reads. Built once per config generation.
 
-use bowline_config::common::{fqdn, selector_matches, Labels};
+use crate::index::WorkloadIndex;
+use bowline_config::common::{fqdn, Labels};
 use bowline_config::istio::service_entry::{Location, Resolution, WorkloadEntry};
 use bowline_config::ConfigSet;
 use std::collections::BTreeMap;
@@ -166,10 +167,11 @@ impl Snapshot {
             .collect();
         workloads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
+        let index = WorkloadIndex::new(&workloads);
         let mut services = Vec::new();
         for (r, se) in config.service_entries() {
             let ns = &r.meta.namespace;
-            let endpoints = endpoints_of(se, ns, &workloads);
+            let endpoints = endpoints_of(se, ns, &workloads, &index);
             let ports: Vec<ServicePort> = se
                 .ports
                 .iter()
@@ -201,6 +203,7 @@ impl Snapshot {
                 &r.meta.namespace,
                 svc,
                 &workloads,
+                &index,
             ));
         }
         services.sort_by(|a, b| a.hostname.cmp(&b.hostname));
@@ -228,11 +231,15 @@ impl Snapshot {
         self.service(&fqdn(host, namespace))
     }
 
-    /// The workload named `name` in `namespace`.
+    /// The workload named `name` in `namespace` (the first of that name, by a binary
+    /// search: `workloads` is sorted).
     pub fn workload(&self, name: &str, namespace: &str) -> Option<&Workload> {
+        let at = self
+            .workloads
+            .partition_point(|w| (w.namespace.as_str(), w.name.as_str()) < (namespace, name));
         self.workloads
-            .iter()
-            .find(|w| w.name == name && w.namespace == namespace)
+            .get(at)
+            .filter(|w| w.name == name && w.namespace == namespace)
     }
 }
 
@@ -255,6 +262,7 @@ fn kube_service(
     namespace: &str,
     svc: &bowline_config::kube::Service,
     workloads: &[Workload],
+    index: &WorkloadIndex<'_>,
 ) -> Service {
     let ports = svc
         .ports
@@ -282,10 +290,10 @@ fn kube_service(
         _ if svc.selector.is_empty() => (Resolution::Static, Vec::new()),
         _ => (
             Resolution::Static,
-            workloads
-                .iter()
-                .filter(|w| w.namespace == namespace && selector_matches(&svc.selector, &w.labels))
-                .map(Workload::endpoint)
+            index
+                .selected(workloads, namespace, &svc.selector)
+                .into_iter()
+                .map(|i| workloads[i].endpoint())
                 .collect(),
         ),
     };
@@ -323,6 +331,7 @@ fn endpoints_of(
     se: &bowline_config::istio::ServiceEntry,
     namespace: &str,
     workloads: &[Workload],
+    index: &WorkloadIndex<'_>,
 ) -> Vec<Endpoint> {
     let inline = se.endpoints.iter().map(|we: &WorkloadEntry| Endpoint {
         address: we.address.clone(),
@@ -334,10 +343,10 @@ fn endpoints_of(
         workload: None,
     });
     let selected = se.workload_selector.iter().flat_map(|sel| {
-        workloads
-            .iter()
-            .filter(move |w| w.namespace == namespace && selector_matches(&sel.labels, &w.labels))
-            .map(Workload::endpoint)
+        index
+            .selected(workloads, namespace, &sel.labels)
+            .into_iter()
+            .map(|i| workloads[i].endpoint())
     });
     inline.chain(selected).collect()
 }

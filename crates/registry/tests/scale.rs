@@ -114,7 +114,9 @@ fn measure(services: usize) {
     let start = Instant::now();
     let results = registry.apply(Path::new("-"), &doc);
     let apply = start.elapsed();
-    assert!(results.iter().all(|r| !r.diagnostics.iter().any(|d| d.is_error())));
+    assert!(results
+        .iter()
+        .all(|r| !r.diagnostics.iter().any(|d| d.is_error())));
     assert_eq!(registry.snapshot().generation, generation + 1);
 
     // A restart from the persisted store and the unchanged files.
@@ -145,7 +147,11 @@ fn registry_cost_at_scale() {
     let sizes: Vec<usize> = std::env::var("BOWLINE_SCALE")
         .unwrap_or_else(|_| "1000,10000".into())
         .split(',')
-        .map(|s| s.trim().parse().expect("BOWLINE_SCALE: comma-separated numbers"))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("BOWLINE_SCALE: comma-separated numbers")
+        })
         .collect();
     for services in sizes {
         measure(services);
