@@ -5,6 +5,7 @@
 //! [`ConfigSet`]; the [`watch`] module rebuilds it when a config directory changes and keeps
 //! the last good one serving when an edit is broken.
 
+pub mod changes;
 pub mod files;
 pub mod index;
 pub mod model;
@@ -13,4 +14,5 @@ pub mod store;
 pub mod watch;
 
 pub use bowline_config::ConfigSet;
+pub use changes::Changes;
 pub use model::{Endpoint, Protocol, Service, ServicePort, Snapshot, Workload};

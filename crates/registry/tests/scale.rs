@@ -39,7 +39,7 @@ fn service_file(i: usize, address_of_first: &str) -> String {
         )
         .unwrap();
     }
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         write!(
             out,
             "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
