@@ -5,11 +5,14 @@
 //! [`ConfigSet`]; the [`watch`] module rebuilds it when a config directory changes and keeps
 //! the last good one serving when an edit is broken.
 
+pub mod changes;
 pub mod files;
+pub mod index;
 pub mod model;
 pub mod persist;
 pub mod store;
 pub mod watch;
 
 pub use bowline_config::ConfigSet;
+pub use changes::Changes;
 pub use model::{Endpoint, Protocol, Service, ServicePort, Snapshot, Workload};

@@ -1,9 +1,11 @@
 //! The registry's model: what the translator reads. Built once per config generation.
 
-use bowline_config::common::{fqdn, selector_matches, Labels};
+use crate::changes::Changes;
+use crate::index::WorkloadIndex;
+use bowline_config::common::{fqdn, Labels};
 use bowline_config::istio::service_entry::{Location, Resolution, WorkloadEntry};
-use bowline_config::ConfigSet;
-use std::collections::BTreeMap;
+use bowline_config::{ConfigSet, ResourceKey};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 /// An immutable view of the mesh at one config generation.
@@ -19,6 +21,19 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     /// Every WorkloadEntry, sorted by namespace then name.
     pub workloads: Vec<Workload>,
+    /// What differs from the previous generation ([`Changes`] gives the contract).
+    pub changed: Changes,
+    /// Which services each ServiceEntry, Kubernetes Service and workload feeds, for
+    /// [`Changes::between`].
+    pub(crate) feeds: Feeds,
+}
+
+/// Reverse indexes of a snapshot's services: hostnames by declaring resource, and by
+/// `namespace/name` of a workload among their endpoints.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Feeds {
+    declared_by: HashMap<ResourceKey, Vec<String>>,
+    selecting: HashMap<String, Vec<String>>,
 }
 
 /// A service: one ServiceEntry host. A ServiceEntry with several hosts gives several services
@@ -166,10 +181,12 @@ impl Snapshot {
             .collect();
         workloads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
+        let index = WorkloadIndex::new(&workloads);
+        let mut feeds = Feeds::default();
         let mut services = Vec::new();
         for (r, se) in config.service_entries() {
             let ns = &r.meta.namespace;
-            let endpoints = endpoints_of(se, ns, &workloads);
+            let endpoints = endpoints_of(se, ns, &workloads, &index);
             let ports: Vec<ServicePort> = se
                 .ports
                 .iter()
@@ -180,6 +197,8 @@ impl Snapshot {
                     target_port: p.target_port,
                 })
                 .collect();
+            let declared = feeds.declared_by.entry(r.key()).or_default();
+            declared.extend(se.hosts.iter().map(|h| fqdn(h, ns)));
             for host in &se.hosts {
                 services.push(Service {
                     hostname: fqdn(host, ns),
@@ -196,15 +215,29 @@ impl Snapshot {
         // After the ServiceEntries: where both name a host, the ServiceEntry wins (the sort
         // below is stable and the dedup keeps the first).
         for (r, svc) in config.kube_services() {
+            feeds.declared_by.entry(r.key()).or_default().push(format!(
+                "{}.{}.svc.cluster.local",
+                r.meta.name, r.meta.namespace
+            ));
             services.push(kube_service(
                 &r.meta.name,
                 &r.meta.namespace,
                 svc,
                 &workloads,
+                &index,
             ));
         }
         services.sort_by(|a, b| a.hostname.cmp(&b.hostname));
         services.dedup_by(|later, earlier| later.hostname == earlier.hostname);
+        for service in &services {
+            for workload in service.endpoints.iter().filter_map(|e| e.workload.as_ref()) {
+                feeds
+                    .selecting
+                    .entry(workload.clone())
+                    .or_default()
+                    .push(service.hostname.clone());
+            }
+        }
 
         Snapshot {
             generation,
@@ -212,7 +245,22 @@ impl Snapshot {
             config,
             services,
             workloads,
+            changed: Changes::everything(),
+            feeds,
         }
+    }
+
+    /// Hostnames the ServiceEntry or Kubernetes Service `key` declares here.
+    pub(crate) fn hosts_declared_by(&self, key: &ResourceKey) -> &[String] {
+        self.feeds.declared_by.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// Hostnames of the services with workload `namespace/name` among their endpoints.
+    pub(crate) fn hosts_selecting(&self, workload: &str) -> &[String] {
+        self.feeds
+            .selecting
+            .get(workload)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The service with this exact hostname.
@@ -228,11 +276,15 @@ impl Snapshot {
         self.service(&fqdn(host, namespace))
     }
 
-    /// The workload named `name` in `namespace`.
+    /// The workload named `name` in `namespace` (the first of that name, by a binary
+    /// search: `workloads` is sorted).
     pub fn workload(&self, name: &str, namespace: &str) -> Option<&Workload> {
+        let at = self
+            .workloads
+            .partition_point(|w| (w.namespace.as_str(), w.name.as_str()) < (namespace, name));
         self.workloads
-            .iter()
-            .find(|w| w.name == name && w.namespace == namespace)
+            .get(at)
+            .filter(|w| w.name == name && w.namespace == namespace)
     }
 }
 
@@ -255,6 +307,7 @@ fn kube_service(
     namespace: &str,
     svc: &bowline_config::kube::Service,
     workloads: &[Workload],
+    index: &WorkloadIndex<'_>,
 ) -> Service {
     let ports = svc
         .ports
@@ -282,10 +335,10 @@ fn kube_service(
         _ if svc.selector.is_empty() => (Resolution::Static, Vec::new()),
         _ => (
             Resolution::Static,
-            workloads
-                .iter()
-                .filter(|w| w.namespace == namespace && selector_matches(&svc.selector, &w.labels))
-                .map(Workload::endpoint)
+            index
+                .selected(workloads, namespace, &svc.selector)
+                .into_iter()
+                .map(|i| workloads[i].endpoint())
                 .collect(),
         ),
     };
@@ -323,6 +376,7 @@ fn endpoints_of(
     se: &bowline_config::istio::ServiceEntry,
     namespace: &str,
     workloads: &[Workload],
+    index: &WorkloadIndex<'_>,
 ) -> Vec<Endpoint> {
     let inline = se.endpoints.iter().map(|we: &WorkloadEntry| Endpoint {
         address: we.address.clone(),
@@ -334,10 +388,10 @@ fn endpoints_of(
         workload: None,
     });
     let selected = se.workload_selector.iter().flat_map(|sel| {
-        workloads
-            .iter()
-            .filter(move |w| w.namespace == namespace && selector_matches(&sel.labels, &w.labels))
-            .map(Workload::endpoint)
+        index
+            .selected(workloads, namespace, &sel.labels)
+            .into_iter()
+            .map(|i| workloads[i].endpoint())
     });
     inline.chain(selected).collect()
 }

@@ -2,7 +2,8 @@
 //! a file is broken at that moment, and including what `bowline apply` wrote.
 //!
 //! One JSON file, `config-store.json`, in the state directory, replaced atomically (written
-//! beside it, then renamed) after every change that altered what serves. Each entry keeps
+//! beside it, then renamed) after changes that altered what serves — by a background
+//! [`Persister`] that coalesces them (the latest state wins). Each entry keeps
 //! the document as written, its source and position, and its generation and creation order;
 //! on load the documents are read again through the same reader as any other input, so a
 //! persisted resource is never trusted more than a fresh one.
@@ -11,6 +12,8 @@ use crate::store::{Entry, Served, Source, Store};
 use bowline_config::{read_documents, Origin};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 pub const FILE_NAME: &str = "config-store.json";
 const VERSION: u32 = 1;
@@ -36,6 +39,12 @@ struct PersistedEntry {
 /// Writes every served version to `dir/config-store.json` (atomically; mode 0600: the
 /// config may name credentials).
 pub fn save(dir: &Path, store: &Store) -> std::io::Result<()> {
+    write(dir, &document(store))
+}
+
+/// What [`save`] writes, taken from the store (the caller holds it): cheap next to
+/// serialising and syncing it, which [`Persister`] does off the caller's thread.
+fn document(store: &Store) -> Persisted {
     let entries = store
         .entries()
         .filter_map(|e| {
@@ -53,10 +62,13 @@ pub fn save(dir: &Path, store: &Store) -> std::io::Result<()> {
             })
         })
         .collect();
-    let doc = Persisted {
+    Persisted {
         version: VERSION,
         entries,
-    };
+    }
+}
+
+fn write(dir: &Path, doc: &Persisted) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
     {
@@ -68,10 +80,105 @@ pub fn save(dir: &Path, store: &Store) -> std::io::Result<()> {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(&serde_json::to_vec(&doc).map_err(std::io::Error::other)?)?;
+        f.write_all(&serde_json::to_vec(doc).map_err(std::io::Error::other)?)?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, dir.join(FILE_NAME))
+}
+
+/// Persists the store in the background: at most one write in flight, the latest state
+/// wins (a save queued while another is being written replaces any older queued one), each
+/// write atomic as [`save`]'s. Dropping the persister writes what is queued before it
+/// returns, so a clean shutdown loses nothing; a crash loses at most the saves not yet
+/// written, never the file (a restart then serves the last state written).
+pub struct Persister {
+    shared: Arc<(Mutex<Queue>, Condvar)>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Option<(u64, Persisted)>,
+    /// Tickets: the last one handed out, the last one on disk.
+    queued: u64,
+    written: u64,
+    shutdown: bool,
+}
+
+impl Persister {
+    /// A persister writing to `dir`; `None` keeps nothing (every save is a no-op).
+    pub fn new(dir: Option<PathBuf>) -> Persister {
+        let shared: Arc<(Mutex<Queue>, Condvar)> = Arc::default();
+        let writer = dir.map(|dir| {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("config-store-writer".into())
+                .spawn(move || write_until_shutdown(&dir, &shared))
+                .expect("spawn the config store writer")
+        });
+        Persister { shared, writer }
+    }
+
+    /// Queues the store's current state; returns a ticket for [`Persister::wait`] (`None`
+    /// when nothing persists).
+    pub fn save(&self, store: &Store) -> Option<u64> {
+        self.writer.as_ref()?;
+        let doc = document(store);
+        let (lock, wake) = &*self.shared;
+        let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+        queue.queued += 1;
+        let ticket = queue.queued;
+        queue.pending = Some((ticket, doc));
+        wake.notify_all();
+        Some(ticket)
+    }
+
+    /// Waits (at most `timeout`) until the state of `ticket`, or a later one, is on disk:
+    /// `bowline apply` answers only once what it wrote survives a crash. Returns whether it is.
+    pub fn wait(&self, ticket: u64, timeout: Duration) -> bool {
+        let (lock, wake) = &*self.shared;
+        let queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (queue, _) = wake
+            .wait_timeout_while(queue, timeout, |q| q.written < ticket)
+            .unwrap_or_else(|e| e.into_inner());
+        queue.written >= ticket
+    }
+}
+
+impl Drop for Persister {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.shared;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).shutdown = true;
+        wake.notify_all();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The writer thread: takes the latest queued state, writes it, repeats; on shutdown
+/// writes what is still queued, then returns.
+fn write_until_shutdown(dir: &Path, shared: &(Mutex<Queue>, Condvar)) {
+    let (lock, wake) = shared;
+    loop {
+        let (ticket, doc) = {
+            let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(next) = queue.pending.take() {
+                    break next;
+                }
+                if queue.shutdown {
+                    return;
+                }
+                queue = wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        if let Err(e) = write(dir, &doc) {
+            tracing::warn!(dir = %dir.display(), "cannot persist the config store: {e}");
+        }
+        lock.lock().unwrap_or_else(|e| e.into_inner()).written = ticket;
+        wake.notify_all();
+    }
 }
 
 /// Reads `dir/config-store.json` into entries to [`Store::restore`]. A missing file is an

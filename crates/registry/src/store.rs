@@ -137,6 +137,9 @@ pub struct Store {
     /// Per watched file, problems not tied to one resource (YAML syntax, a document without
     /// kind or name) and notes (skipped Kubernetes kinds).
     file_problems: BTreeMap<PathBuf, Vec<Diagnostic>>,
+    /// Identities whose served version was written (with a different value) or deleted
+    /// since the last [`Store::take_changed`].
+    changed: BTreeSet<ResourceKey>,
 }
 
 impl Store {
@@ -239,6 +242,10 @@ impl Store {
                     entry.generation += 1;
                     entry.config_generation = 0;
                 }
+                // Also a move within its file: the origin is part of what serves.
+                if entry.served.as_ref().is_none_or(|s| s.resource != resource) {
+                    self.changed.insert(key.clone());
+                }
                 entry.served = Some(Served {
                     resource,
                     raw,
@@ -279,7 +286,11 @@ impl Store {
             },
         };
         if owned {
-            self.entries.remove(key);
+            if let Some(entry) = self.entries.remove(key) {
+                if entry.served.is_some() {
+                    self.changed.insert(key.clone());
+                }
+            }
         }
         owned
     }
@@ -353,6 +364,12 @@ impl Store {
     /// The files the store knows of (read at least once and not removed).
     pub fn files(&self) -> impl Iterator<Item = &Path> {
         self.file_keys.keys().map(PathBuf::as_path)
+    }
+
+    /// The identities whose served version changed since the last call (written with a
+    /// different value, or deleted), and forgets them: what the next snapshot differs by.
+    pub fn take_changed(&mut self) -> BTreeSet<ResourceKey> {
+        std::mem::take(&mut self.changed)
     }
 
     /// Puts back a persisted entry (at start-up, before any source is read).

@@ -12,6 +12,7 @@
 //! [`MAX_DEBOUNCE`] after the first event) before looking. We watch the directory, never
 //! single files, for the same reason.
 
+use crate::changes::Changes;
 use crate::files::{Change, Scanner};
 use crate::model::Snapshot;
 use crate::persist;
@@ -30,6 +31,10 @@ pub const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
 
 /// How long a file's content must be left alone before it is taken (default).
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(200);
+
+/// The longest `apply` and `delete` wait for their change to be written to the state
+/// directory before they answer.
+pub const PERSIST_WAIT: Duration = Duration::from_secs(10);
 
 /// What the registry last did, for debug pages, `bowline status` and tests.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +75,7 @@ pub struct Registry {
     snapshots: watch::Sender<Arc<Snapshot>>,
     status: Arc<RwLock<ConfigStatus>>,
     inner: Arc<Mutex<Inner>>,
+    persister: Arc<persist::Persister>,
 }
 
 struct Inner {
@@ -118,6 +124,7 @@ impl Registry {
         }
         let (snapshots, _) = watch::channel(Arc::new(Snapshot::default()));
         let registry = Registry {
+            persister: Arc::new(persist::Persister::new(options.state_dir.clone())),
             options: Arc::new(options),
             snapshots,
             status: Arc::default(),
@@ -183,8 +190,20 @@ impl Registry {
                 diagnostics: read.diagnostics,
             });
         }
-        self.publish(&mut inner, 0);
+        let ticket = self.publish(&mut inner, 0);
+        drop(inner);
+        self.durable(ticket);
         results
+    }
+
+    /// Waits until the state of `ticket` is on disk (bounded: a stuck disk delays an
+    /// answer, it does not hang it).
+    fn durable(&self, ticket: Option<u64>) {
+        if let Some(ticket) = ticket {
+            if !self.persister.wait(ticket, PERSIST_WAIT) {
+                tracing::warn!("the config store was not written within {PERSIST_WAIT:?}");
+            }
+        }
     }
 
     /// Deletes identities (`bowline delete`), whatever wrote them. A file that still holds
@@ -203,7 +222,9 @@ impl Registry {
                 diagnostics: Vec::new(),
             })
             .collect();
-        self.publish(&mut inner, 0);
+        let ticket = self.publish(&mut inner, 0);
+        drop(inner);
+        self.durable(ticket);
         results
     }
 
@@ -275,21 +296,26 @@ impl Registry {
     /// Re-analyses, updates the status, publishes a new snapshot if what serves changed, and
     /// persists. The status comes first: whoever sees a proxy at generation G (pushes follow
     /// the snapshot within milliseconds) must find the status at G too.
-    fn publish(&self, inner: &mut Inner, reloads: u64) {
-        let config = inner.store.config();
-        inner.store.analyze(&config);
+    fn publish(&self, inner: &mut Inner, reloads: u64) -> Option<u64> {
         let current = self.snapshots.borrow().clone();
-        let next_snapshot = if config != current.config || current.generation == 0 {
+        let changed = inner.store.take_changed();
+        let next_snapshot = if !changed.is_empty() || current.generation == 0 {
+            // Analysis reads only what serves: nothing changed, nothing to re-analyse.
+            let config = inner.store.config();
+            inner.store.analyze(&config);
             let next = current.generation + 1;
             for entry in inner.store.entries_mut() {
                 if entry.served.is_some() && entry.config_generation == 0 {
                     entry.config_generation = next;
                 }
             }
-            let snapshot = Snapshot {
+            let mut snapshot = Snapshot {
                 mesh: self.options.mesh.clone(),
                 ..Snapshot::build(next, config)
             };
+            if current.generation > 0 {
+                snapshot.changed = Changes::between(&current, &snapshot, changed);
+            }
             Some(Arc::new(snapshot))
         } else {
             None
@@ -333,15 +359,10 @@ impl Registry {
                 refused,
             };
         }
-        if let Some(snapshot) = next_snapshot {
-            self.snapshots.send_replace(snapshot);
-            tracing::info!(generation, "config applied");
-            if let Some(state) = &self.options.state_dir {
-                if let Err(e) = persist::save(state, &inner.store) {
-                    tracing::warn!(dir = %state.display(), "cannot persist the config store: {e}");
-                }
-            }
-        }
+        let snapshot = next_snapshot?;
+        self.snapshots.send_replace(snapshot);
+        tracing::info!(generation, "config applied");
+        self.persister.save(&inner.store)
     }
 
     /// Watches the directory and reloads after each debounced burst of changes, until

@@ -228,3 +228,36 @@ fn several_directories_are_one_config() {
         "{err}"
     );
 }
+
+#[test]
+fn a_snapshot_says_what_changed_since_the_previous_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "services.yaml", SERVICES);
+    let registry = Registry::load(dir.path()).unwrap();
+    assert!(
+        registry.snapshot().changed.everything,
+        "the first generation"
+    );
+
+    write(
+        dir.path(),
+        "services.yaml",
+        &SERVICES.replace("127.0.0.2", "127.0.0.9"),
+    );
+    registry.reload();
+    let changed = registry.snapshot().changed.clone();
+    assert!(!changed.everything);
+    let keys: Vec<String> = changed.resources.iter().map(|k| k.to_string()).collect();
+    assert_eq!(keys, ["WorkloadEntry default/reviews-v2"]);
+    assert_eq!(
+        changed.services.iter().collect::<Vec<_>>(),
+        ["reviews.default.svc.cluster.local"]
+    );
+
+    write(dir.path(), "rule.yaml", RULE_V1);
+    registry.reload();
+    let changed = registry.snapshot().changed.clone();
+    let keys: Vec<String> = changed.resources.iter().map(|k| k.to_string()).collect();
+    assert_eq!(keys, ["DestinationRule default/reviews"]);
+    assert!(changed.services.is_empty(), "no service value changed");
+}

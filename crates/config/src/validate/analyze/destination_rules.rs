@@ -2,7 +2,7 @@
 //! CaCertificateAnalyzer: IST0128 for the rule's policy, IST0129 per port), and hosts and
 //! subsets that match nothing (Istio's PodNotSelectedAnalyzer: IST0174, IST0173).
 
-use super::destinations::resolve;
+use super::destinations::Resolver;
 use super::scope::{hosts_overlap, Audience, Environment};
 use super::Located;
 use crate::common::{fqdn, selector_matches};
@@ -58,6 +58,8 @@ pub fn missing_ca_certificates(config: &ConfigSet) -> Vec<Located> {
 /// with its service's workload selector, pick no workload (or inline endpoint) of it.
 pub fn destination_rules_matching_nothing(config: &ConfigSet, env: &Environment) -> Vec<Located> {
     let mut out = Vec::new();
+    let resolver = Resolver::new(config);
+    let workloads = env.index(config);
     for (i, r) in config.resources.iter().enumerate() {
         let Spec::DestinationRule(dr) = &r.spec else {
             continue;
@@ -66,7 +68,7 @@ pub fn destination_rules_matching_nothing(config: &ConfigSet, env: &Environment)
         if dr.host.is_empty() || dr.host == "*" {
             continue;
         }
-        let Some(se) = resolve(config, &dr.export_to, ns, &dr.host) else {
+        let Some((se_ns, se)) = resolver.resolve_in(&dr.export_to, ns, &dr.host) else {
             let host = fqdn(&dr.host, ns);
             let covers = host.starts_with('*')
                 && config.service_entries().any(|(se_r, se)| {
@@ -83,10 +85,6 @@ pub fn destination_rules_matching_nothing(config: &ConfigSet, env: &Environment)
             }
             continue;
         };
-        let se_ns = config
-            .service_entries()
-            .find(|(_, s)| std::ptr::eq(*s, se))
-            .map_or(ns, |(r, _)| r.namespace());
         for (s, subset) in dr.subsets.iter().enumerate() {
             let selected = if !se.endpoints.is_empty() {
                 se.endpoints
@@ -95,7 +93,7 @@ pub fn destination_rules_matching_nothing(config: &ConfigSet, env: &Environment)
             } else if let Some(selector) = &se.workload_selector {
                 let mut labels = selector.labels.clone();
                 labels.extend(subset.labels.clone());
-                !env.selected(config, Some(se_ns), &labels).is_empty()
+                workloads.any_selected(Some(se_ns), &labels)
             } else {
                 continue; // endpoints resolved outside the config (DNS): not known here
             };

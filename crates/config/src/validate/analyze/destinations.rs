@@ -10,7 +10,7 @@ use crate::diag::{code, Finding};
 use crate::istio::virtual_service::{Destination, VirtualService};
 use crate::istio::ServiceEntry;
 use crate::resource::ConfigSet;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// The namespaces a VirtualService (or DestinationRule) is used from, each `None` for
 /// "every namespace": its own when it has no `exportTo`, else each entry (`.` = its own,
@@ -41,41 +41,101 @@ pub fn resolve<'a>(
     vs_ns: &str,
     host: &str,
 ) -> Option<&'a ServiceEntry> {
-    let host = fqdn(host, vs_ns);
-    let scopes = scopes(export_to, vs_ns);
-    let visible = |audience: &Audience, scope: &Option<String>| match scope {
-        None => *audience == Audience::All,
-        Some(ns) => audience.sees(ns),
-    };
-    let entries: Vec<(Audience, &str, &ServiceEntry)> = config
-        .service_entries()
-        .map(|(r, se)| {
-            (
-                Audience::of(&se.export_to, r.namespace()),
-                r.namespace(),
-                se,
-            )
-        })
-        .collect();
-    let exact = entries.iter().find(|(audience, ns, se)| {
-        se.hosts
-            .iter()
-            .any(|h| fqdn(h, ns).eq_ignore_ascii_case(&host))
-            && scopes.iter().any(|s| visible(audience, s))
-    });
-    if let Some((.., se)) = exact {
-        return Some(se);
+    Resolver::new(config).resolve(export_to, vs_ns, host)
+}
+
+/// [`resolve`] over an index built once: ServiceEntries by lower-cased FQDN host (in
+/// config order), and the ones with a wildcard host. A lookup costs the entries declaring
+/// that host plus the wildcard entries, not every ServiceEntry; the answer is the same.
+pub struct Resolver<'a> {
+    /// `(audience, namespace, entry)` in config order.
+    entries: Vec<(Audience, &'a str, &'a ServiceEntry)>,
+    /// Lower-cased FQDN host -> positions in `entries`, ascending, each once.
+    by_host: HashMap<String, Vec<usize>>,
+    /// Positions of entries with a wildcard host longer than `*`, ascending.
+    wildcards: Vec<usize>,
+}
+
+impl<'a> Resolver<'a> {
+    /// O(ServiceEntry hosts).
+    pub fn new(config: &'a ConfigSet) -> Resolver<'a> {
+        let entries: Vec<(Audience, &str, &ServiceEntry)> = config
+            .service_entries()
+            .map(|(r, se)| {
+                (
+                    Audience::of(&se.export_to, r.namespace()),
+                    r.namespace(),
+                    se,
+                )
+            })
+            .collect();
+        let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut wildcards = Vec::new();
+        for (i, (_, ns, se)) in entries.iter().enumerate() {
+            for h in &se.hosts {
+                let list = by_host.entry(fqdn(h, ns).to_ascii_lowercase()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+            if se.hosts.iter().any(|h| h.len() > 1 && h.starts_with('*')) {
+                wildcards.push(i);
+            }
+        }
+        Resolver {
+            entries,
+            by_host,
+            wildcards,
+        }
     }
-    let bare = host.trim_start_matches('*');
-    entries
-        .iter()
-        .find(|(audience, _, se)| {
-            audience.sees(vs_ns)
-                && se.hosts.iter().any(|h| {
-                    h.len() > 1 && h.starts_with('*') && bare.ends_with(h.trim_start_matches('*'))
-                })
-        })
-        .map(|(.., se)| *se)
+
+    /// See [`resolve`].
+    pub fn resolve(
+        &self,
+        export_to: &[String],
+        vs_ns: &str,
+        host: &str,
+    ) -> Option<&'a ServiceEntry> {
+        self.resolve_in(export_to, vs_ns, host).map(|(_, se)| se)
+    }
+
+    /// [`Resolver::resolve`] with the namespace of the ServiceEntry found.
+    pub fn resolve_in(
+        &self,
+        export_to: &[String],
+        vs_ns: &str,
+        host: &str,
+    ) -> Option<(&'a str, &'a ServiceEntry)> {
+        let host = fqdn(host, vs_ns);
+        let scopes = scopes(export_to, vs_ns);
+        let visible = |audience: &Audience, scope: &Option<String>| match scope {
+            None => *audience == Audience::All,
+            Some(ns) => audience.sees(ns),
+        };
+        let exact = self
+            .by_host
+            .get(&host.to_ascii_lowercase())
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.entries[i])
+            .find(|(audience, ..)| scopes.iter().any(|s| visible(audience, s)));
+        if let Some((_, ns, se)) = exact {
+            return Some((ns, se));
+        }
+        let bare = host.trim_start_matches('*');
+        self.wildcards
+            .iter()
+            .map(|&i| &self.entries[i])
+            .find(|(audience, _, se)| {
+                audience.sees(vs_ns)
+                    && se.hosts.iter().any(|h| {
+                        h.len() > 1
+                            && h.starts_with('*')
+                            && bare.ends_with(h.trim_start_matches('*'))
+                    })
+            })
+            .map(|(_, ns, se)| (*ns, *se))
+    }
 }
 
 fn hosts_field(field: &str) -> String {
@@ -86,9 +146,10 @@ fn hosts_field(field: &str) -> String {
 /// cluster in bowline, so Istio's severity (error) fits.
 pub fn unknown_destination_hosts(config: &ConfigSet) -> Vec<Located> {
     let mut out = Vec::new();
+    let resolver = Resolver::new(config);
     for (i, ns, vs) in virtual_services(config) {
         for (field, dest) in destinations(vs) {
-            if dest.host.is_empty() || resolve(config, &vs.export_to, ns, &dest.host).is_some() {
+            if dest.host.is_empty() || resolver.resolve(&vs.export_to, ns, &dest.host).is_some() {
                 continue;
             }
             let host = fqdn(&dest.host, ns);
@@ -121,9 +182,10 @@ fn unknown_host(host: &str, vs: &VirtualService) -> String {
 /// or no port for a service with several.
 pub fn destination_ports(config: &ConfigSet) -> Vec<Located> {
     let mut out = Vec::new();
+    let resolver = Resolver::new(config);
     for (i, ns, vs) in virtual_services(config) {
         for (field, dest) in destinations(vs) {
-            let Some(se) = resolve(config, &vs.export_to, ns, &dest.host) else {
+            let Some(se) = resolver.resolve(&vs.export_to, ns, &dest.host) else {
                 continue;
             };
             if let Some(finding) = port_finding(&field, dest, se) {
@@ -174,6 +236,14 @@ fn port_finding(field: &str, dest: &Destination, se: &ServiceEntry) -> Option<Fi
 /// VirtualService's namespace, defines.
 pub fn subsets_not_found(config: &ConfigSet) -> Vec<Located> {
     let mut out = Vec::new();
+    // Once, not per destination: the host and audience of every DestinationRule.
+    let all_rules: Vec<_> = config
+        .destination_rules()
+        .map(|(r, dr)| {
+            let host = fqdn(&dr.host, r.namespace());
+            (r, dr, host, Audience::of(&dr.export_to, r.namespace()))
+        })
+        .collect();
     for (i, ns, vs) in virtual_services(config) {
         for (field, dest) in destinations(vs) {
             if dest.subset.is_empty() || dest.host.is_empty() {
@@ -182,10 +252,9 @@ pub fn subsets_not_found(config: &ConfigSet) -> Vec<Located> {
             let host = fqdn(&dest.host, ns);
             let mut defined = BTreeSet::new();
             let mut rules = Vec::new();
-            for (r, dr) in config.destination_rules() {
-                let dr_host = fqdn(&dr.host, r.namespace());
-                let visible = Audience::of(&dr.export_to, r.namespace()).sees(ns);
-                if visible && (dr_host == host || host_matches(&dr_host, &host)) {
+            for (r, dr, dr_host, audience) in &all_rules {
+                let visible = audience.sees(ns);
+                if visible && (*dr_host == host || host_matches(dr_host, &host)) {
                     rules.push(format!("{}/{}", r.namespace(), r.name()));
                     defined.extend(dr.subsets.iter().map(|s| s.name.as_str()));
                 }

@@ -109,31 +109,62 @@ pub fn multiple_destination_rules(config: &ConfigSet) -> Vec<Located> {
 
 /// A WorkloadEntry port name must be a port name of the ServiceEntries that select it, or
 /// the port mapping is never used.
+///
+/// O(resources): ServiceEntries with a non-empty selector are indexed by
+/// `(namespace, label key, value)` of one of their selector labels, so each WorkloadEntry
+/// looks only at the entries that could select it (those sharing one of its labels).
 pub fn workload_entry_ports(config: &ConfigSet) -> Vec<Located> {
+    type Selecting<'a> = Vec<(
+        usize,
+        &'a crate::resource::Resource,
+        &'a crate::istio::ServiceEntry,
+    )>;
+    let mut by_label: HashMap<(&str, &str, &str), Selecting<'_>> = HashMap::new();
+    for (n, (se_r, se)) in config.service_entries().enumerate() {
+        let Some(selector) = se
+            .workload_selector
+            .as_ref()
+            .filter(|s| !s.labels.is_empty())
+        else {
+            continue;
+        };
+        // One label is enough to find the candidates; the full selector is checked below.
+        let (k, v) = selector.labels.iter().next().expect("not empty");
+        by_label
+            .entry((se_r.namespace(), k.as_str(), v.as_str()))
+            .or_default()
+            .push((n, se_r, se));
+    }
     let mut out = Vec::new();
     for (i, r) in config.resources.iter().enumerate() {
         let Spec::WorkloadEntry(we) = &r.spec else {
             continue;
         };
-        let selecting: Vec<_> = config
-            .service_entries()
-            .filter(|(se_r, se)| {
-                se_r.namespace() == r.namespace()
-                    && se.workload_selector.as_ref().is_some_and(|s| {
-                        !s.labels.is_empty() && selector_matches(&s.labels, &we.labels)
-                    })
+        let mut selecting: Selecting<'_> = we
+            .labels
+            .iter()
+            .filter_map(|(k, v)| by_label.get(&(r.namespace(), k.as_str(), v.as_str())))
+            .flatten()
+            .filter(|(_, _, se)| {
+                se.workload_selector
+                    .as_ref()
+                    .is_some_and(|s| selector_matches(&s.labels, &we.labels))
             })
+            .copied()
             .collect();
         if selecting.is_empty() {
             continue;
         }
+        // Config order, as a scan of the ServiceEntries would list them.
+        selecting.sort_by_key(|(n, ..)| *n);
+        selecting.dedup_by_key(|(n, ..)| *n);
         let names: BTreeSet<&str> = selecting
             .iter()
-            .flat_map(|(_, se)| se.ports.iter().map(|p| p.name.as_str()))
+            .flat_map(|(.., se)| se.ports.iter().map(|p| p.name.as_str()))
             .collect();
         for name in we.ports.keys() {
             if !names.contains(name.as_str()) {
-                let services: Vec<_> = selecting.iter().map(|(r, _)| r.name()).collect();
+                let services: Vec<_> = selecting.iter().map(|(_, r, _)| r.name()).collect();
                 out.push((i, Finding::warning(code::WORKLOAD_PORT, format!("spec.ports.{name}"), format!(
                     "port name {name:?} is not a port of the ServiceEntries selecting this workload ({}: ports [{}]); the mapping is unused",
                     services.join(", "),

@@ -3,7 +3,7 @@
 
 use crate::common::{selector_matches, Labels};
 use crate::resource::ConfigSet;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Istio's root namespace: policies there apply to the whole mesh.
 pub const ROOT_NAMESPACE: &str = "istio-system";
@@ -74,6 +74,29 @@ impl Environment {
             .collect()
     }
 
+    /// [`Environment::workloads`] indexed by namespace and label, for checks that select
+    /// workloads once per resource: built in O(workloads), each selection then costs the
+    /// shortest posting list of its selector's labels.
+    pub fn index<'a>(&'a self, config: &'a ConfigSet) -> WorkloadIndex<'a> {
+        let all = self.workloads(config);
+        let mut by_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_label: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
+        for (i, (ns, _, labels)) in all.iter().enumerate() {
+            by_namespace.entry(ns).or_default().push(i);
+            for (k, v) in labels.iter() {
+                by_label
+                    .entry((ns, k.as_str(), v.as_str()))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        WorkloadIndex {
+            all,
+            by_namespace,
+            by_label,
+        }
+    }
+
     /// Every namespace: those of the config's resources, of the workloads, and the
     /// environment's own.
     pub fn namespaces(&self, config: &ConfigSet) -> BTreeSet<String> {
@@ -81,6 +104,54 @@ impl Environment {
         out.extend(config.resources.iter().map(|r| r.namespace().to_string()));
         out.extend(self.workloads(config).iter().map(|(ns, ..)| ns.to_string()));
         out
+    }
+}
+
+/// Workloads by namespace and label ([`Environment::index`]); positions are ascending, so
+/// selections come out in [`Environment::workloads`] order.
+pub struct WorkloadIndex<'a> {
+    all: Vec<(&'a str, &'a str, &'a Labels)>,
+    by_namespace: HashMap<&'a str, Vec<usize>>,
+    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
+}
+
+impl<'a> WorkloadIndex<'a> {
+    /// Same as [`Environment::selected`].
+    pub fn selected(
+        &self,
+        namespace: Option<&str>,
+        selector: &Labels,
+    ) -> Vec<(&'a str, &'a str, &'a Labels)> {
+        let matches = |i: &usize| {
+            let (ns, _, labels) = self.all[*i];
+            namespace.is_none_or(|n| n == ns) && selector_matches(selector, labels)
+        };
+        let Some(ns) = namespace else {
+            return (0..self.all.len())
+                .filter(matches)
+                .map(|i| self.all[i])
+                .collect();
+        };
+        let mut shortest = self.by_namespace.get(ns);
+        for (k, v) in selector.iter() {
+            match self.by_label.get(&(ns, k.as_str(), v.as_str())) {
+                None => return Vec::new(),
+                Some(list) if shortest.is_none_or(|s| list.len() < s.len()) => {
+                    shortest = Some(list)
+                }
+                Some(_) => {}
+            }
+        }
+        shortest
+            .into_iter()
+            .flatten()
+            .filter(|i| matches(i))
+            .map(|&i| self.all[i])
+            .collect()
+    }
+
+    pub fn any_selected(&self, namespace: Option<&str>, selector: &Labels) -> bool {
+        !self.selected(namespace, selector).is_empty()
     }
 }
 
