@@ -3,15 +3,18 @@
 //! Istio pilot's push context and caches, in three layers:
 //! - per config generation, translate's [`PushContext`] (the indexes every generator reads)
 //!   is built once, by the first stream that needs it;
-//! - the outbound side (outbound clusters, all endpoints, all routes) depends on a proxy
-//!   only through its [`OutboundKey`]; it is generated once per key and shared, as
-//!   [`Group`]s, by every proxy with that key. Only listeners and inbound clusters are
-//!   generated per proxy;
+//! - the outbound side depends on a proxy only through keys: outbound clusters and all
+//!   endpoints through its [`ClusterKey`] (in most meshes one for every sidecar), routes
+//!   through its [`OutboundKey`] (about one per namespace). Each is generated once per key
+//!   and shared, as [`Group`]s, by every proxy with that key. Only listeners and inbound
+//!   clusters are generated per proxy;
 //! - across generations, when only endpoints changed ([`Change::Endpoints`]: the registry's
 //!   services differ in their endpoints alone and no other config changed), the previous
-//!   generation's outbound groups are patched for the services that changed, and a proxy's
-//!   own groups are kept unless its workload was touched. Any other change regenerates,
-//!   still once per key; resources whose bytes did not change keep their shared [`Packed`].
+//!   generation's cluster groups are patched for the services that changed, its routes are
+//!   kept, and a proxy's own groups are kept unless its workload was touched. When only
+//!   VirtualServices changed ([`Change::Routes`]) the clusters are kept. Any other change
+//!   regenerates, still once per key; resources whose bytes did not change keep their
+//!   shared [`Packed`].
 //!
 //! Layout of a proxy's [`Resources`]: CDS = [outbound clusters, inbound clusters],
 //! EDS = [endpoints], LDS = [listeners], RDS = [routes].
@@ -22,8 +25,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bowline_config::Spec;
 use bowline_registry::{Service, Snapshot};
 use bowline_translate::{
-    generate_local, generate_outbound, generate_outbound_for_hosts, outbound_key, OutboundKey,
-    ProxyView, PushContext,
+    cluster_key, generate_clusters, generate_local, generate_outbound_for_hosts, outbound_key,
+    routes, ClusterKey, OutboundKey, ProxyView, PushContext,
 };
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::{pack, type_url};
@@ -50,14 +53,17 @@ struct Generation {
     /// generations do not chain).
     before: Mutex<Option<Arc<Generation>>>,
     change: OnceLock<Change>,
-    outbound: Mutex<HashMap<OutboundKey, Arc<OnceLock<Arc<OutboundGroups>>>>>,
+    clusters: Cache<ClusterKey, Arc<ClusterGroups>>,
+    routes: Cache<OutboundKey, Arc<Group>>,
 }
 
-/// The shared outbound side of one [`OutboundKey`].
-struct OutboundGroups {
+/// Values computed once per key by the first proxy that asks; the others wait for it.
+type Cache<K, V> = Mutex<HashMap<K, Arc<OnceLock<V>>>>;
+
+/// The shared outbound clusters and endpoints of one [`ClusterKey`].
+struct ClusterGroups {
     clusters: Arc<Group>,
     endpoints: Arc<Group>,
-    routes: Arc<Group>,
 }
 
 /// What differs between a generation and the one before it.
@@ -70,6 +76,8 @@ pub(crate) enum Change {
         hosts: BTreeSet<String>,
         workloads: BTreeSet<String>,
     },
+    /// Only VirtualServices: routes and listeners change, clusters do not.
+    Routes,
     /// Anything else: routing or policy config, mesh config, service ports or addresses.
     Everything,
 }
@@ -96,7 +104,8 @@ impl Generator for MeshGenerator {
                 return Resources::new();
             }
         };
-        let outbound = generation.outbound_for(&context, &proxy);
+        let clusters = generation.clusters_for(&context, &proxy);
+        let routes = generation.routes_for(&context, &proxy);
         let (local_clusters, listeners) = match generation.reusable_local(node, &proxy, previous) {
             Some(local) => local,
             None => {
@@ -115,11 +124,11 @@ impl Generator for MeshGenerator {
             }
         };
         let mut resources = Resources::new();
-        resources.add_group(type_url::CLUSTER, outbound.clusters.clone());
+        resources.add_group(type_url::CLUSTER, clusters.clusters.clone());
         resources.add_group(type_url::CLUSTER, local_clusters);
-        resources.add_group(type_url::ENDPOINT, outbound.endpoints.clone());
+        resources.add_group(type_url::ENDPOINT, clusters.endpoints.clone());
         resources.add_group(type_url::LISTENER, listeners);
-        resources.add_group(type_url::ROUTE, outbound.routes.clone());
+        resources.add_group(type_url::ROUTE, routes);
         resources
     }
 }
@@ -162,7 +171,8 @@ impl Generation {
             context: OnceLock::new(),
             before: Mutex::new(before),
             change: OnceLock::new(),
-            outbound: Mutex::new(HashMap::new()),
+            clusters: Mutex::default(),
+            routes: Mutex::default(),
         }
     }
 
@@ -187,32 +197,38 @@ impl Generation {
         })
     }
 
-    /// The outbound groups of the proxy's key: computed by the first proxy that asks, from
-    /// the generation before when only endpoints changed.
-    fn outbound_for(&self, context: &Arc<PushContext>, proxy: &ProxyView) -> Arc<OutboundGroups> {
-        let key = outbound_key(context, proxy);
-        let cell = self
-            .outbound
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        cell.get_or_init(|| {
-            let before = self.before().and_then(|b| b.resolved_outbound(&key));
+    /// The cluster groups of the proxy's key: computed by the first proxy that asks, from
+    /// the generation before when only endpoints or routes changed.
+    fn clusters_for(&self, context: &PushContext, proxy: &ProxyView) -> Arc<ClusterGroups> {
+        let key = cluster_key(context, proxy);
+        cached(&self.clusters, &key, || {
+            let before = self.before().and_then(|b| resolved(&b.clusters, &key));
             match (self.change(), before) {
+                (Change::Routes, Some(before)) => before,
                 (Change::Endpoints { hosts, .. }, Some(before)) => {
-                    Arc::new(patch_outbound(context, proxy, &before, hosts))
+                    Arc::new(patch_clusters(context, proxy, &before, hosts))
                 }
-                (_, before) => Arc::new(full_outbound(context, proxy, before.as_deref())),
+                (_, before) => Arc::new(full_clusters(context, proxy, before.as_deref())),
             }
         })
-        .clone()
     }
 
-    fn resolved_outbound(&self, key: &OutboundKey) -> Option<Arc<OutboundGroups>> {
-        let cells = self.outbound.lock().unwrap_or_else(|p| p.into_inner());
-        cells.get(key)?.get().cloned()
+    /// The routes of the proxy's key, kept from the generation before when only endpoints
+    /// changed.
+    fn routes_for(&self, context: &PushContext, proxy: &ProxyView) -> Arc<Group> {
+        let key = outbound_key(context, proxy);
+        cached(&self.routes, &key, || {
+            let before = self.before().and_then(|b| resolved(&b.routes, &key));
+            match (self.change(), before) {
+                (Change::Endpoints { .. }, Some(before)) => before,
+                (_, before) => group_of(
+                    routes(context, proxy)
+                        .iter()
+                        .map(|r| (r.name.clone(), pack(r))),
+                    before.as_ref(),
+                ),
+            }
+        })
     }
 
     /// The proxy's previous inbound clusters and listeners, when nothing they depend on
@@ -245,15 +261,15 @@ impl Generation {
     }
 }
 
-/// Generates the outbound side whole, keeping the previous generation's shared resources
-/// (and groups) where their bytes are the same.
-fn full_outbound(
+/// Generates the clusters and endpoints whole, keeping the previous generation's shared
+/// resources (and groups) where their bytes are the same.
+fn full_clusters(
     context: &PushContext,
     proxy: &ProxyView,
-    before: Option<&OutboundGroups>,
-) -> OutboundGroups {
-    let out = generate_outbound(context, proxy);
-    OutboundGroups {
+    before: Option<&ClusterGroups>,
+) -> ClusterGroups {
+    let out = generate_clusters(context, proxy);
+    ClusterGroups {
         clusters: group_of(
             out.clusters.iter().map(|c| (c.name.clone(), pack(c))),
             before.map(|b| &b.clusters),
@@ -264,21 +280,17 @@ fn full_outbound(
                 .map(|e| (e.cluster_name.clone(), pack(e))),
             before.map(|b| &b.endpoints),
         ),
-        routes: group_of(
-            out.routes.iter().map(|r| (r.name.clone(), pack(r))),
-            before.map(|b| &b.routes),
-        ),
     }
 }
 
 /// The previous generation's groups with the clusters and endpoints of `hosts` generated
-/// anew; routes are kept (they do not depend on endpoints).
-fn patch_outbound(
+/// anew.
+fn patch_clusters(
     context: &PushContext,
     proxy: &ProxyView,
-    before: &OutboundGroups,
+    before: &ClusterGroups,
     hosts: &BTreeSet<String>,
-) -> OutboundGroups {
+) -> ClusterGroups {
     let fresh = generate_outbound_for_hosts(context, proxy, hosts);
     let patch = |old: &Arc<Group>, new: Vec<(String, bowline_xds::pb::google::protobuf::Any)>| {
         let mut group: Group = old
@@ -293,18 +305,18 @@ fn patch_outbound(
             };
             group.insert(name, packed);
         }
-        if group.len() == old.len()
+        let unchanged = group.len() == old.len()
             && group
                 .iter()
                 .zip(old.iter())
-                .all(|(a, b)| Arc::ptr_eq(a.1, b.1))
-        {
+                .all(|(a, b)| Arc::ptr_eq(a.1, b.1));
+        if unchanged {
             old.clone()
         } else {
             Arc::new(group)
         }
     };
-    OutboundGroups {
+    ClusterGroups {
         clusters: patch(
             &before.clusters,
             fresh
@@ -321,8 +333,28 @@ fn patch_outbound(
                 .map(|e| (e.cluster_name.clone(), pack(e)))
                 .collect(),
         ),
-        routes: before.routes.clone(),
     }
+}
+
+/// The value of `key`, computed by `init` if no one has yet (others asking meanwhile wait).
+fn cached<K: std::hash::Hash + Eq + Clone, V: Clone>(
+    cache: &Cache<K, V>,
+    key: &K,
+    init: impl FnOnce() -> V,
+) -> V {
+    let cell = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key.clone())
+        .or_default()
+        .clone();
+    cell.get_or_init(init).clone()
+}
+
+/// The value of `key` if it was computed.
+fn resolved<K: std::hash::Hash + Eq, V: Clone>(cache: &Cache<K, V>, key: &K) -> Option<V> {
+    let cells = cache.lock().unwrap_or_else(|p| p.into_inner());
+    cells.get(key)?.get().cloned()
 }
 
 /// The host of an outbound cluster name `outbound|<port>|<subset>|<host>`.
@@ -361,17 +393,24 @@ pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
     if before.mesh != after.mesh {
         return Change::Everything;
     }
-    // Any difference in what the translator reads directly changes everything.
-    // Where a resource was written (`origin`) is not read by the translator: a line shift in
-    // a file is no change.
-    let same = |a: &bowline_config::Resource, b: &bowline_config::Resource| {
-        a.api_version == b.api_version && a.meta == b.meta && a.spec == b.spec
-    };
+    // What the translator reads directly: only VirtualServices differing is a routes change,
+    // anything else there changes everything. Where a resource was written (`origin`) is
+    // not read by the translator: a line shift in a file is no change.
     let (old, new): (Vec<_>, Vec<_>) = (others(before).collect(), others(after).collect());
-    if old.len() != new.len()
-        || !old.iter().zip(&new).all(|(a, b)| same(a, b))
-        || before.services.len() != after.services.len()
-    {
+    if !same_resources(&old, &new) {
+        let not_routes =
+            |r: &&&bowline_config::Resource| !matches!(r.spec, Spec::VirtualService(_));
+        let old: Vec<_> = old.iter().filter(not_routes).copied().collect();
+        let new: Vec<_> = new.iter().filter(not_routes).copied().collect();
+        let registry_same =
+            before.services == after.services && before.workloads == after.workloads;
+        return if same_resources(&old, &new) && registry_same {
+            Change::Routes
+        } else {
+            Change::Everything
+        };
+    }
+    if before.services.len() != after.services.len() {
         return Change::Everything;
     }
     let mut hosts = BTreeSet::new();
@@ -411,6 +450,13 @@ pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
         j += usize::from(order != std::cmp::Ordering::Less);
     }
     Change::Endpoints { hosts, workloads }
+}
+
+fn same_resources(a: &[&bowline_config::Resource], b: &[&bowline_config::Resource]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| a.api_version == b.api_version && a.meta == b.meta && a.spec == b.spec)
 }
 
 /// The resources the translator reads directly: all but the registry kinds, which reach it

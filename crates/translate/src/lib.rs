@@ -44,8 +44,8 @@ pub use listeners::listeners;
 pub use proxy_view::{GatewayView, InterceptionMode, InvalidNode, ProxyView};
 pub use routes::routes;
 pub use sharing::{
-    generate_local, generate_outbound, generate_outbound_for_hosts, outbound_key, Local, Outbound,
-    OutboundKey,
+    cluster_key, generate_clusters, generate_local, generate_outbound, generate_outbound_for_hosts,
+    outbound_key, ClusterKey, Local, Outbound, OutboundKey,
 };
 
 use bowline_xds::pb::envoy::config::cluster::v3::Cluster;

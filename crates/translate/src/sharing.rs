@@ -3,14 +3,15 @@
 
 use crate::clusters::{inbound_clusters, outbound_cds, outbound_clusters, outbound_clusters_of};
 use crate::endpoints::outbound_eds;
+use crate::policy::ROOT_NAMESPACE;
 use crate::{listeners, routes, GatewayView, ProxyView, PushContext};
-use bowline_config::common::{selector_matches, Labels};
+use bowline_config::common::{fqdn, selector_matches, Labels};
 use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
 use bowline_xds::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use bowline_xds::pb::envoy::config::listener::v3::Listener;
 use bowline_xds::pb::envoy::config::route::v3::RouteConfiguration;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What the outbound generators read from a proxy, reduced to what changes their output.
 ///
@@ -38,9 +39,31 @@ pub struct OutboundKey {
     gateway: Option<(GatewayView, Labels)>,
 }
 
+/// What outbound clusters and endpoints (CDS and EDS, the bulk of a sidecar's config)
+/// depend on: an [`OutboundKey`] without what only routes read.
+///
+/// Contract: two proxies with equal keys (for one [`PushContext`]) get equal
+/// [`generate_clusters`]. Clusters read the proxy only through the DestinationRule lookup
+/// (rules of its own namespace first, then the service's, then the root namespace's, each
+/// subject to `exportTo`). So the namespace is in the key only where it can change that
+/// lookup: a namespace with a rule for a host outside it (or a wildcard host), the root
+/// namespace when it has rules, and every namespace when some rule restricts `exportTo`.
+/// For all other namespaces ("plain" ones) the lookup finds the service namespace's and the
+/// root's rules, whoever asks, and their proxies share one key: at 10,000 services in 10
+/// namespaces that is one generation of 12,000 clusters instead of ten.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClusterKey {
+    namespace: Option<String>,
+    selecting_rules: Vec<usize>,
+    gateway: Option<(GatewayView, Labels)>,
+}
+
 /// What a proxy's labels are tested against on the outbound side, indexed once.
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
+    /// Namespaces whose proxies may get other clusters than proxies elsewhere (see
+    /// [`ClusterKey`]); `None` when that is every namespace.
+    special_namespaces: Option<HashSet<String>>,
     /// DestinationRules with a `workloadSelector`, by namespace: (position among the
     /// DestinationRules, selector).
     selecting_rules: HashMap<String, Vec<(usize, Labels)>>,
@@ -69,6 +92,7 @@ impl KeyIndex {
         // Positions among the DestinationRules, not among all resources, so a key stays
         // valid across generations that differ only in other kinds (a caller may reuse the
         // previous generation's output for the same key when only endpoints changed).
+        index.special_namespaces = special_namespaces(snapshot);
         let rules = snapshot.config.destination_rules();
         for (position, (r, dr)) in rules.enumerate() {
             if let Some(s) = &dr.workload_selector {
@@ -91,17 +115,58 @@ impl KeyIndex {
     }
 }
 
-/// The sharing key of `proxy` (see [`OutboundKey`]); cost O(selectors in the mesh).
-pub fn outbound_key(ctx: &PushContext, proxy: &ProxyView) -> OutboundKey {
+/// Namespaces where the DestinationRule lookup depends on who asks (see [`ClusterKey`]).
+fn special_namespaces(snapshot: &Snapshot) -> Option<HashSet<String>> {
+    let mut special = HashSet::new();
+    for (r, dr) in snapshot.config.destination_rules() {
+        if !dr.export_to.is_empty() && !dr.export_to.iter().any(|e| e == "*") {
+            return None;
+        }
+        let ns = r.namespace();
+        let host = fqdn(&dr.host, ns);
+        let local = ns != ROOT_NAMESPACE
+            && !host.starts_with('*')
+            && host == host.to_ascii_lowercase()
+            && snapshot.service(&host).is_none_or(|s| s.namespace == ns);
+        if !local {
+            special.insert(ns.to_string());
+        }
+    }
+    Some(special)
+}
+
+/// The clusters key of `proxy` (see [`ClusterKey`]).
+pub fn cluster_key(ctx: &PushContext, proxy: &ProxyView) -> ClusterKey {
     let index = ctx.key_index();
-    let selecting_rules = index
+    let special = index
+        .special_namespaces
+        .as_ref()
+        .is_none_or(|s| s.contains(&proxy.namespace));
+    ClusterKey {
+        namespace: special.then(|| proxy.namespace.clone()),
+        selecting_rules: selecting_rules(index, proxy),
+        gateway: proxy
+            .gateway
+            .as_ref()
+            .map(|g| (g.clone(), proxy.labels.clone())),
+    }
+}
+
+fn selecting_rules(index: &KeyIndex, proxy: &ProxyView) -> Vec<usize> {
+    index
         .selecting_rules
         .get(&proxy.namespace)
         .into_iter()
         .flatten()
         .filter(|(_, s)| selector_matches(s, &proxy.labels))
         .map(|(i, _)| *i)
-        .collect();
+        .collect()
+}
+
+/// The sharing key of `proxy` (see [`OutboundKey`]); cost O(selectors in the mesh).
+pub fn outbound_key(ctx: &PushContext, proxy: &ProxyView) -> OutboundKey {
+    let index = ctx.key_index();
+    let selecting_rules = selecting_rules(index, proxy);
     let source_selectors = index
         .source_selectors
         .iter()
@@ -123,13 +188,22 @@ pub fn outbound_key(ctx: &PushContext, proxy: &ProxyView) -> OutboundKey {
 /// Outbound clusters, all EDS and all RDS for `proxy`: equal for equal [`outbound_key`]s.
 /// The outbound clusters are computed once and shared by CDS and EDS.
 pub fn generate_outbound(ctx: &PushContext, proxy: &ProxyView) -> Outbound {
+    Outbound {
+        routes: routes(ctx, proxy),
+        ..generate_clusters(ctx, proxy)
+    }
+}
+
+/// Outbound clusters and all EDS for `proxy`, routes left empty: equal for equal
+/// [`cluster_key`]s.
+pub fn generate_clusters(ctx: &PushContext, proxy: &ProxyView) -> Outbound {
     let clusters = outbound_clusters(ctx, proxy);
     let mut cds = outbound_cds(&clusters);
     cds.sort_by(|a, b| a.name.cmp(&b.name));
     Outbound {
         endpoints: outbound_eds(&clusters),
         clusters: cds,
-        routes: routes(ctx, proxy),
+        routes: Vec::new(),
     }
 }
 

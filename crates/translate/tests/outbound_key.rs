@@ -126,3 +126,74 @@ fn selectors_that_pick_a_proxy_split_its_key() {
     assert_eq!(reviews_v1.0, ratings.0);
     assert_eq!(reviews_v1.1, ratings.1);
 }
+
+/// Two namespaces, each with a service, a workload and a DestinationRule for its own service.
+fn two_namespaces(extra: &str) -> Snapshot {
+    let mut yaml = String::new();
+    for ns in ["a", "b"] {
+        yaml += &format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: svc, namespace: {ns}}}\nspec:\n  hosts: [svc.{ns}.svc.cluster.local]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{{number: 80, name: http, protocol: HTTP}}]\n  workloadSelector: {{labels: {{app: svc}}}}\n---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: svc-1, namespace: {ns}}}\nspec: {{address: 10.0.{n}.1, labels: {{app: svc, version: v1}}}}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: svc, namespace: {ns}}}\nspec:\n  host: svc\n  subsets: [{{name: v1, labels: {{version: v1}}}}]\n---\n",
+            n = if ns == "a" { 1 } else { 2 }
+        );
+    }
+    mesh(&(yaml + extra))
+}
+
+#[test]
+fn plain_namespaces_share_clusters_and_rules_reaching_out_split_them() {
+    use bowline_translate::{cluster_key, generate_clusters};
+    let keys = |snap: &Snapshot| {
+        let ctx = push(snap);
+        let a = proxy(snap, "10.0.1.1", "svc-1", "a");
+        let b = proxy(snap, "10.0.2.1", "svc-1", "b");
+        let same = cluster_key(&ctx, &a) == cluster_key(&ctx, &b);
+        assert_eq!(
+            same,
+            generate_clusters(&ctx, &a) == generate_clusters(&ctx, &b),
+            "equal keys, equal clusters; different keys here because the clusters differ"
+        );
+        assert_ne!(
+            outbound_key(&ctx, &a),
+            outbound_key(&ctx, &b),
+            "routes read the namespace"
+        );
+        same
+    };
+    assert!(
+        keys(&two_namespaces("")),
+        "rules only for their own namespace's hosts"
+    );
+    let reaching = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: to-b, namespace: a}\nspec:\n  host: svc.b.svc.cluster.local\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n";
+    assert!(
+        !keys(&two_namespaces(reaching)),
+        "a's rule for b's host applies in a only"
+    );
+    let private = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: svc-private, namespace: b}\nspec:\n  host: svc\n  exportTo: [\".\"]\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n";
+    assert!(
+        !keys(&two_namespaces(private)),
+        "b's rule is not exported to a"
+    );
+}
+
+#[test]
+fn equal_cluster_keys_give_identical_clusters() {
+    use bowline_translate::{cluster_key, generate_clusters};
+    for (name, snap) in configs() {
+        let ctx = push(&snap);
+        let proxies = sidecars(&snap);
+        for (i, a) in proxies.iter().enumerate() {
+            let clusters = generate_clusters(&ctx, a);
+            let outbound = generate_outbound(&ctx, a);
+            assert_eq!(
+                (&clusters.clusters, &clusters.endpoints),
+                (&outbound.clusters, &outbound.endpoints),
+                "{name}"
+            );
+            for b in &proxies[i + 1..] {
+                if cluster_key(&ctx, a) == cluster_key(&ctx, b) {
+                    assert_eq!(clusters, generate_clusters(&ctx, b), "{name}");
+                }
+            }
+        }
+    }
+}

@@ -178,9 +178,15 @@ fn an_endpoint_change_patches_only_its_service_and_shares_the_rest() {
         &group(&after[productpage], type_url::ENDPOINT, 0),
         &group(&after[replica], type_url::ENDPOINT, 0)
     ));
-    assert!(!Arc::ptr_eq(
+    // Clusters are shared across namespaces here (no rule reaches outside its own), routes
+    // are not (short names differ).
+    assert!(Arc::ptr_eq(
         &group(&after[productpage], type_url::ENDPOINT, 0),
         &group(&after[cart], type_url::ENDPOINT, 0)
+    ));
+    assert!(!Arc::ptr_eq(
+        &group(&after[productpage], type_url::ROUTE, 0),
+        &group(&after[cart], type_url::ROUTE, 0)
     ));
     // Labels matter only through selectors, and this mesh has none: a proxy the registry
     // does not know shares with the known ones of its namespace.
@@ -234,9 +240,28 @@ fn label_route_and_repeated_changes_match_a_fresh_generation() {
     ];
     assert_eq!(
         change_between(&generations[1], &generations[2]),
-        Change::Everything
+        Change::Routes
     );
-    check_sequence(&generations);
+    let rounds = check_sequence(&generations);
+    // A weight change keeps every cluster and endpoint group.
+    for (before, after) in rounds[1].iter().zip(&rounds[2]) {
+        assert!(Arc::ptr_eq(
+            &group(before, type_url::CLUSTER, 0),
+            &group(after, type_url::CLUSTER, 0)
+        ));
+        assert!(Arc::ptr_eq(
+            &group(before, type_url::ENDPOINT, 0),
+            &group(after, type_url::ENDPOINT, 0)
+        ));
+    }
+    // A PeerAuthentication change is everything.
+    let strict = snapshot(6, &mesh_yaml("10.0.0.5", "v2", 70));
+    let permissive = snapshot(
+        7,
+        &mesh_yaml("10.0.0.5", "v2", 70).replace("mode: STRICT", "mode: PERMISSIVE"),
+    );
+    assert_eq!(change_between(&strict, &permissive), Change::Everything);
+    check_sequence(&[strict, permissive]);
 }
 
 #[test]
