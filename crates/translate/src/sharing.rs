@@ -88,11 +88,13 @@ pub struct Local {
 
 impl KeyIndex {
     pub(crate) fn new(snapshot: &Snapshot) -> KeyIndex {
-        let mut index = KeyIndex::default();
+        let mut index = KeyIndex {
+            special_namespaces: special_namespaces(snapshot),
+            ..KeyIndex::default()
+        };
         // Positions among the DestinationRules, not among all resources, so a key stays
         // valid across generations that differ only in other kinds (a caller may reuse the
         // previous generation's output for the same key when only endpoints changed).
-        index.special_namespaces = special_namespaces(snapshot);
         let rules = snapshot.config.destination_rules();
         for (position, (r, dr)) in rules.enumerate() {
             if let Some(s) = &dr.workload_selector {
