@@ -117,9 +117,15 @@ pub(crate) async fn drive<G: Generator, S: Session>(
             Event::Nothing => Vec::new(),
         };
         if !out.is_empty() {
+            // Whatever this stream still has booked is given back before it waits for room:
+            // a stream holding bytes while waiting for more is how every stream ends up
+            // waiting on every other (measured: a full push to 100 sidecars of a 10,000
+            // service mesh stalled for good). Its older bytes are then no longer counted,
+            // which only loosens the bound, by at most one batch per stream.
+            drop(flight.take());
             let bytes: usize = out.iter().map(prost::Message::encoded_len).sum();
             match Flight::book(&shared, bytes, &mut stop).await {
-                Some(booked) => flight = Some(booked.join(flight.take(), &shared)),
+                Some(booked) => flight = Some(booked),
                 None => break "server stopping",
             }
         }
@@ -131,7 +137,7 @@ pub(crate) async fn drive<G: Generator, S: Session>(
             applied = Some(view.generation);
         }
         if session.acks().all_replied() {
-            flight = None;
+            drop(flight.take());
         }
         registration.publish(session.acks().to_status(), applied);
 
@@ -172,7 +178,7 @@ pub(crate) async fn drive<G: Generator, S: Session>(
 /// Bytes a stream sent that its proxy has not answered yet, booked against the server's
 /// budget (`ServerOptions::max_bytes_in_flight`); released by the answers or the deadline.
 struct Flight {
-    _permits: Vec<OwnedSemaphorePermit>,
+    _permit: OwnedSemaphorePermit,
     deadline: Instant,
 }
 
@@ -189,20 +195,11 @@ impl Flight {
             .min(shared.options.budget_kib());
         tokio::select! {
             permit = shared.in_flight.clone().acquire_many_owned(kib) => Some(Flight {
-                _permits: vec![permit.ok()?],
+                _permit: permit.ok()?,
                 deadline: Instant::now() + shared.options.push_timeout,
             }),
             _ = stop.wait_for(|stopped| *stopped) => None,
         }
-    }
-
-    /// This booking and what was still in flight before, with a fresh deadline.
-    fn join<G: Generator>(mut self, before: Option<Flight>, shared: &Shared<G>) -> Flight {
-        if let Some(before) = before {
-            self._permits.extend(before._permits);
-        }
-        self.deadline = Instant::now() + shared.options.push_timeout;
-        self
     }
 }
 

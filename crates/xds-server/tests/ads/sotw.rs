@@ -348,3 +348,22 @@ async fn a_proxy_that_never_answers_holds_the_push_budget_only_until_its_timeout
     let mut third = SotwClient::connect(&server, "sidecar-3", CLUSTER, &[]).await;
     third.recv().await;
 }
+
+#[tokio::test]
+async fn a_proxy_asking_for_more_before_answering_is_served_within_a_full_budget() {
+    // The budget holds one response. A proxy asks for listeners before it ACKs the clusters
+    // (Envoy sends its first requests back to back): holding its clusters' bytes while
+    // waiting for room for the listeners would wait on itself for good.
+    let options = ServerOptions {
+        max_bytes_in_flight: 1,
+        push_timeout: Duration::from_secs(600),
+        ..ServerOptions::default()
+    };
+    let server = Server::start_with(mesh(), options).await;
+    let mut proxy = SotwClient::connect(&server, "sidecar-1", CLUSTER, &[]).await;
+    let cds = proxy.recv().await;
+    assert_eq!(cds.type_url, CLUSTER);
+    proxy.request(LISTENER, &[]).await;
+    let lds = proxy.recv().await;
+    assert_eq!(names_of(&lds.resources), ["inbound"]);
+}
