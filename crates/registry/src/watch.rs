@@ -87,6 +87,15 @@ struct Inner {
     read_problems: Vec<Diagnostic>,
 }
 
+/// Where a publish spent its time: collecting the served config, analysing it, building
+/// the snapshot (logged with "config applied").
+#[derive(Default)]
+struct Timings {
+    config: Duration,
+    analysis: Duration,
+    build: Duration,
+}
+
 impl Registry {
     /// Loads `dir` once, in memory only.
     pub fn load(dir: impl Into<PathBuf>) -> std::io::Result<Registry> {
@@ -297,12 +306,16 @@ impl Registry {
     /// persists. The status comes first: whoever sees a proxy at generation G (pushes follow
     /// the snapshot within milliseconds) must find the status at G too.
     fn publish(&self, inner: &mut Inner, reloads: u64) -> Option<u64> {
+        let started = std::time::Instant::now();
+        let mut timings = Timings::default();
         let current = self.snapshots.borrow().clone();
         let changed = inner.store.take_changed();
         let next_snapshot = if !changed.is_empty() || current.generation == 0 {
             // Analysis reads only what serves: nothing changed, nothing to re-analyse.
             let config = inner.store.config();
+            timings.config = started.elapsed();
             inner.store.analyze(&config);
+            timings.analysis = started.elapsed() - timings.config;
             let next = current.generation + 1;
             for entry in inner.store.entries_mut() {
                 if entry.served.is_some() && entry.config_generation == 0 {
@@ -316,6 +329,7 @@ impl Registry {
             if current.generation > 0 {
                 snapshot.changed = Changes::between(&current, &snapshot, changed);
             }
+            timings.build = started.elapsed() - timings.config - timings.analysis;
             Some(Arc::new(snapshot))
         } else {
             None
@@ -361,7 +375,14 @@ impl Registry {
         }
         let snapshot = next_snapshot?;
         self.snapshots.send_replace(snapshot);
-        tracing::info!(generation, "config applied");
+        tracing::info!(
+            generation,
+            config_ms = timings.config.as_millis(),
+            analysis_ms = timings.analysis.as_millis(),
+            snapshot_ms = timings.build.as_millis(),
+            total_ms = started.elapsed().as_millis(),
+            "config applied"
+        );
         self.persister.save(&inner.store)
     }
 
