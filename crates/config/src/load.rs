@@ -236,9 +236,7 @@ impl Loader {
     }
 
     fn finish(mut self) -> Loaded {
-        let config = ConfigSet {
-            resources: self.resources,
-        };
+        let config: ConfigSet = self.resources.into_iter().collect();
         for (i, finding) in validate::check_config(&config) {
             self.diagnostics
                 .push(locate(&config.resources[i], &self.indexes[i], finding));

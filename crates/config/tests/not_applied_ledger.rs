@@ -329,7 +329,12 @@ fn documents() -> Vec<Resource> {
     paths.push(repo().join("examples"));
     let loaded = load_paths(&paths);
     assert!(loaded.config.resources.len() > 100, "too few documents");
-    loaded.config.resources
+    loaded
+        .config
+        .resources
+        .into_iter()
+        .map(std::sync::Arc::unwrap_or_clone)
+        .collect()
 }
 
 /// `apiVersion` and `kind` of a document of `kind`.

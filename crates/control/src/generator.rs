@@ -399,7 +399,7 @@ pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
     let (old, new): (Vec<_>, Vec<_>) = (others(before).collect(), others(after).collect());
     if !same_resources(&old, &new) {
         let not_routes =
-            |r: &&&bowline_config::Resource| !matches!(r.spec, Spec::VirtualService(_));
+            |r: &&&Arc<bowline_config::Resource>| !matches!(r.spec, Spec::VirtualService(_));
         let old: Vec<_> = old.iter().filter(not_routes).copied().collect();
         let new: Vec<_> = new.iter().filter(not_routes).copied().collect();
         let registry_same =
@@ -452,16 +452,22 @@ pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
     Change::Endpoints { hosts, workloads }
 }
 
-fn same_resources(a: &[&bowline_config::Resource], b: &[&bowline_config::Resource]) -> bool {
+/// Same list, resource by resource: shared (unchanged in the store) or equal but for where
+/// it was written.
+fn same_resources(
+    a: &[&Arc<bowline_config::Resource>],
+    b: &[&Arc<bowline_config::Resource>],
+) -> bool {
     a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(a, b)| a.api_version == b.api_version && a.meta == b.meta && a.spec == b.spec)
+        && a.iter().zip(b).all(|(a, b)| {
+            Arc::ptr_eq(a, b)
+                || (a.api_version == b.api_version && a.meta == b.meta && a.spec == b.spec)
+        })
 }
 
 /// The resources the translator reads directly: all but the registry kinds, which reach it
 /// only as `services` and workloads.
-fn others(snapshot: &Snapshot) -> impl Iterator<Item = &bowline_config::Resource> {
+fn others(snapshot: &Snapshot) -> impl Iterator<Item = &Arc<bowline_config::Resource>> {
     snapshot.config.resources.iter().filter(|r| {
         !matches!(
             r.spec,

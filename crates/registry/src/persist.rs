@@ -221,7 +221,7 @@ pub fn load(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<String>)> {
                 entries.push(Entry {
                     key,
                     served: Some(Served {
-                        resource,
+                        resource: Arc::new(resource),
                         raw: doc.raw,
                         index: doc.index,
                         source: p.source,

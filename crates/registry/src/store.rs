@@ -18,6 +18,7 @@ use bowline_config::{locate, ConfigSet, FileDocuments, ReadDocument, Resource, R
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where a resource's version came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +51,8 @@ impl std::fmt::Display for Source {
 /// The version of a resource that serves.
 #[derive(Debug, Clone)]
 pub struct Served {
-    pub resource: Resource,
+    /// Shared with every snapshot that serves it.
+    pub resource: Arc<Resource>,
     /// The document as written, for persistence and `bowline get -o yaml`.
     pub raw: serde_json::Value,
     /// Field positions in the document, for positioning analysis findings.
@@ -170,7 +172,7 @@ impl Store {
 
     /// What serves, in creation order (Istio's tie-break order for conflicts).
     pub fn config(&self) -> ConfigSet {
-        let mut served: Vec<(&u64, &Resource)> = self
+        let mut served: Vec<(&u64, &Arc<Resource>)> = self
             .entries
             .values()
             .filter_map(|e| e.served.as_ref().map(|s| (&e.created, &s.resource)))
@@ -243,11 +245,15 @@ impl Store {
                     entry.config_generation = 0;
                 }
                 // Also a move within its file: the origin is part of what serves.
-                if entry.served.as_ref().is_none_or(|s| s.resource != resource) {
+                if entry
+                    .served
+                    .as_ref()
+                    .is_none_or(|s| *s.resource != resource)
+                {
                     self.changed.insert(key.clone());
                 }
                 entry.served = Some(Served {
-                    resource,
+                    resource: Arc::new(resource),
                     raw,
                     index,
                     source,

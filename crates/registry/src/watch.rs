@@ -87,8 +87,8 @@ struct Inner {
     read_problems: Vec<Diagnostic>,
 }
 
-/// Where a publish spent its time: collecting the served config, analysing it, building
-/// the snapshot (logged with "config applied").
+/// Where a publish spent its time: collecting the served config, building the snapshot,
+/// analysing it (after the snapshot is out; logged with "config applied").
 #[derive(Default)]
 struct Timings {
     config: Duration,
@@ -302,20 +302,18 @@ impl Registry {
         scan.recheck_after
     }
 
-    /// Re-analyses, updates the status, publishes a new snapshot if what serves changed, and
-    /// persists. The status comes first: whoever sees a proxy at generation G (pushes follow
-    /// the snapshot within milliseconds) must find the status at G too.
+    /// When what serves changed: builds and publishes a new snapshot, re-analyses and
+    /// persists; the status is updated in any case. The status comes before the snapshot:
+    /// whoever sees a proxy at generation G (pushes follow the snapshot within
+    /// milliseconds) must find the status at G too.
     fn publish(&self, inner: &mut Inner, reloads: u64) -> Option<u64> {
         let started = std::time::Instant::now();
         let mut timings = Timings::default();
         let current = self.snapshots.borrow().clone();
         let changed = inner.store.take_changed();
         let next_snapshot = if !changed.is_empty() || current.generation == 0 {
-            // Analysis reads only what serves: nothing changed, nothing to re-analyse.
             let config = inner.store.config();
             timings.config = started.elapsed();
-            inner.store.analyze(&config);
-            timings.analysis = started.elapsed() - timings.config;
             let next = current.generation + 1;
             for entry in inner.store.entries_mut() {
                 if entry.served.is_some() && entry.config_generation == 0 {
@@ -329,7 +327,7 @@ impl Registry {
             if current.generation > 0 {
                 snapshot.changed = Changes::between(&current, &snapshot, changed);
             }
-            timings.build = started.elapsed() - timings.config - timings.analysis;
+            timings.build = started.elapsed() - timings.config;
             Some(Arc::new(snapshot))
         } else {
             None
@@ -337,6 +335,29 @@ impl Registry {
         let generation = next_snapshot
             .as_ref()
             .map_or(current.generation, |s| s.generation);
+        self.set_status(inner, generation, reloads);
+        let snapshot = next_snapshot?;
+        let config = snapshot.config.clone();
+        self.snapshots.send_replace(snapshot);
+        // Analysis never refuses (its findings are messages on the resources), so it runs
+        // after the proxies have their push under way; the status gets its findings next.
+        let analysing = std::time::Instant::now();
+        inner.store.analyze(&config);
+        timings.analysis = analysing.elapsed();
+        self.set_status(inner, generation, 0);
+        tracing::info!(
+            generation,
+            config_ms = timings.config.as_millis(),
+            snapshot_ms = timings.build.as_millis(),
+            analysis_ms = timings.analysis.as_millis(),
+            total_ms = started.elapsed().as_millis(),
+            "config applied"
+        );
+        self.persister.save(&inner.store)
+    }
+
+    /// Writes the status from the store: what was refused, every warning and finding.
+    fn set_status(&self, inner: &Inner, generation: u64, reloads: u64) {
         let mut rejected: BTreeMap<PathBuf, Vec<Diagnostic>> = BTreeMap::new();
         let mut warnings = Vec::new();
         let mut refused = Vec::new();
@@ -362,28 +383,15 @@ impl Registry {
             }
             warnings.extend(entry.messages.iter().chain(&entry.analysis).cloned());
         }
-        {
-            let mut status = self.status.write().expect("status lock");
-            *status = ConfigStatus {
-                generation,
-                last_reload_ms: now_ms(),
-                reloads: status.reloads + reloads,
-                rejected,
-                warnings,
-                refused,
-            };
-        }
-        let snapshot = next_snapshot?;
-        self.snapshots.send_replace(snapshot);
-        tracing::info!(
+        let mut status = self.status.write().expect("status lock");
+        *status = ConfigStatus {
             generation,
-            config_ms = timings.config.as_millis(),
-            analysis_ms = timings.analysis.as_millis(),
-            snapshot_ms = timings.build.as_millis(),
-            total_ms = started.elapsed().as_millis(),
-            "config applied"
-        );
-        self.persister.save(&inner.store)
+            last_reload_ms: now_ms(),
+            reloads: status.reloads + reloads,
+            rejected,
+            warnings,
+            refused,
+        };
     }
 
     /// Watches the directory and reloads after each debounced burst of changes, until

@@ -65,7 +65,7 @@ macro_rules! typed {
         /// Every resource of this kind with its metadata, in load order (from the index).
         pub(crate) fn $fn(&self) -> impl Iterator<Item = (&Resource, &$ty)> + '_ {
             self.$field.iter().filter_map(|i| {
-                let r = &self.snapshot.config.resources[*i];
+                let r: &Resource = &self.snapshot.config.resources[*i];
                 match &r.spec {
                     Spec::$variant(s) => Some((r, s)),
                     _ => None,

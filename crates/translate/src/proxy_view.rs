@@ -256,7 +256,7 @@ mod tests {
         Snapshot::build(
             1,
             ConfigSet {
-                resources: vec![resource],
+                resources: vec![resource.into()],
             },
         )
     }

@@ -17,7 +17,7 @@ fn gateways(config: &ConfigSet) -> impl Iterator<Item = (usize, &Resource, &Gate
         .iter()
         .enumerate()
         .filter_map(|(i, r)| match &r.spec {
-            Spec::Gateway(gw) => Some((i, r, gw)),
+            Spec::Gateway(gw) => Some((i, &**r, gw)),
             _ => None,
         })
 }
