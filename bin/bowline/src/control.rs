@@ -39,8 +39,10 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15014")]
     debug_addr: SocketAddr,
     /// Quiet period after a config file changes before it is reloaded: a burst of events
-    /// (an editor's save, a directory sync) costs one reload.
-    #[arg(long, value_name = "MS", default_value_t = 50)]
+    /// (an editor's save, a directory sync) costs one reload. Short, because an endpoint
+    /// change has 100 ms to reach the proxies, this included; a file still being written
+    /// waits for `--file-settle-ms` anyway.
+    #[arg(long, value_name = "MS", default_value_t = 20)]
     file_debounce_ms: u64,
     /// How long a file's content must be left alone before it is taken: a file written in
     /// pieces is never applied halfway. Writing a file elsewhere and renaming it into place

@@ -132,7 +132,7 @@ fn start(
                 secure: Some(SocketAddr::new(xds_ip, 0)),
                 debug: options.debug_addr,
             },
-            file_debounce: Duration::from_millis(50),
+            file_debounce: Duration::from_millis(20),
             file_settle: bowline_registry::watch::DEFAULT_SETTLE,
             push_debounce: Duration::from_millis(10),
             ca: Some(mesh_ca),
