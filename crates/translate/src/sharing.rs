@@ -1,7 +1,9 @@
 //! Sharing the outbound side between proxies: [`OutboundKey`] says which proxies get
 //! byte-identical [`Outbound`] resources, so a caller can generate them once per key.
 
-use crate::clusters::{inbound_clusters, outbound_cds, outbound_clusters, outbound_clusters_of};
+use crate::clusters::{
+    inbound_clusters, outbound_cds, outbound_clusters, outbound_clusters_of, OutboundCluster,
+};
 use crate::endpoints::outbound_eds;
 use crate::policy::ROOT_NAMESPACE;
 use crate::{listeners, routes, GatewayView, ProxyView, PushContext};
@@ -199,14 +201,7 @@ pub fn generate_outbound(ctx: &PushContext, proxy: &ProxyView) -> Outbound {
 /// Outbound clusters and all EDS for `proxy`, routes left empty: equal for equal
 /// [`cluster_key`]s.
 pub fn generate_clusters(ctx: &PushContext, proxy: &ProxyView) -> Outbound {
-    let clusters = outbound_clusters(ctx, proxy);
-    let mut cds = outbound_cds(&clusters);
-    cds.sort_by(|a, b| a.name.cmp(&b.name));
-    Outbound {
-        endpoints: outbound_eds(&clusters),
-        clusters: cds,
-        routes: Vec::new(),
-    }
+    clusters_and_endpoints(&outbound_clusters(ctx, proxy))
 }
 
 /// The outbound clusters and endpoints of the services named `hosts` only, routes left
@@ -223,11 +218,15 @@ pub fn generate_outbound_for_hosts(
         .into_iter()
         .filter(|at| hosts.contains(&at.service.hostname))
         .collect();
-    let clusters = outbound_clusters_of(ctx, proxy, ports);
-    let mut cds = outbound_cds(&clusters);
+    clusters_and_endpoints(&outbound_clusters_of(ctx, proxy, ports))
+}
+
+/// CDS (sorted by name) and EDS of these outbound clusters; routes left empty.
+fn clusters_and_endpoints(clusters: &[OutboundCluster<'_>]) -> Outbound {
+    let mut cds = outbound_cds(clusters);
     cds.sort_by(|a, b| a.name.cmp(&b.name));
     Outbound {
-        endpoints: outbound_eds(&clusters),
+        endpoints: outbound_eds(clusters),
         clusters: cds,
         routes: Vec::new(),
     }
