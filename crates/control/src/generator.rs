@@ -76,8 +76,9 @@ pub(crate) enum Change {
         hosts: BTreeSet<String>,
         workloads: BTreeSet<String>,
     },
-    /// Only VirtualServices: routes and listeners change, clusters do not.
-    Routes,
+    /// Only VirtualServices: routes change, clusters do not; listeners only if
+    /// `listeners_kept` is false (see [`listeners_kept`]).
+    Routes { listeners_kept: bool },
     /// Anything else: routing or policy config, mesh config, service ports or addresses.
     Everything,
 }
@@ -204,7 +205,7 @@ impl Generation {
         cached(&self.clusters, &key, || {
             let before = self.before().and_then(|b| resolved(&b.clusters, &key));
             match (self.change(), before) {
-                (Change::Routes, Some(before)) => before,
+                (Change::Routes { .. }, Some(before)) => before,
                 (Change::Endpoints { hosts, .. }, Some(before)) => {
                     Arc::new(patch_clusters(context, proxy, &before, hosts))
                 }
@@ -245,11 +246,17 @@ impl Generation {
         if before.snapshot.generation != previous.generation {
             return None;
         }
-        let Change::Endpoints { workloads, .. } = self.change() else {
-            return None;
-        };
-        if workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload)) {
-            return None;
+        match self.change() {
+            Change::Endpoints { workloads, .. } => {
+                if workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload)) {
+                    return None;
+                }
+            }
+            // Gateways' listeners read their routes' hosts: regenerate them.
+            Change::Routes {
+                listeners_kept: true,
+            } if proxy.gateway.is_none() => {}
+            _ => return None,
         }
         if ProxyView::from_node(node, &before.snapshot).ok().as_ref() != Some(proxy) {
             return None;
@@ -405,7 +412,9 @@ pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
         let registry_same =
             before.services == after.services && before.workloads == after.workloads;
         return if same_resources(&old, &new) && registry_same {
-            Change::Routes
+            Change::Routes {
+                listeners_kept: listeners_kept(before, after),
+            }
         } else {
             Change::Everything
         };
@@ -454,6 +463,25 @@ pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
 
 /// Same list, resource by resource: shared (unchanged in the store) or equal but for where
 /// it was written.
+/// Whether a change of VirtualServices leaves every sidecar's listeners as they were. A
+/// sidecar's listeners read VirtualServices only for TCP service ports: which one claims a
+/// host first (its position, hosts, `gateways`, `exportTo`) and its `tcp` rules. Same list
+/// in the same order with those parts equal: same listeners, whatever the `http` rules.
+fn listeners_kept(before: &Snapshot, after: &Snapshot) -> bool {
+    let (old, new): (Vec<_>, Vec<_>) = (
+        before.config.virtual_services().collect(),
+        after.config.virtual_services().collect(),
+    );
+    old.len() == new.len()
+        && old.iter().zip(&new).all(|((ro, o), (rn, n))| {
+            ro.key() == rn.key()
+                && o.hosts == n.hosts
+                && o.gateways == n.gateways
+                && o.export_to == n.export_to
+                && o.tcp == n.tcp
+        })
+}
+
 fn same_resources(
     a: &[&Arc<bowline_config::Resource>],
     b: &[&Arc<bowline_config::Resource>],

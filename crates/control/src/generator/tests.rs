@@ -240,11 +240,17 @@ fn label_route_and_repeated_changes_match_a_fresh_generation() {
     ];
     assert_eq!(
         change_between(&generations[1], &generations[2]),
-        Change::Routes
+        Change::Routes {
+            listeners_kept: true
+        }
     );
     let rounds = check_sequence(&generations);
-    // A weight change keeps every cluster and endpoint group.
+    // A weight change keeps every cluster and endpoint group, and every listener.
     for (before, after) in rounds[1].iter().zip(&rounds[2]) {
+        assert!(Arc::ptr_eq(
+            &group(before, type_url::LISTENER, 0),
+            &group(after, type_url::LISTENER, 0)
+        ));
         assert!(Arc::ptr_eq(
             &group(before, type_url::CLUSTER, 0),
             &group(after, type_url::CLUSTER, 0)
@@ -318,5 +324,46 @@ fn selector_keys_survive_endpoint_changes_that_shift_resource_positions() {
     assert!(!Arc::ptr_eq(
         &group(&rounds[1][productpage], type_url::CLUSTER, 0),
         &group(&rounds[1][stranger], type_url::CLUSTER, 0)
+    ));
+}
+
+/// Two TCP services and a VirtualService splitting db-a's connections with db-b.
+fn tcp_split(weight_a: u32) -> String {
+    let mut yaml = mesh_yaml("10.0.0.3", "v2", 90);
+    for (svc, ip) in [("db-a", "10.0.2.1"), ("db-b", "10.0.2.2")] {
+        yaml += &format!(
+            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {svc}, namespace: default}}\nspec:\n  hosts: [{svc}.default.svc.cluster.local]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{{number: 5432, name: tcp, protocol: TCP}}]\n  endpoints: [{{address: {ip}}}]\n"
+        );
+    }
+    let weight_b = 100 - weight_a;
+    yaml + &format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: db, namespace: default}}
+spec:
+  hosts: [db-a.default.svc.cluster.local]
+  tcp:
+  - route:
+    - {{destination: {{host: db-a.default.svc.cluster.local}}, weight: {weight_a}}}
+    - {{destination: {{host: db-b.default.svc.cluster.local}}, weight: {weight_b}}}
+"
+    )
+}
+
+#[test]
+fn a_tcp_route_change_regenerates_listeners() {
+    let generations = [snapshot(1, &tcp_split(90)), snapshot(2, &tcp_split(70))];
+    assert_eq!(
+        change_between(&generations[0], &generations[1]),
+        Change::Routes {
+            listeners_kept: false
+        }
+    );
+    let rounds = check_sequence(&generations);
+    let productpage = 0;
+    assert!(!Arc::ptr_eq(
+        &group(&rounds[0][productpage], type_url::LISTENER, 0),
+        &group(&rounds[1][productpage], type_url::LISTENER, 0)
     ));
 }
