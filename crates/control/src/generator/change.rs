@@ -1,0 +1,154 @@
+//! What changed between two generations, as the generator needs to know it: only
+//! endpoints, only routes, or everything. Decided by comparing what the translator reads,
+//! once per generation (O(mesh)).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bowline_config::Spec;
+use bowline_registry::{Service, Snapshot};
+
+/// What differs between a generation and the one before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Only services' endpoints (and the workloads behind them): `hosts` are the services
+    /// whose endpoints differ, `workloads` (`namespace/name`) every workload added, removed
+    /// or changed, or an endpoint of one of those services before or after.
+    Endpoints {
+        hosts: BTreeSet<String>,
+        workloads: BTreeSet<String>,
+    },
+    /// Only VirtualServices: routes change, clusters do not; listeners only if
+    /// `listeners_kept` is false (see [`listeners_kept`]).
+    Routes { listeners_kept: bool },
+    /// Anything else: routing or policy config, mesh config, service ports or addresses.
+    Everything,
+}
+
+/// Compares two snapshots: [`Change::Endpoints`] when they differ only in services'
+/// endpoints and the workloads behind them; O(resources), once per generation.
+pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
+    if before.mesh != after.mesh {
+        return Change::Everything;
+    }
+    // What the translator reads directly: only VirtualServices differing is a routes change,
+    // anything else there changes everything. Where a resource was written (`origin`) is
+    // not read by the translator: a line shift in a file is no change.
+    let (old, new): (Vec<_>, Vec<_>) = (others(before).collect(), others(after).collect());
+    if !same_resources(&old, &new) {
+        let not_routes =
+            |r: &&&Arc<bowline_config::Resource>| !matches!(r.spec, Spec::VirtualService(_));
+        let old: Vec<_> = old.iter().filter(not_routes).copied().collect();
+        let new: Vec<_> = new.iter().filter(not_routes).copied().collect();
+        let registry_same =
+            before.services == after.services && before.workloads == after.workloads;
+        return if same_resources(&old, &new) && registry_same {
+            Change::Routes {
+                listeners_kept: listeners_kept(before, after),
+            }
+        } else {
+            Change::Everything
+        };
+    }
+    if before.services.len() != after.services.len() {
+        return Change::Everything;
+    }
+    let mut hosts = BTreeSet::new();
+    let mut workloads = BTreeSet::new();
+    for (old, new) in before.services.iter().zip(&after.services) {
+        if old == new {
+            continue;
+        }
+        if !same_but_endpoints(old, new) {
+            return Change::Everything;
+        }
+        hosts.insert(new.hostname.clone());
+        for endpoint in old.endpoints.iter().chain(&new.endpoints) {
+            if let Some(workload) = &endpoint.workload {
+                workloads.insert(workload.clone());
+            }
+        }
+    }
+    // Workloads are sorted by namespace then name: walk both lists side by side.
+    let (old, new) = (&before.workloads, &after.workloads);
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) => (&o.namespace, &o.name).cmp(&(&n.namespace, &n.name)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let touched = match order {
+            std::cmp::Ordering::Less => Some(&old[i]),
+            std::cmp::Ordering::Greater => Some(&new[j]),
+            std::cmp::Ordering::Equal => (old[i] != new[j]).then_some(&new[j]),
+        };
+        if let Some(w) = touched {
+            workloads.insert(format!("{}/{}", w.namespace, w.name));
+        }
+        i += usize::from(order != std::cmp::Ordering::Greater);
+        j += usize::from(order != std::cmp::Ordering::Less);
+    }
+    Change::Endpoints { hosts, workloads }
+}
+
+/// Whether a change of VirtualServices leaves every sidecar's listeners as they were. A
+/// sidecar's listeners read VirtualServices only for TCP service ports: which one claims a
+/// host first (its position, hosts, `gateways`, `exportTo`) and its `tcp` rules. Same list
+/// in the same order with those parts equal: same listeners, whatever the `http` rules.
+fn listeners_kept(before: &Snapshot, after: &Snapshot) -> bool {
+    let (old, new): (Vec<_>, Vec<_>) = (
+        before.config.virtual_services().collect(),
+        after.config.virtual_services().collect(),
+    );
+    old.len() == new.len()
+        && old.iter().zip(&new).all(|((ro, o), (rn, n))| {
+            ro.key() == rn.key()
+                && o.hosts == n.hosts
+                && o.gateways == n.gateways
+                && o.export_to == n.export_to
+                && o.tcp == n.tcp
+        })
+}
+
+/// Same list, resource by resource: shared (unchanged in the store) or equal but for where
+/// it was written.
+fn same_resources(
+    a: &[&Arc<bowline_config::Resource>],
+    b: &[&Arc<bowline_config::Resource>],
+) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(a, b)| {
+            Arc::ptr_eq(a, b)
+                || (a.api_version == b.api_version && a.meta == b.meta && a.spec == b.spec)
+        })
+}
+
+/// The resources the translator reads directly: all but the registry kinds, which reach it
+/// only as `services` and workloads.
+fn others(snapshot: &Snapshot) -> impl Iterator<Item = &Arc<bowline_config::Resource>> {
+    snapshot.config.resources.iter().filter(|r| {
+        !matches!(
+            r.spec,
+            Spec::WorkloadEntry(_) | Spec::ServiceEntry(_) | Spec::Service(_)
+        )
+    })
+}
+
+fn same_but_endpoints(a: &Service, b: &Service) -> bool {
+    let Service {
+        hostname,
+        namespace,
+        addresses,
+        ports,
+        location,
+        resolution,
+        endpoints: _,
+    } = a;
+    *hostname == b.hostname
+        && *namespace == b.namespace
+        && *addresses == b.addresses
+        && *ports == b.ports
+        && *location == b.location
+        && *resolution == b.resolution
+}
