@@ -2,32 +2,11 @@
 //! protocol. Every proxy must get the complete config, the endpoint change must reach every
 //! proxy (each holds every service's cluster), and nothing may break or be NACKed.
 
-use std::path::{Path, PathBuf};
+use bowline_testkit::bowline_binary;
 use std::time::Duration;
 use xds_load::control::ControlFlags;
 use xds_load::mesh::MeshSpec;
 use xds_load::scenario::{run, Options, ProtocolChoice};
-
-/// `$BOWLINE_BIN`, else `target/<profile>/bowline` beside this test's executable (which
-/// lives in `target/<profile>/deps/`, wherever CARGO_TARGET_DIR put it).
-fn bowline_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("BOWLINE_BIN").map(PathBuf::from) {
-        assert!(bin.is_file(), "BOWLINE_BIN={} is not a file", bin.display());
-        return bin;
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps");
-    let bin = profile_dir.join("bowline");
-    assert!(
-        bin.is_file(),
-        "no bowline binary at {}: run cargo build --workspace --bins first (or set BOWLINE_BIN)",
-        bin.display()
-    );
-    bin
-}
 
 fn options(protocol: ProtocolChoice) -> Options {
     Options {
