@@ -290,23 +290,12 @@ fn patch_clusters(
             .filter(|(name, _)| !cluster_host(name).is_some_and(|h| hosts.contains(h)))
             .map(|(name, r)| (name.clone(), r.clone()))
             .collect();
+        let mut all_reused = true;
         for (name, any) in new {
-            let packed = match old.get(&name) {
-                Some(r) if r.any == any => r.clone(),
-                _ => Packed::new(any),
-            };
+            let packed = packed_reusing(Some(old), &name, any, &mut all_reused);
             group.insert(name, packed);
         }
-        let unchanged = group.len() == old.len()
-            && group
-                .iter()
-                .zip(old.iter())
-                .all(|(a, b)| Arc::ptr_eq(a.1, b.1));
-        if unchanged {
-            old.clone()
-        } else {
-            Arc::new(group)
-        }
+        kept_if_same(group, Some(old), all_reused)
     };
     ClusterGroups {
         clusters: patch(
@@ -364,15 +353,31 @@ fn group_of(
     let mut group = Group::new();
     let mut all_reused = true;
     for (name, any) in resources {
-        let packed = match before.and_then(|b| b.get(&name)) {
-            Some(r) if r.any == any => r.clone(),
-            _ => {
-                all_reused = false;
-                Packed::new(any)
-            }
-        };
+        let packed = packed_reusing(before, &name, any, &mut all_reused);
         group.insert(name, packed);
     }
+    kept_if_same(group, before, all_reused)
+}
+
+/// `before`'s packed resource of that name when its bytes are these, else a new one
+/// (clearing `all_reused`).
+fn packed_reusing(
+    before: Option<&Arc<Group>>,
+    name: &str,
+    any: bowline_xds::pb::google::protobuf::Any,
+    all_reused: &mut bool,
+) -> Arc<Packed> {
+    match before.and_then(|b| b.get(name)) {
+        Some(r) if r.any == any => r.clone(),
+        _ => {
+            *all_reused = false;
+            Packed::new(any)
+        }
+    }
+}
+
+/// `before` itself when `group` holds exactly its resources, else `group`.
+fn kept_if_same(group: Group, before: Option<&Arc<Group>>, all_reused: bool) -> Arc<Group> {
     match before {
         Some(before) if all_reused && before.len() == group.len() => before.clone(),
         _ => Arc::new(group),

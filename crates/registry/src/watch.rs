@@ -335,8 +335,17 @@ impl Registry {
         let generation = next_snapshot
             .as_ref()
             .map_or(current.generation, |s| s.generation);
-        self.set_status(inner, generation, reloads);
-        let snapshot = next_snapshot?;
+        let Some(snapshot) = next_snapshot else {
+            self.set_status(inner, generation, reloads);
+            return None;
+        };
+        // Only the generation before the push (a full status walks every entry and is
+        // written after the analysis anyway).
+        {
+            let mut status = self.status.write().expect("status lock");
+            status.generation = generation;
+            status.reloads += reloads;
+        }
         let config = snapshot.config.clone();
         self.snapshots.send_replace(snapshot);
         // Analysis never refuses (its findings are messages on the resources), so it runs
