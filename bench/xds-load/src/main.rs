@@ -41,6 +41,9 @@ struct Args {
     /// Length of the idle period (seconds).
     #[arg(long, default_value_t = 5)]
     idle_s: u64,
+    /// Endpoint changes, one after the other, each on another service.
+    #[arg(long, default_value_t = 5)]
+    endpoint_changes: usize,
     /// Passed to `bowline control --push-debounce-ms` [default: its own].
     #[arg(long)]
     push_debounce_ms: Option<u64>,
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         wave: args.wave,
         settle: Duration::from_millis(args.settle_ms),
         idle: Duration::from_secs(args.idle_s),
+        endpoint_changes: args.endpoint_changes,
         flags: ControlFlags {
             push_debounce_ms: args.push_debounce_ms,
             file_debounce_ms: args.file_debounce_ms,

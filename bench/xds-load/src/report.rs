@@ -19,6 +19,28 @@ pub struct ChangeResult {
     pub proxies_by_type: [usize; 4],
     /// Per type: responses received in all.
     pub responses_by_type: [u64; 4],
+    /// Every latency sample (for merging rounds).
+    pub samples: Vec<std::time::Duration>,
+}
+
+impl ChangeResult {
+    /// Several changes as one: counts add up (`reached`/`of` count (change, proxy) pairs)
+    /// and the latency spread is over every sample.
+    pub fn merge(rounds: Vec<ChangeResult>) -> ChangeResult {
+        let mut out = ChangeResult::default();
+        for r in rounds {
+            out.reached += r.reached;
+            out.of += r.of;
+            out.proxies_with_any_response += r.proxies_with_any_response;
+            for i in 0..4 {
+                out.proxies_by_type[i] += r.proxies_by_type[i];
+                out.responses_by_type[i] += r.responses_by_type[i];
+            }
+            out.samples.extend(r.samples);
+        }
+        out.latency = Spread::of_ms(out.samples.iter().copied());
+        out
+    }
 }
 
 /// Everything one run measured.

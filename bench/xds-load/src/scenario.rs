@@ -54,6 +54,9 @@ pub struct Options {
     /// unrelated types pushed too).
     pub settle: Duration,
     pub idle: Duration,
+    /// Endpoint changes to make, one after the other, each on another service; the
+    /// latency spread is over every (change, proxy) pair.
+    pub endpoint_changes: usize,
     pub flags: ControlFlags,
 }
 
@@ -108,21 +111,26 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         );
     }
 
-    // c. endpoint change: service 1 (no DestinationRule) moves its endpoint 0.
-    let moved_to = spec.fresh_address(0);
-    let wanted = moved_to.clone();
-    let probe = Probe {
-        id: 0,
-        kind: Kind::Eds,
-        name: spec.cluster(1, ""),
-        matches: Box::new(move |any| cla_has_address(any, &wanted)),
-    };
-    let edit = ServiceEdit {
-        moved: Some((0, moved_to)),
-        ..Default::default()
-    };
-    res.endpoint_change =
-        change(&mut fleet, probe, opts, || mesh.rewrite_service(1, &edit)).await?;
+    // c. endpoint changes: services 1, 2, ... (skipping those with a DestinationRule) each
+    // move their endpoint 0 to a fresh address, one change after the other.
+    let mut rounds = Vec::new();
+    let services = (1..spec.services).filter(|s| !spec.has_routing(*s));
+    for (round, service) in services.take(opts.endpoint_changes.max(1)).enumerate() {
+        let moved_to = spec.fresh_address(round);
+        let wanted = moved_to.clone();
+        let probe = Probe {
+            id: 0,
+            kind: Kind::Eds,
+            name: spec.cluster(service, ""),
+            matches: Box::new(move |any| cla_has_address(any, &wanted)),
+        };
+        let edit = ServiceEdit {
+            moved: Some((0, moved_to)),
+            ..Default::default()
+        };
+        rounds.push(change(&mut fleet, probe, opts, || mesh.rewrite_service(service, &edit)).await?);
+    }
+    res.endpoint_change = ChangeResult::merge(rounds);
 
     // d. route change: service 0's VirtualService goes 90/10 → 70/30.
     let v1 = spec.cluster(0, "v1");
@@ -216,7 +224,8 @@ async fn change(
             .collect();
         (hit(r).map(|(_, t)| t.saturating_duration_since(t0)), after)
     });
-    out.latency = Spread::of_ms(seen.iter().filter_map(|(d, _)| *d));
+    out.samples = seen.iter().filter_map(|(d, _)| *d).collect();
+    out.latency = Spread::of_ms(out.samples.iter().copied());
     out.reached = out.latency.n;
     for (_, after) in &seen {
         if !after.is_empty() {

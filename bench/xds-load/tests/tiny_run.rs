@@ -22,6 +22,7 @@ fn options(protocol: ProtocolChoice) -> Options {
         wave: 50,
         settle: Duration::from_millis(200),
         idle: Duration::from_millis(500),
+        endpoint_changes: 2,
         flags: ControlFlags::default(),
     }
 }
@@ -30,7 +31,7 @@ async fn tiny_run(protocol: ProtocolChoice) {
     let r = run(&options(protocol)).await.expect("the run completes");
     let report = r.to_markdown();
     assert_eq!(r.complete, 6, "{report}");
-    assert_eq!(r.endpoint_change.reached, 6, "{report}");
+    assert_eq!(r.endpoint_change.reached, 2 * 6, "{report}");
     assert_eq!(r.route_change.reached, 6, "{report}");
     assert_eq!(r.nacks, 0, "{report}");
     assert_eq!(
