@@ -162,9 +162,22 @@ impl Generation {
         }
     }
 
+    /// The push context, shared with the generation before when only endpoints changed
+    /// (re-indexing the mesh for one moved endpoint would cost more than the push).
     fn context(&self) -> Arc<PushContext> {
         self.context
-            .get_or_init(|| Arc::new(PushContext::new(self.snapshot.clone())))
+            .get_or_init(|| {
+                let before = match self.change() {
+                    Change::Endpoints { .. } => {
+                        self.before().and_then(|b| b.context.get().cloned())
+                    }
+                    _ => None,
+                };
+                Arc::new(match before {
+                    Some(before) => before.with_endpoints_of(self.snapshot.clone()),
+                    None => PushContext::new(self.snapshot.clone()),
+                })
+            })
             .clone()
     }
 

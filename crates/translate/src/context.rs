@@ -16,16 +16,33 @@ use bowline_config::istio::{AuthorizationPolicy, PeerAuthentication, RequestAuth
 use bowline_config::{Resource, Spec};
 use bowline_registry::{Protocol, Snapshot, Workload};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// One snapshot with its indexes. Build it once per snapshot ([`PushContext::new`]) and
-/// pass it to every proxy's generation.
+/// pass it to every proxy's generation; when only endpoints changed since the previous
+/// snapshot, [`PushContext::with_endpoints_of`] reuses what the previous one derived.
 #[derive(Debug)]
 pub struct PushContext {
     snapshot: Arc<Snapshot>,
+    /// What is derived from the routing and policy resources and from the services'
+    /// hostnames, namespaces and ports: everything but endpoints and workloads.
+    config: Arc<ConfigIndex>,
+    /// `namespace/name` of a workload → the services that have it as an endpoint (built
+    /// on first use: only a proxy whose own side is generated asks).
+    services_of_workload: OnceLock<HashMap<String, Vec<usize>>>,
+}
+
+/// The part of a push context that endpoints cannot change. Positions are into
+/// `resources` (the routing and policy resources, in load order) and into the snapshot's
+/// services (whose order is by hostname).
+#[derive(Debug)]
+struct ConfigIndex {
+    /// Every resource but the registry's kinds (ServiceEntry, WorkloadEntry, Service), in
+    /// load order: what the translator reads directly.
+    resources: Vec<Arc<Resource>>,
     /// (service index, port index, checked number) of [`crate::services::outbound_ports`].
     outbound_ports: Vec<(usize, usize, u16)>,
-    /// Positions in `config.resources`, in load order, per kind.
+    /// Positions in `resources`, in load order, per kind.
     authorization_policies: Vec<usize>,
     request_authentications: Vec<usize>,
     /// DestinationRules by their namespace.
@@ -34,10 +51,6 @@ pub struct PushContext {
     mesh_vs: HostIndex,
     /// PeerAuthentications by namespace, each level in name order.
     peer_by_ns: HashMap<String, PeerIndex>,
-    /// Workloads by (namespace, name).
-    workloads: HashMap<(String, String), usize>,
-    /// `namespace/name` of a workload → the services that have it as an endpoint.
-    services_of_workload: HashMap<String, Vec<usize>>,
     /// What [`crate::outbound_key`] tests a proxy's labels against.
     key_index: KeyIndex,
 }
@@ -64,8 +77,8 @@ macro_rules! typed {
     ($fn:ident, $field:ident, $variant:ident, $ty:ty) => {
         /// Every resource of this kind with its metadata, in load order (from the index).
         pub(crate) fn $fn(&self) -> impl Iterator<Item = (&Resource, &$ty)> + '_ {
-            self.$field.iter().filter_map(|i| {
-                let r: &Resource = &self.snapshot.config.resources[*i];
+            self.config.$field.iter().filter_map(|i| {
+                let r: &Resource = &self.config.resources[*i];
                 match &r.spec {
                     Spec::$variant(s) => Some((r, s)),
                     _ => None,
@@ -78,20 +91,162 @@ macro_rules! typed {
 impl PushContext {
     /// Indexes `snapshot`: one walk over the resources, one over the services.
     pub fn new(snapshot: Arc<Snapshot>) -> PushContext {
-        let mut ctx = PushContext {
-            outbound_ports: outbound_port_positions(&snapshot),
-            snapshot: Arc::clone(&snapshot),
+        PushContext {
+            config: Arc::new(ConfigIndex::new(&snapshot)),
+            snapshot,
+            services_of_workload: OnceLock::new(),
+        }
+    }
+
+    /// The context of `snapshot`, sharing what `self` derived from config. Only valid when
+    /// the two snapshots differ in services' endpoints and in workloads alone: the same
+    /// resources other than the registry's, in the same order, and the same services (by
+    /// hostname, in the same order) with the same namespaces, addresses and ports — what
+    /// the control plane calls an endpoints-only change. O(1): an endpoint change does not
+    /// re-index the mesh.
+    pub fn with_endpoints_of(&self, snapshot: Arc<Snapshot>) -> PushContext {
+        debug_assert_eq!(snapshot.services.len(), self.snapshot.services.len());
+        PushContext {
+            config: Arc::clone(&self.config),
+            snapshot,
+            services_of_workload: OnceLock::new(),
+        }
+    }
+
+    /// A context over a copy of `snapshot` (tests hold snapshots by value).
+    #[cfg(test)]
+    pub(crate) fn of(snapshot: &Snapshot) -> PushContext {
+        PushContext::new(Arc::new(snapshot.clone()))
+    }
+
+    /// The snapshot the context indexes.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    typed!(
+        authorization_policies,
+        authorization_policies,
+        AuthorizationPolicy,
+        AuthorizationPolicy
+    );
+    typed!(
+        request_authentications,
+        request_authentications,
+        RequestAuthentication,
+        RequestAuthentication
+    );
+
+    pub(crate) fn key_index(&self) -> &KeyIndex {
+        &self.config.key_index
+    }
+
+    /// The resource at a position of `config.resources` (positions come from the indexes).
+    pub(crate) fn resource(&self, i: usize) -> &Resource {
+        &self.config.resources[i]
+    }
+
+    /// See [`crate::services::outbound_ports`]: computed once here.
+    pub(crate) fn outbound_ports(&self) -> Vec<PortOf<'_>> {
+        self.config
+            .outbound_ports
+            .iter()
+            .map(|&(s, p, number)| {
+                let service = &self.snapshot.services[s];
+                PortOf {
+                    service,
+                    port: &service.ports[p],
+                    number,
+                }
+            })
+            .collect()
+    }
+
+    /// DestinationRules of `namespace` whose host matches `hostname`, in load order, as
+    /// (resource position, fully qualified rule host).
+    pub(crate) fn rules_for<'a>(
+        &'a self,
+        namespace: &str,
+        hostname: &'a str,
+    ) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+        self.config
+            .rules_by_ns
+            .get(namespace)
+            .into_iter()
+            .flat_map(move |index| index.matching(hostname))
+    }
+
+    /// Mesh-bound VirtualServices with a host matching `hostname`: exact ones then wildcard
+    /// ones, each group in load order (callers wanting load order overall take the minimum).
+    pub(crate) fn mesh_vs_for<'a>(&'a self, hostname: &'a str) -> impl Iterator<Item = usize> + 'a {
+        self.config.mesh_vs.matching(hostname).map(|(i, _)| i)
+    }
+
+    /// The PeerAuthentications of `namespace`.
+    pub(crate) fn peers_in(&self, namespace: &str) -> Option<&PeerIndex> {
+        self.config.peer_by_ns.get(namespace)
+    }
+
+    /// The mesh-wide PeerAuthentication: the root namespace's namespace-wide one.
+    pub(crate) fn mesh_wide_peer(&self) -> Option<usize> {
+        self.peers_in(ROOT_NAMESPACE)?.namespace_wide
+    }
+
+    /// The workload named `name` in `namespace` ([`Snapshot::workload`]: a binary search).
+    pub(crate) fn workload(&self, name: &str, namespace: &str) -> Option<&Workload> {
+        self.snapshot.workload(name, namespace)
+    }
+
+    /// Services (in hostname order) having the workload `namespace/name` as an endpoint.
+    pub(crate) fn services_of_workload(
+        &self,
+        key: &str,
+    ) -> impl Iterator<Item = &bowline_registry::Service> + '_ {
+        self.services_of_workload
+            .get_or_init(|| services_of_workload(&self.snapshot))
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.snapshot.services[*i])
+    }
+}
+
+fn services_of_workload(snapshot: &Snapshot) -> HashMap<String, Vec<usize>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, s) in snapshot.services.iter().enumerate() {
+        let keys: BTreeSet<&str> = s
+            .endpoints
+            .iter()
+            .filter_map(|e| e.workload.as_deref())
+            .collect();
+        for key in keys {
+            out.entry(key.to_string()).or_default().push(i);
+        }
+    }
+    out
+}
+
+impl ConfigIndex {
+    fn new(snapshot: &Snapshot) -> ConfigIndex {
+        let resources: Vec<Arc<Resource>> = snapshot
+            .config
+            .resources
+            .iter()
+            .filter(|r| !is_registry_kind(r))
+            .cloned()
+            .collect();
+        let mut ctx = ConfigIndex {
+            outbound_ports: outbound_port_positions(snapshot),
+            resources: Vec::new(),
             authorization_policies: Vec::new(),
             request_authentications: Vec::new(),
             rules_by_ns: HashMap::new(),
             mesh_vs: HostIndex::default(),
             peer_by_ns: HashMap::new(),
-            workloads: HashMap::new(),
-            services_of_workload: HashMap::new(),
-            key_index: KeyIndex::new(&snapshot),
+            key_index: KeyIndex::new(snapshot),
         };
         let mut peers: Vec<(&str, &str, usize, &PeerAuthentication)> = Vec::new();
-        for (i, r) in snapshot.config.resources.iter().enumerate() {
+        for (i, r) in resources.iter().enumerate() {
             match &r.spec {
                 Spec::VirtualService(vs) if applies_to_mesh(&vs.gateways) => {
                     let hosts: BTreeSet<String> =
@@ -127,123 +282,17 @@ impl PushContext {
                 entry.namespace_wide = Some(i);
             }
         }
-        for (i, w) in snapshot.workloads.iter().enumerate() {
-            ctx.workloads
-                .entry((w.namespace.clone(), w.name.clone()))
-                .or_insert(i);
-        }
-        for (i, s) in snapshot.services.iter().enumerate() {
-            let keys: BTreeSet<&str> = s
-                .endpoints
-                .iter()
-                .filter_map(|e| e.workload.as_deref())
-                .collect();
-            for key in keys {
-                ctx.services_of_workload
-                    .entry(key.to_string())
-                    .or_default()
-                    .push(i);
-            }
-        }
+        ctx.resources = resources;
         ctx
     }
+}
 
-    /// A context over a copy of `snapshot` (tests hold snapshots by value).
-    #[cfg(test)]
-    pub(crate) fn of(snapshot: &Snapshot) -> PushContext {
-        PushContext::new(Arc::new(snapshot.clone()))
-    }
-
-    /// The snapshot the context indexes.
-    pub fn snapshot(&self) -> &Snapshot {
-        &self.snapshot
-    }
-
-    typed!(
-        authorization_policies,
-        authorization_policies,
-        AuthorizationPolicy,
-        AuthorizationPolicy
-    );
-    typed!(
-        request_authentications,
-        request_authentications,
-        RequestAuthentication,
-        RequestAuthentication
-    );
-
-    pub(crate) fn key_index(&self) -> &KeyIndex {
-        &self.key_index
-    }
-
-    /// The resource at a position of `config.resources` (positions come from the indexes).
-    pub(crate) fn resource(&self, i: usize) -> &Resource {
-        &self.snapshot.config.resources[i]
-    }
-
-    /// See [`crate::services::outbound_ports`]: computed once here.
-    pub(crate) fn outbound_ports(&self) -> Vec<PortOf<'_>> {
-        self.outbound_ports
-            .iter()
-            .map(|&(s, p, number)| {
-                let service = &self.snapshot.services[s];
-                PortOf {
-                    service,
-                    port: &service.ports[p],
-                    number,
-                }
-            })
-            .collect()
-    }
-
-    /// DestinationRules of `namespace` whose host matches `hostname`, in load order, as
-    /// (resource position, fully qualified rule host).
-    pub(crate) fn rules_for<'a>(
-        &'a self,
-        namespace: &str,
-        hostname: &'a str,
-    ) -> impl Iterator<Item = (usize, &'a str)> + 'a {
-        self.rules_by_ns
-            .get(namespace)
-            .into_iter()
-            .flat_map(move |index| index.matching(hostname))
-    }
-
-    /// Mesh-bound VirtualServices with a host matching `hostname`: exact ones then wildcard
-    /// ones, each group in load order (callers wanting load order overall take the minimum).
-    pub(crate) fn mesh_vs_for<'a>(&'a self, hostname: &'a str) -> impl Iterator<Item = usize> + 'a {
-        self.mesh_vs.matching(hostname).map(|(i, _)| i)
-    }
-
-    /// The PeerAuthentications of `namespace`.
-    pub(crate) fn peers_in(&self, namespace: &str) -> Option<&PeerIndex> {
-        self.peer_by_ns.get(namespace)
-    }
-
-    /// The mesh-wide PeerAuthentication: the root namespace's namespace-wide one.
-    pub(crate) fn mesh_wide_peer(&self) -> Option<usize> {
-        self.peers_in(ROOT_NAMESPACE)?.namespace_wide
-    }
-
-    /// The workload named `name` in `namespace` (as [`Snapshot::workload`], indexed).
-    pub(crate) fn workload(&self, name: &str, namespace: &str) -> Option<&Workload> {
-        let i = self
-            .workloads
-            .get(&(namespace.to_string(), name.to_string()))?;
-        Some(&self.snapshot.workloads[*i])
-    }
-
-    /// Services (in hostname order) having the workload `namespace/name` as an endpoint.
-    pub(crate) fn services_of_workload(
-        &self,
-        key: &str,
-    ) -> impl Iterator<Item = &bowline_registry::Service> + '_ {
-        self.services_of_workload
-            .get(key)
-            .into_iter()
-            .flatten()
-            .map(|i| &self.snapshot.services[*i])
-    }
+/// The kinds that reach the translator only through the registry's services and workloads.
+pub fn is_registry_kind(r: &Resource) -> bool {
+    matches!(
+        r.spec,
+        Spec::WorkloadEntry(_) | Spec::ServiceEntry(_) | Spec::Service(_)
+    )
 }
 
 impl HostIndex {

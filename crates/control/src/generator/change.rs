@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bowline_config::Spec;
 use bowline_registry::{Service, Snapshot};
+use bowline_translate::is_registry_kind;
 
 /// What differs between a generation and the one before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,12 +128,11 @@ fn same_resources(
 /// The resources the translator reads directly: all but the registry kinds, which reach it
 /// only as `services` and workloads.
 fn others(snapshot: &Snapshot) -> impl Iterator<Item = &Arc<bowline_config::Resource>> {
-    snapshot.config.resources.iter().filter(|r| {
-        !matches!(
-            r.spec,
-            Spec::WorkloadEntry(_) | Spec::ServiceEntry(_) | Spec::Service(_)
-        )
-    })
+    snapshot
+        .config
+        .resources
+        .iter()
+        .filter(|r| !is_registry_kind(r))
 }
 
 fn same_but_endpoints(a: &Service, b: &Service) -> bool {
