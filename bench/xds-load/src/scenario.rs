@@ -128,7 +128,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             moved: Some((0, moved_to)),
             ..Default::default()
         };
-        rounds.push(change(&mut fleet, probe, opts, || mesh.rewrite_service(service, &edit)).await?);
+        rounds.push(
+            change(&mut fleet, probe, opts, || {
+                mesh.rewrite_service(service, &edit)
+            })
+            .await?,
+        );
     }
     res.endpoint_change = ChangeResult::merge(rounds);
 

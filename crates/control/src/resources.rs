@@ -94,7 +94,7 @@ impl Programmed {
 pub fn view(entry: &Entry, proxies: &Proxies, gateway_api: &GatewayApiStatus) -> Value {
     let key = &entry.key;
     let mut doc = match &entry.served {
-        Some(served) => served.raw.clone(),
+        Some(served) => served.raw.value(),
         None => json!({
             "apiVersion": api_version(key.kind),
             "kind": key.kind.as_str(),
