@@ -7,6 +7,7 @@ use bowline_config::istio::service_entry::{Location, Resolution, WorkloadEntry};
 use bowline_config::{ConfigSet, ResourceKey};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 /// An immutable view of the mesh at one config generation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -17,10 +18,11 @@ pub struct Snapshot {
     pub mesh: std::sync::Arc<bowline_config::MeshConfig>,
     /// The validated user config this snapshot was built from (routing and policy resources).
     pub config: ConfigSet,
-    /// Mesh services, sorted by hostname.
-    pub services: Vec<Service>,
-    /// Every WorkloadEntry, sorted by namespace then name.
-    pub workloads: Vec<Workload>,
+    /// Mesh services, sorted by hostname. Shared: a generation keeps the previous one's
+    /// `Arc` for every service it did not change.
+    pub services: Vec<Arc<Service>>,
+    /// Every WorkloadEntry, sorted by namespace then name (shared like `services`).
+    pub workloads: Vec<Arc<Workload>>,
     /// What differs from the previous generation ([`Changes`] gives the contract).
     pub changed: Changes,
     /// Which services each ServiceEntry, Kubernetes Service and workload feeds, for
@@ -166,17 +168,19 @@ pub struct Workload {
 impl Snapshot {
     /// Builds the registry view from validated config. Pure: same input, same snapshot.
     pub fn build(generation: u64, config: ConfigSet) -> Snapshot {
-        let mut workloads: Vec<Workload> = config
+        let mut workloads: Vec<Arc<Workload>> = config
             .workload_entries()
-            .map(|(r, we)| Workload {
-                name: r.meta.name.clone(),
-                namespace: r.meta.namespace.clone(),
-                address: we.address.clone(),
-                ports: we.ports.clone(),
-                labels: we.labels.clone(),
-                service_account: service_account_or_default(&we.service_account),
-                locality: we.locality.clone(),
-                weight: we.weight.unwrap_or(1).max(1),
+            .map(|(r, we)| {
+                Arc::new(Workload {
+                    name: r.meta.name.clone(),
+                    namespace: r.meta.namespace.clone(),
+                    address: we.address.clone(),
+                    ports: we.ports.clone(),
+                    labels: we.labels.clone(),
+                    service_account: service_account_or_default(&we.service_account),
+                    locality: we.locality.clone(),
+                    weight: we.weight.unwrap_or(1).max(1),
+                })
             })
             .collect();
         workloads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -200,7 +204,7 @@ impl Snapshot {
             let declared = feeds.declared_by.entry(r.key()).or_default();
             declared.extend(se.hosts.iter().map(|h| fqdn(h, ns)));
             for host in &se.hosts {
-                services.push(Service {
+                services.push(Arc::new(Service {
                     hostname: fqdn(host, ns),
                     namespace: ns.clone(),
                     addresses: se.addresses.clone(),
@@ -208,7 +212,7 @@ impl Snapshot {
                     location: se.location.unwrap_or(Location::MeshExternal),
                     resolution: se.resolution.unwrap_or(Resolution::None),
                     endpoints: endpoints.clone(),
-                });
+                }));
             }
         }
         // First declaration of a hostname wins (load order), as Istio keeps the oldest.
@@ -219,13 +223,13 @@ impl Snapshot {
                 "{}.{}.svc.cluster.local",
                 r.meta.name, r.meta.namespace
             ));
-            services.push(kube_service(
+            services.push(Arc::new(kube_service(
                 &r.meta.name,
                 &r.meta.namespace,
                 svc,
                 &workloads,
                 &index,
-            ));
+            )));
         }
         services.sort_by(|a, b| a.hostname.cmp(&b.hostname));
         services.dedup_by(|later, earlier| later.hostname == earlier.hostname);
@@ -268,7 +272,7 @@ impl Snapshot {
         self.services
             .binary_search_by(|s| s.hostname.as_str().cmp(hostname))
             .ok()
-            .map(|i| &self.services[i])
+            .map(|i| &*self.services[i])
     }
 
     /// Resolves a host as written in a resource of `namespace` (short names expand there).
@@ -284,6 +288,7 @@ impl Snapshot {
             .partition_point(|w| (w.namespace.as_str(), w.name.as_str()) < (namespace, name));
         self.workloads
             .get(at)
+            .map(|w| &**w)
             .filter(|w| w.name == name && w.namespace == namespace)
     }
 }
@@ -306,7 +311,7 @@ fn kube_service(
     name: &str,
     namespace: &str,
     svc: &bowline_config::kube::Service,
-    workloads: &[Workload],
+    workloads: &[Arc<Workload>],
     index: &WorkloadIndex<'_>,
 ) -> Service {
     let ports = svc
@@ -375,7 +380,7 @@ impl Workload {
 fn endpoints_of(
     se: &bowline_config::istio::ServiceEntry,
     namespace: &str,
-    workloads: &[Workload],
+    workloads: &[Arc<Workload>],
     index: &WorkloadIndex<'_>,
 ) -> Vec<Endpoint> {
     let inline = se.endpoints.iter().map(|we: &WorkloadEntry| Endpoint {
