@@ -315,11 +315,10 @@ impl Registry {
             let config = inner.store.config();
             timings.config = started.elapsed();
             let next = current.generation + 1;
-            for entry in inner.store.entries_mut() {
-                if entry.served.is_some() && entry.config_generation == 0 {
-                    entry.config_generation = next;
-                }
-            }
+            let first = current.generation == 0;
+            inner
+                .store
+                .stamp_config_generation(next, (!first).then_some(&changed));
             let mut snapshot = Snapshot {
                 mesh: self.options.mesh.clone(),
                 ..Snapshot::build(next, config)
