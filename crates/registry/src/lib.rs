@@ -6,6 +6,7 @@
 //! the last good one serving when an edit is broken.
 
 pub mod changes;
+mod derive;
 pub mod files;
 pub mod index;
 pub mod model;
