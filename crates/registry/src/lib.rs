@@ -8,6 +8,7 @@
 pub mod changes;
 mod derive;
 pub mod files;
+pub mod incremental;
 pub mod index;
 pub mod model;
 pub mod persist;
