@@ -6,7 +6,8 @@ use bowline_config::common::{selector_matches, Labels};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Positions into a slice of workloads, built once per snapshot: per namespace, and per
+/// Positions into a slice of workloads, built once per full build ([`crate::Snapshot::build`];
+/// [`crate::incremental`] keeps its own, edited in place): per namespace, and per
 /// `(namespace, label key, label value)`. Positions are ascending, so a selection comes
 /// out in the slice's order (namespace, then name).
 #[derive(Debug, Default)]
