@@ -44,8 +44,9 @@ impl Incremental {
     /// - the first generation (`previous` is generation 0): there is nothing to build on;
     /// - `previous` is not the generation these indexes describe (a snapshot published by
     ///   another path; never, when the registry publishes only through here);
-    /// - more resources changed than a quarter of what serves (before or after): a bulk
-    ///   load or a restore, where one pass over the mesh is cheaper than edit by edit.
+    /// - more resources changed than a quarter of the larger of what served before and
+    ///   what serves now: a bulk apply or a directory replaced at once, where one pass over
+    ///   the mesh costs about what edit by edit would.
     pub fn next(
         &mut self,
         previous: &Snapshot,
