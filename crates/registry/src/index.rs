@@ -4,8 +4,10 @@
 use crate::model::Workload;
 use bowline_config::common::{selector_matches, Labels};
 use std::collections::HashMap;
+use std::sync::Arc;
 
-/// Positions into a slice of workloads, built once per snapshot: per namespace, and per
+/// Positions into a slice of workloads, built once per full build ([`crate::Snapshot::build`];
+/// [`crate::incremental`] keeps its own, edited in place): per namespace, and per
 /// `(namespace, label key, label value)`. Positions are ascending, so a selection comes
 /// out in the slice's order (namespace, then name).
 #[derive(Debug, Default)]
@@ -16,7 +18,7 @@ pub struct WorkloadIndex<'a> {
 
 impl<'a> WorkloadIndex<'a> {
     /// O(workloads × labels).
-    pub fn new(workloads: &'a [Workload]) -> WorkloadIndex<'a> {
+    pub fn new(workloads: &'a [Arc<Workload>]) -> WorkloadIndex<'a> {
         let mut index = WorkloadIndex::default();
         for (i, w) in workloads.iter().enumerate() {
             index
@@ -40,7 +42,7 @@ impl<'a> WorkloadIndex<'a> {
     /// namespace for an empty selector, as Istio's empty selector picks all).
     pub fn selected(
         &self,
-        workloads: &[Workload],
+        workloads: &[Arc<Workload>],
         namespace: &str,
         selector: &Labels,
     ) -> Vec<usize> {

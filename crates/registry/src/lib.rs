@@ -1,12 +1,15 @@
 //! The embedded service registry: services, workloads and endpoints, derived from
 //! ServiceEntry and WorkloadEntry resources, into an immutable, versioned [`Snapshot`].
 //!
-//! A snapshot is built by a pure function ([`Snapshot::build`]) from a validated
-//! [`ConfigSet`]; the [`watch`] module rebuilds it when a config directory changes and keeps
-//! the last good one serving when an edit is broken.
+//! A snapshot is defined by a pure function ([`Snapshot::build`]) of a validated
+//! [`ConfigSet`]; the [`watch`] module publishes a new one when what serves changes — built
+//! by [`incremental::Incremental`] at the cost of the change, equal to the full build — and
+//! keeps the last good one serving when an edit is broken.
 
 pub mod changes;
+mod derive;
 pub mod files;
+pub mod incremental;
 pub mod index;
 pub mod model;
 pub mod persist;

@@ -1,12 +1,14 @@
 //! The registry's model: what the translator reads. Built once per config generation.
 
 use crate::changes::Changes;
+use crate::derive;
 use crate::index::WorkloadIndex;
 use bowline_config::common::{fqdn, Labels};
-use bowline_config::istio::service_entry::{Location, Resolution, WorkloadEntry};
-use bowline_config::{ConfigSet, ResourceKey};
-use std::collections::{BTreeMap, HashMap};
+use bowline_config::istio::service_entry::{Location, Resolution};
+use bowline_config::{ConfigSet, Resource};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// An immutable view of the mesh at one config generation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -17,23 +19,13 @@ pub struct Snapshot {
     pub mesh: std::sync::Arc<bowline_config::MeshConfig>,
     /// The validated user config this snapshot was built from (routing and policy resources).
     pub config: ConfigSet,
-    /// Mesh services, sorted by hostname.
-    pub services: Vec<Service>,
-    /// Every WorkloadEntry, sorted by namespace then name.
-    pub workloads: Vec<Workload>,
+    /// Mesh services, sorted by hostname. Shared: a generation keeps the previous one's
+    /// `Arc` for every service it did not change.
+    pub services: Vec<Arc<Service>>,
+    /// Every WorkloadEntry, sorted by namespace then name (shared like `services`).
+    pub workloads: Vec<Arc<Workload>>,
     /// What differs from the previous generation ([`Changes`] gives the contract).
     pub changed: Changes,
-    /// Which services each ServiceEntry, Kubernetes Service and workload feeds, for
-    /// [`Changes::between`].
-    pub(crate) feeds: Feeds,
-}
-
-/// Reverse indexes of a snapshot's services: hostnames by declaring resource, and by
-/// `namespace/name` of a workload among their endpoints.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Feeds {
-    declared_by: HashMap<ResourceKey, Vec<String>>,
-    selecting: HashMap<String, Vec<String>>,
 }
 
 /// A service: one ServiceEntry host. A ServiceEntry with several hosts gives several services
@@ -164,80 +156,39 @@ pub struct Workload {
 }
 
 impl Snapshot {
-    /// Builds the registry view from validated config. Pure: same input, same snapshot.
+    /// Builds the registry view from validated config. Pure: same input, same snapshot,
+    /// with `changed` saying "everything". The reference for [`crate::incremental`], which
+    /// must give the same snapshot at a cost that follows the change.
     pub fn build(generation: u64, config: ConfigSet) -> Snapshot {
-        let mut workloads: Vec<Workload> = config
+        let mut workloads: Vec<Arc<Workload>> = config
             .workload_entries()
-            .map(|(r, we)| Workload {
-                name: r.meta.name.clone(),
-                namespace: r.meta.namespace.clone(),
-                address: we.address.clone(),
-                ports: we.ports.clone(),
-                labels: we.labels.clone(),
-                service_account: service_account_or_default(&we.service_account),
-                locality: we.locality.clone(),
-                weight: we.weight.unwrap_or(1).max(1),
-            })
+            .map(|(r, we)| Arc::new(derive::workload(r, we)))
             .collect();
         workloads.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
         let index = WorkloadIndex::new(&workloads);
-        let mut feeds = Feeds::default();
+        let endpoints = |r: &Resource| {
+            let selected = derive::selector(r)
+                .map(|labels| index.selected(&workloads, &r.meta.namespace, labels))
+                .unwrap_or_default();
+            derive::endpoints(r, selected.into_iter().map(|i| &*workloads[i]))
+        };
         let mut services = Vec::new();
-        for (r, se) in config.service_entries() {
-            let ns = &r.meta.namespace;
-            let endpoints = endpoints_of(se, ns, &workloads, &index);
-            let ports: Vec<ServicePort> = se
-                .ports
-                .iter()
-                .map(|p| ServicePort {
-                    number: p.number,
-                    name: p.name.clone(),
-                    protocol: Protocol::from_port(p.protocol.as_deref(), &p.name),
-                    target_port: p.target_port,
-                })
-                .collect();
-            let declared = feeds.declared_by.entry(r.key()).or_default();
-            declared.extend(se.hosts.iter().map(|h| fqdn(h, ns)));
-            for host in &se.hosts {
-                services.push(Service {
-                    hostname: fqdn(host, ns),
-                    namespace: ns.clone(),
-                    addresses: se.addresses.clone(),
-                    ports: ports.clone(),
-                    location: se.location.unwrap_or(Location::MeshExternal),
-                    resolution: se.resolution.unwrap_or(Resolution::None),
-                    endpoints: endpoints.clone(),
-                });
-            }
-        }
         // First declaration of a hostname wins (load order), as Istio keeps the oldest.
-        // After the ServiceEntries: where both name a host, the ServiceEntry wins (the sort
-        // below is stable and the dedup keeps the first).
-        for (r, svc) in config.kube_services() {
-            feeds.declared_by.entry(r.key()).or_default().push(format!(
-                "{}.{}.svc.cluster.local",
-                r.meta.name, r.meta.namespace
-            ));
-            services.push(kube_service(
-                &r.meta.name,
-                &r.meta.namespace,
-                svc,
-                &workloads,
-                &index,
-            ));
+        // ServiceEntries before Kubernetes Services: where both name a host, the
+        // ServiceEntry wins (the sort below is stable and the dedup keeps the first).
+        let declaring = config
+            .service_entries()
+            .map(|(r, _)| r)
+            .chain(config.kube_services().map(|(r, _)| r));
+        for r in declaring {
+            let endpoints = endpoints(r);
+            for host in derive::declared_hosts(r) {
+                services.push(Arc::new(derive::service(r, host, endpoints.clone())));
+            }
         }
         services.sort_by(|a, b| a.hostname.cmp(&b.hostname));
         services.dedup_by(|later, earlier| later.hostname == earlier.hostname);
-        for service in &services {
-            for workload in service.endpoints.iter().filter_map(|e| e.workload.as_ref()) {
-                feeds
-                    .selecting
-                    .entry(workload.clone())
-                    .or_default()
-                    .push(service.hostname.clone());
-            }
-        }
 
         Snapshot {
             generation,
@@ -246,21 +197,7 @@ impl Snapshot {
             services,
             workloads,
             changed: Changes::everything(),
-            feeds,
         }
-    }
-
-    /// Hostnames the ServiceEntry or Kubernetes Service `key` declares here.
-    pub(crate) fn hosts_declared_by(&self, key: &ResourceKey) -> &[String] {
-        self.feeds.declared_by.get(key).map_or(&[], Vec::as_slice)
-    }
-
-    /// Hostnames of the services with workload `namespace/name` among their endpoints.
-    pub(crate) fn hosts_selecting(&self, workload: &str) -> &[String] {
-        self.feeds
-            .selecting
-            .get(workload)
-            .map_or(&[], Vec::as_slice)
     }
 
     /// The service with this exact hostname.
@@ -268,7 +205,7 @@ impl Snapshot {
         self.services
             .binary_search_by(|s| s.hostname.as_str().cmp(hostname))
             .ok()
-            .map(|i| &self.services[i])
+            .map(|i| &*self.services[i])
     }
 
     /// Resolves a host as written in a resource of `namespace` (short names expand there).
@@ -284,114 +221,7 @@ impl Snapshot {
             .partition_point(|w| (w.namespace.as_str(), w.name.as_str()) < (namespace, name));
         self.workloads
             .get(at)
+            .map(|w| &**w)
             .filter(|w| w.name == name && w.namespace == namespace)
     }
-}
-
-fn service_account_or_default(sa: &str) -> String {
-    if sa.is_empty() {
-        "default".to_string()
-    } else {
-        sa.to_string()
-    }
-}
-
-/// Inline endpoints come first, in their written order, then selected WorkloadEntries of the
-/// ServiceEntry's namespace (Istio selects only within the namespace).
-/// A Kubernetes Service as the mesh sees it: `name.namespace.svc.cluster.local`, inside the
-/// mesh, with the workloads its selector picks in its namespace as endpoints (Pods on
-/// Kubernetes; WorkloadEntries here, as Istio also selects them). An ExternalName service
-/// resolves its external name by DNS.
-fn kube_service(
-    name: &str,
-    namespace: &str,
-    svc: &bowline_config::kube::Service,
-    workloads: &[Workload],
-    index: &WorkloadIndex<'_>,
-) -> Service {
-    let ports = svc
-        .ports
-        .iter()
-        .map(|p| ServicePort {
-            number: p.port,
-            name: p.name.clone(),
-            protocol: Protocol::from_port(p.declared_protocol().as_deref(), &p.name),
-            target_port: p.target_port_number(),
-        })
-        .collect();
-    let (resolution, endpoints) = match (&svc.external_name, svc.is_external_name()) {
-        (Some(host), true) => (
-            Resolution::Dns,
-            vec![Endpoint {
-                address: host.clone(),
-                ports: BTreeMap::new(),
-                labels: Labels::new(),
-                locality: String::new(),
-                weight: 1,
-                service_account: "default".into(),
-                workload: None,
-            }],
-        ),
-        _ if svc.selector.is_empty() => (Resolution::Static, Vec::new()),
-        _ => (
-            Resolution::Static,
-            index
-                .selected(workloads, namespace, &svc.selector)
-                .into_iter()
-                .map(|i| workloads[i].endpoint())
-                .collect(),
-        ),
-    };
-    Service {
-        hostname: format!("{name}.{namespace}.svc.cluster.local"),
-        namespace: namespace.to_string(),
-        addresses: svc
-            .cluster_ip
-            .iter()
-            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-            .cloned()
-            .collect(),
-        ports,
-        location: Location::MeshInternal,
-        resolution,
-        endpoints,
-    }
-}
-
-impl Workload {
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            address: self.address.clone(),
-            ports: self.ports.clone(),
-            labels: self.labels.clone(),
-            locality: self.locality.clone(),
-            weight: self.weight,
-            service_account: self.service_account.clone(),
-            workload: Some(format!("{}/{}", self.namespace, self.name)),
-        }
-    }
-}
-
-fn endpoints_of(
-    se: &bowline_config::istio::ServiceEntry,
-    namespace: &str,
-    workloads: &[Workload],
-    index: &WorkloadIndex<'_>,
-) -> Vec<Endpoint> {
-    let inline = se.endpoints.iter().map(|we: &WorkloadEntry| Endpoint {
-        address: we.address.clone(),
-        ports: we.ports.clone(),
-        labels: we.labels.clone(),
-        locality: we.locality.clone(),
-        weight: we.weight.unwrap_or(1).max(1),
-        service_account: service_account_or_default(&we.service_account),
-        workload: None,
-    });
-    let selected = se.workload_selector.iter().flat_map(|sel| {
-        index
-            .selected(workloads, namespace, &sel.labels)
-            .into_iter()
-            .map(|i| workloads[i].endpoint())
-    });
-    inline.chain(selected).collect()
 }

@@ -176,6 +176,9 @@ pub struct Store {
     /// Identities whose served version was written (with a different value) or deleted
     /// since the last [`Store::take_changed`].
     changed: BTreeSet<ResourceKey>,
+    /// What serves, by [`Entry::created`]: kept in step by every write, delete and restore
+    /// so that [`Store::config`] is a walk with a pointer copy per resource, never a sort.
+    in_order: BTreeMap<u64, Arc<Resource>>,
 }
 
 impl Store {
@@ -187,8 +190,42 @@ impl Store {
         self.entries.get(key)
     }
 
-    pub fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        self.entries.values_mut()
+    /// Records `generation` as the first config generation carrying the served version of
+    /// each entry that has none yet ([`Entry::config_generation`] is 0 after every accepted
+    /// change). `changed` limits the walk to those identities — every accepted change since
+    /// the last [`Store::take_changed`] is among them — so a publish costs what changed;
+    /// `None` walks every entry (the first generation, which follows a restore).
+    pub fn stamp_config_generation(
+        &mut self,
+        generation: u64,
+        changed: Option<&BTreeSet<ResourceKey>>,
+    ) {
+        let stamp = |entry: &mut Entry| {
+            if entry.served.is_some() && entry.config_generation == 0 {
+                entry.config_generation = generation;
+            }
+        };
+        match changed {
+            None => self.entries.values_mut().for_each(stamp),
+            Some(keys) => {
+                for key in keys {
+                    if let Some(entry) = self.entries.get_mut(key) {
+                        stamp(entry);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The served version of `key` and its place in load order ([`Entry::created`]).
+    pub fn served(&self, key: &ResourceKey) -> Option<(u64, &Arc<Resource>)> {
+        let entry = self.entries.get(key)?;
+        Some((entry.created, &entry.served.as_ref()?.resource))
+    }
+
+    /// What serves with each resource's place in load order, in that order.
+    pub fn served_in_order(&self) -> impl Iterator<Item = (u64, &Arc<Resource>)> {
+        self.in_order.iter().map(|(created, r)| (*created, r))
     }
 
     pub fn file_problems(&self) -> &BTreeMap<PathBuf, Vec<Diagnostic>> {
@@ -205,15 +242,10 @@ impl Store {
     }
 
     /// What serves, in creation order (Istio's tie-break order for conflicts).
+    /// Costs a pointer copy per resource.
     pub fn config(&self) -> ConfigSet {
-        let mut served: Vec<(&u64, &Arc<Resource>)> = self
-            .entries
-            .values()
-            .filter_map(|e| e.served.as_ref().map(|s| (&e.created, &s.resource)))
-            .collect();
-        served.sort_by_key(|(created, _)| **created);
         ConfigSet {
-            resources: served.into_iter().map(|(_, r)| r.clone()).collect(),
+            resources: self.in_order.values().cloned().collect(),
         }
     }
 
@@ -286,8 +318,10 @@ impl Store {
                 {
                     self.changed.insert(key.clone());
                 }
+                let resource = Arc::new(resource);
+                self.in_order.insert(entry.created, resource.clone());
                 entry.served = Some(Served {
-                    resource: Arc::new(resource),
+                    resource,
                     raw: RawJson::new(&raw),
                     index,
                     source,
@@ -328,6 +362,7 @@ impl Store {
         if owned {
             if let Some(entry) = self.entries.remove(key) {
                 if entry.served.is_some() {
+                    self.in_order.remove(&entry.created);
                     self.changed.insert(key.clone());
                 }
             }
@@ -427,6 +462,14 @@ impl Store {
                 .entry(path.clone())
                 .or_default()
                 .insert(entry.key.clone());
+        }
+        if let Some(replaced) = self.entries.remove(&entry.key) {
+            if replaced.served.is_some() {
+                self.in_order.remove(&replaced.created);
+            }
+        }
+        if let Some(served) = &entry.served {
+            self.in_order.insert(entry.created, served.resource.clone());
         }
         self.entries.insert(entry.key.clone(), entry);
     }

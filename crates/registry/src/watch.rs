@@ -12,8 +12,8 @@
 //! [`MAX_DEBOUNCE`] after the first event) before looking. We watch the directory, never
 //! single files, for the same reason.
 
-use crate::changes::Changes;
 use crate::files::{Change, Scanner};
+use crate::incremental::Incremental;
 use crate::model::Snapshot;
 use crate::persist;
 use crate::store::{Entry, Outcome, Source, Store, WriteResult};
@@ -80,6 +80,8 @@ pub struct Registry {
 
 struct Inner {
     store: Store,
+    /// What the next snapshot is built from besides the previous one and the store.
+    incremental: Incremental,
     scanner: Scanner,
     /// Files the watcher saw modified and not yet closed by their writer.
     writing: Arc<Mutex<BTreeSet<PathBuf>>>,
@@ -139,6 +141,7 @@ impl Registry {
             status: Arc::default(),
             inner: Arc::new(Mutex::new(Inner {
                 store,
+                incremental: Incremental::default(),
                 scanner: Scanner::default(),
                 writing: Arc::default(),
                 read_problems: Vec::new(),
@@ -315,18 +318,17 @@ impl Registry {
             let config = inner.store.config();
             timings.config = started.elapsed();
             let next = current.generation + 1;
-            for entry in inner.store.entries_mut() {
-                if entry.served.is_some() && entry.config_generation == 0 {
-                    entry.config_generation = next;
-                }
-            }
-            let mut snapshot = Snapshot {
+            let first = current.generation == 0;
+            inner
+                .store
+                .stamp_config_generation(next, (!first).then_some(&changed));
+            let Inner {
+                store, incremental, ..
+            } = inner;
+            let snapshot = Snapshot {
                 mesh: self.options.mesh.clone(),
-                ..Snapshot::build(next, config)
+                ..incremental.next(&current, config, changed, store)
             };
-            if current.generation > 0 {
-                snapshot.changed = Changes::between(&current, &snapshot, changed);
-            }
             timings.build = started.elapsed() - timings.config;
             Some(Arc::new(snapshot))
         } else {

@@ -281,3 +281,67 @@ fn a_file_that_never_settles_is_still_taken_after_the_longest_wait() {
         "{taken:?}"
     );
 }
+
+/// `Store::config` keeps creation order without sorting: a resource refused at creation
+/// keeps its place once accepted, a deleted and re-created one goes last, and a restored
+/// store has the order it had.
+#[test]
+fn what_serves_stays_in_creation_order_across_refusals_deletes_and_restores() {
+    use bowline_registry::store::{Source, Store};
+    let write = |store: &mut Store, text: &str| {
+        let source = Source::Apply {
+            file: PathBuf::from("-"),
+        };
+        for doc in bowline_config::read_documents(Path::new("-"), text).documents {
+            store.write(doc, source.clone(), 0);
+        }
+    };
+    let names = |store: &Store| -> Vec<String> {
+        let config = store.config();
+        let in_order: Vec<String> = store
+            .served_in_order()
+            .map(|(_, r)| r.name().to_string())
+            .collect();
+        let names: Vec<String> = config
+            .resources
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect();
+        assert_eq!(names, in_order);
+        names
+    };
+    let mut store = Store::default();
+    write(
+        &mut store,
+        &rule("one", "[{name: v1, labels: {version: v1}}]"),
+    );
+    write(&mut store, &BROKEN_RULE.replace("one", "two"));
+    write(&mut store, &rule("three", "[]"));
+    assert_eq!(names(&store), ["one", "three"]);
+    write(&mut store, &rule("two", "[]"));
+    assert_eq!(
+        names(&store),
+        ["one", "two", "three"],
+        "two was created second"
+    );
+    store.delete(&key(Kind::DestinationRule, "one"), None);
+    write(&mut store, &rule("one", "[]"));
+    assert_eq!(names(&store), ["two", "three", "one"]);
+    write(
+        &mut store,
+        &rule("two", "[{name: v2, labels: {version: v2}}]"),
+    );
+    assert_eq!(
+        names(&store),
+        ["two", "three", "one"],
+        "a change keeps the place"
+    );
+
+    let mut restored = Store::default();
+    let mut entries: Vec<_> = store.entries().cloned().collect();
+    entries.reverse();
+    for entry in entries {
+        restored.restore(entry);
+    }
+    assert_eq!(names(&restored), ["two", "three", "one"]);
+}

@@ -207,7 +207,7 @@ impl PushContext {
             .get(key)
             .into_iter()
             .flatten()
-            .map(|i| &self.snapshot.services[*i])
+            .map(|i| &*self.snapshot.services[*i])
     }
 }
 

@@ -1,0 +1,5 @@
+//! The incremental snapshot against the full build: named cases, then seeded random edits.
+
+mod cases;
+mod harness;
+mod random;
