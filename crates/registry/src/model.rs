@@ -30,7 +30,7 @@ pub struct Snapshot {
 
 /// A service: one ServiceEntry host. A ServiceEntry with several hosts gives several services
 /// sharing ports and endpoints.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     /// Fully qualified, e.g. `reviews.default.svc.cluster.local`.
     pub hostname: String,

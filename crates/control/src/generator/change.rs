@@ -1,11 +1,12 @@
 //! What changed between two generations, as the generator needs to know it: only
-//! endpoints, only routes, or everything. Decided by comparing what the translator reads,
-//! once per generation (O(mesh)).
+//! endpoints, only routes, or everything. Decided once per generation: from the registry's
+//! own account of the change when only its kinds were written (O(change): the common case
+//! of endpoints moving), else by comparing what the translator reads (O(mesh)).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use bowline_config::Spec;
+use bowline_config::{Kind, Spec};
 use bowline_registry::{Service, Snapshot};
 use bowline_translate::is_registry_kind;
 
@@ -26,12 +27,59 @@ pub(crate) enum Change {
     Everything,
 }
 
-/// Compares two snapshots: [`Change::Endpoints`] when they differ only in services'
-/// endpoints and the workloads behind them; O(resources), once per generation.
+/// What changed from `before` to `after`: [`Change::Endpoints`] when they differ only in
+/// services' endpoints and the workloads behind them.
 pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
     if before.mesh != after.mesh {
         return Change::Everything;
     }
+    registry_change(before, after).unwrap_or_else(|| compare(before, after))
+}
+
+/// The change as the registry accounts for it ([`bowline_registry::Changes`]), when `after`
+/// directly follows `before` and only the registry's kinds were written: then every other
+/// resource is the same, and only the services the registry names can differ. `None` when
+/// that does not hold. Costs the changed services, not the mesh.
+pub(super) fn registry_change(before: &Snapshot, after: &Snapshot) -> Option<Change> {
+    let changed = &after.changed;
+    if changed.everything || after.generation != before.generation + 1 {
+        return None;
+    }
+    let registry_kind = |kind: Kind| {
+        matches!(
+            kind,
+            Kind::WorkloadEntry | Kind::ServiceEntry | Kind::Service
+        )
+    };
+    if !changed.resources.iter().all(|key| registry_kind(key.kind)) {
+        return None;
+    }
+    let mut hosts = BTreeSet::new();
+    let mut workloads: BTreeSet<String> = changed
+        .resources
+        .iter()
+        .filter(|key| key.kind == Kind::WorkloadEntry)
+        .map(|key| format!("{}/{}", key.namespace, key.name))
+        .collect();
+    for host in &changed.services {
+        let (Some(old), Some(new)) = (before.service(host), after.service(host)) else {
+            return Some(Change::Everything); // a service added or removed
+        };
+        if !same_but_endpoints(old, new) {
+            return Some(Change::Everything);
+        }
+        hosts.insert(host.clone());
+        for endpoint in old.endpoints.iter().chain(&new.endpoints) {
+            if let Some(workload) = &endpoint.workload {
+                workloads.insert(workload.clone());
+            }
+        }
+    }
+    Some(Change::Endpoints { hosts, workloads })
+}
+
+/// Compares everything the translator reads; O(resources).
+pub(super) fn compare(before: &Snapshot, after: &Snapshot) -> Change {
     // What the translator reads directly: only VirtualServices differing is a routes change,
     // anything else there changes everything. Where a resource was written (`origin`) is
     // not read by the translator: a line shift in a file is no change.

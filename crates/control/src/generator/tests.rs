@@ -77,6 +77,38 @@ fn snapshot(generation: u64, yaml: &str) -> Arc<Snapshot> {
     Arc::new(Snapshot::build(generation, loaded.config))
 }
 
+/// `generations`, each carrying the registry's account of what changed since the one before
+/// (`Snapshot::changed`, from the resources that differ), as the registry publishes them.
+fn chained(generations: &[Arc<Snapshot>]) -> Vec<Arc<Snapshot>> {
+    let mut out: Vec<Arc<Snapshot>> = Vec::new();
+    for snapshot in generations {
+        let mut next = (**snapshot).clone();
+        if let Some(before) = out.last() {
+            let keys = differing_keys(before, &next);
+            next.changed = bowline_registry::Changes::between(before, &next, keys);
+        }
+        out.push(Arc::new(next));
+    }
+    out
+}
+
+fn differing_keys(a: &Snapshot, b: &Snapshot) -> BTreeSet<bowline_config::ResourceKey> {
+    let index =
+        |s: &Snapshot| -> BTreeMap<bowline_config::ResourceKey, Arc<bowline_config::Resource>> {
+            s.config
+                .resources
+                .iter()
+                .map(|r| (r.key(), r.clone()))
+                .collect()
+        };
+    let (a, b) = (index(a), index(b));
+    a.keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k).map(|r| &**r) != b.get(*k).map(|r| &**r))
+        .cloned()
+        .collect()
+}
+
 fn node(workload: &str, namespace: &str, ip: &str) -> Node {
     let text = |s: &str| Value {
         kind: Some(Kind::StringValue(s.to_string())),
@@ -120,10 +152,21 @@ fn content(resources: &Resources) -> BTreeMap<String, BTreeMap<String, String>> 
 /// Feeds `generations` to one long-lived generator as streams would (each proxy passing
 /// what it got last), and checks each result against a fresh generator's.
 fn check_sequence(generations: &[Arc<Snapshot>]) -> Vec<Vec<Resources>> {
+    let generations = chained(generations);
+    for pair in generations.windows(2) {
+        if let Some(change) = change::registry_change(&pair[0], &pair[1]) {
+            assert_eq!(
+                change,
+                change::compare(&pair[0], &pair[1]),
+                "the registry's account of generation {} agrees with comparing everything",
+                pair[1].generation
+            );
+        }
+    }
     let cached = MeshGenerator::default();
     let mut last: Vec<Option<(u64, Resources)>> = vec![None; nodes().len()];
     let mut all = Vec::new();
-    for snapshot in generations {
+    for snapshot in &generations {
         let fresh = MeshGenerator::default();
         let mut round = Vec::new();
         for (i, node) in nodes().iter().enumerate() {
@@ -156,6 +199,12 @@ fn group(resources: &Resources, type_url: &str, index: usize) -> Arc<Group> {
 fn an_endpoint_change_patches_only_its_service_and_shares_the_rest() {
     let one = snapshot(1, &mesh_yaml("10.0.0.3", "v2", 90));
     let moved = snapshot(2, &mesh_yaml("10.0.0.4", "v2", 90));
+    // The registry's account (what the control plane uses) and the full comparison agree.
+    let chain = chained(&[one.clone(), moved.clone()]);
+    assert_eq!(
+        change::registry_change(&chain[0], &chain[1]),
+        Some(change_between(&one, &moved))
+    );
     assert_eq!(
         change_between(&one, &moved),
         Change::Endpoints {
