@@ -50,6 +50,8 @@ pub struct Scanner {
     seen: BTreeMap<PathBuf, Seen>,
     /// Files left for a later look because they had not settled, since when.
     waiting: BTreeMap<PathBuf, std::time::Instant>,
+    /// Files forgotten since the last look, to read again.
+    recheck: BTreeSet<PathBuf>,
 }
 
 impl Scanner {
@@ -78,6 +80,50 @@ impl Scanner {
             self.seen.remove(&path);
             scan.changes.push(Change::Removed { path });
         }
+        self.recheck.clear();
+        self.examine(files, settle, writing, &mut scan);
+        scan
+    }
+
+    /// Looks only at `paths` (config files the watcher saw events for, as
+    /// [`Target::of`] names them), plus the files left waiting or forgotten by an earlier
+    /// look: what [`Scanner::scan`] would find when nothing else changed, without listing
+    /// and stating every file (64 ms at 10,000 files, on every edit).
+    pub fn scan_paths(
+        &mut self,
+        paths: &BTreeSet<PathBuf>,
+        settle: Duration,
+        writing: &BTreeSet<PathBuf>,
+    ) -> Scan {
+        let mut scan = Scan::default();
+        let mut wanted: BTreeSet<PathBuf> = paths.clone();
+        wanted.extend(self.waiting.keys().cloned());
+        wanted.append(&mut self.recheck);
+        let mut files = Vec::new();
+        for path in wanted {
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => files.push(path),
+                _ => {
+                    self.waiting.remove(&path);
+                    if self.seen.remove(&path).is_some() {
+                        scan.changes.push(Change::Removed { path });
+                    }
+                }
+            }
+        }
+        self.examine(files, settle, writing, &mut scan);
+        scan
+    }
+
+    /// Reads those of `files` whose metadata changed since they were last read and that
+    /// have settled; reports the ones whose content changed.
+    fn examine(
+        &mut self,
+        files: Vec<PathBuf>,
+        settle: Duration,
+        writing: &BTreeSet<PathBuf>,
+        scan: &mut Scan,
+    ) {
         let now = SystemTime::now();
         let wait = |d: Duration, scan: &mut Scan| {
             scan.recheck_after = Some(scan.recheck_after.map_or(d, |w| w.min(d)));
@@ -103,7 +149,7 @@ impl Scanner {
                 self.waiting
                     .entry(path.clone())
                     .or_insert_with(std::time::Instant::now);
-                wait((settle - age).min(MAX_SETTLE_WAIT - waited), &mut scan);
+                wait((settle - age).min(MAX_SETTLE_WAIT - waited), scan);
                 continue;
             }
             self.waiting.remove(&path);
@@ -118,7 +164,7 @@ impl Scanner {
             // Written to while we read: take it when it has settled.
             let after = std::fs::metadata(&path).ok();
             if after.as_ref().map(|m| (m.len(), m.modified().ok())) != Some((len, modified)) {
-                wait(settle.max(Duration::from_millis(10)), &mut scan);
+                wait(settle.max(Duration::from_millis(10)), scan);
                 continue;
             }
             let hash = hash_of(&bytes);
@@ -141,13 +187,61 @@ impl Scanner {
                     .push(problem(&path, "file is not UTF-8 text".into())),
             }
         }
-        scan
     }
 
     /// Forgets `path`, so the next look reads it again (another file gave up a resource it
     /// also defines).
     pub fn forget(&mut self, path: &Path) {
         self.seen.remove(path);
+        self.recheck.insert(path.to_path_buf());
+    }
+}
+
+/// What a file event asks the next look to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Look at this config file only.
+    File(PathBuf),
+    /// Nothing a look would read (a temporary file beside the config, say).
+    Nothing,
+    /// Anything may have changed: list every file (a directory moved or removed, a
+    /// Kubernetes ConfigMap swapping its `..data` link, a path outside the directories).
+    Everything,
+}
+
+impl Target {
+    /// The target of an event at `path`, for the watched `dirs`, named as the full listing
+    /// would name it (`dir` joined with the path below it), so both ways of looking agree
+    /// on a file's identity. Only a regular-looking config file (`.yaml`, `.yml`, `.json`)
+    /// with no hidden component is a single file; a path that could be a directory is
+    /// everything.
+    pub fn of(dirs: &[PathBuf], path: &Path) -> Target {
+        let Some((dir, below)) = dirs
+            .iter()
+            .find_map(|dir| Some((dir, path.strip_prefix(dir).ok()?)))
+        else {
+            return Target::Everything;
+        };
+        let normal = below
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        let hidden = below
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+        if !normal || hidden || below.as_os_str().is_empty() {
+            return Target::Everything;
+        }
+        let config = matches!(
+            below.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        );
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => Target::Everything,
+            _ if config => Target::File(dir.join(below)),
+            Ok(meta) if meta.is_file() => Target::Nothing,
+            // A directory, a link (to a directory, maybe), or gone (it may have been one).
+            _ => Target::Everything,
+        }
     }
 }
 

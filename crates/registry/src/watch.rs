@@ -12,7 +12,7 @@
 //! [`MAX_DEBOUNCE`] after the first event) before looking. We watch the directory, never
 //! single files, for the same reason.
 
-use crate::files::{Change, Scanner};
+use crate::files::{Change, Scanner, Target};
 use crate::incremental::Incremental;
 use crate::model::Snapshot;
 use crate::persist;
@@ -85,6 +85,8 @@ struct Inner {
     scanner: Scanner,
     /// Files the watcher saw modified and not yet closed by their writer.
     writing: Arc<Mutex<BTreeSet<PathBuf>>>,
+    /// What file events since the last look touched (see [`Pending`]).
+    pending: Arc<Mutex<Pending>>,
     /// Problems listing or reading files (not tied to a resource).
     read_problems: Vec<Diagnostic>,
 }
@@ -144,10 +146,11 @@ impl Registry {
                 incremental: Incremental::default(),
                 scanner: Scanner::default(),
                 writing: Arc::default(),
+                pending: Arc::default(),
                 read_problems: Vec::new(),
             })),
         };
-        registry.look(Duration::ZERO, true);
+        registry.look(Duration::ZERO, Look::First);
         Ok(registry)
     }
 
@@ -176,7 +179,7 @@ impl Registry {
     /// Reads every changed file now (settled or not) and publishes a new snapshot if what
     /// serves changed. Returns the generation being served afterwards.
     pub fn reload(&self) -> u64 {
-        self.look(Duration::ZERO, false);
+        self.look(Duration::ZERO, Look::Everything);
         self.status().generation
     }
 
@@ -251,14 +254,22 @@ impl Registry {
 
     /// One look at the files: take what changed (and has settled), then publish. Returns
     /// when to look again for files that had not settled.
-    fn look(&self, settle: Duration, first: bool) -> Option<Duration> {
+    fn look(&self, settle: Duration, how: Look) -> Option<Duration> {
+        let first = how == Look::First;
         let mut inner = self.lock();
         let writing = inner
             .writing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let scan = inner.scanner.scan(&self.options.dirs, settle, &writing);
+        let pending = std::mem::take(&mut *inner.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let scanning = std::time::Instant::now();
+        let scan = if how == Look::Events && !pending.everything {
+            inner.scanner.scan_paths(&pending.files, settle, &writing)
+        } else {
+            inner.scanner.scan(&self.options.dirs, settle, &writing)
+        };
+        let scanned = scanning.elapsed();
         let now = now_ms();
         let mut changed = !scan.changes.is_empty();
         let mut taken: BTreeSet<PathBuf> = BTreeSet::new();
@@ -297,6 +308,14 @@ impl Registry {
         }
         inner.read_problems = scan.problems;
         let reloads = u64::from(changed);
+        if changed {
+            tracing::info!(
+                files = taken.len(),
+                scan_ms = scanned.as_millis(),
+                read_ms = (scanning.elapsed() - scanned).as_millis(),
+                "files read"
+            );
+        }
         self.publish(&mut inner, reloads);
         if !reread.is_empty() {
             drop(inner);
@@ -413,12 +432,20 @@ impl Registry {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> notify::Result<()> {
         let (tx, mut rx) = mpsc::channel::<()>(64);
-        let writing = self.lock().writing.clone();
+        let (writing, pending) = {
+            let inner = self.lock();
+            (inner.writing.clone(), inner.pending.clone())
+        };
+        let dirs = self.options.dirs.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let Ok(event) = event else { return };
                 track_writers(&event, &writing);
                 if may_change_content(&event.kind) {
+                    pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .add(&dirs, &event);
                     // A full channel already means "reload pending"; dropping the extra is fine.
                     let _ = tx.try_send(());
                 }
@@ -449,11 +476,47 @@ impl Registry {
             let registry = self.clone();
             let settle = self.options.settle;
             // Reading and validating runs regexes: keep it off the async workers.
-            let again = tokio::task::spawn_blocking(move || registry.look(settle, false))
+            let again = tokio::task::spawn_blocking(move || registry.look(settle, Look::Events))
                 .await
                 .ok()
                 .flatten();
             recheck = again.map(|d| tokio::time::Instant::now() + d);
+        }
+    }
+}
+
+/// How a look finds what changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// At start-up: every file, and what the persisted store remembers of files now gone.
+    First,
+    /// Every file (`reload`).
+    Everything,
+    /// The files the watcher's events named since the last look, unless an event could
+    /// mean more (then every file).
+    Events,
+}
+
+/// What file events since the last look touched: config files by path, or "anything".
+#[derive(Debug, Default)]
+struct Pending {
+    files: BTreeSet<PathBuf>,
+    everything: bool,
+}
+
+impl Pending {
+    fn add(&mut self, dirs: &[PathBuf], event: &notify::Event) {
+        if event.need_rescan() {
+            self.everything = true;
+        }
+        for path in &event.paths {
+            match Target::of(dirs, path) {
+                Target::File(file) => {
+                    self.files.insert(file);
+                }
+                Target::Nothing => {}
+                Target::Everything => self.everything = true,
+            }
         }
     }
 }

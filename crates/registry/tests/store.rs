@@ -3,7 +3,7 @@
 //! settled.
 
 use bowline_config::{Kind, ResourceKey};
-use bowline_registry::files::Scanner;
+use bowline_registry::files::{Change, Scanner};
 use bowline_registry::store::Outcome;
 use bowline_registry::watch::{Options, Registry, DEFAULT_SETTLE};
 use std::collections::BTreeSet;
@@ -344,4 +344,76 @@ fn what_serves_stays_in_creation_order_across_refusals_deletes_and_restores() {
         restored.restore(entry);
     }
     assert_eq!(names(&restored), ["two", "three", "one"]);
+}
+
+#[test]
+fn an_event_names_one_config_file_or_asks_for_everything() {
+    use bowline_registry::files::Target;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let dirs = vec![root.clone()];
+    std::fs::create_dir(root.join("team")).unwrap();
+    std::fs::create_dir(root.join("..2026_12_06")).unwrap();
+    std::fs::write(root.join("team/rules.yaml"), "").unwrap();
+    std::fs::write(root.join("notes.txt"), "").unwrap();
+    std::os::unix::fs::symlink(root.join("..2026_12_06"), root.join("..data")).unwrap();
+    let cases: Vec<(PathBuf, Target)> = vec![
+        (
+            root.join("team/rules.yaml"),
+            Target::File(root.join("team/rules.yaml")),
+        ),
+        // Deleted: still a config file by its name.
+        (root.join("gone.yml"), Target::File(root.join("gone.yml"))),
+        (root.join("notes.txt"), Target::Nothing),
+        // A directory, a link to one, a path that may have been one, hidden parts, elsewhere.
+        (root.join("team"), Target::Everything),
+        (root.join("..data"), Target::Everything),
+        (root.join("moved-away"), Target::Everything),
+        (root.join("..2026_12_06/rules.yaml"), Target::Everything),
+        (root.join(".hidden.yaml"), Target::Everything),
+        (PathBuf::from("/elsewhere/rules.yaml"), Target::Everything),
+        (root.clone(), Target::Everything),
+    ];
+    for (path, want) in cases {
+        assert_eq!(Target::of(&dirs, &path), want, "{}", path.display());
+    }
+}
+
+#[test]
+fn a_look_at_named_files_finds_what_a_full_look_finds_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = vec![dir.path().to_path_buf()];
+    let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+    std::fs::write(&a, rule("one", "[{name: v1}]")).unwrap();
+    std::fs::write(&b, rule("two", "[{name: v1}]")).unwrap();
+    let none = BTreeSet::new();
+    let mut scanner = Scanner::default();
+    assert_eq!(scanner.scan(&dirs, Duration::ZERO, &none).changes.len(), 2);
+    // a changes, b is removed, c is new: each named by an event.
+    std::fs::write(&a, rule("one", "[{name: v2}]")).unwrap();
+    std::fs::remove_file(&b).unwrap();
+    let c = dir.path().join("c.yaml");
+    std::fs::write(&c, rule("three", "[{name: v1}]")).unwrap();
+    let named: BTreeSet<PathBuf> = [a.clone(), b.clone(), c.clone()].into();
+    let changes = scanner.scan_paths(&named, Duration::ZERO, &none).changes;
+    let summary: Vec<(String, &str)> = changes
+        .iter()
+        .map(|c| match c {
+            Change::Changed { path, .. } => (path.display().to_string(), "changed"),
+            Change::Removed { path } => (path.display().to_string(), "removed"),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (b.display().to_string(), "removed"),
+            (a.display().to_string(), "changed"),
+            (c.display().to_string(), "changed"),
+        ]
+    );
+    // Nothing left over: a full look finds nothing more.
+    assert!(scanner
+        .scan(&dirs, Duration::ZERO, &none)
+        .changes
+        .is_empty());
 }
