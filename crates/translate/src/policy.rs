@@ -53,7 +53,7 @@ pub(crate) fn host_policy<'a>(
             .filter_map(|(i, host)| {
                 let r = ctx.resource(i);
                 match &r.spec {
-                    Spec::DestinationRule(dr) => Some((r, dr, specificity(host))),
+                    Spec::DestinationRule(dr) => Some((r, &**dr, specificity(host))),
                     _ => None,
                 }
             })
