@@ -261,6 +261,9 @@ pub(crate) fn configz(registry: &Registry) -> serde_json::Value {
         "generation": status.generation,
         "last_reload_ms": status.last_reload_ms,
         "reloads": status.reloads,
+        // The analysis runs in the background: its findings among `warnings` are of this
+        // generation (at most a moment behind `generation`).
+        "analysed_generation": status.analysed,
         "rejected": rejected,
         "warnings": status.warnings.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
     })

@@ -11,6 +11,7 @@ mod derive;
 pub mod files;
 pub mod incremental;
 pub mod index;
+mod latest;
 pub mod model;
 pub mod persist;
 pub mod store;

@@ -8,23 +8,25 @@
 //! on load the documents are read again through the same reader as any other input, so a
 //! persisted resource is never trusted more than a fresh one.
 
+use crate::latest::Latest;
 use crate::store::{Entry, RawJson, Served, Source, Store};
 use bowline_config::{read_documents, Origin};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const FILE_NAME: &str = "config-store.json";
 const VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
+/// The file as read back.
+#[derive(Deserialize)]
 struct Persisted {
     version: u32,
     entries: Vec<PersistedEntry>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct PersistedEntry {
     source: Source,
     file: PathBuf,
@@ -36,39 +38,64 @@ struct PersistedEntry {
     document: RawJson,
 }
 
+/// The file as written: what serves, by pointer (see [`document`]).
+#[derive(Serialize)]
+struct Saved {
+    version: u32,
+    entries: Vec<SavedEntry>,
+}
+
+/// Serialised with [`PersistedEntry`]'s fields.
+struct SavedEntry {
+    served: Arc<Served>,
+    generation: u64,
+    created: u64,
+}
+
+impl Serialize for SavedEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let origin = &self.served.resource.origin;
+        let mut entry = s.serialize_struct("PersistedEntry", 8)?;
+        entry.serialize_field("source", &self.served.source)?;
+        entry.serialize_field("file", &origin.file)?;
+        entry.serialize_field("line", &origin.line)?;
+        entry.serialize_field("column", &origin.column)?;
+        entry.serialize_field("generation", &self.generation)?;
+        entry.serialize_field("created", &self.created)?;
+        entry.serialize_field("at_ms", &self.served.at_ms)?;
+        entry.serialize_field("document", &self.served.raw)?;
+        entry.end()
+    }
+}
+
 /// Writes every served version to `dir/config-store.json` (atomically; mode 0600: the
 /// config may name credentials).
 pub fn save(dir: &Path, store: &Store) -> std::io::Result<()> {
     write(dir, &document(store))
 }
 
-/// What [`save`] writes, taken from the store (the caller holds it): cheap next to
-/// serialising and syncing it, which [`Persister`] does off the caller's thread.
-fn document(store: &Store) -> Persisted {
+/// What [`save`] writes, taken from the store (the caller holds it): a pointer and two
+/// numbers per entry — the caller holds the registry while this runs, on every change —
+/// while serialising and syncing happen in [`Persister`]'s thread.
+fn document(store: &Store) -> Saved {
     let entries = store
         .entries()
         .filter_map(|e| {
-            let served = e.served.as_ref()?;
-            let origin = &served.resource.origin;
-            Some(PersistedEntry {
-                source: served.source.clone(),
-                file: origin.file.clone(),
-                line: origin.line,
-                column: origin.column,
+            Some(SavedEntry {
+                served: e.served.clone()?,
                 generation: e.generation,
                 created: e.created,
-                at_ms: served.at_ms,
-                document: served.raw.clone(),
             })
         })
         .collect();
-    Persisted {
+    Saved {
         version: VERSION,
         entries,
     }
 }
 
-fn write(dir: &Path, doc: &Persisted) -> std::io::Result<()> {
+fn write(dir: &Path, doc: &Saved) -> std::io::Result<()> {
     write_bytes(
         dir,
         &serde_json::to_vec(doc).map_err(std::io::Error::other)?,
@@ -99,114 +126,51 @@ fn write_bytes(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// returns, so a clean shutdown loses nothing; a crash loses at most the saves not yet
 /// written, never the file (a restart then serves the last state written).
 pub struct Persister {
-    shared: Arc<(Mutex<Queue>, Condvar)>,
-    writer: Option<std::thread::JoinHandle<()>>,
-}
-
-#[derive(Default)]
-struct Queue {
-    pending: Option<(u64, Persisted)>,
-    /// Tickets: the last one handed out, the last one on disk.
-    queued: u64,
-    written: u64,
-    shutdown: bool,
+    writer: Option<Latest<Saved>>,
 }
 
 impl Persister {
     /// A persister writing to `dir`; `None` keeps nothing (every save is a no-op).
     pub fn new(dir: Option<PathBuf>) -> Persister {
-        let shared: Arc<(Mutex<Queue>, Condvar)> = Arc::default();
-        let writer = dir.map(|dir| {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("config-store-writer".into())
-                .spawn(move || write_until_shutdown(&dir, &shared))
-                .expect("spawn the config store writer")
-        });
-        Persister { shared, writer }
+        Persister {
+            writer: dir
+                .map(|dir| Latest::spawn("config-store-writer", move |doc| write_paced(&dir, doc))),
+        }
     }
 
     /// Queues the store's current state; returns a ticket for [`Persister::wait`] (`None`
     /// when nothing persists).
     pub fn save(&self, store: &Store) -> Option<u64> {
-        self.writer.as_ref()?;
-        let doc = document(store);
-        let (lock, wake) = &*self.shared;
-        let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
-        queue.queued += 1;
-        let ticket = queue.queued;
-        queue.pending = Some((ticket, doc));
-        wake.notify_all();
-        Some(ticket)
+        Some(self.writer.as_ref()?.submit(document(store)))
     }
 
     /// Waits (at most `timeout`) until the state of `ticket`, or a later one, is on disk:
     /// `bowline apply` answers only once what it wrote survives a crash. Returns whether it is.
     pub fn wait(&self, ticket: u64, timeout: Duration) -> bool {
-        let (lock, wake) = &*self.shared;
-        let queue = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (queue, _) = wake
-            .wait_timeout_while(queue, timeout, |q| q.written < ticket)
-            .unwrap_or_else(|e| e.into_inner());
-        queue.written >= ticket
+        self.writer
+            .as_ref()
+            .is_none_or(|writer| writer.wait(ticket, timeout))
     }
 }
 
-impl Drop for Persister {
-    fn drop(&mut self) {
-        let (lock, wake) = &*self.shared;
-        lock.lock().unwrap_or_else(|e| e.into_inner()).shutdown = true;
-        wake.notify_all();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
-    }
-}
-
-/// The writer thread: takes the latest queued state, writes it, repeats; on shutdown
-/// writes what is still queued, then returns.
-fn write_until_shutdown(dir: &Path, shared: &(Mutex<Queue>, Condvar)) {
-    let (lock, wake) = shared;
-    loop {
-        let (ticket, doc) = {
-            let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if let Some(next) = queue.pending.take() {
-                    break next;
-                }
-                if queue.shutdown {
-                    return;
-                }
-                queue = wake.wait(queue).unwrap_or_else(|e| e.into_inner());
-            }
-        };
-        let encoding = std::time::Instant::now();
-        let written = serde_json::to_vec(&doc)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                drop(doc);
-                let encoded = encoding.elapsed();
-                write_bytes(dir, &bytes).map(|()| encoded)
-            });
-        let encoded = match written {
-            Ok(encoded) => encoded,
-            Err(e) => {
-                tracing::warn!(dir = %dir.display(), "cannot persist the config store: {e}");
-                Duration::ZERO
-            }
-        };
-        let mut queue = lock.lock().unwrap_or_else(|e| e.into_inner());
-        queue.written = ticket;
-        wake.notify_all();
-        // Under a stream of changes the whole store is re-encoded each time: rest a few
-        // times as long as encoding took, so persistence uses a bounded share of a core
-        // (at 10,000 services an encoding is ~100 ms; in small meshes it is microseconds
-        // and there is no rest). Saves queued meanwhile coalesce into one.
-        let rest = (encoded * PACE).min(MAX_REST);
-        if !rest.is_zero() {
-            let _ = wake
-                .wait_timeout_while(queue, rest, |q| !q.shutdown)
-                .unwrap_or_else(|e| e.into_inner());
+/// Writes `doc`; returns how long to rest: under a stream of changes the whole store is re-encoded each
+/// time, so the writer rests a few times as long as encoding took and persistence uses a
+/// bounded share of a core (at 10,000 services an encoding is ~100 ms; in small meshes it
+/// is microseconds and there is no rest). Saves queued meanwhile coalesce into one.
+fn write_paced(dir: &Path, doc: Saved) -> Duration {
+    let encoding = std::time::Instant::now();
+    let written = serde_json::to_vec(&doc)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| {
+            drop(doc);
+            let encoded = encoding.elapsed();
+            write_bytes(dir, &bytes).map(|()| encoded)
+        });
+    match written {
+        Ok(encoded) => (encoded * PACE).min(MAX_REST),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "cannot persist the config store: {e}");
+            Duration::ZERO
         }
     }
 }
@@ -254,13 +218,13 @@ pub fn load(dir: &Path) -> std::io::Result<(Vec<Entry>, Vec<String>)> {
                 };
                 entries.push(Entry {
                     key,
-                    served: Some(Served {
+                    served: Some(Arc::new(Served {
                         resource: Arc::new(resource),
                         raw: RawJson::new(&doc.raw),
                         index: doc.index,
                         source: p.source,
                         at_ms: p.at_ms,
-                    }),
+                    })),
                     refused: None,
                     messages: Vec::new(),
                     analysis: Vec::new(),

@@ -108,8 +108,9 @@ pub struct Refusal {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub key: ResourceKey,
-    /// The last good version; `None` if every write so far was refused.
-    pub served: Option<Served>,
+    /// The last good version; `None` if every write so far was refused. Shared with the
+    /// saves of the store, which copy a pointer per entry, not the entry.
+    pub served: Option<Arc<Served>>,
     /// The latest write, when it was refused (cleared by the next accepted write).
     pub refused: Option<Refusal>,
     /// Warnings and notes of the served version, found when it was written.
@@ -320,13 +321,13 @@ impl Store {
                 }
                 let resource = Arc::new(resource);
                 self.in_order.insert(entry.created, resource.clone());
-                entry.served = Some(Served {
+                entry.served = Some(Arc::new(Served {
                     resource,
                     raw: RawJson::new(&raw),
                     index,
                     source,
                     at_ms: now_ms,
-                });
+                }));
                 entry.refused = None;
                 entry.messages = diagnostics.clone();
                 outcome
@@ -456,7 +457,7 @@ impl Store {
         if let Some(Served {
             source: Source::File { path },
             ..
-        }) = &entry.served
+        }) = entry.served.as_deref()
         {
             self.file_keys
                 .entry(path.clone())
@@ -477,8 +478,15 @@ impl Store {
     /// Re-runs cross-resource analysis over `config` (what serves: [`Store::config`]) and
     /// puts each finding on its resource (replacing the previous analysis).
     pub fn analyze(&mut self, config: &ConfigSet) {
+        let findings = validate::analyze::analyze(config);
+        self.set_analysis(config, findings);
+    }
+
+    /// Replaces every entry's analysis findings with `findings`, the analysis of `config`
+    /// (which the caller may have run without holding the store).
+    pub fn set_analysis(&mut self, config: &ConfigSet, findings: Vec<validate::analyze::Located>) {
         let mut found: BTreeMap<ResourceKey, Vec<Diagnostic>> = BTreeMap::new();
-        for (i, finding) in validate::analyze::analyze(config) {
+        for (i, finding) in findings {
             let key = config.resources[i].key();
             let Some(served) = self.entries.get(&key).and_then(|e| e.served.as_ref()) else {
                 continue;

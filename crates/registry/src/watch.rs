@@ -14,15 +14,16 @@
 
 use crate::files::{Change, Scanner, Target};
 use crate::incremental::Incremental;
+use crate::latest::Latest;
 use crate::model::Snapshot;
 use crate::persist;
 use crate::store::{Entry, Outcome, Source, Store, WriteResult};
 use bowline_config::diag::{Diagnostic, Severity};
-use bowline_config::ResourceKey;
+use bowline_config::{ConfigSet, ResourceKey};
 use notify::{RecursiveMode, Watcher};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
@@ -52,6 +53,10 @@ pub struct ConfigStatus {
     pub warnings: Vec<Diagnostic>,
     /// Resources whose latest write was refused.
     pub refused: Vec<ResourceKey>,
+    /// The generation whose config the analysis findings among `warnings` come from: the
+    /// analysis runs after each change is out, in the background, so for a moment it may
+    /// trail `generation` (`reload`, `apply` and `delete` wait for it).
+    pub analysed: u64,
 }
 
 /// Where the registry reads from and keeps its state.
@@ -76,6 +81,7 @@ pub struct Registry {
     status: Arc<RwLock<ConfigStatus>>,
     inner: Arc<Mutex<Inner>>,
     persister: Arc<persist::Persister>,
+    analyst: Arc<Latest<(u64, ConfigSet)>>,
 }
 
 struct Inner {
@@ -91,12 +97,11 @@ struct Inner {
     read_problems: Vec<Diagnostic>,
 }
 
-/// Where a publish spent its time: collecting the served config, building the snapshot,
-/// analysing it (after the snapshot is out; logged with "config applied").
+/// Where a publish spent its time: collecting the served config, building the snapshot
+/// (logged with "config applied").
 #[derive(Default)]
 struct Timings {
     config: Duration,
-    analysis: Duration,
     build: Duration,
 }
 
@@ -136,21 +141,25 @@ impl Registry {
             }
         }
         let (snapshots, _) = watch::channel(Arc::new(Snapshot::default()));
+        let status: Arc<RwLock<ConfigStatus>> = Arc::default();
+        let inner = Arc::new(Mutex::new(Inner {
+            store,
+            incremental: Incremental::default(),
+            scanner: Scanner::default(),
+            writing: Arc::default(),
+            pending: Arc::default(),
+            read_problems: Vec::new(),
+        }));
         let registry = Registry {
             persister: Arc::new(persist::Persister::new(options.state_dir.clone())),
+            analyst: Arc::new(analyst(Arc::downgrade(&inner), status.clone())),
             options: Arc::new(options),
             snapshots,
-            status: Arc::default(),
-            inner: Arc::new(Mutex::new(Inner {
-                store,
-                incremental: Incremental::default(),
-                scanner: Scanner::default(),
-                writing: Arc::default(),
-                pending: Arc::default(),
-                read_problems: Vec::new(),
-            })),
+            status,
+            inner,
         };
         registry.look(Duration::ZERO, Look::First);
+        registry.analysed();
         Ok(registry)
     }
 
@@ -180,7 +189,16 @@ impl Registry {
     /// serves changed. Returns the generation being served afterwards.
     pub fn reload(&self) -> u64 {
         self.look(Duration::ZERO, Look::Everything);
+        self.analysed();
         self.status().generation
+    }
+
+    /// Waits (bounded) until the status holds the analysis of every generation published
+    /// so far.
+    fn analysed(&self) {
+        if !self.analyst.wait(self.analyst.queued(), ANALYSIS_WAIT) {
+            tracing::warn!("the config analysis did not finish within {ANALYSIS_WAIT:?}");
+        }
     }
 
     /// Writes the documents of one text (`bowline apply -f FILE`): each is created,
@@ -208,6 +226,7 @@ impl Registry {
         let ticket = self.publish(&mut inner, 0);
         drop(inner);
         self.durable(ticket);
+        self.analysed();
         results
     }
 
@@ -240,6 +259,7 @@ impl Registry {
         let ticket = self.publish(&mut inner, 0);
         drop(inner);
         self.durable(ticket);
+        self.analysed();
         results
     }
 
@@ -369,59 +389,24 @@ impl Registry {
         }
         let config = snapshot.config.clone();
         self.snapshots.send_replace(snapshot);
-        // Analysis never refuses (its findings are messages on the resources), so it runs
-        // after the proxies have their push under way; the status gets its findings next.
-        let analysing = std::time::Instant::now();
-        inner.store.analyze(&config);
-        timings.analysis = analysing.elapsed();
         self.set_status(inner, generation, 0);
         tracing::info!(
             generation,
             config_ms = timings.config.as_millis(),
             snapshot_ms = timings.build.as_millis(),
-            analysis_ms = timings.analysis.as_millis(),
             total_ms = started.elapsed().as_millis(),
             "config applied"
         );
+        // Analysis never refuses (its findings are messages on the resources) and reads the
+        // whole config (~300 ms at 10,000 services): it runs in the background, after the
+        // proxies have their push, and a burst of changes is analysed once.
+        self.analyst.submit((generation, config));
         self.persister.save(&inner.store)
     }
 
     /// Writes the status from the store: what was refused, every warning and finding.
     fn set_status(&self, inner: &Inner, generation: u64, reloads: u64) {
-        let mut rejected: BTreeMap<PathBuf, Vec<Diagnostic>> = BTreeMap::new();
-        let mut warnings = Vec::new();
-        let mut refused = Vec::new();
-        for d in &inner.read_problems {
-            rejected.entry(d.file.clone()).or_default().push(d.clone());
-        }
-        for (file, problems) in inner.store.file_problems() {
-            for d in problems {
-                if d.severity == Severity::Error {
-                    rejected.entry(file.clone()).or_default().push(d.clone());
-                } else {
-                    warnings.push(d.clone());
-                }
-            }
-        }
-        for entry in inner.store.entries() {
-            if let Some(refusal) = &entry.refused {
-                refused.push(entry.key.clone());
-                rejected
-                    .entry(refusal.source.file().to_path_buf())
-                    .or_default()
-                    .extend(refusal.diagnostics.iter().cloned());
-            }
-            warnings.extend(entry.messages.iter().chain(&entry.analysis).cloned());
-        }
-        let mut status = self.status.write().expect("status lock");
-        *status = ConfigStatus {
-            generation,
-            last_reload_ms: now_ms(),
-            reloads: status.reloads + reloads,
-            rejected,
-            warnings,
-            refused,
-        };
+        write_status(&self.status, inner, generation, reloads, None);
     }
 
     /// Watches the directory and reloads after each debounced burst of changes, until
@@ -482,6 +467,101 @@ impl Registry {
                 .flatten();
             recheck = again.map(|d| tokio::time::Instant::now() + d);
         }
+    }
+}
+
+/// Writes the status from the store: what was refused, every warning and finding.
+/// `analysed` is the generation of the findings when they are new.
+fn write_status(
+    status: &RwLock<ConfigStatus>,
+    inner: &Inner,
+    generation: u64,
+    reloads: u64,
+    analysed: Option<u64>,
+) {
+    let mut rejected: BTreeMap<PathBuf, Vec<Diagnostic>> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let mut refused = Vec::new();
+    for d in &inner.read_problems {
+        rejected.entry(d.file.clone()).or_default().push(d.clone());
+    }
+    for (file, problems) in inner.store.file_problems() {
+        for d in problems {
+            if d.severity == Severity::Error {
+                rejected.entry(file.clone()).or_default().push(d.clone());
+            } else {
+                warnings.push(d.clone());
+            }
+        }
+    }
+    for entry in inner.store.entries() {
+        if let Some(refusal) = &entry.refused {
+            refused.push(entry.key.clone());
+            rejected
+                .entry(refusal.source.file().to_path_buf())
+                .or_default()
+                .extend(refusal.diagnostics.iter().cloned());
+        }
+        warnings.extend(entry.messages.iter().chain(&entry.analysis).cloned());
+    }
+    let mut status = status.write().expect("status lock");
+    *status = ConfigStatus {
+        generation,
+        last_reload_ms: now_ms(),
+        reloads: status.reloads + reloads,
+        rejected,
+        warnings,
+        refused,
+        analysed: analysed.unwrap_or(status.analysed),
+    };
+}
+
+/// The longest `reload`, `apply` and `delete` wait for the analysis of their change.
+const ANALYSIS_WAIT: Duration = Duration::from_secs(60);
+
+/// The background analysis: the latest published config, analysed without holding the
+/// registry, its findings then written into the store and the status. The thread runs at
+/// a lower priority: on a busy control plane, pushes come first.
+fn analyst(
+    inner: Weak<Mutex<Inner>>,
+    status: Arc<RwLock<ConfigStatus>>,
+) -> Latest<(u64, ConfigSet)> {
+    let mut niced = false;
+    Latest::spawn(
+        "config-analysis",
+        move |(generation, config): (u64, ConfigSet)| {
+            if !niced {
+                niced = true;
+                lower_priority();
+            }
+            let started = std::time::Instant::now();
+            let findings = bowline_config::validate::analyze::analyze(&config);
+            let Some(inner) = inner.upgrade() else {
+                return Duration::ZERO;
+            };
+            let mut inner = inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.store.set_analysis(&config, findings);
+            let current = status.read().expect("status lock").generation;
+            write_status(&status, &inner, current, 0, Some(generation));
+            tracing::info!(
+                generation,
+                analysis_ms = started.elapsed().as_millis(),
+                "config analysed"
+            );
+            Duration::ZERO
+        },
+    )
+}
+
+/// Nice 10 for the calling thread (Linux applies `setpriority` to one thread).
+fn lower_priority() {
+    // SAFETY: plain system calls on the calling thread's own id.
+    let failed = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) != 0
+    };
+    if failed {
+        tracing::debug!("could not lower the analysis thread's priority");
     }
 }
 
