@@ -35,8 +35,23 @@ impl Subscription {
                 explicit: explicit_before,
             };
         }
+        let wildcard = names.iter().any(|n| n == WILDCARD);
+        // An ACK repeats the whole list (12,000 endpoint names per sidecar at 10,000
+        // services, after every push): when it names what is already subscribed, in order,
+        // keep the subscription — a linear comparison, no set built and no name copied.
+        if let Some(previous) = previous.filter(|p| p.explicit && p.wildcard == wildcard) {
+            let mut named = names.iter().filter(|n| *n != WILDCARD);
+            if named.clone().count() == previous.names.len()
+                && named
+                    .by_ref()
+                    .zip(previous.names.iter())
+                    .all(|(a, b)| a == b)
+            {
+                return previous.clone();
+            }
+        }
         Self {
-            wildcard: names.iter().any(|n| n == WILDCARD),
+            wildcard,
             names: intern(names.iter().filter(|n| *n != WILDCARD).cloned().collect()),
             explicit: true,
         }
@@ -145,6 +160,22 @@ mod tests {
         assert!(!empty.wants("outbound|80||a"));
         let some = Subscription::sotw(type_url::ENDPOINT, None, &names(&["a"]));
         assert!(some.wants("a") && !some.wants("b"));
+    }
+
+    #[test]
+    fn a_repeated_list_keeps_the_subscription_and_a_different_one_replaces_it() {
+        let first = Subscription::sotw(type_url::ENDPOINT, None, &names(&["a", "b"]));
+        let ack = Subscription::sotw(type_url::ENDPOINT, Some(&first), &names(&["a", "b"]));
+        assert!(Arc::ptr_eq(&first.names, &ack.names));
+        // Reordered, duplicated or changed: read as a new list, the set is what was named.
+        let reordered = Subscription::sotw(type_url::ENDPOINT, Some(&ack), &names(&["b", "a"]));
+        assert_eq!(reordered, first);
+        let doubled = Subscription::sotw(type_url::ENDPOINT, Some(&ack), &names(&["a", "a"]));
+        assert!(doubled.wants("a") && !doubled.wants("b"));
+        let other = Subscription::sotw(type_url::ENDPOINT, Some(&ack), &names(&["a", "c"]));
+        assert!(other.wants("c") && !other.wants("b"));
+        let star = Subscription::sotw(type_url::ENDPOINT, Some(&ack), &names(&["*", "a", "b"]));
+        assert!(star.wants("z"));
     }
 
     #[test]
