@@ -31,8 +31,6 @@ struct TypeAcks {
     sync: TypeSync,
     /// The latest response of this type was ACKed.
     acked: bool,
-    /// The latest response of this type was ACKed or NACKed.
-    replied: bool,
 }
 
 impl Acks {
@@ -42,7 +40,6 @@ impl Acks {
         entry.sync.sent_version = Some(version);
         entry.sync.sent_nonce = Some(nonce);
         entry.acked = false;
-        entry.replied = false;
     }
 
     /// Books the proxy's reply to the response carrying `nonce`; a set `error` makes it a NACK,
@@ -61,7 +58,6 @@ impl Acks {
             return Reply::Stale;
         }
         let version = entry.sync.sent_version.clone().unwrap_or_default();
-        entry.replied = true;
         match error {
             None => {
                 tracing::debug!(
@@ -100,11 +96,6 @@ impl Acks {
     /// True when something was sent and the latest response of every type was ACKed.
     pub(crate) fn all_acked(&self) -> bool {
         !self.types.is_empty() && self.types.values().all(|t| t.acked)
-    }
-
-    /// True when the proxy answered (ACK or NACK) the latest response of every type.
-    pub(crate) fn all_replied(&self) -> bool {
-        self.types.values().all(|t| t.replied)
     }
 
     /// Copy for [`crate::SyncStatus`], keyed by short type name.

@@ -43,6 +43,14 @@ impl Session for Delta {
     type Response = DeltaResponse;
     const PROTOCOL: Protocol = Protocol::Delta;
 
+    fn reply_nonce(request: &DeltaDiscoveryRequest) -> &str {
+        &request.response_nonce
+    }
+
+    fn response_nonce(response: &DeltaResponse) -> &str {
+        &response.nonce
+    }
+
     fn node(request: &DeltaDiscoveryRequest) -> Option<&Node> {
         request.node.as_ref()
     }

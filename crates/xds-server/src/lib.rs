@@ -12,6 +12,7 @@
 //! proxy asked for, [`acks`] what was sent and acknowledged, [`diff`] resource versions.
 
 mod acks;
+mod body;
 mod delta;
 mod diff;
 mod resources;

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::body::Body;
-use tonic::server::{Grpc, NamedService, StreamingService};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::codec::Codec;
+use tonic::server::NamedService;
+use tonic::{Request, Status, Streaming};
+
+use crate::body::ResponseBody;
 
 use crate::delta::Delta;
 use crate::sotw::Sotw;
@@ -49,10 +51,11 @@ impl<G: Generator> AdsService<G> {
         Self { shared, stop }
     }
 
+    /// Starts the stream task of one call; returns what it sends.
     fn open<S: Session>(
         &self,
         request: Request<Streaming<S::Request>>,
-    ) -> ReceiverStream<Result<S::Response, Status>> {
+    ) -> mpsc::Receiver<Result<S::Response, Status>> {
         let (tx, rx) = mpsc::channel(RESPONSE_BUFFER);
         tracing::debug!(peer = ?request.remote_addr(), protocol = %S::PROTOCOL, "ADS stream opened");
         tokio::spawn(drive::<G, S>(
@@ -61,26 +64,7 @@ impl<G: Generator> AdsService<G> {
             tx,
             self.stop.clone(),
         ));
-        ReceiverStream::new(rx)
-    }
-}
-
-/// One ADS method, SotW or delta.
-struct Method<G: Generator, S: Session> {
-    service: AdsService<G>,
-    _session: std::marker::PhantomData<fn() -> S>,
-}
-
-impl<G: Generator, S: Session> StreamingService<S::Request> for Method<G, S>
-where
-    S::Response: prost::Message,
-{
-    type Response = S::Response;
-    type ResponseStream = ReceiverStream<Result<S::Response, Status>>;
-    type Future = std::future::Ready<Result<Response<Self::ResponseStream>, Status>>;
-
-    fn call(&mut self, request: Request<Streaming<S::Request>>) -> Self::Future {
-        std::future::ready(Ok(Response::new(self.service.open::<S>(request))))
+        rx
     }
 }
 
@@ -109,6 +93,8 @@ impl<G: Generator> tower_service::Service<http::Request<Body>> for AdsService<G>
     }
 }
 
+/// One ADS call: requests decoded by tonic, responses written by [`ResponseBody`] (see
+/// [`crate::body`] for why not by tonic's encoder).
 async fn serve<G: Generator, S: Session>(
     service: AdsService<G>,
     request: http::Request<Body>,
@@ -116,11 +102,26 @@ async fn serve<G: Generator, S: Session>(
 where
     S::Response: prost::Message,
 {
-    let codec = tonic_prost::ProstCodec::<S::Response, S::Request>::default();
-    let mut grpc = Grpc::new(codec).apply_max_message_size_config(Some(MAX_REQUEST_BYTES), None);
-    let method = Method::<G, S> {
-        service,
-        _session: std::marker::PhantomData,
-    };
-    Ok(grpc.streaming(method, request).await)
+    let is_grpc = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if !is_grpc {
+        return Ok(Status::invalid_argument("not a gRPC request").into_http());
+    }
+    if request.headers().contains_key("grpc-encoding") {
+        return Ok(Status::unimplemented("compressed requests are not accepted").into_http());
+    }
+    let (parts, body) = request.into_parts();
+    let decoder = tonic_prost::ProstCodec::<S::Response, S::Request>::default().decoder();
+    let requests = Streaming::new_request(decoder, body, None, Some(MAX_REQUEST_BYTES));
+    let request = Request::from_http(http::Request::from_parts(parts, requests));
+    let messages = service.open::<S>(request);
+    let mut response = http::Response::new(Body::new(ResponseBody::new(messages)));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    Ok(response)
 }

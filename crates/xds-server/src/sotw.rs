@@ -45,6 +45,14 @@ impl Session for Sotw {
     type Response = SotwResponse;
     const PROTOCOL: Protocol = Protocol::Sotw;
 
+    fn reply_nonce(request: &DiscoveryRequest) -> &str {
+        &request.response_nonce
+    }
+
+    fn response_nonce(response: &SotwResponse) -> &str {
+        &response.nonce
+    }
+
     fn node(request: &DiscoveryRequest) -> Option<&Node> {
         request.node.as_ref()
     }

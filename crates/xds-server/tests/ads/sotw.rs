@@ -352,8 +352,9 @@ async fn a_proxy_that_never_answers_holds_the_push_budget_only_until_its_timeout
 #[tokio::test]
 async fn a_proxy_asking_for_more_before_answering_is_served_within_a_full_budget() {
     // The budget holds one response. A proxy asks for listeners before it ACKs the clusters
-    // (Envoy sends its first requests back to back): holding its clusters' bytes while
-    // waiting for room for the listeners would wait on itself for good.
+    // (Envoy sends its first requests back to back): the listeners wait for the answer
+    // (the clusters' bytes stay booked until then), and come with it — holding the
+    // clusters' bytes while waiting for room would wait on itself for good.
     let options = ServerOptions {
         max_bytes_in_flight: 1,
         push_timeout: Duration::from_secs(600),
@@ -364,6 +365,7 @@ async fn a_proxy_asking_for_more_before_answering_is_served_within_a_full_budget
     let cds = proxy.recv().await;
     assert_eq!(cds.type_url, CLUSTER);
     proxy.request(LISTENER, &[]).await;
+    proxy.ack(&cds, &[]).await;
     let lds = proxy.recv().await;
     assert_eq!(names_of(&lds.resources), ["inbound"]);
 }
