@@ -3,8 +3,9 @@
 //! The control plane publishes immutable snapshots on a `watch` channel; each proxy stream
 //! turns the latest snapshot into that proxy's [`Resources`] with a [`Generator`] (off the
 //! async workers, a bounded number at a time), and pushes only what changed for that proxy
-//! (within a budget of unanswered bytes), in make-before-break order (CDS, EDS, LDS, RDS, SDS). Resources are packed
-//! once and shared between streams ([`resources`]).
+//! (within a budget of unanswered bytes), in make-before-break order (CDS, EDS, LDS, RDS,
+//! SDS). Resources are packed once and shared between streams ([`resources`]); responses
+//! are written to the connection in chunks freed as they are sent ([`body`]).
 //! Every stream reports its ACK/NACK state to a shared [`SyncStatus`] (`/debug/syncz`).
 //!
 //! Layout: [`stream`] drives one connection (requests, debounced snapshot changes, shutdown)
@@ -76,8 +77,10 @@ pub struct ServerOptions {
     /// Bytes of responses sent and not yet answered (ACK or NACK) by their proxies, over all
     /// streams: a stream waits for room before sending, so the memory of a full push to
     /// thousands of proxies stays bounded, while small pushes (an endpoint change) pass at
-    /// once. A stream's bytes count until its proxy answers or `push_timeout` passes.
-    /// Default 128 MiB.
+    /// once. A stream's bytes count until its proxy answers or `push_timeout` passes; while
+    /// they do, it sends more only if the budget has room at that moment (else after the
+    /// answer), so a client that never answers gets its next response after
+    /// `push_timeout`. Default 128 MiB.
     pub max_bytes_in_flight: usize,
     /// How long a stream's unanswered bytes count against `max_bytes_in_flight`: a slow or
     /// stuck proxy never holds up the others for longer. Default 5 s.
