@@ -98,8 +98,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             debounce: Duration::from_millis(10),
-            max_concurrent_generations: std::thread::available_parallelism()
-                .map_or(2, |n| n.get()),
+            max_concurrent_generations: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_bytes_in_flight: 128 * 1024 * 1024,
             push_timeout: Duration::from_secs(5),
         }
