@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bootstrap::{cluster, Bootstrap, Upstream};
 use bowline_testkit::{Envoy, ProxyKind};
-use raw::{exchange, get, Answer};
+use raw::{exchange, exchange_until_closed, get, Answer};
 use recorder::Recorder;
 
 const STARTUP: Duration = Duration::from_secs(60);
@@ -152,7 +152,12 @@ impl Pair {
                 .listener_addr(name, STARTUP)
                 .await
                 .unwrap_or_else(|e| panic!("{kind:?}: listener {name}: {e:#}"));
-            answers.push(exchange(addr, bytes, ANSWER).await);
+            let pipelined = bytes.windows(11).filter(|w| w == b" HTTP/1.1\r\n").count() > 1;
+            answers.push(if pipelined {
+                exchange_until_closed(addr, bytes, ANSWER).await
+            } else {
+                exchange(addr, bytes, ANSWER).await
+            });
         }
         answers
     }

@@ -51,6 +51,27 @@ pub async fn exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Answer 
     parse(&received)
 }
 
+/// Like [`exchange`], but reads until the proxy closes the connection (bounded by `wait`):
+/// for pipelined requests, so the proxy has handled every one of them before the client
+/// goes (closing after the first answer races the second request's forwarding). The
+/// answer is the first response.
+pub async fn exchange_until_closed(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Answer {
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(wait, async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(bytes).await?;
+        let mut chunk = [0u8; 8192];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return Ok::<_, std::io::Error>(()),
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    parse(&received)
+}
+
 /// A GET of `target` with `Host: svc`, closing after the answer.
 pub fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n").into_bytes()
