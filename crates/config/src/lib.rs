@@ -22,6 +22,9 @@ pub mod yaml;
 
 pub use diag::{Diagnostic, Finding, Severity};
 pub use document::ReadDocument;
-pub use load::{list_files, load_paths, load_str, locate, read_documents, FileDocuments, Loaded};
+pub use load::{
+    is_config_file_name, list_files, load_paths, load_str, locate, read_documents, FileDocuments,
+    Loaded,
+};
 pub use mesh_config::{load_mesh_config, read_mesh_config, MeshConfig};
 pub use resource::{ConfigSet, Kind, ObjectMeta, Origin, Resource, ResourceKey, ResourceRef, Spec};

@@ -145,6 +145,14 @@ pub fn locate(resource: &Resource, index: &FieldIndex, finding: Finding) -> Diag
     }
 }
 
+/// Whether a file found in a directory is read as config: `.yaml`, `.yml` or `.json`.
+pub fn is_config_file_name(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
 fn collect_files(
     path: &Path,
     explicit: bool,
@@ -162,11 +170,7 @@ fn collect_files(
         }
     };
     if meta.is_file() {
-        let wanted = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        );
-        if explicit || wanted {
+        if explicit || is_config_file_name(path) {
             files.push(path.to_path_buf());
         }
         return;

@@ -231,10 +231,7 @@ impl Target {
         if !normal || hidden || below.as_os_str().is_empty() {
             return Target::Everything;
         }
-        let config = matches!(
-            below.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        );
+        let config = bowline_config::is_config_file_name(below);
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => Target::Everything,
             _ if config => Target::File(dir.join(below)),

@@ -18,5 +18,15 @@ pub mod store;
 pub mod watch;
 
 pub use bowline_config::ConfigSet;
+
+/// The kinds the registry turns into services and workloads: they reach the translator only
+/// through a [`Snapshot`], never as resources.
+pub fn is_registry_kind(kind: bowline_config::Kind) -> bool {
+    use bowline_config::Kind;
+    matches!(
+        kind,
+        Kind::WorkloadEntry | Kind::ServiceEntry | Kind::Service
+    )
+}
 pub use changes::Changes;
 pub use model::{Endpoint, Protocol, Service, ServicePort, Snapshot, Workload};

@@ -200,6 +200,13 @@ impl Snapshot {
         }
     }
 
+    /// What changed since `previous`, when this snapshot follows it directly and the registry
+    /// accounted for the change (`None`: a consumer must treat everything as changed).
+    pub fn changes_since(&self, previous: &Snapshot) -> Option<&Changes> {
+        (!self.changed.everything && self.generation == previous.generation + 1)
+            .then_some(&self.changed)
+    }
+
     /// The service with this exact hostname.
     pub fn service(&self, hostname: &str) -> Option<&Service> {
         self.services

@@ -69,13 +69,7 @@ impl Serialize for SavedEntry {
     }
 }
 
-/// Writes every served version to `dir/config-store.json` (atomically; mode 0600: the
-/// config may name credentials).
-pub fn save(dir: &Path, store: &Store) -> std::io::Result<()> {
-    write(dir, &document(store))
-}
-
-/// What [`save`] writes, taken from the store (the caller holds it): a pointer and two
+/// What [`Persister::save`] queues, taken from the store (the caller holds it): a pointer and two
 /// numbers per entry — the caller holds the registry while this runs, on every change —
 /// while serialising and syncing happen in [`Persister`]'s thread.
 fn document(store: &Store) -> Saved {
@@ -95,13 +89,8 @@ fn document(store: &Store) -> Saved {
     }
 }
 
-fn write(dir: &Path, doc: &Saved) -> std::io::Result<()> {
-    write_bytes(
-        dir,
-        &serde_json::to_vec(doc).map_err(std::io::Error::other)?,
-    )
-}
-
+/// Replaces `dir/config-store.json` with `bytes` atomically (written beside it, then
+/// renamed; mode 0600: the config may name credentials).
 fn write_bytes(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
@@ -122,7 +111,7 @@ fn write_bytes(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Persists the store in the background: at most one write in flight, the latest state
 /// wins (a save queued while another is being written replaces any older queued one), each
-/// write atomic as [`save`]'s. Dropping the persister writes what is queued before it
+/// write atomic ([`write_bytes`]). Dropping the persister writes what is queued before it
 /// returns, so a clean shutdown loses nothing; a crash loses at most the saves not yet
 /// written, never the file (a restart then serves the last state written).
 pub struct Persister {

@@ -475,15 +475,9 @@ impl Store {
         self.entries.insert(entry.key.clone(), entry);
     }
 
-    /// Re-runs cross-resource analysis over `config` (what serves: [`Store::config`]) and
-    /// puts each finding on its resource (replacing the previous analysis).
-    pub fn analyze(&mut self, config: &ConfigSet) {
-        let findings = validate::analyze::analyze(config);
-        self.set_analysis(config, findings);
-    }
-
-    /// Replaces every entry's analysis findings with `findings`, the analysis of `config`
-    /// (which the caller may have run without holding the store).
+    /// Replaces every entry's analysis findings with `findings`, the cross-resource analysis
+    /// of `config` (what served: [`Store::config`]), run without holding the store; an error
+    /// is kept as a warning.
     pub fn set_analysis(&mut self, config: &ConfigSet, findings: Vec<validate::analyze::Located>) {
         let mut found: BTreeMap<ResourceKey, Vec<Diagnostic>> = BTreeMap::new();
         for (i, finding) in findings {

@@ -58,10 +58,7 @@ impl WorkloadServices {
     /// that the registry accounts for; `None` (rebuild) when it does not, or when the
     /// changes have grown to an eighth of the base.
     fn patched(&self, before: &Snapshot, after: &Snapshot) -> Option<WorkloadServices> {
-        let changes = &after.changed;
-        if changes.everything || after.generation != before.generation + 1 {
-            return None;
-        }
+        let changes = after.changes_since(before)?;
         let mut next = WorkloadServices {
             base: Arc::clone(&self.base),
             changed: self.changed.clone(),
@@ -309,7 +306,7 @@ impl ConfigIndex {
             .config
             .resources
             .iter()
-            .filter(|r| !is_registry_kind(r))
+            .filter(|r| !bowline_registry::is_registry_kind(r.kind()))
             .cloned()
             .collect();
         let mut ctx = ConfigIndex {
@@ -362,14 +359,6 @@ impl ConfigIndex {
         ctx.resources = resources;
         ctx
     }
-}
-
-/// The kinds that reach the translator only through the registry's services and workloads.
-pub fn is_registry_kind(r: &Resource) -> bool {
-    matches!(
-        r.spec,
-        Spec::WorkloadEntry(_) | Spec::ServiceEntry(_) | Spec::Service(_)
-    )
 }
 
 impl HostIndex {

@@ -35,7 +35,7 @@ mod weights;
 
 pub use check::{check, Violation};
 pub use clusters::clusters;
-pub use context::{is_registry_kind, PushContext};
+pub use context::PushContext;
 pub use endpoints::endpoints;
 /// Gateway API status conditions (see [`gateway_api_status`]).
 pub use gateway::api::status as gateway_api;

@@ -219,9 +219,7 @@ impl Flight {
         waiting: HashSet<String>,
         stop: &mut watch::Receiver<bool>,
     ) -> Option<Flight> {
-        let kib = u32::try_from(bytes.div_ceil(1024).max(1))
-            .unwrap_or(u32::MAX)
-            .min(shared.options.budget_kib());
+        let kib = kib(bytes).min(shared.options.budget_kib());
         tokio::select! {
             permit = shared.in_flight.clone().acquire_many_owned(kib) => Some(Flight {
                 permit: permit.ok()?,
@@ -292,8 +290,7 @@ impl Flight {
         bytes: usize,
         nonces: HashSet<String>,
     ) -> bool {
-        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-        match shared.in_flight.clone().try_acquire_many_owned(kib) {
+        match shared.in_flight.clone().try_acquire_many_owned(kib(bytes)) {
             Ok(more) => {
                 self.permit.merge(more);
                 self.waiting.extend(nonces);
@@ -311,6 +308,11 @@ impl Flight {
     fn is_answered(&self) -> bool {
         self.waiting.is_empty()
     }
+}
+
+/// `bytes` in the budget's unit (KiB, at least one).
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
 }
 
 /// Sends in order; false when the proxy is gone or the server stops while the proxy is slow.

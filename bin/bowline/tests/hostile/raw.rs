@@ -32,23 +32,7 @@ impl std::fmt::Display for Answer {
 /// Sends `bytes` on a new connection and reads until the proxy closes it or `wait` passes
 /// (a proxy that holds a bad request open answers nothing: that is an answer too).
 pub async fn exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Answer {
-    let mut received = Vec::new();
-    let _ = tokio::time::timeout(wait, async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(bytes).await?;
-        let mut chunk = [0u8; 8192];
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return Ok::<_, std::io::Error>(()),
-                Ok(n) => received.extend_from_slice(&chunk[..n]),
-            }
-            if complete(&received) {
-                return Ok(());
-            }
-        }
-    })
-    .await;
-    parse(&received)
+    read_answer(addr, bytes, wait, complete).await
 }
 
 /// Like [`exchange`], but reads until the proxy closes the connection (bounded by `wait`):
@@ -56,6 +40,17 @@ pub async fn exchange(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Answer 
 /// goes (closing after the first answer races the second request's forwarding). The
 /// answer is the first response.
 pub async fn exchange_until_closed(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Answer {
+    read_answer(addr, bytes, wait, |_| false).await
+}
+
+/// Sends `bytes`, then reads until the proxy closes, `enough` holds of what arrived, or
+/// `wait` passes; the answer is the first response read.
+async fn read_answer(
+    addr: SocketAddr,
+    bytes: &[u8],
+    wait: Duration,
+    enough: impl Fn(&[u8]) -> bool,
+) -> Answer {
     let mut received = Vec::new();
     let _ = tokio::time::timeout(wait, async {
         let mut stream = TcpStream::connect(addr).await?;
@@ -65,6 +60,9 @@ pub async fn exchange_until_closed(addr: SocketAddr, bytes: &[u8], wait: Duratio
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return Ok::<_, std::io::Error>(()),
                 Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+            if enough(&received) {
+                return Ok(());
             }
         }
     })

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bowline_config::{Kind, Spec};
+use bowline_registry::is_registry_kind;
 use bowline_registry::{Service, Snapshot};
-use bowline_translate::is_registry_kind;
 
 /// What differs between a generation and the one before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,17 +41,12 @@ pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
 /// resource is the same, and only the services the registry names can differ. `None` when
 /// that does not hold. Costs the changed services, not the mesh.
 pub(super) fn registry_change(before: &Snapshot, after: &Snapshot) -> Option<Change> {
-    let changed = &after.changed;
-    if changed.everything || after.generation != before.generation + 1 {
-        return None;
-    }
-    let registry_kind = |kind: Kind| {
-        matches!(
-            kind,
-            Kind::WorkloadEntry | Kind::ServiceEntry | Kind::Service
-        )
-    };
-    if !changed.resources.iter().all(|key| registry_kind(key.kind)) {
+    let changed = after.changes_since(before)?;
+    if !changed
+        .resources
+        .iter()
+        .all(|key| is_registry_kind(key.kind))
+    {
         return None;
     }
     let mut hosts = BTreeSet::new();
@@ -180,7 +175,7 @@ fn others(snapshot: &Snapshot) -> impl Iterator<Item = &Arc<bowline_config::Reso
         .config
         .resources
         .iter()
-        .filter(|r| !is_registry_kind(r))
+        .filter(|r| !is_registry_kind(r.kind()))
 }
 
 fn same_but_endpoints(a: &Service, b: &Service) -> bool {
