@@ -227,32 +227,28 @@ fn istio_gateways() {
     );
 }
 
-/// Sidecars are checked, then accepted with a warning: bowline does not apply them yet.
+/// Sidecars are checked (what bowline does not apply of them is the not-applied ledger's).
 #[test]
 fn sidecars() {
-    const NOT_APPLIED: (&str, &str) = ("BL0117", "spec");
     check_table(
         "Sidecar",
         &[
-            (
-                "egress: [{hosts: ['./*', 'istio-system/*']}]",
-                &[NOT_APPLIED],
-            ),
+            ("egress: [{hosts: ['./*', 'istio-system/*']}]", &[]),
             (
                 "workloadSelector: {labels: {app: a}}",
-                &[NOT_APPLIED, ("BL0101", "spec")],
+                &[("BL0101", "spec")],
             ),
             (
                 "egress: [{hosts: [reviews]}]",
-                &[NOT_APPLIED, ("BL0114", "spec.egress[0].hosts[0]")],
+                &[("BL0114", "spec.egress[0].hosts[0]")],
             ),
             (
                 "ingress: [{defaultEndpoint: '127.0.0.1:8080'}]",
-                &[NOT_APPLIED, ("BL0101", "spec.ingress[0].port")],
+                &[("BL0101", "spec.ingress[0].port")],
             ),
             (
                 "outboundTrafficPolicy: {mode: DENY}",
-                &[NOT_APPLIED, ("BL0115", "spec.outboundTrafficPolicy.mode")],
+                &[("BL0115", "spec.outboundTrafficPolicy.mode")],
             ),
         ],
     );

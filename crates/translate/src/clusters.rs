@@ -75,7 +75,7 @@ pub(crate) fn outbound_clusters<'a>(
     ctx: &'a PushContext,
     proxy: &ProxyView,
 ) -> Vec<OutboundCluster<'a>> {
-    outbound_clusters_of(ctx, proxy, ctx.outbound_ports())
+    outbound_clusters_of(ctx, proxy, ctx.outbound_ports(proxy))
 }
 
 /// [`outbound_clusters`] of some service ports only.

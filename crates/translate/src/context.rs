@@ -9,8 +9,10 @@
 
 use crate::policy::ROOT_NAMESPACE;
 use crate::proto::valid_port;
+use crate::scope::{Applied, SidecarIndex};
 use crate::services::{applies_to_mesh, PortOf};
 use crate::sharing::KeyIndex;
+use crate::ProxyView;
 use bowline_config::common::fqdn;
 use bowline_config::istio::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
 use bowline_config::{Resource, Spec};
@@ -106,7 +108,7 @@ struct ConfigIndex {
     /// Every resource but the registry's kinds (ServiceEntry, WorkloadEntry, Service), in
     /// load order: what the translator reads directly.
     resources: Vec<Arc<Resource>>,
-    /// (service index, port index, checked number) of [`crate::services::outbound_ports`].
+    /// (service index, port index, checked number) of [`outbound_port_positions`].
     outbound_ports: Vec<(usize, usize, u16)>,
     /// Positions in `resources`, in load order, per kind.
     authorization_policies: Vec<usize>,
@@ -119,6 +121,8 @@ struct ConfigIndex {
     peer_by_ns: HashMap<String, PeerIndex>,
     /// What [`crate::outbound_key`] tests a proxy's labels against.
     key_index: KeyIndex,
+    /// The Sidecar resources: which services each proxy is given.
+    sidecars: SidecarIndex,
 }
 
 /// Resources that name hosts: exact hosts (lower-cased, since exact hosts compare
@@ -220,8 +224,16 @@ impl PushContext {
         &self.config.resources[i]
     }
 
-    /// See [`crate::services::outbound_ports`]: computed once here.
-    pub(crate) fn outbound_ports(&self) -> Vec<PortOf<'_>> {
+    /// The Sidecar resource that applies to `proxy`, if any (see [`crate::scope`]).
+    pub(crate) fn sidecar_of(&self, proxy: &ProxyView) -> Option<Applied<'_>> {
+        self.config.sidecars.applied_to(proxy)
+    }
+
+    /// Every service port `proxy` is given on its outbound side: all of them (see
+    /// [`outbound_port_positions`], computed once), narrowed by the Sidecar that applies to
+    /// the proxy, if one does.
+    pub(crate) fn outbound_ports(&self, proxy: &ProxyView) -> Vec<PortOf<'_>> {
+        let scope = self.sidecar_of(proxy).map(|s| s.scope);
         self.config
             .outbound_ports
             .iter()
@@ -232,6 +244,9 @@ impl PushContext {
                     port: &service.ports[p],
                     number,
                 }
+            })
+            .filter(|at| {
+                scope.is_none_or(|scope| scope.admits(at.service, at.port.number, &proxy.namespace))
             })
             .collect()
     }
@@ -318,6 +333,7 @@ impl ConfigIndex {
             mesh_vs: HostIndex::default(),
             peer_by_ns: HashMap::new(),
             key_index: KeyIndex::new(snapshot),
+            sidecars: SidecarIndex::new(snapshot),
         };
         let mut peers: Vec<(&str, &str, usize, &PeerAuthentication)> = Vec::new();
         for (i, r) in resources.iter().enumerate() {

@@ -28,6 +28,7 @@ mod policy;
 mod proto;
 mod proxy_view;
 mod routes;
+mod scope;
 mod services;
 mod sharing;
 mod tcp;

@@ -47,7 +47,7 @@ fn use_original_dst(proxy: &ProxyView) -> bool {
 /// service port (→ tcp_proxy; matched on the VIPs too when the service has some), and the
 /// default chain (→ RDS `http_proxy`) for absolute-form requests to the listener itself.
 fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
-    let ports = push.outbound_ports();
+    let ports = push.outbound_ports(proxy);
     let mut chains = Vec::new();
     // Envoy refuses two chains with the same match; the first claimant (HTTP ports first,
     // then services in hostname order) keeps it, as Istio resolves such conflicts.

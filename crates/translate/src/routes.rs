@@ -44,7 +44,7 @@ pub fn routes(ctx: &PushContext, proxy: &ProxyView) -> Vec<RouteConfiguration> {
         return gateway::routes(ctx, proxy);
     }
     let http: Vec<(PortOf<'_>, Vec<Route>)> = ctx
-        .outbound_ports()
+        .outbound_ports(proxy)
         .into_iter()
         .filter(PortOf::is_http)
         .map(|at| (at, http_routes(ctx, proxy, at)))

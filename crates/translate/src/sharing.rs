@@ -27,7 +27,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 ///   http `sourceLabels` (kept as the ids of the distinct selectors that select it; merged
 ///   delegate matches are unions of such selectors, so they are decided by them too);
 /// - `gateway`, and for gateways the whole `labels` (Gateway `selector`s pick its servers):
-///   gateways are few, so their key holds both whole.
+///   gateways are few, so their key holds both whole;
+/// - the Sidecar resource that applies (chosen by namespace and labels): which services
+///   the proxy is given at all.
 ///
 /// Not read on the outbound side (so not in the key): `node_id`, `ip`, `workload`,
 /// `dns_domain`, ports and interception mode (listeners and inbound clusters are local).
@@ -39,6 +41,8 @@ pub struct OutboundKey {
     selecting_rules: Vec<usize>,
     source_selectors: Vec<usize>,
     gateway: Option<(GatewayView, Labels)>,
+    /// Position of the applied Sidecar among the Sidecars.
+    sidecar: Option<usize>,
 }
 
 /// What outbound clusters and endpoints (CDS and EDS, the bulk of a sidecar's config)
@@ -47,8 +51,9 @@ pub struct OutboundKey {
 /// Contract: two proxies with equal keys (for one [`PushContext`]) get equal
 /// [`generate_clusters`]. Clusters read the proxy only through the DestinationRule lookup
 /// (rules of its own namespace first, then the service's, then the root namespace's, each
-/// subject to `exportTo`). So the namespace is in the key only where it can change that
-/// lookup: a namespace with a rule for a host outside it (or a wildcard host), the root
+/// subject to `exportTo`) and through the Sidecar that applies to it (which services it is
+/// given at all). So the namespace is in the key only where it can change that lookup or
+/// the Sidecar's egress hosts (`./…`): a namespace with a rule for a host outside it (or a wildcard host), the root
 /// namespace when it has rules, and every namespace when some rule restricts `exportTo`.
 /// For all other namespaces ("plain" ones) the lookup finds the service namespace's and the
 /// root's rules, whoever asks, and their proxies share one key: at 10,000 services in 10
@@ -58,6 +63,9 @@ pub struct ClusterKey {
     namespace: Option<String>,
     selecting_rules: Vec<usize>,
     gateway: Option<(GatewayView, Labels)>,
+    /// Position of the applied Sidecar among the Sidecars, and the proxy's namespace when
+    /// the Sidecar's hosts depend on it.
+    sidecar: Option<(usize, Option<String>)>,
 }
 
 /// What a proxy's labels are tested against on the outbound side, indexed once.
@@ -146,6 +154,10 @@ pub fn cluster_key(ctx: &PushContext, proxy: &ProxyView) -> ClusterKey {
         .special_namespaces
         .as_ref()
         .is_none_or(|s| s.contains(&proxy.namespace));
+    let sidecar = ctx.sidecar_of(proxy).map(|s| {
+        let own = s.scope.reads_own_namespace();
+        (s.position, own.then(|| proxy.namespace.clone()))
+    });
     ClusterKey {
         namespace: special.then(|| proxy.namespace.clone()),
         selecting_rules: selecting_rules(index, proxy),
@@ -153,6 +165,7 @@ pub fn cluster_key(ctx: &PushContext, proxy: &ProxyView) -> ClusterKey {
             .gateway
             .as_ref()
             .map(|g| (g.clone(), proxy.labels.clone())),
+        sidecar,
     }
 }
 
@@ -186,6 +199,7 @@ pub fn outbound_key(ctx: &PushContext, proxy: &ProxyView) -> OutboundKey {
             .gateway
             .as_ref()
             .map(|g| (g.clone(), proxy.labels.clone())),
+        sidecar: ctx.sidecar_of(proxy).map(|s| s.position),
     }
 }
 
@@ -214,7 +228,7 @@ pub fn generate_outbound_for_hosts(
     hosts: &BTreeSet<String>,
 ) -> Outbound {
     let ports = ctx
-        .outbound_ports()
+        .outbound_ports(proxy)
         .into_iter()
         .filter(|at| hosts.contains(&at.service.hostname))
         .collect();

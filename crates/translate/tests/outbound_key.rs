@@ -41,10 +41,14 @@ fn configs() -> Vec<(&'static str, Snapshot)> {
             with(include_str!("inputs/dr_pool_outlier.yaml")),
         ),
         ("dr_workload_selector", with(SELECTING_DR)),
+        ("sidecars", with(SIDECARS)),
     ]
 }
 
 const SELECTING_DR: &str = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: pp-only, namespace: default}\nspec:\n  host: ratings\n  workloadSelector: {matchLabels: {app: productpage}}\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n";
+
+/// The root namespace's default Sidecar (own namespace only) and one for productpage.
+const SIDECARS: &str = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: istio-system}\nspec:\n  egress:\n  - hosts: [\"./*\"]\n---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: pp, namespace: default}\nspec:\n  workloadSelector: {labels: {app: productpage}}\n  egress:\n  - hosts: [\"prod/*\"]\n";
 
 #[test]
 fn equal_keys_give_identical_outbound_resources() {
@@ -125,6 +129,31 @@ fn selectors_that_pick_a_proxy_split_its_key() {
     assert_ne!(reviews_v2.1, ratings.1);
     assert_eq!(reviews_v1.0, ratings.0);
     assert_eq!(reviews_v1.1, ratings.1);
+
+    // Sidecar workloadSelector: productpage gets its own Sidecar's scope, ratings the
+    // root default's, which its namespace shares.
+    let sc = with(SIDECARS);
+    assert_ne!(pick(&sc, "productpage-v1").0, pick(&sc, "ratings-v1").0);
+    assert_ne!(pick(&sc, "productpage-v1").1, pick(&sc, "ratings-v1").1);
+    assert_eq!(pick(&sc, "reviews-v1").0, pick(&sc, "ratings-v1").0);
+    use bowline_translate::cluster_key;
+    let cluster_key_of = |workload: &str| {
+        let p = sidecars(&sc)
+            .into_iter()
+            .find(|p| p.workload == workload)
+            .expect("a known workload");
+        cluster_key(&push(&sc), &p)
+    };
+    assert_ne!(
+        cluster_key_of("productpage-v1"),
+        cluster_key_of("ratings-v1"),
+        "scoped clusters differ"
+    );
+    assert_ne!(
+        cluster_key_of("ratings-v1"),
+        cluster_key_of("details-v1"),
+        "`./*` reads the proxy's namespace"
+    );
 }
 
 /// Two namespaces, each with a service, a workload and a DestinationRule for its own service.

@@ -165,10 +165,6 @@ fn server_tls(tls: &ServerTlsSettings, q: &str, out: &mut Findings) {
 
 pub fn check_sidecar(sc: &Sidecar) -> Vec<Finding> {
     let mut out = Findings::default();
-    out.not_applied(
-        "spec",
-        "the Sidecar resource (listener scope, egress hosts, outbound traffic policy, inbound connection pools); proxies are configured as if it were absent",
-    );
     if let Some(sel) = &sc.workload_selector {
         labels::selector(&sel.labels, "spec.workloadSelector.labels", &mut out);
     }

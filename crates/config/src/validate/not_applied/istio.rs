@@ -167,10 +167,52 @@ const GATEWAY: &[Row] = &[
     ),
 ];
 
-const SIDECAR: &[Row] = &[unapplied(
-    "",
-    "Sidecar resources are not applied yet: every sidecar is given the configuration of the whole mesh",
-)];
+const SIDECAR: &[Row] = &[
+    applied(
+        "workloadSelector.labels",
+        "sidecar_workload_selector_wins_over_the_namespace_default",
+    ),
+    applied(
+        "egress[*].hosts",
+        "sidecar_egress_hosts_narrow_what_a_proxy_is_given",
+    ),
+    applied(
+        "egress[*].port.number",
+        "sidecar_egress_port_narrows_hosts_to_that_port",
+    ),
+    unapplied(
+        "egress[*].port.protocol",
+        "the services' own port protocols are used on a Sidecar egress port",
+    ),
+    implicit(
+        "egress[*].port.name",
+        "a port name only labels the port; bowline names listeners by port number",
+    ),
+    unapplied(
+        "egress[*].port.targetPort",
+        "Sidecar egress ports are not remapped",
+    ),
+    unapplied(
+        "egress[*].bind",
+        "egress traffic is captured on the sidecar's one outbound listener, not on per-listener binds",
+    ),
+    unapplied(
+        "egress[*].captureMode",
+        "the capture mode is the proxy's (its INTERCEPTION_MODE), not per egress listener",
+    ),
+    unapplied(
+        "ingress",
+        "Sidecar ingress listeners are not applied: the inbound side follows the workload's service ports",
+    ),
+    unapplied(
+        "inboundConnectionPool",
+        "inbound connection pools are not applied: inbound connections are not limited",
+    ),
+    unapplied(
+        "outboundTrafficPolicy",
+        "the outbound traffic policy is not applied: calls outside the registry are not passed through or blocked per Sidecar",
+    ),
+];
 
 const PEER_AUTHENTICATION: &[Row] = &[
     applied(

@@ -100,8 +100,16 @@ fn values_decide_for_modes_and_protocols() {
 }
 
 #[test]
-fn whole_kinds_and_unset_values() {
-    assert_eq!(warned(Spec::Sidecar(Default::default())), ["spec"]);
+fn sidecar_scope_applies_and_unset_values() {
+    // Egress hosts narrow what a sidecar is given; the outbound traffic policy does not yet.
+    let sidecar = de(json!({
+        "egress": [{"hosts": ["./*"], "port": {"number": 9080, "name": "http"}}],
+        "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}
+    }));
+    assert_eq!(
+        warned(Spec::Sidecar(sidecar)),
+        ["spec.outboundTrafficPolicy"]
+    );
     // An explicit `false` or empty list sets nothing.
     let dr = de(json!({"host": "r", "trafficPolicy": {
         "tls": {"mode": "SIMPLE", "insecureSkipVerify": false},

@@ -1,0 +1,255 @@
+//! Istio's `Sidecar` resource: which services a sidecar is given.
+//!
+//! Without a Sidecar every sidecar gets every service of the mesh (clusters, endpoints,
+//! routes, outbound filter chains). A Sidecar's egress hosts narrow that to the services
+//! they name, which is how large Istio meshes keep each proxy's config (and the control
+//! plane's work per change) proportional to what the workload calls, not to the mesh.
+//!
+//! Which Sidecar applies to a proxy follows Istio: the first Sidecar of the proxy's
+//! namespace whose `workloadSelector` selects its labels; else the first of its namespace
+//! without a selector; else the first of the root namespace without a selector (the mesh
+//! default). "First" is load order (Istio takes the oldest; the analyzers warn about ties).
+//! Gateways are never scoped by Sidecars.
+//!
+//! An egress host is `namespace/dnsName`: the namespace is `*` (any), `.` (the proxy's own
+//! namespace, also for the root namespace's default), `~` (none: the entry admits nothing) or
+//! a name; the DNS name is `*`, a `*.suffix` wildcard or a host, matched against the
+//! service's fully qualified hostname. An egress listener with a `port` admits its hosts on
+//! that service port number only.
+
+use crate::policy::ROOT_NAMESPACE;
+use crate::ProxyView;
+use bowline_config::common::{host_matches, selector_matches, Labels};
+use bowline_config::istio::gateway::Sidecar;
+use bowline_registry::{Service, Snapshot};
+use std::collections::HashMap;
+
+/// Every Sidecar of a snapshot, parsed once; positions are among the Sidecars in load order
+/// (stable across generations that change other kinds only).
+#[derive(Debug, Default)]
+pub(crate) struct SidecarIndex {
+    scopes: Vec<Scope>,
+    /// Per namespace: Sidecars with a non-empty selector (position, selector), then the
+    /// first without one.
+    by_namespace: HashMap<String, NamespaceSidecars>,
+}
+
+#[derive(Debug, Default)]
+struct NamespaceSidecars {
+    selecting: Vec<(usize, Labels)>,
+    namespace_wide: Option<usize>,
+}
+
+/// One Sidecar's egress: the hosts it admits, from all its egress listeners.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scope {
+    hosts: Vec<EgressHost>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct EgressHost {
+    namespace: Namespace,
+    /// `*`, `*.suffix` or a host, lower-cased.
+    host: String,
+    /// Set when the egress listener names a port: only service ports of that number.
+    port: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Namespace {
+    Any,
+    /// `.`: the asking proxy's namespace.
+    Own,
+    /// `~`: no namespace at all.
+    Nothing,
+    Named(String),
+}
+
+/// The Sidecar that applies to one proxy: its position among the Sidecars and its scope.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Applied<'a> {
+    pub position: usize,
+    pub scope: &'a Scope,
+}
+
+impl SidecarIndex {
+    pub(crate) fn new(snapshot: &Snapshot) -> SidecarIndex {
+        let mut index = SidecarIndex::default();
+        for (position, (r, sidecar)) in snapshot.config.sidecars().enumerate() {
+            index.scopes.push(Scope::of(sidecar));
+            let entry = index
+                .by_namespace
+                .entry(r.namespace().to_string())
+                .or_default();
+            match sidecar
+                .workload_selector
+                .as_ref()
+                .filter(|s| !s.labels.is_empty())
+            {
+                Some(s) => entry.selecting.push((position, s.labels.clone())),
+                None => {
+                    entry.namespace_wide.get_or_insert(position);
+                }
+            }
+        }
+        index
+    }
+
+    /// The Sidecar that applies to `proxy`, if any (see the module's precedence).
+    pub(crate) fn applied_to(&self, proxy: &ProxyView) -> Option<Applied<'_>> {
+        if proxy.gateway.is_some() {
+            return None;
+        }
+        let own = self.by_namespace.get(&proxy.namespace);
+        let position = own
+            .and_then(|ns| {
+                ns.selecting
+                    .iter()
+                    .find(|(_, s)| selector_matches(s, &proxy.labels))
+                    .map(|(p, _)| *p)
+                    .or(ns.namespace_wide)
+            })
+            .or_else(|| self.by_namespace.get(ROOT_NAMESPACE)?.namespace_wide)?;
+        Some(Applied {
+            position,
+            scope: &self.scopes[position],
+        })
+    }
+}
+
+impl Scope {
+    fn of(sidecar: &Sidecar) -> Scope {
+        let hosts = sidecar
+            .egress
+            .iter()
+            .flat_map(|listener| {
+                let port = listener.port.as_ref().map(|p| p.number);
+                listener
+                    .hosts
+                    .iter()
+                    .filter_map(move |h| EgressHost::parse(h, port))
+            })
+            .collect();
+        Scope { hosts }
+    }
+
+    /// Whether the scope admits `service`'s port `port` for a proxy in `proxy_namespace`.
+    pub(crate) fn admits(&self, service: &Service, port: u32, proxy_namespace: &str) -> bool {
+        self.hosts.iter().any(|h| {
+            h.port.is_none_or(|p| p == port)
+                && match &h.namespace {
+                    Namespace::Any => true,
+                    Namespace::Own => service.namespace == proxy_namespace,
+                    Namespace::Nothing => false,
+                    Namespace::Named(ns) => service.namespace == *ns,
+                }
+                && host_matches(&h.host, &service.hostname.to_ascii_lowercase())
+        })
+    }
+
+    /// Whether what the scope admits depends on the asking proxy's namespace (`./…`).
+    pub(crate) fn reads_own_namespace(&self) -> bool {
+        self.hosts.iter().any(|h| h.namespace == Namespace::Own)
+    }
+}
+
+impl EgressHost {
+    /// `namespace/dnsName`; anything else was refused by validation and admits nothing.
+    fn parse(text: &str, port: Option<u32>) -> Option<EgressHost> {
+        let (ns, host) = text.split_once('/')?;
+        let namespace = match ns {
+            "*" => Namespace::Any,
+            "." => Namespace::Own,
+            "~" => Namespace::Nothing,
+            name => Namespace::Named(name.to_string()),
+        };
+        Some(EgressHost {
+            namespace,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bowline_config::istio::service_entry::{Location, Resolution};
+    use serde_json::json;
+
+    fn service(host: &str, ns: &str) -> Service {
+        Service {
+            hostname: host.into(),
+            namespace: ns.into(),
+            addresses: vec![],
+            ports: vec![],
+            location: Location::MeshInternal,
+            resolution: Resolution::Static,
+            endpoints: vec![],
+        }
+    }
+
+    /// Egress listeners as (port, hosts).
+    type Listeners<'a> = &'a [(Option<u32>, &'a [&'a str])];
+
+    fn scope(listeners: Listeners<'_>) -> Scope {
+        let egress: Vec<_> = listeners
+            .iter()
+            .map(|(port, hosts)| match port {
+                Some(p) => {
+                    json!({"port": {"number": p, "protocol": "HTTP", "name": "p"}, "hosts": hosts})
+                }
+                None => json!({ "hosts": hosts }),
+            })
+            .collect();
+        let sidecar: Sidecar = serde_json::from_value(json!({ "egress": egress })).unwrap();
+        Scope::of(&sidecar)
+    }
+
+    #[test]
+    fn egress_hosts_admit_by_namespace_host_and_port() {
+        let reviews = service("reviews.shop.svc.cluster.local", "shop");
+        let api = service("api.example.com", "egress");
+        let cases: &[(Listeners<'_>, &Service, u32, &str, bool)] = &[
+            (&[(None, &["./*"])], &reviews, 80, "shop", true),
+            (&[(None, &["./*"])], &reviews, 80, "other", false),
+            (&[(None, &["*/*"])], &api, 443, "other", true),
+            (&[(None, &["~/*"])], &reviews, 80, "shop", false),
+            (&[(None, &["egress/*.example.com"])], &api, 443, "x", true),
+            (&[(None, &["egress/*.example.org"])], &api, 443, "x", false),
+            (
+                &[(None, &["shop/REVIEWS.shop.svc.cluster.local"])],
+                &reviews,
+                80,
+                "x",
+                true,
+            ),
+            (
+                &[(None, &["other/reviews.shop.svc.cluster.local"])],
+                &reviews,
+                80,
+                "x",
+                false,
+            ),
+            (&[(Some(9080), &["*/*"])], &reviews, 9080, "x", true),
+            (&[(Some(9080), &["*/*"])], &reviews, 80, "x", false),
+            (
+                &[(Some(9080), &["~/*"]), (None, &["./*"])],
+                &reviews,
+                80,
+                "shop",
+                true,
+            ),
+        ];
+        for (listeners, service, port, proxy_ns, want) in cases {
+            assert_eq!(
+                scope(listeners).admits(service, *port, proxy_ns),
+                *want,
+                "{listeners:?} {} :{port} from {proxy_ns}",
+                service.hostname
+            );
+        }
+        assert!(scope(&[(None, &["./*", "istio-system/*"])]).reads_own_namespace());
+        assert!(!scope(&[(None, &["istio-system/*"])]).reads_own_namespace());
+    }
+}

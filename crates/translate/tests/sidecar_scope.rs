@@ -1,0 +1,182 @@
+//! Istio's Sidecar resource narrows what a sidecar is given: only the services its egress
+//! hosts admit get clusters, endpoints, virtual hosts and outbound filter chains. Which
+//! Sidecar applies follows Istio's precedence (workload selector, then the namespace's,
+//! then the root namespace's default). Each test is named by the config crate's ledger.
+
+mod support;
+
+use bowline_registry::Snapshot;
+use bowline_translate::{generate, Generated};
+use std::collections::BTreeSet;
+use support::{mesh, proxy, push};
+
+const SERVICES: &str = include_str!("inputs/services.yaml");
+
+fn with(scenario: &str) -> Snapshot {
+    mesh(&format!("{SERVICES}\n---\n{scenario}"))
+}
+
+fn sidecar(name: &str, namespace: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n{spec}\n---\n"
+    )
+}
+
+fn config_of(snap: &Snapshot, ip: &str, workload: &str, namespace: &str) -> Generated {
+    generate(&push(snap), &proxy(snap, ip, workload, namespace))
+}
+
+/// The hosts of a proxy's outbound clusters, checking that its EDS and its virtual hosts
+/// name no other host (the parts of the config agree about what the proxy may call).
+fn hosts(config: &Generated) -> BTreeSet<String> {
+    let host_of = |cluster: &str| cluster.rsplit('|').next().unwrap_or_default().to_string();
+    let clusters: BTreeSet<String> = config
+        .clusters
+        .iter()
+        .filter(|c| c.name.starts_with("outbound|"))
+        .map(|c| host_of(&c.name))
+        .collect();
+    let eds: BTreeSet<String> = config
+        .endpoints
+        .iter()
+        .map(|e| host_of(&e.cluster_name))
+        .collect();
+    assert!(eds.is_subset(&clusters), "EDS only for clusters it has");
+    let vhosts: BTreeSet<String> = config
+        .routes
+        .iter()
+        .filter(|r| r.name == "http_proxy")
+        .flat_map(|r| &r.virtual_hosts)
+        .map(|v| {
+            v.name
+                .rsplit_once(':')
+                .map_or(&*v.name, |(h, _)| h)
+                .to_string()
+        })
+        .collect();
+    assert!(
+        vhosts.is_subset(&clusters),
+        "virtual hosts only for clusters it has"
+    );
+    clusters
+}
+
+fn set(hosts: &[&str]) -> BTreeSet<String> {
+    hosts.iter().map(|h| h.to_string()).collect()
+}
+
+const DEFAULT_NS: &[&str] = &[
+    "catalog.default.svc.cluster.local",
+    "mysql.default.svc.cluster.local",
+    "productpage.default.svc.cluster.local",
+    "ratings.default.svc.cluster.local",
+    "reviews.default.svc.cluster.local",
+    "tcp-echo.default.svc.cluster.local",
+    "web.default.svc.cluster.local",
+    "www.httpbin.org",
+];
+
+#[test]
+fn sidecar_egress_hosts_narrow_what_a_proxy_is_given() {
+    let plain = mesh(SERVICES);
+    let everything = hosts(&config_of(
+        &plain,
+        "10.10.0.10",
+        "productpage-v1",
+        "default",
+    ));
+    assert!(everything.contains("details.prod.svc.cluster.local"));
+
+    let scoped = with(&sidecar(
+        "default",
+        "default",
+        "  egress:\n  - hosts: [\"./*\"]",
+    ));
+    let pp = config_of(&scoped, "10.10.0.10", "productpage-v1", "default");
+    assert_eq!(hosts(&pp), set(DEFAULT_NS), "own namespace only");
+    let chains: Vec<&str> = pp
+        .listeners
+        .iter()
+        .filter(|l| l.name == "virtualOutbound")
+        .flat_map(|l| &l.filter_chains)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        chains.contains(&"mysql.default.svc.cluster.local_3306"),
+        "{chains:?}"
+    );
+    assert!(
+        !chains.iter().any(|c| c.contains("details")),
+        "no chain for what the scope leaves out: {chains:?}"
+    );
+    // A proxy of another namespace is not touched by default's Sidecar.
+    assert_eq!(
+        hosts(&config_of(&scoped, "10.10.0.20", "details-v1", "prod")),
+        everything
+    );
+
+    let named = with(&sidecar(
+        "default",
+        "default",
+        "  egress:\n  - hosts: [\"prod/*\", \"default/ratings.default.svc.cluster.local\"]",
+    ));
+    assert_eq!(
+        hosts(&config_of(
+            &named,
+            "10.10.0.10",
+            "productpage-v1",
+            "default"
+        )),
+        set(&[
+            "details.prod.svc.cluster.local",
+            "ratings.default.svc.cluster.local"
+        ])
+    );
+}
+
+#[test]
+fn sidecar_workload_selector_wins_over_the_namespace_default() {
+    let snap = with(&format!(
+        "{}{}",
+        sidecar("default", "istio-system", "  egress:\n  - hosts: [\"./*\"]"),
+        sidecar(
+            "productpage",
+            "default",
+            "  workloadSelector: {labels: {app: productpage}}\n  egress:\n  - hosts: [\"prod/*\"]"
+        ),
+    ));
+    assert_eq!(
+        hosts(&config_of(&snap, "10.10.0.10", "productpage-v1", "default")),
+        set(&["details.prod.svc.cluster.local"]),
+        "the selecting Sidecar of its namespace"
+    );
+    assert_eq!(
+        hosts(&config_of(&snap, "10.10.0.32", "reviews-v2", "default")),
+        set(DEFAULT_NS),
+        "the root namespace's default, `.` read as the proxy's namespace"
+    );
+    assert_eq!(
+        hosts(&config_of(&snap, "10.10.0.20", "details-v1", "prod")),
+        set(&["details.prod.svc.cluster.local"]),
+        "the root default in another namespace"
+    );
+}
+
+#[test]
+fn sidecar_egress_port_narrows_hosts_to_that_port() {
+    let snap = with(&sidecar(
+        "default",
+        "default",
+        "  egress:\n  - port: {number: 9080, protocol: HTTP, name: http}\n    hosts: [\"*/*\"]\n  - hosts: [\"./mysql.default.svc.cluster.local\"]",
+    ));
+    assert_eq!(
+        hosts(&config_of(&snap, "10.10.0.10", "productpage-v1", "default")),
+        set(&[
+            "details.prod.svc.cluster.local",
+            "mysql.default.svc.cluster.local",
+            "productpage.default.svc.cluster.local",
+            "ratings.default.svc.cluster.local",
+            "reviews.default.svc.cluster.local",
+        ])
+    );
+}
