@@ -110,6 +110,9 @@ struct ConfigIndex {
     resources: Vec<Arc<Resource>>,
     /// (service index, port index, checked number) of [`outbound_port_positions`].
     outbound_ports: Vec<(usize, usize, u16)>,
+    /// Positions in `outbound_ports` (ascending) by the service's namespace: what a
+    /// Sidecar naming namespaces looks through.
+    outbound_ports_by_namespace: HashMap<String, Vec<usize>>,
     /// Positions in `resources`, in load order, per kind.
     authorization_policies: Vec<usize>,
     request_authentications: Vec<usize>,
@@ -233,21 +236,38 @@ impl PushContext {
     /// [`outbound_port_positions`], computed once), narrowed by the Sidecar that applies to
     /// the proxy, if one does.
     pub(crate) fn outbound_ports(&self, proxy: &ProxyView) -> Vec<PortOf<'_>> {
-        let scope = self.sidecar_of(proxy).map(|s| s.scope);
-        self.config
-            .outbound_ports
-            .iter()
-            .map(|&(s, p, number)| {
-                let service = &self.snapshot.services[s];
-                PortOf {
-                    service,
-                    port: &service.ports[p],
-                    number,
-                }
-            })
-            .filter(|at| {
-                scope.is_none_or(|scope| scope.admits(at.service, at.port.number, &proxy.namespace))
-            })
+        let at = |i: usize| {
+            let (s, p, number) = self.config.outbound_ports[i];
+            let service = &self.snapshot.services[s];
+            PortOf {
+                service,
+                port: &service.ports[p],
+                number,
+            }
+        };
+        let all = 0..self.config.outbound_ports.len();
+        let Some(scope) = self.sidecar_of(proxy).map(|s| s.scope) else {
+            return all.map(at).collect();
+        };
+        // Only the namespaces the scope names, when it names them: at 10,000 services a
+        // namespace-scoped proxy looks at its namespace's hundred, not at every port.
+        let positions: Vec<usize> = match scope.namespaces(&proxy.namespace) {
+            None => all.collect(),
+            Some(namespaces) => {
+                let mut positions: Vec<usize> = namespaces
+                    .into_iter()
+                    .filter_map(|ns| self.config.outbound_ports_by_namespace.get(ns))
+                    .flatten()
+                    .copied()
+                    .collect();
+                positions.sort_unstable();
+                positions
+            }
+        };
+        positions
+            .into_iter()
+            .map(at)
+            .filter(|p| scope.admits(p.service, p.port.number, &proxy.namespace))
             .collect()
     }
 
@@ -324,8 +344,20 @@ impl ConfigIndex {
             .filter(|r| !bowline_registry::is_registry_kind(r.kind()))
             .cloned()
             .collect();
+        let outbound_ports = outbound_port_positions(snapshot);
+        let mut outbound_ports_by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (s, _, _)) in outbound_ports.iter().enumerate() {
+            let ns = &snapshot.services[*s].namespace;
+            match outbound_ports_by_namespace.get_mut(ns) {
+                Some(list) => list.push(i),
+                None => {
+                    outbound_ports_by_namespace.insert(ns.clone(), vec![i]);
+                }
+            }
+        }
         let mut ctx = ConfigIndex {
-            outbound_ports: outbound_port_positions(snapshot),
+            outbound_ports,
+            outbound_ports_by_namespace,
             resources: Vec::new(),
             authorization_policies: Vec::new(),
             request_authentications: Vec::new(),

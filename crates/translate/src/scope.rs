@@ -19,10 +19,10 @@
 
 use crate::policy::ROOT_NAMESPACE;
 use crate::ProxyView;
-use bowline_config::common::{host_matches, selector_matches, Labels};
+use bowline_config::common::{selector_matches, Labels};
 use bowline_config::istio::gateway::Sidecar;
 use bowline_registry::{Service, Snapshot};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Every Sidecar of a snapshot, parsed once; positions are among the Sidecars in load order
 /// (stable across generations that change other kinds only).
@@ -143,13 +143,49 @@ impl Scope {
                     Namespace::Nothing => false,
                     Namespace::Named(ns) => service.namespace == *ns,
                 }
-                && host_matches(&h.host, &service.hostname.to_ascii_lowercase())
+                && host_admits(&h.host, &service.hostname)
         })
+    }
+
+    /// The namespaces whose services the scope may admit for a proxy in `proxy_namespace`;
+    /// `None` when any namespace's may (a `*/…` host). Lets a caller look only at those
+    /// namespaces' services instead of the mesh's.
+    pub(crate) fn namespaces<'a>(&'a self, proxy_namespace: &'a str) -> Option<BTreeSet<&'a str>> {
+        let mut out = BTreeSet::new();
+        for h in &self.hosts {
+            match &h.namespace {
+                Namespace::Any => return None,
+                Namespace::Own => {
+                    out.insert(proxy_namespace);
+                }
+                Namespace::Nothing => {}
+                Namespace::Named(ns) => {
+                    out.insert(ns.as_str());
+                }
+            }
+        }
+        Some(out)
     }
 
     /// Whether what the scope admits depends on the asking proxy's namespace (`./…`).
     pub(crate) fn reads_own_namespace(&self) -> bool {
         self.hosts.iter().any(|h| h.namespace == Namespace::Own)
+    }
+}
+
+/// `host_matches` for a lower-cased pattern, comparing the host ignoring ASCII case without
+/// allocating (called for every service a scoped proxy might be given).
+fn host_admits(pattern: &str, host: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.strip_prefix('*') {
+        Some(suffix) => {
+            let (host, suffix) = (host.as_bytes(), suffix.as_bytes());
+            host.len() > suffix.len()
+                && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        }
+        None => pattern.eq_ignore_ascii_case(host),
     }
 }
 
@@ -217,6 +253,14 @@ mod tests {
             (&[(None, &["~/*"])], &reviews, 80, "shop", false),
             (&[(None, &["egress/*.example.com"])], &api, 443, "x", true),
             (&[(None, &["egress/*.example.org"])], &api, 443, "x", false),
+            (&[(None, &["egress/*.EXAMPLE.com"])], &api, 443, "x", true),
+            (
+                &[(None, &["egress/*api.example.com"])],
+                &api,
+                443,
+                "x",
+                false,
+            ),
             (
                 &[(None, &["shop/REVIEWS.shop.svc.cluster.local"])],
                 &reviews,
@@ -251,5 +295,9 @@ mod tests {
         }
         assert!(scope(&[(None, &["./*", "istio-system/*"])]).reads_own_namespace());
         assert!(!scope(&[(None, &["istio-system/*"])]).reads_own_namespace());
+        let both = scope(&[(None, &["./*", "istio-system/*", "~/*"])]);
+        let namespaces: Vec<&str> = both.namespaces("shop").unwrap().into_iter().collect();
+        assert_eq!(namespaces, ["istio-system", "shop"]);
+        assert_eq!(scope(&[(None, &["./*", "*/a.b"])]).namespaces("shop"), None);
     }
 }
