@@ -20,7 +20,8 @@ pub struct Fleet {
 
 impl Fleet {
     /// Starts `protocols.len()` proxies against `addr`, `wave` at a time: a wave's proxies
-    /// must all have connected (or `deadline` passed) before the next wave starts.
+    /// must all have connected (or `deadline` passed) before the next wave starts. Proxy `j`
+    /// is `spec.identity(j)` and is complete at `spec.expected_clusters(j)` clusters.
     pub async fn start(
         addr: SocketAddr,
         spec: &MeshSpec,
@@ -31,12 +32,11 @@ impl Fleet {
         let probe = Arc::new(RwLock::new(None));
         let mut tasks = JoinSet::new();
         let mut proxies = Vec::with_capacity(protocols.len());
-        let expected_clusters = spec.expected_clusters();
         for (j, protocol) in protocols.iter().enumerate() {
             let shared = Shared {
                 record: Arc::new(Mutex::new(Record::default())),
                 probe: probe.clone(),
-                expected_clusters,
+                expected_clusters: spec.expected_clusters(j),
             };
             let node = proxy::node(&spec.identity(j));
             tasks.spawn(proxy::run(addr, *protocol, node, shared.clone()));
@@ -69,6 +69,19 @@ impl Fleet {
 
     pub fn all(&self, mut f: impl FnMut(&Record) -> bool) -> bool {
         self.proxies.iter().all(|(_, s)| s.with(|r| f(r)))
+    }
+
+    /// Whether `f` holds for the record of every proxy `j` that `pick(j)` selects.
+    pub fn all_where(
+        &self,
+        pick: impl Fn(usize) -> bool,
+        mut f: impl FnMut(&Record) -> bool,
+    ) -> bool {
+        self.proxies
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| pick(*j))
+            .all(|(_, (_, s))| s.with(|r| f(r)))
     }
 
     /// Arms a probe (replacing any), returning its id.

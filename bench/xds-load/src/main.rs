@@ -21,6 +21,10 @@ struct Args {
     endpoints: usize,
     #[arg(long, default_value_t = 10)]
     namespaces: usize,
+    /// Also give every namespace a Sidecar with egress `./*`: each proxy is given only its
+    /// own namespace's services, and a change need reach only the proxies of its namespace.
+    #[arg(long)]
+    sidecar_scope: bool,
     /// Simulated proxies, each with its own gRPC connection.
     #[arg(long, default_value_t = 10)]
     proxies: usize,
@@ -35,7 +39,8 @@ struct Args {
     /// Proxies started at a time.
     #[arg(long, default_value_t = 50)]
     wave: usize,
-    /// After a change reached every proxy, keep counting responses this long (ms).
+    /// After a change reached every proxy using the changed service, keep counting
+    /// responses this long (ms).
     #[arg(long, default_value_t = 1000)]
     settle_ms: u64,
     /// Length of the idle period (seconds).
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
             services: args.services,
             endpoints: args.endpoints,
             namespaces: args.namespaces,
+            sidecar_scope: args.sidecar_scope,
         },
         proxies: args.proxies,
         protocol: args.protocol,

@@ -4,6 +4,11 @@
 //! small file; files are written elsewhere and renamed into place, so the control plane's
 //! watcher never sees half a file.
 //!
+//! With the Sidecar scope on, every namespace also gets a namespace-wide `Sidecar` whose
+//! egress is `./*` (its own file, `sidecar-ns-<k>.yaml`): a proxy then sees only the services
+//! of its own namespace, as large Istio meshes are run. Which proxy sees which service is
+//! decided here, from the spec, like every other expectation.
+//!
 //! Everything here is pure except [`Mesh::write`] and [`Mesh::rewrite_service`]: the
 //! expected counts and the proxies' identities are computed from the spec alone, which is
 //! how the harness knows what "the complete config" is without asking the control plane.
@@ -18,13 +23,16 @@ pub const SERVICE_PORT: u16 = 80;
 /// cluster, `inbound|8080||`).
 pub const TARGET_PORT: u16 = 8080;
 
-/// The size of the mesh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The size and shape of the mesh.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MeshSpec {
     pub services: usize,
     /// WorkloadEntries per service.
     pub endpoints: usize,
     pub namespaces: usize,
+    /// One Sidecar per namespace (egress `./*`): each proxy sees only its namespace's
+    /// services. Off, every proxy sees the whole mesh.
+    pub sidecar_scope: bool,
 }
 
 /// Who one simulated proxy claims to be: one of the generated WorkloadEntries.
@@ -56,8 +64,13 @@ impl Default for ServiceEdit {
 }
 
 impl MeshSpec {
+    /// `k` of the namespace `ns-k` a service lives in.
+    pub fn namespace_index(&self, service: usize) -> usize {
+        service % self.namespaces.max(1)
+    }
+
     pub fn namespace(&self, service: usize) -> String {
-        format!("ns-{}", service % self.namespaces.max(1))
+        format!("ns-{}", self.namespace_index(service))
     }
 
     pub fn host(&self, service: usize) -> String {
@@ -97,21 +110,72 @@ impl MeshSpec {
         format!("outbound|{SERVICE_PORT}|{subset}|{}", self.host(service))
     }
 
-    /// Clusters every proxy should hold: one per service port, one per DestinationRule
-    /// subset, plus the proxy's own inbound cluster.
-    pub fn expected_clusters(&self) -> usize {
-        self.services + 2 * self.routed_services() + 1
+    /// Whether a proxy in namespace `ns-k` is given `service`: every service without the
+    /// Sidecar scope, only its own namespace's with it.
+    pub fn visible_from(&self, namespace: usize, service: usize) -> bool {
+        !self.sidecar_scope || self.namespace_index(service) == namespace
+    }
+
+    /// Clusters a proxy in namespace `ns-k` should hold: one per visible service port, one
+    /// per visible DestinationRule subset, plus the proxy's own inbound cluster.
+    pub fn expected_clusters_in(&self, namespace: usize) -> usize {
+        let visible = (0..self.services).filter(|s| self.visible_from(namespace, *s));
+        let (services, routed) = visible.fold((0, 0), |(n, r), s| {
+            (n + 1, r + usize::from(self.has_routing(s)))
+        });
+        services + 2 * routed + 1
+    }
+
+    /// Clusters proxy `j` should hold (see [`MeshSpec::expected_clusters_in`]).
+    pub fn expected_clusters(&self, proxy: usize) -> usize {
+        self.expected_clusters_in(self.proxy_namespace(proxy))
     }
 
     /// Config resources the control plane should accept from the generated files.
     pub fn expected_resources(&self) -> usize {
-        self.services * (1 + self.endpoints) + 2 * self.routed_services()
+        let sidecars = if self.sidecar_scope {
+            self.namespaces
+        } else {
+            0
+        };
+        self.services * (1 + self.endpoints) + 2 * self.routed_services() + sidecars
+    }
+
+    /// The service whose WorkloadEntry proxy `j` claims to be (see [`MeshSpec::identity`]).
+    pub fn proxy_service(&self, proxy: usize) -> usize {
+        proxy % self.services.max(1)
+    }
+
+    /// `k` of the namespace `ns-k` proxy `j` lives in.
+    pub fn proxy_namespace(&self, proxy: usize) -> usize {
+        self.namespace_index(self.proxy_service(proxy))
+    }
+
+    /// Whether proxy `j` uses `service`, i.e. is given it and so must receive its changes.
+    pub fn uses(&self, proxy: usize, service: usize) -> bool {
+        self.visible_from(self.proxy_namespace(proxy), service)
+    }
+
+    /// For each of `proxies` proxies, whether it uses `service`.
+    pub fn users(&self, service: usize, proxies: usize) -> Vec<bool> {
+        (0..proxies).map(|j| self.uses(j, service)).collect()
+    }
+
+    /// The services the endpoint changes move, in order, at most `n`: services 1, 2, …
+    /// without a DestinationRule (their EDS is the only thing a move touches) that at least
+    /// one of `proxies` proxies uses, so every change has someone to reach.
+    pub fn endpoint_change_services(&self, proxies: usize, n: usize) -> Vec<usize> {
+        (1..self.services)
+            .filter(|s| !self.has_routing(*s))
+            .filter(|s| (0..proxies).any(|j| self.uses(j, *s)))
+            .take(n)
+            .collect()
     }
 
     /// The identity of proxy `j` of `proxies`: walks the services first (so proxies spread
     /// over namespaces), then the endpoints.
     pub fn identity(&self, j: usize) -> Identity {
-        let service = j % self.services;
+        let service = self.proxy_service(j);
         let endpoint = (j / self.services) % self.endpoints;
         let namespace = self.namespace(service);
         let workload = format!("svc-{service}-{endpoint}");
@@ -169,6 +233,15 @@ impl MeshSpec {
         }
         y
     }
+
+    /// The YAML of namespace `ns-k`'s Sidecar file: egress to its own namespace only.
+    pub fn render_sidecar(&self, namespace: usize) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Sidecar\n\
+             metadata: {{name: default, namespace: ns-{namespace}}}\nspec:\n  \
+             egress:\n  - hosts: [\"./*\"]\n"
+        )
+    }
 }
 
 /// A mesh written to disk: `root/config` is the control plane's config directory,
@@ -181,7 +254,8 @@ pub struct Mesh {
 }
 
 impl Mesh {
-    /// Writes every service's file under `root`.
+    /// Writes every service's file under `root`, and with the Sidecar scope every
+    /// namespace's Sidecar file.
     pub fn write(spec: MeshSpec, root: &Path) -> anyhow::Result<Mesh> {
         anyhow::ensure!(
             spec.services >= 2 && spec.endpoints >= 2 && spec.namespaces >= 1,
@@ -198,16 +272,27 @@ impl Mesh {
         for i in 0..spec.services {
             mesh.rewrite_service(i, &ServiceEdit::default())?;
         }
+        if spec.sidecar_scope {
+            for k in 0..spec.namespaces {
+                mesh.put(&format!("sidecar-ns-{k}.yaml"), &spec.render_sidecar(k))?;
+            }
+        }
         Ok(mesh)
     }
 
-    /// Rewrites one service's file (write to staging, then rename into place).
+    /// Rewrites one service's file.
     pub fn rewrite_service(&self, service: usize, edit: &ServiceEdit) -> anyhow::Result<()> {
-        let name = format!("svc-{service}.yaml");
-        let staged = self.staging.join(&name);
-        std::fs::write(&staged, self.spec.render(service, edit))
-            .with_context(|| format!("write {}", staged.display()))?;
-        let target = self.config_dir.join(&name);
+        self.put(
+            &format!("svc-{service}.yaml"),
+            &self.spec.render(service, edit),
+        )
+    }
+
+    /// Writes one config file: to staging, then renamed into place.
+    fn put(&self, name: &str, text: &str) -> anyhow::Result<()> {
+        let staged = self.staging.join(name);
+        std::fs::write(&staged, text).with_context(|| format!("write {}", staged.display()))?;
+        let target = self.config_dir.join(name);
         std::fs::rename(&staged, &target)
             .with_context(|| format!("rename {} into {}", staged.display(), target.display()))
     }
@@ -221,6 +306,19 @@ mod tests {
         services: 20,
         endpoints: 5,
         namespaces: 10,
+        sidecar_scope: false,
+    };
+
+    /// 23 services in 4 namespaces, routed ones (0, 10, 20) in ns-0 (0, 20) and ns-2 (10).
+    const SMALL: MeshSpec = MeshSpec {
+        services: 23,
+        endpoints: 2,
+        namespaces: 4,
+        sidecar_scope: false,
+    };
+    const SMALL_SCOPED: MeshSpec = MeshSpec {
+        sidecar_scope: true,
+        ..SMALL
     };
 
     #[test]
@@ -237,9 +335,120 @@ mod tests {
 
     #[test]
     fn counts_follow_the_spec() {
-        // 20 services, 2 with routing: 20 + 2×2 subsets + 1 inbound.
-        assert_eq!(SPEC.expected_clusters(), 25);
+        // 20 services, 2 with routing: 20 + 2×2 subsets + 1 inbound, for every proxy.
+        assert!((0..30).all(|j| SPEC.expected_clusters(j) == 25));
         assert_eq!(SPEC.expected_resources(), 20 * 6 + 4);
+        // With the scope, one Sidecar more per namespace.
+        let scoped = MeshSpec {
+            sidecar_scope: true,
+            ..SPEC
+        };
+        assert_eq!(scoped.expected_resources(), 20 * 6 + 4 + 10);
+    }
+
+    #[test]
+    fn expected_clusters_per_namespace_with_and_without_the_scope() {
+        // Unscoped: every namespace sees 23 services + 3 DestinationRules × 2 + inbound.
+        assert!((0..4).all(|k| SMALL.expected_clusters_in(k) == 30));
+        // Scoped: ns-0 holds 0 4 8 12 16 20 (0, 20 routed), ns-1 1 5 … 21, ns-2 2 6 … 22
+        // (10 routed), ns-3 3 7 11 15 19.
+        let per_ns: Vec<usize> = (0..4)
+            .map(|k| SMALL_SCOPED.expected_clusters_in(k))
+            .collect();
+        assert_eq!(per_ns, [6 + 4 + 1, 6 + 1, 6 + 2 + 1, 5 + 1]);
+        // A proxy expects its own namespace's count: proxy 5 is svc-5 (ns-1), proxy 23
+        // wraps to svc-0 (ns-0), proxy 26 to svc-3 (ns-3).
+        assert_eq!(SMALL_SCOPED.expected_clusters(5), 7);
+        assert_eq!(SMALL_SCOPED.expected_clusters(23), 11);
+        assert_eq!(SMALL_SCOPED.expected_clusters(26), 6);
+        assert_eq!(SMALL.expected_clusters(26), 30);
+    }
+
+    #[test]
+    fn a_service_is_used_by_every_proxy_or_only_by_its_namespace() {
+        let flags = |v: Vec<bool>| -> Vec<usize> {
+            v.iter()
+                .enumerate()
+                .filter(|(_, u)| **u)
+                .map(|(j, _)| j)
+                .collect()
+        };
+        // Unscoped: all 30 proxies use svc-3.
+        assert_eq!(flags(SMALL.users(3, 30)), (0..30).collect::<Vec<_>>());
+        // Scoped: svc-3 is in ns-3; proxies 3, 7, 11, 15, 19 (svc-j) and 26 (svc-3 again).
+        assert_eq!(flags(SMALL_SCOPED.users(3, 30)), [3, 7, 11, 15, 19, 26]);
+        assert!(SMALL_SCOPED.uses(3, 3) && !SMALL_SCOPED.uses(4, 3));
+        // Fewer proxies than namespaces: nobody lives in ns-3.
+        assert!(flags(SMALL_SCOPED.users(3, 3)).is_empty());
+    }
+
+    #[test]
+    fn endpoint_changes_pick_services_someone_uses() {
+        let spec = MeshSpec {
+            services: 100,
+            endpoints: 5,
+            namespaces: 10,
+            sidecar_scope: false,
+        };
+        assert_eq!(spec.endpoint_change_services(3, 5), [1, 2, 3, 4, 5]);
+        // Scoped, 3 proxies live in ns-0, ns-1, ns-2; ns-0 has only routed services.
+        let scoped = MeshSpec {
+            sidecar_scope: true,
+            ..spec
+        };
+        assert_eq!(scoped.endpoint_change_services(3, 5), [1, 2, 11, 12, 21]);
+        assert!(scoped
+            .endpoint_change_services(3, 5)
+            .iter()
+            .all(|s| scoped.users(*s, 3).contains(&true)));
+    }
+
+    #[test]
+    fn the_sidecar_file_limits_its_namespace_to_itself() {
+        let y = SMALL_SCOPED.render_sidecar(3);
+        assert_eq!(
+            y,
+            "apiVersion: networking.istio.io/v1\nkind: Sidecar\n\
+             metadata: {name: default, namespace: ns-3}\nspec:\n  egress:\n  - hosts: [\"./*\"]\n"
+        );
+        assert_ne!(y, SMALL_SCOPED.render_sidecar(2));
+    }
+
+    #[test]
+    fn the_written_mesh_holds_the_expected_resources_and_sidecars() {
+        for spec in [SMALL, SMALL_SCOPED] {
+            let root = tempfile::tempdir().expect("tempdir");
+            let mesh = Mesh::write(spec, root.path()).expect("write the mesh");
+            let mut kinds = Vec::new();
+            let mut sidecar_files = Vec::new();
+            for entry in std::fs::read_dir(&mesh.config_dir).expect("list the config") {
+                let path = entry.expect("entry").path();
+                let text = std::fs::read_to_string(&path).expect("read a file");
+                kinds.extend(
+                    text.lines()
+                        .filter_map(|l| l.strip_prefix("kind: "))
+                        .map(String::from),
+                );
+                if text.contains("kind: Sidecar") {
+                    sidecar_files.push((path, text));
+                }
+            }
+            assert_eq!(kinds.len(), spec.expected_resources());
+            let sidecars = kinds.iter().filter(|k| *k == "Sidecar").count();
+            if spec.sidecar_scope {
+                assert_eq!(sidecars, 4);
+                for k in 0..4 {
+                    let file = mesh.config_dir.join(format!("sidecar-ns-{k}.yaml"));
+                    assert!(sidecar_files.contains(&(file, spec.render_sidecar(k))));
+                }
+            } else {
+                assert_eq!(sidecars, 0);
+            }
+            assert!(std::fs::read_dir(&mesh.staging)
+                .expect("list staging")
+                .next()
+                .is_none());
+        }
     }
 
     #[test]

@@ -6,32 +6,48 @@ use serde_json::{json, Value};
 use std::fmt::Write as _;
 
 /// How one config change reached the proxies.
+///
+/// The proxies that *use* the changed service (are given it: all of them without the
+/// Sidecar scope, those in its namespace with it) must receive the change; every other
+/// proxy should receive nothing, so the two are counted apart. Without the scope there are
+/// no non-users and their figures are 0.
 #[derive(Debug, Clone, Default)]
 pub struct ChangeResult {
-    /// Proxies whose copy of the watched resource showed the change, of all proxies.
+    /// Using proxies whose copy of the watched resource showed the change, of all users.
     pub reached: usize,
     pub of: usize,
-    /// Rename of the file → the proxy received the changed resource (ms).
+    /// Rename of the file → the using proxy received the changed resource (ms).
     pub latency: Spread,
-    /// Proxies that received any response (any type) after the change, within the window.
+    /// Using proxies that received any response (any type) after the change, within the
+    /// window.
     pub proxies_with_any_response: usize,
-    /// Per type (CDS, EDS, LDS, RDS): proxies that received at least one response of it.
+    /// Per type (CDS, EDS, LDS, RDS): using proxies that received at least one response of it.
     pub proxies_by_type: [usize; 4],
-    /// Per type: responses received in all.
+    /// Per type: responses the using proxies received in all.
     pub responses_by_type: [u64; 4],
+    /// Proxies that do not use the changed service.
+    pub non_users: usize,
+    /// Non-using proxies that received any response after the change, within the window
+    /// (should be 0: the change is nothing to them).
+    pub non_users_with_any_response: usize,
+    /// Responses (any type) the non-using proxies received in all, in the same window.
+    pub non_user_responses: u64,
     /// Every latency sample (for merging rounds).
     pub samples: Vec<std::time::Duration>,
 }
 
 impl ChangeResult {
-    /// Several changes as one: counts add up (`reached`/`of` count (change, proxy) pairs)
-    /// and the latency spread is over every sample.
+    /// Several changes as one: counts add up (`reached`/`of` and the non-user counts count
+    /// (change, proxy) pairs) and the latency spread is over every sample.
     pub fn merge(rounds: Vec<ChangeResult>) -> ChangeResult {
         let mut out = ChangeResult::default();
         for r in rounds {
             out.reached += r.reached;
             out.of += r.of;
             out.proxies_with_any_response += r.proxies_with_any_response;
+            out.non_users += r.non_users;
+            out.non_users_with_any_response += r.non_users_with_any_response;
+            out.non_user_responses += r.non_user_responses;
             for i in 0..4 {
                 out.proxies_by_type[i] += r.proxies_by_type[i];
                 out.responses_by_type[i] += r.responses_by_type[i];
@@ -49,7 +65,10 @@ pub struct Results {
     pub spec: Option<MeshSpec>,
     pub proxies: usize,
     pub protocol: String,
+    /// Clusters a complete proxy holds: the most any proxy of the run expects, and the
+    /// fewest (equal without the Sidecar scope).
     pub expected_clusters: usize,
+    pub expected_clusters_min: usize,
     pub nofile_limit: u64,
     pub listening_ms: f64,
     pub ready_ms: f64,
@@ -99,6 +118,9 @@ fn change_json(c: &ChangeResult) -> Value {
     json!({
         "reached": c.reached, "of": c.of, "latency_ms": spread_json(&c.latency),
         "proxies_with_any_response": c.proxies_with_any_response,
+        "non_users": c.non_users,
+        "non_users_with_any_response": c.non_users_with_any_response,
+        "non_user_responses": c.non_user_responses,
         "proxies_by_type": by_type(&c.proxies_by_type),
         "responses_by_type": TYPES.iter().zip(&c.responses_by_type)
             .map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
@@ -107,15 +129,14 @@ fn change_json(c: &ChangeResult) -> Value {
 
 impl Results {
     pub fn to_json(&self) -> Value {
-        let spec = self.spec.unwrap_or(MeshSpec {
-            services: 0,
-            endpoints: 0,
-            namespaces: 0,
-        });
+        let spec = self.spec.unwrap_or_default();
         json!({
             "services": spec.services, "endpoints": spec.endpoints,
-            "namespaces": spec.namespaces, "proxies": self.proxies, "protocol": self.protocol,
-            "expected_clusters": self.expected_clusters, "nofile_limit": self.nofile_limit,
+            "namespaces": spec.namespaces, "sidecar_scope": spec.sidecar_scope,
+            "proxies": self.proxies, "protocol": self.protocol,
+            "expected_clusters": self.expected_clusters,
+            "expected_clusters_min": self.expected_clusters_min,
+            "nofile_limit": self.nofile_limit,
             "start": {"listening_ms": self.listening_ms, "ready_ms": self.ready_ms,
                       "config_loaded_ms": self.config_loaded_ms},
             "full_push": {"complete": self.complete, "total_ms": self.full_push_ms,
@@ -139,11 +160,7 @@ impl Results {
     }
 
     pub fn to_markdown(&self) -> String {
-        let spec = self.spec.unwrap_or(MeshSpec {
-            services: 0,
-            endpoints: 0,
-            namespaces: 0,
-        });
+        let spec = self.spec.unwrap_or_default();
         let ms = |s: &Spread| format!("{:.1} / {:.1} / {:.1}", s.p50, s.p99, s.max);
         let types = |v: &[usize; 4]| {
             TYPES
@@ -155,13 +172,30 @@ impl Results {
         };
         let change = |c: &ChangeResult| {
             format!(
-                "reached {}/{}; p50/p99/max {} ms; responses after it: {} proxies ({})",
+                "reached {}/{} users; p50/p99/max {} ms; responses after it: {} users ({}); \
+                 non-users with any response: {}/{} ({} responses)",
                 c.reached,
                 c.of,
                 ms(&c.latency),
                 c.proxies_with_any_response,
-                types(&c.proxies_by_type)
+                types(&c.proxies_by_type),
+                c.non_users_with_any_response,
+                c.non_users,
+                c.non_user_responses
             )
+        };
+        let clusters = if self.expected_clusters_min == self.expected_clusters {
+            format!("{} clusters each", self.expected_clusters)
+        } else {
+            format!(
+                "{}–{} clusters, min–max over proxies",
+                self.expected_clusters_min, self.expected_clusters
+            )
+        };
+        let scope = if spec.sidecar_scope {
+            ", a Sidecar per namespace (egress ./*)"
+        } else {
+            ""
         };
         let counts = |v: &[u64; 4]| {
             let parts: Vec<String> = TYPES
@@ -174,7 +208,7 @@ impl Results {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "## xds-load: {} services × {} endpoints in {} namespaces, {} proxies ({})\n",
+            "## xds-load: {} services × {} endpoints in {} namespaces{scope}, {} proxies ({})\n",
             spec.services, spec.endpoints, spec.namespaces, self.proxies, self.protocol
         );
         let _ = writeln!(t, "| figure | value |\n|---|---|");
@@ -188,10 +222,7 @@ impl Results {
             ),
             (
                 "full push: proxies complete",
-                format!(
-                    "{}/{} ({} clusters each)",
-                    self.complete, self.proxies, self.expected_clusters
-                ),
+                format!("{}/{} ({clusters})", self.complete, self.proxies),
             ),
             (
                 "full push: first connect → last complete (ms)",

@@ -50,12 +50,13 @@ pub struct Options {
     pub timeout: Duration,
     /// Proxies started at a time.
     pub wave: usize,
-    /// After a change reached every proxy: how long to keep counting responses (to see
-    /// unrelated types pushed too).
+    /// After a change reached every proxy using the changed service: how long to keep
+    /// counting responses (to see unrelated types pushed too, or proxies that do not use it
+    /// sent something).
     pub settle: Duration,
     pub idle: Duration,
     /// Endpoint changes to make, one after the other, each on another service; the
-    /// latency spread is over every (change, proxy) pair.
+    /// latency spread is over every (change, using proxy) pair.
     pub endpoint_changes: usize,
     pub flags: ControlFlags,
 }
@@ -64,11 +65,13 @@ pub struct Options {
 /// start, refused the generated config, or proxies never completed the first push).
 pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     let spec = opts.spec;
+    let clusters = (0..opts.proxies).map(|j| spec.expected_clusters(j));
     let mut res = Results {
         spec: Some(spec),
         proxies: opts.proxies,
         protocol: format!("{:?}", opts.protocol).to_lowercase(),
-        expected_clusters: spec.expected_clusters(),
+        expected_clusters: clusters.clone().max().unwrap_or(0),
+        expected_clusters_min: clusters.min().unwrap_or(0),
         nofile_limit: raise_nofile_limit().context("raise RLIMIT_NOFILE")?,
         ..Default::default()
     };
@@ -106,16 +109,18 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     if res.complete < opts.proxies {
         let alive = cp.alive();
         anyhow::bail!(
-            "only {}/{} proxies got the complete config ({} clusters) within {:?} (control plane alive: {alive}); {}",
-            res.complete, opts.proxies, res.expected_clusters, opts.timeout, incomplete_hint(&fleet)
+            "only {}/{} proxies got the complete config ({}–{} clusters) within {:?} (control plane alive: {alive}); {}",
+            res.complete, opts.proxies, res.expected_clusters_min, res.expected_clusters,
+            opts.timeout, incomplete_hint(&fleet)
         );
     }
 
-    // c. endpoint changes: services 1, 2, ... (skipping those with a DestinationRule) each
-    // move their endpoint 0 to a fresh address, one change after the other.
+    // c. endpoint changes: services 1, 2, ... (skipping those with a DestinationRule, and
+    // those no proxy uses) each move their endpoint 0 to a fresh address, one change after
+    // the other.
     let mut rounds = Vec::new();
-    let services = (1..spec.services).filter(|s| !spec.has_routing(*s));
-    for (round, service) in services.take(opts.endpoint_changes.max(1)).enumerate() {
+    let services = spec.endpoint_change_services(opts.proxies, opts.endpoint_changes.max(1));
+    for (round, service) in services.into_iter().enumerate() {
         let moved_to = spec.fresh_address(round);
         let wanted = moved_to.clone();
         let probe = Probe {
@@ -128,8 +133,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             moved: Some((0, moved_to)),
             ..Default::default()
         };
+        let users = spec.users(service, opts.proxies);
         rounds.push(
-            change(&mut fleet, probe, opts, || {
+            change(&mut fleet, probe, &users, opts, || {
                 mesh.rewrite_service(service, &edit)
             })
             .await?,
@@ -137,7 +143,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     }
     res.endpoint_change = ChangeResult::merge(rounds);
 
-    // d. route change: service 0's VirtualService goes 90/10 → 70/30.
+    // d. route change: service 0's VirtualService goes 90/10 → 70/30 (proxy 0 is in its
+    // namespace, so it has a user whatever the scope).
     let v1 = spec.cluster(0, "v1");
     let probe = Probe {
         id: 0,
@@ -149,7 +156,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         v1_weight: 70,
         ..Default::default()
     };
-    res.route_change = change(&mut fleet, probe, opts, || mesh.rewrite_service(0, &edit)).await?;
+    let users = spec.users(0, opts.proxies);
+    res.route_change = change(&mut fleet, probe, &users, opts, || {
+        mesh.rewrite_service(0, &edit)
+    })
+    .await?;
 
     // e. idle
     let before = cp.cost();
@@ -202,10 +213,14 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     Ok(res)
 }
 
-/// Applies one change and measures how it reaches the proxies (see [`ChangeResult`]).
+/// Applies one change and measures how it reaches the proxies (see [`ChangeResult`]):
+/// waits until every proxy `users` marks got the probe (or the timeout passed), then the
+/// settle window; latencies are over the users, and what the others received after the
+/// change is counted apart.
 async fn change(
     fleet: &mut Fleet,
     probe: Probe,
+    users: &[bool],
     opts: &Options,
     apply: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<ChangeResult> {
@@ -213,13 +228,13 @@ async fn change(
     let t0 = Instant::now();
     apply()?;
     let hit = |r: &crate::proxy::record::Record| r.probe_hit.filter(|(p, _)| *p == id);
-    wait_until(t0 + opts.timeout, || fleet.all(|r| hit(r).is_some())).await;
+    let uses = |j: usize| users.get(j).copied().unwrap_or(false);
+    wait_until(t0 + opts.timeout, || {
+        fleet.all_where(uses, |r| hit(r).is_some())
+    })
+    .await;
     tokio::time::sleep(opts.settle).await;
     fleet.disarm();
-    let mut out = ChangeResult {
-        of: fleet.proxies.len(),
-        ..Default::default()
-    };
     let seen = fleet.collect(|_, r| {
         let after: Vec<Kind> = r
             .arrivals
@@ -229,10 +244,27 @@ async fn change(
             .collect();
         (hit(r).map(|(_, t)| t.saturating_duration_since(t0)), after)
     });
-    out.samples = seen.iter().filter_map(|(d, _)| *d).collect();
+    Ok(tally(seen, uses))
+}
+
+/// What one proxy saw of a change: when the probe matched (after the change), and the type
+/// of every response it received after the change.
+type Seen = (Option<Duration>, Vec<Kind>);
+
+/// The [`ChangeResult`] of what each proxy saw, proxy `j` being a user when `uses(j)`:
+/// users give the latencies and the per-type counts, non-users only how much they received.
+fn tally(seen: Vec<Seen>, uses: impl Fn(usize) -> bool) -> ChangeResult {
+    let (used, unused): (Vec<_>, Vec<_>) =
+        seen.into_iter().enumerate().partition(|(j, _)| uses(*j));
+    let mut out = ChangeResult {
+        of: used.len(),
+        non_users: unused.len(),
+        ..Default::default()
+    };
+    out.samples = used.iter().filter_map(|(_, (d, _))| *d).collect();
     out.latency = Spread::of_ms(out.samples.iter().copied());
     out.reached = out.latency.n;
-    for (_, after) in &seen {
+    for (_, (_, after)) in &used {
         if !after.is_empty() {
             out.proxies_with_any_response += 1;
         }
@@ -242,7 +274,11 @@ async fn change(
             out.proxies_by_type[kind as usize] += usize::from(n > 0);
         }
     }
-    Ok(out)
+    for (_, (_, after)) in &unused {
+        out.non_users_with_any_response += usize::from(!after.is_empty());
+        out.non_user_responses += after.len() as u64;
+    }
+    out
 }
 
 /// Whether a ClusterLoadAssignment lists `address`.
@@ -299,4 +335,57 @@ fn incomplete_hint(fleet: &Fleet) -> String {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn tally_times_users_and_counts_what_non_users_received() {
+        let seen: Vec<Seen> = vec![
+            (Some(5 * MS), vec![Kind::Eds]),
+            (None, vec![Kind::Cds, Kind::Eds]),
+            (None, vec![]),
+            (Some(9 * MS), vec![Kind::Eds, Kind::Eds]),
+            (None, vec![]),
+        ];
+        // Proxies 0 and 3 use the service; 1, 2 and 4 do not.
+        let c = tally(seen.clone(), |j| j == 0 || j == 3);
+        assert_eq!((c.reached, c.of), (2, 2));
+        assert_eq!((c.latency.p50, c.latency.max), (5.0, 9.0));
+        assert_eq!(c.proxies_with_any_response, 2);
+        assert_eq!(c.responses_by_type, [0, 3, 0, 0]);
+        assert_eq!(c.proxies_by_type, [0, 2, 0, 0]);
+        assert_eq!(
+            (
+                c.non_users,
+                c.non_users_with_any_response,
+                c.non_user_responses
+            ),
+            (3, 1, 2)
+        );
+
+        // Everyone a user (no Sidecar scope): no non-users, every proxy counted as before.
+        let all = tally(seen, |_| true);
+        assert_eq!((all.reached, all.of, all.non_users), (2, 5, 0));
+        assert_eq!(
+            (all.non_users_with_any_response, all.non_user_responses),
+            (0, 0)
+        );
+        assert_eq!(all.proxies_with_any_response, 3);
+        assert_eq!(all.responses_by_type, [1, 4, 0, 0]);
+
+        let merged = ChangeResult::merge(vec![c, all]);
+        assert_eq!((merged.reached, merged.of, merged.non_users), (4, 7, 3));
+        assert_eq!(
+            (
+                merged.non_users_with_any_response,
+                merged.non_user_responses
+            ),
+            (1, 2)
+        );
+    }
 }

@@ -14,6 +14,7 @@ fn options(protocol: ProtocolChoice) -> Options {
             services: 20,
             endpoints: 5,
             namespaces: 10,
+            sidecar_scope: false,
         },
         proxies: 6,
         protocol,
