@@ -117,6 +117,37 @@ impl Generator for MeshGenerator {
         resources.add_group(type_url::ROUTE, routes);
         resources
     }
+
+    fn concerns(&self, snapshot: &Arc<Snapshot>, node: &Node, previous: &Previous<'_>) -> bool {
+        self.needs(snapshot, node, previous)
+    }
+}
+
+impl MeshGenerator {
+    /// See [`Generator::concerns`]: `false` only when the change since exactly the
+    /// generation the proxy holds is known cheaply and is an endpoints-only change that
+    /// touches neither the proxy's own workload nor any service it is given (a Sidecar
+    /// narrows what it is given; without one every service concerns every proxy).
+    fn needs(&self, snapshot: &Arc<Snapshot>, node: &Node, previous: &Previous<'_>) -> bool {
+        let generation = self.generation_for(snapshot);
+        let Some(before) = generation.before() else {
+            return true;
+        };
+        if before.snapshot.generation != previous.generation {
+            return true;
+        }
+        let Some(Change::Endpoints { hosts, workloads }) = generation.cheap_change() else {
+            return true;
+        };
+        let Some(context) = generation.cheap_context() else {
+            return true;
+        };
+        let Ok(proxy) = ProxyView::from_node(node, snapshot) else {
+            return true;
+        };
+        workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload))
+            || hosts.iter().any(|host| context.gives(&proxy, host))
+    }
 }
 
 /// The per-proxy group of a type in a proxy's previous resources (see the module's layout).
@@ -179,6 +210,31 @@ impl Generation {
                 })
             })
             .clone()
+    }
+
+    /// The change, if it is known or costs O(change) to learn (the registry's own account);
+    /// `None` when only the O(mesh) comparison would tell.
+    fn cheap_change(&self) -> Option<&Change> {
+        if let Some(change) = self.change.get() {
+            return Some(change);
+        }
+        let before = self.before()?;
+        if before.snapshot.mesh != self.snapshot.mesh {
+            return Some(self.change.get_or_init(|| Change::Everything));
+        }
+        let change = change::registry_change(&before.snapshot, &self.snapshot)?;
+        Some(self.change.get_or_init(|| change))
+    }
+
+    /// The push context, if it exists or is derived cheaply from the generation before's
+    /// (an endpoints-only change); `None` when it would be indexed from scratch.
+    fn cheap_context(&self) -> Option<Arc<PushContext>> {
+        if let Some(context) = self.context.get() {
+            return Some(context.clone());
+        }
+        let cheap = matches!(self.cheap_change()?, Change::Endpoints { .. })
+            && self.before()?.context.get().is_some();
+        cheap.then(|| self.context())
     }
 
     fn before(&self) -> Option<Arc<Generation>> {

@@ -232,6 +232,24 @@ impl PushContext {
         self.config.sidecars.applied_to(proxy)
     }
 
+    /// Whether `proxy` is given any port of the service named `hostname` (true for a host
+    /// the snapshot does not have: callers use this to skip proxies, so they err on the
+    /// side of generating). What a proxy's outbound side holds of a service depends on
+    /// nothing else, so a change to the endpoints of services it is not given leaves its
+    /// clusters, endpoints and routes as they were.
+    pub fn gives(&self, proxy: &ProxyView, hostname: &str) -> bool {
+        let Some(scope) = self.sidecar_of(proxy).map(|s| s.scope) else {
+            return true;
+        };
+        let Some(service) = self.snapshot.service(hostname) else {
+            return true;
+        };
+        service
+            .ports
+            .iter()
+            .any(|p| scope.admits(service, p.number, &proxy.namespace))
+    }
+
     /// Every service port `proxy` is given on its outbound side: all of them (see
     /// [`outbound_port_positions`], computed once), narrowed by the Sidecar that applies to
     /// the proxy, if one does.

@@ -53,6 +53,19 @@ pub trait Generator: Send + Sync + 'static {
         node: &Node,
         previous: Option<&Previous<'_>>,
     ) -> Resources;
+    /// Whether `snapshot` may change what this proxy was given in `previous` (Istio's
+    /// `ProxyNeedsPush`). Called on the async runtime before [`Generator::generate`], so it
+    /// must be cheap: a change that concerns ten proxies of a thousand then costs ten
+    /// generations, not a queue of a thousand. `false` promises that `generate` would return
+    /// `previous.resources` unchanged; when unsure, answer `true`. The default always does.
+    fn concerns(
+        &self,
+        _snapshot: &Arc<Self::Snapshot>,
+        _node: &Node,
+        _previous: &Previous<'_>,
+    ) -> bool {
+        true
+    }
 }
 
 /// What a stream last generated for its proxy.

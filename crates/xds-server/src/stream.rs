@@ -112,7 +112,16 @@ pub(crate) async fn drive<G: Generator, S: Session>(
                 // Mark the snapshot seen even when it is not evaluated, or `changed()` would
                 // fire again at once.
                 let snapshot = snapshots.borrow_and_update().clone();
+                let previous = Previous {
+                    generation: view.generation,
+                    resources: &view.resources,
+                };
                 if G::generation(&snapshot) == view.generation {
+                    Vec::new()
+                } else if !shared.generator.concerns(&snapshot, &node, &previous) {
+                    // The same resources at the new generation: nothing to send, and the
+                    // proxy counts as running it once it has ACKed what it holds.
+                    view.generation = G::generation(&snapshot);
                     Vec::new()
                 } else {
                     let Some(next_view) = evaluate(&shared, snapshot, &node, Some(&view)).await

@@ -151,7 +151,19 @@ fn content(resources: &Resources) -> BTreeMap<String, BTreeMap<String, String>> 
 
 /// Feeds `generations` to one long-lived generator as streams would (each proxy passing
 /// what it got last), and checks each result against a fresh generator's.
+///
+/// Where the generator says a generation does not concern a proxy (what streams then skip),
+/// the proxy's previous resources must be what generating gives.
 fn check_sequence(generations: &[Arc<Snapshot>]) -> Vec<Vec<Resources>> {
+    check_sequence_of(generations, &nodes()).0
+}
+
+/// [`check_sequence`] for these proxies; also returns, per generation, whether each was
+/// concerned (true for the first generation).
+fn check_sequence_of(
+    generations: &[Arc<Snapshot>],
+    nodes: &[Node],
+) -> (Vec<Vec<Resources>>, Vec<Vec<bool>>) {
     let generations = chained(generations);
     for pair in generations.windows(2) {
         if let Some(change) = change::registry_change(&pair[0], &pair[1]) {
@@ -164,17 +176,33 @@ fn check_sequence(generations: &[Arc<Snapshot>]) -> Vec<Vec<Resources>> {
         }
     }
     let cached = MeshGenerator::default();
-    let mut last: Vec<Option<(u64, Resources)>> = vec![None; nodes().len()];
+    let mut last: Vec<Option<(u64, Resources)>> = vec![None; nodes.len()];
     let mut all = Vec::new();
+    let mut concerned = Vec::new();
     for snapshot in &generations {
         let fresh = MeshGenerator::default();
         let mut round = Vec::new();
-        for (i, node) in nodes().iter().enumerate() {
+        let mut asked = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
             let previous = last[i].as_ref().map(|(generation, resources)| Previous {
                 generation: *generation,
                 resources,
             });
+            let concerns = previous
+                .as_ref()
+                .is_none_or(|p| cached.concerns(snapshot, node, p));
+            asked.push(concerns);
             let got = cached.generate(snapshot, node, previous.as_ref());
+            if !concerns {
+                let held = &last[i].as_ref().expect("a previous generation").1;
+                assert_eq!(
+                    content(&got),
+                    content(held),
+                    "generation {} said not to concern {}",
+                    snapshot.generation,
+                    node.id
+                );
+            }
             let want = fresh.generate(snapshot, node, None);
             assert_eq!(
                 content(&got),
@@ -187,8 +215,9 @@ fn check_sequence(generations: &[Arc<Snapshot>]) -> Vec<Vec<Resources>> {
             round.push(got);
         }
         all.push(round);
+        concerned.push(asked);
     }
-    all
+    (all, concerned)
 }
 
 fn group(resources: &Resources, type_url: &str, index: usize) -> Arc<Group> {
@@ -415,4 +444,41 @@ fn a_tcp_route_change_regenerates_listeners() {
         &group(&rounds[0][productpage], type_url::LISTENER, 0),
         &group(&rounds[1][productpage], type_url::LISTENER, 0)
     ));
+}
+
+/// A namespace-wide Sidecar (`./*`) in each of the mesh's namespaces.
+const OWN_NAMESPACE_SIDECARS: &str = "
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  egress:
+  - hosts: [./*]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  egress:
+  - hosts: [./*]
+";
+
+#[test]
+fn an_endpoint_change_concerns_only_the_proxies_given_its_service() {
+    let scoped =
+        |g: u64, ip: &str| snapshot(g, &(mesh_yaml(ip, "v2", 90) + OWN_NAMESPACE_SIDECARS));
+    let generations = [scoped(1, "10.0.0.3"), scoped(2, "10.0.0.4")];
+    let (_, concerned) = check_sequence_of(&generations, &nodes());
+    // productpage, reviews-v1, reviews-v2, cart, stranger, productpage's replica: only
+    // cart's namespace does not see reviews.
+    assert_eq!(concerned[1], [true, true, true, false, true, true]);
+
+    // Without Sidecars every proxy is given reviews.
+    let plain = [
+        snapshot(1, &mesh_yaml("10.0.0.3", "v2", 90)),
+        snapshot(2, &mesh_yaml("10.0.0.4", "v2", 90)),
+    ];
+    let (_, concerned) = check_sequence_of(&plain, &nodes());
+    assert!(concerned[1].iter().all(|c| *c));
 }
