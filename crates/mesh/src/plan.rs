@@ -333,7 +333,7 @@ fn services(workloads: &[WorkloadSpec], capture: Capture) -> Result<Vec<ServiceP
     for w in workloads {
         let app = w.labels.get("app").cloned().unwrap_or_default();
         let ports = by_app.entry((w.namespace.clone(), app)).or_default();
-        for p in &w.ports {
+        for p in w.ports.iter() {
             if !ports.iter().any(|(name, _, _)| *name == p.name) {
                 ports.push((p.name.clone(), p.port, p.protocol.clone()));
             }

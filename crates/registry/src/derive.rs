@@ -8,7 +8,6 @@ use bowline_config::common::{fqdn, Labels};
 use bowline_config::istio::service_entry::{Location, Resolution, WorkloadEntry};
 use bowline_config::resource::Spec;
 use bowline_config::Resource;
-use std::collections::BTreeMap;
 
 /// The workload a WorkloadEntry `r` describes.
 pub(crate) fn workload(r: &Resource, we: &WorkloadEntry) -> Workload {
@@ -83,8 +82,8 @@ pub(crate) fn endpoints<'w>(
         Spec::Service(svc) => match (&svc.external_name, svc.is_external_name()) {
             (Some(host), true) => vec![Endpoint {
                 address: host.clone(),
-                ports: BTreeMap::new(),
-                labels: Labels::new(),
+                ports: Default::default(),
+                labels: Default::default(),
                 locality: String::new(),
                 weight: 1,
                 service_account: "default".into(),

@@ -26,7 +26,7 @@ impl<'a> WorkloadIndex<'a> {
                 .entry(w.namespace.as_str())
                 .or_default()
                 .push(i);
-            for (k, v) in &w.labels {
+            for (k, v) in w.labels.iter() {
                 index
                     .by_label
                     .entry((w.namespace.as_str(), k.as_str(), v.as_str()))

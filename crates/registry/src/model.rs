@@ -118,9 +118,9 @@ impl fmt::Display for Protocol {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub address: String,
-    /// Service port name -> port on this endpoint.
-    pub ports: BTreeMap<String, u32>,
-    pub labels: Labels,
+    /// Service port name -> port on this endpoint (shared with the WorkloadEntry).
+    pub ports: Arc<BTreeMap<String, u32>>,
+    pub labels: Arc<Labels>,
     pub locality: String,
     /// Load-balancing weight, at least 1.
     pub weight: u32,
@@ -148,8 +148,9 @@ pub struct Workload {
     pub name: String,
     pub namespace: String,
     pub address: String,
-    pub ports: BTreeMap<String, u32>,
-    pub labels: Labels,
+    /// Shared with the WorkloadEntry and with the endpoints made from this workload.
+    pub ports: Arc<BTreeMap<String, u32>>,
+    pub labels: Arc<Labels>,
     pub service_account: String,
     pub locality: String,
     pub weight: u32,

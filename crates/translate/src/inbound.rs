@@ -23,7 +23,7 @@ pub(crate) fn inbound_ports(ctx: &PushContext, proxy: &ProxyView) -> Vec<Inbound
     };
     let key = format!("{}/{}", workload.namespace, workload.name);
     let mut out: Vec<InboundPort> = Vec::new();
-    for (name, number) in &workload.ports {
+    for (name, number) in workload.ports.iter() {
         let Some(number) = valid_port(*number) else {
             continue;
         };

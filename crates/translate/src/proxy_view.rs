@@ -6,6 +6,7 @@ use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::pb::google::protobuf::{value::Kind, Struct};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Istio's defaults for the capture ports, used when the node's metadata does not say.
 pub const DEFAULT_OUTBOUND_PORT: u16 = 15001;
@@ -44,7 +45,7 @@ pub struct ProxyView {
     /// The registry Workload's labels; empty when the workload is unknown. VirtualService
     /// `sourceLabels` match against these, which is why generation is per proxy. For a
     /// gateway not in the registry, the node metadata's `LABELS` (as Istio's gateways send).
-    pub labels: Labels,
+    pub labels: Arc<Labels>,
     /// Set for an ingress gateway (node type `router`): it gets the listeners of the
     /// Gateways selecting its labels instead of `virtualOutbound`/`virtualInbound`.
     pub gateway: Option<GatewayView>,
@@ -149,8 +150,8 @@ impl ProxyView {
         let gateway = (kind == "router").then(|| gateway_view(meta)).transpose()?;
         let labels = match snapshot.workload(&workload, &namespace) {
             Some(w) => w.labels.clone(),
-            None if gateway.is_some() => meta_labels(meta),
-            None => Labels::default(),
+            None if gateway.is_some() => Arc::new(meta_labels(meta)),
+            None => Arc::default(),
         };
         Ok(ProxyView {
             node_id: id.to_string(),
@@ -240,7 +241,7 @@ mod tests {
     fn snapshot_with_workload(name: &str, ns: &str, app: &str) -> Snapshot {
         let we = WorkloadEntry {
             address: "10.0.0.7".into(),
-            labels: [("app".to_string(), app.to_string())].into(),
+            labels: Arc::new([("app".to_string(), app.to_string())].into()),
             ..Default::default()
         };
         let resource = Resource {

@@ -14,6 +14,7 @@ use bowline_xds::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use bowline_xds::pb::envoy::config::listener::v3::Listener;
 use bowline_xds::pb::envoy::config::route::v3::RouteConfiguration;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// What the outbound generators read from a proxy, reduced to what changes their output.
 ///
@@ -40,7 +41,7 @@ pub struct OutboundKey {
     namespace: String,
     selecting_rules: Vec<usize>,
     source_selectors: Vec<usize>,
-    gateway: Option<(GatewayView, Labels)>,
+    gateway: Option<(GatewayView, Arc<Labels>)>,
     /// Position of the applied Sidecar among the Sidecars.
     sidecar: Option<usize>,
 }
@@ -62,7 +63,7 @@ pub struct OutboundKey {
 pub struct ClusterKey {
     namespace: Option<String>,
     selecting_rules: Vec<usize>,
-    gateway: Option<(GatewayView, Labels)>,
+    gateway: Option<(GatewayView, Arc<Labels>)>,
     /// Position of the applied Sidecar among the Sidecars, and the proxy's namespace when
     /// the Sidecar's hosts depend on it.
     sidecar: Option<(usize, Option<String>)>,

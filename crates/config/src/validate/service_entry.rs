@@ -221,7 +221,7 @@ fn workload(we: &WorkloadEntry, p: &str, ip_only: bool, out: &mut Findings) {
         };
         out.not_applied(format!("{p}.network"), what);
     }
-    for (name, number) in &we.ports {
+    for (name, number) in we.ports.iter() {
         let field = format!("{p}.ports.{name}");
         if !is_port_name(name) {
             out.error(

@@ -35,7 +35,7 @@ impl Namespace {
 
     pub(super) fn insert_workload(&mut self, workload: Arc<Workload>) {
         self.remove_workload(&workload.name);
-        for (k, v) in &workload.labels {
+        for (k, v) in workload.labels.iter() {
             posting(&mut self.labels, k, v).insert(workload.name.clone());
         }
         self.workloads.insert(workload.name.clone(), workload);
@@ -43,7 +43,7 @@ impl Namespace {
 
     pub(super) fn remove_workload(&mut self, name: &str) -> Option<Arc<Workload>> {
         let workload = self.workloads.remove(name)?;
-        for (k, v) in &workload.labels {
+        for (k, v) in workload.labels.iter() {
             unpost(&mut self.labels, k, v, name);
         }
         Some(workload)

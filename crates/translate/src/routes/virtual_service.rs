@@ -100,10 +100,12 @@ mod tests {
             outbound_port: 15001,
             inbound_port: 15006,
             interception_mode: crate::InterceptionMode::Redirect,
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            labels: std::sync::Arc::new(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             gateway: None,
         }
     }

@@ -51,7 +51,7 @@ impl Environment {
     pub fn workloads<'a>(&'a self, config: &'a ConfigSet) -> Vec<(&'a str, &'a str, &'a Labels)> {
         let entries = config
             .workload_entries()
-            .map(|(r, we)| (r.namespace(), r.name(), &we.labels));
+            .map(|(r, we)| (r.namespace(), r.name(), &*we.labels));
         let extra = self
             .workloads
             .iter()

@@ -70,7 +70,7 @@ pub fn conflicting_protocols(config: &ConfigSet) -> Vec<Located> {
             };
         for scope in scopes {
             for host in &se.hosts {
-                for port in &se.ports {
+                for port in se.ports.iter() {
                     let written = port
                         .protocol
                         .clone()
