@@ -89,29 +89,34 @@ fn document(store: &Store) -> Saved {
     }
 }
 
-/// Replaces `dir/config-store.json` with `bytes` atomically (written beside it, then
-/// renamed; mode 0600: the config may name credentials).
-fn write_bytes(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Replaces `dir/config-store.json` with what `write` writes, atomically (written beside
+/// it, flushed and synced, then renamed; mode 0600: the config may name credentials).
+fn write_atomically(
+    dir: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, f);
+        write(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_all()?;
     }
     std::fs::rename(&tmp, dir.join(FILE_NAME))
 }
 
 /// Persists the store in the background: at most one write in flight, the latest state
 /// wins (a save queued while another is being written replaces any older queued one), each
-/// write atomic ([`write_bytes`]). Dropping the persister writes what is queued before it
+/// write atomic ([`write_atomically`]). Dropping the persister writes what is queued before it
 /// returns, so a clean shutdown loses nothing; a crash loses at most the saves not yet
 /// written, never the file (a restart then serves the last state written).
 pub struct Persister {
@@ -143,20 +148,18 @@ impl Persister {
 }
 
 /// Writes `doc`; returns how long to rest: under a stream of changes the whole store is re-encoded each
-/// time, so the writer rests a few times as long as encoding took and persistence uses a
+/// time, so the writer rests a few times as long as encoding and writing took and persistence uses a
 /// bounded share of a core (at 10,000 services an encoding is ~100 ms; in small meshes it
 /// is microseconds and there is no rest). Saves queued meanwhile coalesce into one.
 fn write_paced(dir: &Path, doc: Saved) -> Duration {
-    let encoding = std::time::Instant::now();
-    let written = serde_json::to_vec(&doc)
-        .map_err(std::io::Error::other)
-        .and_then(|bytes| {
-            drop(doc);
-            let encoded = encoding.elapsed();
-            write_bytes(dir, &bytes).map(|()| encoded)
-        });
+    // Encoded straight into the file: at 10,000 services the whole document is ~40 MB,
+    // which a buffer would add to the control plane's peak.
+    let started = std::time::Instant::now();
+    let written = write_atomically(dir, |out| {
+        serde_json::to_writer(out, &doc).map_err(std::io::Error::other)
+    });
     match written {
-        Ok(encoded) => (encoded * PACE).min(MAX_REST),
+        Ok(()) => (started.elapsed() * PACE).min(MAX_REST),
         Err(e) => {
             tracing::warn!(dir = %dir.display(), "cannot persist the config store: {e}");
             Duration::ZERO
