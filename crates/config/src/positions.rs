@@ -39,16 +39,40 @@ pub struct FieldIndex {
     by_path: HashMap<PathHash, usize>,
 }
 
+/// 16 bytes: an index is kept for every resource served (60,000 at 10,000 services), so
+/// offsets and positions are `u32` (a document past 4 GiB saturates them).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
     /// [`NO_PARENT`] for the document.
-    parent: usize,
+    parent: u32,
     /// Where this entry's segment ends in [`FieldIndex::segments`].
-    end: usize,
-    pos: Pos,
+    end: u32,
+    line: u32,
+    column: u32,
 }
 
-const NO_PARENT: usize = usize::MAX;
+const NO_PARENT: u32 = u32::MAX;
+
+/// Documents with at most this many indexed nodes keep no `by_path` map: a lookup (made only
+/// for a diagnostic) scans their entries instead, and most resources are this small.
+const SCANNED: usize = 64;
+
+fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Entry {
+    fn pos(&self) -> Pos {
+        Pos {
+            line: self.line as usize,
+            column: self.column as usize,
+        }
+    }
+
+    fn parent(&self) -> Option<usize> {
+        (self.parent != NO_PARENT).then_some(self.parent as usize)
+    }
+}
 
 /// An indexed node, as its children need it.
 #[derive(Clone, Copy)]
@@ -63,7 +87,7 @@ impl FieldIndex {
     /// The position of exactly this field, if it was written.
     pub fn get(&self, path: &str) -> Option<Pos> {
         self.find(path.as_bytes(), PathHash::EMPTY.extend(path.as_bytes()))
-            .map(|id| self.entries[id].pos)
+            .map(|id| self.entries[id].pos())
     }
 
     /// The position of the field, or of its nearest written parent (a required field that is
@@ -86,7 +110,7 @@ impl FieldIndex {
             .iter()
             .zip(hashes)
             .find_map(|(&len, hash)| self.find(&bytes[..len], hash))
-            .map_or_else(Pos::default, |id| self.entries[id].pos)
+            .map_or_else(Pos::default, |id| self.entries[id].pos())
     }
 
     /// The index's size on the heap, in bytes (estimated from its collections' capacities):
@@ -100,6 +124,9 @@ impl FieldIndex {
 
     /// The entry with this path (and hash), if any.
     fn find(&self, path: &[u8], hash: PathHash) -> Option<usize> {
+        if self.by_path.is_empty() {
+            return (0..self.entries.len()).find(|&id| self.spells(id, path));
+        }
         let &id = self.by_path.get(&hash)?;
         self.spells(id, path).then_some(id)
     }
@@ -112,16 +139,18 @@ impl FieldIndex {
                 Some(r) => rest = r,
                 None => return false,
             }
-            match self.entries[id].parent {
-                NO_PARENT => return rest.is_empty(),
-                parent => id = parent,
+            match self.entries[id].parent() {
+                None => return rest.is_empty(),
+                Some(parent) => id = parent,
             }
         }
     }
 
     fn segment(&self, id: usize) -> &[u8] {
-        let start = id.checked_sub(1).map_or(0, |prev| self.entries[prev].end);
-        &self.segments.as_bytes()[start..self.entries[id].end]
+        let start = id
+            .checked_sub(1)
+            .map_or(0, |prev| self.entries[prev].end as usize);
+        &self.segments.as_bytes()[start..self.entries[id].end as usize]
     }
 
     fn root(&mut self, pos: Pos) -> At {
@@ -155,9 +184,10 @@ impl FieldIndex {
             empty: parent.is_none_or(|p| p.empty) && segment.is_empty(),
         };
         self.entries.push(Entry {
-            parent: parent.map_or(NO_PARENT, |p| p.id),
-            end: self.segments.len(),
-            pos,
+            parent: parent.map_or(NO_PARENT, |p| narrow(p.id)),
+            end: narrow(self.segments.len()),
+            line: narrow(pos.line),
+            column: narrow(pos.column),
         });
         self.by_path.entry(hash).or_insert(at.id);
         at
@@ -170,9 +200,9 @@ impl FieldIndex {
         let mut at = id;
         loop {
             parts.push(self.segment(at));
-            match self.entries[at].parent {
-                NO_PARENT => break,
-                parent => at = parent,
+            match self.entries[at].parent() {
+                None => break,
+                Some(parent) => at = parent,
             }
         }
         parts.reverse();
@@ -370,6 +400,11 @@ pub const MAX_TREE_ISSUES: usize = 100;
 /// Time and memory are linear in the tree (the `Value` is a copy of it; see [`FieldIndex`] for
 /// the index).
 pub fn to_json(root: &Node) -> (Value, FieldIndex, Vec<TreeIssue>) {
+    to_json_scanning(root, SCANNED)
+}
+
+/// [`to_json`], keeping no `by_path` map when the index has at most `scanned` entries.
+fn to_json_scanning(root: &Node, scanned: usize) -> (Value, FieldIndex, Vec<TreeIssue>) {
     let mut converter = Converter::default();
     let at = converter.index.root(root.pos);
     let value = converter.convert(root, at);
@@ -378,9 +413,15 @@ pub fn to_json(root: &Node) -> (Value, FieldIndex, Vec<TreeIssue>) {
         mut issues,
         unlisted,
     } = converter;
-    // Kept for the whole load: no room to grow.
+    // Kept for as long as the resource is served: no room to grow, and no map for a small
+    // document (see [`SCANNED`]).
     index.entries.shrink_to_fit();
     index.segments.shrink_to_fit();
+    if index.entries.len() <= scanned {
+        index.by_path = HashMap::new();
+    } else {
+        index.by_path.shrink_to_fit();
+    }
     if let Some((first, more)) = unlisted {
         issues.push(TreeIssue {
             message: format!(
@@ -834,7 +875,10 @@ a:
         #[test]
         fn the_index_answers_as_a_map_of_full_paths_did(root in tree(), extra in "[a.\\[\\]0-3]{0,6}") {
             let want = reference::index(&root);
-            let (_, index, _) = to_json(&root);
+            // Both ways of finding a path: the map, and the scan of a small document.
+            let (_, mapped, _) = to_json_scanning(&root, 0);
+            let (_, scanned, _) = to_json_scanning(&root, usize::MAX);
+            proptest::prop_assert!(!mapped.by_path.is_empty() && scanned.by_path.is_empty());
             let mut queries: Vec<String> = want.keys().cloned().collect();
             for path in want.keys() {
                 queries.push(format!("{path}{extra}"));
@@ -843,8 +887,10 @@ a:
             }
             queries.push(extra.clone());
             for q in &queries {
-                proptest::prop_assert_eq!(index.get(q), want.get(q).copied(), "get({:?})", q);
-                proptest::prop_assert_eq!(index.nearest(q), reference::nearest(&want, q), "nearest({:?})", q);
+                for index in [&mapped, &scanned] {
+                    proptest::prop_assert_eq!(index.get(q), want.get(q).copied(), "get({:?})", q);
+                    proptest::prop_assert_eq!(index.nearest(q), reference::nearest(&want, q), "nearest({:?})", q);
+                }
             }
         }
     }
