@@ -127,7 +127,8 @@ impl MeshGenerator {
     /// See [`Generator::concerns`]: `false` only when the change since exactly the
     /// generation the proxy holds is known cheaply and is an endpoints-only change that
     /// touches neither the proxy's own workload nor any service it is given (a Sidecar
-    /// narrows what it is given; without one every service concerns every proxy).
+    /// narrows what it is given; without one every service concerns every proxy), and the
+    /// proxy's shared groups could be carried forward to this generation.
     fn needs(&self, snapshot: &Arc<Snapshot>, node: &Node, previous: &Previous<'_>) -> bool {
         let generation = self.generation_for(snapshot);
         let Some(before) = generation.before() else {
@@ -145,8 +146,9 @@ impl MeshGenerator {
         let Ok(proxy) = ProxyView::from_node(node, snapshot) else {
             return true;
         };
-        workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload))
-            || hosts.iter().any(|host| context.gives(&proxy, host))
+        let concerned = workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload))
+            || hosts.iter().any(|host| context.gives(&proxy, host));
+        concerned || !generation.carry_forward(&before, &context, &proxy)
     }
 }
 
@@ -284,6 +286,24 @@ impl Generation {
                 ),
             }
         })
+    }
+
+    /// Makes the shared groups `before` gave `proxy` this generation's too, for a proxy it
+    /// does not concern (they are unchanged): the next generation looks for them here, and
+    /// without them a change after a skipped generation would regenerate them whole. False
+    /// when `before` does not hold them (then the proxy must be generated).
+    fn carry_forward(&self, before: &Generation, context: &PushContext, proxy: &ProxyView) -> bool {
+        let (clusters_key, routes_key) =
+            (cluster_key(context, proxy), outbound_key(context, proxy));
+        let (Some(clusters), Some(routes)) = (
+            resolved(&before.clusters, &clusters_key),
+            resolved(&before.routes, &routes_key),
+        ) else {
+            return false;
+        };
+        cached(&self.clusters, &clusters_key, || clusters);
+        cached(&self.routes, &routes_key, || routes);
+        true
     }
 
     /// The proxy's previous inbound clusters and listeners, when nothing they depend on
