@@ -69,6 +69,34 @@ async fn wildcard_cds_sends_everything_once_then_only_what_changed() {
 }
 
 #[tokio::test]
+async fn a_change_that_does_not_concern_a_proxy_is_neither_generated_nor_sent() {
+    let server = Server::start(mesh()).await;
+    let mut proxy = DeltaClient::connect(&server, first_request(CLUSTER, &[])).await;
+    let initial = proxy.recv().await;
+    proxy.ack(&initial).await;
+    server
+        .wait_for_proxy("sidecar-1", |p| p.applied_generation == Some(1))
+        .await;
+    let calls = server.generate_calls();
+
+    // The generator vouches that generation 2 gives this proxy what it holds: it runs
+    // generation 2 without a generation or a response.
+    server.publish(mesh().next().not_concerning("sidecar-1"));
+    server
+        .wait_for_proxy("sidecar-1", |p| p.applied_generation == Some(2))
+        .await;
+    proxy.expect_silence().await;
+    assert_eq!(server.generate_calls(), calls);
+
+    // The next change that concerns it is generated and sent as usual.
+    server.publish(mesh().next().next().cluster("b", "v3", &[9090]));
+    let update = proxy.recv().await;
+    assert_eq!(update.system_version_info, "3");
+    assert_eq!(delta_versions(&update).keys().collect::<Vec<_>>(), ["b"]);
+    assert!(server.generate_calls() > calls);
+}
+
+#[tokio::test]
 async fn a_deleted_resource_is_listed_in_removed_resources() {
     let server = Server::start(mesh()).await;
     let mut proxy = DeltaClient::connect(&server, first_request(CLUSTER, &["*"])).await;

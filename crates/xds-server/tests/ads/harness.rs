@@ -1,6 +1,6 @@
 //! A real server on 127.0.0.1:0 fed by a test snapshot with a trivial generator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct Snap {
     pub generation: u64,
     clusters: BTreeMap<String, (String, Vec<u32>)>,
     listeners: BTreeMap<String, Vec<String>>,
+    /// Node ids the generator says this snapshot does not concern.
+    unconcerned: BTreeSet<String>,
 }
 
 impl Snap {
@@ -41,12 +43,19 @@ impl Snap {
         }
     }
 
-    /// Same content, another generation.
+    /// Same content, another generation (concerning every proxy).
     pub fn next(&self) -> Self {
         Self {
             generation: self.generation + 1,
+            unconcerned: BTreeSet::new(),
             ..self.clone()
         }
+    }
+
+    /// The generator will say this snapshot does not concern `node_id`.
+    pub fn not_concerning(mut self, node_id: &str) -> Self {
+        self.unconcerned.insert(node_id.into());
+        self
     }
 
     pub fn cluster(mut self, name: &str, tag: &str, ports: &[u32]) -> Self {
@@ -107,6 +116,10 @@ impl Generator for TestGenerator {
             insert(&mut resources, name, pack(&listener));
         }
         resources
+    }
+
+    fn concerns(&self, snapshot: &Arc<Snap>, node: &Node, _previous: &Previous<'_>) -> bool {
+        !snapshot.unconcerned.contains(&node.id)
     }
 }
 
