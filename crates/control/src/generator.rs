@@ -81,6 +81,14 @@ impl Generator for MeshGenerator {
         node: &Node,
         previous: Option<&Previous<'_>>,
     ) -> Resources {
+        // A stream asks `concerns` before it gets here, but only what was cheap to know
+        // then: now that computing the change is allowed, a proxy it does not concern keeps
+        // what it has (and no typed config is built for it).
+        if let Some(previous) = previous {
+            if !self.needs(snapshot, node, previous, false) {
+                return previous.resources.clone();
+            }
+        }
         let generation = self.generation_for(snapshot);
         let context = generation.context();
         let proxy = match ProxyView::from_node(node, snapshot) {
@@ -119,17 +127,29 @@ impl Generator for MeshGenerator {
     }
 
     fn concerns(&self, snapshot: &Arc<Snapshot>, node: &Node, previous: &Previous<'_>) -> bool {
-        self.needs(snapshot, node, previous)
+        self.needs(snapshot, node, previous, true)
     }
 }
 
 impl MeshGenerator {
-    /// See [`Generator::concerns`]: `false` only when the change since exactly the
-    /// generation the proxy holds is known cheaply and is an endpoints-only change that
-    /// touches neither the proxy's own workload nor any service it is given (a Sidecar
-    /// narrows what it is given; without one every service concerns every proxy), and the
-    /// proxy's shared groups could be carried forward to this generation.
-    fn needs(&self, snapshot: &Arc<Snapshot>, node: &Node, previous: &Previous<'_>) -> bool {
+    /// Whether `snapshot` may change what the proxy holds in `previous` (see
+    /// [`Generator::concerns`]). No only for a change since exactly the generation it holds
+    /// that touches neither its own workload nor any service it is given (a Sidecar narrows
+    /// what it is given; without one every service concerns every proxy): the endpoints of
+    /// other services, or VirtualServices of other hosts. Gateways are always concerned by
+    /// a route change. And no only if the proxy's shared groups could be carried forward
+    /// to this generation (see [`Generation::carry_forward`]).
+    ///
+    /// `cheap`: decide only from what is known or costs O(change) (on the async runtime);
+    /// otherwise the change and the push context are computed if they must be (on a
+    /// generating thread).
+    fn needs(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        node: &Node,
+        previous: &Previous<'_>,
+        cheap: bool,
+    ) -> bool {
         let generation = self.generation_for(snapshot);
         let Some(before) = generation.before() else {
             return true;
@@ -137,17 +157,30 @@ impl MeshGenerator {
         if before.snapshot.generation != previous.generation {
             return true;
         }
-        let Some(Change::Endpoints { hosts, workloads }) = generation.cheap_change() else {
-            return true;
-        };
-        let Some(context) = generation.cheap_context() else {
-            return true;
+        let (change, context) = if cheap {
+            let (Some(change), Some(context)) =
+                (generation.cheap_change(), generation.cheap_context())
+            else {
+                return true;
+            };
+            (change, context)
+        } else {
+            (generation.change(), generation.context())
         };
         let Ok(proxy) = ProxyView::from_node(node, snapshot) else {
             return true;
         };
-        let concerned = workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload))
-            || hosts.iter().any(|host| context.gives(&proxy, host));
+        let gives_any = |hosts: &BTreeSet<String>| hosts.iter().any(|h| context.gives(&proxy, h));
+        let concerned = match change {
+            Change::Endpoints { hosts, workloads } => {
+                workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload))
+                    || gives_any(hosts)
+            }
+            Change::Routes {
+                hosts: Some(hosts), ..
+            } => proxy.gateway.is_some() || gives_any(hosts),
+            _ => true,
+        };
         concerned || !generation.carry_forward(&before, &context, &proxy)
     }
 }
@@ -292,17 +325,23 @@ impl Generation {
     /// does not concern (they are unchanged): the next generation looks for them here, and
     /// without them a change after a skipped generation would regenerate them whole. False
     /// when `before` does not hold them (then the proxy must be generated).
+    ///
+    /// Keys are looked up in `before` as `before` made them: a routes key holds positions
+    /// among VirtualService selectors, which a route change may shift. Cluster keys read
+    /// DestinationRules and Sidecars, which neither an endpoint nor a route change touches.
     fn carry_forward(&self, before: &Generation, context: &PushContext, proxy: &ProxyView) -> bool {
-        let (clusters_key, routes_key) =
-            (cluster_key(context, proxy), outbound_key(context, proxy));
+        let Some(before_context) = before.context.get() else {
+            return false;
+        };
+        let clusters_key = cluster_key(context, proxy);
         let (Some(clusters), Some(routes)) = (
             resolved(&before.clusters, &clusters_key),
-            resolved(&before.routes, &routes_key),
+            resolved(&before.routes, &outbound_key(before_context, proxy)),
         ) else {
             return false;
         };
         cached(&self.clusters, &clusters_key, || clusters);
-        cached(&self.routes, &routes_key, || routes);
+        cached(&self.routes, &outbound_key(context, proxy), || routes);
         true
     }
 
@@ -329,6 +368,7 @@ impl Generation {
             // Gateways' listeners read their routes' hosts: regenerate them.
             Change::Routes {
                 listeners_kept: true,
+                ..
             } if proxy.gateway.is_none() => {}
             _ => return None,
         }

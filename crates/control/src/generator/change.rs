@@ -3,7 +3,7 @@
 //! own account of the change when only its kinds were written (O(change): the common case
 //! of endpoints moving), else by comparing what the translator reads (O(mesh)).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bowline_config::{Kind, Spec};
@@ -21,8 +21,14 @@ pub(crate) enum Change {
         workloads: BTreeSet<String>,
     },
     /// Only VirtualServices: routes change, clusters do not; listeners only if
-    /// `listeners_kept` is false (see [`listeners_kept`]).
-    Routes { listeners_kept: bool },
+    /// `listeners_kept` is false (see [`listeners_kept`]). `hosts`: every host named by a
+    /// VirtualService that was added, removed or changed, fully qualified and lower-cased,
+    /// when all of them are exact hosts; `None` when some is a wildcard or has no hosts (a
+    /// delegate), whose reach is not a host list.
+    Routes {
+        listeners_kept: bool,
+        hosts: Option<BTreeSet<String>>,
+    },
     /// Anything else: routing or policy config, mesh config, service ports or addresses.
     Everything,
 }
@@ -89,6 +95,7 @@ pub(super) fn compare(before: &Snapshot, after: &Snapshot) -> Change {
         return if same_resources(&old, &new) && registry_same {
             Change::Routes {
                 listeners_kept: listeners_kept(before, after),
+                hosts: changed_route_hosts(before, after),
             }
         } else {
             Change::Everything
@@ -153,6 +160,58 @@ fn listeners_kept(before: &Snapshot, after: &Snapshot) -> bool {
                 && o.export_to == n.export_to
                 && o.tcp == n.tcp
         })
+}
+
+/// The hosts of every VirtualService that differs between the two snapshots (see
+/// [`Change::Routes`]); `None` when one of them names a wildcard host or none.
+fn changed_route_hosts(before: &Snapshot, after: &Snapshot) -> Option<BTreeSet<String>> {
+    fn index(s: &Snapshot) -> BTreeMap<bowline_config::ResourceKey, &bowline_config::Resource> {
+        s.config
+            .resources
+            .iter()
+            .filter(|r| matches!(r.spec, Spec::VirtualService(_)))
+            .map(|r| (r.key(), &**r))
+            .collect()
+    }
+    let (old, new) = (index(before), index(after));
+    let changed = |key: &bowline_config::ResourceKey| {
+        old.get(key).map(|r| &r.spec) != new.get(key).map(|r| &r.spec)
+    };
+    // Which VirtualService claims a host first follows load order: the unchanged ones must
+    // keep theirs.
+    let order = |s: &Snapshot| -> Vec<bowline_config::ResourceKey> {
+        s.config
+            .virtual_services()
+            .map(|(r, _)| r.key())
+            .filter(|k| !changed(k))
+            .collect()
+    };
+    if order(before) != order(after) {
+        return None;
+    }
+    let mut hosts = BTreeSet::new();
+    for key in old.keys().chain(new.keys()) {
+        if !changed(key) {
+            continue;
+        }
+        let (a, b) = (old.get(key), new.get(key));
+        for r in a.into_iter().chain(b) {
+            let Spec::VirtualService(vs) = &r.spec else {
+                continue;
+            };
+            if vs.hosts.is_empty() {
+                return None;
+            }
+            for host in &vs.hosts {
+                let host = bowline_config::common::fqdn(host, r.namespace()).to_ascii_lowercase();
+                if host.contains('*') {
+                    return None;
+                }
+                hosts.insert(host);
+            }
+        }
+    }
+    Some(hosts)
 }
 
 /// Same list, resource by resource: shared (unchanged in the store) or equal but for where

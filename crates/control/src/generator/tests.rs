@@ -314,7 +314,8 @@ fn label_route_and_repeated_changes_match_a_fresh_generation() {
     assert_eq!(
         change_between(&generations[1], &generations[2]),
         Change::Routes {
-            listeners_kept: true
+            listeners_kept: true,
+            hosts: Some(["reviews.default.svc.cluster.local".to_string()].into()),
         }
     );
     let rounds = check_sequence(&generations);
@@ -430,7 +431,8 @@ fn a_tcp_route_change_regenerates_listeners() {
     assert_eq!(
         change_between(&generations[0], &generations[1]),
         Change::Routes {
-            listeners_kept: false
+            listeners_kept: false,
+            hosts: Some(["db-a.default.svc.cluster.local".to_string()].into()),
         }
     );
     let rounds = check_sequence(&generations);
@@ -460,7 +462,7 @@ spec:
 ";
 
 #[test]
-fn an_endpoint_change_concerns_only_the_proxies_given_its_service() {
+fn endpoint_and_route_changes_concern_only_the_proxies_given_their_service() {
     let scoped =
         |g: u64, ip: &str| snapshot(g, &(mesh_yaml(ip, "v2", 90) + OWN_NAMESPACE_SIDECARS));
     let generations = [scoped(1, "10.0.0.3"), scoped(2, "10.0.0.4")];
@@ -473,13 +475,19 @@ fn an_endpoint_change_concerns_only_the_proxies_given_its_service() {
     // productpage, reviews-v1, reviews-v2, cart, stranger, productpage's replica: only
     // cart's namespace does not see reviews.
     assert_eq!(concerned[1], [true, true, true, false, true, true]);
-    // A route change after the skipped generation keeps cart's clusters: what it was
-    // given at generation 1 was carried through generation 2 for it.
-    let cart = 3;
-    assert!(concerned[2][cart]);
-    assert!(Arc::ptr_eq(
-        &group(&rounds[0][cart], type_url::CLUSTER, 0),
-        &group(&rounds[2][cart], type_url::CLUSTER, 0)
+    // The route change of reviews does not concern cart either, and its groups are those
+    // of generation 1, carried through both; productpage's routes change.
+    let (productpage, cart) = (0, 3);
+    assert_eq!(concerned[2], [true, true, true, false, true, true]);
+    for type_url in [type_url::CLUSTER, type_url::ROUTE] {
+        assert!(Arc::ptr_eq(
+            &group(&rounds[0][cart], type_url, 0),
+            &group(&rounds[2][cart], type_url, 0)
+        ));
+    }
+    assert!(!Arc::ptr_eq(
+        &group(&rounds[1][productpage], type_url::ROUTE, 0),
+        &group(&rounds[2][productpage], type_url::ROUTE, 0)
     ));
 
     // Without Sidecars every proxy is given reviews.
