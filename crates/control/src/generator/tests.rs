@@ -444,31 +444,25 @@ fn a_tcp_route_change_regenerates_listeners() {
 }
 
 /// A namespace-wide Sidecar (`./*`) in each of the mesh's namespaces.
-const OWN_NAMESPACE_SIDECARS: &str = "
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: default}
-spec:
-  egress:
-  - hosts: [./*]
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: default, namespace: shop}
-spec:
-  egress:
-  - hosts: [./*]
-";
+fn own_namespace_sidecars() -> String {
+    ["default", "shop"]
+        .iter()
+        .map(|ns| {
+            format!(
+                "\n---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {{name: default, namespace: {ns}}}\nspec:\n  egress:\n  - hosts: [./*]\n"
+            )
+        })
+        .collect()
+}
 
 #[test]
 fn endpoint_and_route_changes_concern_only_the_proxies_given_their_service() {
     let scoped =
-        |g: u64, ip: &str| snapshot(g, &(mesh_yaml(ip, "v2", 90) + OWN_NAMESPACE_SIDECARS));
+        |g: u64, ip: &str| snapshot(g, &(mesh_yaml(ip, "v2", 90) + &own_namespace_sidecars()));
     let generations = [scoped(1, "10.0.0.3"), scoped(2, "10.0.0.4")];
     let with_weight = snapshot(
         3,
-        &(mesh_yaml("10.0.0.4", "v2", 70) + OWN_NAMESPACE_SIDECARS),
+        &(mesh_yaml("10.0.0.4", "v2", 70) + &own_namespace_sidecars()),
     );
     let generations = [generations[0].clone(), generations[1].clone(), with_weight];
     let (rounds, concerned) = check_sequence_of(&generations, &nodes());
