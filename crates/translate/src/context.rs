@@ -153,7 +153,10 @@ macro_rules! typed {
             self.config.$field.iter().filter_map(|i| {
                 let r: &Resource = &self.config.resources[*i];
                 match &r.spec {
-                    Spec::$variant(s) => Some((r, s)),
+                    Spec::$variant(s) => {
+                        let s: &$ty = s; // through the Box of a boxed kind
+                        Some((r, s))
+                    }
                     _ => None,
                 }
             })

@@ -88,7 +88,7 @@ pub(crate) fn virtual_services(
         .iter()
         .enumerate()
         .filter_map(|(i, r)| match &r.spec {
-            Spec::VirtualService(vs) => Some((i, r.namespace(), vs)),
+            Spec::VirtualService(vs) => Some((i, r.namespace(), &**vs)),
             _ => None,
         })
 }
