@@ -156,6 +156,11 @@ impl ControlPlane {
         get_json(self.debug_addr, "/apis/config/status").await
     }
 
+    /// `/debug/syncz` now: the generation and every connected proxy's sync state.
+    pub async fn syncz(&self) -> anyhow::Result<Value> {
+        get_json(self.debug_addr, "/debug/syncz").await
+    }
+
     pub fn cost(&self) -> ProcessCost {
         process_cost(self.pid).unwrap_or_default()
     }

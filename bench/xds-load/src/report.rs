@@ -97,8 +97,14 @@ pub struct Results {
     /// Distinct stream/connect errors the proxies saw last (text), at most a few.
     pub errors: Vec<String>,
     /// Per type: how many different final versions the proxies hold (per protocol); 1
-    /// means every proxy ended at the same version.
+    /// means every proxy ended at the same version. With `--sidecar-scope` EDS and RDS
+    /// versions differ by namespace by design (a change moves only its users' versions).
     pub distinct_final_versions: [usize; 4],
+    /// The control plane's own account at the end (`/debug/syncz`): its generation, and
+    /// how many connected proxies it counts as having applied it (ACKed everything it
+    /// holds for them at that generation).
+    pub final_generation: u64,
+    pub proxies_at_final_generation: usize,
 }
 
 const TYPES: [&str; 4] = ["CDS", "EDS", "LDS", "RDS"];
@@ -155,6 +161,8 @@ impl Results {
                 "nacks": self.nacks, "errors": self.errors,
                 "distinct_final_versions": TYPES.iter().zip(&self.distinct_final_versions)
                     .map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                "final_generation": self.final_generation,
+                "proxies_at_final_generation": self.proxies_at_final_generation,
             },
         })
     }
@@ -270,6 +278,13 @@ impl Results {
             (
                 "distinct final versions per type (1 = all equal)",
                 types(&self.distinct_final_versions),
+            ),
+            (
+                "proxies the control plane counts at its last generation",
+                format!(
+                    "{}/{} (generation {})",
+                    self.proxies_at_final_generation, self.proxies, self.final_generation
+                ),
             ),
         ];
         for (k, v) in rows {

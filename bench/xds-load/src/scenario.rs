@@ -174,6 +174,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         .sum();
 
     // f. totals
+    let syncz = cp.syncz().await.context("read /debug/syncz")?;
+    (res.final_generation, res.proxies_at_final_generation) = at_final_generation(&syncz);
     let cost = cp.cost();
     res.cpu_s = cost.cpu_s;
     res.peak_rss_mb = cost.peak_rss_kb as f64 / 1024.0;
@@ -211,6 +213,18 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     drop(fleet);
     drop(cp);
     Ok(res)
+}
+
+/// The control plane's generation and how many proxies `/debug/syncz` shows at it.
+fn at_final_generation(syncz: &serde_json::Value) -> (u64, usize) {
+    let generation = syncz["generation"].as_u64().unwrap_or(0);
+    let at = syncz["proxies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["applied_generation"].as_u64() == Some(generation))
+        .count();
+    (generation, at)
 }
 
 /// Applies one change and measures how it reaches the proxies (see [`ChangeResult`]):
@@ -340,6 +354,18 @@ fn ms(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxies_at_the_final_generation_are_counted_from_syncz() {
+        let syncz = serde_json::json!({"generation": 7, "proxies": [
+            {"node_id": "a", "applied_generation": 7},
+            {"node_id": "b", "applied_generation": 6},
+            {"node_id": "c", "applied_generation": null},
+            {"node_id": "d", "applied_generation": 7},
+        ]});
+        assert_eq!(at_final_generation(&syncz), (7, 2));
+        assert_eq!(at_final_generation(&serde_json::json!({})), (0, 0));
+    }
 
     const MS: Duration = Duration::from_millis(1);
 
