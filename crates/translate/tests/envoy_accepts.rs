@@ -271,3 +271,50 @@ fn envoy_accepts_delegated_routes() {
         &bowline_translate::generate(&support::push(&snap), &gw),
     );
 }
+
+/// Sidecar-scoped proxies: one given its namespace, one given a single host on one port,
+/// one given nothing (`~/*`: only its own side and the `http_proxy` route configuration).
+#[test]
+fn envoy_accepts_sidecar_scoped_config() {
+    let sidecar = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {{name: {name}, namespace: default}}\nspec:\n{spec}\n---\n"
+        )
+    };
+    let snap = mesh(&format!(
+        "{}\n---\n{}{}{}",
+        rich_mesh_yaml(),
+        sidecar("default", "  egress:\n  - hosts: [\"./*\"]"),
+        sidecar(
+            "reviews",
+            "  workloadSelector: {labels: {app: reviews}}\n  egress:\n  - port: {number: 9080, protocol: HTTP, name: http}\n    hosts: [\"prod/details.prod.svc.cluster.local\"]"
+        ),
+        sidecar(
+            "ratings",
+            "  workloadSelector: {labels: {app: ratings}}\n  egress:\n  - hosts: [\"~/*\"]"
+        ),
+    ));
+    for (ip, workload) in [
+        ("10.10.0.10", "productpage-v1"),
+        ("10.10.0.32", "reviews-v2"),
+        ("10.10.0.41", "ratings-v1"),
+    ] {
+        let p = proxy(&snap, ip, workload, "default");
+        let generated = bowline_translate::generate(&support::push(&snap), &p);
+        let outbound: Vec<&str> = generated
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| n.starts_with("outbound|"))
+            .collect();
+        match workload {
+            "reviews-v2" => assert_eq!(outbound, ["outbound|9080||details.prod.svc.cluster.local"]),
+            "ratings-v1" => assert!(outbound.is_empty(), "{outbound:?}"),
+            _ => assert!(
+                outbound.iter().all(|n| !n.contains(".prod.")),
+                "{outbound:?}"
+            ),
+        }
+        assert_envoy_accepts(&format!("Sidecar-scoped {workload}"), &generated);
+    }
+}
