@@ -442,4 +442,19 @@ fn a_gateway_with_tls_servers_converts() {
         &bowline_model::tls::PemSource::File("/etc/bowline/credentials/shop-cert/tls.crt".into())
     );
     assert_eq!(tls.alpn, ["h2", "http/1.1"]);
+
+    // A client puts the port it dialled in `Host` (curl does), and a gateway's Service may
+    // map it (a NodePort, `bowline up`'s 18080): the server's host matches with any port.
+    let http = g.routes.iter().find(|r| r.name == "http.8080").unwrap();
+    let routes = RouteConfig::try_from(http).unwrap();
+    for authority in [
+        "shop.example.com",
+        "shop.example.com:8080",
+        "shop.example.com:30080",
+        "SHOP.example.com:18080",
+    ] {
+        let vhost = routes.virtual_host(authority).map(|v| v.name.as_str());
+        assert_eq!(vhost, Some("shop.example.com:8080"), "{authority}");
+    }
+    assert!(routes.virtual_host("api.example.com:8080").is_none());
 }

@@ -96,11 +96,7 @@ fn route_config(
             }
         }
         for host in hosts {
-            let domains = if host == "*" {
-                vec![host.clone()]
-            } else {
-                vec![host.clone(), format!("{host}:{port}")]
-            };
+            let domains = gateway_domains(&host, port);
             let name = naming::virtual_host(&host, port);
             // Two VirtualServices reaching one host share its virtual host: the later one's
             // routes follow the earlier one's (Istio merges them the same way).
@@ -187,4 +183,19 @@ fn http_routes(
         }
     }
     out
+}
+
+/// The domains of a gateway's virtual host for `host` on server `port`: the host, and the
+/// host with any port (Istio's `host:*`), since clients put the port they dialled in `Host`
+/// (curl does) and a gateway's Service often maps its port (80 → 8080, or `bowline up`'s
+/// 18080): matching only `host:<server port>` answered them 404. A wildcard host keeps
+/// `host:<server port>`: Envoy allows one `*` per domain.
+fn gateway_domains(host: &str, port: u32) -> Vec<String> {
+    if host == "*" {
+        vec![host.to_string()]
+    } else if host.starts_with('*') {
+        vec![host.to_string(), format!("{host}:{port}")]
+    } else {
+        vec![host.to_string(), format!("{host}:*")]
+    }
 }
