@@ -752,3 +752,61 @@ async fn tcp_echo() -> std::net::SocketAddr {
     });
     addr
 }
+
+/// An upstream that speaks HTTP/1.0: answers one request per connection, then closes.
+async fn http10_upstream() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = conn
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http10_upstream_leaves_the_client_on_http11_keep_alive() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = http10_upstream().await;
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to("up"))]);
+    let (_proxy, addr) = start(vec![http_listener("l", routes)], vec![cluster("up", &[up])]);
+    // As Envoy: the answer to an HTTP/1.1 request is HTTP/1.1, and the downstream
+    // connection stays open for the next request (only the upstream one closes).
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for i in 0..3 {
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !answer.ends_with(b"\r\n\r\nok") {
+            let n = tokio::time::timeout(TIMEOUT, client.read(&mut buf))
+                .await
+                .expect("an answer in time")
+                .unwrap();
+            assert!(n > 0, "request {i}: the proxy closed the connection");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 200"), "request {i}: {text}");
+        assert!(
+            !text.to_ascii_lowercase().contains("connection: close"),
+            "request {i}: {text}"
+        );
+    }
+}

@@ -346,13 +346,17 @@ fn grpc_status(response: &Response<PooledBody>) -> Option<u32> {
 }
 
 /// The upstream's response on its way down: hop-by-hop headers off; a 101 hands both
-/// connections to a tunnel.
+/// connections to a tunnel. The HTTP version is the downstream connection's business, not
+/// the upstream's (as in Envoy): an HTTP/1.0 upstream must not turn the client's HTTP/1.1
+/// answer into HTTP/1.0, which would also close its keep-alive connection after each
+/// response. hyper writes a response marked HTTP/1.1 in the downstream's own version.
 fn downstream_response(
     response: Response<PooledBody>,
     downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
     deadline: Option<Instant>,
 ) -> Response<ResponseBody> {
     let mut response = response;
+    *response.version_mut() = hyper::Version::HTTP_11;
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     strip_hop_by_hop(response.headers_mut(), switching);
     if switching {
