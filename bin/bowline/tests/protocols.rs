@@ -9,6 +9,7 @@
 //!   refused with 403 when it does not; h2c upgrades are dropped (a plain request goes on).
 //! - A route that honours `grpc-timeout` times a request out by its header (504), and
 //!   lets it run when the header is absent and the route timeout is off.
+//! - An HTTP/1.0 upstream leaves an HTTP/1.1 client on HTTP/1.1 with its connection open.
 //!
 //! The upstreams run in the test (see `protocols/upstreams.rs`) or as `bowline echo`.
 
@@ -37,7 +38,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 use tonic::{Code, Streaming};
-use upstreams::{read_head, AdsServer, Echo, Reverser, UpgradeEcho};
+use upstreams::{read_head, AdsServer, Echo, Http10, Reverser, UpgradeEcho};
 
 const STARTUP: Duration = Duration::from_secs(60);
 const REQUEST: Duration = Duration::from_secs(10);
@@ -569,6 +570,54 @@ async fn the_grpc_timeout_header_bounds_the_request(kind: ProxyKind) {
 // Helpers
 
 /// Starts `kind` on `yaml` and waits until it is ready.
+// ---------------------------------------------------------------------------------------
+// 7. An HTTP/1.0 upstream
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http10_upstream_keeps_the_client_on_http11_on_envoy() {
+    an_http10_upstream_keeps_the_client_on_http11(ProxyKind::Envoy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http10_upstream_keeps_the_client_on_http11_on_bowline() {
+    an_http10_upstream_keeps_the_client_on_http11(ProxyKind::Bowline).await;
+}
+
+/// The upstream answers HTTP/1.0 and closes each connection; the client's answers are still
+/// HTTP/1.1 and its one keep-alive connection carries three requests.
+async fn an_http10_upstream_keeps_the_client_on_http11(kind: ProxyKind) {
+    let upstream = Http10::start().await.unwrap();
+    let yaml = Bootstrap::new()
+        .listener(http_listener("http_in", "old", &Http::default()))
+        .cluster(cluster("old", upstream.addr, Upstream::Http1))
+        .render();
+    let proxy = start(kind, &yaml).await;
+    let entry = listener(&proxy, "http_in").await;
+    let heads = must(
+        &proxy,
+        within("three requests on one connection", async {
+            let mut stream = TcpStream::connect(entry).await?;
+            let mut heads = Vec::new();
+            for _ in 0..3 {
+                stream
+                    .write_all(b"GET / HTTP/1.1\r\nHost: old.example\r\n\r\n")
+                    .await?;
+                let (head, mut body) = read_head(&mut stream).await?;
+                read_at_least(&mut stream, &mut body, 2).await?;
+                anyhow::ensure!(body == b"ok", "body {body:?}");
+                heads.push(head);
+            }
+            Ok(heads)
+        })
+        .await,
+    );
+    for head in heads {
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.starts_with("http/1.1 200 "), "{kind:?}: {head}");
+        assert!(!lower.contains("\r\nconnection: close"), "{kind:?}: {head}");
+    }
+}
+
 async fn start(kind: ProxyKind, yaml: &str) -> Envoy {
     let name = format!("{kind:?}").to_lowercase();
     let proxy = Envoy::start_kind(kind, &name, yaml)

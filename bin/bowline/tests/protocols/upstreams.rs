@@ -101,6 +101,29 @@ impl Reverser {
     }
 }
 
+/// An HTTP/1.0 server: answers each connection's one request with `HTTP/1.0 200` and a
+/// two-byte body `ok`, then closes (as HTTP/1.0 servers without keep-alive do).
+pub struct Http10 {
+    pub addr: SocketAddr,
+    _task: Task,
+}
+
+impl Http10 {
+    pub async fn start() -> Result<Self> {
+        let (addr, task) = spawn_server(|mut stream| async move {
+            if read_head(&mut stream).await.is_err() {
+                return;
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await;
+            let _ = stream.shutdown().await;
+        })
+        .await?;
+        Ok(Self { addr, _task: task })
+    }
+}
+
 /// A raw HTTP/1.1 server that accepts any upgrade: it reads the request head, reports it,
 /// answers `101 Switching Protocols` (`Upgrade: websocket`), then echoes every byte until
 /// what it received ends with `bye`, and closes.
