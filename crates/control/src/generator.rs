@@ -81,14 +81,6 @@ impl Generator for MeshGenerator {
         node: &Node,
         previous: Option<&Previous<'_>>,
     ) -> Resources {
-        // A stream asks `concerns` before it gets here, but only what was cheap to know
-        // then: now that computing the change is allowed, a proxy it does not concern keeps
-        // what it has (and no typed config is built for it).
-        if let Some(previous) = previous {
-            if !self.needs(snapshot, node, previous, false) {
-                return previous.resources.clone();
-            }
-        }
         let generation = self.generation_for(snapshot);
         let context = generation.context();
         let proxy = match ProxyView::from_node(node, snapshot) {
@@ -98,6 +90,14 @@ impl Generator for MeshGenerator {
                 return Resources::new();
             }
         };
+        // A stream asks `concerns` before it gets here, but only what was cheap to know
+        // then: now that computing the change is allowed, a proxy it does not concern keeps
+        // what it has (and no typed config is built for it).
+        if let Some(previous) = previous {
+            if !generation.needs(previous, generation.change(), &context, &proxy) {
+                return previous.resources.clone();
+            }
+        }
         let clusters = generation.clusters_for(&context, &proxy);
         let routes = generation.routes_for(&context, &proxy);
         let (local_clusters, listeners) = match generation.reusable_local(node, &proxy, previous) {
@@ -127,61 +127,29 @@ impl Generator for MeshGenerator {
     }
 
     fn concerns(&self, snapshot: &Arc<Snapshot>, node: &Node, previous: &Previous<'_>) -> bool {
-        self.needs(snapshot, node, previous, true)
+        self.cheaply_needs(snapshot, node, previous)
     }
 }
 
 impl MeshGenerator {
-    /// Whether `snapshot` may change what the proxy holds in `previous` (see
-    /// [`Generator::concerns`]). No only for a change since exactly the generation it holds
-    /// that touches neither its own workload nor any service it is given (a Sidecar narrows
-    /// what it is given; without one every service concerns every proxy): the endpoints of
-    /// other services, or VirtualServices of other hosts. Gateways are always concerned by
-    /// a route change. And no only if the proxy's shared groups could be carried forward
-    /// to this generation (see [`Generation::carry_forward`]).
-    ///
-    /// `cheap`: decide only from what is known or costs O(change) (on the async runtime);
-    /// otherwise the change and the push context are computed if they must be (on a
-    /// generating thread).
-    fn needs(
+    /// [`Generator::concerns`], from what is known or costs O(change) only (it runs on the
+    /// async runtime): when the change or the push context would cost more, the proxy is
+    /// concerned here, and [`Generation::needs`] decides again in `generate`.
+    fn cheaply_needs(
         &self,
         snapshot: &Arc<Snapshot>,
         node: &Node,
         previous: &Previous<'_>,
-        cheap: bool,
     ) -> bool {
         let generation = self.generation_for(snapshot);
-        let Some(before) = generation.before() else {
+        let (Some(change), Some(context)) = (generation.cheap_change(), generation.cheap_context())
+        else {
             return true;
-        };
-        if before.snapshot.generation != previous.generation {
-            return true;
-        }
-        let (change, context) = if cheap {
-            let (Some(change), Some(context)) =
-                (generation.cheap_change(), generation.cheap_context())
-            else {
-                return true;
-            };
-            (change, context)
-        } else {
-            (generation.change(), generation.context())
         };
         let Ok(proxy) = ProxyView::from_node(node, snapshot) else {
             return true;
         };
-        let gives_any = |hosts: &BTreeSet<String>| hosts.iter().any(|h| context.gives(&proxy, h));
-        let concerned = match change {
-            Change::Endpoints { hosts, workloads } => {
-                workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload))
-                    || gives_any(hosts)
-            }
-            Change::Routes {
-                hosts: Some(hosts), ..
-            } => proxy.gateway.is_some() || gives_any(hosts),
-            _ => true,
-        };
-        concerned || !generation.carry_forward(&before, &context, &proxy)
+        generation.needs(previous, change, &context, &proxy)
     }
 }
 
@@ -253,11 +221,7 @@ impl Generation {
         if let Some(change) = self.change.get() {
             return Some(change);
         }
-        let before = self.before()?;
-        if before.snapshot.mesh != self.snapshot.mesh {
-            return Some(self.change.get_or_init(|| Change::Everything));
-        }
-        let change = change::registry_change(&before.snapshot, &self.snapshot)?;
+        let change = change::known_change(&self.before()?.snapshot, &self.snapshot)?;
         Some(self.change.get_or_init(|| change))
     }
 
@@ -319,6 +283,40 @@ impl Generation {
                 ),
             }
         })
+    }
+
+    /// Whether this generation, whose `change` and `context` these are, may change what the
+    /// proxy holds in `previous`. No only for a change since exactly the generation it holds
+    /// that touches neither its own workload nor any service it is given (a Sidecar narrows
+    /// what it is given; without one every service concerns every proxy): the endpoints of
+    /// other services, or VirtualServices of other hosts. Gateways are always concerned by
+    /// a route change. And no only if the proxy's shared groups could be carried forward
+    /// to this generation (see [`Generation::carry_forward`]).
+    fn needs(
+        &self,
+        previous: &Previous<'_>,
+        change: &Change,
+        context: &PushContext,
+        proxy: &ProxyView,
+    ) -> bool {
+        let Some(before) = self.before() else {
+            return true;
+        };
+        if before.snapshot.generation != previous.generation {
+            return true;
+        }
+        let gives_any = |hosts: &BTreeSet<String>| hosts.iter().any(|h| context.gives(proxy, h));
+        let concerned = match change {
+            Change::Endpoints { hosts, workloads } => {
+                workloads.contains(&format!("{}/{}", proxy.namespace, proxy.workload))
+                    || gives_any(hosts)
+            }
+            Change::Routes {
+                hosts: Some(hosts), ..
+            } => proxy.gateway.is_some() || gives_any(hosts),
+            _ => true,
+        };
+        concerned || !self.carry_forward(&before, context, proxy)
     }
 
     /// Makes the shared groups `before` gave `proxy` this generation's too, for a proxy it

@@ -36,10 +36,16 @@ pub(crate) enum Change {
 /// What changed from `before` to `after`: [`Change::Endpoints`] when they differ only in
 /// services' endpoints and the workloads behind them.
 pub(crate) fn change_between(before: &Snapshot, after: &Snapshot) -> Change {
+    known_change(before, after).unwrap_or_else(|| compare(before, after))
+}
+
+/// The change when it is known in O(change): everything when the mesh config differs, else
+/// the registry's own account ([`registry_change`]); `None` when only [`compare`] would tell.
+pub(crate) fn known_change(before: &Snapshot, after: &Snapshot) -> Option<Change> {
     if before.mesh != after.mesh {
-        return Change::Everything;
+        return Some(Change::Everything);
     }
-    registry_change(before, after).unwrap_or_else(|| compare(before, after))
+    registry_change(before, after)
 }
 
 /// The change as the registry accounts for it ([`bowline_registry::Changes`]), when `after`
