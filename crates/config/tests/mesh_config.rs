@@ -32,7 +32,6 @@ fn a_real_world_mesh_config_loads_without_errors() {
             "extensionProviders[6].envoyExtAuthzHttp",
             "defaultProviders",
             "trustDomainAliases",
-            "outboundTrafficPolicy",
             "connectTimeout",
             "protocolDetectionTimeout",
             "defaultVirtualServiceExportTo",

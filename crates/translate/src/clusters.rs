@@ -51,7 +51,7 @@ pub(crate) struct OutboundCluster<'a> {
 /// Every cluster the proxy gets, sorted by name.
 pub fn clusters(ctx: &PushContext, proxy: &ProxyView) -> Vec<Cluster> {
     let mut out = outbound_cds(&outbound_clusters(ctx, proxy));
-    out.extend(inbound_clusters(ctx, proxy));
+    out.extend(local_clusters(ctx, proxy));
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
@@ -61,12 +61,17 @@ pub(crate) fn outbound_cds(clusters: &[OutboundCluster<'_>]) -> Vec<Cluster> {
     clusters.iter().map(outbound).collect()
 }
 
-/// `inbound|<port>||` for every port of the proxy's own workload, in port order.
-pub(crate) fn inbound_clusters(ctx: &PushContext, proxy: &ProxyView) -> Vec<Cluster> {
-    inbound_ports(ctx, proxy)
+/// What only this proxy gets: `inbound|<port>||` for every port of its own workload, in
+/// port order, and a sidecar's [`crate::passthrough`] clusters.
+pub(crate) fn local_clusters(ctx: &PushContext, proxy: &ProxyView) -> Vec<Cluster> {
+    let mut out: Vec<Cluster> = inbound_ports(ctx, proxy)
         .into_iter()
         .map(|p| inbound(p.number, p.protocol))
-        .collect()
+        .collect();
+    if proxy.gateway.is_none() {
+        out.extend(crate::passthrough::clusters());
+    }
+    out
 }
 
 /// The default cluster of every service port, then one per subset of the DestinationRule
@@ -223,12 +228,12 @@ fn inbound(port: u16, protocol: Protocol) -> Cluster {
         }],
         ..Default::default()
     });
-    traffic::apply(&mut cluster, &EffectivePolicy::default(), protocol);
+    with_default_traffic(&mut cluster, protocol);
     cluster
 }
 
-/// What every cluster has: name, Istio's connect timeout and its (unlimited) circuit breakers.
-fn base(name: &str) -> Cluster {
+/// What every cluster has: name and Istio's connect timeout.
+pub(crate) fn base(name: &str) -> Cluster {
     Cluster {
         name: name.to_string(),
         connect_timeout: Some(seconds(DEFAULT_CONNECT_TIMEOUT_SECS)),
@@ -236,6 +241,14 @@ fn base(name: &str) -> Cluster {
     }
 }
 
-fn discovery_type(kind: cluster::DiscoveryType) -> Option<cluster::ClusterDiscoveryType> {
+/// Istio's defaults for a cluster no DestinationRule governs: its (unlimited) circuit
+/// breakers and load balancer.
+pub(crate) fn with_default_traffic(cluster: &mut Cluster, protocol: Protocol) {
+    traffic::apply(cluster, &EffectivePolicy::default(), protocol);
+}
+
+pub(crate) fn discovery_type(
+    kind: cluster::DiscoveryType,
+) -> Option<cluster::ClusterDiscoveryType> {
     Some(cluster::ClusterDiscoveryType::Type(kind as i32))
 }

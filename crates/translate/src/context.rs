@@ -15,6 +15,7 @@ use crate::sharing::KeyIndex;
 use crate::ProxyView;
 use bowline_config::common::fqdn;
 use bowline_config::istio::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
+use bowline_config::mesh_config::OutboundMode;
 use bowline_config::{Resource, Spec};
 use bowline_registry::{Protocol, Snapshot, Workload};
 use std::collections::{BTreeSet, HashMap};
@@ -233,6 +234,15 @@ impl PushContext {
     /// The Sidecar resource that applies to `proxy`, if any (see [`crate::scope`]).
     pub(crate) fn sidecar_of(&self, proxy: &ProxyView) -> Option<Applied<'_>> {
         self.config.sidecars.applied_to(proxy)
+    }
+
+    /// What a call from `proxy` to a destination outside the registry meets: the applied
+    /// Sidecar's `outboundTrafficPolicy.mode`, else MeshConfig's (Istio's default
+    /// ALLOW_ANY).
+    pub(crate) fn outbound_mode(&self, proxy: &ProxyView) -> OutboundMode {
+        self.sidecar_of(proxy)
+            .and_then(|s| s.scope.mode)
+            .unwrap_or(self.snapshot.mesh.outbound_traffic_policy.mode)
     }
 
     /// Whether `proxy` is given any port of the service named `hostname` (true for a host

@@ -24,6 +24,7 @@ mod inbound;
 mod listeners;
 mod mtls;
 pub mod naming;
+mod passthrough;
 mod policy;
 mod proto;
 mod proxy_view;

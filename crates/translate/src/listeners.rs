@@ -45,7 +45,7 @@ fn use_original_dst(proxy: &ProxyView) -> bool {
 
 /// On 127.0.0.1:<outbound_port>: one chain per HTTP port (→ RDS `"<port>"`), one per TCP
 /// service port (→ tcp_proxy; matched on the VIPs too when the service has some), and the
-/// default chain (→ RDS `http_proxy`) for absolute-form requests to the listener itself.
+/// default chain (see [`default_chain`]).
 fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
     let ports = push.outbound_ports(proxy);
     let mut chains = Vec::new();
@@ -96,16 +96,27 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
         use_original_dst: bool_value(use_original_dst(proxy)),
         traffic_direction: TrafficDirection::Outbound as i32,
         filter_chains: chains,
-        default_filter_chain: Some(FilterChain {
-            name: naming::HTTP_PROXY_ROUTE.into(),
-            filters: vec![http_connection_manager(
-                "outbound_http_proxy".into(),
-                Routes::Rds(naming::HTTP_PROXY_ROUTE.into()),
-                Side::Outbound,
-                push.snapshot().mesh.path_normalization.normalization,
-            )],
-            ..Default::default()
-        }),
+        default_filter_chain: Some(default_chain(push, proxy)),
+        ..Default::default()
+    }
+}
+
+/// What meets a connection no filter chain claims. Under capture that is a destination
+/// outside the registry (see [`crate::passthrough`]); in explicit mode it is every
+/// application request, addressed to the listener itself (`HTTP_PROXY`), served from the
+/// `http_proxy` routes.
+fn default_chain(push: &PushContext, proxy: &ProxyView) -> FilterChain {
+    if use_original_dst(proxy) {
+        return crate::passthrough::default_filter_chain(push, proxy);
+    }
+    FilterChain {
+        name: naming::HTTP_PROXY_ROUTE.into(),
+        filters: vec![http_connection_manager(
+            "outbound_http_proxy".into(),
+            Routes::Rds(naming::HTTP_PROXY_ROUTE.into()),
+            Side::Outbound,
+            push.snapshot().mesh.path_normalization.normalization,
+        )],
         ..Default::default()
     }
 }
@@ -136,11 +147,7 @@ fn virtual_inbound(push: &PushContext, proxy: &ProxyView) -> Option<Listener> {
             } else {
                 // Authorization of a TCP port: network RBAC ahead of tcp_proxy.
                 let mut filters = crate::authz::network_rbac_filters(push, proxy);
-                filters.push(tcp_proxy_filter(&TcpProxy {
-                    stat_prefix: cluster.clone(),
-                    cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster)),
-                    ..Default::default()
-                }));
+                filters.push(tcp_proxy_to(&cluster));
                 filters
             };
             inbound_chains(push, proxy, p, filters)
@@ -176,9 +183,8 @@ fn security_filters(push: &PushContext, proxy: &ProxyView, port: u16) -> Vec<Htt
         .collect()
 }
 
-/// An inbound tcp_proxy filter to `cluster` (tests of other modules build chains with it).
-#[cfg(test)]
-pub(crate) fn tcp_proxy_for_tests(cluster: &str) -> Filter {
+/// A tcp_proxy filter to `cluster`, its stat prefix the cluster's name.
+pub(crate) fn tcp_proxy_to(cluster: &str) -> Filter {
     tcp_proxy_filter(&TcpProxy {
         stat_prefix: cluster.to_string(),
         cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster.to_string())),

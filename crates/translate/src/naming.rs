@@ -9,6 +9,17 @@ pub const VIRTUAL_INBOUND: &str = "virtualInbound";
 /// applications that use `HTTP_PROXY` (absolute-form requests whose Host carries the port).
 pub const HTTP_PROXY_ROUTE: &str = "http_proxy";
 
+/// Where calls outside the registry go under ALLOW_ANY: their original destination.
+pub const PASSTHROUGH_CLUSTER: &str = "PassthroughCluster";
+/// Where calls outside the registry go under REGISTRY_ONLY: nowhere.
+pub const BLACKHOLE_CLUSTER: &str = "BlackHoleCluster";
+/// The outbound listener's default filter chain under capture.
+pub const PASSTHROUGH_CHAIN: &str = "PassthroughFilterChain";
+/// The catch-all virtual host of an outbound HTTP port under ALLOW_ANY.
+pub const ALLOW_ANY_VHOST: &str = "allow_any";
+/// The catch-all virtual host of an outbound HTTP port under REGISTRY_ONLY.
+pub const BLOCK_ALL_VHOST: &str = "block_all";
+
 /// `outbound|<port>|<subset>|<host>`; the subset is empty for the service's default cluster.
 pub fn outbound_cluster(port: u32, subset: &str, host: &str) -> String {
     format!("outbound|{port}|{subset}|{host}")

@@ -1,5 +1,6 @@
 //! RDS: one route configuration per outbound HTTP port (`"9080"`), holding a virtual host
-//! per service on that port, and `http_proxy`, holding one per (service, HTTP port) for
+//! per service on that port and, last, the catch-all for hosts outside the registry (see
+//! [`crate::passthrough`]), and `http_proxy`, holding one per (service, HTTP port) for
 //! requests that reach the outbound listener itself (absolute-form, `HTTP_PROXY`).
 
 mod action;
@@ -54,6 +55,7 @@ pub fn routes(ctx: &PushContext, proxy: &ProxyView) -> Vec<RouteConfiguration> {
     for entry in &http {
         by_port.entry(entry.0.number).or_default().push(entry);
     }
+    let outside = crate::passthrough::catch_all_virtual_host(ctx.outbound_mode(proxy));
     let mut out: Vec<RouteConfiguration> = by_port
         .into_iter()
         .map(|(port, entries)| {
@@ -61,7 +63,18 @@ pub fn routes(ctx: &PushContext, proxy: &ProxyView) -> Vec<RouteConfiguration> {
                 let domains = domains::service_domains(at.service, u32::from(port), proxy);
                 (*at, domains, routes.clone())
             });
-            route_config(naming::port_route_config(u32::from(port)), vhosts.collect())
+            let mut config =
+                route_config(naming::port_route_config(u32::from(port)), vhosts.collect());
+            // Hosts outside the registry (Envoy refuses a second `*`, should a service
+            // claim it).
+            let claimed = config
+                .virtual_hosts
+                .iter()
+                .any(|v| v.domains.iter().any(|d| d == "*"));
+            if !claimed {
+                config.virtual_hosts.push(outside.clone());
+            }
+            config
         })
         .collect();
     // The last use of each route list takes it rather than a copy: at 10,000 services the

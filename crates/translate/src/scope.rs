@@ -15,12 +15,17 @@
 //! namespace, also for the root namespace's default), `~` (none: the entry admits nothing) or
 //! a name; the DNS name is `*`, a `*.suffix` wildcard or a host, matched against the
 //! service's fully qualified hostname. An egress listener with a `port` admits its hosts on
-//! that service port number only.
+//! that service port number only. A Sidecar without egress listeners admits `*/*`.
+//!
+//! A Sidecar's `outboundTrafficPolicy.mode` overrides the mesh's (MeshConfig) for the
+//! proxies it applies to: what a call to a destination outside the registry meets (see
+//! [`crate::passthrough`]).
 
 use crate::policy::ROOT_NAMESPACE;
 use crate::ProxyView;
 use bowline_config::common::{selector_matches, Labels};
-use bowline_config::istio::gateway::Sidecar;
+use bowline_config::istio::gateway::{IstioEgressListener, Sidecar};
+use bowline_config::mesh_config::OutboundMode;
 use bowline_registry::{Service, Snapshot};
 use std::collections::{BTreeSet, HashMap};
 
@@ -40,10 +45,13 @@ struct NamespaceSidecars {
     namespace_wide: Option<usize>,
 }
 
-/// One Sidecar's egress: the hosts it admits, from all its egress listeners.
+/// One Sidecar's egress: the hosts it admits, from all its egress listeners, and what
+/// happens to calls outside them.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Scope {
     hosts: Vec<EgressHost>,
+    /// `outboundTrafficPolicy.mode`; `None` leaves the mesh's (MeshConfig) in force.
+    pub mode: Option<OutboundMode>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,8 +127,17 @@ impl SidecarIndex {
 
 impl Scope {
     fn of(sidecar: &Sidecar) -> Scope {
-        let hosts = sidecar
-            .egress
+        // Istio: a Sidecar without egress listeners (one that only sets the outbound
+        // traffic policy, say) keeps the default egress, `*/*`.
+        let default_egress = [IstioEgressListener {
+            hosts: vec!["*/*".into()],
+            ..Default::default()
+        }];
+        let egress = match sidecar.egress.is_empty() {
+            true => &default_egress[..],
+            false => &sidecar.egress[..],
+        };
+        let hosts = egress
             .iter()
             .flat_map(|listener| {
                 let port = listener.port.as_ref().map(|p| p.number);
@@ -130,7 +147,17 @@ impl Scope {
                     .filter_map(move |h| EgressHost::parse(h, port))
             })
             .collect();
-        Scope { hosts }
+        // Validation refused any other mode, so an unknown one cannot reach here.
+        let mode = sidecar
+            .outbound_traffic_policy
+            .as_ref()
+            .and_then(|p| p.mode.as_deref())
+            .and_then(|m| match m {
+                "REGISTRY_ONLY" => Some(OutboundMode::RegistryOnly),
+                "ALLOW_ANY" => Some(OutboundMode::AllowAny),
+                _ => None,
+            });
+        Scope { hosts, mode }
     }
 
     /// Whether the scope admits `service`'s port `port` for a proxy in `proxy_namespace`.
@@ -299,5 +326,19 @@ mod tests {
         let namespaces: Vec<&str> = both.namespaces("shop").unwrap().into_iter().collect();
         assert_eq!(namespaces, ["istio-system", "shop"]);
         assert_eq!(scope(&[(None, &["./*", "*/a.b"])]).namespaces("shop"), None);
+    }
+
+    #[test]
+    fn a_sidecar_without_egress_admits_everything_and_sets_its_mode() {
+        let reviews = service("reviews.shop.svc.cluster.local", "shop");
+        let read = |v: serde_json::Value| Scope::of(&serde_json::from_value::<Sidecar>(v).unwrap());
+        let only_policy = read(json!({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}));
+        assert!(only_policy.admits(&reviews, 80, "other"));
+        assert_eq!(only_policy.mode, Some(OutboundMode::RegistryOnly));
+        let allow = read(json!({"egress": [{"hosts": ["./*"]}],
+            "outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}));
+        assert!(!allow.admits(&reviews, 80, "other"));
+        assert_eq!(allow.mode, Some(OutboundMode::AllowAny));
+        assert_eq!(read(json!({"egress": [{"hosts": ["./*"]}]})).mode, None);
     }
 }

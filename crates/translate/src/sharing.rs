@@ -2,7 +2,7 @@
 //! byte-identical [`Outbound`] resources, so a caller can generate them once per key.
 
 use crate::clusters::{
-    inbound_clusters, outbound_cds, outbound_clusters, outbound_clusters_of, OutboundCluster,
+    local_clusters, outbound_cds, outbound_clusters, outbound_clusters_of, OutboundCluster,
 };
 use crate::endpoints::outbound_eds;
 use crate::policy::ROOT_NAMESPACE;
@@ -249,7 +249,7 @@ fn clusters_and_endpoints(clusters: &[OutboundCluster<'_>]) -> Outbound {
 
 /// Inbound clusters and listeners: what only this proxy gets.
 pub fn generate_local(ctx: &PushContext, proxy: &ProxyView) -> Local {
-    let mut clusters = inbound_clusters(ctx, proxy);
+    let mut clusters = local_clusters(ctx, proxy);
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     Local {
         clusters,

@@ -318,3 +318,21 @@ fn envoy_accepts_sidecar_scoped_config() {
         assert_envoy_accepts(&format!("Sidecar-scoped {workload}"), &generated);
     }
 }
+
+/// A captured sidecar under each outbound traffic policy: the passthrough and black-hole
+/// clusters, the catch-all virtual hosts and the default tcp_proxy chain.
+#[test]
+fn envoy_accepts_the_outbound_traffic_policy_under_capture() {
+    use bowline_config::mesh_config::{MeshConfig, OutboundMode, OutboundTrafficPolicy};
+    for mode in [OutboundMode::AllowAny, OutboundMode::RegistryOnly] {
+        let mut snap = mesh(&rich_mesh_yaml());
+        snap.mesh = std::sync::Arc::new(MeshConfig {
+            outbound_traffic_policy: OutboundTrafficPolicy { mode },
+            ..MeshConfig::default()
+        });
+        let mut p = proxy(&snap, "10.10.0.10", "productpage-v1", "default");
+        p.interception_mode = bowline_translate::InterceptionMode::Redirect;
+        let generated = bowline_translate::generate(&support::push(&snap), &p);
+        assert_envoy_accepts(&format!("captured sidecar, {mode:?}"), &generated);
+    }
+}

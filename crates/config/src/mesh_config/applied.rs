@@ -1,7 +1,8 @@
 //! Which MeshConfig fields bowline applies. A field set to something other than Istio's
 //! default that bowline does not apply yet is a warning where it is written, so a mesh
 //! config is never silently half-honoured. Applied today: `pathNormalization` (the
-//! connection manager's path options).
+//! connection manager's path options) and `outboundTrafficPolicy` (calls outside the
+//! registry, in translate's `passthrough`).
 
 use super::MeshConfig;
 
@@ -30,11 +31,6 @@ impl MeshConfig {
             self.root_namespace != d.root_namespace,
             "rootNamespace",
             "mesh-wide policies are read from istio-system",
-        );
-        check(
-            self.outbound_traffic_policy != d.outbound_traffic_policy,
-            "outboundTrafficPolicy",
-            "traffic to hosts outside the registry is not passed through or blocked by policy yet",
         );
         check(
             self.inbound_traffic_policy != d.inbound_traffic_policy,

@@ -208,9 +208,13 @@ const SIDECAR: &[Row] = &[
         "inboundConnectionPool",
         "inbound connection pools are not applied: inbound connections are not limited",
     ),
+    applied(
+        "outboundTrafficPolicy.mode",
+        "sidecar_outbound_traffic_policy_overrides_the_mesh_for_the_proxies_it_applies_to",
+    ),
     unapplied(
-        "outboundTrafficPolicy",
-        "the outbound traffic policy is not applied: calls outside the registry are not passed through or blocked per Sidecar",
+        "outboundTrafficPolicy.egressProxy",
+        "calls outside the registry go to their original destination (ALLOW_ANY), not through an egress proxy",
     ),
 ];
 

@@ -101,14 +101,19 @@ fn values_decide_for_modes_and_protocols() {
 
 #[test]
 fn sidecar_scope_applies_and_unset_values() {
-    // Egress hosts narrow what a sidecar is given; the outbound traffic policy does not yet.
+    // Egress hosts and the outbound mode apply; an egress proxy does not yet.
     let sidecar = de(json!({
         "egress": [{"hosts": ["./*"], "port": {"number": 9080, "name": "http"}}],
         "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}
     }));
+    assert_eq!(warned(Spec::Sidecar(sidecar)), Vec::<String>::new());
+    let sidecar = de(json!({
+        "outboundTrafficPolicy": {"mode": "ALLOW_ANY",
+            "egressProxy": {"host": "egress.example.com", "port": {"number": 443}}}
+    }));
     assert_eq!(
         warned(Spec::Sidecar(sidecar)),
-        ["spec.outboundTrafficPolicy"]
+        ["spec.outboundTrafficPolicy.egressProxy"]
     );
     // An explicit `false` or empty list sets nothing.
     let dr = de(json!({"host": "r", "trafficPolicy": {
