@@ -1,0 +1,223 @@
+//! Calls from a workload to servers outside the registry, under transparent capture, from
+//! behind a real Envoy sidecar (productpage) and behind bowline-proxy (details) in one
+//! `bowline up` mesh, with the same outcome on both:
+//! - ALLOW_ANY (Istio's default): an HTTP server on a mesh HTTP port (9080) and a
+//!   server-first TCP server (a banner, as SMTP or MySQL send) on an undeclared port are
+//!   reached at their own address;
+//! - REGISTRY_ONLY (a root-namespace Sidecar, written live): the same HTTP call is answered
+//!   502 and the TCP connection is closed without the banner;
+//! - a ServiceEntry for the server allows both again.
+//!
+//! The servers run in this test, on the mesh bridge's own address (this machine), and the
+//! client runs inside each workload's network namespace (`ip netns exec`, bash's /dev/tcp),
+//! so its connections are captured like the application's.
+
+#[path = "up/mesh.rs"]
+mod mesh;
+
+use anyhow::{ensure, Context};
+use bowline_testkit::wait_until;
+use mesh::UpMesh;
+use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// How long a config edit may take to reach both sidecars.
+const PROPAGATION: Duration = Duration::from_secs(20);
+const BANNER: &str = "220 outside ready\r\n";
+
+/// An HTTP/1.1 server answering every request `200 outside` and closing.
+async fn http_server(addr: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let local = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\noutside",
+                    )
+                    .await;
+            });
+        }
+    });
+    local
+}
+
+/// A server-first TCP server: the banner on accept, then an echo.
+async fn banner_server(ip: IpAddr) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+    let local = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if stream.write_all(BANNER.as_bytes()).await.is_err() {
+                    return;
+                }
+                let (mut r, mut w) = stream.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    local
+}
+
+/// Runs a bash script in `netns` (bounded) and returns its stdout.
+async fn in_netns(netns: &str, script: String) -> anyhow::Result<String> {
+    let netns = netns.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .args(["10", "ip", "netns", "exec", &netns, "bash", "-c", &script])
+            .output()
+    })
+    .await??;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What a GET to `addr` with `Host: host` gets from inside `netns`: the status line and
+/// body, or "" when the connection closed without an answer.
+async fn http_from(netns: &str, addr: SocketAddr, host: &str) -> anyhow::Result<String> {
+    let script = format!(
+        "exec 3<>/dev/tcp/{ip}/{port} || exit 7; printf 'GET /outside HTTP/1.1\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n' >&3; timeout 5 cat <&3",
+        ip = addr.ip(),
+        port = addr.port()
+    );
+    let response = in_netns(netns, script).await?;
+    let status = response
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    Ok(format!("{status} {body}").trim().to_string())
+}
+
+/// The first bytes a TCP connection to `addr` from inside `netns` receives without sending
+/// anything ("" when it is closed first).
+async fn banner_from(netns: &str, addr: SocketAddr) -> anyhow::Result<String> {
+    let script = format!(
+        "exec 3<>/dev/tcp/{}/{} || exit 7; timeout 5 head -c {} <&3",
+        addr.ip(),
+        addr.port(),
+        BANNER.len()
+    );
+    in_netns(netns, script).await
+}
+
+/// Waits until both workloads see `want` for the HTTP call and `banner` for the TCP one.
+async fn expect(
+    clients: &[(&str, String)],
+    http: SocketAddr,
+    host: &str,
+    tcp: SocketAddr,
+    want: &str,
+    banner: &str,
+) {
+    for (who, netns) in clients {
+        let outcome = wait_until(PROPAGATION, Duration::from_millis(200), || async {
+            let got = (
+                http_from(netns, http, host).await?,
+                banner_from(netns, tcp).await?,
+            );
+            ensure!(got.0 == want && got.1 == banner, "{who}: {got:?}");
+            Ok(got)
+        })
+        .await;
+        outcome.unwrap_or_else(|e| panic!("{who} wanted ({want:?}, {banner:?}): {e:#}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_outside_the_registry_follow_the_outbound_traffic_policy_on_envoy_and_bowline() {
+    let envoy = bowline_testkit::envoy_binary();
+    let mesh = UpMesh::start_with(
+        "transparent",
+        &["--envoy-bin", envoy.to_str().unwrap()],
+        "warn",
+        &|m| {
+            m.replace(
+                "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n",
+                "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n  sidecar: envoy\n",
+            )
+        },
+    )
+    .await;
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(mesh.state_dir().join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let bridge: IpAddr = state["network"]["bridge_ip"]
+        .as_str()
+        .context("the mesh's bridge address")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let netns = |name: &str| -> String {
+        state["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .and_then(|w| w["netns"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    let clients = [
+        ("productpage (Envoy)", netns("productpage-v1-0")),
+        ("details (bowline-proxy)", netns("details-v1-0")),
+    ];
+    // On 9080, a port the mesh's HTTP services use: the sidecars route it as HTTP.
+    let http = http_server(SocketAddr::new(bridge, 9080)).await;
+    let tcp = banner_server(bridge).await;
+    let host = http.to_string();
+
+    // ALLOW_ANY: both reach both servers.
+    expect(
+        &clients,
+        http,
+        &host,
+        tcp,
+        "HTTP/1.1 200 OK outside",
+        BANNER,
+    )
+    .await;
+
+    // REGISTRY_ONLY for the whole mesh (a root-namespace Sidecar without egress hosts).
+    mesh.write_config(
+        "outbound.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: istio-system}\nspec:\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n",
+    );
+    expect(&clients, http, &host, tcp, "HTTP/1.1 502 Bad Gateway", "").await;
+    // The mesh itself keeps working.
+    mesh.page(None).await.unwrap();
+
+    // A ServiceEntry puts both servers in the registry: allowed again.
+    mesh.write_config(
+        "outside.yaml",
+        &format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: outside, namespace: default}}\nspec:\n  hosts: [outside.example.com]\n  addresses: [\"{bridge}\"]\n  location: MESH_EXTERNAL\n  resolution: STATIC\n  ports:\n  - {{number: 9080, name: http, protocol: HTTP}}\n  - {{number: {tcp_port}, name: tcp-banner, protocol: TCP}}\n  endpoints:\n  - address: \"{bridge}\"\n",
+            tcp_port = tcp.port()
+        ),
+    );
+    expect(
+        &clients,
+        http,
+        "outside.example.com",
+        tcp,
+        "HTTP/1.1 200 OK outside",
+        BANNER,
+    )
+    .await;
+}
