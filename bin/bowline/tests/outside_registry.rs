@@ -6,7 +6,11 @@
 //!   reached at their own address;
 //! - REGISTRY_ONLY (a root-namespace Sidecar, written live): the same HTTP call is answered
 //!   502 and the TCP connection is closed without the banner;
-//! - a ServiceEntry for the server allows both again.
+//! - a ServiceEntry for the server allows both again;
+//! - a call to another workload's pod IP (as StatefulSet members are called) is refused
+//!   under REGISTRY_ONLY until a headless service (`resolution: NONE`) selects the pods;
+//!   then it is answered over mutual TLS (the mesh is STRICT), Envoy → bowline-proxy and
+//!   bowline-proxy → Envoy, the callee seeing the caller's SPIFFE id.
 //!
 //! The servers run in this test, on the mesh bridge's own address (this machine), and the
 //! client runs inside each workload's network namespace (`ip netns exec`, bash's /dev/tcp),
@@ -88,6 +92,12 @@ async fn in_netns(netns: &str, script: String) -> anyhow::Result<String> {
 /// What a GET to `addr` with `Host: host` gets from inside `netns`: the status line and
 /// body, or "" when the connection closed without an answer.
 async fn http_from(netns: &str, addr: SocketAddr, host: &str) -> anyhow::Result<String> {
+    let (status, body) = exchange(netns, addr, host).await?;
+    Ok(format!("{status} {body}").trim().to_string())
+}
+
+/// The status line and body of a GET to `addr` with `Host: host` from inside `netns`.
+async fn exchange(netns: &str, addr: SocketAddr, host: &str) -> anyhow::Result<(String, String)> {
     let script = format!(
         "exec 3<>/dev/tcp/{ip}/{port} || exit 7; printf 'GET /outside HTTP/1.1\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n' >&3; timeout 5 cat <&3",
         ip = addr.ip(),
@@ -101,7 +111,7 @@ async fn http_from(netns: &str, addr: SocketAddr, host: &str) -> anyhow::Result<
         .trim()
         .to_string();
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    Ok(format!("{status} {body}").trim().to_string())
+    Ok((status, body.to_string()))
 }
 
 /// The first bytes a TCP connection to `addr` from inside `netns` receives without sending
@@ -220,4 +230,68 @@ async fn calls_outside_the_registry_follow_the_outbound_traffic_policy_on_envoy_
         BANNER,
     )
     .await;
+
+    // Pod IPs: productpage (Envoy) calls details' pod, details (bowline) calls productpage's.
+    let ip = |name: &str| -> IpAddr {
+        state["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .and_then(|w| w["ip"].as_str())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let calls = [
+        (
+            &clients[0],
+            ip("details-v1-0"),
+            "details",
+            "bookinfo-productpage",
+        ),
+        (
+            &clients[1],
+            ip("productpage-v1-0"),
+            "productpage",
+            "bookinfo-details",
+        ),
+    ];
+    for ((who, netns), pod, _, _) in &calls {
+        let pod = SocketAddr::new(*pod, 9080);
+        let (status, _) = exchange(netns, pod, &pod.to_string()).await.unwrap();
+        assert_eq!(
+            status, "HTTP/1.1 502 Bad Gateway",
+            "{who}: a pod IP is no registry host"
+        );
+    }
+    let headless = |app: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {app}-pods, namespace: default}}\nspec:\n  hosts: [{app}-pods.default.svc.cluster.local]\n  location: MESH_INTERNAL\n  resolution: NONE\n  ports: [{{number: 9080, name: http, protocol: HTTP}}]\n  workloadSelector: {{labels: {{app: {app}}}}}\n"
+        )
+    };
+    mesh.write_config(
+        "headless.yaml",
+        &format!("{}---\n{}", headless("details"), headless("productpage")),
+    );
+    for ((who, netns), pod, service, caller) in &calls {
+        let pod = SocketAddr::new(*pod, 9080);
+        let answer = wait_until(PROPAGATION, Duration::from_millis(200), || async {
+            let (status, body) = exchange(netns, pod, &pod.to_string()).await?;
+            ensure!(status == "HTTP/1.1 200 OK", "{who}: {status} {body}");
+            Ok(serde_json::from_str::<Value>(&body)?)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{who} → {pod}: {e:#}"));
+        assert_eq!(answer["service"], *service, "{answer}");
+        let xfcc = answer["headers"]["x-forwarded-client-cert"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            xfcc.contains(&format!(
+                "URI=spiffe://cluster.local/ns/default/sa/{caller}"
+            )),
+            "{who} → {service}: the callee sees the caller's identity, so mutual TLS: {answer}"
+        );
+    }
 }

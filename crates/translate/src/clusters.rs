@@ -27,7 +27,8 @@ const DEFAULT_CONNECT_TIMEOUT_SECS: i64 = 10;
 pub(crate) enum Discovery {
     /// From us, over ADS (the ClusterLoadAssignment of [`crate::endpoints`]).
     Eds,
-    /// DestinationRule `PASSTHROUGH`: the connection's original destination.
+    /// DestinationRule `PASSTHROUGH`, or ServiceEntry `resolution: NONE` (a headless
+    /// service): the connection's original destination.
     OriginalDst,
     /// ServiceEntry `resolution: DNS`: Envoy resolves every endpoint hostname.
     StrictDns,
@@ -113,20 +114,18 @@ pub(crate) fn outbound_clusters_of<'a>(
                 at.port.number,
                 subset.map(|s| s.name.as_str()).unwrap_or("")
             );
-            // A passthrough cluster goes wherever the client went: nothing to verify against.
-            let transport = (discovery != Discovery::OriginalDst)
-                .then(|| {
-                    mtls::upstream_transport(
-                        ctx,
-                        at.service,
-                        &endpoints,
-                        &at.port.name,
-                        at.port.number,
-                        policy.tls,
-                        sni,
-                    )
-                })
-                .flatten();
+            // A passthrough cluster (ORIGINAL_DST) goes wherever the client went, which for a
+            // headless service is one of its endpoints: auto mTLS decides over them as for
+            // any cluster, and with no endpoints known it stays plaintext.
+            let transport = mtls::upstream_transport(
+                ctx,
+                at.service,
+                &endpoints,
+                &at.port.name,
+                at.port.number,
+                policy.tls,
+                sni,
+            );
             out.push(OutboundCluster {
                 name,
                 at,
@@ -149,7 +148,10 @@ fn discovery(at: &PortOf<'_>, policy: &EffectivePolicy<'_>) -> Discovery {
         // DYNAMIC_DNS needs Envoy's dynamic forward proxy; until then resolve like DNS.
         Resolution::Dns | Resolution::DynamicDns => Discovery::StrictDns,
         Resolution::DnsRoundRobin => Discovery::LogicalDns,
-        Resolution::None | Resolution::Static => Discovery::Eds,
+        // Istio: the caller already chose the address (a pod IP, as StatefulSet clients
+        // do, or a VIP something else resolves), so the proxy does not balance.
+        Resolution::None => Discovery::OriginalDst,
+        Resolution::Static => Discovery::Eds,
     }
 }
 

@@ -162,3 +162,71 @@ fn explicit_mode_keeps_its_http_proxy_default_chain() {
     let chain = listener.default_filter_chain.as_ref().unwrap();
     assert_eq!(chain.name, "http_proxy");
 }
+
+/// A headless service (ServiceEntry `resolution: NONE`, as a Kubernetes Service without a
+/// cluster IP becomes): its cluster goes to the connection's original destination, and a
+/// call to one of its pods by IP takes the service's route — with mutual TLS when its pods
+/// have sidecars — rather than the plaintext passthrough.
+#[test]
+fn a_pod_ip_call_to_a_headless_service_takes_its_route_and_mutual_tls() {
+    let headless = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: default}
+spec:
+  hosts: [db.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: NONE
+  ports: [{number: 7000, name: http-db, protocol: HTTP}]
+  workloadSelector: {labels: {app: db}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: db-0, namespace: default}
+spec:
+  address: 10.10.0.90
+  labels: {app: db, security.istio.io/tlsMode: istio}
+  serviceAccount: db
+"#;
+    let snap = with(headless, OutboundMode::AllowAny);
+    let config = captured(&snap, "10.10.0.10", "productpage-v1", "default");
+    let cluster = "outbound|7000||db.default.svc.cluster.local";
+    for authority in [
+        "10.10.0.90:7000",
+        "10.10.0.90",
+        "db",
+        "db.default.svc.cluster.local",
+    ] {
+        assert_eq!(
+            http_outcome(&config, "7000", authority),
+            cluster,
+            "{authority}"
+        );
+    }
+    assert_eq!(
+        http_outcome(&config, "7000", "10.10.0.91:7000"),
+        "PassthroughCluster",
+        "another address is not the service's"
+    );
+    let db = config.clusters.iter().find(|c| c.name == cluster).unwrap();
+    let model = bowline_model::Cluster::try_from(db).expect("the proxy accepts it");
+    assert!(
+        matches!(
+            model.discovery,
+            bowline_model::cluster::Discovery::OriginalDst
+        ),
+        "{:?}",
+        model.discovery
+    );
+    let tls = model.tls.expect("mutual TLS to a pod with a sidecar");
+    let db_id = ["spiffe://cluster.local/ns/default/sa/db".to_string()];
+    assert!(
+        tls.subject_alt_names.len() == 1 && tls.subject_alt_names[0].matches(&db_id, &[]),
+        "{:?}",
+        tls.subject_alt_names
+    );
+    assert!(
+        config.endpoints.iter().all(|e| e.cluster_name != cluster),
+        "an ORIGINAL_DST cluster takes no EDS"
+    );
+}

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use bowline_config::istio::service_entry::Resolution;
 use bowline_config::{Kind, Spec};
 use bowline_registry::is_registry_kind;
 use bowline_registry::{Service, Snapshot};
@@ -243,6 +244,8 @@ fn others(snapshot: &Snapshot) -> impl Iterator<Item = &Arc<bowline_config::Reso
         .filter(|r| !is_registry_kind(r.kind()))
 }
 
+/// Whether two versions of a service differ at most in endpoints that only clusters and
+/// EDS read (so routes and listeners stay as they were).
 fn same_but_endpoints(a: &Service, b: &Service) -> bool {
     let Service {
         hostname,
@@ -259,4 +262,6 @@ fn same_but_endpoints(a: &Service, b: &Service) -> bool {
         && *ports == b.ports
         && *location == b.location
         && *resolution == b.resolution
+        // A headless service's endpoint addresses are domains of its virtual hosts.
+        && *resolution != Resolution::None
 }

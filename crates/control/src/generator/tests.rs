@@ -219,6 +219,37 @@ fn group(resources: &Resources, type_url: &str, index: usize) -> Arc<Group> {
     resources.get(type_url).expect("type").groups()[index].clone()
 }
 
+/// A headless service's endpoint addresses are domains of its virtual hosts (a call to a
+/// pod by IP takes the service's route), so moving one of its endpoints is not an
+/// endpoints-only change: routes follow, and the cached generator agrees with a fresh one.
+#[test]
+fn an_endpoint_change_of_a_headless_service_reaches_its_routes() {
+    let headless = |ip: &str| {
+        mesh_yaml("10.0.0.3", "v2", 90)
+            .replace("resolution: STATIC", "resolution: NONE")
+            .replace("10.0.0.3", ip)
+    };
+    let one = snapshot(1, &headless("10.0.0.3"));
+    let moved = snapshot(2, &headless("10.0.0.4"));
+    assert!(
+        !matches!(change_between(&one, &moved), Change::Endpoints { .. }),
+        "{:?}",
+        change_between(&one, &moved)
+    );
+    let rounds = check_sequence(&[one, moved]);
+    let domains = |resources: &Resources| -> bool {
+        let routes = resources.get(type_url::ROUTE).expect("routes");
+        routes.iter().any(|(_, r)| {
+            let rc: bowline_xds::pb::envoy::config::route::v3::RouteConfiguration =
+                bowline_xds::unpack(&r.any).expect("a route configuration");
+            rc.virtual_hosts
+                .iter()
+                .any(|v| v.domains.iter().any(|d| d == "10.0.0.4:9080"))
+        })
+    };
+    assert!(!domains(&rounds[0][0]) && domains(&rounds[1][0]));
+}
+
 #[test]
 fn an_endpoint_change_patches_only_its_service_and_shares_the_rest() {
     let one = snapshot(1, &mesh_yaml("10.0.0.3", "v2", 90));

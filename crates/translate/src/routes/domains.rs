@@ -2,18 +2,37 @@
 
 use crate::ProxyView;
 use bowline_config::common::CLUSTER_DOMAIN;
+use bowline_config::istio::service_entry::Resolution;
 use bowline_registry::Service;
 use std::collections::HashSet;
 
 /// Domains of a service's virtual host in the per-port route configuration: the FQDN, the
 /// short forms a pod's resolver would expand (`name`, `name.ns`, `name.ns.svc`; `name` only
-/// for proxies in the service's namespace), and the VIPs — each bare and with `:port`.
-/// Short forms exist only for `*.svc.cluster.local` hosts (Istio's rule: other hostnames
-/// cannot be safely shortened).
+/// for proxies in the service's namespace), the VIPs and, for a headless service
+/// (`resolution: NONE`), its endpoints' addresses — each bare and with `:port`. Short forms
+/// exist only for `*.svc.cluster.local` hosts (Istio's rule: other hostnames cannot be
+/// safely shortened).
+///
+/// The endpoint addresses are what make a call to one pod of a headless service
+/// (`http://10.0.0.7:8080/`, how StatefulSet members are reached) take the service's
+/// route and cluster, with its mutual TLS, instead of the plaintext passthrough. They make
+/// this service's routes depend on its endpoints, which the control plane's change
+/// accounting knows (an endpoint change of a headless service is not endpoints-only).
 pub(crate) fn service_domains(service: &Service, port: u32, proxy: &ProxyView) -> Vec<String> {
     let mut hosts = vec![service.hostname.clone()];
     hosts.extend(short_forms(&service.hostname, &proxy.namespace));
     hosts.extend(service.addresses.iter().filter(|a| is_vip(a)).cloned());
+    if service.resolution == Resolution::None {
+        let mut pods: Vec<&String> = service
+            .endpoints
+            .iter()
+            .map(|e| &e.address)
+            .filter(|a| is_vip(a))
+            .collect();
+        pods.sort();
+        pods.dedup();
+        hosts.extend(pods.into_iter().cloned());
+    }
     hosts
         .iter()
         .flat_map(|h| [h.clone(), with_port(h, port)])
