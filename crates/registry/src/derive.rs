@@ -120,6 +120,7 @@ pub(crate) fn service(r: &Resource, hostname: String, endpoints: Vec<Endpoint>) 
                 .collect(),
             location: se.location.unwrap_or(Location::MeshExternal),
             resolution: se.resolution.unwrap_or(Resolution::None),
+            export_to: se.export_to.clone(),
             endpoints,
         },
         Spec::Service(svc) => Service {
@@ -142,10 +143,14 @@ pub(crate) fn service(r: &Resource, hostname: String, endpoints: Vec<Endpoint>) 
                 })
                 .collect(),
             location: Location::MeshInternal,
+            // Istio: a headless Service (no cluster IP) is called at its pods' own
+            // addresses, so the proxy passes the connection to the one the client chose.
             resolution: match (&svc.external_name, svc.is_external_name()) {
                 (Some(_), true) => Resolution::Dns,
+                _ if svc.is_headless() => Resolution::None,
                 _ => Resolution::Static,
             },
+            export_to: Vec::new(),
             endpoints,
         },
         other => panic!("{:?} declares no service", other.kind()),

@@ -41,6 +41,9 @@ pub struct Service {
     pub ports: Vec<ServicePort>,
     pub location: Location,
     pub resolution: Resolution,
+    /// The namespaces whose proxies see the service (Istio's `exportTo`: `*`, `.`, `~` or
+    /// names); empty = MeshConfig's `defaultServiceExportTo`.
+    pub export_to: Vec<String>,
     /// Endpoints in a stable order (workload namespace/name, then inline order).
     pub endpoints: Vec<Endpoint>,
 }

@@ -10,7 +10,7 @@
 use crate::policy::ROOT_NAMESPACE;
 use crate::proto::valid_port;
 use crate::scope::{Applied, SidecarIndex};
-use crate::services::{applies_to_mesh, PortOf};
+use crate::services::{applies_to_mesh, service_visible, some_service_restricted, PortOf};
 use crate::sharing::KeyIndex;
 use crate::ProxyView;
 use bowline_config::common::fqdn;
@@ -114,6 +114,9 @@ struct ConfigIndex {
     /// Positions in `outbound_ports` (ascending) by the service's namespace: what a
     /// Sidecar naming namespaces looks through.
     outbound_ports_by_namespace: HashMap<String, Vec<usize>>,
+    /// Whether some service is hidden from some namespace (`exportTo`), so that what a
+    /// proxy is given depends on its namespace.
+    export_restricted: bool,
     /// Positions in `resources`, in load order, per kind.
     authorization_policies: Vec<usize>,
     request_authentications: Vec<usize>,
@@ -251,10 +254,13 @@ impl PushContext {
     /// nothing else, so a change to the endpoints of services it is not given leaves its
     /// clusters, endpoints and routes as they were.
     pub fn gives(&self, proxy: &ProxyView, hostname: &str) -> bool {
-        let Some(scope) = self.sidecar_of(proxy).map(|s| s.scope) else {
+        let Some(service) = self.snapshot.service(hostname) else {
             return true;
         };
-        let Some(service) = self.snapshot.service(hostname) else {
+        if !service_visible(service, &self.snapshot.mesh, &proxy.namespace) {
+            return false;
+        }
+        let Some(scope) = self.sidecar_of(proxy).map(|s| s.scope) else {
             return true;
         };
         service
@@ -277,8 +283,12 @@ impl PushContext {
             }
         };
         let all = 0..self.config.outbound_ports.len();
+        let mesh = &self.snapshot.mesh;
+        let visible = |p: &PortOf<'_>| {
+            !self.config.export_restricted || service_visible(p.service, mesh, &proxy.namespace)
+        };
         let Some(scope) = self.sidecar_of(proxy).map(|s| s.scope) else {
-            return all.map(at).collect();
+            return all.map(at).filter(visible).collect();
         };
         // Only the namespaces the scope names, when it names them: at 10,000 services a
         // namespace-scoped proxy looks at its namespace's hundred, not at every port.
@@ -299,6 +309,7 @@ impl PushContext {
             .into_iter()
             .map(at)
             .filter(|p| scope.admits(p.service, p.port.number, &proxy.namespace))
+            .filter(visible)
             .collect()
     }
 
@@ -389,6 +400,10 @@ impl ConfigIndex {
         let mut ctx = ConfigIndex {
             outbound_ports,
             outbound_ports_by_namespace,
+            export_restricted: some_service_restricted(
+                snapshot.services.iter().map(|s| &**s),
+                &snapshot.mesh,
+            ),
             resources: Vec::new(),
             authorization_policies: Vec::new(),
             request_authentications: Vec::new(),

@@ -1,6 +1,7 @@
 //! What of the registry a sidecar can be given, and the visibility rules shared by routing
 //! and policy (`exportTo`, `gateways`).
 
+use bowline_config::MeshConfig;
 use bowline_registry::{Service, ServicePort};
 
 /// One port of one service, with its number checked against Envoy's range (the outbound
@@ -25,6 +26,26 @@ pub(crate) fn exported_to(export_to: &[String], owner_ns: &str, proxy_ns: &str) 
         || export_to
             .iter()
             .any(|e| e == "*" || (e == "." && owner_ns == proxy_ns) || (e != "." && e == proxy_ns))
+}
+
+/// Whether proxies in `proxy_ns` see `service`: its `exportTo`, else the mesh's
+/// `defaultServiceExportTo` (Istio's default `*`).
+pub(crate) fn service_visible(service: &Service, mesh: &MeshConfig, proxy_ns: &str) -> bool {
+    let export_to = match service.export_to.is_empty() {
+        true => &mesh.default_service_export_to,
+        false => &service.export_to,
+    };
+    exported_to(export_to, &service.namespace, proxy_ns)
+}
+
+/// Whether some service is not visible everywhere (then what a proxy is given depends on
+/// its namespace).
+pub(crate) fn some_service_restricted<'a>(
+    mut services: impl Iterator<Item = &'a Service>,
+    mesh: &MeshConfig,
+) -> bool {
+    let everywhere = |list: &[String]| list.is_empty() || list.iter().any(|e| e == "*");
+    !everywhere(&mesh.default_service_export_to) || services.any(|s| !everywhere(&s.export_to))
 }
 
 /// A `gateways` list applies to sidecars when it is empty or names the reserved `mesh`.

@@ -55,7 +55,7 @@ pub struct OutboundKey {
 /// subject to `exportTo`) and through the Sidecar that applies to it (which services it is
 /// given at all). So the namespace is in the key only where it can change that lookup or
 /// the Sidecar's egress hosts (`./…`): a namespace with a rule for a host outside it (or a wildcard host), the root
-/// namespace when it has rules, and every namespace when some rule restricts `exportTo`.
+/// namespace when it has rules, and every namespace when some rule or service restricts `exportTo`.
 /// For all other namespaces ("plain" ones) the lookup finds the service namespace's and the
 /// root's rules, whoever asks, and their proxies share one key: at 10,000 services in 10
 /// namespaces that is one generation of 12,000 clusters instead of ten.
@@ -130,6 +130,14 @@ impl KeyIndex {
 
 /// Namespaces where the DestinationRule lookup depends on who asks (see [`ClusterKey`]).
 fn special_namespaces(snapshot: &Snapshot) -> Option<HashSet<String>> {
+    // A service hidden from some namespaces (`exportTo`) makes every namespace's clusters
+    // its own.
+    if crate::services::some_service_restricted(
+        snapshot.services.iter().map(|s| &**s),
+        &snapshot.mesh,
+    ) {
+        return None;
+    }
     let mut special = HashSet::new();
     for (r, dr) in snapshot.config.destination_rules() {
         if !dr.export_to.is_empty() && !dr.export_to.iter().any(|e| e == "*") {

@@ -42,10 +42,14 @@ fn configs() -> Vec<(&'static str, Snapshot)> {
         ),
         ("dr_workload_selector", with(SELECTING_DR)),
         ("sidecars", with(SIDECARS)),
+        ("service_export_to", with(PRIVATE_SERVICE)),
     ]
 }
 
 const SELECTING_DR: &str = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: pp-only, namespace: default}\nspec:\n  host: ratings\n  workloadSelector: {matchLabels: {app: productpage}}\n  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n";
+
+/// A service of `prod` exported to its own namespace only.
+const PRIVATE_SERVICE: &str = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ledger, namespace: prod}\nspec:\n  hosts: [ledger.prod.svc.cluster.local]\n  exportTo: [\".\"]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{number: 8080, name: http, protocol: HTTP}]\n  endpoints: [{address: 10.10.9.1}]\n";
 
 /// The root namespace's default Sidecar (own namespace only) and one for productpage.
 const SIDECARS: &str = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: istio-system}\nspec:\n  egress:\n  - hosts: [\"./*\"]\n---\napiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: pp, namespace: default}\nspec:\n  workloadSelector: {labels: {app: productpage}}\n  egress:\n  - hosts: [\"prod/*\"]\n";
@@ -201,6 +205,11 @@ fn plain_namespaces_share_clusters_and_rules_reaching_out_split_them() {
     assert!(
         !keys(&two_namespaces(private)),
         "b's rule is not exported to a"
+    );
+    let hidden = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: hidden, namespace: b}\nspec:\n  hosts: [hidden.b.svc.cluster.local]\n  exportTo: [\".\"]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  endpoints: [{address: 10.0.2.9}]\n";
+    assert!(
+        !keys(&two_namespaces(hidden)),
+        "b's service is not exported to a"
     );
 }
 

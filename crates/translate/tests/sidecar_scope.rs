@@ -180,3 +180,51 @@ fn sidecar_egress_port_narrows_hosts_to_that_port() {
         ])
     );
 }
+
+/// ServiceEntry `exportTo` (and MeshConfig's `defaultServiceExportTo` for entries without
+/// one): a service hidden from a namespace gives its proxies no cluster, endpoints or
+/// virtual host, whatever their Sidecar says.
+#[test]
+fn service_entry_export_to_hides_a_service_from_other_namespaces() {
+    let entry = |export_to: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: ledger, namespace: prod}}\nspec:\n  hosts: [ledger.prod.svc.cluster.local]\n  {export_to}\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{{number: 8080, name: http, protocol: HTTP}}]\n  endpoints: [{{address: 10.10.9.1}}]\n"
+        )
+    };
+    let ledger = "ledger.prod.svc.cluster.local";
+    let sees = |snap: &Snapshot, ip: &str, workload: &str, ns: &str| {
+        let config = config_of(snap, ip, workload, ns);
+        let given = hosts(&config).contains(ledger);
+        assert_eq!(
+            push(snap).gives(&proxy(snap, ip, workload, ns), ledger),
+            given,
+            "PushContext::gives agrees with what {workload} is given"
+        );
+        given
+    };
+    let everywhere = |snap: &Snapshot| {
+        (
+            sees(snap, "10.10.0.10", "productpage-v1", "default"),
+            sees(snap, "10.10.0.20", "details-v1", "prod"),
+        )
+    };
+    for (export_to, want) in [
+        ("exportTo: [\"*\"]", (true, true)),
+        ("exportTo: [\".\"]", (false, true)),
+        ("exportTo: [default]", (true, false)),
+        ("exportTo: [\"~\"]", (false, false)),
+        ("exportTo: []", (true, true)),
+    ] {
+        assert_eq!(everywhere(&with(&entry(export_to))), want, "{export_to}");
+    }
+    // The mesh default applies to entries that set nothing.
+    let mut snap = with(&entry("exportTo: []"));
+    let mut mesh_config = (*snap.mesh).clone();
+    mesh_config.default_service_export_to = vec![".".into()];
+    snap.mesh = std::sync::Arc::new(mesh_config);
+    assert_eq!(
+        everywhere(&snap),
+        (false, true),
+        "defaultServiceExportTo: [.]"
+    );
+}

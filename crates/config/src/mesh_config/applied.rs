@@ -1,8 +1,9 @@
 //! Which MeshConfig fields bowline applies. A field set to something other than Istio's
 //! default that bowline does not apply yet is a warning where it is written, so a mesh
 //! config is never silently half-honoured. Applied today: `pathNormalization` (the
-//! connection manager's path options) and `outboundTrafficPolicy` (calls outside the
-//! registry, in translate's `passthrough`).
+//! connection manager's path options) `outboundTrafficPolicy` (calls outside the
+//! registry, in translate's `passthrough`) and `defaultServiceExportTo` (services'
+//! visibility).
 
 use super::MeshConfig;
 
@@ -71,11 +72,6 @@ impl MeshConfig {
             self.access_log_format != d.access_log_format,
             "accessLogFormat",
             "access logs are not written yet",
-        );
-        check(
-            self.default_service_export_to != d.default_service_export_to,
-            "defaultServiceExportTo",
-            "exportTo defaults are not applied",
         );
         check(
             self.default_virtual_service_export_to != d.default_virtual_service_export_to,

@@ -254,6 +254,7 @@ fn same_but_endpoints(a: &Service, b: &Service) -> bool {
         ports,
         location,
         resolution,
+        export_to,
         endpoints: _,
     } = a;
     *hostname == b.hostname
@@ -262,6 +263,7 @@ fn same_but_endpoints(a: &Service, b: &Service) -> bool {
         && *ports == b.ports
         && *location == b.location
         && *resolution == b.resolution
+        && *export_to == b.export_to
         // A headless service's endpoint addresses are domains of its virtual hosts.
         && *resolution != Resolution::None
 }

@@ -120,6 +120,7 @@ mod tests {
             ports: vec![],
             location: Location::MeshInternal,
             resolution: Resolution::Static,
+            export_to: vec![],
             endpoints: vec![],
         }
     }

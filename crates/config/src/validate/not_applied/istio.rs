@@ -56,9 +56,9 @@ const SERVICE_ENTRY: &[Row] = &[
     ),
     applied("resolution", "dns_resolved_service"),
     applied("workloadSelector.labels", "default_sidecar"),
-    unapplied(
+    applied(
         "exportTo",
-        "ServiceEntry visibility is not applied: every sidecar is given every service",
+        "service_entry_export_to_hides_a_service_from_other_namespaces",
     ),
     unapplied(
         "subjectAltNames",
