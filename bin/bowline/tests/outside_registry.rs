@@ -149,45 +149,81 @@ async fn expect(
     }
 }
 
+/// The bookinfo mesh under transparent capture with productpage on a real Envoy sidecar and
+/// the rest on bowline-proxy, and what the tests need to know of it.
+struct TwoSidecars {
+    mesh: UpMesh,
+    state: Value,
+    /// The bridge's own address: this machine, outside the registry.
+    bridge: IpAddr,
+    /// (who, network namespace) of productpage (Envoy) and details (bowline-proxy).
+    clients: [(&'static str, String); 2],
+}
+
+impl TwoSidecars {
+    async fn start() -> TwoSidecars {
+        let envoy = bowline_testkit::envoy_binary();
+        let mesh = UpMesh::start_with(
+            "transparent",
+            &["--envoy-bin", envoy.to_str().unwrap()],
+            "warn",
+            &|m| {
+                m.replace(
+                    "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n",
+                    "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n  sidecar: envoy\n",
+                )
+            },
+        )
+        .await;
+        let state: Value = serde_json::from_str(
+            &std::fs::read_to_string(mesh.state_dir().join("state.json")).unwrap(),
+        )
+        .unwrap();
+        let bridge: IpAddr = state["network"]["bridge_ip"]
+            .as_str()
+            .context("the mesh's bridge address")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let clients = [
+            (
+                "productpage (Envoy)",
+                workload_field(&state, "productpage-v1-0", "netns"),
+            ),
+            (
+                "details (bowline-proxy)",
+                workload_field(&state, "details-v1-0", "netns"),
+            ),
+        ];
+        TwoSidecars {
+            mesh,
+            state,
+            bridge,
+            clients,
+        }
+    }
+}
+
+/// A workload's field from the mesh state (`ip`, `netns`, `sidecar_admin`).
+fn workload_field(state: &Value, name: &str, field: &str) -> String {
+    state["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == name)
+        .and_then(|w| w[field].as_str())
+        .unwrap_or_else(|| panic!("{name}.{field}"))
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_outside_the_registry_follow_the_outbound_traffic_policy_on_envoy_and_bowline() {
-    let envoy = bowline_testkit::envoy_binary();
-    let mesh = UpMesh::start_with(
-        "transparent",
-        &["--envoy-bin", envoy.to_str().unwrap()],
-        "warn",
-        &|m| {
-            m.replace(
-                "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n",
-                "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n  sidecar: envoy\n",
-            )
-        },
-    )
-    .await;
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(mesh.state_dir().join("state.json")).unwrap(),
-    )
-    .unwrap();
-    let bridge: IpAddr = state["network"]["bridge_ip"]
-        .as_str()
-        .context("the mesh's bridge address")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let netns = |name: &str| -> String {
-        state["workloads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|w| w["name"] == name)
-            .and_then(|w| w["netns"].as_str())
-            .unwrap()
-            .to_string()
-    };
-    let clients = [
-        ("productpage (Envoy)", netns("productpage-v1-0")),
-        ("details (bowline-proxy)", netns("details-v1-0")),
-    ];
+    let TwoSidecars {
+        mesh,
+        state,
+        bridge,
+        clients,
+    } = TwoSidecars::start().await;
     // On 9080, a port the mesh's HTTP services use: the sidecars route it as HTTP.
     let http = http_server(SocketAddr::new(bridge, 9080)).await;
     let tcp = banner_server(bridge).await;
@@ -232,17 +268,7 @@ async fn calls_outside_the_registry_follow_the_outbound_traffic_policy_on_envoy_
     .await;
 
     // Pod IPs: productpage (Envoy) calls details' pod, details (bowline) calls productpage's.
-    let ip = |name: &str| -> IpAddr {
-        state["workloads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|w| w["name"] == name)
-            .and_then(|w| w["ip"].as_str())
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let ip = |name: &str| -> IpAddr { workload_field(&state, name, "ip").parse().unwrap() };
     let calls = [
         (
             &clients[0],
@@ -292,6 +318,98 @@ async fn calls_outside_the_registry_follow_the_outbound_traffic_policy_on_envoy_
                 "URI=spiffe://cluster.local/ns/default/sa/{caller}"
             )),
             "{who} → {service}: the callee sees the caller's identity, so mutual TLS: {answer}"
+        );
+    }
+}
+
+/// Counters from a sidecar's admin `/stats` whose name ends with `suffix`, summed (Envoy
+/// names listener stats by address, bowline-proxy by listener name).
+async fn stat(admin: &str, suffix: &str) -> u64 {
+    let admin: SocketAddr = admin.parse().unwrap();
+    let text = bowline_testkit::get(admin, "/stats", &[], Duration::from_secs(5))
+        .await
+        .unwrap()
+        .text();
+    text.lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| k.ends_with(suffix))
+        .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
+        .sum()
+}
+
+/// Istio's protocol sniffing on ports whose protocol nothing declares (a ServiceEntry port
+/// named `db` or `web`), on both sidecars: a server-first TCP server's banner arrives after
+/// the detection timeout (the delay measured and printed), and an HTTP client that sends its
+/// request line in two pieces is still detected as HTTP and routed by a VirtualService
+/// (whose response header proves it). Each sidecar counts what it detected.
+#[tokio::test(flavor = "multi_thread")]
+async fn undeclared_ports_detect_http_and_let_server_first_protocols_through() {
+    let mesh = TwoSidecars::start().await;
+    let db = banner_server(mesh.bridge).await;
+    let web = http_server(SocketAddr::new(mesh.bridge, 0)).await;
+    mesh.mesh.write_config(
+        "legacy.yaml",
+        &format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: legacy, namespace: default}}\nspec:\n  hosts: [legacy.example.com]\n  addresses: [\"{bridge}\"]\n  location: MESH_EXTERNAL\n  resolution: STATIC\n  ports:\n  - {{number: {db}, name: db}}\n  - {{number: {web}, name: web}}\n  endpoints:\n  - address: \"{bridge}\"\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: legacy, namespace: default}}\nspec:\n  hosts: [legacy.example.com]\n  http:\n  - headers:\n      response:\n        add: {{x-detected: http}}\n    route:\n    - destination: {{host: legacy.example.com, port: {{number: {web}}}}}\n",
+            bridge = mesh.bridge,
+            db = db.port(),
+            web = web.port()
+        ),
+    );
+    let slow_http = format!(
+        "exec 3<>/dev/tcp/{ip}/{port} || exit 7; printf 'GET /legacy HT' >&3; sleep 0.03; printf 'TP/1.1\\r\\nHost: legacy.example.com\\r\\nConnection: close\\r\\n\\r\\n' >&3; timeout 5 cat <&3",
+        ip = web.ip(),
+        port = web.port()
+    );
+    // Nanoseconds from connecting to the banner's last byte, then the banner.
+    let timed_banner = format!(
+        "exec 3<>/dev/tcp/{ip}/{port} || exit 7; start=$(date +%s%N); b=$(timeout 5 head -c {n} <&3); end=$(date +%s%N); echo $((end - start)); printf '%s' \"$b\"",
+        ip = db.ip(),
+        port = db.port(),
+        n = BANNER.len()
+    );
+    for (who, netns) in &mesh.clients {
+        // Once the config has arrived, HTTP is detected and routed by the VirtualService.
+        let response = wait_until(PROPAGATION, Duration::from_millis(200), || async {
+            let response = in_netns(netns, slow_http.clone()).await?;
+            ensure!(
+                response.to_ascii_lowercase().contains("x-detected: http"),
+                "{who}: {response:?}"
+            );
+            Ok(response)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(response.starts_with("HTTP/1.1 200"), "{who}: {response}");
+        assert!(response.ends_with("outside"), "{who}: {response}");
+        // The server speaks first: detection gives up and the banner comes through.
+        let mut delays = Vec::new();
+        for _ in 0..5 {
+            let out = in_netns(netns, timed_banner.clone()).await.unwrap();
+            let (nanos, banner) = out.split_once('\n').unwrap_or(("", ""));
+            assert_eq!(banner, BANNER.trim_end_matches('\n'), "{who}: {out:?}");
+            delays.push(nanos.trim().parse::<u64>().unwrap() / 1_000_000);
+        }
+        delays.sort();
+        eprintln!("{who}: server-first banner after {delays:?} ms (detection timeout 100 ms)");
+        assert!(
+            delays[0] >= 90,
+            "{who}: the banner waits for detection to give up: {delays:?} ms"
+        );
+    }
+    let admin = |name: &str| workload_field(&mesh.state, name, "sidecar_admin");
+    for (who, name) in [
+        ("Envoy", "productpage-v1-0"),
+        ("bowline-proxy", "details-v1-0"),
+    ] {
+        let admin = admin(name);
+        assert!(
+            stat(&admin, "http_inspector.http11_found").await >= 1,
+            "{who} counts the HTTP it detected"
+        );
+        assert!(
+            stat(&admin, "downstream_pre_cx_timeout").await >= 5,
+            "{who} counts the detections that gave up"
         );
     }
 }

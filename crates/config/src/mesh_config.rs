@@ -74,8 +74,9 @@ pub struct MeshConfig {
     pub locality_lb_setting: LocalityLbSetting,
     /// Upstream connect timeout. Default 10s.
     pub connect_timeout: Duration,
-    /// How long to wait for client bytes to sniff the protocol; 0 = no sniffing timeout.
-    /// Default 0s (Istio disabled it in 1.8).
+    /// How long a captured sidecar waits for a client's first bytes on a port without a
+    /// declared protocol before taking the connection for TCP. Istio's default, 0s, waits
+    /// forever (server-first protocols then hang); bowline reads 0 as 100 ms.
     pub protocol_detection_timeout: Duration,
 }
 

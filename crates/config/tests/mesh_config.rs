@@ -33,7 +33,6 @@ fn a_real_world_mesh_config_loads_without_errors() {
             "defaultProviders",
             "trustDomainAliases",
             "connectTimeout",
-            "protocolDetectionTimeout",
             "defaultVirtualServiceExportTo",
             "localityLbSetting",
         ]

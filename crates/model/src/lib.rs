@@ -53,8 +53,8 @@ pub use hcm::{
 };
 pub use jwt::JwtAuthn;
 pub use listener::{
-    ConnectionInfo, FilterChain, FilterChainMatch, Listener, NetworkFilter, SourceType,
-    TrafficDirection,
+    ConnectionInfo, FilterChain, FilterChainMatch, Listener, NetworkFilter, PortPredicate,
+    SourceType, TrafficDirection,
 };
 pub use matcher::{StringMatcher, StringPattern};
 pub use rbac::{

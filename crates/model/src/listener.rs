@@ -1,9 +1,11 @@
 //! Listeners (LDS): where the proxy accepts connections and which filter chain serves each.
 
 mod convert;
+mod predicate;
 mod select;
 
 pub(crate) use convert::same_type;
+pub use predicate::PortPredicate;
 pub use select::ConnectionInfo;
 
 use crate::cidr::Cidr;
@@ -29,6 +31,17 @@ pub struct Listener {
     /// bytes decide its application protocol (`http/1.0`, `http/1.1` or `h2c`) for
     /// filter-chain matching; anything else has none.
     pub http_inspector: bool,
+    /// The inspectors' `filter_disabled`: destination ports on which each does not run.
+    pub tls_inspector_disabled: Option<PortPredicate>,
+    pub http_inspector_disabled: Option<PortPredicate>,
+    /// `listener_filters_timeout`: how long the inspectors may wait for a client's first
+    /// bytes. Envoy's default: 15 s; `None` = no limit (configured as 0).
+    pub inspection_timeout: Option<std::time::Duration>,
+    /// `continue_on_listener_filters_timeout`: when inspection times out, choose a chain
+    /// with what is known (plaintext, no SNI, no ALPN) instead of closing the connection.
+    /// Envoy's default: false. This is how a server-first protocol (a banner the client
+    /// waits for) still gets through on a port where the HTTP inspector runs.
+    pub continue_on_inspection_timeout: bool,
     /// Tried by [`Listener::select_chain`]; never two with the same match.
     pub filter_chains: Vec<FilterChain>,
     /// Serves connections no chain matches; without it they are closed.

@@ -40,6 +40,10 @@ fn listener(chains: Vec<FilterChain>, default: bool) -> Listener {
         traffic_direction: TrafficDirection::Outbound,
         tls_inspector: false,
         http_inspector: false,
+        tls_inspector_disabled: None,
+        http_inspector_disabled: None,
+        inspection_timeout: None,
+        continue_on_inspection_timeout: false,
         filter_chains: chains,
         default_filter_chain: default.then(|| chain("default", FilterChainMatch::default())),
     }

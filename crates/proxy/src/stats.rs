@@ -123,6 +123,14 @@ pub struct ListenerStats {
     /// Envoy's `listener.<name>.ssl.handshake` / `ssl.connection_error`.
     pub ssl_handshake: Counter,
     pub ssl_handshake_error: Counter,
+    /// Inspection (listener filters) outlasted `listener_filters_timeout`.
+    pub downstream_pre_cx_timeout: Counter,
+    /// What the HTTP inspector decided: Envoy's global `http_inspector.*` counters, kept
+    /// per listener here (`listener.<name>.http_inspector.http11_found`).
+    pub http_inspector_http10_found: Counter,
+    pub http_inspector_http11_found: Counter,
+    pub http_inspector_http2_found: Counter,
+    pub http_inspector_http_not_found: Counter,
 }
 
 /// The registry: stats by name, created on first use and kept for the process's life.
@@ -389,6 +397,26 @@ impl ListenerStats {
         ));
         f(counter("ssl_handshake", &self.ssl_handshake));
         f(counter("ssl_connection_error", &self.ssl_handshake_error));
+        f(counter(
+            "downstream_pre_cx_timeout",
+            &self.downstream_pre_cx_timeout,
+        ));
+        f(counter(
+            "http_inspector.http10_found",
+            &self.http_inspector_http10_found,
+        ));
+        f(counter(
+            "http_inspector.http11_found",
+            &self.http_inspector_http11_found,
+        ));
+        f(counter(
+            "http_inspector.http2_found",
+            &self.http_inspector_http2_found,
+        ));
+        f(counter(
+            "http_inspector.http_not_found",
+            &self.http_inspector_http_not_found,
+        ));
     }
 }
 

@@ -69,11 +69,16 @@ pub enum Protocol {
     Tcp,
     Mongo,
     Udp,
+    /// Nothing declared it (no protocol, no `appProtocol`, no known name prefix): Istio
+    /// detects it per connection — HTTP when the client's first bytes are an HTTP request,
+    /// TCP otherwise (protocol sniffing).
+    Unspecified,
 }
 
 impl Protocol {
     /// Reads Istio's protocol names case-insensitively; falls back on the port-name prefix
-    /// convention, then on TCP (Istio would sniff; we do not yet).
+    /// convention, then on [`Protocol::Unspecified`]. MySQL and Redis are TCP, as in Istio
+    /// (whose filters for them are off by default).
     pub fn from_port(protocol: Option<&str>, port_name: &str) -> Protocol {
         let word = protocol
             .map(str::to_string)
@@ -86,8 +91,14 @@ impl Protocol {
             "TLS" => Protocol::Tls,
             "MONGO" => Protocol::Mongo,
             "UDP" => Protocol::Udp,
-            _ => Protocol::Tcp,
+            "TCP" | "MYSQL" | "REDIS" => Protocol::Tcp,
+            _ => Protocol::Unspecified,
         }
+    }
+
+    /// HTTP is routed on the port: declared, or detected on an unspecified one.
+    pub fn may_be_http(self) -> bool {
+        self.is_http() || self == Protocol::Unspecified
     }
 
     /// Ports whose traffic the proxy routes as HTTP (VirtualService `http` rules apply).
@@ -112,6 +123,7 @@ impl fmt::Display for Protocol {
             Protocol::Tcp => "TCP",
             Protocol::Mongo => "MONGO",
             Protocol::Udp => "UDP",
+            Protocol::Unspecified => "UNSPECIFIED",
         };
         f.write_str(s)
     }

@@ -3,6 +3,7 @@
 
 mod gateway;
 mod hcm;
+mod sniffing;
 
 use crate::inbound::{inbound_ports, InboundPort};
 use crate::mtls::{self, PeerMode};
@@ -45,24 +46,29 @@ fn use_original_dst(proxy: &ProxyView) -> bool {
 
 /// On 127.0.0.1:<outbound_port>: one chain per HTTP port (→ RDS `"<port>"`), one per TCP
 /// service port (→ tcp_proxy; matched on the VIPs too when the service has some), and the
-/// default chain (see [`default_chain`]).
+/// default chain (see [`default_chain`]). A port whose protocol is unspecified gets both:
+/// its TCP chains, and HTTP twins of them matched on the application protocol the HTTP
+/// inspector detects (see [`sniffing`]).
 fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
     let ports = push.outbound_ports(proxy);
     let mut chains = Vec::new();
     // Envoy refuses two chains with the same match; the first claimant (HTTP ports first,
     // then services in hostname order) keeps it, as Istio resolves such conflicts.
-    let mut claimed: BTreeSet<(u16, Vec<String>)> = BTreeSet::new();
+    let mut claimed: BTreeSet<(u16, Vec<String>, bool)> = BTreeSet::new();
     let http_ports: BTreeSet<u16> = ports
         .iter()
         .filter(|p| p.is_http())
         .map(|p| p.number)
         .collect();
-    for port in http_ports {
-        claimed.insert((port, Vec::new()));
+    let http_chain = |name: String, port: u16, ranges: Vec<CidrRange>, sniffed: bool| {
         let p = u32::from(port);
-        chains.push(FilterChain {
-            name: format!("0.0.0.0_{port}"),
-            filter_chain_match: Some(destination(port, Vec::new())),
+        let mut matching = destination(port, ranges);
+        if sniffed {
+            matching.application_protocols = sniffing::http_protocols();
+        }
+        FilterChain {
+            name,
+            filter_chain_match: Some(matching),
             filters: vec![http_connection_manager(
                 naming::outbound_stat_prefix(p),
                 Routes::Rds(naming::port_route_config(p)),
@@ -70,8 +76,18 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
                 push.snapshot().mesh.path_normalization.normalization,
             )],
             ..Default::default()
-        });
+        }
+    };
+    for port in http_ports {
+        claimed.insert((port, Vec::new(), false));
+        chains.push(http_chain(
+            format!("0.0.0.0_{port}"),
+            port,
+            Vec::new(),
+            false,
+        ));
     }
+    let mut sniffed_ports = BTreeSet::new();
     for at in ports.iter().filter(|p| !p.is_http()) {
         let ranges: Vec<CidrRange> = at
             .service
@@ -79,8 +95,21 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
             .iter()
             .filter_map(|a| cidr(a))
             .collect();
-        let key = (at.number, ranges.iter().map(|r| format!("{r:?}")).collect());
-        if !claimed.insert(key) {
+        let names: Vec<String> = ranges.iter().map(|r| format!("{r:?}")).collect();
+        // Detection needs the port the client dialled: only under capture.
+        let sniffed = use_original_dst(proxy) && at.port.protocol.may_be_http();
+        if sniffed && claimed.insert((at.number, names.clone(), true)) {
+            sniffed_ports.insert(at.number);
+            let name = format!("{}_{}_http", at.service.hostname, at.number);
+            chains.push(http_chain(name, at.number, ranges.clone(), true));
+            // An HTTP request to the port at another address (no VIP, a pod IP) is routed
+            // by Host like one to a declared HTTP port.
+            if claimed.insert((at.number, Vec::new(), true)) {
+                let name = format!("0.0.0.0_{}_http", at.number);
+                chains.push(http_chain(name, at.number, Vec::new(), true));
+            }
+        }
+        if !claimed.insert((at.number, names, false)) {
             continue;
         }
         chains.push(FilterChain {
@@ -90,11 +119,17 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
             ..Default::default()
         });
     }
+    let listener_filters = sniffing::listener_filters(&sniffed_ports);
+    let sniffing = !listener_filters.is_empty();
     Listener {
         name: naming::VIRTUAL_OUTBOUND.into(),
         address: Some(socket_address("127.0.0.1", proxy.outbound_port)),
         use_original_dst: bool_value(use_original_dst(proxy)),
         traffic_direction: TrafficDirection::Outbound as i32,
+        listener_filters,
+        listener_filters_timeout: sniffing
+            .then(|| sniffing::detection_timeout(&push.snapshot().mesh)),
+        continue_on_listener_filters_timeout: sniffing,
         filter_chains: chains,
         default_filter_chain: Some(default_chain(push, proxy)),
         ..Default::default()

@@ -47,7 +47,7 @@ pub fn routes(ctx: &PushContext, proxy: &ProxyView) -> Vec<RouteConfiguration> {
     let http: Vec<(PortOf<'_>, Vec<Route>)> = ctx
         .outbound_ports(proxy)
         .into_iter()
-        .filter(PortOf::is_http)
+        .filter(PortOf::may_be_http)
         .map(|at| (at, http_routes(ctx, proxy, at)))
         .collect();
 

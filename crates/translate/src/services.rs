@@ -17,6 +17,12 @@ impl PortOf<'_> {
     pub fn is_http(&self) -> bool {
         self.port.protocol.is_http()
     }
+
+    /// HTTP routes are generated for the port: declared HTTP, or unspecified (detected per
+    /// connection).
+    pub fn may_be_http(&self) -> bool {
+        self.port.protocol.may_be_http()
+    }
 }
 
 /// Istio's `exportTo`: empty or `*` = every namespace, `.` = the owner's namespace only,

@@ -320,12 +320,15 @@ fn envoy_accepts_sidecar_scoped_config() {
 }
 
 /// A captured sidecar under each outbound traffic policy: the passthrough and black-hole
-/// clusters, the catch-all virtual hosts and the default tcp_proxy chain.
+/// clusters, the catch-all virtual hosts and the default tcp_proxy chain; and its HTTP
+/// inspector on ports without a declared protocol.
 #[test]
 fn envoy_accepts_the_outbound_traffic_policy_under_capture() {
     use bowline_config::mesh_config::{MeshConfig, OutboundMode, OutboundTrafficPolicy};
+    // Ports without a declared protocol, sniffed under capture.
+    let sniffed = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: shop, namespace: default}\nspec:\n  hosts: [shop.default.svc.cluster.local]\n  addresses: [240.0.0.10]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{number: 8000, name: web}, {number: 8001, name: stream}]\n  endpoints: [{address: 10.0.0.5}]\n";
     for mode in [OutboundMode::AllowAny, OutboundMode::RegistryOnly] {
-        let mut snap = mesh(&rich_mesh_yaml());
+        let mut snap = mesh(&format!("{}\n---\n{sniffed}", rich_mesh_yaml()));
         snap.mesh = std::sync::Arc::new(MeshConfig {
             outbound_traffic_policy: OutboundTrafficPolicy { mode },
             ..MeshConfig::default()

@@ -2,8 +2,8 @@
 //! default that bowline does not apply yet is a warning where it is written, so a mesh
 //! config is never silently half-honoured. Applied today: `pathNormalization` (the
 //! connection manager's path options) `outboundTrafficPolicy` (calls outside the
-//! registry, in translate's `passthrough`) and `defaultServiceExportTo` (services'
-//! visibility).
+//! registry, in translate's `passthrough`) `defaultServiceExportTo` (services'
+//! visibility) and `protocolDetectionTimeout` (translate's `listeners::sniffing`).
 
 use super::MeshConfig;
 
@@ -97,11 +97,6 @@ impl MeshConfig {
             self.connect_timeout != d.connect_timeout,
             "connectTimeout",
             "clusters use bowline's connect timeout",
-        );
-        check(
-            self.protocol_detection_timeout != d.protocol_detection_timeout,
-            "protocolDetectionTimeout",
-            "protocols are not sniffed",
         );
         out
     }

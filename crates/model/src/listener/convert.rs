@@ -1,8 +1,13 @@
 //! `envoy.config.listener.v3.Listener` → [`Listener`].
 
-use super::{FilterChain, FilterChainMatch, Listener, NetworkFilter, SourceType, TrafficDirection};
+use super::predicate::port_predicate;
+use super::{
+    FilterChain, FilterChainMatch, Listener, NetworkFilter, PortPredicate, SourceType,
+    TrafficDirection,
+};
 use crate::address::ip_socket_address;
 use crate::cidr::cidr;
+use crate::duration::timeout;
 use crate::error::{At, InvalidListener, Problem};
 use crate::unsupported::refuse_unsupported;
 use bowline_xds::pb::envoy::config::core::v3::TrafficDirection as PbDirection;
@@ -12,6 +17,7 @@ use bowline_xds::pb::envoy::config::listener::v3::{
     ListenerFilter,
 };
 use bowline_xds::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
+use bowline_xds::pb::envoy::extensions::filters::listener::original_dst::v3::OriginalDst;
 use bowline_xds::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager as PbHcm;
 use bowline_xds::pb::envoy::extensions::filters::network::rbac::v3::Rbac as PbNetworkRbac;
@@ -74,8 +80,7 @@ fn listener(l: &PbListener) -> Result<Listener, Problem> {
     refuse_unsupported!(at;
         additional_addresses, stat_prefix, stats_matcher, fcds_config, filter_chain_matcher,
         per_connection_buffer_limit_bytes, per_connection_buffer_high_watermark_timeout,
-        metadata, deprecated_v1, drain_type, listener_filters_timeout,
-        continue_on_listener_filters_timeout, transparent, freebind, socket_options,
+        metadata, deprecated_v1, drain_type, transparent, freebind, socket_options,
         tcp_fast_open_queue_length, udp_listener_config, api_listener,
         connection_balance_config, reuse_port, enable_reuse_port, access_log, tcp_backlog_size,
         max_connections_to_accept_per_socket_event, bind_to_port, enable_mptcp,
@@ -128,13 +133,23 @@ fn listener(l: &PbListener) -> Result<Listener, Problem> {
     for (i, f) in listener_filters.iter().enumerate() {
         listener_filter(f, &at.index("listener_filters", i), &mut inspectors)?;
     }
+    let inspection_timeout = timeout(
+        listener_filters_timeout,
+        Some(DEFAULT_LISTENER_FILTERS_TIMEOUT),
+        &at.field("listener_filters_timeout"),
+    )?;
     Ok(Listener {
         name: name.clone(),
         address,
-        use_original_dst: use_original_dst.as_ref().is_some_and(|b| b.value),
+        use_original_dst: use_original_dst.as_ref().is_some_and(|b| b.value)
+            || inspectors.original_dst,
         traffic_direction,
         tls_inspector: inspectors.tls,
         http_inspector: inspectors.http,
+        tls_inspector_disabled: inspectors.tls_disabled,
+        http_inspector_disabled: inspectors.http_disabled,
+        inspection_timeout,
+        continue_on_inspection_timeout: *continue_on_listener_filters_timeout,
         filter_chains: chains,
         default_filter_chain,
     })
@@ -171,31 +186,53 @@ fn filter_chain(c: &PbFilterChain, at: &At) -> Result<FilterChain, Problem> {
 
 #[derive(Default)]
 struct Inspectors {
+    /// `envoy.filters.listener.original_dst`: the same as `use_original_dst` here (bowline
+    /// restores the destination before any inspector runs, wherever the filter is listed).
+    original_dst: bool,
     tls: bool,
     http: bool,
+    tls_disabled: Option<PortPredicate>,
+    http_disabled: Option<PortPredicate>,
 }
 
-/// The listener filters implemented: the TLS inspector (its options at their defaults) and
-/// the HTTP inspector; any other is refused by name.
+/// Envoy's default `listener_filters_timeout`.
+const DEFAULT_LISTENER_FILTERS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The listener filters implemented: the original destination, the TLS inspector (its
+/// options at their defaults) and the HTTP inspector; any other is refused by name.
 fn listener_filter(f: &ListenerFilter, at: &At, found: &mut Inspectors) -> Result<(), Problem> {
     let ListenerFilter {
         name,
         filter_disabled,
         config_type,
     } = f;
-    refuse_unsupported!(at; filter_disabled);
+    let disabled = filter_disabled
+        .as_ref()
+        .map(|p| port_predicate(p, &at.field("filter_disabled")))
+        .transpose()?;
     let any = match config_type {
         Some(listener_filter::ConfigType::TypedConfig(any)) => any,
         _ => return Err(at.field("typed_config").invalid("is required")),
     };
+    if same_type(&any.type_url, &OriginalDst::type_url()) {
+        if disabled.is_some() {
+            return Err(at
+                .field("filter_disabled")
+                .invalid("the original destination is always restored by bowline-proxy"));
+        }
+        found.original_dst = true;
+        return Ok(());
+    }
     if same_type(&any.type_url, &HttpInspector::type_url()) {
         found.http = true;
+        found.http_disabled = disabled;
         return Ok(());
     }
     if !same_type(&any.type_url, &TlsInspector::type_url()) {
         return Err(at.unsupported_filter(name, &any.type_url));
     }
     found.tls = true;
+    found.tls_disabled = disabled;
     let inspector: TlsInspector =
         bowline_xds::unpack(any).map_err(|e| at.field("typed_config").invalid(e))?;
     let at = at.field("typed_config");

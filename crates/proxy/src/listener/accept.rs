@@ -72,21 +72,9 @@ fn dispatch(
     let state = state.clone();
     let pool = pool.clone();
     tokio::spawn(async move {
-        // Without a TLS inspector every connection is plaintext with no SNI (Envoy's rule).
-        let mut hello = if listener.model.tls_inspector {
-            tls::inspect(&stream).await
-        } else {
-            ClientHelloInfo {
-                transport_protocol: "raw_buffer",
-                ..ClientHelloInfo::default()
-            }
+        let Some(hello) = inspect(&stream, dest.port(), &listener).await else {
+            return;
         };
-        // The HTTP inspector names a plaintext connection's protocol the way ALPN would.
-        if listener.model.http_inspector && hello.transport_protocol == "raw_buffer" {
-            if let Some(protocol) = super::http_inspect::inspect(&stream).await {
-                hello.alpn = vec![protocol.to_string()];
-            }
-        }
         let alpn: Vec<&str> = hello.alpn.iter().map(String::as_str).collect();
         let info = ConnectionInfo {
             destination: dest,
@@ -221,6 +209,60 @@ where
             stats.downstream_cx_active.dec();
         }
         Chain::Tcp(tcp) => serve_tcp(stream, t.dest, &tcp, &t.state).await,
+    }
+}
+
+/// The listener filters, in Envoy's order and bounded by the listener's
+/// `listener_filters_timeout`: the TLS inspector (transport, SNI, ALPN), then the HTTP
+/// inspector on plaintext (the application protocol, as ALPN would name it), each unless
+/// its `filter_disabled` covers the destination port. `None` when the connection is to be
+/// closed: inspection timed out and the listener does not continue on timeout.
+async fn inspect(
+    stream: &TcpStream,
+    port: u16,
+    listener: &super::runtime::ListenerRt,
+) -> Option<ClientHelloInfo> {
+    let model = &listener.model;
+    let runs = |on: bool, disabled: &Option<bowline_model::PortPredicate>| {
+        on && disabled.as_ref().is_none_or(|d| !d.matches(port))
+    };
+    let plaintext = || ClientHelloInfo {
+        transport_protocol: "raw_buffer",
+        ..ClientHelloInfo::default()
+    };
+    let work = async {
+        // Without a TLS inspector every connection is plaintext with no SNI (Envoy's rule).
+        let mut hello = if runs(model.tls_inspector, &model.tls_inspector_disabled) {
+            tls::inspect(stream).await
+        } else {
+            plaintext()
+        };
+        if runs(model.http_inspector, &model.http_inspector_disabled)
+            && hello.transport_protocol == "raw_buffer"
+        {
+            let found = super::http_inspect::inspect(stream).await;
+            let stats = &listener.stats;
+            match found {
+                Some("http/1.0") => stats.http_inspector_http10_found.inc(),
+                Some("http/1.1") => stats.http_inspector_http11_found.inc(),
+                Some(_) => stats.http_inspector_http2_found.inc(),
+                None => stats.http_inspector_http_not_found.inc(),
+            }
+            if let Some(protocol) = found {
+                hello.alpn = vec![protocol.to_string()];
+            }
+        }
+        hello
+    };
+    let Some(limit) = model.inspection_timeout else {
+        return Some(work.await);
+    };
+    match tokio::time::timeout(limit, work).await {
+        Ok(hello) => Some(hello),
+        Err(_) => {
+            listener.stats.downstream_pre_cx_timeout.inc();
+            model.continue_on_inspection_timeout.then(plaintext)
+        }
     }
 }
 

@@ -109,7 +109,8 @@ impl ListenerRt {
     ) -> Result<ListenerRt, String> {
         // Where each field of the model goes (exhaustive: a field the model gains is a
         // compile error here until the data path consumes it): the accept loop reads
-        // `address`, `use_original_dst`, `tls_inspector` and `http_inspector` from `model`;
+        // `address`, `use_original_dst` and the inspection fields (inspectors, where they are
+        // disabled, their timeout) from `model`;
         // chains are built below. `traffic_direction` only names stats and spans in Envoy,
         // and bowline-proxy's stats carry no direction label.
         let Listener {
@@ -119,6 +120,10 @@ impl ListenerRt {
             traffic_direction: _,
             tls_inspector: _,
             http_inspector: _,
+            tls_inspector_disabled: _,
+            http_inspector_disabled: _,
+            inspection_timeout: _,
+            continue_on_inspection_timeout: _,
             filter_chains: _,
             default_filter_chain: _,
         } = &model;

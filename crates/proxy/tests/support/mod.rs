@@ -204,6 +204,10 @@ pub fn listener(name: &str, network: model::NetworkFilter) -> model::Listener {
         traffic_direction: Default::default(),
         tls_inspector: false,
         http_inspector: false,
+        tls_inspector_disabled: None,
+        http_inspector_disabled: None,
+        inspection_timeout: None,
+        continue_on_inspection_timeout: false,
         filter_chains: vec![model::FilterChain {
             name: "only".into(),
             matcher: Default::default(),
