@@ -48,13 +48,14 @@ fn use_original_dst(proxy: &ProxyView) -> bool {
 /// service port (→ tcp_proxy; matched on the VIPs too when the service has some), and the
 /// default chain (see [`default_chain`]). A port whose protocol is unspecified gets both:
 /// its TCP chains, and HTTP twins of them matched on the application protocol the HTTP
-/// inspector detects (see [`sniffing`]).
+/// inspector detects (see [`sniffing`]). Under capture, a VirtualService's `tls` rules add
+/// chains matched on the client's SNI beside the port's TCP chain.
 fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
     let ports = push.outbound_ports(proxy);
     let mut chains = Vec::new();
     // Envoy refuses two chains with the same match; the first claimant (HTTP ports first,
     // then services in hostname order) keeps it, as Istio resolves such conflicts.
-    let mut claimed: BTreeSet<(u16, Vec<String>, bool)> = BTreeSet::new();
+    let mut claimed: BTreeSet<(u16, Vec<String>, Claim)> = BTreeSet::new();
     let http_ports: BTreeSet<u16> = ports
         .iter()
         .filter(|p| p.is_http())
@@ -79,7 +80,7 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
         }
     };
     for port in http_ports {
-        claimed.insert((port, Vec::new(), false));
+        claimed.insert((port, Vec::new(), Claim::Plain));
         chains.push(http_chain(
             format!("0.0.0.0_{port}"),
             port,
@@ -88,6 +89,7 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
         ));
     }
     let mut sniffed_ports = BTreeSet::new();
+    let mut sni_ports = BTreeSet::new();
     for at in ports.iter().filter(|p| !p.is_http()) {
         let ranges: Vec<CidrRange> = at
             .service
@@ -98,18 +100,49 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
         let names: Vec<String> = ranges.iter().map(|r| format!("{r:?}")).collect();
         // Detection needs the port the client dialled: only under capture.
         let sniffed = use_original_dst(proxy) && at.port.protocol.may_be_http();
-        if sniffed && claimed.insert((at.number, names.clone(), true)) {
+        if sniffed && claimed.insert((at.number, names.clone(), Claim::Http)) {
             sniffed_ports.insert(at.number);
             let name = format!("{}_{}_http", at.service.hostname, at.number);
             chains.push(http_chain(name, at.number, ranges.clone(), true));
             // An HTTP request to the port at another address (no VIP, a pod IP) is routed
             // by Host like one to a declared HTTP port.
-            if claimed.insert((at.number, Vec::new(), true)) {
+            if claimed.insert((at.number, Vec::new(), Claim::Http)) {
                 let name = format!("0.0.0.0_{}_http", at.number);
                 chains.push(http_chain(name, at.number, Vec::new(), true));
             }
         }
-        if !claimed.insert((at.number, names, false)) {
+        // TLS the proxy passes through, routed by the SNI the client sent; it competes with
+        // the TCP chain below at the same port and addresses, so it uses those unless the
+        // rule names its own subnets. The SNI needs the original destination's port too.
+        let sni = match use_original_dst(proxy) {
+            true => crate::tcp::sni_routes(push, proxy, *at),
+            false => Vec::new(),
+        };
+        for (i, route) in sni.into_iter().enumerate() {
+            let own: Vec<CidrRange> = route.subnets.iter().filter_map(|s| cidr(s)).collect();
+            let (ranges, names) = match own.is_empty() {
+                true => (ranges.clone(), names.clone()),
+                false => {
+                    let names = own.iter().map(|r| format!("{r:?}")).collect();
+                    (own, names)
+                }
+            };
+            let claim = Claim::Sni(route.server_names.clone());
+            if !claimed.insert((at.number, names, claim)) {
+                continue;
+            }
+            sni_ports.insert(at.number);
+            chains.push(FilterChain {
+                name: format!("{}_{}_sni_{i}", at.service.hostname, at.number),
+                filter_chain_match: Some(FilterChainMatch {
+                    server_names: route.server_names,
+                    ..destination(at.number, ranges)
+                }),
+                filters: vec![tcp_proxy_filter(&route.tcp_proxy)],
+                ..Default::default()
+            });
+        }
+        if !claimed.insert((at.number, names, Claim::Plain)) {
             continue;
         }
         chains.push(FilterChain {
@@ -119,7 +152,7 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
             ..Default::default()
         });
     }
-    let listener_filters = sniffing::listener_filters(&sniffed_ports);
+    let listener_filters = sniffing::listener_filters(&sniffed_ports, &sni_ports);
     let sniffing = !listener_filters.is_empty();
     Listener {
         name: naming::VIRTUAL_OUTBOUND.into(),
@@ -134,6 +167,15 @@ fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
         default_filter_chain: Some(default_chain(push, proxy)),
         ..Default::default()
     }
+}
+
+/// What an outbound filter chain claims beyond its port and addresses: nothing more, the
+/// HTTP the inspector detected, or these SNI names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Claim {
+    Plain,
+    Http,
+    Sni(Vec<String>),
 }
 
 /// What meets a connection no filter chain claims. Under capture that is a destination

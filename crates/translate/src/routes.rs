@@ -140,10 +140,12 @@ fn route_config(
 /// The routes of one service port's virtual host: the VirtualService's `http` rules in
 /// order, delegating rules replaced by their delegate's (see [`delegate`]); first match
 /// wins; a rule whose matches all exclude this proxy or port is left out, and nothing after
-/// a rule without matches can match. No VirtualService: the default route.
+/// a rule without matches can match. No VirtualService with `http` rules: the default route.
 fn http_routes(push: &PushContext, proxy: &ProxyView, at: PortOf<'_>) -> Vec<Route> {
     let host = &at.service.hostname;
-    let Some(vs) = virtual_service::for_host(push, proxy, host) else {
+    // A VirtualService with only `tls` or `tcp` rules leaves the host's HTTP routing alone.
+    let vs = virtual_service::for_host(push, proxy, host).filter(|vs| !vs.spec.http.is_empty());
+    let Some(vs) = vs else {
         let ctx = RouteContext {
             push,
             proxy,

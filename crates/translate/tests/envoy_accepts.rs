@@ -320,15 +320,17 @@ fn envoy_accepts_sidecar_scoped_config() {
 }
 
 /// A captured sidecar under each outbound traffic policy: the passthrough and black-hole
-/// clusters, the catch-all virtual hosts and the default tcp_proxy chain; and its HTTP
-/// inspector on ports without a declared protocol.
+/// clusters, the catch-all virtual hosts and the default tcp_proxy chain; its HTTP
+/// inspector on ports without a declared protocol and its SNI chains and TLS inspector.
 #[test]
 fn envoy_accepts_the_outbound_traffic_policy_under_capture() {
     use bowline_config::mesh_config::{MeshConfig, OutboundMode, OutboundTrafficPolicy};
     // Ports without a declared protocol, sniffed under capture.
     let sniffed = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: shop, namespace: default}\nspec:\n  hosts: [shop.default.svc.cluster.local]\n  addresses: [240.0.0.10]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{number: 8000, name: web}, {number: 8001, name: stream}]\n  endpoints: [{address: 10.0.0.5}]\n";
+    // TLS routed by SNI.
+    let sni = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: wiki, namespace: default}\nspec:\n  hosts: [wiki.example.com]\n  addresses: [240.0.0.20]\n  location: MESH_EXTERNAL\n  resolution: STATIC\n  ports: [{number: 443, name: tls, protocol: TLS}]\n  endpoints: [{address: 10.0.0.20}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: wiki, namespace: default}\nspec:\n  hosts: [wiki.example.com]\n  tls:\n  - match:\n    - sniHosts: [\"*.wiki.example.com\"]\n    route:\n    - destination: {host: wiki.example.com}\n";
     for mode in [OutboundMode::AllowAny, OutboundMode::RegistryOnly] {
-        let mut snap = mesh(&format!("{}\n---\n{sniffed}", rich_mesh_yaml()));
+        let mut snap = mesh(&format!("{}\n---\n{sniffed}---\n{sni}", rich_mesh_yaml()));
         snap.mesh = std::sync::Arc::new(MeshConfig {
             outbound_traffic_policy: OutboundTrafficPolicy { mode },
             ..MeshConfig::default()

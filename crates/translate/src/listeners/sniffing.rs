@@ -14,7 +14,9 @@
 //! the service, without HTTP routing.
 //!
 //! The inspector is disabled on every other port (its `filter_disabled`, as Istio does), so
-//! declared ports, TCP services and passthrough traffic never wait for it.
+//! declared ports, TCP services and passthrough traffic never wait for it. The same goes for
+//! the TLS inspector, which reads the SNI a VirtualService's `tls` rules route by: it runs
+//! only on the ports that have such rules, under the same timeout.
 
 use crate::proto::duration;
 use bowline_config::MeshConfig;
@@ -26,12 +28,14 @@ use bowline_xds::pb::envoy::config::listener::v3::{
 };
 use bowline_xds::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
 use bowline_xds::pb::envoy::extensions::filters::listener::original_dst::v3::OriginalDst;
+use bowline_xds::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use bowline_xds::pb::envoy::r#type::v3::Int32Range;
 use bowline_xds::pb::google::protobuf::Duration;
 use std::collections::BTreeSet;
 
 const HTTP_INSPECTOR: &str = "envoy.filters.listener.http_inspector";
 const ORIGINAL_DST: &str = "envoy.filters.listener.original_dst";
+const TLS_INSPECTOR: &str = "envoy.filters.listener.tls_inspector";
 
 /// bowline's detection timeout when MeshConfig leaves it at 0.
 pub(crate) const DEFAULT_DETECTION_TIMEOUT: std::time::Duration =
@@ -55,14 +59,25 @@ pub(crate) fn detection_timeout(mesh: &MeshConfig) -> Duration {
     })
 }
 
-/// The listener filters that detect HTTP on `ports` (the sniffed ones); none without any.
-/// The original destination is restored first (`envoy.filters.listener.original_dst`, as
-/// Istio lists it): Envoy tests the inspector's `filter_disabled` against the connection's
+/// The listener filters that read the client's first bytes: the TLS inspector (SNI) on
+/// `tls_ports`, then the HTTP inspector on `http_ports` (the sniffed ones); none without
+/// either. The original destination is restored first (`envoy.filters.listener.original_dst`,
+/// as Istio lists it): Envoy tests an inspector's `filter_disabled` against the connection's
 /// local port, which before that is the listener's own.
-pub(crate) fn listener_filters(ports: &BTreeSet<u16>) -> Vec<ListenerFilter> {
-    let Some(inspector) = http_inspector(ports) else {
+pub(crate) fn listener_filters(
+    http_ports: &BTreeSet<u16>,
+    tls_ports: &BTreeSet<u16>,
+) -> Vec<ListenerFilter> {
+    let inspectors: Vec<ListenerFilter> = [
+        only_on(tls_ports).map(|d| inspector(TLS_INSPECTOR, pack(&TlsInspector::default()), d)),
+        only_on(http_ports).map(|d| inspector(HTTP_INSPECTOR, pack(&HttpInspector::default()), d)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if inspectors.is_empty() {
         return Vec::new();
-    };
+    }
     let original_dst = ListenerFilter {
         name: ORIGINAL_DST.into(),
         config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
@@ -70,33 +85,39 @@ pub(crate) fn listener_filters(ports: &BTreeSet<u16>) -> Vec<ListenerFilter> {
         ))),
         ..Default::default()
     };
-    vec![original_dst, inspector]
+    std::iter::once(original_dst).chain(inspectors).collect()
 }
 
-/// The HTTP inspector, running only on `ports`; `None` without any.
-fn http_inspector(ports: &BTreeSet<u16>) -> Option<ListenerFilter> {
+fn inspector(
+    name: &str,
+    config: bowline_xds::pb::google::protobuf::Any,
+    disabled: Predicate,
+) -> ListenerFilter {
+    ListenerFilter {
+        name: name.into(),
+        filter_disabled: Some(disabled),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(config)),
+    }
+}
+
+/// A `filter_disabled` that leaves a filter running on `ports` only; `None` without any.
+fn only_on(ports: &BTreeSet<u16>) -> Option<Predicate> {
     let range = |p: &u16| Predicate {
         rule: Some(Rule::DestinationPortRange(Int32Range {
             start: i32::from(*p),
             end: i32::from(*p) + 1,
         })),
     };
-    let mut sniffed: Vec<Predicate> = ports.iter().map(range).collect();
-    let sniffed = match sniffed.len() {
+    let mut on: Vec<Predicate> = ports.iter().map(range).collect();
+    let on = match on.len() {
         0 => return None,
-        1 => sniffed.remove(0),
+        1 => on.remove(0),
         _ => Predicate {
-            rule: Some(Rule::OrMatch(MatchSet { rules: sniffed })),
+            rule: Some(Rule::OrMatch(MatchSet { rules: on })),
         },
     };
-    Some(ListenerFilter {
-        name: HTTP_INSPECTOR.into(),
-        filter_disabled: Some(Predicate {
-            rule: Some(Rule::NotMatch(Box::new(sniffed))),
-        }),
-        config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
-            &HttpInspector::default(),
-        ))),
+    Some(Predicate {
+        rule: Some(Rule::NotMatch(Box::new(on))),
     })
 }
 
@@ -106,9 +127,9 @@ mod tests {
 
     #[test]
     fn the_inspector_runs_only_on_sniffed_ports_and_the_timeout_has_a_floor() {
-        assert!(listener_filters(&BTreeSet::new()).is_empty());
+        assert!(listener_filters(&BTreeSet::new(), &BTreeSet::new()).is_empty());
         for ports in [vec![3306], vec![3306, 8000]] {
-            let filters = listener_filters(&ports.iter().copied().collect());
+            let filters = listener_filters(&ports.iter().copied().collect(), &BTreeSet::new());
             let listener = bowline_xds::pb::envoy::config::listener::v3::Listener {
                 name: "l".into(),
                 address: Some(crate::proto::socket_address("127.0.0.1", 1)),

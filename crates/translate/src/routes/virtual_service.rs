@@ -4,7 +4,9 @@
 use crate::services::{applies_to_mesh, exported_to};
 use crate::{ProxyView, PushContext};
 use bowline_config::common::{selector_matches, Labels};
-use bowline_config::istio::virtual_service::{HttpMatchRequest, L4MatchAttributes};
+use bowline_config::istio::virtual_service::{
+    HttpMatchRequest, L4MatchAttributes, TlsMatchAttributes,
+};
 use bowline_config::istio::VirtualService;
 use bowline_config::Spec;
 
@@ -55,6 +57,17 @@ pub(crate) struct Source<'a> {
 
 impl<'a> From<&'a HttpMatchRequest> for Source<'a> {
     fn from(m: &'a HttpMatchRequest) -> Self {
+        Source {
+            port: m.port,
+            labels: &m.source_labels,
+            namespace: &m.source_namespace,
+            gateways: &m.gateways,
+        }
+    }
+}
+
+impl<'a> From<&'a TlsMatchAttributes> for Source<'a> {
+    fn from(m: &'a TlsMatchAttributes) -> Self {
         Source {
             port: m.port,
             labels: &m.source_labels,

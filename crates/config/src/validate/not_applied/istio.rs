@@ -17,6 +17,7 @@ pub(super) fn entries(out: &mut Vec<Entry>) {
         "spec.http[*].mirror",
         "spec.http[*].mirrors[*].destination",
         "spec.tcp[*].route[*].destination",
+        "spec.tls[*].route[*].destination",
     ] {
         mount(out, VirtualService, at, DESTINATION);
     }

@@ -8,14 +8,44 @@ pub(super) const VIRTUAL_SERVICE: &[Row] = &[
     applied("hosts", "vs_match"),
     applied("gateways", "gateways_select_the_mesh"),
     applied("exportTo", "export_to_follows_istio"),
-    unapplied(
-        "tls",
-        "TLS routing by SNI is not served yet; this rule has no effect (route TLS as opaque TCP with a `tcp` rule)",
+    applied(
+        "tls[*].match[*].sniHosts",
+        "virtual_service_tls_rules_route_by_sni_at_the_sidecar",
+    ),
+    applied(
+        "tls[*].match[*].destinationSubnets",
+        "virtual_service_tls_rules_route_by_sni_at_the_sidecar",
+    ),
+    applied(
+        "tls[*].match[*].port",
+        "virtual_service_tls_rules_route_by_sni_at_the_sidecar",
+    ),
+    applied(
+        "tls[*].match[*].sourceLabels",
+        "source_conditions_are_decided_per_proxy",
+    ),
+    applied(
+        "tls[*].match[*].gateways",
+        "source_conditions_are_decided_per_proxy",
+    ),
+    applied(
+        "tls[*].match[*].sourceNamespace",
+        "source_conditions_are_decided_per_proxy",
+    ),
+    applied(
+        "tls[*].route[*].weight",
+        "virtual_service_tls_rules_route_by_sni_at_the_sidecar",
     ),
     applied("tcp[*].match[*].port", "tcp_routes"),
     applied("tcp[*].match[*].sourceLabels", "tcp_routes"),
-    applied("tcp[*].match[*].gateways", "source_conditions_are_decided_per_proxy"),
-    applied("tcp[*].match[*].sourceNamespace", "source_conditions_are_decided_per_proxy"),
+    applied(
+        "tcp[*].match[*].gateways",
+        "source_conditions_are_decided_per_proxy",
+    ),
+    applied(
+        "tcp[*].match[*].sourceNamespace",
+        "source_conditions_are_decided_per_proxy",
+    ),
     unapplied(
         "tcp[*].match[*].destinationSubnets",
         "destination subnets are not matched, so the rule applies whatever the destination address",

@@ -61,6 +61,8 @@ fn each_unapplied_field_is_named_once_with_its_indices() {
              "match": [{"uri": {"prefix": "/a"}, "name": "m"}]}
         ],
         "tls": [{"match": [{"sniHosts": ["a.example.com"]}],
+                 "route": [{"destination": {"host": "a.example.com"}}]}],
+        "tcp": [{"match": [{"sourceSubnet": "10.0.0.0/8"}],
                  "route": [{"destination": {"host": "a.example.com"}}]}]
     }));
     assert_eq!(
@@ -68,7 +70,7 @@ fn each_unapplied_field_is_named_once_with_its_indices() {
         [
             "spec.http[1].match[0].name",
             "spec.http[1].redirect.prefixRewrite",
-            "spec.tls"
+            "spec.tcp[0].match[0].sourceSubnet"
         ]
     );
 }
