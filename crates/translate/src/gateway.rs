@@ -13,16 +13,20 @@
 //! Kubernetes Gateway API listeners are converted to the same server shapes first; their
 //! HTTPRoutes and GRPCRoutes become virtual hosts of their own (see `api`).
 //!
-//! Left out (their servers get no listener): TLS modes other than `SIMPLE` (PASSTHROUGH,
-//! MUTUAL, ISTIO_MUTUAL, AUTO_PASSTHROUGH) and TCP/TLS/MONGO servers.
+//! TLS servers terminate in SIMPLE, MUTUAL, OPTIONAL_MUTUAL or ISTIO_MUTUAL mode; HTTPS
+//! servers then route HTTP, TLS servers bytes (VirtualService `tcp` rules). PASSTHROUGH
+//! servers route TLS untouched by its SNI (VirtualService `tls` rules); TCP and MONGO
+//! servers route bytes (`tcp` rules). Left out (no listener): AUTO_PASSTHROUGH, and
+//! terminating servers without their certificate files.
 
 pub mod api;
+pub(crate) mod l4;
 
 pub(crate) use api::{gateway_config, virtual_hosts as api_virtual_hosts, NamedGateway, NamedVs};
 
 use crate::ProxyView;
 use bowline_config::common::{host_matches, selector_matches};
-use bowline_config::istio::gateway::Server;
+use bowline_config::istio::gateway::{Server, ServerTlsSettings};
 use std::collections::BTreeMap;
 
 /// One Gateway server that this proxy serves.
@@ -38,8 +42,41 @@ pub(crate) struct BoundServer<'a> {
 pub(crate) enum ServerKind {
     /// Plaintext HTTP (HTTP, HTTP2, GRPC); `https_redirect` answers 301 to https.
     Http { https_redirect: bool },
-    /// TLS terminated here with a certificate from files.
-    Https { cert: String, key: String },
+    /// TLS terminated here (HTTPS), then routed as HTTP.
+    Https(Termination),
+    /// TLS passed through untouched (`PASSTHROUGH`), routed by its SNI: VirtualService
+    /// `tls` rules.
+    Passthrough,
+    /// Opaque TCP (protocol TCP, MONGO…, or TLS terminated here first): VirtualService
+    /// `tcp` rules.
+    Tcp(Option<Termination>),
+}
+
+/// How a server terminates TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Termination {
+    pub certificate: Certificate,
+    /// Client certificates: `None` asks for none (SIMPLE).
+    pub clients: Option<ClientCertificates>,
+}
+
+/// The certificate a server presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Certificate {
+    /// PEM files (a `credentialName` resolved in the credentials directory, or
+    /// `serverCertificate`/`privateKey`).
+    Files { cert: String, key: String },
+    /// The gateway's own mesh certificate (ISTIO_MUTUAL), over SDS.
+    Mesh,
+}
+
+/// Which client certificates a server asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientCertificates {
+    /// The CA they must chain to: a PEM file, or the mesh root (ISTIO_MUTUAL).
+    pub ca: Option<String>,
+    /// MUTUAL and ISTIO_MUTUAL refuse a client without one; OPTIONAL_MUTUAL does not.
+    pub required: bool,
 }
 
 /// The filter chains of one gateway port, in the order Envoy gets them.
@@ -51,6 +88,10 @@ pub(crate) struct PortPlan<'a> {
     pub http: Vec<BoundServer<'a>>,
     /// TLS servers, each with its own filter chain and route configuration.
     pub https: Vec<TlsServer<'a>>,
+    /// PASSTHROUGH servers: their VirtualServices' `tls` rules route by SNI.
+    pub passthrough: Vec<BoundServer<'a>>,
+    /// TCP servers (the first one of a port serves it: one opaque chain per port).
+    pub tcp: Vec<L4Server<'a>>,
 }
 
 /// A TLS-terminating server of a port.
@@ -61,8 +102,15 @@ pub(crate) struct TlsServer<'a> {
     pub route: String,
     /// SNI names the chain matches; empty = any.
     pub server_names: Vec<String>,
-    pub cert: String,
-    pub key: String,
+    pub termination: Termination,
+}
+
+/// A server whose traffic is proxied as bytes: passed-through TLS (by SNI) or TCP.
+#[derive(Debug, Clone)]
+pub(crate) struct L4Server<'a> {
+    pub bound: BoundServer<'a>,
+    /// Set for TLS terminated before the bytes are proxied.
+    pub termination: Option<Termination>,
 }
 
 /// Every port this gateway listens on, in port order. Empty for sidecars.
@@ -95,10 +143,14 @@ pub(crate) fn ports<'a>(gateways: &'a [NamedGateway], proxy: &ProxyView) -> Vec<
                     bind_port,
                     http: Vec::new(),
                     https: Vec::new(),
+                    passthrough: Vec::new(),
+                    tcp: Vec::new(),
                 });
             match kind {
                 ServerKind::Http { .. } => plan.http.push(bound),
-                ServerKind::Https { cert, key } => {
+                ServerKind::Passthrough => plan.passthrough.push(bound),
+                ServerKind::Tcp(termination) => plan.tcp.push(L4Server { bound, termination }),
+                ServerKind::Https(termination) => {
                     let names = server_names(server);
                     // Envoy refuses two chains with one match: the first server keeps it.
                     let taken = sni_taken.entry(plan.port).or_default();
@@ -114,8 +166,7 @@ pub(crate) fn ports<'a>(gateways: &'a [NamedGateway], proxy: &ProxyView) -> Vec<
                         bound,
                         route,
                         server_names: names,
-                        cert,
-                        key,
+                        termination,
                     });
                 }
             }
@@ -132,28 +183,84 @@ pub(crate) fn http_route_name(port: u32) -> String {
 /// What a server is, or `None` when it is left out (see the module docs).
 pub(crate) fn server_kind(server: &Server, credentials_dir: Option<&str>) -> Option<ServerKind> {
     let protocol = server.port.protocol.to_ascii_uppercase();
+    let mode = server.tls.as_ref().and_then(|t| t.mode.as_deref());
     match (protocol.as_str(), &server.tls) {
         ("HTTP" | "HTTP2" | "GRPC", tls) => Some(ServerKind::Http {
             https_redirect: tls.as_ref().is_some_and(|t| t.https_redirect),
         }),
-        ("HTTPS", Some(tls)) if matches!(tls.mode.as_deref(), None | Some("SIMPLE")) => {
-            let (cert, key) = if !tls.credential_name.is_empty() {
-                let dir = credentials_dir?;
-                let base = format!("{}/{}", dir.trim_end_matches('/'), tls.credential_name);
-                (format!("{base}/tls.crt"), format!("{base}/tls.key"))
-            } else if !tls.server_certificate.is_empty() && !tls.private_key.is_empty() {
-                (tls.server_certificate.clone(), tls.private_key.clone())
-            } else {
-                return None;
-            };
-            Some(ServerKind::Https { cert, key })
-        }
+        ("HTTPS" | "TLS", Some(_)) if mode == Some("PASSTHROUGH") => Some(ServerKind::Passthrough),
+        ("HTTPS", Some(tls)) => Some(ServerKind::Https(termination(tls, credentials_dir)?)),
+        ("TLS", Some(tls)) => Some(ServerKind::Tcp(Some(termination(tls, credentials_dir)?))),
+        ("TCP" | "MONGO", _) => Some(ServerKind::Tcp(None)),
         _ => None,
     }
 }
 
+/// How a server's `tls` terminates: SIMPLE, MUTUAL and OPTIONAL_MUTUAL with files (a
+/// `credentialName` is `<dir>/<name>/tls.crt`, `tls.key` and, for client certificates,
+/// `ca.crt`: the keys of Istio's credential secrets), ISTIO_MUTUAL with the mesh's
+/// certificates. `None` for another mode or missing files.
+fn termination(tls: &ServerTlsSettings, credentials_dir: Option<&str>) -> Option<Termination> {
+    let files = |name: &str| -> Option<(String, String, String)> {
+        let dir = credentials_dir?;
+        let base = format!("{}/{name}", dir.trim_end_matches('/'));
+        Some((
+            format!("{base}/tls.crt"),
+            format!("{base}/tls.key"),
+            format!("{base}/ca.crt"),
+        ))
+    };
+    let (cert, key, credential_ca) = if !tls.credential_name.is_empty() {
+        let (c, k, ca) = files(&tls.credential_name)?;
+        (c, k, Some(ca))
+    } else {
+        (
+            tls.server_certificate.clone(),
+            tls.private_key.clone(),
+            None,
+        )
+    };
+    let ca = (!tls.ca_certificates.is_empty())
+        .then(|| tls.ca_certificates.clone())
+        .or(credential_ca);
+    let certificate = || -> Option<Certificate> {
+        (!cert.is_empty() && !key.is_empty()).then(|| Certificate::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        })
+    };
+    let clients = |required: bool| -> Option<ClientCertificates> {
+        Some(ClientCertificates {
+            ca: Some(ca.clone()?),
+            required,
+        })
+    };
+    Some(match tls.mode.as_deref() {
+        None | Some("SIMPLE") => Termination {
+            certificate: certificate()?,
+            clients: None,
+        },
+        Some("MUTUAL") => Termination {
+            certificate: certificate()?,
+            clients: Some(clients(true)?),
+        },
+        Some("OPTIONAL_MUTUAL") => Termination {
+            certificate: certificate()?,
+            clients: Some(clients(false)?),
+        },
+        Some("ISTIO_MUTUAL") => Termination {
+            certificate: Certificate::Mesh,
+            clients: Some(ClientCertificates {
+                ca: None,
+                required: true,
+            }),
+        },
+        _ => return None,
+    })
+}
+
 /// SNI names of a TLS server: its hosts without the namespace part; none for `*` (any).
-fn server_names(server: &Server) -> Vec<String> {
+pub(crate) fn server_names(server: &Server) -> Vec<String> {
     let mut names: Vec<String> = server
         .hosts
         .iter()
@@ -243,32 +350,77 @@ mod tests {
             None,
             "no directory to resolve the credential in"
         );
+        let files = |cert: &str, key: &str| Certificate::Files {
+            cert: cert.into(),
+            key: key.into(),
+        };
         assert_eq!(
             server_kind(&cred, Some("/certs/")),
-            Some(ServerKind::Https {
-                cert: "/certs/a-cert/tls.crt".into(),
-                key: "/certs/a-cert/tls.key".into()
-            })
+            Some(ServerKind::Https(Termination {
+                certificate: files("/certs/a-cert/tls.crt", "/certs/a-cert/tls.key"),
+                clients: None,
+            }))
         );
-        let files = server(
-            serde_json::json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*"], "tls": {"serverCertificate": "/c.pem", "privateKey": "/k.pem"}}),
-        );
-        assert_eq!(
-            server_kind(&files, None),
-            Some(ServerKind::Https {
-                cert: "/c.pem".into(),
-                key: "/k.pem".into()
-            })
-        );
-        for other in [
-            serde_json::json!({"port": {"number": 443, "name": "tls", "protocol": "HTTPS"}, "hosts": ["*"], "tls": {"mode": "PASSTHROUGH"}}),
-            serde_json::json!({"port": {"number": 443, "name": "tls", "protocol": "HTTPS"}, "hosts": ["*"], "tls": {"mode": "MUTUAL", "credentialName": "x"}}),
-            serde_json::json!({"port": {"number": 31400, "name": "tcp", "protocol": "TCP"}, "hosts": ["*"]}),
-        ] {
-            assert_eq!(
-                server_kind(&server(other.clone()), Some("/certs")),
+        let cases = [
+            (
+                serde_json::json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*"], "tls": {"serverCertificate": "/c.pem", "privateKey": "/k.pem"}}),
+                Some(ServerKind::Https(Termination {
+                    certificate: files("/c.pem", "/k.pem"),
+                    clients: None,
+                })),
+            ),
+            (
+                serde_json::json!({"port": {"number": 443, "name": "tls", "protocol": "TLS"}, "hosts": ["*"], "tls": {"mode": "PASSTHROUGH"}}),
+                Some(ServerKind::Passthrough),
+            ),
+            (
+                serde_json::json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*"], "tls": {"mode": "MUTUAL", "credentialName": "x"}}),
+                Some(ServerKind::Https(Termination {
+                    certificate: files("/certs/x/tls.crt", "/certs/x/tls.key"),
+                    clients: Some(ClientCertificates {
+                        ca: Some("/certs/x/ca.crt".into()),
+                        required: true,
+                    }),
+                })),
+            ),
+            (
+                serde_json::json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*"], "tls": {"mode": "OPTIONAL_MUTUAL", "serverCertificate": "/c.pem", "privateKey": "/k.pem", "caCertificates": "/ca.pem"}}),
+                Some(ServerKind::Https(Termination {
+                    certificate: files("/c.pem", "/k.pem"),
+                    clients: Some(ClientCertificates {
+                        ca: Some("/ca.pem".into()),
+                        required: false,
+                    }),
+                })),
+            ),
+            (
+                serde_json::json!({"port": {"number": 15443, "name": "tls", "protocol": "TLS"}, "hosts": ["*"], "tls": {"mode": "ISTIO_MUTUAL"}}),
+                Some(ServerKind::Tcp(Some(Termination {
+                    certificate: Certificate::Mesh,
+                    clients: Some(ClientCertificates {
+                        ca: None,
+                        required: true,
+                    }),
+                }))),
+            ),
+            (
+                serde_json::json!({"port": {"number": 31400, "name": "tcp", "protocol": "TCP"}, "hosts": ["*"]}),
+                Some(ServerKind::Tcp(None)),
+            ),
+            (
+                serde_json::json!({"port": {"number": 443, "name": "tls", "protocol": "TLS"}, "hosts": ["*"], "tls": {"mode": "AUTO_PASSTHROUGH"}}),
                 None,
-                "{other}"
+            ),
+            (
+                serde_json::json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*"], "tls": {"mode": "MUTUAL", "serverCertificate": "/c.pem", "privateKey": "/k.pem"}}),
+                None,
+            ),
+        ];
+        for (json, want) in cases {
+            assert_eq!(
+                server_kind(&server(json.clone()), Some("/certs")),
+                want,
+                "{json}"
             );
         }
     }

@@ -28,7 +28,7 @@ use std::net::IpAddr;
 /// `virtualInbound`, or a gateway's server ports.
 pub fn listeners(push: &PushContext, proxy: &ProxyView) -> Vec<Listener> {
     if proxy.gateway.is_some() {
-        return gateway::listeners(push.snapshot(), proxy);
+        return gateway::listeners(push, proxy);
     }
     let mut out = vec![virtual_outbound(push, proxy)];
     out.extend(virtual_inbound(push, proxy));

@@ -256,7 +256,7 @@ fn san(kind: SanType, value: &str) -> SubjectAltNameMatcher {
 }
 
 /// An SDS secret from the bootstrap's `sds-grpc` cluster.
-fn sds_secret(name: &str) -> SdsSecretConfig {
+pub(crate) fn sds_secret(name: &str) -> SdsSecretConfig {
     SdsSecretConfig {
         name: name.to_string(),
         sds_config: Some(ConfigSource {

@@ -31,7 +31,7 @@ pub(crate) fn tcp_proxy(push: &PushContext, proxy: &ProxyView, at: PortOf<'_>) -
             .tcp
             .iter()
             .filter(|rule| rule_applies(rule, port, proxy))
-            .find_map(|rule| specifier(&ctx, &rule.route))
+            .find_map(|rule| destinations(&ctx, &rule.route))
     });
     TcpProxy {
         stat_prefix: default.clone(),
@@ -67,7 +67,7 @@ pub(crate) fn sni_routes(push: &PushContext, proxy: &ProxyView, at: PortOf<'_>) 
     let stat_prefix = naming::outbound_cluster(port, "", &at.service.hostname);
     let mut out = Vec::new();
     for rule in &vs.spec.tls {
-        let Some(chosen) = specifier(&ctx, &rule.route) else {
+        let Some(chosen) = destinations(&ctx, &rule.route) else {
             continue;
         };
         for m in rule
@@ -98,8 +98,12 @@ fn rule_applies(rule: &TcpRoute, port: u32, proxy: &ProxyView) -> bool {
             .any(|m| applies(Source::from(m), port, proxy))
 }
 
-/// `None` when no destination keeps a positive weight (the next rule is tried).
-fn specifier(ctx: &RouteContext<'_>, route: &[RouteDestination]) -> Option<ClusterSpecifier> {
+/// A rule's (weighted) destinations as a tcp_proxy target; `None` when no destination keeps
+/// a positive weight (the next rule is tried).
+pub(crate) fn destinations(
+    ctx: &RouteContext<'_>,
+    route: &[RouteDestination],
+) -> Option<ClusterSpecifier> {
     let weights = destination_weights(&route.iter().map(|d| d.weight).collect::<Vec<_>>());
     let kept: Vec<ClusterWeight> = route
         .iter()

@@ -89,11 +89,6 @@ const NOT_TERMINATED: &str = "the server's TLS is not terminated with it";
 const GATEWAY: &[Row] = &[
     applied("selector", "gateway_istio"),
     applied("servers[*].port.number", "gateway_istio"),
-    unapplied_for(
-        "servers[*].port.protocol",
-        &["TCP", "TLS", "MONGO"],
-        "only HTTP, HTTP2, GRPC and HTTPS servers are served; this server gets no listener",
-    ),
     applied("servers[*].port.protocol", "server_kinds"),
     applied("servers[*].port.name", "gateway_istio"),
     unapplied(
@@ -111,19 +106,16 @@ const GATEWAY: &[Row] = &[
     ),
     unapplied("servers[*].name", "server names are not used"),
     applied("servers[*].tls.httpsRedirect", "server_kinds"),
-    unapplied_unless(
+    unapplied_for(
         "servers[*].tls.mode",
-        &["SIMPLE"],
-        "only SIMPLE TLS termination is served; this server gets no listener",
+        &["AUTO_PASSTHROUGH"],
+        "AUTO_PASSTHROUGH (multi-network east-west gateways) is not served; this server gets no listener",
     ),
     applied("servers[*].tls.mode", "server_kinds"),
     applied("servers[*].tls.serverCertificate", "server_kinds"),
     applied("servers[*].tls.privateKey", "server_kinds"),
     applied("servers[*].tls.credentialName", "server_kinds"),
-    unapplied(
-        "servers[*].tls.caCertificates",
-        "client certificates are not verified (MUTUAL is not served)",
-    ),
+    applied("servers[*].tls.caCertificates", "server_kinds"),
     unapplied(
         "servers[*].tls.caCrl",
         "certificate revocation lists are not checked",
@@ -132,19 +124,19 @@ const GATEWAY: &[Row] = &[
     unapplied("servers[*].tls.tlsCertificates", NOT_TERMINATED),
     unapplied(
         "servers[*].tls.caCertCredentialName",
-        "client certificates are not verified (MUTUAL is not served)",
+        "client certificates are verified against the CA only",
     ),
     unapplied(
         "servers[*].tls.subjectAltNames",
-        "client certificates are not verified (MUTUAL is not served)",
+        "client certificates are verified against the CA only",
     ),
     unapplied(
         "servers[*].tls.verifyCertificateSpki",
-        "client certificates are not verified (MUTUAL is not served)",
+        "client certificates are verified against the CA only",
     ),
     unapplied(
         "servers[*].tls.verifyCertificateHash",
-        "client certificates are not verified (MUTUAL is not served)",
+        "client certificates are verified against the CA only",
     ),
     unapplied(
         "servers[*].tls.minProtocolVersion",
@@ -164,7 +156,7 @@ const GATEWAY: &[Row] = &[
     ),
     unapplied(
         "servers[*].tls.insecureSkipVerify",
-        "client certificates are not verified (MUTUAL is not served)",
+        "client certificates are verified against the CA only",
     ),
 ];
 

@@ -82,19 +82,17 @@ fn values_decide_for_modes_and_protocols() {
         server("HTTPS", json!({"mode": "SIMPLE", "credentialName": "c"})),
         server("HTTPS", json!({"mode": "MUTUAL", "credentialName": "c"})),
         server("TCP", Value::Null),
+        server("TLS", json!({"mode": "AUTO_PASSTHROUGH"})),
         server("http", json!({"httpsRedirect": true})),
     ]}));
-    assert_eq!(
-        warned(Spec::Gateway(gw)),
-        ["spec.servers[1].tls.mode", "spec.servers[2].port.protocol"]
-    );
+    assert_eq!(warned(Spec::Gateway(gw)), ["spec.servers[3].tls.mode"]);
     let found = not_applied(&resource(Spec::Gateway(de(json!({"servers": [server(
-        "HTTPS",
-        json!({"mode": "PASSTHROUGH"})
+        "TLS",
+        json!({"mode": "AUTO_PASSTHROUGH"})
     )]})))));
     assert!(
         found[0].message.starts_with(
-            "`spec.servers[0].tls.mode: PASSTHROUGH` is accepted but not applied: only SIMPLE"
+            "`spec.servers[0].tls.mode: AUTO_PASSTHROUGH` is accepted but not applied: AUTO_PASSTHROUGH"
         ),
         "{}",
         found[0].message
