@@ -3,7 +3,7 @@
 //! reads the field, and names a test that shows the effect.
 
 use super::routing::*;
-use super::{applied, implicit, mount, unapplied, unapplied_for, unapplied_unless};
+use super::{applied, implicit, mount, unapplied, unapplied_for};
 use super::{Entry, Row};
 use crate::resource::Kind;
 
