@@ -1,6 +1,12 @@
-//! Upstream connection pools, one per worker, keyed by (endpoint, protocol): HTTP/1.1 keeps a
-//! stack of idle senders (a connection serves one request at a time and returns to the pool
-//! when its response body ends); HTTP/2 shares one sender per endpoint.
+//! Upstream connection pools, one per worker, keyed by (endpoint, TLS settings): HTTP/1.1
+//! keeps a stack of idle senders (a connection serves one request at a time and returns to
+//! the pool when its response body ends); HTTP/2 shares one sender per endpoint.
+//!
+//! Connections count against their cluster's `max_connections` from before they open until
+//! they close. An HTTP/1.1 request that finds no idle connection and may not open one waits
+//! in its endpoint's queue (see [`super::circuit`]): a connection that finishes its request
+//! is handed to the oldest waiter instead of going idle, and one that closes hands its place
+//! under the cap to the oldest waiter of its cluster, which opens a new one.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,8 +23,9 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
-use super::circuit::Overflow;
+use super::circuit::{Overflow, Slot, Usage, Waiters};
 use super::cluster::Cluster;
 use super::transport::Upstream;
 use crate::http::body::UpstreamBody;
@@ -47,8 +54,8 @@ pub enum UpstreamError {
         addr: SocketAddr,
         source: hyper::Error,
     },
-    /// A circuit breaker (max connections or max pending requests) refused a new
-    /// connection.
+    /// A circuit breaker refused the request: more than `max_pending_requests` would be
+    /// pending, or (HTTP/2) no stream is free and `max_connections` are open.
     #[error("circuit breaker overflow")]
     Overflow,
     /// The connection failed or was reset while the request was in flight.
@@ -70,6 +77,32 @@ impl UpstreamError {
                 | UpstreamError::Tls { .. }
         )
     }
+
+    /// The same failure for a request that was waiting for the connection that failed
+    /// (Envoy fails the pending requests of a pool whose connection attempt failed).
+    fn for_waiter(&self) -> UpstreamError {
+        let copy = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
+        match self {
+            UpstreamError::Connect { addr, source } => UpstreamError::Connect {
+                addr: *addr,
+                source: copy(source),
+            },
+            UpstreamError::ConnectTimeout(addr) => UpstreamError::ConnectTimeout(*addr),
+            UpstreamError::Tls { addr, source } => UpstreamError::Tls {
+                addr: *addr,
+                source: copy(source),
+            },
+            UpstreamError::Handshake { addr, source } => UpstreamError::Connect {
+                addr: *addr,
+                source: io::Error::other(format!("handshake: {source}")),
+            },
+            UpstreamError::Overflow => UpstreamError::Overflow,
+            UpstreamError::Reset { addr, source } => UpstreamError::Connect {
+                addr: *addr,
+                source: io::Error::other(source.to_string()),
+            },
+        }
+    }
 }
 
 /// Idle HTTP/1.1 connections kept per endpoint; more are closed when they come back.
@@ -87,10 +120,41 @@ type Key = (SocketAddr, u64);
 
 #[derive(Debug, Default)]
 struct Shared {
-    idle_h1: Mutex<HashMap<Key, Vec<IdleH1>>>,
-    /// The shared HTTP/2 connections per endpoint: a new one opens when every one carries
-    /// the cluster's `max_concurrent_streams` (as Envoy's pool does).
-    h2: Mutex<HashMap<Key, Vec<H2Conn>>>,
+    hosts: Mutex<HashMap<Key, Host>>,
+}
+
+/// One endpoint's pool. Nothing that takes the lock (a [`ConnPermit`]) may be dropped while
+/// it is held.
+#[derive(Debug, Default)]
+struct Host {
+    idle_h1: Vec<IdleH1>,
+    /// The shared HTTP/2 connections: a new one opens when every one carries the cluster's
+    /// `max_concurrent_streams` (as Envoy's pool does).
+    h2: Vec<H2Conn>,
+    /// Connections opening or open from this pool, per cluster.
+    open: Vec<(Arc<Usage>, u32)>,
+    /// HTTP/1.1 requests waiting for a connection (Envoy's pending requests).
+    waiting: Waiters<Ticket>,
+}
+
+/// What a waiting request is handed.
+#[derive(Debug)]
+enum Ticket {
+    /// A connection that finished its request.
+    Reuse(IdleH1),
+    /// The place of a connection that closed: open a new one.
+    Open(ConnPermit),
+    /// The connection being opened failed, and so does the request.
+    Failed(UpstreamError),
+}
+
+/// A connection's place under its cluster's `max_connections`, held from before it opens
+/// until it closes. Dropped, it goes to the oldest request of its cluster waiting in its pool.
+#[derive(Debug)]
+struct ConnPermit {
+    pool: Weak<Shared>,
+    key: Key,
+    slot: Option<Slot>,
 }
 
 /// A shared HTTP/2 connection: the streams it has carried and those open now.
@@ -147,139 +211,288 @@ struct GiveBack {
     limits: ConnectionOptions,
 }
 
+/// A request counted as pending (Envoy's `upstream_rq_pending_active`) while it has no
+/// connection: waiting, or while its own connection opens.
+#[derive(Debug)]
+struct Pending {
+    _slot: Slot,
+    stats: Arc<ClusterStats>,
+}
+
+/// How an HTTP/1.1 request goes on, decided under the pool's lock.
+enum Step {
+    Reuse(IdleH1),
+    Open(ConnPermit),
+    Wait(Waiting),
+}
+
+/// How an HTTP/2 request goes on: a stream on a shared connection, or a new connection.
+enum H2Step {
+    Shared(http2::SendRequest<UpstreamBody>, StreamSlot),
+    Open(ConnPermit, Pending),
+}
+
+/// A request's place in its pool's queue; dropped (the request gave up: route timeout, client
+/// gone), it leaves the queue, and what it was handed meanwhile goes to the next in line.
+struct Waiting {
+    pool: Weak<Shared>,
+    key: Key,
+    id: u64,
+    rx: oneshot::Receiver<Ticket>,
+    received: bool,
+}
+
 impl Pool {
-    /// Sends `request` to `addr` of `cluster` on a pooled connection (a new one when none is
-    /// idle, within the cluster's connect timeout and connection breakers). A pooled
-    /// HTTP/1.1 connection that turns out to be closed before the request went out is
-    /// replaced transparently.
+    /// Sends `request` to `addr` of `cluster` on a pooled connection: an idle one, a new one
+    /// (within the cluster's connect timeout and `max_connections`), or, HTTP/1.1 at
+    /// `max_connections`, the next that comes free (pending, within `max_pending_requests`).
+    /// A pooled HTTP/1.1 connection that turns out to be closed before the request went out
+    /// is replaced transparently.
     pub async fn send(
         &self,
         addr: SocketAddr,
         cluster: &Cluster,
-        mut request: Request<UpstreamBody>,
+        request: Request<UpstreamBody>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
-        let stats = &cluster.stats;
-        let connect_timeout = cluster.connect_timeout;
-        let limits = cluster.source.connection;
         let tls = cluster.tls.as_ref();
         let key = (addr, tls.map_or(0, |t| t.key));
         match cluster.protocol {
-            Protocol::Http1 => {
-                while let Some((mut sender, served)) = self.idle_h1(key, limits.idle_timeout) {
-                    if sender.ready().await.is_err() {
-                        continue;
-                    }
-                    match sender.try_send_request(request).await {
-                        Ok(response) => {
-                            return Ok(self.pooled(key, sender, served + 1, limits, response))
-                        }
-                        Err(mut e) => match e.take_message() {
-                            // Never written: safe to try another connection.
-                            Some(back) => request = back,
-                            None => {
-                                return Err(UpstreamError::Reset {
-                                    addr,
-                                    source: e.into_error(),
-                                })
-                            }
-                        },
-                    }
+            Protocol::Http1 => self.send_h1(addr, key, cluster, request).await,
+            Protocol::Http2 => self.send_h2(addr, key, cluster, request).await,
+        }
+    }
+
+    async fn send_h1(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        cluster: &Cluster,
+        mut request: Request<UpstreamBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let limits = cluster.source.connection;
+        let mut pending = None;
+        loop {
+            let step = self.next_h1(key, cluster, &mut pending)?;
+            let idle = match step {
+                Step::Reuse(idle) => idle,
+                Step::Open(permit) => {
+                    return self
+                        .open_h1(addr, key, cluster, (permit, pending), request)
+                        .await
                 }
-                let _pending = admit_connection(cluster)?;
-                let mut sender = connect_h1(addr, tls, connect_timeout, stats).await?;
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(|source| UpstreamError::Reset { addr, source })?;
-                Ok(self.pooled(key, sender, 1, limits, response))
-            }
-            Protocol::Http2 => {
-                let max_streams = match cluster.source.protocol {
-                    UpstreamProtocol::Http2 {
-                        max_concurrent_streams,
-                    } => max_concurrent_streams,
-                    _ => u32::MAX,
-                };
-                let shared = self.shared_h2(key, limits.max_requests_per_connection, max_streams);
-                let (mut sender, slot) = match shared {
-                    Some(pair) => pair,
-                    None => {
-                        let _pending = admit_connection(cluster)?;
-                        let sender = connect_h2(addr, tls, connect_timeout, stats).await?;
-                        let open = Arc::new(AtomicU32::new(0));
-                        let slot = StreamSlot::take(&open);
-                        // A connection allowed one stream only is used once and not shared.
-                        if limits.max_requests_per_connection != Some(1) {
-                            lock(&self.shared.h2).entry(key).or_default().push(H2Conn {
-                                sender: sender.clone(),
-                                served: 1,
-                                open,
-                            });
-                        }
-                        (sender, slot)
+                Step::Wait(mut waiting) => match waiting.ticket().await {
+                    Ticket::Reuse(idle) => idle,
+                    Ticket::Open(permit) => {
+                        return self
+                            .open_h1(addr, key, cluster, (permit, pending), request)
+                            .await
                     }
-                };
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(|source| UpstreamError::Reset { addr, source })?;
-                Ok(response.map(|body| PooledBody {
-                    body,
-                    give_back: None,
-                    _stream: Some(slot),
-                }))
+                    Ticket::Failed(error) => return Err(error),
+                },
+            };
+            let IdleH1 {
+                mut sender, served, ..
+            } = idle;
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            pending = None;
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.pooled(key, sender, served + 1, limits, response)),
+                Err(mut e) => match e.take_message() {
+                    // Never written: safe to try another connection.
+                    Some(back) => request = back,
+                    None => {
+                        return Err(UpstreamError::Reset {
+                            addr,
+                            source: e.into_error(),
+                        })
+                    }
+                },
             }
         }
+    }
+
+    /// Envoy's HTTP/1.1 pool, for a request that has no connection yet: the most recently
+    /// used idle one; else, counted as pending (or refused when `max_pending_requests` are),
+    /// a new one within `max_connections` (or the first of this pool even over it); else a
+    /// place at the back of the queue. A permit that comes free while older requests of the
+    /// cluster wait goes to the oldest of them.
+    fn next_h1(
+        &self,
+        key: Key,
+        cluster: &Cluster,
+        pending: &mut Option<Pending>,
+    ) -> Result<Step, UpstreamError> {
+        let idle_timeout = cluster.source.connection.idle_timeout;
+        let mut hosts = lock(&self.shared.hosts);
+        let host = hosts.entry(key).or_default();
+        while let Some(conn) = host.idle_h1.pop() {
+            // The upstream idle timeout (Envoy's default is 1 hour) is enforced when a
+            // connection would be reused: an expired one is closed then.
+            let expired = idle_timeout.is_some_and(|t| conn.since.elapsed() >= t);
+            if !conn.sender.is_closed() && !expired {
+                return Ok(Step::Reuse(conn));
+            }
+        }
+        if pending.is_none() {
+            *pending = Some(Pending::start(cluster)?);
+        }
+        let usage = &cluster.usage;
+        let max = cluster.thresholds.max_connections;
+        let slot = match usage.acquire(Overflow::Connections, max) {
+            Ok(slot) => Some(slot),
+            Err(_) => {
+                cluster.stats.upstream_cx_overflow.inc();
+                (host.open_of(usage) == 0).then(|| usage.take(Overflow::Connections))
+            }
+        };
+        let Some(slot) = slot else {
+            return Ok(Step::Wait(self.wait(host, key, usage)));
+        };
+        host.opened(usage);
+        let permit = ConnPermit {
+            pool: Arc::downgrade(&self.shared),
+            key,
+            slot: Some(slot),
+        };
+        if host.waiting.any(|c| Arc::ptr_eq(c, usage)) {
+            host.settle(Ticket::Open(permit));
+            return Ok(Step::Wait(self.wait(host, key, usage)));
+        }
+        Ok(Step::Open(permit))
+    }
+
+    fn wait(&self, host: &mut Host, key: Key, usage: &Arc<Usage>) -> Waiting {
+        let (id, rx) = host.waiting.push(usage);
+        Waiting {
+            pool: Arc::downgrade(&self.shared),
+            key,
+            id,
+            rx,
+            received: false,
+        }
+    }
+
+    async fn open_h1(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        cluster: &Cluster,
+        (permit, pending): (ConnPermit, Option<Pending>),
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let tls = cluster.tls.as_ref();
+        let mut sender =
+            connect_h1(addr, tls, cluster.connect_timeout, &cluster.stats, permit).await?;
+        // Pending until its connection is open.
+        drop(pending);
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|source| UpstreamError::Reset { addr, source })?;
+        Ok(self.pooled(key, sender, 1, cluster.source.connection, response))
+    }
+
+    /// HTTP/2: a shared connection with a free stream, else a new one; at `max_connections`
+    /// the request is refused at once (Envoy would queue it until a stream frees).
+    async fn send_h2(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        cluster: &Cluster,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let limits = cluster.source.connection;
+        let max_streams = match cluster.source.protocol {
+            UpstreamProtocol::Http2 {
+                max_concurrent_streams,
+            } => max_concurrent_streams,
+            _ => u32::MAX,
+        };
+        let (mut sender, slot) = match self.next_h2(key, cluster, max_streams)? {
+            H2Step::Shared(sender, slot) => (sender, slot),
+            H2Step::Open(permit, _pending) => {
+                let tls = cluster.tls.as_ref();
+                let stats = &cluster.stats;
+                let sender = connect_h2(addr, tls, cluster.connect_timeout, stats, permit).await?;
+                let open = Arc::new(AtomicU32::new(0));
+                let slot = StreamSlot::take(&open);
+                // A connection allowed one stream only is used once and not shared.
+                if limits.max_requests_per_connection != Some(1) {
+                    let mut hosts = lock(&self.shared.hosts);
+                    hosts.entry(key).or_default().h2.push(H2Conn {
+                        sender: sender.clone(),
+                        served: 1,
+                        open,
+                    });
+                }
+                (sender, slot)
+            }
+        };
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|source| UpstreamError::Reset { addr, source })?;
+        Ok(response.map(|body| PooledBody {
+            body,
+            give_back: None,
+            _stream: Some(slot),
+        }))
+    }
+
+    /// A shared HTTP/2 connection with a free stream (below `max_streams` open), counting
+    /// the stream about to be opened; a connection that reaches `max_requests_per_connection`
+    /// streams is retired from sharing (its open streams finish). Else a new one, pending
+    /// until it is open.
+    fn next_h2(
+        &self,
+        key: Key,
+        cluster: &Cluster,
+        max_streams: u32,
+    ) -> Result<H2Step, UpstreamError> {
+        let max_requests = cluster.source.connection.max_requests_per_connection;
+        let mut hosts = lock(&self.shared.hosts);
+        let host = hosts.entry(key).or_default();
+        let conns = &mut host.h2;
+        conns.retain(|c| !c.sender.is_closed());
+        let free = conns
+            .iter()
+            .position(|c| c.open.load(AtomicOrdering::Relaxed) < max_streams);
+        if let Some(i) = free {
+            let conn = &mut conns[i];
+            conn.served += 1;
+            let picked = (conn.sender.clone(), StreamSlot::take(&conn.open));
+            if max_requests.is_some_and(|max| conn.served >= max) {
+                conns.remove(i);
+            }
+            return Ok(H2Step::Shared(picked.0, picked.1));
+        }
+        let pending = Pending::start(cluster)?;
+        let usage = &cluster.usage;
+        let slot = match usage.acquire(Overflow::Connections, cluster.thresholds.max_connections) {
+            Ok(slot) => slot,
+            Err(_) => {
+                cluster.stats.upstream_cx_overflow.inc();
+                if host.open_of(usage) > 0 {
+                    return Err(UpstreamError::Overflow);
+                }
+                usage.take(Overflow::Connections)
+            }
+        };
+        host.opened(usage);
+        let permit = ConnPermit {
+            pool: Arc::downgrade(&self.shared),
+            key,
+            slot: Some(slot),
+        };
+        Ok(H2Step::Open(permit, pending))
     }
 
     /// Takes the HTTP/1.1 connection of an upgraded request out of pooling: after a 101 the
     /// connection belongs to the tunnel.
     pub fn detach(body: &mut PooledBody) {
         body.give_back = None;
-    }
-
-    /// The most recently used idle connection that is still open and has not been idle for
-    /// `idle_timeout` (the cluster's upstream idle timeout; Envoy's default is 1 hour). The
-    /// timeout is enforced when a connection would be reused: an expired one is closed then
-    /// instead of being reused.
-    fn idle_h1(
-        &self,
-        key: Key,
-        idle_timeout: Option<Duration>,
-    ) -> Option<(http1::SendRequest<UpstreamBody>, u32)> {
-        let mut idle = lock(&self.shared.idle_h1);
-        let stack = idle.get_mut(&key)?;
-        while let Some(conn) = stack.pop() {
-            let expired = idle_timeout.is_some_and(|t| conn.since.elapsed() >= t);
-            if !conn.sender.is_closed() && !expired {
-                return Some((conn.sender, conn.served));
-            }
-        }
-        None
-    }
-
-    /// A shared HTTP/2 connection with a free stream (below `max_streams` open), counting
-    /// the stream about to be opened; a connection that reaches `max_requests_per_connection`
-    /// streams is retired from sharing (its open streams finish). `None`: open a new one.
-    fn shared_h2(
-        &self,
-        key: Key,
-        max_requests: Option<u32>,
-        max_streams: u32,
-    ) -> Option<(http2::SendRequest<UpstreamBody>, StreamSlot)> {
-        let mut h2 = lock(&self.shared.h2);
-        let conns = h2.get_mut(&key)?;
-        conns.retain(|c| !c.sender.is_closed());
-        let i = conns
-            .iter()
-            .position(|c| c.open.load(AtomicOrdering::Relaxed) < max_streams)?;
-        let conn = &mut conns[i];
-        conn.served += 1;
-        let picked = (conn.sender.clone(), StreamSlot::take(&conn.open));
-        if max_requests.is_some_and(|max| conn.served >= max) {
-            conns.remove(i);
-        }
-        Some(picked)
     }
 
     fn pooled(
@@ -311,29 +524,173 @@ impl Pool {
 
     /// Idle HTTP/1.1 connections per endpoint (for admin `/clusters`).
     pub fn idle_count(&self, addr: SocketAddr) -> usize {
-        lock(&self.shared.idle_h1)
+        lock(&self.shared.hosts)
             .iter()
             .filter(|((a, _), _)| *a == addr)
-            .map(|(_, idle)| idle.len())
+            .map(|(_, host)| host.idle_h1.len())
             .sum()
     }
 }
 
-/// Envoy's connection breakers: no new connection beyond `max_connections`, and no more than
-/// `max_pending_requests` requests waiting for one. Envoy would queue; we fail fast.
-fn admit_connection(cluster: &Cluster) -> Result<crate::upstream::circuit::Slot, UpstreamError> {
-    let limits = &cluster.thresholds;
-    if cluster.stats.upstream_cx_active.get() >= i64::from(limits.max_connections) {
-        cluster.stats.upstream_cx_overflow.inc();
-        return Err(UpstreamError::Overflow);
+impl Host {
+    fn open_of(&self, usage: &Arc<Usage>) -> u32 {
+        self.open
+            .iter()
+            .find(|(c, _)| Arc::ptr_eq(c, usage))
+            .map_or(0, |(_, n)| *n)
     }
-    cluster
-        .usage
-        .acquire(Overflow::Pending, limits.max_pending_requests)
-        .map_err(|_| {
-            cluster.stats.upstream_rq_pending_overflow.inc();
-            UpstreamError::Overflow
+
+    fn opened(&mut self, usage: &Arc<Usage>) {
+        match self.open.iter_mut().find(|(c, _)| Arc::ptr_eq(c, usage)) {
+            Some((_, n)) => *n += 1,
+            None => self.open.push((usage.clone(), 1)),
+        }
+    }
+
+    fn closed(&mut self, usage: &Arc<Usage>) {
+        if let Some(i) = self.open.iter().position(|(c, _)| Arc::ptr_eq(c, usage)) {
+            self.open[i].1 -= 1;
+            if self.open[i].1 == 0 {
+                self.open.swap_remove(i);
+            }
+        }
+    }
+
+    /// Gives `ticket` to the oldest waiter that can use it: a free connection to anyone (as
+    /// idle connections are shared), a connection's place to a request of the same cluster.
+    /// Left over, a free connection goes idle and a place is given up.
+    fn settle(&mut self, mut ticket: Ticket) {
+        loop {
+            let taker = match &ticket {
+                Ticket::Reuse(_) => self.waiting.next(|_| true),
+                Ticket::Open(permit) => self.waiting.next(|c| permit.is_of(c)),
+                Ticket::Failed(_) => None,
+            };
+            let Some(tx) = taker else { break };
+            match tx.send(ticket) {
+                Ok(()) => return,
+                Err(back) => ticket = back,
+            }
+        }
+        match ticket {
+            Ticket::Reuse(conn) => {
+                if self.idle_h1.len() < MAX_IDLE_PER_ENDPOINT {
+                    self.idle_h1.push(conn);
+                }
+            }
+            Ticket::Open(mut permit) => {
+                if let Some(slot) = permit.slot.take() {
+                    self.closed(slot.usage());
+                }
+            }
+            Ticket::Failed(_) => {}
+        }
+    }
+
+    /// Fails every request of `usage`'s cluster waiting here with `error`.
+    fn purge(&mut self, usage: &Arc<Usage>, error: &UpstreamError) {
+        while let Some(tx) = self.waiting.next(|c| Arc::ptr_eq(c, usage)) {
+            let _ = tx.send(Ticket::Failed(error.for_waiter()));
+        }
+    }
+}
+
+impl ConnPermit {
+    fn is_of(&self, usage: &Arc<Usage>) -> bool {
+        self.slot.as_ref().is_some_and(|s| s.is_of(usage))
+    }
+
+    /// The connection could not be opened: as Envoy does, the requests of the cluster
+    /// waiting in this pool fail too, and the place is given up. (Failing them also keeps
+    /// the pool's promise that a request waits only while its cluster has a connection here
+    /// that will come free.)
+    fn fail(mut self, error: &UpstreamError) {
+        let Some(slot) = self.slot.take() else { return };
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        let mut hosts = lock(&pool.hosts);
+        let host = hosts.entry(self.key).or_default();
+        host.purge(slot.usage(), error);
+        host.closed(slot.usage());
+    }
+}
+
+impl Drop for ConnPermit {
+    fn drop(&mut self) {
+        let Some(slot) = self.slot.take() else { return };
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        let permit = ConnPermit {
+            pool: self.pool.clone(),
+            key: self.key,
+            slot: Some(slot),
+        };
+        let mut hosts = lock(&pool.hosts);
+        hosts
+            .entry(self.key)
+            .or_default()
+            .settle(Ticket::Open(permit));
+    }
+}
+
+impl Pending {
+    /// Counts a request as pending, unless `max_pending_requests` already are: then it is
+    /// refused (Envoy's `upstream_rq_pending_overflow`).
+    fn start(cluster: &Cluster) -> Result<Pending, UpstreamError> {
+        let stats = &cluster.stats;
+        let slot = cluster
+            .usage
+            .acquire(Overflow::Pending, cluster.thresholds.max_pending_requests)
+            .map_err(|_| {
+                stats.upstream_rq_pending_overflow.inc();
+                UpstreamError::Overflow
+            })?;
+        stats.upstream_rq_pending_total.inc();
+        stats.upstream_rq_pending_active.inc();
+        Ok(Pending {
+            _slot: slot,
+            stats: stats.clone(),
         })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.stats.upstream_rq_pending_active.dec();
+    }
+}
+
+impl Waiting {
+    /// What this request is handed. The pool going away fails it.
+    async fn ticket(&mut self) -> Ticket {
+        let ticket = (&mut self.rx).await;
+        self.received = true;
+        ticket.unwrap_or(Ticket::Failed(UpstreamError::Overflow))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self.received {
+            return;
+        }
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        let mut hosts = lock(&pool.hosts);
+        let Some(host) = hosts.get_mut(&self.key) else {
+            return;
+        };
+        if host.waiting.remove(self.id) {
+            return;
+        }
+        // Handed something just before giving up: pass it on.
+        if let Ok(ticket) = self.rx.try_recv() {
+            host.settle(ticket);
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -357,15 +714,16 @@ impl PooledBody {
         if spent {
             return;
         }
-        let mut idle = lock(&pool.idle_h1);
-        let stack = idle.entry(give_back.key).or_default();
-        if stack.len() < MAX_IDLE_PER_ENDPOINT {
-            stack.push(IdleH1 {
+        // To the oldest request waiting for a connection, else idle.
+        let mut hosts = lock(&pool.hosts);
+        hosts
+            .entry(give_back.key)
+            .or_default()
+            .settle(Ticket::Reuse(IdleH1 {
                 sender: give_back.sender,
                 served: give_back.served,
                 since: Instant::now(),
-            });
-        }
+            }));
     }
 }
 
@@ -464,42 +822,66 @@ impl Drop for ActiveConnection {
     }
 }
 
+/// Opens an HTTP/1.1 connection in `permit`'s place, which it keeps until it closes.
 async fn connect_h1(
     addr: SocketAddr,
     tls: Option<&UpstreamTlsRt>,
     timeout: Duration,
     stats: &Arc<ClusterStats>,
+    permit: ConnPermit,
 ) -> Result<http1::SendRequest<UpstreamBody>, UpstreamError> {
-    let stream = connect(addr, tls, timeout, stats).await?;
-    let (sender, connection) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|source| UpstreamError::Handshake { addr, source })?;
+    let handshake = async {
+        let stream = connect(addr, tls, timeout, stats).await?;
+        http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| UpstreamError::Handshake { addr, source })
+    };
+    let (sender, connection) = match handshake.await {
+        Ok(pair) => pair,
+        Err(error) => {
+            permit.fail(&error);
+            return Err(error);
+        }
+    };
     let active = ActiveConnection::new(stats);
     tokio::spawn(async move {
         // Errors here surface on the request that was in flight.
         let _ = connection.with_upgrades().await;
         drop(active);
+        drop(permit);
     });
     Ok(sender)
 }
 
+/// Opens an HTTP/2 connection in `permit`'s place, which it keeps until it closes.
 async fn connect_h2(
     addr: SocketAddr,
     tls: Option<&UpstreamTlsRt>,
     timeout: Duration,
     stats: &Arc<ClusterStats>,
+    permit: ConnPermit,
 ) -> Result<http2::SendRequest<UpstreamBody>, UpstreamError> {
-    let stream = connect(addr, tls, timeout, stats).await?;
-    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|source| UpstreamError::Handshake { addr, source })?;
+    let handshake = async {
+        let stream = connect(addr, tls, timeout, stats).await?;
+        http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|source| UpstreamError::Handshake { addr, source })
+    };
+    let (sender, connection) = match handshake.await {
+        Ok(pair) => pair,
+        Err(error) => {
+            permit.fail(&error);
+            return Err(error);
+        }
+    };
     let active = ActiveConnection::new(stats);
     tokio::spawn(async move {
         let _ = connection.await;
         drop(active);
+        drop(permit);
     });
     Ok(sender)
 }
