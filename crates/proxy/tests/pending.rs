@@ -325,6 +325,73 @@ async fn a_connection_that_cannot_open_fails_the_requests_waiting_with_it() {
     assert_eq!(stat(&proxy, "upstream_rq_pending_active"), 0);
 }
 
+/// A proxy to the holding upstream over HTTP/2 (h2c), at most 1 connection and
+/// `max_streams` streams on it.
+fn h2_proxy_to(up: &Holding, max_streams: u32, max_pending: u32) -> (Proxy, SocketAddr) {
+    let mut limited = cluster("up", &[up.addr]);
+    limited.protocol = model::cluster::UpstreamProtocol::Http2 {
+        max_concurrent_streams: max_streams,
+    };
+    limited.circuit_breakers.max_connections = 1;
+    limited.circuit_breakers.max_pending_requests = max_pending;
+    let routes = route_config("r", &["*"], vec![route("all", prefix("/"), to_up(None))]);
+    start(vec![http_listener("l", routes)], vec![limited])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_requests_wait_for_a_free_stream_on_the_one_connection() {
+    let mut up = Holding::start().await;
+    let (proxy, addr) = h2_proxy_to(&up, 2, 2);
+    let mut requests = Vec::new();
+    for path in ["/1", "/2"] {
+        requests.push(send(addr, path));
+        assert_eq!(up.next_arrival().await, path, "2 streams at once");
+    }
+    requests.push(send(addr, "/3"));
+    until_pending(&proxy, 1).await;
+    requests.push(send(addr, "/4"));
+    until_pending(&proxy, 2).await;
+    let refused = answered(send(addr, "/5")).await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("x-envoy-overloaded"), Some("true"));
+
+    // A stream that ends lets the oldest waiting request have it.
+    up.release(1);
+    assert_eq!(up.next_arrival().await, "/3");
+    up.release(3);
+    assert_eq!(up.next_arrival().await, "/4");
+    for (request, path) in requests.into_iter().zip(["/1", "/2", "/3", "/4"]) {
+        let response = answered(request).await;
+        assert_eq!((response.status, response.text().as_str()), (200, path));
+    }
+    assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(stat(&proxy, "upstream_rq_pending_active"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_requests_arriving_while_the_connection_opens_wait_for_it() {
+    // Cold start, max_connections 1: Envoy queues the burst on the connection being opened
+    // and multiplexes it; none is refused and no second connection opens. (Most runs, most
+    // of the burst arrives while the connection opens; whichever do, the outcome is the
+    // same.)
+    let mut up = Holding::start().await;
+    let (proxy, addr) = h2_proxy_to(&up, model::cluster::DEFAULT_MAX_CONCURRENT_STREAMS, 1024);
+    let requests: Vec<_> = (0..8).map(|i| send(addr, &format!("/{i}"))).collect();
+    let mut arrived = Vec::new();
+    for _ in 0..8 {
+        arrived.push(up.next_arrival().await);
+    }
+    arrived.sort();
+    let expected: Vec<String> = (0..8).map(|i| format!("/{i}")).collect();
+    assert_eq!(arrived, expected, "all 8 at once on the upstream");
+    up.release(8);
+    for request in requests {
+        assert_eq!(answered(request).await.status, 200);
+    }
+    assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(stat(&proxy, "upstream_rq_pending_overflow"), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_pending_allowed_a_request_that_must_wait_is_refused() {
     // Envoy counts a request as pending while its connection opens, so with

@@ -123,23 +123,24 @@ impl Drop for Slot {
     }
 }
 
-/// The requests waiting in one connection pool, oldest first, each tagged with its cluster's
-/// [`Usage`] (clusters with the same endpoint share a pool). A waiter is handed one `T`
-/// through a oneshot channel; one that gives up is removed by its id.
+/// The requests waiting in one connection pool, oldest first, each with a tag saying who may
+/// hand it what (the pool tags its cluster and protocol: clusters with the same endpoint
+/// share a pool). A waiter is handed one `T` through a oneshot channel; one that gives up is
+/// removed by its id.
 #[derive(Debug)]
-pub struct Waiters<T> {
+pub struct Waiters<K, T> {
     next_id: u64,
-    queue: VecDeque<Waiter<T>>,
+    queue: VecDeque<Waiter<K, T>>,
 }
 
 #[derive(Debug)]
-struct Waiter<T> {
+struct Waiter<K, T> {
     id: u64,
-    cluster: Arc<Usage>,
+    tag: K,
     tx: oneshot::Sender<T>,
 }
 
-impl<T> Default for Waiters<T> {
+impl<K, T> Default for Waiters<K, T> {
     fn default() -> Self {
         Waiters {
             next_id: 0,
@@ -148,17 +149,13 @@ impl<T> Default for Waiters<T> {
     }
 }
 
-impl<T> Waiters<T> {
-    /// Queues a waiter of `cluster` at the back: its id and where its `T` will arrive.
-    pub fn push(&mut self, cluster: &Arc<Usage>) -> (u64, oneshot::Receiver<T>) {
+impl<K, T> Waiters<K, T> {
+    /// Queues a waiter tagged `tag` at the back: its id and where its `T` will arrive.
+    pub fn push(&mut self, tag: K) -> (u64, oneshot::Receiver<T>) {
         let (tx, rx) = oneshot::channel();
         let id = self.next_id;
         self.next_id += 1;
-        self.queue.push_back(Waiter {
-            id,
-            cluster: cluster.clone(),
-            tx,
-        });
+        self.queue.push_back(Waiter { id, tag, tx });
         (id, rx)
     }
 
@@ -174,15 +171,15 @@ impl<T> Waiters<T> {
         }
     }
 
-    /// Takes the oldest waiter whose cluster `accepts`, to hand it something.
-    pub fn next(&mut self, accepts: impl Fn(&Arc<Usage>) -> bool) -> Option<oneshot::Sender<T>> {
-        let i = self.queue.iter().position(|w| accepts(&w.cluster))?;
+    /// Takes the oldest waiter whose tag `accepts`, to hand it something.
+    pub fn next(&mut self, accepts: impl Fn(&K) -> bool) -> Option<oneshot::Sender<T>> {
+        let i = self.queue.iter().position(|w| accepts(&w.tag))?;
         self.queue.remove(i).map(|w| w.tx)
     }
 
-    /// Whether some waiter's cluster `accepts`.
-    pub fn any(&self, accepts: impl Fn(&Arc<Usage>) -> bool) -> bool {
-        self.queue.iter().any(|w| accepts(&w.cluster))
+    /// How many waiters' tags `accept`.
+    pub fn count(&self, accepts: impl Fn(&K) -> bool) -> usize {
+        self.queue.iter().filter(|w| accepts(&w.tag)).count()
     }
 
     pub fn len(&self) -> usize {
@@ -230,24 +227,22 @@ mod tests {
 
     #[test]
     fn waiters_are_served_oldest_first_and_leave_when_they_give_up() {
-        let a = Arc::new(Usage::default());
-        let b = Arc::new(Usage::default());
-        let mut waiters = Waiters::<&str>::default();
-        let (first, mut rx_first) = waiters.push(&a);
-        let (_, mut rx_second) = waiters.push(&b);
-        let (_, mut rx_third) = waiters.push(&a);
+        let mut waiters = Waiters::<&str, &str>::default();
+        let (first, mut rx_first) = waiters.push("a");
+        let (_, mut rx_second) = waiters.push("b");
+        let (_, mut rx_third) = waiters.push("a");
         assert_eq!(waiters.len(), 3);
 
         assert!(waiters.remove(first), "the first gave up");
         assert!(!waiters.remove(first), "and is gone");
         assert!(rx_first.try_recv().is_err(), "it was handed nothing");
 
-        // Only waiters of cluster `a` may take something of `a`'s: the oldest of them.
-        assert!(waiters.any(|c| Arc::ptr_eq(c, &a)));
-        let tx = waiters.next(|c| Arc::ptr_eq(c, &a)).unwrap();
+        // Only waiters tagged `a` may take something for `a`: the oldest of them.
+        assert_eq!(waiters.count(|t| *t == "a"), 1);
+        let tx = waiters.next(|t| *t == "a").unwrap();
         tx.send("a's").unwrap();
         assert_eq!(rx_third.try_recv().unwrap(), "a's");
-        assert!(!waiters.any(|c| Arc::ptr_eq(c, &a)));
+        assert_eq!(waiters.count(|t| *t == "a"), 0);
 
         // Anything for anyone goes to the oldest left.
         waiters.next(|_| true).unwrap().send("any").unwrap();

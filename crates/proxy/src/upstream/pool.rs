@@ -3,10 +3,12 @@
 //! the pool when its response body ends); HTTP/2 shares one sender per endpoint.
 //!
 //! Connections count against their cluster's `max_connections` from before they open until
-//! they close. An HTTP/1.1 request that finds no idle connection and may not open one waits
-//! in its endpoint's queue (see [`super::circuit`]): a connection that finishes its request
-//! is handed to the oldest waiter instead of going idle, and one that closes hands its place
-//! under the cap to the oldest waiter of its cluster, which opens a new one.
+//! they close. A request that finds no free connection (HTTP/1.1: idle; HTTP/2: with a free
+//! stream) and may not open one waits in its endpoint's queue (see [`super::circuit`]): an
+//! HTTP/1.1 connection that finishes its request is handed to the oldest HTTP/1.1 waiter
+//! instead of going idle; an HTTP/2 stream that ends, or a new HTTP/2 connection, sends
+//! HTTP/2 waiters to look again; a connection that closes hands its place under the cap to
+//! the oldest waiter of its cluster, which opens a new one.
 
 use std::collections::HashMap;
 use std::io;
@@ -133,9 +135,12 @@ struct Host {
     h2: Vec<H2Conn>,
     /// Connections opening or open from this pool, per cluster.
     open: Vec<(Arc<Usage>, u32)>,
-    /// HTTP/1.1 requests waiting for a connection (Envoy's pending requests).
-    waiting: Waiters<Ticket>,
+    /// Requests waiting for a connection (Envoy's pending requests).
+    waiting: Waiters<Tag, Ticket>,
 }
+
+/// Who a waiting request is: the cluster (its breaker usage) and the protocol.
+type Tag = (Arc<Usage>, Protocol);
 
 /// What a waiting request is handed.
 #[derive(Debug)]
@@ -144,6 +149,8 @@ enum Ticket {
     Reuse(IdleH1),
     /// The place of a connection that closed: open a new one.
     Open(ConnPermit),
+    /// HTTP/2: a stream may be free now; look again.
+    Retry,
     /// The connection being opened failed, and so does the request.
     Failed(UpstreamError),
 }
@@ -162,24 +169,39 @@ struct ConnPermit {
 struct H2Conn {
     sender: http2::SendRequest<UpstreamBody>,
     served: u32,
-    open: Arc<AtomicU32>,
+    streams: Arc<Streams>,
+}
+
+/// The streams open on an HTTP/2 connection, and the pool to tell when one ends.
+#[derive(Debug)]
+struct Streams {
+    open: AtomicU32,
+    pool: Weak<Shared>,
+    key: Key,
 }
 
 /// One open stream on a shared HTTP/2 connection; the slot frees when the response body is
-/// done with (finished or dropped).
+/// done with (finished or dropped), and the oldest HTTP/2 request waiting in the pool looks
+/// again. Never dropped under the pool's lock.
 #[derive(Debug)]
-struct StreamSlot(Arc<AtomicU32>);
+struct StreamSlot(Arc<Streams>);
 
 impl StreamSlot {
-    fn take(open: &Arc<AtomicU32>) -> StreamSlot {
-        open.fetch_add(1, AtomicOrdering::Relaxed);
-        StreamSlot(open.clone())
+    fn take(streams: &Arc<Streams>) -> StreamSlot {
+        streams.open.fetch_add(1, AtomicOrdering::Relaxed);
+        StreamSlot(streams.clone())
     }
 }
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, AtomicOrdering::Relaxed);
+        let streams = &self.0;
+        streams.open.fetch_sub(1, AtomicOrdering::Relaxed);
+        if let Some(pool) = streams.pool.upgrade() {
+            if let Some(host) = lock(&pool.hosts).get_mut(&streams.key) {
+                host.settle(Ticket::Retry);
+            }
+        }
     }
 }
 
@@ -219,17 +241,14 @@ struct Pending {
     stats: Arc<ClusterStats>,
 }
 
-/// How an HTTP/1.1 request goes on, decided under the pool's lock.
-enum Step {
-    Reuse(IdleH1),
+/// How a request goes on, decided under the pool's lock.
+enum Step<Free> {
+    /// A free connection (HTTP/1.1: an idle one) or stream (HTTP/2).
+    Free(Free),
+    /// Open a new connection in this place.
     Open(ConnPermit),
+    /// Wait, pending, for a free connection, stream or place.
     Wait(Waiting),
-}
-
-/// How an HTTP/2 request goes on: a stream on a shared connection, or a new connection.
-enum H2Step {
-    Shared(http2::SendRequest<UpstreamBody>, StreamSlot),
-    Open(ConnPermit, Pending),
 }
 
 /// A request's place in its pool's queue; dropped (the request gave up: route timeout, client
@@ -272,130 +291,102 @@ impl Pool {
         let limits = cluster.source.connection;
         let mut pending = None;
         loop {
-            let step = self.next_h1(key, cluster, &mut pending)?;
-            let idle = match step {
-                Step::Reuse(idle) => idle,
-                Step::Open(permit) => {
-                    return self
-                        .open_h1(addr, key, cluster, (permit, pending), request)
+            let permit = match self.next_h1(key, cluster, &mut pending)? {
+                Step::Free(idle) => {
+                    match self
+                        .reuse_h1(addr, key, limits, idle, &mut pending, request)
                         .await
-                }
-                Step::Wait(mut waiting) => match waiting.ticket().await {
-                    Ticket::Reuse(idle) => idle,
-                    Ticket::Open(permit) => {
-                        return self
-                            .open_h1(addr, key, cluster, (permit, pending), request)
-                            .await
+                    {
+                        Ok(result) => return result,
+                        // Never written: safe to try another connection.
+                        Err(back) => request = back,
                     }
+                    continue;
+                }
+                Step::Open(permit) => permit,
+                Step::Wait(mut waiting) => match waiting.ticket().await {
+                    Ticket::Reuse(idle) => {
+                        match self
+                            .reuse_h1(addr, key, limits, idle, &mut pending, request)
+                            .await
+                        {
+                            Ok(result) => return result,
+                            Err(back) => request = back,
+                        }
+                        continue;
+                    }
+                    Ticket::Open(permit) => permit,
                     Ticket::Failed(error) => return Err(error),
+                    // Meant for HTTP/2 waiters: look again all the same.
+                    Ticket::Retry => continue,
                 },
             };
-            let IdleH1 {
-                mut sender, served, ..
-            } = idle;
-            if sender.ready().await.is_err() {
-                continue;
-            }
-            pending = None;
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.pooled(key, sender, served + 1, limits, response)),
-                Err(mut e) => match e.take_message() {
-                    // Never written: safe to try another connection.
-                    Some(back) => request = back,
-                    None => {
-                        return Err(UpstreamError::Reset {
-                            addr,
-                            source: e.into_error(),
-                        })
-                    }
-                },
-            }
+            let tls = cluster.tls.as_ref();
+            let stats = &cluster.stats;
+            let mut sender = connect_h1(addr, tls, cluster.connect_timeout, stats, permit).await?;
+            // Pending until its connection is open.
+            drop(pending);
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|source| UpstreamError::Reset { addr, source })?;
+            return Ok(self.pooled(key, sender, 1, limits, response));
         }
     }
 
-    /// Envoy's HTTP/1.1 pool, for a request that has no connection yet: the most recently
-    /// used idle one; else, counted as pending (or refused when `max_pending_requests` are),
-    /// a new one within `max_connections` (or the first of this pool even over it); else a
-    /// place at the back of the queue. A permit that comes free while older requests of the
-    /// cluster wait goes to the oldest of them.
+    /// Sends on a free HTTP/1.1 connection. `Err`: the request back, unsent, because the
+    /// connection turned out closed.
+    async fn reuse_h1(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        limits: ConnectionOptions,
+        idle: IdleH1,
+        pending: &mut Option<Pending>,
+        request: Request<UpstreamBody>,
+    ) -> Result<Result<Response<PooledBody>, UpstreamError>, Request<UpstreamBody>> {
+        let IdleH1 {
+            mut sender, served, ..
+        } = idle;
+        if sender.ready().await.is_err() {
+            return Err(request);
+        }
+        *pending = None;
+        match sender.try_send_request(request).await {
+            Ok(response) => Ok(Ok(self.pooled(key, sender, served + 1, limits, response))),
+            Err(mut e) => match e.take_message() {
+                Some(back) => Err(back),
+                None => Ok(Err(UpstreamError::Reset {
+                    addr,
+                    source: e.into_error(),
+                })),
+            },
+        }
+    }
+
+    /// HTTP/1.1: the most recently used idle connection that is still open and has not been
+    /// idle for the cluster's upstream idle timeout (Envoy's default is 1 hour; enforced when
+    /// a connection would be reused: an expired one is closed then), else [`Pool::admit`].
     fn next_h1(
         &self,
         key: Key,
         cluster: &Cluster,
         pending: &mut Option<Pending>,
-    ) -> Result<Step, UpstreamError> {
+    ) -> Result<Step<IdleH1>, UpstreamError> {
         let idle_timeout = cluster.source.connection.idle_timeout;
         let mut hosts = lock(&self.shared.hosts);
         let host = hosts.entry(key).or_default();
         while let Some(conn) = host.idle_h1.pop() {
-            // The upstream idle timeout (Envoy's default is 1 hour) is enforced when a
-            // connection would be reused: an expired one is closed then.
             let expired = idle_timeout.is_some_and(|t| conn.since.elapsed() >= t);
             if !conn.sender.is_closed() && !expired {
-                return Ok(Step::Reuse(conn));
+                return Ok(Step::Free(conn));
             }
         }
-        if pending.is_none() {
-            *pending = Some(Pending::start(cluster)?);
-        }
-        let usage = &cluster.usage;
-        let max = cluster.thresholds.max_connections;
-        let slot = match usage.acquire(Overflow::Connections, max) {
-            Ok(slot) => Some(slot),
-            Err(_) => {
-                cluster.stats.upstream_cx_overflow.inc();
-                (host.open_of(usage) == 0).then(|| usage.take(Overflow::Connections))
-            }
-        };
-        let Some(slot) = slot else {
-            return Ok(Step::Wait(self.wait(host, key, usage)));
-        };
-        host.opened(usage);
-        let permit = ConnPermit {
-            pool: Arc::downgrade(&self.shared),
-            key,
-            slot: Some(slot),
-        };
-        if host.waiting.any(|c| Arc::ptr_eq(c, usage)) {
-            host.settle(Ticket::Open(permit));
-            return Ok(Step::Wait(self.wait(host, key, usage)));
-        }
-        Ok(Step::Open(permit))
+        self.admit(host, key, cluster, pending)
     }
 
-    fn wait(&self, host: &mut Host, key: Key, usage: &Arc<Usage>) -> Waiting {
-        let (id, rx) = host.waiting.push(usage);
-        Waiting {
-            pool: Arc::downgrade(&self.shared),
-            key,
-            id,
-            rx,
-            received: false,
-        }
-    }
-
-    async fn open_h1(
-        &self,
-        addr: SocketAddr,
-        key: Key,
-        cluster: &Cluster,
-        (permit, pending): (ConnPermit, Option<Pending>),
-        request: Request<UpstreamBody>,
-    ) -> Result<Response<PooledBody>, UpstreamError> {
-        let tls = cluster.tls.as_ref();
-        let mut sender =
-            connect_h1(addr, tls, cluster.connect_timeout, &cluster.stats, permit).await?;
-        // Pending until its connection is open.
-        drop(pending);
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|source| UpstreamError::Reset { addr, source })?;
-        Ok(self.pooled(key, sender, 1, cluster.source.connection, response))
-    }
-
-    /// HTTP/2: a shared connection with a free stream, else a new one; at `max_connections`
-    /// the request is refused at once (Envoy would queue it until a stream frees).
+    /// HTTP/2: a stream on a shared connection with one free, else a new connection, else
+    /// pending until a stream or a place under `max_connections` frees.
     async fn send_h2(
         &self,
         addr: SocketAddr,
@@ -403,33 +394,34 @@ impl Pool {
         cluster: &Cluster,
         request: Request<UpstreamBody>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
-        let limits = cluster.source.connection;
         let max_streams = match cluster.source.protocol {
             UpstreamProtocol::Http2 {
                 max_concurrent_streams,
             } => max_concurrent_streams,
             _ => u32::MAX,
         };
-        let (mut sender, slot) = match self.next_h2(key, cluster, max_streams)? {
-            H2Step::Shared(sender, slot) => (sender, slot),
-            H2Step::Open(permit, _pending) => {
-                let tls = cluster.tls.as_ref();
-                let stats = &cluster.stats;
-                let sender = connect_h2(addr, tls, cluster.connect_timeout, stats, permit).await?;
-                let open = Arc::new(AtomicU32::new(0));
-                let slot = StreamSlot::take(&open);
-                // A connection allowed one stream only is used once and not shared.
-                if limits.max_requests_per_connection != Some(1) {
-                    let mut hosts = lock(&self.shared.hosts);
-                    hosts.entry(key).or_default().h2.push(H2Conn {
-                        sender: sender.clone(),
-                        served: 1,
-                        open,
-                    });
-                }
-                (sender, slot)
-            }
+        let mut pending = None;
+        let (mut sender, slot) = loop {
+            let permit = match self.next_h2(key, cluster, max_streams, &mut pending)? {
+                Step::Free(stream) => break stream,
+                Step::Open(permit) => permit,
+                Step::Wait(mut waiting) => match waiting.ticket().await {
+                    Ticket::Open(permit) => permit,
+                    Ticket::Failed(error) => return Err(error),
+                    Ticket::Retry => continue,
+                    // Meant for HTTP/1.1 waiters: pass it on.
+                    Ticket::Reuse(idle) => {
+                        let mut hosts = lock(&self.shared.hosts);
+                        hosts.entry(key).or_default().settle(Ticket::Reuse(idle));
+                        continue;
+                    }
+                },
+            };
+            break self
+                .open_h2(addr, key, cluster, max_streams, permit)
+                .await?;
         };
+        drop(pending);
         let response = sender
             .send_request(request)
             .await
@@ -443,14 +435,14 @@ impl Pool {
 
     /// A shared HTTP/2 connection with a free stream (below `max_streams` open), counting
     /// the stream about to be opened; a connection that reaches `max_requests_per_connection`
-    /// streams is retired from sharing (its open streams finish). Else a new one, pending
-    /// until it is open.
+    /// streams is retired from sharing (its open streams finish). Else [`Pool::admit`].
     fn next_h2(
         &self,
         key: Key,
         cluster: &Cluster,
         max_streams: u32,
-    ) -> Result<H2Step, UpstreamError> {
+        pending: &mut Option<Pending>,
+    ) -> Result<Step<(http2::SendRequest<UpstreamBody>, StreamSlot)>, UpstreamError> {
         let max_requests = cluster.source.connection.max_requests_per_connection;
         let mut hosts = lock(&self.shared.hosts);
         let host = hosts.entry(key).or_default();
@@ -458,24 +450,78 @@ impl Pool {
         conns.retain(|c| !c.sender.is_closed());
         let free = conns
             .iter()
-            .position(|c| c.open.load(AtomicOrdering::Relaxed) < max_streams);
+            .position(|c| c.streams.open.load(AtomicOrdering::Relaxed) < max_streams);
         if let Some(i) = free {
             let conn = &mut conns[i];
             conn.served += 1;
-            let picked = (conn.sender.clone(), StreamSlot::take(&conn.open));
+            let slot = StreamSlot::take(&conn.streams);
+            let sender = conn.sender.clone();
             if max_requests.is_some_and(|max| conn.served >= max) {
                 conns.remove(i);
             }
-            return Ok(H2Step::Shared(picked.0, picked.1));
+            return Ok(Step::Free((sender, slot)));
         }
-        let pending = Pending::start(cluster)?;
+        self.admit(host, key, cluster, pending)
+    }
+
+    /// Opens an HTTP/2 connection in `permit`'s place and takes its first stream. Shared, the
+    /// connection is offered to the HTTP/2 requests waiting here, as many as it has streams.
+    async fn open_h2(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        cluster: &Cluster,
+        max_streams: u32,
+        permit: ConnPermit,
+    ) -> Result<(http2::SendRequest<UpstreamBody>, StreamSlot), UpstreamError> {
+        let tls = cluster.tls.as_ref();
+        let stats = &cluster.stats;
+        let sender = connect_h2(addr, tls, cluster.connect_timeout, stats, permit).await?;
+        let streams = Arc::new(Streams {
+            open: AtomicU32::new(0),
+            pool: Arc::downgrade(&self.shared),
+            key,
+        });
+        let slot = StreamSlot::take(&streams);
+        // A connection allowed one stream only is used once and not shared.
+        if cluster.source.connection.max_requests_per_connection != Some(1) {
+            let mut hosts = lock(&self.shared.hosts);
+            let host = hosts.entry(key).or_default();
+            host.h2.push(H2Conn {
+                sender: sender.clone(),
+                served: 1,
+                streams,
+            });
+            let waiting = host.waiting.count(|(_, p)| *p == Protocol::Http2);
+            for _ in 0..waiting.min(max_streams.saturating_sub(1) as usize) {
+                host.settle(Ticket::Retry);
+            }
+        }
+        Ok((sender, slot))
+    }
+
+    /// Envoy's pool, for a request that found no free connection: counted as pending from now
+    /// (or refused when `max_pending_requests` are), a new connection within
+    /// `max_connections` (or the first of its cluster in this pool even over it); else a
+    /// place at the back of the queue. A place that comes free while older requests of the
+    /// cluster wait goes to the oldest of them, and this one queues behind them.
+    fn admit<F>(
+        &self,
+        host: &mut Host,
+        key: Key,
+        cluster: &Cluster,
+        pending: &mut Option<Pending>,
+    ) -> Result<Step<F>, UpstreamError> {
+        if pending.is_none() {
+            *pending = Some(Pending::start(cluster)?);
+        }
         let usage = &cluster.usage;
         let slot = match usage.acquire(Overflow::Connections, cluster.thresholds.max_connections) {
             Ok(slot) => slot,
             Err(_) => {
                 cluster.stats.upstream_cx_overflow.inc();
                 if host.open_of(usage) > 0 {
-                    return Err(UpstreamError::Overflow);
+                    return Ok(Step::Wait(self.wait(host, key, cluster)));
                 }
                 usage.take(Overflow::Connections)
             }
@@ -486,7 +532,22 @@ impl Pool {
             key,
             slot: Some(slot),
         };
-        Ok(H2Step::Open(permit, pending))
+        if host.waiting.count(|(c, _)| Arc::ptr_eq(c, usage)) > 0 {
+            host.settle(Ticket::Open(permit));
+            return Ok(Step::Wait(self.wait(host, key, cluster)));
+        }
+        Ok(Step::Open(permit))
+    }
+
+    fn wait(&self, host: &mut Host, key: Key, cluster: &Cluster) -> Waiting {
+        let (id, rx) = host.waiting.push((cluster.usage.clone(), cluster.protocol));
+        Waiting {
+            pool: Arc::downgrade(&self.shared),
+            key,
+            id,
+            rx,
+            received: false,
+        }
     }
 
     /// Takes the HTTP/1.1 connection of an upgraded request out of pooling: after a 101 the
@@ -556,14 +617,16 @@ impl Host {
         }
     }
 
-    /// Gives `ticket` to the oldest waiter that can use it: a free connection to anyone (as
-    /// idle connections are shared), a connection's place to a request of the same cluster.
-    /// Left over, a free connection goes idle and a place is given up.
+    /// Gives `ticket` to the oldest waiter that can use it: a free HTTP/1.1 connection to
+    /// any HTTP/1.1 request (idle connections are shared by endpoint), a look-again to any
+    /// HTTP/2 one, a connection's place to a request of the same cluster. Left over, a free
+    /// connection goes idle and a place is given up.
     fn settle(&mut self, mut ticket: Ticket) {
         loop {
             let taker = match &ticket {
-                Ticket::Reuse(_) => self.waiting.next(|_| true),
-                Ticket::Open(permit) => self.waiting.next(|c| permit.is_of(c)),
+                Ticket::Reuse(_) => self.waiting.next(|(_, p)| *p == Protocol::Http1),
+                Ticket::Retry => self.waiting.next(|(_, p)| *p == Protocol::Http2),
+                Ticket::Open(permit) => self.waiting.next(|(c, _)| permit.is_of(c)),
                 Ticket::Failed(_) => None,
             };
             let Some(tx) = taker else { break };
@@ -583,13 +646,13 @@ impl Host {
                     self.closed(slot.usage());
                 }
             }
-            Ticket::Failed(_) => {}
+            Ticket::Retry | Ticket::Failed(_) => {}
         }
     }
 
     /// Fails every request of `usage`'s cluster waiting here with `error`.
     fn purge(&mut self, usage: &Arc<Usage>, error: &UpstreamError) {
-        while let Some(tx) = self.waiting.next(|c| Arc::ptr_eq(c, usage)) {
+        while let Some(tx) = self.waiting.next(|(c, _)| Arc::ptr_eq(c, usage)) {
             let _ = tx.send(Ticket::Failed(error.for_waiter()));
         }
     }
