@@ -10,6 +10,9 @@
 //! HTTP/2 waiters to look again; a connection that closes hands its place under the cap to
 //! the oldest waiter of its cluster, which opens a new one.
 
+mod connect;
+mod queue;
+
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -17,23 +20,20 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-use super::circuit::{Overflow, Slot, Usage, Waiters};
 use super::cluster::Cluster;
-use super::transport::Upstream;
 use crate::http::body::UpstreamBody;
-use crate::stats::ClusterStats;
-use crate::tls::UpstreamTlsRt;
 use bowline_model::cluster::{ConnectionOptions, UpstreamProtocol};
+use connect::{connect_h1, connect_h2};
+use queue::{ConnPermit, Host, Pending, Step, Ticket};
+
+pub(crate) use connect::connect;
 
 /// The protocol spoken to an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,8 +56,8 @@ pub enum UpstreamError {
         addr: SocketAddr,
         source: hyper::Error,
     },
-    /// A circuit breaker refused the request: more than `max_pending_requests` would be
-    /// pending, or (HTTP/2) no stream is free and `max_connections` are open.
+    /// A circuit breaker refused the request: it found no free connection and
+    /// `max_pending_requests` were already waiting for one.
     #[error("circuit breaker overflow")]
     Overflow,
     /// The connection failed or was reset while the request was in flight.
@@ -123,45 +123,6 @@ type Key = (SocketAddr, u64);
 #[derive(Debug, Default)]
 struct Shared {
     hosts: Mutex<HashMap<Key, Host>>,
-}
-
-/// One endpoint's pool. Nothing that takes the lock (a [`ConnPermit`]) may be dropped while
-/// it is held.
-#[derive(Debug, Default)]
-struct Host {
-    idle_h1: Vec<IdleH1>,
-    /// The shared HTTP/2 connections: a new one opens when every one carries the cluster's
-    /// `max_concurrent_streams` (as Envoy's pool does).
-    h2: Vec<H2Conn>,
-    /// Connections opening or open from this pool, per cluster.
-    open: Vec<(Arc<Usage>, u32)>,
-    /// Requests waiting for a connection (Envoy's pending requests).
-    waiting: Waiters<Tag, Ticket>,
-}
-
-/// Who a waiting request is: the cluster (its breaker usage) and the protocol.
-type Tag = (Arc<Usage>, Protocol);
-
-/// What a waiting request is handed.
-#[derive(Debug)]
-enum Ticket {
-    /// A connection that finished its request.
-    Reuse(IdleH1),
-    /// The place of a connection that closed: open a new one.
-    Open(ConnPermit),
-    /// HTTP/2: a stream may be free now; look again.
-    Retry,
-    /// The connection being opened failed, and so does the request.
-    Failed(UpstreamError),
-}
-
-/// A connection's place under its cluster's `max_connections`, held from before it opens
-/// until it closes. Dropped, it goes to the oldest request of its cluster waiting in its pool.
-#[derive(Debug)]
-struct ConnPermit {
-    pool: Weak<Shared>,
-    key: Key,
-    slot: Option<Slot>,
 }
 
 /// A shared HTTP/2 connection: the streams it has carried and those open now.
@@ -233,40 +194,13 @@ struct GiveBack {
     limits: ConnectionOptions,
 }
 
-/// A request counted as pending (Envoy's `upstream_rq_pending_active`) while it has no
-/// connection: waiting, or while its own connection opens.
-#[derive(Debug)]
-struct Pending {
-    _slot: Slot,
-    stats: Arc<ClusterStats>,
-}
-
-/// How a request goes on, decided under the pool's lock.
-enum Step<Free> {
-    /// A free connection (HTTP/1.1: an idle one) or stream (HTTP/2).
-    Free(Free),
-    /// Open a new connection in this place.
-    Open(ConnPermit),
-    /// Wait, pending, for a free connection, stream or place.
-    Wait(Waiting),
-}
-
-/// A request's place in its pool's queue; dropped (the request gave up: route timeout, client
-/// gone), it leaves the queue, and what it was handed meanwhile goes to the next in line.
-struct Waiting {
-    pool: Weak<Shared>,
-    key: Key,
-    id: u64,
-    rx: oneshot::Receiver<Ticket>,
-    received: bool,
-}
-
 impl Pool {
-    /// Sends `request` to `addr` of `cluster` on a pooled connection: an idle one, a new one
-    /// (within the cluster's connect timeout and `max_connections`), or, HTTP/1.1 at
-    /// `max_connections`, the next that comes free (pending, within `max_pending_requests`).
-    /// A pooled HTTP/1.1 connection that turns out to be closed before the request went out
-    /// is replaced transparently.
+    /// Sends `request` to `addr` of `cluster` on a pooled connection: a free one (HTTP/2: a
+    /// free stream), a new one (within the cluster's connect timeout and `max_connections`),
+    /// or, at `max_connections`, the next that comes free, pending meanwhile (within
+    /// `max_pending_requests`, else [`UpstreamError::Overflow`] at once). A pooled HTTP/1.1
+    /// connection that turns out to be closed before the request went out is replaced
+    /// transparently.
     pub async fn send(
         &self,
         addr: SocketAddr,
@@ -291,35 +225,25 @@ impl Pool {
         let limits = cluster.source.connection;
         let mut pending = None;
         loop {
-            let permit = match self.next_h1(key, cluster, &mut pending)? {
-                Step::Free(idle) => {
-                    match self
-                        .reuse_h1(addr, key, limits, idle, &mut pending, request)
-                        .await
-                    {
+            let ticket = match self.next_h1(key, cluster, &mut pending)? {
+                Step::Free(idle) => Ticket::Reuse(idle),
+                Step::Open(permit) => Ticket::Open(permit),
+                Step::Wait(mut waiting) => waiting.ticket().await,
+            };
+            let permit = match ticket {
+                Ticket::Reuse(idle) => {
+                    let sent = self.reuse_h1(addr, key, limits, idle, &mut pending, request);
+                    match sent.await {
                         Ok(result) => return result,
                         // Never written: safe to try another connection.
                         Err(back) => request = back,
                     }
                     continue;
                 }
-                Step::Open(permit) => permit,
-                Step::Wait(mut waiting) => match waiting.ticket().await {
-                    Ticket::Reuse(idle) => {
-                        match self
-                            .reuse_h1(addr, key, limits, idle, &mut pending, request)
-                            .await
-                        {
-                            Ok(result) => return result,
-                            Err(back) => request = back,
-                        }
-                        continue;
-                    }
-                    Ticket::Open(permit) => permit,
-                    Ticket::Failed(error) => return Err(error),
-                    // Meant for HTTP/2 waiters: look again all the same.
-                    Ticket::Retry => continue,
-                },
+                Ticket::Open(permit) => permit,
+                Ticket::Failed(error) => return Err(error),
+                // Meant for HTTP/2 waiters: look again all the same.
+                Ticket::Retry => continue,
             };
             let tls = cluster.tls.as_ref();
             let stats = &cluster.stats;
@@ -402,20 +326,21 @@ impl Pool {
         };
         let mut pending = None;
         let (mut sender, slot) = loop {
-            let permit = match self.next_h2(key, cluster, max_streams, &mut pending)? {
+            let ticket = match self.next_h2(key, cluster, max_streams, &mut pending)? {
                 Step::Free(stream) => break stream,
-                Step::Open(permit) => permit,
-                Step::Wait(mut waiting) => match waiting.ticket().await {
-                    Ticket::Open(permit) => permit,
-                    Ticket::Failed(error) => return Err(error),
-                    Ticket::Retry => continue,
-                    // Meant for HTTP/1.1 waiters: pass it on.
-                    Ticket::Reuse(idle) => {
-                        let mut hosts = lock(&self.shared.hosts);
-                        hosts.entry(key).or_default().settle(Ticket::Reuse(idle));
-                        continue;
-                    }
-                },
+                Step::Open(permit) => Ticket::Open(permit),
+                Step::Wait(mut waiting) => waiting.ticket().await,
+            };
+            let permit = match ticket {
+                Ticket::Open(permit) => permit,
+                Ticket::Failed(error) => return Err(error),
+                Ticket::Retry => continue,
+                // Meant for HTTP/1.1 waiters: pass it on.
+                Ticket::Reuse(idle) => {
+                    let mut hosts = lock(&self.shared.hosts);
+                    hosts.entry(key).or_default().settle(Ticket::Reuse(idle));
+                    continue;
+                }
             };
             break self
                 .open_h2(addr, key, cluster, max_streams, permit)
@@ -500,56 +425,6 @@ impl Pool {
         Ok((sender, slot))
     }
 
-    /// Envoy's pool, for a request that found no free connection: counted as pending from now
-    /// (or refused when `max_pending_requests` are), a new connection within
-    /// `max_connections` (or the first of its cluster in this pool even over it); else a
-    /// place at the back of the queue. A place that comes free while older requests of the
-    /// cluster wait goes to the oldest of them, and this one queues behind them.
-    fn admit<F>(
-        &self,
-        host: &mut Host,
-        key: Key,
-        cluster: &Cluster,
-        pending: &mut Option<Pending>,
-    ) -> Result<Step<F>, UpstreamError> {
-        if pending.is_none() {
-            *pending = Some(Pending::start(cluster)?);
-        }
-        let usage = &cluster.usage;
-        let slot = match usage.acquire(Overflow::Connections, cluster.thresholds.max_connections) {
-            Ok(slot) => slot,
-            Err(_) => {
-                cluster.stats.upstream_cx_overflow.inc();
-                if host.open_of(usage) > 0 {
-                    return Ok(Step::Wait(self.wait(host, key, cluster)));
-                }
-                usage.take(Overflow::Connections)
-            }
-        };
-        host.opened(usage);
-        let permit = ConnPermit {
-            pool: Arc::downgrade(&self.shared),
-            key,
-            slot: Some(slot),
-        };
-        if host.waiting.count(|(c, _)| Arc::ptr_eq(c, usage)) > 0 {
-            host.settle(Ticket::Open(permit));
-            return Ok(Step::Wait(self.wait(host, key, cluster)));
-        }
-        Ok(Step::Open(permit))
-    }
-
-    fn wait(&self, host: &mut Host, key: Key, cluster: &Cluster) -> Waiting {
-        let (id, rx) = host.waiting.push((cluster.usage.clone(), cluster.protocol));
-        Waiting {
-            pool: Arc::downgrade(&self.shared),
-            key,
-            id,
-            rx,
-            received: false,
-        }
-    }
-
     /// Takes the HTTP/1.1 connection of an upgraded request out of pooling: after a 101 the
     /// connection belongs to the tunnel.
     pub fn detach(body: &mut PooledBody) {
@@ -590,169 +465,6 @@ impl Pool {
             .filter(|((a, _), _)| *a == addr)
             .map(|(_, host)| host.idle_h1.len())
             .sum()
-    }
-}
-
-impl Host {
-    fn open_of(&self, usage: &Arc<Usage>) -> u32 {
-        self.open
-            .iter()
-            .find(|(c, _)| Arc::ptr_eq(c, usage))
-            .map_or(0, |(_, n)| *n)
-    }
-
-    fn opened(&mut self, usage: &Arc<Usage>) {
-        match self.open.iter_mut().find(|(c, _)| Arc::ptr_eq(c, usage)) {
-            Some((_, n)) => *n += 1,
-            None => self.open.push((usage.clone(), 1)),
-        }
-    }
-
-    fn closed(&mut self, usage: &Arc<Usage>) {
-        if let Some(i) = self.open.iter().position(|(c, _)| Arc::ptr_eq(c, usage)) {
-            self.open[i].1 -= 1;
-            if self.open[i].1 == 0 {
-                self.open.swap_remove(i);
-            }
-        }
-    }
-
-    /// Gives `ticket` to the oldest waiter that can use it: a free HTTP/1.1 connection to
-    /// any HTTP/1.1 request (idle connections are shared by endpoint), a look-again to any
-    /// HTTP/2 one, a connection's place to a request of the same cluster. Left over, a free
-    /// connection goes idle and a place is given up.
-    fn settle(&mut self, mut ticket: Ticket) {
-        loop {
-            let taker = match &ticket {
-                Ticket::Reuse(_) => self.waiting.next(|(_, p)| *p == Protocol::Http1),
-                Ticket::Retry => self.waiting.next(|(_, p)| *p == Protocol::Http2),
-                Ticket::Open(permit) => self.waiting.next(|(c, _)| permit.is_of(c)),
-                Ticket::Failed(_) => None,
-            };
-            let Some(tx) = taker else { break };
-            match tx.send(ticket) {
-                Ok(()) => return,
-                Err(back) => ticket = back,
-            }
-        }
-        match ticket {
-            Ticket::Reuse(conn) => {
-                if self.idle_h1.len() < MAX_IDLE_PER_ENDPOINT {
-                    self.idle_h1.push(conn);
-                }
-            }
-            Ticket::Open(mut permit) => {
-                if let Some(slot) = permit.slot.take() {
-                    self.closed(slot.usage());
-                }
-            }
-            Ticket::Retry | Ticket::Failed(_) => {}
-        }
-    }
-
-    /// Fails every request of `usage`'s cluster waiting here with `error`.
-    fn purge(&mut self, usage: &Arc<Usage>, error: &UpstreamError) {
-        while let Some(tx) = self.waiting.next(|(c, _)| Arc::ptr_eq(c, usage)) {
-            let _ = tx.send(Ticket::Failed(error.for_waiter()));
-        }
-    }
-}
-
-impl ConnPermit {
-    fn is_of(&self, usage: &Arc<Usage>) -> bool {
-        self.slot.as_ref().is_some_and(|s| s.is_of(usage))
-    }
-
-    /// The connection could not be opened: as Envoy does, the requests of the cluster
-    /// waiting in this pool fail too, and the place is given up. (Failing them also keeps
-    /// the pool's promise that a request waits only while its cluster has a connection here
-    /// that will come free.)
-    fn fail(mut self, error: &UpstreamError) {
-        let Some(slot) = self.slot.take() else { return };
-        let Some(pool) = self.pool.upgrade() else {
-            return;
-        };
-        let mut hosts = lock(&pool.hosts);
-        let host = hosts.entry(self.key).or_default();
-        host.purge(slot.usage(), error);
-        host.closed(slot.usage());
-    }
-}
-
-impl Drop for ConnPermit {
-    fn drop(&mut self) {
-        let Some(slot) = self.slot.take() else { return };
-        let Some(pool) = self.pool.upgrade() else {
-            return;
-        };
-        let permit = ConnPermit {
-            pool: self.pool.clone(),
-            key: self.key,
-            slot: Some(slot),
-        };
-        let mut hosts = lock(&pool.hosts);
-        hosts
-            .entry(self.key)
-            .or_default()
-            .settle(Ticket::Open(permit));
-    }
-}
-
-impl Pending {
-    /// Counts a request as pending, unless `max_pending_requests` already are: then it is
-    /// refused (Envoy's `upstream_rq_pending_overflow`).
-    fn start(cluster: &Cluster) -> Result<Pending, UpstreamError> {
-        let stats = &cluster.stats;
-        let slot = cluster
-            .usage
-            .acquire(Overflow::Pending, cluster.thresholds.max_pending_requests)
-            .map_err(|_| {
-                stats.upstream_rq_pending_overflow.inc();
-                UpstreamError::Overflow
-            })?;
-        stats.upstream_rq_pending_total.inc();
-        stats.upstream_rq_pending_active.inc();
-        Ok(Pending {
-            _slot: slot,
-            stats: stats.clone(),
-        })
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.stats.upstream_rq_pending_active.dec();
-    }
-}
-
-impl Waiting {
-    /// What this request is handed. The pool going away fails it.
-    async fn ticket(&mut self) -> Ticket {
-        let ticket = (&mut self.rx).await;
-        self.received = true;
-        ticket.unwrap_or(Ticket::Failed(UpstreamError::Overflow))
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        if self.received {
-            return;
-        }
-        let Some(pool) = self.pool.upgrade() else {
-            return;
-        };
-        let mut hosts = lock(&pool.hosts);
-        let Some(host) = hosts.get_mut(&self.key) else {
-            return;
-        };
-        if host.waiting.remove(self.id) {
-            return;
-        }
-        // Handed something just before giving up: pass it on.
-        if let Ok(ticket) = self.rx.try_recv() {
-            host.settle(ticket);
-        }
     }
 }
 
@@ -816,135 +528,4 @@ impl Body for PooledBody {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
-}
-
-async fn connect_tcp(
-    addr: SocketAddr,
-    timeout: Duration,
-    stats: &ClusterStats,
-) -> Result<TcpStream, UpstreamError> {
-    let connected = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
-    let stream = match connected {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(source)) => {
-            stats.upstream_cx_connect_fail.inc();
-            return Err(UpstreamError::Connect { addr, source });
-        }
-        Err(_) => {
-            stats.upstream_cx_connect_fail.inc();
-            return Err(UpstreamError::ConnectTimeout(addr));
-        }
-    };
-    // Requests are small and latency matters more than packet count.
-    let _ = stream.set_nodelay(true);
-    stats.upstream_cx_total.inc();
-    Ok(stream)
-}
-
-/// A TCP connection to `addr`, with TLS on top when the cluster has it (the handshake counts
-/// against the connect timeout, and its failure is a connect failure, as in Envoy).
-pub(crate) async fn connect(
-    addr: SocketAddr,
-    tls: Option<&UpstreamTlsRt>,
-    timeout: Duration,
-    stats: &ClusterStats,
-) -> Result<Upstream, UpstreamError> {
-    let started = Instant::now();
-    let tcp = connect_tcp(addr, timeout, stats).await?;
-    let Some(tls) = tls else {
-        return Ok(Upstream::Plain(tcp));
-    };
-    let left = timeout.saturating_sub(started.elapsed());
-    let handshake = tls.connector.connect(tls.server_name.clone(), tcp);
-    match tokio::time::timeout(left, handshake).await {
-        Ok(Ok(stream)) => Ok(Upstream::Tls(Box::new(stream))),
-        Ok(Err(source)) => {
-            stats.upstream_cx_connect_fail.inc();
-            Err(UpstreamError::Tls { addr, source })
-        }
-        Err(_) => {
-            stats.upstream_cx_connect_fail.inc();
-            Err(UpstreamError::ConnectTimeout(addr))
-        }
-    }
-}
-
-/// Counts an open upstream connection in its cluster's gauge until the connection ends.
-struct ActiveConnection(Arc<ClusterStats>);
-
-impl ActiveConnection {
-    fn new(stats: &Arc<ClusterStats>) -> Self {
-        stats.upstream_cx_active.inc();
-        ActiveConnection(stats.clone())
-    }
-}
-
-impl Drop for ActiveConnection {
-    fn drop(&mut self) {
-        self.0.upstream_cx_active.dec();
-    }
-}
-
-/// Opens an HTTP/1.1 connection in `permit`'s place, which it keeps until it closes.
-async fn connect_h1(
-    addr: SocketAddr,
-    tls: Option<&UpstreamTlsRt>,
-    timeout: Duration,
-    stats: &Arc<ClusterStats>,
-    permit: ConnPermit,
-) -> Result<http1::SendRequest<UpstreamBody>, UpstreamError> {
-    let handshake = async {
-        let stream = connect(addr, tls, timeout, stats).await?;
-        http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|source| UpstreamError::Handshake { addr, source })
-    };
-    let (sender, connection) = match handshake.await {
-        Ok(pair) => pair,
-        Err(error) => {
-            permit.fail(&error);
-            return Err(error);
-        }
-    };
-    let active = ActiveConnection::new(stats);
-    tokio::spawn(async move {
-        // Errors here surface on the request that was in flight.
-        let _ = connection.with_upgrades().await;
-        drop(active);
-        drop(permit);
-    });
-    Ok(sender)
-}
-
-/// Opens an HTTP/2 connection in `permit`'s place, which it keeps until it closes.
-async fn connect_h2(
-    addr: SocketAddr,
-    tls: Option<&UpstreamTlsRt>,
-    timeout: Duration,
-    stats: &Arc<ClusterStats>,
-    permit: ConnPermit,
-) -> Result<http2::SendRequest<UpstreamBody>, UpstreamError> {
-    let handshake = async {
-        let stream = connect(addr, tls, timeout, stats).await?;
-        http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|source| UpstreamError::Handshake { addr, source })
-    };
-    let (sender, connection) = match handshake.await {
-        Ok(pair) => pair,
-        Err(error) => {
-            permit.fail(&error);
-            return Err(error);
-        }
-    };
-    let active = ActiveConnection::new(stats);
-    tokio::spawn(async move {
-        let _ = connection.await;
-        drop(active);
-        drop(permit);
-    });
-    Ok(sender)
 }
