@@ -2,11 +2,12 @@
 //! upstream), with their load assignments and upstream HTTP protocol options.
 
 use bowline_xds::pb::envoy::config::cluster::v3::{
+    circuit_breakers::Thresholds,
     cluster::{ClusterDiscoveryType, DiscoveryType, DnsLookupFamily, EdsClusterConfig, LbPolicy},
-    Cluster, UpstreamConnectionOptions,
+    CircuitBreakers, Cluster, UpstreamConnectionOptions,
 };
 use bowline_xds::pb::envoy::config::core::v3::{
-    Http2ProtocolOptions, KeepaliveSettings, TcpKeepalive,
+    Http2ProtocolOptions, KeepaliveSettings, RoutingPriority, TcpKeepalive,
 };
 use bowline_xds::pb::envoy::config::endpoint::v3::{
     lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
@@ -49,6 +50,34 @@ pub(crate) fn cluster(f: Field<'_>) -> Result<Cluster> {
             upstream_connection_options: o
                 .opt("upstream_connection_options", upstream_connection_options)?,
             transport_socket: o.opt("transport_socket", crate::tls::transport_socket)?,
+            circuit_breakers: o.opt("circuit_breakers", circuit_breakers)?,
+            ..Default::default()
+        })
+    })
+}
+
+/// `circuit_breakers`: the thresholds per priority (retry budgets and per-host thresholds
+/// are not read).
+fn circuit_breakers(f: Field<'_>) -> Result<CircuitBreakers> {
+    f.object(|o| {
+        Ok(CircuitBreakers {
+            thresholds: o.or_default("thresholds", |f| f.list(thresholds))?,
+            ..Default::default()
+        })
+    })
+}
+
+fn thresholds(f: Field<'_>) -> Result<Thresholds> {
+    f.object(|o| {
+        Ok(Thresholds {
+            priority: o.or_default("priority", |f| {
+                f.enumeration(RoutingPriority::from_str_name, "RoutingPriority")
+            })?,
+            max_connections: o.opt("max_connections", Field::u32_value)?,
+            max_pending_requests: o.opt("max_pending_requests", Field::u32_value)?,
+            max_requests: o.opt("max_requests", Field::u32_value)?,
+            max_retries: o.opt("max_retries", Field::u32_value)?,
+            track_remaining: o.or_default("track_remaining", Field::bool)?,
             ..Default::default()
         })
     })

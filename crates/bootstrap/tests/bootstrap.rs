@@ -14,6 +14,7 @@ use bowline_xds::pb::envoy::config::bootstrap::v3::{
     Admin, Bootstrap,
 };
 use bowline_xds::pb::envoy::config::cluster::v3::{
+    circuit_breakers::Thresholds,
     cluster::{ClusterDiscoveryType, DiscoveryType},
     Cluster, UpstreamConnectionOptions,
 };
@@ -21,7 +22,7 @@ use bowline_xds::pb::envoy::config::core::v3::{
     address, api_config_source::ApiType, config_source::ConfigSourceSpecifier, grpc_service,
     socket_address, Address, AggregatedConfigSource, ApiConfigSource, ApiVersion, BackoffStrategy,
     ConfigSource, GrpcService, Http2ProtocolOptions, KeepaliveSettings, Node, RetryPolicy,
-    SocketAddress, TcpKeepalive,
+    RoutingPriority, SocketAddress, TcpKeepalive,
 };
 use bowline_xds::pb::envoy::config::endpoint::v3::{
     lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
@@ -339,6 +340,43 @@ fn an_unknown_field_is_refused_with_its_path() {
         one_hop()
     )));
     assert_eq!(err, "layered_runtime: unsupported field");
+}
+
+#[test]
+fn circuit_breakers_are_read() {
+    let parsed = one_hop_with(
+        "    connect_timeout: 1s\n",
+        "    connect_timeout: 1s\n    circuit_breakers:\n      thresholds:\n      \
+         - { priority: HIGH, max_connections: 2, max_requests: 9 }\n      \
+         - { max_connections: 1, max_pending_requests: 10, max_retries: 0, track_remaining: true }\n",
+    )
+    .unwrap();
+    let cluster = &parsed.static_resources.unwrap().clusters[0];
+    let thresholds = &cluster.circuit_breakers.as_ref().unwrap().thresholds;
+    let caps = |t: &Thresholds| {
+        [
+            t.max_connections,
+            t.max_pending_requests,
+            t.max_requests,
+            t.max_retries,
+        ]
+        .map(|v| v.map(|v| v.value))
+    };
+    assert_eq!(thresholds[0].priority, RoutingPriority::High as i32);
+    assert_eq!(caps(&thresholds[0]), [Some(2), None, Some(9), None]);
+    assert_eq!(thresholds[1].priority, RoutingPriority::Default as i32);
+    assert_eq!(caps(&thresholds[1]), [Some(1), Some(10), None, Some(0)]);
+    assert!(thresholds[1].track_remaining);
+
+    let err = error_of(one_hop_with(
+        "    connect_timeout: 1s\n",
+        "    connect_timeout: 1s\n    circuit_breakers: { thresholds: [{ max_conections: 1 }] }\n",
+    ));
+    assert_eq!(
+        err,
+        "static_resources.clusters[0].circuit_breakers.thresholds[0].max_conections: \
+         unsupported field"
+    );
 }
 
 #[test]

@@ -62,6 +62,8 @@ pub struct ClusterStats {
     pub upstream_rq_xx: ByClass,
     pub upstream_rq_active: Gauge,
     pub upstream_rq_pending_active: Gauge,
+    /// Requests that had to wait for a connection (or for their own to open).
+    pub upstream_rq_pending_total: Counter,
     pub upstream_rq_timeout: Counter,
     pub upstream_rq_per_try_timeout: Counter,
     pub upstream_rq_retry: Counter,
@@ -321,6 +323,10 @@ impl ClusterStats {
         f(counter(
             "upstream_rq_retry_overflow",
             &self.upstream_rq_retry_overflow,
+        ));
+        f(counter(
+            "upstream_rq_pending_total",
+            &self.upstream_rq_pending_total,
         ));
         f(counter(
             "upstream_rq_pending_overflow",

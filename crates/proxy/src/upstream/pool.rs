@@ -1,6 +1,17 @@
-//! Upstream connection pools, one per worker, keyed by (endpoint, protocol): HTTP/1.1 keeps a
-//! stack of idle senders (a connection serves one request at a time and returns to the pool
-//! when its response body ends); HTTP/2 shares one sender per endpoint.
+//! Upstream connection pools, one per worker, keyed by (endpoint, TLS settings): HTTP/1.1
+//! keeps a stack of idle senders (a connection serves one request at a time and returns to
+//! the pool when its response body ends); HTTP/2 shares one sender per endpoint.
+//!
+//! Connections count against their cluster's `max_connections` from before they open until
+//! they close. A request that finds no free connection (HTTP/1.1: idle; HTTP/2: with a free
+//! stream) and may not open one waits in its endpoint's queue (see [`super::circuit`]): an
+//! HTTP/1.1 connection that finishes its request is handed to the oldest HTTP/1.1 waiter
+//! instead of going idle; an HTTP/2 stream that ends, or a new HTTP/2 connection, sends
+//! HTTP/2 waiters to look again; a connection that closes hands its place under the cap to
+//! the oldest waiter of its cluster, which opens a new one.
+
+mod connect;
+mod queue;
 
 use std::collections::HashMap;
 use std::io;
@@ -9,22 +20,20 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 
-use super::circuit::Overflow;
 use super::cluster::Cluster;
-use super::transport::Upstream;
 use crate::http::body::UpstreamBody;
-use crate::stats::ClusterStats;
-use crate::tls::UpstreamTlsRt;
 use bowline_model::cluster::{ConnectionOptions, UpstreamProtocol};
+use connect::{connect_h1, connect_h2};
+use queue::{ConnPermit, Host, Pending, Step, Ticket};
+
+pub(crate) use connect::connect;
 
 /// The protocol spoken to an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,8 +56,8 @@ pub enum UpstreamError {
         addr: SocketAddr,
         source: hyper::Error,
     },
-    /// A circuit breaker (max connections or max pending requests) refused a new
-    /// connection.
+    /// A circuit breaker refused the request: it found no free connection and
+    /// `max_pending_requests` were already waiting for one.
     #[error("circuit breaker overflow")]
     Overflow,
     /// The connection failed or was reset while the request was in flight.
@@ -70,6 +79,32 @@ impl UpstreamError {
                 | UpstreamError::Tls { .. }
         )
     }
+
+    /// The same failure for a request that was waiting for the connection that failed
+    /// (Envoy fails the pending requests of a pool whose connection attempt failed).
+    fn for_waiter(&self) -> UpstreamError {
+        let copy = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
+        match self {
+            UpstreamError::Connect { addr, source } => UpstreamError::Connect {
+                addr: *addr,
+                source: copy(source),
+            },
+            UpstreamError::ConnectTimeout(addr) => UpstreamError::ConnectTimeout(*addr),
+            UpstreamError::Tls { addr, source } => UpstreamError::Tls {
+                addr: *addr,
+                source: copy(source),
+            },
+            UpstreamError::Handshake { addr, source } => UpstreamError::Connect {
+                addr: *addr,
+                source: io::Error::other(format!("handshake: {source}")),
+            },
+            UpstreamError::Overflow => UpstreamError::Overflow,
+            UpstreamError::Reset { addr, source } => UpstreamError::Connect {
+                addr: *addr,
+                source: io::Error::other(source.to_string()),
+            },
+        }
+    }
 }
 
 /// Idle HTTP/1.1 connections kept per endpoint; more are closed when they come back.
@@ -87,10 +122,7 @@ type Key = (SocketAddr, u64);
 
 #[derive(Debug, Default)]
 struct Shared {
-    idle_h1: Mutex<HashMap<Key, Vec<IdleH1>>>,
-    /// The shared HTTP/2 connections per endpoint: a new one opens when every one carries
-    /// the cluster's `max_concurrent_streams` (as Envoy's pool does).
-    h2: Mutex<HashMap<Key, Vec<H2Conn>>>,
+    hosts: Mutex<HashMap<Key, Host>>,
 }
 
 /// A shared HTTP/2 connection: the streams it has carried and those open now.
@@ -98,24 +130,39 @@ struct Shared {
 struct H2Conn {
     sender: http2::SendRequest<UpstreamBody>,
     served: u32,
-    open: Arc<AtomicU32>,
+    streams: Arc<Streams>,
+}
+
+/// The streams open on an HTTP/2 connection, and the pool to tell when one ends.
+#[derive(Debug)]
+struct Streams {
+    open: AtomicU32,
+    pool: Weak<Shared>,
+    key: Key,
 }
 
 /// One open stream on a shared HTTP/2 connection; the slot frees when the response body is
-/// done with (finished or dropped).
+/// done with (finished or dropped), and the oldest HTTP/2 request waiting in the pool looks
+/// again. Never dropped under the pool's lock.
 #[derive(Debug)]
-struct StreamSlot(Arc<AtomicU32>);
+struct StreamSlot(Arc<Streams>);
 
 impl StreamSlot {
-    fn take(open: &Arc<AtomicU32>) -> StreamSlot {
-        open.fetch_add(1, AtomicOrdering::Relaxed);
-        StreamSlot(open.clone())
+    fn take(streams: &Arc<Streams>) -> StreamSlot {
+        streams.open.fetch_add(1, AtomicOrdering::Relaxed);
+        StreamSlot(streams.clone())
     }
 }
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, AtomicOrdering::Relaxed);
+        let streams = &self.0;
+        streams.open.fetch_sub(1, AtomicOrdering::Relaxed);
+        if let Some(pool) = streams.pool.upgrade() {
+            if let Some(host) = lock(&pool.hosts).get_mut(&streams.key) {
+                host.settle(Ticket::Retry);
+            }
+        }
     }
 }
 
@@ -148,138 +195,240 @@ struct GiveBack {
 }
 
 impl Pool {
-    /// Sends `request` to `addr` of `cluster` on a pooled connection (a new one when none is
-    /// idle, within the cluster's connect timeout and connection breakers). A pooled
-    /// HTTP/1.1 connection that turns out to be closed before the request went out is
-    /// replaced transparently.
+    /// Sends `request` to `addr` of `cluster` on a pooled connection: a free one (HTTP/2: a
+    /// free stream), a new one (within the cluster's connect timeout and `max_connections`),
+    /// or, at `max_connections`, the next that comes free, pending meanwhile (within
+    /// `max_pending_requests`, else [`UpstreamError::Overflow`] at once). A pooled HTTP/1.1
+    /// connection that turns out to be closed before the request went out is replaced
+    /// transparently.
     pub async fn send(
         &self,
         addr: SocketAddr,
         cluster: &Cluster,
-        mut request: Request<UpstreamBody>,
+        request: Request<UpstreamBody>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
-        let stats = &cluster.stats;
-        let connect_timeout = cluster.connect_timeout;
-        let limits = cluster.source.connection;
         let tls = cluster.tls.as_ref();
         let key = (addr, tls.map_or(0, |t| t.key));
         match cluster.protocol {
-            Protocol::Http1 => {
-                while let Some((mut sender, served)) = self.idle_h1(key, limits.idle_timeout) {
-                    if sender.ready().await.is_err() {
-                        continue;
+            Protocol::Http1 => self.send_h1(addr, key, cluster, request).await,
+            Protocol::Http2 => self.send_h2(addr, key, cluster, request).await,
+        }
+    }
+
+    async fn send_h1(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        cluster: &Cluster,
+        mut request: Request<UpstreamBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let limits = cluster.source.connection;
+        let mut pending = None;
+        loop {
+            let ticket = match self.next_h1(key, cluster, &mut pending)? {
+                Step::Free(idle) => Ticket::Reuse(idle),
+                Step::Open(permit) => Ticket::Open(permit),
+                Step::Wait(mut waiting) => waiting.ticket().await,
+            };
+            let permit = match ticket {
+                Ticket::Reuse(idle) => {
+                    let sent = self.reuse_h1(addr, key, limits, idle, &mut pending, request);
+                    match sent.await {
+                        Ok(result) => return result,
+                        // Never written: safe to try another connection.
+                        Err(back) => request = back,
                     }
-                    match sender.try_send_request(request).await {
-                        Ok(response) => {
-                            return Ok(self.pooled(key, sender, served + 1, limits, response))
-                        }
-                        Err(mut e) => match e.take_message() {
-                            // Never written: safe to try another connection.
-                            Some(back) => request = back,
-                            None => {
-                                return Err(UpstreamError::Reset {
-                                    addr,
-                                    source: e.into_error(),
-                                })
-                            }
-                        },
-                    }
+                    continue;
                 }
-                let _pending = admit_connection(cluster)?;
-                let mut sender = connect_h1(addr, tls, connect_timeout, stats).await?;
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(|source| UpstreamError::Reset { addr, source })?;
-                Ok(self.pooled(key, sender, 1, limits, response))
-            }
-            Protocol::Http2 => {
-                let max_streams = match cluster.source.protocol {
-                    UpstreamProtocol::Http2 {
-                        max_concurrent_streams,
-                    } => max_concurrent_streams,
-                    _ => u32::MAX,
-                };
-                let shared = self.shared_h2(key, limits.max_requests_per_connection, max_streams);
-                let (mut sender, slot) = match shared {
-                    Some(pair) => pair,
-                    None => {
-                        let _pending = admit_connection(cluster)?;
-                        let sender = connect_h2(addr, tls, connect_timeout, stats).await?;
-                        let open = Arc::new(AtomicU32::new(0));
-                        let slot = StreamSlot::take(&open);
-                        // A connection allowed one stream only is used once and not shared.
-                        if limits.max_requests_per_connection != Some(1) {
-                            lock(&self.shared.h2).entry(key).or_default().push(H2Conn {
-                                sender: sender.clone(),
-                                served: 1,
-                                open,
-                            });
-                        }
-                        (sender, slot)
-                    }
-                };
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(|source| UpstreamError::Reset { addr, source })?;
-                Ok(response.map(|body| PooledBody {
-                    body,
-                    give_back: None,
-                    _stream: Some(slot),
-                }))
+                Ticket::Open(permit) => permit,
+                Ticket::Failed(error) => return Err(error),
+                // Meant for HTTP/2 waiters: look again all the same.
+                Ticket::Retry => continue,
+            };
+            let tls = cluster.tls.as_ref();
+            let stats = &cluster.stats;
+            let mut sender = connect_h1(addr, tls, cluster.connect_timeout, stats, permit).await?;
+            // Pending until its connection is open.
+            drop(pending);
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|source| UpstreamError::Reset { addr, source })?;
+            return Ok(self.pooled(key, sender, 1, limits, response));
+        }
+    }
+
+    /// Sends on a free HTTP/1.1 connection. `Err`: the request back, unsent, because the
+    /// connection turned out closed.
+    async fn reuse_h1(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        limits: ConnectionOptions,
+        idle: IdleH1,
+        pending: &mut Option<Pending>,
+        request: Request<UpstreamBody>,
+    ) -> Result<Result<Response<PooledBody>, UpstreamError>, Request<UpstreamBody>> {
+        let IdleH1 {
+            mut sender, served, ..
+        } = idle;
+        if sender.ready().await.is_err() {
+            return Err(request);
+        }
+        *pending = None;
+        match sender.try_send_request(request).await {
+            Ok(response) => Ok(Ok(self.pooled(key, sender, served + 1, limits, response))),
+            Err(mut e) => match e.take_message() {
+                Some(back) => Err(back),
+                None => Ok(Err(UpstreamError::Reset {
+                    addr,
+                    source: e.into_error(),
+                })),
+            },
+        }
+    }
+
+    /// HTTP/1.1: the most recently used idle connection that is still open and has not been
+    /// idle for the cluster's upstream idle timeout (Envoy's default is 1 hour; enforced when
+    /// a connection would be reused: an expired one is closed then), else [`Pool::admit`].
+    fn next_h1(
+        &self,
+        key: Key,
+        cluster: &Cluster,
+        pending: &mut Option<Pending>,
+    ) -> Result<Step<IdleH1>, UpstreamError> {
+        let idle_timeout = cluster.source.connection.idle_timeout;
+        let mut hosts = lock(&self.shared.hosts);
+        let host = hosts.entry(key).or_default();
+        while let Some(conn) = host.idle_h1.pop() {
+            let expired = idle_timeout.is_some_and(|t| conn.since.elapsed() >= t);
+            if !conn.sender.is_closed() && !expired {
+                return Ok(Step::Free(conn));
             }
         }
+        self.admit(host, key, cluster, pending)
+    }
+
+    /// HTTP/2: a stream on a shared connection with one free, else a new connection, else
+    /// pending until a stream or a place under `max_connections` frees.
+    async fn send_h2(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        cluster: &Cluster,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let max_streams = match cluster.source.protocol {
+            UpstreamProtocol::Http2 {
+                max_concurrent_streams,
+            } => max_concurrent_streams,
+            _ => u32::MAX,
+        };
+        let mut pending = None;
+        let (mut sender, slot) = loop {
+            let ticket = match self.next_h2(key, cluster, max_streams, &mut pending)? {
+                Step::Free(stream) => break stream,
+                Step::Open(permit) => Ticket::Open(permit),
+                Step::Wait(mut waiting) => waiting.ticket().await,
+            };
+            let permit = match ticket {
+                Ticket::Open(permit) => permit,
+                Ticket::Failed(error) => return Err(error),
+                Ticket::Retry => continue,
+                // Meant for HTTP/1.1 waiters: pass it on.
+                Ticket::Reuse(idle) => {
+                    let mut hosts = lock(&self.shared.hosts);
+                    hosts.entry(key).or_default().settle(Ticket::Reuse(idle));
+                    continue;
+                }
+            };
+            break self
+                .open_h2(addr, key, cluster, max_streams, permit)
+                .await?;
+        };
+        drop(pending);
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|source| UpstreamError::Reset { addr, source })?;
+        Ok(response.map(|body| PooledBody {
+            body,
+            give_back: None,
+            _stream: Some(slot),
+        }))
+    }
+
+    /// A shared HTTP/2 connection with a free stream (below `max_streams` open), counting
+    /// the stream about to be opened; a connection that reaches `max_requests_per_connection`
+    /// streams is retired from sharing (its open streams finish). Else [`Pool::admit`].
+    fn next_h2(
+        &self,
+        key: Key,
+        cluster: &Cluster,
+        max_streams: u32,
+        pending: &mut Option<Pending>,
+    ) -> Result<Step<(http2::SendRequest<UpstreamBody>, StreamSlot)>, UpstreamError> {
+        let max_requests = cluster.source.connection.max_requests_per_connection;
+        let mut hosts = lock(&self.shared.hosts);
+        let host = hosts.entry(key).or_default();
+        let conns = &mut host.h2;
+        conns.retain(|c| !c.sender.is_closed());
+        let free = conns
+            .iter()
+            .position(|c| c.streams.open.load(AtomicOrdering::Relaxed) < max_streams);
+        if let Some(i) = free {
+            let conn = &mut conns[i];
+            conn.served += 1;
+            let slot = StreamSlot::take(&conn.streams);
+            let sender = conn.sender.clone();
+            if max_requests.is_some_and(|max| conn.served >= max) {
+                conns.remove(i);
+            }
+            return Ok(Step::Free((sender, slot)));
+        }
+        self.admit(host, key, cluster, pending)
+    }
+
+    /// Opens an HTTP/2 connection in `permit`'s place and takes its first stream. Shared, the
+    /// connection is offered to the HTTP/2 requests waiting here, as many as it has streams.
+    async fn open_h2(
+        &self,
+        addr: SocketAddr,
+        key: Key,
+        cluster: &Cluster,
+        max_streams: u32,
+        permit: ConnPermit,
+    ) -> Result<(http2::SendRequest<UpstreamBody>, StreamSlot), UpstreamError> {
+        let tls = cluster.tls.as_ref();
+        let stats = &cluster.stats;
+        let sender = connect_h2(addr, tls, cluster.connect_timeout, stats, permit).await?;
+        let streams = Arc::new(Streams {
+            open: AtomicU32::new(0),
+            pool: Arc::downgrade(&self.shared),
+            key,
+        });
+        let slot = StreamSlot::take(&streams);
+        // A connection allowed one stream only is used once and not shared.
+        if cluster.source.connection.max_requests_per_connection != Some(1) {
+            let mut hosts = lock(&self.shared.hosts);
+            let host = hosts.entry(key).or_default();
+            host.h2.push(H2Conn {
+                sender: sender.clone(),
+                served: 1,
+                streams,
+            });
+            let waiting = host.waiting.count(|(_, p)| *p == Protocol::Http2);
+            for _ in 0..waiting.min(max_streams.saturating_sub(1) as usize) {
+                host.settle(Ticket::Retry);
+            }
+        }
+        Ok((sender, slot))
     }
 
     /// Takes the HTTP/1.1 connection of an upgraded request out of pooling: after a 101 the
     /// connection belongs to the tunnel.
     pub fn detach(body: &mut PooledBody) {
         body.give_back = None;
-    }
-
-    /// The most recently used idle connection that is still open and has not been idle for
-    /// `idle_timeout` (the cluster's upstream idle timeout; Envoy's default is 1 hour). The
-    /// timeout is enforced when a connection would be reused: an expired one is closed then
-    /// instead of being reused.
-    fn idle_h1(
-        &self,
-        key: Key,
-        idle_timeout: Option<Duration>,
-    ) -> Option<(http1::SendRequest<UpstreamBody>, u32)> {
-        let mut idle = lock(&self.shared.idle_h1);
-        let stack = idle.get_mut(&key)?;
-        while let Some(conn) = stack.pop() {
-            let expired = idle_timeout.is_some_and(|t| conn.since.elapsed() >= t);
-            if !conn.sender.is_closed() && !expired {
-                return Some((conn.sender, conn.served));
-            }
-        }
-        None
-    }
-
-    /// A shared HTTP/2 connection with a free stream (below `max_streams` open), counting
-    /// the stream about to be opened; a connection that reaches `max_requests_per_connection`
-    /// streams is retired from sharing (its open streams finish). `None`: open a new one.
-    fn shared_h2(
-        &self,
-        key: Key,
-        max_requests: Option<u32>,
-        max_streams: u32,
-    ) -> Option<(http2::SendRequest<UpstreamBody>, StreamSlot)> {
-        let mut h2 = lock(&self.shared.h2);
-        let conns = h2.get_mut(&key)?;
-        conns.retain(|c| !c.sender.is_closed());
-        let i = conns
-            .iter()
-            .position(|c| c.open.load(AtomicOrdering::Relaxed) < max_streams)?;
-        let conn = &mut conns[i];
-        conn.served += 1;
-        let picked = (conn.sender.clone(), StreamSlot::take(&conn.open));
-        if max_requests.is_some_and(|max| conn.served >= max) {
-            conns.remove(i);
-        }
-        Some(picked)
     }
 
     fn pooled(
@@ -311,29 +460,12 @@ impl Pool {
 
     /// Idle HTTP/1.1 connections per endpoint (for admin `/clusters`).
     pub fn idle_count(&self, addr: SocketAddr) -> usize {
-        lock(&self.shared.idle_h1)
+        lock(&self.shared.hosts)
             .iter()
             .filter(|((a, _), _)| *a == addr)
-            .map(|(_, idle)| idle.len())
+            .map(|(_, host)| host.idle_h1.len())
             .sum()
     }
-}
-
-/// Envoy's connection breakers: no new connection beyond `max_connections`, and no more than
-/// `max_pending_requests` requests waiting for one. Envoy would queue; we fail fast.
-fn admit_connection(cluster: &Cluster) -> Result<crate::upstream::circuit::Slot, UpstreamError> {
-    let limits = &cluster.thresholds;
-    if cluster.stats.upstream_cx_active.get() >= i64::from(limits.max_connections) {
-        cluster.stats.upstream_cx_overflow.inc();
-        return Err(UpstreamError::Overflow);
-    }
-    cluster
-        .usage
-        .acquire(Overflow::Pending, limits.max_pending_requests)
-        .map_err(|_| {
-            cluster.stats.upstream_rq_pending_overflow.inc();
-            UpstreamError::Overflow
-        })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -357,15 +489,16 @@ impl PooledBody {
         if spent {
             return;
         }
-        let mut idle = lock(&pool.idle_h1);
-        let stack = idle.entry(give_back.key).or_default();
-        if stack.len() < MAX_IDLE_PER_ENDPOINT {
-            stack.push(IdleH1 {
+        // To the oldest request waiting for a connection, else idle.
+        let mut hosts = lock(&pool.hosts);
+        hosts
+            .entry(give_back.key)
+            .or_default()
+            .settle(Ticket::Reuse(IdleH1 {
                 sender: give_back.sender,
                 served: give_back.served,
                 since: Instant::now(),
-            });
-        }
+            }));
     }
 }
 
@@ -395,111 +528,4 @@ impl Body for PooledBody {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
-}
-
-async fn connect_tcp(
-    addr: SocketAddr,
-    timeout: Duration,
-    stats: &ClusterStats,
-) -> Result<TcpStream, UpstreamError> {
-    let connected = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
-    let stream = match connected {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(source)) => {
-            stats.upstream_cx_connect_fail.inc();
-            return Err(UpstreamError::Connect { addr, source });
-        }
-        Err(_) => {
-            stats.upstream_cx_connect_fail.inc();
-            return Err(UpstreamError::ConnectTimeout(addr));
-        }
-    };
-    // Requests are small and latency matters more than packet count.
-    let _ = stream.set_nodelay(true);
-    stats.upstream_cx_total.inc();
-    Ok(stream)
-}
-
-/// A TCP connection to `addr`, with TLS on top when the cluster has it (the handshake counts
-/// against the connect timeout, and its failure is a connect failure, as in Envoy).
-pub(crate) async fn connect(
-    addr: SocketAddr,
-    tls: Option<&UpstreamTlsRt>,
-    timeout: Duration,
-    stats: &ClusterStats,
-) -> Result<Upstream, UpstreamError> {
-    let started = Instant::now();
-    let tcp = connect_tcp(addr, timeout, stats).await?;
-    let Some(tls) = tls else {
-        return Ok(Upstream::Plain(tcp));
-    };
-    let left = timeout.saturating_sub(started.elapsed());
-    let handshake = tls.connector.connect(tls.server_name.clone(), tcp);
-    match tokio::time::timeout(left, handshake).await {
-        Ok(Ok(stream)) => Ok(Upstream::Tls(Box::new(stream))),
-        Ok(Err(source)) => {
-            stats.upstream_cx_connect_fail.inc();
-            Err(UpstreamError::Tls { addr, source })
-        }
-        Err(_) => {
-            stats.upstream_cx_connect_fail.inc();
-            Err(UpstreamError::ConnectTimeout(addr))
-        }
-    }
-}
-
-/// Counts an open upstream connection in its cluster's gauge until the connection ends.
-struct ActiveConnection(Arc<ClusterStats>);
-
-impl ActiveConnection {
-    fn new(stats: &Arc<ClusterStats>) -> Self {
-        stats.upstream_cx_active.inc();
-        ActiveConnection(stats.clone())
-    }
-}
-
-impl Drop for ActiveConnection {
-    fn drop(&mut self) {
-        self.0.upstream_cx_active.dec();
-    }
-}
-
-async fn connect_h1(
-    addr: SocketAddr,
-    tls: Option<&UpstreamTlsRt>,
-    timeout: Duration,
-    stats: &Arc<ClusterStats>,
-) -> Result<http1::SendRequest<UpstreamBody>, UpstreamError> {
-    let stream = connect(addr, tls, timeout, stats).await?;
-    let (sender, connection) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|source| UpstreamError::Handshake { addr, source })?;
-    let active = ActiveConnection::new(stats);
-    tokio::spawn(async move {
-        // Errors here surface on the request that was in flight.
-        let _ = connection.with_upgrades().await;
-        drop(active);
-    });
-    Ok(sender)
-}
-
-async fn connect_h2(
-    addr: SocketAddr,
-    tls: Option<&UpstreamTlsRt>,
-    timeout: Duration,
-    stats: &Arc<ClusterStats>,
-) -> Result<http2::SendRequest<UpstreamBody>, UpstreamError> {
-    let stream = connect(addr, tls, timeout, stats).await?;
-    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|source| UpstreamError::Handshake { addr, source })?;
-    let active = ActiveConnection::new(stats);
-    tokio::spawn(async move {
-        let _ = connection.await;
-        drop(active);
-    });
-    Ok(sender)
 }
