@@ -51,6 +51,7 @@ pub fn cluster(
         circuit_breakers: _,
         outlier_detection: _,
         healthy_panic_threshold: _,
+        locality_weighted_lb: _,
         connection: _,
         dns_lookup_family: _,
         tls: _,
@@ -251,6 +252,7 @@ pub(crate) mod tests {
             circuit_breakers: Default::default(),
             outlier_detection: None,
             healthy_panic_threshold: 50.0,
+            locality_weighted_lb: false,
             connection: Default::default(),
             dns_lookup_family: Default::default(),
             tls: None,
@@ -273,6 +275,7 @@ pub(crate) mod tests {
                     }],
                 })
                 .collect(),
+            overprovisioning_factor: 140,
         }
     }
 
