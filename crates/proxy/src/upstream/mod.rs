@@ -1,4 +1,5 @@
-//! Upstreams: clusters, endpoints, balancers, breakers, outlier detection and pools.
+//! Upstreams: clusters, endpoints, priorities and localities, balancers, breakers, outlier
+//! detection and pools.
 
 pub mod build;
 pub mod circuit;
@@ -6,4 +7,5 @@ pub mod cluster;
 pub mod lb;
 pub mod outlier;
 pub mod pool;
+pub mod priority;
 pub mod transport;
