@@ -4,6 +4,7 @@
 pub mod build;
 pub mod circuit;
 pub mod cluster;
+pub mod endpoints;
 pub mod lb;
 pub mod outlier;
 pub mod pool;
