@@ -3,14 +3,19 @@
 
 use bowline_xds::pb::envoy::config::cluster::v3::{
     circuit_breakers::Thresholds,
-    cluster::{ClusterDiscoveryType, DiscoveryType, DnsLookupFamily, EdsClusterConfig, LbPolicy},
+    cluster::{
+        common_lb_config::{LocalityConfigSpecifier, LocalityWeightedLbConfig},
+        ClusterDiscoveryType, CommonLbConfig, DiscoveryType, DnsLookupFamily, EdsClusterConfig,
+        LbPolicy,
+    },
     CircuitBreakers, Cluster, UpstreamConnectionOptions,
 };
 use bowline_xds::pb::envoy::config::core::v3::{
-    Http2ProtocolOptions, KeepaliveSettings, RoutingPriority, TcpKeepalive,
+    HealthStatus, Http2ProtocolOptions, KeepaliveSettings, RoutingPriority, TcpKeepalive,
 };
 use bowline_xds::pb::envoy::config::endpoint::v3::{
-    lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
+    cluster_load_assignment::Policy, lb_endpoint, ClusterLoadAssignment, Endpoint, LbEndpoint,
+    LocalityLbEndpoints,
 };
 use bowline_xds::pb::envoy::extensions::upstreams::http::v3::{
     http_protocol_options::{
@@ -42,6 +47,7 @@ pub(crate) fn cluster(f: Field<'_>) -> Result<Cluster> {
                 f.enumeration(DnsLookupFamily::from_str_name, "Cluster.DnsLookupFamily")
             })?,
             load_assignment: o.opt("load_assignment", load_assignment)?,
+            common_lb_config: o.opt("common_lb_config", common_lb_config)?,
             typed_extension_protocol_options: o
                 .opt("typed_extension_protocol_options", |f| f.map(|_, f| any(f)))?
                 .unwrap_or_default()
@@ -92,6 +98,20 @@ fn eds_cluster_config(f: Field<'_>) -> Result<EdsClusterConfig> {
     })
 }
 
+/// `locality_weighted_lb_config` only (an empty message: its presence is the setting).
+fn common_lb_config(f: Field<'_>) -> Result<CommonLbConfig> {
+    f.object(|o| {
+        let weighted = o.opt("locality_weighted_lb_config", |f| {
+            f.object(|_| Ok(LocalityWeightedLbConfig {}))
+        })?;
+        Ok(CommonLbConfig {
+            locality_config_specifier: weighted
+                .map(LocalityConfigSpecifier::LocalityWeightedLbConfig),
+            ..Default::default()
+        })
+    })
+}
+
 fn upstream_connection_options(f: Field<'_>) -> Result<UpstreamConnectionOptions> {
     f.object(|o| {
         Ok(UpstreamConnectionOptions {
@@ -116,6 +136,15 @@ pub(crate) fn load_assignment(f: Field<'_>) -> Result<ClusterLoadAssignment> {
         Ok(ClusterLoadAssignment {
             cluster_name: o.or_default("cluster_name", Field::string)?,
             endpoints: o.or_default("endpoints", |f| f.list(locality_lb_endpoints))?,
+            policy: o.opt("policy", |f| {
+                f.object(|o| {
+                    Ok(Policy {
+                        overprovisioning_factor: o
+                            .opt("overprovisioning_factor", Field::u32_value)?,
+                        ..Default::default()
+                    })
+                })
+            })?,
             ..Default::default()
         })
     })
@@ -146,6 +175,9 @@ fn lb_endpoint(f: Field<'_>) -> Result<LbEndpoint> {
         })?;
         Ok(LbEndpoint {
             load_balancing_weight: o.opt("load_balancing_weight", Field::u32_value)?,
+            health_status: o.or_default("health_status", |f| {
+                f.enumeration(HealthStatus::from_str_name, "HealthStatus")
+            })?,
             host_identifier: endpoint.map(lb_endpoint::HostIdentifier::Endpoint),
             ..Default::default()
         })

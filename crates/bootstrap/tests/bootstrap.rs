@@ -545,3 +545,31 @@ fn ads_settings_explain_what_is_missing() {
     let err = ads_settings(&parse_bootstrap(&dns).unwrap()).unwrap_err();
     assert!(err.to_string().starts_with("static_resources.clusters[0]: the ADS cluster's address \"istiod.istio-system.svc\" is not an IP"), "{err}");
 }
+
+#[test]
+fn priorities_localities_and_endpoint_health_are_read() {
+    let parsed = one_hop_with(
+        "    load_assignment:\n      cluster_name: upstream\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            address:\n              socket_address: { address: 127.0.0.1, port_value: ",
+        "    common_lb_config: { locality_weighted_lb_config: {} }\n    load_assignment:\n      cluster_name: upstream\n      policy: { overprovisioning_factor: 100 }\n      endpoints:\n      - lb_endpoints:\n        - health_status: UNHEALTHY\n          endpoint:\n            address:\n              socket_address: { address: 127.0.0.1, port_value: ",
+    )
+    .unwrap();
+    let cluster = &parsed.static_resources.unwrap().clusters[0];
+    use bowline_xds::pb::envoy::config::cluster::v3::cluster::common_lb_config::LocalityConfigSpecifier;
+    assert!(matches!(
+        cluster
+            .common_lb_config
+            .as_ref()
+            .unwrap()
+            .locality_config_specifier,
+        Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(_))
+    ));
+    let la = cluster.load_assignment.as_ref().unwrap();
+    assert_eq!(
+        la.policy.as_ref().unwrap().overprovisioning_factor,
+        Some(bowline_xds::pb::google::protobuf::UInt32Value { value: 100 })
+    );
+    assert_eq!(
+        la.endpoints[0].lb_endpoints[0].health_status,
+        bowline_xds::pb::envoy::config::core::v3::HealthStatus::Unhealthy as i32
+    );
+}

@@ -27,6 +27,10 @@ pub struct Cluster {
     /// Below this percentage of healthy hosts, balance over all hosts (panic mode).
     /// Envoy's default: 50; 0 disables panic mode.
     pub healthy_panic_threshold: f64,
+    /// `common_lb_config.locality_weighted_lb_config`: within a priority, pick a locality by
+    /// its weight × availability, then a host in it. `false` (Envoy's default): locality
+    /// weights are ignored and a priority's hosts are balanced as one set.
+    pub locality_weighted_lb: bool,
     pub connection: ConnectionOptions,
     pub dns_lookup_family: DnsLookupFamily,
     /// TLS to the hosts (`transport_socket`); `None` = plaintext.

@@ -11,7 +11,14 @@ use std::net::SocketAddr;
 pub struct ClusterLoadAssignment {
     pub cluster_name: String,
     pub endpoints: Vec<LocalityLbEndpoints>,
+    /// `policy.overprovisioning_factor`, in percent (at least 1): a priority level or locality
+    /// counts as fully available while its healthy share × this is at least 100%. Envoy's
+    /// default: 140.
+    pub overprovisioning_factor: u32,
 }
+
+/// Envoy's default overprovisioning factor, in percent (1.4).
+pub(crate) const DEFAULT_OVERPROVISIONING_FACTOR: u32 = 140;
 
 /// Hosts sharing a locality and priority.
 #[derive(serde::Serialize, Debug, Clone, PartialEq)]
@@ -19,7 +26,9 @@ pub struct LocalityLbEndpoints {
     pub locality: Option<Locality>,
     /// 0 is the highest priority (Envoy's default).
     pub priority: u32,
-    /// Locality weight (used only with locality-weighted balancing); `None` when unset.
+    /// Locality weight (at least 1; used only with locality-weighted balancing); `None` when
+    /// unset. Envoy takes it only from entries that also name a `locality`: an unweighted
+    /// locality gets no traffic under locality-weighted balancing.
     pub weight: Option<u32>,
     pub lb_endpoints: Vec<LbEndpoint>,
 }

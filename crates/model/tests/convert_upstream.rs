@@ -296,3 +296,89 @@ fn endpoint_rules() {
         .to_string()
         .contains("is not an IP address"));
 }
+
+#[test]
+fn priority_and_locality_settings() {
+    use bowline_xds::pb::envoy::config::cluster::v3::cluster::{
+        common_lb_config::{LocalityConfigSpecifier, LocalityWeightedLbConfig, ZoneAwareLbConfig},
+        CommonLbConfig,
+    };
+    use bowline_xds::pb::envoy::config::endpoint::v3::cluster_load_assignment::Policy;
+    let common = |specifier| {
+        Some(CommonLbConfig {
+            locality_config_specifier: specifier,
+            ..Default::default()
+        })
+    };
+    let weighted = Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(
+        LocalityWeightedLbConfig {},
+    ));
+    let policy = |factor| {
+        Some(Policy {
+            overprovisioning_factor: Some(UInt32Value { value: factor }),
+            ..Default::default()
+        })
+    };
+
+    // Envoy's defaults: no locality weighting, overprovisioning 140, panic at 50%.
+    let plain = cluster_of(|_| {}).unwrap();
+    assert!(!plain.locality_weighted_lb);
+    assert_eq!(plain.healthy_panic_threshold, 50.0);
+    let Discovery::Static(cla) = &plain.discovery else {
+        panic!("{:?}", plain.discovery)
+    };
+    assert_eq!(cla.overprovisioning_factor, 140);
+
+    let set = cluster_of(|c| {
+        c.common_lb_config = common(weighted);
+        c.load_assignment.as_mut().unwrap().policy = policy(120);
+    })
+    .unwrap();
+    assert!(set.locality_weighted_lb);
+    let Discovery::Static(cla) = &set.discovery else {
+        panic!("{:?}", set.discovery)
+    };
+    assert_eq!(cla.overprovisioning_factor, 120);
+
+    // Envoy: `overprovisioning_factor` is `uint32 = {gt: 0}`.
+    let mut eds = dns_assignment(&[("10.0.0.1", 80)]);
+    eds.policy = policy(0);
+    assert!(ClusterLoadAssignment::try_from(&eds)
+        .unwrap_err()
+        .to_string()
+        .contains("policy.overprovisioning_factor: must be at least 1"));
+    eds.policy = policy(250);
+    assert_eq!(
+        ClusterLoadAssignment::try_from(&eds)
+            .unwrap()
+            .overprovisioning_factor,
+        250
+    );
+
+    let zone_aware = cluster_of(|c| {
+        c.common_lb_config = common(Some(LocalityConfigSpecifier::ZoneAwareLbConfig(
+            ZoneAwareLbConfig::default(),
+        )));
+    });
+    assert!(zone_aware
+        .unwrap_err()
+        .contains("unsupported field cluster.common_lb_config.zone_aware_lb_config"));
+
+    // DNS clusters flatten their localities: what would need them is refused.
+    let dns = |edit: &dyn Fn(&mut PbCluster)| {
+        cluster_of(|c| {
+            kind(c, cluster::DiscoveryType::StrictDns);
+            c.load_assignment = Some(dns_assignment(&[("reviews", 80)]));
+            edit(c);
+        })
+    };
+    assert!(dns(&|_| {}).is_ok());
+    assert!(dns(&|c| c.common_lb_config = common(weighted))
+        .unwrap_err()
+        .contains("locality_weighted_lb_config (locality-weighted balancing of DNS clusters"));
+    assert!(
+        dns(&|c| c.load_assignment.as_mut().unwrap().policy = policy(140))
+            .unwrap_err()
+            .contains("load_assignment.policy.overprovisioning_factor")
+    );
+}

@@ -10,7 +10,11 @@ use crate::error::{At, InvalidCluster, Problem};
 use crate::hcm::ads_config_source;
 use crate::unsupported::refuse_unsupported;
 use bowline_xds::pb::envoy::config::cluster::v3::{
-    cluster::{self, CommonLbConfig, DiscoveryType},
+    cluster::{
+        self,
+        common_lb_config::{LocalityConfigSpecifier, LocalityWeightedLbConfig},
+        CommonLbConfig, DiscoveryType,
+    },
     Cluster as PbCluster, UpstreamConnectionOptions,
 };
 use bowline_xds::pb::envoy::config::core::v3::TcpKeepalive as PbKeepalive;
@@ -124,6 +128,20 @@ fn cluster(c: &PbCluster, at: &At) -> Result<Cluster, Problem> {
         }
     };
     let discovery = discovery(kind, name, eds_cluster_config, load_assignment, at)?;
+    let common = match common_lb_config {
+        Some(c) => common_lb(c, &at.field("common_lb_config"))?,
+        None => CommonLb::default(),
+    };
+    if common.locality_weighted_lb
+        && matches!(kind, DiscoveryType::StrictDns | DiscoveryType::LogicalDns)
+    {
+        return Err(at
+            .field("common_lb_config")
+            .field("locality_weighted_lb_config")
+            .unsupported_because(
+                "locality-weighted balancing of DNS clusters is not implemented",
+            ));
+    }
     let (protocol, http_common) =
         options::protocol_options(typed_extension_protocol_options, http2_protocol_options, at)?;
     let mut connection = http_common;
@@ -150,10 +168,8 @@ fn cluster(c: &PbCluster, at: &At) -> Result<Cluster, Problem> {
             .as_ref()
             .map(|o| outlier::outlier_detection(o, &at.field("outlier_detection")))
             .transpose()?,
-        healthy_panic_threshold: match common_lb_config {
-            Some(c) => panic_threshold(c, &at.field("common_lb_config"))?,
-            None => 50.0,
-        },
+        healthy_panic_threshold: common.healthy_panic_threshold,
+        locality_weighted_lb: common.locality_weighted_lb,
         connection,
         dns_lookup_family: dns_family(*dns_lookup_family, at)?,
         tls,
@@ -180,6 +196,7 @@ fn discovery(
             None => crate::endpoints::ClusterLoadAssignment {
                 cluster_name: name.to_string(),
                 endpoints: Vec::new(),
+                overprovisioning_factor: crate::endpoints::DEFAULT_OVERPROVISIONING_FACTOR,
             },
         }),
         DiscoveryType::Eds => {
@@ -215,6 +232,14 @@ fn discovery(
                 return Err(la_at.invalid("is required for DNS clusters"));
             };
             let parts = assignment_parts(la, &la_at, dns_host)?;
+            if parts.overprovisioning_factor.is_some() {
+                return Err(la_at
+                    .field("policy")
+                    .field("overprovisioning_factor")
+                    .unsupported_because(
+                        "priority and locality balancing of DNS clusters is not implemented",
+                    ));
+            }
             let mut hosts: Vec<DnsEndpoint> = Vec::new();
             for l in parts.localities {
                 if l.priority != 0 {
@@ -254,7 +279,23 @@ fn discovery(
     })
 }
 
-fn panic_threshold(c: &CommonLbConfig, at: &At) -> Result<f64, Problem> {
+/// The `common_lb_config` settings the proxy applies.
+struct CommonLb {
+    healthy_panic_threshold: f64,
+    locality_weighted_lb: bool,
+}
+
+impl Default for CommonLb {
+    /// Envoy's defaults.
+    fn default() -> CommonLb {
+        CommonLb {
+            healthy_panic_threshold: 50.0,
+            locality_weighted_lb: false,
+        }
+    }
+}
+
+fn common_lb(c: &CommonLbConfig, at: &At) -> Result<CommonLb, Problem> {
     let CommonLbConfig {
         healthy_panic_threshold,
         update_merge_window,
@@ -266,7 +307,7 @@ fn panic_threshold(c: &CommonLbConfig, at: &At) -> Result<f64, Problem> {
     } = c;
     refuse_unsupported!(at;
         update_merge_window, ignore_new_hosts_until_first_hc, close_connections_on_host_set_change,
-        consistent_hashing_lb_config, override_host_status, locality_config_specifier,
+        consistent_hashing_lb_config, override_host_status,
     );
     let percent = healthy_panic_threshold.as_ref().map_or(50.0, |p| p.value);
     if !(0.0..=100.0).contains(&percent) {
@@ -274,7 +315,20 @@ fn panic_threshold(c: &CommonLbConfig, at: &At) -> Result<f64, Problem> {
             .field("healthy_panic_threshold")
             .invalid(format!("{percent} is not in 0..=100")));
     }
-    Ok(percent)
+    let locality_weighted_lb = match locality_config_specifier {
+        None => false,
+        // An empty message: its presence is the setting.
+        Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(LocalityWeightedLbConfig {})) => {
+            true
+        }
+        Some(LocalityConfigSpecifier::ZoneAwareLbConfig(_)) => {
+            return Err(at.field("zone_aware_lb_config").unsupported())
+        }
+    };
+    Ok(CommonLb {
+        healthy_panic_threshold: percent,
+        locality_weighted_lb,
+    })
 }
 
 fn keepalive(u: &UpstreamConnectionOptions, at: &At) -> Result<Option<TcpKeepalive>, Problem> {

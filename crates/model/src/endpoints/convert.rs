@@ -1,6 +1,9 @@
 //! `envoy.config.endpoint.v3.ClusterLoadAssignment` → [`ClusterLoadAssignment`].
 
-use super::{ClusterLoadAssignment, HealthStatus, LbEndpoint, Locality, LocalityLbEndpoints};
+use super::{
+    ClusterLoadAssignment, HealthStatus, LbEndpoint, Locality, LocalityLbEndpoints,
+    DEFAULT_OVERPROVISIONING_FACTOR,
+};
 use crate::address::ip_socket_address;
 use crate::error::{At, InvalidEndpoints, Problem};
 use crate::unsupported::refuse_unsupported;
@@ -30,6 +33,9 @@ pub(crate) fn load_assignment(cla: &PbCla, at: &At) -> Result<ClusterLoadAssignm
     let parts = assignment_parts(cla, at, ip_socket_address)?;
     Ok(ClusterLoadAssignment {
         cluster_name: parts.cluster_name,
+        overprovisioning_factor: parts
+            .overprovisioning_factor
+            .unwrap_or(DEFAULT_OVERPROVISIONING_FACTOR),
         endpoints: parts
             .localities
             .into_iter()
@@ -56,6 +62,8 @@ pub(crate) fn load_assignment(cla: &PbCla, at: &At) -> Result<ClusterLoadAssignm
 pub(crate) struct AssignmentParts<A> {
     pub cluster_name: String,
     pub localities: Vec<LocalityParts<A>>,
+    /// `policy.overprovisioning_factor` (percent, at least 1) when set.
+    pub overprovisioning_factor: Option<u32>,
 }
 
 pub(crate) struct LocalityParts<A> {
@@ -81,6 +89,7 @@ pub(crate) fn assignment_parts<A>(
         policy,
     } = cla;
     refuse_unsupported!(at; named_endpoints);
+    let mut overprovisioning = None;
     if let Some(p) = policy {
         let Policy {
             drop_overloads,
@@ -89,7 +98,16 @@ pub(crate) fn assignment_parts<A>(
             weighted_priority_health,
         } = p;
         let at = at.field("policy");
-        refuse_unsupported!(at; drop_overloads, overprovisioning_factor, endpoint_stale_after, weighted_priority_health);
+        refuse_unsupported!(at; drop_overloads, endpoint_stale_after, weighted_priority_health);
+        // Envoy: `uint32 = {gt: 0}`.
+        overprovisioning = match overprovisioning_factor {
+            Some(f) if f.value == 0 => {
+                return Err(at
+                    .field("overprovisioning_factor")
+                    .invalid("must be at least 1"))
+            }
+            f => f.as_ref().map(|f| f.value),
+        };
     }
     if cluster_name.is_empty() {
         return Err(at.field("cluster_name").invalid("must not be empty"));
@@ -102,6 +120,7 @@ pub(crate) fn assignment_parts<A>(
     Ok(AssignmentParts {
         cluster_name: cluster_name.clone(),
         localities,
+        overprovisioning_factor: overprovisioning,
     })
 }
 

@@ -11,10 +11,11 @@ use bowline_model as model;
 use model::cluster::{Discovery as ModelDiscovery, LbPolicy, UpstreamProtocol};
 
 use super::circuit::Thresholds;
-use super::cluster::{Cluster, Discovery, EndpointSet};
+use super::cluster::{Cluster, Discovery, EndpointSet, HostSpec, Hosts};
 use super::lb::Policy;
 use super::outlier::OutlierConfig;
 use super::pool::Protocol;
+use super::priority::{HostHealth, Placement};
 use crate::stats::Stats;
 
 /// Envoy's default `dns_refresh_rate`.
@@ -40,8 +41,9 @@ pub fn cluster(
 ) -> Result<Cluster, String> {
     // Where each field of the model goes (exhaustive: a field the model gains is a compile
     // error here until the data path consumes it). The run-time cluster keeps `source` and
-    // reads `connection` (pool limits), `healthy_panic_threshold` (the balancer) and
-    // `dns_lookup_family` (the DNS task) from it; the rest is converted below.
+    // reads `connection` (pool limits), `healthy_panic_threshold` and `locality_weighted_lb`
+    // (the balancer, see Cluster::set_endpoints) and `dns_lookup_family` (the DNS task) from
+    // it; the rest is converted below.
     let model::Cluster {
         name: _,
         discovery: _,
@@ -51,6 +53,7 @@ pub fn cluster(
         circuit_breakers: _,
         outlier_detection: _,
         healthy_panic_threshold: _,
+        locality_weighted_lb: _,
         connection: _,
         dns_lookup_family: _,
         tls: _,
@@ -135,7 +138,7 @@ pub fn cluster(
         source,
     };
     if let ModelDiscovery::Static(cla) = &cluster.source.discovery {
-        cluster.set_endpoints(endpoints(cla));
+        cluster.set_endpoints(hosts(cla));
     }
     Ok(cluster)
 }
@@ -172,35 +175,90 @@ pub fn apply_assignment(cluster: &Cluster, cla: Option<&Arc<model::ClusterLoadAs
         return;
     }
     cluster.assignment.store(cla.cloned());
-    cluster.set_endpoints(cla.map(|c| endpoints(c)).unwrap_or_default());
+    cluster.set_endpoints(cla.map(|c| hosts(c)).unwrap_or_default());
 }
 
-/// (address, weight, healthy) of every endpoint of the highest priority that has one
-/// (priority 0 first; lower priorities are Envoy's failover).
-pub fn endpoints(cla: &model::ClusterLoadAssignment) -> Vec<(SocketAddr, u32, bool)> {
-    let Some(best) = cla
-        .endpoints
-        .iter()
-        .filter(|l| !l.lb_endpoints.is_empty())
-        .map(|l| l.priority)
-        .min()
-    else {
-        return Vec::new();
+/// Every endpoint of a load assignment, with its priority and locality, for the balancer
+/// to choose among (see [`super::priority`]; endpoint and locality weights stay apart).
+///
+/// As in Envoy, entries without a `locality` share the empty locality, and a locality's
+/// weight comes only from entries that name the locality (the last one given wins): under
+/// locality-weighted balancing an unweighted locality gets no traffic.
+pub fn hosts(cla: &model::ClusterLoadAssignment) -> Hosts {
+    let model::ClusterLoadAssignment {
+        cluster_name: _,
+        endpoints,
+        overprovisioning_factor,
+    } = cla;
+    // Locality ids by first appearance; (priority, locality id, weight) in the order given.
+    let mut localities: Vec<&model::Locality> = Vec::new();
+    let mut weights: Vec<(u32, usize, u32)> = Vec::new();
+    let mut placed: Vec<(usize, &model::LocalityLbEndpoints)> = Vec::new();
+    let unnamed = model::Locality::default();
+    for l in endpoints {
+        let model::LocalityLbEndpoints {
+            locality,
+            priority,
+            weight,
+            lb_endpoints: _,
+        } = l;
+        let named = locality.as_ref().unwrap_or(&unnamed);
+        let locality_id = match localities.iter().position(|known| *known == named) {
+            Some(at) => at,
+            None => {
+                localities.push(named);
+                localities.len() - 1
+            }
+        };
+        if let (Some(_), Some(w)) = (locality, weight) {
+            weights.push((*priority, locality_id, *w));
+        }
+        placed.push((locality_id, l));
+    }
+    let weight_of = |priority: u32, locality: usize| {
+        weights
+            .iter()
+            .rev()
+            .find(|(p, l, _)| *p == priority && *l == locality)
+            .map_or(0, |(_, _, w)| *w)
     };
-    cla.endpoints
-        .iter()
-        .filter(|l| l.priority == best)
-        .flat_map(|l| {
-            let locality_weight = l.weight.unwrap_or(1).max(1);
+    let endpoints = placed
+        .into_iter()
+        .flat_map(|(locality, l)| {
+            let placement = Placement {
+                priority: l.priority,
+                locality,
+                locality_weight: weight_of(l.priority, locality),
+            };
             l.lb_endpoints.iter().map(move |e| {
-                (
-                    e.address,
-                    e.weight.max(1) * locality_weight,
-                    e.health.is_healthy(),
-                )
+                let model::LbEndpoint {
+                    address,
+                    weight,
+                    health,
+                } = e;
+                HostSpec {
+                    addr: *address,
+                    weight: *weight,
+                    health: host_health(*health),
+                    placement,
+                }
             })
         })
-        .collect()
+        .collect();
+    Hosts {
+        endpoints,
+        overprovisioning_factor: *overprovisioning_factor,
+    }
+}
+
+/// Envoy: UNKNOWN and HEALTHY hosts are healthy, DEGRADED ones degraded, the rest unhealthy.
+fn host_health(status: model::HealthStatus) -> HostHealth {
+    use model::HealthStatus::*;
+    match status {
+        Unknown | Healthy => HostHealth::Healthy,
+        Degraded => HostHealth::Degraded,
+        Unhealthy | Draining | Timeout => HostHealth::Unhealthy,
+    }
 }
 
 /// Keeps a STRICT_DNS cluster's endpoints resolved until the cluster is dropped.
@@ -229,7 +287,7 @@ pub async fn resolve_forever(target: DnsTarget) {
         let fresh: Vec<SocketAddr> = found.iter().map(|e| e.0).collect();
         // A failed lookup keeps the last answer, as Envoy does.
         if !found.is_empty() && current != fresh {
-            cluster.set_endpoints(found);
+            cluster.set_endpoints(Hosts::flat(found));
         }
         drop(cluster);
         tokio::time::sleep(target.refresh).await;
@@ -251,6 +309,7 @@ pub(crate) mod tests {
             circuit_breakers: Default::default(),
             outlier_detection: None,
             healthy_panic_threshold: 50.0,
+            locality_weighted_lb: false,
             connection: Default::default(),
             dns_lookup_family: Default::default(),
             tls: None,
@@ -273,6 +332,7 @@ pub(crate) mod tests {
                     }],
                 })
                 .collect(),
+            overprovisioning_factor: 140,
         }
     }
 
@@ -291,9 +351,75 @@ pub(crate) mod tests {
         assert_eq!(c.stats.membership_total.get(), 1);
     }
 
+    fn zone(name: &str) -> Option<model::Locality> {
+        Some(model::Locality {
+            zone: name.into(),
+            ..Default::default()
+        })
+    }
+
+    fn entry(
+        locality: Option<model::Locality>,
+        priority: u32,
+        weight: Option<u32>,
+        hosts: &[(&str, u32, HealthStatus)],
+    ) -> LocalityLbEndpoints {
+        LocalityLbEndpoints {
+            locality,
+            priority,
+            weight,
+            lb_endpoints: hosts
+                .iter()
+                .map(|(addr, weight, health)| LbEndpoint {
+                    address: addr.parse().unwrap(),
+                    weight: *weight,
+                    health: *health,
+                })
+                .collect(),
+        }
+    }
+
     #[test]
-    fn only_the_best_priority_gets_traffic() {
-        let eps = endpoints(&cla("x", &[("10.0.0.1:80", 1), ("10.0.0.2:80", 0)]));
-        assert_eq!(eps, vec![("10.0.0.2:80".parse().unwrap(), 1, true)]);
+    fn every_priority_is_kept_and_weights_stay_apart() {
+        use HealthStatus::*;
+        let cla = ClusterLoadAssignment {
+            cluster_name: "x".into(),
+            endpoints: vec![
+                entry(zone("a"), 1, Some(5), &[("10.0.0.1:80", 2, Unhealthy)]),
+                entry(zone("b"), 0, Some(3), &[("10.0.0.2:80", 1, Degraded)]),
+                // The same locality and priority again: its weight (the last given) wins.
+                entry(zone("b"), 0, Some(7), &[("10.0.0.3:80", 4, Unknown)]),
+                // No locality: the empty one, and no weight from this entry.
+                entry(None, 0, Some(9), &[("10.0.0.4:80", 1, Draining)]),
+            ],
+            overprovisioning_factor: 120,
+        };
+        let hosts = hosts(&cla);
+        assert_eq!(hosts.overprovisioning_factor, 120);
+        let got: Vec<(u16, u32, HostHealth, u32, usize, u32)> = hosts
+            .endpoints
+            .iter()
+            .map(|h| {
+                let p = h.placement;
+                let last = h.addr.ip().to_string().rsplit('.').next().unwrap().parse();
+                (
+                    last.unwrap(),
+                    h.weight,
+                    h.health,
+                    p.priority,
+                    p.locality,
+                    p.locality_weight,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 2, HostHealth::Unhealthy, 1, 0, 5),
+                (2, 1, HostHealth::Degraded, 0, 1, 7),
+                (3, 4, HostHealth::Healthy, 0, 1, 7),
+                (4, 1, HostHealth::Unhealthy, 0, 2, 0),
+            ]
+        );
     }
 }

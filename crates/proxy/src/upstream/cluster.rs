@@ -3,7 +3,6 @@
 //! it without locks.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,10 +10,13 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use bowline_model as model;
 
 use super::circuit::{Thresholds, Usage};
-use super::lb::{Balancer, PickInput, Policy};
-use super::outlier::{Outcome, OutlierConfig, OutlierState};
+use super::lb::Policy;
+use super::outlier::{Outcome, OutlierConfig};
 use super::pool::Protocol;
+use super::priority::Settings;
 use crate::stats::ClusterStats;
+
+pub use super::endpoints::{Endpoint, EndpointSet, HostSpec, Hosts};
 
 /// How a cluster learns its endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,110 +55,39 @@ pub struct Cluster {
     pub tls: Option<crate::tls::UpstreamTlsRt>,
 }
 
-/// One endpoint: address, weight, health, and the state that outlives EDS updates.
-#[derive(Debug)]
-pub struct Endpoint {
-    pub addr: SocketAddr,
-    pub weight: u32,
-    /// EDS health: UNHEALTHY, DRAINING and TIMEOUT endpoints get no traffic.
-    pub healthy: bool,
-    pub active: AtomicU32,
-    pub outlier: OutlierState,
-}
-
-/// The endpoints of a cluster and the balancer precomputed for them.
-#[derive(Debug)]
-pub struct EndpointSet {
-    pub endpoints: Vec<Arc<Endpoint>>,
-    balancer: Balancer,
-    /// Endpoints EDS calls healthy (outlier ejections are counted per pick).
-    healthy: usize,
-}
-
-impl Endpoint {
-    pub fn new(addr: SocketAddr, weight: u32, healthy: bool) -> Endpoint {
-        Endpoint {
-            addr,
-            weight: weight.max(1),
-            healthy,
-            active: AtomicU32::new(0),
-            outlier: OutlierState::default(),
-        }
-    }
-}
-
-impl EndpointSet {
-    pub fn new(policy: Policy, endpoints: Vec<Arc<Endpoint>>) -> EndpointSet {
-        let weighted: Vec<(SocketAddr, u32)> =
-            endpoints.iter().map(|e| (e.addr, e.weight)).collect();
-        EndpointSet {
-            balancer: Balancer::new(policy, &weighted),
-            healthy: endpoints.iter().filter(|e| e.healthy).count(),
-            endpoints,
-        }
-    }
-
-    pub fn empty(policy: Policy) -> EndpointSet {
-        EndpointSet::new(policy, Vec::new())
-    }
-}
-
 impl Cluster {
     /// Replaces the endpoints, keeping the per-endpoint state (active requests, outlier
     /// history) of addresses that stay.
-    pub fn set_endpoints(&self, fresh: Vec<(SocketAddr, u32, bool)>) {
-        let old = self.endpoints.load();
-        let endpoints: Vec<Arc<Endpoint>> = fresh
-            .into_iter()
-            .map(
-                |(addr, weight, healthy)| match old.endpoints.iter().find(|e| e.addr == addr) {
-                    Some(e) if e.weight == weight.max(1) && e.healthy == healthy => e.clone(),
-                    _ => Arc::new(Endpoint::new(addr, weight, healthy)),
-                },
-            )
-            .collect();
-        let healthy = endpoints.iter().filter(|e| e.healthy).count();
-        self.stats.membership_total.set(endpoints.len() as i64);
+    pub fn set_endpoints(&self, fresh: Hosts) {
+        let settings = Settings {
+            overprovisioning: fresh.overprovisioning_factor.max(1),
+            // Envoy rounds the percentage to an integer.
+            panic_threshold: self
+                .source
+                .healthy_panic_threshold
+                .round()
+                .clamp(0.0, 100.0) as u32,
+            locality_weighted: self.source.locality_weighted_lb,
+        };
+        let set = EndpointSet::update(&self.endpoints.load(), self.policy, settings, &fresh);
+        let healthy = set.endpoints.iter().filter(|e| e.healthy).count();
+        self.stats.membership_total.set(set.endpoints.len() as i64);
         self.stats.membership_healthy.set(healthy as i64);
-        self.endpoints
-            .store(Arc::new(EndpointSet::new(self.policy, endpoints)));
+        self.endpoints.store(Arc::new(set));
     }
 
-    /// Picks an endpoint: healthy, not ejected, and not in `exclude` (the hosts earlier tries
-    /// used, when the retry policy asks for other hosts) unless nothing else is left.
-    ///
-    /// Envoy's panic mode: when fewer than `healthy_panic_threshold` percent of the hosts are
-    /// usable, every host is, healthy or not (better some errors than none served).
+    /// Picks an endpoint as Envoy does (see [`EndpointSet::pick`]), skipping `exclude` (the
+    /// hosts earlier tries used, when the retry policy asks for other hosts) unless nothing
+    /// else is eligible. With outlier detection, ejected hosts count as unhealthy.
     pub fn pick(
         &self,
         hash: Option<u64>,
         random: u64,
         exclude: &[SocketAddr],
     ) -> Option<Arc<Endpoint>> {
-        let set = self.endpoints.load();
-        let eps = &set.endpoints;
-        let all_usable = set.healthy == eps.len() && self.outlier.is_none();
-        let panic = !all_usable && {
-            let usable = eps
-                .iter()
-                .filter(|e| e.healthy && !e.outlier.is_ejected())
-                .count();
-            (usable as f64) * 100.0 < (eps.len() as f64) * self.source.healthy_panic_threshold
-        };
-        let usable = |i: usize| panic || (eps[i].healthy && !eps[i].outlier.is_ejected());
-        let active = |i: usize| u64::from(eps[i].active.load(Ordering::Relaxed));
-        let strict = |i: usize| usable(i) && !exclude.contains(&eps[i].addr);
-        let mut input = PickInput {
-            available: &strict,
-            active: &active,
-            hash,
-            random,
-        };
-        let picked = set.balancer.pick(&input).or_else(|| {
-            input.available = &usable;
-            set.balancer.pick(&input)
-        })?;
-        Some(eps[picked].clone())
+        self.endpoints
+            .load()
+            .pick(self.outlier.is_some(), hash, random, exclude)
     }
 
     /// Feeds a result (status, or 503 for a connect failure or reset) to outlier detection.
@@ -211,11 +142,11 @@ mod tests {
     #[test]
     fn unhealthy_and_excluded_endpoints_are_skipped() {
         let c = cluster(Policy::RoundRobin, None);
-        c.set_endpoints(vec![
+        c.set_endpoints(Hosts::flat(vec![
             (addr(1), 1, true),
             (addr(2), 1, false),
             (addr(3), 1, true),
-        ]);
+        ]));
         for _ in 0..6 {
             let picked = c.pick(None, 0, &[addr(1)]).unwrap();
             assert_eq!(picked.addr, addr(3));
@@ -237,7 +168,7 @@ mod tests {
                 ..Default::default()
             }),
         );
-        c.set_endpoints(vec![(addr(1), 1, true), (addr(2), 1, true)]);
+        c.set_endpoints(Hosts::flat(vec![(addr(1), 1, true), (addr(2), 1, true)]));
         let bad = c.endpoints.load().endpoints[0].clone();
         c.record(&bad, 503);
         c.record(&bad, 503);
@@ -250,11 +181,11 @@ mod tests {
     #[test]
     fn below_the_panic_threshold_every_host_gets_traffic() {
         let c = cluster(Policy::RoundRobin, None);
-        c.set_endpoints(vec![
+        c.set_endpoints(Hosts::flat(vec![
             (addr(1), 1, true),
             (addr(2), 1, false),
             (addr(3), 1, false),
-        ]);
+        ]));
         let picked: Vec<SocketAddr> = (0..3).map(|_| c.pick(None, 0, &[]).unwrap().addr).collect();
         assert_eq!(
             picked,
@@ -266,10 +197,175 @@ mod tests {
     #[test]
     fn endpoint_state_survives_an_update() {
         let c = cluster(Policy::RoundRobin, None);
-        c.set_endpoints(vec![(addr(1), 1, true)]);
+        c.set_endpoints(Hosts::flat(vec![(addr(1), 1, true)]));
         let before = c.endpoints.load().endpoints[0].clone();
-        c.set_endpoints(vec![(addr(1), 1, true), (addr(2), 1, true)]);
+        c.set_endpoints(Hosts::flat(vec![(addr(1), 1, true), (addr(2), 1, true)]));
         assert!(Arc::ptr_eq(&before, &c.endpoints.load().endpoints[0]));
         assert_eq!(c.stats.membership_healthy.get(), 2);
+    }
+
+    fn host(i: u8, priority: u32, locality: usize, weight: u32, health: HostHealth) -> HostSpec {
+        HostSpec {
+            addr: addr(i),
+            weight: 1,
+            health,
+            placement: Placement {
+                priority,
+                locality,
+                locality_weight: weight,
+            },
+        }
+    }
+
+    fn hosts(endpoints: Vec<HostSpec>) -> Hosts {
+        Hosts {
+            endpoints,
+            overprovisioning_factor: 140,
+        }
+    }
+
+    /// How many of the picks for `randoms` land on each host (by last address byte).
+    fn tally(c: &Cluster, randoms: impl Iterator<Item = u64>) -> BTreeMap<u8, u32> {
+        let mut seen = BTreeMap::new();
+        for random in randoms {
+            let picked = c.pick(None, random, &[]).expect("a host");
+            *seen.entry(last_byte(picked.addr)).or_default() += 1;
+        }
+        seen
+    }
+
+    fn last_byte(addr: SocketAddr) -> u8 {
+        match addr.ip() {
+            std::net::IpAddr::V4(v4) => v4.octets()[3],
+            std::net::IpAddr::V6(v6) => v6.octets()[15],
+        }
+    }
+
+    /// `n` pseudo-random numbers (splitmix64), the same every run.
+    fn randoms(n: usize) -> impl Iterator<Item = u64> {
+        std::iter::successors(Some(1u64), |x| Some(crate::upstream::lb::splitmix(*x))).take(n)
+    }
+
+    use super::super::priority::{HostHealth, Placement};
+    use std::collections::BTreeMap;
+    use HostHealth::{Degraded, Healthy, Unhealthy};
+
+    #[test]
+    fn half_of_priority_0_healthy_takes_70_percent() {
+        let c = cluster(Policy::RoundRobin, None);
+        c.set_endpoints(hosts(vec![
+            host(1, 0, 0, 0, Healthy),
+            host(2, 0, 0, 0, Unhealthy),
+            host(3, 1, 1, 0, Healthy),
+        ]));
+        // The priority roll is `random % 100`: 0..1000 covers each percent point 10 times.
+        let seen = tally(&c, 0..1000);
+        assert_eq!(seen, BTreeMap::from([(1, 700), (3, 300)]));
+    }
+
+    #[test]
+    fn eds_health_moves_traffic_between_priorities() {
+        let c = cluster(Policy::RoundRobin, None);
+        let with = |p0: HostHealth| {
+            hosts(vec![
+                host(1, 0, 0, 0, p0),
+                host(2, 0, 0, 0, p0),
+                host(3, 1, 0, 0, Healthy),
+            ])
+        };
+        c.set_endpoints(with(Healthy));
+        assert_eq!(tally(&c, 0..100), BTreeMap::from([(1, 50), (2, 50)]));
+        c.set_endpoints(with(Unhealthy));
+        assert_eq!(tally(&c, 0..100), BTreeMap::from([(3, 100)]));
+        c.set_endpoints(with(Healthy));
+        assert_eq!(tally(&c, 0..100), BTreeMap::from([(1, 50), (2, 50)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ejecting_priority_0_fails_over_until_the_ejection_ends() {
+        let c = cluster(
+            Policy::RoundRobin,
+            Some(OutlierConfig {
+                consecutive_5xx: Some(1),
+                max_ejection_percent: 100,
+                base_ejection_time: Duration::from_secs(30),
+                ..Default::default()
+            }),
+        );
+        c.set_endpoints(hosts(vec![
+            host(1, 0, 0, 0, Healthy),
+            host(2, 0, 0, 0, Healthy),
+            host(3, 1, 0, 0, Healthy),
+        ]));
+        let set = c.endpoints.load_full();
+        c.record(&set.endpoints[0], 503);
+        // One of two ejected: P=0 health 70, P=1 takes 30%.
+        assert_eq!(tally(&c, 0..100), BTreeMap::from([(2, 70), (3, 30)]));
+        c.record(&set.endpoints[1], 503);
+        assert_eq!(tally(&c, 0..100), BTreeMap::from([(3, 100)]));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(
+            tally(&c, 0..100),
+            BTreeMap::from([(1, 50), (2, 50)]),
+            "back to P=0 when the ejections end"
+        );
+    }
+
+    #[test]
+    fn locality_weights_split_a_priority_only_when_the_cluster_asks() {
+        let spec = || hosts(vec![host(1, 0, 0, 1, Healthy), host(2, 0, 1, 3, Healthy)]);
+        let flat = cluster(Policy::RoundRobin, None);
+        flat.set_endpoints(spec());
+        assert_eq!(
+            tally(&flat, 0..100),
+            BTreeMap::from([(1, 50), (2, 50)]),
+            "locality weights are not multiplied into host weights"
+        );
+
+        let mut weighted = cluster(Policy::RoundRobin, None);
+        weighted.source.locality_weighted_lb = true;
+        weighted.set_endpoints(spec());
+        let seen = tally(&weighted, randoms(4000));
+        // Binomial(4000, 1/4): σ = 27; ±5σ.
+        assert!((863..=1137).contains(&seen[&1]), "{seen:?}");
+    }
+
+    #[test]
+    fn a_hash_policy_scales_host_weights_by_locality() {
+        let mut c = cluster(
+            Policy::RingHash {
+                min_ring_size: 1024,
+                max_ring_size: 8_388_608,
+            },
+            None,
+        );
+        c.source.locality_weighted_lb = true;
+        c.set_endpoints(hosts(vec![
+            host(1, 0, 0, 1, Healthy),
+            host(2, 0, 1, 0, Healthy),
+            host(3, 0, 2, 3, Healthy),
+        ]));
+        let mut seen = BTreeMap::<u8, u32>::new();
+        for key in randoms(4000) {
+            let picked = c.pick(Some(key), 0, &[]).unwrap();
+            assert!(
+                Arc::ptr_eq(&picked, &c.pick(Some(key), 99, &[]).unwrap()),
+                "sticky"
+            );
+            *seen.entry(last_byte(picked.addr)).or_default() += 1;
+        }
+        assert!(!seen.contains_key(&2), "an unweighted locality: {seen:?}");
+        // Ring points in proportion 1 : 3 (a ring's split is rougher than a coin's).
+        assert!((700..=1300).contains(&seen[&1]), "{seen:?}");
+    }
+
+    #[test]
+    fn degraded_hosts_serve_when_no_healthy_one_is_left() {
+        let c = cluster(Policy::RoundRobin, None);
+        c.set_endpoints(hosts(vec![
+            host(1, 0, 0, 0, Unhealthy),
+            host(2, 0, 0, 0, Degraded),
+        ]));
+        assert_eq!(tally(&c, 0..100), BTreeMap::from([(2, 100)]));
     }
 }

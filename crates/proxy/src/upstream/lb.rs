@@ -25,6 +25,14 @@ pub enum Policy {
     },
 }
 
+impl Policy {
+    /// Whether the policy maps a request hash to a host (ring hash, maglev): Envoy then
+    /// chooses the priority level by the hash too, and builds one table per level.
+    pub fn hashes(self) -> bool {
+        matches!(self, Policy::RingHash { .. } | Policy::Maglev { .. })
+    }
+}
+
 /// Per-request inputs to a pick.
 pub struct PickInput<'a> {
     /// Whether endpoint `i` may be used (healthy, not ejected, not a previous try's host).
@@ -124,7 +132,8 @@ impl Balancer {
     }
 }
 
-fn splitmix(mut x: u64) -> u64 {
+/// A 64-bit mix (splitmix64's finalizer): derives further random numbers from one.
+pub(crate) fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -239,6 +239,7 @@ pub fn cluster(name: &str, addrs: &[SocketAddr]) -> model::Cluster {
         circuit_breakers: Default::default(),
         outlier_detection: None,
         healthy_panic_threshold: 50.0,
+        locality_weighted_lb: false,
         connection: Default::default(),
         dns_lookup_family: Default::default(),
         tls: None,
@@ -261,6 +262,7 @@ pub fn assignment(name: &str, addrs: &[SocketAddr]) -> model::ClusterLoadAssignm
                 })
                 .collect(),
         }],
+        overprovisioning_factor: 140,
     }
 }
 
