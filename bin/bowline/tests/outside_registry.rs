@@ -18,16 +18,17 @@
 
 #[path = "up/mesh.rs"]
 mod mesh;
+#[path = "up/two_sidecars.rs"]
+mod two_sidecars;
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use bowline_testkit::wait_until;
-use mesh::UpMesh;
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use two_sidecars::{in_netns, stat, workload_field, TwoSidecars};
 
 /// How long a config edit may take to reach both sidecars.
 const PROPAGATION: Duration = Duration::from_secs(20);
@@ -75,18 +76,6 @@ async fn banner_server(ip: IpAddr) -> SocketAddr {
         }
     });
     local
-}
-
-/// Runs a bash script in `netns` (bounded) and returns its stdout.
-async fn in_netns(netns: &str, script: String) -> anyhow::Result<String> {
-    let netns = netns.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .args(["10", "ip", "netns", "exec", &netns, "bash", "-c", &script])
-            .output()
-    })
-    .await??;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// What a GET to `addr` with `Host: host` gets from inside `netns`: the status line and
@@ -147,73 +136,6 @@ async fn expect(
         .await;
         outcome.unwrap_or_else(|e| panic!("{who} wanted ({want:?}, {banner:?}): {e:#}"));
     }
-}
-
-/// The bookinfo mesh under transparent capture with productpage on a real Envoy sidecar and
-/// the rest on bowline-proxy, and what the tests need to know of it.
-struct TwoSidecars {
-    mesh: UpMesh,
-    state: Value,
-    /// The bridge's own address: this machine, outside the registry.
-    bridge: IpAddr,
-    /// (who, network namespace) of productpage (Envoy) and details (bowline-proxy).
-    clients: [(&'static str, String); 2],
-}
-
-impl TwoSidecars {
-    async fn start() -> TwoSidecars {
-        let envoy = bowline_testkit::envoy_binary();
-        let mesh = UpMesh::start_with(
-            "transparent",
-            &["--envoy-bin", envoy.to_str().unwrap()],
-            "warn",
-            &|m| {
-                m.replace(
-                    "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n",
-                    "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n  sidecar: envoy\n",
-                )
-            },
-        )
-        .await;
-        let state: Value = serde_json::from_str(
-            &std::fs::read_to_string(mesh.state_dir().join("state.json")).unwrap(),
-        )
-        .unwrap();
-        let bridge: IpAddr = state["network"]["bridge_ip"]
-            .as_str()
-            .context("the mesh's bridge address")
-            .unwrap()
-            .parse()
-            .unwrap();
-        let clients = [
-            (
-                "productpage (Envoy)",
-                workload_field(&state, "productpage-v1-0", "netns"),
-            ),
-            (
-                "details (bowline-proxy)",
-                workload_field(&state, "details-v1-0", "netns"),
-            ),
-        ];
-        TwoSidecars {
-            mesh,
-            state,
-            bridge,
-            clients,
-        }
-    }
-}
-
-/// A workload's field from the mesh state (`ip`, `netns`, `sidecar_admin`).
-fn workload_field(state: &Value, name: &str, field: &str) -> String {
-    state["workloads"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["name"] == name)
-        .and_then(|w| w[field].as_str())
-        .unwrap_or_else(|| panic!("{name}.{field}"))
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -320,21 +242,6 @@ async fn calls_outside_the_registry_follow_the_outbound_traffic_policy_on_envoy_
             "{who} → {service}: the callee sees the caller's identity, so mutual TLS: {answer}"
         );
     }
-}
-
-/// Counters from a sidecar's admin `/stats` whose name ends with `suffix`, summed (Envoy
-/// names listener stats by address, bowline-proxy by listener name).
-async fn stat(admin: &str, suffix: &str) -> u64 {
-    let admin: SocketAddr = admin.parse().unwrap();
-    let text = bowline_testkit::get(admin, "/stats", &[], Duration::from_secs(5))
-        .await
-        .unwrap()
-        .text();
-    text.lines()
-        .filter_map(|l| l.split_once(": "))
-        .filter(|(k, _)| k.ends_with(suffix))
-        .filter_map(|(_, v)| v.trim().parse::<u64>().ok())
-        .sum()
 }
 
 /// Istio's protocol sniffing on ports whose protocol nothing declares (a ServiceEntry port
