@@ -152,7 +152,7 @@ pub struct DefaultProviders {
 }
 
 /// `LocalityLoadBalancerSetting`, as in a DestinationRule.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LocalityLbSetting {
     pub distribute: Vec<LocalityDistribute>,
@@ -162,7 +162,7 @@ pub struct LocalityLbSetting {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LocalityDistribute {
     pub from: String,
@@ -170,7 +170,7 @@ pub struct LocalityDistribute {
     pub to: BTreeMap<String, u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LocalityFailover {
     pub from: String,

@@ -34,7 +34,6 @@ fn a_real_world_mesh_config_loads_without_errors() {
             "trustDomainAliases",
             "connectTimeout",
             "defaultVirtualServiceExportTo",
-            "localityLbSetting",
         ]
     );
     assert_eq!(

@@ -220,7 +220,7 @@ fn the_schema_walk_finds_nested_typed_and_untyped_fields() {
     let dr = schema::<istio::DestinationRule>();
     let locality = dr
         .iter()
-        .find(|f| f.pattern == "spec.trafficPolicy.loadBalancer.localityLbSetting")
+        .find(|f| f.pattern == "spec.trafficPolicy.loadBalancer.zoneAwareLbSetting")
         .unwrap();
     assert!(locality.untyped);
 }

@@ -101,6 +101,10 @@ pub struct WorkloadSpec {
     /// Envoy, with `bowline sds` serving it the workload certificate).
     #[serde(default)]
     pub sidecar: SidecarKind,
+    /// `region/zone/subzone` of its replicas (their WorkloadEntries' `locality`), for
+    /// locality load balancing. Default none.
+    #[serde(default)]
+    pub locality: String,
 }
 
 /// The sidecar proxy of a workload.

@@ -81,6 +81,8 @@ pub struct Instance {
     pub env: BTreeMap<String, String>,
     pub sidecar: SidecarPorts,
     pub sidecar_kind: crate::manifest::SidecarKind,
+    /// `region/zone/subzone`, or empty.
+    pub locality: String,
     /// The network namespace (transparent mode).
     pub netns: Option<String>,
 }
@@ -205,16 +207,20 @@ impl Plan {
             if i.netns.is_some() {
                 labels.insert("security.istio.io/tlsMode".into(), "istio".into());
             }
+            let mut spec = json!({
+                "address": i.ip.to_string(),
+                "ports": ports,
+                "labels": labels,
+                "serviceAccount": i.service_account,
+            });
+            if !i.locality.is_empty() {
+                spec["locality"] = json!(i.locality);
+            }
             docs.push(json!({
                 "apiVersion": "networking.istio.io/v1",
                 "kind": "WorkloadEntry",
                 "metadata": {"name": i.name, "namespace": i.namespace},
-                "spec": {
-                    "address": i.ip.to_string(),
-                    "ports": ports,
-                    "labels": labels,
-                    "serviceAccount": i.service_account,
-                },
+                "spec": spec,
             }));
         }
         let mut out = String::from(
@@ -324,6 +330,7 @@ fn instance(
         env,
         sidecar,
         sidecar_kind: w.sidecar,
+        locality: w.locality.clone(),
         netns,
     }
 }

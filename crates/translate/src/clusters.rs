@@ -47,6 +47,8 @@ pub(crate) struct OutboundCluster<'a> {
     pub discovery: Discovery,
     /// TLS the cluster originates (mesh mTLS or the DestinationRule's); `None` = plaintext.
     pub transport: Option<TransportSocket>,
+    /// Locality load balancing for the asking proxy (EDS priorities or weights).
+    pub locality: crate::locality::Plan<'a>,
 }
 
 /// Every cluster the proxy gets, sorted by name.
@@ -126,6 +128,14 @@ pub(crate) fn outbound_clusters_of<'a>(
                 policy.tls,
                 sni,
             );
+            let locality = crate::locality::plan(
+                &ctx.snapshot().mesh,
+                policy
+                    .load_balancer
+                    .and_then(|lb| lb.locality_lb_setting.as_ref()),
+                policy.outlier_detection.is_some(),
+                &proxy.locality,
+            );
             out.push(OutboundCluster {
                 name,
                 at,
@@ -133,6 +143,7 @@ pub(crate) fn outbound_clusters_of<'a>(
                 discovery,
                 policy,
                 transport,
+                locality,
             });
         }
     }
@@ -183,6 +194,15 @@ fn outbound(c: &OutboundCluster<'_>) -> Cluster {
         }
     }
     traffic::apply(&mut cluster, &c.policy, c.at.port.protocol);
+    if c.locality.weighted() && c.discovery == Discovery::Eds {
+        // `distribute`: balance by the locality weights EDS carries.
+        let common = cluster.common_lb_config.get_or_insert_with(Default::default);
+        common.locality_config_specifier = Some(
+            cluster::common_lb_config::LocalityConfigSpecifier::LocalityWeightedLbConfig(
+                Default::default(),
+            ),
+        );
+    }
     cluster.transport_socket = c.transport.clone();
     cluster
 }

@@ -32,7 +32,11 @@ pub(crate) fn outbound_eds(clusters: &[OutboundCluster<'_>]) -> Vec<ClusterLoadA
     let mut out: Vec<ClusterLoadAssignment> = clusters
         .iter()
         .filter(|c| c.discovery == Discovery::Eds)
-        .map(|c| load_assignment(&c.name, c.at, subset_labels(c), Addressing::IpOnly))
+        .map(|c| {
+            let mut cla = load_assignment(&c.name, c.at, subset_labels(c), Addressing::IpOnly);
+            crate::locality::apply(&c.locality, &mut cla);
+            cla
+        })
         .collect();
     out.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
     out

@@ -22,6 +22,7 @@ mod endpoints;
 mod gateway;
 mod inbound;
 mod listeners;
+mod locality;
 mod mtls;
 pub mod naming;
 mod passthrough;

@@ -46,6 +46,9 @@ pub struct ProxyView {
     /// `sourceLabels` match against these, which is why generation is per proxy. For a
     /// gateway not in the registry, the node metadata's `LABELS` (as Istio's gateways send).
     pub labels: Arc<Labels>,
+    /// `region/zone/subzone` (parts may be empty): the registry Workload's `locality`, else
+    /// the node's own. Locality load balancing ranks endpoints by it.
+    pub locality: String,
     /// Set for an ingress gateway (node type `router`): it gets the listeners of the
     /// Gateways selecting its labels instead of `virtualOutbound`/`virtualInbound`.
     pub gateway: Option<GatewayView>,
@@ -153,6 +156,16 @@ impl ProxyView {
             None if gateway.is_some() => Arc::new(meta_labels(meta)),
             None => Arc::default(),
         };
+        let locality = snapshot
+            .workload(&workload, &namespace)
+            .map(|w| w.locality.clone())
+            .filter(|l| !l.is_empty())
+            .or_else(|| {
+                let l = node.locality.as_ref()?;
+                Some(format!("{}/{}/{}", l.region, l.zone, l.sub_zone))
+                    .filter(|s| s != "//")
+            })
+            .unwrap_or_default();
         Ok(ProxyView {
             node_id: id.to_string(),
             ip: ip.to_string(),
@@ -163,6 +176,7 @@ impl ProxyView {
             inbound_port: meta_port(meta, "INBOUND_PORT", DEFAULT_INBOUND_PORT)?,
             interception_mode: interception_mode(meta)?,
             labels,
+            locality,
             gateway,
         })
     }

@@ -32,6 +32,9 @@ use std::sync::Arc;
 /// - the Sidecar resource that applies (chosen by namespace and labels): which services
 ///   the proxy is given at all.
 ///
+/// - `locality`: EDS priorities and weights (locality load balancing), only when some rule
+///   can make them differ (see [`KeyIndex`]).
+///
 /// Not read on the outbound side (so not in the key): `node_id`, `ip`, `workload`,
 /// `dns_domain`, ports and interception mode (listeners and inbound clusters are local).
 /// Endpoints and cluster transport (auto mTLS, PeerAuthentication of the destinations) do
@@ -44,6 +47,8 @@ pub struct OutboundKey {
     gateway: Option<(GatewayView, Arc<Labels>)>,
     /// Position of the applied Sidecar among the Sidecars.
     sidecar: Option<usize>,
+    /// As in [`ClusterKey`].
+    locality: Option<String>,
 }
 
 /// What outbound clusters and endpoints (CDS and EDS, the bulk of a sidecar's config)
@@ -67,6 +72,8 @@ pub struct ClusterKey {
     /// Position of the applied Sidecar among the Sidecars, and the proxy's namespace when
     /// the Sidecar's hosts depend on it.
     sidecar: Option<(usize, Option<String>)>,
+    /// The proxy's locality, when locality load balancing can make EDS differ by it.
+    locality: Option<String>,
 }
 
 /// What a proxy's labels are tested against on the outbound side, indexed once.
@@ -80,6 +87,9 @@ pub(crate) struct KeyIndex {
     selecting_rules: HashMap<String, Vec<(usize, Labels)>>,
     /// The distinct non-empty http `sourceLabels` of every VirtualService.
     source_selectors: Vec<Labels>,
+    /// Whether EDS may depend on the proxy's locality (see [`crate::locality`]): some
+    /// DestinationRule has outlier detection or a locality setting, or the mesh distributes.
+    locality_matters: bool,
 }
 
 /// The outbound resources: outbound clusters, all of EDS and all of RDS, each sorted by name.
@@ -124,8 +134,36 @@ impl KeyIndex {
             .map(|m| m.source_labels.clone())
             .collect();
         index.source_selectors = selectors.into_iter().collect();
+        index.locality_matters = locality_matters(snapshot);
         index
     }
+}
+
+/// See [`KeyIndex::locality_matters`]. Errs on the side of splitting keys.
+fn locality_matters(snapshot: &Snapshot) -> bool {
+    use bowline_config::istio::destination_rule::TrafficPolicy;
+    let policy_matters = |p: &TrafficPolicy| {
+        p.outlier_detection.is_some()
+            || p
+                .load_balancer
+                .as_ref()
+                .is_some_and(|lb| lb.locality_lb_setting.is_some())
+            || p.port_level_settings.iter().any(|pl| {
+                pl.outlier_detection.is_some()
+                    || pl
+                        .load_balancer
+                        .as_ref()
+                        .is_some_and(|lb| lb.locality_lb_setting.is_some())
+            })
+    };
+    !snapshot.mesh.locality_lb_setting.distribute.is_empty()
+        || snapshot.config.destination_rules().any(|(_, dr)| {
+            dr.traffic_policy.as_ref().is_some_and(policy_matters)
+                || dr
+                    .subsets
+                    .iter()
+                    .any(|s| s.traffic_policy.as_ref().is_some_and(policy_matters))
+        })
 }
 
 /// Namespaces where the DestinationRule lookup depends on who asks (see [`ClusterKey`]).
@@ -175,7 +213,12 @@ pub fn cluster_key(ctx: &PushContext, proxy: &ProxyView) -> ClusterKey {
             .as_ref()
             .map(|g| (g.clone(), proxy.labels.clone())),
         sidecar,
+        locality: locality_of(index, proxy),
     }
+}
+
+fn locality_of(index: &KeyIndex, proxy: &ProxyView) -> Option<String> {
+    (index.locality_matters && !proxy.locality.is_empty()).then(|| proxy.locality.clone())
 }
 
 fn selecting_rules(index: &KeyIndex, proxy: &ProxyView) -> Vec<usize> {
@@ -209,6 +252,7 @@ pub fn outbound_key(ctx: &PushContext, proxy: &ProxyView) -> OutboundKey {
             .as_ref()
             .map(|g| (g.clone(), proxy.labels.clone())),
         sidecar: ctx.sidecar_of(proxy).map(|s| s.position),
+        locality: locality_of(index, proxy),
     }
 }
 

@@ -25,16 +25,21 @@ pub struct TwoSidecars {
 
 impl TwoSidecars {
     pub async fn start() -> TwoSidecars {
+        TwoSidecars::start_with(&|m| m.to_string()).await
+    }
+
+    /// [`start`](Self::start) with a further edit of the manifest.
+    pub async fn start_with(edit: &dyn Fn(&str) -> String) -> TwoSidecars {
         let envoy = bowline_testkit::envoy_binary();
         let mesh = UpMesh::start_with(
             "transparent",
             &["--envoy-bin", envoy.to_str().unwrap()],
             "warn",
             &|m| {
-                m.replace(
+                edit(&m.replace(
                     "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n",
                     "- name: productpage-v1\n  serviceAccount: bookinfo-productpage\n  sidecar: envoy\n",
-                )
+                ))
             },
         )
         .await;

@@ -52,7 +52,7 @@ pub struct LoadBalancerSettings {
     /// `UNSPECIFIED`, `RANDOM`, `PASSTHROUGH`, `ROUND_ROBIN`, `LEAST_REQUEST`, `LEAST_CONN`.
     pub simple: Option<SimpleLb>,
     pub consistent_hash: Option<ConsistentHashLb>,
-    pub locality_lb_setting: Option<serde_json::Value>,
+    pub locality_lb_setting: Option<crate::mesh_config::LocalityLbSetting>,
     pub zone_aware_lb_setting: Option<serde_json::Value>,
     /// Load-report (ORCA) based weights.
     pub backend_utilization: Option<serde_json::Value>,

@@ -89,9 +89,9 @@ impl MeshConfig {
             "sidecars always originate mutual TLS to sidecars",
         );
         check(
-            self.locality_lb_setting != d.locality_lb_setting,
-            "localityLbSetting",
-            "locality-aware load balancing is not served",
+            !self.locality_lb_setting.failover_priority.is_empty(),
+            "localityLbSetting.failoverPriority",
+            "failover by endpoint labels is not served; failover follows localities only",
         );
         check(
             self.connect_timeout != d.connect_timeout,

@@ -136,6 +136,7 @@ mod tests {
             inbound_port: 15006,
             interception_mode: crate::InterceptionMode::Redirect,
             labels: Default::default(),
+            locality: String::new(),
             gateway: None,
         }
     }

@@ -119,6 +119,7 @@ mod tests {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             ),
+            locality: String::new(),
             gateway: None,
         }
     }

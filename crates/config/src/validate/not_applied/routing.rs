@@ -240,9 +240,29 @@ pub(super) const PORT_POLICY: &[Row] = &[
         "loadBalancer.consistentHash.minimumRingSize",
         "deprecated_minimum_ring_size",
     ),
+    applied(
+        "loadBalancer.localityLbSetting.enabled",
+        "locality_failover_ranks_endpoints_for_each_proxys_locality",
+    ),
+    applied(
+        "loadBalancer.localityLbSetting.failover[*].from",
+        "failover_ranks_localities_by_closeness_and_renumbers_them",
+    ),
+    applied(
+        "loadBalancer.localityLbSetting.failover[*].to",
+        "failover_ranks_localities_by_closeness_and_renumbers_them",
+    ),
+    applied(
+        "loadBalancer.localityLbSetting.distribute[*].from",
+        "locality_distribute_weights_localities_and_envoy_accepts_both",
+    ),
+    applied(
+        "loadBalancer.localityLbSetting.distribute[*].to",
+        "locality_distribute_weights_localities_and_envoy_accepts_both",
+    ),
     unapplied(
-        "loadBalancer.localityLbSetting",
-        "locality-aware load balancing (distribute, failover) is not served; endpoints are balanced regardless of locality",
+        "loadBalancer.localityLbSetting.failoverPriority",
+        "failover by endpoint labels is not served; failover follows localities only",
     ),
     unapplied(
         "loadBalancer.warmupDurationSecs",

@@ -118,14 +118,14 @@ fn sidecar_scope_applies_and_unset_values() {
     // An explicit `false` or empty list sets nothing.
     let dr = de(json!({"host": "r", "trafficPolicy": {
         "tls": {"mode": "SIMPLE", "insecureSkipVerify": false},
-        "loadBalancer": {"localityLbSetting": {"enabled": true}},
+        "loadBalancer": {"localityLbSetting": {"enabled": true, "failoverPriority": ["topology.kubernetes.io/zone"]}},
         "retryBudget": {"percent": {"value": 10}},
         "portLevelSettings": [{"port": {"number": 80}, "tls": {"credentialName": "x"}}]
     }}));
     assert_eq!(
         warned(Spec::DestinationRule(dr)),
         [
-            "spec.trafficPolicy.loadBalancer.localityLbSetting",
+            "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority",
             "spec.trafficPolicy.portLevelSettings[0].tls.credentialName",
             "spec.trafficPolicy.retryBudget"
         ]

@@ -39,6 +39,7 @@ fn proxy(namespace: &str, labels: &[(&str, &str)]) -> ProxyView {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         ),
+        locality: String::new(),
         gateway: None,
     }
 }
