@@ -176,14 +176,12 @@ async fn serve<S>(stream: S, chain: Chain, t: Target)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    if !super::network_rbac::allowed(
-        &t.state,
-        &t.network_rbac,
-        &t.listener,
-        t.peer,
-        t.dest,
-        t.peer_principal.as_deref(),
-    ) {
+    let facts = super::network_rbac::NetworkFacts {
+        peer: t.peer,
+        destination: t.dest,
+        principal: t.peer_principal.as_deref(),
+    };
+    if !super::network_rbac::allowed(&t.state, &t.network_rbac, &t.listener, &facts) {
         // Envoy closes a connection its network RBAC denies.
         return;
     }
