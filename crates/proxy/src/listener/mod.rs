@@ -7,4 +7,5 @@ pub mod manager;
 pub mod network_rbac;
 pub mod original_dst;
 pub mod peek;
+pub mod recheck;
 pub mod runtime;
