@@ -1,7 +1,7 @@
 //! What a config push means for an established tcp_proxy connection: keep it, or close it
 //! because the push took away something it depends on. A pure function ([`decide`]) of
 //! what the connection recorded when it was accepted ([`ConnFacts`]) and what the new
-//! config has of it ([`Now`]); the registry of live connections asks it after every update
+//! config has of it ([`Now`]); the registry ([`super::live`]) asks it after every update
 //! and performs the answer.
 //!
 //! Only three things close a connection; anything else a push changes (weights, routes,

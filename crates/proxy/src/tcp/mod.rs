@@ -2,6 +2,8 @@
 //! writing on the other, reading continues), and close both after an idle timeout, or when
 //! told to stop.
 
+pub mod serve;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
