@@ -6,6 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
+/// How long an established TCP connection that a config push made wrong (its cluster
+/// removed, its network RBAC now denying it, its filter chain removed: see
+/// `listener::recheck`) may still run before the proxy shuts it down. The listener model
+/// carries no drain time (Envoy's is the server-wide `--drain-time-s`, 600 s by default,
+/// 45 s under Istio); 5 s is bowline-proxy's own `--drain-time-s` default, long enough for a
+/// request in flight to finish and short enough that a revoked permission takes effect
+/// promptly. Set per proxy with `State::live.set_drain_time`.
+pub const DEFAULT_CONFIG_DRAIN_TIME: Duration = Duration::from_secs(5);
+
 /// Owner side: [`Drain::start`] signals every [`DrainWatch`]; [`Drain::wait`] waits until
 /// every [`Tracked`] guard is gone.
 #[derive(Debug)]

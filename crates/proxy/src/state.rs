@@ -11,12 +11,16 @@ use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::listener::live::LiveConnections;
 use crate::stats::Stats;
 
 #[derive(Debug, Default)]
 pub struct State {
     pub config: ArcSwap<Config>,
     pub stats: Stats,
+    /// Live tcp_proxy connections and what each depends on, so a config push can close the
+    /// ones it makes wrong (see `listener::live`).
+    pub live: LiveConnections,
     ready: AtomicBool,
     bound: Mutex<BTreeMap<String, SocketAddr>>,
     versions: Mutex<BTreeMap<String, String>>,

@@ -133,6 +133,14 @@ pub struct ListenerStats {
     pub http_inspector_http11_found: Counter,
     pub http_inspector_http2_found: Counter,
     pub http_inspector_http_not_found: Counter,
+    /// Established tcp_proxy connections the proxy shut down, after the drain time, because
+    /// a config push made them wrong (`downstream_cx_closed_by_config.<reason>`, see
+    /// `listener::recheck`): their cluster was removed, their filter chain's network RBAC
+    /// now denies them, or their filter chain (or listener) was removed. A connection that
+    /// ends by itself within the drain time is not counted.
+    pub closed_by_config_cluster_removed: Counter,
+    pub closed_by_config_rbac_denied: Counter,
+    pub closed_by_config_filter_chain_removed: Counter,
 }
 
 /// The registry: stats by name, created on first use and kept for the process's life.
@@ -422,6 +430,18 @@ impl ListenerStats {
         f(counter(
             "http_inspector.http_not_found",
             &self.http_inspector_http_not_found,
+        ));
+        f(counter(
+            "downstream_cx_closed_by_config.cluster_removed",
+            &self.closed_by_config_cluster_removed,
+        ));
+        f(counter(
+            "downstream_cx_closed_by_config.rbac_denied",
+            &self.closed_by_config_rbac_denied,
+        ));
+        f(counter(
+            "downstream_cx_closed_by_config.filter_chain_removed",
+            &self.closed_by_config_filter_chain_removed,
         ));
     }
 }

@@ -15,13 +15,13 @@ use tokio_rustls::TlsAcceptor;
 use bowline_model::ConnectionInfo;
 
 use super::original_dst::destination;
+use super::recheck::ConnFacts;
 use super::runtime::Chain;
 use crate::drain::DrainWatch;
 use crate::http::router::Conn;
 use crate::http::xfcc::ClientCert;
 use crate::state::State;
 use crate::tls::{self, ClientHelloInfo};
-use crate::upstream::cluster::Discovery;
 use crate::upstream::pool::Pool;
 
 /// Accepts on `listener` (named `name` in the config) until `drain` fires. Connections
@@ -92,6 +92,7 @@ fn dispatch(
         let stats = listener.stats.clone();
         stats.downstream_cx_total.inc();
         stats.downstream_cx_active.inc();
+        let tls_config = chain.tls_for(&hello.alpn);
         let target = Target {
             state,
             pool,
@@ -105,8 +106,10 @@ fn dispatch(
             chain: Arc::from(chain_name.as_str()),
             listeners_seen,
             network_rbac: chain.network_rbac.clone(),
+            listener_address: listener.model.address,
+            hello,
         };
-        match chain.tls_for(&hello.alpn) {
+        match tls_config {
             Some(config) => match TlsAcceptor::from(config).accept(stream).await {
                 Ok(tls) => {
                     stats.ssl_handshake.inc();
@@ -169,6 +172,10 @@ struct Target {
     /// The listeners generation the chain was chosen at.
     listeners_seen: u64,
     network_rbac: Arc<[bowline_model::rbac::Rbac]>,
+    /// The address the listener was configured with (see `recheck::ConnFacts`).
+    listener_address: SocketAddr,
+    /// What the listener filters found (chain selection's input).
+    hello: ClientHelloInfo,
 }
 
 /// Runs the chain's network filter on `stream` (plaintext, or TLS already terminated).
@@ -176,14 +183,12 @@ async fn serve<S>(stream: S, chain: Chain, t: Target)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    if !super::network_rbac::allowed(
-        &t.state,
-        &t.network_rbac,
-        &t.listener,
-        t.peer,
-        t.dest,
-        t.peer_principal.as_deref(),
-    ) {
+    let facts = super::network_rbac::NetworkFacts {
+        peer: t.peer,
+        destination: t.dest,
+        principal: t.peer_principal.as_deref(),
+    };
+    if !super::network_rbac::allowed(&t.state, &t.network_rbac, &t.listener, &facts) {
         // Envoy closes a connection its network RBAC denies.
         return;
     }
@@ -208,7 +213,21 @@ where
             crate::http::server::serve(stream, conn, t.drain).await;
             stats.downstream_cx_active.dec();
         }
-        Chain::Tcp(tcp) => serve_tcp(stream, t.dest, &tcp, &t.state).await,
+        Chain::Tcp(tcp) => {
+            let accepted = ConnFacts {
+                listener: t.listener,
+                listener_address: t.listener_address,
+                chain: t.chain,
+                cluster: Arc::from(""),
+                peer: t.peer,
+                destination: t.dest,
+                principal: t.peer_principal,
+                server_name: t.hello.server_name,
+                transport_protocol: t.hello.transport_protocol,
+                application_protocols: t.hello.alpn,
+            };
+            crate::tcp::serve::serve(stream, &tcp, &t.state, accepted).await
+        }
     }
 }
 
@@ -264,43 +283,4 @@ async fn inspect(
             model.continue_on_inspection_timeout.then(plaintext)
         }
     }
-}
-
-async fn serve_tcp<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: S,
-    dest: SocketAddr,
-    tcp: &bowline_model::TcpProxy,
-    state: &State,
-) {
-    let cluster = {
-        let snapshot = state.config.load();
-        snapshot
-            .clusters
-            .get(tcp.cluster.pick(rand::random()))
-            .cloned()
-    };
-    let Some(cluster) = cluster else { return };
-    let addr = match &cluster.discovery {
-        Discovery::OriginalDst { .. } => dest,
-        _ => match cluster.pick(None, rand::random(), &[]) {
-            Some(endpoint) => endpoint.addr,
-            None => {
-                cluster.stats.upstream_cx_none_healthy.inc();
-                return;
-            }
-        },
-    };
-    let connect = crate::upstream::pool::connect(
-        addr,
-        cluster.tls.as_ref(),
-        cluster.connect_timeout,
-        &cluster.stats,
-    );
-    // Failures are counted by `connect`.
-    let Ok(upstream) = connect.await else {
-        return;
-    };
-    cluster.stats.upstream_cx_active.inc();
-    let _ = crate::tcp::proxy(stream, upstream, tcp.idle_timeout).await;
-    cluster.stats.upstream_cx_active.dec();
 }

@@ -1,7 +1,8 @@
 //! Keeps the bound sockets in line with the snapshot's listeners: binds new ones on every
 //! worker, and drains removed ones or ones whose address changed (stop accepting; their
 //! established connections finish). A filter-chain change needs no rebind: each accept
-//! reads the current snapshot.
+//! reads the current snapshot. Live tcp_proxy connections the snapshot made wrong are
+//! ordered to close after the drain time (see [`super::live`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,14 +37,16 @@ pub struct ListenerError {
 }
 
 impl Listeners {
-    /// Brings the sockets in line with `config`. Listeners that fail to bind are reported
-    /// (and left out; the rest serve).
+    /// Brings the sockets, and the live tcp_proxy connections, in line with `config` (the
+    /// snapshot just published: called after every applied update). Listeners that fail to
+    /// bind are reported (and left out; the rest serve).
     pub fn reconcile(
         &mut self,
         config: &Config,
         workers: &Workers,
         state: &Arc<State>,
     ) -> Vec<ListenerError> {
+        state.live.review(config);
         let stale: Vec<String> = self
             .active
             .iter()

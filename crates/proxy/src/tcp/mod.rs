@@ -1,6 +1,11 @@
 //! TCP proxy: copy bytes both ways, pass half-closes through (a FIN from one side shuts down
-//! writing on the other, reading continues), and close both after an idle timeout.
+//! writing on the other, reading continues), and close both after an idle timeout, or when
+//! told to stop.
 
+pub mod serve;
+
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,10 +13,23 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// Bytes copied (downstream → upstream, upstream → downstream).
 pub type Copied = (u64, u64);
+
+/// How long [`proxy_until`] waits for its shutdowns to be written (a TLS `close_notify`
+/// can wait on a full send buffer) before it drops both sides anyway.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
+
+/// How [`proxy_until`] ended.
+#[derive(Debug)]
+pub enum Ended<T> {
+    /// Copying ended by itself: both directions saw EOF, an error, or the idle timeout.
+    Copied(io::Result<Copied>),
+    /// The stop signal came first, with this value; both sides were shut down.
+    Stopped(T),
+}
 
 /// Copies until both directions saw EOF, or nothing moved for `idle` (Envoy's default for
 /// tcp_proxy is 1 h; `None` disables it).
@@ -20,17 +38,49 @@ where
     D: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
+    let never = std::future::pending::<Infallible>();
+    match proxy_until(downstream, upstream, idle, never).await {
+        Ended::Copied(copied) => copied,
+        Ended::Stopped(never) => match never {},
+    }
+}
+
+/// [`proxy`] until `stop` resolves: then both sides are shut down (a FIN, or TLS
+/// `close_notify`, each way, waiting at most [`SHUTDOWN_WAIT`]) and dropped, which closes
+/// them.
+pub async fn proxy_until<D, U, F>(
+    downstream: D,
+    upstream: U,
+    idle: Option<Duration>,
+    stop: F,
+) -> Ended<F::Output>
+where
+    D: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+    F: Future,
+{
     let activity = Arc::new(AtomicU64::new(0));
     let mut down = Active::new(downstream, activity.clone());
     let mut up = Active::new(upstream, activity.clone());
-    let copy = tokio::io::copy_bidirectional(&mut down, &mut up);
-    match idle {
-        None => copy.await,
-        Some(idle) => tokio::select! {
-            copied = copy => copied,
-            () = idle_expired(&activity, idle) => Err(io::Error::new(io::ErrorKind::TimedOut, "tcp proxy idle timeout")),
-        },
-    }
+    let stopped = {
+        let copy = async {
+            let copy = tokio::io::copy_bidirectional(&mut down, &mut up);
+            match idle {
+                None => copy.await,
+                Some(idle) => tokio::select! {
+                    copied = copy => copied,
+                    () = idle_expired(&activity, idle) => Err(io::Error::new(io::ErrorKind::TimedOut, "tcp proxy idle timeout")),
+                },
+            }
+        };
+        tokio::select! {
+            copied = copy => return Ended::Copied(copied),
+            stopped = stop => stopped,
+        }
+    };
+    let shutdown = async { tokio::join!(down.inner.shutdown(), up.inner.shutdown()) };
+    let _ = tokio::time::timeout(SHUTDOWN_WAIT, shutdown).await;
+    Ended::Stopped(stopped)
 }
 
 /// Resolves once a whole `idle` period passed without a read on either side. Checks once per
@@ -128,5 +178,31 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_stop_shuts_both_sides_down_and_says_why() {
+        let (client, proxy_down) = tokio::io::duplex(1024);
+        let (proxy_up, server) = tokio::io::duplex(1024);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<&str>();
+        let stopped = async { stopped.await.unwrap() };
+        let task = tokio::spawn(proxy_until(proxy_down, proxy_up, None, stopped));
+        let (mut client_r, mut client_w) = tokio::io::split(client);
+        let (mut server_r, mut server_w) = tokio::io::split(server);
+        client_w.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        server_r.read_exact(&mut buf).await.unwrap();
+        server_w.write_all(b"pong").await.unwrap();
+        client_r.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"pong", "copies until stopped");
+        stop.send("cluster removed").unwrap();
+        match task.await.unwrap() {
+            Ended::Stopped(why) => assert_eq!(why, "cluster removed"),
+            Ended::Copied(copied) => panic!("ended by itself: {copied:?}"),
+        }
+        let mut rest = Vec::new();
+        client_r.read_to_end(&mut rest).await.unwrap();
+        server_r.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "both sides saw EOF");
     }
 }
