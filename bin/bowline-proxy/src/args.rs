@@ -33,7 +33,9 @@ pub struct Args {
     /// Write the admin listener's bound address here once it is bound (as Envoy does).
     #[arg(long, env = "BOWLINE_ADMIN_ADDRESS_PATH")]
     pub admin_address_path: Option<PathBuf>,
-    /// Longest wait, in seconds, for open connections to finish on SIGTERM.
+    /// Longest wait, in seconds, for open connections to finish on SIGTERM, and how long a
+    /// TCP connection a config push makes wrong (cluster removed, network policy denying it)
+    /// keeps flowing before it is closed.
     #[arg(
         long = "drain-time-s",
         env = "BOWLINE_DRAIN_TIME_S",

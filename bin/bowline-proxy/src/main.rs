@@ -122,6 +122,12 @@ async fn run(args: Args) -> Result<()> {
         proxy.state().clone(),
         admin_drain.watch(),
     ));
+    // A connection a config push makes wrong (its cluster removed, its network policy now
+    // denying it) is closed after the same drain time as a shutdown's.
+    proxy
+        .state()
+        .live
+        .set_drain_time(Duration::from_secs(args.drain_time_s));
     let (stop_ads, ads_stopped) = tokio::sync::oneshot::channel::<()>();
     let ads_task = match plan.ads {
         Some(config) => {

@@ -196,7 +196,9 @@ fn outbound(c: &OutboundCluster<'_>) -> Cluster {
     traffic::apply(&mut cluster, &c.policy, c.at.port.protocol);
     if c.locality.weighted() && c.discovery == Discovery::Eds {
         // `distribute`: balance by the locality weights EDS carries.
-        let common = cluster.common_lb_config.get_or_insert_with(Default::default);
+        let common = cluster
+            .common_lb_config
+            .get_or_insert_with(Default::default);
         common.locality_config_specifier = Some(
             cluster::common_lb_config::LocalityConfigSpecifier::LocalityWeightedLbConfig(
                 Default::default(),

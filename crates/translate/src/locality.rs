@@ -109,9 +109,8 @@ pub(crate) fn apply(plan: &Plan<'_>, cla: &mut ClusterLoadAssignment) {
             let mut kept = Vec::new();
             for (mut group, weight) in std::mem::take(&mut cla.endpoints).into_iter().zip(weights) {
                 if weight > 0 {
-                    group.load_balancing_weight = crate::proto::u32_value(
-                        u32::try_from(weight).unwrap_or(u32::MAX),
-                    );
+                    group.load_balancing_weight =
+                        crate::proto::u32_value(u32::try_from(weight).unwrap_or(u32::MAX));
                     kept.push(group);
                 }
             }
@@ -249,9 +248,12 @@ mod tests {
         let setting = LocalityLbSetting {
             distribute: vec![LocalityDistribute {
                 from: "us-west/z1/*".into(),
-                to: [("us-west/z1/*".to_string(), 80), ("us-west/z2/*".to_string(), 20)]
-                    .into_iter()
-                    .collect(),
+                to: [
+                    ("us-west/z1/*".to_string(), 80),
+                    ("us-west/z2/*".to_string(), 20),
+                ]
+                .into_iter()
+                .collect(),
             }],
             ..Default::default()
         };

@@ -162,8 +162,7 @@ impl ProxyView {
             .filter(|l| !l.is_empty())
             .or_else(|| {
                 let l = node.locality.as_ref()?;
-                Some(format!("{}/{}/{}", l.region, l.zone, l.sub_zone))
-                    .filter(|s| s != "//")
+                Some(format!("{}/{}/{}", l.region, l.zone, l.sub_zone)).filter(|s| s != "//")
             })
             .unwrap_or_default();
         Ok(ProxyView {

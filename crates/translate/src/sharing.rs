@@ -144,8 +144,7 @@ fn locality_matters(snapshot: &Snapshot) -> bool {
     use bowline_config::istio::destination_rule::TrafficPolicy;
     let policy_matters = |p: &TrafficPolicy| {
         p.outlier_detection.is_some()
-            || p
-                .load_balancer
+            || p.load_balancer
                 .as_ref()
                 .is_some_and(|lb| lb.locality_lb_setting.is_some())
             || p.port_level_settings.iter().any(|pl| {

@@ -83,7 +83,8 @@ fn eds(config: &Generated) -> Vec<(String, u32, u32)> {
 
 #[test]
 fn locality_failover_ranks_endpoints_for_each_proxys_locality() {
-    let snap = mesh(&format!(
+    let snap =
+        mesh(&format!(
         "{MESH}{}",
         rule("    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s}")
     ));
@@ -122,7 +123,10 @@ fn locality_failover_ranks_endpoints_for_each_proxys_locality() {
     );
 
     // Without outlier detection Istio leaves the endpoints in one priority.
-    let plain = mesh(&format!("{MESH}{}", rule("    loadBalancer: {simple: ROUND_ROBIN}")));
+    let plain = mesh(&format!(
+        "{MESH}{}",
+        rule("    loadBalancer: {simple: ROUND_ROBIN}")
+    ));
     let ctx = push(&plain);
     let west = proxy(&plain, "10.0.0.21", "client-west", "default");
     assert!(eds(&generate(&ctx, &west)).iter().all(|(_, p, _)| *p == 0));
@@ -137,10 +141,7 @@ fn locality_distribute_weights_localities_and_envoy_accepts_both() {
     let ctx = push(&snap);
     let west = proxy(&snap, "10.0.0.21", "client-west", "default");
     let config = generate(&ctx, &west);
-    let weights: Vec<(String, u32)> = eds(&config)
-        .into_iter()
-        .map(|(l, _, w)| (l, w))
-        .collect();
+    let weights: Vec<(String, u32)> = eds(&config).into_iter().map(|(l, _, w)| (l, w)).collect();
     assert_eq!(
         weights,
         [
