@@ -60,6 +60,7 @@ fn sidecar(snapshot: &Snapshot) -> ProxyView {
         inbound_port: 15006,
         interception_mode: InterceptionMode::Redirect,
         labels: workload.labels.clone(),
+        locality: workload.locality.clone(),
         gateway: None,
     }
 }
