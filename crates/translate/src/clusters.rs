@@ -69,7 +69,7 @@ pub(crate) fn outbound_cds(clusters: &[OutboundCluster<'_>]) -> Vec<Cluster> {
 pub(crate) fn local_clusters(ctx: &PushContext, proxy: &ProxyView) -> Vec<Cluster> {
     let mut out: Vec<Cluster> = inbound_ports(ctx, proxy)
         .into_iter()
-        .map(|p| inbound(p.number, p.protocol))
+        .map(|p| inbound(&p))
         .collect();
     if proxy.gateway.is_none() {
         out.extend(crate::passthrough::clusters());
@@ -239,20 +239,34 @@ fn host_count(assignment: &ClusterLoadAssignment) -> usize {
         .sum()
 }
 
-/// `inbound|<port>||`: the local application at 127.0.0.1:<port>.
-fn inbound(port: u16, protocol: Protocol) -> Cluster {
-    let name = naming::inbound_cluster(u32::from(port));
+/// `inbound|<port>||`: the local application where the port says (127.0.0.1:<port> unless
+/// a Sidecar ingress listener names another endpoint).
+fn inbound(port: &crate::inbound::InboundPort) -> Cluster {
+    let name = naming::inbound_cluster(u32::from(port.number));
     let mut cluster = base(&name);
     cluster.cluster_discovery_type = discovery_type(cluster::DiscoveryType::Static);
+    let address = match port.endpoint.strip_prefix("unix://") {
+        Some(_) => {
+            crate::endpoints::endpoint_address(&port.endpoint, port.number, Addressing::IpOnly)
+        }
+        None => port
+            .endpoint
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| socket_address(&a.ip().to_string(), a.port())),
+    };
+    // Validation refused any other form; should one slip through, the application's own
+    // port on 127.0.0.1 is the honest default.
+    let address = address.unwrap_or_else(|| socket_address("127.0.0.1", port.number));
     cluster.load_assignment = Some(ClusterLoadAssignment {
         cluster_name: name,
         endpoints: vec![LocalityLbEndpoints {
-            lb_endpoints: vec![lb_endpoint(socket_address("127.0.0.1", port), 1)],
+            lb_endpoints: vec![lb_endpoint(address, 1)],
             ..Default::default()
         }],
         ..Default::default()
     });
-    with_default_traffic(&mut cluster, protocol);
+    with_default_traffic(&mut cluster, port.protocol);
     cluster
 }
 

@@ -1,15 +1,18 @@
-//! The proxy's own workload as the inbound side sees it: which local ports it serves and
-//! with which protocol.
+//! The proxy's own workload as the inbound side sees it: which ports it takes inbound
+//! traffic on, with which protocol, and where the application listens for it.
 
 use crate::proto::valid_port;
 use crate::{ProxyView, PushContext};
 use bowline_registry::Protocol;
 
-/// One port of the local application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One inbound port.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct InboundPort {
     pub number: u16,
     pub protocol: Protocol,
+    /// Where the application takes it: `127.0.0.1:<number>` unless a Sidecar ingress
+    /// listener says otherwise (an `ip:port`, or `unix:///path`).
+    pub endpoint: String,
 }
 
 /// The ports of the proxy's registry Workload, in port-number order; empty when the workload
@@ -17,7 +20,28 @@ pub(crate) struct InboundPort {
 /// protocol is the one of the service port of the same name that selects this workload,
 /// else Istio's port-name convention (`http-…`, `grpc-…`), else TCP. UDP ports and numbers
 /// Envoy refuses are skipped; two names for one number keep the first (name order).
+///
+/// A Sidecar with ingress listeners replaces all that: its listeners' ports, protocols and
+/// default endpoints, for a workload the registry knows or not.
 pub(crate) fn inbound_ports(ctx: &PushContext, proxy: &ProxyView) -> Vec<InboundPort> {
+    if let Some(sidecar) = ctx
+        .sidecar_of(proxy)
+        .filter(|s| !s.scope.ingress.is_empty())
+    {
+        let mut out: Vec<InboundPort> = Vec::new();
+        for l in &sidecar.scope.ingress {
+            if l.protocol == Protocol::Udp || out.iter().any(|p| p.number == l.port) {
+                continue;
+            }
+            out.push(InboundPort {
+                number: l.port,
+                protocol: l.protocol,
+                endpoint: ingress_endpoint(&l.default_endpoint, l.port, &proxy.ip),
+            });
+        }
+        out.sort_by_key(|p| p.number);
+        return out;
+    }
     let Some(workload) = ctx.workload(&proxy.workload, &proxy.namespace) else {
         return Vec::new();
     };
@@ -36,8 +60,22 @@ pub(crate) fn inbound_ports(ctx: &PushContext, proxy: &ProxyView) -> Vec<Inbound
         if protocol == Protocol::Udp || out.iter().any(|p| p.number == number) {
             continue;
         }
-        out.push(InboundPort { number, protocol });
+        out.push(InboundPort {
+            number,
+            protocol,
+            endpoint: format!("127.0.0.1:{number}"),
+        });
     }
     out.sort_by_key(|p| p.number);
     out
+}
+
+/// Istio's `defaultEndpoint`: `0.0.0.0:PORT` is the workload's own address, anything else
+/// as written; unset is the listener's port on 127.0.0.1.
+fn ingress_endpoint(default_endpoint: &str, port: u16, own_ip: &str) -> String {
+    match default_endpoint.strip_prefix("0.0.0.0:") {
+        _ if default_endpoint.is_empty() => format!("127.0.0.1:{port}"),
+        Some(p) => format!("{own_ip}:{p}"),
+        None => default_endpoint.to_string(),
+    }
 }

@@ -52,6 +52,19 @@ pub(crate) struct Scope {
     hosts: Vec<EgressHost>,
     /// `outboundTrafficPolicy.mode`; `None` leaves the mesh's (MeshConfig) in force.
     pub mode: Option<OutboundMode>,
+    /// The ingress listeners: when any, they replace the workload's own ports on the
+    /// inbound side (see [`crate::inbound`]).
+    pub ingress: Vec<Ingress>,
+}
+
+/// One Sidecar ingress listener: a port the sidecar takes inbound traffic on, and where it
+/// sends it (`defaultEndpoint`: `127.0.0.1:PORT`, `0.0.0.0:PORT` for the workload's own
+/// address, `unix:///path`; unset = the same port on 127.0.0.1).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ingress {
+    pub port: u16,
+    pub protocol: bowline_registry::Protocol,
+    pub default_endpoint: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,7 +170,24 @@ impl Scope {
                 "ALLOW_ANY" => Some(OutboundMode::AllowAny),
                 _ => None,
             });
-        Scope { hosts, mode }
+        let ingress = sidecar
+            .ingress
+            .iter()
+            .filter_map(|l| {
+                let port = l.port.as_ref()?;
+                let protocol = (!port.protocol.is_empty()).then_some(port.protocol.as_str());
+                Some(Ingress {
+                    port: crate::proto::valid_port(port.number)?,
+                    protocol: bowline_registry::Protocol::from_port(protocol, &port.name),
+                    default_endpoint: l.default_endpoint.clone(),
+                })
+            })
+            .collect();
+        Scope {
+            hosts,
+            mode,
+            ingress,
+        }
     }
 
     /// Whether the scope admits `service`'s port `port` for a proxy in `proxy_namespace`.

@@ -228,3 +228,80 @@ fn service_entry_export_to_hides_a_service_from_other_namespaces() {
         "defaultServiceExportTo: [.]"
     );
 }
+
+/// Sidecar ingress listeners replace the workload's own ports on the inbound side: the
+/// listener's port and protocol, and its `defaultEndpoint` as where the application takes
+/// the traffic (`0.0.0.0:PORT` is the workload's own address). A proxy without such a
+/// Sidecar keeps its workload's ports.
+#[test]
+fn sidecar_ingress_listeners_replace_the_workloads_ports() {
+    let snap = with(&sidecar(
+        "pp-ingress",
+        "default",
+        "  workloadSelector: {labels: {app: productpage}}\n  ingress:\n  - port: {number: 9080, protocol: HTTP, name: http}\n    defaultEndpoint: 127.0.0.1:9999\n  - port: {number: 7070, protocol: TCP, name: tcp-admin}\n    defaultEndpoint: 0.0.0.0:7071\n  - port: {number: 6060, protocol: TCP, name: metrics}\n",
+    ));
+    let config = config_of(&snap, "10.10.0.10", "productpage-v1", "default");
+    let inbound: Vec<(String, String)> = config
+        .clusters
+        .iter()
+        .filter(|c| c.name.starts_with("inbound|"))
+        .map(|c| {
+            let model = bowline_model::Cluster::try_from(c).expect("the proxy accepts it");
+            let bowline_model::cluster::Discovery::Static(cla) = &model.discovery else {
+                panic!("{model:?}")
+            };
+            let addr = cla.endpoints[0].lb_endpoints[0].address;
+            (c.name.clone(), addr.to_string())
+        })
+        .collect();
+    assert_eq!(
+        inbound,
+        [
+            ("inbound|6060||".to_string(), "127.0.0.1:6060".to_string()),
+            ("inbound|7070||".to_string(), "10.10.0.10:7071".to_string()),
+            ("inbound|9080||".to_string(), "127.0.0.1:9999".to_string()),
+        ]
+    );
+    let listener = config
+        .listeners
+        .iter()
+        .find(|l| l.name == "virtualInbound")
+        .unwrap();
+    let model = bowline_model::Listener::try_from(listener).expect("the proxy accepts it");
+    let ports: std::collections::BTreeSet<(u16, bool)> = model
+        .filter_chains
+        .iter()
+        .map(|c| {
+            let http = matches!(c.network, bowline_model::NetworkFilter::Http(_));
+            (c.matcher.destination_port.unwrap(), http)
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        [(6060, false), (7070, false), (9080, true)]
+            .into_iter()
+            .collect(),
+        "9080 is HTTP by its declared protocol; the others proxy bytes"
+    );
+    // Another workload of the namespace keeps its own ports.
+    let api = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: api-v1, namespace: default}\nspec: {address: 10.10.0.77, labels: {app: api}, ports: {http: 8080}}\n---\n";
+    let inbound_of = |snap: &Snapshot| -> Vec<String> {
+        config_of(snap, "10.10.0.77", "api-v1", "default")
+            .clusters
+            .into_iter()
+            .filter(|c| c.name.starts_with("inbound|"))
+            .map(|c| format!("{c:?}"))
+            .collect()
+    };
+    let unscoped = inbound_of(&with(api));
+    assert_eq!(unscoped.len(), 1);
+    let scoped = with(&format!(
+        "{api}{}",
+        sidecar(
+            "pp-ingress",
+            "default",
+            "  workloadSelector: {labels: {app: productpage}}\n  ingress:\n  - port: {number: 7070, protocol: TCP, name: tcp-admin}\n"
+        )
+    ));
+    assert_eq!(inbound_of(&scoped), unscoped);
+}

@@ -186,8 +186,21 @@ pub fn check_sidecar(sc: &Sidecar) -> Vec<Finding> {
             ),
             Some(pt) => port(pt, &format!("{p}.port"), false, &mut out),
         }
-        if let Some(tls) = &ingress.tls {
-            unapplied_tls(tls, &format!("{p}.tls"), &mut out);
+        if ingress.tls.is_some() {
+            out.not_applied(
+                format!("{p}.tls"),
+                "an ingress listener's own TLS (inbound TLS is the mesh's mutual TLS)",
+            );
+        }
+        if !default_endpoint_ok(&ingress.default_endpoint) {
+            out.error(
+                code::NOT_ALLOWED,
+                format!("{p}.defaultEndpoint"),
+                format!(
+                    "{:?} must be 127.0.0.1:PORT, 0.0.0.0:PORT or unix:///path",
+                    ingress.default_endpoint
+                ),
+            );
         }
     }
     for (i, egress) in sc.egress.iter().enumerate() {
@@ -224,4 +237,18 @@ pub fn check_sidecar(sc: &Sidecar) -> Vec<Finding> {
         }
     }
     out.0
+}
+
+/// Istio's forms of a Sidecar ingress `defaultEndpoint` (empty: unset).
+fn default_endpoint_ok(endpoint: &str) -> bool {
+    if endpoint.is_empty() {
+        return true;
+    }
+    if let Some(path) = endpoint.strip_prefix("unix://") {
+        return path.starts_with('/') || path.starts_with('@');
+    }
+    match endpoint.split_once(':') {
+        Some(("127.0.0.1" | "0.0.0.0", port)) => port.parse::<u16>().is_ok_and(|p| p > 0),
+        _ => false,
+    }
 }

@@ -193,9 +193,41 @@ const SIDECAR: &[Row] = &[
         "egress[*].captureMode",
         "the capture mode is the proxy's (its INTERCEPTION_MODE), not per egress listener",
     ),
+    applied(
+        "ingress[*].port.number",
+        "sidecar_ingress_listeners_replace_the_workloads_ports",
+    ),
+    applied(
+        "ingress[*].port.protocol",
+        "sidecar_ingress_listeners_replace_the_workloads_ports",
+    ),
+    applied(
+        "ingress[*].port.name",
+        "sidecar_ingress_listeners_replace_the_workloads_ports",
+    ),
+    applied(
+        "ingress[*].defaultEndpoint",
+        "sidecar_ingress_listeners_replace_the_workloads_ports",
+    ),
     unapplied(
-        "ingress",
-        "Sidecar ingress listeners are not applied: the inbound side follows the workload's service ports",
+        "ingress[*].port.targetPort",
+        "the listener's port is taken as written; defaultEndpoint names the application's",
+    ),
+    unapplied(
+        "ingress[*].bind",
+        "inbound traffic is captured on the sidecar's one inbound listener, not on per-listener binds",
+    ),
+    unapplied(
+        "ingress[*].captureMode",
+        "the capture mode is the proxy's (its INTERCEPTION_MODE), not per ingress listener",
+    ),
+    unapplied(
+        "ingress[*].tls",
+        "an ingress listener's own TLS is not served; inbound TLS is the mesh's mutual TLS",
+    ),
+    unapplied(
+        "ingress[*].connectionPool",
+        "inbound connection pools are not applied: inbound connections are not limited",
     ),
     unapplied(
         "inboundConnectionPool",
