@@ -22,6 +22,9 @@ pub const SERVICE_PORT: u16 = 80;
 /// The port every WorkloadEntry's application listens on (gives each proxy one inbound
 /// cluster, `inbound|8080||`).
 pub const TARGET_PORT: u16 = 8080;
+/// The clusters every sidecar holds for calls outside the registry: PassthroughCluster and
+/// BlackHoleCluster.
+const OUTSIDE_THE_REGISTRY: usize = 2;
 
 /// The size and shape of the mesh.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,13 +120,14 @@ impl MeshSpec {
     }
 
     /// Clusters a proxy in namespace `ns-k` should hold: one per visible service port, one
-    /// per visible DestinationRule subset, plus the proxy's own inbound cluster.
+    /// per visible DestinationRule subset, plus the proxy's own inbound cluster and the two
+    /// every sidecar has for calls outside the registry (PassthroughCluster, BlackHoleCluster).
     pub fn expected_clusters_in(&self, namespace: usize) -> usize {
         let visible = (0..self.services).filter(|s| self.visible_from(namespace, *s));
         let (services, routed) = visible.fold((0, 0), |(n, r), s| {
             (n + 1, r + usize::from(self.has_routing(s)))
         });
-        services + 2 * routed + 1
+        services + 2 * routed + 1 + OUTSIDE_THE_REGISTRY
     }
 
     /// Clusters proxy `j` should hold (see [`MeshSpec::expected_clusters_in`]).
@@ -335,8 +339,9 @@ mod tests {
 
     #[test]
     fn counts_follow_the_spec() {
-        // 20 services, 2 with routing: 20 + 2×2 subsets + 1 inbound, for every proxy.
-        assert!((0..30).all(|j| SPEC.expected_clusters(j) == 25));
+        // 20 services, 2 with routing: 20 + 2×2 subsets + 1 inbound + passthrough and
+        // black hole, for every proxy.
+        assert!((0..30).all(|j| SPEC.expected_clusters(j) == 27));
         assert_eq!(SPEC.expected_resources(), 20 * 6 + 4);
         // With the scope, one Sidecar more per namespace.
         let scoped = MeshSpec {
@@ -348,20 +353,21 @@ mod tests {
 
     #[test]
     fn expected_clusters_per_namespace_with_and_without_the_scope() {
-        // Unscoped: every namespace sees 23 services + 3 DestinationRules × 2 + inbound.
-        assert!((0..4).all(|k| SMALL.expected_clusters_in(k) == 30));
+        // Unscoped: every namespace sees 23 services + 3 DestinationRules × 2 + inbound,
+        // + passthrough and black hole.
+        assert!((0..4).all(|k| SMALL.expected_clusters_in(k) == 32));
         // Scoped: ns-0 holds 0 4 8 12 16 20 (0, 20 routed), ns-1 1 5 … 21, ns-2 2 6 … 22
         // (10 routed), ns-3 3 7 11 15 19.
         let per_ns: Vec<usize> = (0..4)
             .map(|k| SMALL_SCOPED.expected_clusters_in(k))
             .collect();
-        assert_eq!(per_ns, [6 + 4 + 1, 6 + 1, 6 + 2 + 1, 5 + 1]);
+        assert_eq!(per_ns, [6 + 4 + 3, 6 + 3, 6 + 2 + 3, 5 + 3]);
         // A proxy expects its own namespace's count: proxy 5 is svc-5 (ns-1), proxy 23
         // wraps to svc-0 (ns-0), proxy 26 to svc-3 (ns-3).
-        assert_eq!(SMALL_SCOPED.expected_clusters(5), 7);
-        assert_eq!(SMALL_SCOPED.expected_clusters(23), 11);
-        assert_eq!(SMALL_SCOPED.expected_clusters(26), 6);
-        assert_eq!(SMALL.expected_clusters(26), 30);
+        assert_eq!(SMALL_SCOPED.expected_clusters(5), 9);
+        assert_eq!(SMALL_SCOPED.expected_clusters(23), 13);
+        assert_eq!(SMALL_SCOPED.expected_clusters(26), 8);
+        assert_eq!(SMALL.expected_clusters(26), 32);
     }
 
     #[test]
