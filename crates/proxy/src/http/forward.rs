@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::upstream::circuit::Overflow;
 use crate::upstream::cluster::{Cluster, Discovery, Endpoint};
 use crate::upstream::lb::Policy;
+use crate::upstream::outlier::LocalOrigin;
 use crate::upstream::pool::{Pool, PooledBody, UpstreamError};
 
 /// Bodies up to this size are buffered when a retry or mirror may need to send them again;
@@ -228,7 +229,7 @@ pub async fn forward(
             }
             Some(Err(UpstreamError::Overflow)) => return overloaded(conn),
             Some(Err(error)) => {
-                cluster.record(&endpoint, 503);
+                cluster.record_local(&endpoint, LocalOrigin::ConnectFailed);
                 let (outcome, text) = if error.is_connect_failure() {
                     (UpstreamOutcome::ConnectFailure, local::CONNECT_FAILURE)
                 } else {
@@ -245,7 +246,7 @@ pub async fn forward(
             }
             None => {
                 stats.upstream_rq_per_try_timeout.inc();
-                cluster.record(&endpoint, 504);
+                cluster.record_local(&endpoint, LocalOrigin::Timeout);
                 match may_retry(UpstreamOutcome::PerTryTimeout) {
                     Some(policy) => policy,
                     None => {
