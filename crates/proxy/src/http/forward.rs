@@ -171,13 +171,13 @@ pub async fn forward(
         }
 
         // Whether a retry may follow `outcome`: the policy asks for one, tries remain, and
-        // the cluster's retry breaker has room (the slot is held through the retry).
+        // the cluster's retry breaker (`max_retries`, or its retry budget) has room. The slot
+        // is held through the retry, until its own outcome is known; as in Envoy, the slot of
+        // the retry just done is released before the next one asks.
         let mut may_retry = |outcome: UpstreamOutcome| -> Option<&RetryPolicy> {
             let policy = retry.filter(|r| !last_try && r.retry_on(outcome))?;
-            match cluster
-                .usage
-                .acquire(Overflow::Retries, cluster.thresholds.max_retries)
-            {
+            retry_slot = None;
+            match cluster.usage.acquire_retry(&cluster.thresholds) {
                 Ok(slot) => {
                     retry_slot = Some(slot);
                     Some(policy)

@@ -10,7 +10,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use bowline_model as model;
 use model::cluster::{Discovery as ModelDiscovery, LbPolicy, UpstreamProtocol};
 
-use super::circuit::Thresholds;
+use super::circuit::{RetryBudget, Thresholds};
 use super::cluster::{Cluster, Discovery, EndpointSet, HostSpec, Hosts};
 use super::lb::Policy;
 use super::outlier::Detector;
@@ -128,6 +128,10 @@ pub fn cluster(
             max_pending_requests: t.max_pending_requests,
             max_requests: t.max_requests,
             max_retries: t.max_retries,
+            retry_budget: t.retry_budget.map(|b| RetryBudget {
+                budget_percent: b.budget_percent,
+                min_retry_concurrency: b.min_retry_concurrency,
+            }),
         },
         outlier,
         usage: Arc::default(),
