@@ -24,6 +24,8 @@ use bowline_xds::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions,
 };
 
+mod resilience;
+
 use crate::any::any;
 use crate::core::{
     address, common_http_protocol_options, config_source, http1_protocol_options, locality,
@@ -57,13 +59,13 @@ pub(crate) fn cluster(f: Field<'_>) -> Result<Cluster> {
                 .opt("upstream_connection_options", upstream_connection_options)?,
             transport_socket: o.opt("transport_socket", crate::tls::transport_socket)?,
             circuit_breakers: o.opt("circuit_breakers", circuit_breakers)?,
+            outlier_detection: o.opt("outlier_detection", resilience::outlier_detection)?,
             ..Default::default()
         })
     })
 }
 
-/// `circuit_breakers`: the thresholds per priority (retry budgets and per-host thresholds
-/// are not read).
+/// `circuit_breakers`: the thresholds per priority (per-host thresholds are not read).
 fn circuit_breakers(f: Field<'_>) -> Result<CircuitBreakers> {
     f.object(|o| {
         Ok(CircuitBreakers {
@@ -84,6 +86,7 @@ fn thresholds(f: Field<'_>) -> Result<Thresholds> {
             max_requests: o.opt("max_requests", Field::u32_value)?,
             max_retries: o.opt("max_retries", Field::u32_value)?,
             track_remaining: o.or_default("track_remaining", Field::bool)?,
+            retry_budget: o.opt("retry_budget", resilience::retry_budget)?,
             ..Default::default()
         })
     })

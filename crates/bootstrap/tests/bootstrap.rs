@@ -343,6 +343,60 @@ fn an_unknown_field_is_refused_with_its_path() {
 }
 
 #[test]
+fn outlier_detection_and_retry_budgets_are_read() {
+    let parsed = one_hop_with(
+        "    connect_timeout: 1s\n",
+        "    connect_timeout: 1s\n    outlier_detection:\n      \
+         { interval: 0.5s, base_ejection_time: 30s, max_ejection_percent: 50, \
+         enforcing_success_rate: 0, failure_percentage_threshold: 50, \
+         enforcing_failure_percentage: 100, failure_percentage_minimum_hosts: 3, \
+         failure_percentage_request_volume: 10, always_eject_one_host: true }\n    \
+         circuit_breakers:\n      thresholds:\n      \
+         - { retry_budget: { budget_percent: { value: 25.5 }, min_retry_concurrency: 1 } }\n",
+    )
+    .unwrap();
+    let cluster = &parsed.static_resources.unwrap().clusters[0];
+    let od = cluster.outlier_detection.as_ref().unwrap();
+    let n = |v: Option<bowline_xds::pb::google::protobuf::UInt32Value>| v.map(|v| v.value);
+    assert_eq!(od.interval.unwrap().nanos, 500_000_000);
+    assert_eq!(
+        [
+            n(od.max_ejection_percent),
+            n(od.enforcing_success_rate),
+            n(od.failure_percentage_threshold),
+            n(od.enforcing_failure_percentage),
+            n(od.failure_percentage_minimum_hosts),
+            n(od.failure_percentage_request_volume),
+            n(od.consecutive_5xx),
+        ],
+        [
+            Some(50),
+            Some(0),
+            Some(50),
+            Some(100),
+            Some(3),
+            Some(10),
+            None
+        ]
+    );
+    assert!(od.always_eject_one_host.unwrap().value);
+    let budget = cluster.circuit_breakers.as_ref().unwrap().thresholds[0]
+        .retry_budget
+        .unwrap();
+    assert_eq!(budget.budget_percent.unwrap().value, 25.5);
+    assert_eq!(n(budget.min_retry_concurrency), Some(1));
+
+    let err = error_of(one_hop_with(
+        "    connect_timeout: 1s\n",
+        "    connect_timeout: 1s\n    outlier_detection: { monitors: [] }\n",
+    ));
+    assert_eq!(
+        err,
+        "static_resources.clusters[0].outlier_detection.monitors: unsupported field"
+    );
+}
+
+#[test]
 fn circuit_breakers_are_read() {
     let parsed = one_hop_with(
         "    connect_timeout: 1s\n",

@@ -44,6 +44,10 @@ fn destination_rules() {
                 "host: r\ntrafficPolicy: {outlierDetection: {maxEjectionPercent: 120, interval: 10s}}",
                 &[("BL0104", "spec.trafficPolicy.outlierDetection.maxEjectionPercent")],
             ),
+            (
+                "host: r\ntrafficPolicy: {retryBudget: {percent: 120, minRetryConcurrency: 2}}",
+                &[("BL0104", "spec.trafficPolicy.retryBudget.percent")],
+            ),
             ("host: r\ntrafficPolicy: {tls: {mode: MUTUAL}}", &[
                 ("BL0101", "spec.trafficPolicy.tls.clientCertificate"),
                 ("BL0101", "spec.trafficPolicy.tls.privateKey"),

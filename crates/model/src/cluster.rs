@@ -6,7 +6,7 @@ mod lb;
 mod outlier;
 
 pub use lb::{LbPolicy, DEFAULT_MAGLEV_TABLE_SIZE};
-pub use outlier::OutlierDetection;
+pub use outlier::{OutlierDetection, DEFAULT_MAX_EJECTION_TIME};
 
 use crate::address::DnsHost;
 use crate::endpoints::ClusterLoadAssignment;
@@ -82,7 +82,7 @@ pub enum UpstreamProtocol {
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 2_147_483_647;
 
 /// The DEFAULT-priority circuit breakers.
-#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
     /// Envoy's default: 1024.
     pub max_connections: u32,
@@ -90,8 +90,12 @@ pub struct Thresholds {
     pub max_pending_requests: u32,
     /// Envoy's default: 1024.
     pub max_requests: u32,
-    /// Concurrent retries. Envoy's default: 3.
+    /// Concurrent retries. Envoy's default: 3. Unused while a retry budget is set.
     pub max_retries: u32,
+    /// Concurrent retries as a share of the requests in flight, instead of `max_retries`.
+    /// `None` (Envoy's default) also when the `retry_budget` message sets neither field, as
+    /// Envoy then keeps `max_retries`.
+    pub retry_budget: Option<RetryBudget>,
 }
 
 impl Default for Thresholds {
@@ -101,6 +105,27 @@ impl Default for Thresholds {
             max_pending_requests: 1024,
             max_requests: 1024,
             max_retries: 3,
+            retry_budget: None,
+        }
+    }
+}
+
+/// Envoy's retry budget: a retry may start while the retries in flight are fewer than
+/// `budget_percent` % of the active and pending requests (rounded down), or than
+/// `min_retry_concurrency`, whichever is larger.
+#[derive(serde::Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    /// 0–100. Envoy's default: 20.
+    pub budget_percent: f64,
+    /// Envoy's default: 3.
+    pub min_retry_concurrency: u32,
+}
+
+impl Default for RetryBudget {
+    fn default() -> RetryBudget {
+        RetryBudget {
+            budget_percent: 20.0,
+            min_retry_concurrency: 3,
         }
     }
 }

@@ -72,7 +72,8 @@ fn the_benchmark_cluster_converts_with_envoys_defaults() {
             max_connections: 1024,
             max_pending_requests: 1024,
             max_requests: 1024,
-            max_retries: 3
+            max_retries: 3,
+            retry_budget: None
         }
     );
     assert_eq!(c.outlier_detection, None);

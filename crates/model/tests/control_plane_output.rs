@@ -270,7 +270,8 @@ fn connection_pools_and_outlier_detection_keep_their_values() {
             max_connections: 100,
             max_pending_requests: 10,
             max_requests: 1000,
-            max_retries: 4
+            max_retries: 4,
+            retry_budget: None
         }
     );
     assert_eq!(v1.protocol, UpstreamProtocol::Http1);
@@ -295,6 +296,8 @@ fn connection_pools_and_outlier_detection_keep_their_values() {
             consecutive_gateway_failure: 3,
             enforcing_consecutive_gateway_failure: 100,
             max_ejection_percent: 50,
+            // Istio switches success-rate ejection off.
+            enforcing_success_rate: 0,
             ..OutlierDetection::default()
         })
     );

@@ -22,7 +22,7 @@ use bowline_xds::pb::envoy::extensions::filters::network::local_ratelimit::v3::L
 use bowline_xds::pb::envoy::extensions::filters::network::rbac::v3::Rbac;
 use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::UpstreamTlsContext;
 use bowline_xds::pb::envoy::r#type::matcher::v3::RegexMatcher;
-use bowline_xds::pb::google::protobuf::{Any, UInt32Value};
+use bowline_xds::pb::google::protobuf::{Any, BoolValue, UInt32Value};
 use support::{
     bench_cluster, bench_hcm, bench_listener, bench_route_config, http_filter_of, listener_with,
     socket,
@@ -370,12 +370,17 @@ fn unsupported_cluster_features_are_named() {
         &tls,
         &["unsupported field cluster.transport_socket.typed_config.allow_renegotiation"],
     );
-    let success_rate = cluster_error(|c| c.outlier_detection = Some(OutlierDetection::default()));
+    let degraded = cluster_error(|c| {
+        c.outlier_detection = Some(OutlierDetection {
+            detect_degraded_hosts: Some(BoolValue { value: true }),
+            ..Default::default()
+        })
+    });
     assert_says(
-        &success_rate,
+        &degraded,
         &[
-            "unsupported field cluster.outlier_detection.enforcing_success_rate",
-            "set it to 0",
+            "unsupported field cluster.outlier_detection.detect_degraded_hosts",
+            "x-envoy-degraded",
         ],
     );
     let custom = cluster_error(|c| {

@@ -78,7 +78,48 @@ pub struct ClusterStats {
     pub membership_total: Gauge,
     pub outlier_detection_ejections_active: Gauge,
     pub outlier_detection_ejections_enforced_total: Counter,
+    /// Ejections refused because `max_ejection_percent` of the hosts are already ejected.
+    pub outlier_detection_ejections_overflow: Counter,
+    /// Per detector (see [`EJECTION_TYPES`]): outliers found, and ejections carried out.
+    pub outlier_detection_ejections_detected: ByEjectionType,
+    pub outlier_detection_ejections_enforced: ByEjectionType,
 }
+
+/// Envoy's outlier detectors, in the order [`ByEjectionType`] counts them: the suffix of
+/// `outlier_detection.ejections_detected_*` and `ejections_enforced_*`.
+pub const EJECTION_TYPES: [&str; 7] = [
+    "consecutive_5xx",
+    "consecutive_gateway_failure",
+    "consecutive_local_origin_failure",
+    "success_rate",
+    "local_origin_success_rate",
+    "failure_percentage",
+    "local_origin_failure_percentage",
+];
+
+const EJECTIONS_DETECTED: [&str; 7] = [
+    "outlier_detection.ejections_detected_consecutive_5xx",
+    "outlier_detection.ejections_detected_consecutive_gateway_failure",
+    "outlier_detection.ejections_detected_consecutive_local_origin_failure",
+    "outlier_detection.ejections_detected_success_rate",
+    "outlier_detection.ejections_detected_local_origin_success_rate",
+    "outlier_detection.ejections_detected_failure_percentage",
+    "outlier_detection.ejections_detected_local_origin_failure_percentage",
+];
+
+const EJECTIONS_ENFORCED: [&str; 7] = [
+    "outlier_detection.ejections_enforced_consecutive_5xx",
+    "outlier_detection.ejections_enforced_consecutive_gateway_failure",
+    "outlier_detection.ejections_enforced_consecutive_local_origin_failure",
+    "outlier_detection.ejections_enforced_success_rate",
+    "outlier_detection.ejections_enforced_local_origin_success_rate",
+    "outlier_detection.ejections_enforced_failure_percentage",
+    "outlier_detection.ejections_enforced_local_origin_failure_percentage",
+];
+
+/// One counter per outlier detector, indexed as [`EJECTION_TYPES`].
+#[derive(Debug, Default)]
+pub struct ByEjectionType(pub [Counter; 7]);
 
 /// `http.<stat_prefix>.*`
 #[derive(Debug, Default)]
@@ -354,6 +395,26 @@ impl ClusterStats {
             "outlier_detection.ejections_enforced_total",
             &self.outlier_detection_ejections_enforced_total,
         ));
+        f(counter(
+            "outlier_detection.ejections_overflow",
+            &self.outlier_detection_ejections_overflow,
+        ));
+        for (i, c) in self
+            .outlier_detection_ejections_detected
+            .0
+            .iter()
+            .enumerate()
+        {
+            f(counter(EJECTIONS_DETECTED[i], c));
+        }
+        for (i, c) in self
+            .outlier_detection_ejections_enforced
+            .0
+            .iter()
+            .enumerate()
+        {
+            f(counter(EJECTIONS_ENFORCED[i], c));
+        }
         f(gauge("upstream_rq_active", &self.upstream_rq_active));
         f(gauge(
             "upstream_rq_pending_active",
@@ -478,6 +539,21 @@ mod tests {
         assert!(
             Arc::ptr_eq(&cluster, &stats.cluster("upstream")),
             "one stats object per name"
+        );
+    }
+
+    #[test]
+    fn ejection_stats_are_named_per_detector() {
+        for (i, kind) in EJECTION_TYPES.iter().enumerate() {
+            assert!(EJECTIONS_DETECTED[i].ends_with(&format!("_detected_{kind}")));
+            assert!(EJECTIONS_ENFORCED[i].ends_with(&format!("_enforced_{kind}")));
+        }
+        let stats = Stats::default();
+        stats.cluster("c").outlier_detection_ejections_enforced.0[5].inc();
+        let text = stats.envoy_text();
+        assert!(
+            text.contains("cluster.c.outlier_detection.ejections_enforced_failure_percentage: 1"),
+            "{text}"
         );
     }
 }

@@ -6,8 +6,8 @@ use crate::ProxyView;
 use crate::PushContext;
 use bowline_config::common::selector_matches;
 use bowline_config::istio::destination_rule::{
-    ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection, Subset,
-    TrafficPolicy,
+    ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection, RetryBudget,
+    Subset, TrafficPolicy,
 };
 use bowline_config::istio::DestinationRule;
 use bowline_config::{Resource, Spec};
@@ -33,6 +33,8 @@ pub(crate) struct EffectivePolicy<'a> {
     pub outlier_detection: Option<&'a OutlierDetection>,
     /// Client TLS (the DestinationRule's `tls`): what the cluster originates.
     pub tls: Option<&'a ClientTlsSettings>,
+    /// Top-level or subset only: port-level settings have none.
+    pub retry_budget: Option<&'a RetryBudget>,
 }
 
 /// Istio's lookup order: rules in the proxy's namespace, then in the service's namespace
@@ -129,6 +131,7 @@ pub(crate) fn effective_policy<'a>(
             policy.outlier_detection.as_ref(),
         );
         replace(&mut out.tls, policy.tls.as_ref());
+        replace(&mut out.retry_budget, policy.retry_budget.as_ref());
         // Only the first entry for a port counts, as in Istio.
         let port_level = policy
             .port_level_settings

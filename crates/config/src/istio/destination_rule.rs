@@ -33,7 +33,21 @@ pub struct TrafficPolicy {
     pub port_level_settings: Vec<PortTrafficPolicy>,
     pub tunnel: Option<serde_json::Value>,
     pub proxy_protocol: Option<serde_json::Value>,
-    pub retry_budget: Option<serde_json::Value>,
+    pub retry_budget: Option<RetryBudget>,
+}
+
+/// A limit on concurrent retries in relation to the requests in flight (Envoy's circuit
+/// breaker `retry_budget`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RetryBudget {
+    /// Percent (0–100) of the active requests that may be retries at once. Default 20.
+    pub percent: Option<f64>,
+    /// Retries always allowed at once, whatever the percentage gives. Default 3 (0 means
+    /// the default).
+    pub min_retry_concurrency: Option<u32>,
+    /// Count requests started over this long rather than those in flight.
+    pub budget_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]

@@ -6,7 +6,7 @@ use super::labels;
 use crate::diag::{code, Finding};
 use crate::istio::destination_rule::{
     ClientTlsSettings, ConnectionPoolSettings, DestinationRule, LoadBalancerSettings,
-    OutlierDetection, TrafficPolicy,
+    OutlierDetection, RetryBudget, TrafficPolicy,
 };
 use std::collections::HashSet;
 
@@ -74,15 +74,13 @@ fn traffic_policy(tp: &TrafficPolicy, q: &str, out: &mut Findings) {
             "proxyProtocol",
             "proxyProtocol (no PROXY protocol header is sent upstream)",
         ),
-        (
-            tp.retry_budget.is_some(),
-            "retryBudget",
-            "retryBudget (retries are limited by connectionPool.http.maxRetries only)",
-        ),
     ] {
         if set {
             out.not_applied(format!("{q}.{name}"), what);
         }
+    }
+    if let Some(budget) = &tp.retry_budget {
+        retry_budget(budget, &format!("{q}.retryBudget"), out);
     }
     policies(
         tp.load_balancer.as_ref(),
@@ -113,6 +111,21 @@ fn traffic_policy(tp: &TrafficPolicy, q: &str, out: &mut Findings) {
             &p,
             out,
         );
+    }
+}
+
+fn retry_budget(budget: &RetryBudget, q: &str, out: &mut Findings) {
+    if let Some(percent) = budget.percent {
+        out.push(fields::percent(percent, &format!("{q}.percent")));
+    }
+    if let Some(interval) = &budget.budget_interval {
+        // 0 (the default) means requests in flight, which is what the proxy counts.
+        if !interval.as_std().is_zero() {
+            out.not_applied(
+                format!("{q}.budgetInterval"),
+                "budgetInterval (the budget counts the requests in flight only)",
+            );
+        }
     }
 }
 

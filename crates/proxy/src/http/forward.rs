@@ -31,6 +31,7 @@ use crate::config::Config;
 use crate::upstream::circuit::Overflow;
 use crate::upstream::cluster::{Cluster, Discovery, Endpoint};
 use crate::upstream::lb::Policy;
+use crate::upstream::outlier::LocalOrigin;
 use crate::upstream::pool::{Pool, PooledBody, UpstreamError};
 
 /// Bodies up to this size are buffered when a retry or mirror may need to send them again;
@@ -170,13 +171,13 @@ pub async fn forward(
         }
 
         // Whether a retry may follow `outcome`: the policy asks for one, tries remain, and
-        // the cluster's retry breaker has room (the slot is held through the retry).
+        // the cluster's retry breaker (`max_retries`, or its retry budget) has room. The slot
+        // is held through the retry, until its own outcome is known; as in Envoy, the slot of
+        // the retry just done is released before the next one asks.
         let mut may_retry = |outcome: UpstreamOutcome| -> Option<&RetryPolicy> {
             let policy = retry.filter(|r| !last_try && r.retry_on(outcome))?;
-            match cluster
-                .usage
-                .acquire(Overflow::Retries, cluster.thresholds.max_retries)
-            {
+            retry_slot = None;
+            match cluster.usage.acquire_retry(&cluster.thresholds) {
                 Ok(slot) => {
                     retry_slot = Some(slot);
                     Some(policy)
@@ -228,7 +229,7 @@ pub async fn forward(
             }
             Some(Err(UpstreamError::Overflow)) => return overloaded(conn),
             Some(Err(error)) => {
-                cluster.record(&endpoint, 503);
+                cluster.record_local(&endpoint, LocalOrigin::ConnectFailed);
                 let (outcome, text) = if error.is_connect_failure() {
                     (UpstreamOutcome::ConnectFailure, local::CONNECT_FAILURE)
                 } else {
@@ -245,7 +246,7 @@ pub async fn forward(
             }
             None => {
                 stats.upstream_rq_per_try_timeout.inc();
-                cluster.record(&endpoint, 504);
+                cluster.record_local(&endpoint, LocalOrigin::Timeout);
                 match may_retry(UpstreamOutcome::PerTryTimeout) {
                     Some(policy) => policy,
                     None => {

@@ -10,10 +10,10 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use bowline_model as model;
 use model::cluster::{Discovery as ModelDiscovery, LbPolicy, UpstreamProtocol};
 
-use super::circuit::Thresholds;
+use super::circuit::{RetryBudget, Thresholds};
 use super::cluster::{Cluster, Discovery, EndpointSet, HostSpec, Hosts};
 use super::lb::Policy;
-use super::outlier::OutlierConfig;
+use super::outlier::Detector;
 use super::pool::Protocol;
 use super::priority::{HostHealth, Placement};
 use crate::stats::Stats;
@@ -109,17 +109,16 @@ pub fn cluster(
         },
     };
     let t = source.circuit_breakers;
-    let outlier = source.outlier_detection.map(|o| OutlierConfig {
-        consecutive_5xx: (o.enforcing_consecutive_5xx > 0).then_some(o.consecutive_5xx),
-        consecutive_gateway_failure: (o.enforcing_consecutive_gateway_failure > 0)
-            .then_some(o.consecutive_gateway_failure),
-        base_ejection_time: o.base_ejection_time,
-        max_ejection_time: o.max_ejection_time,
-        max_ejection_percent: o.max_ejection_percent,
-    });
+    let outlier = source
+        .outlier_detection
+        .as_ref()
+        .map(|o| Detector::new(o.into()));
+    let cluster_stats = stats.cluster(&source.name);
+    // The stats outlive the cluster; a new cluster starts with no host ejected.
+    cluster_stats.outlier_detection_ejections_active.set(0);
     let cluster = Cluster {
         name: source.name.clone(),
-        stats: stats.cluster(&source.name),
+        stats: cluster_stats,
         discovery,
         protocol,
         connect_timeout: source.connect_timeout,
@@ -129,6 +128,10 @@ pub fn cluster(
             max_pending_requests: t.max_pending_requests,
             max_requests: t.max_requests,
             max_retries: t.max_retries,
+            retry_budget: t.retry_budget.map(|b| RetryBudget {
+                budget_percent: b.budget_percent,
+                min_retry_concurrency: b.min_retry_concurrency,
+            }),
         },
         outlier,
         usage: Arc::default(),

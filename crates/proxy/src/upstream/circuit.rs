@@ -7,7 +7,8 @@
 //! the moment it finds no free connection until it has one (also while its own connection is
 //! being opened). Only a request that would make more than `max_pending_requests` pending
 //! fails at once, with 503 and `x-envoy-overloaded`; so do requests over `max_requests` and
-//! retries over `max_retries`.
+//! retries over `max_retries` — or, with a retry budget, over `budget_percent` of the active
+//! and pending requests (at least `min_retry_concurrency`).
 //!
 //! Counts are per cluster and shared by every worker; queues are per connection pool (worker
 //! and endpoint), like Envoy's per-host pools. Envoy gives a pool that has no connection at
@@ -22,12 +23,23 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Caps of the default priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
     pub max_connections: u32,
     pub max_pending_requests: u32,
     pub max_requests: u32,
+    /// Concurrent retries, unless there is a retry budget.
     pub max_retries: u32,
+    pub retry_budget: Option<RetryBudget>,
+}
+
+/// Concurrent retries as a share of the requests in flight (Envoy's `retry_budget`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    /// Percent (0–100) of the active and pending requests.
+    pub budget_percent: f64,
+    /// The budget never goes below this many retries.
+    pub min_retry_concurrency: u32,
 }
 
 impl Default for Thresholds {
@@ -37,6 +49,23 @@ impl Default for Thresholds {
             max_pending_requests: 1024,
             max_requests: 1024,
             max_retries: 3,
+            retry_budget: None,
+        }
+    }
+}
+
+impl Thresholds {
+    /// How many retries may be in flight while `requests` are active and `pending` wait for a
+    /// connection: `max_retries`, or with a budget its share of both (rounded down, as Envoy
+    /// converts it to an integer) but at least `min_retry_concurrency`.
+    pub fn retry_limit(&self, requests: u32, pending: u32) -> u32 {
+        match self.retry_budget {
+            None => self.max_retries,
+            Some(b) => {
+                let active = f64::from(requests) + f64::from(pending);
+                let share = (b.budget_percent / 100.0 * active) as u32;
+                share.max(b.min_retry_concurrency)
+            }
         }
     }
 }
@@ -89,6 +118,16 @@ impl Usage {
             usage: self.clone(),
             kind,
         })
+    }
+
+    /// Takes a slot for one retry under `thresholds`' retry limit as of now (see
+    /// [`Thresholds::retry_limit`]).
+    pub fn acquire_retry(self: &Arc<Self>, thresholds: &Thresholds) -> Result<Slot, Overflow> {
+        let limit = thresholds.retry_limit(
+            self.in_use(Overflow::Requests),
+            self.in_use(Overflow::Pending),
+        );
+        self.acquire(Overflow::Retries, limit)
     }
 
     /// Takes a slot of `kind` whatever the cap: Envoy's one connection for a pool that has
@@ -210,6 +249,68 @@ mod tests {
             usage.in_use(Overflow::Requests),
             0,
             "kinds are counted apart"
+        );
+    }
+
+    #[test]
+    fn a_retry_budget_is_a_share_of_the_requests_in_flight() {
+        let budget = |budget_percent, min_retry_concurrency| Thresholds {
+            max_retries: 7,
+            retry_budget: Some(RetryBudget {
+                budget_percent,
+                min_retry_concurrency,
+            }),
+            ..Thresholds::default()
+        };
+        // (thresholds, active requests, pending requests, retries allowed)
+        let cases = [
+            (Thresholds::default(), 100, 0, 3),
+            (budget(20.0, 3), 100, 0, 20),
+            (budget(20.0, 3), 90, 10, 20),
+            (budget(20.0, 3), 10, 0, 3),
+            (budget(20.0, 1), 10, 0, 2),
+            (budget(20.0, 1), 9, 0, 1),
+            (budget(20.0, 1), 0, 0, 1),
+            (budget(25.0, 0), 7, 0, 1),
+            (budget(100.0, 0), 5, 2, 7),
+            (budget(0.0, 0), 1000, 0, 0),
+        ];
+        for (t, requests, pending, want) in cases {
+            assert_eq!(
+                t.retry_limit(requests, pending),
+                want,
+                "{:?} with {requests} active, {pending} pending",
+                t.retry_budget
+            );
+        }
+    }
+
+    #[test]
+    fn a_retry_slot_is_refused_beyond_the_budget() {
+        let usage = Arc::new(Usage::default());
+        let t = Thresholds {
+            retry_budget: Some(RetryBudget {
+                budget_percent: 20.0,
+                min_retry_concurrency: 1,
+            }),
+            ..Thresholds::default()
+        };
+        let requests: Vec<Slot> = (0..10)
+            .map(|_| usage.acquire(Overflow::Requests, 1024).unwrap())
+            .collect();
+        let first = usage.acquire_retry(&t).unwrap();
+        let _second = usage.acquire_retry(&t).unwrap();
+        assert_eq!(
+            usage.acquire_retry(&t).unwrap_err(),
+            Overflow::Retries,
+            "20% of 10"
+        );
+        drop(first);
+        drop(requests);
+        assert_eq!(
+            usage.acquire_retry(&t).unwrap_err(),
+            Overflow::Retries,
+            "with no request in flight the minimum of 1 is taken"
         );
     }
 

@@ -11,7 +11,7 @@ use bowline_model as model;
 
 use super::circuit::{Thresholds, Usage};
 use super::lb::Policy;
-use super::outlier::{Outcome, OutlierConfig};
+use super::outlier::{Detector, HostResult, LocalOrigin};
 use super::pool::Protocol;
 use super::priority::Settings;
 use crate::stats::ClusterStats;
@@ -45,7 +45,7 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     pub policy: Policy,
     pub thresholds: Thresholds,
-    pub outlier: Option<OutlierConfig>,
+    pub outlier: Option<Detector>,
     pub usage: Arc<Usage>,
     pub stats: Arc<ClusterStats>,
     pub endpoints: ArcSwap<EndpointSet>,
@@ -78,37 +78,38 @@ impl Cluster {
 
     /// Picks an endpoint as Envoy does (see [`EndpointSet::pick`]), skipping `exclude` (the
     /// hosts earlier tries used, when the retry policy asks for other hosts) unless nothing
-    /// else is eligible. With outlier detection, ejected hosts count as unhealthy.
+    /// else is eligible. With outlier detection, ejected hosts count as unhealthy (after the
+    /// detector's sweeps due by now).
     pub fn pick(
         &self,
         hash: Option<u64>,
         random: u64,
         exclude: &[SocketAddr],
     ) -> Option<Arc<Endpoint>> {
-        self.endpoints
-            .load()
-            .pick(self.outlier.is_some(), hash, random, exclude)
+        let set = self.endpoints.load();
+        if let Some(detector) = &self.outlier {
+            detector.catch_up(&set.endpoints, &self.stats);
+        }
+        set.pick(self.outlier.is_some(), hash, random, exclude)
     }
 
-    /// Feeds a result (status, or 503 for a connect failure or reset) to outlier detection.
+    /// Feeds a response status to outlier detection.
     pub fn record(&self, endpoint: &Endpoint, status: u16) {
-        let Some(config) = &self.outlier else { return };
-        let set = self.endpoints.load();
-        let ejected = if status >= 500 {
-            set.endpoints
-                .iter()
-                .filter(|e| e.outlier.is_ejected())
-                .count()
-        } else {
-            0
+        self.feed(endpoint, HostResult::Response(status));
+    }
+
+    /// Feeds a failure on the way to the host (connect failure or reset, timeout) to outlier
+    /// detection: a 503 or 504 unless the cluster splits local-origin errors.
+    pub fn record_local(&self, endpoint: &Endpoint, failure: LocalOrigin) {
+        self.feed(endpoint, HostResult::Local(failure));
+    }
+
+    fn feed(&self, endpoint: &Endpoint, result: HostResult) {
+        let Some(detector) = &self.outlier else {
+            return;
         };
-        if let Outcome::Ejected(_) =
-            endpoint
-                .outlier
-                .record(status, config, ejected, set.endpoints.len())
-        {
-            self.stats.outlier_detection_ejections_enforced_total.inc();
-        }
+        let set = self.endpoints.load();
+        detector.record(&set.endpoints, endpoint, result, &self.stats);
     }
 }
 
@@ -116,7 +117,10 @@ impl Cluster {
 mod tests {
     use super::*;
 
-    pub(crate) fn cluster(policy: Policy, outlier: Option<OutlierConfig>) -> Cluster {
+    pub(crate) fn cluster(
+        policy: Policy,
+        outlier: Option<model::cluster::OutlierDetection>,
+    ) -> Cluster {
         let source = crate::upstream::build::tests::model_cluster("c", "127.0.0.1:1");
         Cluster {
             name: "c".into(),
@@ -126,7 +130,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             policy,
             thresholds: Thresholds::default(),
-            outlier,
+            outlier: outlier.map(|o| Detector::new((&o).into())),
             usage: Arc::default(),
             stats: Arc::default(),
             endpoints: ArcSwap::from_pointee(EndpointSet::empty(policy)),
@@ -162,8 +166,8 @@ mod tests {
     fn an_ejected_endpoint_gets_no_traffic() {
         let c = cluster(
             Policy::RoundRobin,
-            Some(OutlierConfig {
-                consecutive_5xx: Some(2),
+            Some(model::cluster::OutlierDetection {
+                consecutive_5xx: 2,
                 max_ejection_percent: 100,
                 ..Default::default()
             }),
@@ -285,8 +289,8 @@ mod tests {
     async fn ejecting_priority_0_fails_over_until_the_ejection_ends() {
         let c = cluster(
             Policy::RoundRobin,
-            Some(OutlierConfig {
-                consecutive_5xx: Some(1),
+            Some(model::cluster::OutlierDetection {
+                consecutive_5xx: 1,
                 max_ejection_percent: 100,
                 base_ejection_time: Duration::from_secs(30),
                 ..Default::default()

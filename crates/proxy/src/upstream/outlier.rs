@@ -1,52 +1,275 @@
-//! Outlier detection (Envoy's consecutive-5xx and consecutive-gateway-error detectors):
-//! an endpoint that fails N times in a row is ejected for base_ejection_time × (times
-//! ejected), capped at max_ejection_time, while no more than max_ejection_percent of the
-//! cluster is ejected (at least one host may always be, as in Envoy).
+//! Outlier detection as Envoy does it. Every result feeds the host's streaks and the
+//! interval's statistics; a streak reaching its threshold (consecutive 5xx, gateway errors,
+//! local-origin failures) ejects the host at once. Every `interval` a sweep ends the
+//! ejections that are due, judges the interval's statistics (success rate, failure
+//! percentage; see [`detect`]) and ejects the outliers, then shortens the backoff of hosts
+//! back for a whole interval. An ejection lasts base_ejection_time × backoff (capped at
+//! max_ejection_time, plus jitter) and ends on the first sweep after that, while no more
+//! than max_ejection_percent of the hosts are ejected. Each detector ejects only its
+//! `enforcing_*` percent of the outliers it finds.
+//!
+//! The sweeps run on the data path rather than on a timer: the first request (or pick) past
+//! an interval boundary runs the sweeps of every boundary passed, each as of its own
+//! boundary, before its own result counts. What the balancer sees is thus what Envoy's
+//! timer would have made of the same results; only the stats lag behind while no request
+//! arrives (an ejection's end is exact regardless: it is fixed when the host is ejected).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::Duration;
+mod config;
+mod detect;
+mod host;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::time::Instant;
 
-/// Thresholds; `None` for a detector that is off.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutlierConfig {
-    pub consecutive_5xx: Option<u32>,
-    pub consecutive_gateway_failure: Option<u32>,
-    pub base_ejection_time: Duration,
-    pub max_ejection_time: Duration,
-    pub max_ejection_percent: u32,
+use self::detect::Volume;
+use self::host::Monitor;
+use super::endpoints::Endpoint;
+use crate::stats::ClusterStats;
+
+pub use self::config::OutlierConfig;
+pub use self::host::OutlierState;
+
+/// What became of one request to a host, as outlier detection counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostResult {
+    /// The host answered with this status.
+    Response(u16),
+    /// The request failed on the way (Envoy's local-origin errors).
+    Local(LocalOrigin),
 }
 
-impl Default for OutlierConfig {
-    /// Envoy's defaults when `outlier_detection` is present but empty.
-    fn default() -> Self {
-        OutlierConfig {
-            consecutive_5xx: Some(5),
-            consecutive_gateway_failure: None,
-            base_ejection_time: Duration::from_secs(30),
-            max_ejection_time: Duration::from_secs(300),
-            max_ejection_percent: 10,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalOrigin {
+    /// Connect failure or reset (a 503 unless split).
+    ConnectFailed,
+    /// The try timed out (a 504 unless split).
+    Timeout,
+}
+
+/// Envoy's detectors, in the order of [`crate::stats::EJECTION_TYPES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EjectionType {
+    Consecutive5xx,
+    ConsecutiveGatewayFailure,
+    ConsecutiveLocalOriginFailure,
+    SuccessRate,
+    LocalOriginSuccessRate,
+    FailurePercentage,
+    LocalOriginFailurePercentage,
+}
+
+/// A cluster's detector: its settings and the clock of its sweeps.
+#[derive(Debug)]
+pub struct Detector {
+    config: OutlierConfig,
+    /// Interval boundaries are at `start + k × interval` (milliseconds, see [`now_ms`]).
+    start: u64,
+    interval: u64,
+    /// The first boundary whose sweep has not run.
+    next_sweep: AtomicU64,
+    /// Serialises sweeps and ejections (Envoy runs both on its main thread).
+    lock: Mutex<()>,
+}
+
+impl Detector {
+    pub fn new(config: OutlierConfig) -> Detector {
+        let start = now_ms();
+        let interval = (config.interval.as_millis() as u64).max(1);
+        Detector {
+            config,
+            start,
+            interval,
+            next_sweep: AtomicU64::new(start + interval),
+            lock: Mutex::new(()),
         }
     }
-}
 
-/// One endpoint's detector state, lock-free.
-#[derive(Debug, Default)]
-pub struct OutlierState {
-    consecutive_5xx: AtomicU32,
-    consecutive_gateway: AtomicU32,
-    /// Milliseconds since [`epoch`] until which the endpoint is ejected (0: not ejected).
-    ejected_until: AtomicU64,
-    times_ejected: AtomicU32,
-}
+    pub fn config(&self) -> &OutlierConfig {
+        &self.config
+    }
 
-/// What a result did to the endpoint.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Nothing,
-    Ejected(Duration),
+    /// Runs the sweeps of the boundaries passed since the last one; cheap when none is.
+    pub fn catch_up(&self, hosts: &[Arc<Endpoint>], stats: &ClusterStats) {
+        let now = now_ms();
+        if now < self.next_sweep.load(Ordering::Acquire) {
+            return;
+        }
+        let _serial = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.catch_up_locked(hosts, now, stats);
+    }
+
+    /// Counts `result` for `host` (one of `hosts`, the cluster's endpoints) after the sweeps
+    /// due, and ejects the host if a streak reached its threshold.
+    pub fn record(
+        &self,
+        hosts: &[Arc<Endpoint>],
+        host: &Endpoint,
+        result: HostResult,
+        stats: &ClusterStats,
+    ) {
+        self.catch_up(hosts, stats);
+        let streaks = host
+            .outlier
+            .count(result, self.config.split_external_local_origin_errors);
+        let tripped = [
+            (streaks.consecutive_5xx, EjectionType::Consecutive5xx),
+            (
+                streaks.consecutive_gateway,
+                EjectionType::ConsecutiveGatewayFailure,
+            ),
+            (
+                streaks.consecutive_local,
+                EjectionType::ConsecutiveLocalOriginFailure,
+            ),
+        ];
+        for (streak, kind) in tripped {
+            if streak.is_some_and(|n| n == self.config.consecutive[kind as usize]) {
+                self.on_streak(hosts, host, kind, stats);
+            }
+        }
+    }
+
+    fn on_streak(
+        &self,
+        hosts: &[Arc<Endpoint>],
+        host: &Endpoint,
+        kind: EjectionType,
+        stats: &ClusterStats,
+    ) {
+        let _serial = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms();
+        self.catch_up_locked(hosts, now, stats);
+        // Envoy ignores a host gone from the cluster, and one already ejected (whose streak
+        // then runs on until it comes back).
+        let member = hosts.iter().any(|e| std::ptr::eq(&**e, host));
+        if !member || host.outlier.flagged() {
+            return;
+        }
+        stats.outlier_detection_ejections_detected.0[kind as usize].inc();
+        self.eject(hosts, &host.outlier, kind, now, stats);
+        host.outlier.reset(kind);
+    }
+
+    fn catch_up_locked(&self, hosts: &[Arc<Endpoint>], now: u64, stats: &ClusterStats) {
+        let first = self.next_sweep.load(Ordering::Acquire);
+        if now < first {
+            return;
+        }
+        self.sweep(hosts, first, stats);
+        // Every result since then would have run the sweeps first: the intervals after the
+        // first one are empty, and their sweeps can only end ejections and shorten backoffs.
+        let last = first + (now - first) / self.interval * self.interval;
+        if last > first {
+            for e in hosts {
+                e.outlier
+                    .quiet_sweeps(first + self.interval, last, self.interval);
+            }
+        }
+        self.next_sweep
+            .store(last + self.interval, Ordering::Release);
+        let active = hosts.iter().filter(|e| e.outlier.flagged()).count();
+        stats.outlier_detection_ejections_active.set(active as i64);
+    }
+
+    /// Envoy's interval timer, as of boundary `at`.
+    fn sweep(&self, hosts: &[Arc<Endpoint>], at: u64, stats: &ClusterStats) {
+        for e in hosts {
+            e.outlier.end_ejection(at);
+        }
+        let volumes =
+            |monitor| -> Vec<Volume> { hosts.iter().map(|e| e.outlier.take(monitor)).collect() };
+        let external = volumes(Monitor::External);
+        let local = volumes(Monitor::Local);
+        let kinds = [
+            (
+                external,
+                EjectionType::SuccessRate,
+                EjectionType::FailurePercentage,
+            ),
+            (
+                local,
+                EjectionType::LocalOriginSuccessRate,
+                EjectionType::LocalOriginFailurePercentage,
+            ),
+        ];
+        for (volumes, success_rate, failure_percentage) in kinds {
+            // Hosts ejected so far are not judged.
+            let judged: Vec<Option<Volume>> = hosts
+                .iter()
+                .zip(volumes)
+                .map(|(e, v)| (!e.outlier.flagged()).then_some(v))
+                .collect();
+            let findings = detect::judge(
+                &judged,
+                self.config.success_rate,
+                self.config.failure_percentage,
+            );
+            let found = findings
+                .success_rate
+                .iter()
+                .map(|i| (*i, success_rate))
+                .chain(
+                    findings
+                        .failure_percentage
+                        .iter()
+                        .map(|i| (*i, failure_percentage)),
+                );
+            for (i, kind) in found {
+                // One ejection per host: both rules may single out the same one.
+                if hosts[i].outlier.flagged() {
+                    continue;
+                }
+                stats.outlier_detection_ejections_detected.0[kind as usize].inc();
+                self.eject(hosts, &hosts[i].outlier, kind, at, stats);
+            }
+        }
+        for e in hosts {
+            e.outlier.relax(at, self.interval);
+        }
+    }
+
+    /// Envoy's `ejectHost`: within max_ejection_percent, and as often as the detector
+    /// enforces, the host is ejected as of `at`.
+    fn eject(
+        &self,
+        hosts: &[Arc<Endpoint>],
+        host: &OutlierState,
+        kind: EjectionType,
+        at: u64,
+        stats: &ClusterStats,
+    ) {
+        let c = &self.config;
+        let ejected = hosts.iter().filter(|e| e.outlier.flagged()).count();
+        if !detect::may_eject(
+            ejected,
+            hosts.len(),
+            c.max_ejection_percent,
+            c.always_eject_one_host,
+        ) {
+            stats.outlier_detection_ejections_overflow.inc();
+            return;
+        }
+        if !detect::enforced(c.enforcing[kind as usize], rand::random()) {
+            return;
+        }
+        stats.outlier_detection_ejections_enforced_total.inc();
+        stats.outlier_detection_ejections_enforced.0[kind as usize].inc();
+        let base = c.base_ejection_time.as_millis() as u64;
+        let max = c.max_ejection_time.as_millis() as u64;
+        let jitter = rand::random::<u64>() % (c.max_ejection_time_jitter.as_millis() as u64 + 1);
+        host.eject(
+            |backoff| detect::next_backoff(backoff, base, max),
+            |backoff| {
+                let ends = at + detect::ejection_time(base, max, backoff, jitter);
+                detect::boundary_at_or_after(self.start, self.interval, ends)
+            },
+        );
+        stats
+            .outlier_detection_ejections_active
+            .set((ejected + 1) as i64);
+    }
 }
 
 fn epoch() -> Instant {
@@ -54,114 +277,11 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds on the detectors' clock (tokio's, so paused-time tests control it).
+pub(crate) fn now_ms() -> u64 {
     // +1 so that "ejected until 0" never means a real instant.
     Instant::now().duration_since(epoch()).as_millis() as u64 + 1
 }
 
-impl OutlierState {
-    pub fn is_ejected(&self) -> bool {
-        let until = self.ejected_until.load(Ordering::Relaxed);
-        until != 0 && now_ms() < until
-    }
-
-    /// Records a response status (or a connect failure / reset as 503, as Envoy does) and
-    /// ejects when a detector trips. `ejected_now` is how many of `total` hosts are ejected.
-    pub fn record(
-        &self,
-        status: u16,
-        config: &OutlierConfig,
-        ejected_now: usize,
-        total: usize,
-    ) -> Outcome {
-        let gateway = matches!(status, 502..=504);
-        if status < 500 {
-            self.consecutive_5xx.store(0, Ordering::Relaxed);
-            self.consecutive_gateway.store(0, Ordering::Relaxed);
-            return Outcome::Nothing;
-        }
-        let fives = self.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1;
-        let gateways = if gateway {
-            self.consecutive_gateway.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            self.consecutive_gateway.store(0, Ordering::Relaxed);
-            0
-        };
-        let tripped = config.consecutive_5xx.is_some_and(|n| fives >= n)
-            || config
-                .consecutive_gateway_failure
-                .is_some_and(|n| gateways >= n);
-        if !tripped || self.is_ejected() {
-            return Outcome::Nothing;
-        }
-        let allowed = ejected_now == 0
-            || (ejected_now + 1) * 100 <= total * config.max_ejection_percent as usize;
-        if !allowed {
-            return Outcome::Nothing;
-        }
-        let times = self.times_ejected.fetch_add(1, Ordering::Relaxed) + 1;
-        let time = (config.base_ejection_time * times)
-            .min(config.max_ejection_time.max(config.base_ejection_time));
-        self.ejected_until
-            .store(now_ms() + time.as_millis() as u64, Ordering::Relaxed);
-        self.consecutive_5xx.store(0, Ordering::Relaxed);
-        self.consecutive_gateway.store(0, Ordering::Relaxed);
-        Outcome::Ejected(time)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn five_5xx_in_a_row_eject_for_a_growing_time() {
-        let config = OutlierConfig::default();
-        let state = OutlierState::default();
-        for _ in 0..4 {
-            assert_eq!(state.record(503, &config, 0, 3), Outcome::Nothing);
-        }
-        assert_eq!(
-            state.record(500, &config, 0, 3),
-            Outcome::Ejected(Duration::from_secs(30))
-        );
-        assert!(state.is_ejected());
-        tokio::time::advance(Duration::from_secs(31)).await;
-        assert!(!state.is_ejected(), "back after the ejection time");
-        for _ in 0..5 {
-            state.record(503, &config, 0, 3);
-        }
-        tokio::time::advance(Duration::from_secs(31)).await;
-        assert!(state.is_ejected(), "the second ejection lasts 60s");
-    }
-
-    #[test]
-    fn a_success_resets_the_count() {
-        let config = OutlierConfig::default();
-        let state = OutlierState::default();
-        for _ in 0..4 {
-            state.record(503, &config, 0, 3);
-        }
-        state.record(200, &config, 0, 3);
-        assert_eq!(state.record(503, &config, 0, 3), Outcome::Nothing);
-    }
-
-    #[test]
-    fn max_ejection_percent_holds_beyond_the_first_host() {
-        let config = OutlierConfig {
-            consecutive_5xx: Some(1),
-            ..Default::default()
-        };
-        let state = OutlierState::default();
-        assert_eq!(
-            state.record(503, &config, 1, 5),
-            Outcome::Nothing,
-            "10% of 5 is below 2 hosts"
-        );
-        let first = OutlierState::default();
-        assert!(
-            matches!(first.record(503, &config, 0, 5), Outcome::Ejected(_)),
-            "one host always may"
-        );
-    }
-}
+mod tests;

@@ -204,9 +204,17 @@ pub(super) const TRAFFIC_POLICY: &[Row] = &[
         "proxyProtocol",
         "the PROXY protocol header is not sent to upstreams",
     ),
+    applied(
+        "retryBudget.percent",
+        "destination_rule_retry_budget_becomes_envoys",
+    ),
+    applied(
+        "retryBudget.minRetryConcurrency",
+        "destination_rule_retry_budget_becomes_envoys",
+    ),
     unapplied(
-        "retryBudget",
-        "retry budgets are not enforced; retries are bounded by connectionPool.http.maxRetries only",
+        "retryBudget.budgetInterval",
+        "the retry budget counts the requests in flight only, not those started over an interval",
     ),
 ];
 

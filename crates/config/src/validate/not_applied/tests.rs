@@ -119,7 +119,7 @@ fn sidecar_scope_applies_and_unset_values() {
     let dr = de(json!({"host": "r", "trafficPolicy": {
         "tls": {"mode": "SIMPLE", "insecureSkipVerify": false},
         "loadBalancer": {"localityLbSetting": {"enabled": true, "failoverPriority": ["topology.kubernetes.io/zone"]}},
-        "retryBudget": {"percent": {"value": 10}},
+        "retryBudget": {"percent": 10},
         "portLevelSettings": [{"port": {"number": 80}, "tls": {"credentialName": "x"}}]
     }}));
     assert_eq!(
@@ -127,8 +127,15 @@ fn sidecar_scope_applies_and_unset_values() {
         [
             "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority",
             "spec.trafficPolicy.portLevelSettings[0].tls.credentialName",
-            "spec.trafficPolicy.retryBudget"
         ]
+    );
+    // A budget over recent requests rather than those in flight is not served.
+    let dr = de(json!({"host": "r", "trafficPolicy": {
+        "retryBudget": {"minRetryConcurrency": 1, "budgetInterval": "1s"}
+    }}));
+    assert_eq!(
+        warned(Spec::DestinationRule(dr)),
+        ["spec.trafficPolicy.retryBudget.budgetInterval"]
     );
 }
 
