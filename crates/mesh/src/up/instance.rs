@@ -149,6 +149,10 @@ pub(super) fn start_instance(
                     "--concurrency".to_string(),
                     "1".to_string(),
                     "--use-dynamic-base-id".to_string(),
+                    // The drain bowline-proxy sidecars use (5 s): how long a connection a
+                    // push makes wrong keeps flowing (Envoy's default is 600 s).
+                    "--drain-time-s".to_string(),
+                    "5".to_string(),
                     "-l".to_string(),
                     "warning".to_string(),
                 ],
