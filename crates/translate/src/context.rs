@@ -248,6 +248,20 @@ impl PushContext {
             .unwrap_or(self.snapshot.mesh.outbound_traffic_policy.mode)
     }
 
+    /// Where a call from `proxy` to a destination outside the registry goes: under
+    /// ALLOW_ANY its original destination (`PassthroughCluster`), or the Sidecar's
+    /// `egressProxy` when it names one; under REGISTRY_ONLY nowhere (`BlackHoleCluster`).
+    pub(crate) fn outside_cluster(&self, proxy: &ProxyView) -> String {
+        let mode = self.outbound_mode(proxy);
+        let egress_proxy = self
+            .sidecar_of(proxy)
+            .and_then(|s| s.scope.egress_proxy.clone());
+        match (mode, egress_proxy) {
+            (OutboundMode::AllowAny, Some(cluster)) => cluster,
+            _ => crate::passthrough::cluster_for(mode).to_string(),
+        }
+    }
+
     /// Whether `proxy` is given any port of the service named `hostname` (true for a host
     /// the snapshot does not have: callers use this to skip proxies, so they err on the
     /// side of generating). What a proxy's outbound side holds of a service depends on

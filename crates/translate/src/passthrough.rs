@@ -5,6 +5,7 @@
 //! is the outbound traffic policy of the proxy (the Sidecar's, else MeshConfig's):
 //! - `ALLOW_ANY` (Istio's default): they go where the application sent them, through
 //!   `PassthroughCluster` (ORIGINAL_DST: the connection's original destination is the host);
+//!   A Sidecar's `egressProxy` sends them to that service instead.
 //! - `REGISTRY_ONLY`: they go to `BlackHoleCluster`, which has no hosts. A TCP connection is
 //!   closed; an HTTP request is answered 502, as Istio's `block_all` virtual host does.
 //!
@@ -61,16 +62,14 @@ pub(crate) fn clusters() -> Vec<Cluster> {
 }
 
 /// The last virtual host of an outbound HTTP port's route configuration: every Host no
-/// service claimed (`*`) passes through (`allow_any`, no timeout, as Istio's) or is
-/// answered 502 (`block_all`).
-pub(crate) fn catch_all_virtual_host(mode: OutboundMode) -> VirtualHost {
+/// service claimed (`*`) goes to `cluster` (`allow_any`, no timeout, as Istio's: the
+/// passthrough or the Sidecar's egress proxy) or is answered 502 (`block_all`).
+pub(crate) fn catch_all_virtual_host(mode: OutboundMode, cluster: &str) -> VirtualHost {
     let (name, action) = match mode {
         OutboundMode::AllowAny => {
             let zero = duration(std::time::Duration::ZERO);
             let action = route::Action::Route(RouteAction {
-                cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(
-                    naming::PASSTHROUGH_CLUSTER.into(),
-                )),
+                cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster.into())),
                 timeout: Some(zero),
                 max_stream_duration: Some(route_action::MaxStreamDuration {
                     grpc_timeout_header_max: Some(zero),
@@ -104,10 +103,10 @@ pub(crate) fn catch_all_virtual_host(mode: OutboundMode) -> VirtualHost {
 /// The outbound listener's default filter chain under capture: bytes to a destination no
 /// filter chain claims go to the policy's cluster.
 pub(crate) fn default_filter_chain(push: &PushContext, proxy: &ProxyView) -> FilterChain {
-    let cluster = cluster_for(push.outbound_mode(proxy));
+    let cluster = push.outside_cluster(proxy);
     FilterChain {
         name: naming::PASSTHROUGH_CHAIN.into(),
-        filters: vec![tcp_proxy_to(cluster)],
+        filters: vec![tcp_proxy_to(&cluster)],
         ..Default::default()
     }
 }
@@ -118,7 +117,7 @@ mod tests {
 
     #[test]
     fn the_catch_all_follows_the_mode() {
-        let allow = catch_all_virtual_host(OutboundMode::AllowAny);
+        let allow = catch_all_virtual_host(OutboundMode::AllowAny, "PassthroughCluster");
         assert_eq!(allow.domains, ["*"]);
         match &allow.routes[0].action {
             Some(route::Action::Route(r)) => assert_eq!(
@@ -129,7 +128,7 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
-        let block = catch_all_virtual_host(OutboundMode::RegistryOnly);
+        let block = catch_all_virtual_host(OutboundMode::RegistryOnly, "BlackHoleCluster");
         match &block.routes[0].action {
             Some(route::Action::DirectResponse(d)) => assert_eq!(d.status, 502),
             other => panic!("{other:?}"),

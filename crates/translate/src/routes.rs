@@ -55,7 +55,10 @@ pub fn routes(ctx: &PushContext, proxy: &ProxyView) -> Vec<RouteConfiguration> {
     for entry in &http {
         by_port.entry(entry.0.number).or_default().push(entry);
     }
-    let outside = crate::passthrough::catch_all_virtual_host(ctx.outbound_mode(proxy));
+    let outside = crate::passthrough::catch_all_virtual_host(
+        ctx.outbound_mode(proxy),
+        &ctx.outside_cluster(proxy),
+    );
     let mut out: Vec<RouteConfiguration> = by_port
         .into_iter()
         .map(|(port, entries)| {

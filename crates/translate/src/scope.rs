@@ -52,6 +52,10 @@ pub(crate) struct Scope {
     hosts: Vec<EgressHost>,
     /// `outboundTrafficPolicy.mode`; `None` leaves the mesh's (MeshConfig) in force.
     pub mode: Option<OutboundMode>,
+    /// `outboundTrafficPolicy.egressProxy` as an outbound cluster name: where ALLOW_ANY
+    /// sends calls outside the registry instead of their original destination. Only with
+    /// a port (Istio requires one).
+    pub egress_proxy: Option<String>,
     /// The ingress listeners: when any, they replace the workload's own ports on the
     /// inbound side (see [`crate::inbound`]).
     pub ingress: Vec<Ingress>,
@@ -97,7 +101,7 @@ impl SidecarIndex {
     pub(crate) fn new(snapshot: &Snapshot) -> SidecarIndex {
         let mut index = SidecarIndex::default();
         for (position, (r, sidecar)) in snapshot.config.sidecars().enumerate() {
-            index.scopes.push(Scope::of(sidecar));
+            index.scopes.push(Scope::of(sidecar, r.namespace()));
             let entry = index
                 .by_namespace
                 .entry(r.namespace().to_string())
@@ -139,7 +143,7 @@ impl SidecarIndex {
 }
 
 impl Scope {
-    fn of(sidecar: &Sidecar) -> Scope {
+    fn of(sidecar: &Sidecar, namespace: &str) -> Scope {
         // Istio: a Sidecar without egress listeners (one that only sets the outbound
         // traffic policy, say) keeps the default egress, `*/*`.
         let default_egress = [IstioEgressListener {
@@ -183,9 +187,19 @@ impl Scope {
                 })
             })
             .collect();
+        let egress_proxy = sidecar
+            .outbound_traffic_policy
+            .as_ref()
+            .and_then(|p| p.egress_proxy.as_ref())
+            .and_then(|d| {
+                let port = d.port.as_ref()?.number;
+                let host = bowline_config::common::fqdn(&d.host, namespace);
+                Some(crate::naming::outbound_cluster(port, &d.subset, &host))
+            });
         Scope {
             hosts,
             mode,
+            egress_proxy,
             ingress,
         }
     }
@@ -297,7 +311,7 @@ mod tests {
             })
             .collect();
         let sidecar: Sidecar = serde_json::from_value(json!({ "egress": egress })).unwrap();
-        Scope::of(&sidecar)
+        Scope::of(&sidecar, "default")
     }
 
     #[test]
@@ -362,7 +376,9 @@ mod tests {
     #[test]
     fn a_sidecar_without_egress_admits_everything_and_sets_its_mode() {
         let reviews = service("reviews.shop.svc.cluster.local", "shop");
-        let read = |v: serde_json::Value| Scope::of(&serde_json::from_value::<Sidecar>(v).unwrap());
+        let read = |v: serde_json::Value| {
+            Scope::of(&serde_json::from_value::<Sidecar>(v).unwrap(), "default")
+        };
         let only_policy = read(json!({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}));
         assert!(only_policy.admits(&reviews, 80, "other"));
         assert_eq!(only_policy.mode, Some(OutboundMode::RegistryOnly));

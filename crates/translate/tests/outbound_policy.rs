@@ -230,3 +230,34 @@ spec:
         "an ORIGINAL_DST cluster takes no EDS"
     );
 }
+
+/// A Sidecar's `outboundTrafficPolicy.egressProxy`: under ALLOW_ANY, calls outside the
+/// registry go to that service (its cluster on the named port) instead of their original
+/// destination, HTTP and TCP alike; under REGISTRY_ONLY they are still refused.
+#[test]
+fn sidecar_egress_proxy_takes_the_calls_outside_the_registry() {
+    let egress = |mode: &str| {
+        format!(
+            r#"
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: default, namespace: default}}
+spec:
+  outboundTrafficPolicy:
+    mode: {mode}
+    egressProxy: {{host: reviews, port: {{number: 9080}}}}
+"#
+        )
+    };
+    let snap = with(&egress("ALLOW_ANY"), OutboundMode::RegistryOnly);
+    let config = captured(&snap, "10.10.0.10", "productpage-v1", "default");
+    let proxy_cluster = "outbound|9080||reviews.default.svc.cluster.local";
+    assert_eq!(tcp_outcome(&config), proxy_cluster);
+    assert_eq!(
+        http_outcome(&config, "9080", "10.213.1.3:9080"),
+        proxy_cluster
+    );
+    let snap = with(&egress("REGISTRY_ONLY"), OutboundMode::AllowAny);
+    let config = captured(&snap, "10.10.0.10", "productpage-v1", "default");
+    assert_eq!(tcp_outcome(&config), "BlackHoleCluster");
+}

@@ -237,9 +237,17 @@ const SIDECAR: &[Row] = &[
         "outboundTrafficPolicy.mode",
         "sidecar_outbound_traffic_policy_overrides_the_mesh_for_the_proxies_it_applies_to",
     ),
-    unapplied(
-        "outboundTrafficPolicy.egressProxy",
-        "calls outside the registry go to their original destination (ALLOW_ANY), not through an egress proxy",
+    applied(
+        "outboundTrafficPolicy.egressProxy.host",
+        "sidecar_egress_proxy_takes_the_calls_outside_the_registry",
+    ),
+    applied(
+        "outboundTrafficPolicy.egressProxy.port.number",
+        "sidecar_egress_proxy_takes_the_calls_outside_the_registry",
+    ),
+    applied(
+        "outboundTrafficPolicy.egressProxy.subset",
+        "sidecar_egress_proxy_takes_the_calls_outside_the_registry",
     ),
 ];
 
