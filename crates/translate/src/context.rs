@@ -411,20 +411,19 @@ impl ConfigIndex {
                 }
             }
         }
+        let export_restricted =
+            some_service_restricted(snapshot.services.iter().map(|s| &**s), &snapshot.mesh);
         let mut ctx = ConfigIndex {
             outbound_ports,
             outbound_ports_by_namespace,
-            export_restricted: some_service_restricted(
-                snapshot.services.iter().map(|s| &**s),
-                &snapshot.mesh,
-            ),
+            export_restricted,
             resources: Vec::new(),
             authorization_policies: Vec::new(),
             request_authentications: Vec::new(),
             rules_by_ns: HashMap::new(),
             mesh_vs: HostIndex::default(),
             peer_by_ns: HashMap::new(),
-            key_index: KeyIndex::new(snapshot),
+            key_index: KeyIndex::new(snapshot, export_restricted),
             sidecars: SidecarIndex::new(snapshot),
         };
         let mut peers: Vec<(&str, &str, usize, &PeerAuthentication)> = Vec::new();

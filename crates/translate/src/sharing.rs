@@ -108,9 +108,11 @@ pub struct Local {
 }
 
 impl KeyIndex {
-    pub(crate) fn new(snapshot: &Snapshot) -> KeyIndex {
+    /// `export_restricted`: some service is hidden from some namespace (the push context
+    /// computes it once for both indexes).
+    pub(crate) fn new(snapshot: &Snapshot, export_restricted: bool) -> KeyIndex {
         let mut index = KeyIndex {
-            special_namespaces: special_namespaces(snapshot),
+            special_namespaces: special_namespaces(snapshot, export_restricted),
             ..KeyIndex::default()
         };
         // Positions among the DestinationRules, not among all resources, so a key stays
@@ -166,13 +168,10 @@ fn locality_matters(snapshot: &Snapshot) -> bool {
 }
 
 /// Namespaces where the DestinationRule lookup depends on who asks (see [`ClusterKey`]).
-fn special_namespaces(snapshot: &Snapshot) -> Option<HashSet<String>> {
+fn special_namespaces(snapshot: &Snapshot, export_restricted: bool) -> Option<HashSet<String>> {
     // A service hidden from some namespaces (`exportTo`) makes every namespace's clusters
     // its own.
-    if crate::services::some_service_restricted(
-        snapshot.services.iter().map(|s| &**s),
-        &snapshot.mesh,
-    ) {
+    if export_restricted {
         return None;
     }
     let mut special = HashSet::new();

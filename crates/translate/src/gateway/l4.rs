@@ -1,14 +1,14 @@
 //! Where a gateway proxies bytes: a PASSTHROUGH server's TLS by the SNI the client sent
 //! (VirtualService `tls` rules), a TCP server's connections (`tcp` rules). As for HTTP, a
 //! VirtualService reaches a server when its `gateways` name the server's Gateway; a rule's
-//! match applies when its `port` (if set) is the server's and its `gateways` (if set) name
-//! the Gateway too. SNI names are narrowed to what the server's `hosts` expose.
+//! match applies as an HTTP one does at a gateway (`applies_at_gateway`: port, source
+//! labels and namespace, and its `gateways`, if set, naming the Gateway). SNI names are narrowed to what the server's `hosts` expose.
 
 use super::{exposed, names_gateway, BoundServer, NamedVs};
+use crate::routes::virtual_service::{applies_at_gateway, Source};
 use crate::routes::RouteContext;
 use crate::tcp::destinations;
 use crate::{ProxyView, PushContext};
-use bowline_config::common::selector_matches;
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
     tcp_proxy::ClusterSpecifier, TcpProxy,
 };
@@ -40,9 +40,7 @@ pub(crate) fn passthrough_routes(
                     continue;
                 };
                 for m in &rule.matches {
-                    let source_ok = selector_matches(&m.source_labels, &proxy.labels)
-                        && (m.source_namespace.is_empty() || m.source_namespace == proxy.namespace);
-                    if !source_ok || !applies(m.port, &m.gateways, port, vs, bound) {
+                    if !applies_at_gateway(Source::from(m), port, proxy, named(vs, bound)) {
                         continue;
                     }
                     let mut names: Vec<String> = m
@@ -94,8 +92,7 @@ pub(crate) fn tcp_route(
                 .filter(|rule| {
                     rule.matches.is_empty()
                         || rule.matches.iter().any(|m| {
-                            selector_matches(&m.source_labels, &proxy.labels)
-                                && applies(m.port, &m.gateways, port, vs, bound)
+                            applies_at_gateway(Source::from(m), port, proxy, named(vs, bound))
                         })
                 })
                 .find_map(|rule| destinations(&ctx, &rule.route))
@@ -110,18 +107,9 @@ fn bound_to(vs: &NamedVs, bound: &BoundServer<'_>) -> bool {
         .any(|g| names_gateway(g, &vs.namespace, bound))
 }
 
-fn applies(
-    match_port: Option<u32>,
-    gateways: &[String],
-    port: u32,
-    vs: &NamedVs,
-    bound: &BoundServer<'_>,
-) -> bool {
-    match_port.is_none_or(|p| p == port)
-        && (gateways.is_empty()
-            || gateways
-                .iter()
-                .any(|g| names_gateway(g, &vs.namespace, bound)))
+/// Whether a match's `gateways` entry names the server's Gateway.
+fn named<'a>(vs: &'a NamedVs, bound: &'a BoundServer<'_>) -> impl Fn(&str) -> bool + 'a {
+    move |g| names_gateway(g, &vs.namespace, bound)
 }
 
 fn context<'a>(

@@ -3,7 +3,7 @@
 
 use super::delegate::{self, Rule};
 use super::domains::claim_unique;
-use super::virtual_service::Source;
+use super::virtual_service::{applies_at_gateway, Source};
 use super::{action, matching, RouteContext};
 use crate::gateway::{
     api_virtual_hosts, exposed, gateway_config, http_route_name, names_gateway, ports, BoundServer,
@@ -12,7 +12,7 @@ use crate::gateway::{
 use crate::naming;
 use crate::proto::bool_value;
 use crate::{ProxyView, PushContext};
-use bowline_config::common::{fqdn, selector_matches};
+use bowline_config::common::fqdn;
 use bowline_config::istio::VirtualService;
 use bowline_xds::pb::envoy::config::route::v3::{
     virtual_host::TlsRequirementType, Route, RouteConfiguration, VirtualHost,
@@ -165,16 +165,8 @@ fn http_routes(
             break;
         }
         for m in &rule.matches {
-            let source = Source::from(m);
-            let applies = source.port.is_none_or(|p| p == port)
-                && selector_matches(source.labels, &proxy.labels)
-                && (source.namespace.is_empty() || source.namespace == proxy.namespace)
-                && (source.gateways.is_empty()
-                    || source
-                        .gateways
-                        .iter()
-                        .any(|g| bound.iter().any(|b| names_gateway(g, vs_namespace, b))));
-            if !applies {
+            let named = |g: &str| bound.iter().any(|b| names_gateway(g, vs_namespace, b));
+            if !applies_at_gateway(Source::from(m), port, proxy, named) {
                 continue;
             }
             if let Some(route_match) = matching::route_match(Some(m)) {

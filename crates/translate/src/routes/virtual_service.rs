@@ -93,10 +93,26 @@ impl<'a> From<&'a L4MatchAttributes> for Source<'a> {
 /// `sourceNamespace` (if any) is the proxy's, and its `gateways` (if any) include `mesh`.
 /// These are decided here, per proxy, because Envoy cannot see them at request time.
 pub(crate) fn applies(source: Source<'_>, port: u32, proxy: &ProxyView) -> bool {
+    applies_where(&source, port, proxy) && applies_to_mesh(source.gateways)
+}
+
+/// [`applies`] at a gateway: the same port and source conditions, and its `gateways` (if
+/// any) must name one of the Gateways (`named`) the rule is reached through.
+pub(crate) fn applies_at_gateway(
+    source: Source<'_>,
+    port: u32,
+    proxy: &ProxyView,
+    named: impl Fn(&str) -> bool,
+) -> bool {
+    applies_where(&source, port, proxy)
+        && (source.gateways.is_empty() || source.gateways.iter().any(|g| named(g)))
+}
+
+/// The conditions every match kind shares, wherever it applies.
+fn applies_where(source: &Source<'_>, port: u32, proxy: &ProxyView) -> bool {
     source.port.is_none_or(|p| p == port)
         && selector_matches(source.labels, &proxy.labels)
         && (source.namespace.is_empty() || source.namespace == proxy.namespace)
-        && applies_to_mesh(source.gateways)
 }
 
 #[cfg(test)]
