@@ -102,6 +102,16 @@ fn start(
     let mut ports = FreePorts::default();
     let plan = Plan::new(&manifest, capture, &mut || ports.take())?;
     let gateway_admin = ports.take();
+    // A gateway port mapped to 0 gets a concrete free port here, as workloads do, so the
+    // entry URL, the state file and `bowline status` name the port that is really bound.
+    let gateway_spec = manifest.gateway.clone().map(|mut spec| {
+        for local in spec.ports.values_mut() {
+            if *local == 0 {
+                *local = ports.take();
+            }
+        }
+        spec
+    });
     std::fs::write(state_dir.join("registry/mesh.yaml"), plan.registry_yaml())?;
 
     // Proxies in namespaces reach the control plane on the bridge; the gateway (host) too.
@@ -178,7 +188,7 @@ fn start(
         ));
         workloads.push(instance::start_instance(mesh, &launch, instance, &token)?);
     }
-    let gateway = match &manifest.gateway {
+    let gateway = match &gateway_spec {
         Some(spec) => Some(gateway::start(
             &mut mesh.supervisor,
             &launch,
