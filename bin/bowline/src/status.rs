@@ -282,7 +282,7 @@ fn report(state: &MeshState, syncz: Option<&Value>, print: bool) -> bool {
             identity(&w.sidecar_admin)
         ));
     }
-    if let Some(g) = &state.gateway {
+    for (name, g) in state.gateways() {
         let sync = sync_of(&g.node_id);
         healthy &= alive(g.pid) && sync.starts_with("SYNCED");
         let listeners: Vec<String> = g
@@ -291,7 +291,7 @@ fn report(state: &MeshState, syncz: Option<&Value>, print: bool) -> bool {
             .map(|(p, a)| format!("{p}->{a}"))
             .collect();
         lines.push(format!(
-            "  gateway {}: {} ({}); {sync}",
+            "  {name} {}: {} ({}); {sync}",
             g.node_id,
             listeners.join(", "),
             if alive(g.pid) { "running" } else { "DOWN" }

@@ -68,14 +68,14 @@ pub fn summary(state: &MeshState) {
             w.sidecar_admin
         );
     }
-    if let Some(g) = &state.gateway {
+    for (name, g) in state.gateways() {
         let listeners: Vec<String> = g
             .listeners
             .iter()
             .map(|(port, addr)| format!("{port}->{addr}"))
             .collect();
         println!(
-            "  gateway {} on {} (admin {})",
+            "  {name} {} on {} (admin {})",
             g.node_id,
             listeners.join(", "),
             g.admin

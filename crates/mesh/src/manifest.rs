@@ -10,6 +10,11 @@
 //!   ports: {80: 18080}        # Gateway server port -> port on 127.0.0.1
 //!   credentials: certs        # credentialName NAME -> certs/NAME/tls.crt, tls.key
 //!   entry: /productpage       # printed as the URL to open once ready
+//! egressGateway:              # optional: an egress gateway, reachable from the workloads
+//!   name: istio-egressgateway # (these are the defaults)
+//!   namespace: istio-system
+//!   labels: {istio: egressgateway}
+//!   ports: {80: 0, 443: 0}    # 0 = a free port; default both of these
 //! workloads:
 //! - name: reviews-v2
 //!   namespace: default        # default "default"
@@ -41,6 +46,12 @@ pub struct Manifest {
     pub config: PathBuf,
     #[serde(default)]
     pub gateway: Option<GatewaySpec>,
+    /// Istio's egress gateway (the demo profile's `istio-egressgateway`): a router proxy like
+    /// the ingress gateway, but listening where the workloads reach it and registered as the
+    /// service `<name>.<namespace>.svc.cluster.local`, so Istio's egress-gateway config
+    /// (ServiceEntry + Gateway + VirtualService through the gateway) works unchanged.
+    #[serde(default)]
+    pub egress_gateway: Option<GatewaySpec>,
     pub workloads: Vec<WorkloadSpec>,
     /// Istio's MeshConfig (`meshConfig:`), read by the config crate with positions; Istio's
     /// defaults when absent.
@@ -51,16 +62,18 @@ pub struct Manifest {
     pub mesh_config_notes: Vec<bowline_config::Diagnostic>,
 }
 
-/// The ingress gateway: a bowline-proxy in the router role on the host's loopback.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A gateway: a bowline-proxy in the router role on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GatewaySpec {
-    #[serde(default = "default_gateway_name")]
+    /// Default `istio-ingressgateway` (`istio-egressgateway` for the egress gateway).
+    #[serde(default)]
     pub name: String,
     #[serde(default = "default_gateway_namespace")]
     pub namespace: String,
-    /// Matched by Istio `Gateway` selectors. Default `{istio: ingressgateway}`.
-    #[serde(default = "default_gateway_labels")]
+    /// Matched by Istio `Gateway` selectors. Default `{istio: ingressgateway}`
+    /// (`{istio: egressgateway}`).
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Gateway server port → port bound on 127.0.0.1 (a Kubernetes Service's port →
     /// targetPort). Unlisted server ports bind their own number.
@@ -131,14 +144,30 @@ pub struct PortSpec {
 fn default_config() -> PathBuf {
     PathBuf::from("config")
 }
-fn default_gateway_name() -> String {
-    "istio-ingressgateway".into()
-}
 fn default_gateway_namespace() -> String {
     "istio-system".into()
 }
-fn default_gateway_labels() -> BTreeMap<String, String> {
-    [("istio".to_string(), "ingressgateway".to_string())].into()
+impl GatewaySpec {
+    /// Fills what was left out with Istio's names for the gateway of that `role`
+    /// (`ingress` or `egress`): `istio-<role>gateway`, labels `{istio: <role>gateway}`; an
+    /// egress gateway without ports gets 80 and 443 on free ports.
+    fn with_defaults(mut self, role: &str) -> GatewaySpec {
+        if self.name.is_empty() {
+            self.name = format!("istio-{role}gateway");
+        }
+        if self.labels.is_empty() {
+            self.labels = [("istio".to_string(), format!("{role}gateway"))].into();
+        }
+        if role == "egress" && self.ports.is_empty() {
+            self.ports = [(80, 0), (443, 0)].into();
+        }
+        self
+    }
+
+    /// Its service account: `<name>-service-account`, as Istio's gateway charts name it.
+    pub fn service_account(&self) -> String {
+        format!("{}-service-account", self.name)
+    }
 }
 fn default_namespace() -> String {
     "default".into()
@@ -173,7 +202,11 @@ impl Manifest {
         let mut manifest = Manifest::parse(path, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         manifest.config = base.join(&manifest.config);
-        if let Some(gateway) = &mut manifest.gateway {
+        for gateway in manifest
+            .gateway
+            .iter_mut()
+            .chain(&mut manifest.egress_gateway)
+        {
             gateway.credentials = gateway.credentials.as_ref().map(|c| base.join(c));
         }
         Ok(manifest)
@@ -232,6 +265,8 @@ impl Manifest {
             let field = positions::field_path("", e.path());
             at(Some(&index), &field, e.inner().to_string())
         })?;
+        manifest.gateway = manifest.gateway.map(|g| g.with_defaults("ingress"));
+        manifest.egress_gateway = manifest.egress_gateway.map(|g| g.with_defaults("egress"));
         if let Some((field, message)) = manifest.problem() {
             return Err(at(Some(&index), &field, message));
         }
@@ -245,6 +280,25 @@ impl Manifest {
     fn problem(&self) -> Option<(String, String)> {
         if !is_dns_label(&self.name) {
             return Some(("name".into(), dns_message(&self.name)));
+        }
+        if let (Some(i), Some(e)) = (&self.gateway, &self.egress_gateway) {
+            if (&i.namespace, &i.name) == (&e.namespace, &e.name) {
+                return Some((
+                    "egressGateway.name".into(),
+                    format!("the ingress gateway is already called {}", i.name),
+                ));
+            }
+        }
+        for (field, g) in [
+            ("gateway", &self.gateway),
+            ("egressGateway", &self.egress_gateway),
+        ] {
+            let Some(g) = g else { continue };
+            for (f, value) in [("name", &g.name), ("namespace", &g.namespace)] {
+                if !is_dns_label(value) {
+                    return Some((format!("{field}.{f}"), dns_message(value)));
+                }
+            }
         }
         if self.workloads.is_empty() {
             return Some((

@@ -2,7 +2,7 @@
 //! replica's name, IP, ports, environment and sidecar ports; the services and their virtual
 //! IPs; the registry entries the control plane reads; each namespace's hosts file.
 
-use crate::manifest::{Manifest, WorkloadSpec};
+use crate::manifest::{GatewaySpec, Manifest, WorkloadSpec};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -123,6 +123,70 @@ pub struct Plan {
     pub capture: Capture,
     pub instances: Vec<Instance>,
     pub services: Vec<ServicePlan>,
+    /// The ingress gateway, on 127.0.0.1: the host's entry to the mesh.
+    pub ingress: Option<GatewayPlan>,
+    /// The egress gateway, where the workloads reach it (the bridge under capture) and in
+    /// the registry as a service.
+    pub egress: Option<GatewayPlan>,
+}
+
+/// A gateway proxy: its manifest entry with every port concrete, and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayPlan {
+    /// `ports` has no 0 left: each became a free port.
+    pub spec: GatewaySpec,
+    /// The address its listeners bind (its node id's IP).
+    pub ip: Ipv4Addr,
+    /// Its process's log prefix and name in messages: `gateway` or `egress-gateway`.
+    pub label: &'static str,
+}
+
+impl GatewayPlan {
+    fn new(
+        spec: &GatewaySpec,
+        ip: Ipv4Addr,
+        label: &'static str,
+        free_port: &mut dyn FnMut() -> u16,
+    ) -> GatewayPlan {
+        let mut spec = spec.clone();
+        for local in spec.ports.values_mut() {
+            if *local == 0 {
+                *local = free_port();
+            }
+        }
+        GatewayPlan { spec, ip, label }
+    }
+
+    /// Istio's router node id; the control plane binds the gateway's listeners on its IP.
+    pub fn node_id(&self) -> String {
+        let (name, ns) = (&self.spec.name, &self.spec.namespace);
+        format!("router~{}~{name}.{ns}~{ns}.svc.cluster.local", self.ip)
+    }
+
+    /// `<name>.<namespace>.svc.cluster.local`.
+    pub fn host(&self) -> String {
+        format!(
+            "{}.{}.svc.cluster.local",
+            self.spec.name, self.spec.namespace
+        )
+    }
+
+    /// (port name, server port, bound port), named as Istio's gateway Services name them:
+    /// `http2` for 80, `https` for 443, `tcp-<port>` otherwise.
+    pub fn ports(&self) -> Vec<(String, u16, u16)> {
+        self.spec
+            .ports
+            .iter()
+            .map(|(server, local)| {
+                let name = match server {
+                    80 => "http2".to_string(),
+                    443 => "https".to_string(),
+                    p => format!("tcp-{p}"),
+                };
+                (name, *server, *local)
+            })
+            .collect()
+    }
 }
 
 /// Why a manifest does not fit the network it is given.
@@ -153,11 +217,25 @@ impl Plan {
             }
         }
         let services = services(&manifest.workloads, capture)?;
+        let ingress = manifest
+            .gateway
+            .as_ref()
+            .map(|g| GatewayPlan::new(g, Ipv4Addr::LOCALHOST, "gateway", free_port));
+        let egress_ip = match capture {
+            Capture::Transparent { subnet } => subnet.bridge_ip(),
+            Capture::Explicit => Ipv4Addr::LOCALHOST,
+        };
+        let egress = manifest
+            .egress_gateway
+            .as_ref()
+            .map(|g| GatewayPlan::new(g, egress_ip, "egress-gateway", free_port));
         Ok(Plan {
             mesh: manifest.name.clone(),
             capture,
             instances,
             services,
+            ingress,
+            egress,
         })
     }
 
@@ -221,6 +299,36 @@ impl Plan {
                 "kind": "WorkloadEntry",
                 "metadata": {"name": i.name, "namespace": i.namespace},
                 "spec": spec,
+            }));
+        }
+        // The egress gateway is a service of the mesh, as its Kubernetes Service makes it in
+        // Istio: sidecars route to it, with the gateway's identity for ISTIO_MUTUAL. No
+        // tlsMode label: what the sidecars send it is the DestinationRule's choice (the
+        // gateway's servers decide what they accept), as with Istio's gateway pods.
+        if let Some(g) = &self.egress {
+            let ports = g.ports();
+            docs.push(json!({
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "ServiceEntry",
+                "metadata": {"name": g.spec.name, "namespace": g.spec.namespace},
+                "spec": {
+                    "hosts": [g.host()],
+                    "location": "MESH_INTERNAL",
+                    "resolution": "STATIC",
+                    "ports": ports.iter().map(|(name, server, _)| json!({"number": server, "name": name})).collect::<Vec<_>>(),
+                    "workloadSelector": {"labels": g.spec.labels},
+                },
+            }));
+            docs.push(json!({
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "WorkloadEntry",
+                "metadata": {"name": g.spec.name, "namespace": g.spec.namespace},
+                "spec": {
+                    "address": g.ip.to_string(),
+                    "ports": ports.iter().map(|(name, _, local)| (name.clone(), *local)).collect::<BTreeMap<_, _>>(),
+                    "labels": g.spec.labels,
+                    "serviceAccount": g.spec.service_account(),
+                },
             }));
         }
         let mut out = String::from(

@@ -17,7 +17,10 @@ pub struct MeshState {
     pub debug_addr: String,
     /// Milliseconds from the command's start to every proxy ready and synced.
     pub ready_ms: Option<u64>,
+    /// The ingress gateway.
     pub gateway: Option<GatewayState>,
+    #[serde(default)]
+    pub egress_gateway: Option<GatewayState>,
     pub network: Option<Network>,
     pub workloads: Vec<WorkloadState>,
 }
@@ -84,6 +87,16 @@ impl MeshState {
         std::fs::rename(tmp, MeshState::path(dir))
     }
 
+    /// The gateways that run, each with its name in messages (`gateway`, `egress-gateway`).
+    pub fn gateways(&self) -> impl Iterator<Item = (&'static str, &GatewayState)> {
+        [
+            ("gateway", &self.gateway),
+            ("egress-gateway", &self.egress_gateway),
+        ]
+        .into_iter()
+        .filter_map(|(name, g)| g.as_ref().map(|g| (name, g)))
+    }
+
     /// Every PID this mesh started.
     pub fn pids(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = self
@@ -91,7 +104,7 @@ impl MeshState {
             .iter()
             .flat_map(|w| [w.pid, w.sidecar_pid])
             .collect();
-        pids.extend(self.gateway.as_ref().map(|g| g.pid));
+        pids.extend(self.gateways().map(|(_, g)| g.pid));
         pids
     }
 }

@@ -61,6 +61,7 @@ fn earlier_run(state_root: &Path, mesh: &str, pid: u32) {
         debug_addr: "127.0.0.1:1".into(),
         ready_ms: None,
         gateway: None,
+        egress_gateway: None,
         network: None,
         workloads: vec![],
     }

@@ -113,11 +113,20 @@ pub(crate) fn upstream_transport(
     tls: Option<&ClientTlsSettings>,
     sni: String,
 ) -> Option<TransportSocket> {
+    // The DestinationRule's `sni` wins in every mode: Istio's egress-gateway pattern sends
+    // ISTIO_MUTUAL with `sni: <external host>` so that the gateway's server for that host
+    // takes the connection.
+    let sni = match tls {
+        Some(t) if !t.sni.is_empty() => t.sni.clone(),
+        _ => sni,
+    };
     let mesh = || mesh_upstream(service, endpoints, sni.clone());
     match tls.and_then(|t| t.mode.as_deref()) {
         Some("DISABLE") => None,
         Some("ISTIO_MUTUAL") => Some(mesh()),
-        Some("SIMPLE") | Some("MUTUAL") => Some(user_upstream(tls.expect("matched"), sni)),
+        Some("SIMPLE") | Some("MUTUAL") => {
+            Some(user_upstream(tls.expect("matched"), &service.hostname))
+        }
         _ => {
             let sidecars = !endpoints.is_empty()
                 && endpoints
@@ -179,7 +188,12 @@ fn mesh_upstream(service: &Service, endpoints: &[&Endpoint], sni: String) -> Tra
 }
 
 /// SIMPLE / MUTUAL: the user's files. No `caCertificates` = the server is not verified.
-fn user_upstream(tls: &ClientTlsSettings, default_sni: String) -> TransportSocket {
+/// Without `sni`, the service's host name is sent (Istio's auto SNI); with `caCertificates`
+/// and no `subjectAltNames`, the server's certificate must name that host (Istio's
+/// `VERIFY_CERTIFICATE_AT_CLIENT`, on by default). A wildcard host names no server: then
+/// neither is set.
+fn user_upstream(tls: &ClientTlsSettings, host: &str) -> TransportSocket {
+    let host = (!host.starts_with('*')).then_some(host);
     let file = |path: &str| {
         (!path.is_empty()).then(|| DataSource {
             specifier: Some(data_source::Specifier::Filename(path.to_string())),
@@ -188,11 +202,14 @@ fn user_upstream(tls: &ClientTlsSettings, default_sni: String) -> TransportSocke
     };
     let validation = file(&tls.ca_certificates).map(|ca| CertificateValidationContext {
         trusted_ca: Some(ca),
-        match_typed_subject_alt_names: tls
-            .subject_alt_names
-            .iter()
-            .flat_map(|n| [san(SanType::Dns, n), san(SanType::Uri, n)])
-            .collect(),
+        match_typed_subject_alt_names: if tls.subject_alt_names.is_empty() {
+            host.map(|h| san(SanType::Dns, h)).into_iter().collect()
+        } else {
+            tls.subject_alt_names
+                .iter()
+                .flat_map(|n| [san(SanType::Dns, n), san(SanType::Uri, n)])
+                .collect()
+        },
         ..Default::default()
     });
     let certificate = (tls.mode.as_deref() == Some("MUTUAL"))
@@ -210,7 +227,7 @@ fn user_upstream(tls: &ClientTlsSettings, default_sni: String) -> TransportSocke
             ..Default::default()
         }),
         sni: if tls.sni.is_empty() {
-            default_sni
+            host.unwrap_or_default().to_string()
         } else {
             tls.sni.clone()
         },

@@ -45,6 +45,7 @@ impl UpMesh {
         log: &str,
         edit: &dyn Fn(&str) -> String,
     ) -> UpMesh {
+        remember_panics();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bookinfo");
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&root, dir.path());
@@ -165,10 +166,40 @@ impl UpMesh {
 }
 
 impl Drop for UpMesh {
-    /// A failing test still stops its mesh (SIGTERM: `bowline up` cleans up after itself).
+    /// A failing test still stops its mesh (SIGTERM: `bowline up` cleans up after itself),
+    /// then repeats why it failed: the mesh's shutdown logs and the backtrace would otherwise
+    /// bury the panic message in the middle of a long output.
     fn drop(&mut self) {
         let _ = self.proc.terminate(Duration::from_secs(20));
+        if std::thread::panicking() {
+            let reason = LAST_PANIC.lock().map(|m| m.clone()).unwrap_or_default();
+            println!("test failed (repeated after the mesh stopped): {reason}");
+        }
     }
+}
+
+/// The newest panic's location and message, kept by [`remember_panics`] for `Drop`.
+static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Keeps each panic's location and message in [`LAST_PANIC`] (the default hook still prints).
+fn remember_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(mut last) = LAST_PANIC.lock() {
+                let message = info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+                *last = format!("{at}: {message}");
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// What one productpage answer says about the path the request took.

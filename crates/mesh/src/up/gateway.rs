@@ -1,11 +1,12 @@
-//! The ingress gateway of `bowline up`: a bowline-proxy on the host in Istio's router role.
-//! Istio `Gateway`s whose selector matches its labels, and Gateway API `Gateway`s, become its
-//! listeners; server ports are bound on 127.0.0.1 through the manifest's port map.
+//! The gateways of `bowline up`: bowline-proxies on the host in Istio's router role.
+//! Istio `Gateway`s whose selector matches their labels, and Gateway API `Gateway`s, become
+//! their listeners; server ports are bound on the gateway's IP (127.0.0.1 for the ingress
+//! gateway, the bridge for the egress gateway under capture) through the manifest's port map.
 
 use super::instance::write_bootstrap;
 use super::instance::Launch;
 use super::UpError;
-use crate::manifest::GatewaySpec;
+use crate::plan::GatewayPlan;
 use crate::process::{Place, Supervisor};
 use crate::state::GatewayState;
 use bowline_bootstrap::build;
@@ -13,15 +14,15 @@ use bowline_identity::control::CONTROL_PLANE_NAME;
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
 
-/// The gateway's service account (Istio's ingress gateway's).
-pub const SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
-
 /// Starts the gateway proxy; its readiness is checked with the sidecars'. `ca_token` gets it
-/// a workload certificate, for mutual TLS to the workloads behind it.
+/// a workload certificate (of [`GatewaySpec::service_account`]), for mutual TLS with the
+/// workloads.
+///
+/// [`GatewaySpec::service_account`]: crate::manifest::GatewaySpec::service_account
 pub(super) fn start(
     supervisor: &mut Supervisor,
     launch: &Launch<'_>,
-    spec: &GatewaySpec,
+    plan: &GatewayPlan,
     admin_port: u16,
     ca_token: &str,
 ) -> Result<GatewayState, UpError> {
@@ -31,14 +32,15 @@ pub(super) fn start(
         xds,
         ..
     } = *launch;
+    let spec = &plan.spec;
     let ns = &spec.namespace;
-    let node_id = format!("router~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local", spec.name);
+    let node_id = plan.node_id();
     let admin = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), admin_port);
     // The sidecar bootstrap with the router's identity and gateway metadata; the control
     // plane reads LABELS (selector matching), GATEWAY_PORT_MAP and CREDENTIALS_DIR.
     let sidecar_id = format!(
-        "sidecar~127.0.0.1~{}.{ns}~{ns}.svc.cluster.local",
-        spec.name
+        "sidecar~{}~{}.{ns}~{ns}.svc.cluster.local",
+        plan.ip, spec.name
     );
     let mut bootstrap = build::sidecar(&sidecar_id, xds, admin, 0, 0, CONTROL_PLANE_NAME)
         .map_err(UpError::Bootstrap)?;
@@ -62,10 +64,11 @@ pub(super) fn start(
             json!(dir.display().to_string()),
         );
     }
-    let file = state_dir.join("bootstrap/gateway.json");
+    // One file per gateway: a process reads its bootstrap after the next one is written.
+    let file = state_dir.join(format!("bootstrap/{}.json", plan.label));
     std::fs::write(&file, write_bootstrap(&bootstrap)?)?;
     let pid = supervisor.spawn(
-        "gateway",
+        plan.label,
         &proxy_bin.display().to_string(),
         &["-c".to_string(), file.display().to_string()],
         &[("BOWLINE_CA_TOKEN".to_string(), ca_token.to_string())],
@@ -75,7 +78,7 @@ pub(super) fn start(
     let listeners: Vec<(u16, String)> = spec
         .ports
         .iter()
-        .map(|(server, local)| (*server, format!("127.0.0.1:{local}")))
+        .map(|(server, local)| (*server, format!("{}:{local}", plan.ip)))
         .collect();
     let url = spec.entry.as_ref().and_then(|path| {
         let (_, addr) = listeners

@@ -101,17 +101,7 @@ fn start(
     // Ports stay held until the control plane has bound its own, so it cannot take one.
     let mut ports = FreePorts::default();
     let plan = Plan::new(&manifest, capture, &mut || ports.take())?;
-    let gateway_admin = ports.take();
-    // A gateway port mapped to 0 gets a concrete free port here, as workloads do, so the
-    // entry URL, the state file and `bowline status` name the port that is really bound.
-    let gateway_spec = manifest.gateway.clone().map(|mut spec| {
-        for local in spec.ports.values_mut() {
-            if *local == 0 {
-                *local = ports.take();
-            }
-        }
-        spec
-    });
+    let gateway_admins = [ports.take(), ports.take()];
     std::fs::write(state_dir.join("registry/mesh.yaml"), plan.registry_yaml())?;
 
     // Proxies in namespaces reach the control plane on the bridge; the gateway (host) too.
@@ -188,20 +178,24 @@ fn start(
         ));
         workloads.push(instance::start_instance(mesh, &launch, instance, &token)?);
     }
-    let gateway = match &gateway_spec {
-        Some(spec) => Some(gateway::start(
-            &mut mesh.supervisor,
-            &launch,
-            spec,
-            gateway_admin,
-            &tokens.issue(bowline_identity::SpiffeId::new(
+    let mut gateways = [&plan.ingress, &plan.egress]
+        .into_iter()
+        .zip(gateway_admins)
+        .map(|(gateway, admin)| {
+            let Some(g) = gateway else { return Ok(None) };
+            if options.interrupt.is_triggered() {
+                return Err(UpError::Interrupted);
+            }
+            let token = tokens.issue(bowline_identity::SpiffeId::new(
                 TRUST_DOMAIN,
-                &spec.namespace,
-                gateway::SERVICE_ACCOUNT,
-            )),
-        )?),
-        None => None,
-    };
+                &g.spec.namespace,
+                &g.spec.service_account(),
+            ));
+            gateway::start(&mut mesh.supervisor, &launch, g, admin, &token).map(Some)
+        });
+    let gateway = gateways.next().expect("two")?;
+    let egress_gateway = gateways.next().expect("two")?;
+    drop(gateways);
 
     let state = MeshState {
         mesh: manifest.name.clone(),
@@ -216,6 +210,7 @@ fn start(
         debug_addr: debug_addr.to_string(),
         ready_ms: None,
         gateway,
+        egress_gateway,
         network: mesh.network.clone(),
         workloads,
     };

@@ -28,11 +28,11 @@ pub(super) fn wait_ready(
             )
         })
         .collect();
-    if let Some(g) = &state.gateway {
-        admins.push(("gateway".into(), g.admin.parse().expect("an address")));
+    for (name, g) in state.gateways() {
+        admins.push((name.into(), g.admin.parse().expect("an address")));
     }
     let mut expected: Vec<String> = state.workloads.iter().map(|w| w.node_id.clone()).collect();
-    expected.extend(state.gateway.as_ref().map(|g| g.node_id.clone()));
+    expected.extend(state.gateways().map(|(_, g)| g.node_id.clone()));
     let debug: SocketAddr = state.debug_addr.parse().expect("an address");
     loop {
         if interrupt.is_triggered() {
