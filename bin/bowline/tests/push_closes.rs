@@ -1,8 +1,12 @@
 //! A config push closes a connection it makes wrong, after the drain time, on a real Envoy
-//! sidecar and on bowline-proxy alike: a TCP connection to a service whose ServiceEntry is
-//! then deleted ends within the drain (5 s for both sidecars in `bowline up`); the delay is
-//! measured and printed. The TCP server is this test's, on the mesh bridge's address; the
-//! clients run inside each workload's network namespace.
+//! sidecar and on bowline-proxy alike (5 s for both in `bowline up`); each delay is measured
+//! and printed:
+//! - a TCP connection to a service whose ServiceEntry is then deleted ends (the caller's
+//!   sidecar closes it); the server is this test's, on the mesh bridge's address;
+//! - a TCP connection to a workload that a new DENY AuthorizationPolicy then forbids ends
+//!   (the callee's sidecar closes it); the servers run in the workloads' namespaces.
+//!
+//! The clients run inside each workload's network namespace.
 
 #[path = "up/mesh.rs"]
 mod mesh;
@@ -14,7 +18,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use two_sidecars::TwoSidecars;
+use two_sidecars::{workload_field, TwoSidecars};
 
 /// The drain `bowline up` gives both kinds of sidecar.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -101,6 +105,60 @@ async fn deleting_a_service_closes_its_open_tcp_connections_within_the_drain() {
     // The ServiceEntry goes; the connections made through it end within the drain.
     std::fs::remove_file(mesh.mesh.dir.path().join("config/ledger.yaml")).unwrap();
     let deleted = Instant::now();
+    expect_closed_after_drain(held, deleted, "the ServiceEntry was deleted").await;
+}
+
+/// A TCP greeter like [`greeter`] on 0.0.0.0:`port` inside `netns` (Python, so that it runs
+/// in the namespace), once it listens.
+async fn greeter_in(netns: &str, port: u16) -> tokio::process::Child {
+    let script = format!(
+        r#"
+import socket, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", {port}))
+s.listen(16)
+print("LISTENING", flush=True)
+def serve(c):
+    try:
+        c.sendall(b"hello\n")
+        while True:
+            d = c.recv(256)
+            if not d:
+                break
+            c.sendall(d)
+    except OSError:
+        pass
+    finally:
+        c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#
+    );
+    let mut child = tokio::process::Command::new("ip")
+        .args(["netns", "exec", netns, "python3", "-c", &script])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await;
+    assert!(
+        matches!(line, Ok(Ok(Some(ref l))) if l == "LISTENING"),
+        "greeter in {netns}: {line:?}"
+    );
+    child
+}
+
+/// A client's process and the lines it prints (see [`hold_open`]).
+type Held = (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+);
+
+/// Waits for each held connection's `CLOSED` (bounded) and checks it came after the drain.
+async fn expect_closed_after_drain(held: Vec<(&'static str, Held)>, since: Instant, what: &str) {
     // Each connection watched on its own, so each close is timed when it happens.
     let watches: Vec<_> = held
         .into_iter()
@@ -109,18 +167,95 @@ async fn deleting_a_service_closes_its_open_tcp_connections_within_the_drain() {
                 let line =
                     tokio::time::timeout(DRAIN + Duration::from_secs(10), lines.next_line()).await;
                 drop(child);
-                (who, line.map(|l| l.ok().flatten()), deleted.elapsed())
+                (who, line.map(|l| l.ok().flatten()), since.elapsed())
             })
         })
         .collect();
     for watch in watches {
         let (who, line, after) = watch.await.unwrap();
-        let line = line.unwrap_or_else(|_| panic!("{who}: still open {after:?} after the delete"));
+        let line = line.unwrap_or_else(|_| panic!("{who}: still open {after:?} after {what}"));
         assert_eq!(line.as_deref(), Some("CLOSED"), "{who}");
-        eprintln!("{who}: closed {after:?} after the ServiceEntry was deleted (drain {DRAIN:?})");
+        eprintln!("{who}: closed {after:?} after {what} (drain {DRAIN:?})");
         assert!(
             after >= DRAIN - Duration::from_millis(500),
             "{who}: closed before the drain ended ({after:?})"
         );
     }
+}
+
+/// A connection the callee's sidecar accepted is closed once a DENY AuthorizationPolicy
+/// forbids it: Envoy drains the inbound filter chain the policy changed; bowline-proxy
+/// re-checks the open connection against the new policy. Both callees have a TCP port
+/// (`tcp-greet`, 9090) served in their namespace; each is called by the other's sidecar
+/// through the service name, so over mutual TLS.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deny_policy_closes_the_open_tcp_connections_it_forbids_within_the_drain() {
+    const PORT: u16 = 9090;
+    let add_port = |m: &str| {
+        m.split_inclusive('\n')
+            .scan(false, |in_callee, line| {
+                if let Some(name) = line.strip_prefix("- name: ") {
+                    *in_callee = name.trim() == "productpage-v1" || name.trim() == "details-v1";
+                }
+                Some(if *in_callee && line.trim() == "ports: [{name: http, port: 9080}]" {
+                    format!("  ports: [{{name: http, port: 9080}}, {{name: tcp-greet, port: {PORT}}}]\n")
+                } else {
+                    line.to_string()
+                })
+            })
+            .collect::<String>()
+    };
+    let mesh = TwoSidecars::start_with(&add_port).await;
+    let netns = |w: &str| workload_field(&mesh.state, w, "netns");
+    let _servers = [
+        greeter_in(&netns("productpage-v1-0"), PORT).await,
+        greeter_in(&netns("details-v1-0"), PORT).await,
+    ];
+    // (who is called, its sidecar's admin, the caller's namespace, the service name)
+    let calls = [
+        (
+            "productpage (Envoy) called by details",
+            workload_field(&mesh.state, "productpage-v1-0", "sidecar_admin"),
+            netns("details-v1-0"),
+            "productpage",
+        ),
+        (
+            "details (bowline-proxy) called by productpage",
+            workload_field(&mesh.state, "details-v1-0", "sidecar_admin"),
+            netns("productpage-v1-0"),
+            "details",
+        ),
+    ];
+    let mut held = Vec::new();
+    for (who, admin, caller, service) in &calls {
+        let script = format!(
+            "exec 3<>/dev/tcp/{service}/{PORT} || exit 7; head -n 1 <&3 >/dev/null; echo READY; timeout 60 cat <&3 >/dev/null; echo CLOSED"
+        );
+        let mut child = tokio::process::Command::new("ip")
+            .args(["netns", "exec", caller, "bash", "-c", &script])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await;
+        assert!(
+            matches!(ready, Ok(Ok(Some(ref l))) if l == "READY"),
+            "{who}: {ready:?}"
+        );
+        // The callee's sidecar took it on its inbound side, over mutual TLS.
+        let inbound = format!("inbound|{PORT}||.upstream_cx_active");
+        let active = two_sidecars::stat(admin, &inbound).await;
+        assert!(active >= 1, "{who}: no active {inbound}");
+        held.push((*who, (child, lines)));
+    }
+
+    mesh.mesh.write_config(
+        "deny-greet.yaml",
+        &format!(
+            "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: deny-greet, namespace: default}}\nspec:\n  action: DENY\n  rules:\n  - to:\n    - operation:\n        ports: [\"{PORT}\"]\n"
+        ),
+    );
+    let written = Instant::now();
+    expect_closed_after_drain(held, written, "the DENY policy was written").await;
 }
