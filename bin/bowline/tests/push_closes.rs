@@ -6,6 +6,10 @@
 //! - a TCP connection to a workload that a new DENY AuthorizationPolicy then forbids ends
 //!   (the callee's sidecar closes it); the servers run in the workloads' namespaces.
 //!
+//! And a push that changes only where new connections go (a TCP route's weights) leaves
+//! open connections alone on bowline-proxy; Envoy, whose weights live in the listener's
+//! filter chain, drains that chain and closes them (measured and printed here).
+//!
 //! The clients run inside each workload's network namespace.
 
 #[path = "up/mesh.rs"]
@@ -258,4 +262,94 @@ async fn a_deny_policy_closes_the_open_tcp_connections_it_forbids_within_the_dra
     );
     let written = Instant::now();
     expect_closed_after_drain(held, written, "the DENY policy was written").await;
+}
+
+/// The ledger service of the first test with two subsets of the same endpoint and a TCP
+/// route weighting them.
+fn weighted_ledger(server: SocketAddr, a: u32, b: u32) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: ledger, namespace: default}}\nspec:\n  hosts: [ledger.example.com]\n  addresses: [\"{ip}\"]\n  location: MESH_EXTERNAL\n  resolution: STATIC\n  ports: [{{number: {port}, name: tcp-ledger, protocol: TCP}}]\n  endpoints: [{{address: \"{ip}\", labels: {{version: v1}}}}]\n---\n\
+         apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: ledger, namespace: default}}\nspec:\n  host: ledger.example.com\n  subsets:\n  - {{name: a, labels: {{version: v1}}}}\n  - {{name: b, labels: {{version: v1}}}}\n---\n\
+         apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: ledger, namespace: default}}\nspec:\n  hosts: [ledger.example.com]\n  tcp:\n  - route:\n    - {{destination: {{host: ledger.example.com, subset: a}}, weight: {a}}}\n    - {{destination: {{host: ledger.example.com, subset: b}}, weight: {b}}}\n",
+        ip = server.ip(),
+        port = server.port()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weight_change_leaves_open_tcp_connections_on_bowline_proxy() {
+    let mesh = TwoSidecars::start().await;
+    let listener = TcpListener::bind((mesh.bridge, 0)).await.unwrap();
+    let server = listener.local_addr().unwrap();
+    tokio::spawn(greeter(listener));
+    mesh.mesh
+        .write_config("ledger.yaml", &weighted_ledger(server, 50, 50));
+    let mut held = Vec::new();
+    for (who, netns) in &mesh.clients {
+        let admin = if who.contains("Envoy") {
+            workload_field(&mesh.state, "productpage-v1-0", "sidecar_admin")
+        } else {
+            workload_field(&mesh.state, "details-v1-0", "sidecar_admin")
+        };
+        let connection = bowline_testkit::wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || async {
+                let mut child = hold_open(netns, server);
+                let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+                let ready = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await;
+                anyhow::ensure!(
+                    matches!(ready, Ok(Ok(Some(ref l))) if l == "READY"),
+                    "{who}: {ready:?}"
+                );
+                // Through one of the two subsets' clusters: the route is in place.
+                let active =
+                    two_sidecars::stat(&admin, "|ledger.example.com.upstream_cx_active").await;
+                anyhow::ensure!(active >= 1, "{who}: not through the ledger's subsets yet");
+                Ok((child, lines))
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        held.push((*who, connection));
+    }
+
+    let before = mesh.mesh.syncz().await.unwrap()["generation"]
+        .as_u64()
+        .unwrap();
+    mesh.mesh
+        .write_config("ledger.yaml", &weighted_ledger(server, 90, 10));
+    let changed = Instant::now();
+    let generation = mesh.mesh.wait_synced_after(before).await.unwrap();
+    eprintln!("weights 50/50 -> 90/10: generation {generation} applied by every proxy");
+    // Watched past the drain: a sidecar that drains the changed chain closes it by then.
+    let watches: Vec<_> = held
+        .into_iter()
+        .map(|(who, (child, mut lines))| {
+            tokio::spawn(async move {
+                let line =
+                    tokio::time::timeout(DRAIN + Duration::from_secs(3), lines.next_line()).await;
+                let after = changed.elapsed();
+                drop(child);
+                (who, line.ok().map(|l| l.ok().flatten()), after)
+            })
+        })
+        .collect();
+    for watch in watches {
+        let (who, line, after) = watch.await.unwrap();
+        match &line {
+            None => eprintln!("{who}: still open {after:?} after the weight change"),
+            Some(l) => eprintln!("{who}: {l:?} {after:?} after the weight change"),
+        }
+        if who.contains("bowline") {
+            assert_eq!(line, None, "{who}: a weight change closed the connection");
+        } else {
+            // Envoy: the weights are in the listener's filter chain, which it drains.
+            assert_eq!(
+                line,
+                Some(Some("CLOSED".to_string())),
+                "{who}: Envoy kept a connection of a drained filter chain"
+            );
+        }
+    }
 }

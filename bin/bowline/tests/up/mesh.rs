@@ -152,6 +152,42 @@ impl UpMesh {
         Page::read(&response.json())
     }
 
+    /// The control plane's `/debug/syncz`.
+    pub async fn syncz(&self) -> anyhow::Result<Value> {
+        let state: Value = serde_json::from_str(&std::fs::read_to_string(
+            self.state_dir().join("state.json"),
+        )?)?;
+        let debug: SocketAddr = state["debug_addr"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no debug_addr in the state"))?
+            .parse()?;
+        let response = get(debug, "/debug/syncz", &[], T).await?;
+        anyhow::ensure!(response.status == 200, "syncz: {}", response.status);
+        Ok(response.json())
+    }
+
+    /// Waits (bounded) until the control plane has a generation newer than `after` and every
+    /// proxy has applied it; returns that generation.
+    pub async fn wait_synced_after(&self, after: u64) -> anyhow::Result<u64> {
+        bowline_testkit::wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || async {
+                let syncz = self.syncz().await?;
+                let generation = syncz["generation"].as_u64().unwrap_or(0);
+                anyhow::ensure!(generation > after, "still at generation {generation}");
+                let proxies = syncz["proxies"].as_array().cloned().unwrap_or_default();
+                let behind: Vec<&Value> = proxies
+                    .iter()
+                    .filter(|p| p["applied_generation"].as_u64() != Some(generation))
+                    .collect();
+                anyhow::ensure!(behind.is_empty(), "not at {generation}: {behind:?}");
+                Ok(generation)
+            },
+        )
+        .await
+    }
+
     pub fn status(&self) -> (Option<i32>, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_bowline"))
             .args(["status", "--mesh", &self.name])
