@@ -29,6 +29,14 @@ fn destination_rules() {
                 &[("BL0111", "spec.trafficPolicy.loadBalancer")],
             ),
             (
+                "host: r\ntrafficPolicy:\n  outlierDetection: {consecutive5xxErrors: 1}\n  loadBalancer:\n    localityLbSetting: {failover: [{from: us, to: eu}], failoverPriority: [rack]}",
+                &[],
+            ),
+            (
+                "host: r\ntrafficPolicy: {loadBalancer: {localityLbSetting: {failover: [{from: us, to: eu}], failoverPriority: [rack, topology.kubernetes.io/zone]}}}",
+                &[("BL0111", "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority[1]")],
+            ),
+            (
                 "host: r\ntrafficPolicy: {loadBalancer: {consistentHash: {ringHash: {}}}}",
                 &[("BL0101", "spec.trafficPolicy.loadBalancer.consistentHash")],
             ),

@@ -134,6 +134,7 @@ pub(crate) fn outbound_clusters_of<'a>(
                     .load_balancer
                     .and_then(|lb| lb.locality_lb_setting.as_ref()),
                 policy.outlier_detection.is_some(),
+                &proxy.labels,
                 &proxy.locality,
             );
             out.push(OutboundCluster {
@@ -213,7 +214,14 @@ fn outbound(c: &OutboundCluster<'_>) -> Cluster {
 /// the host (Istio's rule), unless it is a wildcard. LOGICAL_DNS keeps only the first host.
 fn dns_assignment(c: &OutboundCluster<'_>) -> ClusterLoadAssignment {
     let labels = c.subset.map(|s| s.labels.clone()).unwrap_or_default();
-    let mut assignment = load_assignment(&c.name, c.at, &labels, Addressing::Hostnames);
+    // DNS clusters flatten their localities: no locality load balancing.
+    let mut assignment = load_assignment(
+        &c.name,
+        c.at,
+        &labels,
+        Addressing::Hostnames,
+        &crate::locality::Plan::Off,
+    );
     let host = &c.at.service.hostname;
     if c.at.service.endpoints.is_empty() && !host.starts_with('*') {
         let addr = socket_address(host, c.at.number);

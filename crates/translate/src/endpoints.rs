@@ -1,6 +1,8 @@
-//! EDS: the endpoints of each outbound cluster, grouped by locality.
+//! EDS: the endpoints of each outbound cluster, grouped by locality (and, under
+//! `failoverPriority`, by rank within a locality: see [`crate::locality`]).
 
 use crate::clusters::{outbound_clusters, Discovery, OutboundCluster};
+use crate::locality::Plan;
 use crate::proto::{socket_address, u32_value, valid_port};
 use crate::services::PortOf;
 use crate::weights::fit_u32;
@@ -33,7 +35,13 @@ pub(crate) fn outbound_eds(clusters: &[OutboundCluster<'_>]) -> Vec<ClusterLoadA
         .iter()
         .filter(|c| c.discovery == Discovery::Eds)
         .map(|c| {
-            let mut cla = load_assignment(&c.name, c.at, subset_labels(c), Addressing::IpOnly);
+            let mut cla = load_assignment(
+                &c.name,
+                c.at,
+                subset_labels(c),
+                Addressing::IpOnly,
+                &c.locality,
+            );
             crate::locality::apply(&c.locality, &mut cla);
             cla
         })
@@ -48,15 +56,19 @@ fn subset_labels<'a>(c: &OutboundCluster<'a>) -> &'a Labels {
 }
 
 /// The service's endpoints whose labels match `selector` (a subset's labels; empty = all),
-/// each dialled at `address:port_for(port)`, grouped by locality in locality order.
-/// Endpoints Envoy would refuse (bad port, non-IP address on an IP-only cluster) are left out.
+/// each dialled at `address:port_for(port)`, grouped by locality and by the `locality`
+/// plan's [`Plan::label_rank`] (in that order), the rank as the group's priority; a group
+/// weighs the sum of its endpoints' weights. [`crate::locality::apply`] finishes the
+/// priorities. Endpoints Envoy would refuse (bad port, non-IP address on an IP-only
+/// cluster) are left out.
 pub(crate) fn load_assignment(
     cluster_name: &str,
     at: PortOf<'_>,
     selector: &Labels,
     addressing: Addressing,
+    locality: &Plan<'_>,
 ) -> ClusterLoadAssignment {
-    let mut by_locality: BTreeMap<&str, Vec<(Address, u64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, u32), Vec<(Address, u64)>> = BTreeMap::new();
     for e in &at.service.endpoints {
         if !selector_matches(selector, &e.labels) {
             continue;
@@ -67,17 +79,18 @@ pub(crate) fn load_assignment(
         let Some(addr) = endpoint_address(&e.address, port, addressing) else {
             continue;
         };
-        by_locality
-            .entry(e.locality.as_str())
+        let rank = locality.label_rank(&e.labels, &e.locality);
+        groups
+            .entry((e.locality.as_str(), rank))
             .or_default()
             .push((addr, u64::from(e.weight.max(1))));
     }
     // Envoy refuses a locality whose weights overflow u32; scale them down if they would.
-    let all: Vec<u64> = by_locality.values().flatten().map(|(_, w)| *w).collect();
+    let all: Vec<u64> = groups.values().flatten().map(|(_, w)| *w).collect();
     let mut fitted = fit_u32(&all).into_iter();
-    let endpoints = by_locality
+    let endpoints = groups
         .into_iter()
-        .map(|(locality, eps)| {
+        .map(|((locality, rank), eps)| {
             let lb_endpoints: Vec<LbEndpoint> = eps
                 .into_iter()
                 .map(|(addr, _)| lb_endpoint(addr, fitted.next().unwrap_or(1)))
@@ -91,6 +104,7 @@ pub(crate) fn load_assignment(
                 locality: parse_locality(locality),
                 lb_endpoints,
                 load_balancing_weight: u32_value(u32::try_from(total).unwrap_or(u32::MAX).max(1)),
+                priority: rank,
                 ..Default::default()
             }
         })

@@ -2,23 +2,42 @@
 //!
 //! A locality is `region/zone/subzone`: a WorkloadEntry's `locality`, and the proxy's own
 //! (its workload's, else its node's). The setting in force is the DestinationRule's
-//! `loadBalancer.localityLbSetting`, else MeshConfig's (enabled by default). With a
-//! proxy locality known and the setting enabled:
+//! `loadBalancer.localityLbSetting`, else MeshConfig's (enabled by default). Unless the
+//! setting is disabled:
 //! - `distribute` rules whose `from` matches the proxy's locality weight the endpoint
 //!   localities: each `to` pattern's percentage is shared among the localities it matches
 //!   in proportion to their endpoints; localities no pattern matches get no traffic (they
 //!   are left out). The cluster balances by locality weight.
 //! - otherwise, when the rule sets `outlierDetection` (Istio's condition: failover is only
-//!   useful when unhealthy endpoints are ejected), endpoints are ranked into priorities:
-//!   same region, zone and subzone 0; same zone 1; same region 2; another region 3 — or 4
-//!   when a `failover` rule names another destination region for the proxy's region. The
-//!   priorities are then renumbered from 0 without gaps, as Envoy requires.
+//!   useful when unhealthy endpoints are ejected), endpoints are ranked into priorities, in
+//!   the order of Istio's `ApplyLocalityLoadBalancer`:
+//!   1. `failoverPriority` (ignored beside `distribute`, as Istio ignores it): each endpoint
+//!      ranks by the labels it shares with the proxy ([`by_labels`]). The ranks are
+//!      computed per endpoint while the assignment is built, so one locality whose
+//!      endpoints rank differently becomes one `LocalityLbEndpoints` per rank, weighted by
+//!      the sum of its endpoints' weights. This needs no proxy locality. As in Istio, such
+//!      a cluster balances by locality weight.
+//!   2. by locality, when `failoverPriority` is unset, or when `failover` is set beside it
+//!      (Istio then applies `applyLocalityFailover` after `applyFailoverPriorities`), for a
+//!      proxy with a locality: same region, zone and subzone 0; same zone 1; same region 2;
+//!      another region 3 — or 4 when a `failover` rule names another destination region
+//!      for the proxy's region. Beside `failoverPriority` the label rank decides first and
+//!      the locality orders groups within one label rank (Istio's `label × 5 + locality`).
 //!
-//! Not applied (warned by the config ledger): `failoverPriority` labels.
+//!   The priorities are then renumbered from 0 without gaps, as Envoy requires.
+//!
+//! A proxy without a locality is not ranked by locality (Istio would rank it against an
+//! empty locality); without labels and locality it is not ranked by labels either (Istio
+//! skips a proxy without labels).
 
+mod by_labels;
+
+use bowline_config::common::Labels;
 use bowline_config::mesh_config::{LocalityFailover, LocalityLbSetting, MeshConfig};
 use bowline_xds::pb::envoy::config::core::v3::Locality;
 use bowline_xds::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use by_labels::LabelRanking;
+pub(crate) use by_labels::{label_value, labelled};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What locality load balancing does to one cluster's endpoints for one proxy.
@@ -26,11 +45,16 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) enum Plan<'a> {
     /// Endpoints as they are: one priority, locality weights unused.
     Off,
-    /// Priorities by how close each locality is to the proxy's.
+    /// Priorities by the labels each endpoint shares with the proxy, then by how close each
+    /// locality is to the proxy's.
     Failover {
-        /// The proxy's `region/zone/subzone`.
-        proxy: String,
+        /// `failoverPriority` for this proxy, when it ranks endpoints.
+        by_labels: Option<LabelRanking<'a>>,
+        /// The proxy's `region/zone/subzone`, when localities are ranked.
+        by_locality: Option<String>,
         failover: &'a [LocalityFailover],
+        /// `failoverPriority` is set: Istio balances the cluster by locality weight.
+        weighted: bool,
     },
     /// Locality weights: `to` pattern → percent.
     Distribute(&'a BTreeMap<String, u32>),
@@ -39,53 +63,101 @@ pub(crate) enum Plan<'a> {
 impl Plan<'_> {
     /// Whether the cluster must balance by locality weight (`locality_weighted_lb_config`).
     pub(crate) fn weighted(&self) -> bool {
-        matches!(self, Plan::Distribute(_))
+        match self {
+            Plan::Off => false,
+            Plan::Failover { weighted, .. } => *weighted,
+            Plan::Distribute(_) => true,
+        }
+    }
+
+    /// The priority an endpoint with these labels and locality starts with: its
+    /// `failoverPriority` rank, else 0. [`crate::endpoints::load_assignment`] groups
+    /// endpoints by locality and this rank; [`apply`] then ranks the groups.
+    pub(crate) fn label_rank(&self, labels: &Labels, locality: &str) -> u32 {
+        match self {
+            Plan::Failover {
+                by_labels: Some(ranking),
+                ..
+            } => ranking.rank(labels, locality),
+            _ => 0,
+        }
     }
 }
 
 /// The plan for a cluster whose DestinationRule has `rule` as its locality setting (if any)
-/// and has outlier detection or not, seen from a proxy at `proxy_locality`.
+/// and has outlier detection or not, seen from a proxy with these labels at
+/// `proxy_locality`.
 pub(crate) fn plan<'a>(
     mesh: &'a MeshConfig,
     rule: Option<&'a LocalityLbSetting>,
     outlier_detection: bool,
+    proxy_labels: &Labels,
     proxy_locality: &str,
 ) -> Plan<'a> {
     let setting = rule.unwrap_or(&mesh.locality_lb_setting);
-    if setting.enabled == Some(false) || proxy_locality.is_empty() {
+    if setting.enabled == Some(false) {
         return Plan::Off;
     }
-    let proxy = parts(proxy_locality);
-    if let Some(d) = setting
-        .distribute
-        .iter()
-        .find(|d| pattern_matches(&d.from, proxy))
-    {
-        return Plan::Distribute(&d.to);
+    let located = !proxy_locality.is_empty();
+    if located {
+        let proxy = parts(proxy_locality);
+        if let Some(d) = setting
+            .distribute
+            .iter()
+            .find(|d| pattern_matches(&d.from, proxy))
+        {
+            return Plan::Distribute(&d.to);
+        }
     }
-    if outlier_detection {
-        return Plan::Failover {
-            proxy: proxy_locality.to_string(),
-            failover: &setting.failover,
-        };
+    if !outlier_detection {
+        return Plan::Off;
     }
-    Plan::Off
+    let priority_labels: &[String] = if setting.distribute.is_empty() {
+        &setting.failover_priority
+    } else {
+        &[]
+    };
+    let by_labels = LabelRanking::new(priority_labels, proxy_labels, proxy_locality);
+    let by_locality = (located && (priority_labels.is_empty() || !setting.failover.is_empty()))
+        .then(|| proxy_locality.to_string());
+    if by_labels.is_none() && by_locality.is_none() {
+        return Plan::Off;
+    }
+    Plan::Failover {
+        by_labels,
+        by_locality,
+        failover: &setting.failover,
+        weighted: !priority_labels.is_empty(),
+    }
 }
 
-/// Applies `plan` to an assignment whose endpoints are grouped by locality.
+/// Applies `plan` to an assignment built by [`crate::endpoints::load_assignment`] with the
+/// same plan: endpoints grouped by locality and [`Plan::label_rank`], that rank in each
+/// group's `priority`.
 pub(crate) fn apply(plan: &Plan<'_>, cla: &mut ClusterLoadAssignment) {
     match plan {
         Plan::Off => {}
-        Plan::Failover { proxy, failover } => {
-            for group in &mut cla.endpoints {
-                group.priority =
-                    failover_priority(parts(proxy), of(group.locality.as_ref()), failover);
-            }
+        Plan::Failover {
+            by_locality,
+            failover,
+            ..
+        } => {
+            // (label rank, locality rank), compared in that order.
+            let keys: Vec<(u32, u32)> = cla
+                .endpoints
+                .iter()
+                .map(|group| {
+                    let near = by_locality.as_deref().map_or(0, |proxy| {
+                        failover_priority(parts(proxy), of(group.locality.as_ref()), failover)
+                    });
+                    (group.priority, near)
+                })
+                .collect();
             // Envoy wants priorities 0..N without gaps.
-            let used: BTreeSet<u32> = cla.endpoints.iter().map(|g| g.priority).collect();
-            let rank: BTreeMap<u32, u32> = used.into_iter().zip(0..).collect();
-            for group in &mut cla.endpoints {
-                group.priority = rank[&group.priority];
+            let used: BTreeSet<(u32, u32)> = keys.iter().copied().collect();
+            let rank: BTreeMap<(u32, u32), u32> = used.into_iter().zip(0..).collect();
+            for (group, key) in cla.endpoints.iter_mut().zip(keys) {
+                group.priority = rank[&key];
             }
         }
         Plan::Distribute(to) => {
@@ -171,122 +243,4 @@ fn pattern_matches(pattern: &str, locality: [&str; 3]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bowline_config::mesh_config::LocalityDistribute;
-    use bowline_xds::pb::envoy::config::endpoint::v3::{LbEndpoint, LocalityLbEndpoints};
-
-    fn group(locality: &str, endpoints: usize) -> LocalityLbEndpoints {
-        let [region, zone, sub_zone] = parts(locality);
-        LocalityLbEndpoints {
-            locality: Some(Locality {
-                region: region.into(),
-                zone: zone.into(),
-                sub_zone: sub_zone.into(),
-            }),
-            lb_endpoints: vec![LbEndpoint::default(); endpoints],
-            ..Default::default()
-        }
-    }
-
-    fn cla(groups: &[(&str, usize)]) -> ClusterLoadAssignment {
-        ClusterLoadAssignment {
-            cluster_name: "c".into(),
-            endpoints: groups.iter().map(|(l, n)| group(l, *n)).collect(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn failover_ranks_localities_by_closeness_and_renumbers_them() {
-        let mesh = MeshConfig::default();
-        let localities = [
-            ("us-west/z1/s1", 1),
-            ("us-west/z1/s2", 1),
-            ("us-west/z2/s1", 1),
-            ("us-east/z1/s1", 1),
-            ("eu/z1/s1", 1),
-        ];
-        let priorities = |setting: Option<&LocalityLbSetting>, outlier: bool| {
-            let mut c = cla(&localities);
-            apply(&plan(&mesh, setting, outlier, "us-west/z1/s1"), &mut c);
-            c.endpoints.iter().map(|g| g.priority).collect::<Vec<_>>()
-        };
-        assert_eq!(priorities(None, true), [0, 1, 2, 3, 3]);
-        assert_eq!(
-            priorities(None, false),
-            [0, 0, 0, 0, 0],
-            "no outlier detection, no failover (Istio's condition)"
-        );
-        let to_east = LocalityLbSetting {
-            failover: vec![LocalityFailover {
-                from: "us-west".into(),
-                to: "us-east".into(),
-            }],
-            ..Default::default()
-        };
-        assert_eq!(priorities(Some(&to_east), true), [0, 1, 2, 3, 4]);
-        let off = LocalityLbSetting {
-            enabled: Some(false),
-            ..Default::default()
-        };
-        assert_eq!(priorities(Some(&off), true), [0, 0, 0, 0, 0]);
-        // Gaps close: only zone-level and other-region endpoints.
-        let mut c = cla(&[("us-west/z1/s9", 2), ("eu/z/s", 1)]);
-        apply(&plan(&mesh, None, true, "us-west/z1/s1"), &mut c);
-        assert_eq!(
-            c.endpoints.iter().map(|g| g.priority).collect::<Vec<_>>(),
-            [0, 1]
-        );
-        // A proxy without a locality gets the endpoints as they are.
-        assert_eq!(plan(&mesh, None, true, ""), Plan::Off);
-    }
-
-    #[test]
-    fn distribute_weights_localities_from_the_proxys() {
-        let mesh = MeshConfig::default();
-        let setting = LocalityLbSetting {
-            distribute: vec![LocalityDistribute {
-                from: "us-west/z1/*".into(),
-                to: [
-                    ("us-west/z1/*".to_string(), 80),
-                    ("us-west/z2/*".to_string(), 20),
-                ]
-                .into_iter()
-                .collect(),
-            }],
-            ..Default::default()
-        };
-        let p = plan(&mesh, Some(&setting), false, "us-west/z1/s1");
-        assert!(p.weighted());
-        let mut c = cla(&[
-            ("us-west/z1/s1", 3),
-            ("us-west/z1/s2", 1),
-            ("us-west/z2/s1", 2),
-            ("eu/z/s", 5),
-        ]);
-        apply(&p, &mut c);
-        let weights: Vec<(String, u32)> = c
-            .endpoints
-            .iter()
-            .map(|g| {
-                let l = g.locality.as_ref().unwrap();
-                (
-                    format!("{}/{}", l.zone, l.sub_zone),
-                    g.load_balancing_weight.as_ref().unwrap().value,
-                )
-            })
-            .collect();
-        assert_eq!(
-            weights,
-            [
-                ("z1/s1".to_string(), 60_000),
-                ("z1/s2".to_string(), 20_000),
-                ("z2/s1".to_string(), 20_000)
-            ],
-            "80% shared 3:1 by endpoints, 20% to z2, nothing to a locality no rule names"
-        );
-        // A proxy elsewhere: no distribute rule matches it.
-        assert_eq!(plan(&mesh, Some(&setting), false, "eu/z/s"), Plan::Off);
-    }
-}
+mod tests;

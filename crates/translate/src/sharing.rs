@@ -33,7 +33,9 @@ use std::sync::Arc;
 ///   the proxy is given at all.
 ///
 /// - `locality`: EDS priorities and weights (locality load balancing), only when some rule
-///   can make them differ (see [`KeyIndex`]).
+///   can make them differ (see [`KeyIndex`]);
+/// - `labels` and `locality` again through `failoverPriority`: the proxy's values of the
+///   labels some `failoverPriority` names, and whether it has labels at all.
 ///
 /// Not read on the outbound side (so not in the key): `node_id`, `ip`, `workload`,
 /// `dns_domain`, ports and interception mode (listeners and inbound clusters are local).
@@ -49,6 +51,8 @@ pub struct OutboundKey {
     sidecar: Option<usize>,
     /// As in [`ClusterKey`].
     locality: Option<String>,
+    /// As in [`ClusterKey`].
+    failover_labels: Option<Vec<String>>,
 }
 
 /// What outbound clusters and endpoints (CDS and EDS, the bulk of a sidecar's config)
@@ -74,6 +78,10 @@ pub struct ClusterKey {
     sidecar: Option<(usize, Option<String>)>,
     /// The proxy's locality, when locality load balancing can make EDS differ by it.
     locality: Option<String>,
+    /// The proxy's values of [`KeyIndex::failover_labels`] (as `failoverPriority` reads
+    /// them, topology labels from the locality), when some rule names labels and the proxy
+    /// has labels at all (see [`crate::locality`]).
+    failover_labels: Option<Vec<String>>,
 }
 
 /// What a proxy's labels are tested against on the outbound side, indexed once.
@@ -90,6 +98,9 @@ pub(crate) struct KeyIndex {
     /// Whether EDS may depend on the proxy's locality (see [`crate::locality`]): some
     /// DestinationRule has outlier detection or a locality setting, or the mesh distributes.
     locality_matters: bool,
+    /// The distinct label names in every `failoverPriority` (DestinationRules' and the
+    /// mesh's), without `=value` overrides, sorted.
+    failover_labels: Vec<String>,
 }
 
 /// The outbound resources: outbound clusters, all of EDS and all of RDS, each sorted by name.
@@ -137,8 +148,41 @@ impl KeyIndex {
             .collect();
         index.source_selectors = selectors.into_iter().collect();
         index.locality_matters = locality_matters(snapshot);
+        index.failover_labels = failover_labels(snapshot);
         index
     }
+}
+
+/// See [`KeyIndex::failover_labels`].
+fn failover_labels(snapshot: &Snapshot) -> Vec<String> {
+    use bowline_config::istio::destination_rule::LoadBalancerSettings;
+    use bowline_config::mesh_config::LocalityLbSetting;
+    let mut names = BTreeSet::new();
+    let mut add = |setting: &LocalityLbSetting| {
+        for entry in &setting.failover_priority {
+            let name = entry.split('=').next().unwrap_or_default();
+            names.insert(name.to_string());
+        }
+    };
+    add(&snapshot.mesh.locality_lb_setting);
+    let mut add_lb = |lb: Option<&LoadBalancerSettings>| {
+        if let Some(setting) = lb.and_then(|lb| lb.locality_lb_setting.as_ref()) {
+            add(setting);
+        }
+    };
+    for (_, dr) in snapshot.config.destination_rules() {
+        let policies = dr
+            .traffic_policy
+            .iter()
+            .chain(dr.subsets.iter().filter_map(|s| s.traffic_policy.as_ref()));
+        for policy in policies {
+            add_lb(policy.load_balancer.as_ref());
+            for port in &policy.port_level_settings {
+                add_lb(port.load_balancer.as_ref());
+            }
+        }
+    }
+    names.into_iter().collect()
 }
 
 /// See [`KeyIndex::locality_matters`]. Errs on the side of splitting keys.
@@ -212,11 +256,26 @@ pub fn cluster_key(ctx: &PushContext, proxy: &ProxyView) -> ClusterKey {
             .map(|g| (g.clone(), proxy.labels.clone())),
         sidecar,
         locality: locality_of(index, proxy),
+        failover_labels: failover_labels_of(index, proxy),
     }
 }
 
 fn locality_of(index: &KeyIndex, proxy: &ProxyView) -> Option<String> {
     (index.locality_matters && !proxy.locality.is_empty()).then(|| proxy.locality.clone())
+}
+
+fn failover_labels_of(index: &KeyIndex, proxy: &ProxyView) -> Option<Vec<String>> {
+    let ranked = index.locality_matters
+        && !index.failover_labels.is_empty()
+        && crate::locality::labelled(&proxy.labels, &proxy.locality);
+    ranked.then(|| {
+        index
+            .failover_labels
+            .iter()
+            .map(|name| crate::locality::label_value(&proxy.labels, &proxy.locality, name))
+            .map(str::to_string)
+            .collect()
+    })
 }
 
 fn selecting_rules(index: &KeyIndex, proxy: &ProxyView) -> Vec<usize> {
@@ -251,6 +310,7 @@ pub fn outbound_key(ctx: &PushContext, proxy: &ProxyView) -> OutboundKey {
             .map(|g| (g.clone(), proxy.labels.clone())),
         sidecar: ctx.sidecar_of(proxy).map(|s| s.position),
         locality: locality_of(index, proxy),
+        failover_labels: failover_labels_of(index, proxy),
     }
 }
 

@@ -3,7 +3,8 @@
 //! config is never silently half-honoured. Applied today: `pathNormalization` (the
 //! connection manager's path options) `outboundTrafficPolicy` (calls outside the
 //! registry, in translate's `passthrough`) `defaultServiceExportTo` (services'
-//! visibility) and `protocolDetectionTimeout` (translate's `listeners::sniffing`).
+//! visibility), `protocolDetectionTimeout` (translate's `listeners::sniffing`) and
+//! `localityLbSetting` with its `failoverPriority` (translate's `locality`).
 
 use super::MeshConfig;
 
@@ -87,11 +88,6 @@ impl MeshConfig {
             self.enable_auto_mtls != d.enable_auto_mtls,
             "enableAutoMtls",
             "sidecars always originate mutual TLS to sidecars",
-        );
-        check(
-            !self.locality_lb_setting.failover_priority.is_empty(),
-            "localityLbSetting.failoverPriority",
-            "failover by endpoint labels is not served; failover follows localities only",
         );
         check(
             self.connect_timeout != d.connect_timeout,

@@ -1,10 +1,11 @@
 //! A DestinationRule's `loadBalancer` (Istio's `validateLoadBalancer` and the CRD's rules):
-//! one of `simple` or `consistentHash`, a hash key, slow start, and the settings bowline
-//! reads but does not apply yet (a warning each).
+//! one of `simple` or `consistentHash`, a hash key, slow start, locality failover rules, and
+//! the settings bowline reads but does not apply yet (a warning each).
 
 use super::fields::{self, Findings};
 use crate::diag::code;
 use crate::istio::destination_rule::{LoadBalancerSettings, SimpleLb, Warmup};
+use crate::mesh_config::LocalityLbSetting;
 
 /// `loadBalancer` of a traffic policy (`q` is its path).
 pub(super) fn check(lb: &LoadBalancerSettings, q: &str, out: &mut Findings) {
@@ -70,12 +71,10 @@ pub(super) fn check(lb: &LoadBalancerSettings, q: &str, out: &mut Findings) {
             "set only one of localityLbSetting and zoneAwareLbSetting",
         );
     }
+    if let Some(locality) = &lb.locality_lb_setting {
+        locality_lb_setting(locality, &format!("{q}.localityLbSetting"), out);
+    }
     for (set, name, what) in [
-        (
-            lb.locality_lb_setting.is_some(),
-            "localityLbSetting",
-            "locality failover and distribution (endpoints of every locality are used alike)",
-        ),
         (
             lb.zone_aware_lb_setting.is_some(),
             "zoneAwareLbSetting",
@@ -90,6 +89,29 @@ pub(super) fn check(lb: &LoadBalancerSettings, q: &str, out: &mut Findings) {
         if set {
             out.not_applied(format!("{q}.{name}"), what);
         }
+    }
+}
+
+/// Istio's `ValidateLocalityLbSetting`, for what bowline does not check elsewhere: with
+/// `failover`, `failoverPriority` may not name the region, zone or subzone label (the two
+/// would rank localities twice).
+fn locality_lb_setting(setting: &LocalityLbSetting, q: &str, out: &mut Findings) {
+    const TOPOLOGY: [&str; 3] = [
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "topology.istio.io/subzone",
+    ];
+    if setting.failover.is_empty() {
+        return;
+    }
+    if let Some((i, label)) = (setting.failover_priority.iter().enumerate())
+        .find(|(_, label)| TOPOLOGY.contains(&label.as_str()))
+    {
+        out.error(
+            code::CONFLICT,
+            format!("{q}.failoverPriority[{i}]"),
+            format!("`failover` and the topology label {label} in `failoverPriority` cannot be set together; rank regions with one or the other"),
+        );
     }
 }
 

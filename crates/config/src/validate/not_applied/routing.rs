@@ -268,9 +268,9 @@ pub(super) const PORT_POLICY: &[Row] = &[
         "loadBalancer.localityLbSetting.distribute[*].to",
         "locality_distribute_weights_localities_and_envoy_accepts_both",
     ),
-    unapplied(
+    applied(
         "loadBalancer.localityLbSetting.failoverPriority",
-        "failover by endpoint labels is not served; failover follows localities only",
+        "failover_priority_ranks_endpoints_by_the_labels_they_share_with_the_proxy",
     ),
     unapplied(
         "loadBalancer.warmupDurationSecs",

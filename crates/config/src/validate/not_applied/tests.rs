@@ -121,10 +121,8 @@ fn sidecar_scope_applies_and_unset_values() {
     }}));
     assert_eq!(
         warned(Spec::DestinationRule(dr)),
-        [
-            "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority",
-            "spec.trafficPolicy.portLevelSettings[0].tls.credentialName",
-        ]
+        ["spec.trafficPolicy.portLevelSettings[0].tls.credentialName"],
+        "failoverPriority is applied"
     );
     // A budget over recent requests rather than those in flight is not served.
     let dr = de(json!({"host": "r", "trafficPolicy": {
