@@ -5,6 +5,10 @@
 //! local endpoint fails it is ejected and traffic moves to the next priority; when it
 //! recovers and its ejection ends, traffic returns.
 //!
+//! The same with `failoverPriority: [rack]` instead of localities: the clients' workloads
+//! and one endpoint carry `rack: r1`, the other endpoint `rack: r2`; traffic stays on the
+//! same rack while it is healthy.
+//!
 //! The two endpoints are HTTP servers this test runs on the mesh bridge's address.
 
 #[path = "up/mesh.rs"]
@@ -72,8 +76,11 @@ async fn answers(netns: &str, to: SocketAddr, n: usize) -> anyhow::Result<Vec<St
     Ok(out.lines().map(|l| l.trim().to_string()).collect())
 }
 
-/// Waits until `n` requests in a row from each client all reach `want`.
-async fn all_reach(mesh: &TwoSidecars, to: SocketAddr, want: &str, phase: &str) {
+/// Waits until 5 requests in a row from each client all reach `want`; when `steady`, checks
+/// that the next 20 do too: two endpoints in one priority would pass the wait by chance in a
+/// few tries, but not the 20 (2^-20). (Not while an endpoint fails: its ejection ends after
+/// `baseEjectionTime`, and the next request it takes fails before it is ejected again.)
+async fn all_reach(mesh: &TwoSidecars, to: SocketAddr, want: &str, phase: &str, steady: bool) {
     for (who, netns) in &mesh.clients {
         let got = wait_until(
             Duration::from_secs(30),
@@ -86,6 +93,14 @@ async fn all_reach(mesh: &TwoSidecars, to: SocketAddr, want: &str, phase: &str) 
         )
         .await;
         got.unwrap_or_else(|e| panic!("{phase}: all to {want:?}: {e:#}"));
+        if !steady {
+            continue;
+        }
+        let next = answers(netns, to, 20).await.unwrap();
+        assert!(
+            next.iter().all(|a| a == want),
+            "{phase}: {who} strayed from {want:?}: {next:?}"
+        );
     }
 }
 
@@ -136,9 +151,74 @@ spec:
             remote_port = remote.port()
         ),
     );
-    all_reach(&mesh, local, "local", "the local locality first").await;
+    all_reach(&mesh, local, "local", "the local locality first", true).await;
     failing.store(true, Ordering::SeqCst);
-    all_reach(&mesh, local, "remote", "the local endpoint failing").await;
+    all_reach(&mesh, local, "remote", "the local endpoint failing", false).await;
     failing.store(false, Ordering::SeqCst);
-    all_reach(&mesh, local, "local", "the local endpoint recovered").await;
+    all_reach(&mesh, local, "local", "the local endpoint recovered", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_priority_keeps_traffic_on_the_same_rack_until_it_fails() {
+    let mesh = TwoSidecars::start_with(&|m| {
+        m.replace(
+            "labels: {app: productpage, version: v1}",
+            "labels: {app: productpage, version: v1, rack: r1}",
+        )
+        .replace(
+            "labels: {app: details, version: v1}",
+            "labels: {app: details, version: v1, rack: r1}",
+        )
+    })
+    .await;
+    for w in ["productpage-v1-0", "details-v1-0"] {
+        let labels = std::fs::read_to_string(mesh.mesh.state_dir().join("registry/mesh.yaml"))
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("WorkloadEntry") && l.contains(&format!("\"{w}\"")))
+            .unwrap_or_else(|| panic!("{w} in the registry"))
+            .to_string();
+        assert!(labels.contains("\"rack\":\"r1\""), "{labels}");
+    }
+    let failing = Arc::new(AtomicBool::new(false));
+    let same = backend(mesh.bridge, "same-rack", failing.clone()).await;
+    let other = backend(mesh.bridge, "other-rack", Arc::new(AtomicBool::new(false))).await;
+    mesh.mesh.write_config(
+        "ha.yaml",
+        &format!(
+            r#"apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ha, namespace: default}}
+spec:
+  hosts: [ha.example.com]
+  addresses: ["{bridge}"]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: {port}, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: "{bridge}", ports: {{http: {other_port}}}, labels: {{rack: r2}}}}
+  - {{address: "{bridge}", ports: {{http: {port}}}, labels: {{rack: r1}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: ha, namespace: default}}
+spec:
+  host: ha.example.com
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        enabled: true
+        failoverPriority: [rack]
+    outlierDetection: {{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3s, maxEjectionPercent: 100}}
+"#,
+            bridge = mesh.bridge,
+            port = same.port(),
+            other_port = other.port()
+        ),
+    );
+    all_reach(&mesh, same, "same-rack", "the same rack first", true).await;
+    failing.store(true, Ordering::SeqCst);
+    all_reach(&mesh, same, "other-rack", "the same rack failing", false).await;
+    failing.store(false, Ordering::SeqCst);
+    all_reach(&mesh, same, "same-rack", "the same rack recovered", true).await;
 }
