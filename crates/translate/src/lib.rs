@@ -44,7 +44,7 @@ pub use endpoints::endpoints;
 pub use gateway::api::status as gateway_api;
 pub use gateway::api::status::gateway_api_status;
 pub use listeners::listeners;
-pub use proxy_view::{GatewayView, InterceptionMode, InvalidNode, ProxyView};
+pub use proxy_view::{GatewayView, Generator, InterceptionMode, InvalidNode, ProxyView};
 pub use routes::routes;
 pub use sharing::{
     cluster_key, generate_clusters, generate_local, generate_outbound, generate_outbound_for_hosts,

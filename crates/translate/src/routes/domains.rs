@@ -138,6 +138,7 @@ mod tests {
             labels: Default::default(),
             locality: String::new(),
             gateway: None,
+            generator: crate::Generator::Envoy,
         }
     }
 
