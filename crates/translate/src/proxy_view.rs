@@ -33,7 +33,7 @@ pub enum Generator {
     #[default]
     Envoy,
     /// A proxyless gRPC client (`GENERATOR: "grpc"`): one API listener per `host:port`,
-    /// subscribed to by name.
+    /// subscribed to by name (see [`crate::generate_grpc`]).
     Grpc,
 }
 
