@@ -17,15 +17,17 @@
 //!   shared [`Packed`].
 //!
 //! Layout of a proxy's [`Resources`]: CDS = [outbound clusters, inbound clusters],
-//! EDS = [endpoints], LDS = [listeners], RDS = [routes].
+//! EDS = [endpoints], LDS = [listeners], RDS = [routes]. A proxyless gRPC client
+//! (`GENERATOR: "grpc"`) is served apart, one group per type, generated whole.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bowline_registry::Snapshot;
 use bowline_translate::{
-    cluster_key, generate_clusters, generate_local, generate_outbound_for_hosts, outbound_key,
-    routes, ClusterKey, OutboundKey, ProxyView, PushContext,
+    cluster_key, generate_clusters, generate_grpc, generate_local, generate_outbound_for_hosts,
+    outbound_key, routes, ClusterKey, Generator as ConfigShape, OutboundKey, ProxyView,
+    PushContext,
 };
 use bowline_xds::pb::envoy::config::core::v3::Node;
 use bowline_xds::{pack, type_url};
@@ -90,6 +92,9 @@ impl Generator for MeshGenerator {
                 return Resources::new();
             }
         };
+        if proxy.generator == ConfigShape::Grpc {
+            return grpc_resources(&context, &proxy);
+        }
         // A stream asks `concerns` before it gets here, but only what was cheap to know
         // then: now that computing the change is allowed, a proxy it does not concern keeps
         // what it has (and no typed config is built for it).
@@ -149,8 +154,35 @@ impl MeshGenerator {
         let Ok(proxy) = ProxyView::from_node(node, snapshot) else {
             return true;
         };
+        // Proxyless gRPC clients are regenerated whole on every change (see
+        // `grpc_resources`); the stream still sends only what changed.
+        if proxy.generator == ConfigShape::Grpc {
+            return true;
+        }
         generation.needs(previous, change, &context, &proxy)
     }
+}
+
+/// A proxyless gRPC client's resources, generated whole for every generation, bypassing the
+/// key caches: such clients are few, and the caches' keys describe what a sidecar's
+/// generators read, not `generate_grpc`'s. Nothing is lost on the wire: the stream diffs by
+/// content and sends a client only what changed among the names it subscribed to.
+fn grpc_resources(context: &PushContext, proxy: &ProxyView) -> Resources {
+    let out = generate_grpc(context, proxy);
+    let mut resources = Resources::new();
+    for c in &out.clusters {
+        resources.insert(type_url::CLUSTER, &c.name, pack(c));
+    }
+    for e in &out.endpoints {
+        resources.insert(type_url::ENDPOINT, &e.cluster_name, pack(e));
+    }
+    for l in &out.listeners {
+        resources.insert(type_url::LISTENER, &l.name, pack(l));
+    }
+    for r in &out.routes {
+        resources.insert(type_url::ROUTE, &r.name, pack(r));
+    }
+    resources
 }
 
 /// The per-proxy group of a type in a proxy's previous resources (see the module's layout).

@@ -6,7 +6,7 @@
 //! built once outside the timed part (that cost belongs to the registry).
 
 use bowline_registry::Snapshot;
-use bowline_translate::{InterceptionMode, ProxyView, PushContext};
+use bowline_translate::{Generator, InterceptionMode, ProxyView, PushContext};
 use std::fmt::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -62,6 +62,7 @@ fn sidecar(snapshot: &Snapshot) -> ProxyView {
         labels: workload.labels.clone(),
         locality: workload.locality.clone(),
         gateway: None,
+        generator: Generator::Envoy,
     }
 }
 

@@ -50,7 +50,8 @@ pub(crate) fn outbound_eds(clusters: &[OutboundCluster<'_>]) -> Vec<ClusterLoadA
     out
 }
 
-fn subset_labels<'a>(c: &OutboundCluster<'a>) -> &'a Labels {
+/// The labels a cluster's endpoints are selected by: its subset's, else none (all).
+pub(crate) fn subset_labels<'a>(c: &OutboundCluster<'a>) -> &'a Labels {
     static EMPTY: Labels = Labels::new();
     c.subset.map(|s| &s.labels).unwrap_or(&EMPTY)
 }

@@ -12,6 +12,8 @@
 //! Naming follows Istio's so that Envoy's stats and admin pages read the same as in Istio:
 //! clusters `outbound|<port>|<subset>|<host>` and `inbound|<port>||`, route configurations
 //! named by port (`"9080"`) plus `http_proxy`, listeners `virtualOutbound`/`virtualInbound`.
+//! A proxyless gRPC client (node metadata `GENERATOR: "grpc"`) gets another shape from the
+//! same routing: API listeners named `<host>:<port>` ([`generate_grpc`]).
 
 mod authn;
 mod authz;
@@ -20,6 +22,7 @@ mod clusters;
 mod context;
 mod endpoints;
 mod gateway;
+mod grpc;
 mod inbound;
 mod listeners;
 mod locality;
@@ -43,8 +46,9 @@ pub use endpoints::endpoints;
 /// Gateway API status conditions (see [`gateway_api_status`]).
 pub use gateway::api::status as gateway_api;
 pub use gateway::api::status::gateway_api_status;
+pub use grpc::generate_grpc;
 pub use listeners::listeners;
-pub use proxy_view::{GatewayView, InterceptionMode, InvalidNode, ProxyView};
+pub use proxy_view::{GatewayView, Generator, InterceptionMode, InvalidNode, ProxyView};
 pub use routes::routes;
 pub use sharing::{
     cluster_key, generate_clusters, generate_local, generate_outbound, generate_outbound_for_hosts,

@@ -24,6 +24,19 @@ pub enum InterceptionMode {
     None,
 }
 
+/// Which generator a node asks for (Istio's node metadata `GENERATOR`): what shape of
+/// config it can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Generator {
+    /// An Envoy (or bowline-proxy) sidecar or gateway: `virtualOutbound`, per-port routes,
+    /// wildcard CDS/LDS. No `GENERATOR` (or an empty one) means this.
+    #[default]
+    Envoy,
+    /// A proxyless gRPC client (`GENERATOR: "grpc"`): one API listener per `host:port`,
+    /// subscribed to by name (see [`crate::generate_grpc`]).
+    Grpc,
+}
+
 /// A sidecar as the generators see it. Rebuild it for every snapshot: `labels` come from the
 /// registry's Workload of that snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +65,8 @@ pub struct ProxyView {
     /// Set for an ingress gateway (node type `router`): it gets the listeners of the
     /// Gateways selecting its labels instead of `virtualOutbound`/`virtualInbound`.
     pub gateway: Option<GatewayView>,
+    /// What shape of config the node takes: an Envoy's, or a proxyless gRPC client's.
+    pub generator: Generator,
 }
 
 /// What a gateway proxy says about itself beyond a sidecar's node.
@@ -91,6 +106,8 @@ pub enum InvalidNode {
     BadInterceptionMode(String),
     #[error("node metadata GATEWAY_PORT_MAP={0:?} is not a list of SERVER_PORT:PORT pairs")]
     BadPortMap(String),
+    #[error("node metadata GENERATOR={0:?} is not a generator bowline has; leave it out for an Envoy sidecar or gateway, or set \"grpc\" for a proxyless gRPC client")]
+    UnsupportedGenerator(String),
 }
 
 impl ProxyView {
@@ -177,6 +194,7 @@ impl ProxyView {
             labels,
             locality,
             gateway,
+            generator: generator(meta)?,
         })
     }
 }
@@ -232,6 +250,18 @@ fn meta_port(meta: Option<&Struct>, field: &'static str, default: u16) -> Result
             .trim()
             .parse::<u16>()
             .map_err(|_| InvalidNode::BadPort { field, value }),
+    }
+}
+
+/// Metadata `GENERATOR`. Any other value is refused rather than served as Envoy: a node
+/// naming a generator expects that shape of config (Istio's other generators, such as
+/// `api`, answer with resources an Envoy config would not contain), and sidecar config sent
+/// to it would be silently useless, as it was to gRPC clients before `grpc` existed here.
+fn generator(meta: Option<&Struct>) -> Result<Generator, InvalidNode> {
+    match meta_string(meta, "GENERATOR").as_deref() {
+        None | Some("") => Ok(Generator::Envoy),
+        Some("grpc") => Ok(Generator::Grpc),
+        Some(other) => Err(InvalidNode::UnsupportedGenerator(other.to_string())),
     }
 }
 
@@ -380,6 +410,21 @@ mod tests {
     }
 
     #[test]
+    fn generator_metadata_picks_the_config_shape() {
+        let snap = Snapshot::default();
+        let id = "sidecar~127.0.0.1~client.default~default.svc.cluster.local";
+        let cases = [
+            (vec![], Generator::Envoy),
+            (vec![("GENERATOR", s(""))], Generator::Envoy),
+            (vec![("GENERATOR", s("grpc"))], Generator::Grpc),
+        ];
+        for (meta, want) in cases {
+            let view = ProxyView::from_node(&node(id, &meta), &snap).unwrap();
+            assert_eq!(view.generator, want, "{meta:?}");
+        }
+    }
+
+    #[test]
     fn unknown_workloads_have_no_labels() {
         let snap = Snapshot::default();
         let id = "sidecar~10.0.0.9~ghost.default~default.svc.cluster.local";
@@ -392,7 +437,7 @@ mod tests {
     fn refuses_what_it_cannot_serve() {
         let snap = Snapshot::default();
         type Case<'a> = (&'a str, &'a [(&'a str, Kind)], &'a str);
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
             ("reviews", &[], "MalformedId"),
             (
                 "ztunnel~10.0.0.1~gw.default~default.svc.cluster.local",
@@ -418,6 +463,11 @@ mod tests {
                 "sidecar~10.0.0.1~a.default~default.svc.cluster.local",
                 &[("INTERCEPTION_MODE", Kind::StringValue("MAGIC".into()))],
                 "BadInterceptionMode",
+            ),
+            (
+                "sidecar~10.0.0.1~a.default~default.svc.cluster.local",
+                &[("GENERATOR", Kind::StringValue("api".into()))],
+                "UnsupportedGenerator",
             ),
         ];
         for (id, meta, want) in cases {

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use virtual_service::{applies, Source};
 
 pub(crate) use destination::cluster_name;
+pub(crate) use domains::short_forms;
 pub(crate) use matching::prefix_all;
 pub(crate) use retry::default_policy as default_retry_policy;
 
@@ -136,6 +137,22 @@ fn route_config(
         max_direct_response_body_size_bytes: (largest_body > DEFAULT_MAX_DIRECT_RESPONSE_BODY)
             .then(|| crate::proto::u32_value(u32::try_from(largest_body).unwrap_or(u32::MAX)))
             .flatten(),
+        ..Default::default()
+    }
+}
+
+/// One service port's virtual host as the per-port route configuration holds it, before
+/// domains are shared out between services (its domains, its routes): what a proxyless gRPC
+/// client gets alone in the route configuration of that `host:port` (see [`crate::grpc`]).
+pub(crate) fn service_virtual_host(
+    push: &PushContext,
+    proxy: &ProxyView,
+    at: PortOf<'_>,
+) -> VirtualHost {
+    VirtualHost {
+        name: naming::virtual_host(&at.service.hostname, at.port.number),
+        domains: domains::service_domains(at.service, u32::from(at.number), proxy),
+        routes: http_routes(push, proxy, at),
         ..Default::default()
     }
 }

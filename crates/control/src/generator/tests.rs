@@ -523,3 +523,58 @@ fn endpoint_and_route_changes_concern_only_the_proxies_given_their_service() {
     let (_, concerned) = check_sequence_of(&plain, &nodes());
     assert!(concerned[1].iter().all(|c| *c));
 }
+
+/// A proxyless gRPC client (`GENERATOR: "grpc"`) beside the sidecars: it gets API
+/// listeners named `host:port` and per-host route configurations, follows a route change,
+/// and the sidecars still get `virtualOutbound`.
+#[test]
+fn a_grpc_client_gets_host_port_listeners_and_follows_route_changes() {
+    let mut grpc = node("grpc-client", "default", "127.0.0.1");
+    grpc.metadata.as_mut().expect("metadata").fields.insert(
+        "GENERATOR".into(),
+        Value {
+            kind: Some(Kind::StringValue("grpc".into())),
+        },
+    );
+    let mut all = nodes();
+    all.push(grpc);
+    let generations = [
+        snapshot(1, &mesh_yaml("10.0.0.3", "v2", 90)),
+        snapshot(2, &mesh_yaml("10.0.0.3", "v2", 0)),
+    ];
+    let (rounds, concerned) = check_sequence_of(&generations, &all);
+    let grpc = all.len() - 1;
+    assert!(
+        concerned[1][grpc],
+        "a gRPC client is concerned by every change"
+    );
+    let names = |resources: &Resources, type_url: &str| -> Vec<String> {
+        resources
+            .get(type_url)
+            .map(|set| set.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default()
+    };
+    let listeners = names(&rounds[0][grpc], type_url::LISTENER);
+    assert!(
+        listeners.contains(&"reviews.default.svc.cluster.local:9080".to_string())
+            && listeners.contains(&"reviews:9080".to_string()),
+        "{listeners:?}"
+    );
+    assert!(!listeners.iter().any(|l| l == "virtualOutbound"));
+    assert!(names(&rounds[0][0], type_url::LISTENER).contains(&"virtualOutbound".to_string()));
+    let reviews_route = "outbound|9080||reviews.default.svc.cluster.local";
+    assert!(names(&rounds[0][grpc], type_url::ROUTE).contains(&reviews_route.to_string()));
+    let clusters = |round: &Resources| {
+        let set = round.get(type_url::ROUTE).expect("routes");
+        let rc: bowline_xds::pb::envoy::config::route::v3::RouteConfiguration =
+            bowline_xds::unpack(&set.get(reviews_route).expect("reviews' routes").any)
+                .expect("a route configuration");
+        format!("{:?}", rc.virtual_hosts[0].routes[0].action)
+    };
+    assert!(clusters(&rounds[0][grpc]).contains("outbound|9080|v1|"));
+    assert!(clusters(&rounds[0][grpc]).contains("outbound|9080|v2|"));
+    assert!(
+        !clusters(&rounds[1][grpc]).contains("outbound|9080|v1|"),
+        "0/100 leaves v1 out"
+    );
+}

@@ -59,7 +59,7 @@ pub(crate) fn proxy_domains(service: &Service, port: u32, proxy: &ProxyView) -> 
 }
 
 /// `name.ns.svc` and `name.ns` for any proxy; `name` too when the proxy shares the namespace.
-fn short_forms(hostname: &str, proxy_ns: &str) -> Vec<String> {
+pub(crate) fn short_forms(hostname: &str, proxy_ns: &str) -> Vec<String> {
     let Some(stem) = hostname.strip_suffix(&format!(".{CLUSTER_DOMAIN}")) else {
         return Vec::new();
     };
@@ -138,6 +138,7 @@ mod tests {
             labels: Default::default(),
             locality: String::new(),
             gateway: None,
+            generator: crate::Generator::Envoy,
         }
     }
 

@@ -137,6 +137,7 @@ mod tests {
             ),
             locality: String::new(),
             gateway: None,
+            generator: crate::Generator::Envoy,
         }
     }
 

@@ -41,6 +41,7 @@ fn proxy(namespace: &str, labels: &[(&str, &str)]) -> ProxyView {
         ),
         locality: String::new(),
         gateway: None,
+        generator: crate::Generator::Envoy,
     }
 }
 
