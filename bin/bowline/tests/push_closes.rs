@@ -60,6 +60,46 @@ fn hold_open(netns: &str, to: SocketAddr) -> tokio::process::Child {
         .unwrap()
 }
 
+/// One connection from each client to `server`, held open, once it runs through a cluster
+/// whose `upstream_cx_active` stat ends with `cluster_suffix` in the client's sidecar (the
+/// config has arrived; until then a connection would be passed through).
+async fn hold_through(
+    mesh: &TwoSidecars,
+    server: SocketAddr,
+    cluster_suffix: &str,
+) -> Vec<(&'static str, Held)> {
+    let mut held = Vec::new();
+    for (who, netns) in &mesh.clients {
+        let workload = if who.contains("Envoy") {
+            "productpage-v1-0"
+        } else {
+            "details-v1-0"
+        };
+        let admin = workload_field(&mesh.state, workload, "sidecar_admin");
+        let connection = bowline_testkit::wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || async {
+                let mut child = hold_open(netns, server);
+                let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+                let ready = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await;
+                anyhow::ensure!(
+                    matches!(ready, Ok(Ok(Some(ref l))) if l == "READY"),
+                    "{who}: {ready:?}"
+                );
+                let suffix = format!("{cluster_suffix}.upstream_cx_active");
+                let active = two_sidecars::stat(&admin, &suffix).await;
+                anyhow::ensure!(active >= 1, "{who}: not through *{cluster_suffix} yet");
+                Ok((child, lines))
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        held.push((*who, connection));
+    }
+    held
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_service_closes_its_open_tcp_connections_within_the_drain() {
     let mesh = TwoSidecars::start().await;
@@ -74,37 +114,8 @@ async fn deleting_a_service_closes_its_open_tcp_connections_within_the_drain() {
             port = server.port()
         ),
     );
-    // Each sidecar's stats show its connection through the ledger's own cluster once the
-    // ServiceEntry has arrived; until then a connection would be passed through.
     let cluster = format!("outbound|{}||ledger.example.com", server.port());
-    let mut held = Vec::new();
-    for (who, netns) in &mesh.clients {
-        let admin = if who.contains("Envoy") {
-            two_sidecars::workload_field(&mesh.state, "productpage-v1-0", "sidecar_admin")
-        } else {
-            two_sidecars::workload_field(&mesh.state, "details-v1-0", "sidecar_admin")
-        };
-        let through_cluster = bowline_testkit::wait_until(
-            Duration::from_secs(20),
-            Duration::from_millis(200),
-            || async {
-                let mut child = hold_open(netns, server);
-                let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-                let ready = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await;
-                anyhow::ensure!(
-                    matches!(ready, Ok(Ok(Some(ref l))) if l == "READY"),
-                    "{who}: {ready:?}"
-                );
-                let active =
-                    two_sidecars::stat(&admin, &format!("{cluster}.upstream_cx_active")).await;
-                anyhow::ensure!(active >= 1, "{who}: not through {cluster} yet");
-                Ok((child, lines))
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-        held.push((*who, through_cluster));
-    }
+    let held = hold_through(&mesh, server, &cluster).await;
 
     // The ServiceEntry goes; the connections made through it end within the drain.
     std::fs::remove_file(mesh.mesh.dir.path().join("config/ledger.yaml")).unwrap();
@@ -284,35 +295,8 @@ async fn a_weight_change_leaves_open_tcp_connections_on_bowline_proxy() {
     tokio::spawn(greeter(listener));
     mesh.mesh
         .write_config("ledger.yaml", &weighted_ledger(server, 50, 50));
-    let mut held = Vec::new();
-    for (who, netns) in &mesh.clients {
-        let admin = if who.contains("Envoy") {
-            workload_field(&mesh.state, "productpage-v1-0", "sidecar_admin")
-        } else {
-            workload_field(&mesh.state, "details-v1-0", "sidecar_admin")
-        };
-        let connection = bowline_testkit::wait_until(
-            Duration::from_secs(20),
-            Duration::from_millis(200),
-            || async {
-                let mut child = hold_open(netns, server);
-                let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-                let ready = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await;
-                anyhow::ensure!(
-                    matches!(ready, Ok(Ok(Some(ref l))) if l == "READY"),
-                    "{who}: {ready:?}"
-                );
-                // Through one of the two subsets' clusters: the route is in place.
-                let active =
-                    two_sidecars::stat(&admin, "|ledger.example.com.upstream_cx_active").await;
-                anyhow::ensure!(active >= 1, "{who}: not through the ledger's subsets yet");
-                Ok((child, lines))
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-        held.push((*who, connection));
-    }
+    // Through one of the two subsets' clusters: the route is in place.
+    let held = hold_through(&mesh, server, "|ledger.example.com").await;
 
     let before = mesh.mesh.syncz().await.unwrap()["generation"]
         .as_u64()
