@@ -1,0 +1,8 @@
+//! What a proxy says about each request and connection, as pure values and functions: the
+//! proxy fills a record while it serves, and these modules turn it into what users read —
+//! Envoy's response flags, access log lines, Istio's standard metrics. No I/O and no async
+//! runtime here: writing lines and exporting is the proxy's job.
+
+pub mod flags;
+
+pub use flags::{ResponseFlag, ResponseFlags};
