@@ -52,6 +52,8 @@ pub struct HttpConnectionManager {
     /// What becomes of `x-forwarded-client-cert` (`forward_client_cert_details` and
     /// `set_current_client_cert_details`). Envoy's default: removed.
     pub client_cert: ForwardClientCert,
+    /// A line per request in each of these. Envoy's default: none.
+    pub access_log: Vec<crate::access_log::AccessLog>,
 }
 
 /// Envoy's default `stream_idle_timeout`.

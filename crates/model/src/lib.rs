@@ -16,6 +16,7 @@
 // Conversions must name deprecated proto fields too, to refuse them when set.
 #![allow(deprecated)]
 
+pub mod access_log;
 mod address;
 mod cidr;
 pub mod cluster;

@@ -11,6 +11,8 @@ pub struct TcpProxy {
     /// Close the connection after this long without bytes either way. Envoy's default:
     /// 1 hour; `None` = never (configured as 0).
     pub idle_timeout: Option<Duration>,
+    /// A line per connection in each of these. Envoy's default: none.
+    pub access_log: Vec<crate::access_log::AccessLog>,
 }
 
 /// Envoy's default tcp_proxy idle timeout.
@@ -37,12 +39,12 @@ mod convert {
             stat_prefix,
             cluster_specifier,
             idle_timeout,
+            access_log,
             // Not implemented: refused below unless at their defaults.
             on_demand,
             metadata_match,
             downstream_idle_timeout,
             upstream_idle_timeout,
-            access_log,
             max_connect_attempts,
             backoff_options,
             hash_policy,
@@ -59,7 +61,7 @@ mod convert {
             check_drain_close,
         } = t;
         refuse_unsupported!(at;
-            on_demand, metadata_match, downstream_idle_timeout, upstream_idle_timeout, access_log,
+            on_demand, metadata_match, downstream_idle_timeout, upstream_idle_timeout,
             max_connect_attempts, backoff_options, hash_policy, tunneling_config,
             max_downstream_connection_duration, max_downstream_connection_duration_jitter_percentage,
             access_log_flush_interval, flush_access_log_on_connected, access_log_options,
@@ -87,6 +89,7 @@ mod convert {
                 Some(DEFAULT_TCP_IDLE_TIMEOUT),
                 &at.field("idle_timeout"),
             )?,
+            access_log: crate::access_log::access_logs(access_log, at)?,
         })
     }
 

@@ -16,6 +16,7 @@ fn chain(name: &str, matcher: FilterChainMatch) -> FilterChain {
             stat_prefix: name.into(),
             cluster: ClusterSpecifier::Cluster(name.into()),
             idle_timeout: None,
+            access_log: Vec::new(),
         }),
     }
 }

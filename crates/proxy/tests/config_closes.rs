@@ -51,6 +51,7 @@ fn tcp_to(cluster: ClusterSpecifier) -> model::NetworkFilter {
         stat_prefix: "tcp".into(),
         cluster,
         idle_timeout: None,
+        access_log: Vec::new(),
     })
 }
 

@@ -394,6 +394,7 @@ async fn tcp_proxy_copies_both_ways() {
         stat_prefix: "tcp".into(),
         cluster: ClusterSpecifier::Cluster("echo".into()),
         idle_timeout: Some(Duration::from_secs(5)),
+        access_log: Vec::new(),
     });
     let (_proxy, addr) = start(
         vec![listener("t", network)],
@@ -642,6 +643,7 @@ async fn the_http_inspector_sends_http_and_raw_tcp_to_different_chains() {
             stat_prefix: "raw".into(),
             cluster: ClusterSpecifier::Cluster("echo".into()),
             idle_timeout: None,
+            access_log: Vec::new(),
         }),
     });
     let (_proxy, addr) = start(
@@ -705,6 +707,7 @@ async fn network_rbac_closes_denied_connections_and_names_the_rule() {
             stat_prefix: "raw".into(),
             cluster: ClusterSpecifier::Cluster("echo".into()),
             idle_timeout: None,
+            access_log: Vec::new(),
         });
         l
     };

@@ -50,6 +50,7 @@ pub(crate) fn http_connection_manager(
         common_http_protocol_options,
         forward_client_cert_details,
         set_current_client_cert_details,
+        access_log,
         // Not implemented: refused below unless at their defaults.
         add_user_agent,
         tracing,
@@ -64,7 +65,6 @@ pub(crate) fn http_connection_manager(
         drain_timeout,
         drain_timeout_jitter,
         delayed_close_timeout,
-        access_log,
         access_log_flush_interval,
         flush_access_log_on_new_request,
         access_log_options,
@@ -98,7 +98,7 @@ pub(crate) fn http_connection_manager(
         http2_protocol_options, http3_protocol_options, server_name, server_header_transformation,
         scheme_header_transformation,
         stream_flush_timeout, request_timeout, drain_timeout,
-        drain_timeout_jitter, delayed_close_timeout, access_log, access_log_flush_interval,
+        drain_timeout_jitter, delayed_close_timeout, access_log_flush_interval,
         flush_access_log_on_new_request, access_log_options, xff_num_trusted_hops,
         original_ip_detection_extensions, early_header_mutation_extensions,
         internal_address_config, skip_xff_append, via, preserve_external_request_id,
@@ -206,6 +206,7 @@ pub(crate) fn http_connection_manager(
         max_request_headers_bytes,
         max_headers_count,
         client_cert,
+        access_log: crate::access_log::access_logs(access_log, at)?,
     })
 }
 

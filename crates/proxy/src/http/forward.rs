@@ -26,6 +26,7 @@ use super::headers::{is_upgrade, strip_hop_by_hop};
 use super::local;
 use super::mirror::send_mirror;
 use super::router::Conn;
+use super::stream_info::{details, StreamInfo};
 use super::upstream_request::{upstream_request, upstream_request_owned};
 use crate::config::Config;
 use crate::upstream::circuit::Overflow;
@@ -33,6 +34,7 @@ use crate::upstream::cluster::{Cluster, Discovery, Endpoint};
 use crate::upstream::lb::Policy;
 use crate::upstream::outlier::LocalOrigin;
 use crate::upstream::pool::{Pool, PooledBody, UpstreamError};
+use bowline_telemetry::ResponseFlag;
 
 /// Bodies up to this size are buffered when a retry or mirror may need to send them again;
 /// larger or unknown-length bodies stream and are not retried.
@@ -49,6 +51,7 @@ pub async fn forward(
     conn: &Conn,
     target: Target<'_>,
     mut req: Request<Incoming>,
+    info: &mut StreamInfo,
 ) -> Response<ResponseBody> {
     let cluster = &target.cluster;
     let fwd = target.forward;
@@ -112,13 +115,19 @@ pub async fn forward(
         };
         let Some(endpoint) = endpoint else {
             stats.upstream_cx_none_healthy.inc();
+            info.fail(
+                ResponseFlag::NoHealthyUpstream,
+                details::NO_HEALTHY_UPSTREAM,
+            );
             return local::reply(StatusCode::SERVICE_UNAVAILABLE, local::NO_HEALTHY_UPSTREAM);
         };
+        info.upstream_host = Some(endpoint.addr);
         let Ok(_slot) = cluster
             .usage
             .acquire(Overflow::Requests, cluster.thresholds.max_requests)
         else {
             stats.upstream_rq_pending_overflow.inc();
+            info.fail(ResponseFlag::UpstreamOverflow, details::OVERFLOW);
             return overloaded(conn);
         };
         let last_try = retry.is_none_or(|r| retries_done >= r.num_retries);
@@ -174,8 +183,12 @@ pub async fn forward(
         // the cluster's retry breaker (`max_retries`, or its retry budget) has room. The slot
         // is held through the retry, until its own outcome is known; as in Envoy, the slot of
         // the retry just done is released before the next one asks.
+        let mut retry_exhausted = false;
         let mut may_retry = |outcome: UpstreamOutcome| -> Option<&RetryPolicy> {
-            let policy = retry.filter(|r| !last_try && r.retry_on(outcome))?;
+            let wanted = retry.filter(|r| r.retry_on(outcome));
+            // Envoy's URX: the policy would retry this, but no try is left.
+            retry_exhausted = wanted.is_some() && last_try;
+            let policy = wanted.filter(|_| !last_try)?;
             retry_slot = None;
             match cluster.usage.acquire_retry(&cluster.thresholds) {
                 Ok(slot) => {
@@ -205,6 +218,11 @@ pub async fn forward(
                     // Retried: this response is dropped (its connection closes).
                     Some(policy) => policy,
                     None => {
+                        info.response_started = Some(std::time::Instant::now());
+                        info.details = details::VIA_UPSTREAM;
+                        if retry_exhausted {
+                            info.flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
+                        }
                         // An upstream that answers before the upload ends: the route
                         // timeout runs from now.
                         let deadline = deadline.or_else(|| timeout.map(|t| Instant::now() + t));
@@ -227,21 +245,44 @@ pub async fn forward(
                     }
                 }
             }
-            Some(Err(UpstreamError::Overflow)) => return overloaded(conn),
+            Some(Err(UpstreamError::Overflow)) => {
+                info.fail(ResponseFlag::UpstreamOverflow, details::OVERFLOW);
+                return overloaded(conn);
+            }
             Some(Err(error)) => {
                 cluster.record_local(&endpoint, LocalOrigin::ConnectFailed);
-                let (outcome, text) = if error.is_connect_failure() {
-                    (UpstreamOutcome::ConnectFailure, local::CONNECT_FAILURE)
+                let (outcome, text, flag, why) = if error.is_connect_failure() {
+                    (
+                        UpstreamOutcome::ConnectFailure,
+                        local::CONNECT_FAILURE,
+                        ResponseFlag::UpstreamConnectionFailure,
+                        details::CONNECT_FAILURE,
+                    )
                 } else {
-                    (UpstreamOutcome::Reset { request_sent: true }, local::RESET)
+                    (
+                        UpstreamOutcome::Reset { request_sent: true },
+                        local::RESET,
+                        ResponseFlag::UpstreamConnectionTermination,
+                        details::CONNECTION_TERMINATION,
+                    )
                 };
                 match may_retry(outcome) {
                     Some(policy) => policy,
-                    None => return local::reply(StatusCode::SERVICE_UNAVAILABLE, text),
+                    None => {
+                        info.fail(flag, why);
+                        if retry_exhausted {
+                            info.flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
+                        }
+                        return local::reply(StatusCode::SERVICE_UNAVAILABLE, text);
+                    }
                 }
             }
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
                 stats.upstream_rq_timeout.inc();
+                info.fail(
+                    ResponseFlag::UpstreamRequestTimeout,
+                    details::RESPONSE_TIMEOUT,
+                );
                 return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT);
             }
             None => {
@@ -250,7 +291,14 @@ pub async fn forward(
                 match may_retry(UpstreamOutcome::PerTryTimeout) {
                     Some(policy) => policy,
                     None => {
-                        return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT)
+                        info.fail(
+                            ResponseFlag::UpstreamRequestTimeout,
+                            details::PER_TRY_TIMEOUT,
+                        );
+                        if retry_exhausted {
+                            info.flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
+                        }
+                        return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT);
                     }
                 }
             }
@@ -260,6 +308,10 @@ pub async fn forward(
         retries_done += 1;
         if deadline.is_some_and(|d| Instant::now() + wait >= d) {
             stats.upstream_rq_timeout.inc();
+            info.fail(
+                ResponseFlag::UpstreamRequestTimeout,
+                details::RESPONSE_TIMEOUT,
+            );
             return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT);
         }
         tokio::time::sleep(wait).await;

@@ -12,6 +12,7 @@ pub mod mirror;
 pub mod rbac;
 pub mod router;
 pub mod server;
+pub mod stream_info;
 pub mod upstream_request;
 pub mod validate;
 pub mod xfcc;

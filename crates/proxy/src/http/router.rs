@@ -21,11 +21,13 @@ use super::forward::{self, Target};
 use super::head_scan::HeadFacts;
 use super::headers::{decide_upgrade, UpgradeDecision};
 use super::local;
+use super::stream_info::{details, StreamInfo};
 use super::xfcc::ClientCert;
 use crate::config::Config;
 use crate::listener::runtime::{FilterRt, HttpRt};
 use crate::state::State;
 use crate::upstream::pool::Pool;
+use bowline_telemetry::ResponseFlag;
 
 /// What a connection's requests share.
 #[derive(Debug)]
@@ -98,13 +100,18 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
     stats.downstream_rq_total.inc();
     stats.downstream_rq_active.inc();
     let asker = local::asker(&req);
-    let response = local::finish(route(&conn, req).await, asker);
+    let mut info = StreamInfo::new();
+    let response = local::finish(route(&conn, req, &mut info).await, asker);
     stats.downstream_rq_xx.record(response.status().as_u16());
     stats.downstream_rq_active.dec();
     response
 }
 
-async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody> {
+async fn route(
+    conn: &Conn,
+    mut req: Request<Incoming>,
+    info: &mut StreamInfo,
+) -> Response<ResponseBody> {
     let http = &conn.http;
     // 1. The connection manager: what it checks and rewrites before any filter runs.
     // The authority: an absolute URI's (HTTP/2, or a proxy-style HTTP/1.1 request) wins over
@@ -188,6 +195,7 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
                 Ok(payloads) => jwt_payloads = payloads,
                 Err(reply) => {
                     http.stats.jwt_denied.inc();
+                    info.details = details::JWT_DENIED;
                     return reply;
                 }
             },
@@ -204,6 +212,7 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
                 if let Some(reply) =
                     crate::http::rbac::check(conn, std::slice::from_ref(rbac), &request)
                 {
+                    info.details = details::RBAC_DENIED;
                     return reply;
                 }
             }
@@ -242,15 +251,18 @@ async fn route(conn: &Conn, mut req: Request<Incoming>) -> Response<ResponseBody
                 }
                 let fault = policy.decide(rand::random(), rand::random());
                 if let Some(delay) = fault.delay {
+                    info.flags.insert(ResponseFlag::DelayInjected);
                     tokio::time::sleep(delay).await;
                 }
                 if let Some(abort) = fault.abort {
+                    info.fail(ResponseFlag::FaultInjected, details::FAULT_ABORT);
                     return local::fault_abort(abort);
                 }
             }
             FilterRt::Router => {
                 let selection = *selected.get_or_insert_with(|| select(&req));
-                let mut response = router(conn, req, selection, authority, scheme, &snapshot).await;
+                let mut response =
+                    router(conn, req, selection, authority, scheme, &snapshot, info).await;
                 if let Some(headers) = cors_response_headers {
                     add_headers(&mut response, headers);
                 }
@@ -322,11 +334,14 @@ async fn router(
     authority: &str,
     scheme: &str,
     snapshot: &Config,
+    info: &mut StreamInfo,
 ) -> Response<ResponseBody> {
     let Some((vhost, route)) = selection else {
         conn.http.stats.no_route.inc();
+        info.fail(ResponseFlag::NoRouteFound, details::ROUTE_NOT_FOUND);
         return local::reply(StatusCode::NOT_FOUND, "");
     };
+    info.route_name = info.name(&route.name);
     let path = req
         .uri()
         .path_and_query()
@@ -342,6 +357,7 @@ async fn router(
     let mut response = match &route.action {
         RouteAction::DirectResponse(direct) => {
             conn.http.stats.rq_direct_response.inc();
+            info.details = details::DIRECT_RESPONSE;
             let status = StatusCode::from_u16(direct.status).unwrap_or(StatusCode::OK);
             let body = direct.body.clone().map(Bytes::from).unwrap_or_default();
             local::reply_owned(status, body)
@@ -364,8 +380,10 @@ async fn router(
                 model::ClusterSpecifier::Weighted(list) => list.iter().find(|c| c.name == weighted),
                 model::ClusterSpecifier::Cluster(_) => None,
             };
+            info.upstream_cluster = info.name(weighted);
             let Some(cluster) = snapshot.clusters.get(weighted) else {
                 conn.http.stats.no_cluster.inc();
+                info.fail(ResponseFlag::NoClusterFound, details::CLUSTER_NOT_FOUND);
                 return local::reply(StatusCode::SERVICE_UNAVAILABLE, "");
             };
             let new_path = fwd
@@ -378,7 +396,7 @@ async fn router(
                 forward: fwd,
                 snapshot,
             };
-            let mut response = forward::forward(conn, target, req).await;
+            let mut response = forward::forward(conn, target, req, info).await;
             if let Some(w) = weighted_ops {
                 w.headers.apply_to_response(response.headers_mut());
             }

@@ -135,6 +135,16 @@ impl ListenerRt {
                 network_rbac: _,
                 network: _,
             } = c;
+            let access_log = match &c.network {
+                NetworkFilter::Http(hcm) => &hcm.access_log,
+                NetworkFilter::Tcp(tcp) => &tcp.access_log,
+            };
+            if !access_log.is_empty() {
+                return Err(format!(
+                    "filter chain {:?}: access_log is not implemented by bowline-proxy yet",
+                    c.name
+                ));
+            }
             let tls = c
                 .tls
                 .as_ref()
@@ -236,6 +246,8 @@ fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> HttpRt {
         max_request_headers_bytes,
         max_headers_count,
         client_cert,
+        // Checked in `ListenerRt::new` (refused until lines are written).
+        access_log: _,
     } = hcm;
     let mut router = model::Router::default();
     let filters = http_filters

@@ -193,6 +193,7 @@ pub fn hcm(
         max_request_headers_bytes: model::DEFAULT_MAX_REQUEST_HEADERS_BYTES,
         max_headers_count: model::DEFAULT_MAX_HEADERS_COUNT,
         client_cert: Default::default(),
+        access_log: Vec::new(),
     }
 }
 

@@ -31,6 +31,7 @@ fn tcp(cluster: ClusterSpecifier) -> NetworkFilter {
         stat_prefix: "tcp".into(),
         cluster,
         idle_timeout: None,
+        access_log: Vec::new(),
     })
 }
 
@@ -132,6 +133,7 @@ fn http() -> NetworkFilter {
         max_request_headers_bytes: model::DEFAULT_MAX_REQUEST_HEADERS_BYTES,
         max_headers_count: model::DEFAULT_MAX_HEADERS_COUNT,
         client_cert: Default::default(),
+        access_log: Vec::new(),
     })
 }
 

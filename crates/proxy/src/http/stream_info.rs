@@ -1,0 +1,83 @@
+//! What one request did, filled in phase by phase (Envoy's `StreamInfo`): the connection
+//! manager starts it, the router names the route and cluster, forwarding the upstream host
+//! and why it failed. Telemetry (access logs) reads it once the response has ended, so no
+//! phase has to know who reports on it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bowline_telemetry::{ResponseFlag, ResponseFlags};
+
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// Wall-clock start, for `%START_TIME%`.
+    pub start_time: SystemTime,
+    /// Monotonic start, for durations.
+    pub started: Instant,
+    pub flags: ResponseFlags,
+    /// Envoy's `%RESPONSE_CODE_DETAILS%`: why the response is what it is, in Envoy's words
+    /// (`via_upstream`, `route_not_found`, `upstream_reset_before_response_started{…}`, …).
+    pub details: &'static str,
+    pub route_name: Option<Arc<str>>,
+    pub upstream_cluster: Option<Arc<str>>,
+    pub upstream_host: Option<SocketAddr>,
+    /// When the upstream's response headers arrived (`%RESPONSE_DURATION%`).
+    pub response_started: Option<Instant>,
+    /// Whether someone will read the names (route, cluster): they are copied only then, so
+    /// a connection manager without access logs allocates nothing for them.
+    pub detailed: bool,
+}
+
+impl StreamInfo {
+    pub fn new() -> StreamInfo {
+        StreamInfo {
+            start_time: SystemTime::now(),
+            started: Instant::now(),
+            flags: ResponseFlags::NONE,
+            details: "",
+            route_name: None,
+            upstream_cluster: None,
+            upstream_host: None,
+            response_started: None,
+            detailed: false,
+        }
+    }
+
+    /// Records a name (route, cluster) when [`detailed`](Self::detailed).
+    pub fn name(&self, name: &str) -> Option<Arc<str>> {
+        self.detailed.then(|| Arc::from(name))
+    }
+
+    /// Raises `flag` with Envoy's details text for it.
+    pub fn fail(&mut self, flag: ResponseFlag, details: &'static str) {
+        self.flags.insert(flag);
+        self.details = details;
+    }
+}
+
+impl Default for StreamInfo {
+    fn default() -> Self {
+        StreamInfo::new()
+    }
+}
+
+/// Envoy's `%RESPONSE_CODE_DETAILS%` values for what bowline-proxy answers itself.
+pub mod details {
+    pub const VIA_UPSTREAM: &str = "via_upstream";
+    pub const ROUTE_NOT_FOUND: &str = "route_not_found";
+    pub const CLUSTER_NOT_FOUND: &str = "cluster_not_found";
+    pub const NO_HEALTHY_UPSTREAM: &str = "no_healthy_upstream";
+    pub const OVERFLOW: &str = "upstream_reset_before_response_started{overflow}";
+    pub const CONNECT_FAILURE: &str =
+        "upstream_reset_before_response_started{remote_connection_failure}";
+    pub const CONNECTION_TERMINATION: &str =
+        "upstream_reset_before_response_started{connection_termination}";
+    pub const RESPONSE_TIMEOUT: &str = "upstream_response_timeout";
+    pub const PER_TRY_TIMEOUT: &str = "upstream_per_try_timeout";
+    pub const FAULT_ABORT: &str = "fault_filter_abort";
+    pub const DIRECT_RESPONSE: &str = "direct_response";
+    pub const RBAC_DENIED: &str = "rbac_access_denied_matched_policy[none]";
+    pub const JWT_DENIED: &str = "jwt_authn_access_denied";
+    pub const DOWNSTREAM_DISCONNECT: &str = "downstream_remote_disconnect";
+}
