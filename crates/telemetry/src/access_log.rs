@@ -12,6 +12,7 @@
 //! `String`, with no allocation of its own.
 
 mod defaults;
+mod json;
 mod operator;
 mod template;
 mod time;
@@ -24,8 +25,9 @@ mod tests;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-pub use defaults::{ENVOY_DEFAULT_TEXT, ISTIO_DEFAULT_TEXT};
+pub use defaults::{ENVOY_DEFAULT_TEXT, ISTIO_DEFAULT_JSON, ISTIO_DEFAULT_TEXT};
 
+use json::JsonTemplate;
 use template::Template;
 
 /// Everything an access line can say about one request or TCP connection. `None` (or an
@@ -103,11 +105,16 @@ pub struct AccessRecord<'a> {
 #[derive(Debug, Clone)]
 pub enum Format {
     Text(TextFormat),
+    Json(JsonFormat),
 }
 
 /// A parsed text format.
 #[derive(Debug, Clone)]
 pub struct TextFormat(Template);
+
+/// A parsed JSON format.
+#[derive(Debug, Clone)]
+pub struct JsonFormat(JsonTemplate);
 
 /// A format Envoy would refuse, or that uses an operator bowline-proxy cannot fill. The
 /// message names the operator, its byte position in the format string and, for JSON, the
@@ -127,6 +134,17 @@ impl Format {
             .map_err(|message| InvalidFormat { message })
     }
 
+    /// Parses a JSON format: values are format strings, constants, or nested objects and
+    /// arrays of them. Rendered lines are one JSON object, keys sorted as Envoy sorts them,
+    /// followed by `\n`.
+    pub fn json(
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Format, InvalidFormat> {
+        JsonTemplate::build(fields)
+            .map(|t| Format::Json(JsonFormat(t)))
+            .map_err(|message| InvalidFormat { message })
+    }
+
     /// Envoy's default text format, for a file access log without a format.
     pub fn envoy_default() -> Format {
         Format::text(ENVOY_DEFAULT_TEXT).expect("Envoy's default format parses")
@@ -137,10 +155,20 @@ impl Format {
         Format::text(ISTIO_DEFAULT_TEXT).expect("Istio's default format parses")
     }
 
+    /// Istio's default JSON format (MeshConfig `accessLogEncoding: JSON`).
+    pub fn istio_default_json() -> Format {
+        let fields = ISTIO_DEFAULT_JSON
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        Format::json(&fields).expect("Istio's default JSON format parses")
+    }
+
     /// Appends one line for `record` to `out`.
     pub fn render(&self, record: &AccessRecord<'_>, out: &mut String) {
         match self {
             Format::Text(TextFormat(template)) => template.render_text(record, out),
+            Format::Json(JsonFormat(template)) => template.render(record, out),
         }
     }
 

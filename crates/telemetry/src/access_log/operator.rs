@@ -249,6 +249,24 @@ impl Operator {
         }
     }
 
+    /// Whether this operator's JSON value is a number when present.
+    #[cfg(test)]
+    pub(super) fn is_numeric(&self) -> bool {
+        use AddressPart::Port;
+        matches!(
+            self,
+            Operator::Duration
+                | Operator::ResponseDuration
+                | Operator::ResponseCode
+                | Operator::BytesReceived
+                | Operator::BytesSent
+                | Operator::UpstreamLocalAddress(Port)
+                | Operator::UpstreamRemoteAddress(Port)
+                | Operator::DownstreamLocalAddress(Port)
+                | Operator::DownstreamRemoteAddress(Port)
+        )
+    }
+
     fn header_map_kind(&self) -> HeaderMapKind {
         match self {
             Operator::ResponseHeader(_) => HeaderMapKind::Response,

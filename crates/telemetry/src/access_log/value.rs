@@ -89,6 +89,22 @@ impl Value<'_> {
             }
         }
     }
+
+    /// Writes the value as one JSON value: numbers bare, `null` when missing, anything else
+    /// a JSON string (Envoy's typed JSON output).
+    pub(super) fn write_json(&self, out: &mut String) {
+        match self {
+            Value::Missing => out.push_str("null"),
+            Value::Number(_) => {
+                let _ = self.write_text(out);
+            }
+            _ => {
+                out.push('"');
+                let _ = self.write_text(&mut JsonEscaped(out));
+                out.push('"');
+            }
+        }
+    }
 }
 
 fn truncate(bytes: &[u8], max: Option<usize>) -> &[u8] {
@@ -106,4 +122,47 @@ fn write_lossy(bytes: &[u8], w: &mut dyn Write) -> fmt::Result {
         }
     }
     Ok(())
+}
+
+/// A writer that escapes what it is given as the inside of a JSON string.
+pub(super) struct JsonEscaped<'o>(pub(super) &'o mut String);
+
+impl Write for JsonEscaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        push_json_escaped(self.0, s);
+        Ok(())
+    }
+}
+
+/// Appends `s` escaped for the inside of a JSON string (quotes not included).
+pub(super) fn push_json_escaped(out: &mut String, s: &str) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+/// Appends `s` as a quoted JSON string.
+pub(super) fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    push_json_escaped(out, s);
+    out.push('"');
 }

@@ -1,5 +1,7 @@
 //! Formats Envoy refuses are refused, with a message that names the operator and where it is.
 
+use serde_json::json;
+
 use super::*;
 
 #[test]
@@ -65,6 +67,32 @@ fn bad_text_formats_are_refused_with_where_and_why() {
             err.message
         );
         assert!(err.to_string().starts_with("invalid access log format: "));
+    }
+}
+
+#[test]
+fn bad_json_formats_name_the_field() {
+    let cases = [
+        (json!({"a": "%FOO%"}), "json_format.a: %FOO% at position 0"),
+        (
+            json!({"a": {"b": "x %REQ%"}}),
+            "json_format.a.b: %REQ% at position 2: REQ requires",
+        ),
+        (
+            json!({"a": ["ok", "%%", "%BAD"]}),
+            "json_format.a[2]: no command operator at position 0",
+        ),
+    ];
+    for (format, needle) in cases {
+        let serde_json::Value::Object(fields) = format else {
+            unreachable!()
+        };
+        let err = Format::json(&fields).expect_err(needle);
+        assert!(
+            err.message.contains(needle),
+            "{:?} lacks {needle:?}",
+            err.message
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod defaults;
 mod errors;
+mod json;
 mod operators;
 mod render_cost;
 

@@ -5,6 +5,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use serde_json::json;
+
 use super::*;
 
 struct Counting;
@@ -44,7 +46,18 @@ fn allocations_during(f: impl FnOnce()) -> usize {
 #[test]
 fn rendering_allocates_nothing_beyond_the_line() {
     let h = http_headers();
-    let formats = [Format::envoy_default(), Format::istio_default()];
+    let serde_json::Value::Object(custom) = json!({
+        "mixed": "%REQ(:METHOD)% %REQ(:PATH):5% %RESPONSE_FLAGS_LONG% %START_TIME(%F %T.%6f %z)%",
+        "nested": {"list": ["%RESP(:STATUS)%", "%UPSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%"]},
+    }) else {
+        unreachable!()
+    };
+    let formats = [
+        Format::envoy_default(),
+        Format::istio_default(),
+        Format::istio_default_json(),
+        Format::json(&custom).unwrap(),
+    ];
     let records = [http_record(&h), tcp_record(), AccessRecord::default()];
     let mut out = String::with_capacity(64 * 1024);
     for format in &formats {
