@@ -3,6 +3,7 @@
 //! Envoy's response flags, access log lines, Istio's standard metrics. No I/O and no async
 //! runtime here: writing lines and exporting is the proxy's job.
 
+pub mod access_log;
 pub mod flags;
 
 pub use flags::{ResponseFlag, ResponseFlags};
