@@ -4,5 +4,6 @@
 //! runtime here: writing lines and exporting is the proxy's job.
 
 pub mod flags;
+pub mod metrics;
 
 pub use flags::{ResponseFlag, ResponseFlags};
