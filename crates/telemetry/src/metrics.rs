@@ -19,6 +19,8 @@
 
 mod labels;
 mod series;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::hash::Hash;
