@@ -5,5 +5,6 @@
 
 pub mod access_log;
 pub mod flags;
+pub mod metrics;
 
 pub use flags::{ResponseFlag, ResponseFlags};
