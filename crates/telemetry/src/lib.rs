@@ -4,6 +4,8 @@
 //! runtime here: writing lines and exporting is the proxy's job.
 
 pub mod access_log;
+#[cfg(test)]
+mod alloc_count;
 pub mod flags;
 pub mod metrics;
 

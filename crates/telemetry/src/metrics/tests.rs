@@ -6,7 +6,6 @@
 use super::*;
 use crate::ResponseFlags;
 
-mod alloc_count;
 mod http;
 mod load;
 mod tcp;

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use super::super::*;
-use super::alloc_count;
 use super::{productpage_to_ratings, scraped, tcp_labels};
+use crate::alloc_count;
 
 #[test]
 fn concurrent_recording_loses_nothing() {
