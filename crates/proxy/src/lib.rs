@@ -5,6 +5,7 @@
 //! `upstream/` holds clusters, pools and balancers, `admin/` answers operators; `worker`
 //! runs one single-threaded runtime per core; [`Proxy`] ties them together.
 
+pub mod access_log;
 pub mod admin;
 pub mod config;
 pub mod drain;

@@ -72,6 +72,41 @@ pub enum ResponseBody {
     /// Nothing after the headers, and no length declared: the stream ends with its headers
     /// and no `content-length` is added (a gRPC trailers-only response, as Envoy sends it).
     HeadersOnly,
+    /// Another body whose end (or abandonment) writes the request's access log lines.
+    Logged(Box<LoggedBody>),
+}
+
+/// A response body counted on its way down; when it is dropped (sent, or abandoned by the
+/// client) its request's access lines are written with the bytes sent and how it ended.
+#[derive(Debug)]
+pub struct LoggedBody {
+    inner: ResponseBody,
+    sent: u64,
+    /// The inner body reported its end (or the route timeout cut it: `timed_out`).
+    ended: bool,
+    timed_out: bool,
+    log: Option<super::access::PendingLog>,
+}
+
+impl LoggedBody {
+    pub fn wrap(inner: ResponseBody, log: super::access::PendingLog) -> ResponseBody {
+        ResponseBody::Logged(Box::new(LoggedBody {
+            inner,
+            sent: 0,
+            ended: false,
+            timed_out: false,
+            log: Some(log),
+        }))
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        let ended = self.ended || self.inner.is_end_stream();
+        if let Some(log) = self.log.take() {
+            log.finish(self.sent, ended, self.timed_out);
+        }
+    }
 }
 
 /// An upstream body under a deadline. The timer is armed only if the body actually has to
@@ -202,6 +237,22 @@ impl Body for ResponseBody {
                 poll_once(bytes).map(|f| f.map(|f| f.map_err(Into::into)))
             }
             ResponseBody::HeadersOnly => Poll::Ready(None),
+            ResponseBody::Logged(logged) => {
+                let polled = Pin::new(&mut logged.inner).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            logged.sent += data.len() as u64;
+                        }
+                    }
+                    Poll::Ready(Some(Err(ResponseBodyError::Timeout))) => {
+                        logged.timed_out = true;
+                    }
+                    Poll::Ready(None) => logged.ended = true,
+                    _ => {}
+                }
+                polled
+            }
         }
     }
 
@@ -210,6 +261,7 @@ impl Body for ResponseBody {
             ResponseBody::Upstream(up) => up.body.is_end_stream(),
             ResponseBody::Local(bytes) => bytes.is_none(),
             ResponseBody::HeadersOnly => true,
+            ResponseBody::Logged(logged) => logged.inner.is_end_stream(),
         }
     }
 
@@ -219,6 +271,7 @@ impl Body for ResponseBody {
             ResponseBody::Local(bytes) => hint_once(bytes),
             // Not exact: hyper would declare `content-length: 0`.
             ResponseBody::HeadersOnly => SizeHint::default(),
+            ResponseBody::Logged(logged) => logged.inner.size_hint(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP: the connection manager (hyper server, HTTP/1.1 and h2c) and the router.
 
+pub mod access;
 pub mod body;
 pub mod forward;
 pub mod hash;

@@ -16,7 +16,8 @@ use model::route::{CorsDecision, RequestHead, RouteAction};
 use model::RouteSource;
 use std::borrow::Cow;
 
-use super::body::ResponseBody;
+use super::access::{PendingLog, RequestSnapshot};
+use super::body::{LoggedBody, ResponseBody};
 use super::forward::{self, Target};
 use super::head_scan::HeadFacts;
 use super::headers::{decide_upgrade, UpgradeDecision};
@@ -101,9 +102,25 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
     stats.downstream_rq_active.inc();
     let asker = local::asker(&req);
     let mut info = StreamInfo::new();
-    let response = local::finish(route(&conn, req, &mut info).await, asker);
+    info.detailed = !conn.http.access_logs.is_empty();
+    let mut response = local::finish(route(&conn, req, &mut info).await, asker);
     stats.downstream_rq_xx.record(response.status().as_u16());
     stats.downstream_rq_active.dec();
+    if info.detailed {
+        // The lines are written when the body has gone down (or the client has gone).
+        let log = PendingLog {
+            http: conn.http.clone(),
+            request: info.request.take(),
+            info,
+            status: response.status().as_u16(),
+            response_headers: response.headers().clone(),
+            downstream_local: conn.destination,
+            downstream_remote: conn.peer,
+            peer_principal: conn.peer_principal.clone(),
+        };
+        let body = std::mem::replace(response.body_mut(), ResponseBody::empty());
+        *response.body_mut() = LoggedBody::wrap(body, log);
+    }
     response
 }
 
@@ -172,11 +189,30 @@ async fn route(
         &http.client_cert,
         conn.client_cert.as_deref(),
     );
+    // The connection manager's request id, before any filter (Envoy's order: JWT, RBAC and
+    // access logs see it, and so does the upstream).
+    if http.generate_request_id && !req.headers().contains_key(X_REQUEST_ID) {
+        req.headers_mut().insert(X_REQUEST_ID, request_id());
+    }
+    let scheme = if conn.tls { "https" } else { "http" };
+    if info.detailed {
+        info.request = Some(RequestSnapshot {
+            method: req.method().clone(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string(),
+            authority: authority.to_string(),
+            scheme,
+            version: req.version(),
+            headers: req.headers().clone(),
+        });
+    }
 
     // 2. The HTTP filters, in the connection manager's order. As in Envoy, the route is
     // chosen when a filter first needs it (CORS, fault, router), so a filter before that may
     // still change what it matches.
-    let scheme = if conn.tls { "https" } else { "http" };
     let snapshot = conn.state.config.load_full();
     let table = match &http.route {
         RouteSource::Static(table) => Some(&**table),
@@ -438,9 +474,6 @@ fn prepare_request(
     }
     if !headers.contains_key(X_FORWARDED_PROTO) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    }
-    if conn.http.generate_request_id && !headers.contains_key(X_REQUEST_ID) {
-        headers.insert(X_REQUEST_ID, request_id());
     }
     if conn.http.use_remote_address {
         if let Ok(ip) = HeaderValue::try_from(conn.peer.ip().to_string()) {

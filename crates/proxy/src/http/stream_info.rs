@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use bowline_telemetry::{ResponseFlag, ResponseFlags};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StreamInfo {
     /// Wall-clock start, for `%START_TIME%`.
     pub start_time: SystemTime,
@@ -27,6 +27,8 @@ pub struct StreamInfo {
     /// Whether someone will read the names (route, cluster): they are copied only then, so
     /// a connection manager without access logs allocates nothing for them.
     pub detailed: bool,
+    /// The request as the filters saw it (when [`detailed`](Self::detailed)).
+    pub request: Option<super::access::RequestSnapshot>,
 }
 
 impl StreamInfo {
@@ -41,6 +43,7 @@ impl StreamInfo {
             upstream_host: None,
             response_started: None,
             detailed: false,
+            request: None,
         }
     }
 

@@ -77,6 +77,8 @@ pub struct HttpRt {
     pub use_remote_address: bool,
     pub limits: RequestLimits,
     pub client_cert: model::ForwardClientCert,
+    /// A line per request in each (rendered when the response has ended).
+    pub access_logs: Vec<crate::access_log::AccessLogRt>,
 }
 
 /// Envoy's bounds on a request head (see [`crate::http::server::serve`]).
@@ -135,13 +137,9 @@ impl ListenerRt {
                 network_rbac: _,
                 network: _,
             } = c;
-            let access_log = match &c.network {
-                NetworkFilter::Http(hcm) => &hcm.access_log,
-                NetworkFilter::Tcp(tcp) => &tcp.access_log,
-            };
-            if !access_log.is_empty() {
+            if matches!(&c.network, NetworkFilter::Tcp(tcp) if !tcp.access_log.is_empty()) {
                 return Err(format!(
-                    "filter chain {:?}: access_log is not implemented by bowline-proxy yet",
+                    "filter chain {:?}: tcp_proxy access_log is not implemented by bowline-proxy yet",
                     c.name
                 ));
             }
@@ -167,7 +165,8 @@ impl ListenerRt {
                 local_cert,
                 tls_no_alpn,
                 network_rbac: c.network_rbac.clone().into(),
-                filter: Chain::new(c, stats),
+                filter: Chain::new(c, stats)
+                    .map_err(|e| format!("filter chain {:?}: {e}", c.name))?,
             })
         };
         Ok(ListenerRt {
@@ -219,15 +218,15 @@ impl ListenerRt {
 }
 
 impl Chain {
-    fn new(chain: &FilterChain, stats: &Stats) -> Chain {
-        match &chain.network {
-            NetworkFilter::Http(hcm) => Chain::Http(Arc::new(http(hcm, stats))),
+    fn new(chain: &FilterChain, stats: &Stats) -> Result<Chain, String> {
+        Ok(match &chain.network {
+            NetworkFilter::Http(hcm) => Chain::Http(Arc::new(http(hcm, stats)?)),
             NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(tcp.clone())),
-        }
+        })
     }
 }
 
-fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> HttpRt {
+fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> Result<HttpRt, String> {
     let model::HttpConnectionManager {
         stat_prefix,
         codec,
@@ -246,8 +245,7 @@ fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> HttpRt {
         max_request_headers_bytes,
         max_headers_count,
         client_cert,
-        // Checked in `ListenerRt::new` (refused until lines are written).
-        access_log: _,
+        access_log,
     } = hcm;
     let mut router = model::Router::default();
     let filters = http_filters
@@ -265,7 +263,14 @@ fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> HttpRt {
             }
         })
         .collect();
-    HttpRt {
+    let access_logs = access_log
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
+            crate::access_log::AccessLogRt::new(log).map_err(|e| format!("access_log[{i}]: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(HttpRt {
         stats: stats.http(stat_prefix),
         codec: *codec,
         route: route.clone(),
@@ -290,5 +295,6 @@ fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> HttpRt {
             max_headers_count: *max_headers_count,
         },
         client_cert: *client_cert,
-    }
+        access_logs,
+    })
 }

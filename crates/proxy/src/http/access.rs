@@ -1,0 +1,100 @@
+//! A request's access lines, pending until its response has ended: what the connection
+//! manager knew of the request (taken after its own checks and rewrites, as Envoy's
+//! `%REQ(…)%` sees it), the response's head, and the [`StreamInfo`] the phases filled.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, Version};
+
+use bowline_telemetry::access_log::AccessRecord;
+use bowline_telemetry::ResponseFlag;
+
+use super::stream_info::{details, StreamInfo};
+use crate::listener::runtime::HttpRt;
+
+/// The request as the connection manager passed it to its filters.
+#[derive(Debug)]
+pub struct RequestSnapshot {
+    pub method: Method,
+    pub path: String,
+    pub authority: String,
+    pub scheme: &'static str,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+/// Everything a line needs once the response body has ended.
+#[derive(Debug)]
+pub struct PendingLog {
+    pub http: Arc<HttpRt>,
+    pub info: StreamInfo,
+    pub request: Option<RequestSnapshot>,
+    pub status: u16,
+    pub response_headers: HeaderMap,
+    pub downstream_local: SocketAddr,
+    pub downstream_remote: SocketAddr,
+    pub peer_principal: Option<Arc<str>>,
+}
+
+impl PendingLog {
+    /// Writes the lines: `sent` body bytes went down; `ended` says whether the body was sent
+    /// whole (else the client went away first: Envoy's `DC`), `timed_out` whether the route
+    /// timeout cut it (`UT`).
+    pub fn finish(mut self, sent: u64, ended: bool, timed_out: bool) {
+        if timed_out {
+            self.info.fail(
+                ResponseFlag::UpstreamRequestTimeout,
+                details::RESPONSE_TIMEOUT,
+            );
+        } else if !ended {
+            self.info.fail(
+                ResponseFlag::DownstreamConnectionTermination,
+                details::DOWNSTREAM_DISCONNECT,
+            );
+        }
+        let request = self.request.as_ref();
+        let received = request
+            .and_then(|r| r.headers.get(http::header::CONTENT_LENGTH))
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        let info = &self.info;
+        let record = AccessRecord {
+            start_time: Some(info.start_time),
+            duration: Some(info.started.elapsed()),
+            response_duration: info.response_started.map(|t| t - info.started),
+            protocol: request.map(|r| protocol(r.version)),
+            method: request.map(|r| r.method.as_str()),
+            path: request.map(|r| r.path.as_str()),
+            authority: request.map(|r| r.authority.as_str()),
+            scheme: request.map(|r| r.scheme),
+            request_headers: request.map(|r| &r.headers),
+            response_headers: Some(&self.response_headers),
+            response_code: Some(self.status),
+            response_code_details: (!info.details.is_empty()).then_some(info.details),
+            response_flags: info.flags,
+            bytes_received: received,
+            bytes_sent: sent,
+            upstream_host: info.upstream_host,
+            upstream_cluster: info.upstream_cluster.as_deref(),
+            downstream_local_address: Some(self.downstream_local),
+            downstream_remote_address: Some(self.downstream_remote),
+            route_name: info.route_name.as_deref(),
+            downstream_peer_uri_san: self.peer_principal.as_deref(),
+            ..AccessRecord::default()
+        };
+        for log in &self.http.access_logs {
+            log.log(&record);
+        }
+    }
+}
+
+/// `%PROTOCOL%` as Envoy prints it.
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}

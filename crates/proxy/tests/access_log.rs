@@ -1,0 +1,158 @@
+//! Access lines with Envoy's response flags: a request that is answered, and one that fails
+//! in each of three ways — no healthy upstream (`UH`), the upstream resetting the connection
+//! before it answers (`UC`), the route timeout (`UT`) — each gives one JSON line in the
+//! connection manager's access log with its status, flag, details, route, cluster and
+//! request id. The lines are written off the request path, so the test waits for them.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bowline_model as model;
+use bowline_testkit::{get, wait_until};
+use model::access_log::{AccessLog, AccessLogFormat};
+use model::route::RouteAction;
+use serde_json::{json, Value};
+use support::*;
+use tokio::io::AsyncReadExt;
+
+/// A server that reads a request and closes the connection without answering.
+async fn resetting_upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            drop(stream);
+        }
+    });
+    addr
+}
+
+fn lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failure_has_its_response_flag_in_the_access_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let ok = Upstream::start("ok").await;
+    let reset = resetting_upstream().await;
+    let to = |cluster: &str, timeout: Option<Duration>| {
+        let mut f = forward(model::ClusterSpecifier::Cluster(cluster.into()));
+        f.timeout = timeout;
+        RouteAction::Forward(f)
+    };
+    let routes = route_config(
+        "r",
+        &["*"],
+        vec![
+            route("ok", prefix("/ok"), to("ok", None)),
+            route("empty", prefix("/empty"), to("empty", None)),
+            route("reset", prefix("/reset"), to("reset", None)),
+            route(
+                "slow",
+                prefix("/slow"),
+                to("ok", Some(Duration::from_millis(200))),
+            ),
+        ],
+    );
+    let mut listener = http_listener("in", routes);
+    let model::NetworkFilter::Http(hcm) = &mut listener.filter_chains[0].network else {
+        unreachable!()
+    };
+    hcm.generate_request_id = true;
+    let serde_json::Value::Object(format) = json!({
+        "code": "%RESPONSE_CODE%",
+        "flags": "%RESPONSE_FLAGS%",
+        "details": "%RESPONSE_CODE_DETAILS%",
+        "route": "%ROUTE_NAME%",
+        "cluster": "%UPSTREAM_CLUSTER%",
+        "host": "%UPSTREAM_HOST%",
+        "path": "%REQ(:PATH)%",
+        "id": "%REQ(X-REQUEST-ID)%",
+        "sent": "%BYTES_SENT%",
+    }) else {
+        unreachable!()
+    };
+    hcm.access_log = vec![AccessLog {
+        path: path.display().to_string(),
+        format: AccessLogFormat::Json(format),
+    }];
+    let (_proxy, addr) = start(
+        vec![listener],
+        vec![
+            cluster("ok", &[ok.addr]),
+            cluster("empty", &[]),
+            cluster("reset", &[reset]),
+        ],
+    );
+
+    let cases = [
+        ("/ok", 200, "-", "via_upstream"),
+        ("/empty", 503, "UH", "no_healthy_upstream"),
+        (
+            "/reset",
+            503,
+            "UC",
+            "upstream_reset_before_response_started{connection_termination}",
+        ),
+        (
+            "/slow?delay_ms=2000",
+            504,
+            "UT",
+            "upstream_response_timeout",
+        ),
+    ];
+    for (n, (path_and_query, status, flags, details)) in cases.iter().enumerate() {
+        let response = get(addr, path_and_query, &[], Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(response.status, *status, "{path_and_query}");
+        let line = wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || async {
+                let all = lines(&path);
+                anyhow::ensure!(all.len() > n, "{} lines", all.len());
+                Ok(all[n].clone())
+            },
+        )
+        .await
+        .unwrap();
+        eprintln!("{line}");
+        let route = path_and_query[1..].split('?').next().unwrap();
+        assert_eq!(line["code"], *status, "{line}");
+        assert_eq!(line["flags"], *flags, "{line}");
+        assert_eq!(line["details"], *details, "{line}");
+        assert_eq!(line["route"], route, "{line}");
+        assert_eq!(line["path"], *path_and_query, "{line}");
+        let cluster = match route {
+            "slow" => "ok",
+            other => other,
+        };
+        assert_eq!(line["cluster"], cluster, "{line}");
+        assert_eq!(
+            line["id"].as_str().map(str::len),
+            Some(36),
+            "a request id: {line}"
+        );
+        match route {
+            "empty" => assert_eq!(line["host"], Value::Null, "{line}"),
+            "reset" => assert_eq!(line["host"], reset.to_string(), "{line}"),
+            _ => assert_eq!(line["host"], ok.addr.to_string(), "{line}"),
+        }
+        assert_eq!(
+            line["sent"].as_u64(),
+            Some(response.body.len() as u64),
+            "{line}"
+        );
+    }
+}
