@@ -291,6 +291,17 @@ impl Stats {
             RbacPolicyStats::samples,
             f,
         );
+        // Process-wide: lines the file access loggers could not queue (see `access_log`).
+        f(
+            &ACCESS_LOGS,
+            "file",
+            Sample {
+                stat: "dropped",
+                kind: Kind::Counter,
+                class: None,
+                value: crate::access_log::DROPPED.load(std::sync::atomic::Ordering::Relaxed),
+            },
+        );
     }
 }
 
@@ -311,6 +322,10 @@ const HTTP: ScopeKind = ScopeKind {
 const RBAC_POLICY: ScopeKind = ScopeKind {
     prefix: "rbac_policy",
     label: "bowline_rbac_policy",
+};
+const ACCESS_LOGS: ScopeKind = ScopeKind {
+    prefix: "access_logs",
+    label: "bowline_access_logger",
 };
 const LISTENER: ScopeKind = ScopeKind {
     prefix: "listener",
