@@ -156,3 +156,101 @@ async fn each_failure_has_its_response_flag_in_the_access_line() {
         );
     }
 }
+
+/// A tcp_proxy's line per connection: bytes both ways for a relayed one, `UF` when the
+/// upstream refuses the connection, `UH` when the cluster has no endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connections_have_their_access_lines() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tcp.log");
+    let ok = Upstream::start("ok").await;
+    // A port nothing listens on: bound, then released.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let serde_json::Value::Object(format) = json!({
+        "flags": "%RESPONSE_FLAGS%",
+        "cluster": "%UPSTREAM_CLUSTER%",
+        "received": "%BYTES_RECEIVED%",
+        "sent": "%BYTES_SENT%",
+        "protocol": "%PROTOCOL%",
+    }) else {
+        unreachable!()
+    };
+    let tcp = |name: &str, cluster: &str| {
+        let mut l = listener(
+            name,
+            model::NetworkFilter::Tcp(model::TcpProxy {
+                stat_prefix: name.into(),
+                cluster: model::ClusterSpecifier::Cluster(cluster.into()),
+                idle_timeout: None,
+                access_log: vec![AccessLog {
+                    path: path.display().to_string(),
+                    format: AccessLogFormat::Json(format.clone()),
+                }],
+            }),
+        );
+        l.name = name.into();
+        l
+    };
+    let proxy = bowline_proxy::Proxy::start(&bowline_proxy::Options::default()).unwrap();
+    let errors = proxy.apply(bowline_proxy::config::Change {
+        listeners: vec![
+            tcp("to-ok", "ok"),
+            tcp("to-refused", "refused"),
+            tcp("to-empty", "empty"),
+        ],
+        clusters: vec![
+            cluster("ok", &[ok.addr]),
+            cluster("refused", &[refused]),
+            cluster("empty", &[]),
+        ],
+        ..Default::default()
+    });
+    assert!(errors.is_empty(), "{errors:?}");
+    let bound = proxy.state().bound_listeners();
+
+    let request = b"GET /ok HTTP/1.1\r\nhost: ok\r\nconnection: close\r\n\r\n";
+    let mut stream = tokio::net::TcpStream::connect(bound["to-ok"])
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    drop(stream);
+    for name in ["to-refused", "to-empty"] {
+        let mut stream = tokio::net::TcpStream::connect(bound[name]).await.unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+    }
+    let all = wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || async {
+            let all = lines(&path);
+            anyhow::ensure!(all.len() == 3, "{} lines", all.len());
+            Ok(all)
+        },
+    )
+    .await
+    .unwrap();
+    for line in &all {
+        eprintln!("{line}");
+    }
+    let find = |cluster: &str| {
+        all.iter()
+            .find(|l| l["cluster"] == cluster)
+            .unwrap_or_else(|| panic!("no line for {cluster}: {all:?}"))
+            .clone()
+    };
+    let ok_line = find("ok");
+    assert_eq!(ok_line["flags"], "-");
+    assert_eq!(ok_line["received"], request.len() as u64);
+    assert_eq!(ok_line["sent"], answer.len() as u64);
+    assert_eq!(ok_line["protocol"], Value::Null, "TCP has no protocol");
+    assert_eq!(find("refused")["flags"], "UF");
+    assert_eq!(find("empty")["flags"], "UH");
+}

@@ -54,7 +54,15 @@ impl ChainRt {
 #[derive(Debug, Clone)]
 pub enum Chain {
     Http(Arc<HttpRt>),
-    Tcp(Arc<model::TcpProxy>),
+    Tcp(Arc<TcpRt>),
+}
+
+/// A tcp_proxy ready to serve.
+#[derive(Debug)]
+pub struct TcpRt {
+    pub model: model::TcpProxy,
+    /// A line per connection in each (rendered when it has ended).
+    pub access_logs: Vec<crate::access_log::AccessLogRt>,
 }
 
 /// An HTTP connection manager ready to serve: every field of the model's connection manager
@@ -137,12 +145,6 @@ impl ListenerRt {
                 network_rbac: _,
                 network: _,
             } = c;
-            if matches!(&c.network, NetworkFilter::Tcp(tcp) if !tcp.access_log.is_empty()) {
-                return Err(format!(
-                    "filter chain {:?}: tcp_proxy access_log is not implemented by bowline-proxy yet",
-                    c.name
-                ));
-            }
             let tls = c
                 .tls
                 .as_ref()
@@ -221,7 +223,10 @@ impl Chain {
     fn new(chain: &FilterChain, stats: &Stats) -> Result<Chain, String> {
         Ok(match &chain.network {
             NetworkFilter::Http(hcm) => Chain::Http(Arc::new(http(hcm, stats)?)),
-            NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(tcp.clone())),
+            NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(TcpRt {
+                model: tcp.clone(),
+                access_logs: access_logs(&tcp.access_log)?,
+            })),
         })
     }
 }
@@ -263,13 +268,7 @@ fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> Result<HttpRt, Str
             }
         })
         .collect();
-    let access_logs = access_log
-        .iter()
-        .enumerate()
-        .map(|(i, log)| {
-            crate::access_log::AccessLogRt::new(log).map_err(|e| format!("access_log[{i}]: {e}"))
-        })
-        .collect::<Result<_, _>>()?;
+    let access_logs = access_logs(access_log)?;
     Ok(HttpRt {
         stats: stats.http(stat_prefix),
         codec: *codec,
@@ -297,4 +296,17 @@ fn http(hcm: &model::HttpConnectionManager, stats: &Stats) -> Result<HttpRt, Str
         client_cert: *client_cert,
         access_logs,
     })
+}
+
+/// The runtime of a filter's `access_log` list; fails naming the entry whose format cannot
+/// be rendered.
+fn access_logs(
+    logs: &[model::access_log::AccessLog],
+) -> Result<Vec<crate::access_log::AccessLogRt>, String> {
+    logs.iter()
+        .enumerate()
+        .map(|(i, log)| {
+            crate::access_log::AccessLogRt::new(log).map_err(|e| format!("access_log[{i}]: {e}"))
+        })
+        .collect()
 }

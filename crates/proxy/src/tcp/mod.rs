@@ -59,9 +59,33 @@ where
     U: AsyncRead + AsyncWrite + Unpin,
     F: Future,
 {
+    proxy_counted(downstream, upstream, idle, stop, &Counts::default()).await
+}
+
+/// Bytes read from each side so far, readable while the copy runs and however it ends
+/// (access logs and metrics report them).
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    pub from_downstream: Arc<AtomicU64>,
+    pub from_upstream: Arc<AtomicU64>,
+}
+
+/// [`proxy_until`], counting the bytes read from each side into `counts`.
+pub async fn proxy_counted<D, U, F>(
+    downstream: D,
+    upstream: U,
+    idle: Option<Duration>,
+    stop: F,
+    counts: &Counts,
+) -> Ended<F::Output>
+where
+    D: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+    F: Future,
+{
     let activity = Arc::new(AtomicU64::new(0));
-    let mut down = Active::new(downstream, activity.clone());
-    let mut up = Active::new(upstream, activity.clone());
+    let mut down = Active::new(downstream, activity.clone(), counts.from_downstream.clone());
+    let mut up = Active::new(upstream, activity.clone(), counts.from_upstream.clone());
     let stopped = {
         let copy = async {
             let copy = tokio::io::copy_bidirectional(&mut down, &mut up);
@@ -97,15 +121,21 @@ async fn idle_expired(activity: &AtomicU64, idle: Duration) {
     }
 }
 
-/// A stream that counts its successful reads into a shared activity counter.
+/// A stream that counts its successful reads into a shared activity counter, and the bytes
+/// read into its own.
 struct Active<S> {
     inner: S,
     activity: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
 }
 
 impl<S> Active<S> {
-    fn new(inner: S, activity: Arc<AtomicU64>) -> Self {
-        Active { inner, activity }
+    fn new(inner: S, activity: Arc<AtomicU64>, bytes: Arc<AtomicU64>) -> Self {
+        Active {
+            inner,
+            activity,
+            bytes,
+        }
     }
 }
 
@@ -117,8 +147,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Active<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
+        let read = buf.filled().len() - before;
+        if read > 0 {
             self.activity.fetch_add(1, Ordering::Relaxed);
+            self.bytes.fetch_add(read as u64, Ordering::Relaxed);
         }
         result
     }

@@ -15,33 +15,94 @@ use crate::state::State;
 use crate::stats::{Counter, ListenerStats};
 use crate::upstream::cluster::Discovery;
 
-use super::{proxy_until, Ended};
+use super::{proxy_counted, Counts, Ended};
+use crate::listener::runtime::TcpRt;
+use bowline_telemetry::access_log::AccessRecord;
+use bowline_telemetry::{ResponseFlag, ResponseFlags};
+
+/// What became of one connection, for its access lines.
+#[derive(Debug, Default)]
+struct Outcome {
+    cluster: Option<Arc<str>>,
+    upstream: Option<SocketAddr>,
+    flags: ResponseFlags,
+}
 
 /// Serves `stream` (plaintext, or TLS already terminated) with `tcp`. `accepted` says how
-/// the connection came in; its `cluster` is filled in here, with the cluster picked.
+/// the connection came in; its `cluster` is filled in here, with the cluster picked. When
+/// the connection ends, its access lines are written (if the filter has access logs).
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
-    tcp: &bowline_model::TcpProxy,
+    tcp: &TcpRt,
     state: &Arc<State>,
     accepted: ConnFacts,
 ) {
+    let start_time = std::time::SystemTime::now();
+    let started = std::time::Instant::now();
+    let (peer, destination, principal) = (
+        accepted.peer,
+        accepted.destination,
+        accepted.principal.clone(),
+    );
+    let server_name = accepted.server_name.clone();
+    let counts = Counts::default();
+    let outcome = relay(stream, tcp, state, accepted, &counts).await;
+    if tcp.access_logs.is_empty() {
+        return;
+    }
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let record = AccessRecord {
+        start_time: Some(start_time),
+        duration: Some(started.elapsed()),
+        response_flags: outcome.flags,
+        bytes_received: load(&counts.from_downstream),
+        bytes_sent: load(&counts.from_upstream),
+        upstream_host: outcome.upstream,
+        upstream_cluster: outcome.cluster.as_deref(),
+        downstream_local_address: Some(destination),
+        downstream_remote_address: Some(peer),
+        downstream_peer_uri_san: principal.as_deref(),
+        requested_server_name: server_name.as_deref().filter(|s| !s.is_empty()),
+        ..AccessRecord::default()
+    };
+    for log in &tcp.access_logs {
+        log.log(&record);
+    }
+}
+
+/// Picks the cluster and an endpoint, connects, and copies until the connection ends.
+async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    tcp: &TcpRt,
+    state: &Arc<State>,
+    accepted: ConnFacts,
+    counts: &Counts,
+) -> Outcome {
+    let tcp_model = &tcp.model;
+    let mut outcome = Outcome::default();
     let (name, cluster) = {
         let snapshot = state.config.load();
-        let name = tcp.cluster.pick(rand::random());
+        let name = tcp_model.cluster.pick(rand::random());
         let cluster = snapshot.clusters.get(name).cloned();
         (Arc::<str>::from(name), cluster)
     };
-    let Some(cluster) = cluster else { return };
+    outcome.cluster = Some(name.clone());
+    let Some(cluster) = cluster else {
+        outcome.flags.insert(ResponseFlag::NoClusterFound);
+        return outcome;
+    };
     let addr: SocketAddr = match &cluster.discovery {
         Discovery::OriginalDst { .. } => accepted.destination,
         _ => match cluster.pick(None, rand::random(), &[]) {
             Some(endpoint) => endpoint.addr,
             None => {
                 cluster.stats.upstream_cx_none_healthy.inc();
-                return;
+                outcome.flags.insert(ResponseFlag::NoHealthyUpstream);
+                return outcome;
             }
         },
     };
+    outcome.upstream = Some(addr);
     // Registered before connecting: a push during the connect is not missed.
     let mut registration = live::register(
         state,
@@ -58,14 +119,25 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     );
     // Failures are counted by `connect`.
     let Ok(upstream) = connect.await else {
-        return;
+        outcome
+            .flags
+            .insert(ResponseFlag::UpstreamConnectionFailure);
+        return outcome;
     };
     cluster.stats.upstream_cx_active.inc();
-    let ended = proxy_until(stream, upstream, tcp.idle_timeout, registration.closed()).await;
+    let ended = proxy_counted(
+        stream,
+        upstream,
+        tcp_model.idle_timeout,
+        registration.closed(),
+        counts,
+    )
+    .await;
     cluster.stats.upstream_cx_active.dec();
     if let Ended::Stopped(reason) = ended {
         closed_by_config(state, registration.facts(), &reason);
     }
+    outcome
 }
 
 /// Counts and logs a connection the proxy closed because a push made it wrong.
