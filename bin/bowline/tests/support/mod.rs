@@ -48,7 +48,11 @@ pub struct MeshBuilder {
     sidecar: ProxyKind,
     backends: Vec<BackendSpec>,
     files: Vec<(String, String)>,
+    mesh_config: Option<String>,
 }
+
+/// Where a mesh keeps its MeshConfig, beside the config files (hidden: the loader skips it).
+const MESH_CONFIG: &str = ".mesh-config.yaml";
 
 pub struct Backend {
     pub service: String,
@@ -81,6 +85,7 @@ impl Mesh {
             sidecar,
             backends: Vec::new(),
             files: Vec::new(),
+            mesh_config: None,
         }
     }
 }
@@ -103,6 +108,12 @@ impl MeshBuilder {
     /// A config file (Istio YAML) written into the watched directory before start.
     pub fn config(mut self, name: &str, yaml: &str) -> Self {
         self.files.push((name.into(), yaml.into()));
+        self
+    }
+
+    /// Istio's MeshConfig for the control plane (`--mesh-config`).
+    pub fn mesh_config(mut self, yaml: &str) -> Self {
+        self.mesh_config = Some(yaml.into());
         self
     }
 
@@ -138,6 +149,9 @@ impl MeshBuilder {
         std::fs::write(dir.path().join("services.yaml"), services_yaml(&backends))?;
         for (name, text) in &self.files {
             std::fs::write(dir.path().join(name), text)?;
+        }
+        if let Some(mesh) = &self.mesh_config {
+            std::fs::write(dir.path().join(MESH_CONFIG), mesh)?;
         }
 
         let (control, xds_addr, debug_addr) =
@@ -200,6 +214,9 @@ async fn spawn_control(
         .arg("--state-dir")
         .arg(dir.join(".state"))
         .args(["--xds-addr", xds, "--debug-addr", debug]);
+    if dir.join(MESH_CONFIG).exists() {
+        cmd.arg("--mesh-config").arg(dir.join(MESH_CONFIG));
+    }
     let control = Proc::spawn("control", cmd)?;
     let xds_addr = parse_addr(
         &control.wait_for_line("xds listening on ", STARTUP).await?,
