@@ -79,6 +79,7 @@ async fn each_failure_has_its_response_flag_in_the_access_line() {
         "path": "%REQ(:PATH)%",
         "id": "%REQ(X-REQUEST-ID)%",
         "sent": "%BYTES_SENT%",
+        "received": "%BYTES_RECEIVED%",
     }) else {
         unreachable!()
     };
@@ -154,7 +155,34 @@ async fn each_failure_has_its_response_flag_in_the_access_line() {
             Some(response.body.len() as u64),
             "{line}"
         );
+        assert_eq!(line["received"], 0, "{line}");
     }
+
+    // A chunked upload: the bytes received are counted as they stream upstream.
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /ok/upload HTTP/1.1\r\nhost: ok\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    let line = wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || async {
+            let all = lines(&path);
+            anyhow::ensure!(all.len() > cases.len(), "{} lines", all.len());
+            Ok(all[cases.len()].clone())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(line["path"], "/ok/upload", "{line}");
+    assert_eq!(line["received"], 11, "{line}");
 }
 
 /// A tcp_proxy's line per connection: bytes both ways for a relayed one, `UF` when the

@@ -54,10 +54,11 @@ impl PendingLog {
             );
         }
         let request = self.request.as_ref();
-        let received = request
-            .and_then(|r| r.headers.get(http::header::CONTENT_LENGTH))
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .unwrap_or(0);
+        let received = self
+            .info
+            .received
+            .as_ref()
+            .map_or(0, |r| r.load(std::sync::atomic::Ordering::Relaxed));
         let info = &self.info;
         let record = AccessRecord {
             start_time: Some(info.start_time),

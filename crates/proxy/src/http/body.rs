@@ -39,12 +39,24 @@ pub enum ClientBodyState {
 pub struct ClientBody {
     inner: Incoming,
     state: watch::Sender<ClientBodyState>,
+    /// Body bytes received so far, when someone reads them (access logs).
+    received: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl ClientBody {
-    pub fn new(inner: Incoming) -> (ClientBody, watch::Receiver<ClientBodyState>) {
+    pub fn new(
+        inner: Incoming,
+        received: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    ) -> (ClientBody, watch::Receiver<ClientBodyState>) {
         let (state, watch) = watch::channel(ClientBodyState::Streaming);
-        (ClientBody { inner, state }, watch)
+        (
+            ClientBody {
+                inner,
+                state,
+                received,
+            },
+            watch,
+        )
     }
 
     fn set(&self, state: ClientBodyState) {
@@ -195,6 +207,11 @@ impl Body for UpstreamBody {
 impl ClientBody {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(frame))), Some(received)) = (&polled, &self.received) {
+            if let Some(data) = frame.data_ref() {
+                received.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         match &polled {
             Poll::Ready(Some(Err(_))) => self.set(ClientBodyState::Broken),
             // The sender may stop polling once the body says it has ended.

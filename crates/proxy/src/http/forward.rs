@@ -62,7 +62,11 @@ pub async fn forward(
     strip_hop_by_hop(&mut parts.headers, upgrading);
 
     let wants_copies = fwd.retry.is_some() || !fwd.mirrors.is_empty();
-    let (body, mut body_state) = match prepare_body(body, wants_copies).await {
+    if info.detailed {
+        info.received = Some(Default::default());
+    }
+    let (body, mut body_state) = match prepare_body(body, wants_copies, info.received.clone()).await
+    {
         Ok(prepared) => prepared,
         Err(()) => return local::bad_request(local::BAD_REQUEST),
     };
@@ -334,6 +338,7 @@ fn overloaded(conn: &Conn) -> Response<ResponseBody> {
 async fn prepare_body(
     body: Incoming,
     wants_copies: bool,
+    received: Option<Arc<std::sync::atomic::AtomicU64>>,
 ) -> Result<(UpstreamBody, watch::Receiver<ClientBodyState>), ()> {
     if body.is_end_stream() {
         return Ok((UpstreamBody::empty(), complete_body()));
@@ -343,10 +348,13 @@ async fn prepare_body(
         .upper()
         .is_some_and(|n| n <= MAX_BUFFERED_BODY);
     if !(wants_copies && small) {
-        let (body, state) = ClientBody::new(body);
+        let (body, state) = ClientBody::new(body, received);
         return Ok((UpstreamBody::Streamed(body), state));
     }
     let bytes = body.collect().await.map_err(|_| ())?.to_bytes();
+    if let Some(received) = received {
+        received.store(bytes.len() as u64, Ordering::Relaxed);
+    }
     let body = UpstreamBody::Buffered((!bytes.is_empty()).then_some(bytes));
     Ok((body, complete_body()))
 }

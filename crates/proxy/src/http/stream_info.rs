@@ -29,6 +29,9 @@ pub struct StreamInfo {
     pub detailed: bool,
     /// The request as the filters saw it (when [`detailed`](Self::detailed)).
     pub request: Option<super::access::RequestSnapshot>,
+    /// Request body bytes received (`%BYTES_RECEIVED%`), counted as the body streams
+    /// upstream (when [`detailed`](Self::detailed)).
+    pub received: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl StreamInfo {
@@ -44,6 +47,7 @@ impl StreamInfo {
             response_started: None,
             detailed: false,
             request: None,
+            received: None,
         }
     }
 
