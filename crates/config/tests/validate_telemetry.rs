@@ -148,18 +148,14 @@ spec:
     assert_eq!(
         warned,
         [
-            ("BL0301", "spec.accessLogging".to_string(), 7),
+            ("BL0301", "spec.accessLogging[0].filter".to_string(), 9),
             ("BL0301", "spec.tracing".to_string(), 11),
             ("BL0301", "spec.metrics".to_string(), 13),
         ]
     );
     let filter = &loaded.diagnostics[0];
     assert_eq!(filter.severity, Severity::Warning);
-    assert!(
-        filter.message.contains("not applied yet"),
-        "{}",
-        filter.message
-    );
+    assert!(filter.message.contains("CEL"), "{}", filter.message);
     let tracing = &loaded.diagnostics[1];
     assert!(
         tracing.message.contains("not applied yet"),

@@ -432,9 +432,9 @@ const REQUEST_AUTHENTICATION: &[Row] = &[
 ];
 
 const TELEMETRY: &[Row] = &[
-    unapplied(
-        "selector",
-        "not applied yet: Telemetry resources do not change the generated config",
+    applied(
+        "selector.matchLabels",
+        "telemetry_access_logging_follows_istios_precedence",
     ),
     unapplied(
         "targetRef",
@@ -452,8 +452,20 @@ const TELEMETRY: &[Row] = &[
         "tracing",
         "not applied yet: requests are not traced by Telemetry settings (providers, sampling, custom tags)",
     ),
+    applied(
+        "accessLogging[*].providers[*].name",
+        "telemetry_access_logging_follows_istios_precedence",
+    ),
+    applied(
+        "accessLogging[*].disabled",
+        "telemetry_access_logging_follows_istios_precedence",
+    ),
+    applied(
+        "accessLogging[*].match.mode",
+        "access_log_match_mode_splits_client_and_server",
+    ),
     unapplied(
-        "accessLogging",
-        "not applied yet: Telemetry access-logging settings do not change the generated config",
+        "accessLogging[*].filter",
+        "the CEL filter is not applied: every request and connection is logged",
     ),
 ];
