@@ -388,7 +388,7 @@ spec:
         let bytes: Vec<u8> = generated
             .listeners
             .iter()
-            .flat_map(|l| bowline_xds::prost::Message::encode_to_vec(l))
+            .flat_map(bowline_xds::prost::Message::encode_to_vec)
             .collect();
         let name = b"envoy.access_loggers.file";
         assert!(

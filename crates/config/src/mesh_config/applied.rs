@@ -110,9 +110,11 @@ mod tests {
         let mut m = MeshConfig::default();
         m.path_normalization.normalization = super::super::Normalization::MergeSlashes;
         assert!(m.not_applied().is_empty(), "pathNormalization is applied");
-        let mut m = MeshConfig::default();
-        m.access_log_file = "/dev/stdout".into();
-        m.access_log_encoding = super::super::AccessLogEncoding::Json;
+        let mut m = MeshConfig {
+            access_log_file: "/dev/stdout".into(),
+            access_log_encoding: super::super::AccessLogEncoding::Json,
+            ..Default::default()
+        };
         m.default_providers.access_logging = vec!["envoy".into()];
         assert!(m.not_applied().is_empty(), "access logging is applied");
         m.default_providers.tracing = vec!["zipkin".into()];
