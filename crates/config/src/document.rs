@@ -241,7 +241,7 @@ impl Reader<'_> {
                 self.error(
                     code::UNKNOWN_KIND,
                     "kind",
-                    format!("unknown kind {kind} ({api_version}){hint}; bowline reads Istio networking/security resources and Gateway API Gateway, HTTPRoute and GRPCRoute"),
+                    format!("unknown kind {kind} ({api_version}){hint}; bowline reads Istio networking, security and telemetry resources and Gateway API Gateway, HTTPRoute and GRPCRoute"),
                 );
                 None
             }
@@ -406,6 +406,7 @@ fn typed_spec(
         Kind::PeerAuthentication => Spec::PeerAuthentication(de(value)?),
         Kind::AuthorizationPolicy => Spec::AuthorizationPolicy(de(value)?),
         Kind::RequestAuthentication => Spec::RequestAuthentication(de(value)?),
+        Kind::Telemetry => Spec::Telemetry(de(value)?),
         Kind::K8sGateway => Spec::K8sGateway(de(value)?),
         Kind::HttpRoute => Spec::HttpRoute(de(value)?),
         Kind::GrpcRoute => Spec::GrpcRoute(de(value)?),

@@ -100,6 +100,12 @@ const SERVED: &[Served] = &[
         resolves_to: Kind::RequestAuthentication,
     },
     Served {
+        group: "telemetry.istio.io",
+        kind: "Telemetry",
+        versions: &["v1", "v1alpha1"],
+        resolves_to: Kind::Telemetry,
+    },
+    Served {
         group: "",
         kind: "Service",
         versions: &["v1"],
@@ -138,7 +144,6 @@ const REFUSED: &[(&str, &str, &str)] = &[
     (NET, "WorkloadGroup", "automatic VM registration is not supported; write a WorkloadEntry for each workload"),
     (NET, "ProxyConfig", "proxy settings come from bowline's own flags; ProxyConfig is not read"),
     ("extensions.istio.io", "*", "Wasm and Lua extensions run inside Envoy; bowline's proxy has no extension runtime"),
-    ("telemetry.istio.io", "*", "the Telemetry API (metrics, tracing and access-log customisation) is not supported yet, and bowline does not emit Istio's standard metrics either; remove the resource"),
     (GW, "TCPRoute", "only HTTPRoute and GRPCRoute of the Gateway API are supported; route TCP with a VirtualService `tcp` rule"),
     (GW, "TLSRoute", "only HTTPRoute and GRPCRoute of the Gateway API are supported; route TLS by SNI with a VirtualService `tls` rule"),
     (GW, "UDPRoute", "bowline does not proxy UDP"),
@@ -232,6 +237,25 @@ mod tests {
         assert_eq!(
             resolve("security.istio.io/v1beta1", "AuthorizationPolicy"),
             KindLookup::Supported(Kind::AuthorizationPolicy)
+        );
+    }
+
+    #[test]
+    fn telemetry_resolves_under_v1_and_v1alpha1() {
+        for v in ["v1", "v1alpha1"] {
+            assert_eq!(
+                resolve(&format!("telemetry.istio.io/{v}"), "Telemetry"),
+                KindLookup::Supported(Kind::Telemetry)
+            );
+        }
+        let KindLookup::WrongVersion { accepted } =
+            resolve("telemetry.istio.io/v1beta1", "Telemetry")
+        else {
+            panic!("Telemetry has no v1beta1")
+        };
+        assert_eq!(
+            accepted,
+            ["telemetry.istio.io/v1", "telemetry.istio.io/v1alpha1"]
         );
     }
 

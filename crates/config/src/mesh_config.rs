@@ -221,6 +221,24 @@ fn all() -> Vec<String> {
     vec!["*".to_string()]
 }
 
+impl MeshConfig {
+    /// The extension provider Telemetry resources name `name` by (ignoring case, as istiod
+    /// does). Istio merges a user's `extensionProviders` over its defaults by name, so
+    /// Istio's own `prometheus`, `stackdriver` and `envoy` (access log to `/dev/stdout`)
+    /// stay available unless a provider of the same name replaces them.
+    pub fn extension_provider(&self, name: &str) -> Option<ExtensionProvider> {
+        self.extension_providers
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .cloned()
+            .or_else(|| {
+                providers::istio_defaults()
+                    .into_iter()
+                    .find(|p| p.name.eq_ignore_ascii_case(name))
+            })
+    }
+}
+
 impl Default for MeshConfig {
     fn default() -> Self {
         MeshConfig {

@@ -20,6 +20,7 @@ pub enum Kind {
     PeerAuthentication,
     AuthorizationPolicy,
     RequestAuthentication,
+    Telemetry,
     /// gateway.networking.k8s.io Gateway (named apart from Istio's Gateway).
     K8sGateway,
     HttpRoute,
@@ -42,6 +43,7 @@ impl Kind {
             Kind::PeerAuthentication => "PeerAuthentication",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
             Kind::RequestAuthentication => "RequestAuthentication",
+            Kind::Telemetry => "Telemetry",
             Kind::HttpRoute => "HTTPRoute",
             Kind::GrpcRoute => "GRPCRoute",
             Kind::Service => "Service",
@@ -61,6 +63,7 @@ impl Kind {
             Kind::PeerAuthentication | Kind::AuthorizationPolicy | Kind::RequestAuthentication => {
                 "security.istio.io"
             }
+            Kind::Telemetry => "telemetry.istio.io",
             Kind::K8sGateway | Kind::HttpRoute | Kind::GrpcRoute | Kind::ReferenceGrant => {
                 "gateway.networking.k8s.io"
             }
@@ -79,6 +82,7 @@ impl Kind {
         Kind::PeerAuthentication,
         Kind::AuthorizationPolicy,
         Kind::RequestAuthentication,
+        Kind::Telemetry,
         Kind::K8sGateway,
         Kind::HttpRoute,
         Kind::GrpcRoute,
@@ -226,6 +230,7 @@ pub enum Spec {
     PeerAuthentication(istio::PeerAuthentication),
     AuthorizationPolicy(Box<istio::AuthorizationPolicy>),
     RequestAuthentication(Box<istio::RequestAuthentication>),
+    Telemetry(Box<istio::Telemetry>),
     K8sGateway(Box<gateway_api::Gateway>),
     HttpRoute(gateway_api::HttpRoute),
     GrpcRoute(gateway_api::GrpcRoute),
@@ -245,6 +250,7 @@ impl Spec {
             Spec::PeerAuthentication(_) => Kind::PeerAuthentication,
             Spec::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
             Spec::RequestAuthentication(_) => Kind::RequestAuthentication,
+            Spec::Telemetry(_) => Kind::Telemetry,
             Spec::K8sGateway(_) => Kind::K8sGateway,
             Spec::HttpRoute(_) => Kind::HttpRoute,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
@@ -351,6 +357,7 @@ impl ConfigSet {
         RequestAuthentication,
         istio::RequestAuthentication
     );
+    accessor!(telemetries, Telemetry, istio::Telemetry);
     accessor!(k8s_gateways, K8sGateway, gateway_api::Gateway);
     accessor!(http_routes, HttpRoute, gateway_api::HttpRoute);
     accessor!(grpc_routes, GrpcRoute, gateway_api::GrpcRoute);

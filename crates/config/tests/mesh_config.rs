@@ -23,8 +23,6 @@ fn a_real_world_mesh_config_loads_without_errors() {
     assert_eq!(
         warned,
         [
-            "accessLogFile",
-            "accessLogEncoding",
             "defaultConfig",
             "enablePrometheusMerge",
             "extensionProviders",

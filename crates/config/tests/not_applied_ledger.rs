@@ -180,6 +180,7 @@ fn kinds() -> Vec<(Kind, Vec<SchemaField>)> {
             Kind::RequestAuthentication,
             schema::<istio::RequestAuthentication>(),
         ),
+        (Kind::Telemetry, schema::<istio::Telemetry>()),
         (Kind::K8sGateway, schema::<gateway_api::Gateway>()),
         (Kind::HttpRoute, schema::<gateway_api::HttpRoute>()),
         (Kind::GrpcRoute, schema::<gateway_api::GrpcRoute>()),
@@ -346,6 +347,7 @@ fn type_meta(kind: Kind) -> (&'static str, &'static str) {
         Kind::K8sGateway | Kind::HttpRoute | Kind::GrpcRoute => {
             ("gateway.networking.k8s.io/v1", kind.as_str())
         }
+        Kind::Telemetry => ("telemetry.istio.io/v1", kind.as_str()),
         _ => ("networking.istio.io/v1", kind.as_str()),
     }
 }

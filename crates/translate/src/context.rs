@@ -14,7 +14,9 @@ use crate::services::{applies_to_mesh, service_visible, some_service_restricted,
 use crate::sharing::KeyIndex;
 use crate::ProxyView;
 use bowline_config::common::fqdn;
-use bowline_config::istio::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
+use bowline_config::istio::{
+    AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Telemetry,
+};
 use bowline_config::mesh_config::OutboundMode;
 use bowline_config::{Resource, Spec};
 use bowline_registry::{Protocol, Snapshot, Workload};
@@ -120,6 +122,8 @@ struct ConfigIndex {
     /// Positions in `resources`, in load order, per kind.
     authorization_policies: Vec<usize>,
     request_authentications: Vec<usize>,
+    /// Telemetry resources (positions, load order).
+    telemetries: Vec<usize>,
     /// DestinationRules by their namespace.
     rules_by_ns: HashMap<String, HostIndex>,
     /// Mesh-bound VirtualServices (gateways empty or `mesh`) by host.
@@ -224,6 +228,30 @@ impl PushContext {
         RequestAuthentication,
         RequestAuthentication
     );
+    typed!(telemetries, telemetries, Telemetry, Telemetry);
+
+    /// The file access logs of `proxy`'s filters on side `mode` (see [`crate::telemetry`]).
+    /// Nothing configures access logging in the default mesh: then it costs nothing.
+    pub(crate) fn access_logs(
+        &self,
+        proxy: &ProxyView,
+        mode: crate::telemetry::Mode,
+    ) -> Vec<crate::telemetry::FileLog> {
+        let mesh = &self.snapshot.mesh;
+        if self.config.telemetries.is_empty()
+            && mesh.default_providers.access_logging.is_empty()
+            && mesh.access_log_file.is_empty()
+        {
+            return Vec::new();
+        }
+        crate::telemetry::resolve(
+            self.telemetries(),
+            mesh,
+            &proxy.namespace,
+            &proxy.labels,
+            mode,
+        )
+    }
 
     pub(crate) fn key_index(&self) -> &KeyIndex {
         &self.config.key_index
@@ -420,6 +448,7 @@ impl ConfigIndex {
             resources: Vec::new(),
             authorization_policies: Vec::new(),
             request_authentications: Vec::new(),
+            telemetries: Vec::new(),
             rules_by_ns: HashMap::new(),
             mesh_vs: HostIndex::default(),
             peer_by_ns: HashMap::new(),
@@ -447,6 +476,7 @@ impl ConfigIndex {
                 }
                 Spec::AuthorizationPolicy(_) => ctx.authorization_policies.push(i),
                 Spec::RequestAuthentication(_) => ctx.request_authentications.push(i),
+                Spec::Telemetry(_) => ctx.telemetries.push(i),
                 _ => {}
             }
         }

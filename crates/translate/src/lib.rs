@@ -37,6 +37,7 @@ mod scope;
 mod services;
 mod sharing;
 mod tcp;
+mod telemetry;
 mod weights;
 
 pub use check::{check, Violation};

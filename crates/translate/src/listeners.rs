@@ -52,6 +52,7 @@ fn virtual_inbound(push: &PushContext, proxy: &ProxyView) -> Option<Listener> {
         // Envoy refuses a listener without filter chains.
         return None;
     }
+    let access_log = push.access_logs(proxy, Side::Inbound.mode());
     let chains: Vec<FilterChain> = ports
         .iter()
         .flat_map(|p| {
@@ -63,13 +64,14 @@ fn virtual_inbound(push: &PushContext, proxy: &ProxyView) -> Option<Listener> {
                     Routes::Inline(Box::new(inbound_route(port))),
                     Side::Inbound,
                     push.snapshot().mesh.path_normalization.normalization,
+                    &access_log,
                 );
                 hcm::prepend_filters(&mut hcm, security_filters(push, proxy, p.number));
                 vec![hcm]
             } else {
                 // Authorization of a TCP port: network RBAC ahead of tcp_proxy.
                 let mut filters = crate::authz::network_rbac_filters(push, proxy);
-                filters.push(tcp_proxy_to(&cluster));
+                filters.push(tcp_proxy_to(&cluster, &access_log));
                 filters
             };
             inbound_chains(push, proxy, p, filters)
@@ -105,13 +107,17 @@ fn security_filters(push: &PushContext, proxy: &ProxyView, port: u16) -> Vec<Htt
         .collect()
 }
 
-/// A tcp_proxy filter to `cluster`, its stat prefix the cluster's name.
-pub(crate) fn tcp_proxy_to(cluster: &str) -> Filter {
-    tcp_proxy_filter(&TcpProxy {
-        stat_prefix: cluster.to_string(),
-        cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster.to_string())),
-        ..Default::default()
-    })
+/// A tcp_proxy filter to `cluster`, its stat prefix the cluster's name, writing
+/// `access_log`.
+pub(crate) fn tcp_proxy_to(cluster: &str, access_log: &[crate::telemetry::FileLog]) -> Filter {
+    tcp_proxy_filter(
+        &TcpProxy {
+            stat_prefix: cluster.to_string(),
+            cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(cluster.to_string())),
+            ..Default::default()
+        },
+        access_log,
+    )
 }
 
 /// The chains of one inbound port, by its PeerAuthentication mode: STRICT accepts only

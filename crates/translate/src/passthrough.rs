@@ -104,9 +104,10 @@ pub(crate) fn catch_all_virtual_host(mode: OutboundMode, cluster: &str) -> Virtu
 /// filter chain claims go to the policy's cluster.
 pub(crate) fn default_filter_chain(push: &PushContext, proxy: &ProxyView) -> FilterChain {
     let cluster = push.outside_cluster(proxy);
+    let access_log = push.access_logs(proxy, crate::telemetry::Mode::Client);
     FilterChain {
         name: naming::PASSTHROUGH_CHAIN.into(),
-        filters: vec![tcp_proxy_to(&cluster)],
+        filters: vec![tcp_proxy_to(&cluster, &access_log)],
         ..Default::default()
     }
 }

@@ -341,3 +341,60 @@ fn envoy_accepts_the_outbound_traffic_policy_under_capture() {
         assert_envoy_accepts(&format!("captured sidecar, {mode:?}"), &generated);
     }
 }
+
+/// Access logs on (Telemetry with a JSON file provider for one workload, MeshConfig's text
+/// log for the rest, the built-in `envoy` provider at the gateway): every connection
+/// manager and tcp_proxy carries a file access log, and Envoy takes them.
+#[test]
+fn envoy_accepts_access_logs_in_text_and_json() {
+    let telemetry = r#"
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: productpage-logs, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  accessLogging: [{providers: [{name: json-file}]}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: gateway-logs, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  accessLogging: [{providers: [{name: envoy}]}]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let json_log = dir.path().join("proxy.json");
+    let text_log = dir.path().join("proxy.log");
+    let mesh_config = format!(
+        "accessLogFile: {}\naccessLogFormat: '[%START_TIME%] %REQ_WITHOUT_QUERY(:PATH)% %RESPONSE_CODE%'\nextensionProviders:\n- name: json-file\n  envoyFileAccessLog:\n    path: {}\n    logFormat: {{labels: {{code: '%RESPONSE_CODE%', path: '%REQ(:PATH)%'}}}}\n",
+        text_log.display(),
+        json_log.display()
+    );
+    let mut snap = mesh(&format!("{}\n---\n{telemetry}", rich_mesh_yaml()));
+    let (config, diagnostics) =
+        bowline_config::read_mesh_config(std::path::Path::new("mesh.yaml"), &mesh_config);
+    assert!(
+        diagnostics.iter().all(|d| !d.is_error()),
+        "{diagnostics:#?}"
+    );
+    snap.mesh = std::sync::Arc::new(config);
+    for (ip, workload, ns) in [
+        ("10.10.0.10", "productpage-v1", "default"),
+        ("10.10.0.32", "reviews-v2", "default"),
+    ] {
+        let p = proxy(&snap, ip, workload, ns);
+        let generated = bowline_translate::generate(&support::push(&snap), &p);
+        // The logger's name sits in the connection managers' packed bytes.
+        let bytes: Vec<u8> = generated
+            .listeners
+            .iter()
+            .flat_map(bowline_xds::prost::Message::encode_to_vec)
+            .collect();
+        let name = b"envoy.access_loggers.file";
+        assert!(
+            bytes.windows(name.len()).any(|w| w == name),
+            "{workload} logs"
+        );
+        assert_envoy_accepts(&format!("{workload} with access logs"), &generated);
+    }
+}

@@ -3,8 +3,11 @@
 //! config is never silently half-honoured. Applied today: `pathNormalization` (the
 //! connection manager's path options) `outboundTrafficPolicy` (calls outside the
 //! registry, in translate's `passthrough`) `defaultServiceExportTo` (services'
-//! visibility), `protocolDetectionTimeout` (translate's `listeners::sniffing`) and
-//! `localityLbSetting` with its `failoverPriority` (translate's `locality`).
+//! visibility), `protocolDetectionTimeout` (translate's `listeners::sniffing`),
+//! `localityLbSetting` with its `failoverPriority` (translate's `locality`), and the
+//! access-log fields `accessLogFile`, `accessLogEncoding`, `accessLogFormat`,
+//! `defaultProviders.accessLogging` and `envoyFileAccessLog` providers (translate's
+//! `telemetry`).
 
 use super::MeshConfig;
 
@@ -44,35 +47,29 @@ impl MeshConfig {
             "defaultConfig",
             "proxy settings come from bowline's own flags",
         );
+        // Access logs are applied (translate's `telemetry`): file access-log providers, the
+        // access-logging defaults and the access-log fields. The other providers are not.
+        let others = |list: &[super::ExtensionProvider]| -> Vec<super::ExtensionProvider> {
+            list.iter()
+                .filter(|p| !matches!(p.provider, super::Provider::EnvoyFileAccessLog(_)))
+                .cloned()
+                .collect()
+        };
         check(
-            self.extension_providers != d.extension_providers,
+            others(&self.extension_providers) != others(&d.extension_providers),
             "extensionProviders",
-            "telemetry and external-authorization providers are not used yet",
+            "only envoyFileAccessLog providers are used yet; tracing, metrics, other access-log and external-authorization providers are not",
         );
         check(
-            self.default_providers != d.default_providers,
+            self.default_providers.metrics != d.default_providers.metrics
+                || self.default_providers.tracing != d.default_providers.tracing,
             "defaultProviders",
-            "telemetry providers are not used yet",
+            "only defaultProviders.accessLogging is used yet; metrics and tracing defaults are not",
         );
         check(
             self.enable_tracing != d.enable_tracing,
             "enableTracing",
             "requests are not traced yet",
-        );
-        check(
-            self.access_log_file != d.access_log_file,
-            "accessLogFile",
-            "access logs are not written yet",
-        );
-        check(
-            self.access_log_encoding != d.access_log_encoding,
-            "accessLogEncoding",
-            "access logs are not written yet",
-        );
-        check(
-            self.access_log_format != d.access_log_format,
-            "accessLogFormat",
-            "access logs are not written yet",
         );
         check(
             self.default_virtual_service_export_to != d.default_virtual_service_export_to,
@@ -113,5 +110,15 @@ mod tests {
         let mut m = MeshConfig::default();
         m.path_normalization.normalization = super::super::Normalization::MergeSlashes;
         assert!(m.not_applied().is_empty(), "pathNormalization is applied");
+        let mut m = MeshConfig {
+            access_log_file: "/dev/stdout".into(),
+            access_log_encoding: super::super::AccessLogEncoding::Json,
+            ..Default::default()
+        };
+        m.default_providers.access_logging = vec!["envoy".into()];
+        assert!(m.not_applied().is_empty(), "access logging is applied");
+        m.default_providers.tracing = vec!["zipkin".into()];
+        let fields: Vec<&str> = m.not_applied().iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["defaultProviders"]);
     }
 }

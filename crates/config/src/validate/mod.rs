@@ -17,6 +17,7 @@ mod names;
 pub mod not_applied;
 mod security;
 mod service_entry;
+mod telemetry;
 mod virtual_service;
 
 use crate::diag::{Diagnostic, Finding};
@@ -57,6 +58,7 @@ fn check_spec(resource: &Resource, ctx: &Context) -> Vec<Finding> {
         Spec::PeerAuthentication(pa) => security::check_peer_authentication(pa),
         Spec::AuthorizationPolicy(ap) => authorization::check_authorization_policy(ap),
         Spec::RequestAuthentication(ra) => security::check_request_authentication(ra),
+        Spec::Telemetry(t) => telemetry::check_telemetry(t),
         Spec::K8sGateway(gw) => gateway_api::check_gateway(gw),
         Spec::HttpRoute(r) => gateway_api::check_http_route(r),
         Spec::GrpcRoute(r) => gateway_api::check_grpc_route(r),

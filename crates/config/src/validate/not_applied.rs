@@ -237,6 +237,7 @@ pub fn spec_json(spec: &Spec) -> Value {
         Spec::PeerAuthentication(s) => serde_json::to_value(s),
         Spec::AuthorizationPolicy(s) => serde_json::to_value(s),
         Spec::RequestAuthentication(s) => serde_json::to_value(s),
+        Spec::Telemetry(s) => serde_json::to_value(s),
         Spec::K8sGateway(s) => serde_json::to_value(s),
         Spec::HttpRoute(s) => serde_json::to_value(s),
         Spec::GrpcRoute(s) => serde_json::to_value(s),

@@ -24,6 +24,7 @@ fn api_version(kind: &str) -> (&'static str, &str) {
             ("security.istio.io/v1", kind)
         }
         "K8sGateway" => ("gateway.networking.k8s.io/v1", "Gateway"),
+        "Telemetry" => ("telemetry.istio.io/v1", kind),
         "HTTPRoute" | "GRPCRoute" | "ReferenceGrant" => ("gateway.networking.k8s.io/v1", kind),
         _ => ("networking.istio.io/v1", kind),
     }

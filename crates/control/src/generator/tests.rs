@@ -578,3 +578,30 @@ fn a_grpc_client_gets_host_port_listeners_and_follows_route_changes() {
         "0/100 leaves v1 out"
     );
 }
+
+/// A Telemetry selecting productpage turns its access logs on: a change of everything (not
+/// endpoints or routes only), after which productpage's listeners differ and those of a
+/// proxy out of its scope do not, and the cached generator agrees with a fresh one.
+#[test]
+fn a_telemetry_change_reaches_the_listeners_of_the_proxies_in_its_scope() {
+    let telemetry = "
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: productpage-logs, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  accessLogging: [{providers: [{name: envoy}]}]
+";
+    let before = snapshot(1, &mesh_yaml("10.0.0.3", "v2", 90));
+    let after = snapshot(
+        2,
+        &format!("{}{telemetry}", mesh_yaml("10.0.0.3", "v2", 90)),
+    );
+    assert_eq!(change_between(&before, &after), Change::Everything);
+    let rounds = check_sequence(&[before, after]);
+    let listeners = |r: &Resources| content(r).remove(type_url::LISTENER).unwrap();
+    // nodes(): productpage-v1 first, reviews-v1 second.
+    assert_ne!(listeners(&rounds[0][0]), listeners(&rounds[1][0]));
+    assert_eq!(listeners(&rounds[0][1]), listeners(&rounds[1][1]));
+}

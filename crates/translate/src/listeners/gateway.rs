@@ -55,12 +55,14 @@ fn listener(
 ) -> Option<Listener> {
     let port = plan.port;
     let normalization = push.snapshot().mesh.path_normalization.normalization;
+    let access_log = push.access_logs(proxy, Side::Gateway.mode());
     let hcm = |route: String| {
         http_connection_manager(
             format!("outbound_0.0.0.0_{port}"),
             Routes::Rds(route),
             Side::Gateway,
             normalization,
+            &access_log,
         )
     };
     let tls_match = |server_names: Vec<String>| FilterChainMatch {
@@ -89,7 +91,7 @@ fn listener(
         chains.push(FilterChain {
             name: format!("passthrough.{port}.{i}"),
             filter_chain_match: Some(tls_match(route.server_names)),
-            filters: vec![tcp_proxy_filter(&route.tcp_proxy)],
+            filters: vec![tcp_proxy_filter(&route.tcp_proxy, &access_log)],
             ..Default::default()
         });
     }
@@ -110,7 +112,7 @@ fn listener(
         chains.push(FilterChain {
             name: format!("tls.{port}.{}", server.bound.server.port.name),
             filter_chain_match: Some(tls_match(names)),
-            filters: vec![tcp_proxy_filter(proxy_to)],
+            filters: vec![tcp_proxy_filter(proxy_to, &access_log)],
             transport_socket: Some(termination(t, &[])),
             ..Default::default()
         });
@@ -132,7 +134,7 @@ fn listener(
         chains.push(FilterChain {
             name: format!("tcp.{port}.{}", server.bound.server.port.name),
             filter_chain_match: plaintext,
-            filters: vec![tcp_proxy_filter(proxy_to)],
+            filters: vec![tcp_proxy_filter(proxy_to, &access_log)],
             ..Default::default()
         });
     }

@@ -2,6 +2,7 @@
 
 use crate::proto::{ads_config_source, bool_value};
 use crate::routes::filters::{CORS_FILTER, FAULT_FILTER, ROUTER_FILTER};
+use crate::telemetry::{envoy_access_logs, FileLog, Mode};
 use bowline_config::mesh_config::Normalization;
 use bowline_xds::pack;
 use bowline_xds::pb::envoy::config::core::v3::Http1ProtocolOptions;
@@ -46,6 +47,17 @@ pub(crate) enum Side {
     Gateway,
 }
 
+impl Side {
+    /// The Telemetry `match.mode` this side answers to, as Istio maps listener classes:
+    /// outbound and gateways are the CLIENT, inbound the SERVER.
+    pub(crate) fn mode(self) -> Mode {
+        match self {
+            Side::Outbound | Side::Gateway => Mode::Client,
+            Side::Inbound => Mode::Server,
+        }
+    }
+}
+
 /// A connection manager: codec sniffed (HTTP/1.1 or h2c), the fault and CORS filters
 /// (configured per route) before the router except inbound, Istio's `BASE` path
 /// normalisation (RFC 3986 normalisation, slashes kept, escaped slashes untouched),
@@ -68,11 +80,14 @@ fn path_options(normalization: Normalization) -> (bool, bool, PathWithEscapedSla
     }
 }
 
+/// `access_log`: the file access logs resolved for the proxy and this side
+/// ([`crate::PushContext::access_logs`]); none by default.
 pub(crate) fn http_connection_manager(
     stat_prefix: String,
     routes: Routes,
     side: Side,
     normalization: Normalization,
+    access_log: &[FileLog],
 ) -> Filter {
     let (normalize_path, merge_slashes, escaped_slashes) = path_options(normalization);
     let mut http_filters = Vec::new();
@@ -120,6 +135,7 @@ pub(crate) fn http_connection_manager(
                 ..Default::default()
             },
         ),
+        access_log: envoy_access_logs(access_log),
         ..Default::default()
     };
     network_filter(HCM_FILTER, pack(&hcm))
@@ -141,8 +157,16 @@ pub(crate) fn prepend_filters(hcm: &mut Filter, filters: Vec<HttpFilter>) {
     *any = pack(&config);
 }
 
-pub(crate) fn tcp_proxy_filter(proxy: &TcpProxy) -> Filter {
-    network_filter(TCP_PROXY_FILTER, pack(proxy))
+/// A tcp_proxy filter writing `access_log` (see [`http_connection_manager`]).
+pub(crate) fn tcp_proxy_filter(proxy: &TcpProxy, access_log: &[FileLog]) -> Filter {
+    if access_log.is_empty() {
+        return network_filter(TCP_PROXY_FILTER, pack(proxy));
+    }
+    let logged = TcpProxy {
+        access_log: envoy_access_logs(access_log),
+        ..proxy.clone()
+    };
+    network_filter(TCP_PROXY_FILTER, pack(&logged))
 }
 
 fn http_filter(name: &str, config: bowline_xds::pb::google::protobuf::Any) -> HttpFilter {

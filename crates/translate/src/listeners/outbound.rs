@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 /// chains matched on the client's SNI beside the port's TCP chain.
 pub(super) fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listener {
     let ports = push.outbound_ports(proxy);
+    let access_log = push.access_logs(proxy, Side::Outbound.mode());
     let mut chains = Vec::new();
     // Envoy refuses two chains with the same match; the first claimant (HTTP ports first,
     // then services in hostname order) keeps it, as Istio resolves such conflicts.
@@ -41,6 +42,7 @@ pub(super) fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listene
                 Routes::Rds(naming::port_route_config(p)),
                 Side::Outbound,
                 push.snapshot().mesh.path_normalization.normalization,
+                &access_log,
             )],
             ..Default::default()
         }
@@ -104,7 +106,7 @@ pub(super) fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listene
                     server_names: route.server_names,
                     ..destination(at.number, ranges)
                 }),
-                filters: vec![tcp_proxy_filter(&route.tcp_proxy)],
+                filters: vec![tcp_proxy_filter(&route.tcp_proxy, &access_log)],
                 ..Default::default()
             });
         }
@@ -114,7 +116,7 @@ pub(super) fn virtual_outbound(push: &PushContext, proxy: &ProxyView) -> Listene
         chains.push(FilterChain {
             name: format!("{}_{}", at.service.hostname, at.number),
             filter_chain_match: Some(destination(at.number, ranges)),
-            filters: vec![tcp_proxy_filter(&tcp_proxy(push, proxy, *at))],
+            filters: vec![tcp_proxy_filter(&tcp_proxy(push, proxy, *at), &access_log)],
             ..Default::default()
         });
     }
@@ -159,6 +161,7 @@ fn default_chain(push: &PushContext, proxy: &ProxyView) -> FilterChain {
             Routes::Rds(naming::HTTP_PROXY_ROUTE.into()),
             Side::Outbound,
             push.snapshot().mesh.path_normalization.normalization,
+            &push.access_logs(proxy, Side::Outbound.mode()),
         )],
         ..Default::default()
     }

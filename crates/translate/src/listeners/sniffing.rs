@@ -136,7 +136,7 @@ mod tests {
                 listener_filters: filters,
                 default_filter_chain: Some(
                     bowline_xds::pb::envoy::config::listener::v3::FilterChain {
-                        filters: vec![crate::listeners::tcp_proxy_to("c")],
+                        filters: vec![crate::listeners::tcp_proxy_to("c", &[])],
                         ..Default::default()
                     },
                 ),

@@ -1,4 +1,4 @@
-//! The ledger for Istio's kinds (networking.istio.io, security.istio.io). Audited against
+//! The ledger for Istio's kinds (networking.istio.io, security.istio.io, telemetry.istio.io). Audited against
 //! `crates/translate` and `crates/registry`: an entry is `applied` only where their code
 //! reads the field, and names a test that shows the effect.
 
@@ -37,6 +37,7 @@ pub(super) fn entries(out: &mut Vec<Entry>) {
     mount(out, PeerAuthentication, "spec", PEER_AUTHENTICATION);
     mount(out, AuthorizationPolicy, "spec", AUTHORIZATION_POLICY);
     mount(out, RequestAuthentication, "spec", REQUEST_AUTHENTICATION);
+    mount(out, Telemetry, "spec", TELEMETRY);
 }
 
 const SERVICE_ENTRY: &[Row] = &[
@@ -427,5 +428,44 @@ const REQUEST_AUTHENTICATION: &[Row] = &[
     applied(
         "jwtRules[*].spaceDelimitedClaims",
         "jwt_space_delimited_claims_are_normalised",
+    ),
+];
+
+const TELEMETRY: &[Row] = &[
+    applied(
+        "selector.matchLabels",
+        "telemetry_access_logging_follows_istios_precedence",
+    ),
+    unapplied(
+        "targetRef",
+        "Telemetry attached by targetRef (to a Gateway or Service) is not applied yet; select the workloads with `selector`",
+    ),
+    unapplied(
+        "targetRefs",
+        "Telemetry attached by targetRef (to a Gateway or Service) is not applied yet; select the workloads with `selector`",
+    ),
+    unapplied(
+        "metrics",
+        "not applied yet: metrics providers, overrides and reporting intervals do not change what proxies report",
+    ),
+    unapplied(
+        "tracing",
+        "not applied yet: requests are not traced by Telemetry settings (providers, sampling, custom tags)",
+    ),
+    applied(
+        "accessLogging[*].providers[*].name",
+        "telemetry_access_logging_follows_istios_precedence",
+    ),
+    applied(
+        "accessLogging[*].disabled",
+        "telemetry_access_logging_follows_istios_precedence",
+    ),
+    applied(
+        "accessLogging[*].match.mode",
+        "access_log_match_mode_splits_client_and_server",
+    ),
+    unapplied(
+        "accessLogging[*].filter",
+        "the CEL filter is not applied: every request and connection is logged",
     ),
 ];

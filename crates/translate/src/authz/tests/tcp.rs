@@ -17,7 +17,7 @@ fn network(yaml: &str) -> Vec<ModelRbac> {
         assert_eq!(f.name, "envoy.filters.network.rbac");
     }
     let mut chain = filters.clone();
-    chain.push(crate::listeners::tcp_proxy_to("inbound|9000||"));
+    chain.push(crate::listeners::tcp_proxy_to("inbound|9000||", &[]));
     let listener = bowline_xds::pb::envoy::config::listener::v3::Listener {
         name: "l".into(),
         address: Some(crate::proto::socket_address("10.1.0.5", 15006)),
