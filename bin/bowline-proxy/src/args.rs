@@ -59,6 +59,11 @@ pub struct Args {
     /// Accepted for Envoy compatibility; bowline-proxy has no hot restart.
     #[arg(long, hide = true)]
     pub disable_hot_restart: bool,
+    /// Envoy's bound on how long access log lines may wait in memory (10 s by default
+    /// there). Accepted: bowline-proxy's writers flush whenever their queue runs dry, which
+    /// is sooner than any interval.
+    #[arg(long = "file-flush-interval-msec", hide = true)]
+    pub file_flush_interval_msec: Option<u64>,
 }
 
 impl Args {

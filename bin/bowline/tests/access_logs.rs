@@ -37,7 +37,11 @@ fn lines(path: &Path) -> Vec<Value> {
 }
 
 /// (service, path, request headers).
-type Case = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 /// Each case's request and the client sidecar's access line for it.
 async fn run(sidecar: ProxyKind) -> Vec<(String, Value)> {
@@ -57,6 +61,7 @@ spec:
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  workloadSelector: {{labels: {{app: empty}}}}
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -97,6 +102,11 @@ spec:
     let mut seen = Vec::new();
     for (n, (service, path_and_query, headers)) in cases.iter().enumerate() {
         let response = mesh.get(service, path_and_query, headers).await.unwrap();
+        eprintln!(
+            "{sidecar:?} {service}{path_and_query}: {} {}",
+            response.status,
+            response.text()
+        );
         // The client sidecar's line for this request (ours are the only requests on it
         // after start-up, but start-up probes may have logged lines before: match the path).
         let want = format!("{service}{path_and_query}");

@@ -105,12 +105,7 @@ async fn each_failure_has_its_response_flag_in_the_access_line() {
             "UC",
             "upstream_reset_before_response_started{connection_termination}",
         ),
-        (
-            "/slow?delay_ms=2000",
-            504,
-            "UT",
-            "upstream_response_timeout",
-        ),
+        ("/slow?delay_ms=2000", 504, "UT", "response_timeout"),
     ];
     for (n, (path_and_query, status, flags, details)) in cases.iter().enumerate() {
         let response = get(addr, path_and_query, &[], Duration::from_secs(10))

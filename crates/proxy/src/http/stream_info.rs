@@ -80,7 +80,7 @@ pub mod details {
         "upstream_reset_before_response_started{remote_connection_failure}";
     pub const CONNECTION_TERMINATION: &str =
         "upstream_reset_before_response_started{connection_termination}";
-    pub const RESPONSE_TIMEOUT: &str = "upstream_response_timeout";
+    pub const RESPONSE_TIMEOUT: &str = "response_timeout";
     pub const PER_TRY_TIMEOUT: &str = "upstream_per_try_timeout";
     pub const FAULT_ABORT: &str = "fault_filter_abort";
     pub const DIRECT_RESPONSE: &str = "direct_response";
