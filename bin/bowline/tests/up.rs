@@ -1392,3 +1392,55 @@ async fn istio_bookinfo_task_flow_with_bowline_apply() {
         "{text}"
     );
 }
+
+/// `meshConfig: {accessLogFile: /dev/stdout}` in the manifest: one request through the
+/// gateway gives Istio's default access line at every proxy on its path — the gateway,
+/// productpage's sidecar inbound and outbound, details' and reviews' inbound — all with the
+/// request id the gateway made. The sidecars run as the proxy user, so they write to their
+/// own stdout rather than re-opening /dev/stdout (which a pipe owned by root refuses them).
+#[tokio::test(flavor = "multi_thread")]
+async fn access_lines_from_every_proxy_on_the_path() {
+    let mesh = UpMesh::start_with("transparent", &[], "warn", &|m| {
+        format!("{m}meshConfig:\n  accessLogFile: /dev/stdout\n")
+    })
+    .await;
+    mesh.page(None).await.unwrap();
+    let expected = [
+        ("[gateway]", "\"GET /productpage HTTP/1.1\" 200"),
+        (
+            "[productpage-v1-0 proxy]",
+            "\"GET /productpage HTTP/1.1\" 200",
+        ),
+        ("[productpage-v1-0 proxy]", "\"GET /details HTTP/1.1\" 200"),
+        ("[details-v1-0 proxy]", "\"GET /details HTTP/1.1\" 200"),
+        ("[productpage-v1-0 proxy]", "\"GET /reviews HTTP/1.1\" 200"),
+    ];
+    let lines = wait_until(T, Duration::from_millis(50), || async {
+        let logs = mesh.proc.logs();
+        let found: Vec<String> = expected
+            .iter()
+            .map(|(who, what)| {
+                logs.lines()
+                    .find(|l| l.contains(who) && l.contains(what))
+                    .map(str::to_string)
+                    .ok_or_else(|| anyhow::anyhow!("no {who} line with {what}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(found)
+    })
+    .await
+    .unwrap();
+    // Istio's format quotes the request id after the user agent: the same id everywhere.
+    let id = |line: &str| line.split('"').nth(9).unwrap_or_default().to_string();
+    let first = id(&lines[0]);
+    assert_eq!(first.len(), 36, "{}", lines[0]);
+    for line in &lines {
+        assert_eq!(id(line), first, "{line}");
+    }
+    assert!(
+        lines[2].contains("outbound|9080||details.default.svc.cluster.local"),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[3].contains("inbound|9080||"), "{}", lines[3]);
+}

@@ -93,10 +93,18 @@ impl Sink {
 /// The writer: appends each line, flushing whenever the queue runs dry; ends when every
 /// sender (every access log of this path) is gone.
 fn write_lines(path: &str, lines: Receiver<String>) {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path);
+    // As in Envoy, /dev/stdout and /dev/stderr are the process's own streams, not files to
+    // open: re-opening them goes through /proc and fails when the proxy runs as another user
+    // than the one holding the pipe (a sidecar under capture).
+    let file: std::io::Result<Box<dyn Write>> = match path {
+        "/dev/stdout" => Ok(Box::new(std::io::stdout())),
+        "/dev/stderr" => Ok(Box::new(std::io::stderr())),
+        _ => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(|f| Box::new(f) as Box<dyn Write>),
+    };
     let mut out = match file {
         Ok(file) => std::io::BufWriter::new(file),
         Err(e) => {
