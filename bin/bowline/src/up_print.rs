@@ -88,5 +88,11 @@ pub fn summary(state: &MeshState) {
     if let Some(url) = state.gateway.as_ref().and_then(|g| g.url.as_ref()) {
         println!("bowline up: open {url}");
     }
+    if let Some(config) = &state.scrape_config {
+        println!(
+            "bowline up: Prometheus: prometheus --config.file {} scrapes every proxy",
+            config.display()
+        );
+    }
     println!("bowline up: Ctrl-C stops the mesh; `bowline status` shows it");
 }

@@ -17,6 +17,9 @@ pub struct MeshState {
     pub debug_addr: String,
     /// Milliseconds from the command's start to every proxy ready and synced.
     pub ready_ms: Option<u64>,
+    /// A Prometheus configuration scraping every proxy (see `up::scrape`).
+    #[serde(default)]
+    pub scrape_config: Option<PathBuf>,
     /// The ingress gateway.
     pub gateway: Option<GatewayState>,
     #[serde(default)]

@@ -60,6 +60,7 @@ fn earlier_run(state_root: &Path, mesh: &str, pid: u32) {
         xds_addr: "127.0.0.1:1".into(),
         debug_addr: "127.0.0.1:1".into(),
         ready_ms: None,
+        scrape_config: None,
         gateway: None,
         egress_gateway: None,
         network: None,

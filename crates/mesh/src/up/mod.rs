@@ -15,6 +15,7 @@ mod instance;
 mod options;
 mod ready;
 mod running;
+mod scrape;
 mod stale;
 
 pub use bowline_bootstrap::build::ControlPlaneAddr;
@@ -209,11 +210,14 @@ fn start(
         xds_addr: xds.addr.to_string(),
         debug_addr: debug_addr.to_string(),
         ready_ms: None,
+        scrape_config: None,
         gateway,
         egress_gateway,
         network: mesh.network.clone(),
         workloads,
     };
+    let mut state = state;
+    state.scrape_config = Some(scrape::write(&state_dir, &state)?);
     state.save(&state_dir)?;
     Ok((state, state_dir))
 }
