@@ -27,7 +27,7 @@ pub struct State {
     shutdown: Notify,
     shutdown_requested: AtomicBool,
     /// Bumped whenever an update adds, changes or removes listeners: open connections look
-    /// their chain up again only when it moved (see `http::router::Conn`).
+    /// their chain up again only when it moved (see `http::conn::Conn`).
     listeners_generation: std::sync::atomic::AtomicU64,
     /// The workload identity (SDS `default` / `ROOTCA`), set once before any config applies.
     identity: std::sync::OnceLock<bowline_identity::IdentityHandle>,

@@ -10,8 +10,8 @@ use http::{HeaderMap, Method, Version};
 use bowline_telemetry::access_log::AccessRecord;
 use bowline_telemetry::ResponseFlag;
 
+use super::runtime::HttpRt;
 use super::stream_info::{details, StreamInfo};
-use crate::listener::runtime::HttpRt;
 
 /// The request as the connection manager passed it to its filters.
 #[derive(Debug)]

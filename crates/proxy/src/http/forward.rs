@@ -21,11 +21,11 @@ use model::route::{Forward, RetryPolicy, UpstreamOutcome};
 use super::body::{
     complete_body, ClientBody, ClientBodyState, ResponseBody, UpstreamBody, UpstreamResponse,
 };
+use super::conn::Conn;
 use super::hash::request_hash;
 use super::headers::{is_upgrade, strip_hop_by_hop};
 use super::local;
 use super::mirror::send_mirror;
-use super::router::Conn;
 use super::stream_info::{details, StreamInfo};
 use super::upstream_request::{upstream_request, upstream_request_owned};
 use crate::config::Config;

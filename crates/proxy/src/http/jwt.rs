@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::body::{ResponseBody, UpstreamBody};
-use super::router::Conn;
+use super::conn::Conn;
 
 /// The dynamic-metadata namespace Envoy's filter writes (RBAC `metadata` matchers read it).
 pub const METADATA_NAMESPACE: &str = "envoy.filters.http.jwt_authn";

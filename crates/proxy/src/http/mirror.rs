@@ -8,7 +8,7 @@ use http::Uri;
 use http_body_util::BodyExt;
 
 use super::body::UpstreamBody;
-use super::router::Conn;
+use super::conn::Conn;
 use super::upstream_request::upstream_request;
 use crate::config::Config;
 use crate::upstream::pool::Protocol;

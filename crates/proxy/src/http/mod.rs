@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod body;
+pub mod conn;
 pub mod forward;
 pub mod hash;
 pub mod head_deadline;
@@ -12,6 +13,7 @@ pub mod local;
 pub mod mirror;
 pub mod rbac;
 pub mod router;
+pub mod runtime;
 pub mod server;
 pub mod stream_info;
 pub mod upstream_request;

@@ -10,7 +10,7 @@ use bowline_model::rbac::{Rbac, RequestAttrs};
 use http::{HeaderMap, Response, StatusCode};
 
 use super::body::ResponseBody;
-use super::router::Conn;
+use super::conn::Conn;
 
 /// Envoy's body for a denied request.
 const DENIED: &str = "RBAC: access denied";

@@ -2,7 +2,6 @@
 //! model decision), then act on it — CORS, faults, direct responses, redirects, or forward
 //! to a cluster. Every decision is taken from the model before any I/O.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,74 +17,15 @@ use std::borrow::Cow;
 
 use super::access::{PendingLog, RequestSnapshot};
 use super::body::{LoggedBody, ResponseBody};
+use super::conn::Conn;
 use super::forward::{self, Target};
 use super::head_scan::HeadFacts;
 use super::headers::{decide_upgrade, UpgradeDecision};
 use super::local;
+use super::runtime::{FilterRt, HttpRt};
 use super::stream_info::{details, StreamInfo};
-use super::xfcc::ClientCert;
 use crate::config::Config;
-use crate::listener::runtime::{FilterRt, HttpRt};
-use crate::state::State;
-use crate::upstream::pool::Pool;
 use bowline_telemetry::ResponseFlag;
-
-/// What a connection's requests share.
-#[derive(Debug)]
-pub struct Conn {
-    pub state: Arc<State>,
-    pub http: Arc<HttpRt>,
-    pub pool: Pool,
-    pub peer: SocketAddr,
-    /// Where the client was going (the original destination when the listener asks for it).
-    pub destination: SocketAddr,
-    /// The connection arrived over TLS (terminated by this proxy).
-    pub tls: bool,
-    /// The client certificate's URI SAN (its SPIFFE id) when the client presented one.
-    pub peer_principal: Option<Arc<str>>,
-    /// The client certificate of a mutual-TLS connection, as `x-forwarded-client-cert`
-    /// describes it.
-    pub client_cert: Option<Arc<ClientCert>>,
-    /// The listener and filter chain the connection came in on: an update of either applies
-    /// to the connection's next request (a new authorization policy must not wait for
-    /// clients to reconnect).
-    pub listener: Arc<str>,
-    pub chain: Arc<str>,
-    /// The listeners generation `http` was current at.
-    pub listeners_seen: u64,
-}
-
-impl Conn {
-    /// This connection as its listener's current config sees it: the same object unless
-    /// the chain's HTTP runtime was replaced since. One atomic load on the common path; the
-    /// lookup happens only after a listener update.
-    fn current(self: Arc<Conn>) -> Arc<Conn> {
-        if self.state.listeners_generation() == self.listeners_seen {
-            return self;
-        }
-        let config = self.state.config.load();
-        let latest = config
-            .listeners
-            .get(&*self.listener)
-            .and_then(|l| l.http_chain(&self.chain));
-        match latest {
-            Some(http) if !Arc::ptr_eq(http, &self.http) => Arc::new(Conn {
-                state: self.state.clone(),
-                http: http.clone(),
-                pool: self.pool.clone(),
-                peer: self.peer,
-                destination: self.destination,
-                tls: self.tls,
-                peer_principal: self.peer_principal.clone(),
-                client_cert: self.client_cert.clone(),
-                listener: self.listener.clone(),
-                chain: self.chain.clone(),
-                listeners_seen: self.listeners_seen,
-            }),
-            _ => self,
-        }
-    }
-}
 
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 const X_REQUEST_ID: &str = "x-request-id";

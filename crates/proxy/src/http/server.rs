@@ -18,8 +18,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use bowline_model::Codec;
 
 use super::body::{ResponseBody, ResponseBodyError};
+use super::conn::Conn;
 use super::head_deadline::{Activity, HeadDeadline, HeadLimits, Served};
-use super::router::{self, Conn};
+use super::router;
 use crate::drain::DrainWatch;
 
 /// Envoy's default connection idle timeout (`common_http_protocol_options.idle_timeout`).

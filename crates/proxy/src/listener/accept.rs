@@ -18,7 +18,7 @@ use super::original_dst::destination;
 use super::recheck::ConnFacts;
 use super::runtime::Chain;
 use crate::drain::DrainWatch;
-use crate::http::router::Conn;
+use crate::http::conn::Conn;
 use crate::http::xfcc::ClientCert;
 use crate::state::State;
 use crate::tls::{self, ClientHelloInfo};
