@@ -68,11 +68,15 @@ async fn prometheus_scrapes_every_proxy_of_the_mesh() {
         .expect("a scrape config")
         .to_string();
     let proxies = state["workloads"].as_array().unwrap().len() + 1;
+    // Printed after the entry URL, which is what `UpMesh::start` waited for.
+    let said = mesh
+        .proc
+        .wait_for_line("bowline up: Prometheus: ", Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(
-        mesh.proc
-            .logs()
-            .contains(&format!("prometheus --config.file {config}")),
-        "bowline up says where the scrape config is"
+        said.contains(&format!("prometheus --config.file {config} ")),
+        "bowline up says where the scrape config is: {said}"
     );
 
     let storage = tempfile::tempdir().unwrap();
