@@ -131,8 +131,7 @@ pub async fn forward(
             .acquire(Overflow::Requests, cluster.thresholds.max_requests)
         else {
             stats.upstream_rq_pending_overflow.inc();
-            info.fail(ResponseFlag::UpstreamOverflow, details::OVERFLOW);
-            return overloaded(conn);
+            return fail(info, NoResponse::Overflow, false, || overloaded(conn));
         };
         let last_try = retry.is_none_or(|r| retries_done >= r.num_retries);
         let try_body = match &replay {
@@ -249,61 +248,30 @@ pub async fn forward(
                     }
                 }
             }
-            Some(Err(UpstreamError::Overflow)) => {
-                info.fail(ResponseFlag::UpstreamOverflow, details::OVERFLOW);
-                return overloaded(conn);
-            }
             Some(Err(error)) => {
+                let failure = NoResponse::of_error(&error);
+                if failure == NoResponse::Overflow {
+                    return fail(info, failure, retry_exhausted, || overloaded(conn));
+                }
                 cluster.record_local(&endpoint, LocalOrigin::ConnectFailed);
-                let (outcome, text, flag, why) = if error.is_connect_failure() {
-                    (
-                        UpstreamOutcome::ConnectFailure,
-                        local::CONNECT_FAILURE,
-                        ResponseFlag::UpstreamConnectionFailure,
-                        details::CONNECT_FAILURE,
-                    )
-                } else {
-                    (
-                        UpstreamOutcome::Reset { request_sent: true },
-                        local::RESET,
-                        ResponseFlag::UpstreamConnectionTermination,
-                        details::CONNECTION_TERMINATION,
-                    )
-                };
-                match may_retry(outcome) {
+                match failure.outcome().and_then(&mut may_retry) {
                     Some(policy) => policy,
-                    None => {
-                        info.fail(flag, why);
-                        if retry_exhausted {
-                            info.flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
-                        }
-                        return local::reply(StatusCode::SERVICE_UNAVAILABLE, text);
-                    }
+                    None => return fail(info, failure, retry_exhausted, || failure.reply()),
                 }
             }
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
                 stats.upstream_rq_timeout.inc();
-                info.fail(
-                    ResponseFlag::UpstreamRequestTimeout,
-                    details::RESPONSE_TIMEOUT,
-                );
-                return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT);
+                return fail(info, NoResponse::RouteTimeout, false, || {
+                    NoResponse::RouteTimeout.reply()
+                });
             }
             None => {
                 stats.upstream_rq_per_try_timeout.inc();
                 cluster.record_local(&endpoint, LocalOrigin::Timeout);
-                match may_retry(UpstreamOutcome::PerTryTimeout) {
+                let failure = NoResponse::PerTryTimeout;
+                match failure.outcome().and_then(&mut may_retry) {
                     Some(policy) => policy,
-                    None => {
-                        info.fail(
-                            ResponseFlag::UpstreamRequestTimeout,
-                            details::PER_TRY_TIMEOUT,
-                        );
-                        if retry_exhausted {
-                            info.flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
-                        }
-                        return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT);
-                    }
+                    None => return fail(info, failure, retry_exhausted, || failure.reply()),
                 }
             }
         };
@@ -312,14 +280,102 @@ pub async fn forward(
         retries_done += 1;
         if deadline.is_some_and(|d| Instant::now() + wait >= d) {
             stats.upstream_rq_timeout.inc();
-            info.fail(
-                ResponseFlag::UpstreamRequestTimeout,
-                details::RESPONSE_TIMEOUT,
-            );
-            return local::reply(StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT);
+            return fail(info, NoResponse::RouteTimeout, false, || {
+                NoResponse::RouteTimeout.reply()
+            });
         }
         tokio::time::sleep(wait).await;
     }
+}
+
+/// How a try that got no response failed, in Envoy's terms: what the retry policy sees, what
+/// the client is answered, and the response flag and details the request is reported with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoResponse {
+    /// A circuit breaker refused the request (not retried).
+    Overflow,
+    ConnectFailure,
+    /// The connection ended before a response (HTTP/1 `connection termination`).
+    Reset,
+    /// The route timeout passed (not retried: no time is left).
+    RouteTimeout,
+    PerTryTimeout,
+}
+
+impl NoResponse {
+    fn of_error(error: &UpstreamError) -> NoResponse {
+        match error {
+            UpstreamError::Overflow => NoResponse::Overflow,
+            e if e.is_connect_failure() => NoResponse::ConnectFailure,
+            _ => NoResponse::Reset,
+        }
+    }
+
+    /// What a retry policy's `retry_on` is asked about; `None` when no retry can follow.
+    fn outcome(self) -> Option<UpstreamOutcome> {
+        match self {
+            NoResponse::Overflow | NoResponse::RouteTimeout => None,
+            NoResponse::ConnectFailure => Some(UpstreamOutcome::ConnectFailure),
+            NoResponse::Reset => Some(UpstreamOutcome::Reset { request_sent: true }),
+            NoResponse::PerTryTimeout => Some(UpstreamOutcome::PerTryTimeout),
+        }
+    }
+
+    /// Envoy's flag and response code details.
+    fn flag(self) -> (ResponseFlag, &'static str) {
+        match self {
+            NoResponse::Overflow => (ResponseFlag::UpstreamOverflow, details::OVERFLOW),
+            NoResponse::ConnectFailure => (
+                ResponseFlag::UpstreamConnectionFailure,
+                details::CONNECT_FAILURE,
+            ),
+            NoResponse::Reset => (
+                ResponseFlag::UpstreamConnectionTermination,
+                details::CONNECTION_TERMINATION,
+            ),
+            NoResponse::RouteTimeout => (
+                ResponseFlag::UpstreamRequestTimeout,
+                details::RESPONSE_TIMEOUT,
+            ),
+            NoResponse::PerTryTimeout => (
+                ResponseFlag::UpstreamRequestTimeout,
+                details::PER_TRY_TIMEOUT,
+            ),
+        }
+    }
+
+    /// Envoy's local reply (the overflow reply depends on the router: see [`overloaded`]).
+    fn reply(self) -> Response<ResponseBody> {
+        let (status, text) = self.status_and_text();
+        local::reply(status, text)
+    }
+
+    fn status_and_text(self) -> (StatusCode, &'static str) {
+        match self {
+            NoResponse::Overflow => (StatusCode::SERVICE_UNAVAILABLE, local::OVERFLOW),
+            NoResponse::ConnectFailure => (StatusCode::SERVICE_UNAVAILABLE, local::CONNECT_FAILURE),
+            NoResponse::Reset => (StatusCode::SERVICE_UNAVAILABLE, local::RESET),
+            NoResponse::RouteTimeout | NoResponse::PerTryTimeout => {
+                (StatusCode::GATEWAY_TIMEOUT, local::UPSTREAM_TIMEOUT)
+            }
+        }
+    }
+}
+
+/// The request ends with `failure`: reported with its flag (and `URX` when the policy would
+/// have retried it but no try was left), answered with `reply`.
+fn fail(
+    info: &mut StreamInfo,
+    failure: NoResponse,
+    retry_exhausted: bool,
+    reply: impl FnOnce() -> Response<ResponseBody>,
+) -> Response<ResponseBody> {
+    let (flag, why) = failure.flag();
+    info.fail(flag, why);
+    if retry_exhausted {
+        info.flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
+    }
+    reply()
 }
 
 /// Circuit-breaker overflow: Envoy's 503, with `x-envoy-overloaded` unless the router
@@ -434,4 +490,72 @@ fn downstream_response(
     }
     let deadline = if switching { None } else { deadline };
     response.map(|body| ResponseBody::Upstream(UpstreamResponse::new(body, deadline)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each failure as Envoy reports it: the status and body the client gets, the flag and
+    /// details in the access line, and whether a retry policy is asked.
+    #[test]
+    fn failures_are_answered_and_reported_as_envoy_does() {
+        use NoResponse::*;
+        let table = [
+            (
+                Overflow,
+                503,
+                local::OVERFLOW,
+                "UO",
+                details::OVERFLOW,
+                None,
+            ),
+            (
+                ConnectFailure,
+                503,
+                local::CONNECT_FAILURE,
+                "UF",
+                details::CONNECT_FAILURE,
+                Some(UpstreamOutcome::ConnectFailure),
+            ),
+            (
+                Reset,
+                503,
+                local::RESET,
+                "UC",
+                details::CONNECTION_TERMINATION,
+                Some(UpstreamOutcome::Reset { request_sent: true }),
+            ),
+            (
+                RouteTimeout,
+                504,
+                local::UPSTREAM_TIMEOUT,
+                "UT",
+                "response_timeout",
+                None,
+            ),
+            (
+                PerTryTimeout,
+                504,
+                local::UPSTREAM_TIMEOUT,
+                "UT",
+                "upstream_per_try_timeout",
+                Some(UpstreamOutcome::PerTryTimeout),
+            ),
+        ];
+        for (failure, status, text, flag, why, outcome) in table {
+            assert_eq!(
+                failure.status_and_text(),
+                (StatusCode::from_u16(status).unwrap(), text)
+            );
+            let (f, d) = failure.flag();
+            assert_eq!((f.short(), d), (flag, why), "{failure:?}");
+            assert_eq!(failure.outcome(), outcome, "{failure:?}");
+            let mut info = StreamInfo::new();
+            let reply = fail(&mut info, failure, true, || failure.reply());
+            assert_eq!(reply.status().as_u16(), status);
+            // URX after the failure's own flag: Envoy's printing order.
+            assert_eq!(info.flags.to_string(), format!("{flag},URX"));
+        }
+    }
 }
