@@ -38,6 +38,15 @@ impl AccessLogRt {
         })
     }
 
+    /// The runtime of a filter's `access_log` list; fails naming the entry whose format
+    /// cannot be rendered.
+    pub fn all(logs: &[AccessLog]) -> Result<Vec<AccessLogRt>, String> {
+        logs.iter()
+            .enumerate()
+            .map(|(i, log)| AccessLogRt::new(log).map_err(|e| format!("access_log[{i}]: {e}")))
+            .collect()
+    }
+
     /// Renders `record` and queues the line.
     pub fn log(&self, record: &AccessRecord<'_>) {
         let mut line = String::with_capacity(256);

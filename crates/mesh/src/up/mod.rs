@@ -25,7 +25,7 @@ pub use ready::unsynced;
 pub use running::{OnEvent, PartialMesh, RunningMesh, StartFailed};
 
 use crate::netns::Network;
-use crate::plan::{Capture, Plan};
+use crate::plan::{Capture, GatewayPlan, Plan};
 use crate::probe::FreePorts;
 use crate::process::Supervisor;
 use crate::state::MeshState;
@@ -179,24 +179,20 @@ fn start(
         ));
         workloads.push(instance::start_instance(mesh, &launch, instance, &token)?);
     }
-    let mut gateways = [&plan.ingress, &plan.egress]
-        .into_iter()
-        .zip(gateway_admins)
-        .map(|(gateway, admin)| {
-            let Some(g) = gateway else { return Ok(None) };
-            if options.interrupt.is_triggered() {
-                return Err(UpError::Interrupted);
-            }
-            let token = tokens.issue(bowline_identity::SpiffeId::new(
-                TRUST_DOMAIN,
-                &g.spec.namespace,
-                &g.spec.service_account(),
-            ));
-            gateway::start(&mut mesh.supervisor, &launch, g, admin, &token).map(Some)
-        });
-    let gateway = gateways.next().expect("two")?;
-    let egress_gateway = gateways.next().expect("two")?;
-    drop(gateways);
+    let mut start_gateway = |plan: &Option<GatewayPlan>, admin: u16| {
+        let Some(g) = plan else { return Ok(None) };
+        if options.interrupt.is_triggered() {
+            return Err(UpError::Interrupted);
+        }
+        let token = tokens.issue(bowline_identity::SpiffeId::new(
+            TRUST_DOMAIN,
+            &g.spec.namespace,
+            &g.spec.service_account(),
+        ));
+        gateway::start(&mut mesh.supervisor, &launch, g, admin, &token).map(Some)
+    };
+    let gateway = start_gateway(&plan.ingress, gateway_admins[0])?;
+    let egress_gateway = start_gateway(&plan.egress, gateway_admins[1])?;
 
     let state = MeshState {
         mesh: manifest.name.clone(),

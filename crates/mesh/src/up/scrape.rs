@@ -47,13 +47,20 @@ fn targets(state: &MeshState) -> Value {
         })
         .collect();
     for (name, g) in state.gateways() {
+        // Istio's node id: `router~<ip>~<name>.<namespace>~<domain>`.
+        let (workload, namespace) = g
+            .node_id
+            .split('~')
+            .nth(2)
+            .and_then(|w| w.split_once('.'))
+            .unwrap_or((name, ""));
         groups.push(json!({
             "targets": [g.admin],
             "labels": {
                 "mesh": state.mesh,
                 "proxy": name,
-                "workload": g.node_id.split('~').nth(2).and_then(|w| w.split('.').next()).unwrap_or(name),
-                "namespace": g.node_id.split('~').nth(2).and_then(|w| w.split('.').nth(1)).unwrap_or(""),
+                "workload": workload,
+                "namespace": namespace,
                 "__metrics_path__": "/stats/prometheus",
             },
         }));

@@ -28,8 +28,8 @@ pub struct RequestSnapshot {
 #[derive(Debug)]
 pub struct PendingLog {
     pub http: Arc<HttpRt>,
+    /// With the request as the filters saw it (`info.request`).
     pub info: StreamInfo,
-    pub request: Option<RequestSnapshot>,
     pub status: u16,
     pub response_headers: HeaderMap,
     pub downstream_local: SocketAddr,
@@ -53,7 +53,7 @@ impl PendingLog {
                 details::DOWNSTREAM_DISCONNECT,
             );
         }
-        let request = self.request.as_ref();
+        let request = self.info.request.as_ref();
         let received = self
             .info
             .received
@@ -61,9 +61,12 @@ impl PendingLog {
             .map_or(0, |r| r.load(std::sync::atomic::Ordering::Relaxed));
         let info = &self.info;
         let record = AccessRecord {
-            start_time: Some(info.start_time),
-            duration: Some(info.started.elapsed()),
-            response_duration: info.response_started.map(|t| t - info.started),
+            start_time: info.start.map(|(wall, _)| wall),
+            duration: info.start.map(|(_, at)| at.elapsed()),
+            response_duration: info
+                .start
+                .zip(info.response_started)
+                .map(|((_, at), responded)| responded - at),
             protocol: request.map(|r| protocol(r.version)),
             method: request.map(|r| r.method.as_str()),
             path: request.map(|r| r.path.as_str()),

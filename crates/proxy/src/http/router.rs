@@ -41,16 +41,14 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
     stats.downstream_rq_total.inc();
     stats.downstream_rq_active.inc();
     let asker = local::asker(&req);
-    let mut info = StreamInfo::new();
-    info.detailed = !conn.http.access_logs.is_empty();
-    let mut response = local::finish(route(&conn, req, &mut info).await, asker);
+    let mut info = StreamInfo::new(!conn.http.access_logs.is_empty());
+    let response = local::finish(route(&conn, req, &mut info).await, asker);
     stats.downstream_rq_xx.record(response.status().as_u16());
     stats.downstream_rq_active.dec();
     if info.detailed {
         // The lines are written when the body has gone down (or the client has gone).
         let log = PendingLog {
             http: conn.http.clone(),
-            request: info.request.take(),
             info,
             status: response.status().as_u16(),
             response_headers: response.headers().clone(),
@@ -58,8 +56,7 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
             downstream_remote: conn.peer,
             peer_principal: conn.peer_principal.clone(),
         };
-        let body = std::mem::replace(response.body_mut(), ResponseBody::empty());
-        *response.body_mut() = LoggedBody::wrap(body, log);
+        return response.map(|body| LoggedBody::wrap(body, log));
     }
     response
 }

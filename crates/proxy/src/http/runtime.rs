@@ -94,7 +94,7 @@ impl HttpRt {
                 }
             })
             .collect();
-        let access_logs = crate::listener::runtime::access_logs(access_log)?;
+        let access_logs = crate::access_log::AccessLogRt::all(access_log)?;
         Ok(HttpRt {
             stats: stats.http(stat_prefix),
             codec: *codec,

@@ -11,10 +11,9 @@ use bowline_telemetry::{ResponseFlag, ResponseFlags};
 
 #[derive(Debug)]
 pub struct StreamInfo {
-    /// Wall-clock start, for `%START_TIME%`.
-    pub start_time: SystemTime,
-    /// Monotonic start, for durations.
-    pub started: Instant,
+    /// Wall-clock start (`%START_TIME%`) and monotonic start (durations), read only when
+    /// [`detailed`](Self::detailed): a request nobody reports on costs no clock reads.
+    pub start: Option<(SystemTime, Instant)>,
     pub flags: ResponseFlags,
     /// Envoy's `%RESPONSE_CODE_DETAILS%`: why the response is what it is, in Envoy's words
     /// (`via_upstream`, `route_not_found`, `upstream_reset_before_response_started{…}`, …).
@@ -22,7 +21,8 @@ pub struct StreamInfo {
     pub route_name: Option<Arc<str>>,
     pub upstream_cluster: Option<Arc<str>>,
     pub upstream_host: Option<SocketAddr>,
-    /// When the upstream's response headers arrived (`%RESPONSE_DURATION%`).
+    /// When the upstream's response headers arrived (`%RESPONSE_DURATION%`), when
+    /// [`detailed`](Self::detailed).
     pub response_started: Option<Instant>,
     /// Whether someone will read the names (route, cluster): they are copied only then, so
     /// a connection manager without access logs allocates nothing for them.
@@ -35,17 +35,17 @@ pub struct StreamInfo {
 }
 
 impl StreamInfo {
-    pub fn new() -> StreamInfo {
+    /// A request's info; `detailed` when someone (an access log) will read it.
+    pub fn new(detailed: bool) -> StreamInfo {
         StreamInfo {
-            start_time: SystemTime::now(),
-            started: Instant::now(),
+            start: detailed.then(|| (SystemTime::now(), Instant::now())),
             flags: ResponseFlags::NONE,
             details: "",
             route_name: None,
             upstream_cluster: None,
             upstream_host: None,
             response_started: None,
-            detailed: false,
+            detailed,
             request: None,
             received: None,
         }
@@ -60,12 +60,6 @@ impl StreamInfo {
     pub fn fail(&mut self, flag: ResponseFlag, details: &'static str) {
         self.flags.insert(flag);
         self.details = details;
-    }
-}
-
-impl Default for StreamInfo {
-    fn default() -> Self {
-        StreamInfo::new()
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bowline_model as model;
 use model::{FilterChain, Listener, NetworkFilter};
 
+use crate::access_log::AccessLogRt;
 use crate::http::runtime::HttpRt;
 use crate::stats::{ListenerStats, Stats};
 
@@ -181,21 +182,8 @@ impl Chain {
             NetworkFilter::Http(hcm) => Chain::Http(Arc::new(HttpRt::new(hcm, stats)?)),
             NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(TcpRt {
                 model: tcp.clone(),
-                access_logs: access_logs(&tcp.access_log)?,
+                access_logs: AccessLogRt::all(&tcp.access_log)?,
             })),
         })
     }
-}
-
-/// The runtime of a filter's `access_log` list; fails naming the entry whose format cannot
-/// be rendered.
-pub(crate) fn access_logs(
-    logs: &[model::access_log::AccessLog],
-) -> Result<Vec<crate::access_log::AccessLogRt>, String> {
-    logs.iter()
-        .enumerate()
-        .map(|(i, log)| {
-            crate::access_log::AccessLogRt::new(log).map_err(|e| format!("access_log[{i}]: {e}"))
-        })
-        .collect()
 }
