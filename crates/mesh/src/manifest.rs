@@ -289,6 +289,18 @@ impl Manifest {
                 ));
             }
         }
+        if self
+            .egress_gateway
+            .as_ref()
+            .is_some_and(|e| e.entry.is_some())
+        {
+            return Some((
+                "egressGateway.entry".into(),
+                "an egress gateway has no entry URL: workloads call out through it (`entry` \
+                 belongs to `gateway`)"
+                    .into(),
+            ));
+        }
         for (field, g) in [
             ("gateway", &self.gateway),
             ("egressGateway", &self.egress_gateway),
@@ -425,6 +437,11 @@ workloads:
                 7,
             ),
             ("name: demo\nworkloads: []\n".to_string(), "workloads", 2),
+            (
+                GOOD.to_string() + "egressGateway: {entry: /x}\n",
+                "egressGateway.entry",
+                8,
+            ),
         ];
         for (text, field, line) in cases {
             let err = Manifest::parse(Path::new("m.yaml"), &text).unwrap_err();
