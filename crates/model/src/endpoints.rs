@@ -46,6 +46,8 @@ pub struct LbEndpoint {
     /// At least 1. Envoy's default: 1.
     pub weight: u32,
     pub health: HealthStatus,
+    /// Who the endpoint is (its `istio` metadata), for Istio's metrics.
+    pub workload: Option<std::sync::Arc<crate::istio_stats::EndpointWorkload>>,
 }
 
 /// The health the control plane reports (EDS), Envoy's `HealthStatus`.

@@ -27,6 +27,7 @@ mod fraction;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod hcm;
+pub mod istio_stats;
 pub mod jwt;
 pub(crate) mod listener;
 pub mod local_reply;

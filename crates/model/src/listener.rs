@@ -68,6 +68,9 @@ pub struct FilterChain {
     /// connection (the peer's identity and addresses; no HTTP attributes).
     pub network_rbac: Vec<crate::rbac::Rbac>,
     pub network: NetworkFilter,
+    /// Istio's standard metrics for this chain (its `istio.stats` metadata); `None` reports
+    /// nothing.
+    pub istio_stats: Option<std::sync::Arc<crate::istio_stats::IstioStats>>,
 }
 
 /// Which connections a filter chain takes. Every empty criterion matches anything.

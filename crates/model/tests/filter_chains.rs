@@ -18,6 +18,7 @@ fn chain(name: &str, matcher: FilterChainMatch) -> FilterChain {
             idle_timeout: None,
             access_log: Vec::new(),
         }),
+        istio_stats: None,
     }
 }
 

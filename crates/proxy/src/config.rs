@@ -20,6 +20,9 @@ pub struct Config {
     pub clusters: HashMap<String, Arc<Cluster>>,
     /// EDS assignments by service name (kept for clusters that arrive later).
     pub assignments: HashMap<String, Arc<model::ClusterLoadAssignment>>,
+    /// Every endpoint's workload by IP (how an inbound chain names a client that sent no
+    /// metadata-exchange header), rebuilt when the assignments change.
+    pub peers: Arc<crate::istio_metrics::PeerIndex>,
 }
 
 /// Resources added or replaced, and names removed, in one update.
@@ -54,6 +57,8 @@ impl Config {
         identity: Option<&bowline_identity::IdentityHandle>,
     ) -> (Config, Effects) {
         let mut effects = Effects::default();
+        let assignments_changed =
+            !change.assignments.is_empty() || !change.removed_assignments.is_empty();
         let mut assignments = self.assignments.clone();
         for name in &change.removed_assignments {
             assignments.remove(name);
@@ -123,11 +128,19 @@ impl Config {
             }
         }
 
+        let peers = if assignments_changed {
+            Arc::new(crate::istio_metrics::PeerIndex::new(
+                assignments.values().map(|a| &**a),
+            ))
+        } else {
+            self.peers.clone()
+        };
         let config = Config {
             listeners,
             routes,
             clusters,
             assignments,
+            peers,
         };
         (config, effects)
     }

@@ -12,6 +12,7 @@ pub mod drain;
 #[cfg(test)]
 mod fuzz;
 pub mod http;
+pub mod istio_metrics;
 pub mod listener;
 mod proxy;
 pub mod state;

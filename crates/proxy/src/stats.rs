@@ -191,6 +191,10 @@ pub struct Stats {
     http: Mutex<BTreeMap<String, Arc<HttpStats>>>,
     listeners: Mutex<BTreeMap<String, Arc<ListenerStats>>>,
     rbac_policies: Mutex<BTreeMap<String, Arc<RbacPolicyStats>>>,
+    /// Istio's standard metrics (`istio_*`), recorded by chains with `istio.stats`.
+    pub istio: Arc<bowline_telemetry::metrics::IstioMetrics>,
+    /// Peers named by metadata-exchange headers, decoded once each.
+    pub peers: Arc<crate::istio_metrics::PeerCache>,
 }
 
 fn get_or_create<T: Default>(map: &Mutex<BTreeMap<String, Arc<T>>>, name: &str) -> Arc<T> {
@@ -218,7 +222,8 @@ impl Stats {
     }
 
     /// Prometheus text exposition, Envoy's metric and label names
-    /// (`envoy_cluster_upstream_rq_total{envoy_cluster_name="…"}`).
+    /// (`envoy_cluster_upstream_rq_total{envoy_cluster_name="…"}`), then Istio's standard
+    /// metrics.
     pub fn prometheus(&self) -> String {
         let mut families: Vec<(String, Kind, Vec<String>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -253,6 +258,7 @@ impl Stats {
                 let _ = writeln!(out, "{line}");
             }
         }
+        self.istio.render_prometheus(&mut out);
         out
     }
 

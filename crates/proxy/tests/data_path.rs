@@ -645,6 +645,7 @@ async fn the_http_inspector_sends_http_and_raw_tcp_to_different_chains() {
             idle_timeout: None,
             access_log: Vec::new(),
         }),
+        istio_stats: None,
     });
     let (_proxy, addr) = start(
         vec![l],

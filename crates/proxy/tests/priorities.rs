@@ -83,6 +83,7 @@ fn two_priorities(
                 address: *a,
                 weight: 1,
                 health,
+                workload: None,
             })
             .collect(),
     };

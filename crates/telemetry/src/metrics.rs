@@ -57,6 +57,15 @@ pub struct IstioMetrics {
     tcp: RwLock<HashMap<TcpLabels, TcpSeries>>,
 }
 
+impl std::fmt::Debug for IstioMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IstioMetrics")
+            .field("http_series", &read(&self.http).len())
+            .field("tcp_series", &read(&self.tcp).len())
+            .finish()
+    }
+}
+
 impl IstioMetrics {
     pub fn new() -> IstioMetrics {
         IstioMetrics::default()

@@ -69,7 +69,7 @@ pub(crate) fn load_assignment(
     addressing: Addressing,
     locality: &Plan<'_>,
 ) -> ClusterLoadAssignment {
-    let mut groups: BTreeMap<(&str, u32), Vec<(Address, u64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, u32), Vec<(Address, u64, _)>> = BTreeMap::new();
     for e in &at.service.endpoints {
         if !selector_matches(selector, &e.labels) {
             continue;
@@ -84,17 +84,24 @@ pub(crate) fn load_assignment(
         groups
             .entry((e.locality.as_str(), rank))
             .or_default()
-            .push((addr, u64::from(e.weight.max(1))));
+            .push((
+                addr,
+                u64::from(e.weight.max(1)),
+                crate::istio_stats::endpoint_metadata(e),
+            ));
     }
     // Envoy refuses a locality whose weights overflow u32; scale them down if they would.
-    let all: Vec<u64> = groups.values().flatten().map(|(_, w)| *w).collect();
+    let all: Vec<u64> = groups.values().flatten().map(|(_, w, _)| *w).collect();
     let mut fitted = fit_u32(&all).into_iter();
     let endpoints = groups
         .into_iter()
         .map(|((locality, rank), eps)| {
             let lb_endpoints: Vec<LbEndpoint> = eps
                 .into_iter()
-                .map(|(addr, _)| lb_endpoint(addr, fitted.next().unwrap_or(1)))
+                .map(|(addr, _, metadata)| LbEndpoint {
+                    metadata,
+                    ..lb_endpoint(addr, fitted.next().unwrap_or(1))
+                })
                 .collect();
             let total: u64 = lb_endpoints
                 .iter()

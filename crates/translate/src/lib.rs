@@ -24,6 +24,7 @@ mod endpoints;
 mod gateway;
 mod grpc;
 mod inbound;
+mod istio_stats;
 mod listeners;
 mod locality;
 mod mtls;

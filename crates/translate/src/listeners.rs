@@ -26,12 +26,15 @@ use std::net::IpAddr;
 /// Every listener the proxy gets, sorted by name: a sidecar's `virtualOutbound` and
 /// `virtualInbound`, or a gateway's server ports.
 pub fn listeners(push: &PushContext, proxy: &ProxyView) -> Vec<Listener> {
-    if proxy.gateway.is_some() {
-        return gateway::listeners(push, proxy);
-    }
-    let mut out = vec![outbound::virtual_outbound(push, proxy)];
-    out.extend(virtual_inbound(push, proxy));
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = if proxy.gateway.is_some() {
+        gateway::listeners(push, proxy)
+    } else {
+        let mut out = vec![outbound::virtual_outbound(push, proxy)];
+        out.extend(virtual_inbound(push, proxy));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    };
+    crate::istio_stats::annotate(push, proxy, &mut out);
     out
 }
 

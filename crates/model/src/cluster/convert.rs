@@ -250,7 +250,7 @@ fn discovery(
                 hosts.extend(
                     l.endpoints
                         .into_iter()
-                        .map(|(host, weight, _)| DnsEndpoint { host, weight }),
+                        .map(|(host, weight, _, _)| DnsEndpoint { host, weight }),
                 );
             }
             if kind == DiscoveryType::StrictDns {

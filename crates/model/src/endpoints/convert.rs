@@ -6,6 +6,9 @@ use super::{
 };
 use crate::address::ip_socket_address;
 use crate::error::{At, InvalidEndpoints, Problem};
+use crate::istio_stats::{
+    endpoint_from_metadata, only_metadata, EndpointWorkload, ENDPOINT_METADATA_KEY,
+};
 use crate::unsupported::refuse_unsupported;
 use bowline_xds::pb::envoy::config::core::v3::{
     Address, HealthStatus as PbHealth, Locality as PbLocality,
@@ -14,6 +17,7 @@ use bowline_xds::pb::envoy::config::endpoint::v3::{
     cluster_load_assignment::Policy, lb_endpoint::HostIdentifier, ClusterLoadAssignment as PbCla,
     Endpoint, LbEndpoint as PbLbEndpoint, LocalityLbEndpoints as PbLocalityEndpoints,
 };
+use std::sync::Arc;
 
 impl TryFrom<&PbCla> for ClusterLoadAssignment {
     type Error = InvalidEndpoints;
@@ -46,10 +50,11 @@ pub(crate) fn load_assignment(cla: &PbCla, at: &At) -> Result<ClusterLoadAssignm
                 lb_endpoints: l
                     .endpoints
                     .into_iter()
-                    .map(|(address, weight, health)| LbEndpoint {
+                    .map(|(address, weight, health, workload)| LbEndpoint {
                         address,
                         weight,
                         health,
+                        workload,
                     })
                     .collect(),
             })
@@ -70,9 +75,11 @@ pub(crate) struct LocalityParts<A> {
     pub locality: Option<Locality>,
     pub priority: u32,
     pub weight: Option<u32>,
-    /// (address, weight, health).
-    pub endpoints: Vec<(A, u32, HealthStatus)>,
+    /// (address, weight, health, who the endpoint is).
+    pub endpoints: Vec<EndpointParts<A>>,
 }
+
+pub(crate) type EndpointParts<A> = (A, u32, HealthStatus, Option<Arc<EndpointWorkload>>);
 
 /// Envoy's priority levels run 0..=128.
 const MAX_PRIORITY: u32 = 128;
@@ -158,7 +165,12 @@ fn locality_endpoints<A>(
         .map(|(i, e)| lb_endpoint(e, &at.index("lb_endpoints", i), address))
         .collect::<Result<Vec<_>, _>>()?;
     // Envoy: "The sum of weights of all upstream hosts in a locality exceeds 4294967295".
-    if endpoints.iter().map(|(_, w, _)| u64::from(*w)).sum::<u64>() > u64::from(u32::MAX) {
+    if endpoints
+        .iter()
+        .map(|(_, w, _, _)| u64::from(*w))
+        .sum::<u64>()
+        > u64::from(u32::MAX)
+    {
         return Err(at
             .field("lb_endpoints")
             .invalid("the endpoint weights sum to more than 4294967295"));
@@ -186,14 +198,22 @@ fn lb_endpoint<A>(
     e: &PbLbEndpoint,
     at: &At,
     address: &impl Fn(&Address, &At) -> Result<A, Problem>,
-) -> Result<(A, u32, HealthStatus), Problem> {
+) -> Result<EndpointParts<A>, Problem> {
     let PbLbEndpoint {
         health_status,
         metadata,
         load_balancing_weight,
         host_identifier,
     } = e;
-    refuse_unsupported!(at; metadata);
+    let workload = match only_metadata(metadata, ENDPOINT_METADATA_KEY, at)? {
+        Some(s) => endpoint_from_metadata(
+            s,
+            &at.field("metadata")
+                .field("filter_metadata")
+                .field(ENDPOINT_METADATA_KEY),
+        )?,
+        None => None,
+    };
     let endpoint = match host_identifier {
         Some(HostIdentifier::Endpoint(e)) => e,
         Some(HostIdentifier::EndpointName(_)) => {
@@ -236,5 +256,5 @@ fn lb_endpoint<A>(
                 .invalid(format!("unknown value {health_status}")))
         }
     };
-    Ok((addr, weight, health))
+    Ok((addr, weight, health, workload))
 }

@@ -165,7 +165,14 @@ fn filter_chain(c: &PbFilterChain, at: &At) -> Result<FilterChain, Problem> {
         transport_socket,
         transport_socket_connect_timeout,
     } = c;
-    refuse_unsupported!(at; use_proxy_proto, metadata, transport_socket_connect_timeout);
+    refuse_unsupported!(at; use_proxy_proto, transport_socket_connect_timeout);
+    let key = crate::istio_stats::STATS_METADATA_KEY;
+    let istio_stats = crate::istio_stats::only_metadata(metadata, key, at)?
+        .map(|s| {
+            let at = at.field("metadata").field("filter_metadata").field(key);
+            crate::istio_stats::stats_from_metadata(s, &at).map(std::sync::Arc::new)
+        })
+        .transpose()?;
     let matcher = match filter_chain_match {
         Some(m) => chain_match(m, &at.field("filter_chain_match"))?,
         None => FilterChainMatch::default(),
@@ -181,6 +188,7 @@ fn filter_chain(c: &PbFilterChain, at: &At) -> Result<FilterChain, Problem> {
         tls,
         network_rbac,
         network,
+        istio_stats,
     })
 }
 

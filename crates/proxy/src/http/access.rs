@@ -1,4 +1,4 @@
-//! A request's access lines, pending until its response has ended: what the connection
+//! A request's access lines and Istio metrics, pending until its response has ended: what the connection
 //! manager knew of the request (taken after its own checks and rewrites, as Envoy's
 //! `%REQ(…)%` sees it), the response's head, and the [`StreamInfo`] the phases filled.
 
@@ -12,6 +12,7 @@ use bowline_telemetry::ResponseFlag;
 
 use super::runtime::HttpRt;
 use super::stream_info::{details, StreamInfo};
+use crate::istio_metrics::{RequestReport, Sides};
 
 /// The request as the connection manager passed it to its filters.
 #[derive(Debug)]
@@ -35,6 +36,12 @@ pub struct PendingLog {
     pub downstream_local: SocketAddr,
     pub downstream_remote: SocketAddr,
     pub peer_principal: Option<Arc<str>>,
+    /// The request was gRPC (`request_protocol="grpc"`).
+    pub grpc: bool,
+    /// `grpc-status`, from the response headers or (set by the body) its trailers.
+    pub grpc_status: Option<u32>,
+    /// The response's header block, in bytes (for Istio's `istio_response_bytes`).
+    pub response_head_bytes: u64,
 }
 
 impl PendingLog {
@@ -89,6 +96,24 @@ impl PendingLog {
         };
         for log in &self.http.access_logs {
             log.log(&record);
+        }
+        if let Some(istio) = &self.http.istio {
+            istio.record_request(&RequestReport {
+                sides: Sides {
+                    peer: info.peer.as_ref(),
+                    upstream_peer: info.upstream_peer.as_ref(),
+                    downstream_principal: self.peer_principal.as_deref(),
+                    upstream_mtls: info.upstream_mtls,
+                    service: info.service.as_ref(),
+                },
+                grpc: self.grpc,
+                status: self.status,
+                grpc_status: self.grpc_status,
+                flags: info.flags,
+                duration: record.duration.unwrap_or_default(),
+                request_bytes: info.request_head_bytes + received,
+                response_bytes: self.response_head_bytes + sent,
+            });
         }
     }
 }

@@ -260,6 +260,11 @@ impl Body for ResponseBody {
                     Poll::Ready(Some(Ok(frame))) => {
                         if let Some(data) = frame.data_ref() {
                             logged.sent += data.len() as u64;
+                        } else if let (Some(trailers), Some(log)) =
+                            (frame.trailers_ref(), logged.log.as_mut())
+                        {
+                            log.grpc_status =
+                                super::router::grpc_status(trailers).or(log.grpc_status);
                         }
                     }
                     Poll::Ready(Some(Err(ResponseBodyError::Timeout))) => {

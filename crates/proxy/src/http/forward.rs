@@ -126,6 +126,9 @@ pub async fn forward(
             return local::reply(StatusCode::SERVICE_UNAVAILABLE, local::NO_HEALTHY_UPSTREAM);
         };
         info.upstream_host = Some(endpoint.addr);
+        if info.detailed {
+            info.upstream_peer.clone_from(&endpoint.peer);
+        }
         let Ok(_slot) = cluster
             .usage
             .acquire(Overflow::Requests, cluster.thresholds.max_requests)

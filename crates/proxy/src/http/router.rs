@@ -25,6 +25,9 @@ use super::local;
 use super::runtime::{FilterRt, HttpRt};
 use super::stream_info::{details, StreamInfo};
 use crate::config::Config;
+use crate::istio_metrics::{ServiceLabels, StatsRt};
+use bowline_telemetry::exchange;
+use bowline_telemetry::metrics::Reporter;
 use bowline_telemetry::ResponseFlag;
 
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
@@ -41,24 +44,136 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
     stats.downstream_rq_total.inc();
     stats.downstream_rq_active.inc();
     let asker = local::asker(&req);
-    let mut info = StreamInfo::new(!conn.http.access_logs.is_empty());
-    let response = local::finish(route(&conn, req, &mut info).await, asker);
+    let istio = conn.http.istio.as_deref();
+    let logs = !conn.http.access_logs.is_empty();
+    let mut info = StreamInfo::new(logs || istio.is_some());
+    if istio.is_some() {
+        info.request_head_bytes = request_head_bytes(&req);
+    }
+    let mut response = local::finish(route(&conn, req, &mut info).await, asker);
+    if let Some(istio) = istio {
+        exchange_on_response(istio, &mut response, &mut info);
+    }
     stats.downstream_rq_xx.record(response.status().as_u16());
     stats.downstream_rq_active.dec();
     if info.detailed {
-        // The lines are written when the body has gone down (or the client has gone).
+        // The lines are written, and the request counted, when the body has gone down (or
+        // the client has gone).
         let log = PendingLog {
             http: conn.http.clone(),
             info,
             status: response.status().as_u16(),
-            response_headers: response.headers().clone(),
+            response_headers: if logs {
+                response.headers().clone()
+            } else {
+                http::HeaderMap::new()
+            },
             downstream_local: conn.destination,
             downstream_remote: conn.peer,
             peer_principal: conn.peer_principal.clone(),
+            grpc: asker.grpc,
+            grpc_status: grpc_status(response.headers()),
+            response_head_bytes: if istio.is_some() {
+                response_head_bytes(&response)
+            } else {
+                0
+            },
         };
         return response.map(|body| LoggedBody::wrap(body, log));
     }
     response
+}
+
+/// Istio's metadata exchange on a request, before any filter sees it. Inbound (destination
+/// reporter): the client's headers name it and are removed (the application never sees
+/// them); without them the client is looked up by address. Outbound (source reporter): this
+/// proxy's headers replace any the application sent.
+fn exchange_on_request(
+    istio: &StatsRt,
+    conn: &Conn,
+    peers: &crate::istio_metrics::PeerIndex,
+    authority: &str,
+    headers: &mut http::HeaderMap,
+    info: &mut StreamInfo,
+) {
+    match istio.reporter {
+        Reporter::Destination => {
+            let id = headers.remove(exchange::ID_HEADER);
+            if let Some(value) = headers.remove(exchange::METADATA_HEADER) {
+                info.peer = istio.exchanged_peer(&value);
+                info.exchange_reply = id.is_some() || info.peer.is_some();
+            }
+            if info.peer.is_none() {
+                info.peer = peers.get(conn.peer.ip()).cloned();
+            }
+            info.service = Some(istio.service.clone().unwrap_or_else(|| {
+                Arc::new(ServiceLabels::of_authority(
+                    authority,
+                    &istio.local.with_principal.namespace,
+                ))
+            }));
+        }
+        Reporter::Source => {
+            headers.insert(exchange::ID_HEADER, istio.exchange_id.clone());
+            headers.insert(exchange::METADATA_HEADER, istio.exchange_value.clone());
+        }
+    }
+}
+
+/// Istio's metadata exchange on a response: outbound, the server's headers name it and are
+/// removed before the application sees the response; inbound, this proxy answers a client
+/// that sent its own with this proxy's.
+fn exchange_on_response(
+    istio: &StatsRt,
+    response: &mut Response<ResponseBody>,
+    info: &mut StreamInfo,
+) {
+    let headers = response.headers_mut();
+    match istio.reporter {
+        Reporter::Source => {
+            headers.remove(exchange::ID_HEADER);
+            if let Some(value) = headers.remove(exchange::METADATA_HEADER) {
+                info.peer = istio.exchanged_peer(&value);
+            }
+        }
+        Reporter::Destination if info.exchange_reply => {
+            headers.insert(exchange::ID_HEADER, istio.exchange_id.clone());
+            headers.insert(exchange::METADATA_HEADER, istio.exchange_value.clone());
+        }
+        Reporter::Destination => {}
+    }
+}
+
+/// A gRPC status in response headers (a trailers-only response).
+pub(super) fn grpc_status(headers: &http::HeaderMap) -> Option<u32> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The request's head as HTTP/1.1 would send it: request line and header lines (Istio counts
+/// wire bytes; over HTTP/2 this is the uncompressed size).
+fn request_head_bytes<B>(req: &Request<B>) -> u64 {
+    let line = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n ".len();
+    (line + header_bytes(req.headers())) as u64
+}
+
+fn response_head_bytes<B>(response: &Response<B>) -> u64 {
+    ("HTTP/1.1 200 \r\n".len()
+        + response.status().canonical_reason().map_or(0, str::len)
+        + header_bytes(response.headers())) as u64
+}
+
+/// `name: value\r\n` per header, and the blank line that ends them.
+fn header_bytes(headers: &http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + 2
 }
 
 async fn route(
@@ -132,7 +247,12 @@ async fn route(
         req.headers_mut().insert(X_REQUEST_ID, request_id());
     }
     let scheme = if conn.tls { "https" } else { "http" };
-    if info.detailed {
+    let snapshot = conn.state.config.load_full();
+    if let Some(istio) = http.istio.as_deref() {
+        let headers = req.headers_mut();
+        exchange_on_request(istio, conn, &snapshot.peers, authority, headers, info);
+    }
+    if !http.access_logs.is_empty() {
         info.request = Some(RequestSnapshot {
             method: req.method().clone(),
             path: req
@@ -150,7 +270,6 @@ async fn route(
     // 2. The HTTP filters, in the connection manager's order. As in Envoy, the route is
     // chosen when a filter first needs it (CORS, fault, router), so a filter before that may
     // still change what it matches.
-    let snapshot = conn.state.config.load_full();
     let table = match &http.route {
         RouteSource::Static(table) => Some(&**table),
         RouteSource::Rds(name) => snapshot.routes.get(name).map(|t| &**t),
@@ -359,6 +478,14 @@ async fn router(
                 info.fail(ResponseFlag::NoClusterFound, details::CLUSTER_NOT_FOUND);
                 return local::reply(StatusCode::SERVICE_UNAVAILABLE, "");
             };
+            if let Some(istio) = conn.http.istio.as_deref() {
+                if istio.reporter == Reporter::Source {
+                    info.upstream_mtls = cluster.mtls;
+                    info.service = Some(cluster.service.clone().unwrap_or_else(|| {
+                        Arc::new(ServiceLabels::outside_registry(authority, &cluster.name))
+                    }));
+                }
+            }
             let new_path = fwd
                 .path_rewrite
                 .as_ref()

@@ -32,6 +32,8 @@ pub struct HttpRt {
     pub client_cert: model::ForwardClientCert,
     /// A line per request in each (rendered when the response has ended).
     pub access_logs: Vec<crate::access_log::AccessLogRt>,
+    /// Istio's standard metrics for the chain's requests (its `istio.stats` metadata).
+    pub istio: Option<Arc<crate::istio_metrics::StatsRt>>,
 }
 
 /// Envoy's bounds on a request head (see [`crate::http::server::serve`]).
@@ -57,7 +59,11 @@ pub enum FilterRt {
 impl HttpRt {
     /// Precomputes the connection manager's runtime; fails naming an access log whose
     /// format cannot be rendered.
-    pub fn new(hcm: &model::HttpConnectionManager, stats: &Stats) -> Result<HttpRt, String> {
+    pub fn new(
+        hcm: &model::HttpConnectionManager,
+        stats: &Stats,
+        istio: Option<Arc<crate::istio_metrics::StatsRt>>,
+    ) -> Result<HttpRt, String> {
         let model::HttpConnectionManager {
             stat_prefix,
             codec,
@@ -121,6 +127,7 @@ impl HttpRt {
             },
             client_cert: *client_cert,
             access_logs,
+            istio,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! What one request did, filled in phase by phase (Envoy's `StreamInfo`): the connection
 //! manager starts it, the router names the route and cluster, forwarding the upstream host
-//! and why it failed. Telemetry (access logs) reads it once the response has ended, so no
+//! and why it failed. Telemetry (access logs, Istio's metrics) reads it once the response has ended, so no
 //! phase has to know who reports on it.
 
 use std::net::SocketAddr;
@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bowline_telemetry::{ResponseFlag, ResponseFlags};
+
+use crate::istio_metrics::{KnownPeer, ServiceLabels};
 
 #[derive(Debug)]
 pub struct StreamInfo {
@@ -32,6 +34,19 @@ pub struct StreamInfo {
     /// Request body bytes received (`%BYTES_RECEIVED%`), counted as the body streams
     /// upstream (when [`detailed`](Self::detailed)).
     pub received: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The other side's proxy, as its metadata-exchange header named it (the client's on
+    /// an inbound chain, the server's on an outbound one).
+    pub peer: Option<Arc<KnownPeer>>,
+    /// The upstream endpoint picked, as its EDS metadata names it.
+    pub upstream_peer: Option<Arc<KnownPeer>>,
+    /// The upstream cluster's TLS presented a client certificate.
+    pub upstream_mtls: bool,
+    /// The service the request went to (Istio's `destination_service*`).
+    pub service: Option<Arc<ServiceLabels>>,
+    /// The request's header block, in bytes (Istio counts wire bytes: headers and body).
+    pub request_head_bytes: u64,
+    /// The client sent metadata-exchange headers: the response carries this proxy's.
+    pub exchange_reply: bool,
 }
 
 impl StreamInfo {
@@ -48,6 +63,12 @@ impl StreamInfo {
             detailed,
             request: None,
             received: None,
+            peer: None,
+            upstream_peer: None,
+            upstream_mtls: false,
+            service: None,
+            request_head_bytes: 0,
+            exchange_reply: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! connection needs precomputed (stats handles, the fault filter's policy, whether CORS is
 //! on), so accepting a connection looks nothing up by name.
 
+use crate::istio_metrics::StatsRt;
 use std::sync::Arc;
 
 use bowline_model as model;
@@ -64,6 +65,8 @@ pub struct TcpRt {
     pub model: model::TcpProxy,
     /// A line per connection in each (rendered when it has ended).
     pub access_logs: Vec<crate::access_log::AccessLogRt>,
+    /// Istio's standard metrics for the chain's connections.
+    pub istio: Option<Arc<StatsRt>>,
 }
 
 impl ListenerRt {
@@ -101,6 +104,7 @@ impl ListenerRt {
                 tls: _,
                 network_rbac: _,
                 network: _,
+                istio_stats: _,
             } = c;
             let tls = c
                 .tls
@@ -178,11 +182,18 @@ impl ListenerRt {
 
 impl Chain {
     fn new(chain: &FilterChain, stats: &Stats) -> Result<Chain, String> {
+        let istio = chain
+            .istio_stats
+            .as_deref()
+            .map(|config| StatsRt::new(config, stats.istio.clone(), stats.peers.clone()))
+            .transpose()?
+            .map(Arc::new);
         Ok(match &chain.network {
-            NetworkFilter::Http(hcm) => Chain::Http(Arc::new(HttpRt::new(hcm, stats)?)),
+            NetworkFilter::Http(hcm) => Chain::Http(Arc::new(HttpRt::new(hcm, stats, istio)?)),
             NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(TcpRt {
                 model: tcp.clone(),
                 access_logs: AccessLogRt::all(&tcp.access_log)?,
+                istio,
             })),
         })
     }

@@ -16,8 +16,10 @@ use crate::stats::{Counter, ListenerStats};
 use crate::upstream::cluster::Discovery;
 
 use super::{proxy_counted, Counts, Ended};
+use crate::istio_metrics::{KnownPeer, ServiceLabels, Sides, StatsRt};
 use crate::listener::runtime::TcpRt;
 use bowline_telemetry::access_log::AccessRecord;
+use bowline_telemetry::metrics::{Reporter, TcpLabels};
 use bowline_telemetry::{ResponseFlag, ResponseFlags};
 
 /// What became of one connection, for its access lines.
@@ -26,7 +28,36 @@ struct Outcome {
     cluster: Option<Arc<str>>,
     upstream: Option<SocketAddr>,
     flags: ResponseFlags,
+    /// Who the two sides were, when the connection never reached an upstream (Istio's
+    /// metrics count it then, with the failure's flag).
+    failed: Option<Parties>,
 }
+
+/// The two sides of a connection, owned (see [`Sides`]).
+#[derive(Debug, Default)]
+struct Parties {
+    peer: Option<Arc<KnownPeer>>,
+    upstream_peer: Option<Arc<KnownPeer>>,
+    principal: Option<Arc<str>>,
+    upstream_mtls: bool,
+    service: Option<Arc<ServiceLabels>>,
+}
+
+impl Parties {
+    fn sides(&self) -> Sides<'_> {
+        Sides {
+            peer: self.peer.as_ref(),
+            upstream_peer: self.upstream_peer.as_ref(),
+            downstream_principal: self.principal.as_deref(),
+            upstream_mtls: self.upstream_mtls,
+            service: self.service.as_ref(),
+        }
+    }
+}
+
+/// How often an open connection's bytes reach Istio's metrics (Istio's
+/// `tcp_reporting_duration` default), besides at close.
+const TCP_REPORTING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serves `stream` (plaintext, or TLS already terminated) with `tcp`. `accepted` says how
 /// the connection came in; its `cluster` is filled in here, with the cluster picked. When
@@ -47,10 +78,16 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let server_name = accepted.server_name.clone();
     let counts = Counts::default();
     let outcome = relay(stream, tcp, state, accepted, &counts).await;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    if let (Some(istio), Some(failed)) = (&tcp.istio, &outcome.failed) {
+        // Never connected: counted opened and closed at once, with the reason's flag.
+        let labels = istio.tcp_labels(&failed.sides(), outcome.flags);
+        istio.metrics.tcp_opened(&labels);
+        istio.metrics.tcp_closed(&labels);
+    }
     if tcp.access_logs.is_empty() {
         return;
     }
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let record = AccessRecord {
         start_time: Some(start_time),
         duration: Some(started.elapsed()),
@@ -80,24 +117,50 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Outcome {
     let tcp_model = &tcp.model;
     let mut outcome = Outcome::default();
+    let mut parties = Parties {
+        principal: accepted.principal.clone(),
+        ..Parties::default()
+    };
     let (name, cluster) = {
         let snapshot = state.config.load();
         let name = tcp_model.cluster.pick(rand::random());
         let cluster = snapshot.clusters.get(name).cloned();
+        if let Some(istio) = &tcp.istio {
+            if istio.reporter == Reporter::Destination {
+                parties.peer = snapshot.peers.get(accepted.peer.ip()).cloned();
+                parties.service.clone_from(&istio.service);
+            }
+        }
         (Arc::<str>::from(name), cluster)
     };
     outcome.cluster = Some(name.clone());
     let Some(cluster) = cluster else {
         outcome.flags.insert(ResponseFlag::NoClusterFound);
+        outcome.failed = Some(parties);
         return outcome;
     };
+    if tcp
+        .istio
+        .as_ref()
+        .is_some_and(|i| i.reporter == Reporter::Source)
+    {
+        parties.upstream_mtls = cluster.mtls;
+        parties.service = Some(cluster.service.clone().unwrap_or_else(|| {
+            let host = accepted.destination.ip().to_string();
+            Arc::new(ServiceLabels::outside_registry(&host, &cluster.name))
+        }));
+    }
     let addr: SocketAddr = match &cluster.discovery {
         Discovery::OriginalDst { .. } => accepted.destination,
         _ => match cluster.pick(None, rand::random(), &[]) {
-            Some(endpoint) => endpoint.addr,
+            Some(endpoint) => {
+                parties.upstream_peer.clone_from(&endpoint.peer);
+                endpoint.addr
+            }
             None => {
                 cluster.stats.upstream_cx_none_healthy.inc();
                 outcome.flags.insert(ResponseFlag::NoHealthyUpstream);
+                outcome.failed = Some(parties);
                 return outcome;
             }
         },
@@ -122,22 +185,69 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
         outcome
             .flags
             .insert(ResponseFlag::UpstreamConnectionFailure);
+        outcome.failed = Some(parties);
         return outcome;
     };
     cluster.stats.upstream_cx_active.inc();
-    let ended = proxy_counted(
+    let labels = tcp.istio.as_ref().map(|istio| {
+        let labels = istio.tcp_labels(&parties.sides(), ResponseFlags::NONE);
+        istio.metrics.tcp_opened(&labels);
+        (istio, labels)
+    });
+    let copy = proxy_counted(
         stream,
         upstream,
         tcp_model.idle_timeout,
         registration.closed(),
         counts,
-    )
-    .await;
+    );
+    let ended = match &labels {
+        None => copy.await,
+        Some((istio, labels)) => {
+            let mut reported = Reported::default();
+            let ended = {
+                let mut copy = std::pin::pin!(copy);
+                let mut tick = tokio::time::interval(TCP_REPORTING_INTERVAL);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        ended = &mut copy => break ended,
+                        _ = tick.tick() => reported.flush(istio, labels, counts),
+                    }
+                }
+            };
+            reported.flush(istio, labels, counts);
+            istio.metrics.tcp_closed(labels);
+            ended
+        }
+    };
     cluster.stats.upstream_cx_active.dec();
     if let Ended::Stopped(reason) = ended {
         closed_by_config(state, registration.facts(), &reason);
     }
     outcome
+}
+
+/// The bytes of a connection already in Istio's metrics: each report adds what moved since.
+#[derive(Default)]
+struct Reported {
+    sent: u64,
+    received: u64,
+}
+
+impl Reported {
+    /// Istio's sent bytes are those sent to the downstream (read from the upstream);
+    /// received, those read from the downstream.
+    fn flush(&mut self, istio: &StatsRt, labels: &TcpLabels, counts: &Counts) {
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let (sent, received) = (load(&counts.from_upstream), load(&counts.from_downstream));
+        if sent != self.sent || received != self.received {
+            istio
+                .metrics
+                .tcp_bytes(labels, sent - self.sent, received - self.received);
+            (self.sent, self.received) = (sent, received);
+        }
+    }
 }
 
 /// Counts and logs a connection the proxy closed because a push made it wrong.

@@ -118,6 +118,8 @@ pub fn cluster(
     cluster_stats.outlier_detection_ejections_active.set(0);
     let cluster = Cluster {
         name: source.name.clone(),
+        service: crate::istio_metrics::ServiceLabels::of_cluster(&source.name).map(Arc::new),
+        mtls: source.tls.as_ref().is_some_and(|t| t.certificate.is_some()),
         stats: cluster_stats,
         discovery,
         protocol,
@@ -238,12 +240,16 @@ pub fn hosts(cla: &model::ClusterLoadAssignment) -> Hosts {
                     address,
                     weight,
                     health,
+                    workload,
                 } = e;
                 HostSpec {
                     addr: *address,
                     weight: *weight,
                     health: host_health(*health),
                     placement,
+                    peer: workload
+                        .as_deref()
+                        .map(|w| Arc::new(crate::istio_metrics::KnownPeer::of_endpoint(w))),
                 }
             })
         })
@@ -332,6 +338,7 @@ pub(crate) mod tests {
                         address: addr.parse().unwrap(),
                         weight: 1,
                         health: HealthStatus::Healthy,
+                        workload: None,
                     }],
                 })
                 .collect(),
@@ -377,6 +384,7 @@ pub(crate) mod tests {
                     address: addr.parse().unwrap(),
                     weight: *weight,
                     health: *health,
+                    workload: None,
                 })
                 .collect(),
         }

@@ -40,6 +40,11 @@ pub struct Cluster {
     /// The model it was built from (a CDS update with an equal model keeps this object).
     pub source: model::Cluster,
     pub name: String,
+    /// The service the cluster's name names (Istio's `outbound|port|subset|host`), for
+    /// Istio's `destination_service*` labels.
+    pub service: Option<Arc<crate::istio_metrics::ServiceLabels>>,
+    /// The cluster's TLS presents a client certificate (mutual TLS).
+    pub mtls: bool,
     pub discovery: Discovery,
     pub protocol: Protocol,
     pub connect_timeout: Duration,
@@ -124,6 +129,8 @@ mod tests {
         let source = crate::upstream::build::tests::model_cluster("c", "127.0.0.1:1");
         Cluster {
             name: "c".into(),
+            service: None,
+            mtls: false,
             source,
             discovery: Discovery::Static,
             protocol: Protocol::Http1,
@@ -218,6 +225,7 @@ mod tests {
                 locality,
                 locality_weight: weight,
             },
+            peer: None,
         }
     }
 

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use crate::istio_metrics::KnownPeer;
+
 use super::lb::{splitmix, Balancer, PickInput, Policy};
 use super::outlier::OutlierState;
 use super::priority::{
@@ -24,6 +26,8 @@ pub struct Endpoint {
     pub degraded: bool,
     pub active: AtomicU32,
     pub outlier: OutlierState,
+    /// Who the endpoint is (its EDS metadata), for Istio's metrics.
+    pub peer: Option<Arc<KnownPeer>>,
 }
 
 /// An endpoint as the cluster's source gives it (a load assignment, or a DNS answer).
@@ -33,6 +37,7 @@ pub struct HostSpec {
     pub weight: u32,
     pub health: HostHealth,
     pub placement: Placement,
+    pub peer: Option<Arc<KnownPeer>>,
 }
 
 /// Everything the source says about a cluster's endpoints.
@@ -86,7 +91,14 @@ impl Endpoint {
             degraded: health == HostHealth::Degraded,
             active: AtomicU32::new(0),
             outlier: OutlierState::default(),
+            peer: None,
         }
+    }
+
+    /// The endpoint, named for Istio's metrics.
+    pub fn with_peer(mut self, peer: Option<Arc<KnownPeer>>) -> Endpoint {
+        self.peer = peer;
+        self
     }
 
     /// The health EDS (or DNS) gave it, ejection aside.
@@ -120,6 +132,7 @@ impl Hosts {
                         HostHealth::Unhealthy
                     },
                     placement: place,
+                    peer: None,
                 })
                 .collect(),
             overprovisioning_factor: DEFAULT_OVERPROVISIONING_FACTOR,
@@ -218,8 +231,16 @@ impl EndpointSet {
             .endpoints
             .iter()
             .map(|h| match old.endpoints.iter().find(|e| e.addr == h.addr) {
-                Some(e) if e.weight == h.weight.max(1) && e.eds_health() == h.health => e.clone(),
-                _ => Arc::new(Endpoint::with_health(h.addr, h.weight, h.health)),
+                Some(e)
+                    if e.weight == h.weight.max(1)
+                        && e.eds_health() == h.health
+                        && e.peer == h.peer =>
+                {
+                    e.clone()
+                }
+                _ => Arc::new(
+                    Endpoint::with_health(h.addr, h.weight, h.health).with_peer(h.peer.clone()),
+                ),
             })
             .collect();
         let placements: Vec<Placement> = fresh.endpoints.iter().map(|h| h.placement).collect();

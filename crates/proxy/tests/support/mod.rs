@@ -215,6 +215,7 @@ pub fn listener(name: &str, network: model::NetworkFilter) -> model::Listener {
             tls: None,
             network_rbac: Vec::new(),
             network,
+            istio_stats: None,
         }],
         default_filter_chain: None,
     }
@@ -260,6 +261,7 @@ pub fn assignment(name: &str, addrs: &[SocketAddr]) -> model::ClusterLoadAssignm
                     address: *a,
                     weight: 1,
                     health: model::HealthStatus::Healthy,
+                    workload: None,
                 })
                 .collect(),
         }],

@@ -7,6 +7,7 @@
 //! `response_flags` and `connection_security_policy`. Envoy prints tags in that order.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use crate::ResponseFlags;
 
@@ -68,13 +69,13 @@ pub enum SecurityPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RequestLabels {
     pub reporter: Reporter,
-    pub source: Peer,
-    pub destination: Peer,
+    pub source: Arc<Peer>,
+    pub destination: Arc<Peer>,
     /// The service host, e.g. `reviews.default.svc.cluster.local` (empty: `unknown`).
-    pub destination_service: String,
+    pub destination_service: Arc<str>,
     /// The service's short name, e.g. `reviews`, or `PassthroughCluster`/`BlackHoleCluster`.
-    pub destination_service_name: String,
-    pub destination_service_namespace: String,
+    pub destination_service_name: Arc<str>,
+    pub destination_service_namespace: Arc<str>,
     pub request_protocol: Protocol,
     /// The HTTP status sent downstream; 0 when no response was sent (Istio prints `0`).
     pub response_code: u16,
@@ -90,11 +91,11 @@ pub struct RequestLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TcpLabels {
     pub reporter: Reporter,
-    pub source: Peer,
-    pub destination: Peer,
-    pub destination_service: String,
-    pub destination_service_name: String,
-    pub destination_service_namespace: String,
+    pub source: Arc<Peer>,
+    pub destination: Arc<Peer>,
+    pub destination_service: Arc<str>,
+    pub destination_service_name: Arc<str>,
+    pub destination_service_namespace: Arc<str>,
     pub response_flags: ResponseFlags,
     pub connection_security_policy: SecurityPolicy,
 }
@@ -212,7 +213,8 @@ pub(crate) fn request_label_text(labels: &RequestLabels) -> String {
             destination_service,
             destination_service_name,
             destination_service_namespace,
-        ],
+        ]
+        .map(|s| &**s),
     );
     text.pair("request_protocol", request_protocol.as_str());
     text.pair("response_code", &response_code.to_string());
@@ -247,7 +249,8 @@ pub(crate) fn tcp_label_text(labels: &TcpLabels) -> String {
             destination_service,
             destination_service_name,
             destination_service_namespace,
-        ],
+        ]
+        .map(|s| &**s),
     );
     text.pair("request_protocol", "tcp");
     text.pair("response_flags", &response_flags.to_string());
@@ -268,7 +271,7 @@ impl LabelText {
         reporter: Reporter,
         source: &Peer,
         destination: &Peer,
-        [service, service_name, service_namespace]: [&String; 3],
+        [service, service_name, service_namespace]: [&str; 3],
     ) {
         self.pair("reporter", reporter.as_str());
         self.pair("source_workload", or_unknown(&source.workload));

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::ResponseFlags;
+use std::sync::Arc;
 
 mod http;
 mod load;
@@ -30,12 +31,12 @@ fn peer(workload: &str, app: &str, principal: &str) -> Peer {
 pub(super) fn productpage_to_ratings() -> RequestLabels {
     RequestLabels {
         reporter: Reporter::Source,
-        source: peer("productpage-v1", "productpage", ""),
-        destination: peer(
+        source: Arc::new(peer("productpage-v1", "productpage", "")),
+        destination: Arc::new(peer(
             "ratings-v1",
             "ratings",
             "spiffe://cluster.local/ns/default/sa/r",
-        ),
+        )),
         destination_service: "ratings.default.svc.cluster.local".into(),
         destination_service_name: "ratings".into(),
         destination_service_namespace: "default".into(),

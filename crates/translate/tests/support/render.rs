@@ -5,6 +5,7 @@
 use bowline_translate::Generated;
 use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
 use bowline_xds::pb::envoy::config::core::v3::transport_socket;
+use bowline_xds::pb::envoy::config::core::v3::Metadata;
 use bowline_xds::pb::envoy::config::listener::v3::listener_filter;
 use bowline_xds::pb::envoy::config::listener::v3::{filter, Listener};
 use bowline_xds::pb::envoy::config::route::v3::{retry_policy, route, RouteConfiguration};
@@ -19,7 +20,7 @@ use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProx
 use bowline_xds::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
 use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::DownstreamTlsContext;
 use bowline_xds::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
-use bowline_xds::pb::google::protobuf::Any;
+use bowline_xds::pb::google::protobuf::{value::Kind, Any, Struct, Value};
 use bowline_xds::prost::Name;
 use bowline_xds::unpack;
 use std::collections::HashMap;
@@ -100,7 +101,13 @@ pub fn render(g: &Generated, sections: Sections, name_filter: &str) -> String {
             .endpoints
             .iter()
             .filter(|e| keep(&e.cluster_name))
-            .map(|e| (e.cluster_name.clone(), text(e, &[])))
+            .map(|e| {
+                let mut e = e.clone();
+                for ep in e.endpoints.iter_mut().flat_map(|l| &mut l.lb_endpoints) {
+                    sort_metadata(&mut ep.metadata);
+                }
+                (e.cluster_name.clone(), text(&e, &[]))
+            })
             .collect();
         section("endpoints", items);
     }
@@ -211,6 +218,7 @@ fn listener(l: &Listener) -> String {
         .iter_mut()
         .chain(l.default_filter_chain.as_mut())
     {
+        sort_metadata(&mut chain.metadata);
         for f in &mut chain.filters {
             if let Some(filter::ConfigType::TypedConfig(a)) = &mut f.config_type {
                 *a = placeholder(&mut slots, any(a));
@@ -228,6 +236,36 @@ fn listener(l: &Listener) -> String {
         }
     }
     text(&l, &slots)
+}
+
+/// Metadata structs are hash maps, printed in a random order: each becomes one string of
+/// its `key=value` pairs, sorted, so the rendering is stable.
+fn sort_metadata(metadata: &mut Option<Metadata>) {
+    fn flat(s: &Struct) -> String {
+        let mut keys: Vec<&String> = s.fields.keys().collect();
+        keys.sort();
+        let pairs: Vec<String> = keys
+            .iter()
+            .map(|k| match &s.fields[*k].kind {
+                Some(Kind::StringValue(v)) => format!("{k}={v}"),
+                Some(Kind::StructValue(inner)) => format!("{k}={{{}}}", flat(inner)),
+                other => format!("{k}={other:?}"),
+            })
+            .collect();
+        pairs.join(" ")
+    }
+    for s in metadata
+        .iter_mut()
+        .flat_map(|m| m.filter_metadata.values_mut())
+    {
+        let sorted = flat(s);
+        s.fields = HashMap::from([(
+            "sorted".to_string(),
+            Value {
+                kind: Some(Kind::StringValue(sorted)),
+            },
+        )]);
+    }
 }
 
 fn hcm(h: &HttpConnectionManager) -> String {

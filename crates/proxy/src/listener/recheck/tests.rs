@@ -46,6 +46,7 @@ pub(crate) fn chain(name: &str, network: NetworkFilter) -> FilterChain {
         tls: None,
         network_rbac: Vec::new(),
         network,
+        istio_stats: None,
     }
 }
 

@@ -106,11 +106,11 @@ fn an_http_request_is_reported_under_istios_names_labels_and_order() {
 fn missing_peer_values_print_as_istio_prints_them() {
     let metrics = IstioMetrics::new();
     let labels = RequestLabels {
-        source: Peer::default(),
-        destination: Peer::default(),
-        destination_service: String::new(),
-        destination_service_name: String::new(),
-        destination_service_namespace: String::new(),
+        source: Default::default(),
+        destination: Default::default(),
+        destination_service: "".into(),
+        destination_service_name: "".into(),
+        destination_service_namespace: "".into(),
         response_code: 0,
         response_flags: ResponseFlag::NoHealthyUpstream.into(),
         ..productpage_to_ratings()
