@@ -3,8 +3,8 @@
 //! `/stats/prometheus`): every sidecar and the gateway are up, and after requests through
 //! the gateway PromQL sees them counted at the gateway and at productpage's sidecar.
 //!
-//! Istio's standard metrics (`istio_requests_total`, …) are not emitted yet; this shows the
-//! scrape path they will use, with the proxies' `envoy_*` metrics.
+//! Istio's standard metrics come out by Istio's names and labels: both sidecars report the
+//! productpage -> details requests, and PromQL reads the latency histogram.
 
 #[path = "up/mesh.rs"]
 mod mesh;
@@ -163,6 +163,84 @@ async fn prometheus_scrapes_every_proxy_of_the_mesh() {
     eprintln!(
         "PromQL: gateway -> productpage {at_gateway}, productpage -> details {at_productpage}"
     );
+
+    // Istio's standard metrics: productpage -> details seen by both sidecars, each naming
+    // the other side (metadata exchange), the principals from the mTLS certificates.
+    let series = |q: String| async move {
+        wait_until(
+            Duration::from_secs(40),
+            Duration::from_millis(500),
+            || async {
+                let result = query(prometheus, &q).await?;
+                let n: f64 = result.iter().map(value).sum();
+                ensure!(n >= 10.0, "{q} = {n}: {result:?}");
+                Ok(result)
+            },
+        )
+        .await
+        .with_context(|| q.clone())
+    };
+    for reporter in ["source", "destination"] {
+        let q = format!(
+            "istio_requests_total{{job=\"bowline\",reporter=\"{reporter}\",source_app=\"productpage\",destination_app=\"details\",response_code=\"200\"}}"
+        );
+        let result = series(q).await.unwrap();
+        let labels = &result[0]["metric"];
+        eprintln!("{reporter}: {labels}");
+        let want = [
+            ("source_workload_namespace", "default"),
+            ("destination_workload_namespace", "default"),
+            ("source_version", "v1"),
+            ("destination_version", "v1"),
+            ("destination_service", "details.default.svc.cluster.local"),
+            ("destination_service_name", "details"),
+            ("destination_service_namespace", "default"),
+            ("request_protocol", "http"),
+            ("response_flags", "-"),
+            ("source_cluster", "Kubernetes"),
+            (
+                "source_principal",
+                "spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
+            ),
+            (
+                "destination_principal",
+                "spiffe://cluster.local/ns/default/sa/bookinfo-details",
+            ),
+            (
+                "connection_security_policy",
+                if reporter == "destination" {
+                    "mutual_tls"
+                } else {
+                    "unknown"
+                },
+            ),
+        ];
+        for (name, value) in want {
+            assert_eq!(
+                labels[name], value,
+                "{reporter} reporter's {name}: {labels}"
+            );
+        }
+        for name in ["source_workload", "destination_workload"] {
+            let workload = labels[name].as_str().unwrap_or_default();
+            assert!(
+                workload.starts_with(if name == "source_workload" {
+                    "productpage-v1"
+                } else {
+                    "details-v1"
+                }),
+                "{reporter} reporter's {name}: {labels}"
+            );
+        }
+        // The latency histogram, by Istio's name, answers a PromQL quantile.
+        let q = format!(
+            "histogram_quantile(0.5, sum by (le) (istio_request_duration_milliseconds_bucket{{reporter=\"{reporter}\",destination_app=\"details\"}}))"
+        );
+        let p50 = query(prometheus, &q).await.unwrap();
+        let p50 = p50.first().map(value).unwrap_or(f64::NAN);
+        assert!(p50.is_finite() && p50 >= 0.0, "{q} = {p50}");
+        eprintln!("{reporter} reporter: productpage -> details p50 {p50} ms");
+    }
 }
 
 fn which(binary: &str) -> Option<std::path::PathBuf> {
