@@ -3,7 +3,8 @@
 //! sidecar and on bowline-proxy: an answered request and three that fail — no healthy
 //! upstream (`UH`), the upstream resetting the connection before answering (`UC`), the route
 //! timeout (`UT`) — each give one JSON line at the client sidecar, with the same flag, status,
-//! route, cluster and details on both proxies.
+//! route, cluster and details on both proxies. bowline-proxy also counts each in
+//! `istio_requests_total` under the same flag.
 
 mod support;
 
@@ -132,7 +133,42 @@ spec:
         assert_eq!(line["response_code"], response.status, "{line}");
         seen.push((want, line));
     }
+    if sidecar == ProxyKind::Bowline {
+        istio_metrics_have_the_flags(mesh.envoy.admin_addr()).await;
+    }
     seen
+}
+
+/// bowline-proxy's Istio metrics count each failure under its response flag and code
+/// (the client sidecar reports as `source`). Envoy sidecars have no Istio metrics.
+async fn istio_metrics_have_the_flags(admin: SocketAddr) {
+    let text = bowline_testkit::get(admin, "/stats/prometheus", &[], Duration::from_secs(5))
+        .await
+        .unwrap()
+        .text();
+    for (service, code, flags) in [
+        ("ok", "200", "-"),
+        ("empty", "503", "UH"),
+        ("reset", "503", "UC"),
+        ("ok", "504", "UT"),
+    ] {
+        let host = format!("destination_service=\"{service}.default.svc.cluster.local\"");
+        let labels = [
+            "istio_requests_total{reporter=\"source\"".to_string(),
+            host,
+            format!("response_code=\"{code}\""),
+            format!("response_flags=\"{flags}\""),
+        ];
+        assert!(
+            text.lines()
+                .any(|l| labels.iter().all(|want| l.contains(want.as_str()))),
+            "no istio_requests_total series with {labels:?} in:\n{}",
+            text.lines()
+                .filter(|l| l.starts_with("istio_requests_total"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
