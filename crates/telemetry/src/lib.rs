@@ -10,5 +10,6 @@ mod alloc_count;
 pub mod exchange;
 pub mod flags;
 pub mod metrics;
+pub mod trace;
 
 pub use flags::{ResponseFlag, ResponseFlags};

@@ -1,0 +1,37 @@
+//! Distributed tracing: the trace context a request carries (W3C `traceparent`/`tracestate`
+//! and B3), the sampling decision, and the spans a proxy reports (Zipkin v2 JSON here;
+//! OTLP in the exporter). Pure: the proxy starts and ends spans, an exporter sends them.
+
+use std::time::{Duration, SystemTime};
+
+/// Whether the proxy's span is the server side of the request (an inbound sidecar
+/// listener, a gateway) or the client side (an outbound sidecar listener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    Server,
+    Client,
+}
+
+/// One finished span, as both exporters take it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    /// 128-bit trace id (a 64-bit B3 id is the low half, the high half zero).
+    pub trace_id: u128,
+    pub span_id: u64,
+    /// The span this one is a child of (none for a root span).
+    pub parent_id: Option<u64>,
+    /// Istio's span name: the route's decorator, e.g. `details.default.svc.cluster.local:9080/*`.
+    pub name: String,
+    pub kind: SpanKind,
+    pub start: SystemTime,
+    pub duration: Duration,
+    /// The proxy's service name (Istio: `<canonical service>.<namespace>`).
+    pub local_service: String,
+    pub local_ip: Option<std::net::IpAddr>,
+    /// The peer: the downstream client for a server span, the upstream host for a client span.
+    pub remote: Option<std::net::SocketAddr>,
+    /// Istio's tags (`http.method`, `http.url`, `http.status_code`, `response_flags`,
+    /// `upstream_cluster`, `istio.canonical_service`, `guid:x-request-id`, `error`, …), in
+    /// the order they were added.
+    pub tags: Vec<(String, String)>,
+}
