@@ -54,6 +54,8 @@ pub struct HttpConnectionManager {
     pub client_cert: ForwardClientCert,
     /// A line per request in each of these. Envoy's default: none.
     pub access_log: Vec<crate::access_log::AccessLog>,
+    /// Trace sampling, tags and where spans go. Envoy's default: no tracing.
+    pub tracing: Option<Arc<crate::tracing::Tracing>>,
 }
 
 /// Envoy's default `stream_idle_timeout`.

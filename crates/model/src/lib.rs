@@ -38,6 +38,7 @@ mod regex;
 pub mod route;
 mod tcp;
 pub mod tls;
+pub mod tracing;
 mod unsupported;
 
 pub use address::DnsHost;

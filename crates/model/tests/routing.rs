@@ -40,6 +40,7 @@ fn route(name: &str, path: PathMatch) -> Route {
         headers: HeaderOps::default(),
         fault: None,
         cors: None,
+        decorator: None,
     }
 }
 

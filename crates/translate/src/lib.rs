@@ -39,6 +39,7 @@ mod services;
 mod sharing;
 mod tcp;
 mod telemetry;
+mod tracing;
 mod weights;
 
 pub use check::{check, Violation};

@@ -35,6 +35,7 @@ pub fn listeners(push: &PushContext, proxy: &ProxyView) -> Vec<Listener> {
         out
     };
     crate::istio_stats::annotate(push, proxy, &mut out);
+    crate::tracing::apply(push, proxy, &mut out);
     out
 }
 

@@ -129,6 +129,22 @@ fn levels<'a>(
     namespace: &str,
     labels: &Labels,
 ) -> Vec<&'a [AccessLogging]> {
+    in_scope(telemetries, namespace, labels)
+        .into_iter()
+        .map(|t| t.access_logging.as_slice())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The Telemetry resources that apply to a proxy in `namespace` with `labels`, widest
+/// first: the root namespace's first selector-less one (mesh), the namespace's first
+/// selector-less one, then every one of the namespace selecting the proxy. "First" is by
+/// creation time, then name (istiod's order).
+pub(crate) fn in_scope<'a>(
+    telemetries: impl IntoIterator<Item = (&'a Resource, &'a Telemetry)>,
+    namespace: &str,
+    labels: &Labels,
+) -> Vec<&'a Telemetry> {
     let mut all: Vec<(&Resource, &Telemetry)> = telemetries
         .into_iter()
         .filter(|(r, _)| r.namespace() == ROOT_NAMESPACE || r.namespace() == namespace)
@@ -145,7 +161,7 @@ fn levels<'a>(
     let namespace_wide = |ns: &str| {
         all.iter()
             .find(|(r, t)| r.namespace() == ns && !t.is_targeted())
-            .map(|(_, t)| t.access_logging.as_slice())
+            .map(|(_, t)| *t)
     };
     let mut out = Vec::new();
     out.extend(namespace_wide(ROOT_NAMESPACE));
@@ -163,13 +179,12 @@ fn levels<'a>(
                         !s.match_labels.is_empty() && selector_matches(&s.match_labels, labels)
                     })
             })
-            .map(|(_, t)| t.access_logging.as_slice()),
+            .map(|(_, t)| *t),
     );
-    out.retain(|l| !l.is_empty());
     out
 }
 
-fn mode_matches(selector: &Option<ModeSelector>, mode: Mode) -> bool {
+pub(crate) fn mode_matches(selector: &Option<ModeSelector>, mode: Mode) -> bool {
     match selector.as_ref().and_then(|s| s.mode) {
         None | Some(WorkloadMode::ClientAndServer) => true,
         Some(WorkloadMode::Client) => mode == Mode::Client,

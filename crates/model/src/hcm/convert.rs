@@ -94,7 +94,7 @@ pub(crate) fn http_connection_manager(
         strip_port_mode,
     } = h;
     refuse_unsupported!(at;
-        add_user_agent, tracing, http1_safe_max_connection_duration,
+        add_user_agent, http1_safe_max_connection_duration,
         http2_protocol_options, http3_protocol_options, server_name, server_header_transformation,
         scheme_header_transformation,
         stream_flush_timeout, request_timeout, drain_timeout,
@@ -207,6 +207,10 @@ pub(crate) fn http_connection_manager(
         max_headers_count,
         client_cert,
         access_log: crate::access_log::access_logs(access_log, at)?,
+        tracing: tracing
+            .as_ref()
+            .map(|t| crate::tracing::tracing(t, &at.field("tracing")).map(Arc::new))
+            .transpose()?,
     })
 }
 

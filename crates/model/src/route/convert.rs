@@ -192,9 +192,19 @@ fn route(r: &PbRoute, at: &At, max_body: u32) -> Result<Route, Problem> {
         route_specifiers,
     } = r;
     refuse_unsupported!(at;
-        metadata, decorator, tracing, per_request_buffer_limit_bytes, stat_prefix,
+        metadata, tracing, per_request_buffer_limit_bytes, stat_prefix,
         request_body_buffer_limit, route_specifiers,
     );
+    // The span name (Istio: `<host>:<port>/*`); `propagate` is Envoy's default (true) only.
+    let decorator = match decorator {
+        None => None,
+        Some(d) => {
+            if d.propagate.as_ref().is_some_and(|p| !p.value) {
+                return Err(at.field("decorator").field("propagate").unsupported());
+            }
+            Some(d.operation.clone()).filter(|o| !o.is_empty())
+        }
+    };
     let matcher = match r#match {
         Some(m) => route_match(m, &at.field("match"))?,
         None => return Err(at.field("match").invalid("is required")),
@@ -240,6 +250,7 @@ fn route(r: &PbRoute, at: &At, max_body: u32) -> Result<Route, Problem> {
         headers,
         fault,
         cors,
+        decorator,
     })
 }
 

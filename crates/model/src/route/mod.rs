@@ -69,6 +69,9 @@ pub struct Route {
     pub fault: Option<FaultPolicy>,
     /// Per-route CORS (the CORS filter must be in the connection manager).
     pub cors: Option<CorsPolicy>,
+    /// The span name of requests on this route (`decorator.operation`); `None`: the
+    /// proxy names the span itself.
+    pub decorator: Option<String>,
 }
 
 impl RouteConfig {

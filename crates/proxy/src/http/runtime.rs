@@ -32,6 +32,8 @@ pub struct HttpRt {
     pub client_cert: model::ForwardClientCert,
     /// A line per request in each (rendered when the response has ended).
     pub access_logs: Vec<crate::access_log::AccessLogRt>,
+    /// The connection manager's tracing (sampling, tags, provider).
+    pub tracing: Option<Arc<model::tracing::Tracing>>,
     /// Istio's standard metrics for the chain's requests (its `istio.stats` metadata).
     pub istio: Option<Arc<crate::istio_metrics::StatsRt>>,
 }
@@ -83,6 +85,7 @@ impl HttpRt {
             max_headers_count,
             client_cert,
             access_log,
+            tracing,
         } = hcm;
         let mut router = model::Router::default();
         let filters = http_filters
@@ -127,6 +130,7 @@ impl HttpRt {
             },
             client_cert: *client_cert,
             access_logs,
+            tracing: tracing.clone(),
             istio,
         })
     }

@@ -148,6 +148,7 @@ pub fn route(name: &str, matcher: RouteMatch, action: RouteAction) -> Route {
         headers: HeaderOps::default(),
         fault: None,
         cors: None,
+        decorator: None,
     }
 }
 
@@ -194,6 +195,7 @@ pub fn hcm(
         max_headers_count: model::DEFAULT_MAX_HEADERS_COUNT,
         client_cert: Default::default(),
         access_log: Vec::new(),
+        tracing: None,
     }
 }
 

@@ -135,6 +135,7 @@ fn http() -> NetworkFilter {
         max_headers_count: model::DEFAULT_MAX_HEADERS_COUNT,
         client_cert: Default::default(),
         access_log: Vec::new(),
+        tracing: None,
     })
 }
 
