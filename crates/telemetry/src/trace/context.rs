@@ -1,0 +1,381 @@
+//! The trace context a request carries, read from and written to its headers.
+//!
+//! Three encodings are read, in this order of precedence (the first that yields a context or a
+//! sampling decision wins, and the others are not looked at):
+//!
+//! 1. W3C Trace Context: `traceparent` and `tracestate` (what Envoy's OpenTelemetry tracer reads).
+//! 2. B3 single header: `b3: {trace}-{span}[-{sampling}[-{parent}]]`, or a decision alone.
+//! 3. B3 multiple headers: `x-b3-traceid`, `x-b3-spanid`, `x-b3-parentspanid`, `x-b3-sampled`,
+//!    `x-b3-flags` (what Envoy's Zipkin tracer, Istio's default, reads).
+//!
+//! The B3 specification has the single header take precedence over the multiple headers, and
+//! Envoy's Zipkin tracer looks at `b3` first too; that is why `b3` comes second here.
+//!
+//! Headers come from the network: a value that is not what its specification allows is
+//! ignored, as if the header were absent, and nothing here panics on any input. Hex is
+//! lowercase only, as both specifications write it (`HEXDIGLC`, "lower-hex"), and ids that
+//! are all zeros are refused, as both specifications (and Zipkin's Brave) require.
+//!
+//! [`inject`] writes the context for the upstream in both W3C and B3 multi-header form, so
+//! that an upstream tracer of either kind continues the same trace, and removes the headers
+//! that could contradict it.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+// Header names, lowercase as `HeaderName::from_static` wants them.
+const TRACEPARENT: &str = "traceparent";
+const TRACESTATE: &str = "tracestate";
+const B3: &str = "b3";
+const X_B3_TRACEID: &str = "x-b3-traceid";
+const X_B3_SPANID: &str = "x-b3-spanid";
+const X_B3_PARENTSPANID: &str = "x-b3-parentspanid";
+const X_B3_SAMPLED: &str = "x-b3-sampled";
+const X_B3_FLAGS: &str = "x-b3-flags";
+
+/// Where a request is in a trace: the trace, the span that sent it, and the sampling decision.
+///
+/// Read by [`extract`], `span_id` is the caller's span (W3C's `parent-id`, B3's `SpanId`) and
+/// `parent_id` is B3's `ParentSpanId`. The proxy's own span is then [`TraceContext::child`] of
+/// it, or — B3's shared-span model, Envoy's Zipkin `shared_span_context` (default true) — the
+/// same span id for the server side of the request. A context from [`extract`],
+/// [`TraceContext::root`] or [`TraceContext::child`] never has a zero id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TraceContext {
+    /// 128-bit trace id; a 64-bit B3 trace id is the low half, the high half zero.
+    pub trace_id: u128,
+    pub span_id: u64,
+    /// B3's `ParentSpanId` (W3C carries no parent; see [`extract`]).
+    pub parent_id: Option<u64>,
+    /// The sampling decision the context carries; `None` is B3's "defer" (no `x-b3-sampled`).
+    /// A `traceparent` always carries one (its sampled flag).
+    pub sampled: Option<bool>,
+    /// The W3C `tracestate`, passed through as received (several headers joined by commas).
+    pub tracestate: Option<String>,
+}
+
+/// What [`extract`] found on a request: a context, a sampling decision, both, or nothing.
+///
+/// B3 lets a caller send a decision without ids (`b3: 0`, `b3: 1`, `b3: d`, or `x-b3-sampled`
+/// alone): then `context` is `None` and `sampled` is the decision, which [`super::decide`]
+/// honours just as one that comes with a context. When `context` is `Some`, `sampled` is its
+/// `sampled`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Incoming {
+    pub context: Option<TraceContext>,
+    pub sampled: Option<bool>,
+}
+
+impl TraceContext {
+    /// A new trace started by the proxy, with no parent and no `tracestate`. `trace_id` and
+    /// `span_id` are the caller's random values; a zero, which no specification allows as an
+    /// id, is replaced by 1 (a caller drawing uniform random ids meets it with probability
+    /// 2^-64 or less).
+    pub fn root(trace_id: u128, span_id: u64, sampled: bool) -> TraceContext {
+        TraceContext {
+            trace_id: nonzero_u128(trace_id),
+            span_id: nonzero_u64(span_id),
+            parent_id: None,
+            sampled: Some(sampled),
+            tracestate: None,
+        }
+    }
+
+    /// A span in the same trace whose parent is this context's span: same trace id, sampling
+    /// decision and `tracestate`; `parent_id` is `self.span_id`. `new_span_id` is the caller's
+    /// random value; zero is replaced by 1, as in [`TraceContext::root`].
+    pub fn child(&self, new_span_id: u64) -> TraceContext {
+        TraceContext {
+            trace_id: self.trace_id,
+            span_id: nonzero_u64(new_span_id),
+            parent_id: Some(self.span_id),
+            sampled: self.sampled,
+            tracestate: self.tracestate.clone(),
+        }
+    }
+
+    /// The W3C `traceparent` value: `00-{trace id}-{span id}-{flags}`, flags `01` when sampled
+    /// and `00` otherwise (a deferred decision is written as not sampled, the W3C default for
+    /// a component that starts a trace).
+    pub fn traceparent(&self) -> String {
+        let flags = if self.sampled == Some(true) {
+            "01"
+        } else {
+            "00"
+        };
+        format!(
+            "00-{}-{}-{flags}",
+            trace_id_hex(self.trace_id),
+            span_id_hex(self.span_id)
+        )
+    }
+}
+
+/// A trace id as 32 lowercase hex digits (a 64-bit id is zero-padded on the left).
+pub fn trace_id_hex(id: u128) -> String {
+    format!("{id:032x}")
+}
+
+/// A span id as 16 lowercase hex digits.
+pub fn span_id_hex(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+fn nonzero_u128(id: u128) -> u128 {
+    id.max(1)
+}
+
+fn nonzero_u64(id: u64) -> u64 {
+    id.max(1)
+}
+
+/// Reads the trace context of an incoming request (see the module docs for the order).
+///
+/// * `traceparent`: version `00` is exactly `00-{32 hex}-{16 hex}-{2 hex}`; a higher version
+///   is read by the W3C's forward-compatibility rules (at least 55 characters, the same first
+///   four fields, and a `-` after them if anything follows); version `ff`, all-zero ids,
+///   uppercase or non-hex digits, wrong lengths, and more than one `traceparent` header make
+///   it invalid. Spaces and tabs around the value are allowed (HTTP's optional whitespace).
+///   `tracestate` is read only with a valid `traceparent`: its headers are joined with `,` in
+///   order, empty ones dropped, and the result is passed through without further checks.
+///   `traceparent` has no parent field; when `x-b3-traceid` and `x-b3-spanid` name the same
+///   trace and span (as [`inject`] writes them), a valid `x-b3-parentspanid` supplies it.
+/// * `b3`: `{trace}-{span}`, optionally `-{sampling}` and then `-{parent}`; trace 16 or 32
+///   hex, span and parent 16 hex; sampling `1` (accept), `0` (deny) or `d` (debug, which is
+///   an accept); or the sampling state alone (`b3: 0`, `b3: 1`, `b3: d`).
+/// * `x-b3-*`: `x-b3-traceid` 16 or 32 hex and `x-b3-spanid` 16 hex make a context, with
+///   `x-b3-parentspanid` (16 hex) when present; `x-b3-sampled` is `1` or `0` (`true` and
+///   `false` too, which the B3 specification lets a lenient reader accept); `x-b3-flags: 1`
+///   is debug, an accept that wins over `x-b3-sampled`. A decision without ids counts. Of
+///   repeated B3 headers the first value is read, as the B3 specification says.
+///
+/// An invalid `x-b3-parentspanid` (or `b3` parent) invalidates the context it belongs to, as
+/// in Zipkin's Brave; an invalid `x-b3-sampled` is as if absent.
+pub fn extract(headers: &HeaderMap) -> Incoming {
+    if let Some(incoming) = w3c(headers) {
+        return incoming;
+    }
+    if let Some(incoming) = first(headers, B3).and_then(b3_single) {
+        return incoming;
+    }
+    b3_multi(headers).unwrap_or_default()
+}
+
+/// Writes `ctx` for the upstream: `traceparent`, `tracestate` (when the context has one and it
+/// is a valid header value), `x-b3-traceid` (32 hex), `x-b3-spanid`, `x-b3-parentspanid` (when
+/// the context has a parent) and `x-b3-sampled` (`1`/`0`, when the context has a decision).
+/// Each replaces any value already there; those of them the context has no value for are
+/// removed, and so are `b3` and `x-b3-flags`, so that the upstream sees one consistent
+/// context. Ids are written as given (see [`TraceContext`] for where they are non-zero).
+pub fn inject(headers: &mut HeaderMap, ctx: &TraceContext) {
+    headers.remove(B3);
+    headers.remove(X_B3_FLAGS);
+    set(headers, TRACEPARENT, Some(ctx.traceparent()));
+    set(headers, TRACESTATE, ctx.tracestate.clone());
+    set(headers, X_B3_TRACEID, Some(trace_id_hex(ctx.trace_id)));
+    set(headers, X_B3_SPANID, Some(span_id_hex(ctx.span_id)));
+    set(headers, X_B3_PARENTSPANID, ctx.parent_id.map(span_id_hex));
+    let sampled = ctx.sampled.map(|s| if s { "1" } else { "0" }.to_owned());
+    set(headers, X_B3_SAMPLED, sampled);
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: Option<String>) {
+    match value.and_then(|v| HeaderValue::try_from(v).ok()) {
+        Some(value) => {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+        None => {
+            headers.remove(name);
+        }
+    }
+}
+
+/// The first value of a header as text, without surrounding spaces and tabs.
+fn first<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name)?.to_str().ok().map(trim_ows)
+}
+
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+fn w3c(headers: &HeaderMap) -> Option<Incoming> {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None; // W3C's test suite: two traceparent headers restart the trace.
+    }
+    let (trace_id, span_id, sampled) = traceparent(trim_ows(value.to_str().ok()?))?;
+    let parent_id = b3_parent_of(headers, trace_id, span_id);
+    let context = TraceContext {
+        trace_id,
+        span_id,
+        parent_id,
+        sampled: Some(sampled),
+        tracestate: tracestate(headers),
+    };
+    Some(Incoming {
+        context: Some(context),
+        sampled: Some(sampled),
+    })
+}
+
+/// Parses a `traceparent` value into (trace id, parent id, sampled flag).
+fn traceparent(v: &str) -> Option<(u128, u64, bool)> {
+    let b = v.as_bytes();
+    if !v.is_ascii() || b.len() < 55 {
+        return None;
+    }
+    let version = &v[0..2];
+    if !is_lower_hex(version) || version == "ff" {
+        return None;
+    }
+    if b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
+        return None;
+    }
+    // Version 00 is exactly 55 characters; a future version may append `-`-separated fields.
+    if b.len() > 55 && (version == "00" || b[55] != b'-') {
+        return None;
+    }
+    let trace_id = hex_u128(&v[3..35]).filter(|&id| id != 0)?;
+    let span_id = hex_u64(&v[36..52]).filter(|&id| id != 0)?;
+    let flags = &v[53..55];
+    if !is_lower_hex(flags) {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    Some((trace_id, span_id, flags & 1 == 1))
+}
+
+fn tracestate(headers: &HeaderMap) -> Option<String> {
+    let mut joined = String::new();
+    for value in headers.get_all(TRACESTATE) {
+        let value = trim_ows(value.to_str().ok()?); // not visible ASCII: no tracestate
+        if value.is_empty() {
+            continue;
+        }
+        if !joined.is_empty() {
+            joined.push(',');
+        }
+        joined.push_str(value);
+    }
+    (!joined.is_empty()).then_some(joined)
+}
+
+/// `x-b3-parentspanid`, when the `x-b3-traceid` and `x-b3-spanid` beside it name this span.
+fn b3_parent_of(headers: &HeaderMap, trace_id: u128, span_id: u64) -> Option<u64> {
+    let same_trace = first(headers, X_B3_TRACEID).and_then(b3_trace_id) == Some(trace_id);
+    let same_span = first(headers, X_B3_SPANID).and_then(id_u64) == Some(span_id);
+    if same_trace && same_span {
+        first(headers, X_B3_PARENTSPANID).and_then(id_u64)
+    } else {
+        None
+    }
+}
+
+fn b3_single(v: &str) -> Option<Incoming> {
+    if let Some(sampled) = b3_sampling_state(v) {
+        return Some(Incoming {
+            context: None,
+            sampled: Some(sampled),
+        });
+    }
+    let mut fields = v.split('-');
+    let trace_id = b3_trace_id(fields.next()?)?;
+    let span_id = id_u64(fields.next()?)?;
+    let sampled = match fields.next() {
+        None => None,
+        Some(state) => Some(b3_sampling_state(state)?),
+    };
+    let parent_id = match fields.next() {
+        None => None,
+        Some(parent) => Some(id_u64(parent)?),
+    };
+    if fields.next().is_some() {
+        return None;
+    }
+    let context = TraceContext {
+        trace_id,
+        span_id,
+        parent_id,
+        sampled,
+        tracestate: None,
+    };
+    Some(Incoming {
+        context: Some(context),
+        sampled,
+    })
+}
+
+/// B3 single's sampling state: `1` accept, `0` deny, `d` debug (an accept).
+fn b3_sampling_state(s: &str) -> Option<bool> {
+    match s {
+        "0" => Some(false),
+        "1" | "d" => Some(true),
+        _ => None,
+    }
+}
+
+fn b3_multi(headers: &HeaderMap) -> Option<Incoming> {
+    let debug = first(headers, X_B3_FLAGS) == Some("1");
+    let sampled = if debug {
+        Some(true)
+    } else {
+        match first(headers, X_B3_SAMPLED) {
+            Some("1") => Some(true),
+            Some("0") => Some(false),
+            Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Some(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        }
+    };
+    let context = (|| {
+        let trace_id = b3_trace_id(first(headers, X_B3_TRACEID)?)?;
+        let span_id = id_u64(first(headers, X_B3_SPANID)?)?;
+        let parent_id = match first(headers, X_B3_PARENTSPANID) {
+            None => None,
+            Some(parent) => Some(id_u64(parent)?),
+        };
+        Some(TraceContext {
+            trace_id,
+            span_id,
+            parent_id,
+            sampled,
+            tracestate: None,
+        })
+    })();
+    if context.is_none() && sampled.is_none() {
+        return None;
+    }
+    Some(Incoming { context, sampled })
+}
+
+/// A B3 trace id: 32 or 16 lowercase hex digits (16 is the low half), not all zeros.
+fn b3_trace_id(s: &str) -> Option<u128> {
+    match s.len() {
+        16 => hex_u64(s).map(u128::from),
+        32 => hex_u128(s),
+        _ => None,
+    }
+    .filter(|&id| id != 0)
+}
+
+/// A span or parent id: 16 lowercase hex digits, not all zeros.
+fn id_u64(s: &str) -> Option<u64> {
+    hex_u64(s).filter(|&id| id != 0)
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn hex_u64(s: &str) -> Option<u64> {
+    (s.len() == 16 && is_lower_hex(s))
+        .then(|| u64::from_str_radix(s, 16).ok())
+        .flatten()
+}
+
+fn hex_u128(s: &str) -> Option<u128> {
+    (s.len() == 32 && is_lower_hex(s))
+        .then(|| u128::from_str_radix(s, 16).ok())
+        .flatten()
+}
