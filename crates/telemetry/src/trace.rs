@@ -11,10 +11,12 @@
 
 use std::time::{Duration, SystemTime};
 
+mod b3;
 mod context;
 mod sampling;
 #[cfg(test)]
 mod tests;
+mod w3c;
 mod zipkin;
 
 pub use context::{extract, inject, span_id_hex, trace_id_hex, Incoming, TraceContext};

@@ -22,15 +22,17 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::{b3, w3c};
+
 // Header names, lowercase as `HeaderName::from_static` wants them.
-const TRACEPARENT: &str = "traceparent";
-const TRACESTATE: &str = "tracestate";
-const B3: &str = "b3";
-const X_B3_TRACEID: &str = "x-b3-traceid";
-const X_B3_SPANID: &str = "x-b3-spanid";
-const X_B3_PARENTSPANID: &str = "x-b3-parentspanid";
-const X_B3_SAMPLED: &str = "x-b3-sampled";
-const X_B3_FLAGS: &str = "x-b3-flags";
+pub(super) const TRACEPARENT: &str = "traceparent";
+pub(super) const TRACESTATE: &str = "tracestate";
+pub(super) const B3: &str = "b3";
+pub(super) const X_B3_TRACEID: &str = "x-b3-traceid";
+pub(super) const X_B3_SPANID: &str = "x-b3-spanid";
+pub(super) const X_B3_PARENTSPANID: &str = "x-b3-parentspanid";
+pub(super) const X_B3_SAMPLED: &str = "x-b3-sampled";
+pub(super) const X_B3_FLAGS: &str = "x-b3-flags";
 
 /// Where a request is in a trace: the trace, the span that sent it, and the sampling decision.
 ///
@@ -151,13 +153,13 @@ fn nonzero_u64(id: u64) -> u64 {
 /// An invalid `x-b3-parentspanid` (or `b3` parent) invalidates the context it belongs to, as
 /// in Zipkin's Brave; an invalid `x-b3-sampled` is as if absent.
 pub fn extract(headers: &HeaderMap) -> Incoming {
-    if let Some(incoming) = w3c(headers) {
+    if let Some(incoming) = w3c::extract(headers) {
         return incoming;
     }
-    if let Some(incoming) = first(headers, B3).and_then(b3_single) {
+    if let Some(incoming) = first(headers, B3).and_then(b3::single) {
         return incoming;
     }
-    b3_multi(headers).unwrap_or_default()
+    b3::multi(headers).unwrap_or_default()
 }
 
 /// Writes `ctx` for the upstream: `traceparent`, `tracestate` (when the context has one and it
@@ -190,191 +192,25 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: Option<String>) {
 }
 
 /// The first value of a header as text, without surrounding spaces and tabs.
-fn first<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(super) fn first<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name)?.to_str().ok().map(trim_ows)
 }
 
-fn trim_ows(s: &str) -> &str {
+pub(super) fn trim_ows(s: &str) -> &str {
     s.trim_matches([' ', '\t'])
 }
 
-fn w3c(headers: &HeaderMap) -> Option<Incoming> {
-    let mut values = headers.get_all(TRACEPARENT).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None; // W3C's test suite: two traceparent headers restart the trace.
-    }
-    let (trace_id, span_id, sampled) = traceparent(trim_ows(value.to_str().ok()?))?;
-    let parent_id = b3_parent_of(headers, trace_id, span_id);
-    let context = TraceContext {
-        trace_id,
-        span_id,
-        parent_id,
-        sampled: Some(sampled),
-        tracestate: tracestate(headers),
-    };
-    Some(Incoming {
-        context: Some(context),
-        sampled: Some(sampled),
-    })
-}
-
-/// Parses a `traceparent` value into (trace id, parent id, sampled flag).
-fn traceparent(v: &str) -> Option<(u128, u64, bool)> {
-    let b = v.as_bytes();
-    if !v.is_ascii() || b.len() < 55 {
-        return None;
-    }
-    let version = &v[0..2];
-    if !is_lower_hex(version) || version == "ff" {
-        return None;
-    }
-    if b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
-        return None;
-    }
-    // Version 00 is exactly 55 characters; a future version may append `-`-separated fields.
-    if b.len() > 55 && (version == "00" || b[55] != b'-') {
-        return None;
-    }
-    let trace_id = hex_u128(&v[3..35]).filter(|&id| id != 0)?;
-    let span_id = hex_u64(&v[36..52]).filter(|&id| id != 0)?;
-    let flags = &v[53..55];
-    if !is_lower_hex(flags) {
-        return None;
-    }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((trace_id, span_id, flags & 1 == 1))
-}
-
-fn tracestate(headers: &HeaderMap) -> Option<String> {
-    let mut joined = String::new();
-    for value in headers.get_all(TRACESTATE) {
-        let value = trim_ows(value.to_str().ok()?); // not visible ASCII: no tracestate
-        if value.is_empty() {
-            continue;
-        }
-        if !joined.is_empty() {
-            joined.push(',');
-        }
-        joined.push_str(value);
-    }
-    (!joined.is_empty()).then_some(joined)
-}
-
-/// `x-b3-parentspanid`, when the `x-b3-traceid` and `x-b3-spanid` beside it name this span.
-fn b3_parent_of(headers: &HeaderMap, trace_id: u128, span_id: u64) -> Option<u64> {
-    let same_trace = first(headers, X_B3_TRACEID).and_then(b3_trace_id) == Some(trace_id);
-    let same_span = first(headers, X_B3_SPANID).and_then(id_u64) == Some(span_id);
-    if same_trace && same_span {
-        first(headers, X_B3_PARENTSPANID).and_then(id_u64)
-    } else {
-        None
-    }
-}
-
-fn b3_single(v: &str) -> Option<Incoming> {
-    if let Some(sampled) = b3_sampling_state(v) {
-        return Some(Incoming {
-            context: None,
-            sampled: Some(sampled),
-        });
-    }
-    let mut fields = v.split('-');
-    let trace_id = b3_trace_id(fields.next()?)?;
-    let span_id = id_u64(fields.next()?)?;
-    let sampled = match fields.next() {
-        None => None,
-        Some(state) => Some(b3_sampling_state(state)?),
-    };
-    let parent_id = match fields.next() {
-        None => None,
-        Some(parent) => Some(id_u64(parent)?),
-    };
-    if fields.next().is_some() {
-        return None;
-    }
-    let context = TraceContext {
-        trace_id,
-        span_id,
-        parent_id,
-        sampled,
-        tracestate: None,
-    };
-    Some(Incoming {
-        context: Some(context),
-        sampled,
-    })
-}
-
-/// B3 single's sampling state: `1` accept, `0` deny, `d` debug (an accept).
-fn b3_sampling_state(s: &str) -> Option<bool> {
-    match s {
-        "0" => Some(false),
-        "1" | "d" => Some(true),
-        _ => None,
-    }
-}
-
-fn b3_multi(headers: &HeaderMap) -> Option<Incoming> {
-    let debug = first(headers, X_B3_FLAGS) == Some("1");
-    let sampled = if debug {
-        Some(true)
-    } else {
-        match first(headers, X_B3_SAMPLED) {
-            Some("1") => Some(true),
-            Some("0") => Some(false),
-            Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
-            Some(s) if s.eq_ignore_ascii_case("false") => Some(false),
-            _ => None,
-        }
-    };
-    let context = (|| {
-        let trace_id = b3_trace_id(first(headers, X_B3_TRACEID)?)?;
-        let span_id = id_u64(first(headers, X_B3_SPANID)?)?;
-        let parent_id = match first(headers, X_B3_PARENTSPANID) {
-            None => None,
-            Some(parent) => Some(id_u64(parent)?),
-        };
-        Some(TraceContext {
-            trace_id,
-            span_id,
-            parent_id,
-            sampled,
-            tracestate: None,
-        })
-    })();
-    if context.is_none() && sampled.is_none() {
-        return None;
-    }
-    Some(Incoming { context, sampled })
-}
-
-/// A B3 trace id: 32 or 16 lowercase hex digits (16 is the low half), not all zeros.
-fn b3_trace_id(s: &str) -> Option<u128> {
-    match s.len() {
-        16 => hex_u64(s).map(u128::from),
-        32 => hex_u128(s),
-        _ => None,
-    }
-    .filter(|&id| id != 0)
-}
-
-/// A span or parent id: 16 lowercase hex digits, not all zeros.
-fn id_u64(s: &str) -> Option<u64> {
-    hex_u64(s).filter(|&id| id != 0)
-}
-
-fn is_lower_hex(s: &str) -> bool {
+pub(super) fn is_lower_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn hex_u64(s: &str) -> Option<u64> {
+pub(super) fn hex_u64(s: &str) -> Option<u64> {
     (s.len() == 16 && is_lower_hex(s))
         .then(|| u64::from_str_radix(s, 16).ok())
         .flatten()
 }
 
-fn hex_u128(s: &str) -> Option<u128> {
+pub(super) fn hex_u128(s: &str) -> Option<u128> {
     (s.len() == 32 && is_lower_hex(s))
         .then(|| u128::from_str_radix(s, 16).ok())
         .flatten()
