@@ -130,7 +130,15 @@ fn nonzero_u64(id: u64) -> u64 {
     id.max(1)
 }
 
-/// Reads the trace context of an incoming request (see the module docs for the order).
+/// Reads the trace context of an incoming request, or its sampling decision alone.
+///
+/// The first of these that yields a context or a decision wins (the others are not looked
+/// at): `traceparent` (W3C, what Envoy's OpenTelemetry tracer reads), then `b3`, then the
+/// `x-b3-*` headers (what Envoy's Zipkin tracer, Istio's default, reads). The B3
+/// specification has `b3` take precedence over `x-b3-*`, and Envoy's Zipkin tracer looks at
+/// `b3` first too. A header whose value its specification does not allow is ignored, as if
+/// absent; nothing panics on any input. Hex digits are lowercase only, as both
+/// specifications write them, and all-zero ids are refused, as both require.
 ///
 /// * `traceparent`: version `00` is exactly `00-{32 hex}-{16 hex}-{2 hex}`; a higher version
 ///   is read by the W3C's forward-compatibility rules (at least 55 characters, the same first
@@ -138,7 +146,8 @@ fn nonzero_u64(id: u64) -> u64 {
 ///   uppercase or non-hex digits, wrong lengths, and more than one `traceparent` header make
 ///   it invalid. Spaces and tabs around the value are allowed (HTTP's optional whitespace).
 ///   `tracestate` is read only with a valid `traceparent`: its headers are joined with `,` in
-///   order, empty ones dropped, and the result is passed through without further checks.
+///   order, empty ones dropped, and the result is passed through without further checks
+///   (a value that is not visible ASCII drops `tracestate`, not the context).
 ///   `traceparent` has no parent field; when `x-b3-traceid` and `x-b3-spanid` name the same
 ///   trace and span (as [`inject`] writes them), a valid `x-b3-parentspanid` supplies it.
 /// * `b3`: `{trace}-{span}`, optionally `-{sampling}` and then `-{parent}`; trace 16 or 32
