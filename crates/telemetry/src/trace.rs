@@ -1,8 +1,27 @@
 //! Distributed tracing: the trace context a request carries (W3C `traceparent`/`tracestate`
 //! and B3), the sampling decision, and the spans a proxy reports (Zipkin v2 JSON here;
 //! OTLP in the exporter). Pure: the proxy starts and ends spans, an exporter sends them.
+//!
+//! * [`extract`] reads a request's [`TraceContext`] (or a sampling decision alone) from W3C
+//!   and B3 headers; [`inject`] writes one for the upstream in both.
+//! * [`decide`] is Envoy's connection manager's sampling decision ([`Sampling`]).
+//! * [`TraceContext::root`] and [`TraceContext::child`] make the proxy's own spans' contexts
+//!   from ids the caller draws at random (nothing here draws random numbers or reads a clock).
+//! * [`zipkin_json`] renders finished [`Span`]s as Zipkin v2 JSON.
 
 use std::time::{Duration, SystemTime};
+
+mod b3;
+mod context;
+mod sampling;
+#[cfg(test)]
+mod tests;
+mod w3c;
+mod zipkin;
+
+pub use context::{extract, inject, span_id_hex, trace_id_hex, Incoming, TraceContext};
+pub use sampling::{decide, Sampling};
+pub use zipkin::zipkin_json;
 
 /// Whether the proxy's span is the server side of the request (an inbound sidecar
 /// listener, a gateway) or the client side (an outbound sidecar listener).
