@@ -8,8 +8,8 @@
 //! [`ExporterConfig::flush_interval`] has passed. Every send attempt has a timeout; a batch that
 //! fails is dropped and counted (a send on a reused connection that broke is retried once on a
 //! fresh one). A slow or absent collector therefore costs at most the queue
-//! ([`ExporterConfig::queue_capacity`] spans) plus the batch being sent, and never blocks
-//! `submit`.
+//! ([`ExporterConfig::queue_capacity`] spans) plus what the task holds (the batch being sent
+//! and at most one batch's worth taken off the queue after it), and never blocks `submit`.
 //!
 //! ```no_run
 //! # async fn f(span: bowline_telemetry::trace::Span) {
@@ -45,20 +45,25 @@ pub use zipkin::zipkin_json;
 
 /// Zipkin's default span-collection path (`POST /api/v2/spans`).
 pub const DEFAULT_ZIPKIN_PATH: &str = "/api/v2/spans";
-/// Default [`ExporterConfig::queue_capacity`]: 2048 spans (Envoy's Zipkin tracer buffers at
-/// most 1024 spans per worker; one queue per proxy here, so somewhat more).
+/// Default [`ExporterConfig::queue_capacity`]: 2048 spans, the OpenTelemetry SDK batch span
+/// processor's `max_queue_size`: a couple of seconds of a busy proxy's spans at 1 s flushes, a
+/// few MiB at most.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 2048;
-/// Default [`ExporterConfig::max_batch`]: 512 spans (the OpenTelemetry SDK's batch
-/// processor's default `max_export_batch_size`), a few hundred KiB per request.
+/// Default [`ExporterConfig::max_batch`]: 512 spans, the OpenTelemetry SDK batch span
+/// processor's `max_export_batch_size`: a few hundred KiB per request, well under gRPC's 4 MiB
+/// default message limit.
 pub const DEFAULT_MAX_BATCH: usize = 512;
 /// Default [`ExporterConfig::flush_interval`]: 1 s. Envoy's Zipkin tracer flushes every 5 s
-/// (and the OpenTelemetry SDK every 5 s); a shorter interval makes spans show up in the
-/// collector while a person is still looking at the request, at the cost of more, smaller
-/// requests under light load (under heavy load batches fill before the interval anyway).
+/// (`tracing.zipkin.flush_interval_ms`), or sooner once 5 spans are buffered; the
+/// OpenTelemetry SDK's scheduled delay is 5 s too. 1 s makes a request's spans show up in the
+/// collector while a person is still looking for them, and keeps what a proxy that exits loses
+/// to about a second; the cost is more, smaller requests under light load (under heavy load
+/// batches fill before the interval anyway).
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Default [`ExporterConfig::export_timeout`]: 2 s per send attempt (connect included). A
-/// collector slower than that is treated as failing, so at most two attempts are ever in the
-/// way of the next batch.
+/// collector on the mesh's network that has not answered in 2 s is treated as failing; while
+/// one batch waits, new spans wait in the queue, so the timeout (times at most two attempts)
+/// bounds how far the exporter falls behind.
 pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Which collector protocol to speak.
@@ -107,8 +112,9 @@ pub struct ExporterConfig {
     pub queue_capacity: usize,
     /// Most spans in one request. Default [`DEFAULT_MAX_BATCH`] (512). At least 1.
     pub max_batch: usize,
-    /// A batch that has not filled is sent this long after the previous tick. Default
-    /// [`DEFAULT_FLUSH_INTERVAL`] (1 s, where Envoy's Zipkin tracer uses 5 s: see there).
+    /// Spans that do not fill a batch wait at most this long (from the previous full batch or
+    /// interval) before they are sent. Default [`DEFAULT_FLUSH_INTERVAL`] (1 s, where Envoy's
+    /// Zipkin tracer uses 5 s: see there).
     pub flush_interval: Duration,
     /// Bound on one send attempt, connect included. Default [`DEFAULT_EXPORT_TIMEOUT`] (2 s).
     pub export_timeout: Duration,
