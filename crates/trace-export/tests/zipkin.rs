@@ -85,22 +85,7 @@ async fn posts_every_span_as_zipkin_v2_json_in_batches() {
         })
     );
     assert_eq!(spans[2]["kind"], "SERVER");
-    let keys: Vec<_> = got.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(
-        keys,
-        [
-            "traceId",
-            "parentId",
-            "id",
-            "kind",
-            "name",
-            "timestamp",
-            "duration",
-            "localEndpoint",
-            "remoteEndpoint",
-            "tags"
-        ]
-    );
+    assert_eq!(got.as_object().unwrap().len(), 10, "no other fields: {got}");
 }
 
 #[tokio::test]
