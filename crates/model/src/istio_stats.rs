@@ -4,13 +4,15 @@
 //! Upstream Envoy has no Istio stats filter, and an unknown network filter would make it
 //! refuse the whole listener, so bowline carries this config as *metadata*, which Envoy
 //! accepts and ignores:
-//! - on a filter chain, `metadata.filter_metadata["istio.stats"]`: the reporter, the local
-//!   workload's identity, and (inbound) the service the chain serves. A chain without it
-//!   reports nothing.
-//! - on an EDS endpoint, `metadata.filter_metadata["istio"]`: `workload` in Istio's own
-//!   form (`name;namespace;canonical service;canonical revision;cluster`, what istiod puts
-//!   there) and bowline's `principal` (its SPIFFE id), so the client side knows the server it picked
-//!   on any protocol, and the server side knows a client by its address.
+//! - on a filter chain, `metadata.filter_metadata["istio.stats"].config`: a JSON object with
+//!   the reporter, the local workload's identity, and (inbound) the service the chain serves.
+//!   A chain without it reports nothing. One JSON string rather than a Struct of fields: a
+//!   Struct is a hash map, encoded in a random order, and the control plane versions
+//!   resources by their encoded bytes.
+//! - on an EDS endpoint, `metadata.filter_metadata["istio"].workload` in Istio's own form
+//!   (`name;namespace;canonical service;canonical revision;cluster`, what istiod puts there),
+//!   so the client side knows the server it picked on any protocol, and the server side
+//!   knows a client by its address.
 
 use std::sync::Arc;
 
@@ -67,8 +69,6 @@ pub struct EndpointWorkload {
     pub canonical_service: String,
     pub canonical_revision: String,
     pub cluster: String,
-    /// The endpoint's SPIFFE id (`spiffe://<trust domain>/ns/<namespace>/sa/<account>`).
-    pub principal: String,
 }
 
 impl EndpointWorkload {
@@ -85,91 +85,79 @@ impl EndpointWorkload {
     }
 }
 
-fn string<'a>(s: &'a Struct, key: &str, at: &At) -> Result<Option<&'a str>, Problem> {
-    match s.fields.get(key).and_then(|v| v.kind.as_ref()) {
-        None => Ok(None),
-        Some(Kind::StringValue(v)) => Ok(Some(v)),
-        Some(_) => Err(at.field(key).invalid("must be a string")),
-    }
+/// The settings of `istio.stats` as the control plane writes them (JSON).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsJson {
+    reporter: String,
+    #[serde(default)]
+    node_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    workload: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    cluster: String,
+    #[serde(default)]
+    service_account: String,
+    #[serde(default)]
+    principal: String,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    service: Option<String>,
 }
 
-fn owned(s: &Struct, key: &str, at: &At) -> Result<String, Problem> {
-    Ok(string(s, key, at)?.unwrap_or_default().to_string())
+/// The one string field `field` of a one-key Struct.
+fn only_string<'a>(s: &'a Struct, field: &str, at: &At) -> Result<&'a str, Problem> {
+    if let Some(other) = s.fields.keys().find(|k| k.as_str() != field) {
+        return Err(at.field(other).unsupported());
+    }
+    match s.fields.get(field).and_then(|v| v.kind.as_ref()) {
+        Some(Kind::StringValue(v)) => Ok(v),
+        Some(_) => Err(at.field(field).invalid("must be a string")),
+        None => Err(at.field(field).invalid("is required")),
+    }
 }
 
 /// Reads a filter chain's `istio.stats` metadata.
 pub(crate) fn stats_from_metadata(s: &Struct, at: &At) -> Result<IstioStats, Problem> {
-    const KEYS: [&str; 10] = [
-        "reporter",
-        "node_id",
-        "name",
-        "workload",
-        "namespace",
-        "cluster",
-        "service_account",
-        "principal",
-        "labels",
-        "service",
-    ];
-    if let Some(key) = s.fields.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(at.field(key).unsupported());
-    }
-    let reporter = match string(s, "reporter", at)? {
-        Some("source") => StatsReporter::Source,
-        Some("destination") => StatsReporter::Destination,
-        Some(other) => {
+    let json = only_string(s, "config", at)?;
+    let at = at.field("config");
+    let c: StatsJson = serde_json::from_str(json).map_err(|e| at.invalid(e))?;
+    let reporter = match c.reporter.as_str() {
+        "source" => StatsReporter::Source,
+        "destination" => StatsReporter::Destination,
+        other => {
             return Err(at.field("reporter").invalid(format!(
                 "{other:?} is neither \"source\" nor \"destination\""
             )))
         }
-        None => return Err(at.field("reporter").invalid("is required")),
-    };
-    let labels = match s.fields.get("labels").and_then(|v| v.kind.as_ref()) {
-        None => Vec::new(),
-        Some(Kind::StructValue(labels)) => {
-            let at = at.field("labels");
-            let mut out = labels
-                .fields
-                .keys()
-                .map(|k| Ok((k.clone(), owned(labels, k, &at)?)))
-                .collect::<Result<Vec<_>, Problem>>()?;
-            out.sort();
-            out
-        }
-        Some(_) => return Err(at.field("labels").invalid("must be a struct of strings")),
     };
     Ok(IstioStats {
         reporter,
         local: LocalWorkload {
-            node_id: owned(s, "node_id", at)?,
-            name: owned(s, "name", at)?,
-            workload: owned(s, "workload", at)?,
-            namespace: owned(s, "namespace", at)?,
-            cluster: owned(s, "cluster", at)?,
-            service_account: owned(s, "service_account", at)?,
-            principal: owned(s, "principal", at)?,
-            labels,
+            node_id: c.node_id,
+            name: c.name,
+            workload: c.workload,
+            namespace: c.namespace,
+            cluster: c.cluster,
+            service_account: c.service_account,
+            principal: c.principal,
+            labels: c.labels.into_iter().collect(),
         },
-        service: string(s, "service", at)?.map(str::to_string),
+        service: c.service,
     })
 }
 
-/// Reads an endpoint's `istio` metadata (`workload` in Istio's form, `principal`).
-/// Istio's other keys on endpoints (none today besides these) are refused by name.
+/// Reads an endpoint's `istio` metadata (`workload` in Istio's form).
 pub(crate) fn endpoint_from_metadata(
     s: &Struct,
     at: &At,
 ) -> Result<Option<Arc<EndpointWorkload>>, Problem> {
-    if let Some(key) = s
-        .fields
-        .keys()
-        .find(|k| !matches!(k.as_str(), "workload" | "principal"))
-    {
-        return Err(at.field(key).unsupported());
-    }
-    let Some(value) = string(s, "workload", at)? else {
-        return Ok(None);
-    };
+    let value = only_string(s, "workload", at)?;
     let parts: Vec<&str> = value.split(';').collect();
     let [workload, namespace, canonical_service, canonical_revision, cluster] = parts[..] else {
         return Err(at.field("workload").invalid(format!(
@@ -182,7 +170,6 @@ pub(crate) fn endpoint_from_metadata(
         canonical_service: canonical_service.to_string(),
         canonical_revision: canonical_revision.to_string(),
         cluster: cluster.to_string(),
-        principal: owned(s, "principal", at)?,
     })))
 }
 

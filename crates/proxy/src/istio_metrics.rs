@@ -59,12 +59,13 @@ impl KnownPeer {
     }
 
     /// An endpoint as its EDS metadata names it (Istio: app and version are the canonical
-    /// service and revision there).
+    /// service and revision there). Its principal is not in the metadata: the client side
+    /// learns it from the connection's certificate or the exchange.
     pub fn of_endpoint(w: &model::istio_stats::EndpointWorkload) -> KnownPeer {
         KnownPeer::new(Peer {
             workload: w.workload.clone(),
             namespace: w.namespace.clone(),
-            principal: w.principal.clone(),
+            principal: String::new(),
             app: w.canonical_service.clone(),
             version: w.canonical_revision.clone(),
             cluster: w.cluster.clone(),
@@ -256,10 +257,16 @@ impl StatsRt {
             }
             Reporter::Source => {
                 let mtls = seen.upstream_mtls;
-                let destination = seen
-                    .peer
-                    .or(seen.upstream_peer)
-                    .map_or_else(|| self.unknown.clone(), |p| p.labels(mtls).clone());
+                let known = seen.peer.or(seen.upstream_peer);
+                let destination = match (known, seen.upstream_principal) {
+                    (Some(p), Some(pr)) if p.with_principal.principal != pr => Arc::new(Peer {
+                        principal: pr.to_string(),
+                        ..(*p.without_principal).clone()
+                    }),
+                    (None, Some(pr)) => KnownPeer::principal_only(pr),
+                    (Some(p), _) => p.labels(mtls).clone(),
+                    (None, None) => self.unknown.clone(),
+                };
                 (
                     self.local.labels(mtls).clone(),
                     destination,
@@ -322,6 +329,8 @@ pub struct Sides<'a> {
     pub downstream_principal: Option<&'a str>,
     /// The upstream cluster presents a client certificate.
     pub upstream_mtls: bool,
+    /// The upstream certificate's SPIFFE id, when the connection shows it (TCP).
+    pub upstream_principal: Option<&'a str>,
     pub service: Option<&'a Arc<ServiceLabels>>,
 }
 

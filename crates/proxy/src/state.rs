@@ -21,6 +21,8 @@ pub struct State {
     /// Live tcp_proxy connections and what each depends on, so a config push can close the
     /// ones it makes wrong (see `listener::live`).
     pub live: LiveConnections,
+    /// Span exporters, one per tracing provider in use.
+    pub exporters: crate::http::trace::Exporters,
     ready: AtomicBool,
     bound: Mutex<BTreeMap<String, SocketAddr>>,
     versions: Mutex<BTreeMap<String, String>>,

@@ -83,7 +83,6 @@ async fn tcp_bytes_and_connections_are_counted_by_both_reporters() {
             canonical_service: "details".into(),
             canonical_revision: "v1".into(),
             cluster: "Kubernetes".into(),
-            principal: "spiffe://cluster.local/ns/default/sa/details".into(),
         }));
     }
     let mut outbound = listener("outbound", tcp(&outbound_cluster));

@@ -38,10 +38,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 mod otlp;
 mod transport;
-pub mod zipkin;
 
+pub use bowline_telemetry::trace::zipkin_json;
 pub use otlp::{export_request as otlp_export_request, otlp_span, SCOPE_NAME};
-pub use zipkin::zipkin_json;
 
 /// Zipkin's default span-collection path (`POST /api/v2/spans`).
 pub const DEFAULT_ZIPKIN_PATH: &str = "/api/v2/spans";

@@ -129,7 +129,7 @@ impl ZipkinClient {
         spans: &[Span],
         timeout: Duration,
     ) -> Result<(), Failure> {
-        let body = Bytes::from(crate::zipkin::zipkin_json(spans));
+        let body = Bytes::from(bowline_telemetry::trace::zipkin_json(spans));
         let mut attempt = 0;
         loop {
             attempt += 1;

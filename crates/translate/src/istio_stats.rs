@@ -5,8 +5,7 @@
 //! - Every filter chain of a sidecar or gateway gets `istio.stats`: the reporter (inbound
 //!   chains report as `destination`, outbound and gateway chains as `source`, as Istio's
 //!   proxies do), this proxy's workload, and for an inbound port the one service it serves.
-//! - Every EDS endpoint of a registry workload gets Istio's `istio.workload` value and its
-//!   SPIFFE id.
+//! - Every EDS endpoint of a registry workload gets Istio's `istio.workload` value.
 
 use bowline_config::common::Labels;
 use bowline_registry::model::Endpoint as RegistryEndpoint;
@@ -30,7 +29,10 @@ const ENDPOINT_METADATA_KEY: &str = "istio";
 const CANONICAL_NAME: &str = "service.istio.io/canonical-name";
 const CANONICAL_REVISION: &str = "service.istio.io/canonical-revision";
 
-/// Sets `istio.stats` on every chain of `listeners` (the proxy's whole LDS answer).
+/// Sets `istio.stats` on every chain of `listeners` (the proxy's whole LDS answer): one
+/// key, `config`, holding the settings as JSON. One key because a protobuf `Struct` is a
+/// hash map, encoded in a random order: several keys would give the same listener a
+/// different version at each generation.
 pub(crate) fn annotate(push: &PushContext, proxy: &ProxyView, listeners: &mut [Listener]) {
     let local = local_fields(push, proxy);
     for listener in listeners {
@@ -45,39 +47,44 @@ pub(crate) fn annotate(push: &PushContext, proxy: &ProxyView, listeners: &mut [L
                 .then(|| chain_port(chain))
                 .flatten()
                 .and_then(|port| inbound_service(push, proxy, port));
-            let mut fields = local.clone();
-            fields.insert("reporter".into(), string(reporter));
+            let mut config = serde_json::Map::new();
+            config.insert("reporter".into(), reporter.into());
+            config.extend(local.clone());
             if let Some(service) = service {
-                fields.insert("service".into(), string(&service));
+                config.insert("service".into(), service.into());
             }
-            set_metadata(&mut chain.metadata, STATS_METADATA_KEY, fields);
+            let json = serde_json::Value::Object(config).to_string();
+            set_metadata(&mut chain.metadata, STATS_METADATA_KEY, "config", &json);
         }
     }
 }
 
-/// The proxy's own workload, as the `istio.stats` fields name it.
-fn local_fields(push: &PushContext, proxy: &ProxyView) -> HashMap<String, Value> {
+/// The proxy's own workload, as the `istio.stats` settings name it (keys in a fixed order).
+fn local_fields(
+    push: &PushContext,
+    proxy: &ProxyView,
+) -> serde_json::Map<String, serde_json::Value> {
     let account = push
         .workload(&proxy.workload, &proxy.namespace)
         .map(|w| w.service_account.as_str())
         .unwrap_or_default();
-    let mut fields = HashMap::new();
-    let mut put = |key: &str, value: &str| {
-        fields.insert(key.to_string(), string(value));
+    let principal = if account.is_empty() {
+        String::new()
+    } else {
+        crate::mtls::spiffe_id(&proxy.namespace, account)
     };
-    put("node_id", &proxy.node_id);
-    put("name", &proxy.workload);
-    put("workload", &proxy.workload);
-    put("namespace", &proxy.namespace);
-    put("cluster", CLUSTER_ID);
-    put("service_account", account);
-    if !account.is_empty() {
-        put(
-            "principal",
-            &crate::mtls::spiffe_id(&proxy.namespace, account),
-        );
-    }
-    fields.insert("labels".into(), labels_value(&proxy.labels));
+    let serde_json::Value::Object(fields) = serde_json::json!({
+        "node_id": proxy.node_id,
+        "name": proxy.workload,
+        "workload": proxy.workload,
+        "namespace": proxy.namespace,
+        "cluster": CLUSTER_ID,
+        "service_account": account,
+        "principal": principal,
+        "labels": &*proxy.labels,
+    }) else {
+        unreachable!("an object literal")
+    };
     fields
 }
 
@@ -118,9 +125,9 @@ fn inbound_service(push: &PushContext, proxy: &ProxyView, port: u16) -> Option<S
     }
 }
 
-/// Istio's endpoint metadata for a registry endpoint backed by a workload
-/// (`istio.workload` = `name;namespace;canonical service;canonical revision;cluster`, and
-/// bowline's `principal`); `None` for an inline endpoint (no workload to name).
+/// Istio's endpoint metadata for a registry endpoint backed by a workload:
+/// `istio.workload` = `name;namespace;canonical service;canonical revision;cluster`, what
+/// istiod writes; `None` for an inline endpoint (no workload to name).
 pub(crate) fn endpoint_metadata(e: &RegistryEndpoint) -> Option<Metadata> {
     let (namespace, name) = e.workload.as_deref()?.split_once('/')?;
     let istio = format!(
@@ -128,13 +135,8 @@ pub(crate) fn endpoint_metadata(e: &RegistryEndpoint) -> Option<Metadata> {
         canonical_service(&e.labels, name),
         canonical_revision(&e.labels)
     );
-    let mut fields = HashMap::from([("workload".to_string(), string(&istio))]);
-    if !e.service_account.is_empty() {
-        let principal = crate::mtls::spiffe_id(namespace, &e.service_account);
-        fields.insert("principal".into(), string(&principal));
-    }
     let mut metadata = None;
-    set_metadata(&mut metadata, ENDPOINT_METADATA_KEY, fields);
+    set_metadata(&mut metadata, ENDPOINT_METADATA_KEY, "workload", &istio);
     metadata
 }
 
@@ -154,23 +156,18 @@ fn canonical_revision(labels: &Labels) -> &str {
         .map_or("latest", String::as_str)
 }
 
-fn string(s: &str) -> Value {
-    Value {
-        kind: Some(Kind::StringValue(s.to_string())),
-    }
-}
-
-fn labels_value(labels: &Labels) -> Value {
-    Value {
-        kind: Some(Kind::StructValue(Struct {
-            fields: labels.iter().map(|(k, v)| (k.clone(), string(v))).collect(),
-        })),
-    }
-}
-
-fn set_metadata(metadata: &mut Option<Metadata>, key: &str, fields: HashMap<String, Value>) {
+/// Sets `filter_metadata[key] = {field: value}` (a one-key Struct: see [`annotate`]).
+fn set_metadata(metadata: &mut Option<Metadata>, key: &str, field: &str, value: &str) {
+    let value = Value {
+        kind: Some(Kind::StringValue(value.to_string())),
+    };
     metadata
         .get_or_insert_with(Metadata::default)
         .filter_metadata
-        .insert(key.to_string(), Struct { fields });
+        .insert(
+            key.to_string(),
+            Struct {
+                fields: HashMap::from([(field.to_string(), value)]),
+            },
+        );
 }

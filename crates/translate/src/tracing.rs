@@ -49,11 +49,8 @@ pub(crate) fn apply(push: &PushContext, proxy: &ProxyView, listeners: &mut [List
     if !mesh.enable_tracing {
         return;
     }
-    let telemetries: Vec<&Telemetry> = crate::telemetry::in_scope(
-        push.telemetries(),
-        &proxy.namespace,
-        &proxy.labels,
-    );
+    let telemetries: Vec<&Telemetry> =
+        crate::telemetry::in_scope(push.telemetries(), &proxy.namespace, &proxy.labels);
     if telemetries.iter().all(|t| t.tracing.is_empty()) && mesh.default_providers.tracing.is_empty()
     {
         return;
@@ -99,7 +96,12 @@ fn resolve(
     mode: Mode,
 ) -> Option<Tracing> {
     let mut merged = Merged {
-        providers: mesh.default_providers.tracing.iter().map(String::as_str).collect(),
+        providers: mesh
+            .default_providers
+            .tracing
+            .iter()
+            .map(String::as_str)
+            .collect(),
         istio_tags: true,
         ..Merged::default()
     };
@@ -175,7 +177,12 @@ fn resolve(
     if merged.istio_tags {
         custom_tags.extend(istio_tags(proxy, mesh));
     }
-    custom_tags.extend(merged.tags.iter().filter_map(|(name, tag)| custom_tag(name, tag)));
+    custom_tags.extend(
+        merged
+            .tags
+            .iter()
+            .filter_map(|(name, tag)| custom_tag(name, tag)),
+    );
     Some(Tracing {
         random_sampling: Some(Percent { value: sampling }),
         client_sampling: Some(Percent { value: 100.0 }),

@@ -12,6 +12,7 @@ use bowline_telemetry::ResponseFlag;
 
 use super::runtime::HttpRt;
 use super::stream_info::{details, StreamInfo};
+use super::trace::SpanFacts;
 use crate::istio_metrics::{RequestReport, Sides};
 
 /// The request as the connection manager passed it to its filters.
@@ -42,6 +43,8 @@ pub struct PendingLog {
     pub grpc_status: Option<u32>,
     /// The response's header block, in bytes (for Istio's `istio_response_bytes`).
     pub response_head_bytes: u64,
+    /// The proxy's state, when the request's span is to be reported (its exporters).
+    pub state: Option<Arc<crate::state::State>>,
 }
 
 impl PendingLog {
@@ -104,6 +107,7 @@ impl PendingLog {
                     upstream_peer: info.upstream_peer.as_ref(),
                     downstream_principal: self.peer_principal.as_deref(),
                     upstream_mtls: info.upstream_mtls,
+                    upstream_principal: None,
                     service: info.service.as_ref(),
                 },
                 grpc: self.grpc,
@@ -115,6 +119,47 @@ impl PendingLog {
                 response_bytes: self.response_head_bytes + sent,
             });
         }
+        if let (Some(tracing), Some(span), Some(state)) = (
+            &self.http.tracing,
+            self.info.trace.take(),
+            self.state.as_ref(),
+        ) {
+            let info = &self.info;
+            let facts = SpanFacts {
+                status: self.status,
+                flags: info.flags,
+                upstream_cluster: info.upstream_cluster.as_deref(),
+                upstream_host: info.upstream_host,
+                downstream: self.downstream_remote,
+                local: self.downstream_local,
+                name: span_name(info, self.downstream_local.port()),
+                request_bytes: info.request_head_bytes + received,
+                response_bytes: self.response_head_bytes + sent,
+            };
+            tracing.finish(state, *span, facts);
+        }
+    }
+}
+
+/// A span's name: the route's decorator, else Istio's `<service host>:<port>/*` — the
+/// service of the upstream cluster (`outbound|port|subset|host`), else (inbound) the
+/// service the chain serves on the port the client dialled.
+fn span_name(info: &StreamInfo, local_port: u16) -> String {
+    if let Some(decorator) = &info.decorator {
+        return decorator.clone();
+    }
+    if let Some(cluster) = info.upstream_cluster.as_deref() {
+        let mut parts = cluster.split('|');
+        if let (Some("outbound"), Some(port), Some(_), Some(host)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            return format!("{host}:{port}/*");
+        }
+    }
+    match (&info.service, info.upstream_cluster.as_deref()) {
+        (Some(service), _) => format!("{}:{local_port}/*", service.host),
+        (None, Some(cluster)) => cluster.to_string(),
+        (None, None) => "-".to_string(),
     }
 }
 

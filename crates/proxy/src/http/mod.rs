@@ -16,6 +16,7 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod stream_info;
+pub mod trace;
 pub mod upstream_request;
 pub mod validate;
 pub mod xfcc;

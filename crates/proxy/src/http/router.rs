@@ -46,8 +46,9 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
     let asker = local::asker(&req);
     let istio = conn.http.istio.as_deref();
     let logs = !conn.http.access_logs.is_empty();
-    let mut info = StreamInfo::new(logs || istio.is_some());
-    if istio.is_some() {
+    let tracing = conn.http.tracing.is_some();
+    let mut info = StreamInfo::new(logs || istio.is_some() || tracing);
+    if istio.is_some() || tracing {
         info.request_head_bytes = request_head_bytes(&req);
     }
     let mut response = local::finish(route(&conn, req, &mut info).await, asker);
@@ -73,11 +74,12 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
             peer_principal: conn.peer_principal.clone(),
             grpc: asker.grpc,
             grpc_status: grpc_status(response.headers()),
-            response_head_bytes: if istio.is_some() {
+            response_head_bytes: if istio.is_some() || tracing {
                 response_head_bytes(&response)
             } else {
                 0
             },
+            state: tracing.then(|| conn.state.clone()),
         };
         return response.map(|body| LoggedBody::wrap(body, log));
     }
@@ -251,6 +253,12 @@ async fn route(
     if let Some(istio) = http.istio.as_deref() {
         let headers = req.headers_mut();
         exchange_on_request(istio, conn, &snapshot.peers, authority, headers, info);
+    }
+    if let Some(tracing) = &http.tracing {
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let url = format!("{scheme}://{authority}{path}");
+        let method = req.method().as_str().to_string();
+        info.trace = Some(Box::new(tracing.start(req.headers_mut(), &method, &url)));
     }
     if !http.access_logs.is_empty() {
         info.request = Some(RequestSnapshot {
@@ -434,6 +442,9 @@ async fn router(
         return local::reply(StatusCode::NOT_FOUND, "");
     };
     info.route_name = info.name(&route.name);
+    if info.trace.is_some() {
+        info.decorator.clone_from(&route.decorator);
+    }
     let path = req
         .uri()
         .path_and_query()
@@ -491,12 +502,18 @@ async fn router(
                 .as_ref()
                 .map(|rewrite| rewrite.apply(&route.matcher, &path));
             prepare_request(conn, &mut req, route, weighted_ops, fwd, new_path);
+            if let (Some(tracing), Some(span)) = (&conn.http.tracing, info.trace.as_deref_mut()) {
+                tracing.start_upstream(span, req.headers_mut());
+            }
             let target = Target {
                 cluster: cluster.clone(),
                 forward: fwd,
                 snapshot,
             };
             let mut response = forward::forward(conn, target, req, info).await;
+            if let Some(span) = info.trace.as_deref_mut() {
+                span.upstream_responded();
+            }
             if let Some(w) = weighted_ops {
                 w.headers.apply_to_response(response.headers_mut());
             }

@@ -33,7 +33,7 @@ pub struct HttpRt {
     /// A line per request in each (rendered when the response has ended).
     pub access_logs: Vec<crate::access_log::AccessLogRt>,
     /// The connection manager's tracing (sampling, tags, provider).
-    pub tracing: Option<Arc<model::tracing::Tracing>>,
+    pub tracing: Option<crate::http::trace::TracingRt>,
     /// Istio's standard metrics for the chain's requests (its `istio.stats` metadata).
     pub istio: Option<Arc<crate::istio_metrics::StatsRt>>,
 }
@@ -65,6 +65,7 @@ impl HttpRt {
         hcm: &model::HttpConnectionManager,
         stats: &Stats,
         istio: Option<Arc<crate::istio_metrics::StatsRt>>,
+        inbound: bool,
     ) -> Result<HttpRt, String> {
         let model::HttpConnectionManager {
             stat_prefix,
@@ -130,7 +131,20 @@ impl HttpRt {
             },
             client_cert: *client_cert,
             access_logs,
-            tracing: tracing.clone(),
+            tracing: tracing.as_deref().map(|t| {
+                // The proxy's name in its spans: Istio's `<canonical service>.<namespace>`.
+                let (service, node) = istio.as_deref().map_or_else(
+                    || ("bowline-proxy".to_string(), String::new()),
+                    |i| {
+                        let local = &i.local.with_principal;
+                        (
+                            format!("{}.{}", local.canonical_service, local.namespace),
+                            i.exchange_id.to_str().unwrap_or_default().to_string(),
+                        )
+                    },
+                );
+                crate::http::trace::TracingRt::new(t, inbound, service, node)
+            }),
             istio,
         })
     }

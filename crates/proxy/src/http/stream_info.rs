@@ -47,6 +47,10 @@ pub struct StreamInfo {
     pub request_head_bytes: u64,
     /// The client sent metadata-exchange headers: the response carries this proxy's.
     pub exchange_reply: bool,
+    /// The request's span, when the connection manager traces.
+    pub trace: Option<Box<super::trace::ActiveSpan>>,
+    /// The route's decorator (the span's name), when tracing.
+    pub decorator: Option<String>,
 }
 
 impl StreamInfo {
@@ -69,6 +73,8 @@ impl StreamInfo {
             service: None,
             request_head_bytes: 0,
             exchange_reply: false,
+            trace: None,
+            decorator: None,
         }
     }
 

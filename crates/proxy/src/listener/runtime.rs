@@ -81,13 +81,13 @@ impl ListenerRt {
         // compile error here until the data path consumes it): the accept loop reads
         // `address`, `use_original_dst` and the inspection fields (inspectors, where they are
         // disabled, their timeout) from `model`;
-        // chains are built below. `traffic_direction` only names stats and spans in Envoy,
-        // and bowline-proxy's stats carry no direction label.
+        // chains are built below. `traffic_direction` makes an inbound connection manager's
+        // span the server side of its requests (Envoy's `ingress`).
         let Listener {
             name: _,
             address: _,
             use_original_dst: _,
-            traffic_direction: _,
+            traffic_direction,
             tls_inspector: _,
             http_inspector: _,
             tls_inspector_disabled: _,
@@ -97,6 +97,7 @@ impl ListenerRt {
             filter_chains: _,
             default_filter_chain: _,
         } = &model;
+        let inbound = *traffic_direction == model::TrafficDirection::Inbound;
         let chain = |c: &FilterChain| -> Result<ChainRt, String> {
             let FilterChain {
                 name: _,
@@ -128,7 +129,7 @@ impl ListenerRt {
                 local_cert,
                 tls_no_alpn,
                 network_rbac: c.network_rbac.clone().into(),
-                filter: Chain::new(c, stats)
+                filter: Chain::new(c, stats, inbound)
                     .map_err(|e| format!("filter chain {:?}: {e}", c.name))?,
             })
         };
@@ -181,7 +182,7 @@ impl ListenerRt {
 }
 
 impl Chain {
-    fn new(chain: &FilterChain, stats: &Stats) -> Result<Chain, String> {
+    fn new(chain: &FilterChain, stats: &Stats, inbound: bool) -> Result<Chain, String> {
         let istio = chain
             .istio_stats
             .as_deref()
@@ -189,7 +190,9 @@ impl Chain {
             .transpose()?
             .map(Arc::new);
         Ok(match &chain.network {
-            NetworkFilter::Http(hcm) => Chain::Http(Arc::new(HttpRt::new(hcm, stats, istio)?)),
+            NetworkFilter::Http(hcm) => {
+                Chain::Http(Arc::new(HttpRt::new(hcm, stats, istio, inbound)?))
+            }
             NetworkFilter::Tcp(tcp) => Chain::Tcp(Arc::new(TcpRt {
                 model: tcp.clone(),
                 access_logs: AccessLogRt::all(&tcp.access_log)?,

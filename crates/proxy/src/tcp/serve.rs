@@ -40,6 +40,8 @@ struct Parties {
     upstream_peer: Option<Arc<KnownPeer>>,
     principal: Option<Arc<str>>,
     upstream_mtls: bool,
+    /// The upstream certificate's SPIFFE id (mutual TLS to the upstream).
+    upstream_principal: Option<Arc<str>>,
     service: Option<Arc<ServiceLabels>>,
 }
 
@@ -50,6 +52,7 @@ impl Parties {
             upstream_peer: self.upstream_peer.as_ref(),
             downstream_principal: self.principal.as_deref(),
             upstream_mtls: self.upstream_mtls,
+            upstream_principal: self.upstream_principal.as_deref(),
             service: self.service.as_ref(),
         }
     }
@@ -189,6 +192,15 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
         return outcome;
     };
     cluster.stats.upstream_cx_active.inc();
+    if let crate::upstream::transport::Upstream::Tls(tls) = &upstream {
+        parties.upstream_principal = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(bowline_identity::tls::peer_principal)
+            .map(Arc::from);
+    }
     let labels = tcp.istio.as_ref().map(|istio| {
         let labels = istio.tcp_labels(&parties.sides(), ResponseFlags::NONE);
         istio.metrics.tcp_opened(&labels);
