@@ -28,7 +28,7 @@ fn a_real_world_mesh_config_loads_without_errors() {
             "extensionProviders",
             "extensionProviders[1].skywalking",
             "extensionProviders[6].envoyExtAuthzHttp",
-            "defaultProviders",
+            "defaultProviders.metrics",
             "trustDomainAliases",
             "connectTimeout",
             "defaultVirtualServiceExportTo",

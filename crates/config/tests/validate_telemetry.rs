@@ -133,6 +133,7 @@ spec:
       expression: response.code >= 400
   tracing:
   - randomSamplingPercentage: 10
+    useRequestIdForTraceSampling: true
   metrics:
   - providers: [{name: prometheus}]
 ";
@@ -149,8 +150,12 @@ spec:
         warned,
         [
             ("BL0301", "spec.accessLogging[0].filter".to_string(), 9),
-            ("BL0301", "spec.tracing".to_string(), 11),
-            ("BL0301", "spec.metrics".to_string(), 13),
+            (
+                "BL0301",
+                "spec.tracing[0].useRequestIdForTraceSampling".to_string(),
+                13
+            ),
+            ("BL0301", "spec.metrics".to_string(), 14),
         ]
     );
     let filter = &loaded.diagnostics[0];
@@ -158,7 +163,7 @@ spec:
     assert!(filter.message.contains("CEL"), "{}", filter.message);
     let tracing = &loaded.diagnostics[1];
     assert!(
-        tracing.message.contains("not applied yet"),
+        tracing.message.contains("x-request-id"),
         "{}",
         tracing.message
     );

@@ -100,7 +100,7 @@ fn chain_port(chain: &FilterChain) -> Option<u16> {
 
 /// The one service of this workload whose port targets `port`; `None` when none or several
 /// do (the metrics then fall back on the request's authority, or `unknown` for TCP).
-fn inbound_service(push: &PushContext, proxy: &ProxyView, port: u16) -> Option<String> {
+pub(crate) fn inbound_service(push: &PushContext, proxy: &ProxyView, port: u16) -> Option<String> {
     let workload = push.workload(&proxy.workload, &proxy.namespace)?;
     let key = format!("{}/{}", workload.namespace, workload.name);
     let mut hosts: Vec<&str> = push

@@ -16,7 +16,7 @@ use bowline_xds::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener,
 };
 use bowline_xds::pb::envoy::config::route::v3::{
-    route, route_action, Route, RouteAction, RouteConfiguration, VirtualHost,
+    route, route_action, Decorator, Route, RouteAction, RouteConfiguration, VirtualHost,
 };
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 use bowline_xds::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
@@ -65,7 +65,10 @@ fn virtual_inbound(push: &PushContext, proxy: &ProxyView) -> Option<Listener> {
             let filters = if p.protocol.is_http() {
                 let mut hcm = http_connection_manager(
                     naming::inbound_stat_prefix(port),
-                    Routes::Inline(Box::new(inbound_route(port))),
+                    Routes::Inline(Box::new(inbound_route(
+                        port,
+                        crate::istio_stats::inbound_service(push, proxy, p.number),
+                    ))),
                     Side::Inbound,
                     push.snapshot().mesh.path_normalization.normalization,
                     &access_log,
@@ -170,8 +173,9 @@ fn inbound_chains(
     }
 }
 
-/// Every request on an inbound port goes to the local application, without a timeout.
-fn inbound_route(port: u32) -> RouteConfiguration {
+/// Every request on an inbound port goes to the local application, without a timeout. Its
+/// decorator names spans after the service the port serves, as Istio does.
+fn inbound_route(port: u32, service: Option<String>) -> RouteConfiguration {
     let cluster = naming::inbound_cluster(port);
     let zero = duration(std::time::Duration::ZERO);
     RouteConfiguration {
@@ -191,6 +195,10 @@ fn inbound_route(port: u32) -> RouteConfiguration {
                     }),
                     ..Default::default()
                 })),
+                decorator: service.map(|host| Decorator {
+                    operation: format!("{host}:{port}/*"),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }],
             ..Default::default()

@@ -18,7 +18,9 @@ use crate::naming;
 use crate::services::PortOf;
 use crate::{ProxyView, PushContext};
 use bowline_xds::pb::envoy::config::core::v3::data_source;
-use bowline_xds::pb::envoy::config::route::v3::{route, Route, RouteConfiguration, VirtualHost};
+use bowline_xds::pb::envoy::config::route::v3::{
+    route, Decorator, Route, RouteConfiguration, VirtualHost,
+};
 use delegate::Rule;
 use std::collections::BTreeMap;
 use virtual_service::{applies, Source};
@@ -110,7 +112,7 @@ fn route_config(
         .map(|((at, _, routes), domains)| VirtualHost {
             name: naming::virtual_host(&at.service.hostname, at.port.number),
             domains,
-            routes,
+            routes: decorated(routes, &at.service.hostname, at.port.number),
             ..Default::default()
         })
         .collect();
@@ -139,6 +141,19 @@ fn route_config(
             .flatten(),
         ..Default::default()
     }
+}
+
+/// Istio's span names: every route of a service's virtual host is decorated
+/// `<host>:<port>/*` (istiod's `getRouteOperation`), so Envoy and bowline-proxy name the
+/// spans of its requests alike.
+fn decorated(mut routes: Vec<Route>, host: &str, port: u32) -> Vec<Route> {
+    for route in &mut routes {
+        route.decorator.get_or_insert_with(|| Decorator {
+            operation: format!("{host}:{port}/*"),
+            ..Default::default()
+        });
+    }
+    routes
 }
 
 /// One service port's virtual host as the per-port route configuration holds it, before

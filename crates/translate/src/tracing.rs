@@ -14,6 +14,8 @@
 //!   `istio.namespace`, `istio.mesh_id`, `istio.cluster_id`) unless `enableIstioTags: false`,
 //!   then `customTags` (MeshConfig's, then each level's, narrower winning by name).
 //! - `enableTracing: false`, or no provider at all: no `tracing` (nothing traced).
+//! - Span kinds: a sidecar's inbound connection managers make server spans, its outbound ones
+//!   client spans; a gateway makes both (`spawn_upstream_span`).
 //!
 //! Not applied (warned by the config ledger): `useRequestIdForTraceSampling` and
 //! `disableContextPropagation`, and the legacy `defaultConfig.tracing.zipkin.address`.
@@ -190,6 +192,10 @@ fn resolve(
         max_path_tag_length: crate::proto::u32_value(max_path_tag_length),
         custom_tags,
         provider: (!merged.disable_reporting).then_some(http),
+        // A gateway's connection manager span is the server side of the request, and each
+        // request it forwards gets a client span (a sidecar's inbound and outbound
+        // listeners give one each).
+        spawn_upstream_span: crate::proto::bool_value(proxy.gateway.is_some()),
         ..Default::default()
     })
 }
@@ -284,4 +290,204 @@ fn custom_tag(name: &str, tag: &IstioTag) -> Option<CustomTag> {
         tag: name.to_string(),
         r#type: Some(r#type),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bowline_config::mesh_config::read_mesh_config;
+    use std::path::Path;
+
+    fn telemetry(ns: &str, name: &str, spec: &str) -> String {
+        format!("apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n---\n")
+    }
+
+    fn proxy(labels: &[(&str, &str)]) -> ProxyView {
+        ProxyView {
+            node_id: String::new(),
+            ip: "10.1.0.5".into(),
+            workload: "reviews-v2".into(),
+            namespace: "shop".into(),
+            dns_domain: "shop.svc.cluster.local".into(),
+            outbound_port: 15001,
+            inbound_port: 15006,
+            interception_mode: crate::InterceptionMode::Redirect,
+            labels: std::sync::Arc::new(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            locality: String::new(),
+            gateway: None,
+            generator: crate::Generator::Envoy,
+        }
+    }
+
+    const PROVIDERS: &str = "\
+extensionProviders:
+- name: zipkin
+  zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411, maxTagLength: 99}
+- name: otel
+  opentelemetry: {service: otel.istio-system.svc.cluster.local, port: 4317}
+- name: logs
+  envoyFileAccessLog: {path: /dev/stdout}
+";
+
+    /// (provider name, sampling percent, custom tag names) of a resolved tracing.
+    fn summary(t: &Option<Tracing>) -> Option<(String, f64, Vec<String>)> {
+        let t = t.as_ref()?;
+        Some((
+            t.provider.as_ref().map_or("-".into(), |p| p.name.clone()),
+            t.random_sampling.as_ref().unwrap().value,
+            t.custom_tags.iter().map(|c| c.tag.clone()).collect(),
+        ))
+    }
+
+    #[test]
+    fn tracing_follows_istios_precedence() {
+        let reviews = proxy(&[("app", "reviews"), ("version", "v2")]);
+        let istio_tags = [
+            "istio.canonical_revision",
+            "istio.canonical_service",
+            "istio.mesh_id",
+            "istio.namespace",
+            "istio.cluster_id",
+        ];
+        let with = |extra: &[&str]| -> Vec<String> {
+            istio_tags
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let root = telemetry(
+            "istio-system",
+            "mesh",
+            "{tracing: [{providers: [{name: zipkin}], randomSamplingPercentage: 10, customTags: {team: {literal: {value: a}}}}]}",
+        );
+        let ns = telemetry("shop", "ns", "{tracing: [{randomSamplingPercentage: 50}]}");
+        let workload = telemetry(
+            "shop",
+            "reviews",
+            "{selector: {matchLabels: {app: reviews}}, tracing: [{providers: [{name: otel}], customTags: {user: {header: {name: end-user, defaultValue: none}}}}]}",
+        );
+        let server_only = telemetry(
+            "shop",
+            "reviews",
+            "{selector: {matchLabels: {app: reviews}}, tracing: [{match: {mode: SERVER}, disableSpanReporting: true}]}",
+        );
+        let no_istio_tags = telemetry("shop", "ns", "{tracing: [{enableIstioTags: false}]}");
+        let defaults = "defaultProviders: {tracing: [zipkin]}\n";
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(&str, String, &str, Mode, Option<(&str, f64, Vec<String>)>)> = vec![
+            (
+                "nothing configured: no tracing",
+                String::new(),
+                "",
+                Mode::Client,
+                None,
+            ),
+            (
+                "defaultProviders alone: Istio's 1%",
+                String::new(),
+                defaults,
+                Mode::Client,
+                Some(("envoy.tracers.zipkin", 1.0, with(&[]))),
+            ),
+            (
+                "mesh-wide Telemetry",
+                root.clone(),
+                "",
+                Mode::Server,
+                Some(("envoy.tracers.zipkin", 10.0, with(&["team"]))),
+            ),
+            (
+                "the namespace's sampling overrides, the provider stays",
+                format!("{root}{ns}"),
+                "",
+                Mode::Client,
+                Some(("envoy.tracers.zipkin", 50.0, with(&["team"]))),
+            ),
+            (
+                "the workload's provider overrides; tags add up",
+                format!("{root}{ns}{workload}"),
+                "",
+                Mode::Client,
+                Some(("envoy.tracers.opentelemetry", 50.0, with(&["team", "user"]))),
+            ),
+            (
+                "disableSpanReporting on the server side only",
+                format!("{root}{server_only}"),
+                "",
+                Mode::Server,
+                Some(("-", 10.0, with(&["team"]))),
+            ),
+            (
+                "... the client side still reports",
+                format!("{root}{server_only}"),
+                "",
+                Mode::Client,
+                Some(("envoy.tracers.zipkin", 10.0, with(&["team"]))),
+            ),
+            (
+                "enableIstioTags: false",
+                format!("{root}{no_istio_tags}"),
+                "",
+                Mode::Client,
+                Some(("envoy.tracers.zipkin", 10.0, vec!["team".to_string()])),
+            ),
+            (
+                "a provider that does not trace: nothing",
+                telemetry(
+                    "istio-system",
+                    "mesh",
+                    "{tracing: [{providers: [{name: logs}]}]}",
+                ),
+                "",
+                Mode::Client,
+                None,
+            ),
+        ];
+        for (label, yaml, mesh_extra, mode, want) in cases {
+            let loaded = bowline_config::load_str(Path::new("t.yaml"), &yaml);
+            let (mesh, _) =
+                read_mesh_config(Path::new("mesh.yaml"), &format!("{PROVIDERS}{mesh_extra}"));
+            let scoped = crate::telemetry::in_scope(
+                loaded.config.telemetries(),
+                &reviews.namespace,
+                &reviews.labels,
+            );
+            let got = summary(&resolve(&scoped, &mesh, &reviews, mode));
+            let want = want.map(|(p, s, t)| (p.to_string(), s, t));
+            assert_eq!(got, want, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_zipkin_provider_sends_to_its_service_cluster() {
+        let loaded = bowline_config::load_str(
+            Path::new("t.yaml"),
+            &telemetry(
+                "istio-system",
+                "mesh",
+                "{tracing: [{providers: [{name: zipkin}]}]}",
+            ),
+        );
+        let (mesh, _) = read_mesh_config(Path::new("mesh.yaml"), PROVIDERS);
+        let reviews = proxy(&[("app", "reviews")]);
+        let scoped =
+            crate::telemetry::in_scope(loaded.config.telemetries(), "shop", &reviews.labels);
+        let tracing = resolve(&scoped, &mesh, &reviews, Mode::Client).unwrap();
+        let Some(ConfigType::TypedConfig(any)) = tracing.provider.unwrap().config_type else {
+            panic!("a typed provider");
+        };
+        let zipkin: ZipkinConfig = bowline_xds::unpack(&any).unwrap();
+        assert_eq!(
+            zipkin.collector_cluster,
+            "outbound|9411||zipkin.istio-system.svc.cluster.local"
+        );
+        assert_eq!(zipkin.collector_endpoint, "/api/v2/spans");
+        assert_eq!(tracing.max_path_tag_length.unwrap().value, 99);
+    }
 }

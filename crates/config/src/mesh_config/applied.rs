@@ -47,29 +47,32 @@ impl MeshConfig {
             "defaultConfig",
             "proxy settings come from bowline's own flags",
         );
-        // Access logs are applied (translate's `telemetry`): file access-log providers, the
-        // access-logging defaults and the access-log fields. The other providers are not.
+        // Access logs and tracing are applied (translate's `telemetry` and `tracing`): file
+        // access-log providers, Zipkin and OpenTelemetry tracers, their defaults, and
+        // `enableTracing`. The other providers are not.
         let others = |list: &[super::ExtensionProvider]| -> Vec<super::ExtensionProvider> {
             list.iter()
-                .filter(|p| !matches!(p.provider, super::Provider::EnvoyFileAccessLog(_)))
+                .filter(|p| {
+                    !matches!(
+                        p.provider,
+                        super::Provider::EnvoyFileAccessLog(_)
+                            | super::Provider::Zipkin(_)
+                            | super::Provider::OpenTelemetry(_)
+                            | super::Provider::Prometheus
+                    )
+                })
                 .cloned()
                 .collect()
         };
         check(
             others(&self.extension_providers) != others(&d.extension_providers),
             "extensionProviders",
-            "only envoyFileAccessLog providers are used yet; tracing, metrics, other access-log and external-authorization providers are not",
+            "only envoyFileAccessLog, zipkin and opentelemetry providers are used; other access-log and external-authorization providers are not",
         );
         check(
-            self.default_providers.metrics != d.default_providers.metrics
-                || self.default_providers.tracing != d.default_providers.tracing,
-            "defaultProviders",
-            "only defaultProviders.accessLogging is used yet; metrics and tracing defaults are not",
-        );
-        check(
-            self.enable_tracing != d.enable_tracing,
-            "enableTracing",
-            "requests are not traced yet",
+            self.default_providers.metrics != d.default_providers.metrics,
+            "defaultProviders.metrics",
+            "Istio's standard metrics are always reported by bowline-proxy; metrics providers are not chosen",
         );
         check(
             self.default_virtual_service_export_to != d.default_virtual_service_export_to,
@@ -106,7 +109,7 @@ mod tests {
         m.trust_domain = "example.org".into();
         m.enable_tracing = !m.enable_tracing;
         let fields: Vec<&str> = m.not_applied().iter().map(|(f, _)| *f).collect();
-        assert_eq!(fields, ["trustDomain", "enableTracing"]);
+        assert_eq!(fields, ["trustDomain"], "enableTracing is applied");
         let mut m = MeshConfig::default();
         m.path_normalization.normalization = super::super::Normalization::MergeSlashes;
         assert!(m.not_applied().is_empty(), "pathNormalization is applied");
@@ -118,7 +121,9 @@ mod tests {
         m.default_providers.access_logging = vec!["envoy".into()];
         assert!(m.not_applied().is_empty(), "access logging is applied");
         m.default_providers.tracing = vec!["zipkin".into()];
+        assert!(m.not_applied().is_empty(), "tracing defaults are applied");
+        m.default_providers.metrics = vec!["stackdriver".into()];
         let fields: Vec<&str> = m.not_applied().iter().map(|(f, _)| *f).collect();
-        assert_eq!(fields, ["defaultProviders"]);
+        assert_eq!(fields, ["defaultProviders.metrics"]);
     }
 }

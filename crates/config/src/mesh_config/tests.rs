@@ -20,22 +20,13 @@ fn values_bowline_does_not_apply_are_warned_where_written() {
     let (_, diagnostics) = read_mesh_config(Path::new("mesh.yaml"), text);
     assert_eq!(
         summary(&diagnostics),
-        [
-            (
-                Severity::Warning,
-                code::NOT_APPLIED,
-                "trustDomain".to_string(),
-                1,
-                1
-            ),
-            (
-                Severity::Warning,
-                code::NOT_APPLIED,
-                "enableTracing".to_string(),
-                3,
-                1
-            ),
-        ]
+        [(
+            Severity::Warning,
+            code::NOT_APPLIED,
+            "trustDomain".to_string(),
+            1,
+            1
+        ),]
     );
 }
 

@@ -448,9 +448,54 @@ const TELEMETRY: &[Row] = &[
         "metrics",
         "not applied yet: metrics providers, overrides and reporting intervals do not change what proxies report",
     ),
+    applied(
+        "tracing[*].providers[*].name",
+        "a_request_is_one_trace_at_a_zipkin_receiver",
+    ),
+    applied(
+        "tracing[*].randomSamplingPercentage",
+        "a_request_is_one_trace_at_an_otlp_receiver",
+    ),
+    applied("tracing[*].match.mode", "tracing_follows_istios_precedence"),
+    applied(
+        "tracing[*].disableSpanReporting",
+        "tracing_follows_istios_precedence",
+    ),
+    applied(
+        "tracing[*].enableIstioTags",
+        "tracing_follows_istios_precedence",
+    ),
+    applied(
+        "tracing[*].customTags.*.literal.value",
+        "tracing_follows_istios_precedence",
+    ),
+    applied(
+        "tracing[*].customTags.*.header.name",
+        "tracing_follows_istios_precedence",
+    ),
+    applied(
+        "tracing[*].customTags.*.header.defaultValue",
+        "tracing_follows_istios_precedence",
+    ),
+    applied(
+        "tracing[*].customTags.*.environment.name",
+        "tracing_follows_istios_precedence",
+    ),
+    applied(
+        "tracing[*].customTags.*.environment.defaultValue",
+        "tracing_follows_istios_precedence",
+    ),
     unapplied(
-        "tracing",
-        "not applied yet: requests are not traced by Telemetry settings (providers, sampling, custom tags)",
+        "tracing[*].customTags.*.formatter",
+        "formatter tags (Envoy command operators) are not applied: the tag is left out",
+    ),
+    unapplied(
+        "tracing[*].useRequestIdForTraceSampling",
+        "the sampling decision does not read x-request-id: every proxy decides for itself unless a decision arrives with the request",
+    ),
+    unapplied(
+        "tracing[*].disableContextPropagation",
+        "trace headers are always propagated",
     ),
     applied(
         "accessLogging[*].providers[*].name",
