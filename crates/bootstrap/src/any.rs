@@ -17,9 +17,10 @@ const TCP_PROXY: &str = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const UPSTREAM_TLS: &str = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 const DOWNSTREAM_TLS: &str = "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+const ZIPKIN: &str = "envoy.config.trace.v3.ZipkinConfig";
 
 /// The message types an `Any` may hold in a bootstrap.
-pub const SUPPORTED_TYPES: [&str; 7] = [
+pub const SUPPORTED_TYPES: [&str; 8] = [
     HCM,
     ROUTER,
     RBAC,
@@ -27,6 +28,7 @@ pub const SUPPORTED_TYPES: [&str; 7] = [
     HTTP_PROTOCOL_OPTIONS,
     UPSTREAM_TLS,
     DOWNSTREAM_TLS,
+    ZIPKIN,
 ];
 
 pub(crate) fn any(f: Field<'_>) -> Result<Any> {
@@ -49,6 +51,7 @@ pub(crate) fn any(f: Field<'_>) -> Result<Any> {
         HTTP_PROTOCOL_OPTIONS => http_protocol_options(f).map(|m| pack(&m)),
         UPSTREAM_TLS => crate::tls::upstream_tls_context(f).map(|m| pack(&m)),
         DOWNSTREAM_TLS => crate::tls::downstream_tls_context(f).map(|m| pack(&m)),
+        ZIPKIN => crate::listener::zipkin_config(f).map(|m| pack(&m)),
         _ => Err(f.error(format!(
             "unsupported \"@type\" {type_url:?} (supported: {})",
             SUPPORTED_TYPES.join(", ")

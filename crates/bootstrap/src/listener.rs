@@ -1,7 +1,13 @@
 //! Static listeners: filter chains of an HTTP connection manager (inline routes or RDS, the
 //! router and RBAC filters) or a TCP proxy.
 
-use bowline_xds::pb::envoy::config::core::v3::{data_source, DataSource};
+use bowline_xds::pb::envoy::config::core::v3::{data_source, DataSource, Metadata};
+use bowline_xds::pb::envoy::config::trace::v3::{
+    tracing::http::ConfigType as TraceConfigType, tracing::Http as TraceHttp, zipkin_config,
+    ZipkinConfig,
+};
+use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::Tracing;
+use bowline_xds::pb::envoy::r#type::v3::Percent;
 use bowline_xds::pb::envoy::config::listener::v3::{filter, Filter, FilterChain, Listener};
 use bowline_xds::pb::envoy::config::route::v3::{
     route, route_action, route_match, DirectResponseAction, Route, RouteAction, RouteConfiguration,
@@ -42,6 +48,7 @@ fn filter_chain(f: Field<'_>) -> Result<FilterChain> {
             name: o.or_default("name", Field::string)?,
             filters: o.or_default("filters", |f| f.list(network_filter))?,
             transport_socket: o.opt("transport_socket", crate::tls::transport_socket)?,
+            metadata: o.opt("metadata", metadata)?,
             ..Default::default()
         })
     })
@@ -108,7 +115,73 @@ pub(crate) fn http_connection_manager(f: Field<'_>) -> Result<HttpConnectionMana
             )?,
             http_filters: o.or_default("http_filters", |f| f.list(http_filter))?,
             upgrade_configs: o.or_default("upgrade_configs", |f| f.list(upgrade_config))?,
+            tracing: o.opt("tracing", tracing)?,
             route_specifier,
+            ..Default::default()
+        })
+    })
+}
+
+/// `metadata: {filter_metadata: {KEY: {…}}}` (bowline-proxy reads `istio.stats` there).
+fn metadata(f: Field<'_>) -> Result<Metadata> {
+    f.object(|o| {
+        let filter_metadata = o.or_default("filter_metadata", |f| {
+            f.map(|_, value| value.proto_struct())
+        })?;
+        Ok(Metadata {
+            filter_metadata: filter_metadata.into_iter().collect(),
+            ..Default::default()
+        })
+    })
+}
+
+/// The connection manager's `tracing`: sampling percentages and the tracer.
+fn tracing(f: Field<'_>) -> Result<Tracing> {
+    let percent = |f: Field<'_>| {
+        f.object(|o| {
+            Ok(Percent {
+                value: o.or_default("value", |f| {
+                    f.value.as_f64().ok_or_else(|| f.error("expected a number"))
+                })?,
+            })
+        })
+    };
+    f.object(|o| {
+        Ok(Tracing {
+            random_sampling: o.opt("random_sampling", percent)?,
+            client_sampling: o.opt("client_sampling", percent)?,
+            overall_sampling: o.opt("overall_sampling", percent)?,
+            provider: o.opt("provider", |f| {
+                f.object(|o| {
+                    Ok(TraceHttp {
+                        name: o.or_default("name", Field::string)?,
+                        config_type: o
+                            .opt("typed_config", any)?
+                            .map(TraceConfigType::TypedConfig),
+                    })
+                })
+            })?,
+            ..Default::default()
+        })
+    })
+}
+
+/// `envoy.config.trace.v3.ZipkinConfig`.
+pub(crate) fn zipkin_config(f: Field<'_>) -> Result<ZipkinConfig> {
+    f.object(|o| {
+        o.skip("@type");
+        Ok(ZipkinConfig {
+            collector_cluster: o.or_default("collector_cluster", Field::string)?,
+            collector_endpoint: o.or_default("collector_endpoint", Field::string)?,
+            collector_hostname: o.or_default("collector_hostname", Field::string)?,
+            trace_id_128bit: o.or_default("trace_id_128bit", Field::bool)?,
+            shared_span_context: o.opt("shared_span_context", Field::bool_value)?,
+            collector_endpoint_version: o.or_default("collector_endpoint_version", |f| {
+                f.enumeration(
+                    zipkin_config::CollectorEndpointVersion::from_str_name,
+                    "ZipkinConfig.CollectorEndpointVersion",
+                )
+            })?,
             ..Default::default()
         })
     })
