@@ -136,6 +136,7 @@ spec:
     useRequestIdForTraceSampling: true
   metrics:
   - providers: [{name: prometheus}]
+    reportingInterval: 10s
 ";
     let loaded = load(text);
     let (r, t) = loaded.config.telemetries().next().expect("loaded");
@@ -155,7 +156,11 @@ spec:
                 "spec.tracing[0].useRequestIdForTraceSampling".to_string(),
                 13
             ),
-            ("BL0301", "spec.metrics".to_string(), 14),
+            (
+                "BL0301",
+                "spec.metrics[0].reportingInterval".to_string(),
+                16
+            ),
         ]
     );
     let filter = &loaded.diagnostics[0];

@@ -34,6 +34,8 @@ pub struct IstioStats {
     /// The service an inbound chain serves, when it serves exactly one
     /// (`destination_service` of the destination reporter; else the request's authority).
     pub service: Option<String>,
+    /// Metrics the Telemetry API turned off, by its names (`REQUEST_DURATION`, …).
+    pub disabled_metrics: Vec<String>,
 }
 
 /// Who reports: the client's proxy (outbound listeners, gateways) or the server's (inbound).
@@ -108,6 +110,8 @@ struct StatsJson {
     labels: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     service: Option<String>,
+    #[serde(default)]
+    disabled_metrics: Vec<String>,
 }
 
 /// The one string field `field` of a one-key Struct.
@@ -149,6 +153,7 @@ pub(crate) fn stats_from_metadata(s: &Struct, at: &At) -> Result<IstioStats, Pro
             labels: c.labels.into_iter().collect(),
         },
         service: c.service,
+        disabled_metrics: c.disabled_metrics,
     })
 }
 

@@ -25,7 +25,7 @@ use http::HeaderValue;
 use bowline_model as model;
 use bowline_telemetry::exchange::{self, NodeMetadata};
 use bowline_telemetry::metrics::{
-    IstioMetrics, Peer, Protocol, Reporter, RequestLabels, SecurityPolicy, TcpLabels,
+    Families, IstioMetrics, Peer, Protocol, Reporter, RequestLabels, SecurityPolicy, TcpLabels,
 };
 use bowline_telemetry::ResponseFlags;
 
@@ -165,6 +165,8 @@ pub struct StatsRt {
     pub exchange_value: HeaderValue,
     pub metrics: Arc<IstioMetrics>,
     pub peers: Arc<PeerCache>,
+    /// The metrics recorded (all but those the Telemetry API disabled).
+    pub families: Families,
 }
 
 impl StatsRt {
@@ -177,7 +179,15 @@ impl StatsRt {
             reporter,
             local,
             service,
+            disabled_metrics,
         } = config;
+        let mut families = Families::ALL;
+        for name in disabled_metrics {
+            match Families::by_name(name) {
+                Some(f) => families = families.without(f),
+                None => return Err(format!("istio.stats: unknown metric {name:?}")),
+            }
+        }
         let model::istio_stats::LocalWorkload {
             node_id,
             name,
@@ -218,6 +228,7 @@ impl StatsRt {
             exchange_value: header(exchange::encode(&meta), "the metadata")?,
             metrics,
             peers,
+            families,
         })
     }
 
@@ -297,8 +308,31 @@ impl StatsRt {
             response_flags: r.flags,
             connection_security_policy: policy,
         };
+        self.metrics.record_request_of(
+            self.families,
+            &labels,
+            r.duration,
+            r.request_bytes,
+            r.response_bytes,
+        );
+    }
+
+    /// A connection opened (unless the Telemetry API disabled the metric).
+    pub fn tcp_opened(&self, labels: &TcpLabels) {
+        if self.families.contains(Families::TCP_OPENED_CONNECTIONS) {
+            self.metrics.tcp_opened(labels);
+        }
+    }
+
+    pub fn tcp_closed(&self, labels: &TcpLabels) {
+        if self.families.contains(Families::TCP_CLOSED_CONNECTIONS) {
+            self.metrics.tcp_closed(labels);
+        }
+    }
+
+    pub fn tcp_bytes(&self, labels: &TcpLabels, sent: u64, received: u64) {
         self.metrics
-            .record_request(&labels, r.duration, r.request_bytes, r.response_bytes);
+            .tcp_bytes_of(self.families, labels, sent, received);
     }
 
     /// The labels of a TCP connection.

@@ -42,6 +42,7 @@ fn stats(reporter: StatsReporter, workload: &str, app: &str) -> Arc<IstioStats> 
             labels: vec![("app".into(), app.into()), ("version".into(), "v1".into())],
         },
         service: (reporter == StatsReporter::Destination).then(|| SERVICE.into()),
+        disabled_metrics: Vec::new(),
     })
 }
 

@@ -35,7 +35,7 @@ pub use labels::{
 pub use series::ENVOY_DEFAULT_BUCKETS;
 
 use labels::{request_label_text, tcp_label_text};
-use series::{Histogram, HttpSeries, TcpSeries, TCP_BYTES, TCP_CLOSED, TCP_OPENED};
+use series::{Histogram, HttpSeries, TcpSeries, TCP_CLOSED, TCP_OPENED, TCP_RECEIVED, TCP_SENT};
 
 pub const REQUESTS_TOTAL: &str = "istio_requests_total";
 pub const REQUEST_DURATION_MILLISECONDS: &str = "istio_request_duration_milliseconds";
@@ -45,6 +45,48 @@ pub const TCP_CONNECTIONS_OPENED_TOTAL: &str = "istio_tcp_connections_opened_tot
 pub const TCP_CONNECTIONS_CLOSED_TOTAL: &str = "istio_tcp_connections_closed_total";
 pub const TCP_SENT_BYTES_TOTAL: &str = "istio_tcp_sent_bytes_total";
 pub const TCP_RECEIVED_BYTES_TOTAL: &str = "istio_tcp_received_bytes_total";
+
+/// A set of Istio's standard metrics (the Telemetry API's `metric` names): which ones a
+/// proxy records. Disabled ones are neither counted nor printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Families(pub u8);
+
+impl Families {
+    pub const REQUEST_COUNT: Families = Families(1);
+    pub const REQUEST_DURATION: Families = Families(2);
+    pub const REQUEST_SIZE: Families = Families(4);
+    pub const RESPONSE_SIZE: Families = Families(8);
+    pub const TCP_OPENED_CONNECTIONS: Families = Families(16);
+    pub const TCP_CLOSED_CONNECTIONS: Families = Families(32);
+    pub const TCP_SENT_BYTES: Families = Families(64);
+    pub const TCP_RECEIVED_BYTES: Families = Families(128);
+    pub const ALL: Families = Families(0xff);
+    pub const NONE: Families = Families(0);
+
+    /// By the Telemetry API's name (`REQUEST_COUNT`, …; `ALL_METRICS` is every one).
+    pub fn by_name(name: &str) -> Option<Families> {
+        Some(match name {
+            "ALL_METRICS" => Families::ALL,
+            "REQUEST_COUNT" => Families::REQUEST_COUNT,
+            "REQUEST_DURATION" => Families::REQUEST_DURATION,
+            "REQUEST_SIZE" => Families::REQUEST_SIZE,
+            "RESPONSE_SIZE" => Families::RESPONSE_SIZE,
+            "TCP_OPENED_CONNECTIONS" => Families::TCP_OPENED_CONNECTIONS,
+            "TCP_CLOSED_CONNECTIONS" => Families::TCP_CLOSED_CONNECTIONS,
+            "TCP_SENT_BYTES" => Families::TCP_SENT_BYTES,
+            "TCP_RECEIVED_BYTES" => Families::TCP_RECEIVED_BYTES,
+            _ => return None,
+        })
+    }
+
+    pub fn contains(self, other: Families) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn without(self, other: Families) -> Families {
+        Families(self.0 & !other.0)
+    }
+}
 
 /// Picks one of a series' histograms, or reads one of its counters, for rendering.
 type HistogramOf = fn(&HttpSeries) -> &Histogram;
@@ -82,13 +124,36 @@ impl IstioMetrics {
         request_bytes: u64,
         response_bytes: u64,
     ) {
+        self.record_request_of(
+            Families::ALL,
+            labels,
+            duration,
+            request_bytes,
+            response_bytes,
+        );
+    }
+
+    /// [`record_request`](Self::record_request), counting only the HTTP metrics of
+    /// `families` (the others stay unprinted for this series).
+    pub fn record_request_of(
+        &self,
+        families: Families,
+        labels: &RequestLabels,
+        duration: Duration,
+        request_bytes: u64,
+        response_bytes: u64,
+    ) {
+        let http = families.0 & 0x0f;
+        if http == 0 {
+            return;
+        }
         let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         with_series(
             &self.http,
             labels,
             request_label_text,
             HttpSeries::new,
-            |s| s.record(duration_ms, request_bytes, response_bytes),
+            |s| s.record(http, duration_ms, request_bytes, response_bytes),
         );
     }
 
@@ -108,9 +173,28 @@ impl IstioMetrics {
     /// Adds bytes moved since the last call: `sent` to the downstream, `received` from it
     /// (Istio reports deltas every 5 s and at close).
     pub fn tcp_bytes(&self, labels: &TcpLabels, sent: u64, received: u64) {
-        self.with_tcp(labels, TCP_BYTES, |s| {
-            s.sent_bytes.fetch_add(sent, Relaxed);
-            s.received_bytes.fetch_add(received, Relaxed);
+        self.tcp_bytes_of(Families::ALL, labels, sent, received);
+    }
+
+    /// [`tcp_bytes`](Self::tcp_bytes) for the byte counters among `families` only.
+    pub fn tcp_bytes_of(&self, families: Families, labels: &TcpLabels, sent: u64, received: u64) {
+        let mut which = 0;
+        if families.contains(Families::TCP_SENT_BYTES) {
+            which |= TCP_SENT;
+        }
+        if families.contains(Families::TCP_RECEIVED_BYTES) {
+            which |= TCP_RECEIVED;
+        }
+        if which == 0 {
+            return;
+        }
+        self.with_tcp(labels, which, |s| {
+            if which & TCP_SENT != 0 {
+                s.sent_bytes.fetch_add(sent, Relaxed);
+            }
+            if which & TCP_RECEIVED != 0 {
+                s.received_bytes.fetch_add(received, Relaxed);
+            }
         });
     }
 
@@ -128,17 +212,32 @@ impl IstioMetrics {
         let http = read(&self.http);
         let mut series: Vec<&HttpSeries> = http.values().collect();
         series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        family(out, REQUESTS_TOTAL, "counter", &series, |s, out| {
-            counter_line(out, REQUESTS_TOTAL, &s.labels, s.requests.load(Relaxed));
-        });
+        let of = |family: Families| -> Vec<&HttpSeries> {
+            series.iter().copied().filter(|s| s.has(family.0)).collect()
+        };
+        family(
+            out,
+            REQUESTS_TOTAL,
+            "counter",
+            &of(Families::REQUEST_COUNT),
+            |s, out| {
+                counter_line(out, REQUESTS_TOTAL, &s.labels, s.requests.load(Relaxed));
+            },
+        );
         self.render_tcp_counters(out);
-        let histograms: [(&str, HistogramOf); 3] = [
-            (REQUEST_BYTES, |s| &s.request_bytes),
-            (REQUEST_DURATION_MILLISECONDS, |s| &s.duration_ms),
-            (RESPONSE_BYTES, |s| &s.response_bytes),
+        let histograms: [(&str, Families, HistogramOf); 3] = [
+            (REQUEST_BYTES, Families::REQUEST_SIZE, |s| &s.request_bytes),
+            (
+                REQUEST_DURATION_MILLISECONDS,
+                Families::REQUEST_DURATION,
+                |s| &s.duration_ms,
+            ),
+            (RESPONSE_BYTES, Families::RESPONSE_SIZE, |s| {
+                &s.response_bytes
+            }),
         ];
-        for (name, histogram) in histograms {
-            family(out, name, "histogram", &series, |s, out| {
+        for (name, which, histogram) in histograms {
+            family(out, name, "histogram", &of(which), |s, out| {
                 histogram(s).render(name, &s.labels, out);
             });
         }
@@ -155,10 +254,10 @@ impl IstioMetrics {
             (TCP_CONNECTIONS_OPENED_TOTAL, TCP_OPENED, |s| {
                 s.opened.load(Relaxed)
             }),
-            (TCP_RECEIVED_BYTES_TOTAL, TCP_BYTES, |s| {
+            (TCP_RECEIVED_BYTES_TOTAL, TCP_RECEIVED, |s| {
                 s.received_bytes.load(Relaxed)
             }),
-            (TCP_SENT_BYTES_TOTAL, TCP_BYTES, |s| {
+            (TCP_SENT_BYTES_TOTAL, TCP_SENT, |s| {
                 s.sent_bytes.load(Relaxed)
             }),
         ];

@@ -14,7 +14,10 @@ use bowline_xds::pb::envoy::config::listener::v3::{FilterChain, Listener};
 use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
 use std::collections::HashMap;
 
+use crate::telemetry::Mode;
 use crate::{ProxyView, PushContext};
+use bowline_config::istio::telemetry::{IstioMetric, Telemetry, WorkloadMode};
+use std::collections::BTreeMap;
 
 /// Istio's default `CLUSTER_ID` (one cluster): what its metrics print as
 /// `source_cluster`/`destination_cluster`.
@@ -35,9 +38,17 @@ const CANONICAL_REVISION: &str = "service.istio.io/canonical-revision";
 /// different version at each generation.
 pub(crate) fn annotate(push: &PushContext, proxy: &ProxyView, listeners: &mut [Listener]) {
     let local = local_fields(push, proxy);
+    let scoped = crate::telemetry::in_scope(push.telemetries(), &proxy.namespace, &proxy.labels);
+    let disabled = |mode| disabled_metrics(&scoped, mode);
+    let (client_off, server_off) = (disabled(Mode::Client), disabled(Mode::Server));
     for listener in listeners {
         let inbound = listener.traffic_direction == TrafficDirection::Inbound as i32;
         let reporter = if inbound { "destination" } else { "source" };
+        let off = if inbound { &server_off } else { &client_off };
+        if off.len() == STANDARD_METRICS.len() {
+            // Every metric off for this side: the chains report nothing.
+            continue;
+        }
         let chains = listener
             .filter_chains
             .iter_mut()
@@ -52,6 +63,9 @@ pub(crate) fn annotate(push: &PushContext, proxy: &ProxyView, listeners: &mut [L
             config.extend(local.clone());
             if let Some(service) = service {
                 config.insert("service".into(), service.into());
+            }
+            if !off.is_empty() {
+                config.insert("disabled_metrics".into(), off.clone().into());
             }
             let json = serde_json::Value::Object(config).to_string();
             set_metadata(&mut chain.metadata, STATS_METADATA_KEY, "config", &json);
@@ -86,6 +100,70 @@ fn local_fields(
         unreachable!("an object literal")
     };
     fields
+}
+
+/// Istio's standard metrics, by the Telemetry API's names.
+const STANDARD_METRICS: [&str; 8] = [
+    "REQUEST_COUNT",
+    "REQUEST_DURATION",
+    "REQUEST_SIZE",
+    "RESPONSE_SIZE",
+    "TCP_OPENED_CONNECTIONS",
+    "TCP_CLOSED_CONNECTIONS",
+    "TCP_SENT_BYTES",
+    "TCP_RECEIVED_BYTES",
+];
+
+/// The metrics the Telemetry API turns off on one side, by istiod's rules: levels widest
+/// first, each `metrics` entry for the Prometheus provider (or naming none) applying its
+/// `overrides` in order; an override matches a metric (`ALL_METRICS` by default) and a mode
+/// (client and server by default) and sets `disabled`, the narrower level winning.
+fn disabled_metrics(scoped: &[&Telemetry], mode: Mode) -> Vec<&'static str> {
+    let mut disabled: BTreeMap<&'static str, bool> = BTreeMap::new();
+    for t in scoped {
+        for m in &t.metrics {
+            let prometheus = m.providers.is_empty()
+                || m.providers
+                    .iter()
+                    .any(|p| p.name.eq_ignore_ascii_case("prometheus"));
+            if !prometheus {
+                continue;
+            }
+            for o in &m.overrides {
+                let selector = o.matches.clone().unwrap_or_default();
+                let side = match selector.mode {
+                    None | Some(WorkloadMode::ClientAndServer) => true,
+                    Some(WorkloadMode::Client) => mode == Mode::Client,
+                    Some(WorkloadMode::Server) => mode == Mode::Server,
+                };
+                let (Some(off), true, None) = (o.disabled, side, &selector.custom_metric) else {
+                    continue;
+                };
+                let names: &[&'static str] =
+                    match selector.metric.unwrap_or(IstioMetric::AllMetrics) {
+                        IstioMetric::AllMetrics => &STANDARD_METRICS,
+                        IstioMetric::RequestCount => &["REQUEST_COUNT"],
+                        IstioMetric::RequestDuration => &["REQUEST_DURATION"],
+                        IstioMetric::RequestSize => &["REQUEST_SIZE"],
+                        IstioMetric::ResponseSize => &["RESPONSE_SIZE"],
+                        IstioMetric::TcpOpenedConnections => &["TCP_OPENED_CONNECTIONS"],
+                        IstioMetric::TcpClosedConnections => &["TCP_CLOSED_CONNECTIONS"],
+                        IstioMetric::TcpSentBytes => &["TCP_SENT_BYTES"],
+                        IstioMetric::TcpReceivedBytes => &["TCP_RECEIVED_BYTES"],
+                        // gRPC message counts are not reported by bowline-proxy.
+                        IstioMetric::GrpcRequestMessages | IstioMetric::GrpcResponseMessages => &[],
+                    };
+                for name in names {
+                    disabled.insert(name, off);
+                }
+            }
+        }
+    }
+    disabled
+        .into_iter()
+        .filter(|(_, off)| *off)
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// The destination port a chain matches (inbound chains match one port each).
@@ -170,4 +248,87 @@ fn set_metadata(metadata: &mut Option<Metadata>, key: &str, field: &str, value: 
                 fields: HashMap::from([(field.to_string(), value)]),
             },
         );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn telemetry(ns: &str, name: &str, spec: &str) -> String {
+        format!("apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n---\n")
+    }
+
+    #[test]
+    fn metrics_overrides_follow_istios_precedence() {
+        let labels: Labels = [("app".to_string(), "reviews".to_string())].into();
+        let all_off = telemetry(
+            "istio-system",
+            "mesh",
+            "{metrics: [{providers: [{name: prometheus}], overrides: [{disabled: true}]}]}",
+        );
+        let duration_back = telemetry(
+            "shop",
+            "ns",
+            "{metrics: [{overrides: [{match: {metric: ALL_METRICS}, disabled: true}, {match: {metric: REQUEST_DURATION}, disabled: false}]}]}",
+        );
+        let client_count_off = telemetry(
+            "shop",
+            "reviews",
+            "{selector: {matchLabels: {app: reviews}}, metrics: [{overrides: [{match: {metric: REQUEST_COUNT, mode: CLIENT}, disabled: true}]}]}",
+        );
+        let other_provider = telemetry(
+            "shop",
+            "ns",
+            "{metrics: [{providers: [{name: stackdriver}], overrides: [{disabled: true}]}]}",
+        );
+        let everything: Vec<&str> = STANDARD_METRICS.to_vec();
+        let all_but_duration: Vec<&str> = everything
+            .iter()
+            .copied()
+            .filter(|m| *m != "REQUEST_DURATION")
+            .collect();
+        let mut sorted_all = everything.clone();
+        sorted_all.sort();
+        let mut sorted_but = all_but_duration.clone();
+        sorted_but.sort();
+        let cases: Vec<(&str, String, Mode, Vec<&str>)> = vec![
+            ("nothing configured", String::new(), Mode::Client, vec![]),
+            (
+                "mesh-wide off",
+                all_off.clone(),
+                Mode::Server,
+                sorted_all.clone(),
+            ),
+            (
+                "the namespace turns one back on",
+                format!("{all_off}{duration_back}"),
+                Mode::Client,
+                sorted_but,
+            ),
+            (
+                "client-only override, server side",
+                client_count_off.clone(),
+                Mode::Server,
+                vec![],
+            ),
+            (
+                "client-only override, client side",
+                client_count_off,
+                Mode::Client,
+                vec!["REQUEST_COUNT"],
+            ),
+            (
+                "another provider's overrides do not touch Prometheus",
+                other_provider,
+                Mode::Client,
+                vec![],
+            ),
+        ];
+        for (label, yaml, mode, want) in cases {
+            let loaded = bowline_config::load_str(Path::new("t.yaml"), &yaml);
+            let scoped = crate::telemetry::in_scope(loaded.config.telemetries(), "shop", &labels);
+            assert_eq!(disabled_metrics(&scoped, mode), want, "{label}");
+        }
+    }
 }

@@ -85,8 +85,8 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     if let (Some(istio), Some(failed)) = (&tcp.istio, &outcome.failed) {
         // Never connected: counted opened and closed at once, with the reason's flag.
         let labels = istio.tcp_labels(&failed.sides(), outcome.flags);
-        istio.metrics.tcp_opened(&labels);
-        istio.metrics.tcp_closed(&labels);
+        istio.tcp_opened(&labels);
+        istio.tcp_closed(&labels);
     }
     if tcp.access_logs.is_empty() {
         return;
@@ -203,7 +203,7 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let labels = tcp.istio.as_ref().map(|istio| {
         let labels = istio.tcp_labels(&parties.sides(), ResponseFlags::NONE);
-        istio.metrics.tcp_opened(&labels);
+        istio.tcp_opened(&labels);
         (istio, labels)
     });
     let copy = proxy_counted(
@@ -229,7 +229,7 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             };
             reported.flush(istio, labels, counts);
-            istio.metrics.tcp_closed(labels);
+            istio.tcp_closed(labels);
             ended
         }
     };
@@ -254,9 +254,7 @@ impl Reported {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         let (sent, received) = (load(&counts.from_upstream), load(&counts.from_downstream));
         if sent != self.sent || received != self.received {
-            istio
-                .metrics
-                .tcp_bytes(labels, sent - self.sent, received - self.received);
+            istio.tcp_bytes(labels, sent - self.sent, received - self.received);
             (self.sent, self.received) = (sent, received);
         }
     }

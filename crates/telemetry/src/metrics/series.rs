@@ -61,6 +61,9 @@ pub(crate) struct HttpSeries {
     pub(crate) duration_ms: Histogram,
     pub(crate) request_bytes: Histogram,
     pub(crate) response_bytes: Histogram,
+    /// Which metrics were ever recorded ([`crate::metrics::Families`] bits): a disabled one
+    /// is not printed.
+    touched: AtomicU8,
 }
 
 impl HttpSeries {
@@ -71,14 +74,38 @@ impl HttpSeries {
             duration_ms: Histogram::new(),
             request_bytes: Histogram::new(),
             response_bytes: Histogram::new(),
+            touched: AtomicU8::new(0),
         }
     }
 
-    pub(crate) fn record(&self, duration_ms: u64, request_bytes: u64, response_bytes: u64) {
-        self.requests.fetch_add(1, Relaxed);
-        self.duration_ms.record(duration_ms);
-        self.request_bytes.record(request_bytes);
-        self.response_bytes.record(response_bytes);
+    /// Records the metrics of `families` (bits of [`crate::metrics::Families`]).
+    pub(crate) fn record(
+        &self,
+        families: u8,
+        duration_ms: u64,
+        request_bytes: u64,
+        response_bytes: u64,
+    ) {
+        use crate::metrics::Families as F;
+        if self.touched.load(Relaxed) & families != families {
+            self.touched.fetch_or(families, Relaxed);
+        }
+        if families & F::REQUEST_COUNT.0 != 0 {
+            self.requests.fetch_add(1, Relaxed);
+        }
+        if families & F::REQUEST_DURATION.0 != 0 {
+            self.duration_ms.record(duration_ms);
+        }
+        if families & F::REQUEST_SIZE.0 != 0 {
+            self.request_bytes.record(request_bytes);
+        }
+        if families & F::RESPONSE_SIZE.0 != 0 {
+            self.response_bytes.record(response_bytes);
+        }
+    }
+
+    pub(crate) fn has(&self, family: u8) -> bool {
+        self.touched.load(Relaxed) & family != 0
     }
 }
 
@@ -86,7 +113,8 @@ impl HttpSeries {
 /// 0) and only then prints it, so an open connection has no `closed` line yet.
 pub(crate) const TCP_OPENED: u8 = 1;
 pub(crate) const TCP_CLOSED: u8 = 2;
-pub(crate) const TCP_BYTES: u8 = 4;
+pub(crate) const TCP_SENT: u8 = 4;
+pub(crate) const TCP_RECEIVED: u8 = 8;
 
 /// The four counters of one TCP label set.
 pub(crate) struct TcpSeries {

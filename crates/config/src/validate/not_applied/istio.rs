@@ -444,9 +444,38 @@ const TELEMETRY: &[Row] = &[
         "targetRefs",
         "Telemetry attached by targetRef (to a Gateway or Service) is not applied yet; select the workloads with `selector`",
     ),
+    applied(
+        "metrics[*].providers[*].name",
+        "metrics_overrides_follow_istios_precedence",
+    ),
+    applied(
+        "metrics[*].overrides[*].disabled",
+        "metrics_overrides_follow_istios_precedence",
+    ),
+    applied(
+        "metrics[*].overrides[*].match.metric",
+        "metrics_overrides_follow_istios_precedence",
+    ),
+    applied(
+        "metrics[*].overrides[*].match.mode",
+        "metrics_overrides_follow_istios_precedence",
+    ),
     unapplied(
-        "metrics",
-        "not applied yet: metrics providers, overrides and reporting intervals do not change what proxies report",
+        "metrics[*].overrides[*].match.customMetric",
+        "bowline-proxy reports Istio's standard metrics only; custom metrics are not defined",
+    ),
+    unapplied_for(
+        "metrics[*].overrides[*].tagOverrides.*.operation",
+        &["UPSERT", "REMOVE"],
+        "tag overrides (CEL values, removals) are not applied: the labels stay Istio's",
+    ),
+    unapplied(
+        "metrics[*].overrides[*].tagOverrides.*.value",
+        "tag overrides (CEL values, removals) are not applied: the labels stay Istio's",
+    ),
+    unapplied(
+        "metrics[*].reportingInterval",
+        "TCP metrics are reported every 5 s and when the connection closes",
     ),
     applied(
         "tracing[*].providers[*].name",

@@ -314,3 +314,30 @@ fn output_is_deterministic_whatever_the_recording_order() {
     assert_eq!(scrape.types.len(), 5);
     assert_eq!(scrape.named("istio_requests_total").len(), 20);
 }
+
+#[test]
+fn disabled_metrics_are_neither_counted_nor_printed() {
+    let metrics = IstioMetrics::new();
+    let labels = productpage_to_ratings();
+    let only_count = Families::ALL.without(Families::REQUEST_DURATION);
+    metrics.record_request_of(only_count, &labels, Duration::from_millis(3), 10, 20);
+    let text = {
+        let mut out = String::new();
+        metrics.render_prometheus(&mut out);
+        out
+    };
+    assert!(text.contains("istio_requests_total{"), "{text}");
+    assert!(text.contains("istio_request_bytes_bucket{"), "{text}");
+    assert!(
+        !text.contains("istio_request_duration_milliseconds"),
+        "{text}"
+    );
+    // Nothing enabled: no series at all.
+    let none = IstioMetrics::new();
+    none.record_request_of(Families::TCP_SENT_BYTES, &labels, Duration::ZERO, 1, 1);
+    let mut out = String::new();
+    none.render_prometheus(&mut out);
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(Families::by_name("ALL_METRICS"), Some(Families::ALL));
+    assert_eq!(Families::by_name("GRPC_REQUEST_MESSAGES"), None);
+}
