@@ -224,7 +224,7 @@ pub async fn forward(
                     // Retried: this response is dropped (its connection closes).
                     Some(policy) => policy,
                     None => {
-                        if info.detailed {
+                        if info.keep_names {
                             info.response_started = Some(std::time::Instant::now());
                         }
                         info.details = details::VIA_UPSTREAM;
@@ -556,7 +556,7 @@ mod tests {
             let (f, d) = failure.flag();
             assert_eq!((f.short(), d), (flag, why), "{failure:?}");
             assert_eq!(failure.outcome(), outcome, "{failure:?}");
-            let mut info = StreamInfo::new(true);
+            let mut info = StreamInfo::new(true, true);
             let reply = fail(&mut info, failure, true, || failure.reply());
             assert_eq!(reply.status().as_u16(), status);
             // URX after the failure's own flag: Envoy's printing order.

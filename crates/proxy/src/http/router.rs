@@ -47,7 +47,7 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<Respons
     let istio = conn.http.istio.as_deref();
     let logs = !conn.http.access_logs.is_empty();
     let tracing = conn.http.tracing.is_some();
-    let mut info = StreamInfo::new(logs || istio.is_some() || tracing);
+    let mut info = StreamInfo::new(logs || istio.is_some() || tracing, logs);
     if istio.is_some() || tracing {
         info.request_head_bytes = request_head_bytes(&req);
     }
@@ -255,10 +255,23 @@ async fn route(
         exchange_on_request(istio, conn, &snapshot.peers, authority, headers, info);
     }
     if let Some(tracing) = &http.tracing {
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let url = format!("{scheme}://{authority}{path}");
-        let method = req.method().as_str().to_string();
-        info.trace = Some(Box::new(tracing.start(req.headers_mut(), &method, &url)));
+        let (method, path, version) = (req.method().clone(), req.uri().clone(), req.version());
+        let span = tracing.start(req.headers_mut(), || {
+            let path = path.path_and_query().map_or("/", |p| p.as_str());
+            let protocol = match version {
+                Version::HTTP_10 => "HTTP/1.0",
+                Version::HTTP_2 => "HTTP/2",
+                _ => "HTTP/1.1",
+            };
+            (
+                method.to_string(),
+                format!("{scheme}://{authority}{path}"),
+                protocol,
+            )
+        });
+        // The span's tags name the route and cluster.
+        info.keep_names |= span.sampled;
+        info.trace = Some(Box::new(span));
     }
     if !http.access_logs.is_empty() {
         info.request = Some(RequestSnapshot {

@@ -26,9 +26,11 @@ pub struct StreamInfo {
     /// When the upstream's response headers arrived (`%RESPONSE_DURATION%`), when
     /// [`detailed`](Self::detailed).
     pub response_started: Option<Instant>,
-    /// Whether someone will read the names (route, cluster): they are copied only then, so
-    /// a connection manager without access logs allocates nothing for them.
+    /// Whether someone reports on the request (access logs, Istio's metrics, tracing).
     pub detailed: bool,
+    /// Whether someone will read the names (route, cluster): they are copied only then (an
+    /// access log, a sampled span), so metrics alone allocate nothing for them.
+    pub keep_names: bool,
     /// The request as the filters saw it (when [`detailed`](Self::detailed)).
     pub request: Option<super::access::RequestSnapshot>,
     /// Request body bytes received (`%BYTES_RECEIVED%`), counted as the body streams
@@ -54,8 +56,9 @@ pub struct StreamInfo {
 }
 
 impl StreamInfo {
-    /// A request's info; `detailed` when someone (an access log) will read it.
-    pub fn new(detailed: bool) -> StreamInfo {
+    /// A request's info; `detailed` when someone will read it, `keep_names` when that
+    /// someone reads the route's and cluster's names.
+    pub fn new(detailed: bool, keep_names: bool) -> StreamInfo {
         StreamInfo {
             start: detailed.then(|| (SystemTime::now(), Instant::now())),
             flags: ResponseFlags::NONE,
@@ -65,6 +68,7 @@ impl StreamInfo {
             upstream_host: None,
             response_started: None,
             detailed,
+            keep_names,
             request: None,
             received: None,
             peer: None,
@@ -78,9 +82,9 @@ impl StreamInfo {
         }
     }
 
-    /// Records a name (route, cluster) when [`detailed`](Self::detailed).
+    /// Records a name (route, cluster) when [`keep_names`](Self::keep_names).
     pub fn name(&self, name: &str) -> Option<Arc<str>> {
-        self.detailed.then(|| Arc::from(name))
+        self.keep_names.then(|| Arc::from(name))
     }
 
     /// Raises `flag` with Envoy's details text for it.

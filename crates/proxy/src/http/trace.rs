@@ -148,7 +148,13 @@ impl TracingRt {
     }
 
     /// Step 1 and 2: decides, opens the proxy's span and writes its context into `headers`.
-    pub fn start(&self, headers: &mut HeaderMap, method: &str, url: &str) -> ActiveSpan {
+    /// `request` gives the method, URL and protocol, asked for only when the request is
+    /// sampled.
+    pub fn start(
+        &self,
+        headers: &mut HeaderMap,
+        request: impl FnOnce() -> (String, String, &'static str),
+    ) -> ActiveSpan {
         let incoming = trace::extract(headers);
         let sampled = trace::decide(
             incoming.sampled,
@@ -172,13 +178,15 @@ impl TracingRt {
         };
         let mut tags = Vec::new();
         if sampled {
+            let (method, url, protocol) = request();
             let url: String = url.chars().take(self.max_path_tag_length).collect();
             tags.extend([
                 ("component".to_string(), "proxy".to_string()),
                 ("node_id".to_string(), self.node_id.clone()),
                 ("guid:x-request-id".to_string(), header("x-request-id")),
                 ("http.url".to_string(), url),
-                ("http.method".to_string(), method.to_string()),
+                ("http.method".to_string(), method),
+                ("http.protocol".to_string(), protocol.to_string()),
                 ("user_agent".to_string(), header("user-agent")),
                 ("downstream_cluster".to_string(), "-".to_string()),
             ]);
@@ -233,7 +241,6 @@ impl TracingRt {
         };
         let mut tags = span.tags;
         tags.extend([
-            ("http.protocol".to_string(), "HTTP/1.1".to_string()),
             (
                 "peer.address".to_string(),
                 facts.downstream.ip().to_string(),

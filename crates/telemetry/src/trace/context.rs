@@ -178,24 +178,68 @@ pub fn extract(headers: &HeaderMap) -> Incoming {
 /// removed, and so are `b3` and `x-b3-flags`, so that the upstream sees one consistent
 /// context. Ids are written as given (see [`TraceContext`] for where they are non-zero).
 pub fn inject(headers: &mut HeaderMap, ctx: &TraceContext) {
-    headers.remove(B3);
-    headers.remove(X_B3_FLAGS);
-    set(headers, TRACEPARENT, Some(ctx.traceparent()));
-    set(headers, TRACESTATE, ctx.tracestate.clone());
-    set(headers, X_B3_TRACEID, Some(trace_id_hex(ctx.trace_id)));
-    set(headers, X_B3_SPANID, Some(span_id_hex(ctx.span_id)));
-    set(headers, X_B3_PARENTSPANID, ctx.parent_id.map(span_id_hex));
-    let sampled = ctx.sampled.map(|s| if s { "1" } else { "0" }.to_owned());
+    // Every proxied request of a tracing connection manager comes through here, sampled or
+    // not: the ids are written as hex into stack buffers, each header value made once.
+    if headers.contains_key(B3) {
+        headers.remove(B3);
+    }
+    if headers.contains_key(X_B3_FLAGS) {
+        headers.remove(X_B3_FLAGS);
+    }
+    let mut trace = [0u8; 32];
+    hex_into(&mut trace, ctx.trace_id);
+    let mut span = [0u8; 16];
+    hex_into(&mut span, u128::from(ctx.span_id));
+    let flags: &[u8] = if ctx.sampled == Some(true) {
+        b"01"
+    } else {
+        b"00"
+    };
+    let mut parent = [0u8; 55];
+    parent[..3].copy_from_slice(b"00-");
+    parent[3..35].copy_from_slice(&trace);
+    parent[35] = b'-';
+    parent[36..52].copy_from_slice(&span);
+    parent[52] = b'-';
+    parent[53..].copy_from_slice(flags);
+    set(headers, TRACEPARENT, Some(HeaderValue::from_bytes(&parent)));
+    set(
+        headers,
+        TRACESTATE,
+        ctx.tracestate.as_deref().map(HeaderValue::from_str),
+    );
+    set(headers, X_B3_TRACEID, Some(HeaderValue::from_bytes(&trace)));
+    set(headers, X_B3_SPANID, Some(HeaderValue::from_bytes(&span)));
+    let parent_id = ctx.parent_id.map(|p| {
+        let mut buf = [0u8; 16];
+        hex_into(&mut buf, u128::from(p));
+        HeaderValue::from_bytes(&buf)
+    });
+    set(headers, X_B3_PARENTSPANID, parent_id);
+    let sampled = ctx.sampled.map(|s| {
+        Ok::<_, std::convert::Infallible>(HeaderValue::from_static(if s { "1" } else { "0" }))
+    });
     set(headers, X_B3_SAMPLED, sampled);
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: Option<String>) {
-    match value.and_then(|v| HeaderValue::try_from(v).ok()) {
+/// Lowercase hex of the low `2 × buf.len()` bits of `value`, most significant first.
+fn hex_into(buf: &mut [u8], mut value: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in buf.iter_mut().rev() {
+        *b = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+fn set<E>(headers: &mut HeaderMap, name: &'static str, value: Option<Result<HeaderValue, E>>) {
+    match value.and_then(Result::ok) {
         Some(value) => {
             headers.insert(HeaderName::from_static(name), value);
         }
         None => {
-            headers.remove(name);
+            if headers.contains_key(name) {
+                headers.remove(name);
+            }
         }
     }
 }
