@@ -19,7 +19,9 @@ mod tests;
 mod w3c;
 mod zipkin;
 
-pub use context::{extract, inject, span_id_hex, trace_id_hex, Incoming, TraceContext};
+pub use context::{
+    extract, inject, inject_fresh, scan, span_id_hex, trace_id_hex, Incoming, Seen, TraceContext,
+};
 pub use sampling::{decide, Sampling};
 pub use zipkin::zipkin_json;
 

@@ -31,6 +31,9 @@ use bowline_telemetry::metrics::Reporter;
 use bowline_telemetry::ResponseFlag;
 
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+/// Istio's metadata-exchange headers, parsed once.
+const EXCHANGE_ID: HeaderName = HeaderName::from_static(exchange::ID_HEADER);
+const EXCHANGE_METADATA: HeaderName = HeaderName::from_static(exchange::METADATA_HEADER);
 const X_REQUEST_ID: &str = "x-request-id";
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
@@ -100,8 +103,8 @@ fn exchange_on_request(
 ) {
     match istio.reporter {
         Reporter::Destination => {
-            let id = headers.remove(exchange::ID_HEADER);
-            if let Some(value) = headers.remove(exchange::METADATA_HEADER) {
+            let id = headers.remove(&EXCHANGE_ID);
+            if let Some(value) = headers.remove(&EXCHANGE_METADATA) {
                 info.peer = istio.exchanged_peer(&value);
                 info.exchange_reply = id.is_some() || info.peer.is_some();
             }
@@ -116,8 +119,8 @@ fn exchange_on_request(
             }));
         }
         Reporter::Source => {
-            headers.insert(exchange::ID_HEADER, istio.exchange_id.clone());
-            headers.insert(exchange::METADATA_HEADER, istio.exchange_value.clone());
+            headers.insert(EXCHANGE_ID, istio.exchange_id.clone());
+            headers.insert(EXCHANGE_METADATA, istio.exchange_value.clone());
         }
     }
 }
@@ -133,14 +136,14 @@ fn exchange_on_response(
     let headers = response.headers_mut();
     match istio.reporter {
         Reporter::Source => {
-            headers.remove(exchange::ID_HEADER);
-            if let Some(value) = headers.remove(exchange::METADATA_HEADER) {
+            headers.remove(&EXCHANGE_ID);
+            if let Some(value) = headers.remove(&EXCHANGE_METADATA) {
                 info.peer = istio.exchanged_peer(&value);
             }
         }
         Reporter::Destination if info.exchange_reply => {
-            headers.insert(exchange::ID_HEADER, istio.exchange_id.clone());
-            headers.insert(exchange::METADATA_HEADER, istio.exchange_value.clone());
+            headers.insert(EXCHANGE_ID, istio.exchange_id.clone());
+            headers.insert(EXCHANGE_METADATA, istio.exchange_value.clone());
         }
         Reporter::Destination => {}
     }

@@ -155,11 +155,18 @@ impl TracingRt {
         headers: &mut HeaderMap,
         request: impl FnOnce() -> (String, String, &'static str),
     ) -> ActiveSpan {
-        let incoming = trace::extract(headers);
+        // One pass over the names first: most requests carry no context, and then nothing
+        // is looked up or removed by name.
+        let seen = trace::scan(headers);
+        let incoming = if seen.context {
+            trace::extract(headers)
+        } else {
+            trace::Incoming::default()
+        };
         let sampled = trace::decide(
             incoming.sampled,
-            headers.contains_key("x-envoy-force-trace"),
-            headers.contains_key("x-client-trace-id"),
+            seen.force,
+            seen.client_trace_id,
             &self.sampling,
             rand::random::<f64>() * 100.0,
         );
@@ -168,7 +175,11 @@ impl TracingRt {
             None => TraceContext::root(rand::random(), rand::random(), sampled),
         };
         context.sampled = Some(sampled);
-        trace::inject(headers, &context);
+        if seen.context {
+            trace::inject(headers, &context);
+        } else {
+            trace::inject_fresh(headers, &context);
+        }
         let header = |name: &str| {
             headers
                 .get(name)

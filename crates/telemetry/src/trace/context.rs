@@ -20,7 +20,7 @@
 //! that an upstream tracer of either kind continues the same trace, and removes the headers
 //! that could contradict it.
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue};
 
 use super::{b3, w3c};
 
@@ -178,14 +178,48 @@ pub fn extract(headers: &HeaderMap) -> Incoming {
 /// removed, and so are `b3` and `x-b3-flags`, so that the upstream sees one consistent
 /// context. Ids are written as given (see [`TraceContext`] for where they are non-zero).
 pub fn inject(headers: &mut HeaderMap, ctx: &TraceContext) {
-    // Every proxied request of a tracing connection manager comes through here, sampled or
-    // not: the ids are written as hex into stack buffers, each header value made once.
-    if headers.contains_key(B3) {
-        headers.remove(B3);
+    for name in [B3, X_B3_FLAGS, TRACESTATE, X_B3_PARENTSPANID, X_B3_SAMPLED] {
+        if headers.contains_key(name) {
+            headers.remove(name);
+        }
     }
-    if headers.contains_key(X_B3_FLAGS) {
-        headers.remove(X_B3_FLAGS);
+    inject_fresh(headers, ctx);
+}
+
+/// What [`scan`] saw of a request's tracing headers in one pass over them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Some W3C or B3 header is there: [`extract`] has something to read, and [`inject`]
+    /// something to replace.
+    pub context: bool,
+    /// `x-envoy-force-trace`.
+    pub force: bool,
+    /// `x-client-trace-id`.
+    pub client_trace_id: bool,
+}
+
+/// One pass over the header names (a request carries a handful): most requests carry no
+/// trace context, and then the dozen lookups by name that [`extract`] and [`inject`] make
+/// are skipped ([`inject_fresh`]).
+pub fn scan(headers: &HeaderMap) -> Seen {
+    let mut seen = Seen::default();
+    for name in headers.keys() {
+        match name.as_str() {
+            TRACEPARENT | TRACESTATE | B3 => seen.context = true,
+            n if n.starts_with("x-b3-") => seen.context = true,
+            "x-envoy-force-trace" => seen.force = true,
+            "x-client-trace-id" => seen.client_trace_id = true,
+            _ => {}
+        }
     }
+    seen
+}
+
+/// [`inject`] into headers that hold no W3C or B3 header (as [`scan`] found them, or after
+/// [`inject`] removed them): the values are only added. The ids are written as hex into
+/// stack buffers, each header value made once: every request of a tracing connection
+/// manager comes through here, sampled or not.
+pub fn inject_fresh(headers: &mut HeaderMap, ctx: &TraceContext) {
     let mut trace = [0u8; 32];
     hex_into(&mut trace, ctx.trace_id);
     let mut span = [0u8; 16];
@@ -202,24 +236,28 @@ pub fn inject(headers: &mut HeaderMap, ctx: &TraceContext) {
     parent[36..52].copy_from_slice(&span);
     parent[52] = b'-';
     parent[53..].copy_from_slice(flags);
-    set(headers, TRACEPARENT, Some(HeaderValue::from_bytes(&parent)));
-    set(
-        headers,
-        TRACESTATE,
-        ctx.tracestate.as_deref().map(HeaderValue::from_str),
-    );
-    set(headers, X_B3_TRACEID, Some(HeaderValue::from_bytes(&trace)));
-    set(headers, X_B3_SPANID, Some(HeaderValue::from_bytes(&span)));
-    let parent_id = ctx.parent_id.map(|p| {
+    let mut put = |name: &'static str, value: Result<HeaderValue, InvalidHeaderValue>| {
+        if let Ok(value) = value {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    put(TRACEPARENT, HeaderValue::from_bytes(&parent));
+    if let Some(state) = ctx.tracestate.as_deref() {
+        put(TRACESTATE, HeaderValue::from_str(state));
+    }
+    put(X_B3_TRACEID, HeaderValue::from_bytes(&trace));
+    put(X_B3_SPANID, HeaderValue::from_bytes(&span));
+    if let Some(p) = ctx.parent_id {
         let mut buf = [0u8; 16];
         hex_into(&mut buf, u128::from(p));
-        HeaderValue::from_bytes(&buf)
-    });
-    set(headers, X_B3_PARENTSPANID, parent_id);
-    let sampled = ctx.sampled.map(|s| {
-        Ok::<_, std::convert::Infallible>(HeaderValue::from_static(if s { "1" } else { "0" }))
-    });
-    set(headers, X_B3_SAMPLED, sampled);
+        put(X_B3_PARENTSPANID, HeaderValue::from_bytes(&buf));
+    }
+    if let Some(s) = ctx.sampled {
+        put(
+            X_B3_SAMPLED,
+            Ok(HeaderValue::from_static(if s { "1" } else { "0" })),
+        );
+    }
 }
 
 /// Lowercase hex of the low `2 × buf.len()` bits of `value`, most significant first.
@@ -228,19 +266,6 @@ fn hex_into(buf: &mut [u8], mut value: u128) {
     for b in buf.iter_mut().rev() {
         *b = DIGITS[(value & 0xf) as usize];
         value >>= 4;
-    }
-}
-
-fn set<E>(headers: &mut HeaderMap, name: &'static str, value: Option<Result<HeaderValue, E>>) {
-    match value.and_then(Result::ok) {
-        Some(value) => {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-        None => {
-            if headers.contains_key(name) {
-                headers.remove(name);
-            }
-        }
     }
 }
 

@@ -185,3 +185,50 @@ fn ids_as_text() {
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     );
 }
+
+#[test]
+fn scan_sees_every_trace_header_and_fresh_injection_matches_inject() {
+    use crate::trace::{inject_fresh, scan, Seen};
+    for name in [
+        "traceparent",
+        "tracestate",
+        "b3",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+    ] {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::HeaderName::from_static(name), "1".parse().unwrap());
+        assert!(scan(&headers).context, "{name}");
+    }
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-envoy-force-trace", "1".parse().unwrap());
+    headers.insert("x-client-trace-id", "1".parse().unwrap());
+    headers.insert("host", "a".parse().unwrap());
+    assert_eq!(
+        scan(&headers),
+        Seen {
+            context: false,
+            force: true,
+            client_trace_id: true
+        }
+    );
+    let ctx = TraceContext {
+        trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736,
+        span_id: 0x00f067aa0ba902b7,
+        parent_id: Some(7),
+        sampled: Some(true),
+        tracestate: Some("a=b".into()),
+    };
+    let (mut fresh, mut full) = (http::HeaderMap::new(), http::HeaderMap::new());
+    inject_fresh(&mut fresh, &ctx);
+    inject(&mut full, &ctx);
+    assert_eq!(fresh, full);
+    assert_eq!(
+        fresh["traceparent"],
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    );
+    assert_eq!(fresh["x-b3-parentspanid"], "0000000000000007");
+}
