@@ -258,20 +258,22 @@ async fn route(
         exchange_on_request(istio, conn, &snapshot.peers, authority, headers, info);
     }
     if let Some(tracing) = &http.tracing {
-        let (method, path, version) = (req.method().clone(), req.uri().clone(), req.version());
-        let span = tracing.start(req.headers_mut(), || {
-            let path = path.path_and_query().map_or("/", |p| p.as_str());
-            let protocol = match version {
+        // The headers move out for the while (no copy), so the closure may read the rest.
+        let mut headers = std::mem::take(req.headers_mut());
+        let span = tracing.start(&mut headers, || {
+            let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            let protocol = match req.version() {
                 Version::HTTP_10 => "HTTP/1.0",
                 Version::HTTP_2 => "HTTP/2",
                 _ => "HTTP/1.1",
             };
             (
-                method.to_string(),
+                req.method().to_string(),
                 format!("{scheme}://{authority}{path}"),
                 protocol,
             )
         });
+        *req.headers_mut() = headers;
         // The span's tags name the route and cluster.
         info.keep_names |= span.sampled;
         info.trace = Some(Box::new(span));

@@ -60,8 +60,8 @@ enum TagRt {
 pub struct ActiveSpan {
     pub context: TraceContext,
     pub sampled: bool,
-    start: SystemTime,
-    started: Instant,
+    /// When the span started (read only for a sampled request).
+    start: Option<(SystemTime, Instant)>,
     tags: Vec<(String, String)>,
     /// The client child span (`spawn_upstream_span`): its context and when it started and
     /// ended (the upstream's response headers).
@@ -215,8 +215,7 @@ impl TracingRt {
         ActiveSpan {
             context,
             sampled,
-            start: SystemTime::now(),
-            started: Instant::now(),
+            start: sampled.then(|| (SystemTime::now(), Instant::now())),
             tags,
             upstream: None,
         }
@@ -240,9 +239,9 @@ impl TracingRt {
 
     /// Step 4: reports a sampled span (and its upstream child) to the provider's exporter.
     pub fn finish(&self, state: &Arc<State>, span: ActiveSpan, facts: SpanFacts<'_>) {
-        if !span.sampled {
+        let Some((start, started)) = span.start.filter(|_| span.sampled) else {
             return;
-        }
+        };
         let Some(exporter) = self.exporter.get_or_init(|| {
             self.provider
                 .as_ref()
@@ -303,8 +302,8 @@ impl TracingRt {
             parent_id: span.context.parent_id,
             name: facts.name,
             kind: self.kind,
-            start: span.start,
-            duration: span.started.elapsed(),
+            start,
+            duration: started.elapsed(),
             local_service: self.local_service.clone(),
             local_ip: Some(facts.local.ip()),
             remote,

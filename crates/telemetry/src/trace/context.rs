@@ -220,41 +220,53 @@ pub fn scan(headers: &HeaderMap) -> Seen {
 /// stack buffers, each header value made once: every request of a tracing connection
 /// manager comes through here, sampled or not.
 pub fn inject_fresh(headers: &mut HeaderMap, ctx: &TraceContext) {
-    let mut trace = [0u8; 32];
-    hex_into(&mut trace, ctx.trace_id);
-    let mut span = [0u8; 16];
-    hex_into(&mut span, u128::from(ctx.span_id));
+    // Names parsed once, at compile time.
+    const NAMES: [HeaderName; 6] = [
+        HeaderName::from_static(TRACEPARENT),
+        HeaderName::from_static(TRACESTATE),
+        HeaderName::from_static(X_B3_TRACEID),
+        HeaderName::from_static(X_B3_SPANID),
+        HeaderName::from_static(X_B3_PARENTSPANID),
+        HeaderName::from_static(X_B3_SAMPLED),
+    ];
+    let [traceparent, tracestate, trace_id, span_id, parent_span_id, sampled] = NAMES;
+    // `traceparent`, then the trace and span ids again for B3, in one buffer: one
+    // allocation for the three values.
+    let mut buf = [0u8; 55 + 32 + 16];
+    buf[..3].copy_from_slice(b"00-");
+    hex_into(&mut buf[3..35], ctx.trace_id);
+    buf[35] = b'-';
+    hex_into(&mut buf[36..52], u128::from(ctx.span_id));
+    buf[52] = b'-';
     let flags: &[u8] = if ctx.sampled == Some(true) {
         b"01"
     } else {
         b"00"
     };
-    let mut parent = [0u8; 55];
-    parent[..3].copy_from_slice(b"00-");
-    parent[3..35].copy_from_slice(&trace);
-    parent[35] = b'-';
-    parent[36..52].copy_from_slice(&span);
-    parent[52] = b'-';
-    parent[53..].copy_from_slice(flags);
-    let mut put = |name: &'static str, value: Result<HeaderValue, InvalidHeaderValue>| {
+    buf[53..55].copy_from_slice(flags);
+    buf.copy_within(3..35, 55);
+    buf.copy_within(36..52, 87);
+    let all = bytes::Bytes::copy_from_slice(&buf);
+    let value = |range: std::ops::Range<usize>| HeaderValue::from_maybe_shared(all.slice(range));
+    let mut put = |name: HeaderName, value: Result<HeaderValue, InvalidHeaderValue>| {
         if let Ok(value) = value {
-            headers.insert(HeaderName::from_static(name), value);
+            headers.insert(name, value);
         }
     };
-    put(TRACEPARENT, HeaderValue::from_bytes(&parent));
+    put(traceparent, value(0..55));
     if let Some(state) = ctx.tracestate.as_deref() {
-        put(TRACESTATE, HeaderValue::from_str(state));
+        put(tracestate, HeaderValue::from_str(state));
     }
-    put(X_B3_TRACEID, HeaderValue::from_bytes(&trace));
-    put(X_B3_SPANID, HeaderValue::from_bytes(&span));
+    put(trace_id, value(55..87));
+    put(span_id, value(87..103));
     if let Some(p) = ctx.parent_id {
-        let mut buf = [0u8; 16];
-        hex_into(&mut buf, u128::from(p));
-        put(X_B3_PARENTSPANID, HeaderValue::from_bytes(&buf));
+        let mut id = [0u8; 16];
+        hex_into(&mut id, u128::from(p));
+        put(parent_span_id, HeaderValue::from_bytes(&id));
     }
     if let Some(s) = ctx.sampled {
         put(
-            X_B3_SAMPLED,
+            sampled,
             Ok(HeaderValue::from_static(if s { "1" } else { "0" })),
         );
     }
