@@ -71,7 +71,7 @@ impl PendingLog {
             .map_or(0, |r| r.load(std::sync::atomic::Ordering::Relaxed));
         let info = &self.info;
         let record = AccessRecord {
-            start_time: info.start.map(|(wall, _)| wall),
+            start_time: info.start.and_then(|(wall, _)| wall),
             duration: info.start.map(|(_, at)| at.elapsed()),
             response_duration: info
                 .start

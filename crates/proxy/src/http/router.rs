@@ -279,7 +279,7 @@ async fn route(
         info.trace = Some(Box::new(span));
     }
     if !http.access_logs.is_empty() {
-        info.request = Some(RequestSnapshot {
+        info.request = Some(Box::new(RequestSnapshot {
             method: req.method().clone(),
             path: req
                 .uri()
@@ -290,7 +290,7 @@ async fn route(
             scheme,
             version: req.version(),
             headers: req.headers().clone(),
-        });
+        }));
     }
 
     // 2. The HTTP filters, in the connection manager's order. As in Envoy, the route is

@@ -13,9 +13,10 @@ use crate::istio_metrics::{KnownPeer, ServiceLabels};
 
 #[derive(Debug)]
 pub struct StreamInfo {
-    /// Wall-clock start (`%START_TIME%`) and monotonic start (durations), read only when
-    /// [`detailed`](Self::detailed): a request nobody reports on costs no clock reads.
-    pub start: Option<(SystemTime, Instant)>,
+    /// Wall-clock start (`%START_TIME%`, when [`keep_names`](Self::keep_names): access
+    /// logs) and monotonic start (durations, when [`detailed`](Self::detailed)): a request
+    /// nobody reports on costs no clock reads.
+    pub start: Option<(Option<SystemTime>, Instant)>,
     pub flags: ResponseFlags,
     /// Envoy's `%RESPONSE_CODE_DETAILS%`: why the response is what it is, in Envoy's words
     /// (`via_upstream`, `route_not_found`, `upstream_reset_before_response_started{…}`, …).
@@ -32,7 +33,7 @@ pub struct StreamInfo {
     /// access log, a sampled span), so metrics alone allocate nothing for them.
     pub keep_names: bool,
     /// The request as the filters saw it (when [`detailed`](Self::detailed)).
-    pub request: Option<super::access::RequestSnapshot>,
+    pub request: Option<Box<super::access::RequestSnapshot>>,
     /// Request body bytes received (`%BYTES_RECEIVED%`), counted as the body streams
     /// upstream (when [`detailed`](Self::detailed)).
     pub received: Option<Arc<std::sync::atomic::AtomicU64>>,
@@ -60,7 +61,7 @@ impl StreamInfo {
     /// someone reads the route's and cluster's names.
     pub fn new(detailed: bool, keep_names: bool) -> StreamInfo {
         StreamInfo {
-            start: detailed.then(|| (SystemTime::now(), Instant::now())),
+            start: detailed.then(|| (keep_names.then(SystemTime::now), Instant::now())),
             flags: ResponseFlags::NONE,
             details: "",
             route_name: None,
