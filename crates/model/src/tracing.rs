@@ -54,7 +54,7 @@ pub enum TagValue {
     },
 }
 
-#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TraceProvider {
     /// `envoy.tracers.zipkin`: Zipkin v2 JSON over HTTP to the cluster.
     Zipkin {

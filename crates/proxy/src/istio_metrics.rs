@@ -112,13 +112,7 @@ impl ServiceLabels {
     /// `destination_service_name` for traffic outside the registry), their host then being
     /// the request's authority.
     pub fn of_cluster(cluster: &str) -> Option<ServiceLabels> {
-        let mut parts = cluster.split('|');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some("outbound"), Some(_), Some(_), Some(host)) if !host.is_empty() => {
-                Some(ServiceLabels::of_host(host))
-            }
-            _ => None,
-        }
+        outbound_port_host(cluster).map(|(_, host)| ServiceLabels::of_host(host))
     }
 
     /// Traffic outside the registry (Istio): the authority's host, named after the cluster
@@ -144,6 +138,17 @@ impl ServiceLabels {
             return ServiceLabels::of_host(&format!("{host}.{namespace}.svc.cluster.local"));
         }
         ServiceLabels::of_host(host)
+    }
+}
+
+/// The port and host an Istio outbound cluster name (`outbound|port|subset|host`) names.
+pub fn outbound_port_host(cluster: &str) -> Option<(&str, &str)> {
+    let mut parts = cluster.split('|');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("outbound"), Some(port), Some(_), Some(host)) if !host.is_empty() => {
+            Some((port, host))
+        }
+        _ => None,
     }
 }
 

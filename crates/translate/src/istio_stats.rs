@@ -253,11 +253,8 @@ fn set_metadata(metadata: &mut Option<Metadata>, key: &str, field: &str, value: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::test_document as telemetry;
     use std::path::Path;
-
-    fn telemetry(ns: &str, name: &str, spec: &str) -> String {
-        format!("apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n---\n")
-    }
 
     #[test]
     fn metrics_overrides_follow_istios_precedence() {

@@ -274,6 +274,31 @@ fn interception_mode(meta: Option<&Struct>) -> Result<InterceptionMode, InvalidN
     }
 }
 
+/// A sidecar (REDIRECT capture, ip 10.1.0.5) of `workload` in `namespace` with `labels`, for
+/// unit tests that need a proxy but no registry.
+#[cfg(test)]
+pub(crate) fn test_proxy(namespace: &str, workload: &str, labels: &[(&str, &str)]) -> ProxyView {
+    ProxyView {
+        node_id: String::new(),
+        ip: "10.1.0.5".into(),
+        workload: workload.into(),
+        namespace: namespace.into(),
+        dns_domain: format!("{namespace}.svc.cluster.local"),
+        outbound_port: 15001,
+        inbound_port: 15006,
+        interception_mode: InterceptionMode::Redirect,
+        labels: Arc::new(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        locality: String::new(),
+        gateway: None,
+        generator: Generator::Envoy,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -390,5 +390,11 @@ pub(crate) fn envoy_access_logs(logs: &[FileLog]) -> Vec<AccessLog> {
 
 mod sorted;
 
+/// One Telemetry document in YAML (`---`-terminated) for unit tests: `spec` is a flow mapping.
+#[cfg(test)]
+pub(crate) fn test_document(ns: &str, name: &str, spec: &str) -> String {
+    format!("apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n---\n")
+}
+
 #[cfg(test)]
 mod tests;

@@ -295,33 +295,12 @@ fn custom_tag(name: &str, tag: &IstioTag) -> Option<CustomTag> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::test_document as telemetry;
     use bowline_config::mesh_config::read_mesh_config;
     use std::path::Path;
 
-    fn telemetry(ns: &str, name: &str, spec: &str) -> String {
-        format!("apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n---\n")
-    }
-
     fn proxy(labels: &[(&str, &str)]) -> ProxyView {
-        ProxyView {
-            node_id: String::new(),
-            ip: "10.1.0.5".into(),
-            workload: "reviews-v2".into(),
-            namespace: "shop".into(),
-            dns_domain: "shop.svc.cluster.local".into(),
-            outbound_port: 15001,
-            inbound_port: 15006,
-            interception_mode: crate::InterceptionMode::Redirect,
-            labels: std::sync::Arc::new(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            locality: String::new(),
-            gateway: None,
-            generator: crate::Generator::Envoy,
-        }
+        crate::proxy_view::test_proxy("shop", "reviews-v2", labels)
     }
 
     const PROVIDERS: &str = "\

@@ -148,13 +148,9 @@ fn span_name(info: &StreamInfo, local_port: u16) -> String {
     if let Some(decorator) = &info.decorator {
         return decorator.clone();
     }
-    if let Some(cluster) = info.upstream_cluster.as_deref() {
-        let mut parts = cluster.split('|');
-        if let (Some("outbound"), Some(port), Some(_), Some(host)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        {
-            return format!("{host}:{port}/*");
-        }
+    let cluster = info.upstream_cluster.as_deref();
+    if let Some((port, host)) = cluster.and_then(crate::istio_metrics::outbound_port_host) {
+        return format!("{host}:{port}/*");
     }
     match (&info.service, info.upstream_cluster.as_deref()) {
         (Some(service), _) => format!("{}:{local_port}/*", service.host),
@@ -163,8 +159,8 @@ fn span_name(info: &StreamInfo, local_port: u16) -> String {
     }
 }
 
-/// `%PROTOCOL%` as Envoy prints it.
-fn protocol(version: Version) -> &'static str {
+/// `%PROTOCOL%` as Envoy prints it (and a span's `http.protocol`).
+pub(super) fn protocol(version: Version) -> &'static str {
     match version {
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_2 => "HTTP/2",

@@ -262,15 +262,10 @@ async fn route(
         let mut headers = std::mem::take(req.headers_mut());
         let span = tracing.start(&mut headers, || {
             let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            let protocol = match req.version() {
-                Version::HTTP_10 => "HTTP/1.0",
-                Version::HTTP_2 => "HTTP/2",
-                _ => "HTTP/1.1",
-            };
             (
                 req.method().to_string(),
                 format!("{scheme}://{authority}{path}"),
-                protocol,
+                super::access::protocol(req.version()),
             )
         });
         *req.headers_mut() = headers;

@@ -325,19 +325,18 @@ impl ActiveSpan {
 /// that names it (a listener update does not start a new one).
 #[derive(Debug, Default)]
 pub struct Exporters {
-    by_provider: Mutex<HashMap<String, Exporter>>,
+    by_provider: Mutex<HashMap<TraceProvider, Exporter>>,
 }
 
 impl Exporters {
     /// The exporter for `provider`, started on first use. It finds the collector through the
     /// provider's cluster in the proxy's current config, at each export.
     fn get(&self, provider: &TraceProvider, state: &Arc<State>) -> Exporter {
-        let key = format!("{provider:?}");
         let mut map = self
             .by_provider
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(exporter) = map.get(&key) {
+        if let Some(exporter) = map.get(provider) {
             return exporter.clone();
         }
         let (protocol, cluster, service_name) = match provider {
@@ -370,7 +369,7 @@ impl Exporters {
             cluster.pick(None, rand::random(), &[]).map(|e| e.addr)
         });
         let exporter = Exporter::start(ExporterConfig::new(protocol, resolve, service_name));
-        map.insert(key, exporter.clone());
+        map.insert(provider.clone(), exporter.clone());
         exporter
     }
 }

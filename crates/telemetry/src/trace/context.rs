@@ -99,16 +99,24 @@ impl TraceContext {
     /// and `00` otherwise (a deferred decision is written as not sampled, the W3C default for
     /// a component that starts a trace).
     pub fn traceparent(&self) -> String {
-        let flags = if self.sampled == Some(true) {
-            "01"
+        String::from_utf8_lossy(&self.traceparent_bytes()).into_owned()
+    }
+
+    /// [`traceparent`](Self::traceparent) into a stack buffer (what [`inject_fresh`] sends).
+    fn traceparent_bytes(&self) -> [u8; 55] {
+        let mut buf = [0u8; 55];
+        buf[..3].copy_from_slice(b"00-");
+        hex_into(&mut buf[3..35], self.trace_id);
+        buf[35] = b'-';
+        hex_into(&mut buf[36..52], u128::from(self.span_id));
+        buf[52] = b'-';
+        let flags: &[u8] = if self.sampled == Some(true) {
+            b"01"
         } else {
-            "00"
+            b"00"
         };
-        format!(
-            "00-{}-{}-{flags}",
-            trace_id_hex(self.trace_id),
-            span_id_hex(self.span_id)
-        )
+        buf[53..55].copy_from_slice(flags);
+        buf
     }
 }
 
@@ -233,17 +241,7 @@ pub fn inject_fresh(headers: &mut HeaderMap, ctx: &TraceContext) {
     // `traceparent`, then the trace and span ids again for B3, in one buffer: one
     // allocation for the three values.
     let mut buf = [0u8; 55 + 32 + 16];
-    buf[..3].copy_from_slice(b"00-");
-    hex_into(&mut buf[3..35], ctx.trace_id);
-    buf[35] = b'-';
-    hex_into(&mut buf[36..52], u128::from(ctx.span_id));
-    buf[52] = b'-';
-    let flags: &[u8] = if ctx.sampled == Some(true) {
-        b"01"
-    } else {
-        b"00"
-    };
-    buf[53..55].copy_from_slice(flags);
+    buf[..55].copy_from_slice(&ctx.traceparent_bytes());
     buf.copy_within(3..35, 55);
     buf.copy_within(36..52, 87);
     let all = bytes::Bytes::copy_from_slice(&buf);

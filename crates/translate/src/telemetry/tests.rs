@@ -26,9 +26,7 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
-fn telemetry(ns: &str, name: &str, spec: &str) -> String {
-    format!("apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n---\n")
-}
+use super::test_document as telemetry;
 
 /// The paths a proxy logs to (and whether in JSON), for a compact table.
 fn paths(logs: &[FileLog]) -> Vec<String> {

@@ -24,25 +24,7 @@ fn mesh(yaml: &str) -> Snapshot {
 }
 
 fn proxy(namespace: &str, labels: &[(&str, &str)]) -> ProxyView {
-    ProxyView {
-        node_id: String::new(),
-        ip: "10.1.0.5".into(),
-        workload: "bar".into(),
-        namespace: namespace.into(),
-        dns_domain: format!("{namespace}.svc.cluster.local"),
-        outbound_port: 15001,
-        inbound_port: 15006,
-        interception_mode: crate::InterceptionMode::Redirect,
-        labels: std::sync::Arc::new(
-            labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-        locality: String::new(),
-        gateway: None,
-        generator: crate::Generator::Envoy,
-    }
+    crate::proxy_view::test_proxy(namespace, "bar", labels)
 }
 
 /// The filters for `app: bar` in `foo`, each converted through bowline-model.
