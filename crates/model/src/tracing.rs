@@ -63,11 +63,6 @@ pub enum TraceProvider {
         collector_endpoint: String,
         /// The `Host` of the POST; the cluster name when empty (Envoy).
         collector_hostname: String,
-        /// 128-bit trace ids for traces this proxy starts. Envoy's default: false.
-        trace_id_128bit: bool,
-        /// Client and server share a span id (Zipkin's shared spans). Envoy's default: true;
-        /// Istio sets false.
-        shared_span_context: bool,
     },
     /// `envoy.tracers.opentelemetry`: OTLP over gRPC to the cluster.
     OpenTelemetry {
@@ -181,12 +176,23 @@ fn trace_provider(
         if collector_cluster.is_empty() {
             return Err(at.field("collector_cluster").invalid("is required"));
         }
+        // bowline-proxy behaves as Istio configures Envoy: 128-bit ids for the traces it
+        // starts, and a span id of its own for each proxy's span. Envoy's other choices are
+        // refused rather than ignored.
+        if !*trace_id_128bit {
+            return Err(at.field("trace_id_128bit").unsupported_because(
+                "bowline-proxy starts traces with 128-bit ids; set trace_id_128bit: true",
+            ));
+        }
+        if shared_span_context.as_ref().is_none_or(|b| b.value) {
+            return Err(at.field("shared_span_context").unsupported_because(
+                "bowline-proxy gives each proxy's span its own id (Istio's setting); set shared_span_context: false",
+            ));
+        }
         return Ok(TraceProvider::Zipkin {
             collector_cluster: collector_cluster.clone(),
             collector_endpoint: collector_endpoint.clone(),
             collector_hostname: collector_hostname.clone(),
-            trace_id_128bit: *trace_id_128bit,
-            shared_span_context: shared_span_context.as_ref().is_none_or(|b| b.value),
         });
     }
     if same_type(&any.type_url, &OpenTelemetryConfig::type_url()) {
@@ -221,4 +227,58 @@ fn trace_provider(
         });
     }
     Err(at.unsupported_filter(&p.name, &any.type_url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bowline_xds::pb::envoy::config::trace::v3::tracing::Http;
+    use bowline_xds::pb::google::protobuf::BoolValue;
+
+    fn with_zipkin(z: ZipkinConfig) -> PbTracing {
+        PbTracing {
+            provider: Some(Http {
+                name: "envoy.tracers.zipkin".into(),
+                config_type: Some(ConfigType::TypedConfig(bowline_xds::pack(&z))),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn istio_zipkin() -> ZipkinConfig {
+        ZipkinConfig {
+            collector_cluster: "outbound|9411||zipkin.istio-system.svc.cluster.local".into(),
+            collector_endpoint: "/api/v2/spans".into(),
+            trace_id_128bit: true,
+            shared_span_context: Some(BoolValue { value: false }),
+            collector_endpoint_version: zipkin_config::CollectorEndpointVersion::HttpJson as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn istios_zipkin_settings_are_taken_and_envoys_other_choices_refused() {
+        let at = At::root("tracing");
+        let t = tracing(&with_zipkin(istio_zipkin()), &at).expect("Istio's shape");
+        assert_eq!(t.random_sampling, 100.0, "Envoy's default");
+        assert!(matches!(t.provider, Some(TraceProvider::Zipkin { .. })));
+        let refused = |z: ZipkinConfig, field: &str| {
+            let problem = tracing(&with_zipkin(z), &at).expect_err(field).to_string();
+            assert!(problem.contains(field), "{problem}");
+        };
+        refused(
+            ZipkinConfig {
+                trace_id_128bit: false,
+                ..istio_zipkin()
+            },
+            "trace_id_128bit",
+        );
+        refused(
+            ZipkinConfig {
+                shared_span_context: None,
+                ..istio_zipkin()
+            },
+            "shared_span_context",
+        );
+    }
 }

@@ -74,6 +74,8 @@ pub enum Protocol {
         /// The collection path; [`DEFAULT_ZIPKIN_PATH`] (`/api/v2/spans`) by default. A path
         /// without a leading `/` gets one.
         path: String,
+        /// The POST's `Host`; the collector's address when `None`.
+        host: Option<String>,
     },
     /// OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export` over plaintext
     /// HTTP/2 to `http://{addr}`.
@@ -85,6 +87,7 @@ impl Protocol {
     pub fn zipkin() -> Protocol {
         Protocol::Zipkin {
             path: DEFAULT_ZIPKIN_PATH.to_string(),
+            host: None,
         }
     }
 }

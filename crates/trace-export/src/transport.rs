@@ -55,12 +55,13 @@ pub(crate) enum Sink {
 impl Sink {
     pub(crate) fn new(protocol: &Protocol) -> Sink {
         match protocol {
-            Protocol::Zipkin { path } => Sink::Zipkin(ZipkinClient {
+            Protocol::Zipkin { path, host } => Sink::Zipkin(ZipkinClient {
                 path: if path.starts_with('/') {
                     path.clone()
                 } else {
                     format!("/{path}")
                 },
+                host: host.clone(),
                 conn: None,
             }),
             Protocol::Otlp => Sink::Otlp(OtlpClient { conn: None }),
@@ -105,6 +106,8 @@ fn retryable(reused: bool, failure: &Failure) -> bool {
 
 pub(crate) struct ZipkinClient {
     path: String,
+    /// The `Host` of each POST (else the collector's address).
+    host: Option<String>,
     conn: Option<ZipkinConn>,
 }
 
@@ -143,7 +146,8 @@ impl ZipkinClient {
                     Some(c) => c,
                     None => connect_http1(addr).await?,
                 };
-                let status = post(&mut conn, &self.path, body.clone()).await?;
+                let status =
+                    post(&mut conn, &self.path, self.host.as_deref(), body.clone()).await?;
                 Ok((conn, status))
             })
             .await
@@ -186,10 +190,16 @@ async fn connect_http1(addr: SocketAddr) -> Result<ZipkinConn, Failure> {
 
 /// POSTs the body and reads the (bounded) response, so the connection can carry the next
 /// batch.
-async fn post(conn: &mut ZipkinConn, path: &str, body: Bytes) -> Result<http::StatusCode, Failure> {
+async fn post(
+    conn: &mut ZipkinConn,
+    path: &str,
+    host: Option<&str>,
+    body: Bytes,
+) -> Result<http::StatusCode, Failure> {
     let http_err = |e: hyper::Error| Failure::Http(e.to_string());
+    let host = host.map_or_else(|| conn.addr.to_string(), str::to_string);
     let req = http::Request::post(path)
-        .header(HOST, conn.addr.to_string())
+        .header(HOST, host)
         .header(CONTENT_TYPE, "application/json")
         .body(Full::new(body))
         .map_err(|e| Failure::Http(e.to_string()))?;

@@ -94,6 +94,7 @@ async fn the_flush_interval_sends_without_a_flush_and_a_custom_path_is_used() {
     let mut cfg = config(
         Protocol::Zipkin {
             path: "zipkin/spans".into(),
+            host: Some("zipkin.istio-system.svc.cluster.local".into()),
         },
         resolve_to(collector.addr),
     );
@@ -109,6 +110,10 @@ async fn the_flush_interval_sends_without_a_flush_and_a_custom_path_is_used() {
     let requests = collector.requests();
     assert_eq!(requests.len(), 1, "both spans in one batch");
     assert_eq!(requests[0].path, "/zipkin/spans");
+    assert_eq!(
+        requests[0].host.as_deref(),
+        Some("zipkin.istio-system.svc.cluster.local")
+    );
 }
 
 #[tokio::test]

@@ -343,7 +343,7 @@ impl Exporters {
             TraceProvider::Zipkin {
                 collector_cluster,
                 collector_endpoint,
-                ..
+                collector_hostname,
             } => (
                 Protocol::Zipkin {
                     path: if collector_endpoint.is_empty() {
@@ -351,6 +351,12 @@ impl Exporters {
                     } else {
                         collector_endpoint.clone()
                     },
+                    // Envoy's default `Host`: the cluster's name.
+                    host: Some(if collector_hostname.is_empty() {
+                        collector_cluster.clone()
+                    } else {
+                        collector_hostname.clone()
+                    }),
                 },
                 collector_cluster.clone(),
                 String::new(),

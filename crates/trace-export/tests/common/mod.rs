@@ -77,6 +77,7 @@ pub struct ZipkinRequest {
     pub method: String,
     pub path: String,
     pub content_type: Option<String>,
+    pub host: Option<String>,
     pub body: Bytes,
 }
 
@@ -134,11 +135,16 @@ pub async fn zipkin_collector(delay: Duration, keep_alive: bool) -> ZipkinCollec
                         .headers()
                         .get(http::header::CONTENT_TYPE)
                         .map(|v| v.to_str().unwrap().to_string());
+                    let host = req
+                        .headers()
+                        .get(http::header::HOST)
+                        .map(|v| v.to_str().unwrap().to_string());
                     let body = req.into_body().collect().await?.to_bytes();
                     reqs.lock().unwrap().push(ZipkinRequest {
                         method,
                         path,
                         content_type,
+                        host,
                         body,
                     });
                     tokio::time::sleep(delay).await;
