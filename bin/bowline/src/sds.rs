@@ -5,6 +5,11 @@
 //!
 //! State of the world: a stream gets every secret it names when it names it, and again on
 //! every rotation; ACKs are not answered.
+//!
+//! With `--cert-dir` it also keeps the certificate in files, as Istio's agent does for a
+//! proxyless gRPC workload: `cert-chain.pem`, `key.pem` and `root-cert.pem`, each replaced
+//! whole (renamed in) on every rotation. gRPC's `file_watcher` certificate provider reads
+//! them (see README, proxyless gRPC).
 
 use anyhow::Context;
 use bowline_identity::{Agent, AgentConfig, IdentityHandle};
@@ -38,8 +43,12 @@ pub struct Args {
     ca_token: String,
     /// Unix socket to serve SDS on (the bootstrap's `sds-grpc` cluster points here);
     /// `@NAME` is an abstract socket (private to the network namespace).
-    #[arg(long, value_name = "PATH")]
-    listen: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "cert_dir")]
+    listen: Option<PathBuf>,
+    /// Also keep the certificate, key and root in this directory (Istio's file names, for
+    /// a proxyless gRPC workload's certificate provider).
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
     /// Certificate lifetime to ask for, in seconds (default: the CA's).
     #[arg(long)]
     cert_ttl_s: Option<u64>,
@@ -97,10 +106,28 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("no workload certificate from the CA at {}", args.ca_addr))?;
-    let listener =
-        bind(&args.listen).with_context(|| format!("cannot bind {}", args.listen.display()))?;
+    let _files = match &args.cert_dir {
+        Some(dir) => {
+            let identity = agent.handle();
+            let material = identity.current().context("the agent has no certificate")?;
+            write_certs(dir, &material.cert)
+                .with_context(|| format!("cannot write certificates to {}", dir.display()))?;
+            // The readiness line scripts and tests wait for.
+            println!("certificates written to {}", dir.display());
+            Some(AbortOnDrop(tokio::spawn(keep_written(
+                dir.clone(),
+                identity,
+            ))))
+        }
+        None => None,
+    };
+    let Some(listen) = &args.listen else {
+        shutdown_signal().await;
+        return Ok(());
+    };
+    let listener = bind(listen).with_context(|| format!("cannot bind {}", listen.display()))?;
     // The readiness line scripts and tests wait for.
-    println!("sds listening on {}", args.listen.display());
+    println!("sds listening on {}", listen.display());
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let service = SdsService {
         identity: agent.handle(),
@@ -110,6 +137,66 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .serve_with_incoming_shutdown(incoming, shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// Istio's file names for a workload's certificate chain, key and the mesh root.
+const CERT_CHAIN_FILE: &str = "cert-chain.pem";
+const KEY_FILE: &str = "key.pem";
+const ROOT_FILE: &str = "root-cert.pem";
+
+/// Writes the three files, each to a temporary name then renamed over the old one, so a
+/// reader never sees half a file. The key is readable by its owner only.
+fn write_certs(
+    dir: &std::path::Path,
+    cert: &bowline_identity::WorkloadCert,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir)?;
+    let chain = cert.chain_pem.join("");
+    for (name, text, mode) in [
+        (CERT_CHAIN_FILE, chain.as_str(), 0o644),
+        (KEY_FILE, cert.key_pem.as_str(), 0o600),
+        (ROOT_FILE, cert.root_pem.as_str(), 0o644),
+    ] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(())
+}
+
+/// Rewrites the files at every rotation, for as long as the agent runs. A failed write is
+/// reported and retried at the next rotation; the files keep the last good certificate.
+async fn keep_written(dir: PathBuf, mut identity: IdentityHandle) {
+    while identity.changed().await {
+        let Some(material) = identity.current() else {
+            continue;
+        };
+        match write_certs(&dir, &material.cert) {
+            Ok(()) => tracing::info!(dir = %dir.display(), "rotated certificates written"),
+            Err(e) => eprintln!(
+                "bowline sds: cannot write certificates to {}: {e}",
+                dir.display()
+            ),
+        }
+    }
+}
+
+/// Aborts the task when dropped (the file writer stops with the agent).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A Unix listener at `path`, or in the abstract namespace for `@name`.

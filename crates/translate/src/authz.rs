@@ -57,6 +57,21 @@ pub(crate) fn rbac_filters(push: &PushContext, proxy: &ProxyView, _port: u16) ->
         .collect()
 }
 
+/// [`rbac_filters`] for a proxyless gRPC server: gRPC's RBAC filter takes ALLOW and DENY
+/// engines only (gRFC A41), so the AUDIT one (action LOG, which only marks requests) is left
+/// out, and the shadow (dry-run) rules go along unread.
+pub(crate) fn grpc_rbac_filters(push: &PushContext, proxy: &ProxyView) -> Vec<HttpFilter> {
+    engines(push, proxy, false)
+        .into_iter()
+        .filter(|(rules, _)| {
+            rules
+                .as_ref()
+                .is_none_or(|r| r.action != Action::Log as i32)
+        })
+        .map(|(rules, shadow)| rbac_filter(rules, shadow))
+        .collect()
+}
+
 const NETWORK_RBAC_FILTER: &str = "envoy.filters.network.rbac";
 
 /// The network RBAC filters for an inbound TCP port of `proxy`, to be placed before

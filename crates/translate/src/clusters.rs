@@ -14,7 +14,7 @@ use crate::{ProxyView, PushContext};
 use bowline_config::common::selector_matches;
 use bowline_config::istio::destination_rule::{SimpleLb, Subset};
 use bowline_config::istio::service_entry::Resolution;
-use bowline_registry::Protocol;
+use bowline_registry::{Endpoint, Protocol};
 use bowline_xds::pb::envoy::config::cluster::v3::{cluster, Cluster};
 use bowline_xds::pb::envoy::config::core::v3::TransportSocket;
 use bowline_xds::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, LocalityLbEndpoints};
@@ -86,6 +86,15 @@ pub(crate) fn outbound_clusters<'a>(
     outbound_clusters_of(ctx, proxy, ctx.outbound_ports(proxy))
 }
 
+/// The endpoints of a service port's cluster: all of them, or those of `subset`.
+pub(crate) fn cluster_endpoints<'a>(at: &PortOf<'a>, subset: Option<&Subset>) -> Vec<&'a Endpoint> {
+    at.service
+        .endpoints
+        .iter()
+        .filter(|e| subset.is_none_or(|s| selector_matches(&s.labels, &e.labels)))
+        .collect()
+}
+
 /// [`outbound_clusters`] of some service ports only.
 pub(crate) fn outbound_clusters_of<'a>(
     ctx: &'a PushContext,
@@ -105,12 +114,7 @@ pub(crate) fn outbound_clusters_of<'a>(
                 host,
             );
             let discovery = discovery(&at, &policy);
-            let endpoints: Vec<_> = at
-                .service
-                .endpoints
-                .iter()
-                .filter(|e| subset.is_none_or(|s| selector_matches(&s.labels, &e.labels)))
-                .collect();
+            let endpoints = cluster_endpoints(&at, subset);
             let sni = format!(
                 "outbound_.{}_.{}_.{host}",
                 at.port.number,

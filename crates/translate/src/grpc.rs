@@ -29,18 +29,37 @@
 //! sends a client only the names it subscribed to. Resources are sorted by name; the
 //! output depends on the arguments alone.
 //!
-//! Not served: TLS. The clusters carry no transport socket, so calls are plaintext
-//! whatever the DestinationRule or auto mTLS say: mutual TLS for proxyless gRPC needs the
-//! client's certificate providers (gRPC's xDS credentials and a `certificate_providers`
-//! bootstrap section), which bowline does not yet hand out. Nor served: clusters that are
-//! not EDS (DNS resolution, passthrough: gRPC resolves through EDS or its own LOGICAL_DNS
-//! only), the server side (`xds.istio.io/grpc/lds/inbound/...` listeners), and
-//! DestinationRule load-balancer, outlier-detection and other connection-pool settings.
+//!
+//! Mutual TLS, as Istio's grpcgen does it. gRPC has no SDS: its xDS credentials read
+//! certificates from the *certificate provider* its bootstrap declares (`default`, a
+//! `file_watcher` over the files `bowline sds --cert-dir` keeps current), and the TLS
+//! contexts name that provider's certificates `default` and `ROOTCA`:
+//! - a client originates mTLS when the DestinationRule says `ISTIO_MUTUAL`, checking the
+//!   destination's SPIFFE ids. Only then: Istio does not apply auto mTLS to proxyless
+//!   clients (the control plane cannot know whether the client uses xDS credentials, and
+//!   gRPC cannot reach a PERMISSIVE server's plaintext side otherwise), and `SIMPLE` or
+//!   `MUTUAL` with files is not expressible as a certificate provider, so those calls
+//!   stay plaintext;
+//! - a server (one that asks for the listener `xds.istio.io/grpc/lds/inbound/<ip>:<port>`,
+//!   the name template of Istio's gRPC bootstrap) gets one listener per port of its
+//!   registry workload, for its own IP, `0.0.0.0` and `::` (whichever it binds): mTLS
+//!   required when its PeerAuthentication is STRICT, plaintext otherwise (PERMISSIVE too:
+//!   gRPC cannot tell TLS from plaintext on one port, so Istio serves it plaintext, which
+//!   auto mTLS clients fall back to). Its connection manager authorizes (the
+//!   AuthorizationPolicies selecting the workload, ALLOW and DENY, as gRPC's RBAC filter
+//!   takes them) and hands the call to the application (a `non_forwarding_action` route).
+//!
+//! Not served: clusters that are not EDS (DNS resolution, passthrough: gRPC resolves
+//! through EDS or its own LOGICAL_DNS only), server listeners for ports the registry does
+//! not give the workload, and DestinationRule load-balancer, outlier-detection and other
+//! connection-pool settings.
 
-use crate::clusters::{outbound_clusters, Discovery, OutboundCluster};
+use crate::clusters::{cluster_endpoints, outbound_clusters, Discovery, OutboundCluster};
 use crate::endpoints::{load_assignment, subset_labels, Addressing};
+use crate::inbound::inbound_ports;
+use crate::mtls::{self, own_peer_mode, PeerMode};
 use crate::naming;
-use crate::proto::{ads_config_source, u32_value};
+use crate::proto::{ads_config_source, socket_address, u32_value};
 use crate::routes::filters::ROUTER_FILTER;
 use crate::routes::{service_virtual_host, short_forms};
 use crate::services::PortOf;
@@ -50,9 +69,12 @@ use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
 use bowline_xds::pb::envoy::config::cluster::v3::{circuit_breakers, cluster, CircuitBreakers};
 use bowline_xds::pb::envoy::config::core::v3::{address, socket_address, Locality};
 use bowline_xds::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssignment};
-use bowline_xds::pb::envoy::config::listener::v3::{ApiListener, Listener};
+use bowline_xds::pb::envoy::config::listener::v3::{
+    filter, ApiListener, Filter, FilterChain, Listener,
+};
 use bowline_xds::pb::envoy::config::route::v3::{
-    route, route_action, weighted_cluster, Route, RouteConfiguration,
+    route, route_action, route_match, weighted_cluster, NonForwardingAction, Route,
+    RouteConfiguration, RouteMatch, VirtualHost,
 };
 use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
@@ -82,6 +104,7 @@ pub fn generate_grpc(ctx: &PushContext, proxy: &ProxyView) -> Generated {
         .flat_map(|v| &v.routes)
         .flat_map(route_clusters)
         .collect();
+    listeners.extend(inbound_listeners(ctx, proxy));
     let eds: Vec<OutboundCluster<'_>> = outbound_clusters(ctx, proxy)
         .into_iter()
         .filter(|c| c.discovery == Discovery::Eds && named.contains(c.name.as_str()))
@@ -119,13 +142,7 @@ fn api_listener(name: String, route_name: &str) -> Listener {
             config_source: Some(ads_config_source()),
             route_config_name: route_name.to_string(),
         })),
-        http_filters: vec![HttpFilter {
-            name: ROUTER_FILTER.into(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(pack(
-                &Router::default(),
-            ))),
-            ..Default::default()
-        }],
+        http_filters: vec![router_filter()],
         ..Default::default()
     };
     Listener {
@@ -177,8 +194,109 @@ fn route_clusters(r: &Route) -> impl Iterator<Item = &str> {
         .chain(weighted.iter().map(|w| w.name.as_str()))
 }
 
-/// An EDS cluster over ADS, round robin, plaintext (see the module docs for TLS).
+/// The name template of the server listeners Istio's gRPC bootstrap declares
+/// (`server_listener_resource_name_template`: this, then `<ip>:<port>`).
+pub const INBOUND_LISTENER_PREFIX: &str = "xds.istio.io/grpc/lds/inbound/";
+
+/// A proxyless gRPC server's listeners: for each port of its workload, one per address it
+/// may bind (see the module docs). gRPC checks that a listener's address is the one it
+/// listens on, so each carries its own.
+fn inbound_listeners(ctx: &PushContext, proxy: &ProxyView) -> Vec<Listener> {
+    let ports = inbound_ports(ctx, proxy);
+    if ports.is_empty() {
+        return Vec::new();
+    }
+    let rbac = crate::authz::grpc_rbac_filters(ctx, proxy);
+    let mut hosts = vec![proxy.ip.clone(), "0.0.0.0".to_string(), "::".to_string()];
+    hosts.dedup();
+    let mut out = Vec::new();
+    for port in &ports {
+        let strict = own_peer_mode(ctx, proxy, port.number) == PeerMode::Strict;
+        for host in &hosts {
+            let shown = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            out.push(Listener {
+                name: format!("{INBOUND_LISTENER_PREFIX}{shown}:{}", port.number),
+                address: Some(socket_address(host, port.number)),
+                filter_chains: vec![inbound_chain(strict, &rbac)],
+                ..Default::default()
+            });
+        }
+    }
+    out
+}
+
+/// The one filter chain of a server listener, mTLS required when `strict` (gRPC matches
+/// chains on little more than the destination; Istio sends one): its connection manager
+/// runs `rbac` then the router over an inline route that hands every call to the
+/// application.
+fn inbound_chain(strict: bool, rbac: &[HttpFilter]) -> FilterChain {
+    let suffix = if strict { "mtls" } else { "plaintext" };
+    let route = RouteConfiguration {
+        name: "inbound".into(),
+        virtual_hosts: vec![VirtualHost {
+            name: "inbound".into(),
+            domains: vec!["*".into()],
+            routes: vec![Route {
+                r#match: Some(RouteMatch {
+                    path_specifier: Some(route_match::PathSpecifier::Prefix("/".into())),
+                    ..Default::default()
+                }),
+                action: Some(route::Action::NonForwardingAction(
+                    NonForwardingAction::default(),
+                )),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut http_filters = rbac.to_vec();
+    http_filters.push(router_filter());
+    let hcm = HttpConnectionManager {
+        stat_prefix: format!("inbound-{suffix}"),
+        route_specifier: Some(RouteSpecifier::RouteConfig(route)),
+        http_filters,
+        ..Default::default()
+    };
+    FilterChain {
+        name: format!("inbound-{suffix}"),
+        filters: vec![Filter {
+            name: format!("inbound-hcm-{suffix}"),
+            config_type: Some(filter::ConfigType::TypedConfig(pack(&hcm))),
+        }],
+        transport_socket: strict.then(mtls::grpc_downstream),
+        ..Default::default()
+    }
+}
+
+/// The router, the last HTTP filter gRPC requires.
+fn router_filter() -> HttpFilter {
+    HttpFilter {
+        name: ROUTER_FILTER.into(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack(
+            &Router::default(),
+        ))),
+        ..Default::default()
+    }
+}
+
+/// An EDS cluster over ADS, round robin; mutual TLS when the DestinationRule says
+/// ISTIO_MUTUAL (see the module docs).
 fn grpc_cluster(c: &OutboundCluster<'_>) -> Cluster {
+    let transport = match c.policy.tls.and_then(|t| t.mode.as_deref()) {
+        Some("ISTIO_MUTUAL") => {
+            let endpoints = cluster_endpoints(&c.at, c.subset);
+            Some(mtls::grpc_upstream(&mtls::destination_ids(
+                c.at.service,
+                &endpoints,
+            )))
+        }
+        _ => None,
+    };
     let max_requests = c
         .policy
         .connection_pool
@@ -201,6 +319,7 @@ fn grpc_cluster(c: &OutboundCluster<'_>) -> Cluster {
             }],
             ..Default::default()
         }),
+        transport_socket: transport,
         ..Default::default()
     }
 }

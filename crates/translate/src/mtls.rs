@@ -21,8 +21,9 @@ use bowline_xds::pb::envoy::config::core::v3::{
 use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::{
     common_tls_context::{CombinedCertificateValidationContext, ValidationContextType},
     subject_alt_name_matcher::SanType,
-    CertificateValidationContext, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig,
-    SubjectAltNameMatcher, TlsCertificate, UpstreamTlsContext,
+    CertificateProviderPluginInstance, CertificateValidationContext, CommonTlsContext,
+    DownstreamTlsContext, SdsSecretConfig, SubjectAltNameMatcher, TlsCertificate,
+    UpstreamTlsContext,
 };
 use bowline_xds::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, StringMatcher};
 
@@ -149,19 +150,7 @@ pub(crate) fn upstream_transport(
 /// ISTIO_MUTUAL: the workload certificate, the mesh root, and the destination's SPIFFE ids
 /// (one per service account of its endpoints).
 fn mesh_upstream(service: &Service, endpoints: &[&Endpoint], sni: String) -> TransportSocket {
-    let mut ids: Vec<String> = endpoints
-        .iter()
-        .map(|e| {
-            let ns = e
-                .workload
-                .as_deref()
-                .and_then(|w| w.split_once('/'))
-                .map_or(service.namespace.as_str(), |(ns, _)| ns);
-            spiffe_id(ns, &e.service_account)
-        })
-        .collect();
-    ids.sort();
-    ids.dedup();
+    let ids = destination_ids(service, endpoints);
     let context = UpstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             alpn_protocols: MESH_ALPN.iter().map(|s| s.to_string()).collect(),
@@ -231,6 +220,85 @@ fn user_upstream(tls: &ClientTlsSettings, host: &str) -> TransportSocket {
         } else {
             tls.sni.clone()
         },
+        ..Default::default()
+    };
+    socket(pack(&context))
+}
+
+/// The SPIFFE ids `endpoints` of `service` present (one per service account), sorted: who
+/// the client accepts as the destination.
+pub(crate) fn destination_ids(service: &Service, endpoints: &[&Endpoint]) -> Vec<String> {
+    let mut ids: Vec<String> = endpoints
+        .iter()
+        .map(|e| {
+            let ns = e
+                .workload
+                .as_deref()
+                .and_then(|w| w.split_once('/'))
+                .map_or(service.namespace.as_str(), |(ns, _)| ns);
+            spiffe_id(ns, &e.service_account)
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The certificate provider instance a proxyless gRPC bootstrap declares (Istio's agent
+/// writes `certificate_providers.default`, a `file_watcher` over the workload certificate,
+/// key and root), and its two certificates: `default` (the workload's) and `ROOTCA`.
+const GRPC_PROVIDER: &str = "default";
+
+fn grpc_provider(certificate: &str) -> Option<CertificateProviderPluginInstance> {
+    Some(CertificateProviderPluginInstance {
+        instance_name: GRPC_PROVIDER.into(),
+        certificate_name: certificate.into(),
+    })
+}
+
+/// ISTIO_MUTUAL for a proxyless gRPC client: its workload certificate and the mesh root from
+/// its certificate provider (gRPC has no SDS), the destination's SPIFFE ids as exact SAN
+/// matches. No ALPN nor SNI: gRPC reads neither.
+pub(crate) fn grpc_upstream(ids: &[String]) -> TransportSocket {
+    #[allow(deprecated)] // gRPC matches `match_subject_alt_names` (Istio's grpcgen sends it).
+    let validation = CertificateValidationContext {
+        ca_certificate_provider_instance: grpc_provider("ROOTCA"),
+        match_subject_alt_names: ids
+            .iter()
+            .map(|id| StringMatcher {
+                match_pattern: Some(MatchPattern::Exact(id.clone())),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let context = UpstreamTlsContext {
+        common_tls_context: Some(CommonTlsContext {
+            tls_certificate_provider_instance: grpc_provider("default"),
+            validation_context_type: Some(ValidationContextType::ValidationContext(validation)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    socket(pack(&context))
+}
+
+/// The server side of mesh mTLS for a proxyless gRPC server: present the workload
+/// certificate, require a client certificate from the mesh root (gRPC servers take no SAN
+/// match).
+pub(crate) fn grpc_downstream() -> TransportSocket {
+    let context = DownstreamTlsContext {
+        common_tls_context: Some(CommonTlsContext {
+            tls_certificate_provider_instance: grpc_provider("default"),
+            validation_context_type: Some(ValidationContextType::ValidationContext(
+                CertificateValidationContext {
+                    ca_certificate_provider_instance: grpc_provider("ROOTCA"),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }),
+        require_client_certificate: crate::proto::bool_value(true),
         ..Default::default()
     };
     socket(pack(&context))

@@ -24,7 +24,7 @@ spec:
   resolution: STATIC
   ports: [{number: 7070, name: grpc, protocol: GRPC}]
   endpoints:
-  - {address: 10.0.0.1, ports: {grpc: 5001}, labels: {version: v1}, locality: us-west/z1}
+  - {address: 10.0.0.1, ports: {grpc: 5001}, labels: {version: v1}, locality: us-west/z1, serviceAccount: echo-v1}
   - {address: 10.0.0.2, ports: {grpc: 5002}, labels: {version: v2}, weight: 3}
   - {address: "unix:///run/echo.sock", labels: {version: v2}}
 ---
@@ -99,9 +99,14 @@ fn snapshot() -> Snapshot {
 
 /// A gRPC client in `namespace`, announcing itself as Istio's gRPC bootstrap does.
 fn client(snapshot: &Snapshot, namespace: &str) -> ProxyView {
+    proxyless(snapshot, "client", "127.0.0.1", namespace)
+}
+
+/// A proxyless gRPC workload (client or server) as its node announces it.
+fn proxyless(snapshot: &Snapshot, workload: &str, ip: &str, namespace: &str) -> ProxyView {
     let meta = [("GENERATOR", "grpc"), ("NAMESPACE", namespace)];
     let node = Node {
-        id: format!("sidecar~127.0.0.1~client.{namespace}~{namespace}.svc.cluster.local"),
+        id: format!("sidecar~{ip}~{workload}.{namespace}~{namespace}.svc.cluster.local"),
         metadata: Some(Struct {
             fields: meta
                 .iter()
@@ -260,7 +265,7 @@ fn routes_are_the_virtual_services_without_the_catch_all_or_filter_config() {
 }
 
 #[test]
-fn clusters_are_those_the_routes_name_over_eds_round_robin_and_plaintext() {
+fn clusters_are_those_the_routes_name_over_eds_round_robin_with_tls_as_the_rule_says() {
     let out = generated("grpc");
     let names: Vec<&str> = out.clusters.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
@@ -286,7 +291,13 @@ fn clusters_are_those_the_routes_name_over_eds_round_robin_and_plaintext() {
             "{}: LEAST_REQUEST refused by gRPC",
             c.name
         );
-        assert!(c.transport_socket.is_none(), "{}: plaintext", c.name);
+        let mtls = c.name.contains(HOST);
+        assert_eq!(
+            c.transport_socket.is_some(),
+            mtls,
+            "{}: echo's DestinationRule says ISTIO_MUTUAL, plain has none",
+            c.name
+        );
         assert!(c.typed_extension_protocol_options.is_empty());
         assert!(c.outlier_detection.is_none() && c.common_lb_config.is_none());
     }
@@ -403,4 +414,235 @@ fn an_address_listed_twice_is_kept_once_and_localities_weigh_their_endpoints() {
 #[test]
 fn equal_inputs_give_equal_outputs() {
     assert_eq!(generated("grpc"), generated("grpc"));
+}
+
+/// The TLS context of a transport socket.
+fn tls_context<T: bowline_xds::prost::Message + bowline_xds::prost::Name + Default>(
+    socket: &bowline_xds::pb::envoy::config::core::v3::TransportSocket,
+) -> T {
+    use bowline_xds::pb::envoy::config::core::v3::transport_socket::ConfigType;
+    let Some(ConfigType::TypedConfig(any)) = &socket.config_type else {
+        panic!("no typed config in {socket:?}")
+    };
+    unpack(any).expect("a TLS context")
+}
+
+#[test]
+fn istio_mutual_names_the_certificate_provider_and_the_destination_ids() {
+    use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::{
+        common_tls_context::ValidationContextType, UpstreamTlsContext,
+    };
+    let out = generated("grpc");
+    let v1 = out
+        .clusters
+        .iter()
+        .find(|c| c.name == format!("outbound|7070|v1|{HOST}"))
+        .expect("v1 cluster");
+    let ctx: UpstreamTlsContext = tls_context(v1.transport_socket.as_ref().unwrap());
+    let common = ctx.common_tls_context.expect("common context");
+    let cert = common
+        .tls_certificate_provider_instance
+        .expect("certificate");
+    assert_eq!(
+        (cert.instance_name.as_str(), cert.certificate_name.as_str()),
+        ("default", "default")
+    );
+    assert!(
+        common.tls_certificate_sds_secret_configs.is_empty(),
+        "gRPC has no SDS"
+    );
+    let Some(ValidationContextType::ValidationContext(validation)) = common.validation_context_type
+    else {
+        panic!("a plain validation context")
+    };
+    let root = validation.ca_certificate_provider_instance.expect("root");
+    assert_eq!(
+        (root.instance_name.as_str(), root.certificate_name.as_str()),
+        ("default", "ROOTCA")
+    );
+    #[allow(deprecated)]
+    let sans: Vec<String> = validation
+        .match_subject_alt_names
+        .iter()
+        .map(|m| format!("{:?}", m.match_pattern))
+        .collect();
+    assert_eq!(
+        sans,
+        ["Some(Exact(\"spiffe://cluster.local/ns/grpc/sa/echo-v1\"))"],
+        "v1's endpoints' service account only"
+    );
+    assert!(ctx.sni.is_empty() && common.alpn_protocols.is_empty());
+}
+
+/// Two proxyless gRPC servers of `echo` (WorkloadEntries echo-v1 and echo-v2), v1 under a
+/// STRICT PeerAuthentication and two AuthorizationPolicies (AUDIT and ALLOW), beside MESH.
+const SERVERS: &str = r#"
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: echo-v1, namespace: grpc}
+spec: {address: 10.0.0.1, ports: {grpc: 5001}, labels: {app: echo, version: v1}, serviceAccount: echo-v1}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: echo-v2, namespace: grpc}
+spec: {address: 10.0.0.2, ports: {grpc: 5002}, labels: {app: echo, version: v2}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict-v1, namespace: grpc}
+spec:
+  selector: {matchLabels: {version: v1}}
+  mtls: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: audit, namespace: grpc}
+spec:
+  selector: {matchLabels: {version: v1}}
+  action: AUDIT
+  rules: [{to: [{operation: {paths: ["/bowline.test.Echo/Who"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-client, namespace: grpc}
+spec:
+  selector: {matchLabels: {version: v1}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/grpc/sa/client"]}}]}]
+"#;
+
+fn server(workload: &str, ip: &str) -> Generated {
+    let loaded = bowline_config::load_str(Path::new("mesh.yaml"), &format!("{MESH}{SERVERS}"));
+    let errors: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && !d.is_analysis())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let snap = Snapshot::build(1, loaded.config);
+    let proxy = proxyless(&snap, workload, ip, "grpc");
+    generate_grpc(&crate::PushContext::of(&snap), &proxy)
+}
+
+fn server_listeners(out: &Generated) -> Vec<&Listener> {
+    out.listeners
+        .iter()
+        .filter(|l| l.name.starts_with(INBOUND_LISTENER_PREFIX))
+        .collect()
+}
+
+#[test]
+fn a_server_gets_a_listener_per_address_it_may_bind_on_each_port_of_its_workload() {
+    use bowline_xds::pb::envoy::config::core::v3::{address, socket_address};
+    let out = server("echo-v1", "10.0.0.1");
+    let found: Vec<(String, String, u32)> = server_listeners(&out)
+        .iter()
+        .map(|l| {
+            let Some(address::Address::SocketAddress(a)) =
+                l.address.as_ref().and_then(|a| a.address.clone())
+            else {
+                panic!("{}: no socket address", l.name)
+            };
+            let Some(socket_address::PortSpecifier::PortValue(port)) = a.port_specifier else {
+                panic!("{}: no port", l.name)
+            };
+            (l.name.clone(), a.address, port)
+        })
+        .collect();
+    let want = |host: &str, shown: &str| {
+        (
+            format!("xds.istio.io/grpc/lds/inbound/{shown}:5001"),
+            host.to_string(),
+            5001,
+        )
+    };
+    let mut found_sorted = found.clone();
+    found_sorted.sort();
+    assert_eq!(
+        found_sorted,
+        [
+            want("0.0.0.0", "0.0.0.0"),
+            want("10.0.0.1", "10.0.0.1"),
+            want("::", "[::]"),
+        ],
+        "each listener's address is the one in its name (gRPC checks it)"
+    );
+    assert!(
+        server_listeners(&generated("grpc")).is_empty(),
+        "a client the registry does not know as a workload gets no server listener"
+    );
+    assert_eq!(out, server("echo-v1", "10.0.0.1"), "deterministic");
+}
+
+#[test]
+fn strict_servers_require_client_certificates_and_authorize_before_the_application() {
+    use bowline_xds::pb::envoy::extensions::filters::http::rbac::v3::Rbac;
+    use bowline_xds::pb::envoy::extensions::transport_sockets::tls::v3::{
+        common_tls_context::ValidationContextType, DownstreamTlsContext,
+    };
+    let chain = |out: &Generated| server_listeners(out)[0].filter_chains[0].clone();
+    let hcm_of = |chain: &FilterChain| -> HttpConnectionManager {
+        let Some(filter::ConfigType::TypedConfig(any)) = &chain.filters[0].config_type else {
+            panic!("no connection manager")
+        };
+        unpack(any).expect("a connection manager")
+    };
+
+    let strict = chain(&server("echo-v1", "10.0.0.1"));
+    let ctx: DownstreamTlsContext = tls_context(strict.transport_socket.as_ref().expect("mTLS"));
+    assert_eq!(
+        ctx.require_client_certificate,
+        crate::proto::bool_value(true)
+    );
+    let common = ctx.common_tls_context.expect("common context");
+    assert_eq!(
+        common
+            .tls_certificate_provider_instance
+            .map(|c| c.certificate_name),
+        Some("default".into())
+    );
+    let Some(ValidationContextType::ValidationContext(validation)) = common.validation_context_type
+    else {
+        panic!("a validation context")
+    };
+    assert_eq!(
+        validation
+            .ca_certificate_provider_instance
+            .map(|c| c.certificate_name),
+        Some("ROOTCA".into())
+    );
+    let hcm = hcm_of(&strict);
+    let filters: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        filters,
+        [crate::authz::RBAC_FILTER, ROUTER_FILTER],
+        "ALLOW's RBAC then the router; the AUDIT (LOG) engine gRPC refuses is left out"
+    );
+    let Some(http_filter::ConfigType::TypedConfig(any)) = &hcm.http_filters[0].config_type else {
+        panic!("RBAC config")
+    };
+    let rbac: Rbac = unpack(any).unwrap();
+    assert_eq!(
+        rbac.rules.map(|r| r.action),
+        Some(bowline_xds::pb::envoy::config::rbac::v3::rbac::Action::Allow as i32)
+    );
+    let Some(RouteSpecifier::RouteConfig(routes)) = hcm.route_specifier else {
+        panic!("an inline route configuration")
+    };
+    assert!(matches!(
+        routes.virtual_hosts[0].routes[0].action,
+        Some(route::Action::NonForwardingAction(_))
+    ));
+
+    let plain = chain(&server("echo-v2", "10.0.0.2"));
+    assert!(
+        plain.transport_socket.is_none(),
+        "PERMISSIVE (the default) is served plaintext"
+    );
+    let filters: Vec<String> = hcm_of(&plain)
+        .http_filters
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    assert_eq!(filters, [ROUTER_FILTER], "no policy selects v2");
 }
