@@ -4,8 +4,9 @@
 //! JWT and authorization filters' decisions, naming the rule that decided.
 //!
 //! Nothing is re-implemented: the control plane's own translation generates both sidecars'
-//! config, and bowline-proxy's model converts it and decides (route selection, filter-chain
-//! selection, `jwt::authenticate`, `Rbac::evaluate`) — the answer is what the proxies would do.
+//! config, and bowline-proxy's model converts it and decides (route selection and the
+//! router's `route::decide`, the very function the proxy acts on; filter-chain selection,
+//! `jwt::authenticate`, `Rbac::evaluate`) — the answer is what the proxies would do.
 
 mod decide;
 

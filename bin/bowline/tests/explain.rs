@@ -221,3 +221,41 @@ fn jwt_outcomes_come_before_authorization() {
         "{out}"
     );
 }
+
+#[test]
+fn rewrites_and_redirects_are_the_routers_own_decision() {
+    let dir = bookinfo();
+    std::fs::write(
+        dir.path().join("config/details-routes.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: details, namespace: default}\nspec:\n  hosts: [details]\n  http:\n  - match: [{uri: {prefix: /old}}]\n    redirect: {uri: /details, redirectCode: 302}\n  - match: [{uri: {prefix: /v2/}}]\n    rewrite: {uri: /, authority: details-v2.default.svc.cluster.local}\n    route: [{destination: {host: details}}]\n  - route: [{destination: {host: details}}]\n",
+    )
+    .unwrap();
+    let args = |path: &'static str| {
+        vec![
+            "--from",
+            "productpage-v1",
+            "--to",
+            "details:9080",
+            "--path",
+            path,
+        ]
+    };
+    let (code, out, err) = explain(dir.path(), &args("/v2/details?x=1"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("path rewritten to /details?x=1"), "{out}");
+    assert!(
+        out.contains("Host rewritten to details-v2.default.svc.cluster.local"),
+        "{out}"
+    );
+    let (code, out, _) = explain(dir.path(), &args("/old"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("a 302 redirect to http://details:9080/details"),
+        "{out}"
+    );
+    let (_, out, _) = explain(dir.path(), &args("/details"));
+    assert!(
+        !out.contains("rewritten"),
+        "no rewrite on the default route: {out}"
+    );
+}

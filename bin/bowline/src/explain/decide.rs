@@ -5,7 +5,7 @@ use anyhow::Context;
 use bowline_mesh::plan::{Instance, Plan};
 use bowline_model::jwt::{self, Decision, Jwks, JwksSource, JwtError};
 use bowline_model::rbac::{Rbac, RequestAttrs};
-use bowline_model::route::RouteAction;
+use bowline_model::route::RouterDecision;
 use bowline_model::{ClusterSpecifier, HttpFilter, NetworkFilter, RequestHead};
 use bowline_registry::Snapshot;
 use bowline_translate::{generate, Generated, ProxyView};
@@ -70,7 +70,10 @@ pub fn explain(
     };
     let table = bowline_model::RouteConfig::try_from(pb_routes)
         .map_err(|e| anyhow::anyhow!("route {}: {e}", pb_routes.name))?;
-    let Some((vhost, route)) = table.select(&head) else {
+    // The proxy's own router decision (the weighted pick aside: every cluster is shown).
+    let selection = table.select(&head);
+    let decision = bowline_model::route::decide(selection, &head, false, 0);
+    let (Some((vhost, _)), Some(route)) = (selection, decision.route()) else {
         let _ = writeln!(
             out,
             "route: none matches in route config {:?}: 404",
@@ -88,22 +91,43 @@ pub fn explain(
             &route.name
         }
     );
-    let clusters: Vec<(String, Option<u32>)> = match &route.action {
-        RouteAction::Forward(f) => match &f.clusters {
-            ClusterSpecifier::Cluster(name) => vec![(name.clone(), None)],
-            ClusterSpecifier::Weighted(list) => list
-                .iter()
-                .map(|w| (w.name.clone(), Some(w.weight)))
-                .collect(),
-        },
-        RouteAction::Redirect(_) => {
-            let _ = writeln!(out, "  answered by the source sidecar: a redirect");
+    let clusters: Vec<(String, Option<u32>)> = match &decision {
+        RouterDecision::Forward(up) => {
+            if let Some(path) = &up.path {
+                let _ = writeln!(out, "  path rewritten to {path}");
+            }
+            if let Some(host) = up.host {
+                let _ = writeln!(out, "  Host rewritten to {host}");
+            }
+            match &up.forward.clusters {
+                ClusterSpecifier::Cluster(name) => vec![(name.clone(), None)],
+                ClusterSpecifier::Weighted(list) => list
+                    .iter()
+                    .map(|w| (w.name.clone(), Some(w.weight)))
+                    .collect(),
+            }
+        }
+        RouterDecision::Redirect {
+            status, location, ..
+        } => {
+            let _ = writeln!(
+                out,
+                "  answered by the source sidecar: a {status} redirect to {location}"
+            );
             return Ok(done(out, Ok(())));
         }
-        RouteAction::DirectResponse(d) => {
-            let _ = writeln!(out, "  answered by the source sidecar: status {}", d.status);
+        RouterDecision::DirectResponse { status, .. } => {
+            let _ = writeln!(out, "  answered by the source sidecar: status {status}");
             return Ok(done(out, Ok(())));
         }
+        RouterDecision::RequireTls { location, .. } => {
+            let _ = writeln!(
+                out,
+                "  answered by the source sidecar: a 301 to {location} (the virtual host requires TLS)"
+            );
+            return Ok(done(out, Ok(())));
+        }
+        RouterDecision::NoRoute => unreachable!("a decision without a route returned above"),
     };
     if route.fault.is_some() {
         let _ = writeln!(

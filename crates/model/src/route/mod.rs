@@ -4,6 +4,7 @@
 mod action;
 mod convert;
 mod cors;
+mod decide;
 mod domains;
 mod fault;
 mod headers;
@@ -18,6 +19,7 @@ pub use action::{
 };
 pub(crate) use convert::route_config;
 pub use cors::{CorsDecision, CorsPolicy};
+pub use decide::{decide, RouterDecision, Upstream};
 pub use domains::DomainMatcher;
 pub(crate) use fault::fault_policy;
 pub use fault::{Abort, FaultAbort, FaultDecision, FaultDelay, FaultPolicy};

@@ -9,7 +9,7 @@
 //! carries no mark.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use http::{Method, Request, Response, StatusCode};
 
 use bowline_model::local_reply::{self, Asker, LocalReply, ReplyForm};
@@ -112,6 +112,15 @@ pub fn reply_owned(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::local(body));
     *response.status_mut() = status;
     response.extensions_mut().insert(LocalReplyMark::default());
+    response
+}
+
+/// A redirect to `location` (left out when it is not a valid header value), no body.
+pub fn redirect(status: StatusCode, location: String) -> Response<ResponseBody> {
+    let mut response = reply(status, "");
+    if let Ok(location) = HeaderValue::try_from(location) {
+        response.headers_mut().insert(LOCATION, location);
+    }
     response
 }
 

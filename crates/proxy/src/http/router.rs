@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, HOST, LOCATION, UPGRADE};
+use http::header::{HeaderName, HeaderValue, HOST, UPGRADE};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 
 use bowline_model as model;
 use model::path::NormalizedPath;
-use model::route::{CorsDecision, RequestHead, RouteAction};
+use model::route::{CorsDecision, RequestHead, RouterDecision, Upstream};
 use model::RouteSource;
 use std::borrow::Cow;
 
@@ -417,11 +417,7 @@ fn normalize_path(http: &HttpRt, req: &mut Request<Incoming>) -> Option<Response
             if local::asker(req).grpc {
                 return Some(local::refuse(StatusCode::BAD_REQUEST));
             }
-            let mut response = local::reply(StatusCode::TEMPORARY_REDIRECT, "");
-            if let Ok(location) = HeaderValue::try_from(location) {
-                response.headers_mut().insert(LOCATION, location);
-            }
-            return Some(response);
+            return Some(local::redirect(StatusCode::TEMPORARY_REDIRECT, location));
         }
     };
     let Ok(pq) = http::uri::PathAndQuery::try_from(normalized) else {
@@ -438,18 +434,24 @@ fn normalize_path(http: &HttpRt, req: &mut Request<Incoming>) -> Option<Response
     }
 }
 
-/// The router filter: answer from the route (redirect, direct response) or forward to its
-/// cluster.
+/// The router filter: the model decides ([`model::route::decide`]); this acts on the
+/// decision — answers it, or forwards to the cluster it picked.
 async fn router(
     conn: &Conn,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     selection: Option<(&model::VirtualHost, &model::route::Route)>,
     authority: &str,
     scheme: &str,
     snapshot: &Config,
     info: &mut StreamInfo,
 ) -> Response<ResponseBody> {
-    let Some((vhost, route)) = selection else {
+    let decision = model::route::decide(
+        selection,
+        &request_head(&req, authority, scheme),
+        conn.tls,
+        rand::random(),
+    );
+    let Some(route) = decision.route() else {
         conn.http.stats.no_route.inc();
         info.fail(ResponseFlag::NoRouteFound, details::ROUTE_NOT_FOUND);
         return local::reply(StatusCode::NOT_FOUND, "");
@@ -458,96 +460,80 @@ async fn router(
     if info.trace.is_some() {
         info.decorator.clone_from(&route.decorator);
     }
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    if vhost.require_tls && !conn.tls {
-        let mut response = local::reply(StatusCode::MOVED_PERMANENTLY, "");
-        if let Ok(location) = HeaderValue::from_str(&format!("https://{authority}{path}")) {
-            response.headers_mut().insert(LOCATION, location);
+    let mut response = match decision {
+        RouterDecision::NoRoute => unreachable!("a decision without a route returned above"),
+        RouterDecision::RequireTls { location, .. } => {
+            return local::redirect(StatusCode::MOVED_PERMANENTLY, location);
         }
-        return response;
-    }
-    let mut response = match &route.action {
-        RouteAction::DirectResponse(direct) => {
+        RouterDecision::DirectResponse { status, body, .. } => {
             conn.http.stats.rq_direct_response.inc();
             info.details = details::DIRECT_RESPONSE;
-            let status = StatusCode::from_u16(direct.status).unwrap_or(StatusCode::OK);
-            let body = direct.body.clone().map(Bytes::from).unwrap_or_default();
-            local::reply_owned(status, body)
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            local::reply_owned(status, body.map(Bytes::copy_from_slice).unwrap_or_default())
         }
-        RouteAction::Redirect(redirect) => {
+        RouterDecision::Redirect {
+            status, location, ..
+        } => {
             conn.http.stats.rq_redirect.inc();
-            let location =
-                redirect.location(&request_head(&req, authority, scheme), &route.matcher);
-            let status =
-                StatusCode::from_u16(redirect.code).unwrap_or(StatusCode::MOVED_PERMANENTLY);
-            let mut response = local::reply(status, "");
-            if let Ok(location) = HeaderValue::try_from(location) {
-                response.headers_mut().insert(LOCATION, location);
-            }
-            response
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+            local::redirect(status, location)
         }
-        RouteAction::Forward(fwd) => {
-            let weighted = fwd.clusters.pick(rand::random());
-            let weighted_ops = match &fwd.clusters {
-                model::ClusterSpecifier::Weighted(list) => list.iter().find(|c| c.name == weighted),
-                model::ClusterSpecifier::Cluster(_) => None,
-            };
-            info.upstream_cluster = info.name(weighted);
-            let Some(cluster) = snapshot.clusters.get(weighted) else {
-                conn.http.stats.no_cluster.inc();
-                info.fail(ResponseFlag::NoClusterFound, details::CLUSTER_NOT_FOUND);
-                return local::reply(StatusCode::SERVICE_UNAVAILABLE, "");
-            };
-            if let Some(istio) = conn.http.istio.as_deref() {
-                if istio.reporter == Reporter::Source {
-                    info.upstream_mtls = cluster.mtls;
-                    info.service = Some(cluster.service.clone().unwrap_or_else(|| {
-                        Arc::new(ServiceLabels::outside_registry(authority, &cluster.name))
-                    }));
-                }
-            }
-            let new_path = fwd
-                .path_rewrite
-                .as_ref()
-                .map(|rewrite| rewrite.apply(&route.matcher, &path));
-            prepare_request(conn, &mut req, route, weighted_ops, fwd, new_path);
-            if let (Some(tracing), Some(span)) = (&conn.http.tracing, info.trace.as_deref_mut()) {
-                tracing.start_upstream(span, req.headers_mut());
-            }
-            let target = Target {
-                cluster: cluster.clone(),
-                forward: fwd,
-                snapshot,
-            };
-            let mut response = forward::forward(conn, target, req, info).await;
-            if let Some(span) = info.trace.as_deref_mut() {
-                span.upstream_responded();
-            }
-            if let Some(w) = weighted_ops {
-                w.headers.apply_to_response(response.headers_mut());
-            }
-            response
+        RouterDecision::Forward(upstream) => {
+            forward_to(conn, req, upstream, authority, snapshot, info).await
         }
     };
     route.headers.apply_to_response(response.headers_mut());
     response
 }
 
-/// The request as the upstream will see it: rewrites, header mutations, forwarding headers.
-fn prepare_request(
+/// Forwards to the cluster the router picked: the request rewritten as the decision says,
+/// a client span started, then [`forward::forward`]'s tries.
+async fn forward_to(
     conn: &Conn,
-    req: &mut Request<Incoming>,
-    route: &model::route::Route,
-    weighted: Option<&model::WeightedCluster>,
-    fwd: &model::route::Forward,
-    new_path: Option<String>,
-) {
-    if let Some(path) = new_path {
-        if let Ok(pq) = http::uri::PathAndQuery::try_from(path) {
+    mut req: Request<Incoming>,
+    upstream: Upstream<'_>,
+    authority: &str,
+    snapshot: &Config,
+    info: &mut StreamInfo,
+) -> Response<ResponseBody> {
+    info.upstream_cluster = info.name(upstream.cluster);
+    let Some(cluster) = snapshot.clusters.get(upstream.cluster) else {
+        conn.http.stats.no_cluster.inc();
+        info.fail(ResponseFlag::NoClusterFound, details::CLUSTER_NOT_FOUND);
+        return local::reply(StatusCode::SERVICE_UNAVAILABLE, "");
+    };
+    if let Some(istio) = conn.http.istio.as_deref() {
+        if istio.reporter == Reporter::Source {
+            info.upstream_mtls = cluster.mtls;
+            info.service = Some(cluster.service.clone().unwrap_or_else(|| {
+                Arc::new(ServiceLabels::outside_registry(authority, &cluster.name))
+            }));
+        }
+    }
+    prepare_request(conn, &mut req, &upstream);
+    if let (Some(tracing), Some(span)) = (&conn.http.tracing, info.trace.as_deref_mut()) {
+        tracing.start_upstream(span, req.headers_mut());
+    }
+    let target = Target {
+        cluster: cluster.clone(),
+        forward: upstream.forward,
+        snapshot,
+    };
+    let mut response = forward::forward(conn, target, req, info).await;
+    if let Some(span) = info.trace.as_deref_mut() {
+        span.upstream_responded();
+    }
+    if let Some(w) = upstream.weighted {
+        w.headers.apply_to_response(response.headers_mut());
+    }
+    response
+}
+
+/// The request as the upstream will see it: the decision's path and `Host` rewrites, the
+/// route's then the weighted cluster's header mutations, forwarding headers.
+fn prepare_request(conn: &Conn, req: &mut Request<Incoming>, upstream: &Upstream<'_>) {
+    if let Some(path) = &upstream.path {
+        if let Ok(pq) = http::uri::PathAndQuery::try_from(path.as_str()) {
             let mut parts = std::mem::take(req.uri_mut()).into_parts();
             parts.path_and_query = Some(pq);
             if let Ok(uri) = http::Uri::from_parts(parts) {
@@ -555,15 +541,12 @@ fn prepare_request(
             }
         }
     }
-    let host_rewrite = weighted
-        .and_then(|w| w.host_rewrite.as_ref())
-        .or(fwd.host_rewrite.as_ref());
     let headers = req.headers_mut();
-    if let Some(host) = host_rewrite.and_then(|h| HeaderValue::from_str(h).ok()) {
+    if let Some(host) = upstream.host.and_then(|h| HeaderValue::from_str(h).ok()) {
         headers.insert(HOST, host);
     }
-    route.headers.apply_to_request(headers);
-    if let Some(w) = weighted {
+    upstream.route.headers.apply_to_request(headers);
+    if let Some(w) = upstream.weighted {
         w.headers.apply_to_request(headers);
     }
     if !headers.contains_key(X_FORWARDED_PROTO) {
