@@ -1,6 +1,14 @@
-//! One request through the connection manager: find the authority, pick the route (a pure
-//! model decision), then act on it — CORS, faults, direct responses, redirects, or forward
-//! to a cluster. Every decision is taken from the model before any I/O.
+//! One request through the connection manager, in named phases:
+//! - [`handle`]: the request's accounting — counted, reported (access log, Istio's metrics,
+//!   the span) when its response body has gone down;
+//! - `request_headers`: the connection manager's checks and rewrites, before any filter;
+//! - `request_filters`: the HTTP filters in the listener's order (JWT, RBAC, CORS, fault),
+//!   the router last;
+//! - `router`: the model decides what the router does ([`model::route::decide`], pure, the
+//!   same function `bowline explain` prints), and this acts on it — a local answer, or
+//!   `forward_to` the cluster it picked, whose tries are [`forward::forward`]'s.
+//!
+//! Every decision is taken from the model before any I/O.
 
 use std::sync::Arc;
 
@@ -181,13 +189,47 @@ fn header_bytes(headers: &http::HeaderMap) -> usize {
         + 2
 }
 
+/// The request's two phases: the connection manager's checks and rewrites, then the HTTP
+/// filters in the listener's order (the router last).
 async fn route(
+    conn: &Conn,
+    req: Request<Incoming>,
+    info: &mut StreamInfo,
+) -> Response<ResponseBody> {
+    match request_headers(conn, req, info) {
+        Ok(Checked {
+            req,
+            host,
+            snapshot,
+        }) => {
+            // Checked by `request_headers`: the authority is text.
+            let authority = host.to_str().unwrap_or_default();
+            request_filters(conn, req, authority, &snapshot, info).await
+        }
+        Err(reply) => reply,
+    }
+}
+
+/// A request past the connection manager.
+struct Checked {
+    req: Request<Incoming>,
+    /// Its authority, checked to be text.
+    host: HeaderValue,
+    /// The config the filters route with.
+    snapshot: Arc<Config>,
+}
+
+/// Phase 1, the connection manager: what it checks and rewrites before any filter runs —
+/// validation, the authority, upgrades, path normalisation, XFCC, the request id, Istio's
+/// metadata exchange, the server span, the access log's snapshot of the request. `Err` is
+/// the local reply that ends the request here.
+#[allow(clippy::result_large_err)] // the Err is the response itself
+fn request_headers(
     conn: &Conn,
     mut req: Request<Incoming>,
     info: &mut StreamInfo,
-) -> Response<ResponseBody> {
+) -> Result<Checked, Response<ResponseBody>> {
     let http = &conn.http;
-    // 1. The connection manager: what it checks and rewrites before any filter runs.
     // The authority: an absolute URI's (HTTP/2, or a proxy-style HTTP/1.1 request) wins over
     // Host, and Host is rewritten to match so the upstream sees one authority. Cloning a
     // HeaderValue shares its bytes: no copy for the common origin-form request.
@@ -204,7 +246,7 @@ async fn route(
         raw,
         http.accept,
     ) {
-        return local::refuse(refusal.status);
+        return Err(local::refuse(refusal.status));
     }
     let host = match req.uri().authority() {
         Some(a) => match HeaderValue::from_str(a.as_str()) {
@@ -212,15 +254,15 @@ async fn route(
                 req.headers_mut().insert(HOST, value.clone());
                 value
             }
-            Err(_) => return local::bad_request("invalid authority"),
+            Err(_) => return Err(local::bad_request("invalid authority")),
         },
         None => match req.headers().get(HOST) {
             Some(host) if !host.is_empty() => host.clone(),
-            _ => return local::bad_request("missing host header"),
+            _ => return Err(local::bad_request("missing host header")),
         },
     };
     let Ok(authority) = host.to_str() else {
-        return local::bad_request("invalid host header");
+        return Err(local::bad_request("invalid host header"));
     };
     if req.version() == Version::HTTP_11 {
         match decide_upgrade(req.headers(), http.websocket) {
@@ -232,14 +274,14 @@ async fn route(
                 headers.remove(UPGRADE);
                 headers.remove(HTTP2_SETTINGS);
             }
-            UpgradeDecision::Refuse => return local::upgrade_refused(),
+            UpgradeDecision::Refuse => return Err(local::upgrade_refused()),
         }
     }
     // Before anything reads the path: routing, JWT and RBAC all see the normalised one, and
     // so does the upstream (Envoy's order; skipping it lets `/public/../admin` past a DENY
     // on `/admin`).
     if let Some(reply) = normalize_path(http, &mut req) {
-        return reply;
+        return Err(reply);
     }
     super::xfcc::apply(
         req.headers_mut(),
@@ -288,9 +330,25 @@ async fn route(
         }));
     }
 
-    // 2. The HTTP filters, in the connection manager's order. As in Envoy, the route is
-    // chosen when a filter first needs it (CORS, fault, router), so a filter before that may
-    // still change what it matches.
+    Ok(Checked {
+        req,
+        host,
+        snapshot,
+    })
+}
+
+/// Phase 2, the HTTP filters, in the connection manager's order. As in Envoy, the route is
+/// chosen when a filter first needs it (CORS, fault, router), so a filter before that may
+/// still change what it matches.
+async fn request_filters(
+    conn: &Conn,
+    mut req: Request<Incoming>,
+    authority: &str,
+    snapshot: &Config,
+    info: &mut StreamInfo,
+) -> Response<ResponseBody> {
+    let http = &conn.http;
+    let scheme = if conn.tls { "https" } else { "http" };
     let table = match &http.route {
         RouteSource::Static(table) => Some(&**table),
         RouteSource::Rds(name) => snapshot.routes.get(name).map(|t| &**t),
@@ -375,7 +433,7 @@ async fn route(
             FilterRt::Router => {
                 let selection = *selected.get_or_insert_with(|| select(&req));
                 let mut response =
-                    router(conn, req, selection, authority, scheme, &snapshot, info).await;
+                    router(conn, req, selection, authority, scheme, snapshot, info).await;
                 if let Some(headers) = cors_response_headers {
                     add_headers(&mut response, headers);
                 }
