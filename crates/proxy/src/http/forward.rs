@@ -2,6 +2,11 @@
 //! connection within the route and per-try timeouts, retry as the policy says (with
 //! jittered back-off, avoiding previous hosts), feed outlier detection, fire mirrors, and
 //! hand WebSocket upgrades over to a byte tunnel.
+//!
+//! In three parts: [`forward`] is the retry loop; `one_try` sends one try and races it
+//! against the timeouts; `classify` (pure, table-tested) says what the try came to — an
+//! answer, the client's fault, or which failure — which the loop then reports, feeds to
+//! outlier detection and asks the retry policy about.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -57,7 +62,7 @@ pub async fn forward(
     let fwd = target.forward;
     let router = conn.http.router;
     let upgrading = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
-    let downstream_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
+    let mut downstream_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers, upgrading);
 
@@ -92,7 +97,7 @@ pub async fn forward(
     let timeout = fwd.effective_timeout(grpc_timeout);
     // A streamed body can be sent once: no retries then.
     let retry = fwd.retry.as_ref().filter(|_| replay.is_some());
-    let (hash, set_cookie) = match cluster.policy {
+    let (hash, mut set_cookie) = match cluster.policy {
         Policy::RingHash { .. } | Policy::Maglev { .. } => {
             request_hash(&fwd.hash_policy, &parts, conn.peer)
         }
@@ -105,6 +110,8 @@ pub async fn forward(
     // The retry breaker's slot for the retry in flight (Envoy counts outstanding retries).
     let mut retry_slot: Option<crate::upstream::circuit::Slot> = None;
     let stats = &cluster.stats;
+    // The retry loop: pick a host, make one try, classify what it came to, then answer or
+    // retry after the back-off.
     loop {
         let exclude: &[SocketAddr] = if retry.is_some_and(|r| r.avoid_previous_hosts) {
             &tried
@@ -158,32 +165,22 @@ pub async fn forward(
             tried.push(endpoint.addr);
         }
 
-        stats.upstream_rq_total.inc();
-        stats.upstream_rq_active.inc();
-        endpoint.active.fetch_add(1, Ordering::Relaxed);
-        let send = conn.pool.send(endpoint.addr, cluster, request);
         let per_try = retry.and_then(|r| r.per_try_timeout);
         let try_started = Instant::now();
-        let result = if timeout.is_none() && per_try.is_none() {
-            Some(send.await)
-        } else {
-            tokio::select! {
-                result = send => Some(result),
-                () = expiry(&mut body_state, timeout, per_try, try_started) => None,
-            }
-        };
-        endpoint.active.fetch_sub(1, Ordering::Relaxed);
-        stats.upstream_rq_active.dec();
+        let result = one_try(
+            conn,
+            cluster,
+            &endpoint,
+            request,
+            &mut body_state,
+            timeout,
+            per_try,
+        )
+        .await;
         // The route deadline, once the client has sent its whole request.
         let deadline = completed_at(&body_state).zip(timeout).map(|(at, t)| at + t);
-
-        // The client broke its request off (aborted, or sent a malformed body): the
-        // exchange failed because of the client, so nothing counts against the upstream —
-        // no outlier detection, no retry — and the client gets Envoy's 400.
-        if !matches!(result, Some(Ok(_))) && *body_state.borrow() == ClientBodyState::Broken {
-            conn.http.stats.downstream_rq_rx_reset.inc();
-            return local::bad_request(local::BAD_REQUEST);
-        }
+        let client = *body_state.borrow();
+        let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
 
         // Whether a retry may follow `outcome`: the policy asks for one, tries remain, and
         // the cluster's retry breaker (`max_retries`, or its retry budget) has room. The slot
@@ -207,19 +204,21 @@ pub async fn forward(
                 }
             }
         };
-        let policy = match result {
-            Some(Ok(response)) => {
+        let policy = match classify(result, client, past_deadline) {
+            // The client broke its request off (aborted, or sent a malformed body): the
+            // exchange failed because of the client, so nothing counts against the upstream —
+            // no outlier detection, no retry — and the client gets Envoy's 400.
+            Tried::ClientBroke => {
+                conn.http.stats.downstream_rq_rx_reset.inc();
+                return local::bad_request(local::BAD_REQUEST);
+            }
+            Tried::Answered(response, outcome) => {
                 let status = response.status().as_u16();
                 cluster.record(&endpoint, status);
                 // The router's `dynamic_stats`: per-cluster counts by response code.
                 if router.dynamic_stats {
                     stats.upstream_rq_xx.record(status);
                 }
-                let outcome = UpstreamOutcome::Response {
-                    status,
-                    grpc_status: grpc_status(&response),
-                    envoy_ratelimited: response.headers().contains_key("x-envoy-ratelimited"),
-                };
                 match may_retry(outcome) {
                     // Retried: this response is dropped (its connection closes).
                     Some(policy) => policy,
@@ -235,7 +234,7 @@ pub async fn forward(
                         // timeout runs from now.
                         let deadline = deadline.or_else(|| timeout.map(|t| Instant::now() + t));
                         let mut response =
-                            downstream_response(response, downstream_upgrade, deadline);
+                            downstream_response(response, downstream_upgrade.take(), deadline);
                         if !router.suppress_envoy_headers {
                             // Envoy's router: how long the upstream took, in milliseconds.
                             let ms = try_started.elapsed().as_millis();
@@ -244,7 +243,7 @@ pub async fn forward(
                                 http::HeaderValue::from(ms as u64),
                             );
                         }
-                        if let Some(cookie) = set_cookie {
+                        if let Some(cookie) = set_cookie.take() {
                             response
                                 .headers_mut()
                                 .append(http::header::SET_COOKIE, cookie);
@@ -253,27 +252,26 @@ pub async fn forward(
                     }
                 }
             }
-            Some(Err(error)) => {
-                let failure = NoResponse::of_error(&error);
-                if failure == NoResponse::Overflow {
-                    return fail(info, failure, retry_exhausted, || overloaded(conn));
-                }
-                cluster.record_local(&endpoint, LocalOrigin::ConnectFailed);
-                match failure.outcome().and_then(&mut may_retry) {
-                    Some(policy) => policy,
-                    None => return fail(info, failure, retry_exhausted, || failure.reply()),
-                }
+            Tried::NoResponse(NoResponse::Overflow) => {
+                return fail(info, NoResponse::Overflow, retry_exhausted, || {
+                    overloaded(conn)
+                });
             }
-            None if deadline.is_some_and(|d| Instant::now() >= d) => {
+            Tried::NoResponse(NoResponse::RouteTimeout) => {
                 stats.upstream_rq_timeout.inc();
                 return fail(info, NoResponse::RouteTimeout, false, || {
                     NoResponse::RouteTimeout.reply()
                 });
             }
-            None => {
-                stats.upstream_rq_per_try_timeout.inc();
-                cluster.record_local(&endpoint, LocalOrigin::Timeout);
-                let failure = NoResponse::PerTryTimeout;
+            Tried::NoResponse(failure) => {
+                // Outlier detection hears of it as a local-origin failure.
+                let origin = if failure == NoResponse::PerTryTimeout {
+                    stats.upstream_rq_per_try_timeout.inc();
+                    LocalOrigin::Timeout
+                } else {
+                    LocalOrigin::ConnectFailed
+                };
+                cluster.record_local(&endpoint, origin);
                 match failure.outcome().and_then(&mut may_retry) {
                     Some(policy) => policy,
                     None => return fail(info, failure, retry_exhausted, || failure.reply()),
@@ -290,6 +288,73 @@ pub async fn forward(
             });
         }
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// One try: the request sent to `endpoint` on a pooled connection, raced against the route
+/// and per-try timeouts. `None` when a timeout fired first. Counts the try as active on the
+/// cluster and the endpoint (least-request balancing reads the latter) while it runs.
+async fn one_try(
+    conn: &Conn,
+    cluster: &Cluster,
+    endpoint: &Endpoint,
+    request: Request<UpstreamBody>,
+    body_state: &mut watch::Receiver<ClientBodyState>,
+    timeout: Option<Duration>,
+    per_try: Option<Duration>,
+) -> Option<Result<Response<PooledBody>, UpstreamError>> {
+    let stats = &cluster.stats;
+    stats.upstream_rq_total.inc();
+    stats.upstream_rq_active.inc();
+    endpoint.active.fetch_add(1, Ordering::Relaxed);
+    let send = conn.pool.send(endpoint.addr, cluster, request);
+    let try_started = Instant::now();
+    let result = if timeout.is_none() && per_try.is_none() {
+        Some(send.await)
+    } else {
+        tokio::select! {
+            result = send => Some(result),
+            () = expiry(body_state, timeout, per_try, try_started) => None,
+        }
+    };
+    endpoint.active.fetch_sub(1, Ordering::Relaxed);
+    stats.upstream_rq_active.dec();
+    result
+}
+
+/// What a try came to, in the router's terms (`B`: the upstream response's body).
+#[derive(Debug)]
+enum Tried<B> {
+    /// The client broke its request off: nothing counts against the upstream.
+    ClientBroke,
+    /// The upstream answered; the outcome is what a retry policy is asked about.
+    Answered(Response<B>, UpstreamOutcome),
+    /// No response, and how it failed.
+    NoResponse(NoResponse),
+}
+
+/// Classifies a try's `result` (`None`: a timeout fired first), given how the client's
+/// body stands and whether the route deadline has passed. A client that broke its body off
+/// explains any failure; a timeout is the route's once its deadline has passed, else the
+/// per-try timeout's. Pure.
+fn classify<B>(
+    result: Option<Result<Response<B>, UpstreamError>>,
+    client: ClientBodyState,
+    past_deadline: bool,
+) -> Tried<B> {
+    match result {
+        Some(Ok(response)) => {
+            let outcome = UpstreamOutcome::Response {
+                status: response.status().as_u16(),
+                grpc_status: super::router::grpc_status(response.headers()),
+                envoy_ratelimited: response.headers().contains_key("x-envoy-ratelimited"),
+            };
+            Tried::Answered(response, outcome)
+        }
+        _ if client == ClientBodyState::Broken => Tried::ClientBroke,
+        Some(Err(error)) => Tried::NoResponse(NoResponse::of_error(&error)),
+        None if past_deadline => Tried::NoResponse(NoResponse::RouteTimeout),
+        None => Tried::NoResponse(NoResponse::PerTryTimeout),
     }
 }
 
@@ -457,16 +522,6 @@ async fn expiry(
     }
 }
 
-fn grpc_status(response: &Response<PooledBody>) -> Option<u32> {
-    response
-        .headers()
-        .get("grpc-status")?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
 /// The upstream's response on its way down: hop-by-hop headers off; a 101 hands both
 /// connections to a tunnel. The HTTP version is the downstream connection's business, not
 /// the upstream's (as in Envoy): an HTTP/1.0 upstream must not turn the client's HTTP/1.1
@@ -500,6 +555,50 @@ fn downstream_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A try's result in the router's terms: an answer is an answer (whatever the client
+    /// did), a broken client body explains any failure, a timeout is the route's only once
+    /// its deadline has passed.
+    #[test]
+    fn tries_are_classified_as_envoys_router_does() {
+        use ClientBodyState::Broken;
+        let sent = ClientBodyState::Complete(Instant::now());
+        let answer = |status: u16, grpc: Option<&str>| {
+            let mut response = Response::builder().status(status);
+            if let Some(code) = grpc {
+                response = response.header("grpc-status", code);
+            }
+            Some(Ok(response.body(()).unwrap()))
+        };
+        let shown = |tried: Tried<()>| match tried {
+            Tried::ClientBroke => "client broke".to_string(),
+            Tried::Answered(_, outcome) => format!("answered {outcome:?}"),
+            Tried::NoResponse(failure) => format!("{failure:?}"),
+        };
+        let timed_out = || None::<Result<Response<()>, UpstreamError>>;
+        let table = [
+            (
+                answer(503, None),
+                Broken,
+                false,
+                "answered Response { status: 503, grpc_status: None, envoy_ratelimited: false }",
+            ),
+            (
+                answer(200, Some("14")),
+                sent,
+                false,
+                "answered Response { status: 200, grpc_status: Some(14), envoy_ratelimited: false }",
+            ),
+            (Some(Err(UpstreamError::Overflow)), sent, false, "Overflow"),
+            (Some(Err(UpstreamError::Overflow)), Broken, false, "client broke"),
+            (timed_out(), Broken, true, "client broke"),
+            (timed_out(), sent, true, "RouteTimeout"),
+            (timed_out(), sent, false, "PerTryTimeout"),
+        ];
+        for (result, client, past_deadline, want) in table {
+            assert_eq!(shown(classify(result, client, past_deadline)), want);
+        }
+    }
 
     /// Each failure as Envoy reports it: the status and body the client gets, the flag and
     /// details in the access line, and whether a retry policy is asked.
