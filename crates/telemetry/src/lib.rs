@@ -7,6 +7,7 @@
 pub mod access_log;
 #[cfg(test)]
 mod alloc_count;
+pub mod cel;
 pub mod exchange;
 pub mod flags;
 pub mod metrics;
