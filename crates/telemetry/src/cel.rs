@@ -271,8 +271,10 @@ fn write_quoted(bytes: &[u8], out: &mut String) {
 
 /// Where attribute values come from: the proxy implements this over a request's record.
 ///
-/// An expression's identifier chain (`request.headers['x-user']`) is one path
-/// (`["request", "headers", "x-user"]`). The evaluator asks for the whole path first; when that
+/// An expression's identifier chain, with the constant string indexes that follow it
+/// (`request.headers['x-user']`), is one path (`["request", "headers", "x-user"]`); a computed
+/// index (`request.headers[name]`) or a method call ends the path, and applies to its value.
+/// The evaluator asks for the whole path first; when that
 /// is `None` it asks for ever shorter prefixes and selects the rest of the path from the first
 /// value found, which must then be a map with string keys (so an implementation may answer
 /// `["request", "headers"]` with the whole header map and never look up single headers). The

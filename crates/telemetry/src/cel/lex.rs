@@ -231,7 +231,11 @@ impl Lexer<'_> {
             b'|' if self.peek(1) == Some(b'|') => (Tok::Or, 2),
             b'|' => return err(at, "expected '||' (CEL has no '|' operator)"),
             _ => {
-                let c = self.text[at..].chars().next().unwrap_or('?');
+                let c = self
+                    .text
+                    .get(at..)
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or('?');
                 return err(at, format!("unexpected character {c:?}"));
             }
         };
@@ -371,7 +375,11 @@ impl Lexer<'_> {
                 (3, 8)
             }
             _ => {
-                let shown = self.text[at + 1..].chars().next().unwrap_or('?');
+                let shown = self
+                    .text
+                    .get(at + 1..)
+                    .and_then(|t| t.chars().next())
+                    .unwrap_or('?');
                 return err(at, format!("invalid escape sequence '\\{shown}'"));
             }
         };
