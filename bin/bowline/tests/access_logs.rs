@@ -11,9 +11,8 @@ mod support;
 use bowline_testkit::{wait_until, ProxyKind};
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
-use support::{Ads, Mesh};
+use support::{json_lines as lines, Ads, Mesh};
 use tokio::io::AsyncReadExt;
 
 /// A server that reads a request and closes the connection without answering.
@@ -27,14 +26,6 @@ async fn resetting_server() -> SocketAddr {
         }
     });
     addr
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 /// (service, path, request headers).

@@ -129,6 +129,31 @@ spec:
     )
 }
 
+/// `bowline control` on `config` with `extra` arguments, its plaintext xDS port on port 0:
+/// the process and that port's address.
+async fn control(
+    config: &Path,
+    state: &Path,
+    extra: &[&std::ffi::OsStr],
+) -> Result<(Proc, String)> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bowline"));
+    cmd.args(["control", "--config"])
+        .arg(config)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
+        .args(extra);
+    let control = Proc::spawn("control", cmd)?;
+    let line = control.wait_for_line("xds listening on ", STARTUP).await?;
+    let xds = line
+        .split("xds listening on ")
+        .nth(1)
+        .context("xds address")?
+        .trim()
+        .to_string();
+    Ok((control, xds))
+}
+
 /// The Envoy venv's Python, checked to import grpcio; panics saying how to install it.
 fn python_with_grpcio() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -202,20 +227,7 @@ async fn a_grpcio_client_routes_80_20_by_the_mesh_config_and_follows_an_edit() -
     let state = tempfile::tempdir()?;
     std::fs::write(config.path().join("echo.yaml"), service(v1_port, v2_port))?;
     std::fs::write(config.path().join("route.yaml"), route(80, 20))?;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bowline"));
-    cmd.args(["control", "--config"])
-        .arg(config.path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"]);
-    let control = Proc::spawn("control", cmd)?;
-    let line = control.wait_for_line("xds listening on ", STARTUP).await?;
-    let xds = line
-        .split("xds listening on ")
-        .nth(1)
-        .context("xds address")?
-        .trim()
-        .to_string();
+    let (_control, xds) = control(config.path(), state.path(), &[]).await?;
 
     // Enough rounds to outlast the edit below; the process is stopped when the test ends.
     let mut cmd = Command::new(&python);
@@ -431,30 +443,16 @@ async fn proxyless_client_and_servers_speak_mutual_tls_with_mesh_certificates() 
         "client-token spiffe://cluster.local/ns/grpc/sa/client\n\
          echo-token spiffe://cluster.local/ns/grpc/sa/echo\n",
     )?;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bowline"));
-    cmd.args(["control", "--config"])
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--ca-dir")
-        .arg(dir.path().join("ca"))
-        .arg("--ca-tokens")
-        .arg(&tokens)
-        .args([
-            "--xds-addr",
-            "127.0.0.1:0",
-            "--secure-xds-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--debug-addr", "127.0.0.1:0"]);
-    let control = Proc::spawn("control", cmd)?;
-    let line = control.wait_for_line("xds listening on ", STARTUP).await?;
-    let xds = line
-        .split("xds listening on ")
-        .nth(1)
-        .context("xds address")?
-        .trim()
-        .to_string();
+    let ca_dir = dir.path().join("ca");
+    let ca = [
+        "--ca-dir".as_ref(),
+        ca_dir.as_os_str(),
+        "--ca-tokens".as_ref(),
+        tokens.as_os_str(),
+        "--secure-xds-addr".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ];
+    let (_control, xds) = control(&config, &dir.path().join("state"), &ca).await?;
 
     let echo_certs = dir.path().join("echo-certs");
     let client_certs = dir.path().join("client-certs");

@@ -120,6 +120,7 @@ spec:
 
 #[test]
 fn telemetry_loads_under_v1_with_its_scope_and_warns_what_is_not_applied() {
+    // The access-log filter is applied (a CEL expression bowline-proxy evaluates): no warning.
     let text = "\
 apiVersion: telemetry.istio.io/v1
 kind: Telemetry
@@ -150,7 +151,6 @@ spec:
     assert_eq!(
         warned,
         [
-            ("BL0301", "spec.accessLogging[0].filter".to_string(), 9),
             (
                 "BL0301",
                 "spec.tracing[0].useRequestIdForTraceSampling".to_string(),
@@ -163,13 +163,46 @@ spec:
             ),
         ]
     );
-    let filter = &loaded.diagnostics[0];
-    assert_eq!(filter.severity, Severity::Warning);
-    assert!(filter.message.contains("CEL"), "{}", filter.message);
-    let tracing = &loaded.diagnostics[1];
+    let tracing = &loaded.diagnostics[0];
+    assert_eq!(tracing.severity, Severity::Warning);
     assert!(
         tracing.message.contains("x-request-id"),
         "{}",
         tracing.message
     );
+}
+
+#[test]
+fn cel_expressions_bowline_cannot_evaluate_are_refused_at_their_line() {
+    let text = "\
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: bad-cel, namespace: istio-system}
+spec:
+  accessLogging:
+  - providers: [{name: envoy}]
+    filter: {expression: 'response.code >= '}
+  metrics:
+  - overrides:
+    - tagOverrides:
+        request_host: {value: 'nosuch(request.host)'}
+";
+    let loaded = load(text);
+    let errors: Vec<(String, String)> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| (d.field.clone(), d.message.clone()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].0.ends_with("accessLogging[0].filter.expression"),
+        "{errors:?}"
+    );
+    assert!(errors[0].1.contains("CEL"), "{errors:?}");
+    assert!(
+        errors[1].0.ends_with("tagOverrides.request_host.value"),
+        "{errors:?}"
+    );
+    assert!(errors[1].1.contains("nosuch"), "{errors:?}");
 }

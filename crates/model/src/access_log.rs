@@ -4,25 +4,34 @@
 
 use crate::error::{At, Problem};
 use crate::unsupported::refuse_unsupported;
-use bowline_xds::pb::envoy::config::accesslog::v3::{access_log, AccessLog as PbAccessLog};
+use bowline_xds::pb::envoy::config::accesslog::v3::{
+    access_log, access_log_filter, extension_filter, AccessLog as PbAccessLog, AccessLogFilter,
+};
 use bowline_xds::pb::envoy::config::core::v3::{
     data_source, substitution_format_string, DataSource, SubstitutionFormatString,
 };
 use bowline_xds::pb::envoy::extensions::access_loggers::file::v3::{
     file_access_log, FileAccessLog,
 };
+use bowline_xds::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
 use bowline_xds::pb::envoy::extensions::access_loggers::stream::v3::{
     stdout_access_log, StdoutAccessLog,
 };
 use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
 use bowline_xds::prost::Name;
 
-/// One access log: every request (or connection) ends with a line in `path`.
+/// One access log: every request (or connection) ends with a line in `path` — or only
+/// those its filter lets through.
 #[derive(serde::Serialize, Debug, Clone, PartialEq)]
 pub struct AccessLog {
     /// A file, appended to; `/dev/stdout` for the stdout logger.
     pub path: String,
     pub format: AccessLogFormat,
+    /// Envoy's CEL filter (`envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter`):
+    /// a line is written only when the expression is true; an evaluation error counts as
+    /// false, as in Envoy. The expression is parsed where lines are rendered. `None`: every
+    /// request is logged.
+    pub filter: Option<String>,
 }
 
 /// What a line says.
@@ -50,7 +59,10 @@ fn access_log(log: &PbAccessLog, at: &At) -> Result<AccessLog, Problem> {
         filter,
         config_type,
     } = log;
-    refuse_unsupported!(at; filter);
+    let filter = filter
+        .as_ref()
+        .map(|f| cel_filter(f, &at.field("filter")))
+        .transpose()?;
     let Some(access_log::ConfigType::TypedConfig(any)) = config_type else {
         return Err(at.field("typed_config").invalid("is required"));
     };
@@ -76,7 +88,11 @@ fn access_log(log: &PbAccessLog, at: &At) -> Result<AccessLog, Problem> {
                 substitution(&f, &at.field("log_format"))?
             }
         };
-        Ok(AccessLog { path, format })
+        Ok(AccessLog {
+            path,
+            format,
+            filter,
+        })
     } else if any.type_url == StdoutAccessLog::type_url() {
         let StdoutAccessLog { access_log_format } = bowline_xds::unpack(any).map_err(bad)?;
         let format = match access_log_format {
@@ -88,6 +104,7 @@ fn access_log(log: &PbAccessLog, at: &At) -> Result<AccessLog, Problem> {
         Ok(AccessLog {
             path: "/dev/stdout".into(),
             format,
+            filter,
         })
     } else {
         Err(at.unsupported_because(format!(
@@ -95,6 +112,38 @@ fn access_log(log: &PbAccessLog, at: &At) -> Result<AccessLog, Problem> {
             any.type_url
         )))
     }
+}
+
+/// The expression of a CEL extension filter (the one filter Istio generates); other
+/// filters are refused, naming them.
+fn cel_filter(filter: &AccessLogFilter, at: &At) -> Result<String, Problem> {
+    let Some(access_log_filter::FilterSpecifier::ExtensionFilter(ext)) = &filter.filter_specifier
+    else {
+        return Err(at.unsupported_because(
+            "only the CEL extension filter (what Istio generates) is implemented",
+        ));
+    };
+    let at = at.field("extension_filter");
+    let Some(extension_filter::ConfigType::TypedConfig(any)) = &ext.config_type else {
+        return Err(at.field("typed_config").invalid("is required"));
+    };
+    let at = at.field("typed_config");
+    if any.type_url != ExpressionFilter::type_url() {
+        return Err(at.unsupported_because(format!(
+            "access log filter {:?} is not implemented (the CEL ExpressionFilter is)",
+            any.type_url
+        )));
+    }
+    let decoded: ExpressionFilter = bowline_xds::unpack(any).map_err(|e| at.invalid(e))?;
+    let ExpressionFilter {
+        expression,
+        cel_config,
+    } = &decoded;
+    refuse_unsupported!(at; cel_config);
+    if expression.trim().is_empty() {
+        return Err(at.field("expression").invalid("must not be empty"));
+    }
+    Ok(expression.clone())
 }
 
 /// A text format as written; an empty one is Envoy's default.

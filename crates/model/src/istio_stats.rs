@@ -36,6 +36,10 @@ pub struct IstioStats {
     pub service: Option<String>,
     /// Metrics the Telemetry API turned off, by its names (`REQUEST_DURATION`, …).
     pub disabled_metrics: Vec<String>,
+    /// The Telemetry API's tag overrides, by metric name (`REQUEST_COUNT`, …): label name →
+    /// a CEL expression for its value (UPSERT), or `None` to remove it (REMOVE). The
+    /// expressions are parsed where the metrics are recorded.
+    pub tag_overrides: std::collections::BTreeMap<String, Vec<(String, Option<String>)>>,
 }
 
 /// Who reports: the client's proxy (outbound listeners, gateways) or the server's (inbound).
@@ -112,6 +116,9 @@ struct StatsJson {
     service: Option<String>,
     #[serde(default)]
     disabled_metrics: Vec<String>,
+    #[serde(default)]
+    tag_overrides:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, Option<String>>>,
 }
 
 /// The one string field `field` of a one-key Struct.
@@ -154,6 +161,11 @@ pub(crate) fn stats_from_metadata(s: &Struct, at: &At) -> Result<IstioStats, Pro
         },
         service: c.service,
         disabled_metrics: c.disabled_metrics,
+        tag_overrides: c
+            .tag_overrides
+            .into_iter()
+            .map(|(metric, tags)| (metric, tags.into_iter().collect()))
+            .collect(),
     })
 }
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use bowline_model::access_log::{AccessLog, AccessLogFormat};
 use bowline_telemetry::access_log::{AccessRecord, Format};
+use bowline_telemetry::cel::{Expr, Value};
 
 /// Lines a sink holds for its writer before it drops new ones.
 const QUEUE: usize = 16 * 1024;
@@ -20,6 +21,8 @@ const QUEUE: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct AccessLogRt {
     format: Format,
+    /// Only records for which it is true are logged (Envoy's CEL filter).
+    filter: Option<Expr>,
     sink: Arc<Sink>,
 }
 
@@ -32,8 +35,15 @@ impl AccessLogRt {
             AccessLogFormat::Text(text) => Format::text(text).map_err(|e| e.to_string())?,
             AccessLogFormat::Json(fields) => Format::json(fields).map_err(|e| e.to_string())?,
         };
+        let filter = log
+            .filter
+            .as_deref()
+            .map(Expr::parse)
+            .transpose()
+            .map_err(|e| format!("filter: invalid CEL expression: {e}"))?;
         Ok(AccessLogRt {
             format,
+            filter,
             sink: Sink::for_path(&log.path),
         })
     }
@@ -47,8 +57,14 @@ impl AccessLogRt {
             .collect()
     }
 
-    /// Renders `record` and queues the line.
+    /// Renders `record` and queues the line — unless the filter is not true for it (an
+    /// expression that fails counts as false, as in Envoy).
     pub fn log(&self, record: &AccessRecord<'_>) {
+        if let Some(filter) = &self.filter {
+            if filter.eval(record) != Ok(Value::Bool(true)) {
+                return;
+            }
+        }
         let mut line = String::with_capacity(256);
         self.format.render(record, &mut line);
         self.sink.send(line);

@@ -23,9 +23,12 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use bowline_model as model;
+use bowline_telemetry::access_log::AccessRecord;
+use bowline_telemetry::cel::{Attributes, Expr};
 use bowline_telemetry::exchange::{self, NodeMetadata};
 use bowline_telemetry::metrics::{
-    Families, IstioMetrics, Peer, Protocol, Reporter, RequestLabels, SecurityPolicy, TcpLabels,
+    Families, IstioMetrics, Peer, Protocol, Reporter, RequestLabels, SecurityPolicy, TagEdits,
+    TcpLabels,
 };
 use bowline_telemetry::ResponseFlags;
 
@@ -172,6 +175,53 @@ pub struct StatsRt {
     pub peers: Arc<PeerCache>,
     /// The metrics recorded (all but those the Telemetry API disabled).
     pub families: Families,
+    /// The Telemetry API's tag overrides, per metric (one family each).
+    tags: Vec<FamilyTags>,
+}
+
+/// One metric's tag overrides, parsed: label name → its value's expression (UPSERT) or
+/// `None` (REMOVE).
+#[derive(Debug)]
+struct FamilyTags {
+    family: Families,
+    tags: Vec<(String, Option<Expr>)>,
+}
+
+/// The evaluated tag overrides of a TCP connection's metrics (none by default), computed
+/// once when its peer is known.
+#[derive(Debug, Default)]
+pub struct TcpEdits(Vec<(Families, Edits)>);
+
+/// One metric's evaluated tag overrides (see [`TagEdits`]).
+type Edits = Vec<(String, Option<String>)>;
+
+impl TcpEdits {
+    fn of(&self, family: Families) -> &TagEdits {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == family)
+            .map_or(&[], |(_, edits)| edits.as_slice())
+    }
+}
+
+/// The HTTP metrics.
+const HTTP_FAMILIES: Families = Families(0x0f);
+
+/// What an override's expression gives for one request: its value as a label, or Istio's
+/// `unknown` when it cannot be evaluated.
+fn evaluate(
+    tags: &[(String, Option<Expr>)],
+    attrs: &dyn Attributes,
+) -> Vec<(String, Option<String>)> {
+    tags.iter()
+        .map(|(name, expr)| {
+            let value = expr.as_ref().map(|e| match e.eval(attrs) {
+                Ok(v) => v.to_label(),
+                Err(_) => "unknown".to_string(),
+            });
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 impl StatsRt {
@@ -185,6 +235,7 @@ impl StatsRt {
             local,
             service,
             disabled_metrics,
+            tag_overrides,
         } = config;
         let mut families = Families::ALL;
         for name in disabled_metrics {
@@ -192,6 +243,29 @@ impl StatsRt {
                 Some(f) => families = families.without(f),
                 None => return Err(format!("istio.stats: unknown metric {name:?}")),
             }
+        }
+        let mut tags = Vec::new();
+        for (metric, overrides) in tag_overrides {
+            let family = Families::by_name(metric)
+                .filter(|f| *f != Families::ALL)
+                .ok_or_else(|| {
+                    format!("istio.stats: unknown metric {metric:?} in tag_overrides")
+                })?;
+            let parsed = overrides
+                .iter()
+                .map(|(tag, value)| {
+                    let expr = value
+                        .as_deref()
+                        .map(Expr::parse)
+                        .transpose()
+                        .map_err(|e| format!("istio.stats: tag {tag:?} of {metric}: {e}"))?;
+                    Ok((tag.clone(), expr))
+                })
+                .collect::<Result<_, String>>()?;
+            tags.push(FamilyTags {
+                family,
+                tags: parsed,
+            });
         }
         let model::istio_stats::LocalWorkload {
             node_id,
@@ -234,7 +308,26 @@ impl StatsRt {
             metrics,
             peers,
             families,
+            tags,
         })
+    }
+
+    /// Whether tag overrides read a request's attributes (its record is then kept).
+    pub fn reads_requests(&self) -> bool {
+        self.tags
+            .iter()
+            .any(|t| HTTP_FAMILIES.contains(t.family) && self.families.contains(t.family))
+    }
+
+    /// The tag overrides of a TCP connection's metrics, evaluated over its `record`.
+    pub fn tcp_edits(&self, record: &AccessRecord<'_>) -> TcpEdits {
+        TcpEdits(
+            self.tags
+                .iter()
+                .filter(|t| !HTTP_FAMILIES.contains(t.family))
+                .map(|t| (t.family, evaluate(&t.tags, record)))
+                .collect(),
+        )
     }
 
     /// The peer a metadata-exchange header names (decoded once per distinct value).
@@ -313,8 +406,28 @@ impl StatsRt {
             response_flags: r.flags,
             connection_security_policy: policy,
         };
+        let mut plain = self.families;
+        for t in self
+            .tags
+            .iter()
+            .filter(|t| self.families.contains(t.family))
+        {
+            if !HTTP_FAMILIES.contains(t.family) {
+                continue;
+            }
+            plain = plain.without(t.family);
+            let edits = evaluate(&t.tags, r.record.unwrap_or(&AccessRecord::default()));
+            self.metrics.record_request_edited(
+                t.family,
+                &labels,
+                &edits,
+                r.duration,
+                r.request_bytes,
+                r.response_bytes,
+            );
+        }
         self.metrics.record_request_of(
-            self.families,
+            plain,
             &labels,
             r.duration,
             r.request_bytes,
@@ -323,21 +436,28 @@ impl StatsRt {
     }
 
     /// A connection opened (unless the Telemetry API disabled the metric).
-    pub fn tcp_opened(&self, labels: &TcpLabels) {
-        if self.families.contains(Families::TCP_OPENED_CONNECTIONS) {
-            self.metrics.tcp_opened(labels);
+    pub fn tcp_opened(&self, labels: &TcpLabels, edits: &TcpEdits) {
+        let family = Families::TCP_OPENED_CONNECTIONS;
+        if self.families.contains(family) {
+            self.metrics.tcp_opened(labels, edits.of(family));
         }
     }
 
-    pub fn tcp_closed(&self, labels: &TcpLabels) {
-        if self.families.contains(Families::TCP_CLOSED_CONNECTIONS) {
-            self.metrics.tcp_closed(labels);
+    pub fn tcp_closed(&self, labels: &TcpLabels, edits: &TcpEdits) {
+        let family = Families::TCP_CLOSED_CONNECTIONS;
+        if self.families.contains(family) {
+            self.metrics.tcp_closed(labels, edits.of(family));
         }
     }
 
-    pub fn tcp_bytes(&self, labels: &TcpLabels, sent: u64, received: u64) {
-        self.metrics
-            .tcp_bytes_of(self.families, labels, sent, received);
+    pub fn tcp_bytes(&self, labels: &TcpLabels, edits: &TcpEdits, sent: u64, received: u64) {
+        // Each byte counter with its own overrides.
+        for family in [Families::TCP_SENT_BYTES, Families::TCP_RECEIVED_BYTES] {
+            if self.families.contains(family) {
+                self.metrics
+                    .tcp_bytes_of(family, labels, edits.of(family), sent, received);
+            }
+        }
     }
 
     /// The labels of a TCP connection.
@@ -386,6 +506,8 @@ pub struct RequestReport<'a> {
     /// Wire bytes, headers and body, as Istio counts them.
     pub request_bytes: u64,
     pub response_bytes: u64,
+    /// The request's record, which tag overrides read (`None`: they see no attribute).
+    pub record: Option<&'a AccessRecord<'a>>,
 }
 
 /// `spiffe://td` of `spiffe://td/ns/x/sa/y` (empty when the principal is not a SPIFFE id).

@@ -86,6 +86,7 @@ async fn each_failure_has_its_response_flag_in_the_access_line() {
     hcm.access_log = vec![AccessLog {
         path: path.display().to_string(),
         format: AccessLogFormat::Json(format),
+        filter: None,
     }];
     let (_proxy, addr) = start(
         vec![listener],
@@ -212,6 +213,7 @@ async fn tcp_connections_have_their_access_lines() {
                 access_log: vec![AccessLog {
                     path: path.display().to_string(),
                     format: AccessLogFormat::Json(format.clone()),
+                    filter: None,
                 }],
             }),
         );
@@ -276,4 +278,94 @@ async fn tcp_connections_have_their_access_lines() {
     assert_eq!(ok_line["protocol"], Value::Null, "TCP has no protocol");
     assert_eq!(find("refused")["flags"], "UF");
     assert_eq!(find("empty")["flags"], "UH");
+}
+
+/// Envoy's CEL access-log filter (what Istio's Telemetry `filter.expression` becomes): only
+/// the requests for which it is true get a line. Two logs on one connection manager, one
+/// filtered on the status and one on a request header, see the same four requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cel_filter_logs_only_the_requests_it_is_true_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let failures = dir.path().join("failures.log");
+    let flagged = dir.path().join("flagged.log");
+    let ok = Upstream::start("ok").await;
+    let to = |cluster: &str| {
+        RouteAction::Forward(forward(model::ClusterSpecifier::Cluster(cluster.into())))
+    };
+    let routes = route_config(
+        "r",
+        &["*"],
+        vec![
+            route("ok", prefix("/ok"), to("ok")),
+            route("empty", prefix("/empty"), to("empty")),
+        ],
+    );
+    let mut listener = http_listener("in", routes);
+    let model::NetworkFilter::Http(hcm) = &mut listener.filter_chains[0].network else {
+        unreachable!()
+    };
+    let serde_json::Value::Object(format) =
+        json!({"code": "%RESPONSE_CODE%", "path": "%REQ(:PATH)%"})
+    else {
+        unreachable!()
+    };
+    let log = |path: &std::path::Path, filter: &str| AccessLog {
+        path: path.display().to_string(),
+        format: AccessLogFormat::Json(format.clone()),
+        filter: Some(filter.into()),
+    };
+    hcm.access_log = vec![
+        log(&failures, "response.code >= 500"),
+        log(
+            &flagged,
+            "request.headers['x-log'] == 'yes' && request.url_path.startsWith('/ok')",
+        ),
+    ];
+    let (_proxy, addr) = start(
+        vec![listener],
+        vec![cluster("ok", &[ok.addr]), cluster("empty", &[])],
+    );
+    // The last two are sentinels, one for each log: a sink writes in order, so once a
+    // sentinel's line is there, so is every line before it.
+    type Request = (&'static str, &'static [(&'static str, &'static str)], u16);
+    let requests: [Request; 6] = [
+        ("/ok/a", &[], 200),
+        ("/empty/b", &[], 503),
+        ("/ok/c?q=1", &[("x-log", "yes")], 200),
+        ("/empty/d", &[("x-log", "yes")], 503),
+        ("/empty/end", &[], 503),
+        ("/ok/end", &[("x-log", "yes")], 200),
+    ];
+    for (path, headers, status) in requests {
+        let response = get(addr, path, headers, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(response.status, status, "{path}");
+    }
+    let logged = |file: &std::path::Path, last: &'static str| {
+        let file = file.to_path_buf();
+        async move {
+            let all = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+                let all = lines(&file);
+                async move {
+                    anyhow::ensure!(
+                        all.last().is_some_and(|l| l["path"] == last),
+                        "{} lines, no {last} yet",
+                        all.len()
+                    );
+                    Ok(all)
+                }
+            })
+            .await
+            .unwrap();
+            all.iter()
+                .map(|l| l["path"].as_str().unwrap().to_string())
+                .collect::<Vec<String>>()
+        }
+    };
+    assert_eq!(
+        logged(&failures, "/empty/end").await,
+        ["/empty/b", "/empty/d", "/empty/end"]
+    );
+    assert_eq!(logged(&flagged, "/ok/end").await, ["/ok/c?q=1", "/ok/end"]);
 }

@@ -43,6 +43,7 @@ fn stats(reporter: StatsReporter, workload: &str, app: &str) -> Arc<IstioStats> 
         },
         service: (reporter == StatsReporter::Destination).then(|| SERVICE.into()),
         disabled_metrics: Vec::new(),
+        tag_overrides: Default::default(),
     })
 }
 

@@ -11,6 +11,7 @@
 //! Parsing does the work: rendering walks pre-parsed pieces and appends to the caller's
 //! `String`, with no allocation of its own.
 
+mod attributes;
 mod defaults;
 mod json;
 mod operator;

@@ -32,12 +32,14 @@ use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 pub use labels::{
-    Peer, Protocol, Reporter, RequestLabels, SecurityPolicy, TcpLabels, REQUEST_LABEL_NAMES,
-    TCP_LABEL_NAMES,
+    Peer, Protocol, Reporter, RequestLabels, SecurityPolicy, TagEdits, TcpLabels,
+    REQUEST_LABEL_NAMES, TCP_LABEL_NAMES,
 };
 pub use series::ENVOY_DEFAULT_BUCKETS;
 
-use labels::{request_label_text, tcp_label_text};
+use labels::{
+    request_label_text, request_label_text_edited, tcp_label_text, tcp_label_text_edited,
+};
 use series::{Histogram, HttpSeries, TcpSeries, TCP_CLOSED, TCP_OPENED, TCP_RECEIVED, TCP_SENT};
 
 pub const REQUESTS_TOTAL: &str = "istio_requests_total";
@@ -100,6 +102,10 @@ type CounterOf = fn(&TcpSeries) -> u64;
 pub struct IstioMetrics {
     http: RwLock<HashMap<RequestLabels, HttpSeries>>,
     tcp: RwLock<HashMap<TcpLabels, TcpSeries>>,
+    /// Series whose labels the Telemetry API's tag overrides changed, by their label text
+    /// (the overrides are evaluated per request, so the text is the key).
+    http_edited: RwLock<HashMap<String, HttpSeries>>,
+    tcp_edited: RwLock<HashMap<String, TcpSeries>>,
 }
 
 impl std::fmt::Debug for IstioMetrics {
@@ -146,29 +152,63 @@ impl IstioMetrics {
         request_bytes: u64,
         response_bytes: u64,
     ) {
+        self.record_request_edited(
+            families,
+            labels,
+            &[],
+            duration,
+            request_bytes,
+            response_bytes,
+        );
+    }
+
+    /// [`record_request_of`](Self::record_request_of) with the labels changed by `edits`
+    /// (the tag overrides of these metrics, evaluated for this request).
+    pub fn record_request_edited(
+        &self,
+        families: Families,
+        labels: &RequestLabels,
+        edits: &TagEdits,
+        duration: Duration,
+        request_bytes: u64,
+        response_bytes: u64,
+    ) {
         let http = families.0 & 0x0f;
         if http == 0 {
             return;
         }
         let duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        with_series(
-            &self.http,
-            labels,
-            request_label_text,
-            HttpSeries::new,
-            |s| s.record(http, duration_ms, request_bytes, response_bytes),
-        );
+        let record = |s: &HttpSeries| s.record(http, duration_ms, request_bytes, response_bytes);
+        if edits.is_empty() {
+            with_series(
+                &self.http,
+                labels,
+                request_label_text,
+                HttpSeries::new,
+                record,
+            );
+        } else {
+            let text = request_label_text_edited(labels, edits);
+            with_series(
+                &self.http_edited,
+                &text,
+                String::clone,
+                HttpSeries::new,
+                record,
+            );
+        }
     }
 
     /// A connection's peer is known (Istio reports the open then, or at close at the latest).
-    pub fn tcp_opened(&self, labels: &TcpLabels) {
-        self.with_tcp(labels, TCP_OPENED, |s| {
+    /// `edits`: the metric's tag overrides for this connection (usually none).
+    pub fn tcp_opened(&self, labels: &TcpLabels, edits: &TagEdits) {
+        self.with_tcp(labels, edits, TCP_OPENED, |s| {
             s.opened.fetch_add(1, Relaxed);
         });
     }
 
-    pub fn tcp_closed(&self, labels: &TcpLabels) {
-        self.with_tcp(labels, TCP_CLOSED, |s| {
+    pub fn tcp_closed(&self, labels: &TcpLabels, edits: &TagEdits) {
+        self.with_tcp(labels, edits, TCP_CLOSED, |s| {
             s.closed.fetch_add(1, Relaxed);
         });
     }
@@ -176,11 +216,19 @@ impl IstioMetrics {
     /// Adds bytes moved since the last call: `sent` to the downstream, `received` from it
     /// (Istio reports deltas every 5 s and at close).
     pub fn tcp_bytes(&self, labels: &TcpLabels, sent: u64, received: u64) {
-        self.tcp_bytes_of(Families::ALL, labels, sent, received);
+        self.tcp_bytes_of(Families::ALL, labels, &[], sent, received);
     }
 
-    /// [`tcp_bytes`](Self::tcp_bytes) for the byte counters among `families` only.
-    pub fn tcp_bytes_of(&self, families: Families, labels: &TcpLabels, sent: u64, received: u64) {
+    /// [`tcp_bytes`](Self::tcp_bytes) for the byte counters among `families` only, with the
+    /// labels changed by `edits`.
+    pub fn tcp_bytes_of(
+        &self,
+        families: Families,
+        labels: &TcpLabels,
+        edits: &TagEdits,
+        sent: u64,
+        received: u64,
+    ) {
         let mut which = 0;
         if families.contains(Families::TCP_SENT_BYTES) {
             which |= TCP_SENT;
@@ -191,7 +239,7 @@ impl IstioMetrics {
         if which == 0 {
             return;
         }
-        self.with_tcp(labels, which, |s| {
+        self.with_tcp(labels, edits, which, |s| {
             if which & TCP_SENT != 0 {
                 s.sent_bytes.fetch_add(sent, Relaxed);
             }
@@ -201,11 +249,23 @@ impl IstioMetrics {
         });
     }
 
-    fn with_tcp(&self, labels: &TcpLabels, which: u8, add: impl Fn(&TcpSeries)) {
-        with_series(&self.tcp, labels, tcp_label_text, TcpSeries::new, |s| {
+    fn with_tcp(&self, labels: &TcpLabels, edits: &TagEdits, which: u8, add: impl Fn(&TcpSeries)) {
+        let record = |s: &TcpSeries| {
             s.touch(which);
             add(s);
-        });
+        };
+        if edits.is_empty() {
+            with_series(&self.tcp, labels, tcp_label_text, TcpSeries::new, record);
+        } else {
+            let text = tcp_label_text_edited(labels, edits);
+            with_series(
+                &self.tcp_edited,
+                &text,
+                String::clone,
+                TcpSeries::new,
+                record,
+            );
+        }
     }
 
     /// Prometheus text exposition 0.0.4, as Envoy's `/stats/prometheus` prints these: the
@@ -213,7 +273,8 @@ impl IstioMetrics {
     /// its series sorted by label text. Families without series are left out.
     pub fn render_prometheus(&self, out: &mut String) {
         let http = read(&self.http);
-        let mut series: Vec<&HttpSeries> = http.values().collect();
+        let edited = read(&self.http_edited);
+        let mut series: Vec<&HttpSeries> = http.values().chain(edited.values()).collect();
         series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         let of = |family: Families| -> Vec<&HttpSeries> {
             series.iter().copied().filter(|s| s.has(family.0)).collect()
@@ -248,7 +309,8 @@ impl IstioMetrics {
 
     fn render_tcp_counters(&self, out: &mut String) {
         let tcp = read(&self.tcp);
-        let mut series: Vec<&TcpSeries> = tcp.values().collect();
+        let edited = read(&self.tcp_edited);
+        let mut series: Vec<&TcpSeries> = tcp.values().chain(edited.values()).collect();
         series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         let counters: [(&str, u8, CounterOf); 4] = [
             (TCP_CONNECTIONS_CLOSED_TOTAL, TCP_CLOSED, |s| {

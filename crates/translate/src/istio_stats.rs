@@ -16,7 +16,9 @@ use std::collections::HashMap;
 
 use crate::telemetry::Mode;
 use crate::{ProxyView, PushContext};
-use bowline_config::istio::telemetry::{IstioMetric, Telemetry, WorkloadMode};
+use bowline_config::istio::telemetry::{
+    IstioMetric, MetricsOverrides, TagOperation, Telemetry, WorkloadMode,
+};
 use std::collections::BTreeMap;
 
 /// Istio's default `CLUSTER_ID` (one cluster): what its metrics print as
@@ -41,10 +43,15 @@ pub(crate) fn annotate(push: &PushContext, proxy: &ProxyView, listeners: &mut [L
     let scoped = crate::telemetry::in_scope(push.telemetries(), &proxy.namespace, &proxy.labels);
     let disabled = |mode| disabled_metrics(&scoped, mode);
     let (client_off, server_off) = (disabled(Mode::Client), disabled(Mode::Server));
+    let (client_tags, server_tags) = (
+        tag_overrides(&scoped, Mode::Client),
+        tag_overrides(&scoped, Mode::Server),
+    );
     for listener in listeners {
         let inbound = listener.traffic_direction == TrafficDirection::Inbound as i32;
         let reporter = if inbound { "destination" } else { "source" };
         let off = if inbound { &server_off } else { &client_off };
+        let tags = if inbound { &server_tags } else { &client_tags };
         if off.len() == STANDARD_METRICS.len() {
             // Every metric off for this side: the chains report nothing.
             continue;
@@ -66,6 +73,11 @@ pub(crate) fn annotate(push: &PushContext, proxy: &ProxyView, listeners: &mut [L
             }
             if !off.is_empty() {
                 config.insert("disabled_metrics".into(), off.clone().into());
+            }
+            if !tags.is_empty() {
+                // BTreeMaps: keys in order, so equal settings give equal bytes.
+                let tags = serde_json::to_value(tags).expect("strings serialize");
+                config.insert("tag_overrides".into(), tags);
             }
             let json = serde_json::Value::Object(config).to_string();
             set_metadata(&mut chain.metadata, STATS_METADATA_KEY, "config", &json);
@@ -120,6 +132,28 @@ const STANDARD_METRICS: [&str; 8] = [
 /// (client and server by default) and sets `disabled`, the narrower level winning.
 fn disabled_metrics(scoped: &[&Telemetry], mode: Mode) -> Vec<&'static str> {
     let mut disabled: BTreeMap<&'static str, bool> = BTreeMap::new();
+    for_each_override(scoped, mode, |names, o| {
+        if let Some(off) = o.disabled {
+            for name in names {
+                disabled.insert(name, off);
+            }
+        }
+    });
+    disabled
+        .into_iter()
+        .filter(|(_, off)| *off)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Calls `apply` with each override for the Prometheus provider (or naming no provider)
+/// that matches side `mode` and one of Istio's standard metrics, in istiod's order (levels
+/// widest first, entries and overrides in order), with the metrics it matches.
+fn for_each_override<'t>(
+    scoped: &[&'t Telemetry],
+    mode: Mode,
+    mut apply: impl FnMut(&'static [&'static str], &'t MetricsOverrides),
+) {
     for t in scoped {
         for m in &t.metrics {
             let prometheus = m.providers.is_empty()
@@ -136,10 +170,10 @@ fn disabled_metrics(scoped: &[&Telemetry], mode: Mode) -> Vec<&'static str> {
                     Some(WorkloadMode::Client) => mode == Mode::Client,
                     Some(WorkloadMode::Server) => mode == Mode::Server,
                 };
-                let (Some(off), true, None) = (o.disabled, side, &selector.custom_metric) else {
+                if !side || selector.custom_metric.is_some() {
                     continue;
-                };
-                let names: &[&'static str] =
+                }
+                let names: &'static [&'static str] =
                     match selector.metric.unwrap_or(IstioMetric::AllMetrics) {
                         IstioMetric::AllMetrics => &STANDARD_METRICS,
                         IstioMetric::RequestCount => &["REQUEST_COUNT"],
@@ -153,17 +187,33 @@ fn disabled_metrics(scoped: &[&Telemetry], mode: Mode) -> Vec<&'static str> {
                         // gRPC message counts are not reported by bowline-proxy.
                         IstioMetric::GrpcRequestMessages | IstioMetric::GrpcResponseMessages => &[],
                     };
-                for name in names {
-                    disabled.insert(name, off);
-                }
+                apply(names, o);
             }
         }
     }
-    disabled
-        .into_iter()
-        .filter(|(_, off)| *off)
-        .map(|(name, _)| name)
-        .collect()
+}
+
+/// A metric's tag overrides: label name → CEL value (UPSERT) or `None` (REMOVE).
+type Tags = BTreeMap<String, Option<String>>;
+
+/// The tag overrides of one side, by metric, by istiod's rules (as [`disabled_metrics`]:
+/// levels widest first, overrides in order; for each metric and tag the last one wins).
+fn tag_overrides(scoped: &[&Telemetry], mode: Mode) -> BTreeMap<&'static str, Tags> {
+    let mut out: BTreeMap<&'static str, Tags> = BTreeMap::new();
+    for_each_override(scoped, mode, |names, o| {
+        for name in names {
+            let tags = out.entry(name).or_default();
+            for (tag, t) in &o.tag_overrides {
+                let value = match t.operation {
+                    Some(TagOperation::Remove) => None,
+                    _ => Some(t.value.clone().unwrap_or_default()),
+                };
+                tags.insert(tag.clone(), value);
+            }
+        }
+    });
+    out.retain(|_, tags| !tags.is_empty());
+    out
 }
 
 /// The destination port a chain matches (inbound chains match one port each).
@@ -327,5 +377,49 @@ mod tests {
             let scoped = crate::telemetry::in_scope(loaded.config.telemetries(), "shop", &labels);
             assert_eq!(disabled_metrics(&scoped, mode), want, "{label}");
         }
+    }
+
+    #[test]
+    fn tag_overrides_follow_istios_precedence_per_metric_and_tag() {
+        let labels: Labels = [("app".to_string(), "reviews".to_string())].into();
+        let mesh = telemetry(
+            "istio-system",
+            "mesh",
+            "{metrics: [{overrides: [{tagOverrides: {request_host: {value: request.host}}}, {match: {metric: REQUEST_COUNT}, tagOverrides: {request_protocol: {operation: REMOVE}}}]}]}",
+        );
+        let workload = telemetry(
+            "shop",
+            "reviews",
+            "{selector: {matchLabels: {app: reviews}}, metrics: [{overrides: [{match: {metric: REQUEST_COUNT, mode: SERVER}, tagOverrides: {request_host: {value: \"'fixed'\"}}}]}]}",
+        );
+        let loaded = bowline_config::load_str(Path::new("t.yaml"), &format!("{mesh}{workload}"));
+        let scoped = crate::telemetry::in_scope(loaded.config.telemetries(), "shop", &labels);
+        let tags = |mode, metric| tag_overrides(&scoped, mode).get(metric).cloned();
+        let host = |v: &str| ("request_host".to_string(), Some(v.to_string()));
+        assert_eq!(
+            tags(Mode::Server, "REQUEST_COUNT"),
+            Some(
+                [host("'fixed'"), ("request_protocol".to_string(), None)]
+                    .into_iter()
+                    .collect()
+            ),
+            "the workload's override wins for its metric and side; the mesh's removal stays"
+        );
+        assert_eq!(
+            tags(Mode::Client, "REQUEST_COUNT"),
+            Some(
+                [host("request.host"), ("request_protocol".to_string(), None)]
+                    .into_iter()
+                    .collect()
+            )
+        );
+        assert_eq!(
+            tags(Mode::Server, "TCP_SENT_BYTES"),
+            Some([host("request.host")].into_iter().collect()),
+            "ALL_METRICS reaches the TCP metrics too"
+        );
+        let none = bowline_config::load_str(Path::new("t.yaml"), "");
+        let scoped = crate::telemetry::in_scope(none.config.telemetries(), "shop", &labels);
+        assert!(tag_overrides(&scoped, Mode::Client).is_empty());
     }
 }

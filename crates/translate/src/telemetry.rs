@@ -21,7 +21,10 @@
 //!   `logFormat` (text, or JSON `labels`), else Istio's text format; the built-in `envoy`
 //!   provider without a `logFormat` takes MeshConfig's `accessLogEncoding`/`accessLogFormat`.
 //!
-//! Not applied (warned by the config ledger): `filter.expression` (CEL), and the gRPC and
+//! - A provider's `filter.expression` (CEL) becomes Envoy's CEL access-log filter on its log
+//!   (the last entry naming the provider decides it, as its `disabled`).
+//!
+//! Not applied (warned by the config ledger): the gRPC and
 //! OpenTelemetry access-log providers (they count as configured, so they suppress the
 //! `accessLogFile` fallback as in Istio, but nothing is emitted for them).
 
@@ -32,7 +35,9 @@ use bowline_config::mesh_config::{
 };
 use bowline_config::Resource;
 use bowline_xds::pack;
-use bowline_xds::pb::envoy::config::accesslog::v3::{access_log, AccessLog};
+use bowline_xds::pb::envoy::config::accesslog::v3::{
+    access_log, access_log_filter, extension_filter, AccessLog, AccessLogFilter, ExtensionFilter,
+};
 use bowline_xds::pb::envoy::config::core::v3::{
     data_source, substitution_format_string, DataSource, SubstitutionFormatString,
     TypedExtensionConfig,
@@ -40,6 +45,7 @@ use bowline_xds::pb::envoy::config::core::v3::{
 use bowline_xds::pb::envoy::extensions::access_loggers::file::v3::{
     file_access_log, FileAccessLog,
 };
+use bowline_xds::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
 use bowline_xds::pb::envoy::extensions::formatter::req_without_query::v3::ReqWithoutQuery;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,6 +58,8 @@ pub(crate) use bowline_telemetry::access_log::{
 };
 
 pub(crate) const FILE_ACCESS_LOG: &str = "envoy.access_loggers.file";
+/// The name Istio gives the CEL access-log filter.
+const CEL_FILTER: &str = "envoy.access_loggers.extension_filters.cel";
 const REQ_WITHOUT_QUERY: &str = "envoy.formatter.req_without_query";
 const BUILTIN_PROVIDER: &str = "envoy";
 const DEV_STDOUT: &str = "/dev/stdout";
@@ -65,12 +73,15 @@ pub(crate) enum Mode {
     Server,
 }
 
-/// One file access log: where, and in which format.
+/// One file access log: where, in which format, and for which requests.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct FileLog {
     pub path: String,
     pub format: LogFormat,
     pub omit_empty_values: bool,
+    /// A CEL expression over Envoy's attributes: only requests (connections) for which it
+    /// is true are logged. `None`: all of them.
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +97,7 @@ pub(crate) enum LogFormat {
 struct Sink {
     provider: String,
     disabled: bool,
+    filter: Option<String>,
     /// `None` for an access-log provider bowline does not emit (gRPC, OpenTelemetry).
     log: Option<FileLog>,
 }
@@ -106,7 +118,7 @@ pub(crate) fn resolve<'a>(
     } else {
         merge(&levels, defaults, mode)
             .into_iter()
-            .filter_map(|(provider, disabled)| sink(mesh, provider, disabled))
+            .filter_map(|(provider, (disabled, filter))| sink(mesh, provider, disabled, filter))
             .collect()
     };
     if sinks.is_empty() {
@@ -119,7 +131,10 @@ pub(crate) fn resolve<'a>(
     sinks
         .into_iter()
         .filter(|s| !s.disabled)
-        .filter_map(|s| s.log)
+        .filter_map(|s| {
+            let filter = s.filter;
+            s.log.map(|log| FileLog { filter, ..log })
+        })
         .collect()
 }
 
@@ -192,12 +207,13 @@ pub(crate) fn mode_matches(selector: &Option<ModeSelector>, mode: Mode) -> bool 
     }
 }
 
-/// Istio's `mergeLogs`: provider name → disabled, for the providers in play.
+/// Istio's `mergeLogs`: provider name → (disabled, filter expression), for the providers in
+/// play; the last entry naming a provider decides both (an entry without a filter clears it).
 fn merge<'a>(
     levels: &[&'a [AccessLogging]],
     defaults: &'a [String],
     mode: Mode,
-) -> BTreeMap<&'a str, bool> {
+) -> BTreeMap<&'a str, (bool, Option<&'a str>)> {
     let names = |e: &'a AccessLogging| -> Vec<&'a str> {
         e.providers.iter().map(|p| p.name.as_str()).collect()
     };
@@ -205,7 +221,7 @@ fn merge<'a>(
     let mut out = BTreeMap::new();
     if levels.is_empty() {
         for name in defaults {
-            out.insert(name, false);
+            out.insert(name, (false, None));
         }
         return out;
     }
@@ -232,7 +248,8 @@ fn merge<'a>(
                 continue;
             }
             for name in named.into_iter().filter(|n| in_play.contains(n)) {
-                out.insert(name, entry.disabled == Some(true));
+                let filter = entry.filter.as_ref().map(|f| f.expression.as_str());
+                out.insert(name, (entry.disabled == Some(true), filter));
             }
         }
     }
@@ -240,7 +257,7 @@ fn merge<'a>(
 }
 
 /// The provider `name` as a sink; `None` when it is missing or does not write access logs.
-fn sink(mesh: &MeshConfig, name: &str, disabled: bool) -> Option<Sink> {
+fn sink(mesh: &MeshConfig, name: &str, disabled: bool, filter: Option<&str>) -> Option<Sink> {
     let provider = mesh.extension_provider(name)?;
     let log = match &provider.provider {
         Provider::EnvoyFileAccessLog(file) => Some(file_log(file, &provider.name, mesh)),
@@ -253,6 +270,7 @@ fn sink(mesh: &MeshConfig, name: &str, disabled: bool) -> Option<Sink> {
     Some(Sink {
         provider: provider.name,
         disabled,
+        filter: filter.map(str::to_string),
         log,
     })
 }
@@ -272,6 +290,7 @@ fn file_log(file: &EnvoyFileAccessLog, name: &str, mesh: &MeshConfig) -> FileLog
             path,
             format: LogFormat::Text(text_format(None)),
             omit_empty_values: false,
+            filter: None,
         };
     };
     let AccessLogFormat {
@@ -294,6 +313,7 @@ fn file_log(file: &EnvoyFileAccessLog, name: &str, mesh: &MeshConfig) -> FileLog
         path,
         format,
         omit_empty_values: *omit_empty_values,
+        filter: None,
     }
 }
 
@@ -317,6 +337,7 @@ fn from_mesh(path: &str, mesh: &MeshConfig) -> FileLog {
         path: path.to_string(),
         format,
         omit_empty_values: false,
+        filter: None,
     }
 }
 
@@ -381,11 +402,28 @@ pub(crate) fn envoy_access_logs(logs: &[FileLog]) -> Vec<AccessLog> {
             };
             AccessLog {
                 name: FILE_ACCESS_LOG.into(),
-                filter: None,
+                filter: log.filter.as_deref().map(cel_filter),
                 config_type: Some(access_log::ConfigType::TypedConfig(typed)),
             }
         })
         .collect()
+}
+
+/// Istio's access-log filter: Envoy's CEL extension filter over the expression.
+fn cel_filter(expression: &str) -> AccessLogFilter {
+    AccessLogFilter {
+        filter_specifier: Some(access_log_filter::FilterSpecifier::ExtensionFilter(
+            ExtensionFilter {
+                name: CEL_FILTER.into(),
+                config_type: Some(extension_filter::ConfigType::TypedConfig(pack(
+                    &ExpressionFilter {
+                        expression: expression.to_string(),
+                        ..Default::default()
+                    },
+                ))),
+            },
+        )),
+    }
 }
 
 mod sorted;

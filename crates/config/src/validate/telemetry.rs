@@ -65,6 +65,7 @@ fn metrics(m: &Metrics, p: &str, out: &mut Findings) {
                     format!("{field}.value"),
                     "value must not be set when operation is REMOVE",
                 ),
+                TagOperation::Upsert => cel(value, &format!("{field}.value"), out),
                 _ => {}
             }
         }
@@ -170,56 +171,20 @@ fn custom_tag(name: &str, tag: &CustomTag, q: &str, out: &mut Findings) {
 fn access_logging(l: &AccessLogging, p: &str, out: &mut Findings) {
     providers(&l.providers, p, out);
     if let Some(f) = &l.filter {
-        if let Some(why) = cel_syntax_problem(&f.expression) {
-            out.error(
-                code::NOT_ALLOWED,
-                format!("{p}.filter.expression"),
-                format!("must be a valid CEL expression: {why}"),
-            );
-        }
+        cel(&f.expression, &format!("{p}.filter.expression"), out);
     }
 }
 
-/// What makes `expr` plainly not a CEL expression: empty, unbalanced brackets or an
-/// unterminated string. Istio parses it with cel-go; bowline has no CEL parser, so this
-/// catches only the slips that break any parser.
-fn cel_syntax_problem(expr: &str) -> Option<&'static str> {
-    if expr.trim().is_empty() {
-        return Some("the expression is empty");
+/// A CEL expression bowline-proxy evaluates (bowline-telemetry's parser: a syntax error,
+/// or a function it does not have, refuses the resource, naming the field and the column).
+fn cel(expression: &str, field: &str, out: &mut Findings) {
+    if let Err(e) = bowline_telemetry::cel::Expr::parse(expression) {
+        out.error(
+            code::NOT_ALLOWED,
+            field.to_string(),
+            format!("must be a valid CEL expression: {e}"),
+        );
     }
-    let mut stack = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in expr.chars() {
-        if let Some(q) = quote {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                _ if c == q => quote = None,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' | '\'' => quote = Some(c),
-            '(' | '[' | '{' => stack.push(c),
-            ')' | ']' | '}' => {
-                let open = match c {
-                    ')' => '(',
-                    ']' => '[',
-                    _ => '{',
-                };
-                if stack.pop() != Some(open) {
-                    return Some("unbalanced brackets");
-                }
-            }
-            _ => {}
-        }
-    }
-    if quote.is_some() {
-        return Some("unterminated string");
-    }
-    (!stack.is_empty()).then_some("unbalanced brackets")
 }
 
 #[cfg(test)]
@@ -228,16 +193,21 @@ mod tests {
 
     #[test]
     fn cel_slips_are_caught_and_plain_expressions_pass() {
+        let problems = |expr: &str| {
+            let mut out = Findings::default();
+            cel(expr, "f", &mut out);
+            out
+        };
         for ok in [
             "true",
             "response.code >= 400",
             "request.headers['x-debug'] == 'a)b'",
             "xds.cluster_name.startsWith(\"outbound\")",
         ] {
-            assert_eq!(cel_syntax_problem(ok), None, "{ok}");
+            assert!(problems(ok).0.is_empty(), "{ok}");
         }
-        for bad in ["", "  ", "(response.code", "a == 'b", "a]"] {
-            assert!(cel_syntax_problem(bad).is_some(), "{bad:?}");
+        for bad in ["", "  ", "(response.code", "a == 'b", "a]", "nosuch(1)"] {
+            assert!(!problems(bad).0.is_empty(), "{bad:?}");
         }
     }
 }

@@ -117,6 +117,7 @@ impl PendingLog {
                 duration: record.duration.unwrap_or_default(),
                 request_bytes: info.request_head_bytes + received,
                 response_bytes: self.response_head_bytes + sent,
+                record: Some(&record),
             });
         }
         if let (Some(tracing), Some(span), Some(state)) = (

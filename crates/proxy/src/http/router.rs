@@ -315,7 +315,9 @@ fn request_headers(
         info.keep_names |= span.sampled;
         info.trace = Some(Box::new(span));
     }
-    if !http.access_logs.is_empty() {
+    // Access logs, and tag overrides of Istio's metrics, read the request at its end.
+    let reads_request = http.istio.as_deref().is_some_and(StatsRt::reads_requests);
+    if !http.access_logs.is_empty() || reads_request {
         info.request = Some(Box::new(RequestSnapshot {
             method: req.method().clone(),
             path: req

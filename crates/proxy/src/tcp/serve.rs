@@ -16,7 +16,7 @@ use crate::stats::{Counter, ListenerStats};
 use crate::upstream::cluster::Discovery;
 
 use super::{proxy_counted, Counts, Ended};
-use crate::istio_metrics::{KnownPeer, ServiceLabels, Sides, StatsRt};
+use crate::istio_metrics::{KnownPeer, ServiceLabels, Sides, StatsRt, TcpEdits};
 use crate::listener::runtime::TcpRt;
 use bowline_telemetry::access_log::AccessRecord;
 use bowline_telemetry::metrics::{Reporter, TcpLabels};
@@ -85,8 +85,16 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     if let (Some(istio), Some(failed)) = (&tcp.istio, &outcome.failed) {
         // Never connected: counted opened and closed at once, with the reason's flag.
         let labels = istio.tcp_labels(&failed.sides(), outcome.flags);
-        istio.tcp_opened(&labels);
-        istio.tcp_closed(&labels);
+        let edits = istio.tcp_edits(&AccessRecord {
+            upstream_cluster: outcome.cluster.as_deref(),
+            downstream_local_address: Some(destination),
+            downstream_remote_address: Some(peer),
+            downstream_peer_uri_san: principal.as_deref(),
+            requested_server_name: server_name.as_deref().filter(|s| !s.is_empty()),
+            ..AccessRecord::default()
+        });
+        istio.tcp_opened(&labels, &edits);
+        istio.tcp_closed(&labels, &edits);
     }
     if tcp.access_logs.is_empty() {
         return;
@@ -120,6 +128,9 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Outcome {
     let tcp_model = &tcp.model;
     let mut outcome = Outcome::default();
+    // What tag overrides of Istio's TCP metrics may read of the connection.
+    let (peer, destination) = (accepted.peer, accepted.destination);
+    let server_name = accepted.server_name.clone();
     let mut parties = Parties {
         principal: accepted.principal.clone(),
         ..Parties::default()
@@ -203,8 +214,17 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let labels = tcp.istio.as_ref().map(|istio| {
         let labels = istio.tcp_labels(&parties.sides(), ResponseFlags::NONE);
-        istio.tcp_opened(&labels);
-        (istio, labels)
+        let edits = istio.tcp_edits(&AccessRecord {
+            upstream_host: Some(addr),
+            upstream_cluster: outcome.cluster.as_deref(),
+            downstream_local_address: Some(destination),
+            downstream_remote_address: Some(peer),
+            downstream_peer_uri_san: parties.principal.as_deref(),
+            requested_server_name: server_name.as_deref().filter(|s| !s.is_empty()),
+            ..AccessRecord::default()
+        });
+        istio.tcp_opened(&labels, &edits);
+        (istio, labels, edits)
     });
     let copy = proxy_counted(
         stream,
@@ -215,7 +235,7 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     );
     let ended = match &labels {
         None => copy.await,
-        Some((istio, labels)) => {
+        Some((istio, labels, edits)) => {
             let mut reported = Reported::default();
             let ended = {
                 let mut copy = std::pin::pin!(copy);
@@ -224,12 +244,12 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
                 loop {
                     tokio::select! {
                         ended = &mut copy => break ended,
-                        _ = tick.tick() => reported.flush(istio, labels, counts),
+                        _ = tick.tick() => reported.flush(istio, labels, edits, counts),
                     }
                 }
             };
-            reported.flush(istio, labels, counts);
-            istio.tcp_closed(labels);
+            reported.flush(istio, labels, edits, counts);
+            istio.tcp_closed(labels, edits);
             ended
         }
     };
@@ -250,11 +270,11 @@ struct Reported {
 impl Reported {
     /// Istio's sent bytes are those sent to the downstream (read from the upstream);
     /// received, those read from the downstream.
-    fn flush(&mut self, istio: &StatsRt, labels: &TcpLabels, counts: &Counts) {
+    fn flush(&mut self, istio: &StatsRt, labels: &TcpLabels, edits: &TcpEdits, counts: &Counts) {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         let (sent, received) = (load(&counts.from_upstream), load(&counts.from_downstream));
         if sent != self.sent || received != self.received {
-            istio.tcp_bytes(labels, sent - self.sent, received - self.received);
+            istio.tcp_bytes(labels, edits, sent - self.sent, received - self.received);
             (self.sent, self.received) = (sent, received);
         }
     }

@@ -189,8 +189,18 @@ const UNKNOWN: &str = "unknown";
 /// Istio's value for a missing canonical revision.
 const LATEST: &str = "latest";
 
+/// The Telemetry API's tag overrides of one metric, evaluated for one request or
+/// connection: label name → its new value (`Some`, Istio's UPSERT) or `None` (REMOVE). A
+/// name Istio's set does not have is a new label, printed after Istio's in the order given.
+pub type TagEdits = [(String, Option<String>)];
+
 /// The `{...}` inner text of one HTTP series: `name="value"` pairs in Istio's order.
 pub(crate) fn request_label_text(labels: &RequestLabels) -> String {
+    request_label_text_edited(labels, &[])
+}
+
+/// [`request_label_text`] with `edits` applied.
+pub(crate) fn request_label_text_edited(labels: &RequestLabels, edits: &TagEdits) -> String {
     let RequestLabels {
         reporter,
         source,
@@ -204,7 +214,7 @@ pub(crate) fn request_label_text(labels: &RequestLabels) -> String {
         response_flags,
         connection_security_policy,
     } = labels;
-    let mut text = LabelText::default();
+    let mut text = LabelText::new(edits, &REQUEST_LABEL_NAMES);
     text.common(
         *reporter,
         source,
@@ -225,11 +235,16 @@ pub(crate) fn request_label_text(labels: &RequestLabels) -> String {
         "connection_security_policy",
         connection_security_policy.as_str(),
     );
-    text.0
+    text.finish()
 }
 
 /// The `{...}` inner text of one TCP series.
 pub(crate) fn tcp_label_text(labels: &TcpLabels) -> String {
+    tcp_label_text_edited(labels, &[])
+}
+
+/// [`tcp_label_text`] with `edits` applied.
+pub(crate) fn tcp_label_text_edited(labels: &TcpLabels, edits: &TagEdits) -> String {
     let TcpLabels {
         reporter,
         source,
@@ -240,7 +255,7 @@ pub(crate) fn tcp_label_text(labels: &TcpLabels) -> String {
         response_flags,
         connection_security_policy,
     } = labels;
-    let mut text = LabelText::default();
+    let mut text = LabelText::new(edits, &TCP_LABEL_NAMES);
     text.common(
         *reporter,
         source,
@@ -258,13 +273,40 @@ pub(crate) fn tcp_label_text(labels: &TcpLabels) -> String {
         "connection_security_policy",
         connection_security_policy.as_str(),
     );
-    text.0
+    text.finish()
 }
 
-#[derive(Default)]
-struct LabelText(String);
+/// Label pairs being written, with the overrides to apply on the way.
+struct LabelText<'a> {
+    text: String,
+    edits: &'a TagEdits,
+    /// Istio's label names of this set (edits naming others are new labels).
+    names: &'static [&'static str],
+}
 
-impl LabelText {
+impl<'a> LabelText<'a> {
+    fn new(edits: &'a TagEdits, names: &'static [&'static str]) -> LabelText<'a> {
+        LabelText {
+            text: String::new(),
+            edits,
+            names,
+        }
+    }
+
+    /// The text, with the new labels appended.
+    fn finish(mut self) -> String {
+        let edits = self.edits;
+        for (i, (name, value)) in edits.iter().enumerate() {
+            // The last edit of a name decides it.
+            let later = edits[i + 1..].iter().any(|(n, _)| n == name);
+            if let (false, false, Some(value)) = (later, self.names.contains(&name.as_str()), value)
+            {
+                self.write(name, value);
+            }
+        }
+        self.text
+    }
+
     /// Everything up to `destination_cluster`, shared by the HTTP and TCP label sets.
     fn common(
         &mut self,
@@ -313,14 +355,24 @@ impl LabelText {
         self.pair("destination_cluster", or_unknown(&destination.cluster));
     }
 
-    /// Appends `name="value"`, the value escaped as the text format requires.
+    /// Appends `name="value"` — or the override's value, or nothing when it is removed.
     fn pair(&mut self, name: &str, value: &str) {
-        if !self.0.is_empty() {
-            self.0.push(',');
+        let edits = self.edits;
+        match edits.iter().rev().find(|(n, _)| n == name) {
+            Some((_, None)) => {}
+            Some((_, Some(edited))) => self.write(name, edited),
+            None => self.write(name, value),
         }
-        let _ = write!(self.0, "{name}=\"");
-        escape_label_value(value, &mut self.0);
-        self.0.push('"');
+    }
+
+    /// Appends `name="value"`, the value escaped as the text format requires.
+    fn write(&mut self, name: &str, value: &str) {
+        if !self.text.is_empty() {
+            self.text.push(',');
+        }
+        let _ = write!(self.text, "{name}=\"");
+        escape_label_value(value, &mut self.text);
+        self.text.push('"');
     }
 }
 

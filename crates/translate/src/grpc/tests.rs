@@ -87,7 +87,12 @@ spec:
 "#;
 
 fn snapshot() -> Snapshot {
-    let loaded = bowline_config::load_str(Path::new("mesh.yaml"), MESH);
+    snapshot_of(MESH)
+}
+
+/// The snapshot of `yaml`, which must load without errors.
+fn snapshot_of(yaml: &str) -> Snapshot {
+    let loaded = bowline_config::load_str(Path::new("mesh.yaml"), yaml);
     let errors: Vec<_> = loaded
         .diagnostics
         .iter()
@@ -512,14 +517,7 @@ spec:
 "#;
 
 fn server(workload: &str, ip: &str) -> Generated {
-    let loaded = bowline_config::load_str(Path::new("mesh.yaml"), &format!("{MESH}{SERVERS}"));
-    let errors: Vec<_> = loaded
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error() && !d.is_analysis())
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
-    let snap = Snapshot::build(1, loaded.config);
+    let snap = snapshot_of(&format!("{MESH}{SERVERS}"));
     let proxy = proxyless(&snap, workload, ip, "grpc");
     generate_grpc(&crate::PushContext::of(&snap), &proxy)
 }

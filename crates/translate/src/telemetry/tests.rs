@@ -257,6 +257,7 @@ fn formats_follow_istio_defaults_and_mesh_settings() {
             path: "/dev/stdout".into(),
             format: LogFormat::Text(ISTIO_TEXT_FORMAT.into()),
             omit_empty_values: false,
+            filter: None,
         }]
     );
     let custom = logs("accessLogFile: /tmp/x\naccessLogFormat: '%START_TIME% %RESPONSE_CODE%'");
@@ -310,4 +311,56 @@ fn the_text_format_is_istios_not_envoys() {
     sorted_json.sort();
     assert_eq!(sorted_ops, sorted_json);
     assert!(ISTIO_TEXT_FORMAT.ends_with("%ROUTE_NAME%\n"));
+}
+
+#[test]
+fn a_providers_filter_becomes_envoys_cel_access_log_filter() {
+    use bowline_xds::pb::envoy::config::accesslog::v3::{access_log_filter, extension_filter};
+    let root = telemetry(
+        "istio-system",
+        "mesh",
+        "{accessLogging: [{providers: [{name: a}], filter: {expression: 'response.code >= 400'}}]}",
+    );
+    // A narrower entry naming the provider again decides its filter: here, none.
+    let workload = telemetry(
+        "shop",
+        "reviews",
+        "{selector: {matchLabels: {app: reviews}}, accessLogging: [{providers: [{name: a}]}]}",
+    );
+    let reviews = labels(&[("app", "reviews")]);
+    let ratings = labels(&[("app", "ratings")]);
+    let logs = |yaml: &str, who: &Labels| {
+        let set = telemetries(yaml);
+        resolve(
+            set.telemetries(),
+            &mesh(PROVIDERS),
+            "shop",
+            who,
+            Mode::Server,
+        )
+    };
+    let filtered = logs(&root, &ratings);
+    assert_eq!(filtered[0].filter.as_deref(), Some("response.code >= 400"));
+    let envoy = envoy_access_logs(&filtered);
+    let Some(access_log_filter::FilterSpecifier::ExtensionFilter(ext)) = envoy[0]
+        .filter
+        .as_ref()
+        .and_then(|f| f.filter_specifier.as_ref())
+    else {
+        panic!("an extension filter: {envoy:?}")
+    };
+    assert_eq!(ext.name, "envoy.access_loggers.extension_filters.cel");
+    let Some(extension_filter::ConfigType::TypedConfig(any)) = &ext.config_type else {
+        panic!("typed config")
+    };
+    let cel: ExpressionFilter = bowline_xds::unpack(any).unwrap();
+    assert_eq!(cel.expression, "response.code >= 400");
+
+    let cleared = logs(&format!("{root}{workload}"), &reviews);
+    assert_eq!(paths(&cleared), ["/var/log/a"]);
+    assert_eq!(
+        cleared[0].filter, None,
+        "the workload's entry has no filter"
+    );
+    assert!(envoy_access_logs(&cleared)[0].filter.is_none());
 }

@@ -464,14 +464,13 @@ const TELEMETRY: &[Row] = &[
         "metrics[*].overrides[*].match.customMetric",
         "bowline-proxy reports Istio's standard metrics only; custom metrics are not defined",
     ),
-    unapplied_for(
+    applied(
         "metrics[*].overrides[*].tagOverrides.*.operation",
-        &["UPSERT", "REMOVE"],
-        "tag overrides (CEL values, removals) are not applied: the labels stay Istio's",
+        "tag_overrides_follow_istios_precedence_per_metric_and_tag",
     ),
-    unapplied(
+    applied(
         "metrics[*].overrides[*].tagOverrides.*.value",
-        "tag overrides (CEL values, removals) are not applied: the labels stay Istio's",
+        "tag_overrides_follow_istios_precedence_per_metric_and_tag",
     ),
     unapplied(
         "metrics[*].reportingInterval",
@@ -538,8 +537,8 @@ const TELEMETRY: &[Row] = &[
         "accessLogging[*].match.mode",
         "access_log_match_mode_splits_client_and_server",
     ),
-    unapplied(
-        "accessLogging[*].filter",
-        "the CEL filter is not applied: every request and connection is logged",
+    applied(
+        "accessLogging[*].filter.expression",
+        "a_providers_filter_becomes_envoys_cel_access_log_filter",
     ),
 ];

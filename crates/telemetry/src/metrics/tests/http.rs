@@ -295,11 +295,11 @@ fn output_is_deterministic_whatever_the_recording_order() {
     let backward = IstioMetrics::new();
     for labels in &sets {
         forward.record_request(labels, Duration::from_millis(2), 5, 5);
-        forward.tcp_opened(&tcp_labels());
+        forward.tcp_opened(&tcp_labels(), &[]);
     }
     for labels in sets.iter().rev() {
         backward.record_request(labels, Duration::from_millis(2), 5, 5);
-        backward.tcp_opened(&tcp_labels());
+        backward.tcp_opened(&tcp_labels(), &[]);
     }
     let render = |m: &IstioMetrics| {
         let mut out = String::new();
@@ -340,4 +340,62 @@ fn disabled_metrics_are_neither_counted_nor_printed() {
     assert!(out.is_empty(), "{out}");
     assert_eq!(Families::by_name("ALL_METRICS"), Some(Families::ALL));
     assert_eq!(Families::by_name("GRPC_REQUEST_MESSAGES"), None);
+}
+
+#[test]
+fn tag_overrides_replace_remove_and_add_labels_of_the_metrics_they_name() {
+    let metrics = IstioMetrics::new();
+    let labels = productpage_to_ratings();
+    let edits: Vec<(String, Option<String>)> = vec![
+        ("request_protocol".into(), None),
+        ("response_code".into(), Some("2xx".into())),
+        ("request_host".into(), Some("ratings:9080".into())),
+        ("request_method".into(), Some("PUT".into())),
+        // The last edit of a name decides it.
+        ("request_method".into(), Some("GET".into())),
+    ];
+    // Only the request count is overridden; the duration keeps Istio's labels.
+    metrics.record_request_edited(
+        Families::REQUEST_COUNT,
+        &labels,
+        &edits,
+        Duration::from_millis(3),
+        1,
+        1,
+    );
+    metrics.record_request_of(
+        Families::REQUEST_DURATION,
+        &labels,
+        Duration::from_millis(3),
+        1,
+        1,
+    );
+    let scrape = scraped(&metrics);
+    let total = scrape.only("istio_requests_total");
+    let names: Vec<&str> = total.labels.iter().map(|(k, _)| k.as_str()).collect();
+    let mut want: Vec<&str> = ISTIO_HTTP_LABELS
+        .iter()
+        .copied()
+        .filter(|n| *n != "request_protocol")
+        .collect();
+    want.extend(["request_host", "request_method"]);
+    assert_eq!(names, want, "removed, then new labels after Istio's");
+    assert_eq!(total.label("response_code"), "2xx");
+    assert_eq!(total.label("request_host"), "ratings:9080");
+    assert_eq!(total.label("request_method"), "GET");
+    let duration = scrape.named("istio_request_duration_milliseconds_count");
+    assert_eq!(duration.len(), 1);
+    assert_eq!(duration[0].label("request_protocol"), "http");
+    assert_eq!(duration[0].label("response_code"), "200");
+
+    // The same edited labels again: the same series.
+    metrics.record_request_edited(
+        Families::REQUEST_COUNT,
+        &labels,
+        &edits,
+        Duration::ZERO,
+        0,
+        0,
+    );
+    assert_eq!(scraped(&metrics).only("istio_requests_total").value, 2.0);
 }

@@ -53,16 +53,16 @@ fn recording_an_existing_series_does_not_allocate() {
     let labels = productpage_to_ratings();
     let tcp = tcp_labels();
     metrics.record_request(&labels, Duration::from_millis(1), 1, 1);
-    metrics.tcp_opened(&tcp);
+    metrics.tcp_opened(&tcp, &[]);
     metrics.tcp_bytes(&tcp, 1, 1);
-    metrics.tcp_closed(&tcp);
+    metrics.tcp_closed(&tcp, &[]);
 
     let allocations = alloc_count::on_this_thread(|| {
         for _ in 0..100 {
             metrics.record_request(&labels, Duration::from_millis(3), 10, 20);
-            metrics.tcp_opened(&tcp);
+            metrics.tcp_opened(&tcp, &[]);
             metrics.tcp_bytes(&tcp, 5, 6);
-            metrics.tcp_closed(&tcp);
+            metrics.tcp_closed(&tcp, &[]);
         }
     });
     assert_eq!(allocations, 0);

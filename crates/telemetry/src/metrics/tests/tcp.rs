@@ -34,7 +34,7 @@ fn tcp_connections_count_opens_closes_and_bytes_under_istios_tcp_labels() {
     let metrics = IstioMetrics::new();
     let labels = tcp_labels();
     for _ in 0..3 {
-        metrics.tcp_opened(&labels);
+        metrics.tcp_opened(&labels, &[]);
     }
     metrics.tcp_bytes(&labels, 100, 20);
     metrics.tcp_bytes(&labels, 20, 0);
@@ -46,8 +46,8 @@ fn tcp_connections_count_opens_closes_and_bytes_under_istios_tcp_labels() {
         .is_empty());
     assert!(scrape.named("istio_requests_total").is_empty());
 
-    metrics.tcp_closed(&labels);
-    metrics.tcp_closed(&labels);
+    metrics.tcp_closed(&labels, &[]);
+    metrics.tcp_closed(&labels, &[]);
     let scrape = scraped(&metrics);
     assert_eq!(
         scrape.types,
