@@ -144,6 +144,28 @@ impl ServiceLabels {
     }
 }
 
+/// The service labels made last for one key (a request's authority), kept so that the
+/// requests that follow with the same key share them rather than each building them: a
+/// cluster naming no service (the passthrough cluster, above all) labels by the authority,
+/// and so does an inbound chain serving several services.
+#[derive(Debug, Default)]
+pub struct LastLabels(Mutex<Option<(Box<str>, Arc<ServiceLabels>)>>);
+
+impl LastLabels {
+    /// The labels for `key`, made by `make` when the last ones were for another key.
+    pub fn get(&self, key: &str, make: impl FnOnce() -> ServiceLabels) -> Arc<ServiceLabels> {
+        let mut last = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, labels)) = last.as_ref() {
+            if **seen == *key {
+                return labels.clone();
+            }
+        }
+        let labels = Arc::new(make());
+        *last = Some((key.into(), labels.clone()));
+        labels
+    }
+}
+
 /// The port and host an Istio outbound cluster name (`outbound|port|subset|host`) names.
 pub fn outbound_port_host(cluster: &str) -> Option<(&str, &str)> {
     let mut parts = cluster.split('|');
@@ -177,6 +199,8 @@ pub struct StatsRt {
     pub families: Families,
     /// The Telemetry API's tag overrides, per metric (one family each).
     tags: Vec<FamilyTags>,
+    /// Inbound without one service: the labels of the last authority seen.
+    pub by_authority: LastLabels,
 }
 
 /// One metric's tag overrides, parsed: label name → its value's expression (UPSERT) or
@@ -309,6 +333,7 @@ impl StatsRt {
             peers,
             families,
             tags,
+            by_authority: LastLabels::default(),
         })
     }
 

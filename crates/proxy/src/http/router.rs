@@ -120,10 +120,9 @@ fn exchange_on_request(
                 info.peer = peers.get(conn.peer.ip()).cloned();
             }
             info.service = Some(istio.service.clone().unwrap_or_else(|| {
-                Arc::new(ServiceLabels::of_authority(
-                    authority,
-                    &istio.local.with_principal.namespace,
-                ))
+                istio.by_authority.get(authority, || {
+                    ServiceLabels::of_authority(authority, &istio.local.with_principal.namespace)
+                })
             }));
         }
         Reporter::Source => {
@@ -144,6 +143,14 @@ fn exchange_on_response(
     let headers = response.headers_mut();
     match istio.reporter {
         Reporter::Source => {
+            // Most upstreams send no exchange headers: one pass over the few names a
+            // response has costs less than the two lookups by name.
+            if !headers
+                .keys()
+                .any(|k| k.as_str().starts_with(exchange::METADATA_HEADER))
+            {
+                return;
+            }
             headers.remove(&EXCHANGE_ID);
             if let Some(value) = headers.remove(&EXCHANGE_METADATA) {
                 info.peer = istio.exchanged_peer(&value);
@@ -566,7 +573,9 @@ async fn forward_to(
         if istio.reporter == Reporter::Source {
             info.upstream_mtls = cluster.mtls;
             info.service = Some(cluster.service.clone().unwrap_or_else(|| {
-                Arc::new(ServiceLabels::outside_registry(authority, &cluster.name))
+                cluster.outside.get(authority, || {
+                    ServiceLabels::outside_registry(authority, &cluster.name)
+                })
             }));
         }
     }

@@ -161,7 +161,9 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
         parties.upstream_mtls = cluster.mtls;
         parties.service = Some(cluster.service.clone().unwrap_or_else(|| {
             let host = accepted.destination.ip().to_string();
-            Arc::new(ServiceLabels::outside_registry(&host, &cluster.name))
+            cluster.outside.get(&host, || {
+                ServiceLabels::outside_registry(&host, &cluster.name)
+            })
         }));
     }
     let addr: SocketAddr = match &cluster.discovery {

@@ -119,6 +119,7 @@ pub fn cluster(
     let cluster = Cluster {
         name: source.name.clone(),
         service: crate::istio_metrics::ServiceLabels::of_cluster(&source.name).map(Arc::new),
+        outside: Default::default(),
         mtls: source.tls.as_ref().is_some_and(|t| t.certificate.is_some()),
         stats: cluster_stats,
         discovery,

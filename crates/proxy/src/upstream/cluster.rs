@@ -43,6 +43,9 @@ pub struct Cluster {
     /// The service the cluster's name names (Istio's `outbound|port|subset|host`), for
     /// Istio's `destination_service*` labels.
     pub service: Option<Arc<crate::istio_metrics::ServiceLabels>>,
+    /// For a cluster that names no service (passthrough, static): the labels of the last
+    /// host it took, shared by the requests that follow to the same host.
+    pub outside: crate::istio_metrics::LastLabels,
     /// The cluster's TLS presents a client certificate (mutual TLS).
     pub mtls: bool,
     pub discovery: Discovery,
@@ -130,6 +133,7 @@ mod tests {
         Cluster {
             name: "c".into(),
             service: None,
+            outside: Default::default(),
             mtls: false,
             source,
             discovery: Discovery::Static,
