@@ -63,6 +63,9 @@ pub enum TraceProvider {
         collector_endpoint: String,
         /// The `Host` of the POST; the cluster name when empty (Envoy).
         collector_hostname: String,
+        /// `trace_context_option: USE_B3_WITH_W3C_PROPAGATION`: W3C `traceparent` read
+        /// after B3 and written beside it. Envoy's default (`USE_B3`): B3 headers only.
+        w3c_propagation: bool,
     },
     /// `envoy.tracers.opentelemetry`: OTLP over gRPC to the cluster.
     OpenTelemetry {
@@ -161,7 +164,7 @@ fn trace_provider(
             collector_endpoint_version,
             collector_hostname,
             split_spans_for_request,
-            trace_context_option: _,
+            trace_context_option,
             collector_service,
             timestamp_trace_ids,
         } = &z;
@@ -189,10 +192,21 @@ fn trace_provider(
                 "bowline-proxy gives each proxy's span its own id (Istio's setting); set shared_span_context: false",
             ));
         }
+        let w3c_propagation =
+            match zipkin_config::TraceContextOption::try_from(*trace_context_option) {
+                Ok(zipkin_config::TraceContextOption::UseB3) => false,
+                Ok(zipkin_config::TraceContextOption::UseB3WithW3cPropagation) => true,
+                Err(_) => {
+                    return Err(at.field("trace_context_option").invalid(format!(
+                        "{trace_context_option} is not a TraceContextOption"
+                    )))
+                }
+            };
         return Ok(TraceProvider::Zipkin {
             collector_cluster: collector_cluster.clone(),
             collector_endpoint: collector_endpoint.clone(),
             collector_hostname: collector_hostname.clone(),
+            w3c_propagation,
         });
     }
     if same_type(&any.type_url, &OpenTelemetryConfig::type_url()) {

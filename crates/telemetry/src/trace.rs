@@ -20,7 +20,8 @@ mod w3c;
 mod zipkin;
 
 pub use context::{
-    extract, inject, inject_fresh, scan, span_id_hex, trace_id_hex, Incoming, Seen, TraceContext,
+    extract, extract_as, inject, inject_as, inject_fresh, inject_fresh_as, scan, span_id_hex,
+    trace_id_hex, Incoming, Propagation, Seen, TraceContext,
 };
 pub use sampling::{decide, Sampling};
 pub use zipkin::zipkin_json;

@@ -25,7 +25,7 @@ use std::time::{Instant, SystemTime};
 use http::{HeaderMap, HeaderName};
 
 use bowline_model as model;
-use bowline_telemetry::trace::{self, Sampling, Span, SpanKind, TraceContext};
+use bowline_telemetry::trace::{self, Propagation, Sampling, Span, SpanKind, TraceContext};
 use bowline_trace_export::{Exporter, ExporterConfig, Protocol};
 use model::tracing::{TagValue, TraceProvider, Tracing};
 
@@ -42,6 +42,8 @@ pub struct TracingRt {
     max_path_tag_length: usize,
     tags: Vec<(String, TagRt)>,
     provider: Option<TraceProvider>,
+    /// The trace headers read and written, as the provider's Envoy tracer does.
+    propagation: Propagation,
     /// The `localEndpoint` service name (Istio: `<canonical service>.<namespace>`).
     local_service: String,
     node_id: String,
@@ -140,6 +142,19 @@ impl TracingRt {
             upstream_span: *spawn_upstream_span,
             max_path_tag_length: *max_path_tag_length as usize,
             tags,
+            propagation: match provider {
+                Some(TraceProvider::Zipkin {
+                    w3c_propagation: false,
+                    ..
+                }) => Propagation::B3,
+                Some(TraceProvider::Zipkin {
+                    w3c_propagation: true,
+                    ..
+                }) => Propagation::B3ThenW3c,
+                Some(TraceProvider::OpenTelemetry { .. }) => Propagation::W3c,
+                // No tracer: decide and propagate both kinds.
+                None => Propagation::Any,
+            },
             provider: provider.clone(),
             local_service,
             node_id,
@@ -159,7 +174,7 @@ impl TracingRt {
         // is looked up or removed by name.
         let seen = trace::scan(headers);
         let incoming = if seen.context {
-            trace::extract(headers)
+            trace::extract_as(headers, self.propagation)
         } else {
             trace::Incoming::default()
         };
@@ -176,9 +191,9 @@ impl TracingRt {
         };
         context.sampled = Some(sampled);
         if seen.context {
-            trace::inject(headers, &context);
+            trace::inject_as(headers, &context, self.propagation);
         } else {
-            trace::inject_fresh(headers, &context);
+            trace::inject_fresh_as(headers, &context, self.propagation);
         }
         let header = |name: &str| {
             headers
@@ -228,7 +243,7 @@ impl TracingRt {
             return;
         }
         let context = span.context.child(rand::random());
-        trace::inject(headers, &context);
+        trace::inject_as(headers, &context, self.propagation);
         span.upstream = Some(UpstreamSpan {
             context,
             start: SystemTime::now(),
@@ -344,6 +359,7 @@ impl Exporters {
                 collector_cluster,
                 collector_endpoint,
                 collector_hostname,
+                w3c_propagation: _,
             } => (
                 Protocol::Zipkin {
                     path: if collector_endpoint.is_empty() {

@@ -170,13 +170,52 @@ fn nonzero_u64(id: u64) -> u64 {
 /// An invalid `x-b3-parentspanid` (or `b3` parent) invalidates the context it belongs to, as
 /// in Zipkin's Brave; an invalid `x-b3-sampled` is as if absent.
 pub fn extract(headers: &HeaderMap) -> Incoming {
-    if let Some(incoming) = w3c::extract(headers) {
-        return incoming;
+    extract_as(headers, Propagation::Any)
+}
+
+/// Which trace headers a proxy reads and writes. Envoy's tracers differ, and a sidecar
+/// must propagate as the Envoy it stands in for would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Propagation {
+    /// Both kinds, W3C read first ([`extract`], [`inject`]): a connection manager that
+    /// propagates without a tracer.
+    #[default]
+    Any,
+    /// Envoy's Zipkin tracer by default (`trace_context_option: USE_B3`): `b3` then
+    /// `x-b3-*` read, `x-b3-*` written; `traceparent` passes through untouched.
+    B3,
+    /// Envoy's Zipkin tracer with `USE_B3_WITH_W3C_PROPAGATION`: B3 read first, then
+    /// `traceparent`; both written.
+    B3ThenW3c,
+    /// Envoy's OpenTelemetry tracer: `traceparent` and `tracestate` only; B3 headers pass
+    /// through untouched.
+    W3c,
+}
+
+impl Propagation {
+    fn writes_w3c(self) -> bool {
+        self != Propagation::B3
     }
-    if let Some(incoming) = first(headers, B3).and_then(b3::single) {
-        return incoming;
+
+    fn writes_b3(self) -> bool {
+        self != Propagation::W3c
     }
-    b3::multi(headers).unwrap_or_default()
+}
+
+/// [`extract`] of the headers `propagation` reads, in its order.
+pub fn extract_as(headers: &HeaderMap, propagation: Propagation) -> Incoming {
+    let b3 = || {
+        first(headers, B3)
+            .and_then(b3::single)
+            .or_else(|| b3::multi(headers))
+    };
+    let found = match propagation {
+        Propagation::Any => w3c::extract(headers).or_else(b3),
+        Propagation::B3 => b3(),
+        Propagation::B3ThenW3c => b3().or_else(|| w3c::extract(headers)),
+        Propagation::W3c => w3c::extract(headers),
+    };
+    found.unwrap_or_default()
 }
 
 /// Writes `ctx` for the upstream: `traceparent`, `tracestate` (when the context has one and it
@@ -186,12 +225,27 @@ pub fn extract(headers: &HeaderMap) -> Incoming {
 /// removed, and so are `b3` and `x-b3-flags`, so that the upstream sees one consistent
 /// context. Ids are written as given (see [`TraceContext`] for where they are non-zero).
 pub fn inject(headers: &mut HeaderMap, ctx: &TraceContext) {
-    for name in [B3, X_B3_FLAGS, TRACESTATE, X_B3_PARENTSPANID, X_B3_SAMPLED] {
-        if headers.contains_key(name) {
-            headers.remove(name);
+    inject_as(headers, ctx, Propagation::Any);
+}
+
+/// [`inject`] of the headers `propagation` writes (the others are left as they are).
+pub fn inject_as(headers: &mut HeaderMap, ctx: &TraceContext, propagation: Propagation) {
+    let w3c: &[&str] = if propagation.writes_w3c() {
+        &[TRACESTATE]
+    } else {
+        &[]
+    };
+    let b3: &[&str] = if propagation.writes_b3() {
+        &[B3, X_B3_FLAGS, X_B3_PARENTSPANID, X_B3_SAMPLED]
+    } else {
+        &[]
+    };
+    for name in w3c.iter().chain(b3) {
+        if headers.contains_key(*name) {
+            headers.remove(*name);
         }
     }
-    inject_fresh(headers, ctx);
+    inject_fresh_as(headers, ctx, propagation);
 }
 
 /// What [`scan`] saw of a request's tracing headers in one pass over them.
@@ -228,6 +282,11 @@ pub fn scan(headers: &HeaderMap) -> Seen {
 /// stack buffers, each header value made once: every request of a tracing connection
 /// manager comes through here, sampled or not.
 pub fn inject_fresh(headers: &mut HeaderMap, ctx: &TraceContext) {
+    inject_fresh_as(headers, ctx, Propagation::Any);
+}
+
+/// [`inject_fresh`] of the headers `propagation` writes.
+pub fn inject_fresh_as(headers: &mut HeaderMap, ctx: &TraceContext, propagation: Propagation) {
     // Names parsed once, at compile time.
     const NAMES: [HeaderName; 6] = [
         HeaderName::from_static(TRACEPARENT),
@@ -251,9 +310,14 @@ pub fn inject_fresh(headers: &mut HeaderMap, ctx: &TraceContext) {
             headers.insert(name, value);
         }
     };
-    put(traceparent, value(0..55));
-    if let Some(state) = ctx.tracestate.as_deref() {
-        put(tracestate, HeaderValue::from_str(state));
+    if propagation.writes_w3c() {
+        put(traceparent, value(0..55));
+        if let Some(state) = ctx.tracestate.as_deref() {
+            put(tracestate, HeaderValue::from_str(state));
+        }
+    }
+    if !propagation.writes_b3() {
+        return;
     }
     put(trace_id, value(55..87));
     put(span_id, value(87..103));

@@ -232,3 +232,81 @@ fn scan_sees_every_trace_header_and_fresh_injection_matches_inject() {
     );
     assert_eq!(fresh["x-b3-parentspanid"], "0000000000000007");
 }
+
+/// Each of Envoy's tracers reads and writes its own headers: Zipkin B3 (and, with
+/// `USE_B3_WITH_W3C_PROPAGATION`, B3 first then W3C), OpenTelemetry W3C; the others pass
+/// through untouched.
+#[test]
+fn each_propagation_reads_and_writes_what_envoys_tracer_does() {
+    let context = TraceContext {
+        trace_id: W3C_TRACE,
+        span_id: W3C_PARENT,
+        parent_id: None,
+        sampled: Some(true),
+        tracestate: None,
+    };
+    let names = |p: Propagation| {
+        let mut map = HeaderMap::new();
+        map.insert("x-b3-flags", "1".parse().unwrap());
+        map.insert("tracestate", "old=1".parse().unwrap());
+        inject_as(&mut map, &context, p);
+        let mut names: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        names.join(" ")
+    };
+    assert_eq!(
+        names(Propagation::B3),
+        "tracestate x-b3-sampled x-b3-spanid x-b3-traceid",
+        "B3 written and its stale flags removed; W3C left alone"
+    );
+    assert_eq!(
+        names(Propagation::W3c),
+        "traceparent x-b3-flags",
+        "W3C written and its stale tracestate removed; B3 left alone"
+    );
+    assert_eq!(
+        names(Propagation::B3ThenW3c),
+        "traceparent x-b3-sampled x-b3-spanid x-b3-traceid"
+    );
+    assert_eq!(names(Propagation::Any), names(Propagation::B3ThenW3c));
+
+    // Reading: a request carrying two different contexts.
+    let mut both = HeaderMap::new();
+    both.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    );
+    both.insert(
+        "x-b3-traceid",
+        "0af7651916cd43dd8448eb211c80319c".parse().unwrap(),
+    );
+    both.insert("x-b3-spanid", "b7ad6b7169203331".parse().unwrap());
+    let trace = |p: Propagation| extract_as(&both, p).context.map(|c| c.trace_id);
+    assert_eq!(trace(Propagation::Any), Some(W3C_TRACE));
+    assert_eq!(trace(Propagation::W3c), Some(W3C_TRACE));
+    assert_eq!(
+        trace(Propagation::B3),
+        Some(0x0af7651916cd43dd8448eb211c80319c)
+    );
+    assert_eq!(
+        trace(Propagation::B3ThenW3c),
+        Some(0x0af7651916cd43dd8448eb211c80319c)
+    );
+    let w3c_only: HeaderMap = [(
+        http::header::HeaderName::from_static("traceparent"),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    )]
+    .into_iter()
+    .collect();
+    assert_eq!(extract_as(&w3c_only, Propagation::B3).context, None);
+    assert_eq!(
+        extract_as(&w3c_only, Propagation::B3ThenW3c)
+            .context
+            .map(|c| c.trace_id),
+        Some(W3C_TRACE)
+    );
+}
