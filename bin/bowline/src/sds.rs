@@ -106,21 +106,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("no workload certificate from the CA at {}", args.ca_addr))?;
-    let _files = match &args.cert_dir {
-        Some(dir) => {
-            let identity = agent.handle();
-            let material = identity.current().context("the agent has no certificate")?;
-            write_certs(dir, &material.cert)
-                .with_context(|| format!("cannot write certificates to {}", dir.display()))?;
-            // The readiness line scripts and tests wait for.
-            println!("certificates written to {}", dir.display());
-            Some(AbortOnDrop(tokio::spawn(keep_written(
-                dir.clone(),
-                identity,
-            ))))
-        }
-        None => None,
-    };
+    if let Some(dir) = &args.cert_dir {
+        let identity = agent.handle();
+        let material = identity.current().context("the agent has no certificate")?;
+        write_certs(dir, &material.cert)
+            .with_context(|| format!("cannot write certificates to {}", dir.display()))?;
+        // The readiness line scripts and tests wait for.
+        println!("certificates written to {}", dir.display());
+        // Runs for as long as the runtime, which ends with this function.
+        tokio::spawn(keep_written(dir.clone(), identity));
+    }
     let Some(listen) = &args.listen else {
         shutdown_signal().await;
         return Ok(());
@@ -187,15 +182,6 @@ async fn keep_written(dir: PathBuf, mut identity: IdentityHandle) {
                 dir.display()
             ),
         }
-    }
-}
-
-/// Aborts the task when dropped (the file writer stops with the agent).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

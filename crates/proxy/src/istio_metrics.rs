@@ -199,6 +199,8 @@ pub struct StatsRt {
     pub families: Families,
     /// The Telemetry API's tag overrides, per metric (one family each).
     tags: Vec<FamilyTags>,
+    /// Some tag override of a recorded HTTP metric reads the request's attributes.
+    reads_requests: bool,
     /// Inbound without one service: the labels of the last authority seen.
     pub by_authority: LastLabels,
 }
@@ -228,15 +230,9 @@ impl TcpEdits {
     }
 }
 
-/// The HTTP metrics.
-const HTTP_FAMILIES: Families = Families(0x0f);
-
 /// What an override's expression gives for one request: its value as a label, or Istio's
 /// `unknown` when it cannot be evaluated.
-fn evaluate(
-    tags: &[(String, Option<Expr>)],
-    attrs: &dyn Attributes,
-) -> Vec<(String, Option<String>)> {
+fn evaluate(tags: &[(String, Option<Expr>)], attrs: &dyn Attributes) -> Edits {
     tags.iter()
         .map(|(name, expr)| {
             let value = expr.as_ref().map(|e| match e.eval(attrs) {
@@ -291,6 +287,9 @@ impl StatsRt {
                 tags: parsed,
             });
         }
+        let reads_requests = tags
+            .iter()
+            .any(|t| Families::HTTP.contains(t.family) && families.contains(t.family));
         let model::istio_stats::LocalWorkload {
             node_id,
             name,
@@ -333,15 +332,14 @@ impl StatsRt {
             peers,
             families,
             tags,
+            reads_requests,
             by_authority: LastLabels::default(),
         })
     }
 
     /// Whether tag overrides read a request's attributes (its record is then kept).
     pub fn reads_requests(&self) -> bool {
-        self.tags
-            .iter()
-            .any(|t| HTTP_FAMILIES.contains(t.family) && self.families.contains(t.family))
+        self.reads_requests
     }
 
     /// The tag overrides of a TCP connection's metrics, evaluated over its `record`.
@@ -349,7 +347,7 @@ impl StatsRt {
         TcpEdits(
             self.tags
                 .iter()
-                .filter(|t| !HTTP_FAMILIES.contains(t.family))
+                .filter(|t| !Families::HTTP.contains(t.family))
                 .map(|t| (t.family, evaluate(&t.tags, record)))
                 .collect(),
         )
@@ -432,14 +430,8 @@ impl StatsRt {
             connection_security_policy: policy,
         };
         let mut plain = self.families;
-        for t in self
-            .tags
-            .iter()
-            .filter(|t| self.families.contains(t.family))
-        {
-            if !HTTP_FAMILIES.contains(t.family) {
-                continue;
-            }
+        let http = Families(self.families.0 & Families::HTTP.0);
+        for t in self.tags.iter().filter(|t| http.contains(t.family)) {
             plain = plain.without(t.family);
             let edits = evaluate(&t.tags, r.record.unwrap_or(&AccessRecord::default()));
             self.metrics.record_request_edited(
@@ -476,6 +468,12 @@ impl StatsRt {
     }
 
     pub fn tcp_bytes(&self, labels: &TcpLabels, edits: &TcpEdits, sent: u64, received: u64) {
+        if edits.0.is_empty() {
+            // Both counters of one series: one lookup.
+            self.metrics
+                .tcp_bytes_of(self.families, labels, &[], sent, received);
+            return;
+        }
         // Each byte counter with its own overrides.
         for family in [Families::TCP_SENT_BYTES, Families::TCP_RECEIVED_BYTES] {
             if self.families.contains(family) {

@@ -65,6 +65,8 @@ impl Families {
     pub const TCP_CLOSED_CONNECTIONS: Families = Families(32);
     pub const TCP_SENT_BYTES: Families = Families(64);
     pub const TCP_RECEIVED_BYTES: Families = Families(128);
+    /// The four HTTP metrics.
+    pub const HTTP: Families = Families(0x0f);
     pub const ALL: Families = Families(0xff);
     pub const NONE: Families = Families(0);
 
@@ -173,7 +175,7 @@ impl IstioMetrics {
         request_bytes: u64,
         response_bytes: u64,
     ) {
-        let http = families.0 & 0x0f;
+        let http = families.0 & Families::HTTP.0;
         if http == 0 {
             return;
         }

@@ -57,10 +57,10 @@
 use crate::clusters::{cluster_endpoints, outbound_clusters, Discovery, OutboundCluster};
 use crate::endpoints::{load_assignment, subset_labels, Addressing};
 use crate::inbound::inbound_ports;
+use crate::listeners::hcm::{network_filter, router_filter};
 use crate::mtls::{self, own_peer_mode, PeerMode};
 use crate::naming;
 use crate::proto::{ads_config_source, socket_address, u32_value};
-use crate::routes::filters::ROUTER_FILTER;
 use crate::routes::{service_virtual_host, short_forms};
 use crate::services::PortOf;
 use crate::{Generated, ProxyView, PushContext};
@@ -69,16 +69,13 @@ use bowline_xds::pb::envoy::config::cluster::v3::Cluster;
 use bowline_xds::pb::envoy::config::cluster::v3::{circuit_breakers, cluster, CircuitBreakers};
 use bowline_xds::pb::envoy::config::core::v3::{address, socket_address, Locality};
 use bowline_xds::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssignment};
-use bowline_xds::pb::envoy::config::listener::v3::{
-    filter, ApiListener, Filter, FilterChain, Listener,
-};
+use bowline_xds::pb::envoy::config::listener::v3::{ApiListener, FilterChain, Listener};
 use bowline_xds::pb::envoy::config::route::v3::{
     route, route_action, route_match, weighted_cluster, NonForwardingAction, Route,
     RouteConfiguration, RouteMatch, VirtualHost,
 };
-use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
 use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager::RouteSpecifier, http_filter, HttpConnectionManager, HttpFilter, Rds,
+    http_connection_manager::RouteSpecifier, HttpConnectionManager, HttpFilter, Rds,
 };
 use std::collections::{BTreeSet, HashSet};
 
@@ -264,22 +261,8 @@ fn inbound_chain(strict: bool, rbac: &[HttpFilter]) -> FilterChain {
     };
     FilterChain {
         name: format!("inbound-{suffix}"),
-        filters: vec![Filter {
-            name: format!("inbound-hcm-{suffix}"),
-            config_type: Some(filter::ConfigType::TypedConfig(pack(&hcm))),
-        }],
+        filters: vec![network_filter(&format!("inbound-hcm-{suffix}"), pack(&hcm))],
         transport_socket: strict.then(mtls::grpc_downstream),
-        ..Default::default()
-    }
-}
-
-/// The router, the last HTTP filter gRPC requires.
-fn router_filter() -> HttpFilter {
-    HttpFilter {
-        name: ROUTER_FILTER.into(),
-        config_type: Some(http_filter::ConfigType::TypedConfig(pack(
-            &Router::default(),
-        ))),
         ..Default::default()
     }
 }

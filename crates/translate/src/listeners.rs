@@ -2,7 +2,7 @@
 //! `virtualInbound` (everything sent to the application), in Istio's shape.
 
 mod gateway;
-mod hcm;
+pub(crate) mod hcm;
 mod outbound;
 mod sniffing;
 

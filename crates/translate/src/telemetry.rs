@@ -97,7 +97,6 @@ pub(crate) enum LogFormat {
 struct Sink {
     provider: String,
     disabled: bool,
-    filter: Option<String>,
     /// `None` for an access-log provider bowline does not emit (gRPC, OpenTelemetry).
     log: Option<FileLog>,
 }
@@ -131,10 +130,7 @@ pub(crate) fn resolve<'a>(
     sinks
         .into_iter()
         .filter(|s| !s.disabled)
-        .filter_map(|s| {
-            let filter = s.filter;
-            s.log.map(|log| FileLog { filter, ..log })
-        })
+        .filter_map(|s| s.log)
         .collect()
 }
 
@@ -260,7 +256,10 @@ fn merge<'a>(
 fn sink(mesh: &MeshConfig, name: &str, disabled: bool, filter: Option<&str>) -> Option<Sink> {
     let provider = mesh.extension_provider(name)?;
     let log = match &provider.provider {
-        Provider::EnvoyFileAccessLog(file) => Some(file_log(file, &provider.name, mesh)),
+        Provider::EnvoyFileAccessLog(file) => Some(FileLog {
+            filter: filter.map(str::to_string),
+            ..file_log(file, &provider.name, mesh)
+        }),
         Provider::EnvoyOtelAls(_) => None,
         Provider::Other { kind, .. } if matches!(kind.as_str(), "envoyHttpAls" | "envoyTcpAls") => {
             None
@@ -270,7 +269,6 @@ fn sink(mesh: &MeshConfig, name: &str, disabled: bool, filter: Option<&str>) -> 
     Some(Sink {
         provider: provider.name,
         disabled,
-        filter: filter.map(str::to_string),
         log,
     })
 }

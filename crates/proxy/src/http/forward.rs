@@ -165,18 +165,13 @@ pub async fn forward(
             tried.push(endpoint.addr);
         }
 
-        let per_try = retry.and_then(|r| r.per_try_timeout);
         let try_started = Instant::now();
-        let result = one_try(
-            conn,
-            cluster,
-            &endpoint,
-            request,
-            &mut body_state,
-            timeout,
-            per_try,
-        )
-        .await;
+        let times = TryTimeouts {
+            route: timeout,
+            per_try: retry.and_then(|r| r.per_try_timeout),
+            started: try_started,
+        };
+        let result = one_try(conn, cluster, &endpoint, request, &mut body_state, times).await;
         // The route deadline, once the client has sent its whole request.
         let deadline = completed_at(&body_state).zip(timeout).map(|(at, t)| at + t);
         let client = *body_state.borrow();
@@ -291,6 +286,14 @@ pub async fn forward(
     }
 }
 
+/// A try's timeouts: the route's and the per-try one, and when the try started.
+#[derive(Debug, Clone, Copy)]
+struct TryTimeouts {
+    route: Option<Duration>,
+    per_try: Option<Duration>,
+    started: Instant,
+}
+
 /// One try: the request sent to `endpoint` on a pooled connection, raced against the route
 /// and per-try timeouts. `None` when a timeout fired first. Counts the try as active on the
 /// cluster and the endpoint (least-request balancing reads the latter) while it runs.
@@ -300,21 +303,19 @@ async fn one_try(
     endpoint: &Endpoint,
     request: Request<UpstreamBody>,
     body_state: &mut watch::Receiver<ClientBodyState>,
-    timeout: Option<Duration>,
-    per_try: Option<Duration>,
+    times: TryTimeouts,
 ) -> Option<Result<Response<PooledBody>, UpstreamError>> {
     let stats = &cluster.stats;
     stats.upstream_rq_total.inc();
     stats.upstream_rq_active.inc();
     endpoint.active.fetch_add(1, Ordering::Relaxed);
     let send = conn.pool.send(endpoint.addr, cluster, request);
-    let try_started = Instant::now();
-    let result = if timeout.is_none() && per_try.is_none() {
+    let result = if times.route.is_none() && times.per_try.is_none() {
         Some(send.await)
     } else {
         tokio::select! {
             result = send => Some(result),
-            () = expiry(body_state, timeout, per_try, try_started) => None,
+            () = expiry(body_state, times.route, times.per_try, times.started) => None,
         }
     };
     endpoint.active.fetch_sub(1, Ordering::Relaxed);

@@ -87,11 +87,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let labels = istio.tcp_labels(&failed.sides(), outcome.flags);
         let edits = istio.tcp_edits(&AccessRecord {
             upstream_cluster: outcome.cluster.as_deref(),
-            downstream_local_address: Some(destination),
-            downstream_remote_address: Some(peer),
-            downstream_peer_uri_san: principal.as_deref(),
-            requested_server_name: server_name.as_deref().filter(|s| !s.is_empty()),
-            ..AccessRecord::default()
+            ..accepted_record(
+                peer,
+                destination,
+                principal.as_deref(),
+                server_name.as_deref(),
+            )
         });
         istio.tcp_opened(&labels, &edits);
         istio.tcp_closed(&labels, &edits);
@@ -107,14 +108,32 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         bytes_sent: load(&counts.from_upstream),
         upstream_host: outcome.upstream,
         upstream_cluster: outcome.cluster.as_deref(),
-        downstream_local_address: Some(destination),
-        downstream_remote_address: Some(peer),
-        downstream_peer_uri_san: principal.as_deref(),
-        requested_server_name: server_name.as_deref().filter(|s| !s.is_empty()),
-        ..AccessRecord::default()
+        ..accepted_record(
+            peer,
+            destination,
+            principal.as_deref(),
+            server_name.as_deref(),
+        )
     };
     for log in &tcp.access_logs {
         log.log(&record);
+    }
+}
+
+/// What an access record knows of a connection from its accept: the addresses, the SNI and
+/// the client's principal (tag overrides read it at open, the access log at close).
+fn accepted_record<'a>(
+    peer: SocketAddr,
+    destination: SocketAddr,
+    principal: Option<&'a str>,
+    server_name: Option<&'a str>,
+) -> AccessRecord<'a> {
+    AccessRecord {
+        downstream_local_address: Some(destination),
+        downstream_remote_address: Some(peer),
+        downstream_peer_uri_san: principal,
+        requested_server_name: server_name.filter(|s| !s.is_empty()),
+        ..AccessRecord::default()
     }
 }
 
@@ -219,11 +238,12 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
         let edits = istio.tcp_edits(&AccessRecord {
             upstream_host: Some(addr),
             upstream_cluster: outcome.cluster.as_deref(),
-            downstream_local_address: Some(destination),
-            downstream_remote_address: Some(peer),
-            downstream_peer_uri_san: parties.principal.as_deref(),
-            requested_server_name: server_name.as_deref().filter(|s| !s.is_empty()),
-            ..AccessRecord::default()
+            ..accepted_record(
+                peer,
+                destination,
+                parties.principal.as_deref(),
+                server_name.as_deref(),
+            )
         });
         istio.tcp_opened(&labels, &edits);
         (istio, labels, edits)

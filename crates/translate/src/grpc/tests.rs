@@ -2,9 +2,13 @@
 //! as a sidecar's would, and carries what gRPC requires.
 
 use super::*;
+use crate::routes::filters::ROUTER_FILTER;
 use crate::Generator;
 use bowline_registry::Snapshot;
 use bowline_xds::pb::envoy::config::core::v3::Node;
+use bowline_xds::pb::envoy::config::listener::v3::filter;
+use bowline_xds::pb::envoy::extensions::filters::http::router::v3::Router;
+use bowline_xds::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_filter;
 use bowline_xds::pb::google::protobuf::{value::Kind, Struct, Value};
 use bowline_xds::unpack;
 use std::path::Path;

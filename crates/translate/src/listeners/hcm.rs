@@ -95,7 +95,7 @@ pub(crate) fn http_connection_manager(
         http_filters.push(http_filter(FAULT_FILTER, pack(&HttpFault::default())));
         http_filters.push(http_filter(CORS_FILTER, pack(&Cors::default())));
     }
-    http_filters.push(http_filter(ROUTER_FILTER, pack(&Router::default())));
+    http_filters.push(router_filter());
     let route_specifier = match routes {
         Routes::Rds(name) => RouteSpecifier::Rds(Rds {
             config_source: Some(ads_config_source()),
@@ -169,6 +169,11 @@ pub(crate) fn tcp_proxy_filter(proxy: &TcpProxy, access_log: &[FileLog]) -> Filt
     network_filter(TCP_PROXY_FILTER, pack(&logged))
 }
 
+/// The router, the last HTTP filter of every connection manager (Envoy's and gRPC's).
+pub(crate) fn router_filter() -> HttpFilter {
+    http_filter(ROUTER_FILTER, pack(&Router::default()))
+}
+
 fn http_filter(name: &str, config: bowline_xds::pb::google::protobuf::Any) -> HttpFilter {
     HttpFilter {
         name: name.to_string(),
@@ -177,7 +182,7 @@ fn http_filter(name: &str, config: bowline_xds::pb::google::protobuf::Any) -> Ht
     }
 }
 
-fn network_filter(name: &str, config: bowline_xds::pb::google::protobuf::Any) -> Filter {
+pub(crate) fn network_filter(name: &str, config: bowline_xds::pb::google::protobuf::Any) -> Filter {
     Filter {
         name: name.to_string(),
         config_type: Some(filter::ConfigType::TypedConfig(config)),
