@@ -1,0 +1,1 @@
+//! Sidecar injection (work in progress).
