@@ -259,7 +259,8 @@ mod tests {
     #[test]
     fn annotation_table() {
         let s = Settings::default();
-        let cases: Vec<(Value, fn(&PodOptions) -> bool)> = vec![
+        type Check = fn(&PodOptions) -> bool;
+        let cases: Vec<(Value, Check)> = vec![
             (json!({PROXY_IMAGE: "r.io/p:dbg"}), |o| {
                 o.proxy_image == "r.io/p:dbg"
             }),
