@@ -31,6 +31,27 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The resource name the API server serves the kind under (`virtualservices`), as in
+    /// Istio's and the Gateway API's CRDs.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::VirtualService => "virtualservices",
+            Kind::DestinationRule => "destinationrules",
+            Kind::ServiceEntry => "serviceentries",
+            Kind::WorkloadEntry => "workloadentries",
+            Kind::Gateway | Kind::K8sGateway => "gateways",
+            Kind::Sidecar => "sidecars",
+            Kind::PeerAuthentication => "peerauthentications",
+            Kind::AuthorizationPolicy => "authorizationpolicies",
+            Kind::RequestAuthentication => "requestauthentications",
+            Kind::Telemetry => "telemetries",
+            Kind::HttpRoute => "httproutes",
+            Kind::GrpcRoute => "grpcroutes",
+            Kind::Service => "services",
+            Kind::ReferenceGrant => "referencegrants",
+        }
+    }
+
     /// The `kind:` string users write.
     pub fn as_str(self) -> &'static str {
         match self {

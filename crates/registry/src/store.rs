@@ -28,6 +28,10 @@ pub enum Source {
     File { path: PathBuf },
     /// `bowline apply`; `file` is what the user named (or `-` for stdin).
     Apply { file: PathBuf },
+    /// An object of the Kubernetes API server; `path` is its API path
+    /// (`/apis/networking.istio.io/v1/namespaces/default/virtualservices/reviews`), or, for
+    /// what bowline derives from several objects (a pod's workload), the pod's.
+    Kubernetes { path: PathBuf },
 }
 
 impl Source {
@@ -35,6 +39,7 @@ impl Source {
         match self {
             Source::File { path } => path,
             Source::Apply { file } => file,
+            Source::Kubernetes { path } => path,
         }
     }
 }
@@ -44,6 +49,7 @@ impl std::fmt::Display for Source {
         match self {
             Source::File { path } => write!(f, "file {}", path.display()),
             Source::Apply { file } => write!(f, "bowline apply -f {}", file.display()),
+            Source::Kubernetes { path } => write!(f, "the Kubernetes API ({})", path.display()),
         }
     }
 }

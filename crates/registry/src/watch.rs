@@ -230,6 +230,52 @@ impl Registry {
         results
     }
 
+    /// Writes and deletes from a source of its own (the Kubernetes API), published as one
+    /// change: each write is a JSON object (one resource) with the source it came from, and
+    /// each delete removes an identity only if that source still owns it (a file or
+    /// `bowline apply` that wrote the same identity later keeps it). A watch burst of many
+    /// objects costs one snapshot, not one per object.
+    pub fn sync(
+        &self,
+        writes: Vec<(Source, serde_json::Value)>,
+        deletes: Vec<(ResourceKey, Source)>,
+    ) -> Vec<WriteResult> {
+        let mut inner = self.lock();
+        let now = now_ms();
+        let mut results = Vec::with_capacity(writes.len() + deletes.len());
+        for (source, object) in writes {
+            // JSON is YAML: one reader for every source, so an object from the API is judged
+            // exactly as the same document in a file is.
+            let read = bowline_config::read_documents(source.file(), &object.to_string());
+            for doc in read.documents {
+                results.push(inner.store.write(doc, source.clone(), now));
+            }
+            if !read.diagnostics.is_empty() {
+                results.push(WriteResult {
+                    key: None,
+                    outcome: Outcome::Refused,
+                    diagnostics: read.diagnostics,
+                });
+            }
+        }
+        for (key, source) in deletes {
+            let deleted = inner.store.delete(&key, Some(&source));
+            results.push(WriteResult {
+                key: Some(key),
+                outcome: if deleted {
+                    Outcome::Deleted
+                } else {
+                    Outcome::Unchanged
+                },
+                diagnostics: Vec::new(),
+            });
+        }
+        let ticket = self.publish(&mut inner, 0);
+        drop(inner);
+        self.durable(ticket);
+        results
+    }
+
     /// Waits until the state of `ticket` is on disk (bounded: a stuck disk delays an
     /// answer, it does not hang it).
     fn durable(&self, ticket: Option<u64>) {

@@ -11,6 +11,7 @@ mod process;
 mod proxy_client;
 mod wait;
 
+pub mod kube_api;
 pub use binaries::{bowline_binary, bowline_proxy_binary, envoy_binary};
 pub use envoy::{Envoy, ProxyKind};
 pub use http_client::{get, get_h2, proxy_request, send_raw, Response};

@@ -1,0 +1,482 @@
+//! The Kubernetes source: watches the API server and keeps the config store equal to what
+//! it holds.
+//!
+//! One kube-rs watcher per type (Pods, EndpointSlices, Services, Namespaces, and each mesh
+//! config kind) with kube-rs's backoff; the watcher relists by itself when the server says
+//! its resource version is gone (410). Events are taken in batches — whatever arrives within
+//! [`Options::coalesce`] of the first — and a batch costs one [`Registry::sync`], so a
+//! rollout of a hundred pods is one snapshot and one push, not a hundred. Only what a batch
+//! changed is rewritten: each derived document is compared with the one last written.
+
+use crate::convert::{self, ObjectKey, SliceReadiness};
+use bowline_config::{Kind, ResourceKey};
+use bowline_registry::store::Source;
+use bowline_registry::watch::Registry;
+use futures::stream::{select_all, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How the source batches.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long after a batch's first event more are taken into it (default 10 ms).
+    pub coalesce: Duration,
+    /// The most events one batch takes (default 10,000).
+    pub max_batch: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            coalesce: Duration::from_millis(10),
+            max_batch: 10_000,
+        }
+    }
+}
+
+/// Namespace labels as last seen, for the injection webhook's policy.
+#[derive(Clone, Default)]
+pub struct Namespaces(Arc<RwLock<HashMap<String, BTreeMap<String, String>>>>);
+
+impl Namespaces {
+    /// The labels of `name`; `None` when the namespace is not (yet) known.
+    pub fn labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+}
+
+/// The mesh config kinds watched, at the version asked for (`v1`, which Istio's CRDs and
+/// bowline's serve); Kubernetes Services are watched typed, beside Pods.
+pub fn config_kinds() -> impl Iterator<Item = Kind> {
+    Kind::ALL.iter().copied().filter(|k| *k != Kind::Service)
+}
+
+fn api_resource(kind: Kind) -> ApiResource {
+    let gvk = GroupVersionKind::gvk(kind.group(), "v1", kind.as_str());
+    ApiResource::from_gvk_with_plural(&gvk, kind.plural())
+}
+
+/// The watch behind one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Stream {
+    Pods,
+    Slices,
+    Services,
+    Namespaces,
+    Config(Kind),
+}
+
+enum Update {
+    Pod(Event<Pod>),
+    Slice(Event<EndpointSlice>),
+    Service(Event<Service>),
+    Namespace(Event<Namespace>),
+    Config(Kind, Event<DynamicObject>),
+    Failed(Stream, String),
+}
+
+impl Update {
+    /// The stream whose (re)list this event ends.
+    fn listed(&self) -> Option<Stream> {
+        match self {
+            Update::Pod(Event::InitDone) => Some(Stream::Pods),
+            Update::Slice(Event::InitDone) => Some(Stream::Slices),
+            Update::Service(Event::InitDone) => Some(Stream::Services),
+            Update::Namespace(Event::InitDone) => Some(Stream::Namespaces),
+            Update::Config(kind, Event::InitDone) => Some(Stream::Config(*kind)),
+            _ => None,
+        }
+    }
+}
+
+/// The source: [`KubeSource::run`] until shutdown.
+pub struct KubeSource {
+    client: Client,
+    registry: Registry,
+    options: Options,
+    namespaces: Namespaces,
+    synced: watch::Sender<bool>,
+}
+
+impl KubeSource {
+    pub fn new(client: Client, registry: Registry, options: Options) -> KubeSource {
+        KubeSource {
+            client,
+            registry,
+            options,
+            namespaces: Namespaces::default(),
+            synced: watch::channel(false).0,
+        }
+    }
+
+    pub fn namespaces(&self) -> Namespaces {
+        self.namespaces.clone()
+    }
+
+    /// True once every watch has listed what the server holds (or failed to, once): the
+    /// store then reflects the cluster, as Istio's caches' `HasSynced`.
+    pub fn synced(&self) -> watch::Receiver<bool> {
+        self.synced.subscribe()
+    }
+
+    fn streams(&self) -> Vec<BoxStream<'static, Update>> {
+        fn watch<K, F>(api: Api<K>, stream: Stream, wrap: F) -> BoxStream<'static, Update>
+        where
+            K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+            K: Send + 'static,
+            F: Fn(Event<K>) -> Update + Send + 'static,
+        {
+            watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .map_ok(wrap)
+                .map(move |r| r.unwrap_or_else(|e| Update::Failed(stream, e.to_string())))
+                .boxed()
+        }
+        let c = &self.client;
+        let mut streams = vec![
+            watch(Api::<Pod>::all(c.clone()), Stream::Pods, Update::Pod),
+            watch(Api::all(c.clone()), Stream::Slices, Update::Slice),
+            watch(Api::all(c.clone()), Stream::Services, Update::Service),
+            watch(Api::all(c.clone()), Stream::Namespaces, Update::Namespace),
+        ];
+        for kind in config_kinds() {
+            let api = Api::<DynamicObject>::all_with(c.clone(), &api_resource(kind));
+            streams.push(watch(api, Stream::Config(kind), move |e| {
+                Update::Config(kind, e)
+            }));
+        }
+        streams
+    }
+
+    /// Watches until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let streams = self.streams();
+        let mut pending_sync: HashSet<Stream> = HashSet::new();
+        pending_sync.extend([
+            Stream::Pods,
+            Stream::Slices,
+            Stream::Services,
+            Stream::Namespaces,
+        ]);
+        pending_sync.extend(config_kinds().map(Stream::Config));
+        let mut updates = select_all(streams);
+        let mut state = State::default();
+        tokio::pin!(shutdown);
+        loop {
+            let first = tokio::select! {
+                update = updates.next() => update,
+                () = &mut shutdown => return Ok(()),
+            };
+            let Some(first) = first else {
+                return Ok(());
+            };
+            let mut taken = 1;
+            state.take(first, &self.namespaces, &mut pending_sync);
+            let deadline = tokio::time::Instant::now() + self.options.coalesce;
+            while taken < self.options.max_batch {
+                match tokio::time::timeout_at(deadline, updates.next()).await {
+                    Ok(Some(update)) => {
+                        state.take(update, &self.namespaces, &mut pending_sync);
+                        taken += 1;
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            let (writes, deletes) = state.changes();
+            if !writes.is_empty() || !deletes.is_empty() {
+                let registry = self.registry.clone();
+                let (w, d) = (writes.len(), deletes.len());
+                let results =
+                    tokio::task::spawn_blocking(move || registry.sync(writes, deletes)).await?;
+                for r in results
+                    .iter()
+                    .filter(|r| r.diagnostics.iter().any(|d| d.is_error()))
+                {
+                    for d in &r.diagnostics {
+                        tracing::warn!("{d}");
+                    }
+                }
+                tracing::debug!(events = taken, writes = w, deletes = d, "kubernetes batch");
+            }
+            if pending_sync.is_empty() && !*self.synced.borrow() {
+                tracing::info!("kubernetes: every watch has listed");
+                self.synced.send_replace(true);
+            }
+        }
+    }
+}
+
+/// What the source knows of the cluster, and what it last wrote to the store.
+#[derive(Default)]
+struct State {
+    /// Per pod: the WorkloadEntry it is when it serves, and its own `Ready` condition.
+    pods: HashMap<ObjectKey, PodInfo>,
+    /// Per EndpointSlice: the pods it lists with their readiness.
+    slices: HashMap<ObjectKey, Vec<(ObjectKey, bool)>>,
+    /// Per pod: the slices listing it, with its readiness in each.
+    pod_slices: HashMap<ObjectKey, HashMap<ObjectKey, bool>>,
+    /// Services and mesh config, as documents.
+    documents: HashMap<(Kind, ObjectKey), Value>,
+    /// Per stream during a (re)list: the keys listed so far.
+    listing: HashMap<Stream, HashSet<ObjectKey>>,
+    /// What changed since the last [`State::changes`].
+    dirty_pods: HashSet<ObjectKey>,
+    dirty_documents: HashSet<(Kind, ObjectKey)>,
+    /// Every document written to the store, as written.
+    written: HashMap<(Kind, ObjectKey), String>,
+}
+
+struct PodInfo {
+    /// The workload entry the pod is if it is ready.
+    workload: Option<Value>,
+    ready_condition: bool,
+}
+
+impl State {
+    fn take(&mut self, update: Update, namespaces: &Namespaces, pending: &mut HashSet<Stream>) {
+        if let Some(stream) = update.listed() {
+            pending.remove(&stream);
+        }
+        match update {
+            Update::Pod(e) => self.event(Stream::Pods, e, Self::put_pod, Self::drop_pod),
+            Update::Slice(e) => self.event(Stream::Slices, e, Self::put_slice, Self::drop_slice),
+            Update::Service(e) => self.event(
+                Stream::Services,
+                e,
+                |s: &mut State, svc: Service| {
+                    let key = ObjectKey::of(&svc.metadata);
+                    let mut value = serde_json::to_value(&svc).unwrap_or_default();
+                    value["apiVersion"] = "v1".into();
+                    value["kind"] = "Service".into();
+                    s.put_document(Kind::Service, key.clone(), &value);
+                    key
+                },
+                |s: &mut State, key| s.drop_document(Kind::Service, key),
+            ),
+            Update::Namespace(e) => {
+                let mut map = namespaces.0.write().unwrap_or_else(|e| e.into_inner());
+                match e {
+                    Event::Apply(ns) | Event::InitApply(ns) => {
+                        let name = ns.metadata.name.clone().unwrap_or_default();
+                        map.insert(name, ns.metadata.labels.unwrap_or_default());
+                    }
+                    Event::Delete(ns) => {
+                        map.remove(ns.metadata.name.as_deref().unwrap_or_default());
+                    }
+                    Event::Init | Event::InitDone => {}
+                }
+            }
+            Update::Config(kind, e) => self.event(
+                Stream::Config(kind),
+                e,
+                move |s: &mut State, object: DynamicObject| {
+                    let key = ObjectKey {
+                        namespace: object.metadata.namespace.clone().unwrap_or_default(),
+                        name: object.metadata.name.clone().unwrap_or_default(),
+                    };
+                    let mut value = serde_json::to_value(&object).unwrap_or_default();
+                    value["apiVersion"] = api_version(kind).into();
+                    value["kind"] = kind.as_str().into();
+                    s.put_document(kind, key.clone(), &value);
+                    key
+                },
+                move |s: &mut State, key| s.drop_document(kind, key),
+            ),
+            Update::Failed(stream, error) => {
+                // The watcher retries with backoff; a kind whose CRD is not installed keeps
+                // failing, which must not hold the rest back.
+                if pending.remove(&stream) {
+                    tracing::warn!("kubernetes: watching {stream:?} failed (retrying): {error}");
+                } else {
+                    tracing::debug!("kubernetes: watching {stream:?} failed (retrying): {error}");
+                }
+            }
+        }
+    }
+
+    /// One watcher event: upserts and deletes, and on the end of a (re)list, deletes what
+    /// the list no longer holds.
+    fn event<K>(
+        &mut self,
+        stream: Stream,
+        event: Event<K>,
+        put: impl Fn(&mut State, K) -> ObjectKey,
+        remove: impl Fn(&mut State, &ObjectKey),
+    ) where
+        K: kube::Resource,
+    {
+        match event {
+            Event::Apply(object) => {
+                put(self, object);
+            }
+            Event::Delete(object) => remove(self, &ObjectKey::of(object.meta())),
+            Event::Init => {
+                self.listing.insert(stream, HashSet::new());
+            }
+            Event::InitApply(object) => {
+                let key = put(self, object);
+                self.listing.entry(stream).or_default().insert(key);
+            }
+            Event::InitDone => {
+                let listed = self.listing.remove(&stream).unwrap_or_default();
+                for key in self.keys(stream) {
+                    if !listed.contains(&key) {
+                        remove(self, &key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn keys(&self, stream: Stream) -> Vec<ObjectKey> {
+        match stream {
+            Stream::Pods => self.pods.keys().cloned().collect(),
+            Stream::Slices => self.slices.keys().cloned().collect(),
+            Stream::Services => self.kind_keys(Kind::Service),
+            Stream::Config(kind) => self.kind_keys(kind),
+            Stream::Namespaces => Vec::new(),
+        }
+    }
+
+    fn kind_keys(&self, kind: Kind) -> Vec<ObjectKey> {
+        self.documents
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
+    fn put_pod(&mut self, pod: Pod) -> ObjectKey {
+        let key = ObjectKey::of(&pod.metadata);
+        let listed_ready = SliceReadiness {
+            listed: true,
+            ready: true,
+        };
+        let info = PodInfo {
+            workload: convert::pod_workload(&pod, listed_ready),
+            ready_condition: convert::pod_workload(&pod, SliceReadiness::default()).is_some(),
+        };
+        self.pods.insert(key.clone(), info);
+        self.dirty_pods.insert(key.clone());
+        key
+    }
+
+    fn drop_pod(&mut self, key: &ObjectKey) {
+        self.pods.remove(key);
+        self.dirty_pods.insert(key.clone());
+    }
+
+    fn put_slice(&mut self, slice: EndpointSlice) -> ObjectKey {
+        let key = ObjectKey::of(&slice.metadata);
+        let pods = convert::slice_pods(&slice);
+        self.drop_slice(&key);
+        for (pod, ready) in &pods {
+            self.pod_slices
+                .entry(pod.clone())
+                .or_default()
+                .insert(key.clone(), *ready);
+            self.dirty_pods.insert(pod.clone());
+        }
+        self.slices.insert(key.clone(), pods);
+        key
+    }
+
+    fn drop_slice(&mut self, key: &ObjectKey) {
+        for (pod, _) in self.slices.remove(key).unwrap_or_default() {
+            if let Some(of_pod) = self.pod_slices.get_mut(&pod) {
+                of_pod.remove(key);
+                if of_pod.is_empty() {
+                    self.pod_slices.remove(&pod);
+                }
+            }
+            self.dirty_pods.insert(pod);
+        }
+    }
+
+    fn put_document(&mut self, kind: Kind, key: ObjectKey, object: &Value) {
+        self.documents
+            .insert((kind, key.clone()), convert::config_document(object));
+        self.dirty_documents.insert((kind, key));
+    }
+
+    fn drop_document(&mut self, kind: Kind, key: &ObjectKey) {
+        self.documents.remove(&(kind, key.clone()));
+        self.dirty_documents.insert((kind, key.clone()));
+    }
+
+    /// The pod's workload entry if it serves now.
+    fn pod_document(&self, key: &ObjectKey) -> Option<&Value> {
+        let info = self.pods.get(key)?;
+        let ready = match self.pod_slices.get(key) {
+            Some(slices) => slices.values().any(|ready| *ready),
+            None => info.ready_condition,
+        };
+        info.workload.as_ref().filter(|_| ready)
+    }
+
+    /// The store writes and deletes that bring it to what is known now.
+    fn changes(&mut self) -> (Vec<(Source, Value)>, Vec<(ResourceKey, Source)>) {
+        let mut desired: Vec<(Kind, ObjectKey, Source, Option<Value>)> = Vec::new();
+        for key in std::mem::take(&mut self.dirty_pods) {
+            let source = Source::Kubernetes {
+                path: convert::api_path("", "v1", "pods", &key),
+            };
+            let doc = self.pod_document(&key).cloned();
+            desired.push((Kind::WorkloadEntry, key, source, doc));
+        }
+        for (kind, key) in std::mem::take(&mut self.dirty_documents) {
+            let (group, version) = match kind {
+                Kind::Service => ("", "v1"),
+                other => (other.group(), "v1"),
+            };
+            let source = Source::Kubernetes {
+                path: convert::api_path(group, version, kind.plural(), &key),
+            };
+            let doc = self.documents.get(&(kind, key.clone())).cloned();
+            desired.push((kind, key, source, doc));
+        }
+        let (mut writes, mut deletes) = (Vec::new(), Vec::new());
+        for (kind, key, source, doc) in desired {
+            let id = (kind, key);
+            match doc {
+                Some(doc) => {
+                    let text = doc.to_string();
+                    if self.written.get(&id) != Some(&text) {
+                        self.written.insert(id, text);
+                        writes.push((source, doc));
+                    }
+                }
+                None => {
+                    if self.written.remove(&id).is_some() {
+                        let (kind, key) = id;
+                        let resource = ResourceKey {
+                            kind,
+                            namespace: key.namespace,
+                            name: key.name,
+                        };
+                        deletes.push((resource, source));
+                    }
+                }
+            }
+        }
+        (writes, deletes)
+    }
+}
+
+fn api_version(kind: Kind) -> String {
+    format!("{}/v1", kind.group())
+}
