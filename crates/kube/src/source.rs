@@ -80,8 +80,9 @@ enum Stream {
     Config(Kind),
 }
 
+/// Pods are boxed: a Pod is ten times the size of the other variants.
 enum Update {
-    Pod(Event<Pod>),
+    Pod(Box<Event<Pod>>),
     Slice(Event<EndpointSlice>),
     Service(Event<Service>),
     Namespace(Event<Namespace>),
@@ -93,7 +94,7 @@ impl Update {
     /// The stream whose (re)list this event ends.
     fn listed(&self) -> Option<Stream> {
         match self {
-            Update::Pod(Event::InitDone) => Some(Stream::Pods),
+            Update::Pod(e) if matches!(**e, Event::InitDone) => Some(Stream::Pods),
             Update::Slice(Event::InitDone) => Some(Stream::Slices),
             Update::Service(Event::InitDone) => Some(Stream::Services),
             Update::Namespace(Event::InitDone) => Some(Stream::Namespaces),
@@ -148,7 +149,9 @@ impl KubeSource {
         }
         let c = &self.client;
         let mut streams = vec![
-            watch(Api::<Pod>::all(c.clone()), Stream::Pods, Update::Pod),
+            watch(Api::<Pod>::all(c.clone()), Stream::Pods, |e| {
+                Update::Pod(Box::new(e))
+            }),
             watch(Api::all(c.clone()), Stream::Slices, Update::Slice),
             watch(Api::all(c.clone()), Stream::Services, Update::Service),
             watch(Api::all(c.clone()), Stream::Namespaces, Update::Namespace),
@@ -252,7 +255,7 @@ impl State {
             pending.remove(&stream);
         }
         match update {
-            Update::Pod(e) => self.event(Stream::Pods, e, Self::put_pod, Self::drop_pod),
+            Update::Pod(e) => self.event(Stream::Pods, *e, Self::put_pod, Self::drop_pod),
             Update::Slice(e) => self.event(Stream::Slices, e, Self::put_slice, Self::drop_slice),
             Update::Service(e) => self.event(
                 Stream::Services,
@@ -429,7 +432,7 @@ impl State {
     }
 
     /// The store writes and deletes that bring it to what is known now.
-    fn changes(&mut self) -> (Vec<(Source, Value)>, Vec<(ResourceKey, Source)>) {
+    fn changes(&mut self) -> Changes {
         let mut desired: Vec<(Kind, ObjectKey, Source, Option<Value>)> = Vec::new();
         for key in std::mem::take(&mut self.dirty_pods) {
             let source = Source::Kubernetes {
@@ -476,6 +479,9 @@ impl State {
         (writes, deletes)
     }
 }
+
+/// Documents to write and identities to delete, each with its source.
+type Changes = (Vec<(Source, Value)>, Vec<(ResourceKey, Source)>);
 
 fn api_version(kind: Kind) -> String {
     format!("{}/v1", kind.group())
