@@ -12,6 +12,6 @@ pub mod tls;
 
 pub use agent::{Agent, AgentConfig, AgentError, WorkloadCert};
 pub use ca::{Ca, CaError, CaSource, DEFAULT_CERT_TTL};
-pub use server::{CertificateService, Tokens, TtlPolicy};
+pub use server::{CertificateService, TokenReviewer, Tokens, TtlPolicy};
 pub use spiffe::{InvalidSpiffeId, SpiffeId};
 pub use tls::IdentityHandle;

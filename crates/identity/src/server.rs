@@ -49,6 +49,16 @@ impl Tokens {
     }
 }
 
+/// Vouches for tokens the CA did not issue itself: on Kubernetes, a pod's projected
+/// service-account token, checked with the API server's TokenReview (as istiod does). The
+/// answer is the identity the token stands for, or why it does not stand for one.
+pub trait TokenReviewer: Send + Sync + 'static {
+    fn review(
+        &self,
+        token: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<SpiffeId, String>> + Send>>;
+}
+
 /// Lifetimes the CA grants.
 #[derive(Debug, Clone, Copy)]
 pub struct TtlPolicy {
@@ -63,16 +73,42 @@ pub struct TtlPolicy {
 pub struct CertificateService {
     ca: Arc<Ca>,
     tokens: Tokens,
+    reviewer: Option<Arc<dyn TokenReviewer>>,
     ttl: TtlPolicy,
 }
 
 impl CertificateService {
     pub fn new(ca: Arc<Ca>, tokens: Tokens, ttl: TtlPolicy) -> CertificateService {
-        CertificateService { ca, tokens, ttl }
+        CertificateService {
+            ca,
+            tokens,
+            reviewer: None,
+            ttl,
+        }
+    }
+
+    /// Also accepts the tokens `reviewer` vouches for (tokens this CA issued are looked up
+    /// first, without asking it).
+    pub fn with_reviewer(mut self, reviewer: Arc<dyn TokenReviewer>) -> CertificateService {
+        self.reviewer = Some(reviewer);
+        self
+    }
+
+    async fn identity(&self, token: &str) -> Result<SpiffeId, Status> {
+        if let Some(id) = self.tokens.identity(token) {
+            return Ok(id);
+        }
+        match &self.reviewer {
+            Some(reviewer) => reviewer
+                .review(token.to_string())
+                .await
+                .map_err(|why| Status::unauthenticated(format!("the token was refused: {why}"))),
+            None => Err(Status::unauthenticated("the token is not known to this CA")),
+        }
     }
 
     /// The decision and the signing, without the transport.
-    pub fn create_certificate(
+    pub async fn create_certificate(
         &self,
         request: Request<IstioCertificateRequest>,
     ) -> Result<Response<IstioCertificateResponse>, Status> {
@@ -82,10 +118,7 @@ impl CertificateService {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated("no bearer token in `authorization`"))?;
-        let id = self
-            .tokens
-            .identity(token.trim())
-            .ok_or_else(|| Status::unauthenticated("the token is not known to this CA"))?;
+        let id = self.identity(token.trim()).await?;
         let request = request.into_inner();
         if let Some(other) = requested_other_identity(&request.csr, &id) {
             return Err(Status::permission_denied(format!(
@@ -131,8 +164,8 @@ impl tonic::server::UnaryService<IstioCertificateRequest> for Unary {
     type Future = BoxFuture<Response<IstioCertificateResponse>, Status>;
 
     fn call(&mut self, request: Request<IstioCertificateRequest>) -> Self::Future {
-        let result = self.0.create_certificate(request);
-        Box::pin(async move { result })
+        let service = self.0.clone();
+        Box::pin(async move { service.create_certificate(request).await })
     }
 }
 

@@ -8,5 +8,6 @@
 
 pub mod convert;
 pub mod source;
+pub mod token;
 
 pub use source::{KubeSource, Namespaces, Options};
