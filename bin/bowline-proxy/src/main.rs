@@ -106,7 +106,7 @@ async fn start_plan(args: &Args) -> Result<(plan::Plan, Option<Sidecar>)> {
         };
         let xds = resolve::resolve(&env.xds, Some(env.instance_ip), resolve::RESOLVE_DEADLINE)
             .await
-            .with_context(|| format!("{}", sidecar::XDS_ADDR))?;
+            .context(sidecar::XDS_ADDR)?;
         if env.root_file.is_none() {
             tracing::warn!(
                 "{} is not set: the control plane is reached in plaintext",
@@ -210,10 +210,9 @@ async fn run(args: Args) -> Result<()> {
         .await
         .with_context(|| format!("bind status port {}", sidecar.env.status_addr))?;
         let status_addr = server.local_addr()?;
-        tracing::info!(
-            probes = sidecar.probers.len(),
-            "status listening on {status_addr}"
-        );
+        tracing::info!(probes = sidecar.probers.len(), "application probes");
+        // The address last, alone: tests read it from this line.
+        tracing::info!("status listening on {status_addr}");
         tokio::spawn(server.run(async {
             let _ = status_stopped.await;
         }));

@@ -12,7 +12,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bowline_bootstrap::build::{parse_node_id, sidecar_bootstrap, RootSource, SidecarSpec};
+use bowline_bootstrap::build::{
+    parse_node_id, set_metadata, sidecar_bootstrap, RootSource, SidecarSpec,
+};
 use bowline_xds::pb::envoy::config::bootstrap::v3::Bootstrap;
 
 use crate::resolve::HostPort;
@@ -29,6 +31,9 @@ pub const STATUS_ADDR: &str = "BOWLINE_STATUS_ADDR";
 pub const OUTBOUND_PORT: &str = "BOWLINE_OUTBOUND_PORT";
 pub const INBOUND_PORT: &str = "BOWLINE_INBOUND_PORT";
 pub const XDS_SERVER_NAME: &str = "BOWLINE_XDS_SERVER_NAME";
+pub const SERVICE_ACCOUNT: &str = "SERVICE_ACCOUNT";
+pub const NODE_NAME: &str = "NODE_NAME";
+pub const PROXY_CONFIG: &str = "PROXY_CONFIG";
 
 /// The contract's fixed addresses.
 pub const ADMIN_ADDR: SocketAddr =
@@ -44,6 +49,12 @@ pub struct SidecarEnv {
     pub pod_name: String,
     pub pod_namespace: String,
     pub instance_ip: IpAddr,
+    /// `SERVICE_ACCOUNT` and `NODE_NAME`, passed on in the node metadata as Istio's agent does.
+    pub service_account: Option<String>,
+    pub node_name: Option<String>,
+    /// `PROXY_CONFIG` (the `proxy.istio.io/config` annotation as JSON), passed on in the node
+    /// metadata.
+    pub proxy_config: Option<serde_json::Value>,
     pub xds: HostPort,
     /// The name the control plane's certificate must carry.
     pub xds_server_name: String,
@@ -117,10 +128,21 @@ impl SidecarEnv {
             None => DEFAULT_DRAIN,
             Some(v) => go_duration(v.trim()).map_err(|e| invalid(DRAIN_DURATION, &v, e))?,
         };
+        let proxy_config = match get(PROXY_CONFIG) {
+            None => None,
+            Some(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(value @ serde_json::Value::Object(_)) => Some(value),
+                Ok(_) => return Err(invalid(PROXY_CONFIG, &text, "not a JSON object".into())),
+                Err(e) => return Err(invalid(PROXY_CONFIG, &text, e.to_string())),
+            },
+        };
         let env = SidecarEnv {
             pod_name,
             pod_namespace,
             instance_ip,
+            service_account: get(SERVICE_ACCOUNT),
+            node_name: get(NODE_NAME),
+            proxy_config,
             xds,
             xds_server_name,
             root_file: get(CA_ROOT_FILE).map(PathBuf::from),
@@ -155,11 +177,13 @@ impl SidecarEnv {
 
     /// The sidecar bootstrap: delta ADS to `xds_addr` (the resolved `BOWLINE_XDS_ADDR`), over
     /// TLS verified against the root file and [`SidecarEnv::xds_server_name`] when there is
-    /// a root file; admin on `admin`; Istio's node metadata with the capture ports.
+    /// a root file; admin on `admin`; Istio's node metadata with the capture ports and
+    /// `INTERCEPTION_MODE=REDIRECT` (capture is iptables REDIRECT, the only mode injection
+    /// supports), plus `SERVICE_ACCOUNT`, `NODE_NAME`, `NAME` (the pod) and `PROXY_CONFIG`.
     pub fn bootstrap(&self, xds_addr: SocketAddr, admin: SocketAddr) -> Bootstrap {
         let node_id = self.node_id();
         let node = parse_node_id(&node_id).expect("checked by SidecarEnv::read");
-        sidecar_bootstrap(&SidecarSpec {
+        let mut bootstrap = sidecar_bootstrap(&SidecarSpec {
             node_id: &node_id,
             node: &node,
             cluster: None,
@@ -170,7 +194,20 @@ impl SidecarEnv {
             delta: true,
             xds_root: self.root_file.as_deref().map(RootSource::File),
             control_plane_name: &self.xds_server_name,
-        })
+        });
+        let string = |s: &str| serde_json::Value::String(s.to_owned());
+        set_metadata(&mut bootstrap, "INTERCEPTION_MODE", string("REDIRECT"));
+        set_metadata(&mut bootstrap, "NAME", string(&self.pod_name));
+        if let Some(account) = &self.service_account {
+            set_metadata(&mut bootstrap, "SERVICE_ACCOUNT", string(account));
+        }
+        if let Some(node_name) = &self.node_name {
+            set_metadata(&mut bootstrap, "NODE_NAME", string(node_name));
+        }
+        if let Some(config) = &self.proxy_config {
+            set_metadata(&mut bootstrap, "PROXY_CONFIG", config.clone());
+        }
+        bootstrap
     }
 }
 
@@ -236,6 +273,7 @@ pub fn go_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
     use bowline_xds::pb::envoy::config::core::v3::{address, socket_address};
+    use bowline_xds::pb::google::protobuf::value::Kind;
     use std::collections::HashMap;
 
     fn env(vars: &[(&str, &str)]) -> Result<SidecarEnv, EnvError> {
@@ -352,6 +390,12 @@ mod tests {
             ("BOWLINE_STATUS_ADDR", ":15020", "BOWLINE_STATUS_ADDR="),
             ("BOWLINE_INBOUND_PORT", "70000", "BOWLINE_INBOUND_PORT="),
             ("POD_NAME", "a~b", "node id"),
+            (
+                "PROXY_CONFIG",
+                "[1]",
+                "PROXY_CONFIG=\"[1]\": not a JSON object",
+            ),
+            ("PROXY_CONFIG", "{", "PROXY_CONFIG="),
         ] {
             let error = env(&with(&[(name, value)])).unwrap_err().to_string();
             assert!(error.contains(want), "{name}={value:?}: {error}");
@@ -360,7 +404,14 @@ mod tests {
 
     #[test]
     fn the_bootstrap_says_who_the_pod_is_and_where_the_control_plane_is() {
-        let e = env(POD).unwrap();
+        let e = env(&with(&[
+            ("SERVICE_ACCOUNT", "bookinfo-reviews"),
+            (
+                "PROXY_CONFIG",
+                r#"{"holdApplicationUntilProxyStarts":true}"#,
+            ),
+        ]))
+        .unwrap();
         let xds: SocketAddr = "10.96.0.12:15012".parse().unwrap();
         let b = e.bootstrap(xds, ADMIN_ADDR);
         let node = b.node.as_ref().unwrap();
@@ -368,12 +419,22 @@ mod tests {
         assert_eq!(node.cluster, "reviews-v1-7d4b9.bookinfo");
         let meta = &node.metadata.as_ref().unwrap().fields;
         let string = |k: &str| match &meta[k].kind {
-            Some(bowline_xds::pb::google::protobuf::value::Kind::StringValue(s)) => s.clone(),
+            Some(Kind::StringValue(s)) => s.clone(),
             other => panic!("{k}: {other:?}"),
         };
         assert_eq!(string("OUTBOUND_PORT"), "15001");
         assert_eq!(string("INBOUND_PORT"), "15006");
         assert_eq!(string("NAMESPACE"), "bookinfo");
+        assert_eq!(string("INTERCEPTION_MODE"), "REDIRECT");
+        assert_eq!(string("NAME"), "reviews-v1-7d4b9");
+        assert_eq!(string("SERVICE_ACCOUNT"), "bookinfo-reviews");
+        assert!(!meta.contains_key("NODE_NAME"));
+        let Some(Kind::StructValue(proxy_config)) = &meta["PROXY_CONFIG"].kind else {
+            panic!("{:?}", meta["PROXY_CONFIG"])
+        };
+        assert!(proxy_config
+            .fields
+            .contains_key("holdApplicationUntilProxyStarts"));
 
         let admin = b.admin.as_ref().unwrap().address.as_ref().unwrap();
         let Some(address::Address::SocketAddress(s)) = &admin.address else {
