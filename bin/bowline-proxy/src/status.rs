@@ -142,3 +142,91 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
         .body(Full::new(body.into()))
         .expect("static response")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::{Check, Prober};
+    use http_body_util::{BodyExt, Empty};
+    use std::time::Duration;
+
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let request = Request::get(path)
+            .header(http::header::HOST, "status")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_first_config_and_draining() {
+        let state = State::new();
+        let app = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app_port = app.local_addr().unwrap().port();
+        let closed_port = {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let tcp = |port| Prober {
+            check: Check::Tcp { host: None, port },
+            timeout: Duration::from_secs(5),
+        };
+        let probers = Probers::from([
+            ("/app-health/app/livez".to_string(), tcp(app_port)),
+            ("/app-health/app/readyz".to_string(), tcp(closed_port)),
+        ]);
+        let draining = Draining::default();
+        let server = StatusServer::new(
+            "127.0.0.1:0".parse().unwrap(),
+            state.clone(),
+            probers,
+            "127.0.0.1".parse().unwrap(),
+            draining.clone(),
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+
+        assert_eq!(
+            get(addr, "/healthz/ready").await.0,
+            503,
+            "before any config"
+        );
+        state.set_ready();
+        assert_eq!(get(addr, "/healthz/ready").await.0, 200);
+        assert_eq!(get(addr, "/app-health/app/livez").await.0, 200);
+        let (code, body) = get(addr, "/app-health/app/readyz").await;
+        assert_eq!(code, 503, "{body}");
+        assert!(
+            body.contains(&format!("connect to port {closed_port}")),
+            "{body}"
+        );
+        assert_eq!(get(addr, "/app-health/other/livez").await.0, 404);
+        assert_eq!(get(addr, "/nothing").await.0, 404);
+        assert_eq!(get(addr, "/stats/prometheus").await.0, 200);
+        draining.start();
+        assert_eq!(
+            get(addr, "/healthz/ready").await,
+            (503, "draining\n".into())
+        );
+
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("run returns on shutdown")
+            .unwrap();
+        drop(app);
+    }
+}
