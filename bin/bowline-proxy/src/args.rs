@@ -15,18 +15,19 @@ use crate::resolve::HostPort;
 )]
 pub struct Args {
     /// Bootstrap file (Envoy's bootstrap YAML or JSON). Required unless --sidecar.
-    #[arg(
-        short = 'c',
-        long = "config-path",
-        env = "BOWLINE_CONFIG",
-        required_unless_present = "sidecar"
-    )]
+    #[arg(short = 'c', long = "config-path", env = "BOWLINE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Kubernetes sidecar mode: no bootstrap file; the bootstrap is built from the pod's
     /// environment (POD_NAME, POD_NAMESPACE, INSTANCE_IP, BOWLINE_XDS_ADDR,
     /// BOWLINE_CA_ROOT_FILE, BOWLINE_CA_TOKEN_FILE, ...; see docs/kubernetes-sidecar.md),
     /// and the status port (15020) serves readiness, the application's probes and metrics.
-    #[arg(long, env = "BOWLINE_SIDECAR", conflicts_with = "config")]
+    /// (BOWLINE_SIDECAR: true/1/yes/on, or false/0/no/off.)
+    #[arg(
+        long,
+        env = "BOWLINE_SIDECAR",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub sidecar: bool,
     /// Node id sent to the control plane (overrides the bootstrap's node.id).
     #[arg(long, alias = "service-node", env = "BOWLINE_NODE_ID")]

@@ -95,6 +95,12 @@ struct Sidecar {
 /// The bootstrap file's plan, or in sidecar mode the one built from the environment.
 async fn start_plan(args: &Args) -> Result<(plan::Plan, Option<Sidecar>)> {
     if args.sidecar {
+        if let Some(path) = &args.config {
+            anyhow::bail!(
+                "--sidecar builds its bootstrap from the environment: drop --config-path {} (or BOWLINE_CONFIG)",
+                path.display()
+            );
+        }
         let env = sidecar::SidecarEnv::read(|name| match name {
             // `--xds-addr` or BOWLINE_XDS_ADDR, as clap read it.
             sidecar::XDS_ADDR => args.xds_addr.as_ref().map(ToString::to_string),
@@ -120,7 +126,7 @@ async fn start_plan(args: &Args) -> Result<(plan::Plan, Option<Sidecar>)> {
     let path = args
         .config
         .as_ref()
-        .context("--config-path is required unless --sidecar")?;
+        .context("--config-path (a bootstrap file) is required unless --sidecar")?;
     // Parse: everything that can be wrong with the config is found before a socket opens.
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("read bootstrap {}", path.display()))?;
