@@ -3,10 +3,15 @@
 //! the bootstrap built from it in-process, as `bowline bootstrap envoy` would print it.
 //!
 //! Besides the contract's variables, a few overrides exist for tests and local runs (never
-//! set by injection): `BOWLINE_STATUS_ADDR` (the status listener, default `0.0.0.0:15020`;
-//! port 0 picks one, logged as `status listening on <addr>`), `BOWLINE_OUTBOUND_PORT` and
-//! `BOWLINE_INBOUND_PORT` (15001 and 15006), and `BOWLINE_XDS_SERVER_NAME` (the name the
-//! control plane's certificate must carry; default the host of `BOWLINE_XDS_ADDR`).
+//! set by injection): `BOWLINE_STATUS_ADDR` (the status listener, default `0.0.0.0:15020`,
+//! `[::]:15020` for an IPv6 pod; port 0 picks one, logged as `status listening on <addr>`),
+//! `BOWLINE_OUTBOUND_PORT` and `BOWLINE_INBOUND_PORT` (15001 and 15006),
+//! `BOWLINE_XDS_SERVER_NAME` (the name the control plane's certificate must carry; default
+//! the host of `BOWLINE_XDS_ADDR`), and the existing `BOWLINE_ADMIN_ADDR` (`--admin-addr`,
+//! default 127.0.0.1:15000).
+//!
+//! Without `BOWLINE_CA_ROOT_FILE` the control plane is reached in plaintext (a warning says
+//! so); without `BOWLINE_CA_TOKEN_FILE` (and `--ca-token`) there is no workload certificate.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -152,7 +157,14 @@ impl SidecarEnv {
             status_addr: parsed(
                 STATUS_ADDR,
                 get(STATUS_ADDR),
-                SocketAddr::from(([0, 0, 0, 0], STATUS_PORT)),
+                // Every address of the pod's family (an IPv6 pod's kubelet probes its IPv6
+                // address; `[::]` takes IPv4 too unless the host forbids it).
+                match instance_ip {
+                    IpAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], STATUS_PORT)),
+                    IpAddr::V6(_) => {
+                        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, STATUS_PORT))
+                    }
+                },
             )?,
             outbound_port: parsed(OUTBOUND_PORT, get(OUTBOUND_PORT), OUTBOUND)?,
             inbound_port: parsed(INBOUND_PORT, get(INBOUND_PORT), INBOUND)?,
@@ -331,6 +343,8 @@ mod tests {
             ))
         );
         assert_eq!(e.status_addr, "0.0.0.0:15020".parse().unwrap());
+        let v6 = env(&with(&[("INSTANCE_IP", "fd00::7")])).unwrap();
+        assert_eq!(v6.status_addr, "[::]:15020".parse().unwrap());
         assert_eq!((e.outbound_port, e.inbound_port), (15001, 15006));
         assert_eq!(e.drain_duration, Duration::from_secs(5));
         assert_eq!(e.app_probers, None);
