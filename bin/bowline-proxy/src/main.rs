@@ -267,8 +267,14 @@ async fn run(args: Args) -> Result<()> {
 
     // Drain: stop following the control plane, stop accepting, let requests finish.
     let _ = stop_ads.send(());
-    if let Some(task) = ads_task {
-        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    if let Some(mut task) = ads_task {
+        if tokio::time::timeout(Duration::from_secs(1), &mut task)
+            .await
+            .is_err()
+        {
+            // No update may apply from here on (one could bring back a drained listener).
+            task.abort();
+        }
     }
     if let Some(sidecar) = &sidecar {
         drain_inbound_first(&proxy, sidecar.env.drain_duration).await;
