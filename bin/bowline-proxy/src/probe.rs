@@ -214,12 +214,6 @@ pub async fn run(
                 connect(host.as_deref(), pod, *port).await?;
                 Ok(StatusCode::OK)
             }
-            // The kubelet does not verify an HTTPS probe's certificate; without a TLS client
-            // here, a connection is what an HTTPS probe checks (a known gap: see the report).
-            Check::Http(get) if get.https => {
-                connect(get.host.as_deref(), pod, get.port).await?;
-                Ok(StatusCode::OK)
-            }
             Check::Http(get) => http_get(get, pod, user_agent).await,
         }
     };
@@ -246,10 +240,20 @@ async fn http_get(
     user_agent: Option<&str>,
 ) -> Result<StatusCode, String> {
     let stream = connect(get.host.as_deref(), pod, get.port).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
+    let mut sender = if get.https {
+        let name = match &get.host {
+            Some(host) => rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| format!("host {host:?}: {e}"))?,
+            None => rustls::pki_types::ServerName::IpAddress(pod.into()),
+        };
+        let tls = tokio_rustls::TlsConnector::from(insecure_tls())
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        handshake(tls).await?
+    } else {
+        handshake(stream).await?
+    };
     let authority = match &get.host {
         Some(host) => format!("{host}:{}", get.port),
         None => SocketAddr::new(pod, get.port).to_string(),
@@ -280,6 +284,86 @@ async fn http_get(
     // Read (and drop) the body so the application sees a complete exchange.
     let _ = response.into_body().collect().await;
     Ok(status)
+}
+
+async fn handshake<S>(
+    stream: S,
+) -> Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// TLS for HTTPS probes: like the kubelet, which does not verify the application's
+/// certificate (it checks health, not identity), but with the handshake's signatures checked.
+fn insecure_tls() -> std::sync::Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default versions")
+                .dangerous()
+                .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth();
+            std::sync::Arc::new(config)
+        })
+        .clone()
+}
+
+#[derive(Debug)]
+struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]
@@ -427,6 +511,72 @@ mod tests {
             let outcome = outcome.map(|c| StatusCode::from_u16(c).unwrap());
             assert_eq!(verdict(&outcome).as_u16(), want, "{outcome:?}");
         }
+    }
+
+    /// An HTTPS application with a self-signed certificate answering `status` to anything.
+    async fn https_app(status: u16) -> u16 {
+        let cert = rcgen::generate_simple_self_signed(vec!["app.local".into()]).unwrap();
+        let chain = vec![cert.cert.der().clone()];
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 2048];
+                    let _ = tls.read(&mut buf).await;
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = tls.write_all(answer.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn https_probes_do_not_verify_the_certificate_as_the_kubelet_does_not() {
+        let pod: IpAddr = "127.0.0.1".parse().unwrap();
+        for status in [200, 503] {
+            let port = https_app(status).await;
+            let prober = Prober {
+                check: Check::Http(HttpGet {
+                    path: "/healthz".into(),
+                    port,
+                    host: None,
+                    https: true,
+                    headers: vec![],
+                }),
+                timeout: Duration::from_secs(5),
+            };
+            assert_eq!(
+                run(&prober, pod, None).await.map(|s| s.as_u16()),
+                Ok(status)
+            );
+        }
+        // Plain HTTP to a TLS port fails to read a response: unhealthy, not a hang.
+        let port = https_app(200).await;
+        let plain = Prober {
+            check: http("/healthz", port),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(run(&plain, pod, None).await.is_err());
     }
 
     #[tokio::test]
