@@ -92,24 +92,34 @@ struct Sidecar {
     probers: probe::Probers,
 }
 
-/// The bootstrap file's plan, or in sidecar mode the one built from the environment.
-async fn start_plan(args: &Args) -> Result<(plan::Plan, Option<Sidecar>)> {
-    if args.sidecar {
-        if let Some(path) = &args.config {
-            anyhow::bail!(
-                "--sidecar builds its bootstrap from the environment: drop --config-path {} (or BOWLINE_CONFIG)",
-                path.display()
-            );
-        }
-        let env = sidecar::SidecarEnv::read(|name| match name {
-            // `--xds-addr` or BOWLINE_XDS_ADDR, as clap read it.
-            sidecar::XDS_ADDR => args.xds_addr.as_ref().map(ToString::to_string),
-            _ => std::env::var(name).ok(),
-        })?;
-        let probers = match &env.app_probers {
-            Some(json) => probe::parse(json)?,
-            None => probe::Probers::new(),
-        };
+/// Sidecar mode's environment and probers (None without `--sidecar`): all checked before
+/// any socket opens.
+fn sidecar_mode(args: &Args) -> Result<Option<Sidecar>> {
+    if !args.sidecar {
+        return Ok(None);
+    }
+    if let Some(path) = &args.config {
+        anyhow::bail!(
+            "--sidecar builds its bootstrap from the environment: drop --config-path {} (or BOWLINE_CONFIG)",
+            path.display()
+        );
+    }
+    let env = sidecar::SidecarEnv::read(|name| match name {
+        // `--xds-addr` or BOWLINE_XDS_ADDR, as clap read it.
+        sidecar::XDS_ADDR => args.xds_addr.as_ref().map(ToString::to_string),
+        _ => std::env::var(name).ok(),
+    })?;
+    let probers = match &env.app_probers {
+        Some(json) => probe::parse(json)?,
+        None => probe::Probers::new(),
+    };
+    Ok(Some(Sidecar { env, probers }))
+}
+
+/// The bootstrap file's plan, or in sidecar mode the one built from the environment (the
+/// control plane's name resolved first).
+async fn start_plan(args: &Args, sidecar: Option<&Sidecar>) -> Result<plan::Plan> {
+    if let Some(Sidecar { env, .. }) = sidecar {
         let xds = resolve::resolve(&env.xds, Some(env.instance_ip), resolve::RESOLVE_DEADLINE)
             .await
             .context(sidecar::XDS_ADDR)?;
@@ -120,8 +130,7 @@ async fn start_plan(args: &Args) -> Result<(plan::Plan, Option<Sidecar>)> {
             );
         }
         let bootstrap = env.bootstrap(xds, sidecar::ADMIN_ADDR);
-        let plan = plan::plan(bootstrap, args, None).context("the sidecar bootstrap")?;
-        return Ok((plan, Some(Sidecar { env, probers })));
+        return plan::plan(bootstrap, args, None).context("the sidecar bootstrap");
     }
     let path = args
         .config
@@ -136,9 +145,7 @@ async fn start_plan(args: &Args) -> Result<(plan::Plan, Option<Sidecar>)> {
         Some(target) => Some(resolve::resolve(target, None, resolve::RESOLVE_DEADLINE).await?),
         None => None,
     };
-    let plan = plan::plan(bootstrap, args, xds_addr)
-        .with_context(|| format!("bootstrap {}", path.display()))?;
-    Ok((plan, None))
+    plan::plan(bootstrap, args, xds_addr).with_context(|| format!("bootstrap {}", path.display()))
 }
 
 /// The CA token: `--ca-token` / BOWLINE_CA_TOKEN, else (sidecar mode) the projected token
@@ -168,7 +175,36 @@ fn ca_token(args: &Args, sidecar: Option<&Sidecar>) -> Result<Option<String>> {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let (plan, sidecar) = start_plan(&args).await?;
+    let sidecar = sidecar_mode(&args)?;
+    let proxy = Arc::new(Proxy::start(&Options {
+        concurrency: args.concurrency.max(1),
+    })?);
+
+    // Sidecar mode: the status port comes first, so the application's probes are answered
+    // (and readiness says 503) while the proxy still resolves the control plane and waits
+    // for its certificate, as pilot-agent's status port does.
+    let draining = status::Draining::default();
+    let (stop_status, status_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(sidecar) = &sidecar {
+        let server = status::StatusServer::new(
+            sidecar.env.status_addr,
+            proxy.state().clone(),
+            sidecar.probers.clone(),
+            sidecar.env.instance_ip,
+            draining.clone(),
+        )
+        .await
+        .with_context(|| format!("bind status port {}", sidecar.env.status_addr))?;
+        let status_addr = server.local_addr()?;
+        tracing::info!(probes = sidecar.probers.len(), "application probes");
+        // The address last, alone: tests read it from this line.
+        tracing::info!("status listening on {status_addr}");
+        tokio::spawn(server.run(async {
+            let _ = status_stopped.await;
+        }));
+    }
+
+    let plan = start_plan(&args, sidecar.as_ref()).await?;
     let ca_token = ca_token(&args, sidecar.as_ref())?;
 
     // Bind.
@@ -176,9 +212,6 @@ async fn run(args: Args) -> Result<()> {
         .await
         .with_context(|| format!("bind admin {}", plan.admin))?;
     let admin_addr = admin.local_addr()?;
-    let proxy = Arc::new(Proxy::start(&Options {
-        concurrency: args.concurrency.max(1),
-    })?);
     // The workload certificate comes before any config that could refer to it.
     let _agent = match &ca_token {
         Some(token) => {
@@ -200,29 +233,6 @@ async fn run(args: Args) -> Result<()> {
             .with_context(|| format!("write {}", path.display()))?;
     }
     tracing::info!(%admin_addr, "admin listening");
-
-    // Sidecar mode: the status port, bound before ADS starts so readiness is observable
-    // from the first moment.
-    let draining = status::Draining::default();
-    let (stop_status, status_stopped) = tokio::sync::oneshot::channel::<()>();
-    if let Some(sidecar) = &sidecar {
-        let server = status::StatusServer::new(
-            sidecar.env.status_addr,
-            proxy.state().clone(),
-            sidecar.probers.clone(),
-            sidecar.env.instance_ip,
-            draining.clone(),
-        )
-        .await
-        .with_context(|| format!("bind status port {}", sidecar.env.status_addr))?;
-        let status_addr = server.local_addr()?;
-        tracing::info!(probes = sidecar.probers.len(), "application probes");
-        // The address last, alone: tests read it from this line.
-        tracing::info!("status listening on {status_addr}");
-        tokio::spawn(server.run(async {
-            let _ = status_stopped.await;
-        }));
-    }
 
     // Spawn.
     let admin_drain = Drain::new();

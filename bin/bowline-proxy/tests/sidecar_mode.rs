@@ -246,3 +246,70 @@ async fn sidecar_mode_names_a_missing_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("INSTANCE_IP is not set"), "{stderr}");
 }
+
+/// Before any configuration: the status port already answers (readiness 503, the
+/// application's probes as the application does) while the control plane is silent. Here
+/// in plaintext (no BOWLINE_CA_ROOT_FILE) and without a workload certificate (no
+/// BOWLINE_CA_TOKEN_FILE); SIGTERM still ends it with 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_first_config_readiness_is_503_and_probes_answer() {
+    // A "control plane" that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let app_status = Arc::new(AtomicU16::new(200));
+    let app_addr = app(app_status.clone()).await;
+    let probers = format!(
+        r#"{{"/app-health/app/livez":{{"httpGet":{{"path":"/healthz","port":{},"httpHeaders":[{{"name":"x-probe","value":"yes"}}]}}}}}}"#,
+        app_addr.port()
+    );
+    let mut cmd = Command::new(bowline_proxy_binary());
+    cmd.args(["--sidecar", "--log-level", "info"])
+        .env_remove("BOWLINE_CONFIG")
+        .env_remove("BOWLINE_CA_TOKEN")
+        .env_remove("BOWLINE_CA_ROOT_FILE")
+        .env_remove("BOWLINE_CA_TOKEN_FILE")
+        .env("POD_NAME", "ratings-v1-0")
+        .env("POD_NAMESPACE", "default")
+        .env("INSTANCE_IP", "127.0.0.1")
+        .env("BOWLINE_XDS_ADDR", format!("localhost:{silent_port}"))
+        .env("BOWLINE_APP_PROBERS", probers)
+        .env("BOWLINE_DRAIN_DURATION", "100ms")
+        .env("BOWLINE_ADMIN_ADDR", "127.0.0.1:0")
+        .env("BOWLINE_STATUS_ADDR", "127.0.0.1:0")
+        .env("BOWLINE_OUTBOUND_PORT", "0")
+        .env("BOWLINE_INBOUND_PORT", "0")
+        .env("BOWLINE_DRAIN_TIME_S", "1");
+    let mut proxy = Proc::spawn("sidecar", cmd).unwrap();
+    let line = proxy
+        .wait_for_line("status listening on ", STARTUP)
+        .await
+        .unwrap();
+    let status = parse_addr(&line, "status listening on ").unwrap();
+    proxy
+        .wait_for_line("following the control plane", STARTUP)
+        .await
+        .unwrap();
+
+    let ready = get(status, "/healthz/ready", &[], REQUEST).await.unwrap();
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    until_status(status, "/app-health/app/livez", 200, REQUEST).await;
+    app_status.store(503, Ordering::SeqCst);
+    until_status(status, "/app-health/app/livez", 503, REQUEST).await;
+    let logs = proxy.logs();
+    assert!(
+        logs.contains("BOWLINE_CA_ROOT_FILE is not set")
+            && logs.contains("no workload certificate"),
+        "{logs}"
+    );
+    assert!(!logs.contains("initial configuration applied"), "{logs}");
+
+    let exit = proxy.terminate(Duration::from_secs(15)).unwrap();
+    assert!(exit.success(), "{exit:?}: {}", proxy.logs());
+    held.abort();
+}
