@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::resolve::HostPort;
+
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "bowline-proxy",
@@ -12,15 +14,28 @@ use std::path::PathBuf;
     about = "bowline's data plane: an Envoy-compatible sidecar proxy"
 )]
 pub struct Args {
-    /// Bootstrap file (Envoy's bootstrap YAML or JSON).
+    /// Bootstrap file (Envoy's bootstrap YAML or JSON). Required unless --sidecar.
     #[arg(short = 'c', long = "config-path", env = "BOWLINE_CONFIG")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+    /// Kubernetes sidecar mode: no bootstrap file; the bootstrap is built from the pod's
+    /// environment (POD_NAME, POD_NAMESPACE, INSTANCE_IP, BOWLINE_XDS_ADDR,
+    /// BOWLINE_CA_ROOT_FILE, BOWLINE_CA_TOKEN_FILE, ...; see docs/kubernetes-sidecar.md),
+    /// and the status port (15020) serves readiness, the application's probes and metrics.
+    /// (BOWLINE_SIDECAR: true/1/yes/on, or false/0/no/off.)
+    #[arg(
+        long,
+        env = "BOWLINE_SIDECAR",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub sidecar: bool,
     /// Node id sent to the control plane (overrides the bootstrap's node.id).
     #[arg(long, alias = "service-node", env = "BOWLINE_NODE_ID")]
     pub node_id: Option<String>,
-    /// Control plane address, ip:port (overrides the bootstrap's ADS cluster endpoint).
+    /// Control plane address, host:port (overrides the bootstrap's ADS cluster endpoint). A
+    /// host name is resolved by DNS at start (retrying, bounded).
     #[arg(long, env = "BOWLINE_XDS_ADDR")]
-    pub xds_addr: Option<SocketAddr>,
+    pub xds_addr: Option<HostPort>,
     /// Admin listener, ip:port (overrides the bootstrap's admin address; port 0 picks one).
     #[arg(long, env = "BOWLINE_ADMIN_ADDR")]
     pub admin_addr: Option<SocketAddr>,

@@ -1,9 +1,19 @@
 //! `bowline-proxy`: parse the bootstrap → bind admin and listeners → serve (and follow the
 //! control plane over ADS) → drain on SIGTERM, then exit 0.
+//!
+//! With `--sidecar` (Kubernetes) the bootstrap is built from the pod's environment
+//! ([`sidecar`]), the status port serves readiness and the application's probes
+//! ([`status`]), and SIGTERM drains inbound first: readiness 503 at once, `virtualInbound`
+//! stops accepting, outbound keeps serving for `BOWLINE_DRAIN_DURATION`, then the usual
+//! drain.
 
 mod ads;
 mod args;
 mod plan;
+mod probe;
+mod resolve;
+mod sidecar;
+mod status;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -76,25 +86,134 @@ async fn workload_identity(
         .with_context(|| format!("no workload certificate from the CA at {ca}"))
 }
 
-async fn run(args: Args) -> Result<()> {
+/// Sidecar mode's parts, read and checked before any socket opens.
+struct Sidecar {
+    env: sidecar::SidecarEnv,
+    probers: probe::Probers,
+}
+
+/// Sidecar mode's environment and probers (None without `--sidecar`): all checked before
+/// any socket opens.
+fn sidecar_mode(args: &Args) -> Result<Option<Sidecar>> {
+    if !args.sidecar {
+        return Ok(None);
+    }
+    if let Some(path) = &args.config {
+        anyhow::bail!(
+            "--sidecar builds its bootstrap from the environment: drop --config-path {} (or BOWLINE_CONFIG)",
+            path.display()
+        );
+    }
+    let env = sidecar::SidecarEnv::read(|name| match name {
+        // `--xds-addr` or BOWLINE_XDS_ADDR, as clap read it.
+        sidecar::XDS_ADDR => args.xds_addr.as_ref().map(ToString::to_string),
+        _ => std::env::var(name).ok(),
+    })?;
+    let probers = match &env.app_probers {
+        Some(json) => probe::parse(json)?,
+        None => probe::Probers::new(),
+    };
+    Ok(Some(Sidecar { env, probers }))
+}
+
+/// The bootstrap file's plan, or in sidecar mode the one built from the environment (the
+/// control plane's name resolved first).
+async fn start_plan(args: &Args, sidecar: Option<&Sidecar>) -> Result<plan::Plan> {
+    if let Some(Sidecar { env, .. }) = sidecar {
+        let xds = resolve::resolve(&env.xds, Some(env.instance_ip), resolve::RESOLVE_DEADLINE)
+            .await
+            .context(sidecar::XDS_ADDR)?;
+        if env.root_file.is_none() {
+            tracing::warn!(
+                "{} is not set: the control plane is reached in plaintext",
+                sidecar::CA_ROOT_FILE
+            );
+        }
+        let bootstrap = env.bootstrap(xds, sidecar::ADMIN_ADDR);
+        return plan::plan(bootstrap, args, None).context("the sidecar bootstrap");
+    }
+    let path = args
+        .config
+        .as_ref()
+        .context("--config-path (a bootstrap file) is required unless --sidecar")?;
     // Parse: everything that can be wrong with the config is found before a socket opens.
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("read bootstrap {}", args.config.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read bootstrap {}", path.display()))?;
     let bootstrap = bowline_bootstrap::parse_bootstrap(&text)
-        .with_context(|| format!("bootstrap {}", args.config.display()))?;
-    let plan = plan::plan(bootstrap, &args)
-        .with_context(|| format!("bootstrap {}", args.config.display()))?;
+        .with_context(|| format!("bootstrap {}", path.display()))?;
+    let xds_addr = match &args.xds_addr {
+        Some(target) => Some(resolve::resolve(target, None, resolve::RESOLVE_DEADLINE).await?),
+        None => None,
+    };
+    plan::plan(bootstrap, args, xds_addr).with_context(|| format!("bootstrap {}", path.display()))
+}
+
+/// The CA token: `--ca-token` / BOWLINE_CA_TOKEN, else (sidecar mode) the projected token
+/// in BOWLINE_CA_TOKEN_FILE, read now. The agent keeps this string: it is not read again
+/// at renewal (bowline-identity's `AgentConfig` takes a fixed token).
+fn ca_token(args: &Args, sidecar: Option<&Sidecar>) -> Result<Option<String>> {
+    if let Some(token) = &args.ca_token {
+        return Ok(Some(token.clone()));
+    }
+    let Some(sidecar) = sidecar else {
+        return Ok(None);
+    };
+    let Some(path) = &sidecar.env.token_file else {
+        tracing::warn!(
+            "{} is not set: no workload certificate",
+            sidecar::CA_TOKEN_FILE
+        );
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("{} {}", sidecar::CA_TOKEN_FILE, path.display()))?;
+    let token = token.trim();
+    if token.is_empty() {
+        anyhow::bail!("{} {} is empty", sidecar::CA_TOKEN_FILE, path.display());
+    }
+    Ok(Some(token.to_owned()))
+}
+
+async fn run(args: Args) -> Result<()> {
+    let sidecar = sidecar_mode(&args)?;
+    let proxy = Arc::new(Proxy::start(&Options {
+        concurrency: args.concurrency.max(1),
+    })?);
+
+    // Sidecar mode: the status port comes first, so the application's probes are answered
+    // (and readiness says 503) while the proxy still resolves the control plane and waits
+    // for its certificate, as pilot-agent's status port does.
+    let draining = status::Draining::default();
+    let (stop_status, status_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(sidecar) = &sidecar {
+        let server = status::StatusServer::new(
+            sidecar.env.status_addr,
+            proxy.state().clone(),
+            sidecar.probers.clone(),
+            sidecar.env.instance_ip,
+            draining.clone(),
+        )
+        .await
+        .with_context(|| format!("bind status port {}", sidecar.env.status_addr))?;
+        let status_addr = server.local_addr()?;
+        tracing::info!(probes = sidecar.probers.len(), "application probes");
+        // The address last, alone: tests read it from this line.
+        tracing::info!("status listening on {status_addr}");
+        tokio::spawn(server.run(async {
+            let _ = status_stopped.await;
+        }));
+    }
+
+    let plan = start_plan(&args, sidecar.as_ref()).await?;
+    let ca_token = ca_token(&args, sidecar.as_ref())?;
 
     // Bind.
     let admin = tokio::net::TcpListener::bind(plan.admin)
         .await
         .with_context(|| format!("bind admin {}", plan.admin))?;
     let admin_addr = admin.local_addr()?;
-    let proxy = Arc::new(Proxy::start(&Options {
-        concurrency: args.concurrency.max(1),
-    })?);
     // The workload certificate comes before any config that could refer to it.
-    let _agent = match &args.ca_token {
+    let _agent = match &ca_token {
         Some(token) => {
             let agent = workload_identity(&args, token, &plan).await?;
             proxy.state().set_identity(agent.handle());
@@ -152,13 +271,27 @@ async fn run(args: Args) -> Result<()> {
         () = proxy.state().shutdown_requested() => tracing::info!("quitquitquit: draining"),
     }
 
+    // Sidecar mode: not ready from now on, so the endpoint leaves the Service before
+    // anything stops serving.
+    draining.start();
+
     // Drain: stop following the control plane, stop accepting, let requests finish.
     let _ = stop_ads.send(());
-    if let Some(task) = ads_task {
-        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    if let Some(mut task) = ads_task {
+        if tokio::time::timeout(Duration::from_secs(1), &mut task)
+            .await
+            .is_err()
+        {
+            // No update may apply from here on (one could bring back a drained listener).
+            task.abort();
+        }
+    }
+    if let Some(sidecar) = &sidecar {
+        drain_inbound_first(&proxy, sidecar.env.drain_duration).await;
     }
     let clean = proxy.drain(Duration::from_secs(args.drain_time_s)).await;
     admin_drain.start();
+    let _ = stop_status.send(());
     if clean {
         tracing::info!("drained");
     } else {
@@ -166,3 +299,34 @@ async fn run(args: Args) -> Result<()> {
     }
     Ok(())
 }
+
+/// Sidecar mode's first drain step: the inbound listeners (`virtualInbound`) stop accepting
+/// (their established connections are told to finish), while outbound keeps serving for
+/// `outbound_for` (the application may still be finishing requests that call out).
+///
+/// The inbound listeners are removed from the configuration (ADS has stopped, so nothing
+/// brings them back): bowline-proxy's listener manager then drains them as it drains any
+/// removed listener.
+async fn drain_inbound_first(proxy: &Proxy, outbound_for: Duration) {
+    let inbound: Vec<String> = proxy
+        .state()
+        .config
+        .load()
+        .listeners
+        .keys()
+        .filter(|name| name.starts_with(INBOUND_LISTENER))
+        .cloned()
+        .collect();
+    tracing::info!(listeners = ?inbound, outbound_for = ?outbound_for, "draining inbound first");
+    let errors = proxy.apply(bowline_proxy::Change {
+        removed_listeners: inbound,
+        ..Default::default()
+    });
+    for error in errors {
+        tracing::warn!(%error, "while draining inbound");
+    }
+    tokio::time::sleep(outbound_for).await;
+}
+
+/// The inbound listener's name, as the control plane (and Istio) call it.
+const INBOUND_LISTENER: &str = "virtualInbound";

@@ -29,12 +29,13 @@ pub struct Plan {
     pub control_tls: Option<ClientTls>,
 }
 
-pub fn plan(mut bootstrap: Bootstrap, args: &Args) -> Result<Plan> {
+/// `xds_addr` is `--xds-addr` resolved (None: the bootstrap's own).
+pub fn plan(mut bootstrap: Bootstrap, args: &Args, xds_addr: Option<SocketAddr>) -> Result<Plan> {
     apply_overrides(
         &mut bootstrap,
         &Overrides {
             node_id: args.node_id.clone(),
-            xds_addr: args.xds_addr,
+            xds_addr,
             admin_addr: args.admin_addr,
         },
     );
