@@ -62,6 +62,7 @@ const FIRST_CERTIFICATE_DEADLINE: Duration = Duration::from_secs(30);
 async fn workload_identity(
     args: &Args,
     token: &str,
+    token_file: Option<std::path::PathBuf>,
     plan: &plan::Plan,
 ) -> Result<bowline_identity::Agent> {
     // The CA is the xDS server unless told otherwise, and then shares its TLS.
@@ -79,6 +80,7 @@ async fn workload_identity(
     let config = bowline_identity::AgentConfig {
         ca: ca.clone(),
         token: token.to_string(),
+        token_file,
         ttl: args.cert_ttl_s.map(Duration::from_secs),
     };
     bowline_identity::Agent::start(config, FIRST_CERTIFICATE_DEADLINE)
@@ -149,8 +151,8 @@ async fn start_plan(args: &Args, sidecar: Option<&Sidecar>) -> Result<plan::Plan
 }
 
 /// The CA token: `--ca-token` / BOWLINE_CA_TOKEN, else (sidecar mode) the projected token
-/// in BOWLINE_CA_TOKEN_FILE, read now. The agent keeps this string: it is not read again
-/// at renewal (bowline-identity's `AgentConfig` takes a fixed token).
+/// in BOWLINE_CA_TOKEN_FILE, read now to fail early; the agent reads that file again at each
+/// renewal, since the kubelet rotates it.
 fn ca_token(args: &Args, sidecar: Option<&Sidecar>) -> Result<Option<String>> {
     if let Some(token) = &args.ca_token {
         return Ok(Some(token.clone()));
@@ -172,6 +174,15 @@ fn ca_token(args: &Args, sidecar: Option<&Sidecar>) -> Result<Option<String>> {
         anyhow::bail!("{} {} is empty", sidecar::CA_TOKEN_FILE, path.display());
     }
     Ok(Some(token.to_owned()))
+}
+
+/// The token file the agent re-reads at renewal: sidecar mode's, unless `--ca-token` gave
+/// a fixed token.
+fn token_file(args: &Args, sidecar: Option<&Sidecar>) -> Option<std::path::PathBuf> {
+    match &args.ca_token {
+        Some(_) => None,
+        None => sidecar.and_then(|s| s.env.token_file.clone()),
+    }
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -215,7 +226,8 @@ async fn run(args: Args) -> Result<()> {
     // The workload certificate comes before any config that could refer to it.
     let _agent = match &ca_token {
         Some(token) => {
-            let agent = workload_identity(&args, token, &plan).await?;
+            let agent =
+                workload_identity(&args, token, token_file(&args, sidecar.as_ref()), &plan).await?;
             proxy.state().set_identity(agent.handle());
             Some(agent)
         }

@@ -100,6 +100,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 tls,
             },
             token: args.ca_token.clone(),
+            token_file: None,
             ttl: args.cert_ttl_s.map(Duration::from_secs),
         },
         Duration::from_secs(30),

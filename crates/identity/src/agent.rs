@@ -21,6 +21,10 @@ pub struct AgentConfig {
     pub ca: crate::api::CaEndpoint,
     /// The bearer token `bowline up` issued to this workload.
     pub token: String,
+    /// Where the token is read from at each request instead, when set: on Kubernetes the
+    /// kubelet rotates a projected service-account token in place (it lives 12 h, less than
+    /// a certificate's first renewal), so a token read once would be stale by then.
+    pub token_file: Option<std::path::PathBuf>,
     /// Lifetime to ask for; `None` = the CA's default.
     pub ttl: Option<Duration>,
 }
@@ -66,7 +70,13 @@ pub async fn fetch(config: &AgentConfig) -> Result<WorkloadCert, AgentError> {
         .and_then(|r| r.pem())
         .map_err(|e| AgentError::BadAnswer(e.to_string()))?;
     let issued_at = SystemTime::now();
-    let mut chain = create_certificate(&config.ca, &config.token, csr, config.ttl).await?;
+    let token = match &config.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| AgentError::BadAnswer(format!("token file {}: {e}", path.display())))?,
+        None => config.token.clone(),
+    };
+    let mut chain = create_certificate(&config.ca, &token, csr, config.ttl).await?;
     let root_pem = if chain.len() > 1 {
         chain.pop().expect("non-empty")
     } else {

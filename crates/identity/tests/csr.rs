@@ -56,6 +56,7 @@ fn config(ca: &TestCa, token: &str, ttl: Option<Duration>) -> AgentConfig {
     AgentConfig {
         ca: ca.endpoint.clone(),
         token: token.into(),
+        token_file: None,
         ttl,
     }
 }
