@@ -16,8 +16,32 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct Args {
     /// Directory of Istio / Gateway API YAML or JSON files (watched; edits apply live).
-    #[arg(long, value_name = "DIR")]
-    config: PathBuf,
+    /// Optional with --kubernetes, where the API server is the source.
+    #[arg(long, value_name = "DIR", required_unless_present = "kubernetes")]
+    config: Option<PathBuf>,
+    /// Read Services, EndpointSlices, Pods, Namespaces and the mesh config kinds from the
+    /// Kubernetes API server (in-cluster, or --kubeconfig / KUBECONFIG), write status back
+    /// (one replica, by Lease), and accept pods' service-account tokens at the CA.
+    #[arg(long)]
+    kubernetes: bool,
+    /// The kubeconfig file to reach the API server with [default: in-cluster, then
+    /// KUBECONFIG, then ~/.kube/config].
+    #[arg(long, value_name = "FILE", requires = "kubernetes")]
+    kubeconfig: Option<PathBuf>,
+    /// HTTPS address of the sidecar injection webhook (`POST /inject`; Istio's 15017).
+    /// Needs --kubernetes and --ca-dir.
+    #[arg(long, value_name = "ADDR", requires = "kubernetes")]
+    webhook_addr: Option<SocketAddr>,
+    /// A DNS name the control plane's certificate carries (repeatable) [default:
+    /// istiod.istio-system.svc]. On Kubernetes, the Service proxies dial:
+    /// bowline.bowline-system.svc.
+    #[arg(long, value_name = "NAME")]
+    server_name: Vec<String>,
+    /// Image registry and tag of the injected sidecar (`<hub>/bowline-proxy:<tag>`).
+    #[arg(long, env = "BOWLINE_HUB", default_value = "ghcr.io/bowline-mesh")]
+    hub: String,
+    #[arg(long, env = "BOWLINE_TAG", default_value = env!("CARGO_PKG_VERSION"))]
+    tag: String,
     /// Plaintext address for ADS and the CA (gRPC, Istio's 15010): for local tools and
     /// tests. Default: 127.0.0.1:15010 without --ca-dir, none with it (then only the secure
     /// port serves). Port 0 picks a free port; the bound address is printed.
@@ -129,6 +153,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         },
         secure: ca.as_ref().map(|_| args.secure_xds_addr),
         debug: args.debug_addr,
+        webhook: args.webhook_addr,
     };
     let mesh = match &args.mesh_config {
         None => bowline_config::MeshConfig::default(),
@@ -143,19 +168,28 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             mesh
         }
     };
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| default_state_dir(&args.config));
+    // On Kubernetes the API server holds the config: nothing to persist unless asked.
+    let state_dir = match (&args.state_dir, &args.config) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, Some(config)) if !args.kubernetes => Some(default_state_dir(config)),
+        (None, _) => None,
+    };
+    let kubernetes = if args.kubernetes {
+        Some(kubernetes(&args).await?)
+    } else {
+        None
+    };
     let control = ControlPlane::start(Settings {
-        dirs: vec![args.config.clone()],
-        state_dir: Some(state_dir),
+        dirs: args.config.iter().cloned().collect(),
+        state_dir,
         listen,
         file_debounce: Duration::from_millis(args.file_debounce_ms),
         file_settle: Duration::from_millis(args.file_settle_ms),
         push_debounce: Duration::from_millis(args.push_debounce_ms),
         ca,
         mesh,
+        kubernetes,
+        server_names: args.server_name.clone(),
     })
     .await?;
     // These lines are the readiness signal scripts and tests wait for.
@@ -166,9 +200,55 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         println!("secure xds listening on {addr}");
     }
     println!("debug listening on {}", control.debug_addr);
+    if let Some(addr) = control.webhook_addr {
+        println!("webhook listening on {addr}");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     control.stop().await
+}
+
+/// The API server client and this replica's place (POD_NAMESPACE, POD_NAME from the
+/// downward API; outside a pod, `bowline-system` and the host name).
+async fn kubernetes(args: &Args) -> anyhow::Result<bowline_control::kubernetes::Kubernetes> {
+    use bowline_kube::kube;
+    let config = match &args.kubeconfig {
+        Some(file) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(file)
+                .with_context(|| format!("cannot read the kubeconfig {}", file.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("the kubeconfig {}", file.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no Kubernetes API server: not in a pod, and no kubeconfig")?,
+    };
+    let client = kube::Client::try_from(config).context("the Kubernetes client")?;
+    let env =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    Ok(bowline_control::kubernetes::Kubernetes {
+        client,
+        namespace: env("POD_NAMESPACE", "bowline-system"),
+        pod_name: env("POD_NAME", host.trim()),
+        lease_duration: Duration::from_secs(
+            env("BOWLINE_LEASE_DURATION_S", "15").parse().unwrap_or(15),
+        ),
+        inject: bowline_inject::Settings {
+            hub: args.hub.clone(),
+            tag: args.tag.clone(),
+            xds_address: format!(
+                "{}:{}",
+                args.server_name
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or("bowline.bowline-system.svc"),
+                args.secure_xds_addr.port()
+            ),
+            ..bowline_inject::Settings::default()
+        },
+    })
 }
 
 /// `<state root>/control/<config dir, made a file name>`: one store per config directory.

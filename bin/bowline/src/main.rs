@@ -6,6 +6,7 @@ mod config_cmd;
 mod control;
 mod echo;
 mod explain;
+mod inject;
 mod iptables;
 mod sds;
 mod status;
@@ -42,6 +43,9 @@ enum Command {
     Get(config_cmd::GetArgs),
     /// Check Istio / Gateway API config files and directories; print diagnostics.
     Validate(validate::Args),
+    /// Add bowline's sidecar to the pod templates of a manifest, offline (like
+    /// `istioctl kube-inject`); prints the injected manifest.
+    Inject(inject::Args),
     /// Print a bootstrap for a proxy.
     #[command(subcommand)]
     Bootstrap(bootstrap::Command),
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::Sds(args) => sds::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Inject(args) => inject::run(args),
         Command::Bootstrap(cmd) => bootstrap::run(cmd),
         Command::Echo(args) => echo::run(args),
         Command::Up(args) => up::run(args),

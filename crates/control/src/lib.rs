@@ -8,7 +8,9 @@
 
 mod api;
 mod generator;
+pub mod kubernetes;
 pub mod resources;
+mod webhook;
 
 use anyhow::Context;
 use bowline_registry::watch::{Options, Registry};
@@ -35,6 +37,11 @@ pub struct Settings {
     pub ca: Option<MeshCa>,
     /// Istio's MeshConfig (Istio's defaults unless given).
     pub mesh: bowline_config::MeshConfig,
+    /// The Kubernetes API as a source (and status, token review, injection), or none.
+    pub kubernetes: Option<kubernetes::Kubernetes>,
+    /// DNS names on the control plane's certificate (what proxies dial); empty: Istio's
+    /// `istiod.istio-system.svc`.
+    pub server_names: Vec<String>,
 }
 
 /// The mesh CA as the control plane serves it: the CSR API, and the certificate of the
@@ -68,6 +75,8 @@ pub struct Listen {
     /// xDS and CA over TLS (needs the CA, which issues the certificate).
     pub secure: Option<SocketAddr>,
     pub debug: SocketAddr,
+    /// The sidecar injection webhook (HTTPS, needs the CA and Kubernetes).
+    pub webhook: Option<SocketAddr>,
 }
 
 /// `default` for certificates nobody asked a lifetime for; requests may ask up to Istio's
@@ -89,6 +98,8 @@ pub struct ControlPlane {
     /// The mesh root proxies verify the secure port against.
     pub root_pem: Option<String>,
     pub debug_addr: SocketAddr,
+    /// The injection webhook's address, when served.
+    pub webhook_addr: Option<SocketAddr>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
 }
@@ -106,7 +117,25 @@ impl ControlPlane {
             push_debounce,
             ca,
             mesh,
+            kubernetes,
+            server_names,
         } = settings;
+        let server_names = if server_names.is_empty() {
+            vec![bowline_identity::control::CONTROL_PLANE_NAME.to_string()]
+        } else {
+            server_names
+        };
+        // On Kubernetes, the CA also takes pods' own service-account tokens.
+        let ca = ca.map(|mut ca| {
+            if let Some(k) = &kubernetes {
+                let reviewer = bowline_kube::token::KubeTokenReviewer::new(
+                    k.client.clone(),
+                    &mesh.trust_domain,
+                );
+                ca.service = ca.service.with_reviewer(Arc::new(reviewer));
+            }
+            ca
+        });
         let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         let registry = Registry::open(Options {
             dirs,
@@ -128,9 +157,10 @@ impl ControlPlane {
         };
         let secure = match (listen.secure, &ca) {
             (Some(addr), Some(ca)) => {
-                let cert = bowline_identity::control::ServerCert::issue(
+                let cert = bowline_identity::control::ServerCert::issue_for(
                     &ca.ca,
                     bowline_identity::spiffe::DEFAULT_TRUST_DOMAIN,
+                    &server_names,
                     ca.server_ttl,
                 )
                 .context("the control plane's certificate")?;
@@ -143,6 +173,15 @@ impl ControlPlane {
             anyhow::bail!("nothing to serve xDS on: give a plaintext or a secure address");
         }
         let debug_listener = bind(listen.debug, "debug").await?;
+        let webhook_listener = match (listen.webhook, &secure, &kubernetes) {
+            (Some(addr), Some(_), Some(_)) => Some(bind(addr, "webhook").await?),
+            (Some(_), _, _) => {
+                anyhow::bail!(
+                    "the injection webhook needs the mesh CA (its certificate) and Kubernetes"
+                )
+            }
+            (None, _, _) => None,
+        };
         let server = XdsServer::new(
             generator::MeshGenerator::default(),
             registry.subscribe(),
@@ -165,6 +204,10 @@ impl ControlPlane {
             secure_xds_addr: secure.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
             root_pem: ca.as_ref().map(|ca| ca.ca.root_pem().to_string()),
             debug_addr: debug_listener.local_addr()?,
+            webhook_addr: webhook_listener
+                .as_ref()
+                .map(|l| l.local_addr())
+                .transpose()?,
             stop,
             tasks: Vec::new(),
         };
@@ -205,6 +248,26 @@ impl ControlPlane {
                     async move { Ok(server.serve_incoming(incoming, stop, routes).await?) },
                 ),
             ));
+        }
+        if let Some(k) = &kubernetes {
+            let stopped_boxed =
+                || -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+                    Box::pin(stopped())
+                };
+            let namespaces =
+                kubernetes::spawn(k, &registry, sync.clone(), stopped_boxed, &mut tasks);
+            if let (Some(listener), Some((_, cert))) = (webhook_listener, &secure) {
+                let tls = cert.https_config().context("the webhook's TLS")?;
+                let injector = webhook::Injector {
+                    namespaces,
+                    settings: Arc::new(k.inject.clone()),
+                };
+                let stop = stopped();
+                tasks.push((
+                    "injection webhook",
+                    tokio::spawn(webhook::serve(listener, tls, injector, stop)),
+                ));
+            }
         }
         if let Some((listener, cert)) = secure {
             let ca = ca.as_ref().expect("a secure port has the CA");

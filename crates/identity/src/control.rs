@@ -45,14 +45,28 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct ServerCert {
     current: RwLock<Arc<CertifiedKey>>,
+    /// The DNS names it carries (renewals keep them).
+    names: Vec<String>,
 }
 
 impl ServerCert {
-    /// Issues the first certificate (valid `ttl`).
+    /// Issues the first certificate (valid `ttl`) for [`CONTROL_PLANE_NAME`].
     pub fn issue(ca: &Ca, trust_domain: &str, ttl: Duration) -> Result<Arc<ServerCert>, CaError> {
-        let key = certified(ca, trust_domain, ttl)?;
+        ServerCert::issue_for(ca, trust_domain, &[CONTROL_PLANE_NAME.to_string()], ttl)
+    }
+
+    /// Issues the first certificate (valid `ttl`) for the DNS names clients dial (on
+    /// Kubernetes, the control plane's Service name, e.g. `bowline.bowline-system.svc`).
+    pub fn issue_for(
+        ca: &Ca,
+        trust_domain: &str,
+        names: &[String],
+        ttl: Duration,
+    ) -> Result<Arc<ServerCert>, CaError> {
+        let key = certified(ca, trust_domain, names, ttl)?;
         Ok(Arc::new(ServerCert {
             current: RwLock::new(key),
+            names: names.to_vec(),
         }))
     }
 
@@ -68,7 +82,7 @@ impl ServerCert {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(ttl / 2).await;
-                match certified(&ca, &trust_domain, ttl) {
+                match certified(&ca, &trust_domain, &this.names, ttl) {
                     Ok(key) => *this.current.write().unwrap_or_else(|e| e.into_inner()) = key,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot renew the control plane's certificate")
@@ -87,6 +101,17 @@ impl ServerCert {
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Arc::new(config))
     }
+
+    /// The same certificate for an HTTPS server that also speaks HTTP/1.1 (the admission
+    /// webhook: the API server may call it either way).
+    pub fn https_config(self: &Arc<Self>) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
 }
 
 impl ResolvesServerCert for ServerCert {
@@ -100,9 +125,15 @@ impl ResolvesServerCert for ServerCert {
     }
 }
 
-fn certified(ca: &Ca, trust_domain: &str, ttl: Duration) -> Result<Arc<CertifiedKey>, CaError> {
+fn certified(
+    ca: &Ca,
+    trust_domain: &str,
+    names: &[String],
+    ttl: Duration,
+) -> Result<Arc<CertifiedKey>, CaError> {
     let id = control_plane_id(trust_domain);
-    let (chain, key) = ca.issue_server(&id, &[CONTROL_PLANE_NAME], ttl)?;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (chain, key) = ca.issue_server(&id, &names, ttl)?;
     let certs = parse_certs(chain.concat().as_bytes()).map_err(CaError::Signing)?;
     let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
         .map_err(|e| CaError::Signing(e.to_string()))?;

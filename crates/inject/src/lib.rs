@@ -22,6 +22,7 @@ mod template;
 use std::collections::BTreeMap;
 
 pub use decide::decide;
+pub mod admission;
 pub use error::InjectError;
 pub use objects::inject_object;
 pub use patch::json_patch;

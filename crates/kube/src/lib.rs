@@ -7,7 +7,12 @@
 //! fed by one more source.
 
 pub mod convert;
+pub mod lease;
 pub mod source;
+pub mod status;
 pub mod token;
 
-pub use source::{KubeSource, Namespaces, Options};
+pub use source::{Generations, KubeSource, Namespaces, Options};
+
+/// The kube-rs client, for callers that only hand it over.
+pub use kube;

@@ -59,6 +59,30 @@ impl Namespaces {
     }
 }
 
+/// The `metadata.generation` of each mesh config object as last seen: a status written back
+/// says which generation it is about (`observedGeneration`).
+#[derive(Clone, Default)]
+pub struct Generations(Arc<RwLock<HashMap<(Kind, String, String), i64>>>);
+
+impl Generations {
+    pub fn of(&self, kind: Kind, namespace: &str, name: &str) -> Option<i64> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(kind, namespace.to_string(), name.to_string()))
+            .copied()
+    }
+
+    fn set(&self, kind: Kind, key: &ObjectKey, generation: Option<i64>) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let id = (kind, key.namespace.clone(), key.name.clone());
+        match generation {
+            Some(g) => map.insert(id, g),
+            None => map.remove(&id),
+        };
+    }
+}
+
 /// The mesh config kinds watched, at the version asked for (`v1`, which Istio's CRDs and
 /// bowline's serve); Kubernetes Services are watched typed, beside Pods.
 pub fn config_kinds() -> impl Iterator<Item = Kind> {
@@ -112,6 +136,7 @@ pub struct KubeSource {
     registry: Registry,
     options: Options,
     namespaces: Namespaces,
+    generations: Generations,
     synced: watch::Sender<bool>,
 }
 
@@ -122,12 +147,17 @@ impl KubeSource {
             registry,
             options,
             namespaces: Namespaces::default(),
+            generations: Generations::default(),
             synced: watch::channel(false).0,
         }
     }
 
     pub fn namespaces(&self) -> Namespaces {
         self.namespaces.clone()
+    }
+
+    pub fn generations(&self) -> Generations {
+        self.generations.clone()
     }
 
     /// True once every watch has listed what the server holds (or failed to, once): the
@@ -179,7 +209,10 @@ impl KubeSource {
         ]);
         pending_sync.extend(config_kinds().map(Stream::Config));
         let mut updates = select_all(streams);
-        let mut state = State::default();
+        let mut state = State {
+            generations: self.generations.clone(),
+            ..State::default()
+        };
         tokio::pin!(shutdown);
         loop {
             let first = tokio::select! {
@@ -243,6 +276,7 @@ struct State {
     dirty_documents: HashSet<(Kind, ObjectKey)>,
     /// Every document written to the store, as written.
     written: HashMap<(Kind, ObjectKey), String>,
+    generations: Generations,
 }
 
 struct PodInfo {
@@ -293,13 +327,17 @@ impl State {
                         namespace: object.metadata.namespace.clone().unwrap_or_default(),
                         name: object.metadata.name.clone().unwrap_or_default(),
                     };
+                    s.generations.set(kind, &key, object.metadata.generation);
                     let mut value = serde_json::to_value(&object).unwrap_or_default();
                     value["apiVersion"] = api_version(kind).into();
                     value["kind"] = kind.as_str().into();
                     s.put_document(kind, key.clone(), &value);
                     key
                 },
-                move |s: &mut State, key| s.drop_document(kind, key),
+                move |s: &mut State, key| {
+                    s.generations.set(kind, key, None);
+                    s.drop_document(kind, key)
+                },
             ),
             Update::Failed(stream, error) => {
                 // The watcher retries with backoff; a kind whose CRD is not installed keeps

@@ -132,12 +132,15 @@ fn start(
                 plaintext: None,
                 secure: Some(SocketAddr::new(xds_ip, 0)),
                 debug: options.debug_addr,
+                webhook: None,
             },
             file_debounce: Duration::from_millis(20),
             file_settle: bowline_registry::watch::DEFAULT_SETTLE,
             push_debounce: Duration::from_millis(10),
             ca: Some(mesh_ca),
             mesh: manifest.mesh_config.clone(),
+            kubernetes: None,
+            server_names: Vec::new(),
         }))
         .map_err(UpError::ControlPlane)?;
     for note in &manifest.mesh_config_notes {

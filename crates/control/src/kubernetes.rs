@@ -1,0 +1,137 @@
+//! The control plane on Kubernetes: the API server feeds the store ([`bowline_kube::KubeSource`]),
+//! the CA accepts pods' service-account tokens (TokenReview), statuses are written back by
+//! the replica holding the Lease, and the sidecar injector answers AdmissionReviews.
+
+use crate::resources::{self, Proxies};
+use bowline_kube::status::{writes_status, ObjectStatus, StatusWriter};
+use bowline_kube::{Generations, KubeSource};
+use bowline_registry::store::Source;
+use bowline_registry::watch::Registry;
+use bowline_xds_server::SyncStatus;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How the control plane runs on Kubernetes.
+pub struct Kubernetes {
+    pub client: bowline_kube::kube::Client,
+    /// This replica's namespace (where the Lease lives) and pod name (its holder identity).
+    pub namespace: String,
+    pub pod_name: String,
+    /// How long a leader's Lease keeps other replicas out (client-go's default: 15 s).
+    pub lease_duration: Duration,
+    /// What the injection webhook writes into pods.
+    pub inject: bowline_inject::Settings,
+}
+
+/// The Lease the status writer holds.
+pub const STATUS_LEASE: &str = "bowline-status-leader";
+
+/// How often statuses are recomputed from the store and the proxies' ACKs.
+const STATUS_EVERY: Duration = Duration::from_millis(250);
+
+/// Whether an entry came from the API server as itself (not derived from a pod).
+fn from_api(source: &Source) -> bool {
+    match source {
+        Source::Kubernetes { path } => !path.to_string_lossy().contains("/pods/"),
+        _ => false,
+    }
+}
+
+/// The statuses the objects from the API should carry now.
+pub fn statuses(
+    registry: &Registry,
+    sync: &SyncStatus,
+    generations: &Generations,
+) -> Vec<ObjectStatus> {
+    let proxies = Proxies::from_sync(sync);
+    registry
+        .entries()
+        .into_iter()
+        .filter(|e| writes_status(e.key.kind))
+        .filter(|e| {
+            let source = e
+                .served
+                .as_ref()
+                .map(|s| &s.source)
+                .or(e.refused.as_ref().map(|r| &r.source));
+            source.is_some_and(from_api)
+        })
+        .map(|e| {
+            let mut status = resources::status(&e, &proxies);
+            // Kubernetes' meaning: the object generation this status is about.
+            if let Some(g) = generations.of(e.key.kind, &e.key.namespace, &e.key.name) {
+                status["observedGeneration"] = g.into();
+            }
+            ObjectStatus {
+                kind: e.key.kind,
+                namespace: e.key.namespace.clone(),
+                name: e.key.name.clone(),
+                status,
+            }
+        })
+        .collect()
+}
+
+/// Spawns the source, the status computation and the status writer; returns the namespace
+/// labels the webhook reads.
+pub fn spawn(
+    k: &Kubernetes,
+    registry: &Registry,
+    sync: SyncStatus,
+    stopped: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    tasks: &mut Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+) -> bowline_kube::Namespaces {
+    let source = KubeSource::new(
+        k.client.clone(),
+        registry.clone(),
+        bowline_kube::Options::default(),
+    );
+    let (namespaces, generations) = (source.namespaces(), source.generations());
+    let stop = stopped();
+    tasks.push((
+        "kubernetes source",
+        tokio::spawn(async move { source.run(stop).await }),
+    ));
+
+    let (tx, rx) = watch::channel(Vec::new());
+    let (registry, stop) = (registry.clone(), stopped());
+    tasks.push((
+        "kubernetes statuses",
+        tokio::spawn(async move {
+            tokio::pin!(stop);
+            let mut every = tokio::time::interval(STATUS_EVERY);
+            loop {
+                tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    _ = every.tick() => {}
+                }
+                let (r, s, g) = (registry.clone(), sync.clone(), generations.clone());
+                let now = tokio::task::spawn_blocking(move || statuses(&r, &s, &g)).await?;
+                tx.send_if_modified(|old| {
+                    let changed = *old != now;
+                    if changed {
+                        *old = now;
+                    }
+                    changed
+                });
+            }
+        }),
+    ));
+    let elector = bowline_kube::lease::Elector::new(
+        k.client.clone(),
+        &k.namespace,
+        STATUS_LEASE,
+        &k.pod_name,
+        k.lease_duration,
+    );
+    let writer = StatusWriter::new(k.client.clone(), elector);
+    let stop = stopped();
+    tasks.push((
+        "kubernetes status writer",
+        tokio::spawn(async move {
+            writer.run(rx, stop).await;
+            Ok(())
+        }),
+    ));
+    namespaces
+}
