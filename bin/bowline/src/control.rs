@@ -238,13 +238,13 @@ async fn kubernetes(args: &Args) -> anyhow::Result<bowline_control::kubernetes::
         inject: bowline_inject::Settings {
             hub: args.hub.clone(),
             tag: args.tag.clone(),
+            // The Service's port, which proxies dial (not necessarily the one bound here).
             xds_address: format!(
-                "{}:{}",
+                "{}:15012",
                 args.server_name
                     .first()
                     .map(String::as_str)
                     .unwrap_or("bowline.bowline-system.svc"),
-                args.secure_xds_addr.port()
             ),
             ..bowline_inject::Settings::default()
         },

@@ -397,10 +397,14 @@ async fn handle(
     let Some(target) = target(&path) else {
         return status_error(StatusCode::NOT_FOUND, "NotFound", "no such path");
     };
-    let body: Value = match req.into_body().collect().await {
+    let mut body: Value = match req.into_body().collect().await {
         Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or(Value::Null),
         Err(_) => Value::Null,
     };
+    // As the API server does: a namespaced path puts its namespace on the object written.
+    if let (Some(ns), true) = (&target.namespace, body.is_object()) {
+        body["metadata"]["namespace"] = ns.clone().into();
+    }
     if target.collection == "authentication.k8s.io/tokenreviews" && method == Method::POST {
         return token_review(&state, body);
     }

@@ -1,0 +1,306 @@
+//! `bowline control --kubernetes` against a stand-in API server that answers in the real
+//! server's shapes (list, watch, 410, status, Lease, TokenReview), with the real kube-rs
+//! client inside the real binary: a sidecar's endpoints follow pods appearing, scaling,
+//! turning not ready and being deleted (time from the API event to the proxy holding it is
+//! printed); a VirtualService from the API gets its status written back with the
+//! programmed count by the Lease holder; and the injection webhook answers an
+//! AdmissionReview over HTTPS with the patch `bowline inject` makes.
+
+#[path = "support/kube_fixtures.rs"]
+mod kube_fixtures;
+mod support;
+
+use anyhow::{bail, Context, Result};
+use bowline_testkit::kube_api::ApiServer;
+use bowline_testkit::{bowline_proxy_binary, get, wait_until, Proc};
+use kube_fixtures::*;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{bowline, CLIENT_NODE_ID, STARTUP};
+
+const WAIT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(10);
+const REVIEWS: &str = "outbound|9080||reviews.default.svc.cluster.local";
+
+fn addr_after(line: &str, prefix: &str) -> SocketAddr {
+    line.split(prefix).nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// The endpoint addresses the proxy holds for `cluster` (its admin `/clusters`).
+async fn proxy_endpoints(admin: SocketAddr, cluster: &str) -> Result<Vec<String>> {
+    let rsp = get(admin, "/clusters", &[], Duration::from_secs(2)).await?;
+    let mut out: Vec<String> = rsp
+        .text()
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{cluster}::")))
+        .filter_map(|rest| rest.split("::").next())
+        .map(|a| a.split(':').next().unwrap_or_default().to_string())
+        .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Waits until the proxy holds `want`; returns how long that took.
+async fn follows(admin: SocketAddr, want: &[&str]) -> Result<Duration> {
+    let start = Instant::now();
+    wait_until(WAIT, POLL, || async {
+        let got = proxy_endpoints(admin, REVIEWS).await?;
+        if got == want {
+            Ok(())
+        } else {
+            bail!("proxy endpoints {got:?}, want {want:?}")
+        }
+    })
+    .await?;
+    Ok(start.elapsed())
+}
+
+/// RFC 6902 add / replace / remove, enough for injection patches.
+fn apply_patch(doc: &mut Value, patch: &Value) {
+    for op in patch.as_array().unwrap() {
+        let path = op["path"].as_str().unwrap();
+        let (parent, last) = path.rsplit_once('/').unwrap();
+        let last = last.replace("~1", "/").replace("~0", "~");
+        let target = doc.pointer_mut(parent).unwrap();
+        match (op["op"].as_str().unwrap(), target) {
+            ("remove", Value::Object(m)) => {
+                m.remove(&last);
+            }
+            ("remove", Value::Array(a)) => {
+                a.remove(last.parse::<usize>().unwrap());
+            }
+            (_, Value::Object(m)) => {
+                m.insert(last, op["value"].clone());
+            }
+            ("add", Value::Array(a)) if last == "-" => a.push(op["value"].clone()),
+            ("add", Value::Array(a)) => a.insert(last.parse().unwrap(), op["value"].clone()),
+            (_, Value::Array(a)) => a[last.parse::<usize>().unwrap()] = op["value"].clone(),
+            (op, other) => panic!("{op} on {other}"),
+        }
+    }
+}
+
+/// POSTs `body` to `https://<addr>/inject`, verifying the server against `root_pem` as
+/// `bowline.bowline-system.svc`.
+async fn post_https(addr: SocketAddr, root_pem: &str, body: &Value) -> Result<Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(root_pem.as_bytes()) {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("bowline.bowline-system.svc")?;
+    let mut tls = connector.connect(name, tcp).await?;
+    let body = body.to_string();
+    tls.write_all(format!("POST /inject HTTP/1.1\r\nhost: bowline.bowline-system.svc\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes()).await?;
+    let mut raw = Vec::new();
+    tls.read_to_end(&mut raw).await.ok();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP answer")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("{head}");
+    }
+    Ok(serde_json::from_str(body.trim())?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_plane_follows_the_api_server_writes_status_and_injects() -> Result<()> {
+    let api = ApiServer::start().await?;
+    api.put(namespace("default", json!({"istio-injection": "enabled"})));
+    api.put(reviews_service());
+    api.put(reviews_pod("reviews-v1-a", "v1", "10.244.1.7", true));
+    api.put(reviews_slice(&[(
+        "reviews-v1-a",
+        "10.244.1.7",
+        true,
+        false,
+    )]));
+
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig())?;
+    let mut cmd = bowline();
+    cmd.args(["control", "--kubernetes", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args([
+            "--xds-addr",
+            "127.0.0.1:0",
+            "--secure-xds-addr",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--debug-addr",
+            "127.0.0.1:0",
+            "--webhook-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--server-name", "bowline.bowline-system.svc"])
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
+        .env("POD_NAMESPACE", "bowline-system")
+        .env("POD_NAME", "bowline-0")
+        .env("BOWLINE_LEASE_DURATION_S", "3");
+    let control = Proc::spawn("control", cmd)?;
+    let xds = addr_after(
+        &control.wait_for_line("xds listening on ", STARTUP).await?,
+        "xds listening on ",
+    );
+    let webhook = addr_after(
+        &control
+            .wait_for_line("webhook listening on ", STARTUP)
+            .await?,
+        "webhook listening on ",
+    );
+
+    // A sidecar (productpage's) following the mesh.
+    let bootstrap = bowline()
+        .args(["bootstrap", "envoy", "--node-id", CLIENT_NODE_ID])
+        .args([
+            "--xds-addr",
+            &xds.to_string(),
+            "--admin-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--outbound-port", "0", "--inbound-port", "0"])
+        .output()?;
+    assert!(bootstrap.status.success());
+    let file = dir.path().join("bootstrap.yaml");
+    std::fs::write(&file, &bootstrap.stdout)?;
+    let admin_file = dir.path().join("admin");
+    let mut cmd = Command::new(bowline_proxy_binary());
+    cmd.arg("-c")
+        .arg(&file)
+        .arg("--admin-address-path")
+        .arg(&admin_file);
+    let _proxy = Proc::spawn("proxy", cmd)?;
+    let admin: SocketAddr = wait_until(STARTUP, POLL, || async {
+        Ok(std::fs::read_to_string(&admin_file)?
+            .trim()
+            .parse::<SocketAddr>()?)
+    })
+    .await?;
+
+    let mut timings = Vec::new();
+    timings.push(("listed", follows(admin, &["10.244.1.7"]).await?));
+    api.put(reviews_pod("reviews-v2-b", "v2", "10.244.2.9", true));
+    api.put(reviews_slice(&[
+        ("reviews-v1-a", "10.244.1.7", true, false),
+        ("reviews-v2-b", "10.244.2.9", true, false),
+    ]));
+    timings.push((
+        "scaled to 2",
+        follows(admin, &["10.244.1.7", "10.244.2.9"]).await?,
+    ));
+    api.put(reviews_slice(&[
+        ("reviews-v1-a", "10.244.1.7", true, false),
+        ("reviews-v2-b", "10.244.2.9", false, false),
+    ]));
+    timings.push(("one not ready", follows(admin, &["10.244.1.7"]).await?));
+    api.expire();
+    api.put(reviews_slice(&[
+        ("reviews-v1-a", "10.244.1.7", true, false),
+        ("reviews-v2-b", "10.244.2.9", true, false),
+    ]));
+    timings.push((
+        "ready again, after a 410",
+        follows(admin, &["10.244.1.7", "10.244.2.9"]).await?,
+    ));
+    api.delete("v1", "Pod", "default", "reviews-v1-a");
+    api.put(reviews_slice(&[(
+        "reviews-v2-b",
+        "10.244.2.9",
+        true,
+        false,
+    )]));
+    timings.push(("one deleted", follows(admin, &["10.244.2.9"]).await?));
+    for (step, took) in &timings {
+        println!("kubernetes: {step}: API event to the proxy holding it in {took:?}");
+    }
+
+    // A VirtualService from the API: its status carries what bowline did with it.
+    api.put(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "reviews", "namespace": "default"},
+        "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews"}}]}]}}));
+    let status = wait_until(WAIT, Duration::from_millis(50), || async {
+        let status = api
+            .status_of(
+                "networking.istio.io/v1",
+                "VirtualService",
+                "default",
+                "reviews",
+            )
+            .unwrap_or_default();
+        let programmed = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Programmed" && c["status"] == "True");
+        if programmed {
+            Ok(status)
+        } else {
+            bail!("status not written yet: {status}")
+        }
+    })
+    .await?;
+    assert_eq!(status["observedGeneration"], 1, "{status}");
+    assert_eq!(status["programmed"]["proxies"], 1, "{status}");
+    let lease = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "bowline-system",
+            "bowline-status-leader",
+        )
+        .context("no lease")?;
+    assert_eq!(lease["spec"]["holderIdentity"], "bowline-0");
+
+    // The webhook, over HTTPS with the mesh CA's certificate, and `bowline inject`.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "ratings-v1-x", "namespace": "default", "labels": {"app": "ratings", "version": "v1"}},
+        "spec": {"serviceAccountName": "bookinfo-ratings", "containers": [{"name": "ratings", "image": "ratings:1",
+            "ports": [{"name": "http", "containerPort": 9080}],
+            "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}}}]}});
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "b4a0c9d2", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "namespace": "default", "operation": "CREATE", "object": pod}});
+    let root = std::fs::read_to_string(dir.path().join("ca").join("root-cert.pem"))?;
+    let answer = post_https(webhook, &root, &review).await?;
+    assert_eq!(answer["response"]["uid"], "b4a0c9d2");
+    assert_eq!(answer["response"]["allowed"], true);
+    use base64::Engine;
+    let patch: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(answer["response"]["patch"].as_str().context("no patch")?)?,
+    )?;
+    let mut patched = pod.clone();
+    apply_patch(&mut patched, &patch);
+    let pod_file = dir.path().join("pod.json");
+    std::fs::write(&pod_file, pod.to_string())?;
+    let injected = bowline().args(["inject", "-f"]).arg(&pod_file).output()?;
+    assert!(
+        injected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&injected.stderr)
+    );
+    let (docs, _) = bowline_config::yaml::parse(&String::from_utf8(injected.stdout)?);
+    let offline = bowline_config::positions::to_json(&docs[0].root).0;
+    assert_eq!(
+        patched, offline,
+        "the webhook's patch and bowline inject differ"
+    );
+    assert_eq!(
+        patched["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/app-health/ratings/readyz"
+    );
+    Ok(())
+}
