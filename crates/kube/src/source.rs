@@ -62,7 +62,10 @@ impl Namespaces {
 /// The `metadata.generation` of each mesh config object as last seen: a status written back
 /// says which generation it is about (`observedGeneration`).
 #[derive(Clone, Default)]
-pub struct Generations(Arc<RwLock<HashMap<(Kind, String, String), i64>>>);
+pub struct Generations(Arc<RwLock<HashMap<ObjectId, i64>>>);
+
+/// A mesh config object: kind, namespace, name.
+type ObjectId = (Kind, String, String);
 
 impl Generations {
     pub fn of(&self, kind: Kind, namespace: &str, name: &str) -> Option<i64> {
