@@ -4,6 +4,7 @@
 mod bootstrap;
 mod config_cmd;
 mod control;
+mod crds;
 mod echo;
 mod explain;
 mod iptables;
@@ -58,6 +59,8 @@ enum Command {
     /// Explain, offline, what happens to a request: route, cluster, mTLS, and each
     /// destination's authentication and authorization decision with the rule that decided.
     Explain(explain::Args),
+    /// Print the CustomResourceDefinitions of the kinds bowline reads (multi-document YAML).
+    Crds,
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => config_cmd::delete(args),
         Command::Get(args) => config_cmd::get(args),
         Command::Iptables(args) => iptables::run(args),
+        Command::Crds => crds::run(),
     }
 }
 
