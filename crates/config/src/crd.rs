@@ -201,7 +201,14 @@ fn version_priority(a: &str, b: &str) -> Ordering {
 
 /// Columns `kubectl get` shows, as Istio's and the Gateway API's CRDs declare them.
 fn printer_columns(group: &str, kind: &str) -> Vec<Value> {
-    let col = |name: &str, path: &str, description: &str| json!({"name": name, "type": "string", "jsonPath": path, "description": description});
+    // Istio's columns carry a description, the Gateway API's (empty here) none.
+    let col = |name: &str, path: &str, description: &str| {
+        let mut c = json!({"name": name, "type": "string", "jsonPath": path});
+        if !description.is_empty() {
+            c["description"] = json!(description);
+        }
+        c
+    };
     let mut cols = match (group, kind) {
         ("networking.istio.io", "VirtualService") => vec![
             col(
@@ -259,11 +266,6 @@ fn printer_columns(group: &str, kind: &str) -> Vec<Value> {
         }
         _ => vec![],
     };
-    for c in &mut cols {
-        if c["description"] == "" {
-            c.as_object_mut().map(|o| o.remove("description"));
-        }
-    }
     cols.push(json!({
         "name": "Age",
         "type": "date",
