@@ -4,6 +4,7 @@
 mod bootstrap;
 mod config_cmd;
 mod control;
+mod crds;
 mod echo;
 mod explain;
 mod inject;
@@ -62,6 +63,8 @@ enum Command {
     /// Explain, offline, what happens to a request: route, cluster, mTLS, and each
     /// destination's authentication and authorization decision with the rule that decided.
     Explain(explain::Args),
+    /// Print the CustomResourceDefinitions of the kinds bowline reads (multi-document YAML).
+    Crds,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => config_cmd::delete(args),
         Command::Get(args) => config_cmd::get(args),
         Command::Iptables(args) => iptables::run(args),
+        Command::Crds => crds::run(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! [`Loaded`]: the [`ConfigSet`] of every resource that parsed plus all [`Diagnostic`]s.
 
 pub mod common;
+pub mod crd;
 pub mod diag;
 mod document;
 pub mod gateway_api;
