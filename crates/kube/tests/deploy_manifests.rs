@@ -32,7 +32,7 @@ const NAMESPACE: &str = "bowline-system";
 const CONTROL_ARGS: &[&str] = &[
     "control",
     "--kubernetes",
-    "--xds-addr-tls",
+    "--secure-xds-addr",
     "0.0.0.0:15012",
     "--webhook-addr",
     "0.0.0.0:15017",
