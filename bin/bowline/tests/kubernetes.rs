@@ -6,14 +6,12 @@
 //! programmed count by the Lease holder; and the injection webhook answers an
 //! AdmissionReview over HTTPS with the patch `bowline inject` makes.
 
-#[path = "support/kube_fixtures.rs"]
-mod kube_fixtures;
 mod support;
 
 use anyhow::{bail, Context, Result};
 use bowline_testkit::kube_api::ApiServer;
+use bowline_testkit::kube_fixtures::*;
 use bowline_testkit::{bowline_proxy_binary, get, wait_until, Proc};
-use kube_fixtures::*;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::Command;

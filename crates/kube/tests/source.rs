@@ -3,14 +3,12 @@
 //! turning not ready and going away, through bookmarks and a 410 that forces a relist, and
 //! mesh config arrives through the same store as files.
 
-mod fixtures;
-
 use anyhow::{bail, Result};
 use bowline_kube::{KubeSource, Options};
 use bowline_registry::watch::{Options as RegistryOptions, Registry};
 use bowline_testkit::kube_api::ApiServer;
+use bowline_testkit::kube_fixtures::*;
 use bowline_testkit::wait_until;
-use fixtures::*;
 use serde_json::json;
 use std::time::Duration;
 

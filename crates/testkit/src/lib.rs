@@ -12,6 +12,7 @@ mod proxy_client;
 mod wait;
 
 pub mod kube_api;
+pub mod kube_fixtures;
 pub use binaries::{bowline_binary, bowline_proxy_binary, envoy_binary};
 pub use envoy::{Envoy, ProxyKind};
 pub use http_client::{get, get_h2, proxy_request, send_raw, Response};
