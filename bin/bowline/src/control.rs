@@ -248,6 +248,9 @@ async fn kubernetes(args: &Args) -> anyhow::Result<bowline_control::kubernetes::
             ),
             ..bowline_inject::Settings::default()
         },
+        webhook_configuration: args
+            .webhook_addr
+            .map(|_| "bowline-sidecar-injector".to_string()),
     })
 }
 

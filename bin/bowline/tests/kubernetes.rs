@@ -123,6 +123,11 @@ async fn the_control_plane_follows_the_api_server_writes_status_and_injects() ->
         false,
     )]));
 
+    api.put(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": "bowline-sidecar-injector"},
+        "webhooks": [{"name": "namespace.sidecar-injector.bowline.io", "admissionReviewVersions": ["v1"],
+            "sideEffects": "None", "clientConfig": {"service": {"name": "bowline", "namespace": "bowline-system", "path": "/inject"}},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]}]}));
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, api.kubeconfig())?;
@@ -261,6 +266,34 @@ async fn the_control_plane_follows_the_api_server_writes_status_and_injects() ->
         .context("no lease")?;
     assert_eq!(lease["spec"]["holderIdentity"], "bowline-0");
 
+    // The leader publishes the mesh root: a ConfigMap per namespace for injected pods, and
+    // the webhook's caBundle for the API server.
+    let root = std::fs::read_to_string(dir.path().join("ca").join("root-cert.pem"))?;
+    wait_until(WAIT, Duration::from_millis(50), || async {
+        let cm = api
+            .get("v1", "ConfigMap", "default", "bowline-ca-root-cert")
+            .context("no root ConfigMap yet")?;
+        assert_eq!(cm["data"]["root-cert.pem"], root.as_str());
+        let webhook = api
+            .get(
+                "admissionregistration.k8s.io/v1",
+                "MutatingWebhookConfiguration",
+                "",
+                "bowline-sidecar-injector",
+            )
+            .unwrap();
+        use base64::Engine;
+        let bundle = webhook["webhooks"][0]["clientConfig"]["caBundle"]
+            .as_str()
+            .context("no caBundle yet")?;
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD.decode(bundle)?,
+            root.as_bytes()
+        );
+        Ok(())
+    })
+    .await?;
+
     // The webhook, over HTTPS with the mesh CA's certificate, and `bowline inject`.
     let pod = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "ratings-v1-x", "namespace": "default", "labels": {"app": "ratings", "version": "v1"}},
@@ -271,7 +304,6 @@ async fn the_control_plane_follows_the_api_server_writes_status_and_injects() ->
         "request": {"uid": "b4a0c9d2", "kind": {"group": "", "version": "v1", "kind": "Pod"},
                     "resource": {"group": "", "version": "v1", "resource": "pods"},
                     "namespace": "default", "operation": "CREATE", "object": pod}});
-    let root = std::fs::read_to_string(dir.path().join("ca").join("root-cert.pem"))?;
     let answer = post_https(webhook, &root, &review).await?;
     assert_eq!(answer["response"]["uid"], "b4a0c9d2");
     assert_eq!(answer["response"]["allowed"], true);

@@ -21,6 +21,9 @@ pub struct Kubernetes {
     pub lease_duration: Duration,
     /// What the injection webhook writes into pods.
     pub inject: bowline_inject::Settings,
+    /// The MutatingWebhookConfiguration whose `caBundle` the leader keeps at the mesh root
+    /// (Istio's `istio-sidecar-injector`; bowline's is `bowline-sidecar-injector`).
+    pub webhook_configuration: Option<String>,
 }
 
 /// The Lease the status writer holds.
@@ -76,6 +79,7 @@ pub fn statuses(
 /// labels the webhook reads.
 pub fn spawn(
     k: &Kubernetes,
+    root_pem: Option<String>,
     registry: &Registry,
     sync: SyncStatus,
     stopped: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
@@ -124,7 +128,14 @@ pub fn spawn(
         &k.pod_name,
         k.lease_duration,
     );
-    let writer = StatusWriter::new(k.client.clone(), elector);
+    let mut writer = StatusWriter::new(k.client.clone(), elector);
+    if let Some(root_pem) = root_pem {
+        writer = writer.with_publish(bowline_kube::publish::Publish {
+            root_pem,
+            webhook_configuration: k.webhook_configuration.clone(),
+            namespaces: namespaces.clone(),
+        });
+    }
     let stop = stopped();
     tasks.push((
         "kubernetes status writer",

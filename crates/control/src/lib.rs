@@ -254,8 +254,14 @@ impl ControlPlane {
                 || -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
                     Box::pin(stopped())
                 };
-            let namespaces =
-                kubernetes::spawn(k, &registry, sync.clone(), stopped_boxed, &mut tasks);
+            let namespaces = kubernetes::spawn(
+                k,
+                control.root_pem.clone(),
+                &registry,
+                sync.clone(),
+                stopped_boxed,
+                &mut tasks,
+            );
             if let (Some(listener), Some((_, cert))) = (webhook_listener, &secure) {
                 let tls = cert.https_config().context("the webhook's TLS")?;
                 let injector = webhook::Injector {

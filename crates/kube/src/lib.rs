@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod lease;
+pub mod publish;
 pub mod source;
 pub mod status;
 pub mod token;

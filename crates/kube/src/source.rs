@@ -49,6 +49,16 @@ impl Default for Options {
 pub struct Namespaces(Arc<RwLock<HashMap<String, BTreeMap<String, String>>>>);
 
 impl Namespaces {
+    /// Every namespace known.
+    pub fn names(&self) -> Vec<String> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// The labels of `name`; `None` when the namespace is not (yet) known.
     pub fn labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
         self.0

@@ -4,6 +4,7 @@
 //! replica serves xDS on its own. Only objects whose status changed are patched.
 
 use crate::lease::Elector;
+use crate::publish::{Publish, Published};
 use bowline_config::Kind;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Api, Client};
@@ -31,6 +32,7 @@ pub struct StatusWriter {
     client: Client,
     elector: Elector,
     leading: watch::Sender<bool>,
+    publish: Option<Publish>,
 }
 
 impl StatusWriter {
@@ -39,7 +41,15 @@ impl StatusWriter {
             client,
             elector,
             leading: watch::channel(false).0,
+            publish: None,
         }
+    }
+
+    /// Also publishes the root (ConfigMaps, the webhook's caBundle) while leading, at each
+    /// lease renewal.
+    pub fn with_publish(mut self, publish: Publish) -> StatusWriter {
+        self.publish = Some(publish);
+        self
     }
 
     /// Whether this replica leads (and so writes status).
@@ -56,6 +66,7 @@ impl StatusWriter {
     ) {
         tokio::pin!(shutdown);
         let mut written: HashMap<(Kind, String, String), Value> = HashMap::new();
+        let mut published = Published::default();
         let mut renew = tokio::time::interval(self.elector.renew_every());
         loop {
             tokio::select! {
@@ -72,7 +83,11 @@ impl StatusWriter {
                         tracing::info!(leads, "kubernetes: status writer lease");
                         // A new leader does not know what the last one wrote.
                         written.clear();
+                        published = Published::default();
                         self.leading.send_replace(leads);
+                    }
+                    if let (true, Some(publish)) = (leads, &self.publish) {
+                        publish.publish(&self.client, &mut published).await;
                     }
                 }
                 changed = statuses.changed() => {
