@@ -37,6 +37,11 @@ pub struct Args {
     /// bowline.bowline-system.svc.
     #[arg(long, value_name = "NAME")]
     server_name: Vec<String>,
+    /// The injection settings (images, pull policy, native sidecars, the proxy's log level
+    /// and resources): `injection.yaml` of the bowline-mesh ConfigMap. --hub and --tag are
+    /// the defaults it overrides.
+    #[arg(long, value_name = "FILE", requires = "kubernetes")]
+    injection_config: Option<PathBuf>,
     /// Image registry and tag of the injected sidecar (`<hub>/bowline-proxy:<tag>`).
     #[arg(long, env = "BOWLINE_HUB", default_value = "ghcr.io/bowline-mesh")]
     hub: String,
@@ -225,6 +230,48 @@ async fn kubernetes(args: &Args) -> anyhow::Result<bowline_control::kubernetes::
             .context("no Kubernetes API server: not in a pod, and no kubeconfig")?,
     };
     let client = kube::Client::try_from(config).context("the Kubernetes client")?;
+    let mut inject = bowline_inject::Settings {
+        hub: args.hub.clone(),
+        tag: args.tag.clone(),
+        // The Service's port, which proxies dial (not necessarily the one bound here).
+        xds_address: format!(
+            "{}:15012",
+            args.server_name
+                .first()
+                .map(String::as_str)
+                .unwrap_or("bowline.bowline-system.svc"),
+        ),
+        ..bowline_inject::Settings::default()
+    };
+    if let Some(file) = &args.injection_config {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let (docs, error) = bowline_config::yaml::parse(&text);
+        if let Some(e) = error {
+            anyhow::bail!("{}: {e}", file.display());
+        }
+        let value = docs
+            .first()
+            .map(|d| bowline_config::positions::to_json(&d.root).0)
+            .unwrap_or_default();
+        inject = bowline_inject::config_file::apply(&value, inject)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    }
+    // Native sidecars need Kubernetes 1.29 (on by default there); an older server gets
+    // classic ones whatever the settings say.
+    match client.apiserver_version().await {
+        Ok(info) => {
+            let minor: u32 = info.minor.trim_end_matches('+').parse().unwrap_or(0);
+            let major: u32 = info.major.parse().unwrap_or(0);
+            if inject.native_sidecars && (major, minor) < (1, 29) {
+                tracing::info!(version = %info.git_version, "no native sidecars before Kubernetes 1.29: injecting classic ones");
+                inject.native_sidecars = false;
+            }
+        }
+        Err(e) => tracing::warn!(
+            "the API server's version is unknown ({e}): native sidecars as configured"
+        ),
+    }
     let env =
         |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
@@ -235,19 +282,7 @@ async fn kubernetes(args: &Args) -> anyhow::Result<bowline_control::kubernetes::
         lease_duration: Duration::from_secs(
             env("BOWLINE_LEASE_DURATION_S", "15").parse().unwrap_or(15),
         ),
-        inject: bowline_inject::Settings {
-            hub: args.hub.clone(),
-            tag: args.tag.clone(),
-            // The Service's port, which proxies dial (not necessarily the one bound here).
-            xds_address: format!(
-                "{}:15012",
-                args.server_name
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or("bowline.bowline-system.svc"),
-            ),
-            ..bowline_inject::Settings::default()
-        },
+        inject,
         webhook_configuration: args
             .webhook_addr
             .map(|_| "bowline-sidecar-injector".to_string()),

@@ -101,14 +101,15 @@ impl PodOptions {
             }
             None => settings.log_level.clone(),
         };
+        let defaults = &settings.proxy_resources;
         let resources = Resources {
             requests: (
-                quantity(metadata, PROXY_CPU, "100m")?,
-                quantity(metadata, PROXY_MEMORY, "128Mi")?,
+                quantity(metadata, PROXY_CPU, &defaults.requests.0)?,
+                quantity(metadata, PROXY_MEMORY, &defaults.requests.1)?,
             ),
             limits: (
-                quantity(metadata, PROXY_CPU_LIMIT, "2000m")?,
-                quantity(metadata, PROXY_MEMORY_LIMIT, "1Gi")?,
+                quantity(metadata, PROXY_CPU_LIMIT, &defaults.limits.0)?,
+                quantity(metadata, PROXY_MEMORY_LIMIT, &defaults.limits.1)?,
             ),
         };
         let rewrite_probes = bool_annotation(metadata, REWRITE_PROBES)?.unwrap_or(true);

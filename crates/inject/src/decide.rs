@@ -1,7 +1,7 @@
 //! Which pods are injected (the contract's "Which pods are injected").
 
 use crate::annotations::{annotation, label, INJECT};
-use crate::names::STATUS_ANNOTATION;
+use crate::names::{ISTIO_STATUS_ANNOTATION, STATUS_ANNOTATION};
 use crate::{Decision, Policy};
 use serde_json::Value;
 
@@ -34,6 +34,13 @@ pub fn decide(pod_metadata: &Value, pod_spec: &Value, policy: &Policy) -> Decisi
     }
     if annotation(pod_metadata, STATUS_ANNOTATION).is_some() {
         return Decision::Skip(format!("already injected ({STATUS_ANNOTATION} is set)"));
+    }
+    // A pod Istio's injector already gave its proxy: a second proxy and a second capture
+    // would fight over the same ports and rules.
+    if annotation(pod_metadata, ISTIO_STATUS_ANNOTATION).is_some() {
+        return Decision::Skip(format!(
+            "already injected by Istio ({ISTIO_STATUS_ANNOTATION} is set)"
+        ));
     }
     let is = |v: Option<&str>, want: &str| v.is_some_and(|v| v.trim().eq_ignore_ascii_case(want));
     if is(annotation(pod_metadata, INJECT), "false") {
@@ -84,6 +91,7 @@ mod tests {
         let annotation_false = json!({"annotations": {INJECT: "false"}});
         let annotation_true = json!({"annotations": {INJECT: "true"}});
         let injected = json!({"annotations": {STATUS_ANNOTATION: "{}"}});
+        let istio_injected = json!({"annotations": {"sidecar.istio.io/status": "{\"containers\":[\"istio-proxy\"]}"}});
         let in_kube_system = json!({"namespace": "kube-system"});
         let spec = json!({"containers": [{"name": "a"}]});
         let host = json!({"hostNetwork": true, "containers": [{"name": "a"}]});
@@ -124,6 +132,13 @@ mod tests {
                 "offline hostNetwork",
                 &plain,
                 &host,
+                &Policy::Offline,
+                false,
+            ),
+            (
+                "offline already injected by Istio",
+                &istio_injected,
+                &spec,
                 &Policy::Offline,
                 false,
             ),

@@ -8,7 +8,7 @@
 //! Injection is idempotent: an injected pod carries `sidecar.bowline.io/status`, and
 //! [`decide`] skips such a pod, so injecting the output again gives it back unchanged.
 
-mod annotations;
+pub mod annotations;
 mod capture;
 mod decide;
 mod error;
@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 
 pub use decide::decide;
 pub mod admission;
+pub mod config_file;
 pub use error::InjectError;
 pub use objects::inject_object;
 pub use patch::json_patch;
@@ -41,6 +42,11 @@ pub struct Settings {
     pub native_sidecars: bool,
     /// The proxy's log level unless `sidecar.istio.io/logLevel` says otherwise.
     pub log_level: String,
+    /// The proxy's resources unless the `sidecar.istio.io/proxyCPU`, `proxyMemory`,
+    /// `proxyCPULimit` and `proxyMemoryLimit` annotations say otherwise.
+    pub proxy_resources: annotations::Resources,
+    /// `imagePullPolicy` of the injected containers; `None` leaves Kubernetes' default.
+    pub image_pull_policy: Option<String>,
 }
 
 impl Default for Settings {
@@ -51,6 +57,11 @@ impl Default for Settings {
             xds_address: "bowline.bowline-system.svc:15012".to_string(),
             native_sidecars: true,
             log_level: "warning".to_string(),
+            proxy_resources: annotations::Resources {
+                requests: ("100m".to_string(), "128Mi".to_string()),
+                limits: ("2000m".to_string(), "1Gi".to_string()),
+            },
+            image_pull_policy: None,
         }
     }
 }
@@ -81,6 +92,8 @@ pub mod names {
     pub const INIT_CONTAINER: &str = "bowline-init";
     pub const PROXY_CONTAINER: &str = "bowline-proxy";
     pub const STATUS_ANNOTATION: &str = "sidecar.bowline.io/status";
+    /// What Istio's injector marks its pods with.
+    pub const ISTIO_STATUS_ANNOTATION: &str = "sidecar.istio.io/status";
     pub const PROBERS_ENV: &str = "BOWLINE_APP_PROBERS";
     pub const STATUS_PORT: u16 = 15020;
     pub const TOKEN_VOLUME: &str = "bowline-token";

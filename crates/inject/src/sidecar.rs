@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 pub fn init_container(settings: &Settings, capture_args: Vec<String>) -> Value {
     let mut args = vec!["iptables".to_string()];
     args.extend(capture_args);
-    json!({
+    let mut container = json!({
         "name": INIT_CONTAINER,
         "image": format!("{}/bowline:{}", settings.hub, settings.tag),
         "args": args,
@@ -25,7 +25,11 @@ pub fn init_container(settings: &Settings, capture_args: Vec<String>) -> Value {
             "runAsNonRoot": false,
             "capabilities": { "add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"] },
         },
-    })
+    });
+    if let Some(policy) = &settings.image_pull_policy {
+        container["imagePullPolicy"] = json!(policy);
+    }
+    container
 }
 
 /// `bowline-proxy`, native (`restartPolicy: Always`, for `initContainers`) or classic.
@@ -134,6 +138,18 @@ pub fn proxy_container(
     });
     if options.native {
         container["restartPolicy"] = json!("Always");
+        // Kubernetes starts the next init container, and then the application, only once a
+        // native sidecar's startup probe passes: the application never runs before its
+        // proxy has config (Istio's native sidecars carry the same probe).
+        container["startupProbe"] = json!({
+            "httpGet": { "path": "/healthz/ready", "port": STATUS_PORT },
+            "periodSeconds": 1,
+            "timeoutSeconds": 3,
+            "failureThreshold": 600,
+        });
+    }
+    if let Some(policy) = &settings.image_pull_policy {
+        container["imagePullPolicy"] = json!(policy);
     }
     Ok(container)
 }

@@ -36,6 +36,7 @@ const DECISION_NOT_COMPARED: &[(&str, &str)] = &[
     ("gateway.yaml", "template `gateway`: Istio fills the pod's own istio-proxy container as a gateway"),
     ("gateway-spire.yaml", "templates `gateway,spire`: Istio fills the pod's own istio-proxy container as a gateway"),
     ("gateway-with-default-container.yaml", "template `gateway`: Istio fills the pod's own istio-proxy container as a gateway"),
+    ("merge-probers.yaml", "already injected by Istio (sidecar.istio.io/status): Istio re-injects its own proxy; bowline leaves the pod to it rather than add a second proxy and capture"),
 ];
 
 /// Files Istio injects and bowline refuses, with what bowline's error must say.

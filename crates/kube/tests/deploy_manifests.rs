@@ -44,6 +44,8 @@ const CONTROL_ARGS: &[&str] = &[
     "/etc/cacerts",
     "--mesh-config",
     "/etc/bowline/mesh.yaml",
+    "--injection-config",
+    "/etc/bowline/injection.yaml",
 ];
 
 fn repo() -> PathBuf {
@@ -364,6 +366,13 @@ fn the_manifests_fit_together() {
     );
     assert_eq!(injection[0]["hub"], "ghcr.io/bowline-mesh");
     assert_eq!(injection[0]["tag"], "0.1.0");
+    // The control plane reads it as it would at start (`--injection-config`).
+    let settings = bowline_inject::config_file::apply(&injection[0], Default::default())
+        .expect("injection.yaml is what the control plane reads");
+    assert_eq!(
+        settings.proxy_resources.requests,
+        ("100m".into(), "128Mi".into())
+    );
 
     // The PodDisruptionBudget and Service select the Deployment's pods.
     let pdb = get(&objects, "PodDisruptionBudget", NAMESPACE, "bowline");
