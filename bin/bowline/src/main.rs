@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane: watch a config directory, serve xDS (ADS) and a debug port.
-    Control(control::Args),
+    Control(Box<control::Args>),
     /// Create or replace resources in the running control plane's config store, by
     /// identity (kubectl's apply): each document is accepted or refused on its own.
     Apply(config_cmd::ApplyArgs),
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Control(args) => control::run(args),
+        Command::Control(args) => control::run(*args),
         Command::Sds(args) => sds::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Validate(args) => validate::run(args),
