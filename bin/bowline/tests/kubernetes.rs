@@ -334,3 +334,169 @@ async fn the_control_plane_follows_the_api_server_writes_status_and_injects() ->
     );
     Ok(())
 }
+
+/// A reviews pod serving at `ip`.
+fn echo(ip: &str, port: u16, version: &str) -> Command {
+    let mut cmd = bowline();
+    cmd.args([
+        "echo",
+        "--listen",
+        &format!("{ip}:{port}"),
+        "--service",
+        "reviews",
+    ])
+    .args(["--version", version]);
+    cmd
+}
+
+/// The versions that answered `n` requests for reviews through the sidecar at `outbound`.
+async fn versions(outbound: SocketAddr, headers: &[(&str, &str)], n: usize) -> Result<Vec<String>> {
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let rsp = bowline_testkit::proxy_request(
+            outbound,
+            "GET",
+            "http://reviews.default.svc.cluster.local:9080/",
+            headers,
+            Duration::from_secs(5),
+        )
+        .await?;
+        seen.push(rsp.header("x-echo-version").unwrap_or("none").to_string());
+    }
+    seen.sort();
+    seen.dedup();
+    Ok(seen)
+}
+
+/// The mesh's registry comes from the API server: a client sidecar (a real Envoy, then
+/// bowline-proxy) reaches the reviews pods the EndpointSlice lists, and a DestinationRule +
+/// VirtualService created through the API route by header, as `kubectl apply` of Istio's
+/// bookinfo samples would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_virtual_service_from_the_api_routes_traffic_between_api_pods() -> Result<()> {
+    // Pods are addresses of their own on loopback; both serve on one target port.
+    let v1 = Proc::spawn("reviews-v1", echo("127.0.0.2", 0, "v1"))?;
+    let port = addr_after(
+        &v1.wait_for_line("listening on ", STARTUP).await?,
+        "listening on ",
+    )
+    .port();
+    let v2 = Proc::spawn("reviews-v2", echo("127.0.0.3", port, "v2"))?;
+    v2.wait_for_line("listening on ", STARTUP).await?;
+
+    let api = ApiServer::start().await?;
+    api.put(namespace("default", json!({})));
+    let mut service = reviews_service();
+    service["spec"]["ports"][0]["targetPort"] = port.into();
+    api.put(service);
+    api.put(reviews_pod("reviews-v1-a", "v1", "127.0.0.2", true));
+    api.put(reviews_pod("reviews-v2-b", "v2", "127.0.0.3", true));
+    let mut slice = reviews_slice(&[
+        ("reviews-v1-a", "127.0.0.2", true, false),
+        ("reviews-v2-b", "127.0.0.3", true, false),
+    ]);
+    slice["ports"][0]["port"] = port.into();
+    api.put(slice);
+
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig())?;
+    let mut cmd = bowline();
+    cmd.args(["control", "--kubernetes", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
+        .env("POD_NAMESPACE", "bowline-system")
+        .env("POD_NAME", "bowline-0")
+        .env("BOWLINE_LEASE_DURATION_S", "3");
+    let control = Proc::spawn("control", cmd)?;
+    let xds = addr_after(
+        &control.wait_for_line("xds listening on ", STARTUP).await?,
+        "xds listening on ",
+    );
+
+    let bootstrap = bowline()
+        .args(["bootstrap", "envoy", "--node-id", CLIENT_NODE_ID])
+        .args([
+            "--xds-addr",
+            &xds.to_string(),
+            "--admin-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--outbound-port", "0", "--inbound-port", "0"])
+        .output()?;
+    assert!(bootstrap.status.success());
+    let bootstrap = String::from_utf8(bootstrap.stdout)?;
+
+    let mut routed = false;
+    for kind in [
+        bowline_testkit::ProxyKind::Envoy,
+        bowline_testkit::ProxyKind::Bowline,
+    ] {
+        let sidecar = bowline_testkit::Envoy::start_kind(
+            kind,
+            &format!("{kind:?}").to_lowercase(),
+            &bootstrap,
+        )
+        .await?;
+        let outbound = sidecar.listener_addr("virtualOutbound", STARTUP).await?;
+        if !routed {
+            // Before any routing config: both pods serve.
+            wait_until(WAIT, Duration::from_millis(50), || async {
+                let seen = versions(outbound, &[], 12).await?;
+                if seen == ["v1", "v2"] {
+                    Ok(())
+                } else {
+                    bail!("{kind:?}: versions {seen:?}")
+                }
+            })
+            .await?;
+            api.put(json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                "metadata": {"name": "reviews", "namespace": "default"},
+                "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}]}}));
+            api.put(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "reviews", "namespace": "default"},
+                "spec": {"hosts": ["reviews"], "http": [
+                    {"match": [{"headers": {"end-user": {"exact": "jason"}}}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]},
+                    {"route": [{"destination": {"host": "reviews", "subset": "v1"}}]}]}}));
+            routed = true;
+        }
+        wait_until(WAIT, Duration::from_millis(50), || async {
+            let plain = versions(outbound, &[], 8).await?;
+            let jason = versions(outbound, &[("end-user", "jason")], 8).await?;
+            if plain == ["v1"] && jason == ["v2"] {
+                Ok(())
+            } else {
+                bail!("{kind:?}: without end-user {plain:?}, as jason {jason:?}")
+            }
+        })
+        .await?;
+        if kind == bowline_testkit::ProxyKind::Envoy {
+            // The first sidecar ACKs it and the status says so. (The next one is counted
+            // beside the departed one, which the status keeps for ten minutes.)
+            let status = wait_until(WAIT, Duration::from_millis(50), || async {
+                let status = api
+                    .status_of(
+                        "networking.istio.io/v1",
+                        "VirtualService",
+                        "default",
+                        "reviews",
+                    )
+                    .unwrap_or_default();
+                let done = status["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Programmed" && c["status"] == "True");
+                if done {
+                    Ok(status)
+                } else {
+                    bail!("VirtualService status: {status}")
+                }
+            })
+            .await?;
+            assert_eq!(status["programmed"]["proxies"], 1, "{status}");
+        }
+        println!("{kind:?}: routed by the VirtualService from the API");
+    }
+    Ok(())
+}
