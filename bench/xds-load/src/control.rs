@@ -54,7 +54,7 @@ impl ControlPlane {
     /// most `timeout`) until it is ready and serves `expected_resources` with none refused.
     pub async fn start(
         bowline: &Path,
-        config: &Path,
+        source: &crate::mesh::Sink,
         state_dir: &Path,
         flags: &ControlFlags,
         expected_resources: usize,
@@ -68,12 +68,22 @@ impl ControlPlane {
         let log = state_dir.join("control.log");
         let stderr = std::fs::File::create(&log).context("create the control plane's log")?;
         let mut cmd = tokio::process::Command::new(bowline);
-        cmd.arg("control")
-            .arg("--config")
-            .arg(config)
-            .arg("--state-dir")
-            .arg(state_dir.join("store"))
-            .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
+        cmd.arg("control");
+        match source {
+            crate::mesh::Sink::Files { config_dir, .. } => {
+                cmd.arg("--config")
+                    .arg(config_dir)
+                    .arg("--state-dir")
+                    .arg(state_dir.join("store"));
+            }
+            crate::mesh::Sink::Api { kubeconfig, .. } => {
+                cmd.args(["--kubernetes", "--kubeconfig"])
+                    .arg(kubeconfig)
+                    .env("POD_NAMESPACE", "bowline-system")
+                    .env("POD_NAME", "xds-load");
+            }
+        }
+        cmd.args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use xds_load::control::ControlFlags;
 use xds_load::mesh::MeshSpec;
-use xds_load::scenario::{self, Options, ProtocolChoice};
+use xds_load::scenario::{self, Options, ProtocolChoice, SourceChoice};
 
 #[derive(Parser)]
 #[command(about = "Load harness for bowline's control plane over real ADS")]
@@ -55,6 +55,9 @@ struct Args {
     /// Passed to `bowline control --file-debounce-ms` [default: its own].
     #[arg(long)]
     file_debounce_ms: Option<u64>,
+    /// Where the mesh comes from: files, or a stand-in Kubernetes API server.
+    #[arg(long, value_enum, default_value_t = SourceChoice::Files)]
+    source: SourceChoice,
     /// Also write the raw numbers as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             push_debounce_ms: args.push_debounce_ms,
             file_debounce_ms: args.file_debounce_ms,
         },
+        source: args.source,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -248,31 +248,110 @@ impl MeshSpec {
     }
 }
 
+impl MeshSpec {
+    /// The Kubernetes objects of one service, as the API server holds them (for
+    /// `--source kubernetes`): a Service (port 80 `http` → target port 8080, selecting its
+    /// pods), one Running, Ready pod per endpoint (labels `app`, `version`; service account
+    /// `svc-<i>`), the EndpointSlice listing them, and for routed services the same
+    /// DestinationRule and VirtualService as the files. A moved endpoint is its pod with
+    /// another IP (as a replaced pod would be).
+    pub fn render_api(&self, service: usize, edit: &ServiceEdit) -> Vec<serde_json::Value> {
+        use serde_json::json;
+        let ns = self.namespace(service);
+        let host = self.host(service);
+        let name = format!("svc-{service}");
+        // A cluster IP of its own per service (10.96.0.0/12), as the API server assigns.
+        let vip = format!(
+            "10.{}.{}.{}",
+            96 + ((service >> 16) & 15),
+            (service >> 8) & 255,
+            service & 255
+        );
+        let mut objects = vec![json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+            "spec": {"clusterIP": vip, "clusterIPs": [vip], "type": "ClusterIP",
+                     "ports": [{"name": "http", "port": SERVICE_PORT, "protocol": "TCP", "targetPort": TARGET_PORT}],
+                     "selector": {"app": name}}})];
+        let mut endpoints = Vec::new();
+        for e in 0..self.endpoints {
+            let address = match &edit.moved {
+                Some((moved, to)) if *moved == e => to.clone(),
+                _ => self.endpoint_address(service, e),
+            };
+            let version = if e % 2 == 0 { "v1" } else { "v2" };
+            let pod = format!("svc-{service}-{e}");
+            objects.push(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod, "namespace": ns, "labels": {"app": name, "version": version}},
+                "spec": {"serviceAccountName": name, "containers": [{"name": "app", "image": "app:1",
+                         "ports": [{"containerPort": TARGET_PORT}]}]},
+                "status": {"phase": "Running", "podIP": address, "podIPs": [{"ip": address}],
+                           "conditions": [{"type": "Ready", "status": "True"}]}}));
+            endpoints.push(json!({"addresses": [address], "conditions": {"ready": true, "serving": true, "terminating": false},
+                "targetRef": {"kind": "Pod", "name": pod, "namespace": ns}}));
+        }
+        objects.push(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": name, "namespace": ns, "labels": {"kubernetes.io/service-name": name}},
+            "endpoints": endpoints, "ports": [{"name": "http", "port": TARGET_PORT, "protocol": "TCP"}]}));
+        if self.has_routing(service) {
+            let v2 = 100 - edit.v1_weight.min(100);
+            objects.push(json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"host": host, "subsets": [{"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}]}}));
+            objects.push(
+                json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"hosts": [host], "http": [{"route": [
+                    {"destination": {"host": host, "subset": "v1"}, "weight": edit.v1_weight},
+                    {"destination": {"host": host, "subset": "v2"}, "weight": v2}]}]}}),
+            );
+        }
+        objects
+    }
+
+    /// Namespace `ns-k`'s Sidecar as an API object.
+    pub fn render_sidecar_api(&self, namespace: usize) -> serde_json::Value {
+        serde_json::json!({"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+            "metadata": {"name": "default", "namespace": format!("ns-{namespace}")},
+            "spec": {"egress": [{"hosts": ["./*"]}]}})
+    }
+}
+
+/// Where the mesh lives: files in a watched directory, or a stand-in Kubernetes API server
+/// (`bowline_testkit::kube_api`) the control plane watches with `--kubernetes`.
+pub enum Sink {
+    Files {
+        config_dir: PathBuf,
+        staging: PathBuf,
+    },
+    Api {
+        server: bowline_testkit::kube_api::ApiServer,
+        kubeconfig: PathBuf,
+    },
+}
+
 /// A mesh written to disk: `root/config` is the control plane's config directory,
 /// `root/staging` where files are written before they are renamed into place.
-#[derive(Debug)]
 pub struct Mesh {
     pub spec: MeshSpec,
-    pub config_dir: PathBuf,
-    staging: PathBuf,
+    pub sink: Sink,
 }
 
 impl Mesh {
     /// Writes every service's file under `root`, and with the Sidecar scope every
     /// namespace's Sidecar file.
     pub fn write(spec: MeshSpec, root: &Path) -> anyhow::Result<Mesh> {
-        anyhow::ensure!(
-            spec.services >= 2 && spec.endpoints >= 2 && spec.namespaces >= 1,
-            "the mesh needs at least 2 services, 2 endpoints per service and 1 namespace"
-        );
-        let mesh = Mesh {
-            spec,
-            config_dir: root.join("config"),
-            staging: root.join("staging"),
-        };
-        for dir in [&mesh.config_dir, &mesh.staging] {
+        Mesh::check(&spec)?;
+        let (config_dir, staging) = (root.join("config"), root.join("staging"));
+        for dir in [&config_dir, &staging] {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         }
+        let mesh = Mesh {
+            spec,
+            sink: Sink::Files {
+                config_dir,
+                staging,
+            },
+        };
         for i in 0..spec.services {
             mesh.rewrite_service(i, &ServiceEdit::default())?;
         }
@@ -284,19 +363,66 @@ impl Mesh {
         Ok(mesh)
     }
 
-    /// Rewrites one service's file.
+    fn check(spec: &MeshSpec) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            spec.services >= 2 && spec.endpoints >= 2 && spec.namespaces >= 1,
+            "the mesh needs at least 2 services, 2 endpoints per service and 1 namespace"
+        );
+        Ok(())
+    }
+
+    /// Serves the mesh from a stand-in API server: every namespace, service, pod,
+    /// EndpointSlice and routing object, and the kubeconfig naming it under `root`.
+    pub async fn serve(spec: MeshSpec, root: &Path) -> anyhow::Result<Mesh> {
+        Mesh::check(&spec)?;
+        let server = bowline_testkit::kube_api::ApiServer::start().await?;
+        let kubeconfig = root.join("kubeconfig");
+        std::fs::write(&kubeconfig, server.kubeconfig())?;
+        for k in 0..spec.namespaces {
+            server.put(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": format!("ns-{k}")}}));
+            if spec.sidecar_scope {
+                server.put(spec.render_sidecar_api(k));
+            }
+        }
+        let mesh = Mesh {
+            spec,
+            sink: Sink::Api { server, kubeconfig },
+        };
+        for i in 0..spec.services {
+            mesh.rewrite_service(i, &ServiceEdit::default())?;
+        }
+        Ok(mesh)
+    }
+
+    /// Rewrites one service: its file, or its objects in the API server.
     pub fn rewrite_service(&self, service: usize, edit: &ServiceEdit) -> anyhow::Result<()> {
-        self.put(
-            &format!("svc-{service}.yaml"),
-            &self.spec.render(service, edit),
-        )
+        match &self.sink {
+            Sink::Files { .. } => self.put(
+                &format!("svc-{service}.yaml"),
+                &self.spec.render(service, edit),
+            ),
+            Sink::Api { server, .. } => {
+                for object in self.spec.render_api(service, edit) {
+                    server.put(object);
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Writes one config file: to staging, then renamed into place.
     fn put(&self, name: &str, text: &str) -> anyhow::Result<()> {
-        let staged = self.staging.join(name);
+        let Sink::Files {
+            config_dir,
+            staging,
+        } = &self.sink
+        else {
+            anyhow::bail!("{name}: the mesh is not in files");
+        };
+        let staged = staging.join(name);
         std::fs::write(&staged, text).with_context(|| format!("write {}", staged.display()))?;
-        let target = self.config_dir.join(name);
+        let target = config_dir.join(name);
         std::fs::rename(&staged, &target)
             .with_context(|| format!("rename {} into {}", staged.display(), target.display()))
     }
@@ -421,13 +547,50 @@ mod tests {
     }
 
     #[test]
+    fn the_api_objects_give_the_store_the_resources_the_files_do() {
+        // What the store holds: a Service per service, a (pod) WorkloadEntry per endpoint,
+        // the routed services' DestinationRule and VirtualService — as from the files; the
+        // EndpointSlices only decide readiness.
+        let mut kinds = Vec::new();
+        for i in 0..SMALL.services {
+            kinds.extend(
+                SMALL
+                    .render_api(i, &ServiceEdit::default())
+                    .into_iter()
+                    .map(|o| o["kind"].as_str().unwrap_or_default().to_string()),
+            );
+        }
+        let stored = kinds.iter().filter(|k| *k != "EndpointSlice").count();
+        assert_eq!(stored, SMALL.expected_resources());
+        let moved = SMALL.render_api(
+            1,
+            &ServiceEdit {
+                moved: Some((0, SMALL.fresh_address(0))),
+                ..Default::default()
+            },
+        );
+        assert_eq!(moved[1]["status"]["podIP"], SMALL.fresh_address(0).as_str());
+        assert_eq!(
+            moved.last().unwrap()["endpoints"][0]["addresses"][0],
+            SMALL.fresh_address(0).as_str()
+        );
+    }
+
+    #[test]
     fn the_written_mesh_holds_the_expected_resources_and_sidecars() {
         for spec in [SMALL, SMALL_SCOPED] {
             let root = tempfile::tempdir().expect("tempdir");
             let mesh = Mesh::write(spec, root.path()).expect("write the mesh");
+            let Sink::Files {
+                config_dir,
+                staging,
+            } = &mesh.sink
+            else {
+                panic!("written to files");
+            };
             let mut kinds = Vec::new();
             let mut sidecar_files = Vec::new();
-            for entry in std::fs::read_dir(&mesh.config_dir).expect("list the config") {
+            for entry in std::fs::read_dir(config_dir).expect("list the config") {
                 let path = entry.expect("entry").path();
                 let text = std::fs::read_to_string(&path).expect("read a file");
                 kinds.extend(
@@ -444,13 +607,13 @@ mod tests {
             if spec.sidecar_scope {
                 assert_eq!(sidecars, 4);
                 for k in 0..4 {
-                    let file = mesh.config_dir.join(format!("sidecar-ns-{k}.yaml"));
+                    let file = config_dir.join(format!("sidecar-ns-{k}.yaml"));
                     assert!(sidecar_files.contains(&(file, spec.render_sidecar(k))));
                 }
             } else {
                 assert_eq!(sidecars, 0);
             }
-            assert!(std::fs::read_dir(&mesh.staging)
+            assert!(std::fs::read_dir(staging)
                 .expect("list staging")
                 .next()
                 .is_none());

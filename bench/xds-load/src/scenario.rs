@@ -39,6 +39,16 @@ impl ProtocolChoice {
     }
 }
 
+/// Where the mesh comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceChoice {
+    /// Files in the watched config directory (one per service, renamed into place).
+    Files,
+    /// A stand-in Kubernetes API server (Services, Pods, EndpointSlices, Istio kinds) the
+    /// control plane watches with `--kubernetes`, through the real kube-rs client.
+    Kubernetes,
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -59,6 +69,7 @@ pub struct Options {
     /// latency spread is over every (change, using proxy) pair.
     pub endpoint_changes: usize,
     pub flags: ControlFlags,
+    pub source: SourceChoice,
 }
 
 /// Runs the scenario; an error means the run itself failed (the control plane did not
@@ -76,10 +87,13 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         ..Default::default()
     };
     let root = tempfile::Builder::new().prefix("xds-load-").tempdir()?;
-    let mesh = Mesh::write(spec, root.path())?;
+    let mesh = match opts.source {
+        SourceChoice::Files => Mesh::write(spec, root.path())?,
+        SourceChoice::Kubernetes => Mesh::serve(spec, root.path()).await?,
+    };
     let (mut cp, start) = ControlPlane::start(
         &opts.bowline,
-        &mesh.config_dir,
+        &mesh.sink,
         root.path(),
         &opts.flags,
         spec.expected_resources(),

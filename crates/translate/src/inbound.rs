@@ -66,6 +66,25 @@ pub(crate) fn inbound_ports(ctx: &PushContext, proxy: &ProxyView) -> Vec<Inbound
             endpoint: format!("127.0.0.1:{number}"),
         });
     }
+    // A service port the workload does not name is taken on the service's target port (or
+    // its own number), as its endpoints are: a Kubernetes pod names no ports, its Services'
+    // target ports are where it listens (Istio builds a pod's inbound side the same way).
+    for port in ctx.services_of_workload(&key).flat_map(|s| &s.ports) {
+        if workload.ports.contains_key(&port.name) {
+            continue;
+        }
+        let Some(number) = valid_port(port.target_port.unwrap_or(port.number)) else {
+            continue;
+        };
+        if port.protocol == Protocol::Udp || out.iter().any(|p| p.number == number) {
+            continue;
+        }
+        out.push(InboundPort {
+            number,
+            protocol: port.protocol,
+            endpoint: format!("127.0.0.1:{number}"),
+        });
+    }
     out.sort_by_key(|p| p.number);
     out
 }

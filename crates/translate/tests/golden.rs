@@ -320,3 +320,26 @@ fn gateway_api() {
         "",
     );
 }
+
+#[test]
+fn a_pod_without_ports_takes_its_services_target_ports() {
+    // A Kubernetes pod (a WorkloadEntry naming no ports) selected by a Service whose port 80
+    // targets 8080: its inbound side is 8080, as Istio builds a pod's from its Services.
+    let snap = mesh(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\n\
+         spec:\n  selector: {app: api}\n  ports:\n  - {name: http, port: 80, targetPort: 8080}\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n\
+         metadata: {name: api-7c9d-x2k8q, namespace: shop}\n\
+         spec: {address: 10.244.1.7, labels: {app: api}, serviceAccount: api}\n",
+    );
+    let pod = proxy(&snap, "10.244.1.7", "api-7c9d-x2k8q", "shop");
+    let out = bowline_translate::generate(&support::push(&snap), &pod);
+    let inbound: Vec<&str> = out
+        .clusters
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|n| n.starts_with("inbound|"))
+        .collect();
+    assert_eq!(inbound, ["inbound|8080||"]);
+    assert!(out.listeners.iter().any(|l| l.name == "virtualInbound"));
+}
