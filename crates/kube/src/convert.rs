@@ -115,6 +115,33 @@ fn locality(labels: &BTreeMap<String, String>) -> String {
         .unwrap_or_default()
 }
 
+/// A node's locality from the topology labels Istio reads
+/// (`topology.kubernetes.io/region`, `topology.kubernetes.io/zone`,
+/// `topology.istio.io/subzone`), as `region/zone/subzone` without empty trailing parts;
+/// empty when the node has none.
+pub fn node_locality(labels: &BTreeMap<String, String>) -> String {
+    let get = |k: &str| labels.get(k).map(String::as_str).unwrap_or("");
+    let parts = [
+        get("topology.kubernetes.io/region"),
+        get("topology.kubernetes.io/zone"),
+        get("topology.istio.io/subzone"),
+    ];
+    let used = parts
+        .iter()
+        .rposition(|p| !p.is_empty())
+        .map_or(0, |i| i + 1);
+    parts[..used].join("/")
+}
+
+/// Whether the pod says its own locality (the `istio-locality` label), which wins over its
+/// node's.
+pub fn has_own_locality(pod: &Pod) -> bool {
+    pod.metadata
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key("istio-locality"))
+}
+
 /// The `WorkloadEntry` a pod is, when it can serve: it has an IP, is not finished or being
 /// deleted, and is ready — by the EndpointSlices that list it, or by its `Ready` condition
 /// when none does. `None` withdraws it.
@@ -278,6 +305,41 @@ mod tests {
                    "metadata": {"name": "reviews", "namespace": "default", "labels": {"a": "b"}},
                    "spec": {"hosts": ["reviews"]}})
         );
+    }
+
+    #[test]
+    fn node_locality_reads_istios_topology_labels() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let table = [
+            (labels(&[]), ""),
+            (
+                labels(&[("topology.kubernetes.io/region", "us-east1")]),
+                "us-east1",
+            ),
+            (
+                labels(&[
+                    ("topology.kubernetes.io/region", "us-east1"),
+                    ("topology.kubernetes.io/zone", "us-east1-b"),
+                ]),
+                "us-east1/us-east1-b",
+            ),
+            (
+                labels(&[
+                    ("topology.kubernetes.io/region", "r"),
+                    ("topology.kubernetes.io/zone", "z"),
+                    ("topology.istio.io/subzone", "s"),
+                ]),
+                "r/z/s",
+            ),
+        ];
+        for (labels, want) in table {
+            assert_eq!(node_locality(&labels), want, "{labels:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use bowline_registry::store::Source;
 use bowline_registry::watch::Registry;
 use futures::stream::{select_all, BoxStream};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
@@ -114,6 +114,7 @@ enum Stream {
     Slices,
     Services,
     Namespaces,
+    Nodes,
     Config(Kind),
 }
 
@@ -125,6 +126,7 @@ enum Update {
     Slice(Event<EndpointSlice>),
     Service(Event<Service>),
     Namespace(Event<Namespace>),
+    Node(Event<Node>),
     Config(Kind, Event<DynamicObject>),
     Failed(Stream, String),
 }
@@ -137,6 +139,7 @@ impl Update {
             Update::Slice(Event::InitDone) => Some(Stream::Slices),
             Update::Service(Event::InitDone) => Some(Stream::Services),
             Update::Namespace(Event::InitDone) => Some(Stream::Namespaces),
+            Update::Node(Event::InitDone) => Some(Stream::Nodes),
             Update::Config(kind, Event::InitDone) => Some(Stream::Config(*kind)),
             _ => None,
         }
@@ -200,6 +203,7 @@ impl KubeSource {
             watch(Api::all(c.clone()), Stream::Slices, Update::Slice),
             watch(Api::all(c.clone()), Stream::Services, Update::Service),
             watch(Api::all(c.clone()), Stream::Namespaces, Update::Namespace),
+            watch(Api::all(c.clone()), Stream::Nodes, Update::Node),
         ];
         for kind in config_kinds() {
             let api = Api::<DynamicObject>::all_with(c.clone(), &api_resource(kind));
@@ -219,6 +223,7 @@ impl KubeSource {
             Stream::Slices,
             Stream::Services,
             Stream::Namespaces,
+            Stream::Nodes,
         ]);
         pending_sync.extend(config_kinds().map(Stream::Config));
         let mut updates = select_all(streams);
@@ -280,6 +285,9 @@ struct State {
     slices: HashMap<ObjectKey, Vec<(ObjectKey, bool)>>,
     /// Per pod: the slices listing it, with its readiness in each.
     pod_slices: HashMap<ObjectKey, HashMap<ObjectKey, bool>>,
+    /// Per node with topology labels: its locality; and the pods on each node.
+    node_localities: HashMap<String, String>,
+    node_pods: HashMap<String, HashSet<ObjectKey>>,
     /// Services and mesh config, as documents.
     documents: HashMap<(Kind, ObjectKey), Value>,
     /// Per stream during a (re)list: the keys listed so far.
@@ -296,6 +304,9 @@ struct PodInfo {
     /// The workload entry the pod is if it is ready.
     workload: Option<Value>,
     ready_condition: bool,
+    /// Its node, whose locality it takes unless it has its own (`istio-locality`).
+    node: Option<String>,
+    own_locality: bool,
 }
 
 impl State {
@@ -329,6 +340,23 @@ impl State {
                     Event::Delete(ns) => {
                         map.remove(ns.metadata.name.as_deref().unwrap_or_default());
                     }
+                    Event::Init | Event::InitDone => {}
+                }
+            }
+            Update::Node(e) => {
+                let locality = |n: &Node| {
+                    let l = convert::node_locality(&n.metadata.labels.clone().unwrap_or_default());
+                    (
+                        n.metadata.name.clone().unwrap_or_default(),
+                        (!l.is_empty()).then_some(l),
+                    )
+                };
+                match e {
+                    Event::Apply(n) | Event::InitApply(n) => {
+                        let (name, l) = locality(&n);
+                        self.put_node(name, l);
+                    }
+                    Event::Delete(n) => self.put_node(n.metadata.name.unwrap_or_default(), None),
                     Event::Init | Event::InitDone => {}
                 }
             }
@@ -404,7 +432,7 @@ impl State {
             Stream::Slices => self.slices.keys().cloned().collect(),
             Stream::Services => self.kind_keys(Kind::Service),
             Stream::Config(kind) => self.kind_keys(kind),
-            Stream::Namespaces => Vec::new(),
+            Stream::Namespaces | Stream::Nodes => Vec::new(),
         }
     }
 
@@ -422,18 +450,46 @@ impl State {
             listed: true,
             ready: true,
         };
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
         let info = PodInfo {
             workload: convert::pod_workload(&pod, listed_ready),
             ready_condition: convert::pod_workload(&pod, SliceReadiness::default()).is_some(),
+            own_locality: convert::has_own_locality(&pod),
+            node: node.clone(),
         };
-        self.pods.insert(key.clone(), info);
+        if let Some(old) = self.pods.insert(key.clone(), info) {
+            self.unindex_node(old.node.as_deref(), &key);
+        }
+        if let Some(node) = node {
+            self.node_pods.entry(node).or_default().insert(key.clone());
+        }
         self.dirty_pods.insert(key.clone());
         key
     }
 
     fn drop_pod(&mut self, key: &ObjectKey) {
-        self.pods.remove(key);
+        if let Some(old) = self.pods.remove(key) {
+            self.unindex_node(old.node.as_deref(), key);
+        }
         self.dirty_pods.insert(key.clone());
+    }
+
+    fn unindex_node(&mut self, node: Option<&str>, pod: &ObjectKey) {
+        if let Some(pods) = node.and_then(|n| self.node_pods.get_mut(n)) {
+            pods.remove(pod);
+        }
+    }
+
+    /// A node's locality changed (or it went): its pods are rewritten.
+    fn put_node(&mut self, name: String, locality: Option<String>) {
+        let changed = match locality {
+            Some(l) => self.node_localities.insert(name.clone(), l.clone()) != Some(l),
+            None => self.node_localities.remove(&name).is_some(),
+        };
+        if changed {
+            let pods = self.node_pods.get(&name).cloned().unwrap_or_default();
+            self.dirty_pods.extend(pods);
+        }
     }
 
     fn put_slice(&mut self, slice: EndpointSlice) -> ObjectKey {
@@ -475,13 +531,18 @@ impl State {
     }
 
     /// The pod's workload entry if it serves now.
-    fn pod_document(&self, key: &ObjectKey) -> Option<&Value> {
+    fn pod_document(&self, key: &ObjectKey) -> Option<Value> {
         let info = self.pods.get(key)?;
         let ready = match self.pod_slices.get(key) {
             Some(slices) => slices.values().any(|ready| *ready),
             None => info.ready_condition,
         };
-        info.workload.as_ref().filter(|_| ready)
+        let mut doc = info.workload.clone().filter(|_| ready)?;
+        let node = info.node.as_ref().and_then(|n| self.node_localities.get(n));
+        if let (false, Some(locality)) = (info.own_locality, node) {
+            doc["spec"]["locality"] = locality.clone().into();
+        }
+        Some(doc)
     }
 
     /// The store writes and deletes that bring it to what is known now.
@@ -491,7 +552,7 @@ impl State {
             let source = Source::Kubernetes {
                 path: convert::api_path("", "v1", "pods", &key),
             };
-            let doc = self.pod_document(&key).cloned();
+            let doc = self.pod_document(&key);
             desired.push((Kind::WorkloadEntry, key, source, doc));
         }
         for (kind, key) in std::mem::take(&mut self.dirty_documents) {

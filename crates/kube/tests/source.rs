@@ -72,6 +72,33 @@ async fn endpoints_follow_pods_through_scaling_readiness_deletion_and_a_relist()
         "enabled"
     );
 
+    // Locality from the pod's node, by Istio's topology labels; a relabelled node moves its
+    // pods.
+    let locality = |registry: &Registry| {
+        registry
+            .snapshot()
+            .workloads
+            .iter()
+            .find(|w| w.name == "reviews-v1-a")
+            .map(|w| w.locality.clone())
+            .unwrap_or_default()
+    };
+    for zone in ["us-east1-b", "us-east1-c"] {
+        api.put(json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "kind-worker", "labels": {
+                "topology.kubernetes.io/region": "us-east1", "topology.kubernetes.io/zone": zone}}}));
+        let want = format!("us-east1/{zone}");
+        wait_until(WAIT, POLL, || async {
+            let got = locality(&registry);
+            if got == want {
+                Ok(())
+            } else {
+                bail!("locality {got:?}, want {want:?}")
+            }
+        })
+        .await?;
+    }
+
     // Scale up: a second pod, ready, listed by the slice.
     api.put(reviews_pod("reviews-v2-b", "v2", "10.244.2.9", true));
     api.put(reviews_slice(&[
