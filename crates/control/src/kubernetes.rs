@@ -29,8 +29,11 @@ pub struct Kubernetes {
 /// The Lease the status writer holds.
 pub const STATUS_LEASE: &str = "bowline-status-leader";
 
-/// How often statuses are recomputed from the store and the proxies' ACKs.
+/// Statuses are recomputed from the store and the proxies' ACKs at most this often, and
+/// only after something changed.
 const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// How long after a change statuses are computed once more, for the analysis findings.
+const ANALYSIS_FOLLOW_UP: Duration = Duration::from_secs(2);
 
 /// Whether an entry came from the API server as itself (not derived from a pod).
 fn from_api(source: &Source) -> bool {
@@ -103,12 +106,12 @@ pub fn spawn(
         "kubernetes statuses",
         tokio::spawn(async move {
             tokio::pin!(stop);
-            let mut every = tokio::time::interval(STATUS_EVERY);
+            let mut snapshots = registry.subscribe();
+            let mut acks = sync.changes();
+            // After the last change, once more: the analysis (validationMessages) runs in
+            // the background after each snapshot.
+            let mut follow_up: Option<tokio::time::Instant> = None;
             loop {
-                tokio::select! {
-                    () = &mut stop => return Ok(()),
-                    _ = every.tick() => {}
-                }
                 let (r, s, g) = (registry.clone(), sync.clone(), generations.clone());
                 let now = tokio::task::spawn_blocking(move || statuses(&r, &s, &g)).await?;
                 tx.send_if_modified(|old| {
@@ -118,6 +121,28 @@ pub fn spawn(
                     }
                     changed
                 });
+                // Nothing to do until the store or a proxy's sync state changes: an idle
+                // mesh costs nothing here. Changes are taken at most every STATUS_EVERY.
+                // Some(true): the store or a sync state changed; Some(false): the follow-up.
+                let woke = tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    r = snapshots.changed() => r.is_ok().then_some(true),
+                    r = acks.changed() => r.is_ok().then_some(true),
+                    () = async {
+                        match follow_up {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Some(false),
+                };
+                match woke {
+                    None => return Ok(()),
+                    Some(true) => {
+                        follow_up = Some(tokio::time::Instant::now() + ANALYSIS_FOLLOW_UP)
+                    }
+                    Some(false) => follow_up = None,
+                }
+                tokio::time::sleep(STATUS_EVERY).await;
             }
         }),
     ));

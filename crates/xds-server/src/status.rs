@@ -146,6 +146,12 @@ impl SyncStatus {
         })
     }
 
+    /// Changes whenever a proxy connects, disconnects, ACKs or NACKs (a counter: only that
+    /// it changed means anything).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
     /// Resolves once `done` holds for the connected proxies; checked at once and after every
     /// change. Callers bound it with a timeout.
     pub async fn wait_until(&self, mut done: impl FnMut(&[ProxySync]) -> bool) {
