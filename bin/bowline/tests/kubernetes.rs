@@ -57,6 +57,31 @@ async fn follows(admin: SocketAddr, want: &[&str]) -> Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// The reviews VirtualService's status once it says Programmed (bounded).
+async fn reviews_programmed(api: &ApiServer) -> Result<Value> {
+    wait_until(WAIT, Duration::from_millis(50), || async {
+        let status = api
+            .status_of(
+                "networking.istio.io/v1",
+                "VirtualService",
+                "default",
+                "reviews",
+            )
+            .unwrap_or_default();
+        let programmed = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Programmed" && c["status"] == "True");
+        if programmed {
+            Ok(status)
+        } else {
+            bail!("VirtualService status: {status}")
+        }
+    })
+    .await
+}
+
 /// RFC 6902 add / replace / remove, enough for injection patches.
 fn apply_patch(doc: &mut Value, patch: &Value) {
     for op in patch.as_array().unwrap() {
@@ -233,27 +258,7 @@ async fn the_control_plane_follows_the_api_server_writes_status_and_injects() ->
     api.put(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
         "metadata": {"name": "reviews", "namespace": "default"},
         "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews"}}]}]}}));
-    let status = wait_until(WAIT, Duration::from_millis(50), || async {
-        let status = api
-            .status_of(
-                "networking.istio.io/v1",
-                "VirtualService",
-                "default",
-                "reviews",
-            )
-            .unwrap_or_default();
-        let programmed = status["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Programmed" && c["status"] == "True");
-        if programmed {
-            Ok(status)
-        } else {
-            bail!("status not written yet: {status}")
-        }
-    })
-    .await?;
+    let status = reviews_programmed(&api).await?;
     assert_eq!(status["observedGeneration"], 1, "{status}");
     assert_eq!(status["programmed"]["proxies"], 1, "{status}");
     let lease = api
@@ -473,27 +478,7 @@ async fn a_virtual_service_from_the_api_routes_traffic_between_api_pods() -> Res
         if kind == bowline_testkit::ProxyKind::Envoy {
             // The first sidecar ACKs it and the status says so. (The next one is counted
             // beside the departed one, which the status keeps for ten minutes.)
-            let status = wait_until(WAIT, Duration::from_millis(50), || async {
-                let status = api
-                    .status_of(
-                        "networking.istio.io/v1",
-                        "VirtualService",
-                        "default",
-                        "reviews",
-                    )
-                    .unwrap_or_default();
-                let done = status["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c["type"] == "Programmed" && c["status"] == "True");
-                if done {
-                    Ok(status)
-                } else {
-                    bail!("VirtualService status: {status}")
-                }
-            })
-            .await?;
+            let status = reviews_programmed(&api).await?;
             assert_eq!(status["programmed"]["proxies"], 1, "{status}");
         }
         println!("{kind:?}: routed by the VirtualService from the API");
