@@ -288,15 +288,17 @@ struct State {
     /// Per node with topology labels: its locality; and the pods on each node.
     node_localities: HashMap<String, String>,
     node_pods: HashMap<String, HashSet<ObjectKey>>,
-    /// Services and mesh config, as documents.
-    documents: HashMap<(Kind, ObjectKey), Value>,
+    /// Services and mesh config objects the API server holds.
+    documents: HashSet<(Kind, ObjectKey)>,
+    /// Their documents changed since the last [`State::changes`] (`None`: deleted). Only
+    /// these are kept: once written, the store holds the document.
+    pending_documents: HashMap<(Kind, ObjectKey), Option<Value>>,
     /// Per stream during a (re)list: the keys listed so far.
     listing: HashMap<Stream, HashSet<ObjectKey>>,
     /// What changed since the last [`State::changes`].
     dirty_pods: HashSet<ObjectKey>,
-    dirty_documents: HashSet<(Kind, ObjectKey)>,
-    /// Every document written to the store, as written.
-    written: HashMap<(Kind, ObjectKey), String>,
+    /// A hash of every document written to the store, to skip rewriting an unchanged one.
+    written: HashMap<(Kind, ObjectKey), u64>,
     generations: Generations,
 }
 
@@ -438,7 +440,7 @@ impl State {
 
     fn kind_keys(&self, kind: Kind) -> Vec<ObjectKey> {
         self.documents
-            .keys()
+            .iter()
             .filter(|(k, _)| *k == kind)
             .map(|(_, key)| key.clone())
             .collect()
@@ -520,14 +522,14 @@ impl State {
     }
 
     fn put_document(&mut self, kind: Kind, key: ObjectKey, object: &Value) {
-        self.documents
-            .insert((kind, key.clone()), convert::config_document(object));
-        self.dirty_documents.insert((kind, key));
+        self.documents.insert((kind, key.clone()));
+        self.pending_documents
+            .insert((kind, key), Some(convert::config_document(object)));
     }
 
     fn drop_document(&mut self, kind: Kind, key: &ObjectKey) {
         self.documents.remove(&(kind, key.clone()));
-        self.dirty_documents.insert((kind, key.clone()));
+        self.pending_documents.insert((kind, key.clone()), None);
     }
 
     /// The pod's workload entry if it serves now.
@@ -555,7 +557,7 @@ impl State {
             let doc = self.pod_document(&key);
             desired.push((Kind::WorkloadEntry, key, source, doc));
         }
-        for (kind, key) in std::mem::take(&mut self.dirty_documents) {
+        for ((kind, key), doc) in std::mem::take(&mut self.pending_documents) {
             let (group, version) = match kind {
                 Kind::Service => ("", "v1"),
                 other => (other.group(), "v1"),
@@ -563,7 +565,6 @@ impl State {
             let source = Source::Kubernetes {
                 path: convert::api_path(group, version, kind.plural(), &key),
             };
-            let doc = self.documents.get(&(kind, key.clone())).cloned();
             desired.push((kind, key, source, doc));
         }
         let (mut writes, mut deletes) = (Vec::new(), Vec::new());
@@ -571,9 +572,13 @@ impl State {
             let id = (kind, key);
             match doc {
                 Some(doc) => {
-                    let text = doc.to_string();
-                    if self.written.get(&id) != Some(&text) {
-                        self.written.insert(id, text);
+                    let hash = {
+                        use std::hash::{Hash, Hasher};
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        doc.to_string().hash(&mut h);
+                        h.finish()
+                    };
+                    if self.written.insert(id, hash) != Some(hash) {
                         writes.push((source, doc));
                     }
                 }
