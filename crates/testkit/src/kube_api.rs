@@ -415,7 +415,7 @@ async fn handle(
         {
             watch(&state, &events, &target, &q)
         }
-        (&Method::GET, None, _) => list(&state, &target),
+        (&Method::GET, None, _) => list(&state, &target, &q),
         (&Method::GET, Some(name), None) => {
             let state = state.lock().unwrap_or_else(|e| e.into_inner());
             let key = (target.namespace.clone().unwrap_or_default(), name.clone());
@@ -506,22 +506,34 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-fn list(state: &Mutex<State>, target: &Target) -> Response<Body> {
+/// A list, paged as the API server pages it: `limit` items from the `continue` token's
+/// offset, with a `continue` token while more remain (kube-rs's watcher asks 500 at a time).
+fn list(state: &Mutex<State>, target: &Target, q: &HashMap<String, String>) -> Response<Body> {
     let state = state.lock().unwrap_or_else(|e| e.into_inner());
-    let items: Vec<Value> = state
+    let all: Vec<&Value> = state
         .objects
         .get(&target.collection)
         .map(|c| {
             c.iter()
                 .filter(|((ns, _), _)| target.namespace.as_ref().is_none_or(|t| t == ns))
-                .map(|(_, o)| o.clone())
+                .map(|(_, o)| o)
                 .collect()
         })
         .unwrap_or_default();
+    let from: usize = q.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let limit: usize = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let items: Vec<&Value> = all.iter().skip(from).take(limit).copied().collect();
+    let mut metadata = json!({"resourceVersion": state.version.to_string()});
+    if from.saturating_add(limit) < all.len() {
+        metadata["continue"] = (from + limit).to_string().into();
+    }
     respond(
         StatusCode::OK,
-        json!({"kind": "List", "apiVersion": "v1",
-               "metadata": {"resourceVersion": state.version.to_string()}, "items": items}),
+        json!({"kind": "List", "apiVersion": "v1", "metadata": metadata, "items": items}),
     )
 }
 
