@@ -51,17 +51,12 @@ pub fn statuses(
 ) -> Vec<ObjectStatus> {
     let proxies = Proxies::from_sync(sync);
     registry
-        .entries()
-        .into_iter()
-        .filter(|e| writes_status(e.key.kind))
-        .filter(|e| {
-            let source = e
-                .served
-                .as_ref()
-                .map(|s| &s.source)
-                .or(e.refused.as_ref().map(|r| &r.source));
-            source.is_some_and(from_api)
+        .entries_where(|e| {
+            let source = e.served.as_ref().map(|s| &s.source);
+            let source = source.or(e.refused.as_ref().map(|r| &r.source));
+            writes_status(e.key.kind) && source.is_some_and(from_api)
         })
+        .into_iter()
         .map(|e| {
             let mut status = resources::status(&e, &proxies);
             // Kubernetes' meaning: the object generation this status is about.

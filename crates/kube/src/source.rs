@@ -44,6 +44,9 @@ impl Default for Options {
     }
 }
 
+/// The longest the first write waits for every watch to have listed.
+const INITIAL_SYNC_WAIT: Duration = Duration::from_secs(60);
+
 /// Namespace labels as last seen, for the injection webhook's policy.
 #[derive(Clone, Default)]
 pub struct Namespaces(Arc<RwLock<HashMap<String, BTreeMap<String, String>>>>);
@@ -227,21 +230,29 @@ impl KubeSource {
         ]);
         pending_sync.extend(config_kinds().map(Stream::Config));
         let mut updates = select_all(streams);
+        let initial_deadline = tokio::time::Instant::now() + INITIAL_SYNC_WAIT;
         let mut state = State {
             generations: self.generations.clone(),
             ..State::default()
         };
         tokio::pin!(shutdown);
         loop {
+            // While waiting for the first full list, wake at its deadline even without events.
+            let listing =
+                !pending_sync.is_empty() && tokio::time::Instant::now() < initial_deadline;
             let first = tokio::select! {
-                update = updates.next() => update,
+                update = updates.next() => match update {
+                    Some(update) => Some(update),
+                    None => return Ok(()),
+                },
                 () = &mut shutdown => return Ok(()),
+                () = tokio::time::sleep_until(initial_deadline), if listing => None,
             };
-            let Some(first) = first else {
-                return Ok(());
-            };
-            let mut taken = 1;
-            state.take(first, &self.namespaces, &mut pending_sync);
+            let mut taken = 0;
+            if let Some(first) = first {
+                taken = 1;
+                state.take(first, &self.namespaces, &mut pending_sync);
+            }
             let deadline = tokio::time::Instant::now() + self.options.coalesce;
             while taken < self.options.max_batch {
                 match tokio::time::timeout_at(deadline, updates.next()).await {
@@ -251,6 +262,13 @@ impl KubeSource {
                     }
                     Ok(None) | Err(_) => break,
                 }
+            }
+            // Until every watch has listed once, nothing is written: the first snapshot is
+            // the whole cluster, as Istio waits for its caches to sync, not a hundred
+            // snapshots of a cluster half listed (each analysed and pushed). A watch that
+            // keeps failing (a kind whose CRD is not installed) does not hold this up.
+            if !pending_sync.is_empty() && tokio::time::Instant::now() < initial_deadline {
+                continue;
             }
             let (writes, deletes) = state.changes();
             if !writes.is_empty() || !deletes.is_empty() {
@@ -268,8 +286,14 @@ impl KubeSource {
                 }
                 tracing::debug!(events = taken, writes = w, deletes = d, "kubernetes batch");
             }
-            if pending_sync.is_empty() && !*self.synced.borrow() {
-                tracing::info!("kubernetes: every watch has listed");
+            if !*self.synced.borrow() {
+                if pending_sync.is_empty() {
+                    tracing::info!("kubernetes: every watch has listed");
+                } else {
+                    tracing::warn!(
+                        "kubernetes: serving what is listed after {INITIAL_SYNC_WAIT:?}; still listing {pending_sync:?}"
+                    );
+                }
                 self.synced.send_replace(true);
             }
         }

@@ -314,6 +314,17 @@ impl Registry {
         self.lock().store.entries().cloned().collect()
     }
 
+    /// The entries `keep` selects (a copy of those only): cheaper than [`Registry::entries`]
+    /// when most of a large store is not wanted.
+    pub fn entries_where(&self, keep: impl Fn(&Entry) -> bool) -> Vec<Entry> {
+        self.lock()
+            .store
+            .entries()
+            .filter(|e| keep(e))
+            .cloned()
+            .collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
