@@ -133,19 +133,10 @@ pub fn node_locality(labels: &BTreeMap<String, String>) -> String {
     parts[..used].join("/")
 }
 
-/// Whether the pod says its own locality (the `istio-locality` label), which wins over its
-/// node's.
-pub fn has_own_locality(pod: &Pod) -> bool {
-    pod.metadata
-        .labels
-        .as_ref()
-        .is_some_and(|l| l.contains_key("istio-locality"))
-}
-
 /// The `WorkloadEntry` a pod is, when it can serve: it has an IP, is not finished or being
 /// deleted, and is ready — by the EndpointSlices that list it, or by its `Ready` condition
 /// when none does. `None` withdraws it.
-pub fn pod_workload(pod: &Pod, slices: SliceReadiness) -> Option<Value> {
+pub fn pod_workload(pod: &Pod, slices: SliceReadiness) -> Option<PodWorkload> {
     let status = pod.status.as_ref()?;
     let ip = status.pod_ip.as_deref().filter(|ip| !ip.is_empty())?;
     if pod.metadata.deletion_timestamp.is_some()
@@ -167,26 +158,55 @@ pub fn pod_workload(pod: &Pod, slices: SliceReadiness) -> Option<Value> {
     }
     let key = ObjectKey::of(&pod.metadata);
     let labels = pod.metadata.labels.clone().unwrap_or_default();
-    let service_account = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.service_account_name.clone())
-        .unwrap_or_else(|| "default".into());
-    let mut spec = json!({
-        "address": ip,
-        "labels": labels,
-        "serviceAccount": service_account,
-    });
-    let locality = locality(&labels);
-    if !locality.is_empty() {
-        spec["locality"] = locality.into();
+    Some(PodWorkload {
+        locality: locality(&labels),
+        name: key.name,
+        namespace: key.namespace,
+        address: ip.to_string(),
+        labels,
+        service_account: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_else(|| "default".into()),
+    })
+}
+
+/// What of a pod makes its `WorkloadEntry` (kept per pod, so a readiness or node change
+/// rewrites it without the pod).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodWorkload {
+    pub name: String,
+    pub namespace: String,
+    pub address: String,
+    pub labels: BTreeMap<String, String>,
+    pub service_account: String,
+    /// From the pod's own `istio-locality` label; empty: its node's.
+    pub locality: String,
+}
+
+impl PodWorkload {
+    /// The WorkloadEntry, in `node_locality` unless the pod says its own.
+    pub fn document(&self, node_locality: Option<&str>) -> Value {
+        let mut spec = json!({
+            "address": self.address,
+            "labels": self.labels,
+            "serviceAccount": self.service_account,
+        });
+        let locality = match (self.locality.as_str(), node_locality) {
+            ("", Some(node)) => node,
+            (own, _) => own,
+        };
+        if !locality.is_empty() {
+            spec["locality"] = locality.into();
+        }
+        json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": Kind::WorkloadEntry.as_str(),
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": spec,
+        })
     }
-    Some(json!({
-        "apiVersion": "networking.istio.io/v1",
-        "kind": Kind::WorkloadEntry.as_str(),
-        "metadata": {"name": key.name, "namespace": key.namespace},
-        "spec": spec,
-    }))
 }
 
 #[cfg(test)]
@@ -214,7 +234,9 @@ mod tests {
 
     #[test]
     fn a_ready_pod_is_a_workload_entry_with_its_ip_labels_and_service_account() {
-        let we = pod_workload(&running("True"), UNLISTED).unwrap();
+        let we = pod_workload(&running("True"), UNLISTED)
+            .unwrap()
+            .document(None);
         assert_eq!(we["spec"]["address"], "10.244.1.7");
         assert_eq!(we["spec"]["labels"]["version"], "v1");
         assert_eq!(we["spec"]["serviceAccount"], "bookinfo-reviews");

@@ -316,7 +316,7 @@ struct State {
     documents: HashSet<(Kind, ObjectKey)>,
     /// Their documents changed since the last [`State::changes`] (`None`: deleted). Only
     /// these are kept: once written, the store holds the document.
-    pending_documents: HashMap<(Kind, ObjectKey), Option<Value>>,
+    pending_documents: HashMap<(Kind, ObjectKey), Option<String>>,
     /// Per stream during a (re)list: the keys listed so far.
     listing: HashMap<Stream, HashSet<ObjectKey>>,
     /// What changed since the last [`State::changes`].
@@ -328,11 +328,10 @@ struct State {
 
 struct PodInfo {
     /// The workload entry the pod is if it is ready.
-    workload: Option<Value>,
+    workload: Option<convert::PodWorkload>,
     ready_condition: bool,
     /// Its node, whose locality it takes unless it has its own (`istio-locality`).
     node: Option<String>,
-    own_locality: bool,
 }
 
 impl State {
@@ -480,7 +479,6 @@ impl State {
         let info = PodInfo {
             workload: convert::pod_workload(&pod, listed_ready),
             ready_condition: convert::pod_workload(&pod, SliceReadiness::default()).is_some(),
-            own_locality: convert::has_own_locality(&pod),
             node: node.clone(),
         };
         if let Some(old) = self.pods.insert(key.clone(), info) {
@@ -547,8 +545,10 @@ impl State {
 
     fn put_document(&mut self, kind: Kind, key: ObjectKey, object: &Value) {
         self.documents.insert((kind, key.clone()));
-        self.pending_documents
-            .insert((kind, key), Some(convert::config_document(object)));
+        self.pending_documents.insert(
+            (kind, key),
+            Some(convert::config_document(object).to_string()),
+        );
     }
 
     fn drop_document(&mut self, kind: Kind, key: &ObjectKey) {
@@ -563,22 +563,21 @@ impl State {
             Some(slices) => slices.values().any(|ready| *ready),
             None => info.ready_condition,
         };
-        let mut doc = info.workload.clone().filter(|_| ready)?;
+        let workload = info.workload.as_ref().filter(|_| ready)?;
         let node = info.node.as_ref().and_then(|n| self.node_localities.get(n));
-        if let (false, Some(locality)) = (info.own_locality, node) {
-            doc["spec"]["locality"] = locality.clone().into();
-        }
-        Some(doc)
+        Some(workload.document(node.map(String::as_str)))
     }
 
     /// The store writes and deletes that bring it to what is known now.
     fn changes(&mut self) -> Changes {
-        let mut desired: Vec<(Kind, ObjectKey, Source, Option<Value>)> = Vec::new();
+        // As JSON text from here on: a first sync of a large cluster holds every document at
+        // once, and text is several times smaller than a `Value`.
+        let mut desired: Vec<(Kind, ObjectKey, Source, Option<String>)> = Vec::new();
         for key in std::mem::take(&mut self.dirty_pods) {
             let source = Source::Kubernetes {
                 path: convert::api_path("", "v1", "pods", &key),
             };
-            let doc = self.pod_document(&key);
+            let doc = self.pod_document(&key).map(|d| d.to_string());
             desired.push((Kind::WorkloadEntry, key, source, doc));
         }
         for ((kind, key), doc) in std::mem::take(&mut self.pending_documents) {
@@ -599,7 +598,7 @@ impl State {
                     let hash = {
                         use std::hash::{Hash, Hasher};
                         let mut h = std::collections::hash_map::DefaultHasher::new();
-                        doc.to_string().hash(&mut h);
+                        doc.hash(&mut h);
                         h.finish()
                     };
                     if self.written.insert(id, hash) != Some(hash) {
@@ -624,7 +623,7 @@ impl State {
 }
 
 /// Documents to write and identities to delete, each with its source.
-type Changes = (Vec<(Source, Value)>, Vec<(ResourceKey, Source)>);
+type Changes = (Vec<(Source, String)>, Vec<(ResourceKey, Source)>);
 
 fn api_version(kind: Kind) -> String {
     format!("{}/v1", kind.group())

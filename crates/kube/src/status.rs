@@ -135,10 +135,10 @@ impl StatusWriter {
                 ),
             }
         }
-        written.retain(|k, _| {
-            statuses
-                .iter()
-                .any(|s| (s.kind, &s.namespace, &s.name) == (k.0, &k.1, &k.2))
-        });
+        let current: std::collections::HashSet<(Kind, &str, &str)> = statuses
+            .iter()
+            .map(|s| (s.kind, s.namespace.as_str(), s.name.as_str()))
+            .collect();
+        written.retain(|k, _| current.contains(&(k.0, k.1.as_str(), k.2.as_str())));
     }
 }

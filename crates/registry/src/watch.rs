@@ -231,13 +231,13 @@ impl Registry {
     }
 
     /// Writes and deletes from a source of its own (the Kubernetes API), published as one
-    /// change: each write is a JSON object (one resource) with the source it came from, and
+    /// change: each write is one resource as JSON text with the source it came from, and
     /// each delete removes an identity only if that source still owns it (a file or
     /// `bowline apply` that wrote the same identity later keeps it). A watch burst of many
     /// objects costs one snapshot, not one per object.
     pub fn sync(
         &self,
-        writes: Vec<(Source, serde_json::Value)>,
+        writes: Vec<(Source, String)>,
         deletes: Vec<(ResourceKey, Source)>,
     ) -> Vec<WriteResult> {
         let mut inner = self.lock();
@@ -246,7 +246,7 @@ impl Registry {
         for (source, object) in writes {
             // JSON is YAML: one reader for every source, so an object from the API is judged
             // exactly as the same document in a file is.
-            let read = bowline_config::read_documents(source.file(), &object.to_string());
+            let read = bowline_config::read_documents(source.file(), &object);
             for doc in read.documents {
                 results.push(inner.store.write(doc, source.clone(), now));
             }
