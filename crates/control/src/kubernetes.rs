@@ -26,6 +26,11 @@ pub struct Kubernetes {
     pub webhook_configuration: Option<String>,
 }
 
+/// How many of the proxies that have not programmed an object its status names (Istio's
+/// names none; a few help, a thousand in every object of a large mesh cost memory, CPU and
+/// API-server writes).
+const STATUS_PENDING_NAMES: usize = 5;
+
 /// The Lease the status writer holds.
 pub const STATUS_LEASE: &str = "bowline-status-leader";
 
@@ -58,7 +63,7 @@ pub fn statuses(
         })
         .into_iter()
         .map(|e| {
-            let mut status = resources::status(&e, &proxies);
+            let mut status = resources::status_naming(&e, &proxies, STATUS_PENDING_NAMES);
             // Kubernetes' meaning: the object generation this status is about.
             if let Some(g) = generations.of(e.key.kind, &e.key.namespace, &e.key.name) {
                 status["observedGeneration"] = g.into();

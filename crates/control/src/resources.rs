@@ -26,19 +26,21 @@ pub struct Proxies {
 
 impl Proxies {
     pub fn from_sync(sync: &SyncStatus) -> Proxies {
-        let mut expected: Vec<(String, Option<u64>, bool)> = Vec::new();
+        // By node id: a node with several streams (a reconnect in progress) counts once, at
+        // its best; a departed node only if it has no stream.
+        let mut by_node: std::collections::BTreeMap<String, (Option<u64>, bool)> =
+            std::collections::BTreeMap::new();
         for p in sync.proxies() {
-            // A node with several streams (a reconnect in progress) counts once, at its best.
-            match expected.iter_mut().find(|(id, _, _)| *id == p.node_id) {
-                Some(seen) => seen.1 = seen.1.max(p.applied_generation),
-                None => expected.push((p.node_id, p.applied_generation, true)),
-            }
+            let seen = by_node.entry(p.node_id).or_insert((None, true));
+            seen.0 = seen.0.max(p.applied_generation);
         }
         for (p, _) in sync.departed() {
-            if !expected.iter().any(|(id, _, _)| *id == p.node_id) {
-                expected.push((p.node_id, None, false));
-            }
+            by_node.entry(p.node_id).or_insert((None, false));
         }
+        let mut expected: Vec<(String, Option<u64>, bool)> = by_node
+            .into_iter()
+            .map(|(id, (applied, connected))| (id, applied, connected))
+            .collect();
         expected.sort();
         Proxies { expected }
     }
@@ -60,6 +62,13 @@ pub struct Programmed {
 
 impl Programmed {
     pub fn of(entry: &Entry, proxies: &Proxies) -> Option<Programmed> {
+        Programmed::naming(entry, proxies, usize::MAX)
+    }
+
+    /// Like [`Programmed::of`], naming at most `names` pending proxies (the count says how
+    /// many there are): a status written to every object of a large mesh would otherwise
+    /// carry every proxy's id in each.
+    pub fn naming(entry: &Entry, proxies: &Proxies, names: usize) -> Option<Programmed> {
         entry.served.as_ref()?;
         let mut pending = Vec::new();
         let mut done = 0;
@@ -67,10 +76,12 @@ impl Programmed {
             if entry.config_generation > 0 && applied.is_some_and(|g| g >= entry.config_generation)
             {
                 done += 1;
-            } else if *connected {
-                pending.push(id.clone());
-            } else {
-                pending.push(format!("{id} (disconnected)"));
+            } else if pending.len() < names {
+                pending.push(if *connected {
+                    id.clone()
+                } else {
+                    format!("{id} (disconnected)")
+                });
             }
         }
         Some(Programmed {
@@ -172,7 +183,12 @@ fn gateway_api_status(entry: &Entry, computed: &GatewayApiStatus, status: &mut V
 
 /// `status`: conditions, validation messages and programming progress.
 pub fn status(entry: &Entry, proxies: &Proxies) -> Value {
-    let programmed = Programmed::of(entry, proxies);
+    status_naming(entry, proxies, usize::MAX)
+}
+
+/// [`status`] naming at most `names` of the proxies that have not programmed it.
+pub fn status_naming(entry: &Entry, proxies: &Proxies, names: usize) -> Value {
+    let programmed = Programmed::naming(entry, proxies, names);
     let mut conditions = Vec::new();
     match (&entry.refused, &entry.served) {
         (None, Some(_)) => conditions.push(condition("Accepted", true, "Accepted", "accepted")),
