@@ -158,7 +158,15 @@ pub fn pod_workload(pod: &Pod, slices: SliceReadiness) -> Option<PodWorkload> {
     }
     let key = ObjectKey::of(&pod.metadata);
     let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let container_ports = pod
+        .spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| Some((p.name.clone()?, u32::try_from(p.container_port).ok()?)))
+        .collect();
     Some(PodWorkload {
+        container_ports,
         locality: locality(&labels),
         name: key.name,
         namespace: key.namespace,
@@ -172,6 +180,50 @@ pub fn pod_workload(pod: &Pod, slices: SliceReadiness) -> Option<PodWorkload> {
     })
 }
 
+/// A Service's ports whose `targetPort` is a name (`targetPort: http`): each pod the Service
+/// selects takes that port on its container port of that name, which its WorkloadEntry says
+/// as `ports: {<service port name>: <number>}` (Istio's WorkloadEntry meaning).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamedTargets {
+    pub selector: BTreeMap<String, String>,
+    /// (service port name, target port name).
+    pub ports: Vec<(String, String)>,
+}
+
+impl NamedTargets {
+    /// `None` for a Service without a selector or without named target ports.
+    pub fn of(svc: &k8s_openapi::api::core::v1::Service) -> Option<NamedTargets> {
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        let spec = svc.spec.as_ref()?;
+        let selector = spec.selector.clone().filter(|s| !s.is_empty())?;
+        let ports: Vec<(String, String)> = spec
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| match &p.target_port {
+                Some(IntOrString::String(name)) if name.parse::<u32>().is_err() => {
+                    Some((p.name.clone().unwrap_or_default(), name.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        (!ports.is_empty()).then_some(NamedTargets { selector, ports })
+    }
+
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+
+    /// The pod's ports for this Service's named targets.
+    pub fn resolve(&self, pod: &PodWorkload, into: &mut BTreeMap<String, u32>) {
+        for (service_port, target) in &self.ports {
+            if let Some(n) = pod.container_ports.get(target) {
+                into.entry(service_port.clone()).or_insert(*n);
+            }
+        }
+    }
+}
+
 /// What of a pod makes its `WorkloadEntry` (kept per pod, so a readiness or node change
 /// rewrites it without the pod).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,16 +235,22 @@ pub struct PodWorkload {
     pub service_account: String,
     /// From the pod's own `istio-locality` label; empty: its node's.
     pub locality: String,
+    /// Its named container ports, for Services whose `targetPort` is a name.
+    pub container_ports: BTreeMap<String, u32>,
 }
 
 impl PodWorkload {
-    /// The WorkloadEntry, in `node_locality` unless the pod says its own.
-    pub fn document(&self, node_locality: Option<&str>) -> Value {
+    /// The WorkloadEntry, in `node_locality` unless the pod says its own, with `ports`
+    /// (service port name → the pod's port; see [`NamedTargets`]).
+    pub fn document(&self, node_locality: Option<&str>, ports: &BTreeMap<String, u32>) -> Value {
         let mut spec = json!({
             "address": self.address,
             "labels": self.labels,
             "serviceAccount": self.service_account,
         });
+        if !ports.is_empty() {
+            spec["ports"] = json!(ports);
+        }
         let locality = match (self.locality.as_str(), node_locality) {
             ("", Some(node)) => node,
             (own, _) => own,

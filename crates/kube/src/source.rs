@@ -312,6 +312,9 @@ struct State {
     slices: HashMap<ObjectKey, Vec<(ObjectKey, bool)>>,
     /// Per pod: the slices listing it, with its readiness in each.
     pod_slices: HashMap<ObjectKey, HashMap<ObjectKey, bool>>,
+    /// Services with named target ports, by namespace; and the pods of each namespace.
+    named_targets: HashMap<String, HashMap<ObjectKey, convert::NamedTargets>>,
+    namespace_pods: HashMap<String, HashSet<ObjectKey>>,
     /// Per node with topology labels: its locality; and the pods on each node.
     node_localities: HashMap<String, String>,
     node_pods: HashMap<String, HashSet<ObjectKey>>,
@@ -350,13 +353,17 @@ impl State {
                 e,
                 |s: &mut State, svc: Service| {
                     let key = ObjectKey::of(&svc.metadata);
+                    s.put_named_targets(&key, convert::NamedTargets::of(&svc));
                     let mut value = serde_json::to_value(&svc).unwrap_or_default();
                     value["apiVersion"] = "v1".into();
                     value["kind"] = "Service".into();
                     s.put_document(Kind::Service, key.clone(), &value);
                     key
                 },
-                |s: &mut State, key| s.drop_document(Kind::Service, key),
+                |s: &mut State, key| {
+                    s.put_named_targets(key, None);
+                    s.drop_document(Kind::Service, key)
+                },
             ),
             Update::Namespace(e) => {
                 let mut map = namespaces.0.write().unwrap_or_else(|e| e.into_inner());
@@ -490,6 +497,10 @@ impl State {
         if let Some(node) = node {
             self.node_pods.entry(node).or_default().insert(key.clone());
         }
+        self.namespace_pods
+            .entry(key.namespace.clone())
+            .or_default()
+            .insert(key.clone());
         self.dirty_pods.insert(key.clone());
         key
     }
@@ -498,12 +509,48 @@ impl State {
         if let Some(old) = self.pods.remove(key) {
             self.unindex_node(old.node.as_deref(), key);
         }
+        if let Some(pods) = self.namespace_pods.get_mut(&key.namespace) {
+            pods.remove(key);
+        }
         self.dirty_pods.insert(key.clone());
     }
 
     fn unindex_node(&mut self, node: Option<&str>, pod: &ObjectKey) {
         if let Some(pods) = node.and_then(|n| self.node_pods.get_mut(n)) {
             pods.remove(pod);
+        }
+    }
+
+    /// A Service's named target ports changed: the pods it selected or selects are rewritten.
+    fn put_named_targets(&mut self, service: &ObjectKey, targets: Option<convert::NamedTargets>) {
+        let in_ns = self
+            .named_targets
+            .entry(service.namespace.clone())
+            .or_default();
+        let old = match &targets {
+            Some(t) => in_ns.insert(service.clone(), t.clone()),
+            None => in_ns.remove(service),
+        };
+        if old == targets {
+            return;
+        }
+        let pods = self
+            .namespace_pods
+            .get(&service.namespace)
+            .cloned()
+            .unwrap_or_default();
+        for pod in pods {
+            let labels = self
+                .pods
+                .get(&pod)
+                .and_then(|p| p.workload.as_ref())
+                .map(|w| &w.labels);
+            let selected = |t: &Option<convert::NamedTargets>| {
+                t.as_ref().zip(labels).is_some_and(|(t, l)| t.selects(l))
+            };
+            if selected(&old) || selected(&targets) {
+                self.dirty_pods.insert(pod);
+            }
         }
     }
 
@@ -568,7 +615,18 @@ impl State {
         };
         let workload = info.workload.as_ref().filter(|_| ready)?;
         let node = info.node.as_ref().and_then(|n| self.node_localities.get(n));
-        Some(workload.document(node.map(String::as_str)))
+        let mut ports = std::collections::BTreeMap::new();
+        for targets in self
+            .named_targets
+            .get(&key.namespace)
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            if targets.selects(&workload.labels) {
+                targets.resolve(workload, &mut ports);
+            }
+        }
+        Some(workload.document(node.map(String::as_str), &ports))
     }
 
     /// The store writes and deletes that bring it to what is known now.

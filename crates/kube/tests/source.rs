@@ -145,6 +145,38 @@ async fn endpoints_follow_pods_through_scaling_readiness_deletion_and_a_relist()
     )]));
     endpoints_become(&registry, REVIEWS, &[]).await?;
 
+    // A Service whose targetPort names the container port: its pods' endpoints take the
+    // port of that name.
+    api.put(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "ratings", "namespace": "default"},
+        "spec": {"clusterIP": "10.96.7.7", "selector": {"app": "ratings"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": "web"}]}}));
+    let mut ratings = reviews_pod("ratings-v1-c", "v1", "10.244.3.3", true);
+    ratings["metadata"]["labels"]["app"] = "ratings".into();
+    ratings["spec"]["containers"][0]["ports"] = json!([{"name": "web", "containerPort": 9080}]);
+    api.put(ratings);
+    wait_until(WAIT, POLL, || async {
+        let snapshot = registry.snapshot();
+        let svc = snapshot
+            .services
+            .iter()
+            .find(|s| s.hostname == "ratings.default.svc.cluster.local");
+        let ports: Vec<u32> = svc
+            .map(|s| {
+                s.endpoints
+                    .iter()
+                    .map(|e| e.port_for(&s.ports[0]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ports == [9080] {
+            Ok(())
+        } else {
+            bail!("ratings endpoint ports {ports:?}, want [9080]")
+        }
+    })
+    .await?;
+
     // Mesh config through the API: judged like a file, with the API path as its file.
     api.put(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
         "metadata": {"name": "reviews", "namespace": "default"},
