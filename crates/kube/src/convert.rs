@@ -294,7 +294,7 @@ mod tests {
     fn a_ready_pod_is_a_workload_entry_with_its_ip_labels_and_service_account() {
         let we = pod_workload(&running("True"), UNLISTED)
             .unwrap()
-            .document(None);
+            .document(None, &BTreeMap::new());
         assert_eq!(we["spec"]["address"], "10.244.1.7");
         assert_eq!(we["spec"]["labels"]["version"], "v1");
         assert_eq!(we["spec"]["serviceAccount"], "bookinfo-reviews");
