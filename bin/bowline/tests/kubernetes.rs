@@ -485,3 +485,105 @@ async fn a_virtual_service_from_the_api_routes_traffic_between_api_pods() -> Res
     }
     Ok(())
 }
+
+/// `bowline-proxy --sidecar` as injection runs it, with the env the contract gives.
+fn sidecar(dir: &std::path::Path, secure: SocketAddr, token: &str) -> Command {
+    let token_file = dir.join(format!("token-{token}"));
+    std::fs::write(&token_file, token).unwrap();
+    let mut cmd = Command::new(bowline_proxy_binary());
+    cmd.args(["--sidecar", "--log-level", "info"])
+        .env_remove("BOWLINE_CA_TOKEN")
+        .env("POD_NAME", "ratings-v1-5b8d6c9f7-x2k8q")
+        .env("POD_NAMESPACE", "default")
+        .env("INSTANCE_IP", "127.0.0.1")
+        .env("SERVICE_ACCOUNT", "bookinfo-ratings")
+        .env("BOWLINE_XDS_ADDR", format!("localhost:{}", secure.port()))
+        .env("BOWLINE_XDS_SERVER_NAME", "bowline.bowline-system.svc")
+        .env("BOWLINE_CA_ROOT_FILE", dir.join("ca").join("root-cert.pem"))
+        .env("BOWLINE_CA_TOKEN_FILE", &token_file)
+        .env("BOWLINE_ADMIN_ADDR", "127.0.0.1:0")
+        .env("BOWLINE_STATUS_ADDR", "127.0.0.1:0")
+        .env("BOWLINE_OUTBOUND_PORT", "0")
+        .env("BOWLINE_INBOUND_PORT", "0");
+    cmd
+}
+
+/// Workload identity from Kubernetes: a sidecar presenting its pod's projected token gets
+/// its service account's SPIFFE certificate, the CA having checked the token with
+/// TokenReview for audience `bowline-ca`; a token for another audience is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pods_token_gets_its_service_accounts_certificate_through_token_review() -> Result<()> {
+    let api = ApiServer::start().await?;
+    api.put(namespace("default", json!({})));
+    api.accept_token(
+        "ratings-pod-token",
+        "default",
+        "bookinfo-ratings",
+        &["bowline-ca"],
+    );
+    api.accept_token(
+        "kubectl-token",
+        "default",
+        "bookinfo-ratings",
+        &["https://kubernetes.default.svc"],
+    );
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig())?;
+    let mut cmd = bowline();
+    cmd.args(["control", "--kubernetes", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args([
+            "--secure-xds-addr",
+            "127.0.0.1:0",
+            "--debug-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--server-name", "bowline.bowline-system.svc"])
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
+        .env("POD_NAMESPACE", "bowline-system")
+        .env("POD_NAME", "bowline-0");
+    let control = Proc::spawn("control", cmd)?;
+    let secure = addr_after(
+        &control
+            .wait_for_line("secure xds listening on ", STARTUP)
+            .await?,
+        "secure xds listening on ",
+    );
+
+    let proxy = Proc::spawn("sidecar", sidecar(dir.path(), secure, "ratings-pod-token"))?;
+    let issued = control.wait_for_line("certificate issued", STARTUP).await?;
+    assert!(
+        issued.contains("spiffe://cluster.local/ns/default/sa/bookinfo-ratings"),
+        "{issued}"
+    );
+    proxy
+        .wait_for_line("initial configuration applied", STARTUP)
+        .await?;
+    let reviews: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|(m, p)| {
+            m == "POST" && p.starts_with("/apis/authentication.k8s.io/v1/tokenreviews")
+        })
+        .collect();
+    assert_eq!(
+        reviews.len(),
+        1,
+        "one TokenReview for the one certificate: {reviews:?}"
+    );
+
+    let refused = tokio::time::timeout(
+        STARTUP,
+        tokio::process::Command::from(sidecar(dir.path(), secure, "kubectl-token")).output(),
+    )
+    .await??;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("audience") || stderr.contains("refused"),
+        "{stderr}"
+    );
+    Ok(())
+}
