@@ -5,6 +5,7 @@
 //! ```yaml
 //! hub: ghcr.io/bowline-mesh
 //! tag: "0.1.0"
+//! xdsAddress: bowline.bowline-system.svc:15012   # what sidecars dial (BOWLINE_XDS_ADDR)
 //! imagePullPolicy: IfNotPresent
 //! nativeSidecars: true
 //! proxy:
@@ -32,6 +33,7 @@ pub fn apply(file: &Value, base: Settings) -> Result<Settings, String> {
         match key.as_str() {
             "hub" => s.hub = text(v, "hub")?,
             "tag" => s.tag = text(v, "tag")?,
+            "xdsAddress" => s.xds_address = text(v, "xdsAddress")?,
             "imagePullPolicy" => {
                 let p = text(v, "imagePullPolicy")?;
                 if !["Always", "IfNotPresent", "Never"].contains(&p.as_str()) {
@@ -43,7 +45,7 @@ pub fn apply(file: &Value, base: Settings) -> Result<Settings, String> {
                 s.native_sidecars = v.as_bool().ok_or("nativeSidecars: expected true or false")?
             }
             "proxy" => proxy(v, &mut s)?,
-            other => return Err(format!("{other}: not an injection setting (hub, tag, imagePullPolicy, nativeSidecars, proxy)")),
+            other => return Err(format!("{other}: not an injection setting (hub, tag, xdsAddress, imagePullPolicy, nativeSidecars, proxy)")),
         }
     }
     Ok(s)
@@ -102,6 +104,7 @@ mod tests {
     #[test]
     fn the_charts_file_sets_images_policy_and_proxy_defaults() {
         let file = json!({"hub": "registry.example/mesh", "tag": "1.2.3", "imagePullPolicy": "Always",
+            "xdsAddress": "mesh-cp.infra.svc:443",
             "nativeSidecars": false,
             "proxy": {"logLevel": "debug", "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}}}});
         let s = apply(&file, Settings::default()).unwrap();
@@ -110,6 +113,7 @@ mod tests {
             ("registry.example/mesh", "1.2.3")
         );
         assert_eq!(s.image_pull_policy.as_deref(), Some("Always"));
+        assert_eq!(s.xds_address, "mesh-cp.infra.svc:443");
         assert!(!s.native_sidecars);
         assert_eq!(s.log_level, "debug");
         assert_eq!(s.proxy_resources.requests, ("50m".into(), "64Mi".into()));
