@@ -57,6 +57,44 @@ async fn follows(admin: SocketAddr, want: &[&str]) -> Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// `bowline control --kubernetes` on the stand-in API server as replica `bowline-0` of
+/// `bowline-system` (3 s leases), with a debug port and `args`; a relative `--ca-dir` is
+/// under `dir`.
+fn control(api: &ApiServer, dir: &std::path::Path, args: &[&str]) -> Result<Proc> {
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig())?;
+    let mut cmd = bowline();
+    cmd.args(["control", "--kubernetes", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--debug-addr", "127.0.0.1:0"])
+        .current_dir(dir)
+        .args(args)
+        .env("POD_NAMESPACE", "bowline-system")
+        .env("POD_NAME", "bowline-0")
+        .env("BOWLINE_LEASE_DURATION_S", "3");
+    Proc::spawn("control", cmd)
+}
+
+/// The bootstrap of the client sidecar (productpage's), following `xds`.
+fn client_bootstrap(xds: SocketAddr) -> Result<String> {
+    let out = bowline()
+        .args(["bootstrap", "envoy", "--node-id", CLIENT_NODE_ID])
+        .args([
+            "--xds-addr",
+            &xds.to_string(),
+            "--admin-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--outbound-port", "0", "--inbound-port", "0"])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
 /// The reviews VirtualService's status once it says Programmed (bounded).
 async fn reviews_programmed(api: &ApiServer) -> Result<Value> {
     wait_until(WAIT, Duration::from_millis(50), || async {
@@ -154,30 +192,22 @@ async fn the_control_plane_follows_the_api_server_writes_status_and_injects() ->
             "sideEffects": "None", "clientConfig": {"service": {"name": "bowline", "namespace": "bowline-system", "path": "/inject"}},
             "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}]}]}));
     let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig())?;
-    let mut cmd = bowline();
-    cmd.args(["control", "--kubernetes", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .args([
+    let control = control(
+        &api,
+        dir.path(),
+        &[
             "--xds-addr",
             "127.0.0.1:0",
             "--secure-xds-addr",
             "127.0.0.1:0",
-        ])
-        .args([
-            "--debug-addr",
-            "127.0.0.1:0",
             "--webhook-addr",
             "127.0.0.1:0",
-        ])
-        .args(["--server-name", "bowline.bowline-system.svc"])
-        .arg("--ca-dir")
-        .arg(dir.path().join("ca"))
-        .env("POD_NAMESPACE", "bowline-system")
-        .env("POD_NAME", "bowline-0")
-        .env("BOWLINE_LEASE_DURATION_S", "3");
-    let control = Proc::spawn("control", cmd)?;
+            "--server-name",
+            "bowline.bowline-system.svc",
+            "--ca-dir",
+            "ca",
+        ],
+    )?;
     let xds = addr_after(
         &control.wait_for_line("xds listening on ", STARTUP).await?,
         "xds listening on ",
@@ -190,19 +220,9 @@ async fn the_control_plane_follows_the_api_server_writes_status_and_injects() ->
     );
 
     // A sidecar (productpage's) following the mesh.
-    let bootstrap = bowline()
-        .args(["bootstrap", "envoy", "--node-id", CLIENT_NODE_ID])
-        .args([
-            "--xds-addr",
-            &xds.to_string(),
-            "--admin-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--outbound-port", "0", "--inbound-port", "0"])
-        .output()?;
-    assert!(bootstrap.status.success());
+    let bootstrap = client_bootstrap(xds)?;
     let file = dir.path().join("bootstrap.yaml");
-    std::fs::write(&file, &bootstrap.stdout)?;
+    std::fs::write(&file, &bootstrap)?;
     let admin_file = dir.path().join("admin");
     let mut cmd = Command::new(bowline_proxy_binary());
     cmd.arg("-c")
@@ -404,33 +424,13 @@ async fn a_virtual_service_from_the_api_routes_traffic_between_api_pods() -> Res
     api.put(slice);
 
     let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig())?;
-    let mut cmd = bowline();
-    cmd.args(["control", "--kubernetes", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .args(["--xds-addr", "127.0.0.1:0", "--debug-addr", "127.0.0.1:0"])
-        .env("POD_NAMESPACE", "bowline-system")
-        .env("POD_NAME", "bowline-0")
-        .env("BOWLINE_LEASE_DURATION_S", "3");
-    let control = Proc::spawn("control", cmd)?;
+    let control = control(&api, dir.path(), &["--xds-addr", "127.0.0.1:0"])?;
     let xds = addr_after(
         &control.wait_for_line("xds listening on ", STARTUP).await?,
         "xds listening on ",
     );
 
-    let bootstrap = bowline()
-        .args(["bootstrap", "envoy", "--node-id", CLIENT_NODE_ID])
-        .args([
-            "--xds-addr",
-            &xds.to_string(),
-            "--admin-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--outbound-port", "0", "--inbound-port", "0"])
-        .output()?;
-    assert!(bootstrap.status.success());
-    let bootstrap = String::from_utf8(bootstrap.stdout)?;
+    let bootstrap = client_bootstrap(xds)?;
 
     let mut routed = false;
     for kind in [
@@ -528,23 +528,18 @@ async fn a_pods_token_gets_its_service_accounts_certificate_through_token_review
         &["https://kubernetes.default.svc"],
     );
     let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, api.kubeconfig())?;
-    let mut cmd = bowline();
-    cmd.args(["control", "--kubernetes", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .args([
+    let control = control(
+        &api,
+        dir.path(),
+        &[
             "--secure-xds-addr",
             "127.0.0.1:0",
-            "--debug-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--server-name", "bowline.bowline-system.svc"])
-        .arg("--ca-dir")
-        .arg(dir.path().join("ca"))
-        .env("POD_NAMESPACE", "bowline-system")
-        .env("POD_NAME", "bowline-0");
-    let control = Proc::spawn("control", cmd)?;
+            "--server-name",
+            "bowline.bowline-system.svc",
+            "--ca-dir",
+            "ca",
+        ],
+    )?;
     let secure = addr_after(
         &control
             .wait_for_line("secure xds listening on ", STARTUP)
