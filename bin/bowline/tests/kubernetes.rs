@@ -280,6 +280,15 @@ async fn the_control_plane_follows_the_api_server_writes_status_and_injects() ->
         "spec": {"hosts": ["reviews"], "http": [{"route": [{"destination": {"host": "reviews"}}]}]}}));
     let status = reviews_programmed(&api).await?;
     assert_eq!(status["observedGeneration"], 1, "{status}");
+    // Kubernetes' Condition shape: every condition says when it last changed.
+    assert!(
+        status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|c| c["lastTransitionTime"].is_string()),
+        "{status}"
+    );
     assert_eq!(status["programmed"]["proxies"], 1, "{status}");
     let lease = api
         .get(

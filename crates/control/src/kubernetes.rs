@@ -55,6 +55,8 @@ pub fn statuses(
     generations: &Generations,
 ) -> Vec<ObjectStatus> {
     let proxies = Proxies::from_sync(sync);
+    // Gateway API objects also carry the Gateway API's own status (listeners, parents).
+    let gateway_api = bowline_translate::gateway_api_status(&registry.snapshot());
     registry
         .entries_where(|e| {
             let source = e.served.as_ref().map(|s| &s.source);
@@ -64,6 +66,7 @@ pub fn statuses(
         .into_iter()
         .map(|e| {
             let mut status = resources::status_naming(&e, &proxies, STATUS_PENDING_NAMES);
+            resources::gateway_api_status(&e, &gateway_api, &mut status);
             // Kubernetes' meaning: the object generation this status is about.
             if let Some(g) = generations.of(e.key.kind, &e.key.namespace, &e.key.name) {
                 status["observedGeneration"] = g.into();

@@ -136,7 +136,7 @@ pub fn view(entry: &Entry, proxies: &Proxies, gateway_api: &GatewayApiStatus) ->
 }
 
 /// Adds the Gateway API's status of `entry`, when it is one of its kinds and serves.
-fn gateway_api_status(entry: &Entry, computed: &GatewayApiStatus, status: &mut Value) {
+pub fn gateway_api_status(entry: &Entry, computed: &GatewayApiStatus, status: &mut Value) {
     let key = &entry.key;
     if entry.served.is_none() {
         return;

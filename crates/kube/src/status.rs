@@ -27,6 +27,69 @@ pub fn writes_status(kind: Kind) -> bool {
     kind != Kind::Service
 }
 
+/// What was last sent for one object: the status as computed, and as sent (with times).
+struct Written {
+    computed: Value,
+    sent: Value,
+}
+
+/// `status` with every condition's `lastTransitionTime` (Kubernetes' Condition requires
+/// it), at the top and nested (a route's `parents[].conditions`, a Gateway's
+/// `listeners[].conditions`): kept from what was sent before at the same place while the
+/// condition's `status` is unchanged, `now` when it changed or is new.
+pub fn stamp_transitions(status: &Value, before: Option<&Value>, now: &str) -> Value {
+    let mut out = status.clone();
+    stamp(&mut out, before, now);
+    out
+}
+
+fn stamp(value: &mut Value, before: Option<&Value>, now: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                let was = before.and_then(|b| b.get(key));
+                if key == "conditions" {
+                    stamp_conditions(child, was, now);
+                } else {
+                    stamp(child, was, now);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                stamp(item, before.and_then(|b| b.get(i)), now);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn stamp_conditions(conditions: &mut Value, before: Option<&Value>, now: &str) {
+    let Some(conditions) = conditions.as_array_mut() else {
+        return;
+    };
+    for c in conditions {
+        let previous = before
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|p| p["type"] == c["type"]));
+        let time = match previous {
+            Some(p) if p["status"] == c["status"] && p["lastTransitionTime"].is_string() => {
+                p["lastTransitionTime"].clone()
+            }
+            _ => Value::from(now),
+        };
+        c["lastTransitionTime"] = time;
+    }
+}
+
+fn now_rfc3339() -> String {
+    // Seconds, as the API server stores metav1.Time.
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
 /// Patches statuses while this replica leads.
 pub struct StatusWriter {
     client: Client,
@@ -65,7 +128,7 @@ impl StatusWriter {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        let mut written: HashMap<(Kind, String, String), Value> = HashMap::new();
+        let mut written: HashMap<(Kind, String, String), Written> = HashMap::new();
         let mut published = Published::default();
         let mut renew = tokio::time::interval(self.elector.renew_every());
         loop {
@@ -106,24 +169,32 @@ impl StatusWriter {
     async fn write(
         &self,
         statuses: &[ObjectStatus],
-        written: &mut HashMap<(Kind, String, String), Value>,
+        written: &mut HashMap<(Kind, String, String), Written>,
     ) {
         for s in statuses.iter().filter(|s| writes_status(s.kind)) {
             let key = (s.kind, s.namespace.clone(), s.name.clone());
-            if written.get(&key) == Some(&s.status) {
+            let before = written.get(&key);
+            if before.is_some_and(|w| w.computed == s.status) {
                 continue;
             }
+            let stamped = stamp_transitions(&s.status, before.map(|w| &w.sent), &now_rfc3339());
             let gvk = GroupVersionKind::gvk(s.kind.group(), "v1", s.kind.as_str());
             let resource = ApiResource::from_gvk_with_plural(&gvk, s.kind.plural());
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.client.clone(), &s.namespace, &resource);
-            let patch = json!({"status": s.status});
+            let patch = json!({"status": stamped});
             match api
                 .patch_status(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => {
-                    written.insert(key, s.status.clone());
+                    written.insert(
+                        key,
+                        Written {
+                            computed: s.status.clone(),
+                            sent: stamped,
+                        },
+                    );
                 }
                 // Gone since: its delete event is on its way.
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
@@ -140,5 +211,33 @@ impl StatusWriter {
             .map(|s| (s.kind, s.namespace.as_str(), s.name.as_str()))
             .collect();
         written.retain(|k, _| current.contains(&(k.0, k.1.as_str(), k.2.as_str())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_times_move_only_when_a_condition_changes() {
+        let accepted = |programmed: &str| {
+            json!({"conditions": [
+                {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "accepted"},
+                {"type": "Programmed", "status": programmed, "reason": "x", "message": "y"}]})
+        };
+        let first = stamp_transitions(&accepted("False"), None, "2026-12-07T08:00:00Z");
+        assert_eq!(
+            first["conditions"][0]["lastTransitionTime"],
+            "2026-12-07T08:00:00Z"
+        );
+        let second = stamp_transitions(&accepted("True"), Some(&first), "2026-12-07T08:00:05Z");
+        assert_eq!(
+            second["conditions"][0]["lastTransitionTime"],
+            "2026-12-07T08:00:00Z"
+        );
+        assert_eq!(
+            second["conditions"][1]["lastTransitionTime"],
+            "2026-12-07T08:00:05Z"
+        );
     }
 }
