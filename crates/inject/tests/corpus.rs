@@ -574,15 +574,3 @@ fn istio_injector_corpus() {
         println!("  refused: {file}: {why}");
     }
 }
-
-/// Prints bowline's output for one corpus file: `SHOW=hello.yaml cargo test -p
-/// bowline-inject --test corpus show -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn show() {
-    let file = std::env::var("SHOW").expect("SHOW=<file in the corpus>");
-    for d in documents(&corpus().join(file)) {
-        let out = inject_object(&d, &Settings::default(), &Policy::Offline).unwrap();
-        println!("{}", serde_json::to_string_pretty(&out).unwrap());
-    }
-}
