@@ -54,6 +54,11 @@ pub async fn serve(
     }
 }
 
+/// A client error as `{"error": "..."}`.
+fn refuse(status: StatusCode, error: &str) -> Response<Full<Bytes>> {
+    reply(status, serde_json::json!({ "error": error }).to_string())
+}
+
 fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
@@ -64,36 +69,25 @@ fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 
 async fn answer(injector: &Injector, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != http::Method::POST || req.uri().path() != "/inject" {
-        return reply(
-            StatusCode::NOT_FOUND,
-            r#"{"error":"POST /inject only"}"#.into(),
-        );
+        return refuse(StatusCode::NOT_FOUND, "POST /inject only");
     }
     let body = match Limited::new(req.into_body(), MAX_REVIEW).collect().await {
         Ok(body) => body.to_bytes(),
-        Err(e) => {
-            return reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(r#"{{"error":{:?}}}"#, e.to_string()),
-            )
-        }
+        Err(e) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string()),
     };
     let review: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return reply(
+            return refuse(
                 StatusCode::BAD_REQUEST,
-                format!(
-                    r#"{{"error":{:?}}}"#,
-                    format!("not an AdmissionReview: {e}")
-                ),
+                &format!("not an AdmissionReview: {e}"),
             )
         }
     };
     if review["request"]["uid"].as_str().is_none() {
-        return reply(
+        return refuse(
             StatusCode::BAD_REQUEST,
-            r#"{"error":"an AdmissionReview needs request.uid"}"#.into(),
+            "an AdmissionReview needs request.uid",
         );
     }
     let namespace = review["request"]["namespace"].as_str().unwrap_or("default");

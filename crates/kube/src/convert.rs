@@ -22,6 +22,14 @@ pub struct ObjectKey {
 }
 
 impl ObjectKey {
+    /// A cluster-scoped object's key (Namespaces, Nodes): no namespace.
+    pub fn cluster_scoped(name: &str) -> ObjectKey {
+        ObjectKey {
+            namespace: String::new(),
+            name: name.to_string(),
+        }
+    }
+
     pub fn of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> ObjectKey {
         ObjectKey {
             namespace: meta.namespace.clone().unwrap_or_default(),
@@ -75,6 +83,26 @@ pub fn config_document(object: &Value) -> Value {
 pub struct SliceReadiness {
     pub listed: bool,
     pub ready: bool,
+}
+
+impl SliceReadiness {
+    /// Whether the pod serves: as the slices say when they list it, else as its own `Ready`
+    /// condition says.
+    pub fn serves(self, ready_condition: bool) -> bool {
+        if self.listed {
+            self.ready
+        } else {
+            ready_condition
+        }
+    }
+}
+
+/// The pod's own `Ready` condition.
+pub fn ready_condition(pod: &Pod) -> bool {
+    pod.status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// The pods an EndpointSlice lists (by `targetRef` of kind Pod), each with its `ready`
@@ -144,16 +172,7 @@ pub fn pod_workload(pod: &Pod, slices: SliceReadiness) -> Option<PodWorkload> {
     {
         return None;
     }
-    let ready = if slices.listed {
-        slices.ready
-    } else {
-        status
-            .conditions
-            .iter()
-            .flatten()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-    };
-    if !ready {
+    if !slices.serves(ready_condition(pod)) {
         return None;
     }
     let key = ObjectKey::of(&pod.metadata);

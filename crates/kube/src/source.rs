@@ -53,23 +53,22 @@ const INITIAL_SYNC_WAIT: Duration = Duration::from_secs(60);
 pub struct Namespaces(Arc<RwLock<HashMap<String, BTreeMap<String, String>>>>);
 
 impl Namespaces {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, BTreeMap<String, String>>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, BTreeMap<String, String>>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Every namespace known.
     pub fn names(&self) -> Vec<String> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.read().keys().cloned().collect()
     }
 
     /// The labels of `name`; `None` when the namespace is not (yet) known.
     pub fn labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        self.read().get(name).cloned()
     }
 }
 
@@ -106,7 +105,8 @@ pub fn config_kinds() -> impl Iterator<Item = Kind> {
     Kind::ALL.iter().copied().filter(|k| *k != Kind::Service)
 }
 
-fn api_resource(kind: Kind) -> ApiResource {
+/// How the API server serves `kind`: its group, version `v1`, plural (and `apiVersion`).
+pub(crate) fn api_resource(kind: Kind) -> ApiResource {
     let gvk = GroupVersionKind::gvk(kind.group(), "v1", kind.as_str());
     ApiResource::from_gvk_with_plural(&gvk, kind.plural())
 }
@@ -232,7 +232,7 @@ impl KubeSource {
         pending_sync.extend(config_kinds().map(Stream::Config));
         let mut updates = select_all(streams);
         let initial_deadline = tokio::time::Instant::now() + INITIAL_SYNC_WAIT;
-        let mut state = State::new(self.generations.clone());
+        let mut state = State::new(self.generations.clone(), self.namespaces.clone());
         tokio::pin!(shutdown);
         loop {
             // While waiting for the first full list, wake at its deadline even without events.
@@ -249,13 +249,13 @@ impl KubeSource {
             let mut taken = 0;
             if let Some(first) = first {
                 taken = 1;
-                state.take(first, &self.namespaces, &mut pending_sync);
+                state.take(first, &mut pending_sync);
             }
             let deadline = tokio::time::Instant::now() + self.options.coalesce;
             while taken < self.options.max_batch {
                 match tokio::time::timeout_at(deadline, updates.next()).await {
                     Ok(Some(update)) => {
-                        state.take(update, &self.namespaces, &mut pending_sync);
+                        state.take(update, &mut pending_sync);
                         taken += 1;
                     }
                     Ok(None) | Err(_) => break,

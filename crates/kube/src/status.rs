@@ -6,7 +6,7 @@
 use crate::lease::Elector;
 use crate::publish::{Publish, Published};
 use bowline_config::Kind;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -178,8 +178,7 @@ impl StatusWriter {
                 continue;
             }
             let stamped = stamp_transitions(&s.status, before.map(|w| &w.sent), &now_rfc3339());
-            let gvk = GroupVersionKind::gvk(s.kind.group(), "v1", s.kind.as_str());
-            let resource = ApiResource::from_gvk_with_plural(&gvk, s.kind.plural());
+            let resource = crate::source::api_resource(s.kind);
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.client.clone(), &s.namespace, &resource);
             let patch = json!({"status": stamped});

@@ -1,11 +1,11 @@
 //! What the source knows of the cluster — pods, slices, nodes, services and mesh config as
 //! the watches last said — and the store writes that bring the store to it.
 
-use super::{Generations, Namespaces, Stream, Update};
+use super::{api_resource, Generations, Namespaces, Stream, Update};
 use crate::convert::{self, ObjectKey, SliceReadiness};
 use bowline_config::{Kind, ResourceKey};
 use bowline_registry::store::Source;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::DynamicObject;
 use kube::runtime::watcher::Event;
@@ -38,7 +38,8 @@ pub(super) struct State {
     dirty_pods: HashSet<ObjectKey>,
     /// A hash of every document written to the store, to skip rewriting an unchanged one.
     written: HashMap<(Kind, ObjectKey), u64>,
-    pub(super) generations: Generations,
+    generations: Generations,
+    namespaces: Namespaces,
 }
 
 struct PodInfo {
@@ -50,19 +51,15 @@ struct PodInfo {
 }
 
 impl State {
-    pub(super) fn new(generations: Generations) -> State {
+    pub(super) fn new(generations: Generations, namespaces: Namespaces) -> State {
         State {
             generations,
+            namespaces,
             ..State::default()
         }
     }
 
-    pub(super) fn take(
-        &mut self,
-        update: Update,
-        namespaces: &Namespaces,
-        pending: &mut HashSet<Stream>,
-    ) {
+    pub(super) fn take(&mut self, update: Update, pending: &mut HashSet<Stream>) {
         if let Some(stream) = update.listed() {
             pending.remove(&stream);
         }
@@ -75,10 +72,8 @@ impl State {
                 |s: &mut State, svc: Service| {
                     let key = ObjectKey::of(&svc.metadata);
                     s.put_named_targets(&key, convert::NamedTargets::of(&svc));
-                    let mut value = serde_json::to_value(&svc).unwrap_or_default();
-                    value["apiVersion"] = "v1".into();
-                    value["kind"] = "Service".into();
-                    s.put_document(Kind::Service, key.clone(), &value);
+                    let value = serde_json::to_value(&svc).unwrap_or_default();
+                    s.put_document(Kind::Service, key.clone(), value);
                     key
                 },
                 |s: &mut State, key| {
@@ -86,36 +81,31 @@ impl State {
                     s.drop_document(Kind::Service, key)
                 },
             ),
-            Update::Namespace(e) => {
-                let mut map = namespaces.0.write().unwrap_or_else(|e| e.into_inner());
-                match e {
-                    Event::Apply(ns) | Event::InitApply(ns) => {
-                        let name = ns.metadata.name.clone().unwrap_or_default();
-                        map.insert(name, ns.metadata.labels.unwrap_or_default());
-                    }
-                    Event::Delete(ns) => {
-                        map.remove(ns.metadata.name.as_deref().unwrap_or_default());
-                    }
-                    Event::Init | Event::InitDone => {}
-                }
-            }
-            Update::Node(e) => {
-                let locality = |n: &Node| {
-                    let l = convert::node_locality(&n.metadata.labels.clone().unwrap_or_default());
-                    (
-                        n.metadata.name.clone().unwrap_or_default(),
-                        (!l.is_empty()).then_some(l),
-                    )
-                };
-                match e {
-                    Event::Apply(n) | Event::InitApply(n) => {
-                        let (name, l) = locality(&n);
-                        self.put_node(name, l);
-                    }
-                    Event::Delete(n) => self.put_node(n.metadata.name.unwrap_or_default(), None),
-                    Event::Init | Event::InitDone => {}
-                }
-            }
+            Update::Namespace(e) => self.event(
+                Stream::Namespaces,
+                e,
+                |s: &mut State, ns: Namespace| {
+                    let key = ObjectKey::of(&ns.metadata);
+                    let labels = ns.metadata.labels.unwrap_or_default();
+                    s.namespaces.write().insert(key.name.clone(), labels);
+                    key
+                },
+                |s: &mut State, key| {
+                    s.namespaces.write().remove(&key.name);
+                },
+            ),
+            Update::Node(e) => self.event(
+                Stream::Nodes,
+                e,
+                |s: &mut State, node: Node| {
+                    let key = ObjectKey::of(&node.metadata);
+                    let labels = node.metadata.labels.unwrap_or_default();
+                    let locality = convert::node_locality(&labels);
+                    s.put_node(key.name.clone(), (!locality.is_empty()).then_some(locality));
+                    key
+                },
+                |s: &mut State, key| s.put_node(key.name.clone(), None),
+            ),
             Update::Config(kind, e) => self.event(
                 Stream::Config(kind),
                 e,
@@ -125,10 +115,8 @@ impl State {
                         name: object.metadata.name.clone().unwrap_or_default(),
                     };
                     s.generations.set(kind, &key, object.metadata.generation);
-                    let mut value = serde_json::to_value(&object).unwrap_or_default();
-                    value["apiVersion"] = api_version(kind).into();
-                    value["kind"] = kind.as_str().into();
-                    s.put_document(kind, key.clone(), &value);
+                    let value = serde_json::to_value(&object).unwrap_or_default();
+                    s.put_document(kind, key.clone(), value);
                     key
                 },
                 move |s: &mut State, key| {
@@ -188,7 +176,17 @@ impl State {
             Stream::Slices => self.slices.keys().cloned().collect(),
             Stream::Services => self.kind_keys(Kind::Service),
             Stream::Config(kind) => self.kind_keys(kind),
-            Stream::Namespaces | Stream::Nodes => Vec::new(),
+            Stream::Namespaces => self
+                .namespaces
+                .read()
+                .keys()
+                .map(|name| ObjectKey::cluster_scoped(name))
+                .collect(),
+            Stream::Nodes => self
+                .node_localities
+                .keys()
+                .map(|name| ObjectKey::cluster_scoped(name))
+                .collect(),
         }
     }
 
@@ -202,6 +200,7 @@ impl State {
 
     fn put_pod(&mut self, pod: Pod) -> ObjectKey {
         let key = ObjectKey::of(&pod.metadata);
+        // Readiness is decided when the document is made, from the slices as they are then.
         let listed_ready = SliceReadiness {
             listed: true,
             ready: true,
@@ -209,7 +208,7 @@ impl State {
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
         let info = PodInfo {
             workload: convert::pod_workload(&pod, listed_ready),
-            ready_condition: convert::pod_workload(&pod, SliceReadiness::default()).is_some(),
+            ready_condition: convert::ready_condition(&pod),
             node: node.clone(),
         };
         if let Some(old) = self.pods.insert(key.clone(), info) {
@@ -314,7 +313,12 @@ impl State {
         }
     }
 
-    fn put_document(&mut self, kind: Kind, key: ObjectKey, object: &Value) {
+    /// A Service or mesh config object; typed lists leave `apiVersion` and `kind` out of
+    /// their items, so they are set from the watch.
+    fn put_document(&mut self, kind: Kind, key: ObjectKey, mut object: Value) {
+        object["apiVersion"] = api_resource(kind).api_version.into();
+        object["kind"] = kind.as_str().into();
+        let object = &object;
         self.documents.insert((kind, key.clone()));
         self.pending_documents.insert(
             (kind, key),
@@ -330,11 +334,15 @@ impl State {
     /// The pod's workload entry if it serves now.
     fn pod_document(&self, key: &ObjectKey) -> Option<Value> {
         let info = self.pods.get(key)?;
-        let ready = match self.pod_slices.get(key) {
-            Some(slices) => slices.values().any(|ready| *ready),
-            None => info.ready_condition,
+        let slices = self.pod_slices.get(key);
+        let slices = SliceReadiness {
+            listed: slices.is_some(),
+            ready: slices.is_some_and(|s| s.values().any(|ready| *ready)),
         };
-        let workload = info.workload.as_ref().filter(|_| ready)?;
+        let workload = info
+            .workload
+            .as_ref()
+            .filter(|_| slices.serves(info.ready_condition))?;
         let node = info.node.as_ref().and_then(|n| self.node_localities.get(n));
         let mut ports = std::collections::BTreeMap::new();
         for targets in self
@@ -363,12 +371,9 @@ impl State {
             desired.push((Kind::WorkloadEntry, key, source, doc));
         }
         for ((kind, key), doc) in std::mem::take(&mut self.pending_documents) {
-            let (group, version) = match kind {
-                Kind::Service => ("", "v1"),
-                other => (other.group(), "v1"),
-            };
+            let r = api_resource(kind);
             let source = Source::Kubernetes {
-                path: convert::api_path(group, version, kind.plural(), &key),
+                path: convert::api_path(&r.group, &r.version, &r.plural, &key),
             };
             desired.push((kind, key, source, doc));
         }
@@ -406,7 +411,3 @@ impl State {
 
 /// Documents to write and identities to delete, each with its source.
 pub(super) type Changes = (Vec<(Source, String)>, Vec<(ResourceKey, Source)>);
-
-fn api_version(kind: Kind) -> String {
-    format!("{}/v1", kind.group())
-}
